@@ -1,0 +1,536 @@
+//! Applying events to the router's state.
+//!
+//! This is the only code that changes the router. [`Router::handle`] and [`Router::tick`] decide
+//! and then apply the events they emit through here; recovery applies journaled events through
+//! here too, so a replay rebuilds the same state by construction.
+
+use super::error::RouteError;
+use super::event::{DeclineCause, Event, EventKind};
+use super::index::{AgentSlot, Phase, QueueSlot, Slot, Timer, WaitKey};
+use super::model::{AgentId, AgentState, Channel, InteractionId, QueueId};
+use super::router::Router;
+
+fn replay(msg: String) -> RouteError {
+    RouteError::Replay(msg)
+}
+
+impl Router {
+    /// Applies one event, as recovery does with journaled events. No decision is taken: replaying
+    /// the events a router emitted, in order, into an empty router rebuilds the same state.
+    ///
+    /// An event that does not fit the state (unknown agent, interaction in another phase) is
+    /// refused with [`RouteError::Replay`] and changes nothing.
+    pub fn apply(&mut self, event: &Event) -> Result<(), RouteError> {
+        let at = event.at;
+        match &event.kind {
+            EventKind::AgentUpserted { config } => {
+                let levels = self.intern_levels(&config.skills);
+                match self.agent_ix.get(&config.id).copied() {
+                    Some(a) => {
+                        let agent = self.agent_mut(a);
+                        for ch in Channel::ALL {
+                            if config.capacity.get(ch) < agent.load[ch.index()] {
+                                return Err(replay(format!(
+                                    "agent {}: capacity below load on {ch}",
+                                    config.id
+                                )));
+                            }
+                        }
+                        agent.config = config.clone();
+                        agent.levels = levels;
+                        self.attach_agent(a);
+                    }
+                    None => {
+                        let slot = AgentSlot {
+                            config: config.clone(),
+                            levels,
+                            state: AgentState::Offline,
+                            load: [0; 4],
+                            idle_since: at,
+                            last_offer_seq: 0,
+                            misses: 0,
+                            memberships: Vec::new(),
+                            work: Vec::new(),
+                        };
+                        let a = self.insert_agent_slot(slot);
+                        self.attach_agent(a);
+                    }
+                }
+            }
+            EventKind::AgentRemoved { agent } => {
+                let a = self.agent_for_replay(agent)?;
+                if !self.agent_mut(a).work.is_empty() {
+                    return Err(replay(format!("agent {agent} removed while busy")));
+                }
+                self.detach_agent(a);
+                if let Some(AgentState::WrapUp { until }) =
+                    self.agents[a as usize].as_ref().map(|s| s.state.clone())
+                {
+                    self.timers
+                        .remove(&(until, Timer::AgentWrapUp(agent.clone())));
+                }
+                self.agents[a as usize] = None;
+                self.agent_ix.remove(agent);
+                self.free_agent_slots.push(a);
+            }
+            EventKind::AgentSkillsChanged { agent, skills } => {
+                let a = self.agent_for_replay(agent)?;
+                let levels = self.intern_levels(skills);
+                let slot = self.agent_mut(a);
+                slot.config.skills = skills.clone();
+                slot.levels = levels;
+                self.attach_agent(a);
+            }
+            EventKind::AgentCapacityChanged { agent, capacity } => {
+                let a = self.agent_for_replay(agent)?;
+                let slot = self.agent_mut(a);
+                if Channel::ALL
+                    .iter()
+                    .any(|&ch| capacity.get(ch) < slot.load[ch.index()])
+                {
+                    return Err(replay(format!("agent {agent}: capacity below load")));
+                }
+                slot.config.capacity = *capacity;
+                self.resync_agent(a);
+            }
+            EventKind::AgentDeviceChanged { agent, device } => {
+                let a = self.agent_for_replay(agent)?;
+                self.agent_mut(a).config.device = device.clone();
+            }
+            EventKind::AgentStateChanged { agent, state } => {
+                let a = self.agent_for_replay(agent)?;
+                let slot = self.agent_mut(a);
+                let previous = std::mem::replace(&mut slot.state, state.clone());
+                if *state == AgentState::Available && previous != AgentState::Available {
+                    slot.idle_since = at;
+                    slot.misses = 0;
+                }
+                if *state == AgentState::Offline {
+                    slot.misses = 0;
+                }
+                if let AgentState::WrapUp { until } = previous {
+                    self.timers
+                        .remove(&(until, Timer::AgentWrapUp(agent.clone())));
+                }
+                if let AgentState::WrapUp { until } = state {
+                    self.timers
+                        .insert((*until, Timer::AgentWrapUp(agent.clone())));
+                }
+                self.resync_agent(a);
+            }
+            EventKind::QueueUpserted { config } => {
+                let reqs = self.intern_reqs(&config.requirements);
+                match self.queue_ix.get(&config.id).copied() {
+                    Some(q) => {
+                        let slot = &mut self.queues[q as usize];
+                        slot.config = config.clone();
+                        slot.reqs = reqs;
+                        slot.removed = false;
+                        self.refresh_queue(q);
+                    }
+                    None => {
+                        let q = self.queues.len() as u32;
+                        self.queues.push(QueueSlot {
+                            config: config.clone(),
+                            reqs,
+                            classes: Vec::new(),
+                            open: 0,
+                            removed: false,
+                        });
+                        self.queue_ix.insert(config.id.clone(), q);
+                    }
+                }
+            }
+            EventKind::QueueRemoved { queue } => {
+                let q = self.queue_for_replay(queue)?;
+                if self.queues[q as usize].open > 0 {
+                    return Err(replay(format!("queue {queue} removed while not empty")));
+                }
+                self.queues[q as usize].removed = true;
+                self.refresh_queue(q);
+            }
+            EventKind::InteractionCreated {
+                spec,
+                priority,
+                sla_deadline,
+            } => {
+                if self.interactions.contains_key(&spec.id) {
+                    return Err(replay(format!("interaction {} created twice", spec.id)));
+                }
+                let q = self.queue_for_replay(&spec.queue)?;
+                let profile = self.intern_profile(spec);
+                let slot = Slot {
+                    spec: spec.clone(),
+                    queue: q,
+                    priority: *priority,
+                    sla_deadline: *sla_deadline,
+                    created_at: at,
+                    enqueued_at: at,
+                    queue_entered_at: at,
+                    step: 0,
+                    profile,
+                    target: None,
+                    class: 0,
+                    phase: Phase::Waiting,
+                    declined_by: Vec::new(),
+                    overflowed: false,
+                    decision: None,
+                    timer: None,
+                    wrap_up_code: None,
+                };
+                if let Some(r) = &spec.external_ref {
+                    self.external.insert(r.clone(), spec.id);
+                }
+                self.queues[q as usize].open += 1;
+                self.interactions.insert(spec.id, slot);
+                self.enter_waiting(spec.id);
+            }
+            EventKind::InteractionOffered {
+                interaction,
+                agent,
+                deadline,
+                decision,
+            } => {
+                let a = self.agent_for_replay(agent)?;
+                self.expect_phase(*interaction, |p| p == Phase::Waiting)?;
+                self.leave_waiting(*interaction);
+                self.offer_seq += 1;
+                let seq = self.offer_seq;
+                let slot = self.slot_mut(*interaction);
+                slot.phase = Phase::Offered {
+                    agent: a,
+                    deadline: *deadline,
+                };
+                slot.decision = Some(decision.clone());
+                let channel = slot.spec.channel;
+                let agent_slot = self.agent_mut(a);
+                agent_slot.load[channel.index()] += 1;
+                agent_slot.work.push(*interaction);
+                agent_slot.last_offer_seq = seq;
+                self.set_timer(
+                    *interaction,
+                    Some((*deadline, Timer::OfferTimeout(*interaction))),
+                );
+                self.resync_agent(a);
+            }
+            EventKind::OfferAccepted { interaction, agent } => {
+                let a = self.agent_for_replay(agent)?;
+                self.expect_phase(
+                    *interaction,
+                    |p| matches!(p, Phase::Offered { agent, .. } if agent == a),
+                )?;
+                self.set_timer(*interaction, None);
+                let slot = self.slot_mut(*interaction);
+                slot.phase = Phase::Assigned { agent: a };
+                let contact = slot.spec.contact.clone();
+                self.agent_mut(a).misses = 0;
+                if let Some(contact) = contact {
+                    self.last_agent.insert(contact, agent.clone());
+                }
+            }
+            EventKind::OfferDeclined {
+                interaction,
+                agent,
+                cause,
+            } => {
+                let a = self.agent_for_replay(agent)?;
+                self.expect_phase(
+                    *interaction,
+                    |p| matches!(p, Phase::Offered { agent, .. } if agent == a),
+                )?;
+                self.release_agent(*interaction);
+                if *cause != DeclineCause::Revoked {
+                    let slot = self.slot_mut(*interaction);
+                    if !slot.declined_by.contains(agent) {
+                        slot.declined_by.push(agent.clone());
+                    }
+                }
+                if *cause == DeclineCause::TimedOut {
+                    self.agent_mut(a).misses += 1;
+                }
+                self.enter_waiting(*interaction);
+            }
+            EventKind::InteractionEscalated { interaction, step } => {
+                self.expect_phase(*interaction, |p| p == Phase::Waiting)?;
+                self.leave_waiting(*interaction);
+                let slot = self.slot_mut(*interaction);
+                slot.step = *step;
+                slot.declined_by.clear();
+                self.enter_waiting(*interaction);
+            }
+            EventKind::InteractionOverflowed { interaction, .. } => {
+                self.expect_phase(*interaction, |p| p == Phase::Waiting)?;
+                self.slot_mut(*interaction).overflowed = true;
+                self.refresh_wait_timer(*interaction);
+            }
+            EventKind::InteractionMoved {
+                interaction,
+                queue,
+                target,
+                restart_wait,
+                ..
+            } => {
+                let q = self.queue_for_replay(queue)?;
+                if let Some(t) = target {
+                    self.agent_for_replay(t)?;
+                }
+                let phase = self.expect_phase(*interaction, |_| true)?;
+                if phase == Phase::Waiting {
+                    self.leave_waiting(*interaction);
+                } else {
+                    self.release_agent(*interaction);
+                }
+                let slot = self.slot_mut(*interaction);
+                let old = slot.queue;
+                slot.queue = q;
+                slot.target = target.clone();
+                slot.step = 0;
+                slot.declined_by.clear();
+                slot.overflowed = false;
+                slot.queue_entered_at = at;
+                if *restart_wait {
+                    slot.enqueued_at = at;
+                }
+                self.queues[old as usize].open -= 1;
+                self.queues[q as usize].open += 1;
+                self.enter_waiting(*interaction);
+            }
+            EventKind::PriorityChanged {
+                interaction,
+                priority,
+            } => {
+                let phase = self.expect_phase(*interaction, |_| true)?;
+                if phase == Phase::Waiting {
+                    self.leave_waiting(*interaction);
+                    self.slot_mut(*interaction).priority = *priority;
+                    self.enter_waiting(*interaction);
+                } else {
+                    self.slot_mut(*interaction).priority = *priority;
+                }
+            }
+            EventKind::InteractionCompleted {
+                interaction,
+                agent,
+                wrap_up_code,
+                wrap_up_until,
+            } => {
+                let a = self.agent_for_replay(agent)?;
+                self.expect_phase(
+                    *interaction,
+                    |p| matches!(p, Phase::Assigned { agent } if agent == a),
+                )?;
+                match wrap_up_until {
+                    Some(until) => {
+                        let slot = self.slot_mut(*interaction);
+                        slot.phase = Phase::WrapUp {
+                            agent: a,
+                            until: *until,
+                        };
+                        slot.wrap_up_code = wrap_up_code.clone();
+                        self.set_timer(
+                            *interaction,
+                            Some((*until, Timer::WrapUpEnd(*interaction))),
+                        );
+                    }
+                    None => self.close(*interaction),
+                }
+            }
+            EventKind::WrapUpEnded { interaction, agent } => {
+                let a = self.agent_for_replay(agent)?;
+                self.expect_phase(
+                    *interaction,
+                    |p| matches!(p, Phase::WrapUp { agent, .. } if agent == a),
+                )?;
+                self.close(*interaction);
+            }
+            EventKind::InteractionEnded { interaction, .. } => {
+                self.expect_phase(*interaction, |_| true)?;
+                self.close(*interaction);
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_agent_slot(&mut self, slot: AgentSlot) -> u32 {
+        let id = slot.config.id.clone();
+        let a = match self.free_agent_slots.pop() {
+            Some(a) => {
+                self.agents[a as usize] = Some(slot);
+                a
+            }
+            None => {
+                self.agents.push(Some(slot));
+                (self.agents.len() - 1) as u32
+            }
+        };
+        self.agent_ix.insert(id, a);
+        a
+    }
+
+    /// Inserts an agent with its live state (used by snapshot restore).
+    pub(super) fn restore_agent(&mut self, slot: AgentSlot) -> u32 {
+        let wrap = match &slot.state {
+            AgentState::WrapUp { until } => {
+                Some((*until, Timer::AgentWrapUp(slot.config.id.clone())))
+            }
+            _ => None,
+        };
+        let a = self.insert_agent_slot(slot);
+        if let Some(t) = wrap {
+            self.timers.insert(t);
+        }
+        self.attach_agent(a);
+        a
+    }
+
+    fn agent_for_replay(&self, id: &AgentId) -> Result<u32, RouteError> {
+        self.agent_ix
+            .get(id)
+            .copied()
+            .ok_or_else(|| replay(format!("unknown agent {id}")))
+    }
+
+    fn queue_for_replay(&self, id: &QueueId) -> Result<u32, RouteError> {
+        self.queue_ix
+            .get(id)
+            .copied()
+            .ok_or_else(|| replay(format!("unknown queue {id}")))
+    }
+
+    fn expect_phase(
+        &self,
+        id: InteractionId,
+        ok: impl Fn(Phase) -> bool,
+    ) -> Result<Phase, RouteError> {
+        let slot = self
+            .interactions
+            .get(&id)
+            .ok_or_else(|| replay(format!("unknown interaction {id}")))?;
+        if ok(slot.phase) {
+            Ok(slot.phase)
+        } else {
+            Err(replay(format!(
+                "interaction {id} is {}: event does not apply",
+                slot.phase.name()
+            )))
+        }
+    }
+
+    /// The agent slot at `a`, which the caller knows to be live.
+    pub(super) fn agent_mut(&mut self, a: u32) -> &mut AgentSlot {
+        // Agent indexes come from `agent_ix`, which only maps to live slots.
+        match self.agents[a as usize].as_mut() {
+            Some(slot) => slot,
+            None => unreachable!("agent index {a} points to a removed agent"),
+        }
+    }
+
+    /// The interaction slot for `id`, which the caller knows to be open.
+    pub(super) fn slot_mut(&mut self, id: InteractionId) -> &mut Slot {
+        match self.interactions.get_mut(&id) {
+            Some(slot) => slot,
+            None => unreachable!("interaction {id} is not open"),
+        }
+    }
+
+    /// Puts an open interaction in line in the class it belongs to now.
+    pub(super) fn enter_waiting(&mut self, id: InteractionId) {
+        let Some(slot) = self.interactions.get(&id) else {
+            return;
+        };
+        let key = self.class_key_of(slot);
+        let c = self.class_for(key);
+        let slot = self.slot_mut(id);
+        slot.class = c;
+        slot.phase = Phase::Waiting;
+        let wait_key = WaitKey::of(slot);
+        let declined = !slot.declined_by.is_empty();
+        self.classes[c as usize].waiting.insert(wait_key);
+        if declined {
+            self.declined_waiting += 1;
+        }
+        self.refresh_wait_timer(id);
+    }
+
+    /// Takes a waiting interaction out of line.
+    pub(super) fn leave_waiting(&mut self, id: InteractionId) {
+        let Some(slot) = self.interactions.get(&id) else {
+            return;
+        };
+        let key = WaitKey::of(slot);
+        let declined = !slot.declined_by.is_empty();
+        self.classes[slot.class as usize].waiting.remove(&key);
+        if declined {
+            self.declined_waiting -= 1;
+        }
+    }
+
+    fn refresh_wait_timer(&mut self, id: InteractionId) {
+        let Some(slot) = self.interactions.get(&id) else {
+            return;
+        };
+        let timer = self.wait_deadline(slot).map(|t| (t, Timer::Wait(id)));
+        self.set_timer(id, timer);
+    }
+
+    /// Frees the capacity an offered, assigned or wrapping-up interaction holds on its agent.
+    fn release_agent(&mut self, id: InteractionId) {
+        let Some(slot) = self.interactions.get(&id) else {
+            return;
+        };
+        let Some(a) = slot.phase.agent() else {
+            return;
+        };
+        let channel = slot.spec.channel;
+        let agent = self.agent_mut(a);
+        agent.load[channel.index()] -= 1;
+        agent.work.retain(|w| *w != id);
+        self.resync_agent(a);
+    }
+
+    /// Removes an interaction for good.
+    fn close(&mut self, id: InteractionId) {
+        let Some(slot) = self.interactions.get(&id) else {
+            return;
+        };
+        if slot.phase == Phase::Waiting {
+            self.leave_waiting(id);
+        } else {
+            self.release_agent(id);
+        }
+        self.set_timer(id, None);
+        if let Some(slot) = self.interactions.remove(&id) {
+            if let Some(r) = &slot.spec.external_ref {
+                self.external.remove(r);
+            }
+            self.queues[slot.queue as usize].open -= 1;
+        }
+    }
+
+    /// After a queue's configuration changed: recomputes its classes (and those of queues that
+    /// widen to it), then puts its waiting interactions back in line under the new rules.
+    fn refresh_queue(&mut self, q: u32) {
+        let id = self.queues[q as usize].config.id.clone();
+        let mut classes = self.queues[q as usize].classes.clone();
+        for other in &self.queues {
+            let widens = other.config.escalation.iter().any(|s| {
+                matches!(&s.action, super::model::StepAction::WidenTo { queue } if *queue == id)
+            });
+            if widens {
+                classes.extend_from_slice(&other.classes);
+            }
+        }
+        for c in classes {
+            self.refresh_class(c);
+        }
+        let waiting: Vec<InteractionId> = self.queues[q as usize]
+            .classes
+            .iter()
+            .flat_map(|&c| self.classes[c as usize].waiting.iter().map(|k| k.id))
+            .collect();
+        for id in waiting {
+            self.leave_waiting(id);
+            self.enter_waiting(id);
+        }
+    }
+}

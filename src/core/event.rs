@@ -1,0 +1,317 @@
+//! Events: the record of every state change the router makes.
+//!
+//! Applying a router's events, in order, to an empty router rebuilds the same router: this is how
+//! the journal recovers it. Decisions are taken only when commands and ticks are handled; applying
+//! an event never decides anything.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{
+    AgentConfig, AgentId, AgentState, Capacity, InteractionId, InteractionSpec, OverflowAction,
+    QueueConfig, QueueId, Skill, Strategy, Timestamp,
+};
+
+/// One state change, with the time it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When it happened.
+    pub at: Timestamp,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// Why an offer went back to the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineCause {
+    /// The agent declined.
+    Declined,
+    /// The agent did not answer in time (counts as a miss).
+    TimedOut,
+    /// The offer was withdrawn because the agent logged out.
+    Revoked,
+}
+
+/// Why an interaction ended without being completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Cancelled by its creator.
+    Cancelled,
+    /// The contact left before being served.
+    Abandoned,
+}
+
+/// Why an interaction moved to another queue or agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MoveCause {
+    /// An agent or supervisor transferred it.
+    Transfer,
+    /// The queue's maximum wait was reached.
+    Overflow,
+}
+
+/// The rule that chose an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum Rule {
+    /// The queue's strategy ranked the free eligible agents when the interaction arrived (or came
+    /// back to the queue).
+    Strategy {
+        /// The strategy.
+        strategy: Strategy,
+    },
+    /// The contact's last agent was free and eligible and won with the last-agent preference.
+    LastAgent {
+        /// The queue's strategy.
+        strategy: Strategy,
+    },
+    /// The interaction was transferred to this very agent.
+    Targeted,
+    /// An agent freed capacity and took the first waiting interaction it is eligible for, across its
+    /// queues, in (priority, deadline, enqueue time, id) order.
+    NextInLine,
+}
+
+/// An agent and its score, as ranked by a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The agent.
+    pub agent: AgentId,
+    /// Its score under the rule (higher is better; for `most_competent` the competence).
+    pub score: i64,
+}
+
+/// Why an interaction was offered to an agent: what `Explain` shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The rule applied.
+    pub rule: Rule,
+    /// The escalation step the interaction was at (0 before any relaxation).
+    pub step: u8,
+    /// For an arrival: free eligible agents considered; for `next_in_line`: waiting interactions
+    /// compared (one per routing class of the agent).
+    pub candidates: u32,
+    /// The winner's score.
+    pub score: i64,
+    /// The best other candidate agent, if there was one.
+    pub runner_up: Option<Candidate>,
+}
+
+/// What changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// An agent was created or its configuration replaced.
+    AgentUpserted {
+        /// The configuration.
+        config: AgentConfig,
+    },
+    /// An agent was removed.
+    AgentRemoved {
+        /// The agent.
+        agent: AgentId,
+    },
+    /// An agent's skills were replaced.
+    AgentSkillsChanged {
+        /// The agent.
+        agent: AgentId,
+        /// The skills now held.
+        skills: BTreeMap<Skill, u8>,
+    },
+    /// An agent's capacity changed.
+    AgentCapacityChanged {
+        /// The agent.
+        agent: AgentId,
+        /// The new capacity.
+        capacity: Capacity,
+    },
+    /// An agent's device changed.
+    AgentDeviceChanged {
+        /// The agent.
+        agent: AgentId,
+        /// The new device.
+        device: Option<String>,
+    },
+    /// An agent's state changed.
+    AgentStateChanged {
+        /// The agent.
+        agent: AgentId,
+        /// The new state.
+        state: AgentState,
+    },
+    /// A queue was created or its configuration replaced.
+    QueueUpserted {
+        /// The configuration.
+        config: QueueConfig,
+    },
+    /// A queue was removed.
+    QueueRemoved {
+        /// The queue.
+        queue: QueueId,
+    },
+    /// An interaction was created and put in line.
+    InteractionCreated {
+        /// What was asked for.
+        spec: Arc<InteractionSpec>,
+        /// The priority it got.
+        priority: u32,
+        /// The SLA deadline it got.
+        sla_deadline: Timestamp,
+    },
+    /// An interaction was offered to an agent, who must accept before `deadline`.
+    InteractionOffered {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The agent.
+        agent: AgentId,
+        /// When the offer times out.
+        deadline: Timestamp,
+        /// Why this agent.
+        decision: Decision,
+    },
+    /// The agent accepted: the interaction is assigned to it.
+    OfferAccepted {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The agent.
+        agent: AgentId,
+    },
+    /// The offer went back: the interaction waits again in its original place.
+    OfferDeclined {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The agent.
+        agent: AgentId,
+        /// Why.
+        cause: DeclineCause,
+    },
+    /// A waiting interaction reached an escalation step.
+    InteractionEscalated {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The step now applied (1 = the first step of the queue's list).
+        step: u8,
+    },
+    /// A waiting interaction reached its queue's maximum wait.
+    InteractionOverflowed {
+        /// The interaction.
+        interaction: InteractionId,
+        /// What the queue says to do (a `queue` action is followed by an `interaction_moved`).
+        action: OverflowAction,
+    },
+    /// An interaction moved to another queue or to one agent, and waits there.
+    InteractionMoved {
+        /// The interaction.
+        interaction: InteractionId,
+        /// Its queue from now on.
+        queue: QueueId,
+        /// The one agent it waits for, if any.
+        target: Option<AgentId>,
+        /// Why.
+        cause: MoveCause,
+        /// Whether its wait starts again now (a transfer after being handled) or keeps its place.
+        restart_wait: bool,
+    },
+    /// An interaction's priority changed.
+    PriorityChanged {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The new priority.
+        priority: u32,
+    },
+    /// An interaction was completed; it holds the agent's capacity until `wrap_up_until`, or ends
+    /// now when that is absent.
+    InteractionCompleted {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The agent who handled it.
+        agent: AgentId,
+        /// The outcome code.
+        wrap_up_code: Option<String>,
+        /// The end of after-contact work.
+        wrap_up_until: Option<Timestamp>,
+    },
+    /// The wrap-up of a completed interaction ended: it is closed and frees the agent's capacity.
+    WrapUpEnded {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The agent.
+        agent: AgentId,
+    },
+    /// An interaction ended without being completed.
+    InteractionEnded {
+        /// The interaction.
+        interaction: InteractionId,
+        /// Why.
+        reason: EndReason,
+    },
+}
+
+impl EventKind {
+    /// The interaction this event is about, if any.
+    pub fn interaction(&self) -> Option<InteractionId> {
+        match self {
+            EventKind::InteractionCreated { spec, .. } => Some(spec.id),
+            EventKind::InteractionOffered { interaction, .. }
+            | EventKind::OfferAccepted { interaction, .. }
+            | EventKind::OfferDeclined { interaction, .. }
+            | EventKind::InteractionEscalated { interaction, .. }
+            | EventKind::InteractionOverflowed { interaction, .. }
+            | EventKind::InteractionMoved { interaction, .. }
+            | EventKind::PriorityChanged { interaction, .. }
+            | EventKind::InteractionCompleted { interaction, .. }
+            | EventKind::WrapUpEnded { interaction, .. }
+            | EventKind::InteractionEnded { interaction, .. } => Some(*interaction),
+            _ => None,
+        }
+    }
+
+    /// The agent this event is about, if any.
+    pub fn agent(&self) -> Option<&AgentId> {
+        match self {
+            EventKind::AgentUpserted { config } => Some(&config.id),
+            EventKind::AgentRemoved { agent }
+            | EventKind::AgentSkillsChanged { agent, .. }
+            | EventKind::AgentCapacityChanged { agent, .. }
+            | EventKind::AgentDeviceChanged { agent, .. }
+            | EventKind::AgentStateChanged { agent, .. }
+            | EventKind::InteractionOffered { agent, .. }
+            | EventKind::OfferAccepted { agent, .. }
+            | EventKind::OfferDeclined { agent, .. }
+            | EventKind::InteractionCompleted { agent, .. }
+            | EventKind::WrapUpEnded { agent, .. } => Some(agent),
+            EventKind::InteractionMoved { target, .. } => target.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// A short name for the event (`interaction_offered`, ...), as used in logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::AgentUpserted { .. } => "agent_upserted",
+            EventKind::AgentRemoved { .. } => "agent_removed",
+            EventKind::AgentSkillsChanged { .. } => "agent_skills_changed",
+            EventKind::AgentCapacityChanged { .. } => "agent_capacity_changed",
+            EventKind::AgentDeviceChanged { .. } => "agent_device_changed",
+            EventKind::AgentStateChanged { .. } => "agent_state_changed",
+            EventKind::QueueUpserted { .. } => "queue_upserted",
+            EventKind::QueueRemoved { .. } => "queue_removed",
+            EventKind::InteractionCreated { .. } => "interaction_created",
+            EventKind::InteractionOffered { .. } => "interaction_offered",
+            EventKind::OfferAccepted { .. } => "offer_accepted",
+            EventKind::OfferDeclined { .. } => "offer_declined",
+            EventKind::InteractionEscalated { .. } => "interaction_escalated",
+            EventKind::InteractionOverflowed { .. } => "interaction_overflowed",
+            EventKind::InteractionMoved { .. } => "interaction_moved",
+            EventKind::PriorityChanged { .. } => "priority_changed",
+            EventKind::InteractionCompleted { .. } => "interaction_completed",
+            EventKind::WrapUpEnded { .. } => "wrap_up_ended",
+            EventKind::InteractionEnded { .. } => "interaction_ended",
+        }
+    }
+}

@@ -1,0 +1,665 @@
+//! The router's internal state and the indexes that keep each decision cheap.
+//!
+//! A *routing class* is one set of requirements: (queue, channel, escalation step, the
+//! interaction's own requirement profile, target agent). Each class keeps
+//! - its waiting interactions in an ordered set keyed by (priority desc, SLA deadline, enqueue
+//!   time, id), and
+//! - its *free eligible* agents in an ordered set keyed by the queue's strategy.
+//!
+//! Each agent keeps the list of classes it is eligible for (its *memberships*), with its competence
+//! for each and the key under which it currently sits in that class's agent set, if it does. An
+//! agent sits in a class's agent set exactly when it is available with room on the class's channel.
+//! Changing an agent's load or state touches only the sets whose membership or key changed.
+
+use std::collections::BTreeSet;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::event::Decision;
+use super::model::{
+    AgentConfig, AgentId, AgentState, Channel, InteractionId, InteractionSpec, QueueConfig,
+    Requirement, Skill, StepAction, Strategy, Timestamp,
+};
+use super::router::Router;
+
+/// Index of an interned skill.
+pub(super) type SkillIdx = u32;
+
+/// Requirements as (skill index, minimum level), sorted by skill index, one entry per skill.
+pub(super) type ReqSet = Vec<(SkillIdx, u8)>;
+
+/// Interns values into dense indexes.
+#[derive(Debug, Clone)]
+pub(super) struct Interner<T: Hash + Eq + Clone> {
+    map: FxHashMap<T, u32>,
+    items: Vec<T>,
+}
+
+impl<T: Hash + Eq + Clone> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            map: FxHashMap::default(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<T: Hash + Eq + Clone> Interner<T> {
+    pub(super) fn intern(&mut self, value: &T) -> u32 {
+        if let Some(&i) = self.map.get(value) {
+            return i;
+        }
+        let i = self.items.len() as u32;
+        self.items.push(value.clone());
+        self.map.insert(value.clone(), i);
+        i
+    }
+
+    pub(super) fn get(&self, value: &T) -> Option<u32> {
+        self.map.get(value).copied()
+    }
+
+    pub(super) fn resolve(&self, i: u32) -> Option<&T> {
+        self.items.get(i as usize)
+    }
+}
+
+/// Position of a waiting interaction in its class: smaller is served first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) struct WaitKey {
+    /// `u32::MAX - priority`, so that higher priorities sort first.
+    pub(super) inv_priority: u32,
+    pub(super) deadline: Timestamp,
+    pub(super) enqueued: Timestamp,
+    pub(super) id: InteractionId,
+}
+
+impl WaitKey {
+    pub(super) fn of(slot: &Slot) -> Self {
+        WaitKey {
+            inv_priority: u32::MAX - slot.priority,
+            deadline: slot.sla_deadline,
+            enqueued: slot.enqueued_at,
+            id: slot.spec.id,
+        }
+    }
+}
+
+/// Position of a free agent in a class: smaller is preferred. The first two fields depend on the
+/// strategy (see [`agent_rank`]); the id breaks ties.
+pub(super) type AgentKey = (i64, u64, AgentId);
+
+/// Requirements an interaction adds to its queue's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub(super) struct Profile {
+    pub(super) reqs: ReqSet,
+    pub(super) preferred: Vec<SkillIdx>,
+}
+
+/// Identity of a routing class.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct ClassKey {
+    pub(super) queue: u32,
+    pub(super) channel: Channel,
+    pub(super) step: u8,
+    pub(super) profile: u32,
+    pub(super) target: Option<AgentId>,
+}
+
+/// One set of requirements, with its waiting interactions and its free eligible agents.
+#[derive(Debug, Clone)]
+pub(super) struct Class {
+    pub(super) key: ClassKey,
+    pub(super) strategy: Strategy,
+    /// An agent is eligible when it satisfies any one of these; none at all for a removed queue.
+    pub(super) alternatives: Vec<ReqSet>,
+    pub(super) preferred: Vec<SkillIdx>,
+    pub(super) waiting: BTreeSet<WaitKey>,
+    pub(super) agents: BTreeSet<AgentKey>,
+    /// Agents eligible, whatever their state.
+    pub(super) eligible: u32,
+}
+
+/// An agent's eligibility for one class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Membership {
+    pub(super) class: u32,
+    pub(super) competence: u32,
+    /// The key under which the agent sits in the class's agent set, if it does.
+    pub(super) key: Option<(i64, u64)>,
+}
+
+/// An agent's configuration and live state.
+#[derive(Debug, Clone)]
+pub(super) struct AgentSlot {
+    pub(super) config: AgentConfig,
+    /// Level per skill index (0 = not held).
+    pub(super) levels: Vec<u8>,
+    pub(super) state: AgentState,
+    /// Interactions offered, assigned or in wrap-up, per channel index.
+    pub(super) load: [u16; 4],
+    pub(super) idle_since: Timestamp,
+    pub(super) last_offer_seq: u64,
+    pub(super) misses: u32,
+    /// Sorted by class index.
+    pub(super) memberships: Vec<Membership>,
+    /// Interactions offered, assigned or in wrap-up.
+    pub(super) work: Vec<InteractionId>,
+}
+
+impl AgentSlot {
+    pub(super) fn level(&self, skill: SkillIdx) -> u8 {
+        self.levels.get(skill as usize).copied().unwrap_or(0)
+    }
+
+    pub(super) fn capacity(&self, channel: Channel) -> u16 {
+        self.config.capacity.get(channel)
+    }
+
+    /// Whether the agent can be offered one more interaction on `channel` now.
+    pub(super) fn can_take(&self, channel: Channel) -> bool {
+        if self.state != AgentState::Available {
+            return false;
+        }
+        let i = channel.index();
+        if self.load[i] >= self.capacity(channel) {
+            return false;
+        }
+        if self.config.voice_exclusive {
+            let voice = self.load[Channel::Voice.index()];
+            let others: u16 = self.load.iter().sum::<u16>() - voice;
+            if channel == Channel::Voice {
+                others == 0
+            } else {
+                voice == 0
+            }
+        } else {
+            true
+        }
+    }
+
+    /// Share of total capacity in use, in thousandths.
+    pub(super) fn occupancy(&self) -> u64 {
+        let cap: u64 = Channel::ALL
+            .iter()
+            .map(|&c| u64::from(self.capacity(c)))
+            .sum();
+        let load: u64 = self.load.iter().map(|&l| u64::from(l)).sum();
+        (load * 1000).checked_div(cap).unwrap_or(1000)
+    }
+
+    pub(super) fn membership(&self, class: u32) -> Option<&Membership> {
+        self.memberships
+            .binary_search_by_key(&class, |m| m.class)
+            .ok()
+            .map(|i| &self.memberships[i])
+    }
+}
+
+/// The primary and secondary sort fields of an agent in a class under `strategy` (smaller first).
+pub(super) fn agent_rank(strategy: Strategy, agent: &AgentSlot, competence: u32) -> (i64, u64) {
+    match strategy {
+        Strategy::MostCompetent => (-i64::from(competence), agent.idle_since.0),
+        Strategy::LongestIdle => (agent.idle_since.0 as i64, 0),
+        Strategy::LeastOccupied => (agent.occupancy() as i64, agent.idle_since.0),
+        Strategy::RoundRobin => (agent.last_offer_seq as i64, 0),
+    }
+}
+
+/// A rank turned into a score where higher is better, for explanations.
+pub(super) fn rank_score(strategy: Strategy, rank: (i64, u64), at: Timestamp) -> i64 {
+    match strategy {
+        Strategy::MostCompetent => -rank.0,
+        Strategy::LongestIdle => at.0 as i64 - rank.0,
+        Strategy::LeastOccupied => 1000 - rank.0,
+        Strategy::RoundRobin => -rank.0,
+    }
+}
+
+/// Where an interaction stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Waiting,
+    Offered { agent: u32, deadline: Timestamp },
+    Assigned { agent: u32 },
+    WrapUp { agent: u32, until: Timestamp },
+}
+
+impl Phase {
+    pub(super) fn agent(self) -> Option<u32> {
+        match self {
+            Phase::Waiting => None,
+            Phase::Offered { agent, .. }
+            | Phase::Assigned { agent }
+            | Phase::WrapUp { agent, .. } => Some(agent),
+        }
+    }
+
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Phase::Waiting => "waiting",
+            Phase::Offered { .. } => "offered",
+            Phase::Assigned { .. } => "assigned",
+            Phase::WrapUp { .. } => "in wrap-up",
+        }
+    }
+}
+
+/// A pending deadline. Variant order matters: at equal times, wrap-ups end before agents leave
+/// wrap-up, and offers time out before waiting interactions escalate.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) enum Timer {
+    WrapUpEnd(InteractionId),
+    AgentWrapUp(AgentId),
+    OfferTimeout(InteractionId),
+    Wait(InteractionId),
+}
+
+/// An open interaction.
+#[derive(Debug, Clone)]
+pub(super) struct Slot {
+    pub(super) spec: Arc<InteractionSpec>,
+    pub(super) queue: u32,
+    pub(super) priority: u32,
+    pub(super) sla_deadline: Timestamp,
+    pub(super) created_at: Timestamp,
+    /// Position in line (kept across declines and overflows).
+    pub(super) enqueued_at: Timestamp,
+    /// When it entered its current queue: escalation and overflow count from here.
+    pub(super) queue_entered_at: Timestamp,
+    pub(super) step: u8,
+    pub(super) profile: u32,
+    pub(super) target: Option<AgentId>,
+    /// Its class while waiting (and the class it came from while offered).
+    pub(super) class: u32,
+    pub(super) phase: Phase,
+    /// Agents who declined or missed it since it last escalated or moved: not offered it again.
+    pub(super) declined_by: Vec<AgentId>,
+    pub(super) overflowed: bool,
+    pub(super) decision: Option<Decision>,
+    pub(super) timer: Option<(Timestamp, Timer)>,
+    pub(super) wrap_up_code: Option<String>,
+}
+
+/// A queue's configuration, its interned requirements and its classes.
+#[derive(Debug, Clone)]
+pub(super) struct QueueSlot {
+    pub(super) config: QueueConfig,
+    pub(super) reqs: ReqSet,
+    pub(super) classes: Vec<u32>,
+    /// Open interactions whose current queue this is.
+    pub(super) open: usize,
+    pub(super) removed: bool,
+}
+
+/// Merges requirement lists keeping the highest minimum per skill.
+pub(super) fn merge_reqs(a: &[(SkillIdx, u8)], b: &[(SkillIdx, u8)]) -> ReqSet {
+    let mut out: ReqSet = a.iter().chain(b.iter()).copied().collect();
+    out.sort_unstable();
+    // Sorted by (skill, level): keep the last (highest) level of each skill.
+    let mut merged: ReqSet = Vec::with_capacity(out.len());
+    for (s, l) in out {
+        match merged.last_mut() {
+            Some(last) if last.0 == s => last.1 = l,
+            _ => merged.push((s, l)),
+        }
+    }
+    merged
+}
+
+impl Router {
+    pub(super) fn intern_reqs(&mut self, reqs: &[Requirement]) -> ReqSet {
+        let list: ReqSet = reqs
+            .iter()
+            .map(|r| (self.skills.intern(&r.skill), r.min_level))
+            .collect();
+        merge_reqs(&list, &[])
+    }
+
+    pub(super) fn intern_levels(
+        &mut self,
+        skills: &std::collections::BTreeMap<Skill, u8>,
+    ) -> Vec<u8> {
+        let mut levels = Vec::new();
+        for (skill, &level) in skills {
+            let i = self.skills.intern(skill) as usize;
+            if levels.len() <= i {
+                levels.resize(i + 1, 0);
+            }
+            levels[i] = level;
+        }
+        levels
+    }
+
+    pub(super) fn intern_profile(&mut self, spec: &InteractionSpec) -> u32 {
+        let reqs = self.intern_reqs(&spec.requirements);
+        let mut preferred: Vec<SkillIdx> = spec
+            .preferred
+            .iter()
+            .map(|s| self.skills.intern(s))
+            .collect();
+        preferred.sort_unstable();
+        preferred.dedup();
+        self.profiles.intern(&Profile { reqs, preferred })
+    }
+
+    /// The requirement alternatives of (queue, step, profile) after the queue's first `step`
+    /// escalation steps.
+    fn class_alternatives(&self, queue: u32, step: u8, profile: &Profile) -> Vec<ReqSet> {
+        let q = &self.queues[queue as usize];
+        if q.removed {
+            return Vec::new();
+        }
+        let mut alts = vec![merge_reqs(&q.reqs, &profile.reqs)];
+        for s in q.config.escalation.iter().take(step as usize) {
+            match &s.action {
+                StepAction::LowerLevel { skill, to } => {
+                    if let Some(k) = self.skills.get(skill) {
+                        for alt in &mut alts {
+                            for r in alt.iter_mut().filter(|r| r.0 == k) {
+                                r.1 = r.1.min(*to);
+                            }
+                        }
+                    }
+                }
+                StepAction::DropSkill { skill } => {
+                    if let Some(k) = self.skills.get(skill) {
+                        for alt in &mut alts {
+                            alt.retain(|r| r.0 != k);
+                        }
+                    }
+                }
+                StepAction::WidenTo { queue: other } => {
+                    if let Some(&o) = self.queue_ix.get(other) {
+                        let oq = &self.queues[o as usize];
+                        if !oq.removed {
+                            let alt = merge_reqs(&oq.reqs, &profile.reqs);
+                            if !alts.contains(&alt) {
+                                alts.push(alt);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        alts
+    }
+
+    /// The agent's competence for a class, or `None` if it is not eligible.
+    pub(super) fn competence(class: &Class, agent: &AgentSlot) -> Option<u32> {
+        if let Some(target) = &class.key.target {
+            return (!class.alternatives.is_empty() && *target == agent.config.id).then_some(0);
+        }
+        let mut best: Option<u32> = None;
+        for alt in &class.alternatives {
+            let mut sum = 0u32;
+            let mut ok = true;
+            for &(s, min) in alt {
+                let l = agent.level(s);
+                if l < min {
+                    ok = false;
+                    break;
+                }
+                sum += u32::from(l);
+            }
+            if ok {
+                best = Some(best.map_or(sum, |b| b.max(sum)));
+            }
+        }
+        let base = best?;
+        let bonus: u32 = class
+            .preferred
+            .iter()
+            .map(|&s| u32::from(agent.level(s)))
+            .sum();
+        Some(base + bonus)
+    }
+
+    /// The class for this key, created (with its eligible agents) if it does not exist yet.
+    pub(super) fn class_for(&mut self, key: ClassKey) -> u32 {
+        if let Some(&c) = self.class_ix.get(&key) {
+            return c;
+        }
+        let c = self.classes.len() as u32;
+        let q = &self.queues[key.queue as usize];
+        let strategy = q.config.strategy;
+        let profile = self
+            .profiles
+            .resolve(key.profile)
+            .cloned()
+            .unwrap_or_default();
+        let alternatives = if key.target.is_some() {
+            if q.removed {
+                Vec::new()
+            } else {
+                vec![Vec::new()]
+            }
+        } else {
+            self.class_alternatives(key.queue, key.step, &profile)
+        };
+        let class = Class {
+            key: key.clone(),
+            strategy,
+            alternatives,
+            preferred: profile.preferred,
+            waiting: BTreeSet::new(),
+            agents: BTreeSet::new(),
+            eligible: 0,
+        };
+        self.classes.push(class);
+        self.class_ix.insert(key.clone(), c);
+        self.queues[key.queue as usize].classes.push(c);
+        let Router {
+            agents, classes, ..
+        } = self;
+        let class = &mut classes[c as usize];
+        for agent in agents.iter_mut().flatten() {
+            if let Some(competence) = Self::competence(class, agent) {
+                class.eligible += 1;
+                // `c` is the largest class index, so pushing keeps memberships sorted.
+                let key = agent
+                    .can_take(class.key.channel)
+                    .then(|| agent_rank(class.strategy, agent, competence));
+                if let Some(k) = key {
+                    class.agents.insert((k.0, k.1, agent.config.id.clone()));
+                }
+                agent.memberships.push(Membership {
+                    class: c,
+                    competence,
+                    key,
+                });
+            }
+        }
+        c
+    }
+
+    /// Recomputes a class's requirements and strategy from its queue, and which agents are
+    /// eligible for it.
+    pub(super) fn refresh_class(&mut self, c: u32) {
+        let key = self.classes[c as usize].key.clone();
+        let q = &self.queues[key.queue as usize];
+        let strategy = q.config.strategy;
+        let removed = q.removed;
+        let profile = self
+            .profiles
+            .resolve(key.profile)
+            .cloned()
+            .unwrap_or_default();
+        let alternatives = if key.target.is_some() {
+            if removed {
+                Vec::new()
+            } else {
+                vec![Vec::new()]
+            }
+        } else {
+            self.class_alternatives(key.queue, key.step, &profile)
+        };
+        let Router {
+            agents, classes, ..
+        } = self;
+        let class = &mut classes[c as usize];
+        class.strategy = strategy;
+        class.alternatives = alternatives;
+        class.agents.clear();
+        class.eligible = 0;
+        for agent in agents.iter_mut().flatten() {
+            let competence = Self::competence(class, agent);
+            let pos = agent.memberships.binary_search_by_key(&c, |m| m.class);
+            match (competence, pos) {
+                (Some(competence), Ok(i)) => {
+                    agent.memberships[i].competence = competence;
+                    agent.memberships[i].key = None;
+                }
+                (Some(competence), Err(i)) => agent.memberships.insert(
+                    i,
+                    Membership {
+                        class: c,
+                        competence,
+                        key: None,
+                    },
+                ),
+                (None, Ok(i)) => {
+                    agent.memberships.remove(i);
+                }
+                (None, Err(_)) => {}
+            }
+            if competence.is_some() {
+                class.eligible += 1;
+                if let Ok(i) = agent.memberships.binary_search_by_key(&c, |m| m.class) {
+                    if agent.can_take(class.key.channel) {
+                        let k = agent_rank(class.strategy, agent, agent.memberships[i].competence);
+                        class.agents.insert((k.0, k.1, agent.config.id.clone()));
+                        agent.memberships[i].key = Some(k);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes an agent out of every class (before a skill change or its removal).
+    pub(super) fn detach_agent(&mut self, a: u32) {
+        let Router {
+            agents, classes, ..
+        } = self;
+        let Some(agent) = agents[a as usize].as_mut() else {
+            return;
+        };
+        for m in agent.memberships.drain(..) {
+            let class = &mut classes[m.class as usize];
+            class.eligible -= 1;
+            if let Some(k) = m.key {
+                class.agents.remove(&(k.0, k.1, agent.config.id.clone()));
+            }
+        }
+    }
+
+    /// Recomputes every membership of an agent from scratch (after a skill change).
+    pub(super) fn attach_agent(&mut self, a: u32) {
+        self.detach_agent(a);
+        let Router {
+            agents, classes, ..
+        } = self;
+        let Some(agent) = agents[a as usize].as_mut() else {
+            return;
+        };
+        for (c, class) in classes.iter_mut().enumerate() {
+            if let Some(competence) = Self::competence(class, agent) {
+                class.eligible += 1;
+                agent.memberships.push(Membership {
+                    class: c as u32,
+                    competence,
+                    key: None,
+                });
+            }
+        }
+        self.resync_agent(a);
+    }
+
+    /// Puts the agent in (or takes it out of) each of its classes' agent sets, under its current
+    /// key, after a change of state, load, idle time or offer sequence.
+    pub(super) fn resync_agent(&mut self, a: u32) {
+        let Router {
+            agents, classes, ..
+        } = self;
+        let Some(agent) = agents[a as usize].as_mut() else {
+            return;
+        };
+        let mut memberships = std::mem::take(&mut agent.memberships);
+        for m in &mut memberships {
+            let class = &mut classes[m.class as usize];
+            let want = agent
+                .can_take(class.key.channel)
+                .then(|| agent_rank(class.strategy, agent, m.competence));
+            if want != m.key {
+                if let Some(old) = m.key {
+                    class
+                        .agents
+                        .remove(&(old.0, old.1, agent.config.id.clone()));
+                }
+                if let Some(new) = want {
+                    class.agents.insert((new.0, new.1, agent.config.id.clone()));
+                }
+                m.key = want;
+            }
+        }
+        agent.memberships = memberships;
+    }
+
+    /// The class key an interaction belongs to now.
+    pub(super) fn class_key_of(&self, slot: &Slot) -> ClassKey {
+        let steps = self.queues[slot.queue as usize].config.escalation.len();
+        ClassKey {
+            queue: slot.queue,
+            channel: slot.spec.channel,
+            step: if slot.target.is_some() {
+                0
+            } else {
+                slot.step.min(steps as u8)
+            },
+            profile: slot.profile,
+            target: slot.target.clone(),
+        }
+    }
+
+    /// When a waiting interaction's next escalation step or overflow is due.
+    pub(super) fn wait_deadline(&self, slot: &Slot) -> Option<Timestamp> {
+        if slot.target.is_some() {
+            return None;
+        }
+        let q = &self.queues[slot.queue as usize].config;
+        let step_at = q
+            .escalation
+            .get(slot.step as usize)
+            .map(|s| slot.queue_entered_at.plus_secs(s.after_secs));
+        let overflow_at = if slot.overflowed {
+            None
+        } else {
+            q.overflow
+                .as_ref()
+                .map(|o| slot.queue_entered_at.plus_secs(o.after_secs))
+        };
+        match (step_at, overflow_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Replaces the interaction's pending timer.
+    pub(super) fn set_timer(&mut self, id: InteractionId, timer: Option<(Timestamp, Timer)>) {
+        let Some(slot) = self.interactions.get_mut(&id) else {
+            return;
+        };
+        if slot.timer == timer {
+            return;
+        }
+        if let Some(old) = slot.timer.take() {
+            self.timers.remove(&old);
+        }
+        if let Some(new) = timer {
+            self.timers.insert(new.clone());
+            slot.timer = Some(new);
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The routing core: a pure, synchronous, deterministic router.
+//!
+//! [`Router::handle`] takes a [`Command`] at a given time and returns the [`Event`]s it caused;
+//! [`Router::tick`] processes offer timeouts, escalation steps, overflows and ends of wrap-up;
+//! [`Router::next_deadline`] says when to tick next. There is no I/O, no async and no clock here:
+//! this is what integrators embed, what the simulator drives and what recovery replays with
+//! [`Router::apply`].
+//!
+//! How it decides (details in `src/core/README.md`):
+//! - waiting interactions are ordered by (priority desc, SLA deadline asc, enqueue time asc, id);
+//! - an arriving interaction is offered to the best free eligible agent of its routing class under
+//!   the queue's strategy (`most_competent` by default), with a preference for the contact's last
+//!   agent;
+//! - an agent that frees capacity takes the first waiting interaction it is eligible for across
+//!   all its queues;
+//! - each decision is recorded with why ([`Decision`]) and can be explained ([`Router::explain`]).
+
+mod apply;
+mod command;
+mod error;
+mod event;
+mod index;
+mod invariants;
+mod model;
+mod router;
+mod snapshot;
+mod view;
+
+pub use command::{Command, RequestedState, TransferTarget};
+pub use error::RouteError;
+pub use event::{Candidate, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause, Rule};
+pub use model::{
+    AgentConfig, AgentId, AgentState, Capacity, Channel, ContactId, EscalationStep, InteractionId,
+    InteractionSpec, Overflow, OverflowAction, PerChannel, QueueConfig, QueueId, Requirement,
+    Skill, SlaTargets, StepAction, Strategy, Timestamp, MAX_LEVEL, MIN_LEVEL,
+};
+pub use router::{Router, MISSED_OFFERS};
+pub use snapshot::{AgentSnapshot, Snapshot};
+pub use view::{AgentView, Explanation, InteractionPhase, InteractionView, QueueView};

@@ -1,0 +1,657 @@
+//! The vocabulary of the routing core: time, identifiers, channels, skills, agents, queues and
+//! interactions as the outside world describes them (configuration and requests).
+//!
+//! Everything here is plain data with `serde` support, so that the same types travel in commands,
+//! in journaled events, in snapshots and in TOML configuration.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+/// A point in time: milliseconds since the Unix epoch.
+///
+/// The core never reads a clock: every command and tick carries the time it happens at.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// The instant `ms` milliseconds after the epoch.
+    pub const fn from_millis(ms: u64) -> Self {
+        Timestamp(ms)
+    }
+
+    /// The instant `secs` seconds after the epoch.
+    pub const fn from_secs(secs: u64) -> Self {
+        Timestamp(secs.saturating_mul(1000))
+    }
+
+    /// Milliseconds since the epoch.
+    pub const fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// This instant plus `secs` seconds (saturating).
+    pub const fn plus_secs(self, secs: u64) -> Self {
+        Timestamp(self.0.saturating_add(secs.saturating_mul(1000)))
+    }
+
+    /// This instant plus `ms` milliseconds (saturating).
+    pub const fn plus_millis(self, ms: u64) -> Self {
+        Timestamp(self.0.saturating_add(ms))
+    }
+
+    /// Milliseconds elapsed from `earlier` to `self`, zero if `earlier` is later.
+    pub const fn millis_since(self, earlier: Timestamp) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:03}s", self.0 / 1000, self.0 % 1000)
+    }
+}
+
+macro_rules! name_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        ///
+        /// Cheap to clone (a reference-counted string), compared and ordered by its text.
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            /// Makes an identifier from its text.
+            pub fn new(text: impl AsRef<str>) -> Self {
+                $name(Arc::from(text.as_ref()))
+            }
+
+            /// The identifier's text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{:?}", &*self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                $name::new(text)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(text: String) -> Self {
+                $name(Arc::from(text))
+            }
+        }
+    };
+}
+
+name_id!(
+    /// An agent's identifier, chosen by the operator (for example `alice` or an employee number).
+    AgentId
+);
+name_id!(
+    /// A queue's identifier (for example `benefits`).
+    QueueId
+);
+name_id!(
+    /// A skill's name (for example `lang:fr` or `benefits:housing`).
+    Skill
+);
+name_id!(
+    /// The person behind interactions (a normalised phone number, an email address or a CRM id).
+    ContactId
+);
+
+/// An interaction's identifier: a ULID chosen by whoever creates the interaction, so that the core
+/// stays deterministic and a creation can be retried with the same id.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InteractionId(pub Ulid);
+
+impl InteractionId {
+    /// A fresh id from the system clock and randomness (for callers outside the core).
+    pub fn generate() -> Self {
+        InteractionId(Ulid::new())
+    }
+
+    /// The id whose 128-bit value is `n` (deterministic ids for tests and simulations).
+    pub const fn from_u128(n: u128) -> Self {
+        InteractionId(Ulid(n))
+    }
+}
+
+impl fmt::Display for InteractionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for InteractionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for InteractionId {
+    type Err = ulid::DecodeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ulid::from_string(s).map(InteractionId)
+    }
+}
+
+/// The medium an interaction arrives on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// A phone call.
+    Voice,
+    /// An email thread.
+    Email,
+    /// An SMS conversation.
+    Sms,
+    /// A web chat session.
+    Chat,
+}
+
+impl Channel {
+    /// Every channel, in index order.
+    pub const ALL: [Channel; 4] = [Channel::Voice, Channel::Email, Channel::Sms, Channel::Chat];
+
+    /// A dense index 0..4, for per-channel arrays.
+    pub const fn index(self) -> usize {
+        match self {
+            Channel::Voice => 0,
+            Channel::Email => 1,
+            Channel::Sms => 2,
+            Channel::Chat => 3,
+        }
+    }
+
+    /// The channel's name as written in configuration and APIs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Channel::Voice => "voice",
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Chat => "chat",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Channel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "voice" => Ok(Channel::Voice),
+            "email" => Ok(Channel::Email),
+            "sms" => Ok(Channel::Sms),
+            "chat" => Ok(Channel::Chat),
+            other => Err(format!(
+                "unknown channel {other:?}: expected voice, email, sms or chat"
+            )),
+        }
+    }
+}
+
+/// One value per channel (capacities, SLA targets, loads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerChannel<T> {
+    /// Value for phone calls.
+    pub voice: T,
+    /// Value for email.
+    pub email: T,
+    /// Value for SMS.
+    pub sms: T,
+    /// Value for web chat.
+    pub chat: T,
+}
+
+impl<T: Copy> PerChannel<T> {
+    /// The same value on every channel.
+    pub const fn all(value: T) -> Self {
+        PerChannel {
+            voice: value,
+            email: value,
+            sms: value,
+            chat: value,
+        }
+    }
+
+    /// The value for `channel`.
+    pub const fn get(&self, channel: Channel) -> T {
+        match channel {
+            Channel::Voice => self.voice,
+            Channel::Email => self.email,
+            Channel::Sms => self.sms,
+            Channel::Chat => self.chat,
+        }
+    }
+
+    /// Sets the value for `channel`.
+    pub fn set(&mut self, channel: Channel, value: T) {
+        match channel {
+            Channel::Voice => self.voice = value,
+            Channel::Email => self.email = value,
+            Channel::Sms => self.sms = value,
+            Channel::Chat => self.chat = value,
+        }
+    }
+}
+
+/// How many interactions of each channel an agent handles at once.
+pub type Capacity = PerChannel<u16>;
+
+impl Default for Capacity {
+    /// Voice 1, email 5, SMS 3, chat 3.
+    fn default() -> Self {
+        PerChannel {
+            voice: 1,
+            email: 5,
+            sms: 3,
+            chat: 3,
+        }
+    }
+}
+
+/// Service-level targets in seconds per channel: the delay the service announces to the public.
+pub type SlaTargets = PerChannel<u64>;
+
+impl Default for SlaTargets {
+    /// Calls within 3 minutes, chats within 2 minutes, SMS within 4 hours, emails within 5 days.
+    fn default() -> Self {
+        PerChannel {
+            voice: 180,
+            email: 5 * 24 * 3600,
+            sms: 4 * 3600,
+            chat: 120,
+        }
+    }
+}
+
+/// The lowest skill level.
+pub const MIN_LEVEL: u8 = 1;
+/// The highest skill level.
+pub const MAX_LEVEL: u8 = 5;
+
+/// A required skill: the agent must hold `skill` at `min_level` or above.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    /// The skill.
+    pub skill: Skill,
+    /// The minimum level, 1 to 5.
+    #[serde(default = "default_min_level")]
+    pub min_level: u8,
+}
+
+fn default_min_level() -> u8 {
+    MIN_LEVEL
+}
+
+impl Requirement {
+    /// A requirement of `skill` at `min_level`.
+    pub fn new(skill: impl Into<Skill>, min_level: u8) -> Self {
+        Requirement {
+            skill: skill.into(),
+            min_level,
+        }
+    }
+}
+
+/// An agent as configured by a supervisor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The agent's identifier.
+    pub id: AgentId,
+    /// The display name.
+    #[serde(default)]
+    pub name: String,
+    /// Skills held, each with a level from 1 to 5.
+    #[serde(default)]
+    pub skills: BTreeMap<Skill, u8>,
+    /// Interactions handled at once per channel.
+    #[serde(default)]
+    pub capacity: Capacity,
+    /// While on a call the agent takes nothing else, and while handling anything else the agent
+    /// takes no call.
+    #[serde(default = "default_true")]
+    pub voice_exclusive: bool,
+    /// Where calls are bridged to: a phone number or a SIP URI (changed by agents working from home).
+    #[serde(default)]
+    pub device: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl AgentConfig {
+    /// An agent with default capacity, voice exclusive, no skills and no device.
+    pub fn new(id: impl Into<AgentId>) -> Self {
+        let id = id.into();
+        AgentConfig {
+            name: id.as_str().to_owned(),
+            id,
+            skills: BTreeMap::new(),
+            capacity: Capacity::default(),
+            voice_exclusive: true,
+            device: None,
+        }
+    }
+
+    /// Adds or changes a skill (builder style).
+    pub fn with_skill(mut self, skill: impl Into<Skill>, level: u8) -> Self {
+        self.skills.insert(skill.into(), level);
+        self
+    }
+
+    /// Sets the capacity (builder style).
+    pub fn with_capacity(mut self, capacity: Capacity) -> Self {
+        self.capacity = capacity;
+        self
+    }
+}
+
+/// An agent's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AgentState {
+    /// Not logged in: never offered anything.
+    Offline,
+    /// Logged in and ready: offered interactions while capacity is free.
+    Available,
+    /// Logged in but not taking new interactions.
+    Paused {
+        /// Why (for example `lunch`, `training`, or `missed_offers` when the router paused the agent).
+        reason: String,
+    },
+    /// After-contact work following a completion, until the given time.
+    WrapUp {
+        /// When the wrap-up ends and the agent becomes available again.
+        until: Timestamp,
+    },
+}
+
+impl AgentState {
+    /// A short name: `offline`, `available`, `paused` or `wrap_up`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AgentState::Offline => "offline",
+            AgentState::Available => "available",
+            AgentState::Paused { .. } => "paused",
+            AgentState::WrapUp { .. } => "wrap_up",
+        }
+    }
+}
+
+/// How a queue picks among eligible available agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Highest competence (sum of levels on the required skills, plus preferred skills), then
+    /// longest idle, then agent id.
+    #[default]
+    MostCompetent,
+    /// The agent idle the longest, then agent id.
+    LongestIdle,
+    /// The agent with the lowest share of its capacity in use, then longest idle, then agent id.
+    LeastOccupied,
+    /// The agent offered something the least recently, then agent id.
+    RoundRobin,
+}
+
+impl Strategy {
+    /// The strategy's name as written in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::MostCompetent => "most_competent",
+            Strategy::LongestIdle => "longest_idle",
+            Strategy::LeastOccupied => "least_occupied",
+            Strategy::RoundRobin => "round_robin",
+        }
+    }
+}
+
+/// What an escalation step relaxes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StepAction {
+    /// Lower the minimum level of a required skill to `to`.
+    LowerLevel {
+        /// The skill whose minimum is lowered.
+        skill: Skill,
+        /// The new minimum level.
+        to: u8,
+    },
+    /// Stop requiring a skill.
+    DropSkill {
+        /// The skill no longer required.
+        skill: Skill,
+    },
+    /// Also accept the agents eligible for another queue (its requirements, plus the interaction's
+    /// own requirements).
+    WidenTo {
+        /// The queue whose agents become eligible.
+        queue: QueueId,
+    },
+}
+
+/// One escalation step: after `after_secs` in the queue, apply `action` (cumulatively with the
+/// earlier steps).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationStep {
+    /// Seconds of waiting in the queue after which the step applies.
+    pub after_secs: u64,
+    /// What the step relaxes.
+    #[serde(flatten)]
+    pub action: StepAction,
+}
+
+/// What happens when an interaction has waited the queue's maximum time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OverflowAction {
+    /// Move the interaction to another queue, keeping its place in line (priority, deadline, age).
+    Queue {
+        /// The queue to move to.
+        queue: QueueId,
+    },
+    /// Offer the contact to leave a voicemail (the voice channel acts on the event).
+    Voicemail,
+    /// Offer the contact a callback; the interaction keeps its place (the channel acts on the event).
+    Callback,
+    /// Send the contact a message (for example a link to the online procedure).
+    Message,
+}
+
+/// The queue's maximum wait and what happens then.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overflow {
+    /// Seconds in the queue after which the overflow happens (at least 1).
+    pub after_secs: u64,
+    /// What happens.
+    #[serde(flatten)]
+    pub action: OverflowAction,
+}
+
+/// A routing target, as configured by a supervisor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// The queue's identifier.
+    pub id: QueueId,
+    /// The display name.
+    #[serde(default)]
+    pub name: String,
+    /// The channels the queue takes.
+    #[serde(default = "all_channels")]
+    pub channels: Vec<Channel>,
+    /// Skills every agent must hold to serve the queue.
+    #[serde(default)]
+    pub requirements: Vec<Requirement>,
+    /// Priority of interactions created without one (higher is served first).
+    #[serde(default)]
+    pub default_priority: u32,
+    /// The delay announced to the public per channel, in seconds: the SLA deadline of an
+    /// interaction created without one is its creation time plus this.
+    #[serde(default)]
+    pub sla_target_secs: SlaTargets,
+    /// How eligible agents are ranked.
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Relaxations applied as an interaction waits, in increasing `after_secs` order.
+    #[serde(default)]
+    pub escalation: Vec<EscalationStep>,
+    /// The maximum wait and what happens then.
+    #[serde(default)]
+    pub overflow: Option<Overflow>,
+    /// Seconds an agent has to accept an offer.
+    #[serde(default = "default_offer_timeout")]
+    pub offer_timeout_secs: u64,
+    /// Offers missed in a row (timed out) after which the agent is paused with reason
+    /// `missed_offers`; 0 never pauses.
+    #[serde(default = "default_max_misses")]
+    pub max_misses: u32,
+    /// Seconds of after-contact work following a completion; 0 for none.
+    #[serde(default)]
+    pub wrap_up_secs: u64,
+    /// Competence points added for the contact's last agent under `most_competent`; under the other
+    /// strategies the last agent is preferred outright when eligible and free.
+    #[serde(default = "default_last_agent_bonus")]
+    pub last_agent_bonus: u32,
+}
+
+fn all_channels() -> Vec<Channel> {
+    Channel::ALL.to_vec()
+}
+
+fn default_offer_timeout() -> u64 {
+    20
+}
+
+fn default_max_misses() -> u32 {
+    3
+}
+
+fn default_last_agent_bonus() -> u32 {
+    3
+}
+
+impl QueueConfig {
+    /// A queue with every default: all channels, no requirements, `most_competent`.
+    pub fn new(id: impl Into<QueueId>) -> Self {
+        let id = id.into();
+        QueueConfig {
+            name: id.as_str().to_owned(),
+            id,
+            channels: all_channels(),
+            requirements: Vec::new(),
+            default_priority: 0,
+            sla_target_secs: SlaTargets::default(),
+            strategy: Strategy::default(),
+            escalation: Vec::new(),
+            overflow: None,
+            offer_timeout_secs: default_offer_timeout(),
+            max_misses: default_max_misses(),
+            wrap_up_secs: 0,
+            last_agent_bonus: default_last_agent_bonus(),
+        }
+    }
+
+    /// Adds a requirement (builder style).
+    pub fn requiring(mut self, skill: impl Into<Skill>, min_level: u8) -> Self {
+        self.requirements.push(Requirement::new(skill, min_level));
+        self
+    }
+
+    /// Sets the strategy (builder style).
+    pub fn with_strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+}
+
+/// A request to route one contact: what a channel adapter or an integrator creates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionSpec {
+    /// The interaction's id (a ULID chosen by the creator).
+    pub id: InteractionId,
+    /// The channel it arrived on.
+    pub channel: Channel,
+    /// The queue it is routed in.
+    pub queue: QueueId,
+    /// The person behind it, if known (used for the last-agent preference).
+    #[serde(default)]
+    pub contact: Option<ContactId>,
+    /// Skills required on top of the queue's (for example `lang:en` chosen in the IVR).
+    #[serde(default)]
+    pub requirements: Vec<Requirement>,
+    /// Skills that raise an agent's competence for this interaction without being required.
+    #[serde(default)]
+    pub preferred: Vec<Skill>,
+    /// Priority; the queue's default when absent. Higher is served first.
+    #[serde(default)]
+    pub priority: Option<u32>,
+    /// SLA deadline; creation time plus the queue's target for the channel when absent.
+    #[serde(default)]
+    pub sla_deadline: Option<Timestamp>,
+    /// Key/value data from the IVR or the channel (shown to the agent).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// The channel's reference (CallSid, Message-ID, MessageSid, chat session id) that makes
+    /// creation idempotent.
+    #[serde(default)]
+    pub external_ref: Option<String>,
+}
+
+impl InteractionSpec {
+    /// A spec with only the mandatory fields.
+    pub fn new(id: InteractionId, channel: Channel, queue: impl Into<QueueId>) -> Self {
+        InteractionSpec {
+            id,
+            channel,
+            queue: queue.into(),
+            contact: None,
+            requirements: Vec::new(),
+            preferred: Vec::new(),
+            priority: None,
+            sla_deadline: None,
+            attributes: BTreeMap::new(),
+            external_ref: None,
+        }
+    }
+}

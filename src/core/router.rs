@@ -1,0 +1,1118 @@
+//! The router: validates commands, takes routing decisions, and emits the events that record them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::command::{Command, RequestedState, TransferTarget};
+use super::error::RouteError;
+use super::event::{
+    Candidate, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause, Rule,
+};
+use super::index::{
+    rank_score, AgentSlot, Class, ClassKey, Interner, Phase, Profile, QueueSlot, Slot, Timer,
+    WaitKey,
+};
+use super::model::{
+    AgentId, AgentState, Channel, ContactId, InteractionId, OverflowAction, QueueConfig, QueueId,
+    Requirement, Skill, StepAction, Strategy, Timestamp, MAX_LEVEL, MIN_LEVEL,
+};
+
+/// The routing core: every agent, queue and open interaction of one contact center, and the
+/// rules that match them.
+///
+/// It is synchronous and deterministic: time comes in as a parameter, and the same commands at
+/// the same times give the same events. It does no I/O; a runtime persists the events it returns
+/// and calls [`Router::tick`] at [`Router::next_deadline`].
+///
+/// ```
+/// use guichet::core::{AgentConfig, Channel, Command, EventKind, InteractionId, InteractionSpec,
+///     QueueConfig, Router, Timestamp};
+///
+/// let mut router = Router::new();
+/// let t = Timestamp::from_secs(1_000);
+/// router.handle(t, Command::UpsertQueue { config: QueueConfig::new("tax").requiring("tax", 2) })?;
+/// router.handle(t, Command::UpsertAgent { config: AgentConfig::new("alice").with_skill("tax", 4) })?;
+/// router.handle(t, Command::Login { agent: "alice".into() })?;
+///
+/// let spec = InteractionSpec::new(InteractionId::from_u128(1), Channel::Voice, "tax");
+/// let events = router.handle(t, Command::CreateInteraction { spec })?;
+/// assert!(matches!(&events[1].kind,
+///     EventKind::InteractionOffered { agent, .. } if agent.as_str() == "alice"));
+/// # Ok::<(), guichet::core::RouteError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    pub(super) skills: Interner<Skill>,
+    pub(super) profiles: Interner<Profile>,
+    pub(super) queues: Vec<QueueSlot>,
+    pub(super) queue_ix: FxHashMap<QueueId, u32>,
+    pub(super) agents: Vec<Option<AgentSlot>>,
+    pub(super) agent_ix: FxHashMap<AgentId, u32>,
+    pub(super) free_agent_slots: Vec<u32>,
+    pub(super) classes: Vec<Class>,
+    pub(super) class_ix: FxHashMap<ClassKey, u32>,
+    pub(super) interactions: FxHashMap<InteractionId, Slot>,
+    pub(super) external: FxHashMap<String, InteractionId>,
+    pub(super) timers: BTreeSet<(Timestamp, Timer)>,
+    pub(super) last_agent: FxHashMap<ContactId, AgentId>,
+    pub(super) offer_seq: u64,
+    /// Waiting interactions that some agent declined (when zero, no check is needed).
+    pub(super) declined_waiting: usize,
+}
+
+/// The most objects for which debug builds check every invariant after each command.
+const DEBUG_CHECK_LIMIT: usize = 2_000;
+
+impl Router {
+    /// An empty router: no agent, no queue, no interaction.
+    pub fn new() -> Self {
+        Router::default()
+    }
+
+    /// Handles one command at time `now`.
+    ///
+    /// On success, returns every event the command caused, in order (possibly none, for example
+    /// when a creation repeats an open interaction's external reference). On error nothing has
+    /// changed. Call [`Router::tick`] with the same `now` first, so that due timeouts are
+    /// processed before the command.
+    pub fn handle(&mut self, now: Timestamp, command: Command) -> Result<Vec<Event>, RouteError> {
+        let mut out = Vec::new();
+        self.dispatch(now, command, &mut out)?;
+        self.debug_check();
+        Ok(out)
+    }
+
+    /// Processes every timer due at or before `now`: offer timeouts, escalation steps, overflows
+    /// and the ends of wrap-up. Events carry the time their timer was due.
+    pub fn tick(&mut self, now: Timestamp) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Some((at, timer)) = self.timers.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, timer.clone()));
+            self.fire(at, timer, &mut out);
+        }
+        self.debug_check();
+        out
+    }
+
+    /// When [`Router::tick`] next has something to do, if ever.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.timers.first().map(|(at, _)| *at)
+    }
+
+    fn debug_check(&self) {
+        if cfg!(debug_assertions)
+            && self.interactions.len() + self.agent_ix.len() <= DEBUG_CHECK_LIMIT
+        {
+            if let Err(e) = self.check_invariants() {
+                panic!("router invariant broken: {e}");
+            }
+        }
+    }
+
+    fn emit(&mut self, out: &mut Vec<Event>, at: Timestamp, kind: EventKind) {
+        let event = Event { at, kind };
+        let applied = self.apply(&event);
+        debug_assert!(
+            applied.is_ok(),
+            "router emitted an event it cannot apply: {applied:?} {event:?}"
+        );
+        out.push(event);
+    }
+
+    fn dispatch(
+        &mut self,
+        now: Timestamp,
+        command: Command,
+        out: &mut Vec<Event>,
+    ) -> Result<(), RouteError> {
+        match command {
+            Command::UpsertAgent { config } => {
+                validate_levels(&config.skills)?;
+                if let Some(a) = self.agent_ix.get(&config.id).copied() {
+                    self.check_capacity(a, &config.capacity)?;
+                }
+                let a_id = config.id.clone();
+                self.emit(out, now, EventKind::AgentUpserted { config });
+                self.match_agent_id(now, &a_id, out);
+            }
+            Command::RemoveAgent { agent } => {
+                let a = self.agent_idx(&agent)?;
+                let open = self.agent_open_count(a);
+                if open > 0 {
+                    return Err(RouteError::AgentBusy { agent, open });
+                }
+                if self.agent_ref(a).state != AgentState::Offline {
+                    self.emit(
+                        out,
+                        now,
+                        EventKind::AgentStateChanged {
+                            agent: agent.clone(),
+                            state: AgentState::Offline,
+                        },
+                    );
+                }
+                self.emit(out, now, EventKind::AgentRemoved { agent });
+            }
+            Command::SetAgentSkills { agent, skills } => {
+                self.agent_idx(&agent)?;
+                validate_levels(&skills)?;
+                self.emit(
+                    out,
+                    now,
+                    EventKind::AgentSkillsChanged {
+                        agent: agent.clone(),
+                        skills,
+                    },
+                );
+                self.match_agent_id(now, &agent, out);
+            }
+            Command::SetCapacity { agent, capacity } => {
+                let a = self.agent_idx(&agent)?;
+                self.check_capacity(a, &capacity)?;
+                self.emit(
+                    out,
+                    now,
+                    EventKind::AgentCapacityChanged {
+                        agent: agent.clone(),
+                        capacity,
+                    },
+                );
+                self.match_agent_id(now, &agent, out);
+            }
+            Command::SetDevice { agent, device } => {
+                self.agent_idx(&agent)?;
+                self.emit(out, now, EventKind::AgentDeviceChanged { agent, device });
+            }
+            Command::Login { agent } => {
+                let a = self.agent_idx(&agent)?;
+                if self.agent_ref(a).state == AgentState::Offline {
+                    self.emit(
+                        out,
+                        now,
+                        EventKind::AgentStateChanged {
+                            agent,
+                            state: AgentState::Available,
+                        },
+                    );
+                    self.match_agent(now, a, out);
+                }
+            }
+            Command::Logout { agent } => {
+                let a = self.agent_idx(&agent)?;
+                if self.agent_ref(a).state != AgentState::Offline {
+                    self.logout(now, a, out);
+                }
+            }
+            Command::SetState { agent, state } => {
+                let a = self.agent_idx(&agent)?;
+                let current = self.agent_ref(a).state.clone();
+                if current == AgentState::Offline {
+                    return Err(RouteError::AgentOffline(agent));
+                }
+                match state {
+                    RequestedState::Available => {
+                        if matches!(current, AgentState::WrapUp { .. }) {
+                            self.end_wrap_ups(now, a, out);
+                        }
+                        if current != AgentState::Available {
+                            self.emit(
+                                out,
+                                now,
+                                EventKind::AgentStateChanged {
+                                    agent,
+                                    state: AgentState::Available,
+                                },
+                            );
+                        }
+                        self.match_agent(now, a, out);
+                    }
+                    RequestedState::Paused { reason } => {
+                        let paused = AgentState::Paused { reason };
+                        if current != paused {
+                            self.emit(
+                                out,
+                                now,
+                                EventKind::AgentStateChanged {
+                                    agent,
+                                    state: paused,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+            Command::UpsertQueue { config } => {
+                self.validate_queue(&config)?;
+                let q_id = config.id.clone();
+                self.emit(out, now, EventKind::QueueUpserted { config });
+                self.rematch_queue(now, &q_id, out);
+            }
+            Command::RemoveQueue { queue } => {
+                let q = self.queue_idx(&queue)?;
+                let open = self.queues[q as usize].open;
+                if open > 0 {
+                    return Err(RouteError::QueueNotEmpty { queue, open });
+                }
+                if let Some(by) = self.queue_referrer(&queue) {
+                    return Err(RouteError::QueueInUse { queue, by });
+                }
+                self.emit(out, now, EventKind::QueueRemoved { queue });
+            }
+            Command::CreateInteraction { spec } => {
+                if let Some(r) = &spec.external_ref {
+                    if self.external.contains_key(r) {
+                        return Ok(());
+                    }
+                }
+                if self.interactions.contains_key(&spec.id) {
+                    return Err(RouteError::DuplicateInteraction(spec.id));
+                }
+                let q = self.queue_idx(&spec.queue)?;
+                let queue = &self.queues[q as usize].config;
+                if !queue.channels.contains(&spec.channel) {
+                    return Err(RouteError::ChannelNotAccepted {
+                        queue: spec.queue.clone(),
+                        channel: spec.channel,
+                    });
+                }
+                validate_requirements(&spec.requirements)?;
+                let priority = spec.priority.unwrap_or(queue.default_priority);
+                let sla_deadline = spec
+                    .sla_deadline
+                    .unwrap_or_else(|| now.plus_secs(queue.sla_target_secs.get(spec.channel)));
+                let id = spec.id;
+                self.emit(
+                    out,
+                    now,
+                    EventKind::InteractionCreated {
+                        spec: Arc::new(spec),
+                        priority,
+                        sla_deadline,
+                    },
+                );
+                self.match_interaction(now, id, out);
+            }
+            Command::Cancel { interaction } => {
+                let slot = self.open_slot(interaction)?;
+                if let Phase::WrapUp { .. } = slot.phase {
+                    return Err(RouteError::InvalidPhase {
+                        interaction,
+                        phase: slot.phase.name(),
+                        action: "cancel (it is already completed)",
+                    });
+                }
+                let agent = slot.phase.agent();
+                self.emit(
+                    out,
+                    now,
+                    EventKind::InteractionEnded {
+                        interaction,
+                        reason: EndReason::Cancelled,
+                    },
+                );
+                if let Some(a) = agent {
+                    self.match_agent(now, a, out);
+                }
+            }
+            Command::Abandon { interaction } => {
+                let slot = self.open_slot(interaction)?;
+                let agent = match slot.phase {
+                    Phase::Waiting => None,
+                    Phase::Offered { agent, .. } => Some(agent),
+                    phase => {
+                        return Err(RouteError::InvalidPhase {
+                            interaction,
+                            phase: phase.name(),
+                            action: "abandon (an agent answered: complete it instead)",
+                        })
+                    }
+                };
+                self.emit(
+                    out,
+                    now,
+                    EventKind::InteractionEnded {
+                        interaction,
+                        reason: EndReason::Abandoned,
+                    },
+                );
+                if let Some(a) = agent {
+                    self.match_agent(now, a, out);
+                }
+            }
+            Command::Accept { interaction, agent } => {
+                let a = self.agent_idx(&agent)?;
+                let slot = self.open_slot(interaction)?;
+                if !matches!(slot.phase, Phase::Offered { agent, .. } if agent == a) {
+                    return Err(RouteError::NotOfferedTo { interaction, agent });
+                }
+                self.emit(out, now, EventKind::OfferAccepted { interaction, agent });
+            }
+            Command::Decline { interaction, agent } => {
+                let a = self.agent_idx(&agent)?;
+                let slot = self.open_slot(interaction)?;
+                if !matches!(slot.phase, Phase::Offered { agent, .. } if agent == a) {
+                    return Err(RouteError::NotOfferedTo { interaction, agent });
+                }
+                self.emit(
+                    out,
+                    now,
+                    EventKind::OfferDeclined {
+                        interaction,
+                        agent,
+                        cause: DeclineCause::Declined,
+                    },
+                );
+                self.match_interaction(now, interaction, out);
+                self.match_agent(now, a, out);
+            }
+            Command::Complete {
+                interaction,
+                agent,
+                wrap_up_code,
+            } => {
+                let slot = self.open_slot(interaction)?;
+                let a = match (slot.phase, &agent) {
+                    (Phase::Assigned { agent: holder }, None) => holder,
+                    (Phase::Assigned { agent: holder }, Some(id))
+                        if self.agent_ix.get(id) == Some(&holder) =>
+                    {
+                        holder
+                    }
+                    (_, Some(id)) if !self.agent_ix.contains_key(id) => {
+                        return Err(RouteError::UnknownAgent(id.clone()))
+                    }
+                    (Phase::Assigned { .. }, Some(id)) => {
+                        return Err(RouteError::NotAssignedTo {
+                            interaction,
+                            agent: id.clone(),
+                        })
+                    }
+                    (phase, _) => {
+                        return Err(RouteError::InvalidPhase {
+                            interaction,
+                            phase: phase.name(),
+                            action: "complete (only an accepted interaction can be completed)",
+                        })
+                    }
+                };
+                let wrap = self.queues[slot.queue as usize].config.wrap_up_secs;
+                let agent_id = self.agent_ref(a).config.id.clone();
+                let until = (wrap > 0).then(|| now.plus_secs(wrap));
+                self.emit(
+                    out,
+                    now,
+                    EventKind::InteractionCompleted {
+                        interaction,
+                        agent: agent_id.clone(),
+                        wrap_up_code,
+                        wrap_up_until: until,
+                    },
+                );
+                if let Some(until) = until {
+                    let new_state = match self.agent_ref(a).state {
+                        AgentState::Available => Some(AgentState::WrapUp { until }),
+                        AgentState::WrapUp { until: current } if current < until => {
+                            Some(AgentState::WrapUp { until })
+                        }
+                        _ => None,
+                    };
+                    if let Some(state) = new_state {
+                        self.emit(
+                            out,
+                            now,
+                            EventKind::AgentStateChanged {
+                                agent: agent_id,
+                                state,
+                            },
+                        );
+                    }
+                } else {
+                    self.match_agent(now, a, out);
+                }
+            }
+            Command::Transfer {
+                interaction,
+                to,
+                by,
+            } => {
+                let slot = self.open_slot(interaction)?;
+                let holder = slot.phase.agent();
+                let channel = slot.spec.channel;
+                let current_queue = slot.queue;
+                if let Phase::WrapUp { .. } = slot.phase {
+                    return Err(RouteError::InvalidPhase {
+                        interaction,
+                        phase: slot.phase.name(),
+                        action: "transfer (it is already completed)",
+                    });
+                }
+                let restart_wait = matches!(slot.phase, Phase::Assigned { .. });
+                if let Some(by) = &by {
+                    let b = self.agent_idx(by)?;
+                    if holder != Some(b) {
+                        return Err(RouteError::NotAssignedTo {
+                            interaction,
+                            agent: by.clone(),
+                        });
+                    }
+                }
+                let (queue, target) = match to {
+                    TransferTarget::Queue { queue } => {
+                        let q = self.queue_idx(&queue)?;
+                        if !self.queues[q as usize].config.channels.contains(&channel) {
+                            return Err(RouteError::ChannelNotAccepted { queue, channel });
+                        }
+                        (queue, None)
+                    }
+                    TransferTarget::Agent { agent } => {
+                        self.agent_idx(&agent)?;
+                        let queue = self.queues[current_queue as usize].config.id.clone();
+                        (queue, Some(agent))
+                    }
+                };
+                self.emit(
+                    out,
+                    now,
+                    EventKind::InteractionMoved {
+                        interaction,
+                        queue,
+                        target,
+                        cause: MoveCause::Transfer,
+                        restart_wait,
+                    },
+                );
+                self.match_interaction(now, interaction, out);
+                if let Some(a) = holder {
+                    self.match_agent(now, a, out);
+                }
+            }
+            Command::ChangePriority {
+                interaction,
+                priority,
+            } => {
+                let slot = self.open_slot(interaction)?;
+                if slot.priority != priority {
+                    self.emit(
+                        out,
+                        now,
+                        EventKind::PriorityChanged {
+                            interaction,
+                            priority,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fire(&mut self, at: Timestamp, timer: Timer, out: &mut Vec<Event>) {
+        match timer {
+            Timer::OfferTimeout(id) => {
+                let Some(slot) = self.interactions.get(&id) else {
+                    return;
+                };
+                let Phase::Offered { agent: a, deadline } = slot.phase else {
+                    return;
+                };
+                if deadline > at {
+                    return;
+                }
+                let max_misses = self.queues[slot.queue as usize].config.max_misses;
+                let agent = self.agent_ref(a).config.id.clone();
+                self.emit(
+                    out,
+                    at,
+                    EventKind::OfferDeclined {
+                        interaction: id,
+                        agent: agent.clone(),
+                        cause: DeclineCause::TimedOut,
+                    },
+                );
+                let slot = self.agent_ref(a);
+                if max_misses > 0
+                    && slot.misses >= max_misses
+                    && slot.state == AgentState::Available
+                {
+                    self.emit(
+                        out,
+                        at,
+                        EventKind::AgentStateChanged {
+                            agent,
+                            state: AgentState::Paused {
+                                reason: MISSED_OFFERS.to_owned(),
+                            },
+                        },
+                    );
+                }
+                self.match_interaction(at, id, out);
+                self.match_agent(at, a, out);
+            }
+            Timer::Wait(id) => {
+                let Some(slot) = self.interactions.get(&id) else {
+                    return;
+                };
+                if slot.phase != Phase::Waiting || slot.target.is_some() {
+                    return;
+                }
+                let queue = &self.queues[slot.queue as usize].config;
+                let step_due = queue
+                    .escalation
+                    .get(slot.step as usize)
+                    .is_some_and(|s| slot.queue_entered_at.plus_secs(s.after_secs) <= at);
+                if step_due {
+                    let step = slot.step + 1;
+                    self.emit(
+                        out,
+                        at,
+                        EventKind::InteractionEscalated {
+                            interaction: id,
+                            step,
+                        },
+                    );
+                    self.match_interaction(at, id, out);
+                    return;
+                }
+                let overflow = queue.overflow.clone().filter(|o| {
+                    !slot.overflowed && slot.queue_entered_at.plus_secs(o.after_secs) <= at
+                });
+                if let Some(overflow) = overflow {
+                    self.emit(
+                        out,
+                        at,
+                        EventKind::InteractionOverflowed {
+                            interaction: id,
+                            action: overflow.action.clone(),
+                        },
+                    );
+                    if let OverflowAction::Queue { queue } = overflow.action {
+                        self.emit(
+                            out,
+                            at,
+                            EventKind::InteractionMoved {
+                                interaction: id,
+                                queue,
+                                target: None,
+                                cause: MoveCause::Overflow,
+                                restart_wait: false,
+                            },
+                        );
+                        self.match_interaction(at, id, out);
+                    }
+                } else {
+                    // Not due (the queue changed since the timer was set): set it again.
+                    let timer = self.wait_deadline(slot).map(|t| (t, Timer::Wait(id)));
+                    if let Some(slot) = self.interactions.get_mut(&id) {
+                        slot.timer = None;
+                    }
+                    self.set_timer(id, timer);
+                }
+            }
+            Timer::WrapUpEnd(id) => {
+                let Some(slot) = self.interactions.get(&id) else {
+                    return;
+                };
+                let Phase::WrapUp { agent: a, until } = slot.phase else {
+                    return;
+                };
+                if until > at {
+                    return;
+                }
+                let agent = self.agent_ref(a).config.id.clone();
+                self.emit(
+                    out,
+                    at,
+                    EventKind::WrapUpEnded {
+                        interaction: id,
+                        agent,
+                    },
+                );
+                self.match_agent(at, a, out);
+            }
+            Timer::AgentWrapUp(agent) => {
+                let Some(a) = self.agent_ix.get(&agent).copied() else {
+                    return;
+                };
+                if !matches!(self.agent_ref(a).state, AgentState::WrapUp { until } if until <= at) {
+                    return;
+                }
+                self.end_wrap_ups(at, a, out);
+                self.emit(
+                    out,
+                    at,
+                    EventKind::AgentStateChanged {
+                        agent,
+                        state: AgentState::Available,
+                    },
+                );
+                self.match_agent(at, a, out);
+            }
+        }
+    }
+
+    /// Ends every wrap-up the agent has in progress.
+    fn end_wrap_ups(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
+        let agent = self.agent_ref(a).config.id.clone();
+        let mut wrapping: Vec<InteractionId> = self
+            .agent_ref(a)
+            .work
+            .iter()
+            .copied()
+            .filter(|id| {
+                matches!(
+                    self.interactions.get(id).map(|s| s.phase),
+                    Some(Phase::WrapUp { .. })
+                )
+            })
+            .collect();
+        wrapping.sort_unstable();
+        for interaction in wrapping {
+            self.emit(
+                out,
+                at,
+                EventKind::WrapUpEnded {
+                    interaction,
+                    agent: agent.clone(),
+                },
+            );
+        }
+    }
+
+    fn logout(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
+        let agent = self.agent_ref(a).config.id.clone();
+        let mut offered: Vec<WaitKey> = self
+            .agent_ref(a)
+            .work
+            .iter()
+            .filter_map(|id| self.interactions.get(id))
+            .filter(|s| matches!(s.phase, Phase::Offered { .. }))
+            .map(WaitKey::of)
+            .collect();
+        // Revoked offers go back in line order, so that they are re-offered in that order.
+        offered.sort_unstable();
+        for key in &offered {
+            self.emit(
+                out,
+                at,
+                EventKind::OfferDeclined {
+                    interaction: key.id,
+                    agent: agent.clone(),
+                    cause: DeclineCause::Revoked,
+                },
+            );
+        }
+        self.end_wrap_ups(at, a, out);
+        self.emit(
+            out,
+            at,
+            EventKind::AgentStateChanged {
+                agent,
+                state: AgentState::Offline,
+            },
+        );
+        for key in offered {
+            self.match_interaction(at, key.id, out);
+        }
+    }
+
+    /// Offers a waiting interaction to the best free eligible agent of its class, if any.
+    fn match_interaction(&mut self, at: Timestamp, id: InteractionId, out: &mut Vec<Event>) {
+        let Some(slot) = self.interactions.get(&id) else {
+            return;
+        };
+        if slot.phase != Phase::Waiting {
+            return;
+        }
+        let class = &self.classes[slot.class as usize];
+        let strategy = class.strategy;
+        let mut best: Option<&(i64, u64, AgentId)> = None;
+        let mut runner: Option<&(i64, u64, AgentId)> = None;
+        for key in class.agents.iter() {
+            if !slot.declined_by.is_empty() && slot.declined_by.contains(&key.2) {
+                continue;
+            }
+            if best.is_none() {
+                best = Some(key);
+            } else {
+                runner = Some(key);
+                break;
+            }
+        }
+        let queue = &self.queues[slot.queue as usize].config;
+        let mut rule = if slot.target.is_some() {
+            Rule::Targeted
+        } else {
+            Rule::Strategy { strategy }
+        };
+        let mut winner = best.map(|k| (k.2.clone(), rank_score(strategy, (k.0, k.1), at)));
+        let mut runner_up = runner.map(|k| Candidate {
+            agent: k.2.clone(),
+            score: rank_score(strategy, (k.0, k.1), at),
+        });
+        // The contact's last agent: a bonus under most_competent, preferred outright otherwise.
+        if let (Some(contact), None) = (&slot.spec.contact, &slot.target) {
+            if let Some(last) = self.last_agent.get(contact) {
+                let free = self
+                    .agent_ix
+                    .get(last)
+                    .and_then(|&la| self.agents[la as usize].as_ref())
+                    .and_then(|agent| agent.membership(slot.class))
+                    .and_then(|m| m.key)
+                    .filter(|_| !slot.declined_by.contains(last));
+                if let Some(rank) = free {
+                    let is_best = best.is_some_and(|k| k.2 == *last);
+                    let last_score = rank_score(strategy, rank, at);
+                    let take = match strategy {
+                        Strategy::MostCompetent => {
+                            let with_bonus = last_score + i64::from(queue.last_agent_bonus);
+                            match best {
+                                Some(k) if !is_best => {
+                                    let best_score = rank_score(strategy, (k.0, k.1), at);
+                                    // Same order as the set: score desc, idle asc, id asc.
+                                    (
+                                        with_bonus,
+                                        std::cmp::Reverse(rank.1),
+                                        std::cmp::Reverse(last),
+                                    ) > (
+                                        best_score,
+                                        std::cmp::Reverse(k.1),
+                                        std::cmp::Reverse(&k.2),
+                                    )
+                                }
+                                _ => true,
+                            }
+                        }
+                        _ => true,
+                    };
+                    if take {
+                        if !is_best {
+                            runner_up = winner
+                                .take()
+                                .map(|(agent, score)| Candidate { agent, score });
+                        }
+                        let score = if strategy == Strategy::MostCompetent {
+                            last_score + i64::from(queue.last_agent_bonus)
+                        } else {
+                            last_score
+                        };
+                        winner = Some((last.clone(), score));
+                        rule = Rule::LastAgent { strategy };
+                    }
+                }
+            }
+        }
+        let Some((agent, score)) = winner else {
+            return;
+        };
+        let decision = Decision {
+            rule,
+            step: slot.step,
+            candidates: class.agents.len() as u32,
+            score,
+            runner_up,
+        };
+        let deadline = at.plus_secs(queue.offer_timeout_secs);
+        self.emit(
+            out,
+            at,
+            EventKind::InteractionOffered {
+                interaction: id,
+                agent,
+                deadline,
+                decision,
+            },
+        );
+    }
+
+    /// Lets an agent with free capacity take the first waiting interactions it is eligible for,
+    /// across its classes, until it has no room left or nothing is waiting for it.
+    fn match_agent(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
+        loop {
+            let Some(agent) = self.agents[a as usize].as_ref() else {
+                return;
+            };
+            if agent.state != AgentState::Available {
+                return;
+            }
+            let mut best: Option<(WaitKey, u32)> = None;
+            let mut compared = 0u32;
+            for m in &agent.memberships {
+                let class = &self.classes[m.class as usize];
+                if class.waiting.is_empty() || !agent.can_take(class.key.channel) {
+                    continue;
+                }
+                let head = if self.declined_waiting == 0 {
+                    class.waiting.first().copied()
+                } else {
+                    class.waiting.iter().copied().find(|k| {
+                        self.interactions
+                            .get(&k.id)
+                            .is_none_or(|s| !s.declined_by.contains(&agent.config.id))
+                    })
+                };
+                let Some(head) = head else {
+                    continue;
+                };
+                compared += 1;
+                if best.is_none_or(|(b, _)| head < b) {
+                    best = Some((head, m.competence));
+                }
+            }
+            let Some((head, competence)) = best else {
+                return;
+            };
+            let Some(slot) = self.interactions.get(&head.id) else {
+                return;
+            };
+            let queue = &self.queues[slot.queue as usize].config;
+            let decision = Decision {
+                rule: Rule::NextInLine,
+                step: slot.step,
+                candidates: compared,
+                score: i64::from(competence),
+                runner_up: None,
+            };
+            let deadline = at.plus_secs(queue.offer_timeout_secs);
+            let agent_id = agent.config.id.clone();
+            self.emit(
+                out,
+                at,
+                EventKind::InteractionOffered {
+                    interaction: head.id,
+                    agent: agent_id,
+                    deadline,
+                    decision,
+                },
+            );
+        }
+    }
+
+    fn match_agent_id(&mut self, at: Timestamp, agent: &AgentId, out: &mut Vec<Event>) {
+        if let Some(a) = self.agent_ix.get(agent).copied() {
+            self.match_agent(at, a, out);
+        }
+    }
+
+    /// After a queue changed: the free agents of every class of it (and of the queues widening to
+    /// it) that has waiting interactions take what they can, in agent-id order.
+    fn rematch_queue(&mut self, at: Timestamp, queue: &QueueId, out: &mut Vec<Event>) {
+        let Some(&q) = self.queue_ix.get(queue) else {
+            return;
+        };
+        let mut classes = self.queues[q as usize].classes.clone();
+        for other in &self.queues {
+            if other
+                .config
+                .escalation
+                .iter()
+                .any(|s| matches!(&s.action, StepAction::WidenTo { queue: w } if w == queue))
+            {
+                classes.extend_from_slice(&other.classes);
+            }
+        }
+        let mut agents: Vec<AgentId> = classes
+            .iter()
+            .map(|&c| &self.classes[c as usize])
+            .filter(|c| !c.waiting.is_empty())
+            .flat_map(|c| c.agents.iter().map(|k| k.2.clone()))
+            .collect();
+        agents.sort();
+        agents.dedup();
+        for agent in agents {
+            self.match_agent_id(at, &agent, out);
+        }
+    }
+
+    // ----- validation helpers -----
+
+    pub(super) fn agent_idx(&self, id: &AgentId) -> Result<u32, RouteError> {
+        self.agent_ix
+            .get(id)
+            .copied()
+            .ok_or_else(|| RouteError::UnknownAgent(id.clone()))
+    }
+
+    fn queue_idx(&self, id: &QueueId) -> Result<u32, RouteError> {
+        match self.queue_ix.get(id) {
+            Some(&q) if !self.queues[q as usize].removed => Ok(q),
+            _ => Err(RouteError::UnknownQueue(id.clone())),
+        }
+    }
+
+    pub(super) fn agent_ref(&self, a: u32) -> &AgentSlot {
+        // Agent indexes come from `agent_ix`, which only maps to live slots.
+        match self.agents[a as usize].as_ref() {
+            Some(slot) => slot,
+            None => unreachable!("agent index {a} points to a removed agent"),
+        }
+    }
+
+    fn open_slot(&self, id: InteractionId) -> Result<&Slot, RouteError> {
+        self.interactions
+            .get(&id)
+            .ok_or(RouteError::UnknownInteraction(id))
+    }
+
+    fn agent_open_count(&self, a: u32) -> usize {
+        let agent = self.agent_ref(a);
+        let personal: usize = agent
+            .memberships
+            .iter()
+            .map(|m| &self.classes[m.class as usize])
+            .filter(|c| c.key.target.is_some())
+            .map(|c| c.waiting.len())
+            .sum();
+        agent.work.len() + personal
+    }
+
+    fn check_capacity(&self, a: u32, capacity: &super::model::Capacity) -> Result<(), RouteError> {
+        let agent = self.agent_ref(a);
+        for ch in Channel::ALL {
+            let load = agent.load[ch.index()];
+            if capacity.get(ch) < load {
+                return Err(RouteError::CapacityBelowLoad {
+                    agent: agent.config.id.clone(),
+                    channel: ch,
+                    capacity: capacity.get(ch),
+                    load,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Another live queue whose escalation or overflow refers to `queue`.
+    fn queue_referrer(&self, queue: &QueueId) -> Option<QueueId> {
+        self.queues
+            .iter()
+            .filter(|q| !q.removed && q.config.id != *queue)
+            .find(|q| queue_refers_to(&q.config, queue))
+            .map(|q| q.config.id.clone())
+    }
+
+    fn validate_queue(&self, config: &QueueConfig) -> Result<(), RouteError> {
+        let invalid = |reason: String| RouteError::InvalidQueue {
+            queue: config.id.clone(),
+            reason,
+        };
+        if config.id.as_str().is_empty() {
+            return Err(invalid("the id must not be empty".into()));
+        }
+        if config.channels.is_empty() {
+            return Err(invalid("it must take at least one channel".into()));
+        }
+        validate_requirements(&config.requirements)?;
+        if config.offer_timeout_secs == 0 {
+            return Err(invalid("offer_timeout_secs must be at least 1".into()));
+        }
+        if config.escalation.len() > usize::from(u8::MAX) - 1 {
+            return Err(invalid("at most 254 escalation steps".into()));
+        }
+        let mut previous = 0;
+        for (i, step) in config.escalation.iter().enumerate() {
+            if step.after_secs < previous {
+                return Err(invalid(format!(
+                    "escalation step {} ({}s) comes before the step above it ({previous}s): \
+                     list steps in increasing after_secs",
+                    i + 1,
+                    step.after_secs
+                )));
+            }
+            previous = step.after_secs;
+            match &step.action {
+                StepAction::LowerLevel { skill, to } => {
+                    check_level(skill, *to)?;
+                }
+                StepAction::DropSkill { .. } => {}
+                StepAction::WidenTo { queue } => {
+                    if *queue == config.id {
+                        return Err(invalid(format!(
+                            "escalation step {} widens to the queue itself",
+                            i + 1
+                        )));
+                    }
+                    self.queue_idx(queue).map_err(|_| {
+                        invalid(format!(
+                            "escalation step {} widens to unknown queue {queue}",
+                            i + 1
+                        ))
+                    })?;
+                }
+            }
+        }
+        if let Some(overflow) = &config.overflow {
+            if overflow.after_secs == 0 {
+                return Err(invalid("overflow after_secs must be at least 1".into()));
+            }
+            if let OverflowAction::Queue { queue } = &overflow.action {
+                if *queue == config.id {
+                    return Err(invalid("it overflows to itself".into()));
+                }
+                let q = self
+                    .queue_idx(queue)
+                    .map_err(|_| invalid(format!("it overflows to unknown queue {queue}")))?;
+                let target = &self.queues[q as usize].config;
+                if let Some(&missing) = config
+                    .channels
+                    .iter()
+                    .find(|c| !target.channels.contains(c))
+                {
+                    return Err(invalid(format!(
+                        "it overflows to queue {queue}, which does not take {missing}"
+                    )));
+                }
+            }
+        }
+        // Changing the channels must not strand open interactions.
+        if let Some(&q) = self.queue_ix.get(&config.id) {
+            if let Some(slot) = self
+                .interactions
+                .values()
+                .filter(|s| s.queue == q)
+                .find(|s| !config.channels.contains(&s.spec.channel))
+            {
+                return Err(invalid(format!(
+                    "interaction {} is a {} interaction in this queue: keep that channel until it ends",
+                    slot.spec.id, slot.spec.channel
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The pause reason the router sets after too many missed offers in a row.
+pub const MISSED_OFFERS: &str = "missed_offers";
+
+fn queue_refers_to(config: &QueueConfig, queue: &QueueId) -> bool {
+    config
+        .escalation
+        .iter()
+        .any(|s| matches!(&s.action, StepAction::WidenTo { queue: w } if w == queue))
+        || matches!(&config.overflow, Some(o) if matches!(&o.action, OverflowAction::Queue { queue: w } if w == queue))
+}
+
+fn check_level(skill: &Skill, level: u8) -> Result<(), RouteError> {
+    if (MIN_LEVEL..=MAX_LEVEL).contains(&level) {
+        Ok(())
+    } else {
+        Err(RouteError::InvalidLevel {
+            skill: skill.clone(),
+            level,
+        })
+    }
+}
+
+fn validate_levels(skills: &BTreeMap<Skill, u8>) -> Result<(), RouteError> {
+    skills.iter().try_for_each(|(s, &l)| check_level(s, l))
+}
+
+fn validate_requirements(reqs: &[Requirement]) -> Result<(), RouteError> {
+    reqs.iter()
+        .try_for_each(|r| check_level(&r.skill, r.min_level))
+}

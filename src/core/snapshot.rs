@@ -1,0 +1,196 @@
+//! Snapshots: the router's whole logical state as plain data, and the router rebuilt from one.
+//!
+//! The journal stores a snapshot now and then so that recovery replays only the events after it.
+//! Two routers with equal snapshots take the same decisions from then on.
+
+use serde::{Deserialize, Serialize};
+
+use super::index::{AgentSlot, Phase, Slot, Timer};
+use super::model::{AgentConfig, AgentId, AgentState, ContactId, QueueConfig, Timestamp};
+use super::router::Router;
+use super::view::{InteractionPhase, InteractionView};
+use super::{Event, EventKind, RouteError};
+
+/// An agent's configuration and live state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentSnapshot {
+    /// The configuration.
+    pub config: AgentConfig,
+    /// The state.
+    pub state: AgentState,
+    /// When it last became available or finished its work.
+    pub idle_since: Timestamp,
+    /// The router's offer sequence number at its last offer (for `round_robin`).
+    pub last_offer_seq: u64,
+    /// Offers missed in a row.
+    pub misses: u32,
+}
+
+/// The router's logical state, in a deterministic order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Offers made so far (for `round_robin`).
+    pub offer_seq: u64,
+    /// Live queues, in id order.
+    pub queues: Vec<QueueConfig>,
+    /// Agents, in id order.
+    pub agents: Vec<AgentSnapshot>,
+    /// Open interactions, in id order.
+    pub interactions: Vec<InteractionView>,
+    /// Each contact's last agent, in contact order.
+    pub last_agents: Vec<(ContactId, AgentId)>,
+}
+
+impl Router {
+    /// The router's whole logical state.
+    pub fn snapshot(&self) -> Snapshot {
+        let queues = self.queues().into_iter().map(|q| q.config).collect();
+        let mut agents: Vec<AgentSnapshot> = self
+            .agents
+            .iter()
+            .flatten()
+            .map(|a| AgentSnapshot {
+                config: a.config.clone(),
+                state: a.state.clone(),
+                idle_since: a.idle_since,
+                last_offer_seq: a.last_offer_seq,
+                misses: a.misses,
+            })
+            .collect();
+        agents.sort_by(|a, b| a.config.id.cmp(&b.config.id));
+        let mut last_agents: Vec<(ContactId, AgentId)> = self
+            .last_agent
+            .iter()
+            .map(|(c, a)| (c.clone(), a.clone()))
+            .collect();
+        last_agents.sort();
+        Snapshot {
+            offer_seq: self.offer_seq,
+            queues,
+            agents,
+            interactions: self.interactions(),
+            last_agents,
+        }
+    }
+
+    /// A router rebuilt from a snapshot, with its indexes and timers.
+    ///
+    /// Fails with [`RouteError::Replay`] when the snapshot is inconsistent (an interaction in an
+    /// unknown queue or held by an unknown agent).
+    pub fn restore(snapshot: &Snapshot) -> Result<Router, RouteError> {
+        let mut router = Router::new();
+        router.offer_seq = snapshot.offer_seq;
+        for config in &snapshot.queues {
+            router.apply(&Event {
+                at: Timestamp(0),
+                kind: EventKind::QueueUpserted {
+                    config: config.clone(),
+                },
+            })?;
+        }
+        for agent in &snapshot.agents {
+            let levels = router.intern_levels(&agent.config.skills);
+            router.restore_agent(AgentSlot {
+                config: agent.config.clone(),
+                levels,
+                state: agent.state.clone(),
+                load: [0; 4],
+                idle_since: agent.idle_since,
+                last_offer_seq: agent.last_offer_seq,
+                misses: agent.misses,
+                memberships: Vec::new(),
+                work: Vec::new(),
+            });
+        }
+        for view in &snapshot.interactions {
+            router.restore_interaction(view)?;
+        }
+        router.last_agent = snapshot.last_agents.iter().cloned().collect();
+        let live: Vec<u32> = router.agent_ix.values().copied().collect();
+        for a in live {
+            router.resync_agent(a);
+        }
+        Ok(router)
+    }
+
+    fn restore_interaction(&mut self, view: &InteractionView) -> Result<(), RouteError> {
+        let bad = |what: String| RouteError::Replay(format!("snapshot: {what}"));
+        let id = view.spec.id;
+        let q = *self
+            .queue_ix
+            .get(&view.queue)
+            .ok_or_else(|| bad(format!("interaction {id} in unknown queue {}", view.queue)))?;
+        let agent_of = |r: &Router, agent: &AgentId| {
+            r.agent_ix
+                .get(agent)
+                .copied()
+                .ok_or_else(|| bad(format!("interaction {id} held by unknown agent {agent}")))
+        };
+        let phase = match &view.phase {
+            InteractionPhase::Waiting => Phase::Waiting,
+            InteractionPhase::Offered { agent, deadline } => Phase::Offered {
+                agent: agent_of(self, agent)?,
+                deadline: *deadline,
+            },
+            InteractionPhase::Assigned { agent } => Phase::Assigned {
+                agent: agent_of(self, agent)?,
+            },
+            InteractionPhase::WrapUp { agent, until } => Phase::WrapUp {
+                agent: agent_of(self, agent)?,
+                until: *until,
+            },
+        };
+        if let Some(t) = &view.target {
+            agent_of(self, t)?;
+        }
+        let profile = self.intern_profile(&view.spec);
+        let slot = Slot {
+            spec: view.spec.clone(),
+            queue: q,
+            priority: view.priority,
+            sla_deadline: view.sla_deadline,
+            created_at: view.created_at,
+            enqueued_at: view.enqueued_at,
+            queue_entered_at: view.queue_entered_at,
+            step: view.step,
+            profile,
+            target: view.target.clone(),
+            class: 0,
+            phase,
+            declined_by: view.declined_by.clone(),
+            overflowed: view.overflowed,
+            decision: view.decision.clone(),
+            timer: None,
+            wrap_up_code: view.wrap_up_code.clone(),
+        };
+        if let Some(r) = &view.spec.external_ref {
+            self.external.insert(r.clone(), id);
+        }
+        self.queues[q as usize].open += 1;
+        self.interactions.insert(id, slot);
+        match phase {
+            Phase::Waiting => self.enter_waiting(id),
+            Phase::Offered { agent, .. }
+            | Phase::Assigned { agent }
+            | Phase::WrapUp { agent, .. } => {
+                let key = match self.interactions.get(&id) {
+                    Some(slot) => self.class_key_of(slot),
+                    None => return Ok(()),
+                };
+                let c = self.class_for(key);
+                self.slot_mut(id).class = c;
+                let channel = view.spec.channel;
+                let a = self.agent_mut(agent);
+                a.load[channel.index()] += 1;
+                a.work.push(id);
+                let timer = match phase {
+                    Phase::Offered { deadline, .. } => Some((deadline, Timer::OfferTimeout(id))),
+                    Phase::WrapUp { until, .. } => Some((until, Timer::WrapUpEnd(id))),
+                    _ => None,
+                };
+                self.set_timer(id, timer);
+            }
+        }
+        Ok(())
+    }
+}

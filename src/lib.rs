@@ -1,0 +1,14 @@
+//! Guichet: an omnichannel contact-center routing engine.
+//!
+//! Calls, emails, SMS and chats become *interactions*; the router keeps them in skill-based
+//! priority queues and offers each to the most competent available agent, with per-channel
+//! capacity, offer timeouts, escalation, SLA deadlines and an explanation of every decision.
+//!
+//! Crate layout:
+//! - [`core`]: the pure, deterministic routing core ([`core::Router`]): commands in, events out,
+//!   time as a parameter. Embed it directly, drive it from a simulator, or replay a journal into it.
+//! - [`config`]: the TOML configuration that seeds agents and queues.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod core;
