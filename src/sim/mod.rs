@@ -1,0 +1,1 @@
+//! The simulator: drives the real [`Router`](crate::core::Router) on virtual time.
