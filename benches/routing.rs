@@ -46,7 +46,8 @@ fn skill(i: usize) -> Skill {
 
 /// Queue i requires skill i % 50, at level 1 for the first 50 queues and 2 for the others.
 fn queue(i: usize) -> QueueConfig {
-    let mut q = QueueConfig::new(format!("queue-{i:03}")).requiring(skill(i % SKILLS), 1 + (i / SKILLS) as u8);
+    let mut q = QueueConfig::new(format!("queue-{i:03}"))
+        .requiring(skill(i % SKILLS), 1 + (i / SKILLS) as u8);
     q.channels = vec![Channel::Voice];
     q.wrap_up_secs = 0;
     q.offer_timeout_secs = 3600;
@@ -102,7 +103,9 @@ impl Bench {
     }
 
     fn run(&mut self, command: Command) -> Vec<guichet::core::Event> {
-        self.router.handle(self.now, command).expect("bench command")
+        self.router
+            .handle(self.now, command)
+            .expect("bench command")
     }
 
     fn spec(&mut self, queue_ix: usize) -> InteractionSpec {
@@ -110,7 +113,7 @@ impl Bench {
         self.next_id += 1;
         let mut spec = InteractionSpec::new(id, Channel::Voice, format!("queue-{queue_ix:03}"));
         spec.priority = Some(self.rng.below(3) as u32);
-        spec.external_ref = Some(format!("CA{:032x}", self.next_id));
+        spec.external_ref = Some(format!("CA{:032x}", self.next_id).into());
         spec
     }
 
@@ -207,7 +210,10 @@ fn offered(events: &[guichet::core::Event]) -> Option<(AgentId, InteractionId)> 
 
 fn agent_counts() -> Vec<usize> {
     match std::env::var("GUICHET_BENCH_AGENTS") {
-        Ok(list) => list.split(',').filter_map(|s| s.trim().parse().ok()).collect(),
+        Ok(list) => list
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect(),
         Err(_) => vec![1_000, 10_000, 100_000],
     }
 }
@@ -266,8 +272,12 @@ fn skill_change(c: &mut Criterion) {
         b.saturate(WAITING);
         let (agent, _) = b.busy[0].clone();
         let sets: [BTreeMap<Skill, u8>; 2] = [
-            [(skill(1), 3), (skill(2), 4), (skill(3), 5)].into_iter().collect(),
-            [(skill(4), 2), (skill(5), 5), (skill(6), 1)].into_iter().collect(),
+            [(skill(1), 3), (skill(2), 4), (skill(3), 5)]
+                .into_iter()
+                .collect(),
+            [(skill(4), 2), (skill(5), 5), (skill(6), 1)]
+                .into_iter()
+                .collect(),
         ];
         let mut flip = 0;
         group.bench_with_input(BenchmarkId::from_parameter(agents), &agents, |bench, _| {

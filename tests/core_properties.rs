@@ -305,7 +305,7 @@ impl Harness {
                     .map(|(s, l)| vec![Requirement::new(skill(s), l)])
                     .unwrap_or_default();
                 spec.contact = contact.map(|c| ContactId::new(format!("c{c}")));
-                spec.external_ref = external.map(|e| format!("ext-{e}"));
+                spec.external_ref = external.map(|e| format!("ext-{e}").into());
                 if id.0 .0 % 3 == 0 {
                     spec.preferred = vec![skill(q.wrapping_add(1))];
                 }

@@ -6,7 +6,7 @@
 
 use super::error::RouteError;
 use super::event::{DeclineCause, Event, EventKind};
-use super::index::{AgentSlot, Phase, QueueSlot, Slot, Timer, WaitKey};
+use super::index::{AgentSlot, Phase, QueueSlot, Slot, Timer, TimerKind, WaitKey};
 use super::model::{AgentId, AgentState, Channel, InteractionId, QueueId};
 use super::router::Router;
 
@@ -201,16 +201,13 @@ impl Router {
                     agent: a,
                     deadline: *deadline,
                 };
-                slot.decision = Some(decision.clone());
+                slot.decision = Some(Box::new(decision.clone()));
                 let channel = slot.spec.channel;
                 let agent_slot = self.agent_mut(a);
                 agent_slot.load[channel.index()] += 1;
                 agent_slot.work.push(*interaction);
                 agent_slot.last_offer_seq = seq;
-                self.set_timer(
-                    *interaction,
-                    Some((*deadline, Timer::OfferTimeout(*interaction))),
-                );
+                self.set_timer(*interaction, Some((*deadline, TimerKind::OfferTimeout)));
                 self.resync_agent(a);
             }
             EventKind::OfferAccepted { interaction, agent } => {
@@ -326,11 +323,8 @@ impl Router {
                             agent: a,
                             until: *until,
                         };
-                        slot.wrap_up_code = wrap_up_code.clone();
-                        self.set_timer(
-                            *interaction,
-                            Some((*until, Timer::WrapUpEnd(*interaction))),
-                        );
+                        slot.wrap_up_code = wrap_up_code.as_deref().map(Box::from);
+                        self.set_timer(*interaction, Some((*until, TimerKind::WrapUpEnd)));
                     }
                     None => self.close(*interaction),
                 }
@@ -469,7 +463,7 @@ impl Router {
         let Some(slot) = self.interactions.get(&id) else {
             return;
         };
-        let timer = self.wait_deadline(slot).map(|t| (t, Timer::Wait(id)));
+        let timer = self.wait_deadline(slot).map(|t| (t, TimerKind::Wait));
         self.set_timer(id, timer);
     }
 

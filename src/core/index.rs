@@ -247,6 +247,24 @@ impl Phase {
     }
 }
 
+/// Which of an interaction's timers is pending (the slot keeps this and the time, not the key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TimerKind {
+    WrapUpEnd,
+    OfferTimeout,
+    Wait,
+}
+
+impl TimerKind {
+    pub(super) fn timer(self, id: InteractionId) -> Timer {
+        match self {
+            TimerKind::WrapUpEnd => Timer::WrapUpEnd(id),
+            TimerKind::OfferTimeout => Timer::OfferTimeout(id),
+            TimerKind::Wait => Timer::Wait(id),
+        }
+    }
+}
+
 /// A pending deadline. Variant order matters: at equal times, wrap-ups end before agents leave
 /// wrap-up, and offers time out before waiting interactions escalate.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -278,9 +296,10 @@ pub(super) struct Slot {
     /// Agents who declined or missed it since it last escalated or moved: not offered it again.
     pub(super) declined_by: Vec<AgentId>,
     pub(super) overflowed: bool,
-    pub(super) decision: Option<Decision>,
-    pub(super) timer: Option<(Timestamp, Timer)>,
-    pub(super) wrap_up_code: Option<String>,
+    /// Boxed: only offered and assigned interactions have one, and waiting ones should be small.
+    pub(super) decision: Option<Box<Decision>>,
+    pub(super) timer: Option<(Timestamp, TimerKind)>,
+    pub(super) wrap_up_code: Option<Box<str>>,
 }
 
 /// A queue's configuration, its interned requirements and its classes.
@@ -647,19 +666,19 @@ impl Router {
     }
 
     /// Replaces the interaction's pending timer.
-    pub(super) fn set_timer(&mut self, id: InteractionId, timer: Option<(Timestamp, Timer)>) {
+    pub(super) fn set_timer(&mut self, id: InteractionId, timer: Option<(Timestamp, TimerKind)>) {
         let Some(slot) = self.interactions.get_mut(&id) else {
             return;
         };
         if slot.timer == timer {
             return;
         }
-        if let Some(old) = slot.timer.take() {
-            self.timers.remove(&old);
+        if let Some((at, kind)) = slot.timer.take() {
+            self.timers.remove(&(at, kind.timer(id)));
         }
-        if let Some(new) = timer {
-            self.timers.insert(new.clone());
-            slot.timer = Some(new);
+        if let Some((at, kind)) = timer {
+            self.timers.insert((at, kind.timer(id)));
+            slot.timer = Some((at, kind));
         }
     }
 }

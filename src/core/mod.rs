@@ -30,9 +30,9 @@ pub use command::{Command, RequestedState, TransferTarget};
 pub use error::RouteError;
 pub use event::{Candidate, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause, Rule};
 pub use model::{
-    AgentConfig, AgentId, AgentState, Capacity, Channel, ContactId, EscalationStep, InteractionId,
-    InteractionSpec, Overflow, OverflowAction, PerChannel, QueueConfig, QueueId, Requirement,
-    Skill, SlaTargets, StepAction, Strategy, Timestamp, MAX_LEVEL, MIN_LEVEL,
+    AgentConfig, AgentId, AgentState, Attributes, Capacity, Channel, ContactId, EscalationStep,
+    InteractionId, InteractionSpec, Overflow, OverflowAction, PerChannel, QueueConfig, QueueId,
+    Requirement, Skill, SlaTargets, StepAction, Strategy, Timestamp, MAX_LEVEL, MIN_LEVEL,
 };
 pub use router::{Router, MISSED_OFFERS};
 pub use snapshot::{AgentSnapshot, Snapshot};

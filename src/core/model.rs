@@ -631,14 +631,21 @@ pub struct InteractionSpec {
     pub sla_deadline: Option<Timestamp>,
     /// Key/value data from the IVR or the channel (shown to the agent).
     #[serde(default)]
-    pub attributes: BTreeMap<String, String>,
+    pub attributes: Attributes,
     /// The channel's reference (CallSid, Message-ID, MessageSid, chat session id) that makes
     /// creation idempotent.
     #[serde(default)]
-    pub external_ref: Option<String>,
+    pub external_ref: Option<Arc<str>>,
 }
 
 impl InteractionSpec {
+    /// Releases spare capacity of its lists (the router keeps specs for as long as they wait).
+    pub fn shrink_to_fit(&mut self) {
+        self.requirements.shrink_to_fit();
+        self.preferred.shrink_to_fit();
+        self.attributes.0.shrink_to_fit();
+    }
+
     /// A spec with only the mandatory fields.
     pub fn new(id: InteractionId, channel: Channel, queue: impl Into<QueueId>) -> Self {
         InteractionSpec {
@@ -650,8 +657,89 @@ impl InteractionSpec {
             preferred: Vec::new(),
             priority: None,
             sla_deadline: None,
-            attributes: BTreeMap::new(),
+            attributes: Attributes::default(),
             external_ref: None,
         }
+    }
+}
+
+/// Key/value data attached to an interaction (from the IVR or the channel), sorted by key.
+///
+/// A small sorted vector rather than a tree: interactions carry a handful of attributes, and a
+/// waiting interaction should cost little memory. Serialised as a map.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Attributes(Vec<(String, String)>);
+
+impl Attributes {
+    /// No attributes.
+    pub fn new() -> Self {
+        Attributes(Vec::new())
+    }
+
+    /// Sets `key` to `value`; returns the previous value.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) -> Option<String> {
+        let key = key.into();
+        let value = value.into();
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| self.0[i].1.as_str())
+    }
+
+    /// Removes `key`; returns its value.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| self.0.remove(i).1)
+    }
+
+    /// The pairs, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// How many attributes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Attributes {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut attributes = Attributes::new();
+        for (k, v) in iter {
+            attributes.insert(k, v);
+        }
+        attributes
+    }
+}
+
+impl Serialize for Attributes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, String>::deserialize(deserializer)?;
+        Ok(Attributes(map.into_iter().collect()))
     }
 }

@@ -12,7 +12,7 @@ use super::event::{
 };
 use super::index::{
     rank_score, AgentSlot, Class, ClassKey, Interner, Phase, Profile, QueueSlot, Slot, Timer,
-    WaitKey,
+    TimerKind, WaitKey,
 };
 use super::model::{
     AgentId, AgentState, Channel, ContactId, InteractionId, OverflowAction, QueueConfig, QueueId,
@@ -54,7 +54,7 @@ pub struct Router {
     pub(super) classes: Vec<Class>,
     pub(super) class_ix: FxHashMap<ClassKey, u32>,
     pub(super) interactions: FxHashMap<InteractionId, Slot>,
-    pub(super) external: FxHashMap<String, InteractionId>,
+    pub(super) external: FxHashMap<Arc<str>, InteractionId>,
     pub(super) timers: BTreeSet<(Timestamp, Timer)>,
     pub(super) last_agent: FxHashMap<ContactId, AgentId>,
     pub(super) offer_seq: u64,
@@ -265,7 +265,7 @@ impl Router {
             }
             Command::CreateInteraction { spec } => {
                 if let Some(r) = &spec.external_ref {
-                    if self.external.contains_key(r) {
+                    if self.external.contains_key(&**r) {
                         return Ok(());
                     }
                 }
@@ -286,6 +286,8 @@ impl Router {
                     .sla_deadline
                     .unwrap_or_else(|| now.plus_secs(queue.sla_target_secs.get(spec.channel)));
                 let id = spec.id;
+                let mut spec = spec;
+                spec.shrink_to_fit();
                 self.emit(
                     out,
                     now,
@@ -606,7 +608,7 @@ impl Router {
                     }
                 } else {
                     // Not due (the queue changed since the timer was set): set it again.
-                    let timer = self.wait_deadline(slot).map(|t| (t, Timer::Wait(id)));
+                    let timer = self.wait_deadline(slot).map(|t| (t, TimerKind::Wait));
                     if let Some(slot) = self.interactions.get_mut(&id) {
                         slot.timer = None;
                     }

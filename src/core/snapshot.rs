@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::index::{AgentSlot, Phase, Slot, Timer};
+use super::index::{AgentSlot, Phase, Slot, TimerKind};
 use super::model::{AgentConfig, AgentId, AgentState, ContactId, QueueConfig, Timestamp};
 use super::router::Router;
 use super::view::{InteractionPhase, InteractionView};
@@ -159,9 +159,9 @@ impl Router {
             phase,
             declined_by: view.declined_by.clone(),
             overflowed: view.overflowed,
-            decision: view.decision.clone(),
+            decision: view.decision.clone().map(Box::new),
             timer: None,
-            wrap_up_code: view.wrap_up_code.clone(),
+            wrap_up_code: view.wrap_up_code.as_deref().map(Box::from),
         };
         if let Some(r) = &view.spec.external_ref {
             self.external.insert(r.clone(), id);
@@ -184,8 +184,8 @@ impl Router {
                 a.load[channel.index()] += 1;
                 a.work.push(id);
                 let timer = match phase {
-                    Phase::Offered { deadline, .. } => Some((deadline, Timer::OfferTimeout(id))),
-                    Phase::WrapUp { until, .. } => Some((until, Timer::WrapUpEnd(id))),
+                    Phase::Offered { deadline, .. } => Some((deadline, TimerKind::OfferTimeout)),
+                    Phase::WrapUp { until, .. } => Some((until, TimerKind::WrapUpEnd)),
                     _ => None,
                 };
                 self.set_timer(id, timer);

@@ -164,8 +164,8 @@ impl Router {
                 },
             },
             declined_by: slot.declined_by.clone(),
-            decision: slot.decision.clone(),
-            wrap_up_code: slot.wrap_up_code.clone(),
+            decision: slot.decision.as_deref().cloned(),
+            wrap_up_code: slot.wrap_up_code.as_deref().map(str::to_owned),
         }
     }
 
