@@ -8,9 +8,12 @@
 //! - [`core`]: the pure, deterministic routing core ([`core::Router`]): commands in, events out,
 //!   time as a parameter. Embed it directly, drive it from a simulator, or replay a journal into it.
 //! - [`config`]: the TOML configuration that seeds agents and queues.
+//! - [`ivr`]: IVR trees (model, validation, a pure interpreter, versioned registry) and the
+//!   call-control verbs rendered as TwiML or jambonz JSON.
 //! - [`sim`]: the simulator that runs the real router on virtual time.
 #![deny(missing_docs)]
 
 pub mod config;
 pub mod core;
+pub mod ivr;
 pub mod sim;

@@ -1,0 +1,244 @@
+//! jambonz renderer: turns [`Verb`]s into the JSON array of verbs a jambonz webhook returns.
+//!
+//! This file owns the mapping to jambonz field names (`verb`, `actionHook`, `numDigits`,
+//! `finishOnKey`, `synthesizer.language`, `target`, `callerId`, `answerOnBridge`, `length`,
+//! `loop`, ...). Where jambonz differs from TwiML:
+//! - `gather` nests at most one `say` or one `play`. Several prompts that are all `Say` in one
+//!   language, played once, are joined into one `say`; otherwise the prompts before the last
+//!   are emitted as verbs of their own ahead of the `gather`, and the last is nested (a pause
+//!   is never nested). DTMF barge-in is always on, speech barge-in when speech is listened for;
+//! - a loop count of 0 is written `"forever"`;
+//! - `Record` becomes `listen` (jambonz keeps no recordings itself): the audio is streamed to
+//!   `stream_url` (or `action_url`), and `actionHook` is called when it ends;
+//! - `Reject` becomes `sip:decline` with 603 (rejected) or 486 (busy).
+
+use serde_json::{json, Map, Value};
+
+use super::verbs::{DialTarget, RejectReason, Verb};
+
+/// Renders `verbs` as a jambonz verb array.
+pub fn render_jambonz(verbs: &[Verb]) -> Value {
+    let mut out = Vec::with_capacity(verbs.len());
+    for verb in verbs {
+        render(verb, &mut out);
+    }
+    Value::Array(out)
+}
+
+fn render(verb: &Verb, out: &mut Vec<Value>) {
+    match verb {
+        Verb::Say { .. } | Verb::Play { .. } | Verb::Pause { .. } => {
+            if let Some(object) = prompt_object(verb, true) {
+                out.push(Value::Object(object));
+            }
+        }
+        Verb::Gather {
+            action_url,
+            num_digits,
+            finish_on_key,
+            timeout_secs,
+            speech,
+            language,
+            prompts,
+        } => {
+            let mut gather = Map::new();
+            gather.insert("verb".into(), json!("gather"));
+            gather.insert("actionHook".into(), json!(action_url));
+            let input = if *speech {
+                json!(["digits", "speech"])
+            } else {
+                json!(["digits"])
+            };
+            gather.insert("input".into(), input);
+            if let Some(n) = num_digits {
+                gather.insert("numDigits".into(), json!(n));
+            }
+            if !finish_on_key.is_empty() {
+                gather.insert("finishOnKey".into(), json!(finish_on_key));
+            }
+            gather.insert("timeout".into(), json!(timeout_secs));
+            gather.insert("dtmfBargein".into(), json!(true));
+            if *speech {
+                gather.insert("bargein".into(), json!(true));
+                if let Some(language) = language {
+                    gather.insert("recognizer".into(), json!({ "language": language }));
+                }
+            }
+            let (before, nested) = split_prompts(prompts);
+            for verb in before {
+                if let Some(object) = prompt_object(&verb, true) {
+                    out.push(Value::Object(object));
+                }
+            }
+            if let Some(nested) = nested {
+                let key = if matches!(nested, Verb::Play { .. }) {
+                    "play"
+                } else {
+                    "say"
+                };
+                if let Some(object) = prompt_object(&nested, false) {
+                    gather.insert(key.into(), Value::Object(object));
+                }
+            }
+            out.push(Value::Object(gather));
+        }
+        Verb::Redirect { url } => out.push(json!({ "verb": "redirect", "actionHook": url })),
+        Verb::Dial {
+            targets,
+            caller_id,
+            timeout_secs,
+            action_url,
+            answer_on_bridge,
+        } => {
+            let mut dial = Map::new();
+            dial.insert("verb".into(), json!("dial"));
+            let targets: Vec<Value> = targets
+                .iter()
+                .map(|t| match t {
+                    DialTarget::Phone(number) => json!({ "type": "phone", "number": number }),
+                    DialTarget::Sip(uri) => json!({ "type": "sip", "sipUri": uri }),
+                })
+                .collect();
+            dial.insert("target".into(), Value::Array(targets));
+            if let Some(caller_id) = caller_id {
+                dial.insert("callerId".into(), json!(caller_id));
+            }
+            dial.insert("timeout".into(), json!(timeout_secs));
+            dial.insert("answerOnBridge".into(), json!(answer_on_bridge));
+            if let Some(action) = action_url {
+                dial.insert("actionHook".into(), json!(action));
+            }
+            out.push(Value::Object(dial));
+        }
+        Verb::Record {
+            action_url,
+            max_length_secs,
+            play_beep,
+            finish_on_key,
+            stream_url,
+        } => {
+            let mut listen = Map::new();
+            listen.insert("verb".into(), json!("listen"));
+            listen.insert(
+                "url".into(),
+                json!(stream_url.as_deref().unwrap_or(action_url)),
+            );
+            listen.insert("actionHook".into(), json!(action_url));
+            listen.insert("maxLength".into(), json!(max_length_secs));
+            listen.insert("playBeep".into(), json!(play_beep));
+            if !finish_on_key.is_empty() {
+                listen.insert("finishOnKey".into(), json!(finish_on_key));
+            }
+            out.push(Value::Object(listen));
+        }
+        Verb::Hangup => out.push(json!({ "verb": "hangup" })),
+        Verb::Reject { reason } => {
+            let (status, text) = match reason {
+                RejectReason::Rejected => (603, "Decline"),
+                RejectReason::Busy => (486, "Busy Here"),
+            };
+            out.push(json!({ "verb": "sip:decline", "status": status, "reason": text }));
+        }
+    }
+}
+
+/// Splits a gather's prompts into the verbs to emit before it and the one to nest in it.
+fn split_prompts(prompts: &[Verb]) -> (Vec<Verb>, Option<Verb>) {
+    let playable: Vec<&Verb> = prompts
+        .iter()
+        .filter(|v| matches!(v, Verb::Say { .. } | Verb::Play { .. } | Verb::Pause { .. }))
+        .filter(|v| !matches!(v, Verb::Say { text, .. } if text.trim().is_empty()))
+        .collect();
+    if let Some(joined) = join_says(&playable) {
+        return (Vec::new(), Some(joined));
+    }
+    match playable.split_last() {
+        None => (Vec::new(), None),
+        Some((last, rest)) => {
+            let mut before: Vec<Verb> = rest.iter().map(|v| (*v).clone()).collect();
+            if matches!(last, Verb::Pause { .. }) {
+                before.push((*last).clone());
+                (before, None)
+            } else {
+                (before, Some((*last).clone()))
+            }
+        }
+    }
+}
+
+/// One `Say` holding all of `verbs`, if they are all `Say` in one language, played once.
+fn join_says(verbs: &[&Verb]) -> Option<Verb> {
+    let mut texts = Vec::with_capacity(verbs.len());
+    let mut shared_language: Option<&Option<String>> = None;
+    for verb in verbs {
+        let Verb::Say {
+            text,
+            language,
+            loop_count: 1,
+        } = verb
+        else {
+            return None;
+        };
+        match shared_language {
+            None => shared_language = Some(language),
+            Some(l) if l == language => {}
+            Some(_) => return None,
+        }
+        texts.push(text.trim());
+    }
+    let language = shared_language?;
+    Some(Verb::Say {
+        text: texts.join(" "),
+        language: language.clone(),
+        loop_count: 1,
+    })
+}
+
+/// The JSON object of a `say`, `play` or `pause`, with its `verb` key when `with_verb`
+/// (nested prompts go without). `None` for other verbs and for a `say` with empty text.
+fn prompt_object(verb: &Verb, with_verb: bool) -> Option<Map<String, Value>> {
+    let mut object = Map::new();
+    let name = match verb {
+        Verb::Say {
+            text,
+            language,
+            loop_count,
+        } => {
+            if text.trim().is_empty() {
+                return None;
+            }
+            object.insert("text".into(), json!(text));
+            if let Some(language) = language {
+                object.insert("synthesizer".into(), json!({ "language": language }));
+            }
+            loop_field(&mut object, *loop_count);
+            "say"
+        }
+        Verb::Play { url, loop_count } => {
+            object.insert("url".into(), json!(url));
+            loop_field(&mut object, *loop_count);
+            "play"
+        }
+        Verb::Pause { secs } => {
+            object.insert("length".into(), json!(secs));
+            "pause"
+        }
+        _ => return None,
+    };
+    if with_verb {
+        object.insert("verb".into(), json!(name));
+    }
+    Some(object)
+}
+
+fn loop_field(object: &mut Map<String, Value>, loop_count: u32) {
+    match loop_count {
+        1 => {}
+        0 => {
+            object.insert("loop".into(), json!("forever"));
+        }
+        n => {
+            object.insert("loop".into(), json!(n));
+        }
+    }
+}
