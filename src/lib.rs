@@ -10,6 +10,8 @@
 //! - [`config`]: the TOML configuration that seeds agents and queues.
 //! - [`ivr`]: IVR trees (model, validation, a pure interpreter, versioned registry) and the
 //!   call-control verbs rendered as TwiML or jambonz JSON.
+//! - [`store`]: SQLite persistence: the event journal with group commit, snapshots, recovery,
+//!   and the tables for tokens, IVR versions and contacts.
 //! - [`sim`]: the simulator that runs the real router on virtual time.
 #![deny(missing_docs)]
 
@@ -17,3 +19,4 @@ pub mod config;
 pub mod core;
 pub mod ivr;
 pub mod sim;
+pub mod store;

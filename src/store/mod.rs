@@ -1,0 +1,1 @@
+//! The SQLite store: configuration tables and the event journal.
