@@ -77,6 +77,17 @@ pub enum Rule {
     NextInLine,
 }
 
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rule::Strategy { strategy } => f.write_str(strategy.as_str()),
+            Rule::LastAgent { strategy } => write!(f, "last_agent ({})", strategy.as_str()),
+            Rule::Targeted => f.write_str("targeted"),
+            Rule::NextInLine => f.write_str("next_in_line"),
+        }
+    }
+}
+
 /// An agent and its score, as ranked by a decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Candidate {

@@ -82,7 +82,7 @@ macro_rules! name_id {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.pad(&self.0)
             }
         }
 
@@ -202,7 +202,7 @@ impl Channel {
 
 impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -469,8 +469,9 @@ pub enum StepAction {
 
 /// One escalation step: after `after_secs` in the queue, apply `action` (cumulatively with the
 /// earlier steps).
+// No `deny_unknown_fields` here: serde cannot combine it with `flatten`; the flattened action
+// enum refuses unknown fields itself.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EscalationStep {
     /// Seconds of waiting in the queue after which the step applies.
     pub after_secs: u64,
@@ -498,7 +499,6 @@ pub enum OverflowAction {
 
 /// The queue's maximum wait and what happens then.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Overflow {
     /// Seconds in the queue after which the overflow happens (at least 1).
     pub after_secs: u64,

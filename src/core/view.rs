@@ -325,7 +325,7 @@ impl Router {
                 }
             ),
             (phase, Some(d)) => format!(
-                "{} {} by rule {:?} at step {} with score {} among {} candidate(s){}",
+                "{} {} by rule {} at step {} with score {} among {} candidate(s){}",
                 match phase {
                     InteractionPhase::Offered { .. } => "offered to",
                     InteractionPhase::Assigned { .. } => "assigned to",

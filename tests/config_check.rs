@@ -1,0 +1,113 @@
+//! The demo configuration and `guichet check-config`, run as a real process.
+
+use std::path::Path;
+use std::process::Command;
+
+use guichet::config::{Config, ConfigError};
+use guichet::core::{Command as RouterCommand, Router, Timestamp};
+
+const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/guichet.toml");
+
+#[test]
+fn the_demo_configuration_seeds_a_router() {
+    let config = Config::load(Path::new(DEMO)).expect("demo config is valid");
+    let mut router = Router::new();
+    for command in config.seed_commands() {
+        router.handle(Timestamp(0), command).expect("seed command");
+    }
+    assert_eq!(router.queues().len(), 3);
+    assert_eq!(router.agents().len(), 5);
+    router
+        .handle(
+            Timestamp(0),
+            RouterCommand::Login {
+                agent: "amelie".into(),
+            },
+        )
+        .expect("login");
+}
+
+#[test]
+fn a_syntax_error_names_the_line_and_column() {
+    let text = "[[queues]]\nid = \"x\"\nstrategy = \"fastest\"\n";
+    let err = Config::from_toml(text, Path::new("q.toml")).unwrap_err();
+    match err {
+        ConfigError::Parse {
+            line,
+            column,
+            message,
+            ..
+        } => {
+            assert_eq!((line, column), (3, 12));
+            assert!(message.contains("most_competent"), "{message}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn an_invalid_queue_names_the_queue() {
+    let text = "[[queues]]\nid = \"tax\"\nrequirements = [{ skill = \"tax\", min_level = 9 }]\n";
+    let config = Config::from_toml(text, Path::new("q.toml")).unwrap();
+    let err = config
+        .validate(Path::new("q.toml"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "q.toml: queue tax: skill tax: level 9 is outside 1..=5"
+    );
+}
+
+#[test]
+fn queues_may_refer_to_each_other_in_any_order() {
+    let text = r#"
+[[queues]]
+id = "a"
+overflow = { after_secs = 60, action = "queue", queue = "b" }
+[[queues]]
+id = "b"
+escalation = [{ after_secs = 30, action = "widen_to", queue = "a" }]
+"#;
+    let config = Config::from_toml(text, Path::new("q.toml")).unwrap();
+    config.validate(Path::new("q.toml")).expect("valid");
+}
+
+#[test]
+fn duplicate_ids_are_refused() {
+    let text = "[[agents]]\nid = \"x\"\n[[agents]]\nid = \"x\"\n";
+    let config = Config::from_toml(text, Path::new("a.toml")).unwrap();
+    let err = config
+        .validate(Path::new("a.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("agent x: defined twice"), "{err}");
+}
+
+#[test]
+fn check_config_command_exits_zero_on_the_demo_and_one_with_a_precise_error() {
+    let bin = env!("CARGO_BIN_EXE_guichet");
+    let ok = Command::new(bin)
+        .args(["check-config", DEMO])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("3 queue(s), 5 agent(s)"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[agents]]\nid = \"x\"\ncapacity = { voice = 1, fax = 2 }\n",
+    )
+    .unwrap();
+    let out = Command::new(bin)
+        .arg("check-config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.toml:3:"), "{stderr}");
+    assert!(stderr.contains("unknown field `fax`"), "{stderr}");
+}
