@@ -929,3 +929,37 @@ fn explain_says_why_an_interaction_waits() {
     );
     assert_eq!(e.requirements, vec![vec![Requirement::new("rare", 5)]]);
 }
+
+#[test]
+fn a_transferring_agent_takes_the_next_in_line_and_is_not_offered_the_transfer_back() {
+    let mut c = Center::new();
+    c.queue(plain_queue("q"));
+    c.agent(AgentConfig::new("x").with_capacity(voice_only()));
+    c.call(1, "q");
+    c.accept(1);
+    c.now = at(1);
+    c.call(2, "q"); // waits for x
+    c.now = at(2);
+    let events = c.ok(Command::Transfer {
+        interaction: id(1),
+        to: TransferTarget::Queue { queue: "q".into() },
+        by: Some(a("x")),
+    });
+    // x is freed and takes call 2 (first in line); call 1 waits, not offered back to x.
+    assert_eq!(offered_to(&events), vec![(id(2), "x".to_string())]);
+    assert_eq!(c.phase(1), Some(InteractionPhase::Waiting));
+    assert_eq!(
+        c.router.interaction(&id(1)).unwrap().declined_by,
+        vec![a("x")]
+    );
+    // Transferring to the agent who already has it is refused.
+    c.accept(2);
+    assert!(matches!(
+        c.err(Command::Transfer {
+            interaction: id(2),
+            to: TransferTarget::Agent { agent: a("x") },
+            by: Some(a("x")),
+        }),
+        RouteError::InvalidPhase { .. }
+    ));
+}

@@ -5,7 +5,7 @@
 //! here too, so a replay rebuilds the same state by construction.
 
 use super::error::RouteError;
-use super::event::{DeclineCause, Event, EventKind};
+use super::event::{DeclineCause, Event, EventKind, MoveCause};
 use super::index::{AgentSlot, Phase, QueueSlot, Slot, Timer, TimerKind, WaitKey};
 use super::model::{AgentId, AgentState, Channel, InteractionId, QueueId};
 use super::router::Router;
@@ -265,13 +265,19 @@ impl Router {
                 queue,
                 target,
                 restart_wait,
-                ..
+                cause,
             } => {
                 let q = self.queue_for_replay(queue)?;
                 if let Some(t) = target {
                     self.agent_for_replay(t)?;
                 }
                 let phase = self.expect_phase(*interaction, |_| true)?;
+                // The agent who transfers an interaction it holds is not offered it straight back
+                // (as after a decline), unless it is the target.
+                let holder = phase
+                    .agent()
+                    .map(|a| self.agent_mut(a).config.id.clone())
+                    .filter(|h| *cause == MoveCause::Transfer && target.as_ref() != Some(h));
                 if phase == Phase::Waiting {
                     self.leave_waiting(*interaction);
                 } else {
@@ -283,6 +289,7 @@ impl Router {
                 slot.target = target.clone();
                 slot.step = 0;
                 slot.declined_by.clear();
+                slot.declined_by.extend(holder);
                 slot.overflowed = false;
                 slot.queue_entered_at = at;
                 if *restart_wait {

@@ -472,7 +472,14 @@ impl Router {
                         (queue, None)
                     }
                     TransferTarget::Agent { agent } => {
-                        self.agent_idx(&agent)?;
+                        let t = self.agent_idx(&agent)?;
+                        if holder == Some(t) {
+                            return Err(RouteError::InvalidPhase {
+                                interaction,
+                                phase: slot.phase.name(),
+                                action: "transfer to the agent who already has it",
+                            });
+                        }
                         let queue = self.queues[current_queue as usize].config.id.clone();
                         (queue, Some(agent))
                     }
@@ -488,10 +495,12 @@ impl Router {
                         restart_wait,
                     },
                 );
-                self.match_interaction(now, interaction, out);
+                // The agent it freed takes waiting work in line order first; then the moved
+                // interaction goes to the best free agent of its new class.
                 if let Some(a) = holder {
                     self.match_agent(now, a, out);
                 }
+                self.match_interaction(now, interaction, out);
             }
             Command::ChangePriority {
                 interaction,
