@@ -487,7 +487,7 @@ fn check_none_lost(router: &Router, events: &[Event]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
     fn random_sequences_keep_every_invariant(ops in proptest::collection::vec(op(), 1..160)) {
