@@ -1,1 +1,179 @@
-//! The SQLite store: configuration tables and the event journal.
+//! The SQLite store: the event journal with group commit, snapshots, recovery, and the
+//! configuration tables (API tokens, IVR tree versions and number bindings, meta flags).
+//!
+//! Layout:
+//! - [`Store`] (`db.rs`): opens `<data_dir>/guichet.db` (creating the directory, taking the data
+//!   directory's process lock, switching to WAL, migrating the schema), recovers the router, and
+//!   starts the journal. Its configuration-table methods (`tokens.rs`, `ivr.rs`) are synchronous:
+//!   call them at startup or from a blocking pool.
+//! - [`Journal`] (`journal.rs`): the cheap, cloneable handle the engine appends through. Appends
+//!   never block: they queue to one writer thread (`writer.rs`), or fail at once with
+//!   [`StoreError::Overloaded`] when the bounded queue is full. Each append returns an [`Ack`]
+//!   that resolves once its events are committed.
+//! - The writer thread takes everything queued at that moment (up to
+//!   [`StoreConfig::max_batch`] events) and commits it in one transaction: group commit. It also
+//!   writes snapshots, applies retention and erases contacts (`maintenance.rs`), in queue order.
+//! - `schema.rs` owns the tables and their migrations; `codec.rs` turns events into rows.
+//!
+//! Schema (version [`SCHEMA_VERSION`]; plain SQL types so that a PostgreSQL store can share it):
+//! ```text
+//! meta         (key TEXT PRIMARY KEY, value TEXT)                 schema_version, application, seeded
+//! journal      (seq INTEGER PRIMARY KEY, at INTEGER, kind TEXT, interaction TEXT NULL,
+//!               agent TEXT NULL, payload TEXT, contact TEXT NULL)  + index on contact (v2)
+//! snapshots    (seq INTEGER PRIMARY KEY, at INTEGER, payload TEXT) the last two are kept
+//! tokens       (id TEXT PRIMARY KEY, hash TEXT UNIQUE, role TEXT, agent TEXT NULL, label TEXT,
+//!               created_at INTEGER)                                SHA-256 of the token only
+//! ivr_versions (name TEXT, version INTEGER, tree TEXT, created_at INTEGER, PK (name, version))
+//! ivr_active   (name TEXT PRIMARY KEY, version INTEGER)
+//! ivr_numbers  (number TEXT PRIMARY KEY, tree TEXT)
+//! ```
+//!
+//! Durability: an [`Ack`] resolves with `Ok(seq)` only after the transaction holding the events
+//! is committed. With [`Synchronous::Normal`] (the default) a crash of the process loses nothing
+//! acknowledged; a power loss or kernel crash may lose the last transactions. With
+//! [`Synchronous::Full`] every commit is synced to disk before it is acknowledged.
+//!
+//! Failure: if a transaction still fails after a few retries, the journal *halts*: that batch
+//! and every later append are refused. The engine's router has already applied those events, so
+//! journaling later ones would leave a hole that no replay can cross; restarting (recovering from
+//! the store) is the way out.
+
+mod codec;
+mod db;
+mod error;
+mod ivr;
+mod journal;
+mod maintenance;
+mod schema;
+mod tokens;
+mod writer;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use db::{Recovered, Recovery, Store, DATABASE_FILE, LOCK_FILE};
+pub use error::StoreError;
+pub use ivr::IvrVersionInfo;
+pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
+pub use maintenance::Erasure;
+pub use schema::SCHEMA_VERSION;
+pub use tokens::{Role, TokenInfo, TOKEN_PREFIX};
+
+/// How hard each commit is pushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// WAL with `synchronous=NORMAL`: a crash of the process loses nothing committed; a power
+    /// loss or operating-system crash may lose the last transactions (never corrupts).
+    #[default]
+    Normal,
+    /// WAL with `synchronous=FULL`: the write-ahead log is synced at every commit, so an
+    /// acknowledged event survives a power loss too. Slower (one fsync per group commit).
+    Full,
+}
+
+impl Synchronous {
+    /// The value of SQLite's `synchronous` pragma.
+    pub(crate) fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
+}
+
+/// Where and how the store keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The directory holding `guichet.db` (created if missing).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// How hard each commit is pushed to disk.
+    #[serde(default)]
+    pub synchronous: Synchronous,
+    /// The most events committed in one transaction (one group commit).
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    /// The most events waiting for the writer (queued or being committed); an append beyond it
+    /// fails with [`StoreError::Overloaded`]. Snapshots, retention and erasure requests, and
+    /// empty appends, count as one each.
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+    /// Events between snapshots: [`Journal::snapshot_due`] turns true after this many appended
+    /// events, and the engine then hands a snapshot to [`Journal::snapshot`].
+    #[serde(default = "default_snapshot_every")]
+    pub snapshot_every: u64,
+    /// How long, in milliseconds, a statement waits for a database another connection holds
+    /// before it fails (then the writer retries a few times before halting).
+    #[serde(default = "default_busy_timeout_ms")]
+    pub busy_timeout_ms: u64,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+fn default_max_batch() -> usize {
+    4096
+}
+
+fn default_queue_capacity() -> usize {
+    65_536
+}
+
+fn default_snapshot_every() -> u64 {
+    200_000
+}
+
+fn default_busy_timeout_ms() -> u64 {
+    5_000
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            data_dir: default_data_dir(),
+            synchronous: Synchronous::default(),
+            max_batch: default_max_batch(),
+            queue_capacity: default_queue_capacity(),
+            snapshot_every: default_snapshot_every(),
+            busy_timeout_ms: default_busy_timeout_ms(),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The defaults, with data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            data_dir: data_dir.into(),
+            ..StoreConfig::default()
+        }
+    }
+
+    /// Checks the limits: batches, queue and snapshot interval must be at least 1.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        if self.max_batch == 0 {
+            return Err(StoreError::Config("max_batch must be at least 1".into()));
+        }
+        if self.queue_capacity == 0 {
+            return Err(StoreError::Config(
+                "queue_capacity must be at least 1".into(),
+            ));
+        }
+        if self.snapshot_every == 0 {
+            return Err(StoreError::Config(
+                "snapshot_every must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The busy timeout as a duration.
+    pub(crate) fn busy_timeout(&self) -> Duration {
+        Duration::from_millis(self.busy_timeout_ms)
+    }
+}

@@ -1,0 +1,462 @@
+//! [`Store`]: an opened, migrated database, its process lock, recovery, and the start of the
+//! journal's writer.
+//!
+//! One process at a time owns a data directory: [`Store::open`] takes an exclusive SQLite lock on
+//! `<data_dir>/guichet.lock` (held until the store and its journal are gone; the operating system
+//! releases it if the process dies), so a second server on the same directory is refused with
+//! [`StoreError::Locked`] instead of interleaving its journal with ours.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use crate::core::{Event, Router, Snapshot};
+
+use super::codec::{decode, seq_from_sql, seq_to_sql};
+use super::error::{SqlContext, StoreError};
+use super::journal::Journal;
+use super::schema::migrate;
+use super::{StoreConfig, Synchronous};
+
+/// The database file's name inside the data directory.
+pub const DATABASE_FILE: &str = "guichet.db";
+
+/// The lock file's name inside the data directory.
+pub const LOCK_FILE: &str = "guichet.lock";
+
+/// Rows decoded per chunk during a replay.
+const REPLAY_CHUNK: usize = 2048;
+
+/// The data directory's process lock: a small SQLite file held in exclusive locking mode.
+///
+/// SQLite's own locking is used (rather than `flock`) because it is portable and needs nothing
+/// beyond what the store already links; within one process SQLite also refuses a second holder.
+pub(crate) struct ProcessLock {
+    /// Held, never used: the lock lasts as long as the connection (in a mutex only to be `Sync`).
+    _conn: Mutex<Connection>,
+}
+
+impl ProcessLock {
+    fn acquire(dir: &Path) -> Result<ProcessLock, StoreError> {
+        let path = dir.join(LOCK_FILE);
+        match Self::try_acquire(&path) {
+            // A damaged lock file holds nothing: start a new one.
+            Err(StoreError::Corrupt { .. }) => {
+                std::fs::remove_file(&path).map_err(|source| StoreError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                Self::try_acquire(&path)
+            }
+            other => other,
+        }
+    }
+
+    fn try_acquire(path: &Path) -> Result<ProcessLock, StoreError> {
+        let conn = Connection::open(path).at(path)?;
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+            .at(path)?;
+        // The first write takes the exclusive lock, and exclusive locking mode keeps it.
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL); DELETE FROM holder;",
+        )
+        .map_err(|e| match StoreError::sqlite(path, e) {
+            StoreError::Locked { path, .. } => StoreError::Locked {
+                path,
+                detail: "its lock is held".into(),
+            },
+            other => other,
+        })?;
+        conn.execute(
+            "INSERT INTO holder (pid) VALUES (?1)",
+            params![std::process::id()],
+        )
+        .at(path)?;
+        Ok(ProcessLock {
+            _conn: Mutex::new(conn),
+        })
+    }
+}
+
+/// An opened Guichet database: schema migrated, WAL on, the data directory locked.
+///
+/// `Store` is `Sync`: share it in an `Arc` to call the configuration-table methods from several
+/// threads (they serialise on one connection; each call is short). The journal has its own
+/// connection on its own thread ([`Store::start_journal`]).
+pub struct Store {
+    path: PathBuf,
+    config: StoreConfig,
+    conn: Mutex<Connection>,
+    lock: Arc<ProcessLock>,
+    journal_started: AtomicBool,
+    found_version: u32,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the journal holds at startup: the latest snapshot and the last sequence number. The
+/// events after the snapshot are read with [`Store::replay`].
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// The latest snapshot and the sequence number of the last event it includes.
+    pub snapshot: Option<(u64, Snapshot)>,
+    /// The last sequence number used (0 for an empty journal).
+    pub last_seq: u64,
+}
+
+/// A router rebuilt from the journal.
+#[derive(Debug)]
+pub struct Recovered {
+    /// The router, as it was after the last journaled event.
+    pub router: Router,
+    /// The sequence number of the snapshot it started from, if any.
+    pub snapshot_seq: Option<u64>,
+    /// Events applied after the snapshot.
+    pub replayed: u64,
+    /// The last sequence number used (0 for an empty journal).
+    pub last_seq: u64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database `<data_dir>/guichet.db`.
+    ///
+    /// Creates the directory, takes the directory's process lock, switches the database to WAL
+    /// with the configured `synchronous` level and migrates its schema (one transaction).
+    ///
+    /// Fails with a message naming the file and saying what to do: [`StoreError::Corrupt`] for a
+    /// file that is not a Guichet database or is damaged, [`StoreError::TooNew`] for a database
+    /// from a newer Guichet, [`StoreError::Locked`] when another process uses the directory.
+    pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
+        config.validate()?;
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let lock = Arc::new(ProcessLock::acquire(dir)?);
+        let path = dir.join(DATABASE_FILE);
+        let mut conn = open_connection(&path, config)?;
+        let found_version = migrate(&mut conn, &path)?;
+        Ok(Store {
+            path,
+            config: config.clone(),
+            conn: Mutex::new(conn),
+            lock,
+            journal_started: AtomicBool::new(false),
+            found_version,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The schema version the file had when opened: 0 for a database created now, less than
+    /// [`SCHEMA_VERSION`](super::SCHEMA_VERSION) for one that was upgraded.
+    pub fn found_schema_version(&self) -> u32 {
+        self.found_version
+    }
+
+    /// The configuration connection. A poisoned lock only means another caller panicked between
+    /// two statements; SQLite rolled back whatever it left open, so the connection is usable.
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads the latest snapshot and the last sequence number.
+    pub fn recover(&self) -> Result<Recovery, StoreError> {
+        let conn = self.conn();
+        let path = &self.path;
+        let snapshot = conn
+            .query_row(
+                "SELECT seq, payload FROM snapshots ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()
+            .at(path)?;
+        let snapshot = match snapshot {
+            None => None,
+            Some((seq, payload)) => {
+                let seq = seq_from_sql(seq);
+                let snap: Snapshot =
+                    serde_json::from_str(&payload).map_err(|e| StoreError::Decode {
+                        path: path.clone(),
+                        table: "snapshots",
+                        seq,
+                        detail: e.to_string(),
+                    })?;
+                Some((seq, snap))
+            }
+        };
+        let last_seq = last_seq(&conn, path)?;
+        Ok(Recovery { snapshot, last_seq })
+    }
+
+    /// Calls `f` with every journaled event after `after_seq`, in sequence order, and returns how
+    /// many there were. Rows are read and decoded on a helper thread (with its own read
+    /// connection) while `f` runs, so replaying uses two cores; memory stays bounded (a few
+    /// chunks of decoded events).
+    ///
+    /// Stops at the first error of `f`, or of decoding ([`StoreError::Decode`]).
+    pub fn replay<F>(&self, after_seq: u64, mut f: F) -> Result<u64, StoreError>
+    where
+        F: FnMut(u64, Event) -> Result<(), StoreError>,
+    {
+        let reader = open_reader(&self.path, &self.config)?;
+        let path = self.path.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(u64, Event)>, StoreError>>(4);
+        let decoder = std::thread::Builder::new()
+            .name("guichet-replay".into())
+            .spawn(move || {
+                if let Err(e) = read_chunks(&reader, &path, after_seq, &tx) {
+                    // The receiver may be gone (the caller stopped early): nothing to do then.
+                    let _ = tx.send(Err(e));
+                }
+            })
+            .map_err(|source| StoreError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        let mut count = 0u64;
+        let mut outcome = Ok(());
+        'chunks: for chunk in rx.iter() {
+            match chunk {
+                Ok(events) => {
+                    for (seq, event) in events {
+                        if let Err(e) = f(seq, event) {
+                            outcome = Err(e);
+                            break 'chunks;
+                        }
+                        count += 1;
+                    }
+                }
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(rx);
+        if decoder.join().is_err() {
+            return Err(StoreError::ThreadPanicked {
+                path: self.path.clone(),
+                thread: "replay",
+            });
+        }
+        outcome.map(|()| count)
+    }
+
+    /// Rebuilds the router: the latest snapshot restored, then every later event applied with
+    /// [`Router::apply`].
+    pub fn recover_router(&self) -> Result<Recovered, StoreError> {
+        let Recovery { snapshot, last_seq } = self.recover()?;
+        let (mut router, snapshot_seq) = match snapshot {
+            Some((seq, snap)) => (
+                Router::restore(&snap).map_err(|source| StoreError::Restore { seq, source })?,
+                Some(seq),
+            ),
+            None => (Router::new(), None),
+        };
+        let replayed = self.replay(snapshot_seq.unwrap_or(0), |seq, event| {
+            router
+                .apply(&event)
+                .map_err(|source| StoreError::Replay { seq, source })
+        })?;
+        Ok(Recovered {
+            router,
+            snapshot_seq,
+            replayed,
+            last_seq,
+        })
+    }
+
+    /// Starts the journal's writer thread, with its own connection, and returns its handle.
+    ///
+    /// Call it once, after recovery; a second call fails with [`StoreError::JournalStarted`]
+    /// (two writers would race for sequence numbers). The store stays usable for the
+    /// configuration tables.
+    pub fn start_journal(&self) -> Result<Journal, StoreError> {
+        if self.journal_started.swap(true, Ordering::SeqCst) {
+            return Err(StoreError::JournalStarted {
+                path: self.path.clone(),
+            });
+        }
+        let started = (|| {
+            let conn = open_connection(&self.path, &self.config)?;
+            let last = last_seq(&conn, &self.path)?;
+            let snapshot_seq: Option<i64> = conn
+                .query_row("SELECT MAX(seq) FROM snapshots", [], |r| r.get(0))
+                .at(&self.path)?;
+            let since_snapshot = last.saturating_sub(snapshot_seq.map_or(0, seq_from_sql));
+            let last_at: Option<i64> = conn
+                .query_row(
+                    "SELECT at FROM journal ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .at(&self.path)?;
+            Journal::start(
+                conn,
+                self.path.clone(),
+                &self.config,
+                (last, last_at.unwrap_or(0)),
+                since_snapshot,
+                Arc::clone(&self.lock),
+            )
+        })();
+        if started.is_err() {
+            self.journal_started.store(false, Ordering::SeqCst);
+        }
+        started
+    }
+
+    /// Whether the configuration file has already seeded this database.
+    pub fn is_seeded(&self) -> Result<bool, StoreError> {
+        Ok(self.meta("seeded")?.as_deref() == Some("1"))
+    }
+
+    /// Records that the configuration file seeded this database, so that later starts leave
+    /// what supervisors changed alone.
+    pub fn mark_seeded(&self) -> Result<(), StoreError> {
+        self.set_meta("seeded", "1")
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .at(&self.path)
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().at(&self.path)?;
+        tx.execute("DELETE FROM meta WHERE key = ?1", [key])
+            .at(&self.path)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )
+        .at(&self.path)?;
+        tx.commit().at(&self.path)
+    }
+}
+
+/// The last sequence number used, by events or snapshots (retention may have deleted the events
+/// up to the latest snapshot).
+pub(crate) fn last_seq(conn: &Connection, path: &Path) -> Result<u64, StoreError> {
+    let journal: Option<i64> = conn
+        .query_row("SELECT MAX(seq) FROM journal", [], |r| r.get(0))
+        .at(path)?;
+    let snapshots: Option<i64> = conn
+        .query_row("SELECT MAX(seq) FROM snapshots", [], |r| r.get(0))
+        .at(path)?;
+    Ok(journal
+        .unwrap_or(0)
+        .max(snapshots.unwrap_or(0))
+        .try_into()
+        .unwrap_or(0))
+}
+
+/// Opens a read-write connection to the database with the store's pragmas.
+pub(crate) fn open_connection(path: &Path, config: &StoreConfig) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).at(path)?;
+    configure(&conn, path, config.synchronous, config)?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path, config: &StoreConfig) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .at(path)?;
+    conn.busy_timeout(config.busy_timeout()).at(path)?;
+    Ok(conn)
+}
+
+fn configure(
+    conn: &Connection,
+    path: &Path,
+    synchronous: Synchronous,
+    config: &StoreConfig,
+) -> Result<(), StoreError> {
+    conn.busy_timeout(config.busy_timeout()).at(path)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .at(path)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Invalid(format!(
+            "{}: cannot switch to WAL mode (got {mode})",
+            path.display()
+        )));
+    }
+    conn.pragma_update(None, "synchronous", synchronous.pragma())
+        .at(path)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
+/// Reads the journal after `after_seq` in chunks of decoded events and sends them, until the
+/// end or until the receiver hangs up.
+fn read_chunks(
+    conn: &Connection,
+    path: &Path,
+    after_seq: u64,
+    tx: &std::sync::mpsc::SyncSender<Result<Vec<(u64, Event)>, StoreError>>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT seq, at, kind, payload FROM journal WHERE seq > ?1 ORDER BY seq")
+        .at(path)?;
+    let mut rows = stmt.query(params![seq_to_sql(after_seq)]).at(path)?;
+    let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
+    while let Some(row) = rows.next().at(path)? {
+        let seq = seq_from_sql(row.get(0).at(path)?);
+        let at: i64 = row.get(1).at(path)?;
+        let text = |i: usize| -> Result<&str, StoreError> {
+            row.get_ref(i)
+                .at(path)?
+                .as_str()
+                .map_err(|e| StoreError::Decode {
+                    path: path.to_owned(),
+                    table: "journal",
+                    seq,
+                    detail: e.to_string(),
+                })
+        };
+        let event = decode(at, text(2)?, text(3)?).map_err(|detail| StoreError::Decode {
+            path: path.to_owned(),
+            table: "journal",
+            seq,
+            detail,
+        })?;
+        chunk.push((seq, event));
+        if chunk.len() == REPLAY_CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(REPLAY_CHUNK));
+            if tx.send(Ok(full)).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = tx.send(Ok(chunk));
+    }
+    Ok(())
+}

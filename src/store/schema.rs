@@ -1,0 +1,216 @@
+//! The database schema and its migrations, versioned in code.
+//!
+//! The version lives in the `meta` table (`key = 'schema_version'`), not in a SQLite pragma, so
+//! that a PostgreSQL store can keep the same scheme. Opening a database:
+//! - with no table at all: every migration runs, in one transaction;
+//! - with tables but no `meta` row naming it a Guichet database: refused as
+//!   [`StoreError::Corrupt`] ("not a Guichet database");
+//! - at an older version: the missing migrations run, in one transaction (all or nothing);
+//! - at a newer version than [`SCHEMA_VERSION`]: refused as [`StoreError::TooNew`].
+//!
+//! Portability: the tables use plain types (`INTEGER`, `TEXT`) and the statements the store runs
+//! on them are plain SQL. The one SQLite-specific spelling is `seq INTEGER PRIMARY KEY`, which
+//! makes the sequence the table's rowid (PostgreSQL: `BIGINT PRIMARY KEY`); the store always
+//! writes `seq` explicitly and never relies on the rowid being assigned.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+use super::error::{SqlContext, StoreError};
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The value of the `application` meta key that marks a Guichet database.
+const APPLICATION: &str = "guichet";
+
+/// One migration: brings a database from `version - 1` to `version`.
+struct Migration {
+    version: u32,
+    apply: fn(&Transaction<'_>, &Path) -> Result<(), StoreError>,
+}
+
+/// Every migration, in order. Append only: a released migration never changes.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        apply: v1_initial,
+    },
+    Migration {
+        version: 2,
+        apply: v2_journal_contact,
+    },
+];
+
+/// Version 1: the journal, snapshots, meta, tokens and IVR tables.
+const V1_SQL: &str = "
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE journal (
+    seq INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    interaction TEXT,
+    agent TEXT,
+    payload TEXT NOT NULL
+);
+CREATE TABLE snapshots (
+    seq INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    agent TEXT,
+    label TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE ivr_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    tree TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE ivr_active (
+    name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+);
+CREATE TABLE ivr_numbers (
+    number TEXT PRIMARY KEY,
+    tree TEXT NOT NULL
+);
+";
+
+fn v1_initial(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(V1_SQL).at(path)?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('application', ?1)",
+        params![APPLICATION],
+    )
+    .at(path)?;
+    Ok(())
+}
+
+/// Version 2: the contact of each `interaction_created` row in its own indexed column, so that
+/// erasing a contact (GDPR) finds its interactions without reading the whole journal. Existing
+/// rows are backfilled from their payload.
+fn v2_journal_contact(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "ALTER TABLE journal ADD COLUMN contact TEXT;
+         CREATE INDEX journal_contact ON journal (contact) WHERE contact IS NOT NULL;",
+    )
+    .at(path)?;
+    let mut select = tx
+        .prepare("SELECT seq, payload FROM journal WHERE kind = 'interaction_created'")
+        .at(path)?;
+    let mut update = tx
+        .prepare("UPDATE journal SET contact = ?1 WHERE seq = ?2")
+        .at(path)?;
+    let mut rows = select.query([]).at(path)?;
+    while let Some(row) = rows.next().at(path)? {
+        let seq: i64 = row.get(0).at(path)?;
+        let payload: String = row.get(1).at(path)?;
+        let contact = contact_of_created(&payload).map_err(|detail| StoreError::Decode {
+            path: path.to_owned(),
+            table: "journal",
+            seq: seq as u64,
+            detail,
+        })?;
+        if let Some(contact) = contact {
+            update.execute(params![contact, seq]).at(path)?;
+        }
+    }
+    Ok(())
+}
+
+/// The contact named by an `interaction_created` payload, read without decoding the whole event.
+pub(crate) fn contact_of_created(payload: &str) -> Result<Option<String>, String> {
+    #[derive(serde::Deserialize)]
+    struct Created {
+        spec: Spec,
+    }
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        #[serde(default)]
+        contact: Option<String>,
+    }
+    serde_json::from_str::<Created>(payload)
+        .map(|c| c.spec.contact)
+        .map_err(|e| e.to_string())
+}
+
+/// Brings the database to [`SCHEMA_VERSION`], or refuses it. Returns the version found before.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<u32, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .at(path)?;
+    let found = current_version(&tx, path)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(found);
+    }
+    for migration in MIGRATIONS.iter().filter(|m| m.version > found) {
+        (migration.apply)(&tx, path)?;
+    }
+    tx.execute("DELETE FROM meta WHERE key = 'schema_version'", params![])
+        .at(path)?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+        params![SCHEMA_VERSION.to_string()],
+    )
+    .at(path)?;
+    tx.commit().at(path)?;
+    Ok(found)
+}
+
+/// The schema version of an open database: 0 for an empty one.
+fn current_version(tx: &Transaction<'_>, path: &Path) -> Result<u32, StoreError> {
+    let tables: i64 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            [],
+            |r| r.get(0),
+        )
+        .at(path)?;
+    if tables == 0 {
+        return Ok(0);
+    }
+    let not_ours = |detail: &str| StoreError::Corrupt {
+        path: path.to_owned(),
+        detail: detail.to_owned(),
+    };
+    let has_meta: i64 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get(0),
+        )
+        .at(path)?;
+    if has_meta == 0 {
+        return Err(not_ours("it holds other tables and no Guichet metadata"));
+    }
+    let read = |key: &str| -> Result<Option<String>, StoreError> {
+        tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .at(path)
+    };
+    if read("application")?.as_deref() != Some(APPLICATION) {
+        return Err(not_ours("its meta table does not name Guichet"));
+    }
+    let version = read("schema_version")?.ok_or_else(|| not_ours("it has no schema version"))?;
+    version
+        .parse::<u32>()
+        .map_err(|_| not_ours(&format!("its schema version {version:?} is not a number")))
+}

@@ -1,0 +1,212 @@
+//! API tokens: [`Role`]s, and the token table of [`Store`].
+//!
+//! A token is `gch_` followed by 64 hex digits (32 random bytes from the operating system's
+//! CSPRNG via `rand`). Only its SHA-256 digest is stored, so a copy of the database does not give
+//! access; verification looks the digest up (no secret comparison happens in Rust, so no
+//! constant-time compare is needed). The plaintext is returned once, at creation.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::RngCore;
+use rusqlite::{params, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::core::{AgentId, Timestamp};
+
+use super::codec::{millis_from_sql, millis_to_sql};
+use super::db::Store;
+use super::error::{SqlContext, StoreError};
+
+/// What every token starts with (so that leaked tokens are easy to scan for).
+pub const TOKEN_PREFIX: &str = "gch_";
+
+/// What a token allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// An agent's desktop: bound to one agent id, acts only as that agent.
+    Agent,
+    /// Supervises queues and agents, edits IVR trees.
+    Supervisor,
+    /// A system that creates and follows interactions (CRM, website).
+    Integrator,
+    /// Everything, including tokens.
+    Admin,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 4] = [Role::Agent, Role::Supervisor, Role::Integrator, Role::Admin];
+
+    /// The role's name as written in configuration and on the command line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Supervisor => "supervisor",
+            Role::Integrator => "integrator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown role {s:?}: expected agent, supervisor, integrator or admin")
+            })
+    }
+}
+
+/// A token as stored: everything but the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    /// The token's id (a ULID), used to list and revoke it.
+    pub id: String,
+    /// What it allows.
+    pub role: Role,
+    /// The agent it acts as (always present for [`Role::Agent`]).
+    pub agent: Option<AgentId>,
+    /// A free label (who or what holds it).
+    pub label: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// The hex SHA-256 digest of a token, as stored.
+fn digest(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    out
+}
+
+fn token_info(row: &Row<'_>) -> rusqlite::Result<(String, String, Option<String>, String, i64)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
+}
+
+impl Store {
+    /// Creates a token and returns it in plaintext (the only time it is available) with its
+    /// stored description. A [`Role::Agent`] token must name its agent.
+    pub fn create_token(
+        &self,
+        role: Role,
+        agent: Option<AgentId>,
+        label: &str,
+        created_at: Timestamp,
+    ) -> Result<(String, TokenInfo), StoreError> {
+        if role == Role::Agent && agent.is_none() {
+            return Err(StoreError::Invalid(
+                "an agent token must name the agent it acts as".into(),
+            ));
+        }
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let token = format!("{TOKEN_PREFIX}{}", hex(&secret));
+        let info = TokenInfo {
+            id: ulid::Ulid::new().to_string(),
+            role,
+            agent,
+            label: label.to_owned(),
+            created_at,
+        };
+        self.conn()
+            .execute(
+                "INSERT INTO tokens (id, hash, role, agent, label, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    info.id,
+                    digest(&token),
+                    role.as_str(),
+                    info.agent.as_ref().map(|a| a.as_str()),
+                    info.label,
+                    millis_to_sql(created_at),
+                ],
+            )
+            .at(self.path())?;
+        Ok((token, info))
+    }
+
+    /// The token's description if it exists (and was not revoked).
+    pub fn verify_token(&self, token: &str) -> Result<Option<TokenInfo>, StoreError> {
+        if !token.starts_with(TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT id, role, agent, label, created_at FROM tokens WHERE hash = ?1",
+                params![digest(token)],
+                token_info,
+            )
+            .optional()
+            .at(self.path())?;
+        row.map(|r| self.info_from_row(r)).transpose()
+    }
+
+    /// Every token, oldest first.
+    pub fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, role, agent, label, created_at FROM tokens ORDER BY created_at, id",
+            )
+            .at(self.path())?;
+        let rows = stmt.query_map([], token_info).at(self.path())?;
+        let rows: Vec<_> = rows.collect::<Result<_, _>>().at(self.path())?;
+        rows.into_iter().map(|r| self.info_from_row(r)).collect()
+    }
+
+    /// Revokes (deletes) a token; returns whether it existed.
+    pub fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM tokens WHERE id = ?1", params![id])
+            .at(self.path())?;
+        Ok(n > 0)
+    }
+
+    fn info_from_row(
+        &self,
+        (id, role, agent, label, created_at): (String, String, Option<String>, String, i64),
+    ) -> Result<TokenInfo, StoreError> {
+        let role = role.parse::<Role>().map_err(|detail| StoreError::Decode {
+            path: self.path().to_owned(),
+            table: "tokens",
+            seq: 0,
+            detail: format!("token {id}: {detail}"),
+        })?;
+        Ok(TokenInfo {
+            id,
+            role,
+            agent: agent.map(AgentId::from),
+            label,
+            created_at: millis_from_sql(created_at),
+        })
+    }
+}

@@ -1,0 +1,392 @@
+//! The journal's writer thread: group commit, snapshots, and maintenance, in queue order.
+//!
+//! Loop: block for the first request; if it carries events (or a snapshot), drain whatever else
+//! of that sort is already queued, up to `max_batch` events, never splitting an append; encode
+//! the events; insert them all in one transaction with explicit, consecutive sequence numbers;
+//! commit; then complete every append's acknowledgement with the sequence number of its last
+//! event. Snapshots in the batch are written after the commit, in their own transaction, with
+//! the sequence number of the last event queued before them.
+//!
+//! A failed transaction is retried (with backoff) a few times; if it still fails, every append
+//! of the batch gets the error and the journal halts: later appends are refused, because the
+//! engine has already applied the failed events to its router and committing later ones would
+//! leave a hole in the journal that recovery could not replay across.
+//!
+//! Retention runs as a background job in chunks, each chunk taken only when no request waits.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use crate::core::Snapshot;
+
+use super::codec::{encode, seq_to_sql, Row};
+use super::db::ProcessLock;
+use super::error::{SqlContext, StoreError};
+use super::journal::{bucket, Msg, Shared};
+use super::maintenance::{erase_contact, RetentionJob, RetentionStep};
+
+/// Pauses before retrying a failed transaction; after the last, the journal halts.
+const RETRY_BACKOFF: [Duration; 3] = [
+    Duration::from_millis(10),
+    Duration::from_millis(100),
+    Duration::from_millis(1000),
+];
+
+/// How many snapshots are kept.
+const SNAPSHOTS_KEPT: i64 = 2;
+
+/// One append of a batch, waiting for the commit.
+struct PendingAppend {
+    ack: oneshot::Sender<Result<u64, StoreError>>,
+    units: usize,
+    /// Rows of the batch up to and including this append's.
+    rows_end: usize,
+}
+
+/// A snapshot of a batch, waiting for the commit.
+struct PendingSnapshot {
+    ack: oneshot::Sender<Result<u64, StoreError>>,
+    snapshot: Box<Snapshot>,
+    /// Rows of the batch queued before it.
+    rows_before: usize,
+}
+
+/// The writer thread's state.
+pub(crate) struct Writer {
+    conn: Connection,
+    path: PathBuf,
+    rx: Receiver<Msg>,
+    shared: Arc<Shared>,
+    max_batch: usize,
+    /// The sequence number of the last event written.
+    last_seq: u64,
+    /// The time of the last event written (for snapshot rows).
+    last_at: i64,
+    jobs: VecDeque<RetentionJob>,
+    _lock: Arc<ProcessLock>,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        conn: Connection,
+        path: PathBuf,
+        rx: Receiver<Msg>,
+        shared: Arc<Shared>,
+        max_batch: usize,
+        (last_seq, last_at): (u64, i64),
+        lock: Arc<ProcessLock>,
+    ) -> Writer {
+        Writer {
+            conn,
+            path,
+            rx,
+            shared,
+            max_batch,
+            last_seq,
+            last_at,
+            jobs: VecDeque::new(),
+            _lock: lock,
+        }
+    }
+
+    /// Runs until shutdown or until every handle is dropped; returns how closing went.
+    pub(crate) fn run(mut self) -> Result<(), StoreError> {
+        let mut carry: Option<Msg> = None;
+        loop {
+            let msg = match carry.take() {
+                Some(msg) => msg,
+                None => match self.next_message() {
+                    Some(msg) => msg,
+                    None => break,
+                },
+            };
+            match msg {
+                Msg::Append { .. } | Msg::Snapshot { .. } => {
+                    let (batch, rest) = self.gather(msg);
+                    carry = rest;
+                    self.write_batch(batch);
+                }
+                Msg::Retention { purge_before, ack } => {
+                    match RetentionJob::start(&self.conn, &self.path, purge_before, ack) {
+                        Ok(Some(job)) => self.jobs.push_back(job),
+                        Ok(None) => self.shared.release(1),
+                        Err((ack, e)) => {
+                            self.shared.release(1);
+                            let _ = ack.send(Err(e));
+                        }
+                    }
+                }
+                Msg::Erase { contact, ack } => {
+                    let result = erase_contact(&mut self.conn, &self.path, &contact);
+                    self.shared.release(1);
+                    let _ = ack.send(result);
+                }
+                Msg::Shutdown => break,
+            }
+        }
+        while !self.jobs.is_empty() {
+            self.retention_step();
+        }
+        self.close()
+    }
+
+    /// The next request; runs retention chunks while none is waiting.
+    fn next_message(&mut self) -> Option<Msg> {
+        loop {
+            if self.jobs.is_empty() {
+                return self.rx.recv().ok();
+            }
+            match self.rx.try_recv() {
+                Ok(msg) => return Some(msg),
+                Err(TryRecvError::Empty) => self.retention_step(),
+                Err(TryRecvError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// `first` and the appends and snapshots queued behind it, up to `max_batch` events; also
+    /// returns the request that ended the batch if it was taken off the queue.
+    fn gather(&mut self, first: Msg) -> (Vec<Msg>, Option<Msg>) {
+        let mut events = msg_events(&first);
+        let mut batch = vec![first];
+        while events < self.max_batch {
+            match self.rx.try_recv() {
+                Ok(msg @ (Msg::Append { .. } | Msg::Snapshot { .. })) => {
+                    let n = msg_events(&msg);
+                    if events + n > self.max_batch {
+                        return (batch, Some(msg));
+                    }
+                    events += n;
+                    batch.push(msg);
+                }
+                Ok(other) => return (batch, Some(other)),
+                Err(_) => break,
+            }
+        }
+        (batch, None)
+    }
+
+    /// Encodes, commits and acknowledges one batch, then writes its snapshots.
+    fn write_batch(&mut self, batch: Vec<Msg>) {
+        let mut rows: Vec<Row> = Vec::new();
+        let mut appends: Vec<PendingAppend> = Vec::with_capacity(batch.len());
+        let mut snapshots: Vec<PendingSnapshot> = Vec::new();
+        for msg in batch {
+            match msg {
+                Msg::Append { events, units, ack } => {
+                    if let Some(e) = self.shared.halted_error() {
+                        self.shared.release(units);
+                        let _ = ack.send(Err(e));
+                        continue;
+                    }
+                    match events.iter().map(encode).collect::<Result<Vec<Row>, _>>() {
+                        Ok(encoded) => {
+                            rows.extend(encoded);
+                            appends.push(PendingAppend {
+                                ack,
+                                units,
+                                rows_end: rows.len(),
+                            });
+                        }
+                        Err(e) => {
+                            self.shared.release(units);
+                            let _ = ack.send(Err(e));
+                        }
+                    }
+                }
+                Msg::Snapshot { snapshot, ack } => snapshots.push(PendingSnapshot {
+                    ack,
+                    snapshot,
+                    rows_before: rows.len(),
+                }),
+                // `gather` puts only appends and snapshots in a batch.
+                Msg::Retention { ack, .. } => {
+                    self.shared.release(1);
+                    let _ = ack.send(Err(StoreError::Closed));
+                }
+                Msg::Erase { ack, .. } => {
+                    self.shared.release(1);
+                    let _ = ack.send(Err(StoreError::Closed));
+                }
+                Msg::Shutdown => {}
+            }
+        }
+
+        let base = self.last_seq;
+        let at_before = self.last_at;
+        let committed = if rows.is_empty() {
+            Ok(())
+        } else {
+            self.commit_with_retries(&rows, base)
+        };
+        match committed {
+            Ok(()) => {
+                let shared = Arc::clone(&self.shared);
+                let s = &*shared;
+                if !rows.is_empty() {
+                    self.last_seq = base + rows.len() as u64;
+                    self.last_at = rows.last().map_or(self.last_at, |r| r.at);
+                    s.transactions.fetch_add(1, Ordering::Relaxed);
+                    s.events.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                    s.batch_sizes[bucket(rows.len())].fetch_add(1, Ordering::Relaxed);
+                    s.last_seq.store(self.last_seq, Ordering::Release);
+                }
+                s.appends.fetch_add(appends.len() as u64, Ordering::Relaxed);
+                for append in appends {
+                    s.release(append.units);
+                    let _ = append.ack.send(Ok(base + append.rows_end as u64));
+                }
+                for snap in snapshots {
+                    let seq = base + snap.rows_before as u64;
+                    let at = snap
+                        .rows_before
+                        .checked_sub(1)
+                        .and_then(|i| rows.get(i))
+                        .map_or(at_before, |r| r.at);
+                    let result = self.write_snapshot(seq, at, &snap.snapshot);
+                    if result.is_ok() {
+                        s.snapshots.fetch_add(1, Ordering::Relaxed);
+                    }
+                    s.release(1);
+                    let _ = snap.ack.send(result.map(|()| seq));
+                }
+            }
+            Err(detail) => {
+                // Halt: the router that produced these events has moved on without them.
+                let _ = self.shared.halted.set(detail.clone());
+                let halted = || StoreError::Halted {
+                    path: self.path.clone(),
+                    detail: detail.clone(),
+                };
+                for append in appends {
+                    self.shared.release(append.units);
+                    let _ = append.ack.send(Err(halted()));
+                }
+                for snap in snapshots {
+                    self.shared.release(1);
+                    let _ = snap.ack.send(Err(halted()));
+                }
+            }
+        }
+    }
+
+    /// Inserts the rows with sequence numbers `base + 1 ..` in one transaction, retrying with
+    /// backoff; returns the last error's text if every attempt failed.
+    fn commit_with_retries(&mut self, rows: &[Row], base: u64) -> Result<(), String> {
+        let mut attempt = 0;
+        loop {
+            match self.insert_rows(rows, base) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    self.shared
+                        .failed_transactions
+                        .fetch_add(1, Ordering::Relaxed);
+                    match RETRY_BACKOFF.get(attempt) {
+                        Some(pause) => std::thread::sleep(*pause),
+                        None => return Err(e.to_string()),
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    fn insert_rows(&mut self, rows: &[Row], base: u64) -> rusqlite::Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO journal (seq, at, kind, interaction, agent, contact, payload) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (i, row) in rows.iter().enumerate() {
+                insert.execute(params![
+                    seq_to_sql(base + 1 + i as u64),
+                    row.at,
+                    row.kind,
+                    row.interaction,
+                    row.agent,
+                    row.contact,
+                    row.payload,
+                ])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// Writes one snapshot and prunes the older ones.
+    fn write_snapshot(&mut self, seq: u64, at: i64, snapshot: &Snapshot) -> Result<(), StoreError> {
+        let payload = serde_json::to_string(snapshot).map_err(|e| StoreError::Encode {
+            what: "snapshot",
+            detail: e.to_string(),
+        })?;
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(path)?;
+        tx.execute(
+            "DELETE FROM snapshots WHERE seq = ?1",
+            params![seq_to_sql(seq)],
+        )
+        .at(path)?;
+        tx.execute(
+            "INSERT INTO snapshots (seq, at, payload) VALUES (?1, ?2, ?3)",
+            params![seq_to_sql(seq), at, payload],
+        )
+        .at(path)?;
+        let keep_from: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 1 OFFSET ?1",
+                params![SNAPSHOTS_KEPT - 1],
+                |r| r.get(0),
+            )
+            .optional()
+            .at(path)?;
+        if let Some(keep_from) = keep_from {
+            tx.execute("DELETE FROM snapshots WHERE seq < ?1", params![keep_from])
+                .at(path)?;
+        }
+        tx.commit().at(path)
+    }
+
+    /// Runs one chunk of the oldest retention job; acknowledges it when done.
+    fn retention_step(&mut self) {
+        let Some(mut job) = self.jobs.pop_front() else {
+            return;
+        };
+        match job.step(&self.conn, &self.path) {
+            RetentionStep::More => self.jobs.push_front(job),
+            RetentionStep::Done(result) => {
+                self.shared.release(1);
+                job.finish(result);
+            }
+        }
+    }
+
+    /// Checkpoints the write-ahead log into the database file so that it starts small next time.
+    fn close(self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .at(&self.path)?;
+        self.conn
+            .close()
+            .map_err(|(_, e)| StoreError::sqlite(&self.path, e))
+    }
+}
+
+/// Events carried by a request (a snapshot carries none).
+fn msg_events(msg: &Msg) -> usize {
+    match msg {
+        Msg::Append { events, .. } => events.len(),
+        _ => 0,
+    }
+}

@@ -1,0 +1,721 @@
+//! The journal on real SQLite files: round trip through a restart, snapshots, group commit,
+//! back-pressure, halting after a failed commit, retention and contact erasure.
+
+use std::path::Path;
+use std::time::Duration;
+
+use guichet::core::{
+    AgentConfig, Channel, Command, ContactId, Event, EventKind, InteractionId, InteractionSpec,
+    QueueConfig, Router, Snapshot, Timestamp,
+};
+use guichet::store::{Ack, Journal, Store, StoreConfig, StoreError};
+
+const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
+
+fn id(n: u128) -> InteractionId {
+    InteractionId::from_u128(n)
+}
+
+fn spec(n: u128, contact: &str) -> InteractionSpec {
+    let mut spec = InteractionSpec::new(id(n), Channel::Voice, "benefits");
+    spec.contact = Some(ContactId::new(contact));
+    spec.attributes.insert("menu", "housing");
+    spec.attributes
+        .insert("secret", format!("case-of-{contact}"));
+    spec.external_ref = Some(format!("CA-{contact}-{n}").into());
+    spec
+}
+
+/// A router and its clock; every event it produces goes to the journal.
+struct Center {
+    router: Router,
+    now: Timestamp,
+    acks: Vec<Ack<u64>>,
+    /// Every event appended, in order.
+    appended: Vec<Event>,
+}
+
+impl Center {
+    fn new() -> Self {
+        Center {
+            router: Router::new(),
+            now: T0,
+            acks: Vec::new(),
+            appended: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, journal: &Journal, command: Command) -> Vec<Event> {
+        let mut events = self.router.tick(self.now);
+        events.extend(
+            self.router
+                .handle(self.now, command.clone())
+                .unwrap_or_else(|e| panic!("{command:?}: {e}")),
+        );
+        self.appended.extend(events.iter().cloned());
+        self.acks
+            .push(journal.append(events.clone()).expect("append"));
+        events
+    }
+
+    fn advance(&mut self, journal: &Journal, secs: u64) {
+        self.now = self.now.plus_secs(secs);
+        let events = self.router.tick(self.now);
+        self.appended.extend(events.iter().cloned());
+        self.acks.push(journal.append(events).expect("append"));
+    }
+
+    /// Waits for every acknowledgement; returns the seqs, checked increasing.
+    fn wait(&mut self) -> Vec<u64> {
+        let seqs: Vec<u64> = self
+            .acks
+            .drain(..)
+            .map(|ack| {
+                ack.blocking_recv()
+                    .expect("writer alive")
+                    .expect("committed")
+            })
+            .collect();
+        assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "{seqs:?}");
+        seqs
+    }
+
+    fn setup(&mut self, journal: &Journal) {
+        let mut queue = QueueConfig::new("benefits").requiring("benefits", 1);
+        queue.wrap_up_secs = 10;
+        self.run(journal, Command::UpsertQueue { config: queue });
+        for name in ["alice", "bob"] {
+            let config = AgentConfig::new(name).with_skill("benefits", 3);
+            self.run(journal, Command::UpsertAgent { config });
+            self.run(journal, Command::Login { agent: name.into() });
+        }
+    }
+
+    fn holder(&self, n: u128) -> Option<guichet::core::AgentId> {
+        self.router
+            .interaction(&id(n))
+            .and_then(|v| v.phase.agent().cloned())
+    }
+
+    /// Accepts and completes interaction `n` (offered to someone).
+    fn serve(&mut self, journal: &Journal, n: u128) {
+        let agent = self.holder(n).expect("offered");
+        self.run(
+            journal,
+            Command::Accept {
+                interaction: id(n),
+                agent: agent.clone(),
+            },
+        );
+        self.run(
+            journal,
+            Command::Complete {
+                interaction: id(n),
+                agent: Some(agent),
+                wrap_up_code: Some("resolved".into()),
+            },
+        );
+    }
+
+    /// A first stretch of activity: creations, a decline, services, wrap-ups.
+    fn first_half(&mut self, journal: &Journal) {
+        for n in 1..=4 {
+            self.run(
+                journal,
+                Command::CreateInteraction {
+                    spec: spec(n, "c1"),
+                },
+            );
+        }
+        let agent = self.holder(1).expect("offered");
+        self.run(
+            journal,
+            Command::Decline {
+                interaction: id(1),
+                agent,
+            },
+        );
+        self.serve(journal, 2);
+        self.advance(journal, 30);
+    }
+
+    /// More activity, with another contact.
+    fn second_half(&mut self, journal: &Journal) {
+        for n in 5..=7 {
+            self.run(
+                journal,
+                Command::CreateInteraction {
+                    spec: spec(n, "c2"),
+                },
+            );
+        }
+        for n in 1..=7 {
+            if self.holder(n).is_some() {
+                self.serve(journal, n);
+            }
+        }
+        self.advance(journal, 30);
+        self.run(journal, Command::Abandon { interaction: id(6) });
+    }
+}
+
+fn config(dir: &Path) -> StoreConfig {
+    StoreConfig::new(dir)
+}
+
+fn all_events(store: &Store) -> Vec<(u64, Event)> {
+    let mut out = Vec::new();
+    store
+        .replay(0, |seq, event| {
+            out.push((seq, event));
+            Ok(())
+        })
+        .expect("replay");
+    out
+}
+
+#[test]
+fn appended_events_come_back_in_order_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journaled, live) = {
+        let store = Store::open(&config(dir.path())).unwrap();
+        assert_eq!(store.found_schema_version(), 0);
+        let journal = store.start_journal().unwrap();
+        let mut center = Center::new();
+        center.setup(&journal);
+        center.first_half(&journal);
+        center.second_half(&journal);
+        let seqs = center.wait();
+        assert_eq!(*seqs.last().unwrap(), center.appended.len() as u64);
+        journal.shutdown().unwrap();
+        (center.appended, center.router.snapshot())
+    };
+    assert!(journaled.len() > 30, "{}", journaled.len());
+    let store = Store::open(&config(dir.path())).unwrap();
+    let recovery = store.recover().unwrap();
+    assert!(recovery.snapshot.is_none());
+    assert_eq!(recovery.last_seq, journaled.len() as u64);
+    let events = all_events(&store);
+    let seqs: Vec<u64> = events.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (1..=journaled.len() as u64).collect::<Vec<_>>());
+    let events: Vec<Event> = events.into_iter().map(|(_, e)| e).collect();
+    assert_eq!(events, journaled);
+    let recovered = store.recover_router().unwrap();
+    assert_eq!(recovered.router.snapshot(), live);
+    assert_eq!(recovered.replayed, journaled.len() as u64);
+}
+
+#[test]
+fn recovery_restores_the_latest_snapshot_and_replays_only_later_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let (live, snapshot_seq, total): (Snapshot, u64, u64);
+    {
+        let store = Store::open(&config(dir.path())).unwrap();
+        let journal = store.start_journal().unwrap();
+        let mut center = Center::new();
+        center.setup(&journal);
+        center.first_half(&journal);
+        // Queued right behind the first half: it gets the seq of the first half's last event.
+        let snap_ack = journal.snapshot(center.router.snapshot()).unwrap();
+        let first = *center.wait().last().unwrap();
+        snapshot_seq = snap_ack.blocking_recv().unwrap().unwrap();
+        assert_eq!(snapshot_seq, first);
+        center.second_half(&journal);
+        total = *center.wait().last().unwrap();
+        live = center.router.snapshot();
+        assert_eq!(journal.stats().snapshots, 1);
+        journal.shutdown().unwrap();
+    }
+    let store = Store::open(&config(dir.path())).unwrap();
+    let recovery = store.recover().unwrap();
+    let (seq, snapshot) = recovery.snapshot.expect("a snapshot");
+    assert_eq!(seq, snapshot_seq);
+    assert_eq!(recovery.last_seq, total);
+
+    // Restore + the later events only...
+    let mut restored = Router::restore(&snapshot).unwrap();
+    let later = store
+        .replay(seq, |s, event| {
+            assert!(s > seq);
+            restored
+                .apply(&event)
+                .map_err(|source| StoreError::Replay { seq: s, source })
+        })
+        .unwrap();
+    assert_eq!(later, total - seq);
+    // ...equals every event applied from scratch, and the live router.
+    let mut from_scratch = Router::new();
+    for (_, event) in all_events(&store) {
+        from_scratch.apply(&event).unwrap();
+    }
+    assert_eq!(restored.snapshot(), from_scratch.snapshot());
+    assert_eq!(restored.snapshot(), live);
+    let recovered = store.recover_router().unwrap();
+    assert_eq!(recovered.snapshot_seq, Some(seq));
+    assert_eq!(recovered.replayed, total - seq);
+    assert_eq!(recovered.router.snapshot(), live);
+}
+
+#[test]
+fn only_the_last_two_snapshots_are_kept_and_snapshot_due_follows_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&StoreConfig {
+        snapshot_every: 5,
+        ..config(dir.path())
+    })
+    .unwrap();
+    let journal = store.start_journal().unwrap();
+    let mut center = Center::new();
+    assert!(!journal.snapshot_due());
+    center.setup(&journal); // 5 events
+    assert!(journal.snapshot_due());
+    let mut seqs = Vec::new();
+    for n in 1..=3 {
+        center.run(&journal, Command::CreateInteraction { spec: spec(n, "c") });
+        seqs.push(journal.snapshot(center.router.snapshot()).unwrap());
+        assert!(!journal.snapshot_due());
+    }
+    let seqs: Vec<u64> = seqs
+        .into_iter()
+        .map(|a| a.blocking_recv().unwrap().unwrap())
+        .collect();
+    center.wait();
+    journal.shutdown().unwrap();
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    let kept: Vec<i64> = conn
+        .prepare("SELECT seq FROM snapshots ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(kept, vec![seqs[1] as i64, seqs[2] as i64]);
+}
+
+/// Holds the database's write lock from another connection, as a stalled disk would.
+fn hold_write_lock(path: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    conn
+}
+
+fn creation(router: &mut Router, n: u128) -> Vec<Event> {
+    router
+        .handle(
+            T0.plus_millis(n as u64),
+            Command::CreateInteraction { spec: spec(n, "c") },
+        )
+        .unwrap()
+}
+
+fn queue_only_router() -> (Router, Vec<Event>) {
+    let mut router = Router::new();
+    let events = router
+        .handle(
+            T0,
+            Command::UpsertQueue {
+                config: QueueConfig::new("benefits"),
+            },
+        )
+        .unwrap();
+    (router, events)
+}
+
+#[test]
+fn appends_queued_while_the_writer_is_busy_share_few_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    let journal = store.start_journal().unwrap();
+    let (mut router, setup) = queue_only_router();
+    journal
+        .append(setup)
+        .unwrap()
+        .blocking_recv()
+        .unwrap()
+        .unwrap();
+    let before = journal.stats().transactions;
+
+    let lock = hold_write_lock(store.path());
+    let acks: Vec<Ack<u64>> = (1..=1000)
+        .map(|n| journal.append(creation(&mut router, n)).unwrap())
+        .collect();
+    drop(lock);
+    let seqs: Vec<u64> = acks
+        .into_iter()
+        .map(|a| a.blocking_recv().unwrap().unwrap())
+        .collect();
+    assert_eq!(seqs, (2..=1001).collect::<Vec<u64>>());
+    let stats = journal.stats();
+    // The first append may have been taken alone before the others arrived.
+    let transactions = stats.transactions - before;
+    assert!(
+        transactions <= 3,
+        "{transactions} transactions for 1000 appends"
+    );
+    assert_eq!(stats.events, 1001);
+    assert_eq!(stats.appends, 1001);
+    assert_eq!(stats.queued, 0);
+    assert!(stats.mean_batch() > 100.0, "{stats:?}");
+    journal.shutdown().unwrap();
+}
+
+#[test]
+fn a_full_queue_refuses_appends_at_once_and_loses_nothing_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&StoreConfig {
+        queue_capacity: 8,
+        ..config(dir.path())
+    })
+    .unwrap();
+    let journal = store.start_journal().unwrap();
+    let (mut router, setup) = queue_only_router();
+    journal
+        .append(setup)
+        .unwrap()
+        .blocking_recv()
+        .unwrap()
+        .unwrap();
+
+    let lock = hold_write_lock(store.path());
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for n in 1..=20 {
+        match journal.append(creation(&mut router, n)) {
+            Ok(ack) => accepted.push((n, ack)),
+            Err(StoreError::Overloaded { queued, capacity }) => {
+                assert_eq!((queued, capacity), (8, 8));
+                refused += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(accepted.len(), 8);
+    assert_eq!(refused, 12);
+    let message = journal.append(Vec::new()).unwrap_err().to_string();
+    assert!(message.contains("overloaded"), "{message}");
+    drop(lock);
+    for (_, ack) in accepted {
+        ack.blocking_recv().unwrap().unwrap();
+    }
+    journal.shutdown().unwrap();
+    drop(store);
+
+    let store = Store::open(&config(dir.path())).unwrap();
+    let created: Vec<InteractionId> = all_events(&store)
+        .into_iter()
+        .filter_map(|(_, e)| match e.kind {
+            EventKind::InteractionCreated { spec, .. } => Some(spec.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created, (1..=8).map(id).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_commit_that_keeps_failing_halts_the_journal_and_keeps_it_a_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&StoreConfig {
+        busy_timeout_ms: 20,
+        ..config(dir.path())
+    })
+    .unwrap();
+    let journal = store.start_journal().unwrap();
+    let (mut router, setup) = queue_only_router();
+    journal
+        .append(setup)
+        .unwrap()
+        .blocking_recv()
+        .unwrap()
+        .unwrap();
+    journal
+        .append(creation(&mut router, 1))
+        .unwrap()
+        .blocking_recv()
+        .unwrap()
+        .unwrap();
+
+    let lock = hold_write_lock(store.path());
+    let failed = journal.append(creation(&mut router, 2)).unwrap();
+    let error = failed.blocking_recv().unwrap().unwrap_err();
+    assert!(matches!(error, StoreError::Halted { .. }), "{error}");
+    drop(lock);
+    // Later appends are refused: they would depend on the lost one.
+    let error = journal.append(creation(&mut router, 3)).unwrap_err();
+    assert!(error.to_string().contains("restart"), "{error}");
+    let stats = journal.stats();
+    assert!(stats.halted);
+    assert_eq!(stats.failed_transactions, 4);
+    journal.shutdown().unwrap();
+    drop(store);
+
+    let store = Store::open(&config(dir.path())).unwrap();
+    let recovered = store.recover_router().unwrap();
+    assert_eq!(recovered.last_seq, 2);
+    assert_eq!(recovered.router.open_count(), 1);
+}
+
+#[test]
+fn an_empty_append_is_a_barrier_and_shutdown_closes_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    let journal = store.start_journal().unwrap();
+    assert_eq!(
+        journal
+            .append(Vec::new())
+            .unwrap()
+            .blocking_recv()
+            .unwrap()
+            .unwrap(),
+        0
+    );
+    let (mut router, setup) = queue_only_router();
+    let first = journal.append(setup).unwrap();
+    let second = journal.append(creation(&mut router, 1)).unwrap();
+    let barrier = journal.append(Vec::new()).unwrap();
+    assert_eq!(barrier.blocking_recv().unwrap().unwrap(), 2);
+    assert_eq!(first.blocking_recv().unwrap().unwrap(), 1);
+    assert_eq!(second.blocking_recv().unwrap().unwrap(), 2);
+
+    let clone = journal.clone();
+    journal.shutdown().unwrap();
+    assert!(matches!(clone.append(Vec::new()), Err(StoreError::Closed)));
+    clone.shutdown().unwrap();
+    // The journal can be started only once per store.
+    assert!(matches!(
+        store.start_journal(),
+        Err(StoreError::JournalStarted { .. })
+    ));
+}
+
+#[tokio::test]
+async fn acknowledgements_can_be_awaited_from_async_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    let journal = store.start_journal().unwrap();
+    let (mut router, setup) = queue_only_router();
+    let mut acks = vec![journal.append(setup).unwrap()];
+    for n in 1..=100 {
+        acks.push(journal.append(creation(&mut router, n)).unwrap());
+    }
+    let mut last = 0;
+    for ack in acks {
+        let seq = ack.await.unwrap().unwrap();
+        assert!(seq > last);
+        last = seq;
+    }
+    assert_eq!(last, 101);
+    tokio::task::spawn_blocking(move || journal.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+fn journal_rows(path: &Path) -> Vec<(i64, i64, String, Option<String>, String)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT seq, at, kind, contact, payload FROM journal ORDER BY seq")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .unwrap()
+    .map(|r| r.unwrap())
+    .collect()
+}
+
+#[test]
+fn retention_deletes_only_old_rows_covered_by_the_latest_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    let journal = store.start_journal().unwrap();
+    let mut center = Center::new();
+    center.setup(&journal);
+    center.first_half(&journal);
+    // Nothing to purge without a snapshot.
+    let deleted = journal.retention(T0.plus_secs(3600)).unwrap();
+    assert_eq!(deleted.blocking_recv().unwrap().unwrap(), 0);
+
+    center.now = center.now.plus_secs(100);
+    center.second_half(&journal);
+    let snap = journal.snapshot(center.router.snapshot()).unwrap();
+    let snapshot_seq = snap.blocking_recv().unwrap().unwrap();
+    center.now = center.now.plus_secs(100);
+    center.run(
+        &journal,
+        Command::CreateInteraction {
+            spec: spec(8, "c3"),
+        },
+    );
+    center.wait();
+    let live = center.router.snapshot();
+
+    // Cut off in the middle: rows before the cutoff go, later ones (and everything after the
+    // snapshot) stay.
+    let cutoff = T0.plus_secs(100);
+    let before = journal_rows(store.path());
+    let deleted = journal
+        .retention(cutoff)
+        .unwrap()
+        .blocking_recv()
+        .unwrap()
+        .unwrap();
+    let after = journal_rows(store.path());
+    let expected: Vec<_> = before
+        .iter()
+        .filter(|(seq, at, ..)| !(*seq as u64 <= snapshot_seq && (*at as u64) < cutoff.as_millis()))
+        .cloned()
+        .collect();
+    assert!(deleted > 0);
+    assert_eq!(deleted as usize, before.len() - expected.len());
+    assert_eq!(after, expected);
+    assert!(after.iter().any(|(seq, ..)| *seq as u64 > snapshot_seq));
+
+    // Purge everything the snapshot covers: recovery still rebuilds the same router, and new
+    // events get later sequence numbers.
+    journal
+        .retention(T0.plus_secs(1_000_000))
+        .unwrap()
+        .blocking_recv()
+        .unwrap()
+        .unwrap();
+    assert!(journal_rows(store.path())
+        .iter()
+        .all(|(seq, ..)| *seq as u64 > snapshot_seq));
+    journal.shutdown().unwrap();
+    drop(store);
+    let store = Store::open(&config(dir.path())).unwrap();
+    let recovered = store.recover_router().unwrap();
+    assert_eq!(recovered.router.snapshot(), live);
+    let journal = store.start_journal().unwrap();
+    let seq = journal
+        .append(Vec::new())
+        .unwrap()
+        .blocking_recv()
+        .unwrap()
+        .unwrap();
+    assert_eq!(seq, recovered.last_seq);
+    journal.shutdown().unwrap();
+}
+
+#[test]
+fn erasing_a_contact_scrubs_its_ended_interactions_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    let journal = store.start_journal().unwrap();
+    let mut center = Center::new();
+    center.setup(&journal);
+    center.first_half(&journal); // c1: interactions 1..=4, 2 served
+    let snap = journal.snapshot(center.router.snapshot()).unwrap();
+    snap.blocking_recv().unwrap().unwrap();
+    center.second_half(&journal); // c2: 5..=7, most served
+    center.wait();
+
+    // c1 still has interactions open (waiting or offered).
+    let refused = journal
+        .erase_contact(ContactId::new("c1"))
+        .unwrap()
+        .blocking_recv()
+        .unwrap()
+        .unwrap_err();
+    match &refused {
+        StoreError::ContactHasOpenInteractions { open, .. } => assert!(!open.is_empty()),
+        other => panic!("{other}"),
+    }
+    assert!(
+        refused.to_string().contains("open interaction"),
+        "{refused}"
+    );
+
+    // End them all, then erase.
+    for n in 1..=7 {
+        if center.router.interaction(&id(n)).is_some() {
+            center.run(&journal, Command::Cancel { interaction: id(n) });
+        }
+    }
+    center.advance(&journal, 60);
+    center.wait();
+    let erasure = journal
+        .erase_contact(ContactId::new("c1"))
+        .unwrap()
+        .blocking_recv()
+        .unwrap()
+        .unwrap();
+    assert_eq!(erasure.interactions, (1..=4).map(id).collect::<Vec<_>>());
+    assert_eq!(erasure.journal_rows, 4);
+    assert_eq!(erasure.snapshots, 1);
+    journal.shutdown().unwrap();
+
+    let rows = journal_rows(store.path());
+    for (_, _, kind, contact, payload) in &rows {
+        assert_ne!(contact.as_deref(), Some("c1"));
+        assert!(!payload.contains("\"c1\""), "{payload}");
+        assert!(!payload.contains("case-of-c1"), "{payload}");
+        assert!(!payload.contains("CA-c1-"), "{payload}");
+        if kind == "interaction_completed" {
+            assert!(payload.contains("resolved"), "outcome kept: {payload}");
+        }
+    }
+    // Another contact is untouched.
+    assert!(rows.iter().any(|(_, _, _, c, p)| c.as_deref() == Some("c2")
+        && p.contains("case-of-c2")
+        && p.contains("CA-c2-")));
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    let snapshots: Vec<String> = conn
+        .prepare("SELECT payload FROM snapshots")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(snapshots
+        .iter()
+        .all(|s| !s.contains("\"c1\"") && !s.contains("case-of-c1")));
+
+    // What the aggregate indicators need is still there, and the journal still replays.
+    let created: Vec<InteractionSpec> = all_events(&store)
+        .into_iter()
+        .filter_map(|(_, e)| match e.kind {
+            EventKind::InteractionCreated { spec, .. } if spec.id <= id(4) => Some((*spec).clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created.len(), 4);
+    for spec in &created {
+        assert_eq!(spec.contact, None);
+        assert!(spec.attributes.is_empty());
+        assert_eq!(spec.external_ref, None);
+        assert_eq!(spec.channel, Channel::Voice);
+        assert_eq!(spec.queue.as_str(), "benefits");
+    }
+    let recovered = store.recover_router().unwrap();
+    assert!(recovered
+        .router
+        .snapshot()
+        .last_agents
+        .iter()
+        .all(|(c, _)| c.as_str() != "c1"));
+    assert_eq!(recovered.router.open_count(), 0);
+}
+
+#[test]
+fn a_slow_writer_does_not_block_appends() {
+    // Appends return at once even while the writer waits on the database.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    let journal = store.start_journal().unwrap();
+    let (mut router, setup) = queue_only_router();
+    let lock = hold_write_lock(store.path());
+    let start = std::time::Instant::now();
+    let mut acks = vec![journal.append(setup).unwrap()];
+    for n in 1..=100 {
+        acks.push(journal.append(creation(&mut router, n)).unwrap());
+    }
+    assert!(start.elapsed() < Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(journal.stats().events, 0);
+    drop(lock);
+    for ack in acks {
+        ack.blocking_recv().unwrap().unwrap();
+    }
+    journal.shutdown().unwrap();
+}
