@@ -1,4 +1,9 @@
 //! The `guichet` command line.
+//!
+//! Exit codes are decided in one place, [`main`]: 0 on success, 1 when the work failed (a file
+//! refused, a simulation error), 2 for a usage error (as clap does for bad arguments).
+
+mod cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,6 +11,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use guichet::config::Config;
+
+use cli::simulate::SimulateArgs;
 
 /// Guichet: an omnichannel contact-center routing engine.
 #[derive(Debug, Parser)]
@@ -23,14 +30,27 @@ enum Cmd {
         /// The file to check.
         file: PathBuf,
     },
+    /// Simulate a scenario with the real router on virtual time: service level, speed of answer
+    /// and abandonment per queue and channel, occupancy per agent group, with 95% confidence
+    /// intervals; or, with --staff-for, the smallest staff that meets a service-level target.
+    Simulate(SimulateArgs),
 }
+
+/// A usage error: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Usage(pub(crate) String);
 
 fn main() -> ExitCode {
     match try_main(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<Usage>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -47,5 +67,6 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Cmd::Simulate(args) => cli::simulate::run(args),
     }
 }

@@ -1,0 +1,3 @@
+//! The subcommands of the `guichet` binary, one module each.
+
+pub(crate) mod simulate;

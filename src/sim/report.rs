@@ -1,0 +1,364 @@
+//! The results of a simulation: per queue and channel, per agent group, as data (JSON) and as a
+//! text table.
+//!
+//! Definitions (all per replication, then averaged over replications with a 95 % Student t
+//! confidence interval):
+//! - `offered`: interactions created after the warm-up and before the end;
+//! - `answered`: accepted by an agent; `abandoned`: the contact left while waiting or while
+//!   offered; `deflected`: overflowed to voicemail or a message; `unserved`: still waiting when
+//!   the run stopped (no one logged in could take them);
+//! - ASA (average speed of answer): mean time from creation to acceptance, answered only;
+//! - `service_level`: answered within the target / offered (abandons count as misses);
+//! - `service_level_with_abandons`: (answered within the target + abandoned within the
+//!   target) / offered: a contact who left before the target is not held against the service;
+//! - `abandonment_rate`: abandoned / offered;
+//! - `queued_share`: share of offered interactions not offered to an agent the instant they
+//!   arrived (the probability of waiting of Erlang formulas);
+//! - occupancy: time agents hold at least one interaction (offered, handled or in wrap-up) /
+//!   time logged in, both inside the measured window.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::Model;
+use super::stats::{ratio, Estimate, RepCounts};
+use crate::core::{AgentId, Channel, QueueId};
+
+/// Results of all replications of a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The scenario's name.
+    pub scenario: String,
+    /// Simulated start time.
+    pub start: String,
+    /// Simulated end of arrivals.
+    pub end: String,
+    /// Seconds of warm-up discarded.
+    pub warm_up_secs: u64,
+    /// Seed of replication 0.
+    pub seed: u64,
+    /// Replications run.
+    pub replications: u32,
+    /// Interactions created over all replications, warm-up included.
+    pub interactions_simulated: u64,
+    /// One row per queue and channel with arrivals.
+    pub queues: Vec<RowReport>,
+    /// One row per agent template.
+    pub agents: Vec<GroupReport>,
+    /// Occupancy of all agents together.
+    pub total_occupancy: Option<Estimate>,
+}
+
+/// Results for one queue and channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowReport {
+    /// The queue.
+    pub queue: QueueId,
+    /// The channel.
+    pub channel: Channel,
+    /// The service-level threshold used, in seconds.
+    pub sl_target_secs: u64,
+    /// Interactions created (per replication).
+    pub offered: Estimate,
+    /// Interactions accepted by an agent.
+    pub answered: Estimate,
+    /// Contacts who left before being answered.
+    pub abandoned: Estimate,
+    /// Overflowed to voicemail or message.
+    pub deflected: Estimate,
+    /// Still waiting when the run stopped.
+    pub unserved: Estimate,
+    /// Average speed of answer in seconds (answered only).
+    pub asa_secs: Option<Estimate>,
+    /// Answered within the target / offered.
+    pub service_level: Option<Estimate>,
+    /// (Answered + abandoned) within the target / offered.
+    pub service_level_with_abandons: Option<Estimate>,
+    /// Abandoned / offered.
+    pub abandonment_rate: Option<Estimate>,
+    /// Share not offered to an agent on arrival.
+    pub queued_share: Option<Estimate>,
+    /// Answered per agent group.
+    pub answered_by: Vec<GroupCount>,
+}
+
+/// How many interactions one agent group answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupCount {
+    /// The agent template.
+    pub group: AgentId,
+    /// Answered per replication.
+    pub answered: Estimate,
+}
+
+/// Results for the clones of one agent template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupReport {
+    /// The agent template.
+    pub group: AgentId,
+    /// How many clones.
+    pub agents: u64,
+    /// Hours logged in, summed over the clones, in the measured window.
+    pub logged_in_hours: Estimate,
+    /// Hours holding work, summed over the clones, in the measured window.
+    pub busy_hours: Estimate,
+    /// Busy / logged in.
+    pub occupancy: Option<Estimate>,
+}
+
+impl RowReport {
+    /// How many the group answered on average, if it answered any.
+    pub fn answered_by(&self, group: &str) -> Option<f64> {
+        self.answered_by
+            .iter()
+            .find(|g| g.group.as_str() == group)
+            .map(|g| g.answered.mean)
+    }
+}
+
+fn est(values: impl Iterator<Item = Option<f64>>) -> Option<Estimate> {
+    let v: Vec<f64> = values.flatten().collect();
+    Estimate::from_samples(&v)
+}
+
+fn count(values: impl Iterator<Item = u64>) -> Estimate {
+    let v: Vec<f64> = values.map(|x| x as f64).collect();
+    Estimate::from_samples(&v).unwrap_or(Estimate {
+        mean: 0.0,
+        half_width: None,
+        n: 0,
+    })
+}
+
+impl Report {
+    /// Builds the report from each replication's counts, in replication order.
+    pub(crate) fn build(model: &Model, seed: u64, reps: &[RepCounts]) -> Report {
+        let queues = model
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let r = || reps.iter().map(move |c| &c.rows[i]);
+                RowReport {
+                    queue: row.queue.clone(),
+                    channel: row.channel,
+                    sl_target_secs: row.target_secs,
+                    offered: count(r().map(|c| c.offered)),
+                    answered: count(r().map(|c| c.answered)),
+                    abandoned: count(r().map(|c| c.abandoned)),
+                    deflected: count(r().map(|c| c.deflected)),
+                    unserved: count(r().map(|c| c.unserved)),
+                    asa_secs: est(r().map(|c| ratio(c.wait_ms, c.answered).map(|x| x / 1000.0))),
+                    service_level: est(r().map(|c| ratio(c.answered_within, c.offered))),
+                    service_level_with_abandons: est(
+                        r().map(|c| ratio(c.answered_within + c.abandoned_within, c.offered))
+                    ),
+                    abandonment_rate: est(r().map(|c| ratio(c.abandoned, c.offered))),
+                    queued_share: est(r().map(|c| ratio(c.queued, c.offered))),
+                    answered_by: model
+                        .groups
+                        .iter()
+                        .enumerate()
+                        .map(|(g, id)| GroupCount {
+                            group: id.clone(),
+                            answered: count(r().map(|c| c.answered_by[g])),
+                        })
+                        .filter(|g| g.answered.mean > 0.0)
+                        .collect(),
+                }
+            })
+            .collect();
+        let hours = |ms: u64| ms as f64 / 3_600_000.0;
+        let agents = model
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, id)| {
+                let r = || reps.iter().map(move |c| &c.groups[g]);
+                GroupReport {
+                    group: id.clone(),
+                    agents: r().next().map_or(0, |c| c.agents),
+                    logged_in_hours: est(r().map(|c| Some(hours(c.logged_ms)))).unwrap_or(ZERO),
+                    busy_hours: est(r().map(|c| Some(hours(c.busy_ms)))).unwrap_or(ZERO),
+                    occupancy: est(r().map(|c| ratio(c.busy_ms, c.logged_ms))),
+                }
+            })
+            .filter(|g| g.agents > 0)
+            .collect();
+        let total_occupancy = est(reps.iter().map(|c| {
+            let busy = c.groups.iter().map(|g| g.busy_ms).sum();
+            let logged = c.groups.iter().map(|g| g.logged_ms).sum();
+            ratio(busy, logged)
+        }));
+        Report {
+            scenario: model.name.clone(),
+            start: model.start.to_string(),
+            end: model.end.to_string(),
+            warm_up_secs: model.warm_up_secs,
+            seed,
+            replications: reps.len() as u32,
+            interactions_simulated: reps.iter().map(|c| c.interactions).sum(),
+            queues,
+            agents,
+            total_occupancy,
+        }
+    }
+
+    /// The row of a queue and channel.
+    pub fn row(&self, queue: &str, channel: Channel) -> Option<&RowReport> {
+        self.queues
+            .iter()
+            .find(|r| r.queue.as_str() == queue && r.channel == channel)
+    }
+
+    /// The row of an agent group.
+    pub fn group(&self, group: &str) -> Option<&GroupReport> {
+        self.agents.iter().find(|g| g.group.as_str() == group)
+    }
+
+    /// The report as text tables (deterministic: the same report gives the same bytes).
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let name = if self.scenario.is_empty() {
+            "(unnamed scenario)"
+        } else {
+            &self.scenario
+        };
+        let _ = writeln!(out, "Simulation: {name}");
+        let _ = writeln!(
+            out,
+            "Horizon {}-{}, warm-up {} s discarded; {} replication(s), seeds {}..{}; {} interactions simulated",
+            self.start,
+            self.end,
+            self.warm_up_secs,
+            self.replications,
+            self.seed,
+            self.seed.wrapping_add(u64::from(self.replications.saturating_sub(1))),
+            self.interactions_simulated
+        );
+        let _ = writeln!(
+            out,
+            "Per replication: mean ± 95% confidence half-width (Student t over replications)."
+        );
+        let _ = writeln!(
+            out,
+            "SL = answered within target / offered; SL+ab also counts abandons within target as met.\n"
+        );
+        let mut table = vec![vec![
+            "queue".to_owned(),
+            "channel".into(),
+            "target".into(),
+            "offered".into(),
+            "answered".into(),
+            "abandoned".into(),
+            "ASA (s)".into(),
+            "SL".into(),
+            "SL+ab".into(),
+            "abandon rate".into(),
+        ]];
+        for r in &self.queues {
+            table.push(vec![
+                r.queue.to_string(),
+                r.channel.to_string(),
+                format!("{}s", r.sl_target_secs),
+                fmt_est(Some(&r.offered), 1, false),
+                fmt_est(Some(&r.answered), 1, false),
+                fmt_est(Some(&r.abandoned), 1, false),
+                fmt_est(r.asa_secs.as_ref(), 1, false),
+                fmt_est(r.service_level.as_ref(), 1, true),
+                fmt_est(r.service_level_with_abandons.as_ref(), 1, true),
+                fmt_est(r.abandonment_rate.as_ref(), 1, true),
+            ]);
+        }
+        render(&mut out, &table, 3);
+        for r in &self.queues {
+            if r.deflected.mean > 0.0 || r.unserved.mean > 0.0 {
+                let _ = writeln!(
+                    out,
+                    "  {}/{}: {:.1} deflected (voicemail or message), {:.1} unserved at the end",
+                    r.queue, r.channel, r.deflected.mean, r.unserved.mean
+                );
+            }
+        }
+        let _ = writeln!(out);
+        let mut table = vec![vec![
+            "agents".to_owned(),
+            "people".into(),
+            "logged-in h".into(),
+            "occupancy".into(),
+        ]];
+        for g in &self.agents {
+            table.push(vec![
+                g.group.to_string(),
+                g.agents.to_string(),
+                fmt_est(Some(&g.logged_in_hours), 1, false),
+                fmt_est(g.occupancy.as_ref(), 1, true),
+            ]);
+        }
+        let people: u64 = self.agents.iter().map(|g| g.agents).sum();
+        let logged: f64 = self.agents.iter().map(|g| g.logged_in_hours.mean).sum();
+        table.push(vec![
+            "all".into(),
+            people.to_string(),
+            format!("{logged:.1}"),
+            fmt_est(self.total_occupancy.as_ref(), 1, true),
+        ]);
+        render(&mut out, &table, 1);
+        out
+    }
+}
+
+const ZERO: Estimate = Estimate {
+    mean: 0.0,
+    half_width: None,
+    n: 0,
+};
+
+/// `mean ± half-width`, as a percentage when `pct`; `-` when there is no value.
+pub(crate) fn fmt_est(e: Option<&Estimate>, decimals: usize, pct: bool) -> String {
+    let Some(e) = e else {
+        return "-".into();
+    };
+    let (k, unit) = if pct { (100.0, "%") } else { (1.0, "") };
+    match e.half_width {
+        Some(h) => format!(
+            "{:.d$}{unit} ± {:.d$}{unit}",
+            e.mean * k,
+            h * k,
+            d = decimals
+        ),
+        None => format!("{:.d$}{unit}", e.mean * k, d = decimals),
+    }
+}
+
+/// Writes a table: the first `left` columns left-aligned, the others right-aligned.
+pub(crate) fn render(out: &mut String, rows: &[Vec<String>], left: usize) {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c > 0 {
+                line.push_str("  ");
+            }
+            let pad = widths[c].saturating_sub(cell.chars().count());
+            if c < left {
+                line.push_str(cell);
+                line.extend(std::iter::repeat_n(' ', pad));
+            } else {
+                line.extend(std::iter::repeat_n(' ', pad));
+                line.push_str(cell);
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
