@@ -1,7 +1,8 @@
-//! Configuration files: the TOML that seeds a contact center's queues and agents.
+//! Configuration files: the server's addresses and limits, the store's settings, and the TOML
+//! that seeds a contact center's queues and agents.
 //!
-//! The file only seeds an empty database; once running, supervisors change queues and agents
-//! live. [`Config::validate`] checks a file by applying it to a scratch router, so that what it
+//! The `[[queues]]` and `[[agents]]` only seed an empty database; once running, supervisors
+//! change queues and agents live, and those changes (journaled) win over the file. [`Config::validate`] checks a file by applying it to a scratch router, so that what it
 //! accepts is exactly what the server accepts.
 
 use std::path::{Path, PathBuf};
@@ -10,17 +11,109 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::core::{AgentConfig, Command, QueueConfig, Router, Timestamp};
+use crate::store::StoreConfig;
 
 /// A configuration file's contents.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[server]`: listening addresses and TLS.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[store]`: the data directory and durability settings.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// `[engine]`: queue limits between the APIs and the router.
+    #[serde(default)]
+    pub engine: EngineLimits,
     /// Queues to create.
     #[serde(default)]
     pub queues: Vec<QueueConfig>,
     /// Agents to create (they start offline).
     #[serde(default)]
     pub agents: Vec<AgentConfig>,
+}
+
+/// `[server]`: where the server listens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The gRPC listener (agent desktops, supervisors, integrators).
+    #[serde(default = "default_grpc_addr")]
+    pub grpc_addr: String,
+    /// TLS for the gRPC listener; plain HTTP/2 when absent (fine on loopback or behind a proxy
+    /// that terminates TLS).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// The most bytes a gRPC request message may have.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Seconds given to open streams and pending commits to finish on SIGINT/SIGTERM.
+    #[serde(default = "default_shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
+}
+
+fn default_grpc_addr() -> String {
+    "127.0.0.1:50051".into()
+}
+
+fn default_max_message_bytes() -> usize {
+    1 << 20
+}
+
+fn default_shutdown_grace_secs() -> u64 {
+    5
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            grpc_addr: default_grpc_addr(),
+            tls: None,
+            max_message_bytes: default_max_message_bytes(),
+            shutdown_grace_secs: default_shutdown_grace_secs(),
+        }
+    }
+}
+
+/// `[server.tls]`: PEM files for the gRPC listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The private key (PEM).
+    pub key: PathBuf,
+}
+
+/// `[engine]`: bounds between the APIs and the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineLimits {
+    /// Commands waiting for the router at most; beyond, callers are told to retry (gRPC
+    /// UNAVAILABLE, HTTP 503).
+    #[serde(default = "default_command_queue")]
+    pub command_queue: usize,
+    /// Committed event batches buffered for each subscriber (offer streams, statistics).
+    #[serde(default = "default_event_buffer")]
+    pub event_buffer: usize,
+}
+
+fn default_command_queue() -> usize {
+    10_000
+}
+
+fn default_event_buffer() -> usize {
+    4_096
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        EngineLimits {
+            command_queue: default_command_queue(),
+            event_buffer: default_event_buffer(),
+        }
+    }
 }
 
 /// Why a configuration was refused.
@@ -112,6 +205,34 @@ impl Config {
 
     /// Checks the configuration by applying it to a scratch router; `path` labels errors.
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |what: &str, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            what: what.to_owned(),
+            message,
+        };
+        self.store
+            .validate()
+            .map_err(|e| invalid("[store]", e.to_string()))?;
+        if self.engine.command_queue == 0 || self.engine.event_buffer == 0 {
+            return Err(invalid(
+                "[engine]",
+                "command_queue and event_buffer must be at least 1".into(),
+            ));
+        }
+        if self
+            .server
+            .grpc_addr
+            .parse::<std::net::SocketAddr>()
+            .is_err()
+        {
+            return Err(invalid(
+                "[server] grpc_addr",
+                format!(
+                    "{:?} is not an address: write IP:PORT, for example \"127.0.0.1:50051\"",
+                    self.server.grpc_addr
+                ),
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for q in &self.queues {
             if !seen.insert(q.id.clone()) {

@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod core;
+pub mod engine;
 pub mod ivr;
 pub mod sim;
 pub mod store;

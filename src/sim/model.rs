@@ -191,6 +191,7 @@ impl Model {
         let config = Config {
             queues: scenario.queues.clone(),
             agents: configs,
+            ..Config::default()
         };
         config.validate(std::path::Path::new("scenario"))?;
         let seed_commands = config.seed_commands();
