@@ -172,6 +172,7 @@ impl Bench {
             interaction: id,
             agent: Some(agent.clone()),
             wrap_up_code: None,
+            notes: None,
         });
         match offered(&events) {
             Some((_, next)) => {
@@ -245,6 +246,7 @@ fn create_and_match(c: &mut Criterion) {
                         interaction: id,
                         agent: Some(agent),
                         wrap_up_code: None,
+                        notes: None,
                     }));
                 }
             })

@@ -15,6 +15,7 @@
 //! - [`sim`]: the simulator that runs the real router on virtual time.
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod config;
 pub mod core;
 pub mod engine;

@@ -12,7 +12,9 @@ use clap::{Parser, Subcommand};
 
 use guichet::config::Config;
 
+use cli::serve::ServeArgs;
 use cli::simulate::SimulateArgs;
+use cli::token::TokenArgs;
 
 /// Guichet: an omnichannel contact-center routing engine.
 #[derive(Debug, Parser)]
@@ -34,6 +36,11 @@ enum Cmd {
     /// and abandonment per queue and channel, occupancy per agent group, with 95% confidence
     /// intervals; or, with --staff-for, the smallest staff that meets a service-level target.
     Simulate(SimulateArgs),
+    /// Run the server: gRPC APIs for agent desktops, supervisors and integrators, on the
+    /// configured addresses and data directory, until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Create, list or revoke API tokens.
+    Token(TokenArgs),
 }
 
 /// A usage error: exit code 2.
@@ -42,6 +49,13 @@ enum Cmd {
 pub(crate) struct Usage(pub(crate) String);
 
 fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match try_main(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -68,5 +82,7 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Simulate(args) => cli::simulate::run(args),
+        Cmd::Serve(args) => cli::serve::run(args),
+        Cmd::Token(args) => cli::token::run(args),
     }
 }

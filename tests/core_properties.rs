@@ -334,6 +334,7 @@ impl Harness {
                     interaction,
                     agent: by.then_some(agent),
                     wrap_up_code: Some("done".into()),
+                    notes: None,
                 }
             }
             Op::RandomAccept(i, a) => Command::Accept {
@@ -344,6 +345,7 @@ impl Harness {
                 interaction: self.pick(i)?,
                 agent: Some(agent(a)),
                 wrap_up_code: None,
+                notes: None,
             },
             Op::TransferToQueue(i, q) => Command::Transfer {
                 interaction: self.pick(i)?,

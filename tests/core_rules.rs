@@ -102,6 +102,7 @@ impl Center {
             interaction: id(n),
             agent: Some(agent),
             wrap_up_code: Some("resolved".into()),
+            notes: None,
         })
     }
 }
@@ -493,6 +494,7 @@ fn a_declined_offer_goes_back_to_its_original_place() {
         interaction: id(2),
         agent: None,
         wrap_up_code: None,
+        notes: None,
     });
     assert_eq!(c.holder(1), Some(a("y")));
 }
@@ -851,7 +853,8 @@ fn bad_commands_return_a_typed_error_and_change_nothing() {
         c.err(Command::Complete {
             interaction: id(1),
             agent: Some(holder.clone()),
-            wrap_up_code: None
+            wrap_up_code: None,
+            notes: None
         }),
         RouteError::UnknownInteraction(_)
     ));

@@ -113,6 +113,7 @@ impl Center {
                 interaction: id(n),
                 agent: Some(agent),
                 wrap_up_code: Some("resolved".into()),
+                notes: None,
             },
         );
     }

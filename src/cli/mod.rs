@@ -1,3 +1,5 @@
 //! The subcommands of the `guichet` binary, one module each.
 
+pub(crate) mod serve;
 pub(crate) mod simulate;
+pub(crate) mod token;

@@ -317,6 +317,7 @@ impl Router {
                 agent,
                 wrap_up_code,
                 wrap_up_until,
+                ..
             } => {
                 let a = self.agent_for_replay(agent)?;
                 self.expect_phase(

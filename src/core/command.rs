@@ -140,6 +140,9 @@ pub enum Command {
         agent: Option<AgentId>,
         /// The outcome code chosen by the agent.
         wrap_up_code: Option<String>,
+        /// The agent's notes, kept with the interaction for the contact's history.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<String>,
     },
     /// Sends an open interaction to another queue or agent (an agent's transfer, or a
     /// supervisor's move of a waiting interaction).

@@ -244,6 +244,9 @@ pub enum EventKind {
         agent: AgentId,
         /// The outcome code.
         wrap_up_code: Option<String>,
+        /// The agent's notes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<String>,
         /// The end of after-contact work.
         wrap_up_until: Option<Timestamp>,
     },

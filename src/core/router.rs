@@ -376,6 +376,7 @@ impl Router {
                 interaction,
                 agent,
                 wrap_up_code,
+                notes,
             } => {
                 let slot = self.open_slot(interaction)?;
                 let a = match (slot.phase, &agent) {
@@ -412,6 +413,7 @@ impl Router {
                         interaction,
                         agent: agent_id.clone(),
                         wrap_up_code,
+                        notes,
                         wrap_up_until: until,
                     },
                 );

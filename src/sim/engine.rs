@@ -275,6 +275,7 @@ impl<'m> World<'m> {
                             interaction: interaction_id(ix),
                             agent: Some(agent),
                             wrap_up_code: None,
+                            notes: None,
                         },
                     )?;
                 }

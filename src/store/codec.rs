@@ -115,6 +115,7 @@ fn decode_kind(kind: &str, payload: &str) -> Result<EventKind, serde_json::Error
             interaction: InteractionId,
             agent: AgentId,
             wrap_up_code: Option<String>,
+            notes: Option<String>,
             wrap_up_until: Option<Timestamp>,
         }),
         "wrap_up_ended" => direct!(
@@ -251,6 +252,7 @@ mod tests {
                         interaction: view.spec.id,
                         agent: Some(agent),
                         wrap_up_code: Some("done".into()),
+                        notes: None,
                     },
                 ));
             }

@@ -89,7 +89,8 @@ pub struct Store {
     path: PathBuf,
     config: StoreConfig,
     conn: Mutex<Connection>,
-    lock: Arc<ProcessLock>,
+    /// `None` when opened beside the server that holds the directory ([`Store::open_shared`]).
+    lock: Option<Arc<ProcessLock>>,
     journal_started: AtomicBool,
     found_version: u32,
 }
@@ -150,8 +151,50 @@ impl Store {
             path,
             config: config.clone(),
             conn: Mutex::new(conn),
-            lock,
+            lock: Some(lock),
             journal_started: AtomicBool::new(false),
+            found_version,
+        })
+    }
+
+    /// Opens the database for its configuration tables only (tokens, IVR versions), without
+    /// taking the directory's process lock: this is how `guichet token ...` works while a server
+    /// runs on the same directory (SQLite serialises the writes). Nothing is migrated: a database
+    /// that does not exist yet, or whose schema is not the current one, is refused (start the
+    /// server once, or use [`Store::open`] while no server runs). The journal cannot be started.
+    pub fn open_shared(config: &StoreConfig) -> Result<Store, StoreError> {
+        config.validate()?;
+        let path = config.data_dir.join(DATABASE_FILE);
+        if !path.exists() {
+            return Err(StoreError::Invalid(format!(
+                "{} does not exist yet: start the server once (or stop it) first",
+                path.display()
+            )));
+        }
+        let conn = open_connection(&path, config)?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .at(&path)?;
+        let found_version = version.and_then(|v| v.parse().ok()).unwrap_or(0);
+        if found_version != super::SCHEMA_VERSION {
+            return Err(StoreError::Invalid(format!(
+                "{} has schema version {found_version}, this guichet expects {}: let the server \
+                 upgrade it (restart it) first",
+                path.display(),
+                super::SCHEMA_VERSION
+            )));
+        }
+        Ok(Store {
+            path,
+            config: config.clone(),
+            conn: Mutex::new(conn),
+            lock: None,
+            journal_started: AtomicBool::new(true),
             found_version,
         })
     }
@@ -292,6 +335,12 @@ impl Store {
     /// (two writers would race for sequence numbers). The store stays usable for the
     /// configuration tables.
     pub fn start_journal(&self) -> Result<Journal, StoreError> {
+        let Some(lock) = self.lock.clone() else {
+            return Err(StoreError::Invalid(format!(
+                "{} is opened beside a running server: its journal belongs to that server",
+                self.path.display()
+            )));
+        };
         if self.journal_started.swap(true, Ordering::SeqCst) {
             return Err(StoreError::JournalStarted {
                 path: self.path.clone(),
@@ -318,7 +367,7 @@ impl Store {
                 &self.config,
                 (last, last_at.unwrap_or(0)),
                 since_snapshot,
-                Arc::clone(&self.lock),
+                lock,
             )
         })();
         if started.is_err() {

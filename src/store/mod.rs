@@ -19,7 +19,7 @@
 //! ```text
 //! meta         (key TEXT PRIMARY KEY, value TEXT)                 schema_version, application, seeded
 //! journal      (seq INTEGER PRIMARY KEY, at INTEGER, kind TEXT, interaction TEXT NULL,
-//!               agent TEXT NULL, payload TEXT, contact TEXT NULL)  + index on contact (v2)
+//!               agent TEXT NULL, payload TEXT, contact TEXT NULL)  + index on contact (v2), on interaction (v3)
 //! snapshots    (seq INTEGER PRIMARY KEY, at INTEGER, payload TEXT) the last two are kept
 //! tokens       (id TEXT PRIMARY KEY, hash TEXT UNIQUE, role TEXT, agent TEXT NULL, label TEXT,
 //!               created_at INTEGER)                                SHA-256 of the token only
@@ -41,6 +41,7 @@
 mod codec;
 mod db;
 mod error;
+mod history;
 mod ivr;
 mod journal;
 mod maintenance;
@@ -55,6 +56,7 @@ use serde::{Deserialize, Serialize};
 
 pub use db::{Recovered, Recovery, Store, DATABASE_FILE, LOCK_FILE};
 pub use error::StoreError;
+pub use history::HistoryEntry;
 pub use ivr::IvrVersionInfo;
 pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
 pub use maintenance::Erasure;

@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";
@@ -40,6 +40,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         apply: v2_journal_contact,
+    },
+    Migration {
+        version: 3,
+        apply: v3_journal_interaction,
     },
 ];
 
@@ -127,6 +131,15 @@ fn v2_journal_contact(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreErro
         }
     }
     Ok(())
+}
+
+/// Version 3: an index on the journal's interaction column, so that a contact's history (the
+/// outcome of each of its interactions) is read without scanning the journal.
+fn v3_journal_interaction(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "CREATE INDEX journal_interaction ON journal (interaction) WHERE interaction IS NOT NULL;",
+    )
+    .at(path)
 }
 
 /// The contact named by an `interaction_created` payload, read without decoding the whole event.

@@ -1,0 +1,652 @@
+//! `AgentDesktop`: log in, set state, the offer stream, accept / decline / complete / transfer,
+//! and the device calls are bridged to.
+//!
+//! Offer streams do not each read every committed event: one [`OfferHub`] task does, and forwards
+//! to each connected agent only the events that concern it (a `DashMap` of live sessions), so the
+//! cost of an event does not grow with the number of connected agents.
+
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+use crate::core::{
+    AgentId, Command, DeclineCause, EndReason, EventKind, InteractionId, InteractionPhase, QueueId,
+    RequestedState, TransferTarget,
+};
+use crate::engine::{Committed, Engine};
+use crate::store::Role;
+
+use super::auth::caller;
+use super::convert::{self, interaction_id, required, status_of};
+use super::history::History;
+use super::proto as pb;
+use super::proto::agent_desktop_server::AgentDesktop;
+
+/// Roles allowed on the desktop methods (an agent token only for its own agent).
+const DESKTOP_ROLES: &[Role] = &[Role::Agent, Role::Supervisor, Role::Admin];
+
+/// Something that happened to one of an agent's offers.
+#[derive(Debug, Clone)]
+enum OfferNote {
+    /// A new offer.
+    Offered {
+        interaction: InteractionId,
+        deadline: crate::core::Timestamp,
+        decision: crate::core::Decision,
+    },
+    /// The offer no longer stands.
+    Withdrawn {
+        interaction: InteractionId,
+        reason: &'static str,
+    },
+    /// The hub fell behind: re-read the pending offers.
+    Resync,
+}
+
+/// One open offer stream: its id and where its notes go.
+type Session = (u64, mpsc::Sender<OfferNote>);
+
+/// Routes committed offer events to the connected agents' streams.
+#[derive(Clone, Default)]
+pub struct OfferHub {
+    sessions: Arc<DashMap<AgentId, Vec<Session>>>,
+    next_id: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for OfferHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OfferHub")
+            .field("agents", &self.sessions.len())
+            .finish()
+    }
+}
+
+impl OfferHub {
+    /// Starts the hub on the engine's committed events.
+    pub fn start(engine: &Engine) -> OfferHub {
+        let hub = OfferHub::default();
+        let mut events = engine.subscribe();
+        let task_hub = hub.clone();
+        tokio::spawn(async move {
+            // Which agent holds each pending offer, to route its end.
+            let mut offered_to: std::collections::HashMap<InteractionId, AgentId> =
+                std::collections::HashMap::new();
+            loop {
+                match events.recv().await {
+                    Ok(batch) => task_hub.route(&batch, &mut offered_to),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "offer hub fell behind; streams re-read offers");
+                        offered_to.clear();
+                        for entry in task_hub.sessions.iter() {
+                            for (_, tx) in entry.value() {
+                                let _ = tx.try_send(OfferNote::Resync);
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+            // The engine stopped: closing every session ends the streams.
+            task_hub.sessions.clear();
+        });
+        hub
+    }
+
+    fn route(
+        &self,
+        batch: &Committed,
+        offered_to: &mut std::collections::HashMap<InteractionId, AgentId>,
+    ) {
+        for event in batch.events.iter() {
+            let (agent, note) = match &event.kind {
+                EventKind::InteractionOffered {
+                    interaction,
+                    agent,
+                    deadline,
+                    decision,
+                } => {
+                    offered_to.insert(*interaction, agent.clone());
+                    (
+                        agent.clone(),
+                        OfferNote::Offered {
+                            interaction: *interaction,
+                            deadline: *deadline,
+                            decision: decision.clone(),
+                        },
+                    )
+                }
+                EventKind::OfferAccepted { interaction, .. } => {
+                    offered_to.remove(interaction);
+                    continue;
+                }
+                EventKind::OfferDeclined {
+                    interaction,
+                    agent,
+                    cause,
+                } => {
+                    offered_to.remove(interaction);
+                    let reason = match cause {
+                        DeclineCause::Declined => "declined",
+                        DeclineCause::TimedOut => "timed_out",
+                        DeclineCause::Revoked => "revoked",
+                    };
+                    (
+                        agent.clone(),
+                        OfferNote::Withdrawn {
+                            interaction: *interaction,
+                            reason,
+                        },
+                    )
+                }
+                EventKind::InteractionEnded {
+                    interaction,
+                    reason,
+                } => match offered_to.remove(interaction) {
+                    Some(agent) => (
+                        agent,
+                        OfferNote::Withdrawn {
+                            interaction: *interaction,
+                            reason: match reason {
+                                EndReason::Abandoned => "abandoned",
+                                _ => "cancelled",
+                            },
+                        },
+                    ),
+                    None => continue,
+                },
+                EventKind::InteractionMoved { interaction, .. } => {
+                    match offered_to.remove(interaction) {
+                        Some(agent) => (
+                            agent,
+                            OfferNote::Withdrawn {
+                                interaction: *interaction,
+                                reason: "moved",
+                            },
+                        ),
+                        None => continue,
+                    }
+                }
+                _ => continue,
+            };
+            if let Some(list) = self.sessions.get(&agent) {
+                for (_, tx) in list.iter() {
+                    if tx.try_send(note.clone()).is_err() {
+                        // A stream too slow to keep up re-reads its pending offers.
+                        let _ = tx.try_send(OfferNote::Resync);
+                    }
+                }
+            }
+        }
+    }
+
+    fn register(&self, agent: AgentId) -> (u64, mpsc::Receiver<OfferNote>) {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(256);
+        self.sessions.entry(agent).or_default().push((id, tx));
+        (id, rx)
+    }
+
+    fn unregister(&self, agent: &AgentId, id: u64) {
+        let empty = match self.sessions.get_mut(agent) {
+            Some(mut list) => {
+                list.retain(|(i, _)| *i != id);
+                list.is_empty()
+            }
+            None => false,
+        };
+        if empty {
+            self.sessions.remove_if(agent, |_, list| list.is_empty());
+        }
+    }
+
+    /// Agents with an open offer stream.
+    pub fn connected(&self) -> usize {
+        self.sessions.len()
+    }
+}
+
+/// The `AgentDesktop` service.
+#[derive(Debug, Clone)]
+pub struct DesktopService {
+    engine: Engine,
+    hub: OfferHub,
+    history: History,
+}
+
+impl DesktopService {
+    /// The service over `engine`, streaming offers from `hub`.
+    pub fn new(engine: Engine, hub: OfferHub, history: History) -> Self {
+        DesktopService {
+            engine,
+            hub,
+            history,
+        }
+    }
+
+    async fn status(&self, agent: AgentId) -> Result<pb::AgentStatus, Status> {
+        let view = self
+            .engine
+            .read(move |r| r.agent(&agent))
+            .await
+            .map_err(status_of)?;
+        view.map(|v| convert::agent_status_pb(&v))
+            .ok_or_else(|| Status::not_found("the agent was removed"))
+    }
+
+    async fn run(&self, command: Command) -> Result<(), Status> {
+        self.engine.send(command).await.map_err(status_of)?;
+        Ok(())
+    }
+
+    async fn interaction(&self, id: InteractionId) -> Result<pb::Interaction, Status> {
+        let view = self
+            .engine
+            .read(move |r| r.interaction(&id))
+            .await
+            .map_err(status_of)?;
+        Ok(match view {
+            Some(v) => convert::interaction_pb(&v),
+            None => pb::Interaction {
+                id: id.to_string(),
+                phase: pb::Phase::Ended as i32,
+                ..Default::default()
+            },
+        })
+    }
+}
+
+fn agent_for<T>(request: &Request<T>, requested: &str) -> Result<AgentId, Status> {
+    let caller = caller(request)?;
+    caller.require(DESKTOP_ROLES)?;
+    caller.acting_agent(requested)
+}
+
+type OfferStream = Pin<Box<dyn Stream<Item = Result<pb::OfferUpdate, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl AgentDesktop for DesktopService {
+    async fn login(
+        &self,
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::AgentStatus>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let device = convert::device(&request.get_ref().device)?;
+        let span = tracing::info_span!("login", agent_id = %agent);
+        async {
+            if let Some(device) = device {
+                self.run(Command::SetDevice {
+                    agent: agent.clone(),
+                    device: Some(device),
+                })
+                .await?;
+            }
+            self.run(Command::Login {
+                agent: agent.clone(),
+            })
+            .await?;
+            Ok(Response::new(self.status(agent).await?))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn logout(
+        &self,
+        request: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::AgentStatus>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        self.run(Command::Logout {
+            agent: agent.clone(),
+        })
+        .await?;
+        Ok(Response::new(self.status(agent).await?))
+    }
+
+    async fn set_state(
+        &self,
+        request: Request<pb::SetStateRequest>,
+    ) -> Result<Response<pb::AgentStatus>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let req = request.get_ref();
+        use pb::agent_state::Kind;
+        let command = match Kind::try_from(req.state) {
+            Ok(Kind::Available) => Command::SetState {
+                agent: agent.clone(),
+                state: RequestedState::Available,
+            },
+            Ok(Kind::Paused) => {
+                let reason = req.pause_reason.trim();
+                if reason.is_empty() {
+                    return Err(convert::invalid(
+                        "pause_reason is required with KIND_PAUSED (for example \"lunch\")",
+                    ));
+                }
+                Command::SetState {
+                    agent: agent.clone(),
+                    state: RequestedState::Paused {
+                        reason: reason.to_owned(),
+                    },
+                }
+            }
+            Ok(Kind::Offline) => Command::Logout {
+                agent: agent.clone(),
+            },
+            _ => {
+                return Err(convert::invalid(
+                    "state must be KIND_AVAILABLE, KIND_PAUSED (with a reason) or KIND_OFFLINE",
+                ))
+            }
+        };
+        self.run(command).await?;
+        Ok(Response::new(self.status(agent).await?))
+    }
+
+    type OffersStream = OfferStream;
+
+    async fn offers(
+        &self,
+        request: Request<pb::OffersRequest>,
+    ) -> Result<Response<Self::OffersStream>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        // Known agent? (A stream for nobody would wait forever.)
+        self.status(agent.clone()).await?;
+        let (session, mut notes) = self.hub.register(agent.clone());
+        let (tx, rx) = mpsc::channel::<Result<pb::OfferUpdate, Status>>(64);
+        let service = self.clone();
+        let span = tracing::info_span!("offer_stream", agent_id = %agent);
+        tokio::spawn(
+            async move {
+                let mut sent: HashSet<InteractionId> = HashSet::new();
+                let mut resync = true;
+                loop {
+                    if resync {
+                        resync = false;
+                        match service.pending_offers(&agent).await {
+                            Ok(offers) => {
+                                for offer in offers {
+                                    let Ok(id) = offer
+                                        .interaction
+                                        .as_ref()
+                                        .map(|i| i.id.parse::<InteractionId>())
+                                        .transpose()
+                                    else {
+                                        continue;
+                                    };
+                                    if let Some(id) = id {
+                                        if !sent.insert(id) {
+                                            continue;
+                                        }
+                                    }
+                                    let update = pb::OfferUpdate {
+                                        update: Some(pb::offer_update::Update::Offer(offer)),
+                                    };
+                                    if tx.send(Ok(update)).await.is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                            Err(status) => {
+                                let _ = tx.send(Err(status)).await;
+                                break;
+                            }
+                        }
+                    }
+                    let note = tokio::select! {
+                        note = notes.recv() => note,
+                        _ = tx.closed() => break,
+                    };
+                    let update = match note {
+                        None => {
+                            let _ = tx
+                                .send(Err(Status::unavailable(
+                                    "the server is shutting down: reconnect to resume",
+                                )))
+                                .await;
+                            break;
+                        }
+                        Some(OfferNote::Resync) => {
+                            resync = true;
+                            continue;
+                        }
+                        Some(OfferNote::Offered {
+                            interaction,
+                            deadline,
+                            decision,
+                        }) => {
+                            if !sent.insert(interaction) {
+                                continue;
+                            }
+                            match service
+                                .offer(&agent, interaction, deadline, &decision)
+                                .await
+                            {
+                                Ok(Some(offer)) => pb::offer_update::Update::Offer(offer),
+                                Ok(None) => continue,
+                                Err(status) => {
+                                    let _ = tx.send(Err(status)).await;
+                                    break;
+                                }
+                            }
+                        }
+                        Some(OfferNote::Withdrawn {
+                            interaction,
+                            reason,
+                        }) => {
+                            sent.remove(&interaction);
+                            pb::offer_update::Update::Withdrawn(pb::OfferWithdrawn {
+                                interaction_id: interaction.to_string(),
+                                reason: reason.to_owned(),
+                            })
+                        }
+                    };
+                    if tx
+                        .send(Ok(pb::OfferUpdate {
+                            update: Some(update),
+                        }))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                service.hub.unregister(&agent, session);
+                tracing::debug!("offer stream closed");
+            }
+            .instrument(span),
+        );
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn accept(
+        &self,
+        request: Request<pb::InteractionAction>,
+    ) -> Result<Response<pb::Interaction>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
+        let span = tracing::info_span!("accept", agent_id = %agent, interaction_id = %id);
+        async {
+            self.run(Command::Accept {
+                interaction: id,
+                agent,
+            })
+            .await?;
+            Ok(Response::new(self.interaction(id).await?))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn decline(
+        &self,
+        request: Request<pb::InteractionAction>,
+    ) -> Result<Response<pb::Interaction>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
+        self.run(Command::Decline {
+            interaction: id,
+            agent,
+        })
+        .await?;
+        Ok(Response::new(self.interaction(id).await?))
+    }
+
+    async fn complete(
+        &self,
+        request: Request<pb::CompleteRequest>,
+    ) -> Result<Response<pb::Interaction>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let req = request.get_ref();
+        let id = interaction_id("interaction_id", &req.interaction_id)?;
+        let code = req.wrap_up_code.trim();
+        if code.len() > 64 {
+            return Err(convert::invalid("wrap_up_code is longer than 64 bytes"));
+        }
+        if req.notes.len() > 16 * 1024 {
+            return Err(convert::invalid("notes are longer than 16 KiB"));
+        }
+        let span = tracing::info_span!("complete", agent_id = %agent, interaction_id = %id);
+        async {
+            self.run(Command::Complete {
+                interaction: id,
+                agent: Some(agent.clone()),
+                wrap_up_code: (!code.is_empty()).then(|| code.to_owned()),
+                notes: (!req.notes.trim().is_empty()).then(|| req.notes.clone()),
+            })
+            .await?;
+            Ok(Response::new(self.interaction(id).await?))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn transfer(
+        &self,
+        request: Request<pb::TransferRequest>,
+    ) -> Result<Response<pb::Interaction>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let req = request.get_ref();
+        let id = interaction_id("interaction_id", &req.interaction_id)?;
+        let to = match &req.to {
+            Some(pb::transfer_request::To::Queue(q)) => TransferTarget::Queue {
+                queue: QueueId::new(required("queue", q)?),
+            },
+            Some(pb::transfer_request::To::Agent(a)) => TransferTarget::Agent {
+                agent: AgentId::new(required("agent", a)?),
+            },
+            None => return Err(convert::invalid("say where to transfer: queue or agent")),
+        };
+        // The agent must hold the interaction: the router checks `by`.
+        let held = self
+            .engine
+            .read(move |r| r.interaction(&id).map(|v| v.phase))
+            .await
+            .map_err(status_of)?;
+        match held {
+            Some(InteractionPhase::Assigned { agent: holder }) if holder == agent => {}
+            Some(_) => {
+                return Err(Status::failed_precondition(format!(
+                    "agent {agent} does not handle interaction {id}: accept it before \
+                     transferring it"
+                )))
+            }
+            None => return Err(Status::not_found(format!("no open interaction {id}"))),
+        }
+        self.run(Command::Transfer {
+            interaction: id,
+            to,
+            by: Some(agent),
+        })
+        .await?;
+        Ok(Response::new(self.interaction(id).await?))
+    }
+
+    async fn set_device(
+        &self,
+        request: Request<pb::SetDeviceRequest>,
+    ) -> Result<Response<pb::AgentStatus>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let device = convert::device(&request.get_ref().device)?;
+        self.run(Command::SetDevice {
+            agent: agent.clone(),
+            device,
+        })
+        .await?;
+        Ok(Response::new(self.status(agent).await?))
+    }
+}
+
+impl DesktopService {
+    /// The offers pending for `agent` now, oldest first.
+    async fn pending_offers(&self, agent: &AgentId) -> Result<Vec<pb::Offer>, Status> {
+        let who = agent.clone();
+        let views = self
+            .engine
+            .read(move |r| {
+                let Some(a) = r.agent(&who) else {
+                    return Vec::new();
+                };
+                a.work
+                    .iter()
+                    .filter_map(|id| r.interaction(id))
+                    .filter(|v| matches!(&v.phase, InteractionPhase::Offered { agent, .. } if *agent == who))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(status_of)?;
+        let mut offers = Vec::with_capacity(views.len());
+        for v in views {
+            let deadline = match &v.phase {
+                InteractionPhase::Offered { deadline, .. } => *deadline,
+                _ => continue,
+            };
+            let history = self.history.of(v.spec.contact.clone(), v.spec.id).await;
+            offers.push(pb::Offer {
+                deadline_unix_ms: convert::ms(deadline),
+                decision: v
+                    .decision
+                    .as_ref()
+                    .map(|d| convert::decision_pb(Some(agent), d)),
+                interaction: Some(convert::interaction_pb(&v)),
+                history,
+            });
+        }
+        Ok(offers)
+    }
+
+    /// The offer message for a new offer, or `None` if it no longer stands.
+    async fn offer(
+        &self,
+        agent: &AgentId,
+        id: InteractionId,
+        deadline: crate::core::Timestamp,
+        decision: &crate::core::Decision,
+    ) -> Result<Option<pb::Offer>, Status> {
+        let view = self
+            .engine
+            .read(move |r| r.interaction(&id))
+            .await
+            .map_err(status_of)?;
+        let Some(view) = view else { return Ok(None) };
+        if !matches!(&view.phase, InteractionPhase::Offered { agent: a, deadline: d } if a == agent && *d == deadline)
+        {
+            return Ok(None);
+        }
+        let history = self.history.of(view.spec.contact.clone(), id).await;
+        Ok(Some(pb::Offer {
+            interaction: Some(convert::interaction_pb(&view)),
+            deadline_unix_ms: convert::ms(deadline),
+            decision: Some(convert::decision_pb(Some(agent), decision)),
+            history,
+        }))
+    }
+}

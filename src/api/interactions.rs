@@ -1,0 +1,223 @@
+//! `Interactions`: integrators create, read and cancel interactions and watch their events.
+
+use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+use crate::core::{Command, EventKind, InteractionId, QueueId};
+use crate::engine::Engine;
+use crate::store::Role;
+
+use super::auth::caller;
+use super::convert::{self, event_pb, event_queue, interaction_id, status_of};
+use super::proto as pb;
+use super::proto::interactions_server::Interactions;
+
+const INTEGRATOR_ROLES: &[Role] = &[Role::Integrator, Role::Supervisor, Role::Admin];
+
+/// The `Interactions` service.
+#[derive(Debug, Clone)]
+pub struct InteractionsService {
+    engine: Engine,
+}
+
+impl InteractionsService {
+    /// The service over `engine`.
+    pub fn new(engine: Engine) -> Self {
+        InteractionsService { engine }
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Interactions for InteractionsService {
+    async fn create(
+        &self,
+        request: Request<pb::CreateRequest>,
+    ) -> Result<Response<pb::CreateResponse>, Status> {
+        caller(&request)?.require(INTEGRATOR_ROLES)?;
+        let spec = request
+            .get_ref()
+            .spec
+            .as_ref()
+            .ok_or_else(|| convert::invalid("spec is required"))?;
+        let spec = convert::interaction_spec(spec)?;
+        let id = spec.id;
+        let external = spec.external_ref.clone();
+        let span = tracing::info_span!(
+            "create",
+            interaction_id = %id,
+            channel = %spec.channel,
+            queue = %spec.queue
+        );
+        async move {
+            let events = self
+                .engine
+                .send(Command::CreateInteraction { spec })
+                .await
+                .map_err(status_of)?;
+            let created = events.iter().any(
+                |e| matches!(&e.kind, EventKind::InteractionCreated { spec, .. } if spec.id == id),
+            );
+            let view = self
+                .engine
+                .read(move |r| {
+                    let id = if created {
+                        Some(id)
+                    } else {
+                        external.as_deref().and_then(|x| r.find_by_external_ref(x))
+                    };
+                    id.and_then(|id| r.interaction(&id))
+                })
+                .await
+                .map_err(status_of)?;
+            let interaction = match view {
+                Some(v) => convert::interaction_pb(&v),
+                // Created and already ended (an immediate overflow that closes it).
+                None => pb::Interaction {
+                    id: id.to_string(),
+                    phase: pb::Phase::Ended as i32,
+                    ..Default::default()
+                },
+            };
+            Ok(Response::new(pb::CreateResponse {
+                interaction: Some(interaction),
+                created,
+            }))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn get(
+        &self,
+        request: Request<pb::GetRequest>,
+    ) -> Result<Response<pb::Interaction>, Status> {
+        caller(&request)?.require(INTEGRATOR_ROLES)?;
+        let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
+        let view = self
+            .engine
+            .read(move |r| r.interaction(&id))
+            .await
+            .map_err(status_of)?;
+        view.map(|v| Response::new(convert::interaction_pb(&v)))
+            .ok_or_else(|| Status::not_found(format!("no open interaction {id}")))
+    }
+
+    async fn cancel(
+        &self,
+        request: Request<pb::CancelRequest>,
+    ) -> Result<Response<pb::CancelResponse>, Status> {
+        caller(&request)?.require(INTEGRATOR_ROLES)?;
+        let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
+        self.engine
+            .send(Command::Cancel { interaction: id })
+            .instrument(tracing::info_span!("cancel", interaction_id = %id))
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(pb::CancelResponse {}))
+    }
+
+    type WatchEventsStream = EventStream;
+
+    async fn watch_events(
+        &self,
+        request: Request<pb::WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        caller(&request)?.require(INTEGRATOR_ROLES)?;
+        let req = request.into_inner();
+        let queues: HashSet<QueueId> = req.queues.iter().map(QueueId::new).collect();
+        let ids: HashSet<InteractionId> = req
+            .interaction_ids
+            .iter()
+            .map(|s| interaction_id("interaction_ids", s))
+            .collect::<Result<_, _>>()?;
+        // Subscribe first, then learn where the open interactions are: nothing falls between.
+        let mut events = self.engine.subscribe();
+        let mut queue_of: HashMap<InteractionId, QueueId> = if queues.is_empty() {
+            HashMap::new()
+        } else {
+            self.engine
+                .read(|r| {
+                    r.interactions()
+                        .into_iter()
+                        .map(|v| (v.spec.id, v.queue))
+                        .collect()
+                })
+                .await
+                .map_err(status_of)?
+        };
+        let (tx, rx) = mpsc::channel::<Result<pb::Event, Status>>(256);
+        tokio::spawn(async move {
+            loop {
+                let batch = tokio::select! {
+                    batch = events.recv() => batch,
+                    _ = tx.closed() => break,
+                };
+                let batch = match batch {
+                    Ok(batch) => batch,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        let _ = tx
+                            .send(Err(Status::aborted(format!(
+                                "this stream fell {missed} batches behind and was closed: \
+                                 reconnect and re-read the interactions you follow"
+                            ))))
+                            .await;
+                        break;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        let _ = tx
+                            .send(Err(Status::unavailable("the server is shutting down")))
+                            .await;
+                        break;
+                    }
+                };
+                let base = batch.seq + 1 - batch.events.len() as u64;
+                for (i, event) in batch.events.iter().enumerate() {
+                    let interaction = event.kind.interaction();
+                    let mut queue = event_queue(&event.kind).cloned();
+                    if let Some(id) = interaction {
+                        match (&event.kind, &queue) {
+                            (EventKind::InteractionCreated { .. }, Some(q))
+                            | (EventKind::InteractionMoved { .. }, Some(q)) => {
+                                if !queues.is_empty() {
+                                    queue_of.insert(id, q.clone());
+                                }
+                            }
+                            _ => queue = queue_of.get(&id).cloned(),
+                        }
+                        if matches!(
+                            event.kind,
+                            EventKind::InteractionEnded { .. }
+                                | EventKind::WrapUpEnded { .. }
+                                | EventKind::InteractionCompleted {
+                                    wrap_up_until: None,
+                                    ..
+                                }
+                        ) {
+                            queue_of.remove(&id);
+                        }
+                    }
+                    if !ids.is_empty() && !interaction.is_some_and(|id| ids.contains(&id)) {
+                        continue;
+                    }
+                    if !queues.is_empty() && !queue.as_ref().is_some_and(|q| queues.contains(q)) {
+                        continue;
+                    }
+                    let message = event_pb(base + i as u64, event, queue.as_ref());
+                    if tx.send(Ok(message)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}

@@ -1,0 +1,206 @@
+//! The gRPC server: the three services behind the token interceptor, gRPC health checking and
+//! server reflection (unauthenticated, for probes and `grpcurl`), optional TLS, and graceful
+//! shutdown (intake stops, commits finish, streams close with a status).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use crate::config::Config;
+use crate::engine::{Engine, EngineConfig, EngineError, StartReport};
+
+use super::auth::Auth;
+use super::desktop::{DesktopService, OfferHub};
+use super::history::History;
+use super::interactions::InteractionsService;
+use super::proto;
+use super::stats::LiveStats;
+use super::supervisor::SupervisorService;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The engine (database, recovery) failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The listening address could not be bound.
+    #[error(
+        "cannot listen on {addr}: {source} (is another server running? change [server] grpc_addr)"
+    )]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TLS files could not be read.
+    #[error("cannot read TLS file {path}: {source}")]
+    Tls {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The gRPC transport failed.
+    #[error("gRPC server error: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// What [`serve`] needs besides the configuration.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The configuration (addresses, store, seed).
+    pub config: Config,
+}
+
+/// A started server: its address and what recovery found.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// The address the gRPC listener is bound to (useful with port 0).
+    pub grpc_addr: SocketAddr,
+    /// What the engine recovered at start.
+    pub report: StartReport,
+    /// The engine, for in-process use alongside the APIs.
+    pub engine: Engine,
+}
+
+/// Starts the engine and the gRPC listener; `on_start` is called once both are ready, then the
+/// server runs until `shutdown` resolves. On shutdown: the listener stops taking calls, open
+/// streams end with `UNAVAILABLE`, every pending commit finishes and is answered, the journal
+/// closes.
+pub async fn serve(
+    options: ServeOptions,
+    on_start: impl FnOnce(&Started),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let config = options.config;
+    let (engine, report) = Engine::start(EngineConfig::from_config(&config), &config).await?;
+    let listener = TcpListener::bind(&config.server.grpc_addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.server.grpc_addr.clone(),
+            source,
+        })?;
+    let grpc_addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: config.server.grpc_addr.clone(),
+        source,
+    })?;
+
+    let auth = Auth::new(engine.store().clone());
+    let hub = OfferHub::start(&engine);
+    let stats = LiveStats::start(&engine).await;
+    let history = History::new(engine.store().clone());
+    let limit = config.server.max_message_bytes;
+
+    let desktop = InterceptedService::new(
+        proto::agent_desktop_server::AgentDesktopServer::new(DesktopService::new(
+            engine.clone(),
+            hub,
+            history,
+        ))
+        .max_decoding_message_size(limit),
+        auth.clone(),
+    );
+    let supervisor = InterceptedService::new(
+        proto::supervisor_server::SupervisorServer::new(SupervisorService::new(
+            engine.clone(),
+            stats,
+        ))
+        .max_decoding_message_size(limit),
+        auth.clone(),
+    );
+    let interactions = InterceptedService::new(
+        proto::interactions_server::InteractionsServer::new(InteractionsService::new(
+            engine.clone(),
+        ))
+        .max_decoding_message_size(limit),
+        auth,
+    );
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    for name in [
+        "guichet.v1.AgentDesktop",
+        "guichet.v1.Supervisor",
+        "guichet.v1.Interactions",
+        "",
+    ] {
+        health_reporter
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| {
+            ServeError::Engine(EngineError::Store(crate::store::StoreError::Invalid(
+                format!("reflection descriptors: {e}"),
+            )))
+        })?;
+
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .tcp_nodelay(true);
+    if let Some(tls) = &config.server.tls {
+        let read = |path: &std::path::PathBuf| {
+            std::fs::read(path).map_err(|source| ServeError::Tls {
+                path: path.clone(),
+                source,
+            })
+        };
+        let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
+        builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
+    }
+
+    let started = Started {
+        grpc_addr,
+        report,
+        engine: engine.clone(),
+    };
+    on_start(&started);
+    tracing::info!(%grpc_addr, "gRPC listening");
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let engine_for_stop = engine.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: intake stops, commits finish");
+        let reporter = health_reporter;
+        for name in [
+            "guichet.v1.AgentDesktop",
+            "guichet.v1.Supervisor",
+            "guichet.v1.Interactions",
+            "",
+        ] {
+            reporter
+                .set_service_status(name, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
+        // The engine stops first: pending commits are answered, and every stream sees its
+        // event source close and ends with UNAVAILABLE; then the listener stops.
+        let _ = tokio::time::timeout(grace, engine_for_stop.shutdown()).await;
+        let _ = stop_tx.send(());
+    });
+
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    builder
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(desktop)
+        .add_service(supervisor)
+        .add_service(interactions)
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = stop_rx.await;
+        })
+        .await?;
+    engine.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}

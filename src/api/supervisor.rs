@@ -1,0 +1,440 @@
+//! `Supervisor`: agents, skills and queues changed live; the waiting line; reprioritise, move,
+//! force-assign and explain an interaction; real-time statistics.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::core::{
+    AgentId, Command, InteractionId, InteractionPhase, QueueId, Router, Timestamp, TransferTarget,
+};
+use crate::engine::{Clock, Engine, SystemClock};
+use crate::store::Role;
+
+use super::auth::caller;
+use super::convert::{self, interaction_id, required, status_of};
+use super::proto as pb;
+use super::proto::supervisor_server::Supervisor;
+use super::stats::{live_queues, queue_stats_pb, LiveStats};
+
+const SUPERVISOR_ROLES: &[Role] = &[Role::Supervisor, Role::Admin];
+
+/// The `Supervisor` service.
+#[derive(Debug, Clone)]
+pub struct SupervisorService {
+    engine: Engine,
+    stats: LiveStats,
+}
+
+impl SupervisorService {
+    /// The service over `engine`, with the day's counters from `stats`.
+    pub fn new(engine: Engine, stats: LiveStats) -> Self {
+        SupervisorService { engine, stats }
+    }
+
+    async fn run(&self, command: Command) -> Result<(), Status> {
+        self.engine.send(command).await.map_err(status_of)?;
+        Ok(())
+    }
+
+    async fn agent_status(&self, agent: AgentId) -> Result<pb::AgentStatus, Status> {
+        let view = self
+            .engine
+            .read(move |r| r.agent(&agent))
+            .await
+            .map_err(status_of)?;
+        view.map(|v| convert::agent_status_pb(&v))
+            .ok_or_else(|| Status::not_found("the agent was removed meanwhile"))
+    }
+
+    async fn interaction(&self, id: InteractionId) -> Result<pb::Interaction, Status> {
+        let view = self
+            .engine
+            .read(move |r| r.interaction(&id))
+            .await
+            .map_err(status_of)?;
+        Ok(view
+            .map(|v| convert::interaction_pb(&v))
+            .unwrap_or(pb::Interaction {
+                id: id.to_string(),
+                phase: pb::Phase::Ended as i32,
+                ..Default::default()
+            }))
+    }
+}
+
+/// The waiting lines of the given queues (all when empty), computed on the router.
+fn lines(r: &Router, only: &[QueueId]) -> Result<pb::ListWaitingResponse, Status> {
+    let queues = r.queues();
+    for q in only {
+        if !queues.iter().any(|v| &v.config.id == q) {
+            return Err(Status::not_found(format!("unknown queue {q}")));
+        }
+    }
+    let all = r.interactions();
+    let mut lines = Vec::new();
+    for q in queues {
+        let id = &q.config.id;
+        if !only.is_empty() && !only.contains(id) {
+            continue;
+        }
+        let waiting = r
+            .waiting_in_queue(id)
+            .iter()
+            .filter_map(|i| r.interaction(i))
+            .map(|v| convert::interaction_pb(&v))
+            .collect();
+        let in_progress = all
+            .iter()
+            .filter(|v| &v.queue == id && !matches!(v.phase, InteractionPhase::Waiting))
+            .map(convert::interaction_pb)
+            .collect();
+        lines.push(pb::QueueLine {
+            queue: id.to_string(),
+            waiting,
+            in_progress,
+        });
+    }
+    Ok(pb::ListWaitingResponse { lines })
+}
+
+fn queue_ids(list: &[String]) -> Result<Vec<QueueId>, Status> {
+    list.iter()
+        .map(|q| required("queues", q).map(QueueId::new))
+        .collect()
+}
+
+type WaitingStream = Pin<Box<dyn Stream<Item = Result<pb::ListWaitingResponse, Status>> + Send>>;
+type StatsStream = Pin<Box<dyn Stream<Item = Result<pb::StatsUpdate, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Supervisor for SupervisorService {
+    async fn upsert_agent(
+        &self,
+        request: Request<pb::UpsertAgentRequest>,
+    ) -> Result<Response<pb::AgentStatus>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let agent = request
+            .get_ref()
+            .agent
+            .as_ref()
+            .ok_or_else(|| convert::invalid("agent is required"))?;
+        let config = convert::agent_config(agent)?;
+        let id = config.id.clone();
+        self.run(Command::UpsertAgent { config }).await?;
+        Ok(Response::new(self.agent_status(id).await?))
+    }
+
+    async fn remove_agent(
+        &self,
+        request: Request<pb::RemoveAgentRequest>,
+    ) -> Result<Response<pb::RemoveResponse>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let agent = AgentId::new(required("agent_id", &request.get_ref().agent_id)?);
+        self.run(Command::RemoveAgent { agent }).await?;
+        Ok(Response::new(pb::RemoveResponse {}))
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<pb::ListAgentsRequest>,
+    ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let agents = self
+            .engine
+            .read(|r| {
+                r.agents()
+                    .iter()
+                    .map(convert::agent_status_pb)
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(pb::ListAgentsResponse { agents }))
+    }
+
+    async fn set_agent_skills(
+        &self,
+        request: Request<pb::SetAgentSkillsRequest>,
+    ) -> Result<Response<pb::AgentStatus>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let req = request.get_ref();
+        let agent = AgentId::new(required("agent_id", &req.agent_id)?);
+        let skills = convert::skills(&req.skills)?;
+        self.run(Command::SetAgentSkills {
+            agent: agent.clone(),
+            skills,
+        })
+        .await?;
+        Ok(Response::new(self.agent_status(agent).await?))
+    }
+
+    async fn set_capacity(
+        &self,
+        request: Request<pb::SetCapacityRequest>,
+    ) -> Result<Response<pb::AgentStatus>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let req = request.get_ref();
+        let agent = AgentId::new(required("agent_id", &req.agent_id)?);
+        let capacity = convert::capacity(
+            req.capacity
+                .as_ref()
+                .ok_or_else(|| convert::invalid("capacity is required"))?,
+        )?;
+        self.run(Command::SetCapacity {
+            agent: agent.clone(),
+            capacity,
+        })
+        .await?;
+        Ok(Response::new(self.agent_status(agent).await?))
+    }
+
+    async fn upsert_queue(
+        &self,
+        request: Request<pb::UpsertQueueRequest>,
+    ) -> Result<Response<pb::Queue>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let queue = request
+            .get_ref()
+            .queue
+            .as_ref()
+            .ok_or_else(|| convert::invalid("queue is required"))?;
+        let config = convert::queue_config(queue)?;
+        let reply = convert::queue_pb(&config);
+        self.run(Command::UpsertQueue { config }).await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn remove_queue(
+        &self,
+        request: Request<pb::RemoveQueueRequest>,
+    ) -> Result<Response<pb::RemoveResponse>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let queue = QueueId::new(required("queue_id", &request.get_ref().queue_id)?);
+        self.run(Command::RemoveQueue { queue }).await?;
+        Ok(Response::new(pb::RemoveResponse {}))
+    }
+
+    async fn list_queues(
+        &self,
+        request: Request<pb::ListQueuesRequest>,
+    ) -> Result<Response<pb::ListQueuesResponse>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let queues = self
+            .engine
+            .read(|r| {
+                r.queues()
+                    .iter()
+                    .map(|q| convert::queue_pb(&q.config))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(pb::ListQueuesResponse { queues }))
+    }
+
+    async fn list_waiting(
+        &self,
+        request: Request<pb::ListWaitingRequest>,
+    ) -> Result<Response<pb::ListWaitingResponse>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let only = queue_ids(&request.get_ref().queues)?;
+        let reply = self
+            .engine
+            .read(move |r| lines(r, &only))
+            .await
+            .map_err(status_of)??;
+        Ok(Response::new(reply))
+    }
+
+    type WatchWaitingStream = WaitingStream;
+
+    async fn watch_waiting(
+        &self,
+        request: Request<pb::WatchWaitingRequest>,
+    ) -> Result<Response<Self::WatchWaitingStream>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let req = request.into_inner();
+        let only = queue_ids(&req.queues)?;
+        let interval = Duration::from_millis(u64::from(if req.min_interval_ms == 0 {
+            500
+        } else {
+            req.min_interval_ms.max(50)
+        }));
+        let engine = self.engine.clone();
+        let mut events = engine.subscribe();
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            // Send the line, wait at least `interval`, then wait for the next committed change.
+            loop {
+                let only = only.clone();
+                let reply = match engine.read(move |r| lines(r, &only)).await {
+                    Ok(reply) => reply,
+                    Err(e) => Err(status_of(e)),
+                };
+                let failed = reply.is_err();
+                if tx.send(reply).await.is_err() || failed {
+                    break;
+                }
+                tokio::time::sleep(interval).await;
+                tokio::select! {
+                    batch = events.recv() => match batch {
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            let _ = tx.send(Err(Status::unavailable("the server is shutting down"))).await;
+                            break;
+                        }
+                    },
+                    _ = tx.closed() => break,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn reprioritise(
+        &self,
+        request: Request<pb::ReprioritiseRequest>,
+    ) -> Result<Response<pb::Interaction>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let req = request.get_ref();
+        let id = interaction_id("interaction_id", &req.interaction_id)?;
+        self.run(Command::ChangePriority {
+            interaction: id,
+            priority: req.priority,
+        })
+        .await?;
+        Ok(Response::new(self.interaction(id).await?))
+    }
+
+    async fn r#move(
+        &self,
+        request: Request<pb::MoveRequest>,
+    ) -> Result<Response<pb::Interaction>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let req = request.get_ref();
+        let id = interaction_id("interaction_id", &req.interaction_id)?;
+        let queue = QueueId::new(required("queue", &req.queue)?);
+        self.run(Command::Transfer {
+            interaction: id,
+            to: TransferTarget::Queue { queue },
+            by: None,
+        })
+        .await?;
+        Ok(Response::new(self.interaction(id).await?))
+    }
+
+    async fn force_assign(
+        &self,
+        request: Request<pb::ForceAssignRequest>,
+    ) -> Result<Response<pb::Interaction>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let req = request.get_ref();
+        let id = interaction_id("interaction_id", &req.interaction_id)?;
+        let agent = AgentId::new(required("agent_id", &req.agent_id)?);
+        self.run(Command::Transfer {
+            interaction: id,
+            to: TransferTarget::Agent { agent },
+            by: None,
+        })
+        .await?;
+        Ok(Response::new(self.interaction(id).await?))
+    }
+
+    async fn explain(
+        &self,
+        request: Request<pb::ExplainRequest>,
+    ) -> Result<Response<pb::Explanation>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
+        let explanation = self
+            .engine
+            .read(move |r| r.explain(&id))
+            .await
+            .map_err(status_of)?
+            .ok_or_else(|| Status::not_found(format!("no open interaction {id}")))?;
+        Ok(Response::new(pb::Explanation {
+            interaction: Some(convert::interaction_pb(&explanation.interaction)),
+            strategy: convert::strategy_pb(explanation.strategy),
+            alternatives: explanation
+                .requirements
+                .iter()
+                .map(|set| pb::RequirementSet {
+                    requirements: set
+                        .iter()
+                        .map(|r| pb::Requirement {
+                            skill: r.skill.to_string(),
+                            min_level: u32::from(r.min_level),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            preferred: explanation.preferred.clone(),
+            eligible_agents: explanation.eligible_agents,
+            free_agents: explanation.free_agents,
+            declined_by: explanation
+                .interaction
+                .declined_by
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            text: explanation.summary.clone(),
+        }))
+    }
+
+    type WatchStatsStream = StatsStream;
+
+    async fn watch_stats(
+        &self,
+        request: Request<pb::WatchStatsRequest>,
+    ) -> Result<Response<Self::WatchStatsStream>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let req = request.into_inner();
+        let only = queue_ids(&req.queues)?;
+        let interval = Duration::from_millis(u64::from(if req.interval_ms == 0 {
+            1000
+        } else {
+            req.interval_ms.max(100)
+        }));
+        let engine = self.engine.clone();
+        let stats = self.stats.clone();
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = tx.closed() => break,
+                }
+                let now: Timestamp = SystemClock.now();
+                let only = only.clone();
+                let live = match engine.read(move |r| live_queues(r, &only, now)).await {
+                    Ok(live) => live,
+                    Err(e) => {
+                        let _ = tx.send(Err(status_of(e))).await;
+                        break;
+                    }
+                };
+                let update = pb::StatsUpdate {
+                    at_unix_ms: convert::ms(now),
+                    queues: live
+                        .iter()
+                        .map(|l| queue_stats_pb(l, stats.today(&l.queue, now)))
+                        .collect(),
+                };
+                if tx.send(Ok(update)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}

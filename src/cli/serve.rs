@@ -1,0 +1,161 @@
+//! `guichet serve`: the server on the configured addresses and data directory, until SIGINT or
+//! SIGTERM.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+
+use guichet::api::{serve, ServeOptions};
+use guichet::config::Config;
+use guichet::core::Timestamp;
+use guichet::engine::{Clock, SystemClock};
+use guichet::store::{Role, Store};
+
+/// The demo configuration compiled into the binary, used when no `--config` is given and
+/// `config/guichet.toml` is not there.
+const EMBEDDED_CONFIG: &str = include_str!("../../config/guichet.toml");
+
+/// The arguments of `guichet serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The configuration file (default: config/guichet.toml, else the demo configuration built
+    /// into the binary).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The data directory, instead of the configuration's [store] data_dir.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The gRPC address, instead of the configuration's [server] grpc_addr (port 0: any free
+    /// port; the address is printed).
+    #[arg(long, value_name = "IP:PORT")]
+    pub grpc_addr: Option<String>,
+}
+
+/// Loads `--config`, or config/guichet.toml, or the embedded demo configuration.
+pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, String)> {
+    match path {
+        Some(path) => Ok((Config::load(path)?, path.display().to_string())),
+        None => {
+            let default = Path::new("config/guichet.toml");
+            if default.exists() {
+                Ok((Config::load(default)?, default.display().to_string()))
+            } else {
+                let label = Path::new("(embedded config/guichet.toml)");
+                let config = Config::from_toml(EMBEDDED_CONFIG, label)?;
+                config.validate(label)?;
+                Ok((config, label.display().to_string()))
+            }
+        }
+    }
+}
+
+/// Runs `guichet serve`.
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let (mut config, source) = load_config(args.config.as_deref())?;
+    if let Some(dir) = args.data_dir {
+        config.store.data_dir = dir;
+    }
+    if let Some(addr) = args.grpc_addr {
+        config.server.grpc_addr = addr;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let data_dir = config.store.data_dir.clone();
+        serve(
+            ServeOptions { config },
+            |started| {
+                let report = &started.report;
+                println!(
+                    "guichet {} serving gRPC on {} (config {source}, data {})",
+                    env!("CARGO_PKG_VERSION"),
+                    started.grpc_addr,
+                    data_dir.display()
+                );
+                println!(
+                    "recovered {} open interaction(s) ({} event(s) replayed{}){}",
+                    report.open_interactions,
+                    report.replayed,
+                    if report.from_snapshot {
+                        " after a snapshot"
+                    } else {
+                        ""
+                    },
+                    if report.seeded {
+                        "; database seeded from the configuration"
+                    } else {
+                        ""
+                    }
+                );
+                match first_admin_token(started.engine.store(), &data_dir) {
+                    Ok(Some(file)) => println!(
+                        "no API token existed: created an admin token in {} (create more with \
+                         `guichet token create`)",
+                        file.display()
+                    ),
+                    Ok(None) => {}
+                    Err(e) => eprintln!("warning: {e:#}"),
+                }
+                // Tests and scripts wait for this line.
+                println!("ready");
+            },
+            shutdown_signal(),
+        )
+        .await
+        .map_err(anyhow::Error::from)
+    })
+}
+
+/// On a database without any token, creates an admin token and writes it to
+/// `<data_dir>/admin.token` (readable by the owner only), so that a newcomer can call the API.
+fn first_admin_token(store: &Store, data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+    if !store.list_tokens()?.is_empty() {
+        return Ok(None);
+    }
+    let (token, _) = store.create_token(Role::Admin, None, "first admin token", now())?;
+    let file = data_dir.join("admin.token");
+    write_private(&file, &format!("{token}\n"))
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(Some(file))
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+pub(crate) fn now() -> Timestamp {
+    SystemClock.now()
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,98 @@
+//! `guichet token create|list|revoke`: API tokens, stored hashed in the database. Works whether
+//! or not a server is running on the data directory.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use guichet::core::AgentId;
+use guichet::store::{Role, Store, StoreError};
+
+use super::serve::{load_config, now};
+use crate::Usage;
+
+/// The arguments of `guichet token`.
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    /// The configuration file whose [store] data_dir holds the database (default as for serve).
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    /// The data directory, instead of the configuration's.
+    #[arg(long, value_name = "DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    action: TokenAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenAction {
+    /// Creates a token and prints it (the only time it is shown).
+    Create {
+        /// agent (acts only as --agent), supervisor, integrator or admin.
+        #[arg(long)]
+        role: Role,
+        /// The agent an agent token acts as.
+        #[arg(long, value_name = "AGENT_ID")]
+        agent: Option<String>,
+        /// A note to recognise the token by (who or what uses it).
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Lists tokens (ids, roles, agents, labels; never the secrets).
+    List,
+    /// Revokes a token by its id (as shown by list); calls with it fail within 5 seconds.
+    Revoke {
+        /// The token's id.
+        id: String,
+    },
+}
+
+/// Runs `guichet token ...`.
+pub(crate) fn run(args: TokenArgs) -> anyhow::Result<()> {
+    let (mut config, _) = load_config(args.config.as_deref())?;
+    if let Some(dir) = args.data_dir {
+        config.store.data_dir = dir;
+    }
+    // Beside a running server, or alone (then creating or upgrading the database).
+    let store = match Store::open(&config.store) {
+        Ok(store) => store,
+        Err(StoreError::Locked { .. }) => Store::open_shared(&config.store)?,
+        Err(e) => return Err(e.into()),
+    };
+    match args.action {
+        TokenAction::Create { role, agent, label } => {
+            if role == Role::Agent && agent.is_none() {
+                return Err(Usage("an agent token needs --agent AGENT_ID".into()).into());
+            }
+            if role != Role::Agent && agent.is_some() {
+                return Err(Usage("--agent goes only with --role agent".into()).into());
+            }
+            let (token, info) = store
+                .create_token(role, agent.map(AgentId::new), &label, now())
+                .context("cannot create the token")?;
+            eprintln!("created token {} ({})", info.id, info.role);
+            println!("{token}");
+        }
+        TokenAction::List => {
+            println!("{:<26}  {:<10}  {:<16}  label", "id", "role", "agent");
+            for t in store.list_tokens()? {
+                println!(
+                    "{:<26}  {:<10}  {:<16}  {}",
+                    t.id,
+                    t.role.as_str(),
+                    t.agent.as_ref().map(|a| a.as_str()).unwrap_or("-"),
+                    t.label
+                );
+            }
+        }
+        TokenAction::Revoke { id } => {
+            if store.revoke_token(&id)? {
+                println!("revoked {id}");
+            } else {
+                anyhow::bail!("no token with id {id} (see `guichet token list`)");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! A contact's history, read from the journal: its latest interactions and how each ended, for
+//! the agent who is offered the next one ("who is this, and what happened last time?").
+
+use rusqlite::params;
+
+use crate::core::{
+    AgentId, Channel, ContactId, EndReason, EventKind, InteractionId, QueueId, Timestamp,
+};
+
+use super::codec::decode;
+use super::db::Store;
+use super::error::{SqlContext, StoreError};
+
+/// How one of a contact's interactions went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The interaction.
+    pub interaction: InteractionId,
+    /// Its channel.
+    pub channel: Channel,
+    /// The queue it was created in.
+    pub queue: QueueId,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// `completed`, `cancelled`, `abandoned` or `open`.
+    pub outcome: &'static str,
+    /// The agent who completed it.
+    pub agent: Option<AgentId>,
+    /// The wrap-up code given at completion.
+    pub wrap_up_code: Option<String>,
+    /// The agent's notes.
+    pub notes: Option<String>,
+    /// When it was completed or ended.
+    pub ended_at: Option<Timestamp>,
+}
+
+impl Store {
+    /// The contact's latest interactions, newest first, at most `limit`, leaving out `except`
+    /// (the one being offered). Interactions whose contact was erased are not found.
+    pub fn contact_history(
+        &self,
+        contact: &ContactId,
+        except: Option<InteractionId>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let mut created = conn
+            .prepare_cached(
+                "SELECT seq, at, payload FROM journal \
+                 WHERE contact = ?1 AND kind = 'interaction_created' \
+                 ORDER BY seq DESC LIMIT ?2",
+            )
+            .at(&path)?;
+        let mut ends = conn
+            .prepare_cached(
+                "SELECT seq, at, kind, payload FROM journal WHERE interaction = ?1 \
+                 AND kind IN ('interaction_completed', 'interaction_ended') ORDER BY seq",
+            )
+            .at(&path)?;
+        let rows: Vec<(i64, i64, String)> = created
+            .query_map(params![contact.as_str(), (limit + 1) as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .at(&path)?
+            .collect::<Result<_, _>>()
+            .at(&path)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (seq, at, payload) in rows {
+            let event = decode(at, "interaction_created", &payload).map_err(|detail| {
+                StoreError::Decode {
+                    path: path.clone(),
+                    table: "journal",
+                    seq: seq as u64,
+                    detail,
+                }
+            })?;
+            let EventKind::InteractionCreated { spec, .. } = event.kind else {
+                continue;
+            };
+            if Some(spec.id) == except {
+                continue;
+            }
+            let mut entry = HistoryEntry {
+                interaction: spec.id,
+                channel: spec.channel,
+                queue: spec.queue.clone(),
+                created_at: event.at,
+                outcome: "open",
+                agent: None,
+                wrap_up_code: None,
+                notes: None,
+                ended_at: None,
+            };
+            let id = spec.id.to_string();
+            let end_rows: Vec<(i64, i64, String, String)> = ends
+                .query_map(params![id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .at(&path)?
+                .collect::<Result<_, _>>()
+                .at(&path)?;
+            for (seq, at, kind, payload) in end_rows {
+                let event = decode(at, &kind, &payload).map_err(|detail| StoreError::Decode {
+                    path: path.clone(),
+                    table: "journal",
+                    seq: seq as u64,
+                    detail,
+                })?;
+                match event.kind {
+                    EventKind::InteractionCompleted {
+                        agent,
+                        wrap_up_code,
+                        notes,
+                        ..
+                    } => {
+                        entry.outcome = "completed";
+                        entry.agent = Some(agent);
+                        entry.wrap_up_code = wrap_up_code;
+                        entry.notes = notes;
+                        entry.ended_at = Some(event.at);
+                    }
+                    EventKind::InteractionEnded { reason, .. } if entry.outcome == "open" => {
+                        entry.outcome = match reason {
+                            EndReason::Abandoned => "abandoned",
+                            _ => "cancelled",
+                        };
+                        entry.ended_at = Some(event.at);
+                    }
+                    _ => {}
+                }
+            }
+            out.push(entry);
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
