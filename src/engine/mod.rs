@@ -137,7 +137,9 @@ struct Pending {
 #[derive(Clone)]
 pub struct Engine {
     requests: mpsc::Sender<Request>,
-    events: broadcast::Sender<Committed>,
+    /// The publisher of committed events; taken (dropped) when the engine stops, so that every
+    /// subscriber sees the stream close.
+    events: Arc<std::sync::Mutex<Option<broadcast::Sender<Committed>>>>,
     store: Arc<Store>,
     stopped: Arc<AtomicBool>,
     task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
@@ -244,16 +246,20 @@ impl Engine {
             pending: pending_tx,
             stopped: Arc::clone(&stopped),
         };
+        let publisher = Arc::new(std::sync::Mutex::new(Some(events)));
+        let closing = Arc::clone(&publisher);
         let handle = tokio::spawn(async move {
             let journal = owner.run(requests_rx).await;
             // Every pending acknowledgement is answered before the journal closes.
             let _ = committer.await;
+            // Subscribers get what was committed, then see the end.
+            closing.lock().unwrap_or_else(|e| e.into_inner()).take();
             let _ = tokio::task::spawn_blocking(move || journal.shutdown()).await;
         });
         Ok((
             Engine {
                 requests,
-                events,
+                events: publisher,
                 store,
                 stopped,
                 task: Arc::new(tokio::sync::Mutex::new(Some(handle))),
@@ -295,9 +301,14 @@ impl Engine {
         rx.await.map_err(|_| EngineError::Stopped)
     }
 
-    /// Committed events from now on, in journal order.
+    /// Committed events from now on, in journal order. The receiver reports `Closed` once the
+    /// engine has stopped and every committed batch was delivered.
     pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
-        self.events.subscribe()
+        match &*self.events.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(sender) => sender.subscribe(),
+            // Stopped: a receiver that reports the end at once.
+            None => broadcast::channel(1).1,
+        }
     }
 
     /// The store, for its configuration tables (tokens, IVR versions).
