@@ -32,9 +32,8 @@ enum Cmd {
     },
     /// Simulate a scenario with the real router on virtual time: service level, speed of answer
     /// and abandonment per queue and channel, occupancy per agent group, with 95% confidence
-    /// intervals; or, with --staff-for, the smallest staff that meets a service-level target;
-    /// or, with --replay, a recorded journal run again under a new configuration.
-    Simulate(Box<SimulateArgs>),
+    /// intervals; or, with --staff-for, the smallest staff that meets a service-level target.
+    Simulate(SimulateArgs),
 }
 
 /// A usage error: exit code 2.
@@ -68,6 +67,6 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Cmd::Simulate(args) => cli::simulate::run(*args),
+        Cmd::Simulate(args) => cli::simulate::run(args),
     }
 }

@@ -52,6 +52,14 @@ pub(crate) struct SimulateArgs {
     /// The agent cloned by --staff-for (default: the scenario's [staffing] template).
     #[arg(long, value_name = "AGENT", requires = "staff_for")]
     template: Option<String>,
+    /// --replay and --config (boxed: they are rarely given, and keep the command enum small).
+    #[command(flatten)]
+    replay: Box<ReplayArgs>,
+}
+
+/// The arguments of `guichet simulate --replay`.
+#[derive(Debug, Args)]
+struct ReplayArgs {
     /// Replay the interactions recorded in this data directory's journal (the server's
     /// data_dir, holding guichet.db) under --config, and compare with what happened.
     #[arg(
@@ -68,8 +76,8 @@ pub(crate) struct SimulateArgs {
 
 /// Runs `guichet simulate`.
 pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
-    if let Some(dir) = &args.replay {
-        let Some(config) = &args.config else {
+    if let Some(dir) = &args.replay.replay {
+        let Some(config) = &args.replay.config else {
             return Err(Usage("--replay needs --config NEW.toml".into()).into());
         };
         return replay(dir, config, &args);
