@@ -513,3 +513,21 @@ fn recorded_breaks_and_logins_are_replayed() {
         report.rows[0]
     );
 }
+
+#[test]
+fn agents_logged_in_before_the_journal_begins_work_from_its_start() {
+    // As after retention: the journal starts with the first creation; the logins are gone.
+    // Offers to alice and bob show they were there; bob's logout is still recorded.
+    let events = record_day();
+    let first = events
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::InteractionCreated { .. }))
+        .expect("a creation");
+    assert!(first > 0);
+    let recording = Recording::from_events(&events[first..]);
+    let report = replay(&recording, &config(SAME), &ReplayOptions::default()).expect("replay");
+    assert_eq!(report.agents.as_recorded.len(), 2, "{:?}", report.agents);
+    let row = &report.rows[0];
+    assert!(close(row.recorded.asa_secs, 30.0), "{row:?}");
+    assert_eq!(row.simulated, row.recorded);
+}

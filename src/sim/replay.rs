@@ -173,22 +173,16 @@ impl Recording {
                         p.paused = false;
                     }
                     AgentState::Available => {
-                        if p.online == Some(true) {
-                            if p.paused {
-                                p.steps.push((t, Step::Resume));
-                            }
-                        } else {
-                            p.steps.push((t, Step::Login));
+                        if p.online == Some(true) && p.paused {
+                            p.steps.push((t, Step::Resume));
                         }
-                        p.online = Some(true);
+                        p.logged_in(t);
                         p.paused = false;
                     }
                     AgentState::Paused { reason } if router_pause(reason) => p.seen_online(start),
                     AgentState::Paused { reason } => {
-                        if p.online == Some(false) {
-                            p.steps.push((t, Step::Login));
-                        }
                         p.seen_online(start);
+                        p.logged_in(t);
                         p.steps.push((t, Step::Pause(reason.clone())));
                         p.paused = true;
                     }
@@ -268,6 +262,14 @@ impl Presence {
     fn seen_online(&mut self, start: u64) {
         if self.online.is_none() {
             self.steps.push((start, Step::Login));
+            self.online = Some(true);
+        }
+    }
+
+    /// The agent is logged in from `t` if it was not already.
+    fn logged_in(&mut self, t: u64) {
+        if self.online != Some(true) {
+            self.steps.push((t, Step::Login));
             self.online = Some(true);
         }
     }
