@@ -1,5 +1,6 @@
 //! The `guichet simulate` command line: byte-identical output for the same scenario and seed,
-//! JSON results, the staffing helper, and a clear refusal of `--replay` (exit code 2).
+//! JSON results, the staffing helper, and usage errors (exit code 2). `--replay` has its own
+//! tests in `sim_replay.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -131,17 +132,6 @@ fn staffing_helper_prints_levels_and_answers() {
     assert!(value["answers"][0]["agents_mean"].is_number(), "{value}");
     let _ = std::fs::remove_file(scenario);
     let _ = std::fs::remove_file(json);
-}
-
-#[test]
-fn replay_is_refused_until_the_journal_exists() {
-    let out = guichet(&["simulate", "--replay", "data"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("journal"), "{err}");
-    // Even with a scenario: replay is not silently ignored.
-    let out = guichet(&["simulate", "--scenario", SCENARIO, "--replay", "data"]);
-    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! `guichet simulate`: runs a scenario (or a staffing search) with the simulator and prints
-//! the report.
+//! `guichet simulate`: runs a scenario (or a staffing search, or the replay of a recorded
+//! journal under a new configuration) with the simulator and prints the report.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -8,8 +8,10 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use guichet::config::Config;
 use guichet::core::{AgentId, Channel, QueueId};
-use guichet::sim::{self, Model, RunOptions, Scenario, StaffingRequest};
+use guichet::sim::{self, Model, Recording, ReplayOptions, RunOptions, Scenario, StaffingRequest};
+use guichet::store::{Store, StoreConfig, StoreError, DATABASE_FILE};
 
 use crate::Usage;
 
@@ -50,23 +52,41 @@ pub(crate) struct SimulateArgs {
     /// The agent cloned by --staff-for (default: the scenario's [staffing] template).
     #[arg(long, value_name = "AGENT", requires = "staff_for")]
     template: Option<String>,
-    /// Replay a recorded day from a data directory (not available yet).
-    #[arg(long, value_name = "DATA_DIR")]
+    /// --replay and --config (boxed: they are rarely given, and keep the command enum small).
+    #[command(flatten)]
+    replay: Box<ReplayArgs>,
+}
+
+/// The arguments of `guichet simulate --replay`.
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// Replay the interactions recorded in this data directory's journal (the server's
+    /// data_dir, holding guichet.db) under --config, and compare with what happened.
+    #[arg(
+        long,
+        value_name = "DATA_DIR",
+        requires = "config",
+        conflicts_with_all = ["scenario", "staff_for", "seed", "replications", "warm_up", "jobs"]
+    )]
     replay: Option<PathBuf>,
+    /// The configuration (queues and agents, as config/guichet.toml) to replay under.
+    #[arg(long, value_name = "NEW.toml", requires = "replay")]
+    config: Option<PathBuf>,
 }
 
 /// Runs `guichet simulate`.
 pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
-    if let Some(dir) = &args.replay {
-        return Err(Usage(format!(
-            "--replay {}: replaying a recorded day needs the durable event journal, which is not \
-             there yet; replay arrives with the journal. Simulate a scenario with --scenario FILE.",
-            dir.display()
-        ))
-        .into());
+    if let Some(dir) = &args.replay.replay {
+        let Some(config) = &args.replay.config else {
+            return Err(Usage("--replay needs --config NEW.toml".into()).into());
+        };
+        return replay(dir, config, &args);
     }
     let Some(path) = &args.scenario else {
-        return Err(Usage("simulate needs --scenario FILE".into()).into());
+        return Err(Usage(
+            "simulate needs --scenario FILE (or --replay DATA_DIR --config NEW.toml)".into(),
+        )
+        .into());
     };
     let scenario = Scenario::load(path)?;
     let mut options = RunOptions::from_scenario(&scenario);
@@ -112,6 +132,59 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let bar = Bar::new(work >= LONG_RUN_INTERACTIONS);
     let report = sim::simulate(&model, &options, &bar)?;
     bar.finish();
+    print!("{}", report.to_text());
+    if let Some(out) = &args.json {
+        write_json(out, &report)?;
+    }
+    Ok(())
+}
+
+/// `--replay DATA_DIR --config NEW.toml`.
+fn replay(dir: &Path, config_path: &Path, args: &SimulateArgs) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "--replay {}: no such directory; give the server's data directory (its [store] \
+             data_dir, the one holding {DATABASE_FILE})",
+            dir.display()
+        );
+    }
+    if !dir.join(DATABASE_FILE).is_file() {
+        anyhow::bail!(
+            "--replay {}: no {DATABASE_FILE} in this directory; give the server's data directory \
+             (its [store] data_dir), where `guichet serve` keeps its journal",
+            dir.display()
+        );
+    }
+    // Read beside a running server when the schema is current (no lock taken, nothing written);
+    // otherwise open it normally, which takes the directory's lock and upgrades the schema.
+    let recording = {
+        let config = StoreConfig::new(dir);
+        let store = Store::open_shared(&config)
+            .or_else(|_| Store::open(&config))
+            .map_err(|e| match e {
+                StoreError::Locked { .. } => anyhow::anyhow!(
+                    "--replay {}: the data directory is in use by a running Guichet server whose \
+                 database needs an upgrade first: stop the server, or replay a copy of the data \
+                 directory (for example `sqlite3 {} \".backup COPY_DIR/{DATABASE_FILE}\"`, then \
+                 --replay COPY_DIR)",
+                    dir.display(),
+                    dir.join(DATABASE_FILE).display()
+                ),
+                other => anyhow::Error::new(other).context(format!("--replay {}", dir.display())),
+            })?;
+        Recording::read(&store).with_context(|| format!("--replay {}", dir.display()))?
+    };
+    let options = ReplayOptions {
+        within_secs: args.within,
+    };
+    let report = sim::replay(&recording, &config, &options).with_context(|| {
+        format!(
+            "--replay {} --config {}",
+            dir.display(),
+            config_path.display()
+        )
+    })?;
     print!("{}", report.to_text());
     if let Some(out) = &args.json {
         write_json(out, &report)?;

@@ -13,6 +13,11 @@
 //! delays, stream `1 + i` for arrival stream `i`, which draws each interaction's arrival time,
 //! handle time and patience at its creation. Two runs that differ only in staffing therefore
 //! see the same customers (common random numbers), which makes comparisons sharper.
+//!
+//! A replay ([`super::replay`]) takes its arrivals from the journal instead (one at a time, in
+//! time order) with their recorded handle time, answer delay and patience, and its agents follow
+//! their recorded logins, breaks and logouts (the [`Step`]s of their plan): it draws no random
+//! number at all, and stops where the journal ends.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -23,7 +28,7 @@ use rand_distr::{Distribution, Exp1};
 use rustc_hash::FxHashMap;
 
 use super::error::SimError;
-use super::model::Model;
+use super::model::{Leaves, Model, Step};
 use super::stats::{GroupCounts, RepCounts, RowCounts};
 use crate::core::{
     AgentId, AgentState, Command, EndReason, Event, EventKind, InteractionId, InteractionSpec,
@@ -38,6 +43,8 @@ pub const END_OF_SHIFT: &str = "end_of_shift";
 enum Ev {
     /// The next arrival of stream `s`.
     Arrival(u32),
+    /// Recorded arrival number `i` of a replay.
+    Replayed(u32),
     /// The contact of interaction `ix` runs out of patience.
     Patience(u32),
     /// The agent accepts offer number `offer` of interaction `ix`.
@@ -46,10 +53,10 @@ enum Ev {
     Complete { ix: u32, agent: u32 },
     /// The contact leaves after an overflow to voicemail or message.
     Deflect(u32),
-    /// An agent's shift starts.
-    ShiftStart(u32),
-    /// An agent's shift ends.
-    ShiftEnd(u32),
+    /// The creator of replayed interaction `ix` cancels it, as recorded.
+    Withdraw(u32),
+    /// Step number `step` of an agent's plan (a shift start or end, a recorded pause...).
+    Step { agent: u32, step: u32 },
     /// An agent whose shift ended has nothing left: it logs out.
     Logout(u32),
     /// An agent paused for missed offers comes back.
@@ -69,9 +76,13 @@ enum Phase {
 /// What the world knows of one interaction.
 #[derive(Debug, Clone)]
 struct Rec {
-    stream: u32,
+    /// Its statistics row.
+    row: u32,
     created: u64,
     handle_ms: u64,
+    /// A replay's recorded delay before the first offer is accepted (later offers, after a
+    /// time-out, are accepted at once); `NONE` to draw from the scenario's answer delay.
+    answer_ms: u64,
     first_offer: u64,
     offers: u32,
     phase: Phase,
@@ -87,6 +98,8 @@ struct AgentRt {
     /// Interactions offered, held or in wrap-up.
     work: u32,
     leaving: bool,
+    /// On a break of its plan ([`Step::Pause`]).
+    paused: bool,
 }
 
 /// Runs one replication of `model`; `progress` receives simulated seconds as they pass.
@@ -166,18 +179,23 @@ impl<'m> World<'m> {
         for command in self.model.seed_commands.clone() {
             self.command(start, command)?;
         }
+        // Each agent's steps share one sequence number, `a`, and come out in step order.
         for (a, plan) in self.model.agents.iter().enumerate() {
-            self.calendar
-                .push(Reverse((plan.login_ms, a as u64, Ev::ShiftStart(a as u32))));
-            if let Some(leave) = plan.leave_ms {
-                self.calendar
-                    .push(Reverse((leave, a as u64, Ev::ShiftEnd(a as u32))));
+            for (k, (at, _)) in plan.steps.iter().enumerate() {
+                let ev = Ev::Step {
+                    agent: a as u32,
+                    step: k as u32,
+                };
+                self.calendar.push(Reverse((*at, a as u64, ev)));
             }
         }
         self.seq = self.model.agents.len() as u64;
         for s in 0..self.model.streams.len() {
             self.stream_next[s] = start as f64;
             self.schedule_arrival(s);
+        }
+        if let Some(first) = self.model.replayed.first() {
+            self.schedule(first.at_ms, Ev::Replayed(0));
         }
 
         let horizon = self.model.horizon_secs();
@@ -191,7 +209,13 @@ impl<'m> World<'m> {
                 (Some(a), None) | (None, Some(a)) => a,
                 (None, None) => break,
             };
-            if t >= end && self.open == 0 {
+            // A scenario runs until everything open is resolved; a replay stops where its
+            // journal ends.
+            let done = match self.model.stop_ms {
+                None => t >= end && self.open == 0,
+                Some(stop) => t > stop,
+            };
+            if done {
                 break;
             }
             self.now = t;
@@ -241,6 +265,7 @@ impl<'m> World<'m> {
     fn world_event(&mut self, t: u64, ev: Ev) -> Result<(), SimError> {
         match ev {
             Ev::Arrival(s) => self.arrive(t, s as usize)?,
+            Ev::Replayed(i) => self.arrive_replayed(t, i as usize)?,
             Ev::Patience(ix) => {
                 if matches!(
                     self.recs[ix as usize].phase,
@@ -290,31 +315,20 @@ impl<'m> World<'m> {
                     )?;
                 }
             }
-            Ev::ShiftStart(a) => {
-                self.agents[a as usize].leaving = false;
-                let agent = self.agent_id(a);
-                self.command(t, Command::Login { agent })?;
-            }
-            Ev::ShiftEnd(a) => {
-                let rt = &mut self.agents[a as usize];
-                if rt.online {
-                    rt.leaving = true;
-                    let agent = self.agent_id(a);
-                    if self.agents[a as usize].work == 0 {
-                        self.command(t, Command::Logout { agent })?;
-                    } else {
-                        self.command(
-                            t,
-                            Command::SetState {
-                                agent,
-                                state: RequestedState::Paused {
-                                    reason: END_OF_SHIFT.to_owned(),
-                                },
-                            },
-                        )?;
-                    }
+            Ev::Withdraw(ix) => {
+                if matches!(
+                    self.recs[ix as usize].phase,
+                    Phase::Waiting | Phase::Offered { .. }
+                ) {
+                    self.command(
+                        t,
+                        Command::Cancel {
+                            interaction: interaction_id(ix),
+                        },
+                    )?;
                 }
             }
+            Ev::Step { agent: a, step } => self.step(t, a, step as usize)?,
             Ev::Logout(a) => {
                 let rt = &self.agents[a as usize];
                 if rt.online && rt.leaving && rt.work == 0 {
@@ -324,7 +338,7 @@ impl<'m> World<'m> {
             }
             Ev::Resume(a) => {
                 let rt = &self.agents[a as usize];
-                if rt.online && !rt.leaving {
+                if rt.online && !rt.leaving && !rt.paused {
                     let agent = self.agent_id(a);
                     self.command(
                         t,
@@ -333,6 +347,59 @@ impl<'m> World<'m> {
                             state: RequestedState::Available,
                         },
                     )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Step `k` of agent `a`'s plan.
+    fn step(&mut self, t: u64, a: u32, k: usize) -> Result<(), SimError> {
+        let model = self.model;
+        let Some((_, step)) = model.agents[a as usize].steps.get(k) else {
+            return Ok(());
+        };
+        let rt = &mut self.agents[a as usize];
+        let agent = model.agents[a as usize].id.clone();
+        match step {
+            Step::Login => {
+                let was_leaving = std::mem::replace(&mut rt.leaving, false);
+                rt.paused = false;
+                if !rt.online {
+                    self.command(t, Command::Login { agent })?;
+                } else if was_leaving {
+                    // Still finishing work after leaving: back to taking work.
+                    let state = RequestedState::Available;
+                    self.command(t, Command::SetState { agent, state })?;
+                }
+            }
+            Step::Leave => {
+                if rt.online {
+                    rt.leaving = true;
+                    if rt.work == 0 {
+                        self.command(t, Command::Logout { agent })?;
+                    } else {
+                        let state = RequestedState::Paused {
+                            reason: END_OF_SHIFT.to_owned(),
+                        };
+                        self.command(t, Command::SetState { agent, state })?;
+                    }
+                }
+            }
+            Step::Pause(reason) => {
+                if rt.online && !rt.leaving {
+                    rt.paused = true;
+                    let state = RequestedState::Paused {
+                        reason: reason.clone(),
+                    };
+                    self.command(t, Command::SetState { agent, state })?;
+                }
+            }
+            Step::Resume => {
+                if rt.online && !rt.leaving && rt.paused {
+                    rt.paused = false;
+                    let state = RequestedState::Available;
+                    self.command(t, Command::SetState { agent, state })?;
                 }
             }
         }
@@ -380,9 +447,10 @@ impl<'m> World<'m> {
         let ix = self.recs.len() as u32;
         let counted = t >= self.model.measure_from_ms;
         self.recs.push(Rec {
-            stream: s as u32,
+            row: plan.row,
             created: t,
             handle_ms,
+            answer_ms: NONE,
             first_offer: NONE,
             offers: 0,
             phase: Phase::Waiting,
@@ -403,18 +471,50 @@ impl<'m> World<'m> {
         self.command(t, Command::CreateInteraction { spec })
     }
 
+    /// Creates recorded interaction `i` of a replay and schedules the next one.
+    fn arrive_replayed(&mut self, t: u64, i: usize) -> Result<(), SimError> {
+        let model = self.model;
+        let r = &model.replayed[i];
+        let ix = self.recs.len() as u32;
+        let counted = t >= model.measure_from_ms;
+        self.recs.push(Rec {
+            row: r.row,
+            created: t,
+            handle_ms: r.handle_ms,
+            answer_ms: r.answer_ms,
+            first_offer: NONE,
+            offers: 0,
+            phase: Phase::Waiting,
+            counted,
+        });
+        self.open += 1;
+        self.counts.interactions += 1;
+        if counted {
+            self.counts.rows[r.row as usize].offered += 1;
+        }
+        if let Some(next) = model.replayed.get(i + 1) {
+            self.schedule(next.at_ms.max(t), Ev::Replayed(i as u32 + 1));
+        }
+        match r.leaves {
+            Leaves::Never => {}
+            Leaves::Abandons(after) => self.schedule(t.saturating_add(after), Ev::Patience(ix)),
+            Leaves::Cancelled(after) => self.schedule(t.saturating_add(after), Ev::Withdraw(ix)),
+        }
+        let mut spec = r.spec.clone();
+        spec.id = interaction_id(ix);
+        self.command(t, Command::CreateInteraction { spec })
+    }
+
     fn row_of(&mut self, ix: usize) -> Option<&mut RowCounts> {
         let rec = &self.recs[ix];
         if !rec.counted {
             return None;
         }
-        let row = self.model.streams[rec.stream as usize].row;
-        Some(&mut self.counts.rows[row as usize])
+        Some(&mut self.counts.rows[rec.row as usize])
     }
 
     fn target_ms(&self, ix: usize) -> u64 {
-        let row = self.model.streams[self.recs[ix].stream as usize].row;
-        self.model.rows[row as usize].target_secs * 1000
+        self.model.rows[self.recs[ix].row as usize].target_secs * 1000
     }
 
     fn absorb(&mut self, events: &[Event]) {
@@ -437,8 +537,16 @@ impl<'m> World<'m> {
                         rec.first_offer = t;
                     }
                     let offer = rec.offers;
+                    let recorded = rec.answer_ms;
+                    if recorded != NONE {
+                        rec.answer_ms = 0;
+                    }
                     self.work_up(a, t);
-                    let delay = self.model.answer_delay.sample_millis(&mut self.delay_rng);
+                    let delay = if recorded == NONE {
+                        self.model.answer_delay.sample_millis(&mut self.delay_rng)
+                    } else {
+                        recorded
+                    };
                     self.schedule(
                         t.saturating_add(delay),
                         Ev::Accept {
@@ -564,6 +672,7 @@ impl<'m> World<'m> {
                 if rt.online {
                     rt.online = false;
                     rt.leaving = false;
+                    rt.paused = false;
                     self.counts.groups[group].logged_ms += overlap(rt.logged_since, t, m0, m1);
                 }
             }
@@ -631,7 +740,7 @@ impl<'m> World<'m> {
         }
         for rec in &self.recs {
             if rec.counted && matches!(rec.phase, Phase::Waiting | Phase::Offered { .. }) {
-                let row = self.model.streams[rec.stream as usize].row as usize;
+                let row = rec.row as usize;
                 self.counts.rows[row].unserved += 1;
                 self.counts.rows[row].queued += 1;
             }

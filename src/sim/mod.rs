@@ -13,7 +13,9 @@
 //! - `engine`: one replication, an event calendar merged with the router's timers;
 //! - [`run`]: replications on several threads ([`simulate`]);
 //! - [`stats`] and [`report`]: counts, means and 95 % confidence intervals ([`Report`]);
-//! - [`staffing`]: the smallest staff meeting a service-level target ([`staff_for`]).
+//! - [`staffing`]: the smallest staff meeting a service-level target ([`staff_for`]);
+//! - [`replay`](mod@replay): a recorded journal replayed under a new configuration, compared
+//!   side by side with what happened ([`replay()`], [`Recording`]).
 //!
 //! Reproducible: the same scenario and seed give byte-identical reports, whatever the number of
 //! threads. Replication `i` uses ChaCha8 seeded with `seed + i`.
@@ -49,6 +51,7 @@ pub mod dist;
 mod engine;
 mod error;
 pub mod model;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod scenario;
@@ -59,6 +62,10 @@ pub use dist::{Dist, DistKind, DistSpec};
 pub use engine::END_OF_SHIFT;
 pub use error::SimError;
 pub use model::{Model, RunOptions};
+pub use replay::{
+    replay, Indicators, Recording, ReplayAgents, ReplayOptions, ReplayReport, ReplayRow,
+    SimulatedOccupancy,
+};
 pub use report::{GroupCount, GroupReport, Report, RowReport};
 pub use run::{simulate, Progress, Silent};
 pub use scenario::{Arrival, ClockTime, Period, Scenario, Staff, Staffing};

@@ -9,7 +9,7 @@ use super::dist::Dist;
 use super::error::SimError;
 use super::scenario::{Arrival, ClockTime, Scenario};
 use crate::config::Config;
-use crate::core::{AgentConfig, AgentId, Channel, Command, QueueId, Requirement};
+use crate::core::{AgentConfig, AgentId, Channel, Command, InteractionSpec, QueueId, Requirement};
 
 /// How a run is asked for: what the command line may override in the scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,15 +40,56 @@ impl RunOptions {
     }
 }
 
-/// One simulated person: a clone of a template agent with one shift.
+/// One simulated person: a clone of a template agent with one shift, or a recorded agent with
+/// its recorded logins, pauses and logouts.
 #[derive(Debug, Clone)]
 pub(crate) struct AgentPlan {
     pub(crate) id: AgentId,
     pub(crate) group: u32,
-    pub(crate) login_ms: u64,
-    /// When it stops taking work; `None` when the shift reaches the horizon's end (it stays
-    /// until everything is resolved).
-    pub(crate) leave_ms: Option<u64>,
+    /// What it does when, in time order. Without a final [`Step::Leave`] it stays until
+    /// everything is resolved.
+    pub(crate) steps: Vec<(u64, Step)>,
+}
+
+/// A change of an agent's presence that the simulated world makes at a given time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Logs in (or, if still finishing work after leaving, becomes available again).
+    Login,
+    /// Stops taking work, finishes what it holds, then logs out.
+    Leave,
+    /// Pauses with this reason (a break recorded in the journal).
+    Pause(String),
+    /// Comes back from such a pause.
+    Resume,
+}
+
+/// One interaction of a recorded day, as the replay creates it again.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplayedArrival {
+    /// Creation time, in milliseconds since the epoch.
+    pub(crate) at_ms: u64,
+    /// Index of its statistics row.
+    pub(crate) row: u32,
+    /// What is created (the id is replaced by the simulation's own).
+    pub(crate) spec: InteractionSpec,
+    /// Handle time (acceptance to completion).
+    pub(crate) handle_ms: u64,
+    /// Delay between the offer and the acceptance.
+    pub(crate) answer_ms: u64,
+    /// Whether and when (after creation) the contact leaves if still waiting.
+    pub(crate) leaves: Leaves,
+}
+
+/// How a replayed contact leaves the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Leaves {
+    /// It waits as long as it takes.
+    Never,
+    /// It abandons after this many milliseconds (its recorded patience).
+    Abandons(u64),
+    /// Its creator cancels it after this many milliseconds (as recorded).
+    Cancelled(u64),
 }
 
 /// One arrival stream, compiled.
@@ -84,10 +125,15 @@ pub struct Model {
     /// Template ids, in the scenario's order: the agent groups of the report.
     pub(crate) groups: Vec<AgentId>,
     pub(crate) streams: Vec<StreamPlan>,
+    /// Recorded arrivals replayed instead of (or besides) the Poisson streams, in time order.
+    pub(crate) replayed: Vec<ReplayedArrival>,
     pub(crate) rows: Vec<Row>,
     pub(crate) start: ClockTime,
     pub(crate) end: ClockTime,
     pub(crate) measure_from_ms: u64,
+    /// A replay stops here, where its journal ends, instead of running until everything open
+    /// is resolved.
+    pub(crate) stop_ms: Option<u64>,
     pub(crate) answer_delay: Dist,
     pub(crate) warm_up_secs: u64,
 }
@@ -178,11 +224,14 @@ impl Model {
                         config.id = AgentId::new(format!("{}-{k}", template.id));
                         config.name = format!("{} {k}", template.name);
                     }
+                    let mut steps = vec![(s.max(start).millis(), Step::Login)];
+                    if e < end {
+                        steps.push((e.millis(), Step::Leave));
+                    }
                     agents.push(AgentPlan {
                         id: config.id.clone(),
                         group: g as u32,
-                        login_ms: s.max(start).millis(),
-                        leave_ms: (e < end).then(|| e.millis()),
+                        steps,
                     });
                     configs.push(config);
                 }
@@ -243,10 +292,12 @@ impl Model {
             agents,
             groups,
             streams,
+            replayed: Vec::new(),
             rows,
             start,
             end,
             measure_from_ms: start.millis() + options.warm_up_secs * 1000,
+            stop_ms: None,
             answer_delay,
             warm_up_secs: options.warm_up_secs,
         })
@@ -260,19 +311,21 @@ impl Model {
     /// The expected number of arrivals in one replication (over the whole horizon).
     pub fn expected_arrivals(&self) -> f64 {
         let end = self.end.millis() as f64;
-        self.streams
-            .iter()
-            .map(|s| {
-                s.periods
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &(from, rate))| {
-                        let until = s.periods.get(i + 1).map_or(end, |p| p.0);
-                        rate * (until - from)
-                    })
-                    .sum::<f64>()
-            })
-            .sum()
+        self.replayed.len() as f64
+            + self
+                .streams
+                .iter()
+                .map(|s| {
+                    s.periods
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &(from, rate))| {
+                            let until = s.periods.get(i + 1).map_or(end, |p| p.0);
+                            rate * (until - from)
+                        })
+                        .sum::<f64>()
+                })
+                .sum::<f64>()
     }
 
     /// Simulated seconds per replication (from start to end).
