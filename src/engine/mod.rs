@@ -11,20 +11,34 @@
 //!   survives a crash;
 //! - subscribers (offer streams, statistics, channel adapters) see only committed events, in
 //!   journal order;
-//! - a full command queue answers [`EngineError::Overloaded`] at once, never unbounded memory.
+//! - a full command queue answers [`EngineError::Overloaded`] at once, never unbounded memory;
+//! - a refusal ([`EngineError::Route`]) and a [`Engine::read`] result are answered only after
+//!   every command before them is committed: nobody is told about state that a crash could still
+//!   take back.
 //!
-//! Between commands the task sleeps until [`Router::next_deadline`] and ticks the router then
-//! (offer timeouts, escalation, wrap-up ends). On start it rebuilds the router from the journal
-//! (latest snapshot plus later events), seeds an empty database from the configuration file, and
-//! logs every agent out: agents log in again, and offers that were pending go back to their
-//! queues in their original place.
+//! Before each request, and between requests, the task ticks the router for every timer due at
+//! [`Router::next_deadline`] (offer timeouts, escalation, wrap-up ends), so that a command or a
+//! read is served at its time. It sleeps until that deadline, but never longer than a second
+//! ([`MAX_SLEEP`]): deadlines are read on the engine's [`Clock`], which may jump (a suspended
+//! machine, a corrected wall clock) where tokio's timer does not follow.
+//!
+//! On start it rebuilds the router from the journal (latest snapshot plus later events), seeds
+//! an empty database from the configuration file, and logs every agent out: agents log in
+//! again, and offers that were pending go back to their queues in their original place.
 //!
 //! If the journal fails to commit, the router's state is ahead of what is durable: the engine
 //! stops (fail-stop) and answers every pending and later command with [`EngineError::Stopped`];
 //! a restart recovers the last committed state.
+//!
+//! [`Engine::shutdown`] serves the requests queued before it, answers those queued after it with
+//! [`EngineError::Stopped`], waits for every commit to be answered and published, ends the
+//! subscriptions (a subscriber's `recv` returns `Closed` once it has read every batch) and
+//! closes the journal.
 
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
@@ -115,31 +129,51 @@ pub struct Committed {
     pub events: Arc<[Event]>,
 }
 
-type ReadFn = Box<dyn FnOnce(&Router) + Send>;
+/// The longest the router task sleeps without looking at its clock again.
+pub const MAX_SLEEP: Duration = Duration::from_secs(1);
+
+type ReplyTx = oneshot::Sender<Result<Vec<Event>, EngineError>>;
+
+/// Hands a read's result (or its panic) to its caller.
+type Deliver = Box<dyn FnOnce() + Send>;
+
+/// Runs a read on the router and returns how to deliver its result.
+type ReadFn = Box<dyn FnOnce(&Router) -> Deliver + Send>;
 
 enum Request {
-    Command {
-        command: Command,
-        reply: oneshot::Sender<Result<Vec<Event>, EngineError>>,
-    },
+    Command { command: Command, reply: ReplyTx },
     Read(ReadFn),
     Shutdown(oneshot::Sender<()>),
 }
 
-/// Events appended to the journal, waiting for their acknowledgement.
+/// Who is told once a [`Pending`] entry's turn comes, that is once every earlier one is
+/// committed.
+enum Answer {
+    /// Nobody (events of a tick).
+    Nobody,
+    /// A command's caller, with its events.
+    Events(ReplyTx),
+    /// A refused command's caller, with the refusal.
+    Refused(ReplyTx, RouteError),
+    /// A reader, with its result.
+    Read(Deliver),
+}
+
+/// Events appended to the journal (or none), waiting for their acknowledgement and for every
+/// earlier entry's.
 struct Pending {
     ack: Option<Ack<u64>>,
     events: Vec<Event>,
-    reply: Option<oneshot::Sender<Result<Vec<Event>, EngineError>>>,
+    answer: Answer,
 }
 
 /// A handle to a running engine. Cheap to clone; every clone talks to the same router.
 #[derive(Clone)]
 pub struct Engine {
     requests: mpsc::Sender<Request>,
-    /// The publisher of committed events; taken (dropped) when the engine stops, so that every
-    /// subscriber sees the stream close.
-    events: Arc<std::sync::Mutex<Option<broadcast::Sender<Committed>>>>,
+    /// Taken when the engine ends, so that subscriptions end too (a subscription ends once
+    /// every sender is gone, and clones of this handle may live on).
+    events: Arc<Mutex<Option<broadcast::Sender<Committed>>>>,
     store: Arc<Store>,
     stopped: Arc<AtomicBool>,
     task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
@@ -231,14 +265,11 @@ impl Engine {
         };
 
         let (requests, requests_rx) = mpsc::channel(config.command_queue.max(1));
-        let (events, _) = broadcast::channel(config.event_buffer.max(1));
+        let (events_tx, _) = broadcast::channel(config.event_buffer.max(1));
+        let events = Arc::new(Mutex::new(Some(events_tx.clone())));
         let stopped = Arc::new(AtomicBool::new(false));
         let (pending_tx, pending_rx) = mpsc::channel(config.command_queue.max(1));
-        let committer = tokio::spawn(commit_loop(
-            pending_rx,
-            events.clone(),
-            Arc::clone(&stopped),
-        ));
+        let committer = tokio::spawn(commit_loop(pending_rx, events_tx, Arc::clone(&stopped)));
         let owner = RouterTask {
             router,
             clock,
@@ -246,20 +277,19 @@ impl Engine {
             pending: pending_tx,
             stopped: Arc::clone(&stopped),
         };
-        let publisher = Arc::new(std::sync::Mutex::new(Some(events)));
-        let closing = Arc::clone(&publisher);
+        let publisher = Arc::clone(&events);
         let handle = tokio::spawn(async move {
             let journal = owner.run(requests_rx).await;
-            // Every pending acknowledgement is answered before the journal closes.
+            // Every pending acknowledgement is answered and published before the journal
+            // closes; then the subscriptions end.
             let _ = committer.await;
-            // Subscribers get what was committed, then see the end.
-            closing.lock().unwrap_or_else(|e| e.into_inner()).take();
+            take_sender(&publisher);
             let _ = tokio::task::spawn_blocking(move || journal.shutdown()).await;
         });
         Ok((
             Engine {
                 requests,
-                events: publisher,
+                events,
                 store,
                 stopped,
                 task: Arc::new(tokio::sync::Mutex::new(Some(handle))),
@@ -284,13 +314,22 @@ impl Engine {
 
     /// Runs `f` on the router, between two commands, and returns its result: a consistent read
     /// (for example `|r| r.explain(&id)`). Keep `f` short: the router waits for it.
+    ///
+    /// `f` sees every command queued before it and every timer due by then; the result is
+    /// returned once all of that is committed, so a reader never sees state that a crash could
+    /// take back. Fails at once with [`EngineError::Overloaded`] when the command queue is full.
+    /// If `f` panics, the panic resumes in the caller; the engine goes on.
     pub async fn read<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Router) -> R + Send + 'static,
     ) -> Result<R, EngineError> {
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = oneshot::channel::<Result<R, Box<dyn Any + Send>>>();
         let read: ReadFn = Box::new(move |router: &Router| {
-            let _ = tx.send(f(router));
+            // The router is only borrowed: a panicking reader cannot leave it half-changed.
+            let result = panic::catch_unwind(AssertUnwindSafe(|| f(router)));
+            Box::new(move || {
+                let _ = tx.send(result);
+            })
         });
         self.requests
             .try_send(Request::Read(read))
@@ -298,15 +337,19 @@ impl Engine {
                 mpsc::error::TrySendError::Full(_) => EngineError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => EngineError::Stopped,
             })?;
-        rx.await.map_err(|_| EngineError::Stopped)
+        match rx.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(payload)) => panic::resume_unwind(payload),
+            Err(_) => Err(EngineError::Stopped),
+        }
     }
 
-    /// Committed events from now on, in journal order. The receiver reports `Closed` once the
-    /// engine has stopped and every committed batch was delivered.
+    /// Committed events from now on, in journal order. The subscription ends (`Closed`, after
+    /// the batches still buffered) when the engine stops; one taken after that is closed at once.
     pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
-        match &*self.events.lock().unwrap_or_else(|e| e.into_inner()) {
+        let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        match events.as_ref() {
             Some(sender) => sender.subscribe(),
-            // Stopped: a receiver that reports the end at once.
             None => broadcast::channel(1).1,
         }
     }
@@ -321,17 +364,21 @@ impl Engine {
         self.stopped.load(Ordering::SeqCst)
     }
 
-    /// Stops taking commands, lets every pending commit finish and be answered, and closes the
-    /// journal; returns once the database is closed. Commands sent later fail with
-    /// [`EngineError::Stopped`]. Calling it again (from any clone) just waits for the same end.
-    /// The data directory's lock is released when the last clone of the handle is dropped.
+    /// Stops taking commands, lets every pending commit finish and be answered, ends the
+    /// subscriptions and closes the journal; returns once the database is closed. Requests
+    /// queued before the shutdown are served; those queued after it, and later ones, fail with
+    /// [`EngineError::Stopped`]. Calling it again (from any clone, even concurrently) just waits
+    /// for the same end. The data directory's lock is released when the last clone of the
+    /// handle is dropped.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
         if self.requests.send(Request::Shutdown(tx)).await.is_ok() {
             let _ = rx.await;
         }
-        let handle = self.task.lock().await.take();
-        if let Some(handle) = handle {
+        // Held until the task has ended, so that a concurrent or later call waits for the end
+        // rather than returning while the first one is still closing the journal.
+        let mut task = self.task.lock().await;
+        if let Some(handle) = task.take() {
             let _ = handle.await;
         }
     }
@@ -364,37 +411,47 @@ impl RouterTask {
             if self.stopped.load(Ordering::SeqCst) {
                 break;
             }
-            let sleep = self
-                .router
-                .next_deadline()
-                .map(|deadline| Duration::from_millis(deadline.millis_since(self.clock.now())));
+            // Timers due now (typically on waking from the sleep below) are processed first.
+            let now = self.clock.now();
+            let deadline = self.router.next_deadline();
+            if deadline.is_some_and(|d| d <= now) {
+                let events = self.router.tick(now);
+                self.commit(events, Answer::Nobody).await;
+                continue;
+            }
+            // Never sleep past MAX_SLEEP: the deadline is on the engine's clock, which may jump
+            // while tokio's timer runs on its own.
+            let sleep = deadline.map(|d| Duration::from_millis(d.millis_since(now)).min(MAX_SLEEP));
             let request = tokio::select! {
                 biased;
                 request = requests.recv() => request,
-                _ = sleep_or_forever(sleep) => {
-                    let events = self.router.tick(self.clock.now());
-                    self.commit(events, None).await;
-                    continue;
-                }
+                _ = sleep_or_forever(sleep) => continue,
             };
+            let Some(request) = request else {
+                break;
+            };
+            // The clock may have moved while the task waited: the request is served at `now`,
+            // after every timer due by then.
+            let now = self.clock.now();
+            let ticked = self.router.tick(now);
+            self.commit(ticked, Answer::Nobody).await;
+            if self.stopped.load(Ordering::SeqCst) {
+                // Dropping the request tells its caller the engine stopped.
+                break;
+            }
             match request {
-                None => break,
-                Some(Request::Shutdown(done)) => {
+                Request::Shutdown(done) => {
                     let _ = done.send(());
                     break;
                 }
-                Some(Request::Read(f)) => f(&self.router),
-                Some(Request::Command { command, reply }) => {
-                    let now = self.clock.now();
-                    let ticked = self.router.tick(now);
-                    self.commit(ticked, None).await;
-                    match self.router.handle(now, command) {
-                        Err(e) => {
-                            let _ = reply.send(Err(e.into()));
-                        }
-                        Ok(events) => self.commit(events, Some(reply)).await,
-                    }
+                Request::Read(f) => {
+                    let deliver = f(&self.router);
+                    self.commit(Vec::new(), Answer::Read(deliver)).await;
                 }
+                Request::Command { command, reply } => match self.router.handle(now, command) {
+                    Err(e) => self.commit(Vec::new(), Answer::Refused(reply, e)).await,
+                    Ok(events) => self.commit(events, Answer::Events(reply)).await,
+                },
             }
         }
         self.stopped.store(true, Ordering::SeqCst);
@@ -402,16 +459,13 @@ impl RouterTask {
         self.journal
     }
 
-    /// Appends events and hands the acknowledgement to the committer, which replies in order.
-    /// A result without events still goes through the committer, so that it is answered after
-    /// every earlier commit (a repeated creation is acknowledged only once the original is
-    /// durable).
-    async fn commit(
-        &mut self,
-        events: Vec<Event>,
-        reply: Option<oneshot::Sender<Result<Vec<Event>, EngineError>>>,
-    ) {
-        if events.is_empty() && reply.is_none() {
+    /// Appends events and hands the acknowledgement to the committer, which answers in order.
+    /// An answer without events (a read, a refusal, a repeated creation) still goes through
+    /// the committer, so that it is given after every earlier commit: a repeated creation is
+    /// acknowledged only once the original is durable, and a read or a refusal never reveals
+    /// state that is not.
+    async fn commit(&mut self, events: Vec<Event>, answer: Answer) {
+        if events.is_empty() && matches!(answer, Answer::Nobody) {
             return;
         }
         let ack = if events.is_empty() {
@@ -422,9 +476,8 @@ impl RouterTask {
                 Err(e) => {
                     tracing_error(&e);
                     self.stopped.store(true, Ordering::SeqCst);
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Err(EngineError::Stopped));
-                    }
+                    // The caller is told the engine stopped (a reader's result is dropped).
+                    answer.fail();
                     return;
                 }
             }
@@ -438,11 +491,29 @@ impl RouterTask {
         }
         if self
             .pending
-            .send(Pending { ack, events, reply })
+            .send(Pending {
+                ack,
+                events,
+                answer,
+            })
             .await
             .is_err()
         {
             self.stopped.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Answer {
+    /// Tells the caller that the engine stopped before its answer could be made durable.
+    fn fail(self) {
+        match self {
+            Answer::Nobody => {}
+            Answer::Events(reply) | Answer::Refused(reply, _) => {
+                let _ = reply.send(Err(EngineError::Stopped));
+            }
+            // Dropping the result drops its sender: the reader gets `Stopped`.
+            Answer::Read(deliver) => drop(deliver),
         }
     }
 }
@@ -454,20 +525,30 @@ async fn sleep_or_forever(duration: Option<Duration>) {
     }
 }
 
+/// Drops the engine's own event sender; the subscriptions end once the committer's is gone too.
+fn take_sender(events: &Mutex<Option<broadcast::Sender<Committed>>>) {
+    events.lock().unwrap_or_else(|e| e.into_inner()).take();
+}
+
 /// Awaits acknowledgements in journal order; publishes and answers each once committed.
+///
+/// After a failed commit nothing later is acknowledged, not even an answer without events: it
+/// could depend on the events that were lost (a repeated creation of one that failed to commit).
 async fn commit_loop(
     mut pending: mpsc::Receiver<Pending>,
     events: broadcast::Sender<Committed>,
     stopped: Arc<AtomicBool>,
 ) {
     let mut last_seq = 0;
+    let mut failed = false;
     while let Some(Pending {
         ack,
         events: batch,
-        reply,
+        answer,
     }) = pending.recv().await
     {
         let outcome = match ack {
+            _ if failed => Err(EngineError::Stopped),
             None => Ok(last_seq),
             Some(ack) => match ack.await {
                 Ok(Ok(seq)) => Ok(seq),
@@ -485,16 +566,24 @@ async fn commit_loop(
                         events: Arc::from(batch.clone()),
                     });
                 }
-                if let Some(reply) = reply {
-                    let _ = reply.send(Ok(batch));
+                match answer {
+                    Answer::Nobody => {}
+                    Answer::Events(reply) => {
+                        let _ = reply.send(Ok(batch));
+                    }
+                    Answer::Refused(reply, e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                    Answer::Read(deliver) => deliver(),
                 }
             }
             Err(e) => {
-                tracing_error(&e);
-                stopped.store(true, Ordering::SeqCst);
-                if let Some(reply) = reply {
-                    let _ = reply.send(Err(EngineError::Stopped));
+                if !failed {
+                    tracing_error(&e);
+                    failed = true;
                 }
+                stopped.store(true, Ordering::SeqCst);
+                answer.fail();
             }
         }
     }
