@@ -151,6 +151,7 @@ async fn main() -> anyhow::Result<()> {
                 interaction: id,
                 agent: Some(agent.clone()),
                 wrap_up_code: Some("answered".into()),
+                notes: None,
             })
             .await?;
         let freed = engine

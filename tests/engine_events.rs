@@ -79,6 +79,7 @@ async fn subscribers_see_every_committed_batch_in_order_and_every_replied_event(
                             interaction,
                             agent: Some(agent.into()),
                             wrap_up_code: None,
+                            notes: None,
                         })
                         .await
                     {

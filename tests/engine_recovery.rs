@@ -249,6 +249,7 @@ async fn workload(engine: &Engine) {
                                 interaction,
                                 agent: Some(agent.as_str().into()),
                                 wrap_up_code: Some(format!("code-{n}")),
+                                notes: None,
                             },
                         )
                         .await

@@ -146,6 +146,7 @@ async fn missed_offers_go_back_in_place_the_agent_is_paused_and_wrap_up_ends_by_
             interaction: id(1),
             agent: Some("ben".into()),
             wrap_up_code: Some("resolved".into()),
+            notes: None,
         })
         .await
         .expect("complete");
