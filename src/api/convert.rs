@@ -36,6 +36,9 @@ pub fn status_of(error: EngineError) -> Status {
             );
             status
         }
+        EngineError::Store(e @ crate::store::StoreError::ContactHasOpenInteractions { .. }) => {
+            Status::failed_precondition(format!("{e}: cancel or complete them first"))
+        }
         EngineError::Stopped => {
             Status::unavailable("the server is shutting down or stopped: retry on another instance")
         }

@@ -9,7 +9,8 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::core::{
-    AgentId, Command, InteractionId, InteractionPhase, QueueId, Router, Timestamp, TransferTarget,
+    AgentId, Command, ContactId, InteractionId, InteractionPhase, QueueId, Router, Timestamp,
+    TransferTarget,
 };
 use crate::engine::{Clock, Engine, SystemClock};
 use crate::store::Role;
@@ -384,6 +385,32 @@ impl Supervisor for SupervisorService {
                 .map(ToString::to_string)
                 .collect(),
             text: explanation.summary.clone(),
+        }))
+    }
+
+    async fn erase_contact(
+        &self,
+        request: Request<pb::EraseContactRequest>,
+    ) -> Result<Response<pb::EraseContactResponse>, Status> {
+        caller(&request)?.require(&[Role::Admin])?;
+        let contact = ContactId::new(required("contact", &request.get_ref().contact)?);
+        let erased = self
+            .engine
+            .erase_contact(contact)
+            .await
+            .map_err(status_of)?;
+        tracing::info!(
+            interactions = erased.interactions.len(),
+            "contact erased on request"
+        );
+        Ok(Response::new(pb::EraseContactResponse {
+            interaction_ids: erased
+                .interactions
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            journal_rows: erased.journal_rows,
+            snapshots: erased.snapshots,
         }))
     }
 

@@ -7,7 +7,7 @@
 use super::error::RouteError;
 use super::event::{DeclineCause, Event, EventKind, MoveCause};
 use super::index::{AgentSlot, Phase, QueueSlot, Slot, Timer, TimerKind, WaitKey};
-use super::model::{AgentId, AgentState, Channel, InteractionId, QueueId};
+use super::model::{AgentId, AgentState, Channel, ContactId, InteractionId, QueueId};
 use super::router::Router;
 
 fn replay(msg: String) -> RouteError {
@@ -15,6 +15,15 @@ fn replay(msg: String) -> RouteError {
 }
 
 impl Router {
+    /// Forgets which agent last served `contact` (the last-agent preference), when the contact's
+    /// personal data is erased. This is the one change made without an event, on purpose: an
+    /// event would write the erased contact id back into the journal. The erasure of the journal
+    /// rows is the durable record; replaying them can no longer rebuild the preference. Returns
+    /// whether there was one.
+    pub fn forget_contact(&mut self, contact: &ContactId) -> bool {
+        self.last_agent.remove(contact).is_some()
+    }
+
     /// Applies one event, as recovery does with journaled events. No decision is taken: replaying
     /// the events a router emitted, in order, into an empty router rebuilds the same state.
     ///

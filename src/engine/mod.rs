@@ -46,8 +46,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, EngineLimits};
-use crate::core::{AgentState, Command, Event, RouteError, Router, Timestamp};
-use crate::store::{Ack, Journal, Store, StoreConfig, StoreError};
+use crate::core::{AgentState, Command, ContactId, Event, RouteError, Router, Timestamp};
+use crate::store::{Ack, Erasure, Journal, Store, StoreConfig, StoreError};
 
 /// Where time comes from (the engine's only clock; tests may inject their own).
 pub trait Clock: Send + Sync + 'static {
@@ -141,8 +141,19 @@ type Deliver = Box<dyn FnOnce() + Send>;
 type ReadFn = Box<dyn FnOnce(&Router) -> Deliver + Send>;
 
 enum Request {
-    Command { command: Command, reply: ReplyTx },
+    Command {
+        command: Command,
+        reply: ReplyTx,
+    },
     Read(ReadFn),
+    Erase {
+        contact: ContactId,
+        reply: oneshot::Sender<Result<Erasure, EngineError>>,
+    },
+    Retention {
+        purge_before: Timestamp,
+        reply: oneshot::Sender<Result<u64, EngineError>>,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -305,10 +316,7 @@ impl Engine {
         let (reply, rx) = oneshot::channel();
         self.requests
             .try_send(Request::Command { command, reply })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => EngineError::Overloaded,
-                mpsc::error::TrySendError::Closed(_) => EngineError::Stopped,
-            })?;
+            .map_err(refused)?;
         rx.await.map_err(|_| EngineError::Stopped)?
     }
 
@@ -333,15 +341,38 @@ impl Engine {
         });
         self.requests
             .try_send(Request::Read(read))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => EngineError::Overloaded,
-                mpsc::error::TrySendError::Closed(_) => EngineError::Stopped,
-            })?;
+            .map_err(refused)?;
         match rx.await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(payload)) => panic::resume_unwind(payload),
             Err(_) => Err(EngineError::Stopped),
         }
+    }
+
+    /// Erases a contact's personal data (GDPR right to erasure) from the journal and snapshots,
+    /// keeping the anonymous figures (waits, outcomes) that indicators need: see
+    /// [`Journal::erase_contact`]. Refused with [`StoreError::ContactHasOpenInteractions`] while
+    /// the contact has an open interaction (cancel or complete it first).
+    pub async fn erase_contact(&self, contact: ContactId) -> Result<Erasure, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .try_send(Request::Erase { contact, reply })
+            .map_err(refused)?;
+        rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Deletes journal rows older than `purge_before` that recovery no longer needs (see
+    /// [`Journal::retention`]); returns how many. The engine also runs this every hour when
+    /// `[store] retention_days` is set.
+    pub async fn purge_before(&self, purge_before: Timestamp) -> Result<u64, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .try_send(Request::Retention {
+                purge_before,
+                reply,
+            })
+            .map_err(refused)?;
+        rx.await.map_err(|_| EngineError::Stopped)?
     }
 
     /// Committed events from now on, in journal order. The subscription ends (`Closed`, after
@@ -381,6 +412,14 @@ impl Engine {
         if let Some(handle) = task.take() {
             let _ = handle.await;
         }
+    }
+}
+
+/// The error for a request the engine's queue refused.
+fn refused<T>(e: mpsc::error::TrySendError<T>) -> EngineError {
+    match e {
+        mpsc::error::TrySendError::Full(_) => EngineError::Overloaded,
+        mpsc::error::TrySendError::Closed(_) => EngineError::Stopped,
     }
 }
 
@@ -448,6 +487,11 @@ impl RouterTask {
                     let deliver = f(&self.router);
                     self.commit(Vec::new(), Answer::Read(deliver)).await;
                 }
+                Request::Erase { contact, reply } => self.erase(contact, reply),
+                Request::Retention {
+                    purge_before,
+                    reply,
+                } => forward(self.journal.retention(purge_before), reply),
                 Request::Command { command, reply } => match self.router.handle(now, command) {
                     Err(e) => self.commit(Vec::new(), Answer::Refused(reply, e)).await,
                     Ok(events) => self.commit(events, Answer::Events(reply)).await,
@@ -500,6 +544,51 @@ impl RouterTask {
             .is_err()
         {
             self.stopped.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+impl RouterTask {
+    /// Erases a contact's personal data: refused while the router has an open interaction of
+    /// that contact; otherwise the router forgets the contact's last agent and the journal
+    /// scrubs its ended interactions (after every earlier append is committed).
+    fn erase(&mut self, contact: ContactId, reply: oneshot::Sender<Result<Erasure, EngineError>>) {
+        let open: Vec<_> = self
+            .router
+            .interactions()
+            .into_iter()
+            .filter(|v| v.spec.contact.as_ref() == Some(&contact))
+            .map(|v| v.spec.id)
+            .collect();
+        if !open.is_empty() {
+            let _ = reply.send(Err(EngineError::Store(
+                StoreError::ContactHasOpenInteractions { contact, open },
+            )));
+            return;
+        }
+        self.router.forget_contact(&contact);
+        forward(self.journal.erase_contact(contact), reply);
+    }
+}
+
+/// Answers `reply` once the journal's acknowledgement comes, without holding up the router.
+fn forward<T: Send + 'static>(
+    ack: Result<Ack<T>, StoreError>,
+    reply: oneshot::Sender<Result<T, EngineError>>,
+) {
+    match ack {
+        Err(e) => {
+            let _ = reply.send(Err(e.into()));
+        }
+        Ok(ack) => {
+            tokio::spawn(async move {
+                let result = match ack.await {
+                    Ok(Ok(value)) => Ok(value),
+                    Ok(Err(e)) => Err(EngineError::Store(e)),
+                    Err(_) => Err(EngineError::Stopped),
+                };
+                let _ = reply.send(result);
+            });
         }
     }
 }
