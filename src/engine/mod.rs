@@ -137,7 +137,12 @@ struct Pending {
 #[derive(Clone)]
 pub struct Engine {
     requests: mpsc::Sender<Request>,
-    events: broadcast::Sender<Committed>,
+    /// Where subscribers subscribe. The committer owns the other sender; this one is taken
+    /// (`None`) when the engine stops, so that every subscriber's stream ends with `Closed` once
+    /// it has read the last committed batch. (Were it kept in every clone of the handle, the
+    /// channel would never close: streams over it would never end, and a graceful shutdown
+    /// would wait for them forever.)
+    events: Arc<std::sync::RwLock<Option<broadcast::Sender<Committed>>>>,
     store: Arc<Store>,
     stopped: Arc<AtomicBool>,
     task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
@@ -244,10 +249,17 @@ impl Engine {
             pending: pending_tx,
             stopped: Arc::clone(&stopped),
         };
+        let events = Arc::new(std::sync::RwLock::new(Some(events)));
+        let task_events = Arc::clone(&events);
         let handle = tokio::spawn(async move {
             let journal = owner.run(requests_rx).await;
             // Every pending acknowledgement is answered before the journal closes.
             let _ = committer.await;
+            // The committer's sender is gone with it; dropping this one closes the channel.
+            task_events
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
             let _ = tokio::task::spawn_blocking(move || journal.shutdown()).await;
         });
         Ok((
@@ -295,9 +307,15 @@ impl Engine {
         rx.await.map_err(|_| EngineError::Stopped)
     }
 
-    /// Committed events from now on, in journal order.
+    /// Committed events from now on, in journal order. Once the engine has stopped and the
+    /// last batch is read, `recv` answers `Closed`.
     pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
-        self.events.subscribe()
+        let events = self.events.read().unwrap_or_else(|e| e.into_inner());
+        match events.as_ref() {
+            Some(sender) => sender.subscribe(),
+            // Stopped: a receiver of a channel already closed.
+            None => broadcast::channel(1).1,
+        }
     }
 
     /// The store, for its configuration tables (tokens, IVR versions).
