@@ -78,6 +78,16 @@ impl Interactions for InteractionsService {
                 .map_err(status_of)?;
             let interaction = match view {
                 Some(v) => convert::interaction_pb(&v),
+                // The reference named an open interaction when the command ran, but it ended
+                // before this read (references are forgotten when an interaction ends). Its id
+                // is unknown here: answering with `id` (freshly generated, never created) would
+                // hand the caller an interaction that does not exist.
+                None if !created => {
+                    return Err(Status::aborted(
+                        "the interaction with this spec.external_ref ended just now: retry to \
+                         create a new one",
+                    ))
+                }
                 // Created and already ended (an immediate overflow that closes it).
                 None => pb::Interaction {
                     id: id.to_string(),

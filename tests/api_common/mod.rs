@@ -1,0 +1,438 @@
+//! Helpers shared by the gRPC API tests: the real `guichet serve` binary on a temporary data
+//! directory and a loopback port, tokens made with `guichet token create`, and clients that send
+//! `authorization: Bearer <token>`.
+//!
+//! Child processes are killed when their [`Server`] is dropped, so a failing test leaves nothing
+//! running. Every wait has a generous limit so that a bug fails a test instead of hanging it.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::service::Interceptor;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+
+use guichet::api::proto as pb;
+use pb::agent_desktop_client::AgentDesktopClient;
+use pb::interactions_client::InteractionsClient;
+use pb::supervisor_client::SupervisorClient;
+
+/// How long a server may take to print `ready` (a debug build recovering thousands of
+/// interactions on a busy machine).
+pub const START_LIMIT: Duration = Duration::from_secs(120);
+/// How long to wait for one message of a stream.
+pub const STREAM_LIMIT: Duration = Duration::from_secs(20);
+
+/// The `guichet` binary built for these tests.
+pub const GUICHET: &str = env!("CARGO_BIN_EXE_guichet");
+
+/// The demo configuration (queues benefits, tax, general; agents amelie, bruno, chloe, david,
+/// emma).
+pub fn demo_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/guichet.toml")
+}
+
+/// A temporary directory holding a data directory (`data/`) and the servers' logs.
+pub struct Workspace {
+    tmp: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace {
+            tmp: tempfile::Builder::new()
+                .prefix("guichet-api-")
+                .tempdir()
+                .expect("temporary directory"),
+        }
+    }
+
+    /// The data directory given to `--data-dir`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.tmp.path().join("data")
+    }
+
+    /// Where the servers' stderr goes (appended, across restarts).
+    pub fn log(&self) -> PathBuf {
+        self.tmp.path().join("server.log")
+    }
+
+    /// The servers' stderr so far.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(self.log()).unwrap_or_default()
+    }
+
+    /// Starts `guichet serve` on this workspace's data directory, any free loopback port.
+    pub fn start(&self) -> Server {
+        Server::start(&self.data_dir(), &self.log())
+    }
+
+    /// Runs `guichet serve` expecting it to fail at start: its output once it exits.
+    pub fn serve_expecting_failure(&self) -> Output {
+        let mut child = serve_command(&self.data_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn guichet serve");
+        let started = Instant::now();
+        loop {
+            if child.try_wait().expect("try_wait").is_some() {
+                return child.wait_with_output().expect("output");
+            }
+            if started.elapsed() > START_LIMIT {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "guichet serve did not exit within {START_LIMIT:?}; stdout:\n{}\nstderr:\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `guichet token create --role ROLE [--agent AGENT]`: the secret and the token's id.
+    pub fn token(&self, role: &str, agent: Option<&str>) -> (String, String) {
+        let mut cmd = Command::new(GUICHET);
+        cmd.args(["token", "create", "--role", role, "--label", "api test"]);
+        if let Some(agent) = agent {
+            cmd.args(["--agent", agent]);
+        }
+        let out = self.guichet(&mut cmd);
+        assert!(
+            out.status.success(),
+            "token create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let secret = String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // "created token <id> (<role>)"
+        let id = stderr
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("created token "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no token id in {stderr:?}"))
+            .to_owned();
+        assert!(!secret.is_empty(), "empty token printed");
+        (secret, id)
+    }
+
+    /// `guichet token revoke ID`.
+    pub fn revoke(&self, id: &str) {
+        let out = self.guichet(Command::new(GUICHET).args(["token", "revoke", id]));
+        assert!(
+            out.status.success(),
+            "token revoke failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn guichet(&self, cmd: &mut Command) -> Output {
+        cmd.arg("--config")
+            .arg(demo_config())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run guichet")
+    }
+
+    /// The admin token the first start wrote to `<data_dir>/admin.token`.
+    pub fn admin_token(&self) -> String {
+        fs::read_to_string(self.data_dir().join("admin.token"))
+            .expect("admin.token written by the first start")
+            .trim()
+            .to_owned()
+    }
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Workspace::new()
+    }
+}
+
+fn serve_command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(GUICHET);
+    cmd.arg("serve")
+        .arg("--config")
+        .arg(demo_config())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--grpc-addr", "127.0.0.1:0"])
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A running `guichet serve`, killed (SIGKILL) when dropped.
+pub struct Server {
+    child: Option<Child>,
+    /// The gRPC address it printed.
+    pub addr: SocketAddr,
+    /// What it printed on stdout up to `ready`.
+    pub banner: Vec<String>,
+    channel: Channel,
+}
+
+impl Server {
+    /// Starts the server and waits for its `ready` line.
+    pub fn start(data_dir: &Path, log: &Path) -> Server {
+        let log_file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the server log");
+        let mut child = serve_command(data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .expect("spawn guichet serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            // Keeps draining stdout after `ready` so the server never blocks on a full pipe.
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + START_LIMIT;
+        let mut banner = Vec::new();
+        let mut addr = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.split(" serving gRPC on ").nth(1) {
+                        let a = rest.split_whitespace().next().unwrap_or_default();
+                        addr = Some(
+                            a.parse::<SocketAddr>()
+                                .unwrap_or_else(|e| panic!("bad address {a:?} in {line:?}: {e}")),
+                        );
+                    }
+                    let ready = line.trim() == "ready";
+                    banner.push(line);
+                    if ready {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let status = child.wait().ok();
+                    panic!(
+                        "guichet serve did not print `ready` ({e:?}, exit {status:?}); stdout:\n{}\nstderr:\n{}",
+                        banner.join("\n"),
+                        fs::read_to_string(log).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        let addr = addr.unwrap_or_else(|| panic!("no `serving gRPC on` line in {banner:?}"));
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect_timeout(Duration::from_secs(10))
+            .connect_lazy();
+        Server {
+            child: Some(child),
+            addr,
+            banner,
+            channel,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// A channel to the server (shared HTTP/2 connection).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// A fresh channel (its own connection).
+    pub fn new_channel(&self) -> Channel {
+        Endpoint::from_shared(format!("http://{}", self.addr))
+            .expect("endpoint")
+            .connect_timeout(Duration::from_secs(10))
+            .connect_lazy()
+    }
+
+    pub fn desktop(&self, token: &str) -> AgentDesktopClient<Authed> {
+        AgentDesktopClient::with_interceptor(self.channel(), Bearer::token(token))
+    }
+
+    pub fn supervisor(&self, token: &str) -> SupervisorClient<Authed> {
+        SupervisorClient::with_interceptor(self.channel(), Bearer::token(token))
+    }
+
+    pub fn interactions(&self, token: &str) -> InteractionsClient<Authed> {
+        InteractionsClient::with_interceptor(self.channel(), Bearer::token(token))
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for the exit (at most a minute; killed and failed beyond).
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("guichet serve did not stop within 60 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Adds `authorization: <value>` to every call (or nothing).
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Bearer {
+    /// `authorization: Bearer <token>`.
+    pub fn token(token: &str) -> Bearer {
+        Bearer::raw(&format!("Bearer {token}"))
+    }
+
+    /// `authorization: <value>` as given.
+    pub fn raw(value: &str) -> Bearer {
+        Bearer(Some(value.parse().expect("ASCII metadata")))
+    }
+
+    /// No authorization metadata.
+    pub fn none() -> Bearer {
+        Bearer(None)
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(v) = &self.0 {
+            request.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel whose calls carry a [`Bearer`].
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// The next message of a server stream, failing the test if it does not come in time, ends, or
+/// is an error.
+pub async fn next<T>(stream: &mut tonic::Streaming<T>) -> T {
+    match tokio::time::timeout(STREAM_LIMIT, stream.message()).await {
+        Ok(Ok(Some(m))) => m,
+        Ok(Ok(None)) => panic!("the stream ended"),
+        Ok(Err(status)) => panic!("the stream failed: {status:?}"),
+        Err(_) => panic!("no stream message within {STREAM_LIMIT:?}"),
+    }
+}
+
+/// Asserts that `result` failed with `code` and a message containing every one of `words`.
+#[track_caller]
+pub fn assert_status<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    code: Code,
+    words: &[&str],
+) -> Status {
+    let status = match result {
+        Ok(v) => panic!("expected {code:?}, got Ok({v:?})"),
+        Err(s) => s,
+    };
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    for w in words {
+        assert!(
+            status.message().contains(w),
+            "message {:?} should name {w:?}",
+            status.message()
+        );
+    }
+    status
+}
+
+/// Every waiting interaction of a `ListWaiting` answer, queue by queue.
+pub fn waiting(resp: &pb::ListWaitingResponse) -> Vec<pb::Interaction> {
+    resp.lines
+        .iter()
+        .flat_map(|l| l.waiting.iter().cloned())
+        .collect()
+}
+
+/// Every open interaction (waiting or held) of a `ListWaiting` answer.
+pub fn open(resp: &pb::ListWaitingResponse) -> Vec<pb::Interaction> {
+    resp.lines
+        .iter()
+        .flat_map(|l| l.waiting.iter().chain(l.in_progress.iter()).cloned())
+        .collect()
+}
+
+/// A creation request in `queue` on `channel` from `contact`, with an external reference.
+pub fn spec(
+    queue: &str,
+    channel: pb::Channel,
+    contact: &str,
+    external_ref: &str,
+) -> pb::CreateRequest {
+    pb::CreateRequest {
+        spec: Some(pb::InteractionSpec {
+            channel: channel as i32,
+            queue: queue.to_owned(),
+            contact: contact.to_owned(),
+            external_ref: external_ref.to_owned(),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, for at most `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("{what}: not within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
