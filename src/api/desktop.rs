@@ -371,6 +371,29 @@ impl AgentDesktop for DesktopService {
                         resync = false;
                         match service.pending_offers(&agent).await {
                             Ok(offers) => {
+                                let pending: HashSet<InteractionId> = offers
+                                    .iter()
+                                    .filter_map(|o| o.interaction.as_ref())
+                                    .filter_map(|i| i.id.parse().ok())
+                                    .collect();
+                                // Offers sent earlier that no longer stand: their withdrawal
+                                // may have been missed while the stream was behind.
+                                let gone: Vec<InteractionId> =
+                                    sent.difference(&pending).copied().collect();
+                                for id in gone {
+                                    sent.remove(&id);
+                                    let update = pb::OfferUpdate {
+                                        update: Some(pb::offer_update::Update::Withdrawn(
+                                            pb::OfferWithdrawn {
+                                                interaction_id: id.to_string(),
+                                                reason: "no_longer_offered".into(),
+                                            },
+                                        )),
+                                    };
+                                    if tx.send(Ok(update)).await.is_err() {
+                                        break;
+                                    }
+                                }
                                 for offer in offers {
                                     let Ok(id) = offer
                                         .interaction

@@ -167,6 +167,7 @@ pub async fn serve(
     tracing::info!(%grpc_addr, "gRPC listening");
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (force_tx, force_rx) = tokio::sync::oneshot::channel::<()>();
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let engine_for_stop = engine.clone();
     tokio::spawn(async move {
@@ -187,10 +188,14 @@ pub async fn serve(
         // event source close and ends with UNAVAILABLE; then the listener stops.
         let _ = tokio::time::timeout(grace, engine_for_stop.shutdown()).await;
         let _ = stop_tx.send(());
+        // Streams end once the engine has stopped; a client that stops reading could still
+        // hold its connection open: after another grace period the listener is dropped.
+        tokio::time::sleep(grace).await;
+        let _ = force_tx.send(());
     });
 
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    builder
+    let serving = builder
         .add_service(health)
         .add_service(reflection)
         .add_service(desktop)
@@ -198,8 +203,13 @@ pub async fn serve(
         .add_service(interactions)
         .serve_with_incoming_shutdown(incoming, async {
             let _ = stop_rx.await;
-        })
-        .await?;
+        });
+    tokio::select! {
+        result = serving => result?,
+        Ok(()) = force_rx => {
+            tracing::warn!("connections still open after the grace period: closing them");
+        }
+    }
     engine.shutdown().await;
     tracing::info!("stopped");
     Ok(())
