@@ -474,7 +474,7 @@ pub fn queue_pb(q: &QueueConfig) -> pb::Queue {
 const MAX_ATTRIBUTES: usize = 64;
 const MAX_ATTRIBUTE_BYTES: usize = 4096;
 
-/// An interaction's specification from its protobuf form; `now` fills a missing id.
+/// An interaction's specification from its protobuf form; a missing id is generated.
 pub fn interaction_spec(s: &pb::InteractionSpec) -> Result<InteractionSpec, Status> {
     let id = if s.id.trim().is_empty() {
         InteractionId(ulid::Ulid::new())

@@ -246,6 +246,38 @@ impl DesktopService {
         Ok(())
     }
 
+    /// Logs the agent out, refused while it still handles accepted interactions.
+    async fn logout(&self, agent: AgentId) -> Result<(), Status> {
+        let who = agent.clone();
+        let held: Vec<InteractionId> = self
+            .engine
+            .read(move |r| {
+                r.agent(&who)
+                    .map(|a| {
+                        a.work
+                            .iter()
+                            .filter(|id| {
+                                r.interaction(id).is_some_and(|v| {
+                                    matches!(v.phase, InteractionPhase::Assigned { .. })
+                                })
+                            })
+                            .copied()
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .await
+            .map_err(status_of)?;
+        if !held.is_empty() {
+            let list: Vec<String> = held.iter().map(ToString::to_string).collect();
+            return Err(Status::failed_precondition(format!(
+                "agent {agent} still handles {}: complete or transfer them before logging out",
+                list.join(", ")
+            )));
+        }
+        self.run(Command::Logout { agent }).await
+    }
+
     async fn interaction(&self, id: InteractionId) -> Result<pb::Interaction, Status> {
         let view = self
             .engine
@@ -303,10 +335,7 @@ impl AgentDesktop for DesktopService {
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::AgentStatus>, Status> {
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
-        self.run(Command::Logout {
-            agent: agent.clone(),
-        })
-        .await?;
+        self.logout(agent.clone()).await?;
         Ok(Response::new(self.status(agent).await?))
     }
 
@@ -336,9 +365,10 @@ impl AgentDesktop for DesktopService {
                     },
                 }
             }
-            Ok(Kind::Offline) => Command::Logout {
-                agent: agent.clone(),
-            },
+            Ok(Kind::Offline) => {
+                self.logout(agent.clone()).await?;
+                return Ok(Response::new(self.status(agent).await?));
+            }
             _ => {
                 return Err(convert::invalid(
                     "state must be KIND_AVAILABLE, KIND_PAUSED (with a reason) or KIND_OFFLINE",
