@@ -281,6 +281,7 @@ impl Engine {
         let stopped = Arc::new(AtomicBool::new(false));
         let (pending_tx, pending_rx) = mpsc::channel(config.command_queue.max(1));
         let committer = tokio::spawn(commit_loop(pending_rx, events_tx, Arc::clone(&stopped)));
+        let retention_clock = Arc::clone(&clock);
         let owner = RouterTask {
             router,
             clock,
@@ -289,6 +290,10 @@ impl Engine {
             stopped: Arc::clone(&stopped),
         };
         let publisher = Arc::clone(&events);
+        let retention = config
+            .store
+            .retention_days
+            .map(|days| u64::from(days) * 86_400_000);
         let handle = tokio::spawn(async move {
             let journal = owner.run(requests_rx).await;
             // Every pending acknowledgement is answered and published before the journal
@@ -297,16 +302,17 @@ impl Engine {
             take_sender(&publisher);
             let _ = tokio::task::spawn_blocking(move || journal.shutdown()).await;
         });
-        Ok((
-            Engine {
-                requests,
-                events,
-                store,
-                stopped,
-                task: Arc::new(tokio::sync::Mutex::new(Some(handle))),
-            },
-            report,
-        ))
+        let engine = Engine {
+            requests,
+            events,
+            store,
+            stopped,
+            task: Arc::new(tokio::sync::Mutex::new(Some(handle))),
+        };
+        if let Some(keep_ms) = retention {
+            tokio::spawn(retention_loop(engine.clone(), retention_clock, keep_ms));
+        }
+        Ok((engine, report))
     }
 
     /// Handles a command; returns its events once they are committed.
@@ -411,6 +417,21 @@ impl Engine {
         let mut task = self.task.lock().await;
         if let Some(handle) = task.take() {
             let _ = handle.await;
+        }
+    }
+}
+
+/// Purges the journal of events older than `keep_ms` every hour, until the engine stops.
+async fn retention_loop(engine: Engine, clock: Arc<dyn Clock>, keep_ms: u64) {
+    let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+    hourly.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        hourly.tick().await;
+        let before = Timestamp(clock.now().0.saturating_sub(keep_ms));
+        match engine.purge_before(before).await {
+            Ok(rows) => tracing::info!(rows, "retention: old journal rows purged"),
+            Err(EngineError::Stopped) => break,
+            Err(e) => tracing::warn!(error = %e, "retention postponed"),
         }
     }
 }

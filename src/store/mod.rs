@@ -112,6 +112,11 @@ pub struct StoreConfig {
     /// before it fails (then the writer retries a few times before halting).
     #[serde(default = "default_busy_timeout_ms")]
     pub busy_timeout_ms: u64,
+    /// Days the journal keeps the events of ended interactions; older rows are purged every hour
+    /// by the engine (aggregate indicators are computed before; open interactions are never
+    /// touched). `None` (the default) keeps everything.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -143,6 +148,7 @@ impl Default for StoreConfig {
             queue_capacity: default_queue_capacity(),
             snapshot_every: default_snapshot_every(),
             busy_timeout_ms: default_busy_timeout_ms(),
+            retention_days: None,
         }
     }
 }
@@ -164,6 +170,11 @@ impl StoreConfig {
         if self.queue_capacity == 0 {
             return Err(StoreError::Config(
                 "queue_capacity must be at least 1".into(),
+            ));
+        }
+        if self.retention_days == Some(0) {
+            return Err(StoreError::Config(
+                "retention_days must be at least 1 (leave it out to keep everything)".into(),
             ));
         }
         if self.snapshot_every == 0 {

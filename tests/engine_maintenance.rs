@@ -1,0 +1,93 @@
+//! Contact erasure and retention through the engine, on a real SQLite file.
+
+mod engine_common;
+
+use engine_common::{config_with, engine_config, spec};
+use guichet::core::{AgentConfig, Command, ContactId, InteractionId, QueueConfig, Timestamp};
+use guichet::engine::{Engine, EngineError};
+use guichet::store::StoreError;
+
+fn setup() -> guichet::config::Config {
+    config_with(
+        vec![QueueConfig::new("benefits").requiring("benefits", 1)],
+        vec![AgentConfig::new("amelie").with_skill("benefits", 3)],
+    )
+}
+
+#[tokio::test]
+async fn an_erased_contact_is_scrubbed_and_an_open_one_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (engine, _) = Engine::start(engine_config(dir.path()), &setup())
+        .await
+        .expect("start");
+    let amelie: guichet::core::AgentId = "amelie".into();
+    engine
+        .send(Command::Login {
+            agent: amelie.clone(),
+        })
+        .await
+        .expect("login");
+    let contact = ContactId::new("+33612345678");
+    let mut first = spec(1, "benefits");
+    first.contact = Some(contact.clone());
+    first.attributes.insert("case", "C-42");
+    engine
+        .send(Command::CreateInteraction { spec: first })
+        .await
+        .expect("create");
+
+    // Open: refused, nothing erased.
+    let refused = engine.erase_contact(contact.clone()).await;
+    assert!(
+        matches!(
+            refused,
+            Err(EngineError::Store(
+                StoreError::ContactHasOpenInteractions { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+
+    for command in [
+        Command::Accept {
+            interaction: InteractionId::from_u128(1),
+            agent: amelie.clone(),
+        },
+        Command::Complete {
+            interaction: InteractionId::from_u128(1),
+            agent: Some(amelie.clone()),
+            wrap_up_code: Some("answered".into()),
+            notes: Some("asked about housing benefits".into()),
+        },
+    ] {
+        engine.send(command).await.expect("handled");
+    }
+    let history = engine
+        .store()
+        .contact_history(&contact, None, 10)
+        .expect("history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].outcome, "completed");
+    assert_eq!(
+        history[0].notes.as_deref(),
+        Some("asked about housing benefits")
+    );
+
+    let erased = engine.erase_contact(contact.clone()).await.expect("erase");
+    assert_eq!(erased.interactions, vec![InteractionId::from_u128(1)]);
+    // The journal no longer links the contact to anything.
+    let history = engine
+        .store()
+        .contact_history(&contact, None, 10)
+        .expect("history");
+    assert!(history.is_empty(), "{history:?}");
+
+    // Retention: nothing is purged without a snapshot covering the rows; purging far in the
+    // past touches nothing either way.
+    let purged = engine
+        .purge_before(Timestamp::from_secs(1))
+        .await
+        .expect("purge");
+    assert_eq!(purged, 0);
+    engine.shutdown().await;
+}
