@@ -676,6 +676,14 @@ fn report(args: &Args, stats: &Stats, window: &Window) {
             offered as f64 / secs,
             (b.completed - a.completed) as f64 / secs,
         );
+        if (created as f64) < 0.95 * secs * args.rate as f64 {
+            println!(
+                "the target rate was not reached: the server or this machine is saturated (the \
+                 sender waited for one of the {} creations in flight to be answered); latencies \
+                 count from when each Create was sent, not from when it was due",
+                args.max_in_flight
+            );
+        }
         let cpu = |name: &str, snap: &Snapshot| {
             snap.cpu
                 .iter()
