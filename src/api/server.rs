@@ -194,7 +194,11 @@ pub async fn serve(
         let _ = force_tx.send(());
     });
 
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Set TCP_NODELAY on each accepted connection here: tonic ignores the builder's
+    // `tcp_nodelay` with `serve_with_incoming*`, and with Nagle's algorithm on, a small response
+    // written while an earlier segment is unacknowledged waits for the peer's (delayed) ACK:
+    // at low rates that added several to tens of milliseconds to replies and offers.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let serving = builder
         .add_service(health)
         .add_service(reflection)

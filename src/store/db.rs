@@ -56,6 +56,12 @@ impl ProcessLock {
 
     fn try_acquire(path: &Path) -> Result<ProcessLock, StoreError> {
         let conn = Connection::open(path).at(path)?;
+        // A lock held by a running server is an answer, not something to wait for: rusqlite's
+        // default busy timeout (5 s) made every `guichet token ...` beside a running server wait
+        // 5 s before falling back to the shared opening. A short wait still covers a holder that
+        // is just letting go (a restart in the same process).
+        conn.busy_timeout(std::time::Duration::from_millis(250))
+            .at(path)?;
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
             .at(path)?;
         // The first write takes the exclusive lock, and exclusive locking mode keeps it.

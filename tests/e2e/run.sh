@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# End-to-end check that the protos stand alone: generates a Python client from proto/ with
+# grpcio-tools (into a temporary directory, nothing is committed), then drives the real server
+# binary with it (tests/e2e/test_python_client.py).
+#
+# Needs: python3 with grpcio and grpcio-tools (`pip install grpcio grpcio-tools`), and the server
+# built by `cargo test` or `cargo build` (target/debug/guichet; another one with GUICHET_BIN).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+bin="${GUICHET_BIN:-target/debug/guichet}"
+if [[ ! -x "$bin" ]]; then
+    echo "no server binary at $bin: run \`cargo build\` (or set GUICHET_BIN)" >&2
+    exit 1
+fi
+python="${PYTHON:-python3}"
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/gen"
+
+# The client is generated from the .proto files alone: no Rust, no server reflection.
+"$python" -m grpc_tools.protoc -Iproto \
+    --python_out="$work/gen" --grpc_python_out="$work/gen" \
+    proto/guichet/v1/*.proto
+
+PYTHONPATH="$work/gen" "$python" tests/e2e/test_python_client.py \
+    --bin "$bin" --data-dir "$work/data"
