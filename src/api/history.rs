@@ -1,10 +1,20 @@
-//! The contact's recent history attached to each offer, read from the journal on a blocking
-//! thread.
+//! The contact's recent history attached to each offer.
+//!
+//! Reading SQLite for every offer costs more than routing it, so recent histories are kept in
+//! memory: a contact's history is read from the journal the first time one of its interactions
+//! is offered, and from then on kept up to date from the engine's committed events (creation,
+//! completion, end). Updates are keyed by interaction id, so an event seen both in the journal
+//! read and in the event stream is applied once. The map is bounded ([`MAX_CONTACTS`]); when it
+//! is full it starts over, and histories are read from the journal again as needed.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use crate::core::{ContactId, InteractionId};
-use crate::store::Store;
+use tokio::sync::broadcast;
+
+use crate::core::{ContactId, EndReason, EventKind, InteractionId, Timestamp};
+use crate::engine::Engine;
+use crate::store::{HistoryEntry, Store};
 
 use super::convert::{channel_pb, ms};
 use super::proto as pb;
@@ -12,16 +22,156 @@ use super::proto as pb;
 /// How many past interactions an offer carries.
 pub const HISTORY_LIMIT: usize = 10;
 
-/// Reads contacts' histories from the store.
-#[derive(Debug, Clone)]
+/// Contacts whose history is kept in memory at most.
+pub const MAX_CONTACTS: usize = 200_000;
+
+#[derive(Default)]
+struct Recent {
+    /// Contacts whose history was read from the journal, newest first (at most
+    /// `HISTORY_LIMIT + 1`, so that one can be left out of an offer).
+    contacts: HashMap<ContactId, Vec<HistoryEntry>>,
+    /// The contact of each interaction created since start, until it ends.
+    open: HashMap<InteractionId, ContactId>,
+    /// Contacts whose history is being read from the journal, and whether an event concerned
+    /// them meanwhile (then the read may predate it, and it is not kept).
+    loading: HashMap<ContactId, bool>,
+}
+
+impl Recent {
+    fn entry(&mut self, id: &InteractionId) -> Option<&mut HistoryEntry> {
+        let contact = self.open.get(id)?;
+        if let Some(stale) = self.loading.get_mut(contact) {
+            *stale = true;
+        }
+        self.contacts
+            .get_mut(contact)?
+            .iter_mut()
+            .find(|e| e.interaction == *id)
+    }
+
+    fn apply(&mut self, kind: &EventKind, at: Timestamp) {
+        match kind {
+            EventKind::InteractionCreated { spec, .. } => {
+                let Some(contact) = &spec.contact else { return };
+                self.open.insert(spec.id, contact.clone());
+                if let Some(stale) = self.loading.get_mut(contact) {
+                    *stale = true;
+                }
+                if let Some(list) = self.contacts.get_mut(contact) {
+                    if !list.iter().any(|e| e.interaction == spec.id) {
+                        list.insert(
+                            0,
+                            HistoryEntry {
+                                interaction: spec.id,
+                                channel: spec.channel,
+                                queue: spec.queue.clone(),
+                                created_at: at,
+                                outcome: "open",
+                                agent: None,
+                                wrap_up_code: None,
+                                notes: None,
+                                ended_at: None,
+                            },
+                        );
+                        list.truncate(HISTORY_LIMIT + 1);
+                    }
+                }
+            }
+            EventKind::InteractionCompleted {
+                interaction,
+                agent,
+                wrap_up_code,
+                notes,
+                wrap_up_until,
+            } => {
+                if let Some(e) = self.entry(interaction) {
+                    e.outcome = "completed";
+                    e.agent = Some(agent.clone());
+                    e.wrap_up_code = wrap_up_code.clone();
+                    e.notes = notes.clone();
+                    e.ended_at = Some(at);
+                }
+                if wrap_up_until.is_none() {
+                    self.open.remove(interaction);
+                }
+            }
+            EventKind::InteractionEnded {
+                interaction,
+                reason,
+            } => {
+                if let Some(e) = self.entry(interaction) {
+                    if e.outcome == "open" {
+                        e.outcome = match reason {
+                            EndReason::Abandoned => "abandoned",
+                            _ => "cancelled",
+                        };
+                        e.ended_at = Some(at);
+                    }
+                }
+                self.open.remove(interaction);
+            }
+            EventKind::WrapUpEnded { interaction, .. } => {
+                self.open.remove(interaction);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Contacts' recent histories.
+#[derive(Clone)]
 pub struct History {
     store: Arc<Store>,
+    recent: Arc<Mutex<Recent>>,
+}
+
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("History").finish_non_exhaustive()
+    }
 }
 
 impl History {
-    /// Histories from `store`'s journal.
-    pub fn new(store: Arc<Store>) -> Self {
-        History { store }
+    /// Histories from `engine`'s journal, kept up to date from its committed events.
+    pub fn start(engine: &Engine) -> Self {
+        let history = History {
+            store: Arc::clone(engine.store()),
+            recent: Arc::new(Mutex::new(Recent::default())),
+        };
+        let mut events = engine.subscribe();
+        let task = history.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(batch) => {
+                        let mut recent = task.lock();
+                        for event in batch.events.iter() {
+                            recent.apply(&event.kind, event.at);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        // Some updates were missed: read histories from the journal again.
+                        tracing::warn!(missed, "history fell behind: reloading from the journal");
+                        let mut recent = task.lock();
+                        recent.contacts.clear();
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        history
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets a contact (after its erasure).
+    pub fn forget(&self, contact: &ContactId) {
+        let mut recent = self.lock();
+        recent.contacts.remove(contact);
+        recent.loading.remove(contact);
+        recent.open.retain(|_, c| c != contact);
     }
 
     /// The contact's latest interactions but `except`, newest first. History is an aid, not the
@@ -34,34 +184,66 @@ impl History {
         let Some(contact) = contact else {
             return Vec::new();
         };
-        let store = Arc::clone(&self.store);
-        let found = tokio::task::spawn_blocking(move || {
-            store.contact_history(&contact, Some(except), HISTORY_LIMIT)
-        })
-        .await;
-        match found {
-            Ok(Ok(entries)) => entries
-                .into_iter()
-                .map(|e| pb::HistoryEntry {
-                    interaction_id: e.interaction.to_string(),
-                    channel: channel_pb(e.channel),
-                    queue: e.queue.to_string(),
-                    created_at_unix_ms: ms(e.created_at),
-                    outcome: e.outcome.to_owned(),
-                    agent: e.agent.map(|a| a.to_string()).unwrap_or_default(),
-                    wrap_up_code: e.wrap_up_code.unwrap_or_default(),
-                    notes: e.notes.unwrap_or_default(),
-                    ended_at_unix_ms: e.ended_at.map_or(0, ms),
+        let cached = {
+            let mut recent = self.lock();
+            let cached = recent.contacts.get(&contact).cloned();
+            if cached.is_none() {
+                recent.loading.entry(contact.clone()).or_insert(false);
+            }
+            cached
+        };
+        let entries = match cached {
+            Some(entries) => entries,
+            None => {
+                let store = Arc::clone(&self.store);
+                let who = contact.clone();
+                let read = tokio::task::spawn_blocking(move || {
+                    store.contact_history(&who, None, HISTORY_LIMIT + 1)
                 })
-                .collect(),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, interaction_id = %except, "contact history unavailable");
-                Vec::new()
+                .await;
+                match read {
+                    Ok(Ok(entries)) => {
+                        let mut recent = self.lock();
+                        if recent.loading.remove(&contact).unwrap_or(true) {
+                            // An event about this contact came while reading: the read may
+                            // miss it. Use it this time; read again next time.
+                            entries
+                        } else {
+                            if recent.contacts.len() >= MAX_CONTACTS {
+                                recent.contacts.clear();
+                            }
+                            // From now on the event task keeps it up to date.
+                            recent.contacts.entry(contact).or_insert(entries).clone()
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        self.lock().loading.remove(&contact);
+                        tracing::warn!(error = %e, interaction_id = %except, "contact history unavailable");
+                        return Vec::new();
+                    }
+                    Err(e) => {
+                        self.lock().loading.remove(&contact);
+                        tracing::warn!(error = %e, interaction_id = %except, "contact history task failed");
+                        return Vec::new();
+                    }
+                }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, interaction_id = %except, "contact history task failed");
-                Vec::new()
-            }
-        }
+        };
+        entries
+            .into_iter()
+            .filter(|e| e.interaction != except)
+            .take(HISTORY_LIMIT)
+            .map(|e| pb::HistoryEntry {
+                interaction_id: e.interaction.to_string(),
+                channel: channel_pb(e.channel),
+                queue: e.queue.to_string(),
+                created_at_unix_ms: ms(e.created_at),
+                outcome: e.outcome.to_owned(),
+                agent: e.agent.map(|a| a.to_string()).unwrap_or_default(),
+                wrap_up_code: e.wrap_up_code.unwrap_or_default(),
+                notes: e.notes.unwrap_or_default(),
+                ended_at_unix_ms: e.ended_at.map_or(0, ms),
+            })
+            .collect()
     }
 }

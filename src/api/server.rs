@@ -95,14 +95,14 @@ pub async fn serve(
     let auth = Auth::new(engine.store().clone());
     let hub = OfferHub::start(&engine);
     let stats = LiveStats::start(&engine).await;
-    let history = History::new(engine.store().clone());
+    let history = History::start(&engine);
     let limit = config.server.max_message_bytes;
 
     let desktop = InterceptedService::new(
         proto::agent_desktop_server::AgentDesktopServer::new(DesktopService::new(
             engine.clone(),
             hub,
-            history,
+            history.clone(),
         ))
         .max_decoding_message_size(limit),
         auth.clone(),
@@ -111,6 +111,7 @@ pub async fn serve(
         proto::supervisor_server::SupervisorServer::new(SupervisorService::new(
             engine.clone(),
             stats,
+            history,
         ))
         .max_decoding_message_size(limit),
         auth.clone(),

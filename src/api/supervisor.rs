@@ -17,6 +17,7 @@ use crate::store::Role;
 
 use super::auth::caller;
 use super::convert::{self, interaction_id, required, status_of};
+use super::history::History;
 use super::proto as pb;
 use super::proto::supervisor_server::Supervisor;
 use super::stats::{live_queues, queue_stats_pb, LiveStats};
@@ -28,12 +29,18 @@ const SUPERVISOR_ROLES: &[Role] = &[Role::Supervisor, Role::Admin];
 pub struct SupervisorService {
     engine: Engine,
     stats: LiveStats,
+    history: History,
 }
 
 impl SupervisorService {
-    /// The service over `engine`, with the day's counters from `stats`.
-    pub fn new(engine: Engine, stats: LiveStats) -> Self {
-        SupervisorService { engine, stats }
+    /// The service over `engine`, with the day's counters from `stats`; erasures also clear
+    /// the contact from `history`.
+    pub fn new(engine: Engine, stats: LiveStats, history: History) -> Self {
+        SupervisorService {
+            engine,
+            stats,
+            history,
+        }
     }
 
     async fn run(&self, command: Command) -> Result<(), Status> {
@@ -396,9 +403,10 @@ impl Supervisor for SupervisorService {
         let contact = ContactId::new(required("contact", &request.get_ref().contact)?);
         let erased = self
             .engine
-            .erase_contact(contact)
+            .erase_contact(contact.clone())
             .await
             .map_err(status_of)?;
+        self.history.forget(&contact);
         tracing::info!(
             interactions = erased.interactions.len(),
             "contact erased on request"
