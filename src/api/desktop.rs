@@ -246,6 +246,27 @@ impl DesktopService {
         Ok(())
     }
 
+    /// Runs a command and reads the interaction right after it, in one trip to the router.
+    async fn run_then_view(
+        &self,
+        command: Command,
+        id: InteractionId,
+    ) -> Result<pb::Interaction, Status> {
+        let (_, view) = self
+            .engine
+            .send_then_read(command, move |r| r.interaction(&id))
+            .await
+            .map_err(status_of)?;
+        Ok(match view {
+            Some(v) => convert::interaction_pb(&v),
+            None => pb::Interaction {
+                id: id.to_string(),
+                phase: pb::Phase::Ended as i32,
+                ..Default::default()
+            },
+        })
+    }
+
     /// Logs the agent out, refused while it still handles accepted interactions.
     async fn logout(&self, agent: AgentId) -> Result<(), Status> {
         let who = agent.clone();
@@ -528,12 +549,16 @@ impl AgentDesktop for DesktopService {
         let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
         let span = tracing::info_span!("accept", agent_id = %agent, interaction_id = %id);
         async {
-            self.run(Command::Accept {
-                interaction: id,
-                agent,
-            })
-            .await?;
-            Ok(Response::new(self.interaction(id).await?))
+            let view = self
+                .run_then_view(
+                    Command::Accept {
+                        interaction: id,
+                        agent,
+                    },
+                    id,
+                )
+                .await?;
+            Ok(Response::new(view))
         }
         .instrument(span)
         .await
@@ -545,12 +570,16 @@ impl AgentDesktop for DesktopService {
     ) -> Result<Response<pb::Interaction>, Status> {
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
-        self.run(Command::Decline {
-            interaction: id,
-            agent,
-        })
-        .await?;
-        Ok(Response::new(self.interaction(id).await?))
+        let view = self
+            .run_then_view(
+                Command::Decline {
+                    interaction: id,
+                    agent,
+                },
+                id,
+            )
+            .await?;
+        Ok(Response::new(view))
     }
 
     async fn complete(
@@ -569,14 +598,18 @@ impl AgentDesktop for DesktopService {
         }
         let span = tracing::info_span!("complete", agent_id = %agent, interaction_id = %id);
         async {
-            self.run(Command::Complete {
-                interaction: id,
-                agent: Some(agent.clone()),
-                wrap_up_code: (!code.is_empty()).then(|| code.to_owned()),
-                notes: (!req.notes.trim().is_empty()).then(|| req.notes.clone()),
-            })
-            .await?;
-            Ok(Response::new(self.interaction(id).await?))
+            let view = self
+                .run_then_view(
+                    Command::Complete {
+                        interaction: id,
+                        agent: Some(agent.clone()),
+                        wrap_up_code: (!code.is_empty()).then(|| code.to_owned()),
+                        notes: (!req.notes.trim().is_empty()).then(|| req.notes.clone()),
+                    },
+                    id,
+                )
+                .await?;
+            Ok(Response::new(view))
         }
         .instrument(span)
         .await

@@ -56,26 +56,23 @@ impl Interactions for InteractionsService {
             queue = %spec.queue
         );
         async move {
-            let events = self
+            // The view is read in the same turn as the creation: the interaction, or the open
+            // one that already had this external reference.
+            let (events, view) = self
                 .engine
-                .send(Command::CreateInteraction { spec })
+                .send_then_read(Command::CreateInteraction { spec }, move |r| {
+                    r.interaction(&id).or_else(|| {
+                        external
+                            .as_deref()
+                            .and_then(|x| r.find_by_external_ref(x))
+                            .and_then(|known| r.interaction(&known))
+                    })
+                })
                 .await
                 .map_err(status_of)?;
             let created = events.iter().any(
                 |e| matches!(&e.kind, EventKind::InteractionCreated { spec, .. } if spec.id == id),
             );
-            let view = self
-                .engine
-                .read(move |r| {
-                    let id = if created {
-                        Some(id)
-                    } else {
-                        external.as_deref().and_then(|x| r.find_by_external_ref(x))
-                    };
-                    id.and_then(|id| r.interaction(&id))
-                })
-                .await
-                .map_err(status_of)?;
             let interaction = match view {
                 Some(v) => convert::interaction_pb(&v),
                 // The reference named an open interaction when the command ran, but it ended

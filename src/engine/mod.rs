@@ -146,6 +146,12 @@ enum Request {
         reply: ReplyTx,
     },
     Read(ReadFn),
+    /// A command, then (if accepted) a read of the router right after it.
+    CommandThenRead {
+        command: Command,
+        reply: ReplyTx,
+        read: ReadFn,
+    },
     Erase {
         contact: ContactId,
         reply: oneshot::Sender<Result<Erasure, EngineError>>,
@@ -355,6 +361,38 @@ impl Engine {
         }
     }
 
+    /// Handles a command and, if the router accepts it, runs `f` on the router right after it
+    /// (in the same turn: nothing else happens in between); returns the command's events and
+    /// `f`'s result once the events are committed. One trip to the router instead of a
+    /// [`send`](Engine::send) then a [`read`](Engine::read).
+    pub async fn send_then_read<R: Send + 'static>(
+        &self,
+        command: Command,
+        f: impl FnOnce(&Router) -> R + Send + 'static,
+    ) -> Result<(Vec<Event>, R), EngineError> {
+        let (reply, events_rx) = oneshot::channel();
+        let (tx, read_rx) = oneshot::channel::<Result<R, Box<dyn Any + Send>>>();
+        let read: ReadFn = Box::new(move |router: &Router| {
+            let result = panic::catch_unwind(AssertUnwindSafe(|| f(router)));
+            Box::new(move || {
+                let _ = tx.send(result);
+            })
+        });
+        self.requests
+            .try_send(Request::CommandThenRead {
+                command,
+                reply,
+                read,
+            })
+            .map_err(refused)?;
+        let events = events_rx.await.map_err(|_| EngineError::Stopped)??;
+        match read_rx.await {
+            Ok(Ok(value)) => Ok((events, value)),
+            Ok(Err(payload)) => panic::resume_unwind(payload),
+            Err(_) => Err(EngineError::Stopped),
+        }
+    }
+
     /// Erases a contact's personal data (GDPR right to erasure) from the journal and snapshots,
     /// keeping the anonymous figures (waits, outcomes) that indicators need: see
     /// [`Journal::erase_contact`]. Refused with [`StoreError::ContactHasOpenInteractions`] while
@@ -513,6 +551,19 @@ impl RouterTask {
                     purge_before,
                     reply,
                 } => forward(self.journal.retention(purge_before), reply),
+                Request::CommandThenRead {
+                    command,
+                    reply,
+                    read,
+                } => match self.router.handle(now, command) {
+                    // The read is dropped unrun: its caller has the refusal.
+                    Err(e) => self.commit(Vec::new(), Answer::Refused(reply, e)).await,
+                    Ok(events) => {
+                        self.commit(events, Answer::Events(reply)).await;
+                        let deliver = read(&self.router);
+                        self.commit(Vec::new(), Answer::Read(deliver)).await;
+                    }
+                },
                 Request::Command { command, reply } => match self.router.handle(now, command) {
                     Err(e) => self.commit(Vec::new(), Answer::Refused(reply, e)).await,
                     Ok(events) => self.commit(events, Answer::Events(reply)).await,
