@@ -14,7 +14,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::core::{Event, Router, Snapshot};
 
-use super::codec::{decode, seq_from_sql, seq_to_sql};
+use super::codec::{seq_from_sql, seq_to_sql, Decoder};
 use super::error::{SqlContext, StoreError};
 use super::journal::Journal;
 use super::schema::migrate;
@@ -25,6 +25,9 @@ pub const DATABASE_FILE: &str = "guichet.db";
 
 /// The lock file's name inside the data directory.
 pub const LOCK_FILE: &str = "guichet.lock";
+
+/// How much of the database file a replay maps into memory (SQLite's `mmap_size`).
+const REPLAY_MMAP_BYTES: i64 = 1 << 30;
 
 /// Rows decoded per chunk during a replay.
 const REPLAY_CHUNK: usize = 2048;
@@ -389,6 +392,9 @@ fn open_reader(path: &Path, config: &StoreConfig) -> Result<Connection, StoreErr
     )
     .at(path)?;
     conn.busy_timeout(config.busy_timeout()).at(path)?;
+    // Replay reads the whole journal once: mapping the file spares a copy of every page.
+    conn.pragma_update(None, "mmap_size", REPLAY_MMAP_BYTES)
+        .at(path)?;
     Ok(conn)
 }
 
@@ -427,6 +433,7 @@ fn read_chunks(
         .at(path)?;
     let mut rows = stmt.query(params![seq_to_sql(after_seq)]).at(path)?;
     let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
+    let mut decoder = Decoder::default();
     while let Some(row) = rows.next().at(path)? {
         let seq = seq_from_sql(row.get(0).at(path)?);
         let at: i64 = row.get(1).at(path)?;
@@ -441,12 +448,15 @@ fn read_chunks(
                     detail: e.to_string(),
                 })
         };
-        let event = decode(at, text(2)?, text(3)?).map_err(|detail| StoreError::Decode {
-            path: path.to_owned(),
-            table: "journal",
-            seq,
-            detail,
-        })?;
+        let event =
+            decoder
+                .decode(at, text(2)?, text(3)?)
+                .map_err(|detail| StoreError::Decode {
+                    path: path.to_owned(),
+                    table: "journal",
+                    seq,
+                    detail,
+                })?;
         chunk.push((seq, event));
         if chunk.len() == REPLAY_CHUNK {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(REPLAY_CHUNK));
