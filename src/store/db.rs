@@ -29,8 +29,9 @@ pub const LOCK_FILE: &str = "guichet.lock";
 /// How much of the database file a replay maps into memory (SQLite's `mmap_size`).
 const REPLAY_MMAP_BYTES: i64 = 1 << 30;
 
-/// Rows decoded per chunk during a replay.
-const REPLAY_CHUNK: usize = 2048;
+/// Rows decoded per chunk during a replay. Small enough that a chunk (with the channel's few
+/// in flight) is still in cache when the applying thread reads it.
+const REPLAY_CHUNK: usize = 256;
 
 /// The data directory's process lock: a small SQLite file held in exclusive locking mode.
 ///
@@ -223,7 +224,7 @@ impl Store {
     {
         let reader = open_reader(&self.path, &self.config)?;
         let path = self.path.clone();
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(u64, Event)>, StoreError>>(4);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(u64, Event)>, StoreError>>(16);
         let decoder = std::thread::Builder::new()
             .name("guichet-replay".into())
             .spawn(move || {
