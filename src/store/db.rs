@@ -137,8 +137,10 @@ impl Store {
     /// with the configured `synchronous` level and migrates its schema (one transaction).
     ///
     /// Fails with a message naming the file and saying what to do: [`StoreError::Corrupt`] for a
-    /// file that is not a Guichet database or is damaged, [`StoreError::TooNew`] for a database
-    /// from a newer Guichet, [`StoreError::Locked`] when another process uses the directory.
+    /// file that is not a Guichet database, is damaged or is truncated (shorter than its header
+    /// says; a page damaged further in shows when recovery reads it, as the same error),
+    /// [`StoreError::TooNew`] for a database from a newer Guichet, [`StoreError::Locked`] when
+    /// another process uses the directory.
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         config.validate()?;
         let dir = &config.data_dir;
@@ -148,6 +150,7 @@ impl Store {
         })?;
         let lock = Arc::new(ProcessLock::acquire(dir)?);
         let path = dir.join(DATABASE_FILE);
+        check_not_truncated(&path)?;
         let mut conn = open_connection(&path, config)?;
         let found_version = migrate(&mut conn, &path)?;
         Ok(Store {
@@ -377,6 +380,72 @@ pub(crate) fn last_seq(conn: &Connection, path: &Path) -> Result<u64, StoreError
         .max(snapshots.unwrap_or(0))
         .try_into()
         .unwrap_or(0))
+}
+
+/// Refuses a database file shorter than its own header says (a copy or restore cut short, a
+/// full disk): SQLite would open it and only fail, as "malformed", when recovery reads the
+/// missing pages. Reads the 100-byte header only; a missing or empty file passes, and so does
+/// one whose header does not hold a trustworthy page count (SQLite then sizes it from the file).
+///
+/// Skipped while a write-ahead log is present: a checkpoint interrupted by a crash may have
+/// written page 1 (and its new page count) before the pages that extend the file, and the log
+/// still holds them.
+fn check_not_truncated(path: &Path) -> Result<(), StoreError> {
+    use std::io::Read;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+        return Ok(());
+    }
+    let mut header = [0u8; 100];
+    let len = match std::fs::File::open(path) {
+        Ok(mut file) => {
+            let len = file
+                .metadata()
+                .map_err(|source| StoreError::Io {
+                    path: path.to_owned(),
+                    source,
+                })?
+                .len();
+            if len < 100 || file.read_exact(&mut header).is_err() {
+                return Ok(());
+            }
+            len
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(StoreError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    if !header.starts_with(b"SQLite format 3\0") {
+        // Not SQLite at all: SQLite itself says so ("file is not a database").
+        return Ok(());
+    }
+    let be32 = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        n => u64::from(n),
+    };
+    let pages = u64::from(be32(28));
+    // The header's page count is valid only when its change counter matches "version valid
+    // for" (file format 3.7.0+); otherwise SQLite ignores it.
+    let count_valid = pages > 0 && be32(24) == be32(92);
+    if count_valid && len < pages * page_size {
+        return Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: format!(
+                "the file is truncated: its header counts {pages} pages of {page_size} bytes, \
+                 {} bytes, but it holds {len}",
+                pages * page_size
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Opens a read-write connection to the database with the store's pragmas.
