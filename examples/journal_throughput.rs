@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run --release --example journal_throughput            # full run (1M-event recovery)
 //! cargo run --release --example journal_throughput -- --quick # a smaller, faster run
+//! cargo run --release --example journal_throughput -- --recovery-only --keep /tmp/j
+//!     # recovery only; the journal is kept in /tmp/j and reused by the next run with --keep
 //! ```
 //!
 //! 1. Durable creations per second: a real router (one queue, no agent logged in, so each
@@ -16,6 +18,7 @@
 //! 3. Database size per event, after the final checkpoint.
 
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use guichet::core::{
@@ -129,11 +132,21 @@ fn throughput(sync: Synchronous, max_batch: usize, count: u64) -> Result<Through
     })
 }
 
-fn recovery(events: u64) -> Result<(), Error> {
-    let dir = tempfile::tempdir()?;
-    let config = StoreConfig::new(dir.path());
+fn recovery(events: u64, keep: Option<PathBuf>) -> Result<(), Error> {
+    let temp;
+    let dir: &Path = match &keep {
+        Some(dir) => dir,
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path()
+        }
+    };
+    let config = StoreConfig::new(dir);
+    let reuse = dir.join(guichet::store::DATABASE_FILE).exists();
     let write_start = Instant::now();
-    {
+    if reuse {
+        println!("reusing the journal in {}", dir.display());
+    } else {
         let store = Store::open(&config)?;
         let journal = store.start_journal()?;
         let mut router = router()?;
@@ -144,24 +157,36 @@ fn recovery(events: u64) -> Result<(), Error> {
         journal.shutdown()?;
     }
     let write = write_start.elapsed();
-    let bytes = std::fs::metadata(dir.path().join(guichet::store::DATABASE_FILE))?.len();
+    let bytes = std::fs::metadata(dir.join(guichet::store::DATABASE_FILE))?.len();
 
     let store = Store::open(&config)?;
-    let start = Instant::now();
+    let load = load_average();
+    let (start, cpu_start) = (Instant::now(), cpu_seconds());
     let recovered = store.recover_router()?;
     let elapsed = start.elapsed();
+    let cpu = cpu_seconds().zip(cpu_start).map(|(end, start)| end - start);
     println!();
     println!("recovery of {} journaled events", recovered.replayed);
-    println!(
-        "  written in                         {:>8.2} s",
-        write.as_secs_f64()
-    );
+    if !reuse {
+        println!(
+            "  written in                         {:>8.2} s",
+            write.as_secs_f64()
+        );
+    }
     println!(
         "  recover_router (read+decode+apply) {:>8.2} s  ({:.2} µs/event, {} open interactions)",
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1e6 / recovered.replayed.max(1) as f64,
         recovered.router.open_count()
     );
+    // The machine may be shared: CPU time (both threads) and load tell what the clock means.
+    if let Some(cpu) = cpu {
+        println!(
+            "  CPU time of the process            {:>8.2} s  (load average before: {})",
+            cpu,
+            load.unwrap_or_else(|| "unknown".into())
+        );
+    }
     println!(
         "  database size                      {:>8.1} MB  ({:.0} bytes/event)",
         bytes as f64 / 1e6,
@@ -192,6 +217,21 @@ fn recovery(events: u64) -> Result<(), Error> {
     Ok(())
 }
 
+/// User + system CPU time of this process so far (Linux; `None` elsewhere).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ, 100 on Linux
+}
+
+/// The 1-minute load average (Linux; `None` elsewhere).
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next().map(str::to_owned)
+}
+
 mod router {
     use super::*;
 
@@ -211,8 +251,14 @@ fn main() -> Result<(), Error> {
     let quick = std::env::args().any(|a| a == "--quick");
     let recovery_only = std::env::args().any(|a| a == "--recovery-only");
     let recovery_events: u64 = if quick { 100_000 } else { 1_000_000 };
+    // `--keep DIR`: write the recovery journal in DIR and keep it; a later run with the same
+    // DIR reuses it (to time recovery alone, over and over).
+    let keep = std::env::args()
+        .skip_while(|a| a != "--keep")
+        .nth(1)
+        .map(PathBuf::from);
     if recovery_only {
-        return recovery(recovery_events);
+        return recovery(recovery_events, keep);
     }
     println!("durable creations per second (append + ack, one interaction_created each)");
     println!(
@@ -238,5 +284,5 @@ fn main() -> Result<(), Error> {
             );
         }
     }
-    recovery(recovery_events)
+    recovery(recovery_events, keep)
 }

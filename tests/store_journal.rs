@@ -1,5 +1,6 @@
 //! The journal on real SQLite files: round trip through a restart, snapshots, group commit,
-//! back-pressure, halting after a failed commit, retention and contact erasure.
+//! back-pressure, halting after a failed commit, retention and contact erasure; opening a
+//! database of an older schema, a damaged or truncated one, and one held by another process.
 
 use std::path::Path;
 use std::time::Duration;
@@ -719,4 +720,387 @@ fn a_slow_writer_does_not_block_appends() {
         ack.blocking_recv().unwrap().unwrap();
     }
     journal.shutdown().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening old, damaged and busy databases.
+
+/// The DDL of schema version 1, as `schema.rs` released it (migrations are append-only, so this
+/// never changes): no `contact` column in the journal yet.
+const V1_DDL: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE journal (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL,
+    interaction TEXT, agent TEXT, payload TEXT NOT NULL);
+CREATE TABLE snapshots (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, payload TEXT NOT NULL);
+CREATE TABLE tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
+    agent TEXT, label TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE ivr_versions (name TEXT NOT NULL, version INTEGER NOT NULL, tree TEXT NOT NULL,
+    created_at INTEGER NOT NULL, PRIMARY KEY (name, version));
+CREATE TABLE ivr_active (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TABLE ivr_numbers (number TEXT PRIMARY KEY, tree TEXT NOT NULL);
+INSERT INTO meta (key, value) VALUES ('application', 'guichet'), ('schema_version', '1');
+";
+
+/// Writes a version-1 database by hand, as a Guichet of that version left it: a queue, three
+/// interactions of contacts c1, c2 and c1, the first one cancelled. Returns the events.
+fn write_v1_database(path: &Path) -> Vec<Event> {
+    let (mut router, mut events) = queue_only_router();
+    for (n, contact) in [(1, "c1"), (2, "c2"), (3, "c1")] {
+        events.extend(
+            router
+                .handle(
+                    T0.plus_secs(n as u64),
+                    Command::CreateInteraction {
+                        spec: spec(n, contact),
+                    },
+                )
+                .unwrap(),
+        );
+    }
+    events.extend(
+        router
+            .handle(T0.plus_secs(9), Command::Cancel { interaction: id(1) })
+            .unwrap(),
+    );
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(V1_DDL).unwrap();
+    for (seq, event) in events.iter().enumerate() {
+        conn.execute(
+            "INSERT INTO journal (seq, at, kind, interaction, agent, payload)
+             VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
+            rusqlite::params![
+                seq as i64 + 1,
+                event.at.as_millis() as i64,
+                event.kind.name(),
+                event.kind.interaction().map(|i| i.to_string()),
+                serde_json::to_string(&event.kind).unwrap(),
+            ],
+        )
+        .unwrap();
+    }
+    events
+}
+
+#[test]
+fn a_version_1_database_opens_upgraded_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(guichet::store::DATABASE_FILE);
+    let events = write_v1_database(&path);
+
+    let store = Store::open(&config(dir.path())).unwrap();
+    assert_eq!(store.found_schema_version(), 1);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, guichet::store::SCHEMA_VERSION.to_string());
+    // Version 2's contact column, backfilled from the payloads, and its index.
+    let contacts: Vec<(i64, Option<String>)> = conn
+        .prepare("SELECT seq, contact FROM journal ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    let expected: Vec<(i64, Option<String>)> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let contact = match &e.kind {
+                EventKind::InteractionCreated { spec, .. } => {
+                    spec.contact.as_ref().map(|c| c.as_str().to_owned())
+                }
+                _ => None,
+            };
+            (i as i64 + 1, contact)
+        })
+        .collect();
+    assert_eq!(contacts, expected);
+    let index: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'journal_contact'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(index, 1);
+    drop(conn);
+
+    // The old journal replays: the same events, the same open interactions.
+    let replayed: Vec<Event> = all_events(&store).into_iter().map(|(_, e)| e).collect();
+    assert_eq!(replayed, events);
+    let recovered = store.recover_router().unwrap();
+    let open: Vec<InteractionId> = recovered
+        .router
+        .interactions()
+        .iter()
+        .map(|v| v.spec.id)
+        .collect();
+    assert_eq!(open, vec![id(2), id(3)]);
+    assert_eq!(recovered.last_seq, events.len() as u64);
+
+    // The new column works: erasing c1 finds its ended interaction through it.
+    let journal = store.start_journal().unwrap();
+    let erasure = journal
+        .erase_contact(ContactId::new("c1"))
+        .unwrap()
+        .blocking_recv()
+        .unwrap();
+    // c1 still has interaction 3 open: refused, naming it.
+    match erasure {
+        Err(StoreError::ContactHasOpenInteractions { open, .. }) => assert_eq!(open, vec![id(3)]),
+        other => panic!("{other:?}"),
+    }
+    journal.shutdown().unwrap();
+    drop(store);
+
+    // Opened again: nothing left to migrate.
+    let store = Store::open(&config(dir.path())).unwrap();
+    assert_eq!(store.found_schema_version(), guichet::store::SCHEMA_VERSION);
+}
+
+#[test]
+fn a_database_from_a_newer_guichet_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(guichet::store::DATABASE_FILE);
+    drop(Store::open(&config(dir.path())).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let err = Store::open(&config(dir.path())).unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooNew { found: 99, .. }),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("upgrade Guichet"), "{message}");
+}
+
+/// Checks that `err` is a corruption error whose message names `path` and says what to do.
+fn assert_corrupt_and_explained(err: &StoreError, path: &Path) {
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&path.display().to_string()),
+        "names the file: {message}"
+    );
+    assert!(
+        message.contains("restore it from a backup"),
+        "says what to do: {message}"
+    );
+    assert!(message.contains("move it aside"), "{message}");
+}
+
+#[test]
+fn a_file_of_garbage_is_refused_with_a_message_naming_it_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(guichet::store::DATABASE_FILE);
+    let garbage: Vec<u8> = (0..16_384u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&path, &garbage).unwrap();
+    let err = Store::open(&config(dir.path())).unwrap_err();
+    assert_corrupt_and_explained(&err, &path);
+    // Nothing was written over it.
+    assert_eq!(std::fs::read(&path).unwrap(), garbage);
+
+    // A SQLite database of another application is refused too, not migrated into.
+    let other = tempfile::tempdir().unwrap();
+    let path = other.path().join(guichet::store::DATABASE_FILE);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    let err = Store::open(&config(other.path())).unwrap_err();
+    assert_corrupt_and_explained(&err, &path);
+    assert!(err.to_string().contains("no Guichet metadata"), "{err}");
+}
+
+/// A journal of `n` creations, closed (checkpointed, no write-ahead log left).
+fn write_journal(dir: &Path, n: u128) -> std::path::PathBuf {
+    let store = Store::open(&config(dir)).unwrap();
+    let journal = store.start_journal().unwrap();
+    let (mut router, setup) = queue_only_router();
+    journal
+        .append(setup)
+        .unwrap()
+        .blocking_recv()
+        .unwrap()
+        .unwrap();
+    for i in 1..=n {
+        journal.append(creation(&mut router, i)).unwrap();
+    }
+    journal
+        .append(Vec::new())
+        .unwrap()
+        .blocking_recv()
+        .unwrap()
+        .unwrap();
+    journal.shutdown().unwrap();
+    let path = store.path().to_owned();
+    drop(store);
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "the log was checkpointed on close"
+    );
+    path
+}
+
+#[test]
+fn a_truncated_database_is_refused_with_a_message_naming_it_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_journal(dir.path(), 2_000);
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert!(len > 64 * 1024, "{len}");
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(len / 2).unwrap();
+    drop(file);
+    let err = Store::open(&config(dir.path())).unwrap_err();
+    assert_corrupt_and_explained(&err, &path);
+    assert!(err.to_string().contains("truncated"), "{err}");
+}
+
+#[test]
+fn a_damaged_page_stops_recovery_with_a_message_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_journal(dir.path(), 2_000);
+    // Overwrite the root page of the journal's table (an interior page, since the table spans
+    // many pages) with noise: opening reads only the schema and meta, recovery reads the table.
+    let (root, page_size): (i64, i64) = {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let root = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'journal'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let page_size = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        (root, page_size)
+    };
+    assert!(root > 1);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let start = ((root - 1) * page_size) as usize;
+    for (i, b) in bytes[start..start + page_size as usize]
+        .iter_mut()
+        .enumerate()
+    {
+        *b = (i as u8).wrapping_mul(37) ^ 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Store::open(&config(dir.path()))
+        .and_then(|store| store.recover_router().map(|_| ()))
+        .unwrap_err();
+    assert_corrupt_and_explained(&err, &path);
+}
+
+#[test]
+fn a_second_store_on_the_same_directory_is_refused_while_the_first_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Store::open(&config(dir.path())).unwrap();
+    let err = Store::open(&config(dir.path())).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    drop(first);
+    Store::open(&config(dir.path())).unwrap();
+}
+
+/// The environment variable that turns [`helper_process_holding_a_store`] into a lock holder.
+const HOLD_STORE_IN: &str = "GUICHET_TEST_HOLD_STORE_IN";
+
+/// What the holder prints once it holds the store.
+const HOLDING: &str = "guichet-test: holding the store";
+
+/// Not a test by itself: run as a child process by the test below (with `HOLD_STORE_IN` set),
+/// it opens a store in that directory, prints [`HOLDING`], and keeps it until its stdin closes.
+#[test]
+fn helper_process_holding_a_store() {
+    let Some(dir) = std::env::var_os(HOLD_STORE_IN) else {
+        return;
+    };
+    let store = Store::open(&config(Path::new(&dir))).unwrap();
+    // On a line of its own: libtest has already printed "test ... " without a newline.
+    println!("\n{HOLDING}");
+    use std::io::Write;
+    std::io::stdout().flush().unwrap();
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    drop(store);
+}
+
+/// Starts a child process holding a store on `dir`, and waits until it holds it.
+fn spawn_holder(dir: &Path) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "helper_process_holding_a_store",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HOLD_STORE_IN, dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.trim() == HOLDING => break,
+            Some(Ok(_)) => continue,
+            other => {
+                let _ = child.kill();
+                panic!("the holder stopped before holding the store: {other:?}");
+            }
+        }
+    }
+    // Keep reading what it prints, so that it can finish writing and exit cleanly.
+    std::thread::spawn(move || lines.for_each(drop));
+    child
+}
+
+#[test]
+fn a_database_held_by_another_process_is_refused_clearly_until_it_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut holder = spawn_holder(dir.path());
+    let err = Store::open(&config(dir.path())).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    let message = err.to_string();
+    let lock = dir.path().join(guichet::store::LOCK_FILE);
+    assert!(
+        message.contains(&lock.display().to_string()),
+        "names the file: {message}"
+    );
+    assert!(
+        message.contains("another Guichet process is using this data directory"),
+        "{message}"
+    );
+    assert!(message.contains("stop it"), "says what to do: {message}");
+
+    // The holder exits normally: the directory is free.
+    drop(holder.stdin.take());
+    assert!(holder.wait().unwrap().success());
+    drop(Store::open(&config(dir.path())).unwrap());
+
+    // A holder killed outright (SIGKILL) leaves no stale lock behind either.
+    let mut holder = spawn_holder(dir.path());
+    assert!(Store::open(&config(dir.path())).is_err());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    assert_eq!(store.recover_router().unwrap().replayed, 0);
 }

@@ -275,6 +275,164 @@ pub(super) enum Timer {
     Wait(InteractionId),
 }
 
+/// The open interactions: their slots in one dense vector, and a map from id to position.
+///
+/// Rather than a map holding the slots themselves: the map's entries stay small (an id and a
+/// position), so growing it moves little memory, and the vector grows in place (a large
+/// allocation is remapped, not copied). This matters when recovery rebuilds a router with a
+/// million waiting interactions. Removal moves the last slot into the hole, so iteration order
+/// is not creation order; nothing depends on it (listings sort by id).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Slots {
+    position: FxHashMap<InteractionId, u32>,
+    slots: Vec<Slot>,
+}
+
+impl Slots {
+    pub(super) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(super) fn contains_key(&self, id: &InteractionId) -> bool {
+        self.position.contains_key(id)
+    }
+
+    pub(super) fn get(&self, id: &InteractionId) -> Option<&Slot> {
+        let &i = self.position.get(id)?;
+        self.slots.get(i as usize)
+    }
+
+    pub(super) fn get_mut(&mut self, id: &InteractionId) -> Option<&mut Slot> {
+        let &i = self.position.get(id)?;
+        self.slots.get_mut(i as usize)
+    }
+
+    /// Inserts or replaces the slot of `id` (which must be `slot.spec.id`).
+    pub(super) fn insert(&mut self, id: InteractionId, slot: Slot) -> Option<Slot> {
+        debug_assert_eq!(id, slot.spec.id);
+        match self.position.get(&id) {
+            Some(&i) => Some(std::mem::replace(&mut self.slots[i as usize], slot)),
+            None => {
+                let i = u32::try_from(self.slots.len())
+                    .unwrap_or_else(|_| unreachable!("more than 2^32 open interactions"));
+                self.position.insert(id, i);
+                self.slots.push(slot);
+                None
+            }
+        }
+    }
+
+    pub(super) fn remove(&mut self, id: &InteractionId) -> Option<Slot> {
+        let i = self.position.remove(id)? as usize;
+        let slot = self.slots.swap_remove(i);
+        if let Some(moved) = self.slots.get(i) {
+            self.position.insert(moved.spec.id, i as u32);
+        }
+        Some(slot)
+    }
+
+    pub(super) fn values(&self) -> std::slice::Iter<'_, Slot> {
+        self.slots.iter()
+    }
+}
+
+/// The open interactions' external references (CallSid, Message-ID...), to make creation
+/// idempotent.
+///
+/// Keyed by the text's hash, computed once: a map keyed by the text itself hashes every key
+/// again each time it grows, reading strings scattered all over memory (a million of them when
+/// recovery rebuilds a large router). Two texts with the same 64-bit hash share an entry.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ExternalRefs {
+    by_hash: FxHashMap<u64, ExternalEntry>,
+}
+
+#[derive(Debug, Clone)]
+enum ExternalEntry {
+    One(Arc<str>, InteractionId),
+    Many(Vec<(Arc<str>, InteractionId)>),
+}
+
+fn text_hash(text: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = rustc_hash::FxBuildHasher.build_hasher();
+    hasher.write(text.as_bytes());
+    hasher.finish()
+}
+
+impl ExternalRefs {
+    pub(super) fn get(&self, text: &str) -> Option<InteractionId> {
+        self.get_hashed(text_hash(text), text)
+    }
+
+    fn get_hashed(&self, hash: u64, text: &str) -> Option<InteractionId> {
+        match self.by_hash.get(&hash)? {
+            ExternalEntry::One(t, id) => (**t == *text).then_some(*id),
+            ExternalEntry::Many(all) => all.iter().find(|(t, _)| **t == *text).map(|(_, id)| *id),
+        }
+    }
+
+    pub(super) fn contains_key(&self, text: &str) -> bool {
+        self.get(text).is_some()
+    }
+
+    /// Maps `text` to `id`, replacing what it mapped to.
+    pub(super) fn insert(&mut self, text: Arc<str>, id: InteractionId) {
+        self.insert_hashed(text_hash(&text), text, id);
+    }
+
+    fn insert_hashed(&mut self, hash: u64, text: Arc<str>, id: InteractionId) {
+        use std::collections::hash_map::Entry;
+        match self.by_hash.entry(hash) {
+            Entry::Vacant(v) => {
+                v.insert(ExternalEntry::One(text, id));
+            }
+            Entry::Occupied(mut o) => {
+                let entry = o.get_mut();
+                if let ExternalEntry::One(t, old) = entry {
+                    if *t == text {
+                        *old = id;
+                        return;
+                    }
+                    *entry = ExternalEntry::Many(vec![(t.clone(), *old)]);
+                }
+                if let ExternalEntry::Many(all) = entry {
+                    match all.iter_mut().find(|(t, _)| *t == text) {
+                        Some((_, old)) => *old = id,
+                        None => all.push((text, id)),
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn remove(&mut self, text: &str) {
+        self.remove_hashed(text_hash(text), text);
+    }
+
+    fn remove_hashed(&mut self, hash: u64, text: &str) {
+        use std::collections::hash_map::Entry;
+        if let Entry::Occupied(mut o) = self.by_hash.entry(hash) {
+            match o.get_mut() {
+                ExternalEntry::One(t, _) => {
+                    if **t == *text {
+                        o.remove();
+                    }
+                }
+                ExternalEntry::Many(all) => {
+                    all.retain(|(t, _)| **t != *text);
+                    if let [(t, id)] = all.as_slice() {
+                        let one = ExternalEntry::One(t.clone(), *id);
+                        o.insert(one);
+                    } else if all.is_empty() {
+                        o.remove();
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// An open interaction.
 #[derive(Debug, Clone)]
 pub(super) struct Slot {
@@ -330,11 +488,22 @@ pub(super) fn merge_reqs(a: &[(SkillIdx, u8)], b: &[(SkillIdx, u8)]) -> ReqSet {
 
 impl Router {
     pub(super) fn intern_reqs(&mut self, reqs: &[Requirement]) -> ReqSet {
-        let list: ReqSet = reqs
+        let mut list: ReqSet = reqs
             .iter()
             .map(|r| (self.skills.intern(&r.skill), r.min_level))
             .collect();
-        merge_reqs(&list, &[])
+        // `merge_reqs(&list, &[])` without its two extra vectors: sorted by (skill, level), the
+        // last (highest) level of each skill kept.
+        list.sort_unstable();
+        list.dedup_by(|later, kept| {
+            if later.0 == kept.0 {
+                kept.1 = later.1;
+                true
+            } else {
+                false
+            }
+        });
+        list
     }
 
     pub(super) fn intern_levels(
@@ -680,5 +849,41 @@ impl Router {
             self.timers.insert((at, kind.timer(id)));
             slot.timer = Some((at, kind));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_refs_keep_texts_with_the_same_hash_apart() {
+        let id = InteractionId::from_u128;
+        let mut refs = ExternalRefs::default();
+        // Three texts forced into one hash, and one on its own.
+        for (n, text) in ["a", "b", "c"].into_iter().enumerate() {
+            refs.insert_hashed(7, Arc::from(text), id(n as u128));
+        }
+        refs.insert(Arc::from("d"), id(9));
+        assert_eq!(refs.get_hashed(7, "a"), Some(id(0)));
+        assert_eq!(refs.get_hashed(7, "b"), Some(id(1)));
+        assert_eq!(refs.get_hashed(7, "c"), Some(id(2)));
+        assert_eq!(refs.get_hashed(7, "d"), None);
+        assert_eq!(refs.get("d"), Some(id(9)));
+        assert!(!refs.contains_key("a"), "a is only under the forced hash");
+        refs.insert_hashed(7, Arc::from("b"), id(5));
+        assert_eq!(refs.get_hashed(7, "b"), Some(id(5)));
+        refs.remove_hashed(7, "a");
+        refs.remove_hashed(7, "zz");
+        assert_eq!(refs.get_hashed(7, "a"), None);
+        assert_eq!(refs.get_hashed(7, "c"), Some(id(2)));
+        refs.remove_hashed(7, "c");
+        assert!(matches!(refs.by_hash.get(&7), Some(ExternalEntry::One(..))));
+        assert_eq!(refs.get_hashed(7, "b"), Some(id(5)));
+        refs.remove_hashed(7, "b");
+        assert!(!refs.by_hash.contains_key(&7));
+        refs.remove("d");
+        assert_eq!(refs.get("d"), None);
+        assert!(refs.by_hash.is_empty());
     }
 }

@@ -59,14 +59,54 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// Reads a string straight into an `Arc<str>`: one allocation, where serde's own `Arc<str>`
+/// goes through a `Box<str>` and copies it (this is on the path of every journaled event that
+/// recovery decodes). Accepts what `String` accepts: a string, or UTF-8 bytes.
+pub(crate) fn deserialize_arc_str<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Arc<str>, D::Error> {
+    struct ArcStr;
+    impl serde::de::Visitor<'_> for ArcStr {
+        type Value = Arc<str>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Arc<str>, E> {
+            Ok(Arc::from(v))
+        }
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Arc<str>, E> {
+            std::str::from_utf8(v)
+                .map(Arc::from)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Bytes(v), &self))
+        }
+    }
+    deserializer.deserialize_str(ArcStr)
+}
+
+/// [`deserialize_arc_str`] for an optional field (`null` or absent is `None`).
+fn deserialize_opt_arc_str<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Arc<str>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(transparent)]
+    struct Text(#[serde(deserialize_with = "deserialize_arc_str")] Arc<str>);
+    Ok(Option::<Text>::deserialize(deserializer)?.map(|t| t.0))
+}
+
 macro_rules! name_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         ///
         /// Cheap to clone (a reference-counted string), compared and ordered by its text.
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
         #[serde(transparent)]
         pub struct $name(Arc<str>);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserialize_arc_str(deserializer).map($name)
+            }
+        }
 
         impl $name {
             /// Makes an identifier from its text.
@@ -125,9 +165,33 @@ name_id!(
 
 /// An interaction's identifier: a ULID chosen by whoever creates the interaction, so that the core
 /// stays deterministic and a creation can be retried with the same id.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct InteractionId(pub Ulid);
+
+impl<'de> Deserialize<'de> for InteractionId {
+    /// Parses the text in place (`ulid`'s own impl reads it into a `String` first); same
+    /// accepted input and error messages.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = InteractionId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<InteractionId, E> {
+                Ulid::from_string(v).map(InteractionId).map_err(E::custom)
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<InteractionId, E> {
+                match std::str::from_utf8(v) {
+                    Ok(text) => self.visit_str(text),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(v), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
 
 impl InteractionId {
     /// A fresh id from the system clock and randomness (for callers outside the core).
@@ -634,7 +698,7 @@ pub struct InteractionSpec {
     pub attributes: Attributes,
     /// The channel's reference (CallSid, Message-ID, MessageSid, chat session id) that makes
     /// creation idempotent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_opt_arc_str")]
     pub external_ref: Option<Arc<str>>,
 }
 
@@ -674,6 +738,16 @@ impl Attributes {
     /// No attributes.
     pub fn new() -> Self {
         Attributes(Vec::new())
+    }
+
+    /// Attributes from pairs already sorted by key, without repeats (what the journal's reader
+    /// finds in a stored interaction). Other input falls back to inserting one by one.
+    pub(crate) fn from_sorted(pairs: Vec<(String, String)>) -> Self {
+        if pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+            Attributes(pairs)
+        } else {
+            pairs.into_iter().collect()
+        }
     }
 
     /// Sets `key` to `value`; returns the previous value.
@@ -738,8 +812,34 @@ impl Serialize for Attributes {
 }
 
 impl<'de> Deserialize<'de> for Attributes {
+    /// Reads a map straight into the sorted vector. A repeated key keeps its last value, as a
+    /// map would; keys already in order (as serialised) are appended without searching.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<String, String>::deserialize(deserializer)?;
-        Ok(Attributes(map.into_iter().collect()))
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = Attributes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of strings to strings")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Attributes, A::Error> {
+                let mut pairs: Vec<(String, String)> =
+                    Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+                while let Some((key, value)) = map.next_entry::<String, String>()? {
+                    match pairs.last() {
+                        Some((last, _)) if *last >= key => {
+                            let mut attributes = Attributes(pairs);
+                            attributes.insert(key, value);
+                            pairs = attributes.0;
+                        }
+                        _ => pairs.push((key, value)),
+                    }
+                }
+                Ok(Attributes(pairs))
+            }
+        }
+        deserializer.deserialize_map(Pairs)
     }
 }

@@ -11,8 +11,8 @@ use super::event::{
     Candidate, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause, Rule,
 };
 use super::index::{
-    rank_score, AgentSlot, Class, ClassKey, Interner, Phase, Profile, QueueSlot, Slot, Timer,
-    TimerKind, WaitKey,
+    rank_score, AgentSlot, Class, ClassKey, ExternalRefs, Interner, Phase, Profile, QueueSlot,
+    Slot, Slots, Timer, TimerKind, WaitKey,
 };
 use super::model::{
     AgentId, AgentState, Channel, ContactId, InteractionId, OverflowAction, QueueConfig, QueueId,
@@ -53,8 +53,8 @@ pub struct Router {
     pub(super) free_agent_slots: Vec<u32>,
     pub(super) classes: Vec<Class>,
     pub(super) class_ix: FxHashMap<ClassKey, u32>,
-    pub(super) interactions: FxHashMap<InteractionId, Slot>,
-    pub(super) external: FxHashMap<Arc<str>, InteractionId>,
+    pub(super) interactions: Slots,
+    pub(super) external: ExternalRefs,
     pub(super) timers: BTreeSet<(Timestamp, Timer)>,
     pub(super) last_agent: FxHashMap<ContactId, AgentId>,
     pub(super) offer_seq: u64,
@@ -265,7 +265,7 @@ impl Router {
             }
             Command::CreateInteraction { spec } => {
                 if let Some(r) = &spec.external_ref {
-                    if self.external.contains_key(&**r) {
+                    if self.external.contains_key(r) {
                         return Ok(());
                     }
                 }

@@ -176,7 +176,7 @@ impl Router {
 
     /// The open interaction created with this external reference, if any.
     pub fn find_by_external_ref(&self, external_ref: &str) -> Option<InteractionId> {
-        self.external.get(external_ref).copied()
+        self.external.get(external_ref)
     }
 
     /// Every open interaction, in id order.

@@ -6,8 +6,11 @@
 //! [`EventKind`]. JSON because several core enums are internally tagged and flattened, which
 //! only self-describing formats support; it also keeps rows readable with the `sqlite3` shell.
 //!
-//! Decoding speed matters for recovery. `serde` decodes an internally tagged enum by first
-//! buffering the whole object into an intermediate tree, which doubles the cost. Since the row's
+//! Decoding speed matters for recovery. `interaction_created`, the bulk of any journal, is first
+//! read by a hand-written reader of the exact layout serde writes (`created.rs`), which falls
+//! back to serde for anything else. For the other kinds: `serde` decodes an internally tagged
+//! enum by first buffering the whole object into an intermediate tree, which doubles the cost.
+//! Since the row's
 //! `kind` column already names the variant, the hot kinds (the interaction life cycle and agent
 //! states) are decoded straight into a private struct mirroring the variant's fields (the `type`
 //! key is skipped as an unknown field); the rest go through `EventKind`'s own `Deserialize`. The
@@ -22,6 +25,7 @@ use crate::core::{
     InteractionSpec, Timestamp,
 };
 
+use super::created;
 use super::error::StoreError;
 
 /// A journal row ready to be inserted (everything but its `seq`).
@@ -58,12 +62,34 @@ pub(crate) fn encode(event: &Event) -> Result<Row, StoreError> {
 }
 
 /// Decodes one event from its `at`, `kind` and `payload` columns.
+#[cfg(test)]
 pub(crate) fn decode(at: i64, kind: &str, payload: &str) -> Result<Event, String> {
-    let kind = decode_kind(kind, payload).map_err(|e| e.to_string())?;
-    Ok(Event {
-        at: millis_from_sql(at),
-        kind,
-    })
+    Decoder::default().decode(at, kind, payload)
+}
+
+/// Decodes journal rows one after another, remembering the queue and skill names it has seen
+/// so that the events it returns share them (see [`created::Names`]).
+#[derive(Default)]
+pub(crate) struct Decoder {
+    names: created::Names,
+}
+
+impl Decoder {
+    /// Decodes one event from its `at`, `kind` and `payload` columns.
+    pub(crate) fn decode(&mut self, at: i64, kind: &str, payload: &str) -> Result<Event, String> {
+        let fast = match kind {
+            "interaction_created" => created::read(payload, &mut self.names),
+            _ => None,
+        };
+        let kind = match fast {
+            Some(kind) => kind,
+            None => decode_kind(kind, payload).map_err(|e| e.to_string())?,
+        };
+        Ok(Event {
+            at: millis_from_sql(at),
+            kind,
+        })
+    }
 }
 
 /// Decodes the variant named `kind` from its payload straight into a struct of the variant's
@@ -82,11 +108,26 @@ macro_rules! direct {
 
 fn decode_kind(kind: &str, payload: &str) -> Result<EventKind, serde_json::Error> {
     Ok(match kind {
-        "interaction_created" => direct!(payload, InteractionCreated {
-            spec: Arc<InteractionSpec>,
-            priority: u32,
-            sla_deadline: Timestamp,
-        }),
+        "interaction_created" => {
+            // The spec is read into place and then moved into its `Arc`: serde's own `Arc<T>`
+            // reads a `Box<T>` and copies it into a second allocation.
+            #[derive(Deserialize)]
+            struct Body {
+                spec: InteractionSpec,
+                priority: u32,
+                sla_deadline: Timestamp,
+            }
+            let body: Body = serde_json::from_str(payload)?;
+            let mut spec = body.spec;
+            // As the router does when it creates the interaction: it keeps the spec while it
+            // waits.
+            spec.shrink_to_fit();
+            EventKind::InteractionCreated {
+                spec: Arc::new(spec),
+                priority: body.priority,
+                sla_deadline: body.sla_deadline,
+            }
+        }
         "interaction_offered" => direct!(
             payload,
             InteractionOffered {

@@ -48,7 +48,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// The file is not a Guichet database, or it is damaged.
-    #[error("{} is not a Guichet database ({detail}): move it away or point --data-dir elsewhere", path.display())]
+    #[error("{} cannot be used as a Guichet database ({detail}): if it is Guichet's, restore it from a backup; otherwise move it aside (with its -wal and -shm files, if any) to start with an empty database, or set [store] data_dir to another directory", path.display())]
     Corrupt {
         /// The database file.
         path: PathBuf,
@@ -56,7 +56,7 @@ pub enum StoreError {
         detail: String,
     },
     /// Another process (or another store in this process) holds the data directory.
-    #[error("{} is in use ({detail}): another Guichet is using this data directory; stop it, or point --data-dir elsewhere", path.display())]
+    #[error("{} is in use ({detail}): another Guichet process is using this data directory; stop it (or wait for it to exit), or set [store] data_dir to another directory", path.display())]
     Locked {
         /// The lock file or database that is held.
         path: PathBuf,

@@ -39,6 +39,7 @@
 //! the store) is the way out.
 
 mod codec;
+mod created;
 mod db;
 mod error;
 mod history;
