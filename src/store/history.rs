@@ -7,7 +7,7 @@ use crate::core::{
     AgentId, Channel, ContactId, EndReason, EventKind, InteractionId, QueueId, Timestamp,
 };
 
-use super::codec::decode;
+use super::codec::Decoder;
 use super::db::Store;
 use super::error::{SqlContext, StoreError};
 
@@ -65,9 +65,10 @@ impl Store {
             .at(&path)?
             .collect::<Result<_, _>>()
             .at(&path)?;
+        let mut decoder = Decoder::default();
         let mut out = Vec::with_capacity(rows.len());
         for (seq, at, payload) in rows {
-            let event = decode(at, "interaction_created", &payload).map_err(|detail| {
+            let event = decoder.decode(at, "interaction_created", &payload).map_err(|detail| {
                 StoreError::Decode {
                     path: path.clone(),
                     table: "journal",
@@ -101,7 +102,7 @@ impl Store {
                 .collect::<Result<_, _>>()
                 .at(&path)?;
             for (seq, at, kind, payload) in end_rows {
-                let event = decode(at, &kind, &payload).map_err(|detail| StoreError::Decode {
+                let event = decoder.decode(at, &kind, &payload).map_err(|detail| StoreError::Decode {
                     path: path.clone(),
                     table: "journal",
                     seq: seq as u64,
