@@ -68,14 +68,14 @@ impl Store {
         let mut decoder = Decoder::default();
         let mut out = Vec::with_capacity(rows.len());
         for (seq, at, payload) in rows {
-            let event = decoder.decode(at, "interaction_created", &payload).map_err(|detail| {
-                StoreError::Decode {
+            let event = decoder
+                .decode(at, "interaction_created", &payload)
+                .map_err(|detail| StoreError::Decode {
                     path: path.clone(),
                     table: "journal",
                     seq: seq as u64,
                     detail,
-                }
-            })?;
+                })?;
             let EventKind::InteractionCreated { spec, .. } = event.kind else {
                 continue;
             };
@@ -102,12 +102,15 @@ impl Store {
                 .collect::<Result<_, _>>()
                 .at(&path)?;
             for (seq, at, kind, payload) in end_rows {
-                let event = decoder.decode(at, &kind, &payload).map_err(|detail| StoreError::Decode {
-                    path: path.clone(),
-                    table: "journal",
-                    seq: seq as u64,
-                    detail,
-                })?;
+                let event =
+                    decoder
+                        .decode(at, &kind, &payload)
+                        .map_err(|detail| StoreError::Decode {
+                            path: path.clone(),
+                            table: "journal",
+                            seq: seq as u64,
+                            detail,
+                        })?;
                 match event.kind {
                     EventKind::InteractionCompleted {
                         agent,
