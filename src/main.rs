@@ -34,7 +34,8 @@ enum Cmd {
     },
     /// Simulate a scenario with the real router on virtual time: service level, speed of answer
     /// and abandonment per queue and channel, occupancy per agent group, with 95% confidence
-    /// intervals; or, with --staff-for, the smallest staff that meets a service-level target.
+    /// intervals; with --staff-for, the smallest staff that meets a service-level target; with
+    /// --replay DATA_DIR --config NEW.toml, a recorded journal replayed under a new configuration.
     Simulate(SimulateArgs),
     /// Run the server: gRPC APIs for agent desktops, supervisors and integrators, on the
     /// configured addresses and data directory, until SIGINT or SIGTERM.
