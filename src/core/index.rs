@@ -341,16 +341,33 @@ impl Slots {
 ///
 /// Keyed by the text's hash, computed once: a map keyed by the text itself hashes every key
 /// again each time it grows, reading strings scattered all over memory (a million of them when
-/// recovery rebuilds a large router). Two texts with the same 64-bit hash share an entry.
+/// recovery rebuilds a large router). A text whose hash is already taken by another text (a
+/// 64-bit collision: in practice never) goes to a short side list.
 #[derive(Debug, Clone, Default)]
 pub(super) struct ExternalRefs {
     by_hash: FxHashMap<u64, ExternalEntry>,
+    collided: Vec<(u64, ExternalEntry)>,
 }
 
+/// A text and its interaction (the id as two words, so that an entry is 40 bytes, not 48).
 #[derive(Debug, Clone)]
-enum ExternalEntry {
-    One(Arc<str>, InteractionId),
-    Many(Vec<(Arc<str>, InteractionId)>),
+struct ExternalEntry {
+    text: Arc<str>,
+    id: [u64; 2],
+}
+
+impl ExternalEntry {
+    fn new(text: Arc<str>, id: InteractionId) -> Self {
+        let n = id.0 .0;
+        ExternalEntry {
+            text,
+            id: [(n >> 64) as u64, n as u64],
+        }
+    }
+
+    fn id(&self) -> InteractionId {
+        InteractionId::from_u128((u128::from(self.id[0]) << 64) | u128::from(self.id[1]))
+    }
 }
 
 fn text_hash(text: &str) -> u64 {
@@ -366,10 +383,14 @@ impl ExternalRefs {
     }
 
     fn get_hashed(&self, hash: u64, text: &str) -> Option<InteractionId> {
-        match self.by_hash.get(&hash)? {
-            ExternalEntry::One(t, id) => (**t == *text).then_some(*id),
-            ExternalEntry::Many(all) => all.iter().find(|(t, _)| **t == *text).map(|(_, id)| *id),
+        let entry = self.by_hash.get(&hash)?;
+        if *entry.text == *text {
+            return Some(entry.id());
         }
+        self.collided
+            .iter()
+            .find(|(h, e)| *h == hash && *e.text == *text)
+            .map(|(_, e)| e.id())
     }
 
     pub(super) fn contains_key(&self, text: &str) -> bool {
@@ -383,24 +404,22 @@ impl ExternalRefs {
 
     fn insert_hashed(&mut self, hash: u64, text: Arc<str>, id: InteractionId) {
         use std::collections::hash_map::Entry;
+        let new = ExternalEntry::new(text, id);
         match self.by_hash.entry(hash) {
             Entry::Vacant(v) => {
-                v.insert(ExternalEntry::One(text, id));
+                v.insert(new);
             }
             Entry::Occupied(mut o) => {
-                let entry = o.get_mut();
-                if let ExternalEntry::One(t, old) = entry {
-                    if *t == text {
-                        *old = id;
-                        return;
-                    }
-                    *entry = ExternalEntry::Many(vec![(t.clone(), *old)]);
-                }
-                if let ExternalEntry::Many(all) = entry {
-                    match all.iter_mut().find(|(t, _)| *t == text) {
-                        Some((_, old)) => *old = id,
-                        None => all.push((text, id)),
-                    }
+                if o.get().text == new.text {
+                    o.insert(new);
+                } else if let Some((_, e)) = self
+                    .collided
+                    .iter_mut()
+                    .find(|(h, e)| *h == hash && e.text == new.text)
+                {
+                    *e = new;
+                } else {
+                    self.collided.push((hash, new));
                 }
             }
         }
@@ -412,23 +431,22 @@ impl ExternalRefs {
 
     fn remove_hashed(&mut self, hash: u64, text: &str) {
         use std::collections::hash_map::Entry;
-        if let Entry::Occupied(mut o) = self.by_hash.entry(hash) {
-            match o.get_mut() {
-                ExternalEntry::One(t, _) => {
-                    if **t == *text {
-                        o.remove();
-                    }
+        let Entry::Occupied(mut o) = self.by_hash.entry(hash) else {
+            return;
+        };
+        if *o.get().text == *text {
+            // A text that shares the hash takes the freed place.
+            match self.collided.iter().position(|(h, _)| *h == hash) {
+                Some(i) => {
+                    o.insert(self.collided.swap_remove(i).1);
                 }
-                ExternalEntry::Many(all) => {
-                    all.retain(|(t, _)| **t != *text);
-                    if let [(t, id)] = all.as_slice() {
-                        let one = ExternalEntry::One(t.clone(), *id);
-                        o.insert(one);
-                    } else if all.is_empty() {
-                        o.remove();
-                    }
+                None => {
+                    o.remove();
                 }
             }
+        } else {
+            self.collided
+                .retain(|(h, e)| !(*h == hash && *e.text == *text));
         }
     }
 }
@@ -864,26 +882,31 @@ mod tests {
         for (n, text) in ["a", "b", "c"].into_iter().enumerate() {
             refs.insert_hashed(7, Arc::from(text), id(n as u128));
         }
-        refs.insert(Arc::from("d"), id(9));
+        refs.insert(Arc::from("d"), id(u128::MAX - 1));
         assert_eq!(refs.get_hashed(7, "a"), Some(id(0)));
         assert_eq!(refs.get_hashed(7, "b"), Some(id(1)));
         assert_eq!(refs.get_hashed(7, "c"), Some(id(2)));
         assert_eq!(refs.get_hashed(7, "d"), None);
-        assert_eq!(refs.get("d"), Some(id(9)));
+        assert_eq!(refs.get("d"), Some(id(u128::MAX - 1)));
         assert!(!refs.contains_key("a"), "a is only under the forced hash");
         refs.insert_hashed(7, Arc::from("b"), id(5));
         assert_eq!(refs.get_hashed(7, "b"), Some(id(5)));
+        assert_eq!(refs.collided.len(), 2);
+        // Removing the text in the map's entry promotes one of the side list's.
         refs.remove_hashed(7, "a");
         refs.remove_hashed(7, "zz");
         assert_eq!(refs.get_hashed(7, "a"), None);
+        assert_eq!(refs.get_hashed(7, "b"), Some(id(5)));
         assert_eq!(refs.get_hashed(7, "c"), Some(id(2)));
+        assert_eq!(refs.collided.len(), 1);
         refs.remove_hashed(7, "c");
-        assert!(matches!(refs.by_hash.get(&7), Some(ExternalEntry::One(..))));
         assert_eq!(refs.get_hashed(7, "b"), Some(id(5)));
         refs.remove_hashed(7, "b");
         assert!(!refs.by_hash.contains_key(&7));
+        assert!(refs.collided.is_empty());
         refs.remove("d");
         assert_eq!(refs.get("d"), None);
         assert!(refs.by_hash.is_empty());
+        assert_eq!(std::mem::size_of::<(u64, ExternalEntry)>(), 40);
     }
 }

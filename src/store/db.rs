@@ -26,9 +26,6 @@ pub const DATABASE_FILE: &str = "guichet.db";
 /// The lock file's name inside the data directory.
 pub const LOCK_FILE: &str = "guichet.lock";
 
-/// How much of the database file a replay maps into memory (SQLite's `mmap_size`).
-const REPLAY_MMAP_BYTES: i64 = 1 << 30;
-
 /// Rows decoded per chunk during a replay. Small enough that a chunk (with the channel's few
 /// in flight) is still in cache when the applying thread reads it.
 const REPLAY_CHUNK: usize = 256;
@@ -517,9 +514,6 @@ fn open_reader(path: &Path, config: &StoreConfig) -> Result<Connection, StoreErr
     )
     .at(path)?;
     conn.busy_timeout(config.busy_timeout()).at(path)?;
-    // Replay reads the whole journal once: mapping the file spares a copy of every page.
-    conn.pragma_update(None, "mmap_size", REPLAY_MMAP_BYTES)
-        .at(path)?;
     Ok(conn)
 }
 
