@@ -707,7 +707,6 @@ impl InteractionSpec {
     pub fn shrink_to_fit(&mut self) {
         self.requirements.shrink_to_fit();
         self.preferred.shrink_to_fit();
-        self.attributes.0.shrink_to_fit();
     }
 
     /// A spec with only the mandatory fields.
@@ -729,91 +728,171 @@ impl InteractionSpec {
 
 /// Key/value data attached to an interaction (from the IVR or the channel), sorted by key.
 ///
-/// A small sorted vector rather than a tree: interactions carry a handful of attributes, and a
-/// waiting interaction should cost little memory. Serialised as a map.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct Attributes(Vec<(String, String)>);
+/// Packed: the keys and values end to end in one string, with their end offsets in one slice,
+/// so that an interaction's attributes cost two allocations however many there are (a waiting
+/// interaction should cost little memory, and recovery builds a million of them). Interactions
+/// carry a handful of attributes: changing one rebuilds both. Serialised as a map.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Attributes {
+    /// Key 0, value 0, key 1, value 1... in key order, keys unique.
+    text: Box<str>,
+    /// The end of each key and value in `text`: two per pair.
+    ends: Box<[u32]>,
+}
+
+impl fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
 
 impl Attributes {
     /// No attributes.
     pub fn new() -> Self {
-        Attributes(Vec::new())
+        Attributes::default()
     }
 
-    /// Attributes from pairs already sorted by key, without repeats (what the journal's reader
-    /// finds in a stored interaction). Other input falls back to inserting one by one.
-    pub(crate) fn from_sorted(pairs: Vec<(String, String)>) -> Self {
-        if pairs.windows(2).all(|w| w[0].0 < w[1].0) {
-            Attributes(pairs)
-        } else {
-            pairs.into_iter().collect()
+    /// Packs pairs sorted by key, without repeats.
+    fn pack<'a>(pairs: impl ExactSizeIterator<Item = (&'a str, &'a str)> + Clone) -> Self {
+        let len: usize = pairs.clone().map(|(k, v)| k.len() + v.len()).sum();
+        let mut text = String::with_capacity(len);
+        let mut ends = Vec::with_capacity(pairs.len() * 2);
+        for (k, v) in pairs {
+            for part in [k, v] {
+                text.push_str(part);
+                ends.push(
+                    u32::try_from(text.len())
+                        .unwrap_or_else(|_| panic!("an interaction's attributes exceed 4 GiB")),
+                );
+            }
         }
+        Attributes {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+
+    /// Packs pairs in any order, a repeated key keeping its last value (as inserting them one by
+    /// one would).
+    fn from_pairs<'a>(mut pairs: Vec<(&'a str, &'a str)>) -> Self {
+        if !pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+            // Stable: equal keys stay in input order, and the last of each run is kept.
+            pairs.sort_by(|a, b| a.0.cmp(b.0));
+            let mut kept: Vec<(&str, &str)> = Vec::with_capacity(pairs.len());
+            for pair in pairs {
+                match kept.last_mut() {
+                    Some(last) if last.0 == pair.0 => *last = pair,
+                    _ => kept.push(pair),
+                }
+            }
+            pairs = kept;
+        }
+        Attributes::pack(pairs.iter().copied())
+    }
+
+    /// Attributes from borrowed pairs, in any order (what the journal's reader finds in a stored
+    /// interaction: already sorted, so packed at once).
+    pub(crate) fn from_strs(pairs: Vec<(&str, &str)>) -> Self {
+        Attributes::from_pairs(pairs)
+    }
+
+    fn part(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    fn key(&self, i: usize) -> &str {
+        self.part(2 * i)
+    }
+
+    fn value(&self, i: usize) -> &str {
+        self.part(2 * i + 1)
+    }
+
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        let (mut low, mut high) = (0, self.len());
+        while low < high {
+            let mid = (low + high) / 2;
+            match self.key(mid).cmp(key) {
+                std::cmp::Ordering::Less => low = mid + 1,
+                std::cmp::Ordering::Greater => high = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(low)
     }
 
     /// Sets `key` to `value`; returns the previous value.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) -> Option<String> {
         let key = key.into();
         let value = value.into();
-        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+        let mut pairs: Vec<(&str, &str)> = self.iter().collect();
+        let previous = match self.find(&key) {
+            Ok(i) => Some(std::mem::replace(&mut pairs[i].1, &value).to_owned()),
             Err(i) => {
-                self.0.insert(i, (key, value));
+                pairs.insert(i, (&key, &value));
                 None
             }
-        }
+        };
+        *self = Attributes::pack(pairs.into_iter());
+        previous
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|(k, _)| k.as_str().cmp(key))
-            .ok()
-            .map(|i| self.0[i].1.as_str())
+        self.find(key).ok().map(|i| self.value(i))
     }
 
     /// Removes `key`; returns its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        self.0
-            .binary_search_by(|(k, _)| k.as_str().cmp(key))
-            .ok()
-            .map(|i| self.0.remove(i).1)
+        let i = self.find(key).ok()?;
+        let value = self.value(i).to_owned();
+        let mut pairs: Vec<(&str, &str)> = self.iter().collect();
+        pairs.remove(i);
+        *self = Attributes::pack(pairs.into_iter());
+        Some(value)
     }
 
     /// The pairs, in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + Clone {
+        (0..self.len()).map(|i| (self.key(i), self.value(i)))
     }
 
     /// How many attributes.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.ends.len() / 2
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.ends.is_empty()
     }
 }
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Attributes {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let mut attributes = Attributes::new();
-        for (k, v) in iter {
-            attributes.insert(k, v);
-        }
-        attributes
+        let owned: Vec<(String, String)> = iter
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        Attributes::from_pairs(
+            owned
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+        )
     }
 }
 
 impl Serialize for Attributes {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+        serializer.collect_map(self.iter())
     }
 }
 
 impl<'de> Deserialize<'de> for Attributes {
-    /// Reads a map straight into the sorted vector. A repeated key keeps its last value, as a
-    /// map would; keys already in order (as serialised) are appended without searching.
+    /// Reads a map straight into the packed form. A repeated key keeps its last value, as a
+    /// map would.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Pairs;
         impl<'de> serde::de::Visitor<'de> for Pairs {
@@ -827,19 +906,67 @@ impl<'de> Deserialize<'de> for Attributes {
             ) -> Result<Attributes, A::Error> {
                 let mut pairs: Vec<(String, String)> =
                     Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
-                while let Some((key, value)) = map.next_entry::<String, String>()? {
-                    match pairs.last() {
-                        Some((last, _)) if *last >= key => {
-                            let mut attributes = Attributes(pairs);
-                            attributes.insert(key, value);
-                            pairs = attributes.0;
-                        }
-                        _ => pairs.push((key, value)),
-                    }
+                while let Some(pair) = map.next_entry::<String, String>()? {
+                    pairs.push(pair);
                 }
-                Ok(Attributes(pairs))
+                Ok(pairs.into_iter().collect())
             }
         }
         deserializer.deserialize_map(Pairs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The packed attributes behave as the sorted map they stand for.
+    #[test]
+    fn attributes_behave_as_a_sorted_map() {
+        let mut model = BTreeMap::new();
+        let mut attributes = Attributes::new();
+        assert!(attributes.is_empty());
+        let steps: [(&str, Option<&str>); 9] = [
+            ("menu", Some("housing")),
+            ("case", Some("C-1")),
+            ("", Some("empty key")),
+            ("zèbre", Some("")),
+            ("case", Some("C-2")),
+            ("menu", None),
+            ("absent", None),
+            ("lang", Some("fr")),
+            ("", None),
+        ];
+        for (key, value) in steps {
+            match value {
+                Some(v) => assert_eq!(
+                    attributes.insert(key, v),
+                    model.insert(key.to_owned(), v.to_owned())
+                ),
+                None => assert_eq!(attributes.remove(key), model.remove(key)),
+            }
+            let pairs: Vec<(&str, &str)> = attributes.iter().collect();
+            let expected: Vec<(&str, &str)> = model
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(pairs, expected);
+            assert_eq!(attributes.len(), model.len());
+            for k in ["", "case", "menu", "lang", "zèbre", "nope"] {
+                assert_eq!(attributes.get(k), model.get(k).map(String::as_str));
+            }
+        }
+        // From pairs in any order, repeated keys keeping their last value; and through JSON.
+        let collected: Attributes = [("b", "1"), ("a", "2"), ("b", "3"), ("c", "4"), ("a", "5")]
+            .into_iter()
+            .collect();
+        let pairs: Vec<(&str, &str)> = collected.iter().collect();
+        assert_eq!(pairs, [("a", "5"), ("b", "3"), ("c", "4")]);
+        let json = serde_json::to_string(&collected).unwrap_or_default();
+        assert_eq!(json, r#"{"a":"5","b":"3","c":"4"}"#);
+        let back: Attributes =
+            serde_json::from_str(r#"{"c":"4","b":"9","a":"5","b":"3"}"#).unwrap_or_default();
+        assert_eq!(back, collected);
+        assert_eq!(format!("{back:?}"), r#"{"a": "5", "b": "3", "c": "4"}"#);
     }
 }

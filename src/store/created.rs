@@ -33,7 +33,6 @@ pub(crate) struct Names {
     skills: FxHashMap<Box<str>, Skill>,
     requirements: Vec<Requirement>,
     preferred: Vec<Skill>,
-    attributes: Vec<(String, String)>,
 }
 
 impl Names {
@@ -115,14 +114,13 @@ pub(crate) fn read(payload: &str, names: &mut Names) -> Option<EventKind> {
     c.lit(",\"sla_deadline\":")?;
     let spec_deadline = c.nullable(|c| c.uint().map(Timestamp::from_millis))?;
     c.lit(",\"attributes\":{")?;
-    let mut pairs = std::mem::take(&mut names.attributes);
-    pairs.clear();
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
     if !c.eat(b'}') {
         loop {
             let key = c.string()?;
             c.lit(":")?;
             let value = c.string()?;
-            pairs.push((key.to_owned(), value.to_owned()));
+            pairs.push((key, value));
             if !c.eat(b',') {
                 c.lit("}")?;
                 break;
@@ -131,7 +129,7 @@ pub(crate) fn read(payload: &str, names: &mut Names) -> Option<EventKind> {
     }
     // Keys out of order or repeated are inserted one by one, the last value of a key winning,
     // as serde's reading does.
-    let attributes = Attributes::from_sorted(exact(&mut pairs));
+    let attributes = Attributes::from_strs(pairs);
     c.lit(",\"external_ref\":")?;
     let external_ref = c.nullable(|c| c.string().map(Arc::<str>::from))?;
     c.lit("},\"priority\":")?;
@@ -156,7 +154,6 @@ pub(crate) fn read(payload: &str, names: &mut Names) -> Option<EventKind> {
     };
     names.requirements = requirements;
     names.preferred = preferred;
-    names.attributes = pairs;
     Some(EventKind::InteractionCreated {
         spec: Arc::new(spec),
         priority,
