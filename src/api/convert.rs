@@ -636,6 +636,18 @@ pub fn event_pb(seq: u64, event: &Event, queue: Option<&QueueId>) -> pb::Event {
     }
 }
 
+/// The protobuf form of an interaction that may have ended (`view` is `None` then).
+pub fn interaction_or_ended(id: InteractionId, view: Option<&InteractionView>) -> pb::Interaction {
+    match view {
+        Some(v) => interaction_pb(v),
+        None => pb::Interaction {
+            id: id.to_string(),
+            phase: pb::Phase::Ended as i32,
+            ..Default::default()
+        },
+    }
+}
+
 /// The queue an event names itself, if any.
 pub fn event_queue(kind: &EventKind) -> Option<&QueueId> {
     match kind {

@@ -23,6 +23,7 @@ use crate::engine::{Committed, Engine};
 use crate::store::Role;
 
 use super::auth::caller;
+use super::calls;
 use super::convert::{self, interaction_id, required, status_of};
 use super::history::History;
 use super::proto as pb;
@@ -231,44 +232,9 @@ impl DesktopService {
         }
     }
 
-    async fn status(&self, agent: AgentId) -> Result<pb::AgentStatus, Status> {
-        let view = self
-            .engine
-            .read(move |r| r.agent(&agent))
-            .await
-            .map_err(status_of)?;
-        view.map(|v| convert::agent_status_pb(&v))
-            .ok_or_else(|| Status::not_found("the agent was removed"))
-    }
-
-    async fn run(&self, command: Command) -> Result<(), Status> {
-        self.engine.send(command).await.map_err(status_of)?;
-        Ok(())
-    }
-
-    /// Runs a command and reads the interaction right after it, in one trip to the router.
-    async fn run_then_view(
-        &self,
-        command: Command,
-        id: InteractionId,
-    ) -> Result<pb::Interaction, Status> {
-        let (_, view) = self
-            .engine
-            .send_then_read(command, move |r| r.interaction(&id))
-            .await
-            .map_err(status_of)?;
-        Ok(match view {
-            Some(v) => convert::interaction_pb(&v),
-            None => pb::Interaction {
-                id: id.to_string(),
-                phase: pb::Phase::Ended as i32,
-                ..Default::default()
-            },
-        })
-    }
-
-    /// Logs the agent out, refused while it still handles accepted interactions.
-    async fn logout(&self, agent: AgentId) -> Result<(), Status> {
+    /// Logs the agent out, refused while it still handles accepted interactions; returns its
+    /// status.
+    async fn logout(&self, agent: AgentId) -> Result<pb::AgentStatus, Status> {
         let who = agent.clone();
         let held: Vec<InteractionId> = self
             .engine
@@ -296,23 +262,14 @@ impl DesktopService {
                 list.join(", ")
             )));
         }
-        self.run(Command::Logout { agent }).await
-    }
-
-    async fn interaction(&self, id: InteractionId) -> Result<pb::Interaction, Status> {
-        let view = self
-            .engine
-            .read(move |r| r.interaction(&id))
-            .await
-            .map_err(status_of)?;
-        Ok(match view {
-            Some(v) => convert::interaction_pb(&v),
-            None => pb::Interaction {
-                id: id.to_string(),
-                phase: pb::Phase::Ended as i32,
-                ..Default::default()
+        calls::run_then_agent(
+            &self.engine,
+            Command::Logout {
+                agent: agent.clone(),
             },
-        })
+            agent,
+        )
+        .await
     }
 }
 
@@ -335,17 +292,21 @@ impl AgentDesktop for DesktopService {
         let span = tracing::info_span!("login", agent_id = %agent);
         async {
             if let Some(device) = device {
-                self.run(Command::SetDevice {
-                    agent: agent.clone(),
-                    device: Some(device),
-                })
+                calls::run(
+                    &self.engine,
+                    Command::SetDevice {
+                        agent: agent.clone(),
+                        device: Some(device),
+                    },
+                )
                 .await?;
             }
-            self.run(Command::Login {
+            let login = Command::Login {
                 agent: agent.clone(),
-            })
-            .await?;
-            Ok(Response::new(self.status(agent).await?))
+            };
+            Ok(Response::new(
+                calls::run_then_agent(&self.engine, login, agent).await?,
+            ))
         }
         .instrument(span)
         .await
@@ -356,8 +317,7 @@ impl AgentDesktop for DesktopService {
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::AgentStatus>, Status> {
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
-        self.logout(agent.clone()).await?;
-        Ok(Response::new(self.status(agent).await?))
+        Ok(Response::new(self.logout(agent).await?))
     }
 
     async fn set_state(
@@ -386,18 +346,16 @@ impl AgentDesktop for DesktopService {
                     },
                 }
             }
-            Ok(Kind::Offline) => {
-                self.logout(agent.clone()).await?;
-                return Ok(Response::new(self.status(agent).await?));
-            }
+            Ok(Kind::Offline) => return Ok(Response::new(self.logout(agent).await?)),
             _ => {
                 return Err(convert::invalid(
                     "state must be KIND_AVAILABLE, KIND_PAUSED (with a reason) or KIND_OFFLINE",
                 ))
             }
         };
-        self.run(command).await?;
-        Ok(Response::new(self.status(agent).await?))
+        Ok(Response::new(
+            calls::run_then_agent(&self.engine, command, agent).await?,
+        ))
     }
 
     type OffersStream = OfferStream;
@@ -408,7 +366,7 @@ impl AgentDesktop for DesktopService {
     ) -> Result<Response<Self::OffersStream>, Status> {
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         // Known agent? (A stream for nobody would wait forever.)
-        self.status(agent.clone()).await?;
+        calls::agent_status(&self.engine, agent.clone()).await?;
         let (session, mut notes) = self.hub.register(agent.clone());
         let (tx, rx) = mpsc::channel::<Result<pb::OfferUpdate, Status>>(64);
         let service = self.clone();
@@ -549,15 +507,15 @@ impl AgentDesktop for DesktopService {
         let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
         let span = tracing::info_span!("accept", agent_id = %agent, interaction_id = %id);
         async {
-            let view = self
-                .run_then_view(
-                    Command::Accept {
-                        interaction: id,
-                        agent,
-                    },
-                    id,
-                )
-                .await?;
+            let view = calls::run_then_interaction(
+                &self.engine,
+                Command::Accept {
+                    interaction: id,
+                    agent,
+                },
+                id,
+            )
+            .await?;
             Ok(Response::new(view))
         }
         .instrument(span)
@@ -570,15 +528,15 @@ impl AgentDesktop for DesktopService {
     ) -> Result<Response<pb::Interaction>, Status> {
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
-        let view = self
-            .run_then_view(
-                Command::Decline {
-                    interaction: id,
-                    agent,
-                },
-                id,
-            )
-            .await?;
+        let view = calls::run_then_interaction(
+            &self.engine,
+            Command::Decline {
+                interaction: id,
+                agent,
+            },
+            id,
+        )
+        .await?;
         Ok(Response::new(view))
     }
 
@@ -598,17 +556,17 @@ impl AgentDesktop for DesktopService {
         }
         let span = tracing::info_span!("complete", agent_id = %agent, interaction_id = %id);
         async {
-            let view = self
-                .run_then_view(
-                    Command::Complete {
-                        interaction: id,
-                        agent: Some(agent.clone()),
-                        wrap_up_code: (!code.is_empty()).then(|| code.to_owned()),
-                        notes: (!req.notes.trim().is_empty()).then(|| req.notes.clone()),
-                    },
-                    id,
-                )
-                .await?;
+            let view = calls::run_then_interaction(
+                &self.engine,
+                Command::Complete {
+                    interaction: id,
+                    agent: Some(agent.clone()),
+                    wrap_up_code: (!code.is_empty()).then(|| code.to_owned()),
+                    notes: (!req.notes.trim().is_empty()).then(|| req.notes.clone()),
+                },
+                id,
+            )
+            .await?;
             Ok(Response::new(view))
         }
         .instrument(span)
@@ -647,13 +605,14 @@ impl AgentDesktop for DesktopService {
             }
             None => return Err(Status::not_found(format!("no open interaction {id}"))),
         }
-        self.run(Command::Transfer {
+        let transfer = Command::Transfer {
             interaction: id,
             to,
             by: Some(agent),
-        })
-        .await?;
-        Ok(Response::new(self.interaction(id).await?))
+        };
+        Ok(Response::new(
+            calls::run_then_interaction(&self.engine, transfer, id).await?,
+        ))
     }
 
     async fn set_device(
@@ -662,12 +621,13 @@ impl AgentDesktop for DesktopService {
     ) -> Result<Response<pb::AgentStatus>, Status> {
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let device = convert::device(&request.get_ref().device)?;
-        self.run(Command::SetDevice {
+        let command = Command::SetDevice {
             agent: agent.clone(),
             device,
-        })
-        .await?;
-        Ok(Response::new(self.status(agent).await?))
+        };
+        Ok(Response::new(
+            calls::run_then_agent(&self.engine, command, agent).await?,
+        ))
     }
 }
 

@@ -86,11 +86,7 @@ impl Interactions for InteractionsService {
                     ))
                 }
                 // Created and already ended (an immediate overflow that closes it).
-                None => pb::Interaction {
-                    id: id.to_string(),
-                    phase: pb::Phase::Ended as i32,
-                    ..Default::default()
-                },
+                None => convert::interaction_or_ended(id, None),
             };
             Ok(Response::new(pb::CreateResponse {
                 interaction: Some(interaction),

@@ -4,6 +4,7 @@
 //! one listener.
 
 pub mod auth;
+pub mod calls;
 pub mod convert;
 pub mod desktop;
 pub mod history;

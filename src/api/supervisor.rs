@@ -9,13 +9,13 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::core::{
-    AgentId, Command, ContactId, InteractionId, InteractionPhase, QueueId, Router, Timestamp,
-    TransferTarget,
+    AgentId, Command, ContactId, InteractionPhase, QueueId, Router, Timestamp, TransferTarget,
 };
 use crate::engine::{Clock, Engine, SystemClock};
 use crate::store::Role;
 
 use super::auth::caller;
+use super::calls;
 use super::convert::{self, interaction_id, required, status_of};
 use super::history::History;
 use super::proto as pb;
@@ -41,36 +41,6 @@ impl SupervisorService {
             stats,
             history,
         }
-    }
-
-    async fn run(&self, command: Command) -> Result<(), Status> {
-        self.engine.send(command).await.map_err(status_of)?;
-        Ok(())
-    }
-
-    async fn agent_status(&self, agent: AgentId) -> Result<pb::AgentStatus, Status> {
-        let view = self
-            .engine
-            .read(move |r| r.agent(&agent))
-            .await
-            .map_err(status_of)?;
-        view.map(|v| convert::agent_status_pb(&v))
-            .ok_or_else(|| Status::not_found("the agent was removed meanwhile"))
-    }
-
-    async fn interaction(&self, id: InteractionId) -> Result<pb::Interaction, Status> {
-        let view = self
-            .engine
-            .read(move |r| r.interaction(&id))
-            .await
-            .map_err(status_of)?;
-        Ok(view
-            .map(|v| convert::interaction_pb(&v))
-            .unwrap_or(pb::Interaction {
-                id: id.to_string(),
-                phase: pb::Phase::Ended as i32,
-                ..Default::default()
-            }))
     }
 }
 
@@ -132,8 +102,10 @@ impl Supervisor for SupervisorService {
             .ok_or_else(|| convert::invalid("agent is required"))?;
         let config = convert::agent_config(agent)?;
         let id = config.id.clone();
-        self.run(Command::UpsertAgent { config }).await?;
-        Ok(Response::new(self.agent_status(id).await?))
+        let command = Command::UpsertAgent { config };
+        Ok(Response::new(
+            calls::run_then_agent(&self.engine, command, id).await?,
+        ))
     }
 
     async fn remove_agent(
@@ -142,7 +114,7 @@ impl Supervisor for SupervisorService {
     ) -> Result<Response<pb::RemoveResponse>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
         let agent = AgentId::new(required("agent_id", &request.get_ref().agent_id)?);
-        self.run(Command::RemoveAgent { agent }).await?;
+        calls::run(&self.engine, Command::RemoveAgent { agent }).await?;
         Ok(Response::new(pb::RemoveResponse {}))
     }
 
@@ -172,12 +144,13 @@ impl Supervisor for SupervisorService {
         let req = request.get_ref();
         let agent = AgentId::new(required("agent_id", &req.agent_id)?);
         let skills = convert::skills(&req.skills)?;
-        self.run(Command::SetAgentSkills {
+        let command = Command::SetAgentSkills {
             agent: agent.clone(),
             skills,
-        })
-        .await?;
-        Ok(Response::new(self.agent_status(agent).await?))
+        };
+        Ok(Response::new(
+            calls::run_then_agent(&self.engine, command, agent).await?,
+        ))
     }
 
     async fn set_capacity(
@@ -192,12 +165,13 @@ impl Supervisor for SupervisorService {
                 .as_ref()
                 .ok_or_else(|| convert::invalid("capacity is required"))?,
         )?;
-        self.run(Command::SetCapacity {
+        let command = Command::SetCapacity {
             agent: agent.clone(),
             capacity,
-        })
-        .await?;
-        Ok(Response::new(self.agent_status(agent).await?))
+        };
+        Ok(Response::new(
+            calls::run_then_agent(&self.engine, command, agent).await?,
+        ))
     }
 
     async fn upsert_queue(
@@ -212,7 +186,7 @@ impl Supervisor for SupervisorService {
             .ok_or_else(|| convert::invalid("queue is required"))?;
         let config = convert::queue_config(queue)?;
         let reply = convert::queue_pb(&config);
-        self.run(Command::UpsertQueue { config }).await?;
+        calls::run(&self.engine, Command::UpsertQueue { config }).await?;
         Ok(Response::new(reply))
     }
 
@@ -222,7 +196,7 @@ impl Supervisor for SupervisorService {
     ) -> Result<Response<pb::RemoveResponse>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
         let queue = QueueId::new(required("queue_id", &request.get_ref().queue_id)?);
-        self.run(Command::RemoveQueue { queue }).await?;
+        calls::run(&self.engine, Command::RemoveQueue { queue }).await?;
         Ok(Response::new(pb::RemoveResponse {}))
     }
 
@@ -312,12 +286,13 @@ impl Supervisor for SupervisorService {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
         let req = request.get_ref();
         let id = interaction_id("interaction_id", &req.interaction_id)?;
-        self.run(Command::ChangePriority {
+        let command = Command::ChangePriority {
             interaction: id,
             priority: req.priority,
-        })
-        .await?;
-        Ok(Response::new(self.interaction(id).await?))
+        };
+        Ok(Response::new(
+            calls::run_then_interaction(&self.engine, command, id).await?,
+        ))
     }
 
     async fn r#move(
@@ -328,13 +303,14 @@ impl Supervisor for SupervisorService {
         let req = request.get_ref();
         let id = interaction_id("interaction_id", &req.interaction_id)?;
         let queue = QueueId::new(required("queue", &req.queue)?);
-        self.run(Command::Transfer {
+        let command = Command::Transfer {
             interaction: id,
             to: TransferTarget::Queue { queue },
             by: None,
-        })
-        .await?;
-        Ok(Response::new(self.interaction(id).await?))
+        };
+        Ok(Response::new(
+            calls::run_then_interaction(&self.engine, command, id).await?,
+        ))
     }
 
     async fn force_assign(
@@ -345,13 +321,14 @@ impl Supervisor for SupervisorService {
         let req = request.get_ref();
         let id = interaction_id("interaction_id", &req.interaction_id)?;
         let agent = AgentId::new(required("agent_id", &req.agent_id)?);
-        self.run(Command::Transfer {
+        let command = Command::Transfer {
             interaction: id,
             to: TransferTarget::Agent { agent },
             by: None,
-        })
-        .await?;
-        Ok(Response::new(self.interaction(id).await?))
+        };
+        Ok(Response::new(
+            calls::run_then_interaction(&self.engine, command, id).await?,
+        ))
     }
 
     async fn explain(
