@@ -81,6 +81,16 @@ async fn an_erased_contact_is_scrubbed_and_an_open_one_is_refused() {
         .contact_history(&contact, None, 10)
         .expect("history");
     assert!(history.is_empty(), "{history:?}");
+    // The agent's notes about the contact are gone from the journal too.
+    let journal = rusqlite::Connection::open(dir.path().join("guichet.db")).expect("open");
+    let with_notes: i64 = journal
+        .query_row(
+            "SELECT COUNT(*) FROM journal WHERE payload LIKE '%housing benefits%'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(with_notes, 0);
 
     // Retention: nothing is purged without a snapshot covering the rows; purging far in the
     // past touches nothing either way.

@@ -284,7 +284,8 @@ impl Journal {
     /// each of its ended interactions:
     /// - **erased**: in the `interaction_created` row, the contact id, the attributes (IVR and
     ///   channel data) and the external reference (CallSid, Message-ID...) are removed from the
-    ///   payload and the `contact` column is cleared; in stored snapshots, the same fields of
+    ///   payload and the `contact` column is cleared; the agent's notes are removed from the
+    ///   `interaction_completed` row; in stored snapshots, the same fields of
     ///   interactions that were open then, and the contact's last-agent entry;
     /// - **kept**: the interaction id, timestamps, channel, queue, requirements, priority, SLA
     ///   deadline, every later event (offers, agents, outcome and wrap-up code), so that the

@@ -281,6 +281,42 @@ pub(crate) fn erase_contact(
         }
     }
 
+    // Journal rows: the agents' notes at completion (free text about the contact).
+    {
+        let mut select = tx
+            .prepare(
+                "SELECT seq, payload FROM journal \
+                 WHERE interaction = ?1 AND kind = 'interaction_completed'",
+            )
+            .at(path)?;
+        let mut update = tx
+            .prepare("UPDATE journal SET payload = ?1 WHERE seq = ?2")
+            .at(path)?;
+        for (_, id, _) in &ours {
+            let rows: Vec<(i64, String)> = select
+                .query_map(params![id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .at(path)?
+                .collect::<Result<_, _>>()
+                .at(path)?;
+            for (seq, payload) in rows {
+                let mut kind: EventKind = serde_json::from_str(&payload)
+                    .map_err(|e| decode_error(path, "journal", seq, e))?;
+                let EventKind::InteractionCompleted { notes, .. } = &mut kind else {
+                    continue;
+                };
+                if notes.take().is_none() {
+                    continue;
+                }
+                let payload = serde_json::to_string(&kind).map_err(|e| StoreError::Encode {
+                    what: "event",
+                    detail: e.to_string(),
+                })?;
+                update.execute(params![payload, seq]).at(path)?;
+                erasure.journal_rows += 1;
+            }
+        }
+    }
+
     // Snapshots: the contact's last agent, and its interactions that were open then.
     let needle = serde_json::to_string(contact).map_err(|e| StoreError::Encode {
         what: "contact",
