@@ -156,10 +156,7 @@ impl Config {
     /// Parses TOML text; `path` only labels errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|span| line_col(text, span.start))
-                .unwrap_or((1, 1));
+            let (line, column) = error_position(text, &e);
             ConfigError::Parse {
                 path: path.to_owned(),
                 line,
@@ -270,6 +267,13 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The 1-based line and column a TOML error points at (1:1 when it has no position).
+pub(crate) fn error_position(text: &str, e: &toml::de::Error) -> (usize, usize) {
+    e.span()
+        .map(|span| line_col(text, span.start))
+        .unwrap_or((1, 1))
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

@@ -64,7 +64,7 @@ async fn an_erased_contact_is_scrubbed_and_an_open_one_is_refused() {
     }
     let history = engine
         .store()
-        .contact_history(&contact, None, 10)
+        .contact_history(&contact, 10)
         .expect("history");
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].outcome, "completed");
@@ -78,7 +78,7 @@ async fn an_erased_contact_is_scrubbed_and_an_open_one_is_refused() {
     // The journal no longer links the contact to anything.
     let history = engine
         .store()
-        .contact_history(&contact, None, 10)
+        .contact_history(&contact, 10)
         .expect("history");
     assert!(history.is_empty(), "{history:?}");
     // The agent's notes about the contact are gone from the journal too.

@@ -198,7 +198,7 @@ impl History {
                 let store = Arc::clone(&self.store);
                 let who = contact.clone();
                 let read = tokio::task::spawn_blocking(move || {
-                    store.contact_history(&who, None, HISTORY_LIMIT + 1)
+                    store.contact_history(&who, HISTORY_LIMIT + 1)
                 })
                 .await;
                 match read {

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::event::Decision;
 use super::index::{Phase, Slot};
 use super::model::{
-    AgentConfig, AgentId, AgentState, Channel, InteractionId, InteractionSpec, PerChannel,
-    QueueConfig, QueueId, Requirement, Strategy, Timestamp,
+    AgentConfig, AgentId, AgentState, Channel, ContactId, InteractionId, InteractionSpec,
+    PerChannel, QueueConfig, QueueId, Requirement, Strategy, Timestamp,
 };
 use super::router::Router;
 
@@ -188,6 +188,18 @@ impl Router {
             .collect();
         all.sort_by_key(|v| v.spec.id);
         all
+    }
+
+    /// The open interactions of a contact, by id.
+    pub fn open_of_contact(&self, contact: &ContactId) -> Vec<InteractionId> {
+        let mut open: Vec<InteractionId> = self
+            .interactions
+            .values()
+            .filter(|s| s.spec.contact.as_ref() == Some(contact))
+            .map(|s| s.spec.id)
+            .collect();
+        open.sort_unstable();
+        open
     }
 
     /// How many interactions are open.

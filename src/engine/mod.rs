@@ -343,22 +343,11 @@ impl Engine {
         &self,
         f: impl FnOnce(&Router) -> R + Send + 'static,
     ) -> Result<R, EngineError> {
-        let (tx, rx) = oneshot::channel::<Result<R, Box<dyn Any + Send>>>();
-        let read: ReadFn = Box::new(move |router: &Router| {
-            // The router is only borrowed: a panicking reader cannot leave it half-changed.
-            let result = panic::catch_unwind(AssertUnwindSafe(|| f(router)));
-            Box::new(move || {
-                let _ = tx.send(result);
-            })
-        });
+        let (read, rx) = boxed_read(f);
         self.requests
             .try_send(Request::Read(read))
             .map_err(refused)?;
-        match rx.await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(payload)) => panic::resume_unwind(payload),
-            Err(_) => Err(EngineError::Stopped),
-        }
+        read_result(rx).await
     }
 
     /// Handles a command and, if the router accepts it, runs `f` on the router right after it
@@ -371,13 +360,7 @@ impl Engine {
         f: impl FnOnce(&Router) -> R + Send + 'static,
     ) -> Result<(Vec<Event>, R), EngineError> {
         let (reply, events_rx) = oneshot::channel();
-        let (tx, read_rx) = oneshot::channel::<Result<R, Box<dyn Any + Send>>>();
-        let read: ReadFn = Box::new(move |router: &Router| {
-            let result = panic::catch_unwind(AssertUnwindSafe(|| f(router)));
-            Box::new(move || {
-                let _ = tx.send(result);
-            })
-        });
+        let (read, read_rx) = boxed_read(f);
         self.requests
             .try_send(Request::CommandThenRead {
                 command,
@@ -386,11 +369,7 @@ impl Engine {
             })
             .map_err(refused)?;
         let events = events_rx.await.map_err(|_| EngineError::Stopped)??;
-        match read_rx.await {
-            Ok(Ok(value)) => Ok((events, value)),
-            Ok(Err(payload)) => panic::resume_unwind(payload),
-            Err(_) => Err(EngineError::Stopped),
-        }
+        Ok((events, read_result(read_rx).await?))
     }
 
     /// Erases a contact's personal data (GDPR right to erasure) from the journal and snapshots,
@@ -471,6 +450,33 @@ async fn retention_loop(engine: Engine, clock: Arc<dyn Clock>, keep_ms: u64) {
             Err(EngineError::Stopped) => break,
             Err(e) => tracing::warn!(error = %e, "retention postponed"),
         }
+    }
+}
+
+/// What a read closure hands back: its result, or its panic.
+type ReadResult<R> = Result<R, Box<dyn Any + Send>>;
+
+/// Wraps a reader for the router task, and the receiver of its result.
+fn boxed_read<R: Send + 'static>(
+    f: impl FnOnce(&Router) -> R + Send + 'static,
+) -> (ReadFn, oneshot::Receiver<ReadResult<R>>) {
+    let (tx, rx) = oneshot::channel::<ReadResult<R>>();
+    let read: ReadFn = Box::new(move |router: &Router| {
+        // The router is only borrowed: a panicking reader cannot leave it half-changed.
+        let result = panic::catch_unwind(AssertUnwindSafe(|| f(router)));
+        Box::new(move || {
+            let _ = tx.send(result);
+        })
+    });
+    (read, rx)
+}
+
+/// A reader's result; its panic resumes in the caller.
+async fn read_result<R>(rx: oneshot::Receiver<ReadResult<R>>) -> Result<R, EngineError> {
+    match rx.await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(payload)) => panic::resume_unwind(payload),
+        Err(_) => Err(EngineError::Stopped),
     }
 }
 
@@ -625,13 +631,7 @@ impl RouterTask {
     /// that contact; otherwise the router forgets the contact's last agent and the journal
     /// scrubs its ended interactions (after every earlier append is committed).
     fn erase(&mut self, contact: ContactId, reply: oneshot::Sender<Result<Erasure, EngineError>>) {
-        let open: Vec<_> = self
-            .router
-            .interactions()
-            .into_iter()
-            .filter(|v| v.spec.contact.as_ref() == Some(&contact))
-            .map(|v| v.spec.id)
-            .collect();
+        let open = self.router.open_of_contact(&contact);
         if !open.is_empty() {
             let _ = reply.send(Err(EngineError::Store(
                 StoreError::ContactHasOpenInteractions { contact, open },

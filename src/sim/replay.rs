@@ -629,15 +629,12 @@ pub fn replay(
         let target = rows[row as usize].target_secs * 1000;
         let c = &mut recorded[row as usize];
         c.offered += 1;
-        let queued_on = |first_offer: Option<u64>| first_offer.is_none_or(|f| f > r.created);
         if let Some(a) = r.accepted {
             let wait = a.saturating_sub(r.created);
             c.answered += 1;
             c.wait_ms += wait;
             c.answered_within += u64::from(wait <= target);
-            c.queued += u64::from(queued_on(r.first_offer));
         } else {
-            c.queued += u64::from(queued_on(r.first_offer));
             match r.ended {
                 Some((t, EndReason::Abandoned)) => {
                     c.abandoned += 1;
@@ -814,7 +811,6 @@ fn sum(rows: &[RowCounts]) -> RowCounts {
         total.abandoned += c.abandoned;
         total.deflected += c.deflected;
         total.unserved += c.unserved;
-        total.queued += c.queued;
         total.answered_within += c.answered_within;
         total.abandoned_within += c.abandoned_within;
         total.wait_ms += c.wait_ms;

@@ -124,11 +124,7 @@ fn est(values: impl Iterator<Item = Option<f64>>) -> Option<Estimate> {
 
 fn count(values: impl Iterator<Item = u64>) -> Estimate {
     let v: Vec<f64> = values.map(|x| x as f64).collect();
-    Estimate::from_samples(&v).unwrap_or(Estimate {
-        mean: 0.0,
-        half_width: None,
-        n: 0,
-    })
+    Estimate::from_samples(&v).unwrap_or(Estimate::ZERO)
 }
 
 impl Report {
@@ -179,8 +175,9 @@ impl Report {
                 GroupReport {
                     group: id.clone(),
                     agents: r().next().map_or(0, |c| c.agents),
-                    logged_in_hours: est(r().map(|c| Some(hours(c.logged_ms)))).unwrap_or(ZERO),
-                    busy_hours: est(r().map(|c| Some(hours(c.busy_ms)))).unwrap_or(ZERO),
+                    logged_in_hours: est(r().map(|c| Some(hours(c.logged_ms))))
+                        .unwrap_or(Estimate::ZERO),
+                    busy_hours: est(r().map(|c| Some(hours(c.busy_ms)))).unwrap_or(Estimate::ZERO),
                     occupancy: est(r().map(|c| ratio(c.busy_ms, c.logged_ms))),
                 }
             })
@@ -308,12 +305,6 @@ impl Report {
         out
     }
 }
-
-const ZERO: Estimate = Estimate {
-    mean: 0.0,
-    half_width: None,
-    n: 0,
-};
 
 /// `mean ± half-width`, as a percentage when `pct`; `-` when there is no value.
 pub(crate) fn fmt_est(e: Option<&Estimate>, decimals: usize, pct: bool) -> String {

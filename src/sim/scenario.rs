@@ -305,10 +305,7 @@ impl Scenario {
     /// configuration file, if any, is read and merged (see [`Scenario::resolve`]).
     pub fn from_toml(text: &str, path: &Path) -> Result<Scenario, SimError> {
         let scenario: Scenario = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|span| line_col(text, span.start))
-                .unwrap_or((1, 1));
+            let (line, column) = crate::config::error_position(text, &e);
             SimError::Parse {
                 path: path.to_owned(),
                 line,
@@ -384,11 +381,4 @@ impl Scenario {
         });
         s
     }
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }

@@ -383,11 +383,7 @@ pub fn staff_for(
             };
             StaffingPoint {
                 agents,
-                service_level: pick(|s| s.0).unwrap_or(Estimate {
-                    mean: 0.0,
-                    half_width: None,
-                    n: 0,
-                }),
+                service_level: pick(|s| s.0).unwrap_or(Estimate::ZERO),
                 asa_secs: pick(|s| s.1),
                 abandonment_rate: pick(|s| s.2),
                 occupancy: pick(|s| s.3),

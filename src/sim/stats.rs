@@ -68,6 +68,13 @@ pub struct Estimate {
 }
 
 impl Estimate {
+    /// Zero, from no replication (a count that never happened).
+    pub const ZERO: Estimate = Estimate {
+        mean: 0.0,
+        half_width: None,
+        n: 0,
+    };
+
     /// The estimate from one value per replication; `None` when there is no value.
     pub fn from_samples(values: &[f64]) -> Option<Estimate> {
         let n = values.len();

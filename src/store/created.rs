@@ -69,13 +69,7 @@ pub(crate) fn read(payload: &str, names: &mut Names) -> Option<EventKind> {
         .ok()
         .map(InteractionId)?;
     c.lit(",\"channel\":")?;
-    let channel = match c.string()? {
-        "voice" => Channel::Voice,
-        "email" => Channel::Email,
-        "sms" => Channel::Sms,
-        "chat" => Channel::Chat,
-        _ => return None,
-    };
+    let channel: Channel = c.string()?.parse().ok()?;
     c.lit(",\"queue\":")?;
     let queue = names.queue(c.string()?);
     c.lit(",\"contact\":")?;

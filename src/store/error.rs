@@ -93,14 +93,6 @@ pub enum StoreError {
         /// The encoding error.
         detail: String,
     },
-    /// The transaction holding these events failed and was rolled back: none of them is durable.
-    #[error("{}: commit failed, the events were not journaled: {detail}", path.display())]
-    Commit {
-        /// The database file.
-        path: PathBuf,
-        /// What SQLite said.
-        detail: String,
-    },
     /// A journaled event does not apply to the recovered router.
     #[error("journal event {seq} does not replay: {source}")]
     Replay {

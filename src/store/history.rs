@@ -35,12 +35,11 @@ pub struct HistoryEntry {
 }
 
 impl Store {
-    /// The contact's latest interactions, newest first, at most `limit`, leaving out `except`
-    /// (the one being offered). Interactions whose contact was erased are not found.
+    /// The contact's latest interactions, newest first, at most `limit`. Interactions whose
+    /// contact was erased are not found.
     pub fn contact_history(
         &self,
         contact: &ContactId,
-        except: Option<InteractionId>,
         limit: usize,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let path = self.path().to_owned();
@@ -59,7 +58,7 @@ impl Store {
             )
             .at(&path)?;
         let rows: Vec<(i64, i64, String)> = created
-            .query_map(params![contact.as_str(), (limit + 1) as i64], |r| {
+            .query_map(params![contact.as_str(), limit as i64], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .at(&path)?
@@ -79,9 +78,6 @@ impl Store {
             let EventKind::InteractionCreated { spec, .. } = event.kind else {
                 continue;
             };
-            if Some(spec.id) == except {
-                continue;
-            }
             let mut entry = HistoryEntry {
                 interaction: spec.id,
                 channel: spec.channel,
@@ -135,9 +131,6 @@ impl Store {
                 }
             }
             out.push(entry);
-            if out.len() == limit {
-                break;
-            }
         }
         Ok(out)
     }
