@@ -749,6 +749,7 @@ impl LocalServer {
         let dir = tempfile::tempdir()?;
         let mut config = guichet::config::Config::default();
         config.server.grpc_addr = "127.0.0.1:0".into();
+        config.server.http_addr = "127.0.0.1:0".into();
         config.store.data_dir = dir.path().to_owned();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (started_tx, started_rx) = std::sync::mpsc::channel();

@@ -51,10 +51,43 @@ pub struct ServerConfig {
     /// Seconds given to open streams and pending commits to finish on SIGINT/SIGTERM.
     #[serde(default = "default_shutdown_grace_secs")]
     pub shutdown_grace_secs: u64,
+    /// The HTTP listener (gateway and SMS webhooks, web chat, `/metrics`, `/healthz`, the public
+    /// quality indicators).
+    #[serde(default = "default_http_addr")]
+    pub http_addr: String,
+    /// The URL gateways and browsers use to reach the HTTP listener (scheme, host, optional
+    /// port, no trailing slash), for example `https://guichet.example.org`. Webhook signatures
+    /// are computed over it, and callback URLs given to gateways start with it. Defaults to
+    /// `http://` + `http_addr`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// The most bytes an HTTP request body may have (webhooks, inbound-parse mail); larger
+    /// requests get 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+impl ServerConfig {
+    /// The base URL of the HTTP listener as seen from outside: `public_url`, or `http://` +
+    /// `http_addr`. Never ends with a slash.
+    pub fn public_base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.http_addr),
+        }
+    }
 }
 
 fn default_grpc_addr() -> String {
     "127.0.0.1:50051".into()
+}
+
+fn default_http_addr() -> String {
+    "127.0.0.1:8080".into()
+}
+
+fn default_max_body_bytes() -> usize {
+    1 << 20
 }
 
 fn default_max_message_bytes() -> usize {
@@ -72,6 +105,9 @@ impl Default for ServerConfig {
             tls: None,
             max_message_bytes: default_max_message_bytes(),
             shutdown_grace_secs: default_shutdown_grace_secs(),
+            http_addr: default_http_addr(),
+            public_url: None,
+            max_body_bytes: default_max_body_bytes(),
         }
     }
 }
@@ -228,6 +264,34 @@ impl Config {
                     "{:?} is not an address: write IP:PORT, for example \"127.0.0.1:50051\"",
                     self.server.grpc_addr
                 ),
+            ));
+        }
+        if self
+            .server
+            .http_addr
+            .parse::<std::net::SocketAddr>()
+            .is_err()
+        {
+            return Err(invalid(
+                "[server] http_addr",
+                format!(
+                    "{:?} is not an address: write IP:PORT, for example \"127.0.0.1:8080\"",
+                    self.server.http_addr
+                ),
+            ));
+        }
+        if let Some(url) = &self.server.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    "[server] public_url",
+                    format!("{url:?} must start with http:// or https://"),
+                ));
+            }
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid(
+                "[server] max_body_bytes",
+                "must be at least 1024".into(),
             ));
         }
         let mut seen = std::collections::BTreeSet::new();

@@ -12,6 +12,8 @@
 //!   call-control verbs rendered as TwiML or jambonz JSON.
 //! - [`store`]: SQLite persistence: the event journal with group commit, snapshots, recovery,
 //!   and the tables for tokens, IVR versions and contacts.
+//! - [`http`]: the HTTP listener (webhooks, chat, metrics, indicators) that channel adapters
+//!   add their routes to.
 //! - [`sim`]: the simulator that runs the real router on virtual time.
 #![deny(missing_docs)]
 
@@ -19,6 +21,7 @@ pub mod api;
 pub mod config;
 pub mod core;
 pub mod engine;
+pub mod http;
 pub mod ivr;
 pub mod sim;
 pub mod store;

@@ -50,6 +50,9 @@ pub enum ServeError {
     /// The gRPC transport failed.
     #[error("gRPC server error: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The HTTP listener failed.
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
 }
 
 /// What [`serve`] needs besides the configuration.
@@ -64,16 +67,18 @@ pub struct ServeOptions {
 pub struct Started {
     /// The address the gRPC listener is bound to (useful with port 0).
     pub grpc_addr: SocketAddr,
+    /// The address the HTTP listener is bound to (useful with port 0).
+    pub http_addr: SocketAddr,
     /// What the engine recovered at start.
     pub report: StartReport,
     /// The engine, for in-process use alongside the APIs.
     pub engine: Engine,
 }
 
-/// Starts the engine and the gRPC listener; `on_start` is called once both are ready, then the
-/// server runs until `shutdown` resolves. On shutdown: the listener stops taking calls, open
-/// streams end with `UNAVAILABLE`, every pending commit finishes and is answered, the journal
-/// closes.
+/// Starts the engine, the gRPC listener and the HTTP listener; `on_start` is called once all
+/// are ready, then the server runs until `shutdown` resolves. On shutdown: the listeners stop
+/// taking calls, open streams end with `UNAVAILABLE`, every pending commit finishes and is
+/// answered, the journal closes.
 pub async fn serve(
     options: ServeOptions,
     on_start: impl FnOnce(&Started),
@@ -91,6 +96,8 @@ pub async fn serve(
         addr: config.server.grpc_addr.clone(),
         source,
     })?;
+
+    let (http_listener, http_addr) = crate::http::bind(&config).await?;
 
     let auth = Auth::new(engine.store().clone());
     let hub = OfferHub::start(&engine);
@@ -159,15 +166,21 @@ pub async fn serve(
         builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
     }
 
+    // Every channel adapter's HTTP routes.
+    let http_routes: Vec<axum::Router> = Vec::new();
+    let http_app = crate::http::router(&engine, &config, http_routes);
+
     let started = Started {
         grpc_addr,
+        http_addr,
         report,
         engine: engine.clone(),
     };
     on_start(&started);
-    tracing::info!(%grpc_addr, "gRPC listening");
+    tracing::info!(%grpc_addr, %http_addr, "listening");
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (force_tx, force_rx) = tokio::sync::oneshot::channel::<()>();
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let engine_for_stop = engine.clone();
@@ -189,6 +202,7 @@ pub async fn serve(
         // event source close and ends with UNAVAILABLE; then the listener stops.
         let _ = tokio::time::timeout(grace, engine_for_stop.shutdown()).await;
         let _ = stop_tx.send(());
+        let _ = http_stop_tx.send(());
         // Streams end once the engine has stopped; a client that stops reading could still
         // hold its connection open: after another grace period the listener is dropped.
         tokio::time::sleep(grace).await;
@@ -209,6 +223,9 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, async {
             let _ = stop_rx.await;
         });
+    let http = tokio::spawn(crate::http::serve(http_listener, http_app, async {
+        let _ = http_stop_rx.await;
+    }));
     tokio::select! {
         result = serving => result?,
         Ok(()) = force_rx => {
@@ -216,6 +233,12 @@ pub async fn serve(
         }
     }
     engine.shutdown().await;
+    // Requests in flight on the HTTP listener finish (they can no longer reach the engine).
+    match tokio::time::timeout(grace, http).await {
+        Ok(Ok(result)) => result?,
+        Ok(Err(e)) => tracing::warn!("HTTP listener task failed: {e}"),
+        Err(_) => tracing::warn!("HTTP requests still running after the grace period"),
+    }
     tracing::info!("stopped");
     Ok(())
 }

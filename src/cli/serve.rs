@@ -30,6 +30,10 @@ pub(crate) struct ServeArgs {
     /// port; the address is printed).
     #[arg(long, value_name = "IP:PORT")]
     pub grpc_addr: Option<String>,
+    /// The HTTP address (webhooks, chat, metrics, indicators), instead of the configuration's
+    /// [server] http_addr (port 0: any free port; the address is printed).
+    #[arg(long, value_name = "IP:PORT")]
+    pub http_addr: Option<String>,
 }
 
 /// Loads `--config`, or config/guichet.toml, or the embedded demo configuration.
@@ -59,6 +63,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.grpc_addr {
         config.server.grpc_addr = addr;
     }
+    if let Some(addr) = args.http_addr {
+        config.server.http_addr = addr;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -70,9 +77,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             |started| {
                 let report = &started.report;
                 println!(
-                    "guichet {} serving gRPC on {} (config {source}, data {})",
+                    "guichet {} serving gRPC on {} and HTTP on {} (config {source}, data {})",
                     env!("CARGO_PKG_VERSION"),
                     started.grpc_addr,
+                    started.http_addr,
                     data_dir.display()
                 );
                 println!(

@@ -172,6 +172,7 @@ fn serve_command(data_dir: &Path) -> Command {
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--grpc-addr", "127.0.0.1:0"])
+        .args(["--http-addr", "127.0.0.1:0"])
         .stdin(Stdio::null());
     cmd
 }
@@ -181,6 +182,8 @@ pub struct Server {
     child: Option<Child>,
     /// The gRPC address it printed.
     pub addr: SocketAddr,
+    /// The HTTP address it printed.
+    pub http_addr: SocketAddr,
     /// What it printed on stdout up to `ready`.
     pub banner: Vec<String>,
     channel: Channel,
@@ -211,6 +214,7 @@ impl Server {
         let deadline = Instant::now() + START_LIMIT;
         let mut banner = Vec::new();
         let mut addr = None;
+        let mut http_addr = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
@@ -218,6 +222,13 @@ impl Server {
                     if let Some(rest) = line.split(" serving gRPC on ").nth(1) {
                         let a = rest.split_whitespace().next().unwrap_or_default();
                         addr = Some(
+                            a.parse::<SocketAddr>()
+                                .unwrap_or_else(|e| panic!("bad address {a:?} in {line:?}: {e}")),
+                        );
+                    }
+                    if let Some(rest) = line.split(" and HTTP on ").nth(1) {
+                        let a = rest.split_whitespace().next().unwrap_or_default();
+                        http_addr = Some(
                             a.parse::<SocketAddr>()
                                 .unwrap_or_else(|e| panic!("bad address {a:?} in {line:?}: {e}")),
                         );
@@ -240,6 +251,7 @@ impl Server {
             }
         }
         let addr = addr.unwrap_or_else(|| panic!("no `serving gRPC on` line in {banner:?}"));
+        let http_addr = http_addr.unwrap_or_else(|| panic!("no `and HTTP on` line in {banner:?}"));
         let channel = Endpoint::from_shared(format!("http://{addr}"))
             .expect("endpoint")
             .connect_timeout(Duration::from_secs(10))
@@ -247,6 +259,7 @@ impl Server {
         Server {
             child: Some(child),
             addr,
+            http_addr,
             banner,
             channel,
         }

@@ -1,0 +1,88 @@
+//! The HTTP listener: one axum router for everything that is not gRPC — telephony gateway and
+//! SMS provider webhooks, the web chat, `/metrics`, `/healthz` and the public quality indicators.
+//!
+//! This module owns the listener, the routes every deployment has (`/healthz`), the request body
+//! limit (`[server] max_body_bytes`, 413 beyond) and graceful shutdown. Each channel adapter
+//! contributes its own routes, built with its own state, and [`router`] merges them.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::engine::Engine;
+
+/// Why the HTTP listener could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The listening address could not be bound.
+    #[error(
+        "cannot listen on {addr}: {source} (is another server running? change [server] http_addr)"
+    )]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("HTTP server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Binds the configured HTTP address.
+pub async fn bind(config: &Config) -> Result<(TcpListener, SocketAddr), HttpError> {
+    let addr = &config.server.http_addr;
+    let bind_error = |source| HttpError::Bind {
+        addr: addr.clone(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
+}
+
+/// The whole HTTP application: `/healthz` plus every adapter's routes, under the body limit.
+pub fn router(engine: &Engine, config: &Config, routes: Vec<Router>) -> Router {
+    let mut app = Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(engine.clone());
+    for r in routes {
+        app = app.merge(r);
+    }
+    app.layer(DefaultBodyLimit::max(config.server.max_body_bytes))
+}
+
+/// `GET /healthz`: 200 `ok` while the engine runs, 503 once it has stopped (shutting down, or
+/// the journal halted on a storage failure).
+async fn healthz(State(engine): State<Engine>) -> Response {
+    if engine.is_stopped() {
+        (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response()
+    } else {
+        (StatusCode::OK, "ok\n").into_response()
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HttpError> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        // Webhook answers are small: do not let Nagle's algorithm hold them back.
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(HttpError::Serve)
+}
