@@ -14,6 +14,7 @@
 //! | --- | --- |
 //! | `a` | accept the oldest pending offer (or `a ID`) |
 //! | `d` | decline it (or `d ID`) |
+//! | `w text...` | write to the contact of the interaction in hand (email, SMS, chat) |
 //! | `c CODE notes...` | complete the interaction in hand (the latest accepted) with a wrap-up code |
 //! | `p reason` | pause with a reason (`p lunch`) |
 //! | `r` | ready: available again (also ends wrap-up early) |
@@ -111,7 +112,10 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|s| anyhow::anyhow!("login refused: {}", s.message()))?
         .into_inner();
     println!("logged in: {}", describe_status(&status));
-    println!("commands: a accept, d decline, c CODE notes complete, p REASON pause, r ready, s status, q quit");
+    println!(
+        "commands: a accept, d decline, w TEXT write, c CODE notes complete, p REASON pause, \
+         r ready, s status, q quit"
+    );
 
     let desk: Shared = Arc::default();
     tokio::spawn(show_offers(client.clone(), agent.clone(), desk.clone()));
@@ -126,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
             "a" => accept(&mut client, &agent, &desk, rest).await,
             "d" => decline(&mut client, &agent, &desk, rest).await,
             "c" => complete(&mut client, &agent, &desk, rest).await,
+            "w" => write(&mut client, &agent, &desk, rest).await,
             "p" if rest.is_empty() => println!("say why: p lunch"),
             "p" => set_state(&mut client, &agent, Kind::Paused, rest).await,
             "r" => set_state(&mut client, &agent, Kind::Available, "").await,
@@ -241,8 +246,15 @@ fn show_update(update: pb::OfferUpdate, desk: &Shared) {
                     );
                 }
             }
+            for m in &offer.conversation {
+                show_message(m);
+            }
             println!("   a: accept  d: decline");
             desk.lock().unwrap().pending.push_back(i.id);
+        }
+        Some(Update::Message(m)) => {
+            println!("== message in {}", m.interaction_id);
+            show_message(&m);
         }
         Some(Update::Withdrawn(w)) => {
             println!("== offer {} withdrawn ({})", w.interaction_id, w.reason);
@@ -320,6 +332,43 @@ async fn complete(client: &mut Client, agent: &str, desk: &Shared, rest: &str) {
             desk.lock().unwrap().in_hand.retain(|h| *h != id);
         }
         Err(s) => println!("! cannot complete {id}: {}", s.message()),
+    }
+}
+
+fn show_message(m: &pb::ConversationMessage) {
+    let who = if m.direction == "inbound" {
+        m.from.clone()
+    } else if m.agent.is_empty() {
+        "guichet".to_owned()
+    } else {
+        m.agent.clone()
+    };
+    println!("   [{}] {who}: {}", day_time(m.at_unix_ms), m.text);
+    for a in &m.attachments {
+        println!(
+            "     attached: {} ({}, {} bytes)",
+            a.name, a.content_type, a.size
+        );
+    }
+}
+
+async fn write(client: &mut Client, agent: &str, desk: &Shared, text: &str) {
+    if text.is_empty() {
+        println!("say what to write: w Bonjour, votre dossier est complet.");
+        return;
+    }
+    let Some(id) = desk.lock().unwrap().in_hand.last().cloned() else {
+        println!("nothing in hand: accept an offer first");
+        return;
+    };
+    let request = pb::SendMessageRequest {
+        agent_id: agent.to_owned(),
+        interaction_id: id.clone(),
+        text: text.to_owned(),
+        subject: String::new(),
+    };
+    if let Err(s) = client.send_message(request).await {
+        println!("! cannot write in {id}: {}", s.message());
     }
 }
 

@@ -24,6 +24,7 @@ use crate::store::Role;
 
 use super::auth::caller;
 use super::calls;
+use super::conversation;
 use super::convert::{self, interaction_id, required, status_of};
 use super::history::History;
 use super::proto as pb;
@@ -46,9 +47,19 @@ enum OfferNote {
         interaction: InteractionId,
         reason: &'static str,
     },
+    /// A message was added to an interaction the agent is offered or holds.
+    Message {
+        interaction: InteractionId,
+        at: crate::core::Timestamp,
+        message: Arc<crate::core::Message>,
+    },
     /// The hub fell behind: re-read the pending offers.
     Resync,
 }
+
+/// Who an interaction is with, as far as the hub knows: the agent, and whether the offer is
+/// still pending (not yet accepted).
+type Holders = std::collections::HashMap<InteractionId, (AgentId, bool)>;
 
 /// One open offer stream: its id and where its notes go.
 type Session = (u64, mpsc::Sender<OfferNote>);
@@ -74,16 +85,18 @@ impl OfferHub {
         let hub = OfferHub::default();
         let mut events = engine.subscribe();
         let task_hub = hub.clone();
+        let engine = engine.clone();
         tokio::spawn(async move {
-            // Which agent holds each pending offer, to route its end.
-            let mut offered_to: std::collections::HashMap<InteractionId, AgentId> =
-                std::collections::HashMap::new();
+            // Which agent each offered or held interaction is with, to route its end and its
+            // messages.
+            let mut holders = Holders::new();
+            rebuild_holders(&engine, &mut holders).await;
             loop {
                 match events.recv().await {
-                    Ok(batch) => task_hub.route(&batch, &mut offered_to),
+                    Ok(batch) => task_hub.route(&batch, &mut holders),
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "offer hub fell behind; streams re-read offers");
-                        offered_to.clear();
+                        rebuild_holders(&engine, &mut holders).await;
                         for entry in task_hub.sessions.iter() {
                             for (_, tx) in entry.value() {
                                 let _ = tx.try_send(OfferNote::Resync);
@@ -99,11 +112,7 @@ impl OfferHub {
         hub
     }
 
-    fn route(
-        &self,
-        batch: &Committed,
-        offered_to: &mut std::collections::HashMap<InteractionId, AgentId>,
-    ) {
+    fn route(&self, batch: &Committed, holders: &mut Holders) {
         for event in batch.events.iter() {
             let (agent, note) = match &event.kind {
                 EventKind::InteractionOffered {
@@ -112,7 +121,7 @@ impl OfferHub {
                     deadline,
                     decision,
                 } => {
-                    offered_to.insert(*interaction, agent.clone());
+                    holders.insert(*interaction, (agent.clone(), true));
                     (
                         agent.clone(),
                         OfferNote::Offered {
@@ -122,16 +131,34 @@ impl OfferHub {
                         },
                     )
                 }
-                EventKind::OfferAccepted { interaction, .. } => {
-                    offered_to.remove(interaction);
+                EventKind::OfferAccepted { interaction, agent } => {
+                    holders.insert(*interaction, (agent.clone(), false));
                     continue;
                 }
+                EventKind::WrapUpEnded { interaction, .. } => {
+                    holders.remove(interaction);
+                    continue;
+                }
+                EventKind::MessageAdded {
+                    interaction,
+                    message,
+                } => match holders.get(interaction) {
+                    Some((agent, _)) => (
+                        agent.clone(),
+                        OfferNote::Message {
+                            interaction: *interaction,
+                            at: event.at,
+                            message: Arc::clone(message),
+                        },
+                    ),
+                    None => continue,
+                },
                 EventKind::OfferDeclined {
                     interaction,
                     agent,
                     cause,
                 } => {
-                    offered_to.remove(interaction);
+                    holders.remove(interaction);
                     let reason = match cause {
                         DeclineCause::Declined => "declined",
                         DeclineCause::TimedOut => "timed_out",
@@ -148,8 +175,8 @@ impl OfferHub {
                 EventKind::InteractionEnded {
                     interaction,
                     reason,
-                } => match offered_to.remove(interaction) {
-                    Some(agent) => (
+                } => match holders.remove(interaction) {
+                    Some((agent, true)) => (
                         agent,
                         OfferNote::Withdrawn {
                             interaction: *interaction,
@@ -159,18 +186,18 @@ impl OfferHub {
                             },
                         },
                     ),
-                    None => continue,
+                    _ => continue,
                 },
                 EventKind::InteractionMoved { interaction, .. } => {
-                    match offered_to.remove(interaction) {
-                        Some(agent) => (
+                    match holders.remove(interaction) {
+                        Some((agent, true)) => (
                             agent,
                             OfferNote::Withdrawn {
                                 interaction: *interaction,
                                 reason: "moved",
                             },
                         ),
-                        None => continue,
+                        _ => continue,
                     }
                 }
                 _ => continue,
@@ -211,6 +238,27 @@ impl OfferHub {
     /// Agents with an open offer stream.
     pub fn connected(&self) -> usize {
         self.sessions.len()
+    }
+}
+
+/// Reads who every open interaction is with from the router (at start, and after the hub fell
+/// behind and may have missed offers, acceptances or ends).
+async fn rebuild_holders(engine: &Engine, holders: &mut Holders) {
+    let read = engine
+        .read(|r| {
+            r.interactions()
+                .into_iter()
+                .filter_map(|v| {
+                    let pending = matches!(v.phase, InteractionPhase::Offered { .. });
+                    v.phase.agent().map(|a| (v.spec.id, (a.clone(), pending)))
+                })
+                .collect::<Holders>()
+        })
+        .await;
+    match read {
+        Ok(map) => *holders = map,
+        // The engine stopped: the event stream closes next and the hub ends.
+        Err(_) => holders.clear(),
     }
 }
 
@@ -468,6 +516,15 @@ impl AgentDesktop for DesktopService {
                                 }
                             }
                         }
+                        Some(OfferNote::Message {
+                            interaction,
+                            at,
+                            message,
+                        }) => pb::offer_update::Update::Message(conversation::message_pb(
+                            interaction,
+                            at,
+                            &message,
+                        )),
                         Some(OfferNote::Withdrawn {
                             interaction,
                             reason,
@@ -629,9 +686,94 @@ impl AgentDesktop for DesktopService {
             calls::run_then_agent(&self.engine, command, agent).await?,
         ))
     }
+
+    async fn send_message(
+        &self,
+        request: Request<pb::SendMessageRequest>,
+    ) -> Result<Response<pb::ConversationMessage>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let req = request.get_ref();
+        let id = interaction_id("interaction_id", &req.interaction_id)?;
+        let span = tracing::info_span!("send_message", agent_id = %agent, interaction_id = %id);
+        async {
+            let channel = self.held_by(&agent, id, false).await?;
+            let so_far = conversation::read(&self.engine, id).await?;
+            let message =
+                conversation::compose_reply(channel, &agent, &so_far, &req.text, &req.subject)?;
+            let (events, _) = self
+                .engine
+                .send_then_read(
+                    Command::AddMessage {
+                        interaction: id,
+                        message,
+                    },
+                    |_| (),
+                )
+                .await
+                .map_err(status_of)?;
+            events
+                .iter()
+                .find_map(|e| match &e.kind {
+                    EventKind::MessageAdded { message, .. } => {
+                        Some(conversation::message_pb(id, e.at, message))
+                    }
+                    _ => None,
+                })
+                .map(Response::new)
+                .ok_or_else(|| Status::internal("the message was not recorded"))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn get_conversation(
+        &self,
+        request: Request<pb::GetConversationRequest>,
+    ) -> Result<Response<pb::Conversation>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
+        let channel = self.held_by(&agent, id, true).await?;
+        Ok(Response::new(pb::Conversation {
+            interaction_id: id.to_string(),
+            messages: conversation::load(&self.engine, id, channel).await?,
+        }))
+    }
 }
 
 impl DesktopService {
+    /// The channel of interaction `id` if `agent` holds it (accepted or in wrap-up, or also
+    /// offered when `offered_ok`); a clear refusal otherwise.
+    async fn held_by(
+        &self,
+        agent: &AgentId,
+        id: InteractionId,
+        offered_ok: bool,
+    ) -> Result<crate::core::Channel, Status> {
+        let view = self
+            .engine
+            .read(move |r| r.interaction(&id))
+            .await
+            .map_err(status_of)?
+            .ok_or_else(|| Status::not_found(format!("no open interaction {id}")))?;
+        let holds = match &view.phase {
+            InteractionPhase::Assigned { agent: a } | InteractionPhase::WrapUp { agent: a, .. } => {
+                a == agent
+            }
+            InteractionPhase::Offered { agent: a, .. } => offered_ok && a == agent,
+            InteractionPhase::Waiting => false,
+        };
+        if !holds {
+            return Err(Status::permission_denied(format!(
+                "agent {agent} does not handle interaction {id}{}",
+                if offered_ok {
+                    ""
+                } else {
+                    ": accept it before writing to the contact"
+                }
+            )));
+        }
+        Ok(view.spec.channel)
+    }
     /// The offers pending for `agent` now, oldest first.
     async fn pending_offers(&self, agent: &AgentId) -> Result<Vec<pb::Offer>, Status> {
         let who = agent.clone();
@@ -656,7 +798,9 @@ impl DesktopService {
                 _ => continue,
             };
             let history = self.history.of(v.spec.contact.clone(), v.spec.id).await;
+            let conversation = conversation::load(&self.engine, v.spec.id, v.spec.channel).await?;
             offers.push(pb::Offer {
+                conversation,
                 deadline_unix_ms: convert::ms(deadline),
                 decision: v
                     .decision
@@ -688,7 +832,9 @@ impl DesktopService {
             return Ok(None);
         }
         let history = self.history.of(view.spec.contact.clone(), id).await;
+        let conversation = conversation::load(&self.engine, id, view.spec.channel).await?;
         Ok(Some(pb::Offer {
+            conversation,
             interaction: Some(convert::interaction_pb(&view)),
             deadline_unix_ms: convert::ms(deadline),
             decision: Some(convert::decision_pb(Some(agent), decision)),

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod calls;
+pub mod conversation;
 pub mod convert;
 pub mod desktop;
 pub mod history;

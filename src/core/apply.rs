@@ -358,6 +358,9 @@ impl Router {
                 self.expect_phase(*interaction, |_| true)?;
                 self.close(*interaction);
             }
+            EventKind::MessageAdded { interaction, .. } => {
+                self.expect_phase(*interaction, |_| true)?;
+            }
         }
         Ok(())
     }

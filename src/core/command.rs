@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::message::Message;
 use super::model::{
     AgentConfig, AgentId, Capacity, InteractionId, InteractionSpec, QueueConfig, QueueId, Skill,
 };
@@ -106,6 +107,24 @@ pub enum Command {
     CreateInteraction {
         /// What to route.
         spec: InteractionSpec,
+    },
+    /// Adds a message to an open interaction's conversation (a contact's new email, SMS or chat
+    /// line; an agent's reply). Refused when the interaction is not open.
+    AddMessage {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The message.
+        message: Message,
+    },
+    /// A contact's message that starts a conversation or continues the open one: when an open
+    /// interaction has the spec's `external_ref` (for SMS, the pair of numbers), the message is
+    /// added to it; otherwise the interaction is created from `spec`, then the message added.
+    /// Either way the message and the creation are committed together.
+    OpenConversation {
+        /// The interaction to create when none is open for the spec's external reference.
+        spec: InteractionSpec,
+        /// The message.
+        message: Message,
     },
     /// Ends an open interaction on the creator's request.
     Cancel {

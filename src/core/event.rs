@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::message::Message;
 use super::model::{
     AgentConfig, AgentId, AgentState, Capacity, InteractionId, InteractionSpec, OverflowAction,
     QueueConfig, QueueId, Skill, Strategy, Timestamp,
@@ -257,6 +258,13 @@ pub enum EventKind {
         /// The agent.
         agent: AgentId,
     },
+    /// A message was added to an interaction's conversation.
+    MessageAdded {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The message (shared: events are copied to every subscriber).
+        message: Arc<Message>,
+    },
     /// An interaction ended without being completed.
     InteractionEnded {
         /// The interaction.
@@ -280,6 +288,7 @@ impl EventKind {
             | EventKind::PriorityChanged { interaction, .. }
             | EventKind::InteractionCompleted { interaction, .. }
             | EventKind::WrapUpEnded { interaction, .. }
+            | EventKind::MessageAdded { interaction, .. }
             | EventKind::InteractionEnded { interaction, .. } => Some(*interaction),
             _ => None,
         }
@@ -300,6 +309,7 @@ impl EventKind {
             | EventKind::InteractionCompleted { agent, .. }
             | EventKind::WrapUpEnded { agent, .. } => Some(agent),
             EventKind::InteractionMoved { target, .. } => target.as_ref(),
+            EventKind::MessageAdded { message, .. } => message.agent.as_ref(),
             _ => None,
         }
     }
@@ -325,6 +335,7 @@ impl EventKind {
             EventKind::PriorityChanged { .. } => "priority_changed",
             EventKind::InteractionCompleted { .. } => "interaction_completed",
             EventKind::WrapUpEnded { .. } => "wrap_up_ended",
+            EventKind::MessageAdded { .. } => "message_added",
             EventKind::InteractionEnded { .. } => "interaction_ended",
         }
     }

@@ -21,6 +21,7 @@ mod error;
 mod event;
 mod index;
 mod invariants;
+mod message;
 mod model;
 mod router;
 mod snapshot;
@@ -29,6 +30,7 @@ mod view;
 pub use command::{Command, RequestedState, TransferTarget};
 pub use error::RouteError;
 pub use event::{Candidate, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause, Rule};
+pub use message::{Attachment, Message, MessageDirection};
 pub use model::{
     AgentConfig, AgentId, AgentState, Attributes, Capacity, Channel, ContactId, EscalationStep,
     InteractionId, InteractionSpec, Overflow, OverflowAction, PerChannel, QueueConfig, QueueId,

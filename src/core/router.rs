@@ -15,8 +15,9 @@ use super::index::{
     Slot, Slots, Timer, TimerKind, WaitKey,
 };
 use super::model::{
-    AgentId, AgentState, Channel, ContactId, InteractionId, OverflowAction, QueueConfig, QueueId,
-    Requirement, Skill, StepAction, Strategy, Timestamp, MAX_LEVEL, MIN_LEVEL,
+    AgentId, AgentState, Channel, ContactId, InteractionId, InteractionSpec, OverflowAction,
+    QueueConfig, QueueId, Requirement, Skill, StepAction, Strategy, Timestamp, MAX_LEVEL,
+    MIN_LEVEL,
 };
 
 /// The routing core: every agent, queue and open interaction of one contact center, and the
@@ -263,41 +264,50 @@ impl Router {
                 }
                 self.emit(out, now, EventKind::QueueRemoved { queue });
             }
-            Command::CreateInteraction { spec } => {
-                if let Some(r) = &spec.external_ref {
-                    if self.external.contains_key(r) {
-                        return Ok(());
-                    }
-                }
-                if self.interactions.contains_key(&spec.id) {
-                    return Err(RouteError::DuplicateInteraction(spec.id));
-                }
-                let q = self.queue_idx(&spec.queue)?;
-                let queue = &self.queues[q as usize].config;
-                if !queue.channels.contains(&spec.channel) {
-                    return Err(RouteError::ChannelNotAccepted {
-                        queue: spec.queue.clone(),
-                        channel: spec.channel,
-                    });
-                }
-                validate_requirements(&spec.requirements)?;
-                let priority = spec.priority.unwrap_or(queue.default_priority);
-                let sla_deadline = spec
-                    .sla_deadline
-                    .unwrap_or_else(|| now.plus_secs(queue.sla_target_secs.get(spec.channel)));
-                let id = spec.id;
-                let mut spec = spec;
-                spec.shrink_to_fit();
+            Command::AddMessage {
+                interaction,
+                message,
+            } => {
+                self.open_slot(interaction)?;
                 self.emit(
                     out,
                     now,
-                    EventKind::InteractionCreated {
-                        spec: Arc::new(spec),
-                        priority,
-                        sla_deadline,
+                    EventKind::MessageAdded {
+                        interaction,
+                        message: Arc::new(message),
                     },
                 );
-                self.match_interaction(now, id, out);
+            }
+            Command::OpenConversation { spec, message } => {
+                let open = spec
+                    .external_ref
+                    .as_deref()
+                    .and_then(|r| self.external.get(r));
+                let spec_id = spec.id;
+                let (interaction, created) = match open {
+                    Some(id) => (id, false),
+                    // `create` returns `None` only for an open external reference, excluded above.
+                    None => match self.create(now, spec, out)? {
+                        Some(id) => (id, true),
+                        None => return Err(RouteError::DuplicateInteraction(spec_id)),
+                    },
+                };
+                self.emit(
+                    out,
+                    now,
+                    EventKind::MessageAdded {
+                        interaction,
+                        message: Arc::new(message),
+                    },
+                );
+                if created {
+                    self.match_interaction(now, interaction, out);
+                }
+            }
+            Command::CreateInteraction { spec } => {
+                if let Some(id) = self.create(now, spec, out)? {
+                    self.match_interaction(now, id, out);
+                }
             }
             Command::Cancel { interaction } => {
                 let slot = self.open_slot(interaction)?;
@@ -963,6 +973,50 @@ impl Router {
             Some(slot) => slot,
             None => unreachable!("agent index {a} points to a removed agent"),
         }
+    }
+
+    /// Validates `spec` and emits its creation; `None` when an open interaction already has its
+    /// external reference (nothing emitted). The caller matches the new interaction.
+    fn create(
+        &mut self,
+        now: Timestamp,
+        spec: InteractionSpec,
+        out: &mut Vec<Event>,
+    ) -> Result<Option<InteractionId>, RouteError> {
+        if let Some(r) = &spec.external_ref {
+            if self.external.contains_key(r) {
+                return Ok(None);
+            }
+        }
+        if self.interactions.contains_key(&spec.id) {
+            return Err(RouteError::DuplicateInteraction(spec.id));
+        }
+        let q = self.queue_idx(&spec.queue)?;
+        let queue = &self.queues[q as usize].config;
+        if !queue.channels.contains(&spec.channel) {
+            return Err(RouteError::ChannelNotAccepted {
+                queue: spec.queue.clone(),
+                channel: spec.channel,
+            });
+        }
+        validate_requirements(&spec.requirements)?;
+        let priority = spec.priority.unwrap_or(queue.default_priority);
+        let sla_deadline = spec
+            .sla_deadline
+            .unwrap_or_else(|| now.plus_secs(queue.sla_target_secs.get(spec.channel)));
+        let id = spec.id;
+        let mut spec = spec;
+        spec.shrink_to_fit();
+        self.emit(
+            out,
+            now,
+            EventKind::InteractionCreated {
+                spec: Arc::new(spec),
+                priority,
+                sla_deadline,
+            },
+        );
+        Ok(Some(id))
     }
 
     fn open_slot(&self, id: InteractionId) -> Result<&Slot, RouteError> {

@@ -1,9 +1,9 @@
 //! How an [`Event`] becomes a journal row and back.
 //!
-//! A row is `(seq, at, kind, interaction, agent, contact, payload)`: `at` in milliseconds, `kind`
-//! the event's [`EventKind::name`], `interaction`, `agent` and `contact` copied out of the event
-//! for queries (the contact only on `interaction_created`), and `payload` the JSON of the
-//! [`EventKind`]. JSON because several core enums are internally tagged and flattened, which
+//! A row is `(seq, at, kind, interaction, agent, contact, payload, message)`: `at` in
+//! milliseconds, `kind` the event's [`EventKind::name`], `interaction`, `agent` and `contact`
+//! copied out of the event for queries (the contact only on `interaction_created`), `payload` the
+//! JSON of the [`EventKind`], and `message` the message id of a `message_added` event. JSON because several core enums are internally tagged and flattened, which
 //! only self-describing formats support; it also keeps rows readable with the `sqlite3` shell.
 //!
 //! Decoding speed matters for recovery. `interaction_created`, the bulk of any journal, is first
@@ -37,6 +37,8 @@ pub(crate) struct Row {
     pub agent: Option<String>,
     pub contact: Option<String>,
     pub payload: String,
+    /// The message id of a `message_added` event (indexed: channels look messages up by id).
+    pub message: Option<String>,
 }
 
 /// Encodes one event.
@@ -51,7 +53,12 @@ pub(crate) fn encode(event: &Event) -> Result<Row, StoreError> {
         }
         _ => None,
     };
+    let message = match &event.kind {
+        EventKind::MessageAdded { message, .. } => Some(message.id.clone()),
+        _ => None,
+    };
     Ok(Row {
+        message,
         at: millis_to_sql(event.at),
         kind: event.kind.name(),
         interaction: event.kind.interaction().map(|i| i.to_string()),

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use crate::core::{
-    Attributes, ContactId, EventKind, InteractionId, InteractionSpec, Snapshot, Timestamp,
+    Attributes, ContactId, EventKind, InteractionId, InteractionSpec, Message, Snapshot, Timestamp,
 };
 
 use super::codec::{millis_to_sql, seq_from_sql, seq_to_sql};
@@ -281,16 +281,18 @@ pub(crate) fn erase_contact(
         }
     }
 
-    // Journal rows: the agents' notes at completion (free text about the contact).
+    // Journal rows: the agents' notes at completion (free text about the contact), and the
+    // conversation messages (texts, addresses, attachments; a message id can hold an address
+    // too, so it is replaced and unindexed).
     {
         let mut select = tx
             .prepare(
-                "SELECT seq, payload FROM journal \
-                 WHERE interaction = ?1 AND kind = 'interaction_completed'",
+                "SELECT seq, payload FROM journal WHERE interaction = ?1 \
+                 AND kind IN ('interaction_completed', 'message_added')",
             )
             .at(path)?;
         let mut update = tx
-            .prepare("UPDATE journal SET payload = ?1 WHERE seq = ?2")
+            .prepare("UPDATE journal SET payload = ?1, message = NULL WHERE seq = ?2")
             .at(path)?;
         for (_, id, _) in &ours {
             let rows: Vec<(i64, String)> = select
@@ -301,11 +303,19 @@ pub(crate) fn erase_contact(
             for (seq, payload) in rows {
                 let mut kind: EventKind = serde_json::from_str(&payload)
                     .map_err(|e| decode_error(path, "journal", seq, e))?;
-                let EventKind::InteractionCompleted { notes, .. } = &mut kind else {
-                    continue;
-                };
-                if notes.take().is_none() {
-                    continue;
+                match &mut kind {
+                    EventKind::InteractionCompleted { notes, .. } => {
+                        if notes.take().is_none() {
+                            continue;
+                        }
+                    }
+                    EventKind::MessageAdded { message, .. } => {
+                        let mut erased =
+                            Message::new(format!("erased:{seq}"), message.direction, String::new());
+                        erased.agent = message.agent.clone();
+                        *message = std::sync::Arc::new(erased);
+                    }
+                    _ => continue,
                 }
                 let payload = serde_json::to_string(&kind).map_err(|e| StoreError::Encode {
                     what: "event",

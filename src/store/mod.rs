@@ -39,6 +39,7 @@
 //! the store) is the way out.
 
 mod codec;
+mod conversation;
 mod created;
 mod db;
 mod error;
@@ -55,6 +56,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use conversation::ConversationEntry;
 pub use db::{Recovered, Recovery, Store, DATABASE_FILE, LOCK_FILE};
 pub use error::StoreError;
 pub use history::HistoryEntry;

@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";
@@ -44,6 +44,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         apply: v3_journal_interaction,
+    },
+    Migration {
+        version: 4,
+        apply: v4_journal_message,
     },
 ];
 
@@ -143,6 +147,17 @@ fn v3_journal_interaction(tx: &Transaction<'_>, path: &Path) -> Result<(), Store
 }
 
 /// The contact named by an `interaction_created` payload, read without decoding the whole event.
+/// Version 4: conversation messages are journal events; their ids are indexed so that channels
+/// can ignore a provider's retry and thread an email reply to its interaction. Older journals
+/// have no messages, so there is nothing to fill in.
+fn v4_journal_message(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "ALTER TABLE journal ADD COLUMN message TEXT;
+         CREATE INDEX journal_message ON journal (message) WHERE message IS NOT NULL;",
+    )
+    .at(path)
+}
+
 pub(crate) fn contact_of_created(payload: &str) -> Result<Option<String>, String> {
     #[derive(serde::Deserialize)]
     struct Created {

@@ -304,8 +304,8 @@ impl Writer {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO journal (seq, at, kind, interaction, agent, contact, payload) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO journal (seq, at, kind, interaction, agent, contact, payload, message) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for (i, row) in rows.iter().enumerate() {
                 insert.execute(params![
@@ -316,6 +316,7 @@ impl Writer {
                     row.agent,
                     row.contact,
                     row.payload,
+                    row.message,
                 ])?;
             }
         }

@@ -1,0 +1,145 @@
+//! Conversations over gRPC: the protobuf form of messages, reading an interaction's messages
+//! from the store, and composing an agent's reply so that it threads under the contact's last
+//! message whatever the channel.
+
+use std::sync::Arc;
+
+use tonic::Status;
+
+use crate::core::{AgentId, Channel, InteractionId, Message, MessageDirection, Timestamp};
+use crate::engine::Engine;
+use crate::store::ConversationEntry;
+
+use super::convert::{self, ms};
+use super::proto as pb;
+
+/// The longest text an agent may send in one message.
+pub const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// The protobuf form of one message.
+pub fn message_pb(
+    interaction: InteractionId,
+    at: Timestamp,
+    m: &Message,
+) -> pb::ConversationMessage {
+    pb::ConversationMessage {
+        id: m.id.clone(),
+        interaction_id: interaction.to_string(),
+        direction: m.direction.as_str().to_owned(),
+        from: m.from.clone(),
+        to: m.to.clone(),
+        agent: m
+            .agent
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        subject: m.subject.clone().unwrap_or_default(),
+        text: m.text.clone(),
+        attachments: m
+            .attachments
+            .iter()
+            .map(|a| pb::AttachmentInfo {
+                name: a.name.clone(),
+                content_type: a.content_type.clone(),
+                size: a.size,
+                stored: !a.data_base64.is_empty(),
+            })
+            .collect(),
+        at_unix_ms: ms(at),
+    }
+}
+
+/// The interaction's messages as committed, oldest first (read off the async threads).
+pub async fn read(
+    engine: &Engine,
+    interaction: InteractionId,
+) -> Result<Vec<ConversationEntry>, Status> {
+    let store = engine.store().clone();
+    tokio::task::spawn_blocking(move || store.conversation(interaction))
+        .await
+        .map_err(|e| Status::internal(format!("conversation read failed: {e}")))?
+        .map_err(|e| convert::status_of(e.into()))
+}
+
+/// The protobuf form of an interaction's conversation; calls have none and are not read.
+pub async fn load(
+    engine: &Engine,
+    interaction: InteractionId,
+    channel: Channel,
+) -> Result<Vec<pb::ConversationMessage>, Status> {
+    if channel == Channel::Voice {
+        return Ok(Vec::new());
+    }
+    Ok(read(engine, interaction)
+        .await?
+        .iter()
+        .map(|e| message_pb(interaction, e.at, &e.message))
+        .collect())
+}
+
+/// An agent's reply on `channel`, addressed to the contact's last message: sent to its sender
+/// from the address it was sent to; for email, with the subject ("Re: " + the contact's, unless
+/// given) and the `in_reply_to` / `references` that let the contact's mail client thread it.
+pub fn compose_reply(
+    channel: Channel,
+    agent: &AgentId,
+    conversation: &[ConversationEntry],
+    text: &str,
+    subject: &str,
+) -> Result<Message, Status> {
+    if channel == Channel::Voice {
+        return Err(Status::failed_precondition(
+            "calls have no conversation to write in: speak to the caller",
+        ));
+    }
+    let text = text.trim_end();
+    if text.trim().is_empty() {
+        return Err(convert::invalid("text is empty: write the message to send"));
+    }
+    if text.len() > MAX_REPLY_BYTES {
+        return Err(convert::invalid(format!(
+            "text is longer than {} KiB: shorten it or split it",
+            MAX_REPLY_BYTES / 1024
+        )));
+    }
+    let last_inbound = conversation
+        .iter()
+        .rev()
+        .find(|e| e.message.direction == MessageDirection::Inbound)
+        .map(|e| Arc::clone(&e.message));
+    let Some(last) = last_inbound else {
+        return Err(Status::failed_precondition(
+            "the contact has not written in this interaction: there is no address to answer",
+        ));
+    };
+    let mut reply = Message::new(
+        format!("{channel}:{}", ulid::Ulid::new()),
+        MessageDirection::Outbound,
+        text,
+    );
+    reply.from = last.to.clone();
+    reply.to = last.from.clone();
+    reply.agent = Some(agent.clone());
+    if channel == Channel::Email {
+        let subject = subject.trim();
+        reply.subject = Some(if subject.is_empty() {
+            match last.subject.as_deref() {
+                Some(s) if s.to_ascii_lowercase().starts_with("re:") => s.to_owned(),
+                Some(s) => format!("Re: {s}"),
+                None => "Re:".to_owned(),
+            }
+        } else {
+            subject.to_owned()
+        });
+        if let Some(mid) = last.meta.get("message_id") {
+            let mut references = last.meta.get("references").cloned().unwrap_or_default();
+            if !references.is_empty() {
+                references.push(' ');
+            }
+            references.push_str(mid);
+            reply.meta.insert("in_reply_to".into(), mid.clone());
+            reply.meta.insert("references".into(), references);
+        }
+    }
+    Ok(reply)
+}

@@ -1,0 +1,136 @@
+//! Conversations, read from the journal: the messages of an interaction in order, the
+//! interaction a message id belongs to (to ignore a provider's retry, or to thread an email
+//! reply), and the spec an interaction was created with (its channel, contact and queue, for the
+//! channel that sends a reply).
+//!
+//! Messages are `message_added` journal events (see [`crate::core::Message`]); the journal's
+//! `interaction` and `message` columns are indexed, so none of these reads scans the journal.
+
+use std::sync::Arc;
+
+use rusqlite::{params, OptionalExtension};
+
+use crate::core::{EventKind, InteractionId, InteractionSpec, Message, Timestamp};
+
+use super::codec::Decoder;
+use super::db::Store;
+use super::error::{SqlContext, StoreError};
+
+/// One message of a conversation, with when it was committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationEntry {
+    /// The journal sequence number of the message (increasing within a conversation).
+    pub seq: u64,
+    /// When it was added.
+    pub at: Timestamp,
+    /// The message.
+    pub message: Arc<Message>,
+}
+
+impl Store {
+    /// Every message of the interaction, oldest first (empty for an interaction without
+    /// messages, such as a call, or one whose journal rows were purged).
+    pub fn conversation(
+        &self,
+        interaction: InteractionId,
+    ) -> Result<Vec<ConversationEntry>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let mut select = conn
+            .prepare_cached(
+                "SELECT seq, at, payload FROM journal \
+                 WHERE interaction = ?1 AND kind = 'message_added' ORDER BY seq",
+            )
+            .at(&path)?;
+        let rows: Vec<(i64, i64, String)> = select
+            .query_map(params![interaction.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .at(&path)?
+            .collect::<Result<_, _>>()
+            .at(&path)?;
+        drop(select);
+        drop(conn);
+        let mut decoder = Decoder::default();
+        let mut out = Vec::with_capacity(rows.len());
+        for (seq, at, payload) in rows {
+            let event = decoder
+                .decode(at, "message_added", &payload)
+                .map_err(|detail| decode_error(&path, seq, detail))?;
+            if let EventKind::MessageAdded { message, .. } = event.kind {
+                out.push(ConversationEntry {
+                    seq: seq as u64,
+                    at: event.at,
+                    message,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The interaction that holds the message with this id, if any was committed.
+    pub fn message_interaction(&self, id: &str) -> Result<Option<InteractionId>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let found: Option<Option<String>> = conn
+            .prepare_cached("SELECT interaction FROM journal WHERE message = ?1 LIMIT 1")
+            .at(&path)?
+            .query_row(params![id], |r| r.get(0))
+            .optional()
+            .at(&path)?;
+        match found.flatten() {
+            Some(text) => {
+                text.parse()
+                    .map(Some)
+                    .map_err(|e: ulid::DecodeError| StoreError::Decode {
+                        path,
+                        table: "journal",
+                        seq: 0,
+                        detail: format!("interaction id {text:?} of message {id:?}: {e}"),
+                    })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The spec the interaction was created with, and when; `None` when the interaction is
+    /// unknown (or its journal rows were purged).
+    pub fn interaction_spec(
+        &self,
+        interaction: InteractionId,
+    ) -> Result<Option<(Timestamp, Arc<InteractionSpec>)>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let row: Option<(i64, i64, String)> = conn
+            .prepare_cached(
+                "SELECT seq, at, payload FROM journal \
+                 WHERE interaction = ?1 AND kind = 'interaction_created' LIMIT 1",
+            )
+            .at(&path)?
+            .query_row(params![interaction.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+            .at(&path)?;
+        drop(conn);
+        let Some((seq, at, payload)) = row else {
+            return Ok(None);
+        };
+        let event = Decoder::default()
+            .decode(at, "interaction_created", &payload)
+            .map_err(|detail| decode_error(&path, seq, detail))?;
+        match event.kind {
+            EventKind::InteractionCreated { spec, .. } => Ok(Some((event.at, spec))),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn decode_error(path: &std::path::Path, seq: i64, detail: String) -> StoreError {
+    StoreError::Decode {
+        path: path.to_owned(),
+        table: "journal",
+        seq: seq as u64,
+        detail,
+    }
+}
