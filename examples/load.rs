@@ -580,7 +580,12 @@ async fn creator(
             let sent_at = Instant::now();
             stats.sent.insert(id.0, sent_at);
             tokio::spawn(async move {
-                let reply = client.create(pb::CreateRequest { spec: Some(spec) }).await;
+                let reply = client
+                    .create(pb::CreateRequest {
+                        spec: Some(spec),
+                        message: None,
+                    })
+                    .await;
                 let rtt = sent_at.elapsed();
                 stats.in_flight.fetch_sub(1, Relaxed);
                 drop(permit);

@@ -578,7 +578,11 @@ async fn bad_inputs_get_clear_statuses() {
     }];
     assert_status(int.create(high).await, InvalidArgument, &["min_level", "9"]);
     assert_status(
-        int.create(pb::CreateRequest { spec: None }).await,
+        int.create(pb::CreateRequest {
+            spec: None,
+            message: None,
+        })
+        .await,
         InvalidArgument,
         &["spec"],
     );

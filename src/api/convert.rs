@@ -632,7 +632,33 @@ pub fn event_pb(seq: u64, event: &Event, queue: Option<&QueueId>) -> pb::Event {
             .unwrap_or_default(),
         agent_id: kind.agent().map(|a| a.to_string()).unwrap_or_default(),
         queue: queue.map(ToString::to_string).unwrap_or_default(),
-        details_json: serde_json::to_string(kind).unwrap_or_default(),
+        details_json: details_json(kind),
+    }
+}
+
+/// The event as JSON, without attachment contents (files can be megabytes; they stay in the
+/// store and are listed with their name, type and size).
+fn details_json(kind: &EventKind) -> String {
+    match kind {
+        EventKind::MessageAdded {
+            interaction,
+            message,
+        } if message
+            .attachments
+            .iter()
+            .any(|a| !a.data_base64.is_empty()) =>
+        {
+            let mut light = (**message).clone();
+            for a in &mut light.attachments {
+                a.data_base64.clear();
+            }
+            serde_json::to_string(&EventKind::MessageAdded {
+                interaction: *interaction,
+                message: std::sync::Arc::new(light),
+            })
+            .unwrap_or_default()
+        }
+        _ => serde_json::to_string(kind).unwrap_or_default(),
     }
 }
 

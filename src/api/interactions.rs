@@ -8,11 +8,12 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use crate::core::{Command, EventKind, InteractionId, QueueId};
+use crate::core::{Command, EventKind, InteractionId, Message, MessageDirection, QueueId};
 use crate::engine::Engine;
 use crate::store::Role;
 
 use super::auth::caller;
+use super::conversation;
 use super::convert::{self, event_pb, event_queue, interaction_id, status_of};
 use super::proto as pb;
 use super::proto::interactions_server::Interactions;
@@ -47,6 +48,10 @@ impl Interactions for InteractionsService {
             .as_ref()
             .ok_or_else(|| convert::invalid("spec is required"))?;
         let spec = convert::interaction_spec(spec)?;
+        let message = match &request.get_ref().message {
+            Some(m) => Some(inbound_message(m)?),
+            None => None,
+        };
         let id = spec.id;
         let external = spec.external_ref.clone();
         let span = tracing::info_span!(
@@ -56,11 +61,29 @@ impl Interactions for InteractionsService {
             queue = %spec.queue
         );
         async move {
+            if let Some(m) = &message {
+                // A retry of a message already recorded: answer with its interaction.
+                if let Some(known) = self.recorded(&m.id).await? {
+                    let view = self
+                        .engine
+                        .read(move |r| r.interaction(&known))
+                        .await
+                        .map_err(status_of)?;
+                    return Ok(Response::new(pb::CreateResponse {
+                        interaction: Some(convert::interaction_or_ended(known, view.as_ref())),
+                        created: false,
+                    }));
+                }
+            }
+            let command = match message {
+                Some(message) => Command::OpenConversation { spec, message },
+                None => Command::CreateInteraction { spec },
+            };
             // The view is read in the same turn as the creation: the interaction, or the open
             // one that already had this external reference.
             let (events, view) = self
                 .engine
-                .send_then_read(Command::CreateInteraction { spec }, move |r| {
+                .send_then_read(command, move |r| {
                     r.interaction(&id).or_else(|| {
                         external
                             .as_deref()
@@ -223,4 +246,47 @@ impl Interactions for InteractionsService {
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
     }
+}
+
+impl InteractionsService {
+    /// The interaction that already holds the message with this id, if any.
+    async fn recorded(&self, id: &str) -> Result<Option<InteractionId>, Status> {
+        let store = self.engine.store().clone();
+        let id = id.to_owned();
+        tokio::task::spawn_blocking(move || store.message_interaction(&id))
+            .await
+            .map_err(|e| Status::internal(format!("message lookup failed: {e}")))?
+            .map_err(|e| status_of(e.into()))
+    }
+}
+
+/// Checks an integrator's message and makes it an inbound [`Message`].
+fn inbound_message(m: &pb::InboundMessage) -> Result<Message, Status> {
+    if m.text.trim().is_empty() {
+        return Err(convert::invalid(
+            "message.text is empty: give what the contact wrote",
+        ));
+    }
+    if m.text.len() > conversation::MAX_REPLY_BYTES {
+        return Err(convert::invalid("message.text is longer than 64 KiB"));
+    }
+    if m.id.len() > 256 || m.from.len() > 256 || m.to.len() > 256 || m.subject.len() > 1024 {
+        return Err(convert::invalid(
+            "message.id, from and to are limited to 256 bytes, subject to 1024",
+        ));
+    }
+    let id = if m.id.trim().is_empty() {
+        ulid::Ulid::new().to_string()
+    } else {
+        m.id.trim().to_owned()
+    };
+    let mut message = Message::new(
+        format!("api:{id}"),
+        MessageDirection::Inbound,
+        m.text.clone(),
+    );
+    message.from = m.from.clone();
+    message.to = m.to.clone();
+    message.subject = (!m.subject.trim().is_empty()).then(|| m.subject.clone());
+    Ok(message)
 }

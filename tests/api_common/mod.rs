@@ -429,6 +429,7 @@ pub fn spec(
             external_ref: external_ref.to_owned(),
             ..Default::default()
         }),
+        message: None,
     }
 }
 
