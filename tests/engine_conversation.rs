@@ -2,20 +2,14 @@
 //! later ones join it while it is open, committed together; messages come back in order from
 //! the store after a restart, are found by id, and erasure removes their contents.
 
-use guichet::config::Config;
+mod engine_common;
+
+use engine_common::demo;
 use guichet::core::{
     AgentId, Channel, Command, ContactId, EventKind, InteractionId, InteractionSpec, Message,
     MessageDirection, RouteError,
 };
 use guichet::engine::{Engine, EngineConfig, EngineError};
-
-fn demo() -> Config {
-    Config::load(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/config/guichet.toml"
-    )))
-    .expect("demo config")
-}
 
 /// An SMS conversation between `+33600000001` and the service number.
 fn sms_spec(n: u128) -> InteractionSpec {
