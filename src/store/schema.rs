@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";
@@ -44,6 +44,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         apply: v3_journal_interaction,
+    },
+    Migration {
+        version: 4,
+        apply: v4_indicators_and_surveys,
     },
 ];
 
@@ -140,6 +144,12 @@ fn v3_journal_interaction(tx: &Transaction<'_>, path: &Path) -> Result<(), Store
         "CREATE INDEX journal_interaction ON journal (interaction) WHERE interaction IS NOT NULL;",
     )
     .at(path)
+}
+
+/// Version 4: daily indicator aggregates and satisfaction surveys (see `indicators.rs` and
+/// `surveys.rs`).
+fn v4_indicators_and_surveys(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(super::indicators::V4_SQL).at(path)
 }
 
 /// The contact named by an `interaction_created` payload, read without decoding the whole event.
