@@ -298,6 +298,7 @@ pub fn announced_delays(
 #[derive(Debug, Clone)]
 pub struct Aggregator {
     applied: Arc<tokio::sync::watch::Sender<u64>>,
+    task: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Aggregator {
@@ -312,10 +313,8 @@ impl Aggregator {
         let cursor = catch_up(Arc::clone(&store), cfg.clone()).await?;
         let (tx, _) = tokio::sync::watch::channel(cursor);
         let applied = Arc::new(tx);
-        let aggregator = Aggregator {
-            applied: Arc::clone(&applied),
-        };
-        tokio::spawn(async move {
+        let task_applied = Arc::clone(&applied);
+        let task = tokio::spawn(async move {
             loop {
                 let mut batch: Vec<(u64, Event)> = Vec::new();
                 let mut lagged = false;
@@ -346,7 +345,7 @@ impl Aggregator {
                 };
                 match result {
                     Ok(seq) => {
-                        applied.send_replace(seq);
+                        task_applied.send_replace(seq);
                     }
                     Err(e) => {
                         // The events stay in the journal: the next start folds them in.
@@ -355,12 +354,31 @@ impl Aggregator {
                 }
             }
         });
-        Ok(aggregator)
+        Ok(Aggregator {
+            applied,
+            task: Arc::new(tokio::sync::Mutex::new(Some(task))),
+        })
+    }
+
+    /// Waits until the aggregator has stopped (it stops once the engine has, after folding
+    /// in every event published) and let go of the store.
+    pub async fn finished(&self) {
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
+        }
     }
 
     /// The journal sequence number of the last event folded in.
     pub fn applied(&self) -> u64 {
         *self.applied.borrow()
+    }
+
+    /// Waits until every event committed so far is folded in (call it once the commands whose
+    /// effects should show are acknowledged).
+    pub async fn sync(&self, store: &Store) -> Result<(), StoreError> {
+        let last = store.last_committed_seq()?;
+        self.wait_for(last).await;
+        Ok(())
     }
 
     /// Waits until the events up to `seq` are folded in.

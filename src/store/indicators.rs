@@ -284,3 +284,12 @@ fn take_open(
     }
     Ok(row)
 }
+
+impl Store {
+    /// The last journal sequence number committed (0 for an empty journal): with
+    /// [`Store::indicators_cursor`], tells whether the aggregates have caught up.
+    pub fn last_committed_seq(&self) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        super::db::last_seq(&conn, self.path())
+    }
+}
