@@ -315,6 +315,9 @@ impl Aggregator {
         let applied = Arc::new(tx);
         let task_applied = Arc::clone(&applied);
         let task = tokio::spawn(async move {
+            // Set when folding failed: the next round reads the missed events from the journal
+            // rather than fold later ones past them.
+            let mut behind = false;
             loop {
                 let mut batch: Vec<(u64, Event)> = Vec::new();
                 let mut lagged = false;
@@ -331,8 +334,10 @@ impl Aggregator {
                         Err(_) => break,
                     }
                 }
-                let result = if lagged {
-                    tracing::warn!("indicators fell behind the engine: reading the journal");
+                let result = if lagged || behind {
+                    if lagged {
+                        tracing::warn!("indicators fell behind the engine: reading the journal");
+                    }
                     catch_up(Arc::clone(&store), cfg.clone()).await
                 } else {
                     let s = Arc::clone(&store);
@@ -345,11 +350,13 @@ impl Aggregator {
                 };
                 match result {
                     Ok(seq) => {
+                        behind = false;
                         task_applied.send_replace(seq);
                     }
                     Err(e) => {
+                        behind = true;
                         // The events stay in the journal: the next start folds them in.
-                        tracing::error!(error = %e, "indicators not updated; they catch up at the next start");
+                        tracing::error!(error = %e, "indicators not updated yet: retried with the next events, or at the next start");
                     }
                 }
             }

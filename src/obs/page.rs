@@ -344,8 +344,9 @@ pub fn render(report: &Report, lang: Lang, service: &str) -> String {
     for row in &report.rows {
         let _ = writeln!(
             h,
-            "<li>{} : {}</li>",
+            "<li>{}{}{}</li>",
             escape(&row_label(row, lang)),
+            lang.t(" : ", ": "),
             escape(&delay_text(row.announced_delay_secs, lang))
         );
     }

@@ -12,7 +12,7 @@
 //! channel of its creation; its first acceptance by an agent, or its abandonment, is added to
 //! that same row, whenever it happens.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::core::{EndReason, Event, EventKind};
 
@@ -111,7 +111,11 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let path = self.path().to_owned();
         let mut conn = self.conn();
-        let tx = conn.transaction().at(&path)?;
+        // Immediate: the write lock is taken first, so that a commit of the journal in between
+        // cannot make this transaction's read stale (SQLITE_BUSY_SNAPSHOT).
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&path)?;
         let mut cursor = read_cursor(&tx, &path)?;
         let start = cursor;
         for (seq, event) in events {

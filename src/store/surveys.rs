@@ -9,7 +9,7 @@
 //! from the answers (the score and comment stay, anonymous) and forgets when it was asked; the
 //! opt-out is kept, so that erasure never makes the service ask again someone who said STOP.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use crate::core::{AgentId, Channel, ContactId, InteractionId, QueueId, Timestamp};
 
@@ -77,7 +77,11 @@ impl Store {
             .map(|c| c.chars().take(MAX_SURVEY_COMMENT_CHARS).collect::<String>());
         let path = self.path().to_owned();
         let mut conn = self.conn();
-        let tx = conn.transaction().at(&path)?;
+        // Immediate: the write lock is taken first, so that a commit of the journal in between
+        // cannot make this transaction's read stale (SQLITE_BUSY_SNAPSHOT).
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&path)?;
         let inserted = tx
             .execute(
                 "INSERT INTO survey_answers \
