@@ -290,3 +290,89 @@ async fn json_logs_carry_the_interaction_span() {
         );
     }
 }
+
+/// The first stats update of `queue` on a fresh WatchStats stream.
+async fn stats_of(server: &Server, token: &str, queue: &str) -> pb::QueueStats {
+    let mut sup = server.supervisor(token);
+    let mut stream = sup
+        .watch_stats(pb::WatchStatsRequest {
+            queues: vec![queue.into()],
+            interval_ms: 100,
+        })
+        .await
+        .expect("WatchStats")
+        .into_inner();
+    let update = next(&mut stream).await;
+    update
+        .queues
+        .into_iter()
+        .find(|q| q.queue == queue)
+        .expect("the queue's stats")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervisors_day_counters_survive_a_restart() {
+    let ws = Workspace::new();
+    let mut server = ws.start();
+    let (sup_token, _) = ws.token("supervisor", None);
+    let (int_token, _) = ws.token("integrator", None);
+    let (amelie_token, _) = ws.token("agent", Some("amelie"));
+    let mut int = server.interactions(&int_token);
+    let mut desk = server.desktop(&amelie_token);
+    desk.login(pb::LoginRequest::default())
+        .await
+        .expect("Login");
+    let mut offers = desk
+        .offers(pb::OffersRequest::default())
+        .await
+        .expect("Offers")
+        .into_inner();
+    let created = int
+        .create(spec("benefits", pb::Channel::Chat, "+33600000009", "r-1"))
+        .await
+        .expect("Create")
+        .into_inner();
+    let id = created.interaction.expect("interaction").id;
+    let _ = next(&mut offers).await;
+    desk.accept(pb::InteractionAction {
+        agent_id: String::new(),
+        interaction_id: id,
+    })
+    .await
+    .expect("Accept");
+    let abandoned_or_cancelled = int
+        .create(spec("benefits", pb::Channel::Voice, "+33600000010", "r-2"))
+        .await
+        .expect("Create")
+        .into_inner();
+    assert!(abandoned_or_cancelled.created);
+    let before = eventually(LIMIT, "the answer is counted", || {
+        let token = sup_token.clone();
+        let server = &server;
+        async move {
+            let s = stats_of(server, &token, "benefits").await;
+            (s.answered_today == 1).then_some(s)
+        }
+    })
+    .await;
+    assert_eq!(before.answered_within_target_today, 1);
+    // The aggregates are written asynchronously: wait until they hold the answer too.
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/indicators", server.http_addr);
+    eventually(LIMIT, "the aggregates hold the answer", || {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let j: serde_json::Value = client.get(url).send().await.ok()?.json().await.ok()?;
+            (j["total"]["answered"] == 1).then_some(())
+        }
+    })
+    .await;
+
+    assert!(server.terminate().success());
+    let server = ws.start();
+    let after = stats_of(&server, &sup_token, "benefits").await;
+    assert_eq!(after.answered_today, 1, "{after:?}");
+    assert_eq!(after.answered_within_target_today, 1, "{after:?}");
+    assert_eq!(after.abandoned_today, 0, "{after:?}");
+}
