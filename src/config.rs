@@ -32,6 +32,15 @@ pub struct Config {
     /// Agents to create (they start offline).
     #[serde(default)]
     pub agents: Vec<AgentConfig>,
+    /// `[log]`: log format.
+    #[serde(default)]
+    pub log: crate::obs::LogConfig,
+    /// `[indicators]`: the public quality indicators (time zone of a day, service name).
+    #[serde(default)]
+    pub indicators: crate::obs::IndicatorsConfig,
+    /// `[surveys]`: satisfaction surveys.
+    #[serde(default)]
+    pub surveys: crate::obs::SurveysConfig,
 }
 
 /// `[server]`: where the server listens.

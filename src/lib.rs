@@ -23,5 +23,6 @@ pub mod core;
 pub mod engine;
 pub mod http;
 pub mod ivr;
+pub mod obs;
 pub mod sim;
 pub mod store;

@@ -49,15 +49,32 @@ enum Cmd {
 #[error("{0}")]
 pub(crate) struct Usage(pub(crate) String);
 
+/// Starts the log subscriber (once): to stderr, filtered by `RUST_LOG` (default `info`), as
+/// text lines or JSON objects (`[log] format`). `guichet serve` calls it once its configuration
+/// is read; the other commands log as text.
+pub(crate) fn init_logging(format: guichet::obs::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second call (none is made) would find a subscriber in place: ignored.
+    let _ = match format {
+        guichet::obs::LogFormat::Text => builder.try_init(),
+        guichet::obs::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+    };
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match try_main(Cli::parse()) {
+    let cli = Cli::parse();
+    if !matches!(cli.command, Cmd::Serve(_)) {
+        init_logging(guichet::obs::LogFormat::Text);
+    }
+    match try_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

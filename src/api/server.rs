@@ -85,6 +85,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let config = options.config;
+    // Before the engine starts, so that its routing and journal metrics are recorded.
+    crate::obs::metrics::install();
     let (engine, report) = Engine::start(EngineConfig::from_config(&config), &config).await?;
     let listener = TcpListener::bind(&config.server.grpc_addr)
         .await
@@ -101,7 +103,13 @@ pub async fn serve(
 
     let auth = Auth::new(engine.store().clone());
     let hub = OfferHub::start(&engine);
-    let stats = LiveStats::start(&engine).await;
+    crate::obs::metrics::Observer::start(&engine).await;
+    crate::obs::indicators::Aggregator::start(&engine, &config.indicators)
+        .await
+        .map_err(|e| ServeError::Engine(EngineError::Store(e)))?;
+    // After the aggregates have caught up: the day's counters survive a restart.
+    let now = crate::engine::Clock::now(&crate::engine::SystemClock);
+    let stats = LiveStats::start_with(&engine, &config.indicators, Some(now)).await;
     let history = History::start(&engine);
     let limit = config.server.max_message_bytes;
 

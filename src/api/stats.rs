@@ -1,6 +1,11 @@
 //! Real-time statistics per queue for supervisors: counters of the day kept incrementally from
 //! committed events (answered, answered within the SLA target, abandoned), and the live picture
 //! (waiting, oldest wait, agents by state) read from the router when an update is due.
+//!
+//! The day is the indicators' day (`[indicators] time_zone`). A restart does not reset the day's
+//! counters: they start from the day's durable indicator aggregates
+//! ([`crate::store::Store::indicator_days`]), which count an interaction in the queue it was
+//! created in (the live counters then go on counting in the queue that answered it).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,10 +17,9 @@ use crate::core::{
     Timestamp,
 };
 use crate::engine::Engine;
+use crate::obs::IndicatorsConfig;
 
 use super::proto as pb;
-
-const DAY_MS: u64 = 86_400_000;
 
 /// One queue's counters for the current day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,8 +34,10 @@ pub struct DayCounts {
 
 #[derive(Debug, Default)]
 struct Counters {
-    /// The UTC day (days since the epoch) the counts are for.
-    day: u64,
+    /// The day the counts are for, in the indicators' time zone.
+    day: Option<chrono::NaiveDate>,
+    /// Where days start and end.
+    config: IndicatorsConfig,
     queues: HashMap<QueueId, DayCounts>,
     /// Open interactions: their queue and SLA deadline, until answered or ended.
     open: HashMap<InteractionId, (QueueId, Timestamp)>,
@@ -39,7 +45,7 @@ struct Counters {
 
 impl Counters {
     fn roll(&mut self, at: Timestamp) {
-        let day = at.0 / DAY_MS;
+        let day = Some(self.config.date_of(at));
         if day != self.day {
             self.day = day;
             self.queues.clear();
@@ -94,10 +100,44 @@ pub struct LiveStats {
 }
 
 impl LiveStats {
-    /// Starts counting the engine's committed events from now on. Interactions open at start
-    /// are counted when they are answered or abandoned.
+    /// Starts counting the engine's committed events from now on, days in UTC, from zero.
+    /// Interactions open at start are counted when they are answered or abandoned.
     pub async fn start(engine: &Engine) -> LiveStats {
+        LiveStats::start_with(engine, &IndicatorsConfig::default(), None).await
+    }
+
+    /// Like [`LiveStats::start`], with the indicators' days, and the day's counters taken from
+    /// the durable aggregates of `now`'s day (start the indicators'
+    /// [`Aggregator`](crate::obs::indicators::Aggregator) first, so that they have caught up).
+    pub async fn start_with(
+        engine: &Engine,
+        config: &IndicatorsConfig,
+        now: Option<Timestamp>,
+    ) -> LiveStats {
         let stats = LiveStats::default();
+        stats.lock().config = config.clone();
+        if let Some(now) = now {
+            let store = std::sync::Arc::clone(engine.store());
+            let day = config.day_of(now);
+            let rows = tokio::task::spawn_blocking(move || store.indicator_days(&day, &day)).await;
+            match rows {
+                Ok(Ok(rows)) => {
+                    let mut counters = stats.lock();
+                    counters.roll(now);
+                    for row in rows {
+                        let c = counters.queues.entry(QueueId::from(row.queue)).or_default();
+                        let n = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+                        c.answered = c.answered.saturating_add(n(row.answered));
+                        c.answered_within_target = c
+                            .answered_within_target
+                            .saturating_add(n(row.answered_within));
+                        c.abandoned = c.abandoned.saturating_add(n(row.abandoned));
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "statistics start from zero today"),
+                Err(_) => tracing::warn!("statistics start from zero today"),
+            }
+        }
         let mut events = engine.subscribe();
         if let Ok(open) = engine
             .read(|r| {
@@ -143,7 +183,7 @@ impl LiveStats {
     /// Today's counts for a queue (zero on a new day).
     pub fn today(&self, queue: &QueueId, now: Timestamp) -> DayCounts {
         let counters = self.lock();
-        if counters.day != now.0 / DAY_MS {
+        if counters.day != Some(counters.config.date_of(now)) {
             return DayCounts::default();
         }
         counters.queues.get(queue).copied().unwrap_or_default()

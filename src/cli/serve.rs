@@ -57,6 +57,7 @@ pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, String
 /// Runs `guichet serve`.
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (mut config, source) = load_config(args.config.as_deref())?;
+    crate::init_logging(config.log.format);
     if let Some(dir) = args.data_dir {
         config.store.data_dir = dir;
     }

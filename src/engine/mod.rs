@@ -290,6 +290,9 @@ impl Engine {
         let retention_clock = Arc::clone(&clock);
         let owner = RouterTask {
             router,
+            decision_time: metrics::histogram!(
+                crate::obs::metrics::names::ROUTING_DECISION_SECONDS
+            ),
             clock,
             journal,
             pending: pending_tx,
@@ -503,6 +506,8 @@ async fn append_blocking(journal: &Journal, events: &[Event]) -> Result<Ack<u64>
 
 struct RouterTask {
     router: Router,
+    /// `guichet_routing_decision_seconds` (a no-op unless a metrics recorder is installed).
+    decision_time: metrics::Histogram,
     clock: Arc<dyn Clock>,
     journal: Journal,
     pending: mpsc::Sender<Pending>,
@@ -561,7 +566,7 @@ impl RouterTask {
                     command,
                     reply,
                     read,
-                } => match self.router.handle(now, command) {
+                } => match self.decide(now, command) {
                     // The read is dropped unrun: its caller has the refusal.
                     Err(e) => self.commit(Vec::new(), Answer::Refused(reply, e)).await,
                     Ok(events) => {
@@ -570,7 +575,7 @@ impl RouterTask {
                         self.commit(Vec::new(), Answer::Read(deliver)).await;
                     }
                 },
-                Request::Command { command, reply } => match self.router.handle(now, command) {
+                Request::Command { command, reply } => match self.decide(now, command) {
                     Err(e) => self.commit(Vec::new(), Answer::Refused(reply, e)).await,
                     Ok(events) => self.commit(events, Answer::Events(reply)).await,
                 },
@@ -579,6 +584,14 @@ impl RouterTask {
         self.stopped.store(true, Ordering::SeqCst);
         // Callers still queued are told the engine stopped (their sender drops with `requests`).
         self.journal
+    }
+
+    /// Handles a command on the router, timing the decision.
+    fn decide(&mut self, now: Timestamp, command: Command) -> Result<Vec<Event>, RouteError> {
+        let started = std::time::Instant::now();
+        let result = self.router.handle(now, command);
+        self.decision_time.record(started.elapsed().as_secs_f64());
+        result
     }
 
     /// Appends events and hands the acknowledgement to the committer, which answers in order.

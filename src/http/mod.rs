@@ -5,6 +5,8 @@
 //! limit (`[server] max_body_bytes`, 413 beyond) and graceful shutdown. Each channel adapter
 //! contributes its own routes, built with its own state, and [`router`] merges them.
 
+pub mod obs;
+
 use std::future::Future;
 use std::net::SocketAddr;
 
@@ -49,15 +51,19 @@ pub async fn bind(config: &Config) -> Result<(TcpListener, SocketAddr), HttpErro
     Ok((listener, local))
 }
 
-/// The whole HTTP application: `/healthz` plus every adapter's routes, under the body limit.
+/// The whole HTTP application: `/healthz`, `/metrics`, the public indicators and every
+/// adapter's routes, under the body limit; every matched request is counted in
+/// `guichet_http_requests_total` by its first path segment and status.
 pub fn router(engine: &Engine, config: &Config, routes: Vec<Router>) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(healthz))
-        .with_state(engine.clone());
+        .with_state(engine.clone())
+        .merge(obs::routes(engine, &config.indicators));
     for r in routes {
         app = app.merge(r);
     }
-    app.layer(DefaultBodyLimit::max(config.server.max_body_bytes))
+    app.route_layer(axum::middleware::from_fn(crate::obs::metrics::track_http))
+        .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
 }
 
 /// `GET /healthz`: 200 `ok` while the engine runs, 503 once it has stopped (shutting down, or

@@ -364,6 +364,8 @@ pub(crate) fn erase_contact(
         .at(path)?;
         erasure.snapshots += 1;
     }
+    // Survey answers and survey history (surveys.rs).
+    super::surveys::erase_contact(&tx, contact).at(path)?;
     tx.commit().at(path)?;
     Ok(erasure)
 }

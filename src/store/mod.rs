@@ -26,6 +26,11 @@
 //! ivr_versions (name TEXT, version INTEGER, tree TEXT, created_at INTEGER, PK (name, version))
 //! ivr_active   (name TEXT PRIMARY KEY, version INTEGER)
 //! ivr_numbers  (number TEXT PRIMARY KEY, tree TEXT)
+//! indicator_days (day, queue, channel, requests, answered, answered_within, abandoned,
+//!               wait_ms_total, survey_answers, survey_score_total)  v4, PK (day, queue, channel)
+//! indicator_open (interaction PK, day, queue, channel, created_at, sla_deadline)      v4
+//! survey_answers (interaction PK, contact NULL, agent NULL, queue, channel, score, comment, at) v4
+//! survey_sent  (contact, interaction, at)   survey_opt_out (contact PK, at)            v4
 //! ```
 //!
 //! Durability: an [`Ack`] resolves with `Ok(seq)` only after the transaction holding the events
@@ -44,10 +49,12 @@ mod created;
 mod db;
 mod error;
 mod history;
+mod indicators;
 mod ivr;
 mod journal;
 mod maintenance;
 mod schema;
+mod surveys;
 mod tokens;
 mod writer;
 
@@ -60,10 +67,12 @@ pub use conversation::ConversationEntry;
 pub use db::{Recovered, Recovery, Store, DATABASE_FILE, LOCK_FILE};
 pub use error::StoreError;
 pub use history::HistoryEntry;
+pub use indicators::IndicatorDay;
 pub use ivr::IvrVersionInfo;
 pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
 pub use maintenance::Erasure;
 pub use schema::SCHEMA_VERSION;
+pub use surveys::{SurveyAnswer, SurveySummary, MAX_SURVEY_COMMENT_CHARS};
 pub use tokens::{Role, TokenInfo, TOKEN_PREFIX};
 
 /// How hard each commit is pushed to disk.

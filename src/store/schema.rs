@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";
@@ -48,6 +48,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 4,
         apply: v4_journal_message,
+    },
+    Migration {
+        version: 5,
+        apply: v5_indicators_and_surveys,
     },
 ];
 
@@ -146,7 +150,12 @@ fn v3_journal_interaction(tx: &Transaction<'_>, path: &Path) -> Result<(), Store
     .at(path)
 }
 
-/// The contact named by an `interaction_created` payload, read without decoding the whole event.
+/// Version 5: daily indicator aggregates and satisfaction surveys (see `indicators.rs` and
+/// `surveys.rs`).
+fn v5_indicators_and_surveys(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(super::indicators::V5_SQL).at(path)
+}
+
 /// Version 4: conversation messages are journal events; their ids are indexed so that channels
 /// can ignore a provider's retry and thread an email reply to its interaction. Older journals
 /// have no messages, so there is nothing to fill in.
@@ -158,6 +167,7 @@ fn v4_journal_message(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreErro
     .at(path)
 }
 
+/// The contact named by an `interaction_created` payload, read without decoding the whole event.
 pub(crate) fn contact_of_created(payload: &str) -> Result<Option<String>, String> {
     #[derive(serde::Deserialize)]
     struct Created {

@@ -224,7 +224,15 @@ impl Writer {
         let committed = if rows.is_empty() {
             Ok(())
         } else {
-            self.commit_with_retries(&rows, base)
+            let started = std::time::Instant::now();
+            let result = self.commit_with_retries(&rows, base);
+            if result.is_ok() {
+                use crate::obs::metrics::names;
+                metrics::histogram!(names::JOURNAL_COMMIT_SECONDS)
+                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!(names::JOURNAL_BATCH_EVENTS).record(rows.len() as f64);
+            }
+            result
         };
         match committed {
             Ok(()) => {

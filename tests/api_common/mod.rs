@@ -78,6 +78,8 @@ impl Workspace {
     /// Runs `guichet serve` expecting it to fail at start: its output once it exits.
     pub fn serve_expecting_failure(&self) -> Output {
         let mut child = serve_command(&self.data_dir())
+            .arg("--config")
+            .arg(demo_config())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -167,8 +169,6 @@ impl Default for Workspace {
 fn serve_command(data_dir: &Path) -> Command {
     let mut cmd = Command::new(GUICHET);
     cmd.arg("serve")
-        .arg("--config")
-        .arg(demo_config())
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--grpc-addr", "127.0.0.1:0"])
@@ -192,12 +192,23 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits for its `ready` line.
     pub fn start(data_dir: &Path, log: &Path) -> Server {
+        Server::start_with(data_dir, log, &demo_config(), &[])
+    }
+
+    /// Starts the server with another configuration file and extra environment variables
+    /// (`RUST_LOG`, ...), and waits for its `ready` line.
+    pub fn start_with(data_dir: &Path, log: &Path, config: &Path, env: &[(&str, &str)]) -> Server {
         let log_file = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .expect("open the server log");
-        let mut child = serve_command(data_dir)
+        let mut command = serve_command(data_dir);
+        command
+            .arg("--config")
+            .arg(config)
+            .envs(env.iter().copied());
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .spawn()

@@ -3,8 +3,12 @@
 # grpcio-tools (into a temporary directory, nothing is committed), then drives the real server
 # binary with it (tests/e2e/test_python_client.py).
 #
-# Needs: python3 with grpcio and grpcio-tools (`pip install grpcio grpcio-tools`), and the server
-# built by `cargo test` or `cargo build` (target/debug/guichet; another one with GUICHET_BIN).
+# Then renders the public quality indicators page in headless Chromium and checks its figures
+# against the JSON (tests/e2e/test_indicators_page.py; screenshots in target/e2e-artifacts/).
+#
+# Needs: python3 with grpcio and grpcio-tools (`pip install grpcio grpcio-tools`), chromium
+# (Debian package `chromium`), and the server built by `cargo test` or `cargo build`
+# (target/debug/guichet; another one with GUICHET_BIN).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -26,3 +30,6 @@ mkdir -p "$work/gen"
 
 PYTHONPATH="$work/gen" "$python" tests/e2e/test_python_client.py \
     --bin "$bin" --data-dir "$work/data"
+
+PYTHONPATH="$work/gen" "$python" tests/e2e/test_indicators_page.py \
+    --bin "$bin" --data-dir "$work/data-indicators" --artifacts target/e2e-artifacts

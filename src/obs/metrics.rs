@@ -1,0 +1,397 @@
+//! Prometheus metrics, rendered on `GET /metrics` of the HTTP listener.
+//!
+//! One recorder per process ([`install`]), without a listener of its own: the HTTP module
+//! renders it from the [`PrometheusHandle`]. Most figures come from one place, the [`Observer`],
+//! an engine subscriber that derives them from committed events (so the router's hot path pays
+//! nothing); the waiting gauges and agents by state are read from the router when `/metrics`
+//! is scraped ([`render`]); routing decision time is measured by the engine, journal commit
+//! time and batch size by the journal's writer thread, HTTP requests by [`track_http`].
+//!
+//! Every name is in [`names`] and documented in the README's `## Metrics`.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics::{counter, gauge, histogram, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::sync::broadcast;
+
+use crate::core::{
+    AgentState, Channel, DeclineCause, EndReason, Event, EventKind, InteractionId,
+    InteractionPhase, QueueId, Timestamp,
+};
+use crate::engine::Engine;
+
+/// The metric names.
+pub mod names {
+    /// Counter `{queue, channel}`: interactions created.
+    pub const INTERACTIONS_CREATED: &str = "guichet_interactions_created_total";
+    /// Counter `{queue, channel}`: offers made to agents.
+    pub const OFFERS: &str = "guichet_offers_total";
+    /// Counter `{queue, channel}`: offers accepted.
+    pub const OFFERS_ACCEPTED: &str = "guichet_offers_accepted_total";
+    /// Counter `{queue, channel}`: offers declined by the agent.
+    pub const OFFERS_DECLINED: &str = "guichet_offers_declined_total";
+    /// Counter `{queue, channel}`: offers not answered in time.
+    pub const OFFERS_TIMED_OUT: &str = "guichet_offers_timed_out_total";
+    /// Counter `{queue, channel}`: offers withdrawn because the agent logged out.
+    pub const OFFERS_REVOKED: &str = "guichet_offers_revoked_total";
+    /// Counter `{queue, channel}`: interactions abandoned by the contact before an answer.
+    pub const ABANDONED: &str = "guichet_interactions_abandoned_total";
+    /// Counter `{queue, channel}`: interactions cancelled by their creator.
+    pub const CANCELLED: &str = "guichet_interactions_cancelled_total";
+    /// Counter `{queue, channel}`: interactions completed by an agent.
+    pub const COMPLETED: &str = "guichet_interactions_completed_total";
+    /// Histogram `{queue, channel}`: seconds from creation to the first acceptance.
+    pub const WAIT_SECONDS: &str = "guichet_wait_seconds";
+    /// Histogram `{queue, channel}`: seconds from acceptance to completion.
+    pub const HANDLE_SECONDS: &str = "guichet_handle_seconds";
+    /// Counter `{queue, channel}`: first answers by the SLA deadline.
+    pub const SLA_MET: &str = "guichet_service_level_met_total";
+    /// Counter `{queue, channel}`: first answers after the SLA deadline, and abandonments.
+    pub const SLA_MISSED: &str = "guichet_service_level_missed_total";
+    /// Gauge `{queue, channel}`: interactions waiting (not offered), read at scrape time.
+    pub const WAITING: &str = "guichet_waiting";
+    /// Gauge `{queue}`: open interactions (waiting, offered, assigned, in wrap-up).
+    pub const OPEN: &str = "guichet_open_interactions";
+    /// Gauge `{state}`: agents by state (`available`, `paused`, `wrap_up`, `offline`).
+    pub const AGENTS: &str = "guichet_agents";
+    /// Histogram: seconds the router took to handle one command.
+    pub const ROUTING_DECISION_SECONDS: &str = "guichet_routing_decision_seconds";
+    /// Histogram: seconds one journal transaction (group commit) took.
+    pub const JOURNAL_COMMIT_SECONDS: &str = "guichet_journal_commit_seconds";
+    /// Histogram: events per journal transaction.
+    pub const JOURNAL_BATCH_EVENTS: &str = "guichet_journal_batch_events";
+    /// Counter `{adapter, status}`: HTTP requests by first path segment and status code.
+    pub const HTTP_REQUESTS: &str = "guichet_http_requests_total";
+    /// Counter: committed events the observer missed because it fell behind.
+    pub const EVENTS_MISSED: &str = "guichet_metrics_events_missed_total";
+}
+
+use names::*;
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+const WAIT_BUCKETS: &[f64] = &[
+    1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 1800.0, 3600.0, 14_400.0,
+    86_400.0, 432_000.0,
+];
+const DECISION_BUCKETS: &[f64] = &[
+    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 1e-2,
+];
+const COMMIT_BUCKETS: &[f64] = &[
+    1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 1.0,
+];
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
+];
+
+/// Installs the process's Prometheus recorder (once; later calls return the same handle). If
+/// another recorder was installed first (an embedding application's), `/metrics` renders an
+/// empty registry and a warning is logged.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let mut builder = PrometheusBuilder::new();
+            for (name, buckets) in [
+                (WAIT_SECONDS, WAIT_BUCKETS),
+                (HANDLE_SECONDS, WAIT_BUCKETS),
+                (ROUTING_DECISION_SECONDS, DECISION_BUCKETS),
+                (JOURNAL_COMMIT_SECONDS, COMMIT_BUCKETS),
+                (JOURNAL_BATCH_EVENTS, BATCH_BUCKETS),
+            ] {
+                builder = match builder.set_buckets_for_metric(Matcher::Full(name.into()), buckets)
+                {
+                    Ok(b) => b,
+                    // Only refused for an empty list, which these are not.
+                    Err(_) => PrometheusBuilder::new(),
+                };
+            }
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed: /metrics stays empty");
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(INTERACTIONS_CREATED, "Interactions created");
+    describe_counter!(OFFERS, "Offers made to agents");
+    describe_counter!(OFFERS_ACCEPTED, "Offers accepted by agents");
+    describe_counter!(OFFERS_DECLINED, "Offers declined by agents");
+    describe_counter!(OFFERS_TIMED_OUT, "Offers not answered in time");
+    describe_counter!(OFFERS_REVOKED, "Offers withdrawn at logout");
+    describe_counter!(ABANDONED, "Interactions abandoned before an answer");
+    describe_counter!(CANCELLED, "Interactions cancelled by their creator");
+    describe_counter!(COMPLETED, "Interactions completed by an agent");
+    describe_histogram!(WAIT_SECONDS, Unit::Seconds, "Creation to first acceptance");
+    describe_histogram!(HANDLE_SECONDS, Unit::Seconds, "Acceptance to completion");
+    describe_counter!(SLA_MET, "First answers by the SLA deadline");
+    describe_counter!(
+        SLA_MISSED,
+        "First answers after the SLA deadline, and abandonments"
+    );
+    describe_gauge!(WAITING, "Interactions waiting, not offered");
+    describe_gauge!(OPEN, "Open interactions");
+    describe_gauge!(AGENTS, "Agents by state");
+    describe_histogram!(
+        ROUTING_DECISION_SECONDS,
+        Unit::Seconds,
+        "Router time per command"
+    );
+    describe_histogram!(
+        JOURNAL_COMMIT_SECONDS,
+        Unit::Seconds,
+        "Journal transaction time"
+    );
+    describe_histogram!(JOURNAL_BATCH_EVENTS, "Events per journal transaction");
+    describe_counter!(HTTP_REQUESTS, "HTTP requests by adapter and status");
+    describe_counter!(EVENTS_MISSED, "Events the metrics observer missed");
+}
+
+/// Renders every metric in the Prometheus text format, after reading the live gauges (waiting
+/// per queue and channel, open per queue, agents by state) from the router. When the engine
+/// cannot answer (stopped, overloaded), the gauges keep their last values.
+pub async fn render(engine: &Engine) -> String {
+    let handle = install();
+    let live = engine
+        .read(|r| {
+            let queues: Vec<(QueueId, [u32; 4], usize)> = r
+                .queues()
+                .into_iter()
+                .map(|q| {
+                    let mut w = [0; 4];
+                    for c in Channel::ALL {
+                        w[c.index()] = q.waiting.get(c);
+                    }
+                    (q.config.id, w, q.open)
+                })
+                .collect();
+            let mut agents = [0u32; 4];
+            for a in r.agents() {
+                agents[agent_slot(&a.state)] += 1;
+            }
+            (queues, agents)
+        })
+        .await;
+    if let Ok((queues, agents)) = live {
+        for (queue, waiting, open) in queues {
+            for c in Channel::ALL {
+                gauge!(WAITING, "queue" => queue.to_string(), "channel" => c.as_str())
+                    .set(f64::from(waiting[c.index()]));
+            }
+            gauge!(OPEN, "queue" => queue.to_string()).set(open as f64);
+        }
+        for (slot, state) in AGENT_STATES.iter().enumerate() {
+            gauge!(AGENTS, "state" => *state).set(f64::from(agents[slot]));
+        }
+    }
+    handle.run_upkeep();
+    handle.render()
+}
+
+const AGENT_STATES: [&str; 4] = ["available", "paused", "wrap_up", "offline"];
+
+fn agent_slot(state: &AgentState) -> usize {
+    match state {
+        AgentState::Available => 0,
+        AgentState::Paused { .. } => 1,
+        AgentState::WrapUp { .. } => 2,
+        AgentState::Offline => 3,
+    }
+}
+
+/// Axum middleware (installed with `route_layer`, so that the matched route is known):
+/// counts requests by adapter (the route's first path segment: `voice`, `sms`, `email`,
+/// `chat`, `metrics`, ...) and status code.
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let adapter = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| first_segment(p.as_str()));
+    let response = next.run(request).await;
+    counter!(HTTP_REQUESTS, "adapter" => adapter, "status" => response.status().as_u16().to_string())
+        .increment(1);
+    response
+}
+
+/// The first segment of a route path (`/sms/inbound` → `sms`, `/` → `root`); a file name's
+/// extension is dropped (`/indicators.html` → `indicators`).
+fn first_segment(path: &str) -> String {
+    let segment = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let segment = segment.split('.').next().unwrap_or("");
+    if segment.is_empty() {
+        "root".to_owned()
+    } else {
+        segment.to_owned()
+    }
+}
+
+/// What the observer remembers of an open interaction.
+#[derive(Debug, Clone)]
+struct Track {
+    queue: QueueId,
+    channel: Channel,
+    created: Timestamp,
+    deadline: Timestamp,
+    answered: bool,
+    accepted_at: Option<Timestamp>,
+}
+
+/// Derives the event metrics from the engine's committed events, and logs each interaction's
+/// events (at debug level) in a span carrying its `interaction_id`, `channel` and `queue`.
+#[derive(Debug, Default)]
+pub struct Observer {
+    open: HashMap<InteractionId, Track>,
+}
+
+impl Observer {
+    /// Subscribes to the engine and starts observing. Interactions open at start are seeded
+    /// from the router (their wait is measured from their creation).
+    pub async fn start(engine: &Engine) {
+        install();
+        let mut events = engine.subscribe();
+        let mut observer = Observer::default();
+        if let Ok(open) = engine
+            .read(|r| {
+                r.interactions()
+                    .into_iter()
+                    .map(|v| {
+                        let answered = !matches!(
+                            v.phase,
+                            InteractionPhase::Waiting | InteractionPhase::Offered { .. }
+                        );
+                        (
+                            v.spec.id,
+                            Track {
+                                queue: v.queue.clone(),
+                                channel: v.spec.channel,
+                                created: v.created_at,
+                                deadline: v.sla_deadline,
+                                answered,
+                                accepted_at: None,
+                            },
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+        {
+            observer.open.extend(open);
+        }
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(batch) => {
+                        for event in batch.events.iter() {
+                            observer.observe(event);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        counter!(EVENTS_MISSED).increment(missed);
+                        tracing::warn!(missed, "metrics fell behind: some events not counted");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+
+    /// Counts one committed event.
+    pub fn observe(&mut self, event: &Event) {
+        let at = event.at;
+        let kind = &event.kind;
+        if let EventKind::InteractionCreated {
+            spec, sla_deadline, ..
+        } = kind
+        {
+            self.open.insert(
+                spec.id,
+                Track {
+                    queue: spec.queue.clone(),
+                    channel: spec.channel,
+                    created: at,
+                    deadline: *sla_deadline,
+                    answered: false,
+                    accepted_at: None,
+                },
+            );
+        }
+        let Some(id) = kind.interaction() else {
+            return;
+        };
+        let Some(track) = self.open.get_mut(&id) else {
+            return;
+        };
+        let span = tracing::debug_span!(
+            "interaction",
+            interaction_id = %id,
+            channel = %track.channel,
+            queue = %track.queue
+        );
+        let _entered = span.enter();
+        tracing::debug!(event = kind.name(), agent_id = ?kind.agent(), "interaction event");
+        let labels = [
+            ("queue", track.queue.to_string()),
+            ("channel", track.channel.as_str().to_owned()),
+        ];
+        match kind {
+            EventKind::InteractionCreated { .. } => {
+                counter!(INTERACTIONS_CREATED, &labels).increment(1);
+            }
+            EventKind::InteractionOffered { .. } => counter!(OFFERS, &labels).increment(1),
+            EventKind::OfferAccepted { .. } => {
+                counter!(OFFERS_ACCEPTED, &labels).increment(1);
+                if !track.answered {
+                    track.answered = true;
+                    let wait = at.0.saturating_sub(track.created.0) as f64 / 1000.0;
+                    histogram!(WAIT_SECONDS, &labels).record(wait);
+                    if at <= track.deadline {
+                        counter!(SLA_MET, &labels).increment(1);
+                    } else {
+                        counter!(SLA_MISSED, &labels).increment(1);
+                    }
+                }
+                track.accepted_at = Some(at);
+            }
+            EventKind::OfferDeclined { cause, .. } => {
+                let name = match cause {
+                    DeclineCause::Declined => OFFERS_DECLINED,
+                    DeclineCause::TimedOut => OFFERS_TIMED_OUT,
+                    DeclineCause::Revoked => OFFERS_REVOKED,
+                };
+                counter!(name, &labels).increment(1);
+            }
+            EventKind::InteractionMoved { queue, .. } => track.queue = queue.clone(),
+            EventKind::InteractionCompleted { .. } => {
+                counter!(COMPLETED, &labels).increment(1);
+                if let Some(accepted) = track.accepted_at {
+                    let handle = at.0.saturating_sub(accepted.0) as f64 / 1000.0;
+                    histogram!(HANDLE_SECONDS, &labels).record(handle);
+                }
+                self.open.remove(&id);
+            }
+            EventKind::InteractionEnded { reason, .. } => {
+                match reason {
+                    EndReason::Abandoned => {
+                        counter!(ABANDONED, &labels).increment(1);
+                        if !track.answered {
+                            counter!(SLA_MISSED, &labels).increment(1);
+                        }
+                    }
+                    EndReason::Cancelled => counter!(CANCELLED, &labels).increment(1),
+                }
+                self.open.remove(&id);
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! The public quality indicators page (`GET /indicators.html`): plain server-rendered HTML, one
+//! section per indicator with a heading, an inline SVG bar chart (with a text title and
+//! description) and the same figures as a table, in French or English. No JavaScript, no
+//! external resource: it works in any browser, with a screen reader, and printed.
+
+use std::fmt::Write as _;
+
+use super::indicators::{IndicatorRow, Period, Report};
+
+/// The page's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// Français.
+    Fr,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// Parses `fr` or `en`.
+    pub fn parse(text: &str) -> Result<Lang, String> {
+        match text {
+            "fr" => Ok(Lang::Fr),
+            "en" => Ok(Lang::En),
+            other => Err(format!(
+                "unknown language {other:?}: use lang=fr or lang=en"
+            )),
+        }
+    }
+
+    /// The language preferred by an `Accept-Language` header among French and English (by
+    /// quality, then order); French when neither is named.
+    pub fn from_accept_language(header: Option<&str>) -> Lang {
+        let mut best: Option<(f32, Lang)> = None;
+        for item in header.unwrap_or("").split(',') {
+            let mut parts = item.trim().split(';');
+            let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|v| v.parse::<f32>().ok())
+                })
+                .unwrap_or(1.0);
+            let lang = if tag == "fr" || tag.starts_with("fr-") {
+                Lang::Fr
+            } else if tag == "en" || tag.starts_with("en-") {
+                Lang::En
+            } else {
+                continue;
+            };
+            if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+                best = Some((q, lang));
+            }
+        }
+        best.map_or(Lang::Fr, |(_, l)| l)
+    }
+
+    /// The ISO code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Fr => "fr",
+            Lang::En => "en",
+        }
+    }
+
+    fn t(self, fr: &'static str, en: &'static str) -> &'static str {
+        match self {
+            Lang::Fr => fr,
+            Lang::En => en,
+        }
+    }
+}
+
+/// Formats a count.
+pub fn format_count(n: u64) -> String {
+    n.to_string()
+}
+
+/// Formats a wait in whole seconds (`65 s`), `—` when absent.
+pub fn format_wait(secs: Option<f64>) -> String {
+    secs.map_or_else(|| "—".to_owned(), |s| format!("{} s", s.round() as u64))
+}
+
+/// Formats a rate (0 to 1) as a percentage with one decimal (`87.5 %`, French `87,5 %`).
+pub fn format_rate(rate: Option<f64>, lang: Lang) -> String {
+    rate.map_or_else(
+        || "—".to_owned(),
+        |r| decimal(format!("{:.1} %", r * 100.0), lang),
+    )
+}
+
+/// Formats a satisfaction average with one decimal (`4.3 / 5`).
+pub fn format_score(score: Option<f64>, lang: Lang) -> String {
+    score.map_or_else(|| "—".to_owned(), |s| decimal(format!("{s:.1} / 5"), lang))
+}
+
+fn decimal(text: String, lang: Lang) -> String {
+    match lang {
+        Lang::Fr => text.replace('.', ","),
+        Lang::En => text,
+    }
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn channel_name(channel: &str, lang: Lang) -> &'static str {
+    match channel {
+        "voice" => lang.t("Téléphone", "Phone"),
+        "email" => lang.t("Courriel", "Email"),
+        "sms" => "SMS",
+        "chat" => lang.t("Messagerie instantanée", "Web chat"),
+        _ => lang.t("Autre", "Other"),
+    }
+}
+
+fn delay_text(secs: Option<u64>, lang: Lang) -> String {
+    let Some(s) = secs else {
+        return lang.t("variable", "varies").to_owned();
+    };
+    let (n, fr, en) = if s % 86_400 == 0 && s > 0 {
+        (s / 86_400, "jour(s)", "day(s)")
+    } else if s % 3600 == 0 && s > 0 {
+        (s / 3600, "heure(s)", "hour(s)")
+    } else if s % 60 == 0 && s > 0 {
+        (s / 60, "minute(s)", "minute(s)")
+    } else {
+        (s, "seconde(s)", "second(s)")
+    };
+    format!("{n} {}", lang.t(fr, en))
+}
+
+/// One indicator: its id, heading, explanation, and how to read a row.
+struct Indicator {
+    id: &'static str,
+    title: (&'static str, &'static str),
+    help: (&'static str, &'static str),
+    /// The value for the bar, and the text shown.
+    value: fn(&IndicatorRow, Lang) -> (Option<f64>, String),
+    /// A fixed scale (rates: 1, scores: 5), or the largest value.
+    scale: Option<f64>,
+}
+
+const INDICATORS: &[Indicator] = &[
+    Indicator {
+        id: "requests",
+        title: ("Nombre de demandes", "Number of requests"),
+        help: (
+            "Demandes reçues sur la période (appels, courriels, SMS, messages instantanés).",
+            "Requests received in the period (calls, emails, SMS, chats).",
+        ),
+        value: |r, _| (Some(r.requests as f64), format_count(r.requests)),
+        scale: None,
+    },
+    Indicator {
+        id: "average_wait",
+        title: (
+            "Attente moyenne avant la prise en charge",
+            "Average wait before an agent answered",
+        ),
+        help: (
+            "Temps moyen entre l'arrivée de la demande et sa prise en charge par un agent, en secondes.",
+            "Mean time from a request's arrival to an agent answering it, in seconds.",
+        ),
+        value: |r, _| (r.average_wait_secs, format_wait(r.average_wait_secs)),
+        scale: None,
+    },
+    Indicator {
+        id: "within_delay",
+        title: (
+            "Part des demandes traitées dans le délai annoncé",
+            "Share answered within the announced delay",
+        ),
+        help: (
+            "Demandes prises en charge dans le délai annoncé, sur les demandes prises en charge ou abandonnées.",
+            "Requests answered within the announced delay, over requests answered or abandoned.",
+        ),
+        value: |r, l| (r.within_delay_rate, format_rate(r.within_delay_rate, l)),
+        scale: Some(1.0),
+    },
+    Indicator {
+        id: "abandonment",
+        title: ("Taux d'abandon", "Abandonment rate"),
+        help: (
+            "Demandes abandonnées avant la prise en charge, sur les demandes prises en charge ou abandonnées.",
+            "Requests abandoned before an answer, over requests answered or abandoned.",
+        ),
+        value: |r, l| (r.abandonment_rate, format_rate(r.abandonment_rate, l)),
+        scale: Some(1.0),
+    },
+    Indicator {
+        id: "satisfaction",
+        title: ("Satisfaction des usagers", "User satisfaction"),
+        help: (
+            "Note moyenne donnée par les usagers après leur demande (de 1 à 5), et nombre de réponses.",
+            "Average score given by users after their request (1 to 5), and number of answers.",
+        ),
+        value: |r, l| {
+            (
+                r.satisfaction_average,
+                format!(
+                    "{} ({} {})",
+                    format_score(r.satisfaction_average, l),
+                    r.satisfaction_answers,
+                    l.t("réponses", "answers")
+                ),
+            )
+        },
+        scale: Some(5.0),
+    },
+];
+
+fn row_label(row: &IndicatorRow, lang: Lang) -> String {
+    match (&row.queue, &row.channel) {
+        (Some(q), Some(c)) => format!("{} — {}", q, channel_name(c, lang)),
+        (None, Some(c)) => format!(
+            "{} — {}",
+            lang.t("Toutes files", "All queues"),
+            channel_name(c, lang)
+        ),
+        _ => lang.t("Total", "Total").to_owned(),
+    }
+}
+
+/// Renders the page for a report. `service` names the service in the title.
+pub fn render(report: &Report, lang: Lang, service: &str) -> String {
+    let mut rows: Vec<&IndicatorRow> = report.rows.iter().collect();
+    rows.push(&report.total);
+    let period_text = match report.period {
+        Period::Day => format!("{} {}", lang.t("Journée du", "Day of"), report.from),
+        Period::Week => format!(
+            "{} {} {} {}",
+            lang.t("Semaine du", "Week from"),
+            report.from,
+            lang.t("au", "to"),
+            report.to
+        ),
+        Period::Month => format!(
+            "{} {} {} {}",
+            lang.t("Mois du", "Month from"),
+            report.from,
+            lang.t("au", "to"),
+            report.to
+        ),
+    };
+    let title = format!(
+        "{} — {}",
+        lang.t(
+            "Indicateurs de qualité de service",
+            "Service quality indicators"
+        ),
+        service
+    );
+    let mut h = String::with_capacity(32 * 1024);
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"{code}\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n\
+         <a class=\"skip\" href=\"#main\">{skip}</a>\n<header>\n<h1>{title}</h1>\n\
+         <p id=\"period\" data-from=\"{from}\" data-to=\"{to}\">{period} \
+         ({tz_label} {tz})</p>\n<nav aria-label=\"{lang_label}\"><a href=\"?period={p}&amp;date={from}&amp;lang={other}\" \
+         lang=\"{other}\" hreflang=\"{other}\">{other_name}</a></nav>\n</header>\n<main id=\"main\">\n",
+        code = lang.code(),
+        title = escape(&title),
+        skip = lang.t("Aller au contenu", "Skip to content"),
+        from = report.from,
+        to = report.to,
+        period = escape(&period_text),
+        tz_label = lang.t("fuseau horaire", "time zone"),
+        tz = escape(&report.time_zone),
+        lang_label = lang.t("Langue", "Language"),
+        p = report.period.as_str(),
+        other = match lang {
+            Lang::Fr => "en",
+            Lang::En => "fr",
+        },
+        other_name = match lang {
+            Lang::Fr => "English",
+            Lang::En => "Français",
+        },
+    );
+    // The period chooser: a plain GET form.
+    let _ = write!(
+        h,
+        "<form method=\"get\" action=\"/indicators.html\">\n<fieldset><legend>{legend}</legend>\n\
+         <label for=\"f-period\">{period_l}</label>\n<select id=\"f-period\" name=\"period\">",
+        legend = lang.t("Choisir la période", "Choose the period"),
+        period_l = lang.t("Période", "Period"),
+    );
+    for (p, fr, en) in [
+        (Period::Day, "Jour", "Day"),
+        (Period::Week, "Semaine", "Week"),
+        (Period::Month, "Mois", "Month"),
+    ] {
+        let _ = write!(
+            h,
+            "<option value=\"{}\"{}>{}</option>",
+            p.as_str(),
+            if p == report.period { " selected" } else { "" },
+            lang.t(fr, en)
+        );
+    }
+    let _ = write!(
+        h,
+        "</select>\n<label for=\"f-date\">{date_l}</label>\n\
+         <input id=\"f-date\" name=\"date\" type=\"date\" value=\"{from}\">\n\
+         <input type=\"hidden\" name=\"lang\" value=\"{code}\">\n<button type=\"submit\">{show}</button>\n\
+         </fieldset>\n</form>\n",
+        date_l = lang.t("Date (AAAA-MM-JJ)", "Date (YYYY-MM-DD)"),
+        from = report.from,
+        code = lang.code(),
+        show = lang.t("Afficher", "Show"),
+    );
+    if report.rows.is_empty() {
+        let _ = writeln!(
+            h,
+            "<p class=\"empty\">{}</p>",
+            lang.t(
+                "Aucune demande sur cette période.",
+                "No requests in this period."
+            )
+        );
+    }
+    // Announced delays.
+    let _ = write!(
+        h,
+        "<section aria-labelledby=\"h-delays\">\n<h2 id=\"h-delays\">{}</h2>\n<ul>\n",
+        lang.t("Délais annoncés", "Announced delays")
+    );
+    for row in &report.rows {
+        let _ = writeln!(
+            h,
+            "<li>{}{}{}</li>",
+            escape(&row_label(row, lang)),
+            lang.t(" : ", ": "),
+            escape(&delay_text(row.announced_delay_secs, lang))
+        );
+    }
+    h.push_str("</ul>\n</section>\n");
+    for ind in INDICATORS {
+        section(&mut h, ind, &rows, lang);
+    }
+    let _ = write!(
+        h,
+        "<section aria-labelledby=\"h-method\">\n<h2 id=\"h-method\">{}</h2>\n<p>{}</p>\n\
+         <p><a href=\"/indicators?period={}&amp;date={}\">{}</a></p>\n</section>\n</main>\n</body>\n</html>\n",
+        lang.t("Méthode", "Method"),
+        lang.t(
+            "Une demande est comptée le jour de son arrivée, dans sa file et son canal d'arrivée. \
+             Les délais annoncés sont les objectifs de service de chaque file. Les chiffres sont \
+             calculés à partir de données agrégées, sans donnée personnelle.",
+            "A request counts on the day it arrived, in the queue and channel it arrived in. \
+             Announced delays are each queue's service targets. Figures are computed from \
+             aggregated data, without personal data."
+        ),
+        report.period.as_str(),
+        report.from,
+        lang.t("Les mêmes données au format JSON", "The same data as JSON"),
+    );
+    h
+}
+
+const BAR_HEIGHT: u32 = 28;
+const LABEL_WIDTH: u32 = 300;
+const BAR_WIDTH: u32 = 360;
+
+fn section(h: &mut String, ind: &Indicator, rows: &[&IndicatorRow], lang: Lang) {
+    let title = lang.t(ind.title.0, ind.title.1);
+    let help = lang.t(ind.help.0, ind.help.1);
+    let values: Vec<(Option<f64>, String)> = rows.iter().map(|r| (ind.value)(r, lang)).collect();
+    let scale = ind.scale.unwrap_or_else(|| {
+        values
+            .iter()
+            .filter_map(|(v, _)| *v)
+            .fold(0.0_f64, f64::max)
+            .max(1.0)
+    });
+    let id = ind.id;
+    let _ = write!(
+        h,
+        "<section aria-labelledby=\"h-{id}\" id=\"s-{id}\">\n<h2 id=\"h-{id}\">{title}</h2>\n\
+         <p id=\"d-{id}\">{help}</p>\n<figure>\n",
+        title = escape(title),
+        help = escape(help),
+    );
+    let height = BAR_HEIGHT * rows.len().max(1) as u32 + 10;
+    let width = LABEL_WIDTH + BAR_WIDTH + 160;
+    let _ = write!(
+        h,
+        "<svg role=\"img\" aria-labelledby=\"t-{id} d-{id}\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\">\n\
+         <title id=\"t-{id}\">{title}</title>\n",
+        title = escape(title),
+    );
+    for (i, (row, (value, text))) in rows.iter().zip(&values).enumerate() {
+        let y = i as u32 * BAR_HEIGHT + 5;
+        let w = value.map_or(0.0, |v| (v / scale).clamp(0.0, 1.0) * f64::from(BAR_WIDTH));
+        let class = if row.queue.is_none() {
+            "bar total"
+        } else {
+            "bar"
+        };
+        let _ = writeln!(
+            h,
+            "<text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{label}</text>\
+             <rect class=\"{class}\" x=\"{bx}\" y=\"{y}\" width=\"{w:.1}\" height=\"{bh}\"></rect>\
+             <text x=\"{vx:.1}\" y=\"{ty}\">{text}</text>",
+            lx = LABEL_WIDTH - 8,
+            ty = y + BAR_HEIGHT / 2 + 4,
+            label = escape(&row_label(row, lang)),
+            bx = LABEL_WIDTH,
+            bh = BAR_HEIGHT - 8,
+            vx = f64::from(LABEL_WIDTH) + w + 6.0,
+            text = escape(text),
+        );
+    }
+    let _ = write!(
+        h,
+        "</svg>\n<figcaption>{}</figcaption>\n</figure>\n<table id=\"table-{id}\">\n\
+         <caption>{} — {}</caption>\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+         <th scope=\"col\">{}</th></tr></thead>\n<tbody>\n",
+        lang.t(
+            "Le tableau ci-dessous donne les mêmes chiffres.",
+            "The table below gives the same figures."
+        ),
+        escape(title),
+        lang.t("tableau", "table"),
+        lang.t("File", "Queue"),
+        lang.t("Canal", "Channel"),
+        lang.t("Valeur", "Value"),
+    );
+    for (row, (value, text)) in rows.iter().zip(&values) {
+        let queue = row
+            .queue
+            .as_deref()
+            .map_or_else(|| lang.t("Toutes", "All").to_owned(), escape);
+        let channel = row.channel.as_deref().map_or_else(
+            || lang.t("Tous", "All").to_owned(),
+            |c| channel_name(c, lang).to_owned(),
+        );
+        let _ = writeln!(
+            h,
+            "<tr data-queue=\"{}\" data-channel=\"{}\"><th scope=\"row\">{queue}</th><td>{channel}</td>\
+             <td class=\"value\" data-value=\"{}\">{}</td></tr>",
+            escape(row.queue.as_deref().unwrap_or("")),
+            escape(row.channel.as_deref().unwrap_or("")),
+            value.map_or_else(String::new, |v| v.to_string()),
+            escape(text),
+        );
+    }
+    h.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+const CSS: &str =
+    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:0 auto;padding:1rem;\
+color:#161616;background:#fff;line-height:1.5}h1{font-size:1.6rem}h2{font-size:1.25rem;\
+margin-top:2rem;border-bottom:2px solid #000091}.skip{position:absolute;left:-999px}\
+.skip:focus{left:1rem;top:1rem;background:#fff;padding:.5rem}svg{max-width:100%;height:auto}\
+svg text{font-size:13px;fill:#161616}.bar{fill:#000091}.bar.total{fill:#6a6af4}\
+table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #929292;padding:.25rem .5rem;\
+text-align:left}td.value{text-align:right}caption{text-align:left;font-weight:bold}\
+fieldset{border:1px solid #929292}label{margin:0 .25rem 0 .75rem}a{color:#000091}\
+a:focus,button:focus,select:focus,input:focus{outline:3px solid #0a76f6}";
