@@ -32,6 +32,16 @@ pub struct Config {
     /// Agents to create (they start offline).
     #[serde(default)]
     pub agents: Vec<AgentConfig>,
+    /// `[email]`: the SMTP relay outbound email goes through; email is not sent without it.
+    #[serde(default)]
+    pub email: Option<crate::notify::EmailConfig>,
+    /// `[sms]`: the SMS provider (webhook signature, REST API, service numbers); the SMS
+    /// channel is off without it.
+    #[serde(default)]
+    pub sms: Option<crate::channels::sms::SmsConfig>,
+    /// `[notify]`: how the outbox retries deliveries.
+    #[serde(default)]
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// `[server]`: where the server listens.
@@ -294,6 +304,18 @@ impl Config {
                 "must be at least 1024".into(),
             ));
         }
+        if let Some(email) = &self.email {
+            email
+                .validate()
+                .map_err(|(what, message)| invalid(what, message))?;
+        }
+        if let Some(sms) = &self.sms {
+            sms.validate()
+                .map_err(|(what, message)| invalid(what, message))?;
+        }
+        self.notify
+            .validate()
+            .map_err(|(what, message)| invalid(what, message))?;
         let mut seen = std::collections::BTreeSet::new();
         for q in &self.queues {
             if !seen.insert(q.id.clone()) {

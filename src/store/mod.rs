@@ -26,6 +26,10 @@
 //! ivr_versions (name TEXT, version INTEGER, tree TEXT, created_at INTEGER, PK (name, version))
 //! ivr_active   (name TEXT PRIMARY KEY, version INTEGER)
 //! ivr_numbers  (number TEXT PRIMARY KEY, tree TEXT)
+//! outbox       (message TEXT PRIMARY KEY, seq INTEGER, interaction TEXT, channel TEXT,
+//!               state TEXT, attempts INTEGER, created_at INTEGER, next_attempt_at INTEGER,
+//!               last_error TEXT NULL, delivered_at INTEGER NULL, provider_ref TEXT NULL)  (v5)
+//! sms_opt_out  (number TEXT PRIMARY KEY, opted_out INTEGER, changed_at INTEGER, message TEXT) (v5)
 //! ```
 //!
 //! Durability: an [`Ack`] resolves with `Ok(seq)` only after the transaction holding the events
@@ -47,6 +51,7 @@ mod history;
 mod ivr;
 mod journal;
 mod maintenance;
+mod outbox;
 mod schema;
 mod tokens;
 mod writer;
@@ -63,6 +68,7 @@ pub use history::HistoryEntry;
 pub use ivr::IvrVersionInfo;
 pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
 pub use maintenance::Erasure;
+pub use outbox::{Delivery, DeliveryChannel, DeliveryState};
 pub use schema::SCHEMA_VERSION;
 pub use tokens::{Role, TokenInfo, TOKEN_PREFIX};
 
