@@ -51,7 +51,7 @@ impl SmsSender {
 
     /// The service number a message is sent from: its `from` when that is one of the
     /// configured numbers, the first configured number otherwise.
-    fn from_number<'a>(&'a self, message: &'a Message) -> &'a str {
+    fn sender_number<'a>(&'a self, message: &'a Message) -> &'a str {
         if self.config.queue_of(&message.from).is_some() {
             &message.from
         } else {
@@ -73,7 +73,7 @@ impl Sender for SmsSender {
             }
             let form = [
                 ("To", to),
-                ("From", self.from_number(message)),
+                ("From", self.sender_number(message)),
                 ("Body", message.text.as_str()),
             ];
             let response = self

@@ -335,6 +335,7 @@ impl Store {
                 .query_row(params![seq as i64], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .at(&path)?;
+            drop(select);
             row
         };
         let Some((at, payload)) = row else {

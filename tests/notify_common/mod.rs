@@ -210,7 +210,8 @@ impl Mail {
     }
 }
 
-/// A minimal SMTP server that accepts every message and records it.
+/// A minimal SMTP server that accepts every message (except to `nobody@…`, refused with 550)
+/// and records it.
 pub struct SmtpSink {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -296,8 +297,14 @@ async fn session(
             rcpt_to.clear();
             b"250 OK\r\n"
         } else if upper.starts_with("RCPT TO:") {
-            rcpt_to.push(command[8..].trim().to_owned());
-            b"250 OK\r\n"
+            let rcpt = command[8..].trim().to_owned();
+            // A mailbox that does not exist: refused for good, as a real server does.
+            if rcpt.contains("nobody@") {
+                b"550 5.1.1 no such mailbox\r\n"
+            } else {
+                rcpt_to.push(rcpt);
+                b"250 OK\r\n"
+            }
         } else if upper == "DATA" {
             write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
             let mut data = String::new();
