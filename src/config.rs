@@ -312,6 +312,30 @@ impl Config {
         if let Some(sms) = &self.sms {
             sms.validate()
                 .map_err(|(what, message)| invalid(what, message))?;
+            for n in &sms.numbers {
+                let queue = self.queues.iter().find(|q| q.id.as_str() == n.queue);
+                match queue {
+                    None if !self.queues.is_empty() => {
+                        return Err(invalid(
+                            "[sms] numbers",
+                            format!(
+                                "{} goes to queue {:?}, which this file does not define",
+                                n.number, n.queue
+                            ),
+                        ))
+                    }
+                    Some(q) if !q.channels.contains(&crate::core::Channel::Sms) => {
+                        return Err(invalid(
+                            "[sms] numbers",
+                            format!(
+                                "{} goes to queue {:?}, which does not take sms: add \"sms\" to its channels",
+                                n.number, n.queue
+                            ),
+                        ))
+                    }
+                    _ => {}
+                }
+            }
         }
         self.notify
             .validate()

@@ -182,6 +182,26 @@ async fn webhooks_build_a_conversation_and_the_reply_reaches_the_provider() {
     assert_eq!(status, 403);
     assert!(body.contains("X-Twilio-Signature"), "{body}");
 
+    // A message to a number that is not ours, or without its id, is refused.
+    let url = format!("http://{}/sms/twilio", server.http_addr);
+    let unknown = [
+        ("MessageSid", "SM0005"),
+        ("From", CITIZEN),
+        ("To", "+33999999999"),
+        ("Body", "x"),
+    ];
+    let missing = [("From", CITIZEN), ("To", SERVICE), ("Body", "x")];
+    for (params, code) in [(&unknown[..], 404), (&missing[..], 400)] {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .header("X-Twilio-Signature", twilio_signature(TOKEN, &url, params))
+            .form(params)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status().as_u16(), code);
+    }
+
     let (interaction, offered) = accept_offer(&server, &agent).await;
     assert_eq!(offered, ["Bonjour, mon APL ?", "Dossier 42"]);
     let messages = conversation(&server, &agent, &interaction).await;

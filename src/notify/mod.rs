@@ -240,6 +240,13 @@ impl Outbox {
                 .record(&d, DeliveryState::Failed, d.attempts, Some(reason), None)
                 .await;
         };
+        if message.id.starts_with("erased:") {
+            let reason = "the contact was erased before the message could be sent";
+            tracing::warn!(reason, "delivery dropped");
+            return self
+                .record(&d, DeliveryState::Failed, d.attempts, Some(reason), None)
+                .await;
+        }
         if d.channel == DeliveryChannel::Sms
             && message.meta.get(META_OPT_NOTICE).map(String::as_str) != Some("true")
         {
