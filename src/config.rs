@@ -41,6 +41,16 @@ pub struct Config {
     /// `[surveys]`: satisfaction surveys.
     #[serde(default)]
     pub surveys: crate::obs::SurveysConfig,
+    /// `[email]`: the SMTP relay outbound email goes through; email is not sent without it.
+    #[serde(default)]
+    pub email: Option<crate::notify::EmailConfig>,
+    /// `[sms]`: the SMS provider (webhook signature, REST API, service numbers); the SMS
+    /// channel is off without it.
+    #[serde(default)]
+    pub sms: Option<crate::channels::sms::SmsConfig>,
+    /// `[notify]`: how the outbox retries deliveries.
+    #[serde(default)]
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// `[server]`: where the server listens.
@@ -303,6 +313,42 @@ impl Config {
                 "must be at least 1024".into(),
             ));
         }
+        if let Some(email) = &self.email {
+            email
+                .validate()
+                .map_err(|(what, message)| invalid(what, message))?;
+        }
+        if let Some(sms) = &self.sms {
+            sms.validate()
+                .map_err(|(what, message)| invalid(what, message))?;
+            for n in &sms.numbers {
+                let queue = self.queues.iter().find(|q| q.id.as_str() == n.queue);
+                match queue {
+                    None if !self.queues.is_empty() => {
+                        return Err(invalid(
+                            "[sms] numbers",
+                            format!(
+                                "{} goes to queue {:?}, which this file does not define",
+                                n.number, n.queue
+                            ),
+                        ))
+                    }
+                    Some(q) if !q.channels.contains(&crate::core::Channel::Sms) => {
+                        return Err(invalid(
+                            "[sms] numbers",
+                            format!(
+                                "{} goes to queue {:?}, which does not take sms: add \"sms\" to its channels",
+                                n.number, n.queue
+                            ),
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.notify
+            .validate()
+            .map_err(|(what, message)| invalid(what, message))?;
         let mut seen = std::collections::BTreeSet::new();
         for q in &self.queues {
             if !seen.insert(q.id.clone()) {

@@ -14,15 +14,20 @@
 //!   and the tables for tokens, IVR versions and contacts.
 //! - [`http`]: the HTTP listener (webhooks, chat, metrics, indicators) that channel adapters
 //!   add their routes to.
+//! - [`notify`]: the durable outbox that delivers outbound messages (email through an SMTP
+//!   relay, SMS through the provider's REST API).
+//! - [`channels`]: the channel adapters that turn what contacts send into conversations.
 //! - [`sim`]: the simulator that runs the real router on virtual time.
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod channels;
 pub mod config;
 pub mod core;
 pub mod engine;
 pub mod http;
 pub mod ivr;
 pub mod obs;
+pub mod notify;
 pub mod sim;
 pub mod store;

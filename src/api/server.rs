@@ -53,6 +53,9 @@ pub enum ServeError {
     /// The HTTP listener failed.
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
+    /// A channel adapter or the outbox could not start (its configuration is unusable).
+    #[error("{0}")]
+    Channel(String),
 }
 
 /// What [`serve`] needs besides the configuration.
@@ -175,7 +178,11 @@ pub async fn serve(
     }
 
     // Every channel adapter's HTTP routes.
-    let http_routes: Vec<axum::Router> = Vec::new();
+    let mut http_routes: Vec<axum::Router> = Vec::new();
+    http_routes.extend(crate::channels::sms::routes(&engine, &config, http_addr));
+    // The outbox delivers outbound email and SMS; it ends when the engine stops.
+    let outbox = crate::notify::Outbox::new(&engine, &config).map_err(ServeError::Channel)?;
+    outbox.start();
     let http_app = crate::http::router(&engine, &config, http_routes);
 
     let started = Started {

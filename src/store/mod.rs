@@ -27,10 +27,14 @@
 //! ivr_active   (name TEXT PRIMARY KEY, version INTEGER)
 //! ivr_numbers  (number TEXT PRIMARY KEY, tree TEXT)
 //! indicator_days (day, queue, channel, requests, answered, answered_within, abandoned,
-//!               wait_ms_total, survey_answers, survey_score_total)  v4, PK (day, queue, channel)
-//! indicator_open (interaction PK, day, queue, channel, created_at, sla_deadline)      v4
-//! survey_answers (interaction PK, contact NULL, agent NULL, queue, channel, score, comment, at) v4
-//! survey_sent  (contact, interaction, at)   survey_opt_out (contact PK, at)            v4
+//!               wait_ms_total, survey_answers, survey_score_total)  v5, PK (day, queue, channel)
+//! indicator_open (interaction PK, day, queue, channel, created_at, sla_deadline)      v5
+//! survey_answers (interaction PK, contact NULL, agent NULL, queue, channel, score, comment, at) v5
+//! survey_sent  (contact, interaction, at)   survey_opt_out (contact PK, at)            v5
+//! outbox       (message TEXT PRIMARY KEY, seq INTEGER, interaction TEXT, channel TEXT,
+//!               state TEXT, attempts INTEGER, created_at INTEGER, next_attempt_at INTEGER,
+//!               last_error TEXT NULL, delivered_at INTEGER NULL, provider_ref TEXT NULL)  (v6)
+//! sms_opt_out  (number TEXT PRIMARY KEY, opted_out INTEGER, changed_at INTEGER, message TEXT) (v6)
 //! ```
 //!
 //! Durability: an [`Ack`] resolves with `Ok(seq)` only after the transaction holding the events
@@ -53,6 +57,7 @@ mod indicators;
 mod ivr;
 mod journal;
 mod maintenance;
+mod outbox;
 mod schema;
 mod surveys;
 mod tokens;
@@ -71,6 +76,7 @@ pub use indicators::IndicatorDay;
 pub use ivr::IvrVersionInfo;
 pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
 pub use maintenance::Erasure;
+pub use outbox::{Delivery, DeliveryChannel, DeliveryState};
 pub use schema::SCHEMA_VERSION;
 pub use surveys::{SurveyAnswer, SurveySummary, MAX_SURVEY_COMMENT_CHARS};
 pub use tokens::{Role, TokenInfo, TOKEN_PREFIX};

@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";
@@ -52,6 +52,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 5,
         apply: v5_indicators_and_surveys,
+    },
+    Migration {
+        version: 6,
+        apply: v6_notify_outbox,
     },
 ];
 
@@ -165,6 +169,43 @@ fn v4_journal_message(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreErro
          CREATE INDEX journal_message ON journal (message) WHERE message IS NOT NULL;",
     )
     .at(path)
+}
+
+/// Version 6: the notify outbox (one row per outbound message to deliver, with its attempts,
+/// next attempt time, last error and delivery time), its checkpoint in the journal, and the SMS
+/// opt-outs (STOP). Outbound messages journaled before this version were never meant to be sent
+/// by Guichet: the checkpoint starts after them.
+fn v6_notify_outbox(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "CREATE TABLE outbox (
+            message TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            interaction TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            next_attempt_at INTEGER NOT NULL,
+            last_error TEXT,
+            delivered_at INTEGER,
+            provider_ref TEXT
+        );
+        CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE state = 'pending';
+        CREATE TABLE sms_opt_out (
+            number TEXT PRIMARY KEY,
+            opted_out INTEGER NOT NULL,
+            changed_at INTEGER NOT NULL,
+            message TEXT NOT NULL
+        );",
+    )
+    .at(path)?;
+    tx.execute(
+        "INSERT INTO meta (key, value) \
+         SELECT 'notify_checkpoint', CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM journal",
+        params![],
+    )
+    .at(path)?;
+    Ok(())
 }
 
 /// The contact named by an `interaction_created` payload, read without decoding the whole event.

@@ -40,6 +40,15 @@ pub fn demo_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config/guichet.toml")
 }
 
+/// Writes `<dir>/guichet.toml`: the demo configuration followed by `extra` (more TOML tables,
+/// such as `[sms]` or `[email]`), and returns its path.
+pub fn config_with(dir: &Path, extra: &str) -> PathBuf {
+    let demo = fs::read_to_string(demo_config()).expect("read the demo configuration");
+    let path = dir.join("guichet.toml");
+    fs::write(&path, format!("{demo}\n{extra}\n")).expect("write the test configuration");
+    path
+}
+
 /// A temporary directory holding a data directory (`data/`) and the servers' logs.
 pub struct Workspace {
     tmp: tempfile::TempDir,
@@ -53,6 +62,11 @@ impl Workspace {
                 .tempdir()
                 .expect("temporary directory"),
         }
+    }
+
+    /// The temporary directory itself (for configuration files, stand-ins' data).
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
     }
 
     /// The data directory given to `--data-dir`.
@@ -167,8 +181,14 @@ impl Default for Workspace {
 }
 
 fn serve_command(data_dir: &Path) -> Command {
+    serve_command_with(data_dir, &demo_config())
+}
+
+fn serve_command_with(data_dir: &Path, config: &Path) -> Command {
     let mut cmd = Command::new(GUICHET);
     cmd.arg("serve")
+        .arg("--config")
+        .arg(config)
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--grpc-addr", "127.0.0.1:0"])
@@ -192,7 +212,13 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits for its `ready` line.
     pub fn start(data_dir: &Path, log: &Path) -> Server {
-        Server::start_with(data_dir, log, &demo_config(), &[])
+        Server::start_with_config(data_dir, log, &demo_config())
+    }
+
+    /// Starts the server with another configuration file (for example [`config_with`]'s) and
+    /// waits for its `ready` line.
+    pub fn start_with_config(data_dir: &Path, log: &Path, config: &Path) -> Server {
+        Server::start_with(data_dir, log, config, &[])
     }
 
     /// Starts the server with another configuration file and extra environment variables
@@ -203,11 +229,8 @@ impl Server {
             .append(true)
             .open(log)
             .expect("open the server log");
-        let mut command = serve_command(data_dir);
-        command
-            .arg("--config")
-            .arg(config)
-            .envs(env.iter().copied());
+        let mut command = serve_command_with(data_dir, config);
+        command.envs(env.iter().copied());
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))

@@ -1,0 +1,453 @@
+//! The SMS channel in: the provider's webhook (`POST /sms/twilio`, Twilio-style form fields and
+//! `X-Twilio-Signature`), turned into conversations, and the opt-out keywords.
+//!
+//! The module owns the webhook route, the signature check, the `[sms]` configuration and the
+//! opt-out keywords. Replies go out through the notify outbox (see [`crate::notify`]).
+//!
+//! - **Signature**: base64 of HMAC-SHA1, keyed with `[sms] auth_token`, over the public URL of the
+//!   request (`[server] public_url` or `http://` + the HTTP listener's address, path and query)
+//!   followed by every POST parameter, sorted by name, name then value. A missing or wrong
+//!   signature is answered 403 and nothing is stored.
+//! - **Conversations**: one per (contact number, service number): a message starts an
+//!   interaction in the service number's queue (`[sms] numbers`), or joins the open one whose
+//!   external reference is `sms:{From}:{To}`. Its id is `sms:{MessageSid}`: a provider's retry
+//!   of a message already stored is answered 200 and ignored.
+//! - **Opt-out**: STOP (and STOPALL, ARRET, ARRÊT, UNSUBSCRIBE, CANCEL, END, QUIT) records the
+//!   number as opted out; START (UNSTOP) undoes it. The outbox sends nothing more to an opted-out
+//!   number. The keyword is confirmed once: when the conversation is open, the keyword joins it
+//!   (the agent sees it) and the confirmation is an outbound message of it, delivered by the
+//!   outbox; otherwise the confirmation is the webhook's TwiML answer, and no interaction is
+//!   created.
+//! - Every answer is TwiML (`text/xml`): `<Response/>`, or the confirmation as `<Message>`.
+
+mod config;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use tracing::Instrument;
+
+pub use config::{SmsConfig, SmsNumber};
+
+use crate::config::Config;
+use crate::core::{
+    Attachment, Channel, Command, ContactId, InteractionId, InteractionSpec, Message,
+    MessageDirection,
+};
+use crate::engine::{Clock, Engine, EngineError, SystemClock};
+use crate::notify::META_OPT_NOTICE;
+
+/// The webhook's path.
+pub const WEBHOOK_PATH: &str = "/sms/twilio";
+
+/// Keywords that opt a number out (compared trimmed, case-insensitively).
+pub const OPT_OUT_KEYWORDS: &[&str] = &[
+    "STOP",
+    "STOPALL",
+    "ARRET",
+    "ARRÊT",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+];
+
+/// Keywords that opt a number back in.
+pub const OPT_IN_KEYWORDS: &[&str] = &["START", "UNSTOP"];
+
+/// Whether `number` opted out of SMS (sent STOP and not START since), for whoever sends SMS on
+/// its own (surveys, notifications).
+pub fn is_opted_out(engine: &Engine, number: &str) -> Result<bool, crate::store::StoreError> {
+    engine.store().is_opted_out(number)
+}
+
+/// The `X-Twilio-Signature` of a request: base64(HMAC-SHA1(auth token, URL followed by every
+/// parameter sorted by name, name then value)).
+pub fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    base64::engine::general_purpose::STANDARD
+        .encode(signing_mac(auth_token, url, params).finalize().into_bytes())
+}
+
+/// The HMAC-SHA1 over the URL and the sorted parameters, keyed with the auth token.
+fn signing_mac(auth_token: &str, url: &str, params: &[(String, String)]) -> Hmac<Sha1> {
+    // HMAC takes keys of any length: this cannot fail.
+    let mut mac = <Hmac<Sha1> as hmac::digest::KeyInit>::new_from_slice(auth_token.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(url.as_bytes());
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    sorted.sort();
+    for (name, value) in sorted {
+        mac.update(name.as_bytes());
+        mac.update(value.as_bytes());
+    }
+    mac
+}
+
+/// Whether `signature` (base64) is the signature of the request, compared in constant time.
+fn signature_matches(
+    auth_token: &str,
+    url: &str,
+    params: &[(String, String)],
+    signature: &str,
+) -> bool {
+    let Ok(given) = base64::engine::general_purpose::STANDARD.decode(signature.trim()) else {
+        return false;
+    };
+    signing_mac(auth_token, url, params)
+        .verify_slice(&given)
+        .is_ok()
+}
+
+#[derive(Clone)]
+struct SmsState {
+    engine: Engine,
+    config: Arc<SmsConfig>,
+    public_base: Arc<str>,
+    /// Serialises the duplicate check and the commit, so that two deliveries of one message
+    /// racing each other store it once.
+    intake: Arc<tokio::sync::Mutex<()>>,
+    clock: Arc<dyn Clock>,
+}
+
+/// The webhook route, when `[sms]` is configured; `http_addr` is the HTTP listener's bound
+/// address (the public URL when `[server] public_url` is not set).
+pub fn routes(engine: &Engine, config: &Config, http_addr: SocketAddr) -> Option<Router> {
+    let sms = config.sms.as_ref()?;
+    let public_base = match &config.server.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{http_addr}"),
+    };
+    let state = SmsState {
+        engine: engine.clone(),
+        config: Arc::new(sms.clone()),
+        public_base: public_base.into(),
+        intake: Arc::new(tokio::sync::Mutex::new(())),
+        clock: Arc::new(SystemClock),
+    };
+    Some(
+        Router::new()
+            .route(WEBHOOK_PATH, post(webhook))
+            .with_state(state),
+    )
+}
+
+fn twiml(body: &str) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        body.to_owned(),
+    )
+        .into_response()
+}
+
+fn empty_twiml() -> Response {
+    twiml("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>")
+}
+
+fn message_twiml(text: &str) -> Response {
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    twiml(&format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>{escaped}</Message></Response>"
+    ))
+}
+
+fn refuse(status: StatusCode, message: String) -> Response {
+    tracing::warn!(%status, %message, "SMS webhook refused");
+    (status, message + "\n").into_response()
+}
+
+fn engine_failure(e: EngineError) -> Response {
+    match e {
+        EngineError::Overloaded | EngineError::Stopped => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{e}: the provider should retry"),
+        ),
+        e => {
+            tracing::error!(error = %e, "SMS webhook: the message could not be stored");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the message could not be stored: {e}\n"),
+            )
+                .into_response()
+        }
+    }
+}
+
+fn store_failure(e: crate::store::StoreError) -> Response {
+    engine_failure(EngineError::Store(e))
+}
+
+/// A keyword message: opt out or back in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keyword {
+    OptOut,
+    OptIn,
+}
+
+fn keyword(body: &str) -> Option<Keyword> {
+    let word = body.trim().to_uppercase();
+    if OPT_OUT_KEYWORDS.contains(&word.as_str()) {
+        Some(Keyword::OptOut)
+    } else if OPT_IN_KEYWORDS.contains(&word.as_str()) {
+        Some(Keyword::OptIn)
+    } else {
+        None
+    }
+}
+
+/// `POST /sms/twilio`.
+async fn webhook(
+    State(state): State<SmsState>,
+    uri: Uri,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let params = match form {
+        Ok(Form(params)) => params,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("the body must be application/x-www-form-urlencoded: {e}"),
+            )
+        }
+    };
+    let url = match uri.query() {
+        Some(q) => format!("{}{}?{q}", state.public_base, uri.path()),
+        None => format!("{}{}", state.public_base, uri.path()),
+    };
+    let Some(signature) = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "missing X-Twilio-Signature header".into(),
+        );
+    };
+    if !signature_matches(&state.config.auth_token, &url, &params, signature) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "X-Twilio-Signature does not match the request to {url}: check [sms] auth_token \
+                 and [server] public_url"
+            ),
+        );
+    }
+    let field = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let (Some(sid), Some(from), Some(to)) = (field("MessageSid"), field("From"), field("To"))
+    else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "MessageSid, From and To are required".into(),
+        );
+    };
+    let body = params
+        .iter()
+        .find(|(k, _)| k == "Body")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let Some(queue) = state.config.queue_of(&to).map(str::to_owned) else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("{to} is not one of the service numbers: add it to [sms] numbers"),
+        );
+    };
+    let mut message = Message::new(format!("sms:{sid}"), MessageDirection::Inbound, body);
+    message.from = from.clone();
+    message.to = to.clone();
+    let media: usize = field("NumMedia")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+        .min(10);
+    for n in 0..media {
+        if let Some(url) = field(&format!("MediaUrl{n}")) {
+            let content_type = field(&format!("MediaContentType{n}"))
+                .unwrap_or_else(|| "application/octet-stream".into());
+            message.attachments.push(Attachment {
+                name: format!("media-{n}"),
+                content_type,
+                size: 0,
+                data_base64: String::new(),
+            });
+            message.meta.insert(format!("media_url_{n}"), url);
+        }
+    }
+    if let Some(n) = field("NumSegments") {
+        message.meta.insert("num_segments".into(), n);
+    }
+    let span = tracing::info_span!("sms_in", message = %message.id);
+    let inbound = Inbound {
+        external_ref: format!("sms:{from}:{to}"),
+        sid,
+        from,
+        to,
+        queue,
+        message,
+    };
+    store_message(state, inbound).instrument(span).await
+}
+
+/// A signed, well-formed inbound SMS.
+struct Inbound {
+    sid: String,
+    from: String,
+    to: String,
+    queue: String,
+    external_ref: String,
+    message: Message,
+}
+
+/// Stores an inbound SMS (or honours its keyword), unless it was stored already.
+async fn store_message(state: SmsState, inbound: Inbound) -> Response {
+    let Inbound {
+        sid,
+        from,
+        to,
+        queue,
+        external_ref,
+        message,
+    } = inbound;
+    let _intake = state.intake.lock().await;
+    let store = state.engine.store().clone();
+    let (id, sid_for_check, from_for_check) = (message.id.clone(), sid.clone(), from.clone());
+    let seen = tokio::task::spawn_blocking(move || -> Result<bool, crate::store::StoreError> {
+        if store.message_interaction(&id)?.is_some() {
+            return Ok(true);
+        }
+        Ok(matches!(store.sms_opt_out(&from_for_check)?, Some((_, s)) if s == sid_for_check))
+    })
+    .await;
+    match seen {
+        Ok(Ok(true)) => {
+            tracing::info!("duplicate delivery of a stored SMS: ignored");
+            return empty_twiml();
+        }
+        Ok(Ok(false)) => {}
+        Ok(Err(e)) => return store_failure(e),
+        Err(e) => {
+            return store_failure(crate::store::StoreError::Invalid(format!(
+                "SMS duplicate check failed: {e}"
+            )))
+        }
+    }
+
+    if let Some(kw) = keyword(&message.text) {
+        return opt_keyword(&state, kw, &sid, &from, &to, &external_ref, message).await;
+    }
+
+    let mut spec = InteractionSpec::new(InteractionId(ulid::Ulid::new()), Channel::Sms, queue);
+    spec.contact = Some(ContactId::new(&from));
+    spec.external_ref = Some(external_ref.into());
+    spec.attributes = [("sms_from", from.as_str()), ("sms_to", to.as_str())]
+        .into_iter()
+        .collect();
+    match state
+        .engine
+        .send(Command::OpenConversation { spec, message })
+        .await
+    {
+        Ok(events) => {
+            let interaction = events.iter().find_map(|e| e.kind.interaction());
+            tracing::info!(interaction_id = ?interaction.map(|i| i.to_string()), "SMS stored");
+            empty_twiml()
+        }
+        Err(e) => engine_failure(e),
+    }
+}
+
+/// STOP or START: recorded first (so that nothing more is sent even if the rest fails), then
+/// confirmed once.
+async fn opt_keyword(
+    state: &SmsState,
+    kw: Keyword,
+    sid: &str,
+    from: &str,
+    to: &str,
+    external_ref: &str,
+    message: Message,
+) -> Response {
+    let opted_out = kw == Keyword::OptOut;
+    let store = state.engine.store().clone();
+    let now = state.clock.now();
+    let (number, s) = (from.to_owned(), sid.to_owned());
+    let recorded =
+        tokio::task::spawn_blocking(move || store.set_sms_opt_out(&number, opted_out, now, &s))
+            .await;
+    match recorded {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return store_failure(e),
+        Err(e) => {
+            return store_failure(crate::store::StoreError::Invalid(format!(
+                "SMS opt-out could not be recorded: {e}"
+            )))
+        }
+    }
+    tracing::info!(opted_out, "SMS opt-out recorded");
+    let reply = if opted_out {
+        state.config.opt_out_reply.clone()
+    } else {
+        state.config.opt_in_reply.clone()
+    };
+    let r = external_ref.to_owned();
+    let open = state
+        .engine
+        .read(move |router| router.find_by_external_ref(&r))
+        .await;
+    let interaction = match open {
+        Ok(Some(id)) => id,
+        Ok(None) => return message_twiml(&reply),
+        Err(e) => return engine_failure(e),
+    };
+    // The conversation is open: the keyword joins it and the confirmation is its reply.
+    if let Err(e) = state
+        .engine
+        .send(Command::AddMessage {
+            interaction,
+            message,
+        })
+        .await
+    {
+        tracing::warn!(error = %e, "the keyword could not join its conversation; confirmed in the answer");
+        return message_twiml(&reply);
+    }
+    let mut notice = Message::new(
+        format!("sms:{}", ulid::Ulid::new()),
+        MessageDirection::Outbound,
+        reply.clone(),
+    );
+    notice.from = to.to_owned();
+    notice.to = from.to_owned();
+    notice.meta.insert(META_OPT_NOTICE.into(), "true".into());
+    match state
+        .engine
+        .send(Command::AddMessage {
+            interaction,
+            message: notice,
+        })
+        .await
+    {
+        Ok(_) => empty_twiml(),
+        Err(e) => {
+            tracing::warn!(error = %e, "the confirmation could not join the conversation; confirmed in the answer");
+            message_twiml(&reply)
+        }
+    }
+}

@@ -1,0 +1,436 @@
+//! The notify outbox's tables: which outbound messages are to be delivered and how each delivery
+//! went (`outbox`), how far the journal has been scanned for new ones (`notify_checkpoint` in
+//! `meta`), and the SMS opt-outs (`sms_opt_out`).
+//!
+//! The outbox never copies a message: a row names the message and its journal sequence number,
+//! and the message is read from the journal when it is sent, so that erasure and retention (which
+//! work on the journal) also reach messages still waiting to be delivered.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rusqlite::{params, OptionalExtension};
+
+use crate::core::{Channel, EventKind, InteractionId, Message, MessageDirection, Timestamp};
+
+use super::codec::{millis_from_sql, millis_to_sql, Decoder};
+use super::db::Store;
+use super::error::{SqlContext, StoreError};
+
+/// How a message is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryChannel {
+    /// By email, through the SMTP relay.
+    Email,
+    /// By SMS, through the provider's REST API.
+    Sms,
+}
+
+impl DeliveryChannel {
+    /// `email` or `sms`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryChannel::Email => "email",
+            DeliveryChannel::Sms => "sms",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "email" => Some(DeliveryChannel::Email),
+            "sms" => Some(DeliveryChannel::Sms),
+            _ => None,
+        }
+    }
+
+    /// How an outbound message of an interaction on `channel` is delivered: email and SMS by
+    /// their channel; chat lines live by the chat hub (none here) unless the message asks for
+    /// `meta.deliver_via = "email"` (a transcript); calls have nothing to deliver.
+    pub fn of(channel: Channel, message: &Message) -> Option<Self> {
+        if message.meta.get("deliver_via").map(String::as_str) == Some("email") {
+            return Some(DeliveryChannel::Email);
+        }
+        match channel {
+            Channel::Email => Some(DeliveryChannel::Email),
+            Channel::Sms => Some(DeliveryChannel::Sms),
+            Channel::Chat | Channel::Voice => None,
+        }
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Not delivered yet: attempted at `next_attempt_at`.
+    Pending,
+    /// Handed to the relay or the provider.
+    Delivered,
+    /// Given up: refused for good, or failing for longer than allowed.
+    Failed,
+    /// Not sent on purpose (the contact opted out of SMS).
+    Suppressed,
+}
+
+impl DeliveryState {
+    /// `pending`, `delivered`, `failed` or `suppressed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Suppressed => "suppressed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(DeliveryState::Pending),
+            "delivered" => Some(DeliveryState::Delivered),
+            "failed" => Some(DeliveryState::Failed),
+            "suppressed" => Some(DeliveryState::Suppressed),
+            _ => None,
+        }
+    }
+}
+
+/// One row of the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The message's id.
+    pub message: String,
+    /// The journal sequence number of its `message_added` event.
+    pub seq: u64,
+    /// Its interaction.
+    pub interaction: InteractionId,
+    /// How it is delivered.
+    pub channel: DeliveryChannel,
+    /// Where the delivery stands.
+    pub state: DeliveryState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it was committed.
+    pub created_at: Timestamp,
+    /// When it is (or was last) due.
+    pub next_attempt_at: Timestamp,
+    /// Why the last attempt failed, or why it was suppressed.
+    pub last_error: Option<String>,
+    /// When it was delivered.
+    pub delivered_at: Option<Timestamp>,
+    /// The provider's id for it (SMS `sid`), when delivered.
+    pub provider_ref: Option<String>,
+}
+
+const DELIVERY_COLUMNS: &str = "message, seq, interaction, channel, state, attempts, created_at, \
+     next_attempt_at, last_error, delivered_at, provider_ref";
+
+fn delivery_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Delivery, String, String, String)> {
+    let interaction: String = row.get(2)?;
+    let channel: String = row.get(3)?;
+    let state: String = row.get(4)?;
+    Ok((
+        Delivery {
+            message: row.get(0)?,
+            seq: row.get::<_, i64>(1)? as u64,
+            interaction: InteractionId(ulid::Ulid::nil()),
+            channel: DeliveryChannel::Email,
+            state: DeliveryState::Pending,
+            attempts: row.get::<_, i64>(5)? as u32,
+            created_at: millis_from_sql(row.get(6)?),
+            next_attempt_at: millis_from_sql(row.get(7)?),
+            last_error: row.get(8)?,
+            delivered_at: row.get::<_, Option<i64>>(9)?.map(millis_from_sql),
+            provider_ref: row.get(10)?,
+        },
+        interaction,
+        channel,
+        state,
+    ))
+}
+
+impl Store {
+    /// Reads the `message_added` journal rows after the outbox's checkpoint (at most `limit`),
+    /// records a pending delivery for each outbound message that is delivered by email or SMS,
+    /// and moves the checkpoint past them, in one transaction. Returns how many deliveries were
+    /// recorded and whether rows remain after the ones read.
+    pub fn outbox_ingest(&self, limit: usize) -> Result<(usize, bool), StoreError> {
+        let path = self.path().to_owned();
+        let (checkpoint, end, rows) = {
+            let conn = self.conn();
+            let checkpoint: u64 = conn
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'notify_checkpoint'",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+                .at(&path)?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            // The journal's end is read first: rows committed after it are left for the next
+            // scan, so the checkpoint never passes a message it has not seen.
+            let end: i64 = conn
+                .query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| {
+                    r.get(0)
+                })
+                .at(&path)?;
+            let mut select = conn
+                .prepare_cached(
+                    "SELECT seq, at, payload FROM journal \
+                     WHERE seq > ?1 AND seq <= ?2 AND kind = 'message_added' ORDER BY seq LIMIT ?3",
+                )
+                .at(&path)?;
+            let rows: Vec<(i64, i64, String)> = select
+                .query_map(params![checkpoint as i64, end, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .at(&path)?
+                .collect::<Result<_, _>>()
+                .at(&path)?;
+            (checkpoint, end as u64, rows)
+        };
+        let more = rows.len() >= limit;
+        let new_checkpoint = match rows.last() {
+            Some((seq, _, _)) if more => *seq as u64,
+            _ => end,
+        };
+        let mut decoder = Decoder::default();
+        let mut channels: HashMap<InteractionId, Option<Channel>> = HashMap::new();
+        let mut found = Vec::new();
+        for (seq, at, payload) in rows {
+            let event = decoder
+                .decode(at, "message_added", &payload)
+                .map_err(|detail| StoreError::Decode {
+                    path: path.clone(),
+                    table: "journal",
+                    seq: seq as u64,
+                    detail,
+                })?;
+            let EventKind::MessageAdded {
+                interaction,
+                message,
+            } = event.kind
+            else {
+                continue;
+            };
+            if message.direction != MessageDirection::Outbound {
+                continue;
+            }
+            let channel = match channels.get(&interaction) {
+                Some(c) => *c,
+                None => {
+                    let c = self.interaction_spec(interaction)?.map(|(_, s)| s.channel);
+                    channels.insert(interaction, c);
+                    c
+                }
+            };
+            let Some(delivery) = channel.and_then(|c| DeliveryChannel::of(c, &message)) else {
+                continue;
+            };
+            found.push((
+                message.id.clone(),
+                seq,
+                interaction,
+                delivery,
+                millis_to_sql(event.at),
+            ));
+        }
+        if new_checkpoint <= checkpoint && found.is_empty() {
+            return Ok((0, false));
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction().at(&path)?;
+        for (id, seq, interaction, channel, at) in &found {
+            tx.execute(
+                "INSERT OR IGNORE INTO outbox (message, seq, interaction, channel, state, \
+                 attempts, created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5)",
+                params![id, seq, interaction.to_string(), channel.as_str(), at],
+            )
+            .at(&path)?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('notify_checkpoint', ?1)",
+            params![new_checkpoint.max(checkpoint).to_string()],
+        )
+        .at(&path)?;
+        tx.commit().at(&path)?;
+        Ok((found.len(), more))
+    }
+
+    /// Pending deliveries due at `now`, oldest first (at most `limit`).
+    pub fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        self.outbox_select(
+            "WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, seq LIMIT ?2",
+            params![millis_to_sql(now), limit as i64],
+        )
+    }
+
+    /// The delivery of one message, if it was recorded.
+    pub fn outbox_delivery(&self, message: &str) -> Result<Option<Delivery>, StoreError> {
+        Ok(self
+            .outbox_select("WHERE message = ?1", params![message])?
+            .pop())
+    }
+
+    /// When the next pending delivery is due, if any is pending.
+    pub fn outbox_next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let next: Option<i64> = conn
+            .query_row(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .at(&path)?;
+        Ok(next.map(millis_from_sql))
+    }
+
+    fn outbox_select(
+        &self,
+        filter: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let mut select = conn
+            .prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM outbox {filter}"))
+            .at(&path)?;
+        let rows: Vec<(Delivery, String, String, String)> = select
+            .query_map(args, delivery_of)
+            .at(&path)?
+            .collect::<Result<_, _>>()
+            .at(&path)?;
+        rows.into_iter()
+            .map(|(mut d, interaction, channel, state)| {
+                let bad = |detail: String| StoreError::Decode {
+                    path: path.clone(),
+                    table: "outbox",
+                    seq: d.seq,
+                    detail,
+                };
+                d.interaction = interaction
+                    .parse()
+                    .map_err(|e| bad(format!("interaction {interaction:?}: {e}")))?;
+                d.channel = DeliveryChannel::parse(&channel)
+                    .ok_or_else(|| bad(format!("channel {channel:?}")))?;
+                d.state =
+                    DeliveryState::parse(&state).ok_or_else(|| bad(format!("state {state:?}")))?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// The message a delivery sends, read from the journal; `None` when its row was purged by
+    /// retention.
+    pub fn outbox_message(&self, seq: u64) -> Result<Option<Arc<Message>>, StoreError> {
+        let path = self.path().to_owned();
+        let row: Option<(i64, String)> = {
+            let conn = self.conn();
+            let mut select = conn
+                .prepare_cached(
+                    "SELECT at, payload FROM journal WHERE seq = ?1 AND kind = 'message_added'",
+                )
+                .at(&path)?;
+            let row = select
+                .query_row(params![seq as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .at(&path)?;
+            drop(select);
+            row
+        };
+        let Some((at, payload)) = row else {
+            return Ok(None);
+        };
+        let event = Decoder::default()
+            .decode(at, "message_added", &payload)
+            .map_err(|detail| StoreError::Decode {
+                path,
+                table: "journal",
+                seq,
+                detail,
+            })?;
+        match event.kind {
+            EventKind::MessageAdded { message, .. } => Ok(Some(message)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Records a delivery's outcome: the new state, the attempt count, when it is next due
+    /// (pending only), why it failed, and when and as what it was delivered.
+    pub fn outbox_record(
+        &self,
+        message: &str,
+        state: DeliveryState,
+        attempts: u32,
+        next_attempt_at: Timestamp,
+        last_error: Option<&str>,
+        delivered: Option<(Timestamp, Option<&str>)>,
+    ) -> Result<(), StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        conn.prepare_cached(
+            "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_at = ?4, \
+             last_error = COALESCE(?5, last_error), delivered_at = ?6, provider_ref = ?7 \
+             WHERE message = ?1",
+        )
+        .at(&path)?
+        .execute(params![
+            message,
+            state.as_str(),
+            attempts as i64,
+            millis_to_sql(next_attempt_at),
+            last_error,
+            delivered.map(|(at, _)| millis_to_sql(at)),
+            delivered.and_then(|(_, r)| r),
+        ])
+        .at(&path)?;
+        Ok(())
+    }
+
+    /// Whether the number sent STOP (and not START since): no SMS is sent to it.
+    pub fn is_opted_out(&self, number: &str) -> Result<bool, StoreError> {
+        Ok(matches!(self.sms_opt_out(number)?, Some((true, _))))
+    }
+
+    /// The number's opt-out record: whether it is opted out, and the provider's id of the
+    /// message that last changed it.
+    pub fn sms_opt_out(&self, number: &str) -> Result<Option<(bool, String)>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let mut select = conn
+            .prepare_cached("SELECT opted_out, message FROM sms_opt_out WHERE number = ?1")
+            .at(&path)?;
+        let row = select
+            .query_row(params![number], |r| {
+                Ok((r.get::<_, i64>(0)? != 0, r.get::<_, String>(1)?))
+            })
+            .optional()
+            .at(&path)?;
+        Ok(row)
+    }
+
+    /// Records that the number opted out (STOP) or back in (START) with the message `message`.
+    pub fn set_sms_opt_out(
+        &self,
+        number: &str,
+        opted_out: bool,
+        at: Timestamp,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO sms_opt_out (number, opted_out, changed_at, message) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .at(&path)?
+        .execute(params![
+            number,
+            opted_out as i64,
+            millis_to_sql(at),
+            message
+        ])
+        .at(&path)?;
+        Ok(())
+    }
+}
