@@ -32,6 +32,36 @@ pub struct Config {
     /// Agents to create (they start offline).
     #[serde(default)]
     pub agents: Vec<AgentConfig>,
+    /// `[email]`: the email channel.
+    #[serde(default)]
+    pub email: EmailConfig,
+}
+
+/// `[email]`: the email channel: the domain of Guichet's own Message-IDs and, in
+/// `[email.inbound]`, the SMTP listener and inbound-parse webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// The domain of the Message-IDs Guichet gives its outbound mail (`<ULID@domain>`); the
+    /// inbound side recognises replies to them by it.
+    #[serde(default = "default_email_domain")]
+    pub domain: String,
+    /// The inbound channel; no SMTP listener and no webhook when absent.
+    #[serde(default)]
+    pub inbound: Option<crate::channels::email::InboundConfig>,
+}
+
+fn default_email_domain() -> String {
+    "localhost".into()
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            domain: default_email_domain(),
+            inbound: None,
+        }
+    }
 }
 
 /// `[server]`: where the server listens.
@@ -293,6 +323,12 @@ impl Config {
                 "[server] max_body_bytes",
                 "must be at least 1024".into(),
             ));
+        }
+        if let Some(inbound) = &self.email.inbound {
+            let queues: Vec<_> = self.queues.iter().map(|q| q.id.clone()).collect();
+            inbound
+                .validate(&queues)
+                .map_err(|(what, message)| invalid(&what, message))?;
         }
         let mut seen = std::collections::BTreeSet::new();
         for q in &self.queues {

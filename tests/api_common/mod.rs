@@ -165,14 +165,19 @@ impl Default for Workspace {
 }
 
 fn serve_command(data_dir: &Path) -> Command {
+    serve_command_with(data_dir, &demo_config())
+}
+
+fn serve_command_with(data_dir: &Path, config: &Path) -> Command {
     let mut cmd = Command::new(GUICHET);
     cmd.arg("serve")
         .arg("--config")
-        .arg(demo_config())
+        .arg(config)
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--grpc-addr", "127.0.0.1:0"])
         .args(["--http-addr", "127.0.0.1:0"])
+        .args(["--smtp-addr", "127.0.0.1:0"])
         .stdin(Stdio::null());
     cmd
 }
@@ -184,6 +189,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The HTTP address it printed.
     pub http_addr: SocketAddr,
+    /// The SMTP address it printed (the demo configuration has `[email.inbound]`).
+    pub smtp_addr: Option<SocketAddr>,
     /// What it printed on stdout up to `ready`.
     pub banner: Vec<String>,
     channel: Channel,
@@ -192,12 +199,17 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits for its `ready` line.
     pub fn start(data_dir: &Path, log: &Path) -> Server {
+        Server::start_with_config(data_dir, log, &demo_config())
+    }
+
+    /// Starts the server with another configuration file and waits for its `ready` line.
+    pub fn start_with_config(data_dir: &Path, log: &Path, config: &Path) -> Server {
         let log_file = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .expect("open the server log");
-        let mut child = serve_command(data_dir)
+        let mut child = serve_command_with(data_dir, config)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .spawn()
@@ -215,6 +227,7 @@ impl Server {
         let mut banner = Vec::new();
         let mut addr = None;
         let mut http_addr = None;
+        let mut smtp_addr = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
@@ -229,6 +242,13 @@ impl Server {
                     if let Some(rest) = line.split(" and HTTP on ").nth(1) {
                         let a = rest.split_whitespace().next().unwrap_or_default();
                         http_addr = Some(
+                            a.parse::<SocketAddr>()
+                                .unwrap_or_else(|e| panic!("bad address {a:?} in {line:?}: {e}")),
+                        );
+                    }
+                    if let Some(rest) = line.split(" and SMTP on ").nth(1) {
+                        let a = rest.split_whitespace().next().unwrap_or_default();
+                        smtp_addr = Some(
                             a.parse::<SocketAddr>()
                                 .unwrap_or_else(|e| panic!("bad address {a:?} in {line:?}: {e}")),
                         );
@@ -260,6 +280,7 @@ impl Server {
             child: Some(child),
             addr,
             http_addr,
+            smtp_addr,
             banner,
             channel,
         }

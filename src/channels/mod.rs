@@ -1,0 +1,4 @@
+//! Channel adapters: each turns a real protocol (SMTP and inbound-parse webhooks for email, SMS
+//! provider webhooks, the web chat) into conversation commands for the engine.
+
+pub mod email;
