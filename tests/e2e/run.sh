@@ -3,6 +3,8 @@
 # grpcio-tools (into a temporary directory, nothing is committed), then drives the real server
 # binary with it (tests/e2e/test_python_client.py).
 #
+# Also sends mail with smtplib to the SMTP listener (tests/e2e/test_email_smtp.py).
+#
 # Needs: python3 with grpcio and grpcio-tools (`pip install grpcio grpcio-tools`), and the server
 # built by `cargo test` or `cargo build` (target/debug/guichet; another one with GUICHET_BIN).
 set -euo pipefail
@@ -26,3 +28,6 @@ mkdir -p "$work/gen"
 
 PYTHONPATH="$work/gen" "$python" tests/e2e/test_python_client.py \
     --bin "$bin" --data-dir "$work/data"
+
+# Mail from Python's standard smtplib to the SMTP listener (no third-party package).
+"$python" tests/e2e/test_email_smtp.py --bin "$bin" --data-dir "$work/email-data"
