@@ -338,6 +338,10 @@ Message-ID: <m4@example.org>\r\nIn-Reply-To: {m1}\r\n\r\nUne derniere question.\
     let new_messages = messages(&ws, &linked);
     assert_eq!(new_messages.len(), 2, "the message and its acknowledgement");
     assert!(meta(&new_messages[1].1, "notice") == "acknowledgement");
+    // Another reply to the closed case joins the open follow-up instead of opening a third.
+    let later = late.replace("<m4@example.org>", "<m4b@example.org>");
+    let r = send(smtp, "jeanne@example.org", BENEFITS, later.as_bytes()).await;
+    assert!(r.contains(&format!("added interaction {linked}")), "{r}");
 
     // 7. HTML-only, ISO-8859-1, to the tax address: decoded and reduced to text.
     let latin1: Vec<u8> = [

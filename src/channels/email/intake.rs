@@ -211,26 +211,43 @@ impl Intake {
             let mut contact = ContactId::new(&email.from);
             let mut linked = None;
             if let Some((target, spec)) = thread {
+                // The interaction itself while it is open; else the open one already opened
+                // by an earlier reply to it (so that replies to a closed case do not each open
+                // another).
+                let contact_of = spec.contact.clone();
                 let open = self
                     .engine
                     .read(move |r| {
-                        r.interaction(&target)
-                            .is_some_and(|v| !matches!(v.phase, InteractionPhase::WrapUp { .. }))
+                        let open = |i: &InteractionId| {
+                            r.interaction(i)
+                                .filter(|v| !matches!(v.phase, InteractionPhase::WrapUp { .. }))
+                        };
+                        if open(&target).is_some() {
+                            return Some(target);
+                        }
+                        let linked_to = target.to_string();
+                        contact_of.and_then(|c| {
+                            r.open_of_contact(&c).into_iter().find(|i| {
+                                open(i).is_some_and(|v| {
+                                    v.spec.attributes.get("linked_to") == Some(linked_to.as_str())
+                                })
+                            })
+                        })
                     })
                     .await
                     .map_err(temporary)?;
-                if open {
+                if let Some(open) = open {
                     match self
                         .engine
                         .send(Command::AddMessage {
-                            interaction: target,
+                            interaction: open,
                             message: message.clone(),
                         })
                         .await
                     {
                         Ok(_) => {
-                            info!(interaction_id = %target, "email added to its open interaction");
-                            return Ok(Outcome::Added(target));
+                            info!(interaction_id = %open, "email added to its open interaction");
+                            return Ok(Outcome::Added(open));
                         }
                         // It ended in between: treated as closed below.
                         Err(EngineError::Route(RouteError::UnknownInteraction(_))) => {}
