@@ -41,9 +41,6 @@ pub struct Config {
     /// `[surveys]`: satisfaction surveys.
     #[serde(default)]
     pub surveys: crate::obs::SurveysConfig,
-    /// `[email]`: the SMTP relay outbound email goes through; email is not sent without it.
-    #[serde(default)]
-    pub email: Option<crate::notify::EmailConfig>,
     /// `[sms]`: the SMS provider (webhook signature, REST API, service numbers); the SMS
     /// channel is off without it.
     #[serde(default)]
@@ -51,6 +48,41 @@ pub struct Config {
     /// `[notify]`: how the outbox retries deliveries.
     #[serde(default)]
     pub notify: crate::notify::NotifyConfig,
+    /// `[email]`: the email channel.
+    #[serde(default)]
+    pub email: EmailConfig,
+}
+
+/// `[email]`: the email channel: the domain of Guichet's own Message-IDs and, in
+/// `[email.inbound]`, the SMTP listener and inbound-parse webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// The domain of the Message-IDs Guichet gives its outbound mail (`<ULID@domain>`); the
+    /// inbound side recognises replies to them by it.
+    #[serde(default = "default_email_domain")]
+    pub domain: String,
+    /// The inbound channel; no SMTP listener and no webhook when absent.
+    #[serde(default)]
+    pub inbound: Option<crate::channels::email::InboundConfig>,
+    /// `[email.outbound]`: the SMTP relay outbound email is handed to; email is not sent
+    /// without it (the outbox keeps it pending).
+    #[serde(default)]
+    pub outbound: Option<crate::notify::EmailRelayConfig>,
+}
+
+fn default_email_domain() -> String {
+    "localhost".into()
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            domain: default_email_domain(),
+            inbound: None,
+            outbound: None,
+        }
+    }
 }
 
 /// `[server]`: where the server listens.
@@ -313,8 +345,17 @@ impl Config {
                 "must be at least 1024".into(),
             ));
         }
-        if let Some(email) = &self.email {
-            email
+        let domain = &self.email.domain;
+        if domain.trim().is_empty() || domain.contains(['<', '>', '@', ' ']) {
+            return Err(invalid(
+                "[email] domain",
+                format!(
+                    "{domain:?} is not a domain: write the domain of your Message-IDs, like \"example.org\""
+                ),
+            ));
+        }
+        if let Some(relay) = &self.email.outbound {
+            relay
                 .validate()
                 .map_err(|(what, message)| invalid(what, message))?;
         }
@@ -349,6 +390,12 @@ impl Config {
         self.notify
             .validate()
             .map_err(|(what, message)| invalid(what, message))?;
+        if let Some(inbound) = &self.email.inbound {
+            let queues: Vec<_> = self.queues.iter().map(|q| q.id.clone()).collect();
+            inbound
+                .validate(&queues)
+                .map_err(|(what, message)| invalid(&what, message))?;
+        }
         let mut seen = std::collections::BTreeSet::new();
         for q in &self.queues {
             if !seen.insert(q.id.clone()) {

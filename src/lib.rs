@@ -16,7 +16,8 @@
 //!   add their routes to.
 //! - [`notify`]: the durable outbox that delivers outbound messages (email through an SMTP
 //!   relay, SMS through the provider's REST API).
-//! - [`channels`]: the channel adapters that turn what contacts send into conversations.
+//! - [`channels`]: the channel adapters that turn what contacts send into conversations (email in
+//!   over SMTP and inbound-parse webhooks, SMS provider webhooks).
 //! - [`sim`]: the simulator that runs the real router on virtual time.
 #![deny(missing_docs)]
 
@@ -27,7 +28,7 @@ pub mod core;
 pub mod engine;
 pub mod http;
 pub mod ivr;
-pub mod obs;
 pub mod notify;
+pub mod obs;
 pub mod sim;
 pub mod store;

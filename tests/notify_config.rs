@@ -1,4 +1,4 @@
-//! The `[email]`, `[sms]` and `[notify]` sections: a good file loads; each mistake is refused
+//! The `[email.outbound]`, `[sms]` and `[notify]` sections: a good file loads; each mistake is refused
 //! with the key at fault and what to write.
 
 use std::path::Path;
@@ -8,14 +8,13 @@ use guichet::config::{Config, ConfigError};
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/guichet.toml");
 
 const GOOD: &str = r#"
-[email]
+[email.outbound]
 relay_host = "smtp.example.org"
 tls = "starttls"
 username = "guichet"
 password = "secret"
 from_address = "contact@example.org"
 from_name = "Allô Service Public"
-domain = "guichet.example.org"
 
 [sms]
 account_sid = "AC123"
@@ -46,7 +45,7 @@ fn refused(extra: &str, words: &[&str]) {
 #[test]
 fn a_complete_file_loads_with_defaults() {
     let config = load(GOOD).expect("valid");
-    let email = config.email.expect("email");
+    let email = config.email.outbound.expect("[email.outbound]");
     assert_eq!(email.port(), 587);
     let sms = config.sms.expect("sms");
     assert_eq!(sms.base_url, "https://api.twilio.com");
@@ -63,11 +62,11 @@ fn a_complete_file_loads_with_defaults() {
 fn mistakes_are_named() {
     refused(
         &GOOD.replace("contact@example.org", "not an address"),
-        &["[email] from_address", "not an email address"],
+        &["[email.outbound] from_address", "not an email address"],
     );
     refused(
         &GOOD.replace("username = \"guichet\"\n", ""),
-        &["[email] username", "both or neither"],
+        &["[email.outbound] username", "both or neither"],
     );
     refused(
         &GOOD.replace("tls = \"starttls\"", "tls = \"ssl\""),

@@ -14,7 +14,7 @@ use guichet::core::{
     MessageDirection,
 };
 use guichet::engine::{Engine, EngineConfig};
-use guichet::notify::{EmailConfig, NotifyConfig, Outbox, SmtpTls};
+use guichet::notify::{EmailRelayConfig, NotifyConfig, Outbox, SmtpTls};
 use guichet::store::DeliveryState;
 use notify_common::{free_port, wait_for, SmtpSink};
 
@@ -28,7 +28,8 @@ fn config(dir: &std::path::Path, smtp_port: u16) -> Config {
     )))
     .expect("demo config");
     config.store.data_dir = dir.to_owned();
-    config.email = Some(EmailConfig {
+    config.email.domain = "guichet.service.example".into();
+    config.email.outbound = Some(EmailRelayConfig {
         relay_host: "127.0.0.1".into(),
         relay_port: Some(smtp_port),
         tls: SmtpTls::None,
@@ -36,7 +37,6 @@ fn config(dir: &std::path::Path, smtp_port: u16) -> Config {
         password: None,
         from_address: "contact@service.example".into(),
         from_name: Some("Allô Service Public".into()),
-        domain: "guichet.service.example".into(),
         timeout_secs: 10,
     });
     config.notify = NotifyConfig {

@@ -56,6 +56,9 @@ pub enum ServeError {
     /// A channel adapter or the outbox could not start (its configuration is unusable).
     #[error("{0}")]
     Channel(String),
+    /// The email channel (SMTP listener) could not start.
+    #[error(transparent)]
+    Email(#[from] crate::channels::email::EmailError),
 }
 
 /// What [`serve`] needs besides the configuration.
@@ -72,6 +75,8 @@ pub struct Started {
     pub grpc_addr: SocketAddr,
     /// The address the HTTP listener is bound to (useful with port 0).
     pub http_addr: SocketAddr,
+    /// The address the SMTP listener is bound to, when `[email.inbound]` is configured.
+    pub smtp_addr: Option<SocketAddr>,
     /// What the engine recovered at start.
     pub report: StartReport,
     /// The engine, for in-process use alongside the APIs.
@@ -103,6 +108,7 @@ pub async fn serve(
     })?;
 
     let (http_listener, http_addr) = crate::http::bind(&config).await?;
+    let email = crate::channels::email::EmailChannel::start(&engine, &config).await?;
 
     let auth = Auth::new(engine.store().clone());
     let hub = OfferHub::start(&engine);
@@ -179,6 +185,9 @@ pub async fn serve(
 
     // Every channel adapter's HTTP routes.
     let mut http_routes: Vec<axum::Router> = Vec::new();
+    if let Some(email) = &email {
+        http_routes.push(email.routes());
+    }
     http_routes.extend(crate::channels::sms::routes(&engine, &config, http_addr));
     // The outbox delivers outbound email and SMS; it ends when the engine stops.
     let outbox = crate::notify::Outbox::new(&engine, &config).map_err(ServeError::Channel)?;
@@ -188,6 +197,7 @@ pub async fn serve(
     let started = Started {
         grpc_addr,
         http_addr,
+        smtp_addr: email.as_ref().map(|e| e.smtp_addr()),
         report,
         engine: engine.clone(),
     };
@@ -199,9 +209,13 @@ pub async fn serve(
     let (force_tx, force_rx) = tokio::sync::oneshot::channel::<()>();
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let engine_for_stop = engine.clone();
+    let smtp_stop = email.as_ref().map(|e| e.stopper());
     tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: intake stops, commits finish");
+        if let Some(stop) = smtp_stop {
+            let _ = stop.send(true);
+        }
         let reporter = health_reporter;
         for name in [
             "guichet.v1.AgentDesktop",
@@ -253,6 +267,9 @@ pub async fn serve(
         Ok(Ok(result)) => result?,
         Ok(Err(e)) => tracing::warn!("HTTP listener task failed: {e}"),
         Err(_) => tracing::warn!("HTTP requests still running after the grace period"),
+    }
+    if let Some(email) = email {
+        email.shutdown(grace).await;
     }
     tracing::info!("stopped");
     Ok(())

@@ -1,4 +1,6 @@
-//! Channel adapters: each turns what contacts send on one channel (SMS, email, web chat) into
-//! conversations in the engine, and contributes its HTTP routes to the listener.
+//! Channel adapters: each turns a real protocol (SMTP and inbound-parse webhooks for email, SMS
+//! provider webhooks, the web chat) into conversation commands for the engine, and contributes
+//! its HTTP routes to the listener.
 
+pub mod email;
 pub mod sms;

@@ -34,6 +34,10 @@ pub(crate) struct ServeArgs {
     /// [server] http_addr (port 0: any free port; the address is printed).
     #[arg(long, value_name = "IP:PORT")]
     pub http_addr: Option<String>,
+    /// The SMTP address, instead of the configuration's [email.inbound] listen (port 0: any
+    /// free port; the address is printed). Needs an [email.inbound] section.
+    #[arg(long, value_name = "IP:PORT")]
+    pub smtp_addr: Option<String>,
 }
 
 /// Loads `--config`, or config/guichet.toml, or the embedded demo configuration.
@@ -67,6 +71,17 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.http_addr {
         config.server.http_addr = addr;
     }
+    if let Some(addr) = args.smtp_addr {
+        match config.email.inbound.as_mut() {
+            Some(inbound) => inbound.listen = addr,
+            None => {
+                return Err(crate::Usage(format!(
+                    "--smtp-addr needs an [email.inbound] section in {source}"
+                ))
+                .into())
+            }
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -77,8 +92,12 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             ServeOptions { config },
             |started| {
                 let report = &started.report;
+                let smtp = started
+                    .smtp_addr
+                    .map(|a| format!(" and SMTP on {a}"))
+                    .unwrap_or_default();
                 println!(
-                    "guichet {} serving gRPC on {} and HTTP on {} (config {source}, data {})",
+                    "guichet {} serving gRPC on {} and HTTP on {}{smtp} (config {source}, data {})",
                     env!("CARGO_PKG_VERSION"),
                     started.grpc_addr,
                     started.http_addr,

@@ -16,11 +16,11 @@ pub enum SmtpTls {
     Tls,
 }
 
-/// `[email]`: the SMTP relay that outbound email (agents' replies, acknowledgements, chat
+/// `[email.outbound]`: the SMTP relay that outbound email (agents' replies, acknowledgements, chat
 /// transcripts) is handed to, and how Guichet signs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EmailConfig {
+pub struct EmailRelayConfig {
     /// The relay's host name (also the name its TLS certificate must carry).
     pub relay_host: String,
     /// The relay's port; 25 for `tls = "none"`, 587 for `starttls`, 465 for `tls` when absent.
@@ -40,9 +40,6 @@ pub struct EmailConfig {
     /// The display name shown with the sender address (`Allô Service Public`).
     #[serde(default)]
     pub from_name: Option<String>,
-    /// The domain of the Message-IDs Guichet makes: `email:<ULID>` is sent as
-    /// `<ULID@domain>`.
-    pub domain: String,
     /// Seconds an SMTP exchange may take before the attempt counts as failed (default 30).
     #[serde(default = "default_smtp_timeout_secs")]
     pub timeout_secs: u64,
@@ -52,7 +49,7 @@ fn default_smtp_timeout_secs() -> u64 {
     30
 }
 
-impl EmailConfig {
+impl EmailRelayConfig {
     /// The relay's port, given or implied by the TLS mode.
     pub fn port(&self) -> u16 {
         self.relay_port.unwrap_or(match self.tls {
@@ -65,34 +62,28 @@ impl EmailConfig {
     /// Checks the section; the error names the key and says what to write.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.relay_host.trim().is_empty() {
-            return Err(("[email] relay_host", "is empty: name the SMTP relay".into()));
+            return Err((
+                "[email.outbound] relay_host",
+                "is empty: name the SMTP relay".into(),
+            ));
         }
         if self.from_address.parse::<lettre::Address>().is_err() {
             return Err((
-                "[email] from_address",
+                "[email.outbound] from_address",
                 format!(
                     "{:?} is not an email address: write one like \"contact@example.org\"",
                     self.from_address
                 ),
             ));
         }
-        if self.domain.trim().is_empty() || self.domain.contains(['<', '>', '@', ' ']) {
-            return Err((
-                "[email] domain",
-                format!(
-                    "{:?} is not a domain: write the domain of your Message-IDs, like \"example.org\"",
-                    self.domain
-                ),
-            ));
-        }
         if self.username.is_some() != self.password.is_some() {
             return Err((
-                "[email] username",
+                "[email.outbound] username",
                 "username and password go together: give both or neither".into(),
             ));
         }
         if self.timeout_secs == 0 {
-            return Err(("[email] timeout_secs", "must be at least 1".into()));
+            return Err(("[email.outbound] timeout_secs", "must be at least 1".into()));
         }
         Ok(())
     }

@@ -13,12 +13,14 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::core::Message;
 
-use super::config::{EmailConfig, SmtpTls};
+use super::config::{EmailRelayConfig, SmtpTls};
 use super::{SendError, SendFuture, Sender, Sent};
 
-/// Sends email through the `[email]` relay.
+/// Sends email through the `[email.outbound]` relay.
 pub struct EmailSender {
-    config: EmailConfig,
+    config: EmailRelayConfig,
+    /// `[email] domain`: the right-hand side of the Message-IDs it makes.
+    domain: String,
     transport: AsyncSmtpTransport<Tokio1Executor>,
 }
 
@@ -48,12 +50,14 @@ pub fn message_id_header(id: &str, domain: &str) -> String {
 }
 
 impl EmailSender {
-    /// A sender for the relay of `config`; fails when the relay's name is not usable for TLS.
-    pub fn new(config: &EmailConfig) -> Result<Self, String> {
+    /// A sender for the relay of `config`, making Message-IDs `<ULID@domain>`; fails when the
+    /// relay's name is not usable for TLS.
+    pub fn new(config: &EmailRelayConfig, domain: &str) -> Result<Self, String> {
         let host = config.relay_host.as_str();
         let tls = |host: &str| {
-            TlsParameters::new(host.to_owned())
-                .map_err(|e| format!("[email] relay_host {host:?}: cannot set up TLS: {e}"))
+            TlsParameters::new(host.to_owned()).map_err(|e| {
+                format!("[email.outbound] relay_host {host:?}: cannot set up TLS: {e}")
+            })
         };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(config.port())
@@ -68,6 +72,7 @@ impl EmailSender {
         }
         Ok(EmailSender {
             config: config.clone(),
+            domain: domain.to_owned(),
             transport: builder.build(),
         })
     }
@@ -93,7 +98,7 @@ impl EmailSender {
             .to(Mailbox::new(None, to))
             .subject(message.subject.clone().unwrap_or_default())
             .date_now()
-            .message_id(Some(message_id_header(&message.id, &self.config.domain)));
+            .message_id(Some(message_id_header(&message.id, &self.domain)));
         if let Some(v) = message.meta.get("in_reply_to").filter(|v| !v.is_empty()) {
             builder = builder.in_reply_to(v.clone());
         }

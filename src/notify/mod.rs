@@ -36,7 +36,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-pub use config::{EmailConfig, NotifyConfig, SmtpTls};
+pub use config::{EmailRelayConfig, NotifyConfig, SmtpTls};
 pub use email::{message_id_header, EmailSender};
 pub use sms::SmsSender;
 
@@ -103,11 +103,13 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl Outbox {
-    /// The outbox of a server: senders from the `[email]` and `[sms]` sections (a channel whose
+    /// The outbox of a server: senders from the `[email.outbound]` and `[sms]` sections (a channel whose
     /// section is absent keeps its messages pending, and logs why).
     pub fn new(engine: &Engine, config: &Config) -> Result<Self, String> {
-        let email = match &config.email {
-            Some(c) => Some(Box::new(EmailSender::new(c)?) as Box<dyn Sender>),
+        let email = match &config.email.outbound {
+            Some(c) => {
+                Some(Box::new(EmailSender::new(c, &config.email.domain)?) as Box<dyn Sender>)
+            }
             None => None,
         };
         let sms = match &config.sms {

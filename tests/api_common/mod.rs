@@ -193,6 +193,7 @@ fn serve_command_with(data_dir: &Path, config: &Path) -> Command {
         .arg(data_dir)
         .args(["--grpc-addr", "127.0.0.1:0"])
         .args(["--http-addr", "127.0.0.1:0"])
+        .args(["--smtp-addr", "127.0.0.1:0"])
         .stdin(Stdio::null());
     cmd
 }
@@ -204,6 +205,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The HTTP address it printed.
     pub http_addr: SocketAddr,
+    /// The SMTP address it printed (the demo configuration has `[email.inbound]`).
+    pub smtp_addr: Option<SocketAddr>,
     /// What it printed on stdout up to `ready`.
     pub banner: Vec<String>,
     channel: Channel,
@@ -249,6 +252,7 @@ impl Server {
         let mut banner = Vec::new();
         let mut addr = None;
         let mut http_addr = None;
+        let mut smtp_addr = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
@@ -263,6 +267,13 @@ impl Server {
                     if let Some(rest) = line.split(" and HTTP on ").nth(1) {
                         let a = rest.split_whitespace().next().unwrap_or_default();
                         http_addr = Some(
+                            a.parse::<SocketAddr>()
+                                .unwrap_or_else(|e| panic!("bad address {a:?} in {line:?}: {e}")),
+                        );
+                    }
+                    if let Some(rest) = line.split(" and SMTP on ").nth(1) {
+                        let a = rest.split_whitespace().next().unwrap_or_default();
+                        smtp_addr = Some(
                             a.parse::<SocketAddr>()
                                 .unwrap_or_else(|e| panic!("bad address {a:?} in {line:?}: {e}")),
                         );
@@ -294,6 +305,7 @@ impl Server {
             child: Some(child),
             addr,
             http_addr,
+            smtp_addr,
             banner,
             channel,
         }

@@ -3,7 +3,8 @@
 # grpcio-tools (into a temporary directory, nothing is committed), then drives the real server
 # binary with it (tests/e2e/test_python_client.py).
 #
-# Then renders the public quality indicators page in headless Chromium and checks its figures
+# Also sends mail with smtplib to the SMTP listener (tests/e2e/test_email_smtp.py), then renders
+# the public quality indicators page in headless Chromium and checks its figures
 # against the JSON (tests/e2e/test_indicators_page.py; screenshots in target/e2e-artifacts/).
 #
 # Needs: python3 with grpcio and grpcio-tools (`pip install grpcio grpcio-tools`), chromium
@@ -33,3 +34,5 @@ PYTHONPATH="$work/gen" "$python" tests/e2e/test_python_client.py \
 
 PYTHONPATH="$work/gen" "$python" tests/e2e/test_indicators_page.py \
     --bin "$bin" --data-dir "$work/data-indicators" --artifacts target/e2e-artifacts
+# Mail from Python's standard smtplib to the SMTP listener (no third-party package).
+"$python" tests/e2e/test_email_smtp.py --bin "$bin" --data-dir "$work/email-data"

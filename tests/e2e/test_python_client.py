@@ -46,7 +46,7 @@ class Server:
         self.binary = binary
         self.data_dir = data_dir
         self.process = subprocess.Popen(
-            [binary, "serve", "--data-dir", data_dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"],
+            [binary, "serve", "--data-dir", data_dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--smtp-addr", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=sys.stderr,
             text=True,

@@ -1,0 +1,465 @@
+//! The inbound pipeline shared by SMTP and the inbound-parse webhook: a received email becomes a
+//! committed conversation message. It owns duplicate detection (a relay's retry of the same
+//! Message-ID), threading (In-Reply-To / References / the `[#REFERENCE]` subject tag), the
+//! policy for replies to closed interactions, and the acknowledgement of new interactions.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use tracing::{info, warn, Instrument};
+
+use crate::core::{
+    Channel, Command, ContactId, EventKind, InteractionId, InteractionPhase, InteractionSpec,
+    Message, MessageDirection, QueueId, RouteError,
+};
+use crate::engine::{Engine, EngineError};
+use crate::store::{Store, StoreError};
+
+use super::config::{ClosedReplyPolicy, InboundConfig};
+use super::mime::InboundEmail;
+use super::notice;
+
+/// Why a received email was refused; nothing of it was stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// No accepted recipient (SMTP `550 5.1.1`).
+    #[error("{0}: no such recipient here")]
+    UnknownRecipient(String),
+    /// Over `max_message_bytes` (SMTP `552 5.3.4`).
+    #[error("message size exceeds the limit of {limit} bytes")]
+    TooBig {
+        /// The limit.
+        limit: usize,
+    },
+    /// Not a usable email (SMTP `554 5.6.0`).
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// A temporary failure: the sender should retry later (SMTP `451`, HTTP 503).
+    #[error("{0}")]
+    Temporary(String),
+}
+
+/// What happened to an accepted email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new interaction was created for it (and acknowledged, unless sent by a machine).
+    Created(InteractionId),
+    /// It was added to this open interaction.
+    Added(InteractionId),
+    /// It was already stored (a retry) in this interaction; nothing changed.
+    Duplicate(InteractionId),
+}
+
+impl Outcome {
+    /// The interaction the email is in.
+    pub fn interaction(self) -> InteractionId {
+        match self {
+            Outcome::Created(i) | Outcome::Added(i) | Outcome::Duplicate(i) => i,
+        }
+    }
+
+    /// `created`, `added` or `duplicate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created(_) => "created",
+            Outcome::Added(_) => "added",
+            Outcome::Duplicate(_) => "duplicate",
+        }
+    }
+}
+
+/// The email intake: shared by the SMTP sessions and the webhook.
+#[derive(Debug)]
+pub struct Intake {
+    engine: Engine,
+    config: InboundConfig,
+    domain: String,
+    /// Message ids being delivered right now, so that a relay's retry arriving on another
+    /// connection before the first delivery commits is told to wait instead of stored twice.
+    in_flight: Mutex<HashSet<String>>,
+}
+
+/// Removes a message id from the in-flight set when its delivery ends, however it ends.
+struct Claim<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    id: String,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
+/// The short reference of an interaction, shown to the citizen and put in subjects as
+/// `[#REFERENCE]`: the first 12 characters of its ULID (its creation millisecond and 10 random
+/// bits), enough to find it again.
+pub fn reference(id: InteractionId) -> String {
+    id.to_string()[..REFERENCE_LEN].to_owned()
+}
+
+const REFERENCE_LEN: usize = 12;
+
+/// The reference in a subject's `[#REFERENCE]` tag, if it has a well-formed one.
+pub fn reference_in(subject: &str) -> Option<String> {
+    let mut rest = subject;
+    while let Some(start) = rest.find("[#") {
+        let after = &rest[start + 2..];
+        if let Some(end) = after.find(']') {
+            let tag = after[..end].trim().to_ascii_uppercase();
+            if tag.len() == REFERENCE_LEN
+                && tag
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || (c.is_ascii_uppercase() && !"ILOU".contains(c)))
+            {
+                return Some(tag);
+            }
+        }
+        rest = after;
+    }
+    None
+}
+
+/// The interactions whose id starts with `prefix` (read from the journal's indexed
+/// `interaction` column: a range scan, not a table scan).
+fn interactions_with_prefix(store: &Store, prefix: &str) -> Result<Vec<InteractionId>, StoreError> {
+    let conn = store.conn();
+    let mut select = conn
+        .prepare_cached(
+            "SELECT DISTINCT interaction FROM journal \
+             WHERE interaction >= ?1 AND interaction < ?2 AND kind = 'interaction_created'",
+        )
+        .map_err(|e| StoreError::sqlite(store.path(), e))?;
+    let rows: Vec<String> = select
+        .query_map(rusqlite::params![prefix, format!("{prefix}~")], |r| {
+            r.get(0)
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| StoreError::sqlite(store.path(), e))?;
+    Ok(rows.iter().filter_map(|t| t.parse().ok()).collect())
+}
+
+fn temporary(e: impl std::fmt::Display) -> Refusal {
+    Refusal::Temporary(format!(
+        "cannot store the message now ({e}): try again later"
+    ))
+}
+
+fn bare(id: &str) -> &str {
+    id.trim_start_matches('<').trim_end_matches('>')
+}
+
+impl Intake {
+    /// An intake committing to `engine`; `domain` is `[email] domain`, that of Guichet's own
+    /// Message-IDs.
+    pub fn new(engine: Engine, config: InboundConfig, domain: String) -> Intake {
+        Intake {
+            engine,
+            config,
+            domain,
+            in_flight: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &InboundConfig {
+        &self.config
+    }
+
+    /// The `[email] domain`.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The queue for a recipient, or the refusal.
+    pub fn queue_for(&self, recipient: &str) -> Result<QueueId, Refusal> {
+        self.config
+            .queue_for(recipient)
+            .cloned()
+            .ok_or_else(|| Refusal::UnknownRecipient(recipient.to_owned()))
+    }
+
+    /// Stores `email` (already parsed, addressed to an accepted recipient of `queue`): returns
+    /// once it is committed, or the refusal with nothing stored.
+    pub async fn deliver(
+        &self,
+        mut email: InboundEmail,
+        queue: QueueId,
+    ) -> Result<Outcome, Refusal> {
+        let id = match &email.message_id {
+            Some(mid) => format!("email:{}", bare(mid)),
+            None => format!("email:sha256:{}", email.fingerprint),
+        };
+        let span = tracing::info_span!("email_in", message = %id, from = %email.from);
+        async move {
+            let _claim = self.claim(&id)?;
+            let lookup = id.clone();
+            if let Some(existing) = self
+                .blocking(move |s| s.message_interaction(&lookup))
+                .await?
+            {
+                info!(interaction_id = %existing, "email already received: ignored");
+                return Ok(Outcome::Duplicate(existing));
+            }
+            let message = self.message(&id, &mut email);
+            let thread = self.thread(&email).await?;
+            let mut queue = queue;
+            let mut contact = ContactId::new(&email.from);
+            let mut linked = None;
+            if let Some((target, spec)) = thread {
+                // The interaction itself while it is open; else the open one already opened
+                // by an earlier reply to it (so that replies to a closed case do not each open
+                // another).
+                let contact_of = spec.contact.clone();
+                let open = self
+                    .engine
+                    .read(move |r| {
+                        let open = |i: &InteractionId| {
+                            r.interaction(i)
+                                .filter(|v| !matches!(v.phase, InteractionPhase::WrapUp { .. }))
+                        };
+                        if open(&target).is_some() {
+                            return Some(target);
+                        }
+                        let linked_to = target.to_string();
+                        contact_of.and_then(|c| {
+                            r.open_of_contact(&c).into_iter().find(|i| {
+                                open(i).is_some_and(|v| {
+                                    v.spec.attributes.get("linked_to") == Some(linked_to.as_str())
+                                })
+                            })
+                        })
+                    })
+                    .await
+                    .map_err(temporary)?;
+                if let Some(open) = open {
+                    match self
+                        .engine
+                        .send(Command::AddMessage {
+                            interaction: open,
+                            message: message.clone(),
+                        })
+                        .await
+                    {
+                        Ok(_) => {
+                            info!(interaction_id = %open, "email added to its open interaction");
+                            return Ok(Outcome::Added(open));
+                        }
+                        // It ended in between: treated as closed below.
+                        Err(EngineError::Route(RouteError::UnknownInteraction(_))) => {}
+                        Err(e) => return Err(temporary(e)),
+                    }
+                }
+                if self.config.closed_reply == ClosedReplyPolicy::ReopenAsNewLinked {
+                    queue = spec.queue.clone();
+                    if let Some(c) = &spec.contact {
+                        contact = c.clone();
+                    }
+                    linked = Some(target);
+                }
+            }
+            self.open_new(&id, message, queue, contact, linked, &email)
+                .await
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn claim(&self, id: &str) -> Result<Claim<'_>, Refusal> {
+        let mut set = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if !set.insert(id.to_owned()) {
+            return Err(Refusal::Temporary(
+                "the same message is being delivered on another connection: try again later".into(),
+            ));
+        }
+        Ok(Claim {
+            set: &self.in_flight,
+            id: id.to_owned(),
+        })
+    }
+
+    async fn blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, Refusal> {
+        let store = self.engine.store().clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(temporary)?
+            .map_err(temporary)
+    }
+
+    /// The conversation message for `email` (its attachments moved out of it).
+    fn message(&self, id: &str, email: &mut InboundEmail) -> Message {
+        let mut m = Message::new(id, MessageDirection::Inbound, email.text.clone());
+        m.from = email.from.clone();
+        m.to = email.to.clone();
+        m.subject = email.subject.clone();
+        m.attachments = std::mem::take(&mut email.attachments);
+        if let Some(mid) = &email.message_id {
+            m.meta.insert("message_id".into(), mid.clone());
+        }
+        if !email.in_reply_to.is_empty() {
+            m.meta
+                .insert("in_reply_to".into(), email.in_reply_to.join(" "));
+        }
+        if !email.references.is_empty() {
+            m.meta
+                .insert("references".into(), email.references.join(" "));
+        }
+        if let Some(html) = &email.html {
+            m.meta.insert("html".into(), html.clone());
+        }
+        if let Some(name) = &email.from_name {
+            m.meta.insert("from_name".into(), name.clone());
+        }
+        if email.automatic {
+            m.meta.insert("automatic".into(), "true".into());
+        }
+        m
+    }
+
+    /// The interaction `email` answers, with its spec: the first of its In-Reply-To, then its
+    /// References (newest first), that names a stored message; else its subject's
+    /// `[#REFERENCE]`, when exactly one email interaction has it.
+    async fn thread(
+        &self,
+        email: &InboundEmail,
+    ) -> Result<Option<(InteractionId, Arc<crate::core::InteractionSpec>)>, Refusal> {
+        let mut candidates = Vec::new();
+        for mid in email
+            .in_reply_to
+            .iter()
+            .chain(email.references.iter().rev())
+        {
+            let id = bare(mid);
+            candidates.push(format!("email:{id}"));
+            // Guichet's own messages: `email:<ULID>` sent as `<ULID@domain>`.
+            if let Some((local, domain)) = id.rsplit_once('@') {
+                if domain.eq_ignore_ascii_case(&self.domain) {
+                    candidates.push(format!("email:{local}"));
+                }
+            }
+        }
+        let tag = email.subject.as_deref().and_then(reference_in);
+        self.blocking(move |s| {
+            for c in &candidates {
+                if let Some(i) = s.message_interaction(c)? {
+                    if let Some((_, spec)) = s.interaction_spec(i)? {
+                        return Ok(Some((i, spec)));
+                    }
+                }
+            }
+            let Some(tag) = tag else {
+                return Ok(None);
+            };
+            let mut found = None;
+            for i in interactions_with_prefix(s, &tag)? {
+                if let Some((_, spec)) = s.interaction_spec(i)? {
+                    if spec.channel == Channel::Email {
+                        if found.is_some() {
+                            // Two interactions share the reference: do not guess.
+                            return Ok(None);
+                        }
+                        found = Some((i, spec));
+                    }
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn open_new(
+        &self,
+        id: &str,
+        message: Message,
+        queue: QueueId,
+        contact: ContactId,
+        linked: Option<InteractionId>,
+        email: &InboundEmail,
+    ) -> Result<Outcome, Refusal> {
+        let interaction = InteractionId(ulid::Ulid::new());
+        let mut spec = InteractionSpec::new(interaction, Channel::Email, queue.clone());
+        spec.contact = Some(contact);
+        spec.external_ref = Some(Arc::from(id));
+        if let Some(l) = linked {
+            spec.attributes.insert("linked_to", l.to_string());
+        }
+        let events = self
+            .engine
+            .send(Command::OpenConversation { spec, message })
+            .await
+            .map_err(|e| match e {
+                EngineError::Route(e) => {
+                    warn!(%queue, "email refused by the router: {e}");
+                    Refusal::Temporary(format!(
+                        "queue {queue} cannot take this message ({e}): try again later"
+                    ))
+                }
+                e => temporary(e),
+            })?;
+        let created = events.iter().any(
+            |e| matches!(&e.kind, EventKind::InteractionCreated { spec, .. } if spec.id == interaction),
+        );
+        if !created {
+            let joined = events.iter().find_map(|e| match &e.kind {
+                EventKind::MessageAdded { interaction, .. } => Some(*interaction),
+                _ => None,
+            });
+            return Ok(Outcome::Added(joined.unwrap_or(interaction)));
+        }
+        info!(interaction_id = %interaction, %queue, linked_to = ?linked, "email opened an interaction");
+        if email.automatic {
+            info!(interaction_id = %interaction, "sent by a machine: not acknowledged");
+        } else {
+            self.acknowledge(interaction, queue, email).await;
+        }
+        Ok(Outcome::Created(interaction))
+    }
+
+    /// Commits the acknowledgement of a new interaction (delivered by the notify module). A
+    /// failure is logged: the citizen's message is stored either way.
+    async fn acknowledge(&self, interaction: InteractionId, queue: QueueId, email: &InboundEmail) {
+        let target = self
+            .engine
+            .read(move |r| r.queue(&queue).map(|q| q.config.sla_target_secs.email))
+            .await
+            .ok()
+            .flatten();
+        let ack = notice::acknowledgement(interaction, email, target);
+        if let Err(e) = self
+            .engine
+            .send(Command::AddMessage {
+                interaction,
+                message: ack,
+            })
+            .await
+        {
+            warn!(interaction_id = %interaction, "acknowledgement not committed: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_round_trip_through_subjects() {
+        let id = InteractionId(ulid::Ulid::new());
+        let r = reference(id);
+        assert_eq!(r.len(), 12);
+        assert!(id.to_string().starts_with(&r));
+        assert_eq!(
+            reference_in(&format!("Re: [#{r}] Mon dossier")),
+            Some(r.clone())
+        );
+        assert_eq!(reference_in(&format!("[#{}]", r.to_lowercase())), Some(r));
+        assert_eq!(reference_in("[#short] [#] hello"), None);
+    }
+}

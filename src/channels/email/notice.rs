@@ -1,0 +1,221 @@
+//! Guichet's own mail to the citizen, in French then English: the acknowledgement of a new
+//! interaction (its reference and the queue's announced delay) and the notice that a case was
+//! dealt with, committed as outbound messages (agent none) that the notify module delivers.
+//!
+//! The completion notice is committed when the `InteractionCompleted` event of an email
+//! interaction is seen, while the interaction is in wrap-up (an outbound message needs an open
+//! interaction); a queue without wrap-up time closes its interactions at once, so they get none.
+
+use tracing::{info, warn};
+
+use crate::core::{Channel, Command, EventKind, InteractionId, Message, MessageDirection};
+use crate::engine::Engine;
+
+use super::intake::reference;
+use super::mime::InboundEmail;
+
+/// The announced delay in words, French then English: `5 jours` / `5 days`, rounded up to
+/// whole days from a day on, to hours from an hour on, else minutes.
+pub fn delay_words(secs: u64) -> (String, String) {
+    let (n, fr, en) = if secs >= 86_400 {
+        (secs.div_ceil(86_400), "jour", "day")
+    } else if secs >= 3_600 {
+        (secs.div_ceil(3_600), "heure", "hour")
+    } else {
+        (secs.div_ceil(60).max(1), "minute", "minute")
+    };
+    let s = if n > 1 { "s" } else { "" };
+    (format!("{n} {fr}{s}"), format!("{n} {en}{s}"))
+}
+
+fn outbound(to: &str, from: &str, subject: String, text: String) -> Message {
+    let mut m = Message::new(
+        format!("email:{}", ulid::Ulid::new()),
+        MessageDirection::Outbound,
+        text,
+    );
+    m.from = from.to_owned();
+    m.to = to.to_owned();
+    m.subject = Some(subject);
+    m
+}
+
+/// Threads `m` under the message with `message_id` and `references`.
+fn thread_under(m: &mut Message, message_id: Option<&str>, references: &[String]) {
+    if let Some(mid) = message_id {
+        let mut refs: Vec<&str> = references.iter().map(String::as_str).collect();
+        refs.push(mid);
+        m.meta.insert("in_reply_to".into(), mid.to_owned());
+        m.meta.insert("references".into(), refs.join(" "));
+    }
+}
+
+/// The acknowledgement of the new `interaction` opened by `email`; `sla_secs` is the queue's
+/// email target (the announced delay), when known.
+pub fn acknowledgement(
+    interaction: InteractionId,
+    email: &InboundEmail,
+    sla_secs: Option<u64>,
+) -> Message {
+    let r = reference(interaction);
+    let subject = match &email.subject {
+        Some(s) if s.to_ascii_lowercase().starts_with("re:") => format!("[#{r}] {s}"),
+        Some(s) => format!("[#{r}] Re: {s}"),
+        None => format!("[#{r}] Votre demande / Your request"),
+    };
+    let (fr_delay, en_delay) = match sla_secs {
+        Some(secs) => {
+            let (fr, en) = delay_words(secs);
+            (
+                format!("Nous vous répondrons sous {fr}."),
+                format!("We will answer within {en}."),
+            )
+        }
+        None => (
+            "Nous vous répondrons dès que possible.".to_owned(),
+            "We will answer as soon as possible.".to_owned(),
+        ),
+    };
+    let text = format!(
+        "Bonjour,\n\n\
+         Nous avons bien reçu votre message, enregistré sous la référence {r}. {fr_delay}\n\
+         Pour compléter votre demande, répondez à ce message en gardant [#{r}] dans l'objet.\n\n\
+         Ceci est un message automatique.\n\n\
+         ---\n\n\
+         Hello,\n\n\
+         We have received your message and registered it under the reference {r}. {en_delay}\n\
+         To add to your request, reply to this message keeping [#{r}] in the subject.\n\n\
+         This is an automatic message.\n"
+    );
+    let mut m = outbound(&email.from, &email.to, subject, text);
+    thread_under(&mut m, email.message_id.as_deref(), &email.references);
+    m.meta
+        .insert("auto_submitted".into(), "auto-replied".into());
+    m.meta.insert("notice".into(), "acknowledgement".into());
+    m
+}
+
+/// The notice that `interaction` was dealt with, addressed like a reply to `last_inbound`.
+pub fn completion(interaction: InteractionId, last_inbound: &Message) -> Message {
+    let r = reference(interaction);
+    let subject = format!("[#{r}] Demande traitée / Request completed");
+    let text = format!(
+        "Bonjour,\n\n\
+         Votre demande {r} a été traitée. Si vous avez encore besoin de nous, répondez à ce \
+         message en gardant [#{r}] dans l'objet.\n\n\
+         Ceci est un message automatique.\n\n\
+         ---\n\n\
+         Hello,\n\n\
+         Your request {r} has been dealt with. If you still need us, reply to this message \
+         keeping [#{r}] in the subject.\n\n\
+         This is an automatic message.\n"
+    );
+    let mut m = outbound(&last_inbound.from, &last_inbound.to, subject, text);
+    let references: Vec<String> = last_inbound
+        .meta
+        .get("references")
+        .map(|r| r.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    thread_under(
+        &mut m,
+        last_inbound.meta.get("message_id").map(String::as_str),
+        &references,
+    );
+    m.meta
+        .insert("auto_submitted".into(), "auto-generated".into());
+    m.meta.insert("notice".into(), "completed".into());
+    m
+}
+
+/// Watches committed events and commits a completion notice for each email interaction
+/// completed with a wrap-up; ends when the engine stops.
+pub fn spawn_completion_notices(engine: Engine) -> tokio::task::JoinHandle<()> {
+    let mut events = engine.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let batch = match events.recv().await {
+                Ok(batch) => batch,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    warn!("completion notices fell {n} event batch(es) behind: some were not sent");
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
+            for event in batch.events.iter() {
+                if let EventKind::InteractionCompleted {
+                    interaction,
+                    wrap_up_until,
+                    ..
+                } = &event.kind
+                {
+                    notify_completed(&engine, *interaction, wrap_up_until.is_some()).await;
+                }
+            }
+        }
+    })
+}
+
+async fn notify_completed(engine: &Engine, interaction: InteractionId, in_wrap_up: bool) {
+    let store = engine.store().clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let spec = store.interaction_spec(interaction)?;
+        if spec
+            .as_ref()
+            .is_none_or(|(_, s)| s.channel != Channel::Email)
+        {
+            return Ok(None);
+        }
+        store.conversation(interaction).map(Some)
+    })
+    .await;
+    let conversation = match read {
+        Ok(Ok(Some(c))) => c,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            warn!(interaction_id = %interaction, "completion notice: cannot read the conversation: {e}");
+            return;
+        }
+        Err(e) => {
+            warn!(interaction_id = %interaction, "completion notice: {e}");
+            return;
+        }
+    };
+    let Some(last) = conversation
+        .iter()
+        .rev()
+        .find(|e| e.message.direction == MessageDirection::Inbound)
+    else {
+        return;
+    };
+    if last.message.meta.contains_key("automatic") {
+        return;
+    }
+    if !in_wrap_up {
+        info!(interaction_id = %interaction, "completed without wrap-up: no completion notice");
+        return;
+    }
+    let message = completion(interaction, &last.message);
+    match engine
+        .send(Command::AddMessage {
+            interaction,
+            message,
+        })
+        .await
+    {
+        Ok(_) => info!(interaction_id = %interaction, "completion notice committed"),
+        Err(e) => warn!(interaction_id = %interaction, "completion notice not committed: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_are_worded_in_days_hours_or_minutes() {
+        assert_eq!(delay_words(432_000), ("5 jours".into(), "5 days".into()));
+        assert_eq!(delay_words(86_400), ("1 jour".into(), "1 day".into()));
+        assert_eq!(delay_words(14_400), ("4 heures".into(), "4 hours".into()));
+        assert_eq!(delay_words(90), ("2 minutes".into(), "2 minutes".into()));
+    }
+}
