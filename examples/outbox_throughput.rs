@@ -78,9 +78,7 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         ids.push((id, from));
     }
-    Outbox::new(&engine, &config)
-        .map_err(anyhow::Error::msg)?
-        .start();
+    Outbox::new(&engine, &config)?.start();
 
     let started = Instant::now();
     for (i, (id, from)) in ids.into_iter().enumerate() {

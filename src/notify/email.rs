@@ -14,7 +14,7 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use crate::core::Message;
 
 use super::config::{EmailConfig, SmtpTls};
-use super::{SendError, SendFuture, Sender, Sent};
+use super::{SendError, SendFuture, Sender, Sent, SetupError};
 
 /// Sends email through the `[email]` relay.
 pub struct EmailSender {
@@ -49,11 +49,14 @@ pub fn message_id_header(id: &str, domain: &str) -> String {
 
 impl EmailSender {
     /// A sender for the relay of `config`; fails when the relay's name is not usable for TLS.
-    pub fn new(config: &EmailConfig) -> Result<Self, String> {
+    pub fn new(config: &EmailConfig) -> Result<Self, SetupError> {
         let host = config.relay_host.as_str();
         let tls = |host: &str| {
-            TlsParameters::new(host.to_owned())
-                .map_err(|e| format!("[email] relay_host {host:?}: cannot set up TLS: {e}"))
+            TlsParameters::new(host.to_owned()).map_err(|e| {
+                SetupError(format!(
+                    "[email] relay_host {host:?}: cannot set up TLS: {e}"
+                ))
+            })
         };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(config.port())
