@@ -190,7 +190,8 @@ pub async fn serve(
     }
     http_routes.extend(crate::channels::sms::routes(&engine, &config, http_addr));
     // The outbox delivers outbound email and SMS; it ends when the engine stops.
-    let outbox = crate::notify::Outbox::new(&engine, &config).map_err(ServeError::Channel)?;
+    let outbox = crate::notify::Outbox::new(&engine, &config)
+        .map_err(|e| ServeError::Channel(e.to_string()))?;
     outbox.start();
     let http_app = crate::http::router(&engine, &config, http_routes);
 

@@ -14,7 +14,7 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use crate::core::Message;
 
 use super::config::{EmailRelayConfig, SmtpTls};
-use super::{SendError, SendFuture, Sender, Sent};
+use super::{SendError, SendFuture, Sender, Sent, SetupError};
 
 /// Sends email through the `[email.outbound]` relay.
 pub struct EmailSender {
@@ -52,11 +52,13 @@ pub fn message_id_header(id: &str, domain: &str) -> String {
 impl EmailSender {
     /// A sender for the relay of `config`, making Message-IDs `<ULID@domain>`; fails when the
     /// relay's name is not usable for TLS.
-    pub fn new(config: &EmailRelayConfig, domain: &str) -> Result<Self, String> {
+    pub fn new(config: &EmailRelayConfig, domain: &str) -> Result<Self, SetupError> {
         let host = config.relay_host.as_str();
         let tls = |host: &str| {
             TlsParameters::new(host.to_owned()).map_err(|e| {
-                format!("[email.outbound] relay_host {host:?}: cannot set up TLS: {e}")
+                SetupError(format!(
+                    "[email.outbound] relay_host {host:?}: cannot set up TLS: {e}"
+                ))
             })
         };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
@@ -80,22 +82,26 @@ impl EmailSender {
     /// The email for `message`; a message that cannot become one (no valid recipient) is a
     /// permanent failure.
     pub fn build(&self, message: &Message) -> Result<lettre::Message, SendError> {
-        let to: Address = message.to.trim().parse().map_err(|_| {
+        // Addresses may come bare (`a@b`) or with a display name (`Jeanne <a@b>`).
+        let to: Mailbox = message.to.trim().parse().map_err(|_| {
             SendError::Permanent(format!(
                 "the recipient {:?} is not an email address",
                 message.to
             ))
         })?;
-        let from_address: Address = match message.from.trim().parse() {
-            Ok(a) => a,
-            Err(_) => self.config.from_address.parse().map_err(|_| {
-                SendError::Permanent("[email] from_address is not an email address".into())
-            })?,
+        let from = match message.from.trim().parse::<Mailbox>() {
+            Ok(m) if m.name.is_some() => m,
+            Ok(m) => Mailbox::new(self.config.from_name.clone(), m.email),
+            Err(_) => {
+                let address: Address = self.config.from_address.parse().map_err(|_| {
+                    SendError::Permanent("[email] from_address is not an email address".into())
+                })?;
+                Mailbox::new(self.config.from_name.clone(), address)
+            }
         };
-        let from = Mailbox::new(self.config.from_name.clone(), from_address);
         let mut builder = lettre::Message::builder()
             .from(from)
-            .to(Mailbox::new(None, to))
+            .to(to)
             .subject(message.subject.clone().unwrap_or_default())
             .date_now()
             .message_id(Some(message_id_header(&message.id, &self.domain)));

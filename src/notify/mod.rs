@@ -67,6 +67,11 @@ pub enum SendError {
     Permanent(String),
 }
 
+/// Why a sender could not be set up from its configuration section.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct SetupError(pub String);
+
 /// The future a [`Sender`] returns.
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Sent, SendError>> + Send + 'a>>;
 
@@ -105,7 +110,7 @@ impl std::fmt::Debug for Outbox {
 impl Outbox {
     /// The outbox of a server: senders from the `[email.outbound]` and `[sms]` sections (a channel whose
     /// section is absent keeps its messages pending, and logs why).
-    pub fn new(engine: &Engine, config: &Config) -> Result<Self, String> {
+    pub fn new(engine: &Engine, config: &Config) -> Result<Self, SetupError> {
         let email = match &config.email.outbound {
             Some(c) => {
                 Some(Box::new(EmailSender::new(c, &config.email.domain)?) as Box<dyn Sender>)

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::channels::sms::SmsConfig;
 use crate::core::Message;
 
-use super::{SendError, SendFuture, Sender, Sent};
+use super::{SendError, SendFuture, Sender, Sent, SetupError};
 
 /// Sends SMS through the `[sms]` provider.
 #[derive(Debug)]
@@ -33,11 +33,11 @@ struct ProviderAnswer {
 
 impl SmsSender {
     /// A sender for the provider of `config`.
-    pub fn new(config: &SmsConfig) -> Result<Self, String> {
+    pub fn new(config: &SmsConfig) -> Result<Self, SetupError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.timeout_secs))
             .build()
-            .map_err(|e| format!("[sms]: cannot build the HTTP client: {e}"))?;
+            .map_err(|e| SetupError(format!("[sms]: cannot build the HTTP client: {e}")))?;
         Ok(SmsSender {
             url: format!(
                 "{}/2010-04-01/Accounts/{}/Messages.json",
