@@ -32,6 +32,9 @@ pub struct Config {
     /// Agents to create (they start offline).
     #[serde(default)]
     pub agents: Vec<AgentConfig>,
+    /// `[chat]`: the web chat's limits, allowed origins and queues.
+    #[serde(default)]
+    pub chat: crate::channels::chat::ChatConfig,
 }
 
 /// `[server]`: where the server listens.
@@ -294,6 +297,9 @@ impl Config {
                 "must be at least 1024".into(),
             ));
         }
+        self.chat
+            .validate()
+            .map_err(|message| invalid("[chat]", message))?;
         let mut seen = std::collections::BTreeSet::new();
         for q in &self.queues {
             if !seen.insert(q.id.clone()) {

@@ -100,7 +100,8 @@ pub async fn serve(
     let (http_listener, http_addr) = crate::http::bind(&config).await?;
 
     let auth = Auth::new(engine.store().clone());
-    let hub = OfferHub::start(&engine);
+    let chat = crate::channels::chat::ChatHub::start(&engine, &config);
+    let hub = OfferHub::start_with_typing(&engine, Some(chat.visitor_typing()));
     let stats = LiveStats::start(&engine).await;
     let history = History::start(&engine);
     let limit = config.server.max_message_bytes;
@@ -110,7 +111,8 @@ pub async fn serve(
             engine.clone(),
             hub,
             history.clone(),
-        ))
+        )
+        .with_chat(chat.clone()))
         .max_decoding_message_size(limit),
         auth.clone(),
     );
@@ -167,7 +169,7 @@ pub async fn serve(
     }
 
     // Every channel adapter's HTTP routes.
-    let http_routes: Vec<axum::Router> = Vec::new();
+    let http_routes: Vec<axum::Router> = vec![crate::channels::chat::routes(&chat)];
     let http_app = crate::http::router(&engine, &config, http_routes);
 
     let started = Started {
