@@ -15,11 +15,11 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use crate::channels::chat::ChatHub;
 use crate::core::{
     AgentId, Command, DeclineCause, EndReason, EventKind, InteractionId, InteractionPhase, QueueId,
     RequestedState, TransferTarget,
 };
-use crate::channels::chat::ChatHub;
 use crate::engine::{Committed, Engine};
 use crate::store::Role;
 

@@ -107,12 +107,9 @@ pub async fn serve(
     let limit = config.server.max_message_bytes;
 
     let desktop = InterceptedService::new(
-        proto::agent_desktop_server::AgentDesktopServer::new(DesktopService::new(
-            engine.clone(),
-            hub,
-            history.clone(),
+        proto::agent_desktop_server::AgentDesktopServer::new(
+            DesktopService::new(engine.clone(), hub, history.clone()).with_chat(chat.clone()),
         )
-        .with_chat(chat.clone()))
         .max_decoding_message_size(limit),
         auth.clone(),
     );

@@ -75,6 +75,11 @@ impl Workspace {
         Server::start(&self.data_dir(), &self.log())
     }
 
+    /// Like [`Workspace::start`] with another configuration file than the demo one.
+    pub fn start_with_config(&self, config: &Path) -> Server {
+        Server::start_with_config(&self.data_dir(), &self.log(), config)
+    }
+
     /// Runs `guichet serve` expecting it to fail at start: its output once it exits.
     pub fn serve_expecting_failure(&self) -> Output {
         let mut child = serve_command(&self.data_dir())
@@ -165,10 +170,14 @@ impl Default for Workspace {
 }
 
 fn serve_command(data_dir: &Path) -> Command {
+    serve_command_with(data_dir, &demo_config())
+}
+
+fn serve_command_with(data_dir: &Path, config: &Path) -> Command {
     let mut cmd = Command::new(GUICHET);
     cmd.arg("serve")
         .arg("--config")
-        .arg(demo_config())
+        .arg(config)
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--grpc-addr", "127.0.0.1:0"])
@@ -192,12 +201,17 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits for its `ready` line.
     pub fn start(data_dir: &Path, log: &Path) -> Server {
+        Server::start_with_config(data_dir, log, &demo_config())
+    }
+
+    /// Starts the server with `config` and waits for its `ready` line.
+    pub fn start_with_config(data_dir: &Path, log: &Path, config: &Path) -> Server {
         let log_file = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .expect("open the server log");
-        let mut child = serve_command(data_dir)
+        let mut child = serve_command_with(data_dir, config)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .spawn()

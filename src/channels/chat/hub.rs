@@ -285,8 +285,7 @@ impl ChatHub {
                 .cloned()
                 .ok_or_else(|| bad(format!("unknown topic {topic:?}")))?,
             (_, Some(queue)) if !queue.is_empty() => {
-                if *queue != config.default_queue && !config.topics.values().any(|q| q == queue)
-                {
+                if *queue != config.default_queue && !config.topics.values().any(|q| q == queue) {
                     return Err(bad(format!(
                         "queue {queue:?} does not take web chats: use a topic of the widget"
                     )));
@@ -706,7 +705,8 @@ impl ChatHub {
                         if wrap_up_until.is_some() {
                             let engine = self.inner.engine.clone();
                             tokio::spawn(async move {
-                                if let Err(e) = transcript::commit(&engine, interaction, job).await {
+                                if let Err(e) = transcript::commit(&engine, interaction, job).await
+                                {
                                     tracing::warn!(interaction_id = %interaction, "chat transcript not stored: {e}");
                                 }
                             });
@@ -847,11 +847,9 @@ fn checked_email(email: &str) -> Result<String, String> {
     let ok = email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email.split('@').count() == 2
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| {
-                !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-            });
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        });
     if ok {
         Ok(email.to_owned())
     } else {
@@ -886,7 +884,14 @@ mod tests {
     fn emails_are_checked() {
         assert!(checked_email("ana@example.org").is_ok());
         assert!(checked_email(" ana@example.org ").is_ok());
-        for bad in ["ana", "ana@", "@example.org", "a b@example.org", "a@b@c.org", "a@org"] {
+        for bad in [
+            "ana",
+            "ana@",
+            "@example.org",
+            "a b@example.org",
+            "a@b@c.org",
+            "a@org",
+        ] {
             assert!(checked_email(bad).is_err(), "{bad} accepted");
         }
     }

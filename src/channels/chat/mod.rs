@@ -90,8 +90,7 @@ impl ChatConfig {
             return Err("grace_secs must be at most 3600 (one hour)".into());
         }
         for origin in &self.allowed_origins {
-            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://"))
-            {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
                 return Err(format!(
                     "allowed_origins: {origin:?} must be \"*\" or start with http:// or https://"
                 ));

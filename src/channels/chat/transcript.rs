@@ -142,7 +142,9 @@ pub(super) async fn commit(
     message.subject = Some(subject);
     message.meta.insert("deliver_via".into(), "email".into());
     message.meta.insert("kind".into(), "chat_transcript".into());
-    message.meta.insert("language".into(), job.language.as_str().into());
+    message
+        .meta
+        .insert("language".into(), job.language.as_str().into());
     engine
         .send(Command::AddMessage {
             interaction,
@@ -162,7 +164,11 @@ mod tests {
     #[test]
     fn transcript_lists_lines_in_the_visitors_language() {
         let id = InteractionId::generate();
-        let mut visitor = Message::new("chat:1", MessageDirection::Inbound, "Bonjour\nj'ai une question");
+        let mut visitor = Message::new(
+            "chat:1",
+            MessageDirection::Inbound,
+            "Bonjour\nj'ai une question",
+        );
         visitor.from = "Ana".into();
         let mut agent = Message::new("chat:2", MessageDirection::Outbound, "Je vous écoute");
         agent.agent = Some(AgentId::new("amelie"));
