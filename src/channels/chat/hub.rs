@@ -577,7 +577,7 @@ impl ChatHub {
             let Some(s) = state.sessions.get_mut(session) else {
                 return;
             };
-            if !s.socket.as_ref().is_some_and(|(c, _)| *c == conn) {
+            if s.socket.as_ref().is_none_or(|(c, _)| *c != conn) {
                 return;
             }
             s.socket = None;
