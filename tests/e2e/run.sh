@@ -3,7 +3,8 @@
 # grpcio-tools (into a temporary directory, nothing is committed), then drives the real server
 # binary with it (tests/e2e/test_python_client.py).
 #
-# Needs: python3 with grpcio and grpcio-tools (`pip install grpcio grpcio-tools`), and the server
+# Needs: python3 with grpcio and grpcio-tools (`pip install grpcio grpcio-tools`), Chromium for the
+# web chat check (`apt-get install chromium`, or CHROMIUM=/path/to/chrome), and the server
 # built by `cargo test` or `cargo build` (target/debug/guichet; another one with GUICHET_BIN).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,3 +27,8 @@ mkdir -p "$work/gen"
 
 PYTHONPATH="$work/gen" "$python" tests/e2e/test_python_client.py \
     --bin "$bin" --data-dir "$work/data"
+
+# The web chat widget in headless Chromium (Debian `chromium`) while an agent answers over gRPC;
+# screenshots go to target/e2e-artifacts/.
+PYTHONPATH="$work/gen:tests/e2e" "$python" tests/e2e/test_chat_widget.py \
+    --bin "$bin" --data-dir "$work/chat-data"

@@ -52,12 +52,16 @@ class Server:
             text=True,
         )
         self.addr = None
+        self.http_addr = None
         deadline = time.monotonic() + 60
         for line in self.process.stdout:
             print(f"  server: {line.rstrip()}")
             found = re.search(r"serving gRPC on (\S+)", line)
             if found:
                 self.addr = found.group(1)
+            found = re.search(r"and HTTP on (\S+)", line)
+            if found:
+                self.http_addr = found.group(1)
             if line.strip() == "ready":
                 break
             if time.monotonic() > deadline:

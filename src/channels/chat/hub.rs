@@ -232,10 +232,18 @@ impl ChatHub {
         }
     }
 
-    /// Whether a page from `origin` may open the socket.
-    pub(super) fn origin_allowed(&self, origin: &str) -> bool {
+    /// Whether a page from `origin` may open the socket reached as `host` (the `Host` header):
+    /// pages of the same origin (the widget itself), of `[server] public_url`, or of
+    /// `[chat] allowed_origins`.
+    pub(super) fn origin_allowed(&self, origin: &str, host: Option<&str>) -> bool {
         let origin = origin.trim_end_matches('/');
-        origin.eq_ignore_ascii_case(&self.inner.own_origin)
+        let same_host = host.is_some_and(|h| {
+            origin
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(h))
+        });
+        same_host
+            || origin.eq_ignore_ascii_case(&self.inner.own_origin)
             || self
                 .inner
                 .config

@@ -36,8 +36,8 @@ pub struct ChatConfig {
     #[serde(default = "default_grace_secs")]
     pub grace_secs: u64,
     /// Origins (`https://www.example.org`) whose pages may open the WebSocket; the widget's own
-    /// origin (`[server] public_url`) always may; `"*"` allows any. Clients that send no
-    /// `Origin` header (not browsers) are not checked.
+    /// origin (the host the socket is reached on, and `[server] public_url`) always may; `"*"`
+    /// allows any. Clients that send no `Origin` header (not browsers) are not checked.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
     /// The queue of chats started without a topic.

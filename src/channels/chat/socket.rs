@@ -68,7 +68,8 @@ async fn widget_js() -> Response {
 async fn upgrade(State(hub): State<ChatHub>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
-        if !hub.origin_allowed(origin) {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        if !hub.origin_allowed(origin, host) {
             tracing::warn!(origin, "chat socket refused: origin not allowed");
             return (
                 StatusCode::FORBIDDEN,
