@@ -462,3 +462,41 @@ async fn visitor_leaving_after_the_answer_completes_the_chat() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chats_left_open_by_a_crash_end_after_the_grace_period() {
+    let ws = Workspace::new();
+    let config = config_with_short_grace(&ws);
+    let mut server = ws.start_with_config(&config);
+    let mut socket = connect(&server).await;
+    start_chat(&mut socket, "Eve").await;
+    send(&mut socket, json!({"type": "message", "text": "Anyone?"})).await;
+    let reference = until(&mut socket, "queued").await["reference"]
+        .as_str()
+        .expect("reference")
+        .to_owned();
+    server.kill();
+    drop(socket);
+
+    // The session died with the process: nobody can resume it, so the chat is abandoned once
+    // the grace period has passed after the restart.
+    let server = ws.start_with_config(&config);
+    let mut int = server.interactions(&ws.admin_token());
+    let get = pb::GetRequest {
+        interaction_id: reference.clone(),
+    };
+    int.get(get.clone()).await.expect("open after the restart");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match int.get(get.clone()).await {
+            Err(status) if status.code() == tonic::Code::NotFound => break,
+            Ok(_) => {}
+            Err(status) => panic!("Get failed: {status:?}"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the orphaned chat {reference} was not ended"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -541,7 +541,6 @@ impl ChatHub {
         if first {
             s.send(ServerFrame::Queued {
                 reference: interaction.to_string(),
-                position: None,
             });
         }
         Ok(())
@@ -666,7 +665,6 @@ impl ChatHub {
                         s.agent_name = None;
                         s.send(ServerFrame::Queued {
                             reference: interaction.to_string(),
-                            position: None,
                         });
                     }
                 }

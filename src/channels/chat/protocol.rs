@@ -95,8 +95,6 @@ pub enum ServerFrame {
     Queued {
         /// The case reference (the interaction id).
         reference: String,
-        /// Visitors waiting in the queue before this one, when known.
-        position: Option<u32>,
     },
     /// A visitor line is stored.
     Ack {
