@@ -290,6 +290,14 @@ async fn bad_frames_and_origins_are_refused_and_nothing_is_stored() {
     assert_eq!(error["code"], "too_big", "{error}");
     assert_eq!(code, 1009);
 
+    // Far over the limit, the WebSocket library stops reading it: refused the same way.
+    let mut huge = connect(&server).await;
+    start_chat(&mut huge, "Huge").await;
+    let _ = huge.send(WsMessage::Text("y".repeat(300_000).into())).await;
+    let (error, code) = closed_with(&mut huge).await;
+    assert_eq!(error["code"], "too_big", "{error}");
+    assert_eq!(code, 1009);
+
     // Nothing was stored: resuming the session replays no line.
     let mut socket = connect(&server).await;
     send(

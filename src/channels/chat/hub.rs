@@ -104,7 +104,45 @@ impl State {
     }
 }
 
+/// Counts of what the chat did since the server started (for metrics and tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChatCounters {
+    /// Sessions open now (connected or within their grace period).
+    pub sessions: u64,
+    /// Sessions started.
+    pub started: u64,
+    /// Visitor lines committed.
+    pub lines: u64,
+    /// Frames refused as too big (close code 1009).
+    pub refused_too_big: u64,
+    /// Frames refused as not the protocol (close code 1008).
+    pub refused_bad_frame: u64,
+    /// Sockets refused for their origin (HTTP 403).
+    pub refused_origin: u64,
+    /// Chats abandoned or completed because the visitor did not come back in time.
+    pub expired: u64,
+}
+
+#[derive(Default)]
+struct Counts {
+    started: AtomicU64,
+    lines: AtomicU64,
+    refused_too_big: AtomicU64,
+    refused_bad_frame: AtomicU64,
+    refused_origin: AtomicU64,
+    expired: AtomicU64,
+}
+
+/// What a refusal was, for the counters.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Refusal {
+    TooBig,
+    BadFrame,
+    Origin,
+}
+
 struct Inner {
+    counts: Counts,
     engine: Engine,
     config: ChatConfig,
     /// The widget's own origin (`[server] public_url`).
@@ -144,6 +182,7 @@ impl ChatHub {
         let (visitor_typing, _) = broadcast::channel(1024);
         let hub = ChatHub {
             inner: Arc::new(Inner {
+                counts: Counts::default(),
                 engine: engine.clone(),
                 config: config.chat.clone(),
                 own_origin: config.server.public_base_url(),
@@ -178,6 +217,31 @@ impl ChatHub {
             }
         });
         hub
+    }
+
+    /// What the chat did since the server started.
+    pub fn counters(&self) -> ChatCounters {
+        let c = &self.inner.counts;
+        ChatCounters {
+            sessions: self.lock().sessions.len() as u64,
+            started: c.started.load(Ordering::Relaxed),
+            lines: c.lines.load(Ordering::Relaxed),
+            refused_too_big: c.refused_too_big.load(Ordering::Relaxed),
+            refused_bad_frame: c.refused_bad_frame.load(Ordering::Relaxed),
+            refused_origin: c.refused_origin.load(Ordering::Relaxed),
+            expired: c.expired.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts a refusal.
+    pub(super) fn refused(&self, what: Refusal) {
+        let c = &self.inner.counts;
+        let counter = match what {
+            Refusal::TooBig => &c.refused_too_big,
+            Refusal::BadFrame => &c.refused_bad_frame,
+            Refusal::Origin => &c.refused_origin,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The `[chat]` settings.
@@ -340,6 +404,7 @@ impl ChatHub {
             grace_secs: config.grace_secs,
         });
         self.lock().sessions.insert(session.clone(), s);
+        self.inner.counts.started.fetch_add(1, Ordering::Relaxed);
         tracing::info!(session = %session, "chat started");
         Ok(session)
     }
@@ -526,6 +591,7 @@ impl ChatHub {
             EventKind::MessageAdded { message, .. } => Some((message.id.clone(), e.at.0)),
             _ => None,
         });
+        self.inner.counts.lines.fetch_add(1, Ordering::Relaxed);
         let Some(s) = state.sessions.get_mut(session) else {
             return Ok(());
         };
@@ -604,6 +670,7 @@ impl ChatHub {
                 .is_some_and(|s| s.socket.is_none() && s.epoch == epoch);
             if expired {
                 tracing::info!(session, "chat visitor did not come back: ending the chat");
+                hub.inner.counts.expired.fetch_add(1, Ordering::Relaxed);
                 hub.close(&session, "expired").await;
             }
         });

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use hub::ChatHub;
+pub use hub::{ChatCounters, ChatHub};
 
 /// `[chat]`: the web chat's limits and routing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use tokio::sync::mpsc;
 
-use super::hub::{ChatHub, Outgoing, StartRequest};
+use super::hub::{ChatHub, Outgoing, Refusal, StartRequest};
 use super::protocol::{ClientFrame, ServerFrame};
 
 /// WebSocket close code: the frame broke the protocol.
@@ -71,6 +71,7 @@ async fn upgrade(State(hub): State<ChatHub>, headers: HeaderMap, ws: WebSocketUp
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
         if !hub.origin_allowed(origin, host) {
             tracing::warn!(origin, "chat socket refused: origin not allowed");
+            hub.refused(Refusal::Origin);
             return (
                 StatusCode::FORBIDDEN,
                 format!(
@@ -123,15 +124,18 @@ async fn serve(hub: ChatHub, mut socket: WebSocket) {
             },
             incoming = socket.recv() => match incoming {
                 None | Some(Ok(WsMessage::Close(_))) => break,
+                // The library refuses frames over the hard limit ("Space limit exceeded:
+                // Message too long"); any other read error is a lost connection.
+                Some(Err(e)) if e.to_string().contains("too long") => Next::Refuse(
+                    ServerFrame::error("too_big", format!(
+                        "frame refused ({e}): frames may have at most {limit} bytes"
+                    )),
+                    CLOSE_TOO_BIG,
+                    "frame too big",
+                ),
                 Some(Err(e)) => {
-                    tracing::warn!(session = ?session, "chat socket read failed: {e}");
-                    Next::Refuse(
-                        ServerFrame::error("too_big", format!(
-                            "frame refused ({e}): frames may have at most {limit} bytes"
-                        )),
-                        CLOSE_TOO_BIG,
-                        "frame too big",
-                    )
+                    tracing::info!(session = ?session, "chat socket lost: {e}");
+                    break;
                 }
                 Some(Ok(WsMessage::Text(text))) if text.len() > limit => Next::Refuse(
                     ServerFrame::error("too_big", format!(
@@ -173,6 +177,11 @@ async fn serve(hub: ChatHub, mut socket: WebSocket) {
         if let Next::Refuse(frame, code, reason) = next {
             if let ServerFrame::Error { code: c, text } = &frame {
                 tracing::warn!(session = ?session, code = %c, "chat frame refused: {text}");
+                match c.as_str() {
+                    "too_big" => hub.refused(Refusal::TooBig),
+                    "bad_frame" => hub.refused(Refusal::BadFrame),
+                    _ => {}
+                }
             }
             let _ = socket.send(WsMessage::Text(frame.to_json().into())).await;
             close(&mut socket, code, reason).await;
