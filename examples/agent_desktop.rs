@@ -263,7 +263,10 @@ fn show_update(update: pb::OfferUpdate, desk: &Shared) {
                 .pending
                 .retain(|id| *id != w.interaction_id);
         }
-        None => {}
+        Some(Update::Typing(t)) if t.typing => {
+            println!("   ({}: the contact is typing...)", t.interaction_id);
+        }
+        Some(Update::Typing(_)) | None => {}
     }
 }
 

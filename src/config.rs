@@ -51,6 +51,9 @@ pub struct Config {
     /// `[email]`: the email channel.
     #[serde(default)]
     pub email: EmailConfig,
+    /// `[chat]`: the web chat's limits, allowed origins and queues.
+    #[serde(default)]
+    pub chat: crate::channels::chat::ChatConfig,
 }
 
 /// `[email]`: the email channel: the domain of Guichet's own Message-IDs and, in
@@ -396,6 +399,9 @@ impl Config {
                 .validate(&queues)
                 .map_err(|(what, message)| invalid(&what, message))?;
         }
+        self.chat
+            .validate()
+            .map_err(|message| invalid("[chat]", message))?;
         let mut seen = std::collections::BTreeSet::new();
         for q in &self.queues {
             if !seen.insert(q.id.clone()) {

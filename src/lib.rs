@@ -17,7 +17,8 @@
 //! - [`notify`]: the durable outbox that delivers outbound messages (email through an SMTP
 //!   relay, SMS through the provider's REST API).
 //! - [`channels`]: the channel adapters that turn what contacts send into conversations (email in
-//!   over SMTP and inbound-parse webhooks, SMS provider webhooks).
+//!   over SMTP and inbound-parse webhooks, SMS provider webhooks, the web chat
+//!   over WebSocket).
 //! - [`sim`]: the simulator that runs the real router on virtual time.
 #![deny(missing_docs)]
 

@@ -111,3 +111,32 @@ fn check_config_command_exits_zero_on_the_demo_and_one_with_a_precise_error() {
     assert!(stderr.contains("bad.toml:3:"), "{stderr}");
     assert!(stderr.contains("unknown field `fax`"), "{stderr}");
 }
+
+#[test]
+fn chat_settings_are_checked() {
+    let demo = Config::load(Path::new(DEMO)).expect("demo config");
+    assert_eq!(demo.chat.grace_secs, 30);
+    assert_eq!(
+        demo.chat.topics.get("logement").map(String::as_str),
+        Some("benefits")
+    );
+    for (text, words) in [
+        ("[chat]\nmax_frame_bytes = 10\n", "max_frame_bytes"),
+        ("[chat]\ngrace_secs = 100000\n", "grace_secs"),
+        (
+            "[chat]\nallowed_origins = [\"example.org\"]\n",
+            "allowed_origins",
+        ),
+        ("[chat]\ndefault_language = \"de\"\n", "default_language"),
+    ] {
+        let config = Config::from_toml(text, Path::new("c.toml")).expect("parses");
+        let err = config
+            .validate(Path::new("c.toml"))
+            .expect_err(text)
+            .to_string();
+        assert!(err.contains("[chat]") && err.contains(words), "{err}");
+    }
+    let err =
+        Config::from_toml("[chat]\ngrace = 3\n", Path::new("c.toml")).expect_err("unknown key");
+    assert!(err.to_string().contains("grace"), "{err}");
+}

@@ -15,6 +15,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use crate::channels::chat::ChatHub;
 use crate::core::{
     AgentId, Command, DeclineCause, EndReason, EventKind, InteractionId, InteractionPhase, QueueId,
     RequestedState, TransferTarget,
@@ -53,6 +54,11 @@ enum OfferNote {
         at: crate::core::Timestamp,
         message: Arc<crate::core::Message>,
     },
+    /// The contact of an interaction the agent is offered or holds is (or stopped) typing.
+    Typing {
+        interaction: InteractionId,
+        typing: bool,
+    },
     /// The hub fell behind: re-read the pending offers.
     Resync,
 }
@@ -82,8 +88,18 @@ impl std::fmt::Debug for OfferHub {
 impl OfferHub {
     /// Starts the hub on the engine's committed events.
     pub fn start(engine: &Engine) -> OfferHub {
+        OfferHub::start_with_typing(engine, None)
+    }
+
+    /// Starts the hub on the engine's committed events, also forwarding contacts' typing
+    /// (interaction, typing) to the agent offered or holding each interaction.
+    pub fn start_with_typing(
+        engine: &Engine,
+        typing: Option<broadcast::Receiver<(InteractionId, bool)>>,
+    ) -> OfferHub {
         let hub = OfferHub::default();
         let mut events = engine.subscribe();
+        let mut typing = typing;
         let task_hub = hub.clone();
         let engine = engine.clone();
         tokio::spawn(async move {
@@ -92,7 +108,21 @@ impl OfferHub {
             let mut holders = Holders::new();
             rebuild_holders(&engine, &mut holders).await;
             loop {
-                match events.recv().await {
+                let received = match typing.as_mut() {
+                    Some(notes) => tokio::select! {
+                        batch = events.recv() => batch,
+                        note = notes.recv() => {
+                            match note {
+                                Ok((interaction, on)) => task_hub.typing(&holders, interaction, on),
+                                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                                Err(broadcast::error::RecvError::Closed) => typing = None,
+                            }
+                            continue;
+                        }
+                    },
+                    None => events.recv().await,
+                };
+                match received {
                     Ok(batch) => task_hub.route(&batch, &mut holders),
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "offer hub fell behind; streams re-read offers");
@@ -213,6 +243,21 @@ impl OfferHub {
         }
     }
 
+    /// Tells the agent offered or holding `interaction` that its contact is (or stopped) typing.
+    fn typing(&self, holders: &Holders, interaction: InteractionId, typing: bool) {
+        if let Some((agent, _)) = holders.get(&interaction) {
+            if let Some(list) = self.sessions.get(agent) {
+                for (_, tx) in list.iter() {
+                    // Typing is a hint: dropped rather than waited for when a stream is behind.
+                    let _ = tx.try_send(OfferNote::Typing {
+                        interaction,
+                        typing,
+                    });
+                }
+            }
+        }
+    }
+
     fn register(&self, agent: AgentId) -> (u64, mpsc::Receiver<OfferNote>) {
         let id = self
             .next_id
@@ -268,6 +313,7 @@ pub struct DesktopService {
     engine: Engine,
     hub: OfferHub,
     history: History,
+    chat: Option<ChatHub>,
 }
 
 impl DesktopService {
@@ -277,7 +323,15 @@ impl DesktopService {
             engine,
             hub,
             history,
+            chat: None,
         }
+    }
+
+    /// Links the web chat: agents' typing reaches visitors, and a chat transcript the visitor
+    /// asked for is committed before the agent completes the chat.
+    pub fn with_chat(mut self, chat: ChatHub) -> Self {
+        self.chat = Some(chat);
+        self
     }
 
     /// Logs the agent out, refused while it still handles accepted interactions; returns its
@@ -525,6 +579,13 @@ impl AgentDesktop for DesktopService {
                             at,
                             &message,
                         )),
+                        Some(OfferNote::Typing {
+                            interaction,
+                            typing,
+                        }) => pb::offer_update::Update::Typing(pb::TypingNotice {
+                            interaction_id: interaction.to_string(),
+                            typing,
+                        }),
                         Some(OfferNote::Withdrawn {
                             interaction,
                             reason,
@@ -613,6 +674,13 @@ impl AgentDesktop for DesktopService {
         }
         let span = tracing::info_span!("complete", agent_id = %agent, interaction_id = %id);
         async {
+            // A chat transcript goes in before completion closes the conversation.
+            if let Some(chat) = self.chat.as_ref().filter(|c| c.transcript_pending(id)) {
+                self.held_by(&agent, id, false).await?;
+                if let Err(e) = chat.send_transcript(id).await {
+                    tracing::warn!("chat transcript not stored: {e}");
+                }
+            }
             let view = calls::run_then_interaction(
                 &self.engine,
                 Command::Complete {
@@ -737,6 +805,21 @@ impl AgentDesktop for DesktopService {
             interaction_id: id.to_string(),
             messages: conversation::load(&self.engine, id, channel).await?,
         }))
+    }
+
+    async fn set_typing(
+        &self,
+        request: Request<pb::SetTypingRequest>,
+    ) -> Result<Response<pb::SetTypingResponse>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let req = request.get_ref();
+        let id = interaction_id("interaction_id", &req.interaction_id)?;
+        let channel = self.held_by(&agent, id, false).await?;
+        let delivered = match (&self.chat, channel) {
+            (Some(chat), crate::core::Channel::Chat) => chat.agent_typing(id, req.typing),
+            _ => false,
+        };
+        Ok(Response::new(pb::SetTypingResponse { delivered }))
     }
 }
 

@@ -111,7 +111,8 @@ pub async fn serve(
     let email = crate::channels::email::EmailChannel::start(&engine, &config).await?;
 
     let auth = Auth::new(engine.store().clone());
-    let hub = OfferHub::start(&engine);
+    let chat = crate::channels::chat::ChatHub::start(&engine, &config);
+    let hub = OfferHub::start_with_typing(&engine, Some(chat.visitor_typing()));
     crate::obs::metrics::Observer::start(&engine).await;
     crate::obs::indicators::Aggregator::start(&engine, &config.indicators)
         .await
@@ -123,11 +124,9 @@ pub async fn serve(
     let limit = config.server.max_message_bytes;
 
     let desktop = InterceptedService::new(
-        proto::agent_desktop_server::AgentDesktopServer::new(DesktopService::new(
-            engine.clone(),
-            hub,
-            history.clone(),
-        ))
+        proto::agent_desktop_server::AgentDesktopServer::new(
+            DesktopService::new(engine.clone(), hub, history.clone()).with_chat(chat.clone()),
+        )
         .max_decoding_message_size(limit),
         auth.clone(),
     );
@@ -184,7 +183,7 @@ pub async fn serve(
     }
 
     // Every channel adapter's HTTP routes.
-    let mut http_routes: Vec<axum::Router> = Vec::new();
+    let mut http_routes: Vec<axum::Router> = vec![crate::channels::chat::routes(&chat)];
     if let Some(email) = &email {
         http_routes.push(email.routes());
     }

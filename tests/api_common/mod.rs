@@ -89,6 +89,11 @@ impl Workspace {
         Server::start(&self.data_dir(), &self.log())
     }
 
+    /// Like [`Workspace::start`] with another configuration file than the demo one.
+    pub fn start_with_config(&self, config: &Path) -> Server {
+        Server::start_with_config(&self.data_dir(), &self.log(), config)
+    }
+
     /// Runs `guichet serve` expecting it to fail at start: its output once it exits.
     pub fn serve_expecting_failure(&self) -> Output {
         let mut child = serve_command(&self.data_dir())

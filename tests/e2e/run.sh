@@ -5,7 +5,9 @@
 #
 # Also sends mail with smtplib to the SMTP listener (tests/e2e/test_email_smtp.py), then renders
 # the public quality indicators page in headless Chromium and checks its figures
-# against the JSON (tests/e2e/test_indicators_page.py; screenshots in target/e2e-artifacts/).
+# against the JSON (tests/e2e/test_indicators_page.py), and drives the web chat widget in headless
+# Chromium while an agent answers over gRPC (tests/e2e/test_chat_widget.py); screenshots in
+# target/e2e-artifacts/.
 #
 # Needs: python3 with grpcio and grpcio-tools (`pip install grpcio grpcio-tools`), chromium
 # (Debian package `chromium`), and the server built by `cargo test` or `cargo build`
@@ -36,3 +38,7 @@ PYTHONPATH="$work/gen" "$python" tests/e2e/test_indicators_page.py \
     --bin "$bin" --data-dir "$work/data-indicators" --artifacts target/e2e-artifacts
 # Mail from Python's standard smtplib to the SMTP listener (no third-party package).
 "$python" tests/e2e/test_email_smtp.py --bin "$bin" --data-dir "$work/email-data"
+# The web chat widget in headless Chromium (Debian `chromium`) while an agent answers over gRPC;
+# screenshots go to target/e2e-artifacts/.
+PYTHONPATH="$work/gen:tests/e2e" "$python" tests/e2e/test_chat_widget.py \
+    --bin "$bin" --data-dir "$work/chat-data"

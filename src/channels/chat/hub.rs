@@ -1,0 +1,979 @@
+//! The chat hub: live chat sessions, their link to interactions, and the committed events that
+//! reach visitors (an agent joined, an agent's line, the end of the chat).
+//!
+//! A session is created by `start` and keyed by a ULID; the interaction is created with the
+//! visitor's first line (external reference `chat:<session>`). When the socket goes away
+//! without `end`, the session waits [`ChatConfig::grace_secs`] for a `resume`; then the chat is
+//! abandoned (no agent answered yet) or completed without an agent (the agent answered).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc};
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::core::{
+    AgentId, Channel, Command, ContactId, EndReason, EventKind, InteractionId, InteractionPhase,
+    InteractionSpec, Message, MessageDirection, QueueId, Skill,
+};
+use crate::engine::{Committed, Engine, EngineError};
+
+use super::protocol::{ChatLine, ServerFrame};
+use super::transcript::{self, TranscriptJob};
+use super::{ChatConfig, Language};
+
+/// What a socket's writer is told to do.
+#[derive(Debug)]
+pub(super) enum Outgoing {
+    /// Send this frame.
+    Frame(ServerFrame),
+    /// Close the socket with this code and reason.
+    Close(u16, &'static str),
+}
+
+/// Where a connected socket's frames go.
+pub(super) type Outbox = mpsc::Sender<Outgoing>;
+
+/// Lines acknowledged per session that a resent `client_id` is recognised against.
+const REMEMBERED_ACKS: usize = 1000;
+
+/// The longest visitor name.
+const MAX_NAME_CHARS: usize = 100;
+
+/// One visitor's chat.
+struct Session {
+    token: String,
+    name: String,
+    email: Option<String>,
+    language: Language,
+    queue: QueueId,
+    topic: Option<String>,
+    interaction: Option<InteractionId>,
+    agent_name: Option<String>,
+    transcript_to: Option<String>,
+    /// The connected socket: its connection number and outbox.
+    socket: Option<(u64, Outbox)>,
+    /// Bumped on every connection change, so that a grace timer knows it is stale.
+    epoch: u64,
+    /// Why the chat is ending, once the visitor or the grace period ended it.
+    ending: Option<&'static str>,
+    acked: HashMap<String, (String, u64)>,
+}
+
+impl Session {
+    fn send(&self, frame: ServerFrame) {
+        if let Some((_, outbox)) = &self.socket {
+            if outbox.try_send(Outgoing::Frame(frame)).is_err() {
+                tracing::warn!("chat visitor too slow to read: frame dropped");
+            }
+        }
+    }
+
+    fn transcript_job(&mut self) -> Option<TranscriptJob> {
+        self.transcript_to.take().map(|to| TranscriptJob {
+            to,
+            visitor: self.name.clone(),
+            language: self.language,
+        })
+    }
+}
+
+#[derive(Default)]
+struct State {
+    sessions: HashMap<String, Session>,
+    by_interaction: HashMap<InteractionId, String>,
+}
+
+impl State {
+    /// Removes a session; its socket is told why and closed.
+    fn finish(&mut self, session: &str, reason: &str) {
+        if let Some(s) = self.sessions.remove(session) {
+            if let Some(id) = s.interaction {
+                self.by_interaction.remove(&id);
+            }
+            s.send(ServerFrame::Ended {
+                reason: reason.to_owned(),
+            });
+            if let Some((_, outbox)) = &s.socket {
+                let _ = outbox.try_send(Outgoing::Close(1000, "chat ended"));
+            }
+        }
+    }
+}
+
+/// Counts of what the chat did since the server started (for metrics and tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChatCounters {
+    /// Sessions open now (connected or within their grace period).
+    pub sessions: u64,
+    /// Sessions started.
+    pub started: u64,
+    /// Visitor lines committed.
+    pub lines: u64,
+    /// Frames refused as too big (close code 1009).
+    pub refused_too_big: u64,
+    /// Frames refused as not the protocol (close code 1008).
+    pub refused_bad_frame: u64,
+    /// Sockets refused for their origin (HTTP 403).
+    pub refused_origin: u64,
+    /// Chats abandoned or completed because the visitor did not come back in time.
+    pub expired: u64,
+}
+
+#[derive(Default)]
+struct Counts {
+    started: AtomicU64,
+    lines: AtomicU64,
+    refused_too_big: AtomicU64,
+    refused_bad_frame: AtomicU64,
+    refused_origin: AtomicU64,
+    expired: AtomicU64,
+}
+
+/// What a refusal was, for the counters.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Refusal {
+    TooBig,
+    BadFrame,
+    Origin,
+}
+
+struct Inner {
+    counts: Counts,
+    engine: Engine,
+    config: ChatConfig,
+    /// The widget's own origin (`[server] public_url`).
+    own_origin: String,
+    state: Mutex<State>,
+    visitor_typing: broadcast::Sender<(InteractionId, bool)>,
+    next_conn: AtomicU64,
+}
+
+/// The live chat sessions and their link to the engine. Cheap to clone.
+#[derive(Clone)]
+pub struct ChatHub {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ChatHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatHub")
+            .field("sessions", &self.lock().sessions.len())
+            .finish()
+    }
+}
+
+/// A `start` request, as validated by the socket.
+pub(super) struct StartRequest {
+    pub name: String,
+    pub email: Option<String>,
+    pub queue: Option<String>,
+    pub topic: Option<String>,
+    pub language: Option<String>,
+}
+
+impl ChatHub {
+    /// Starts the hub on the engine's committed events; open chat interactions left by a
+    /// previous run (whose sessions are gone) are ended after the grace period.
+    pub fn start(engine: &Engine, config: &Config) -> ChatHub {
+        let (visitor_typing, _) = broadcast::channel(1024);
+        let hub = ChatHub {
+            inner: Arc::new(Inner {
+                counts: Counts::default(),
+                engine: engine.clone(),
+                config: config.chat.clone(),
+                own_origin: config.server.public_base_url(),
+                state: Mutex::new(State::default()),
+                visitor_typing,
+                next_conn: AtomicU64::new(1),
+            }),
+        };
+        let mut events = engine.subscribe();
+        let task_hub = hub.clone();
+        tokio::spawn(async move {
+            task_hub.end_orphans().await;
+            loop {
+                match events.recv().await {
+                    Ok(batch) => task_hub.route(&batch).await,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "chat hub fell behind the engine's events");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+            // The engine stopped: every visitor is told to come back later.
+            let mut state = task_hub.lock();
+            for (_, s) in state.sessions.drain() {
+                if let Some((_, outbox)) = &s.socket {
+                    let _ = outbox.try_send(Outgoing::Frame(ServerFrame::error(
+                        "unavailable",
+                        "the service is restarting: please come back in a moment",
+                    )));
+                    let _ = outbox.try_send(Outgoing::Close(1001, "server stopping"));
+                }
+            }
+        });
+        hub
+    }
+
+    /// What the chat did since the server started.
+    pub fn counters(&self) -> ChatCounters {
+        let c = &self.inner.counts;
+        ChatCounters {
+            sessions: self.lock().sessions.len() as u64,
+            started: c.started.load(Ordering::Relaxed),
+            lines: c.lines.load(Ordering::Relaxed),
+            refused_too_big: c.refused_too_big.load(Ordering::Relaxed),
+            refused_bad_frame: c.refused_bad_frame.load(Ordering::Relaxed),
+            refused_origin: c.refused_origin.load(Ordering::Relaxed),
+            expired: c.expired.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts a refusal.
+    pub(super) fn refused(&self, what: Refusal) {
+        let c = &self.inner.counts;
+        let counter = match what {
+            Refusal::TooBig => &c.refused_too_big,
+            Refusal::BadFrame => &c.refused_bad_frame,
+            Refusal::Origin => &c.refused_origin,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The `[chat]` settings.
+    pub fn config(&self) -> &ChatConfig {
+        &self.inner.config
+    }
+
+    /// Visitors' typing, as (interaction, typing) pairs, for the agents' offer streams.
+    pub fn visitor_typing(&self) -> broadcast::Receiver<(InteractionId, bool)> {
+        self.inner.visitor_typing.subscribe()
+    }
+
+    /// Tells the visitor of `interaction` that the agent is (or stopped) typing; false when no
+    /// visitor is connected to it.
+    pub fn agent_typing(&self, interaction: InteractionId, typing: bool) -> bool {
+        let state = self.lock();
+        match state
+            .by_interaction
+            .get(&interaction)
+            .and_then(|s| state.sessions.get(s))
+        {
+            Some(session) if session.socket.is_some() => {
+                session.send(ServerFrame::AgentTyping { typing });
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the visitor of `interaction` asked for the transcript and it is not sent yet.
+    pub fn transcript_pending(&self, interaction: InteractionId) -> bool {
+        let state = self.lock();
+        state
+            .by_interaction
+            .get(&interaction)
+            .and_then(|s| state.sessions.get(s))
+            .is_some_and(|s| s.transcript_to.is_some())
+    }
+
+    /// Commits the transcript the visitor of `interaction` asked for, if any (before the agent
+    /// completes it: a completed interaction without wrap-up takes no more messages).
+    pub async fn send_transcript(&self, interaction: InteractionId) -> Result<(), EngineError> {
+        let job = {
+            let mut state = self.lock();
+            let sid = state.by_interaction.get(&interaction).cloned();
+            sid.and_then(|sid| state.sessions.get_mut(&sid))
+                .and_then(Session::transcript_job)
+        };
+        match job {
+            Some(job) => transcript::commit(&self.inner.engine, interaction, job).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a page from `origin` may open the socket reached as `host` (the `Host` header):
+    /// pages of the same origin (the widget itself), of `[server] public_url`, or of
+    /// `[chat] allowed_origins`.
+    pub(super) fn origin_allowed(&self, origin: &str, host: Option<&str>) -> bool {
+        let origin = origin.trim_end_matches('/');
+        let same_host = host.is_some_and(|h| {
+            origin
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(h))
+        });
+        same_host
+            || origin.eq_ignore_ascii_case(&self.inner.own_origin)
+            || self
+                .inner
+                .config
+                .allowed_origins
+                .iter()
+                .any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    }
+
+    /// A new connection number.
+    pub(super) fn next_conn(&self) -> u64 {
+        self.inner.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps inconsistent for our use.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens a session for a connected socket; the error is the frame to send.
+    pub(super) async fn open(
+        &self,
+        conn: u64,
+        outbox: Outbox,
+        req: StartRequest,
+    ) -> Result<String, ServerFrame> {
+        let bad = |text: String| ServerFrame::error("bad_request", text);
+        let name = req.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+            return Err(bad(format!(
+                "name must be 1 to {MAX_NAME_CHARS} characters"
+            )));
+        }
+        let email = match req.email.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(e) => Some(checked_email(e).map_err(bad)?),
+        };
+        let config = &self.inner.config;
+        let language = match req.language.as_deref() {
+            None | Some("") => Language::parse(&config.default_language).unwrap_or(Language::Fr),
+            Some(l) => Language::parse(l)
+                .ok_or_else(|| bad(format!("language {l:?} is not offered: use fr or en")))?,
+        };
+        let queue = match (&req.topic, &req.queue) {
+            (Some(topic), _) if !topic.is_empty() => config
+                .topics
+                .get(topic)
+                .cloned()
+                .ok_or_else(|| bad(format!("unknown topic {topic:?}")))?,
+            (_, Some(queue)) if !queue.is_empty() => {
+                if *queue != config.default_queue && !config.topics.values().any(|q| q == queue) {
+                    return Err(bad(format!(
+                        "queue {queue:?} does not take web chats: use a topic of the widget"
+                    )));
+                }
+                queue.clone()
+            }
+            _ => config.default_queue.clone(),
+        };
+        let queue = QueueId::new(queue);
+        let q = queue.clone();
+        let exists = self
+            .inner
+            .engine
+            .read(move |r| r.queue(&q).is_some())
+            .await
+            .map_err(|_| ServerFrame::error("unavailable", "the service is not available"))?;
+        if !exists {
+            tracing::warn!(%queue, "chat queue does not exist: check [chat] in the configuration");
+            return Err(ServerFrame::error(
+                "unavailable",
+                "the chat is not available at the moment",
+            ));
+        }
+        let session = ulid::Ulid::new().to_string();
+        let token = secret();
+        let s = Session {
+            token: token.clone(),
+            name,
+            email: email.clone(),
+            language,
+            queue,
+            topic: req.topic.filter(|t| !t.is_empty()),
+            interaction: None,
+            agent_name: None,
+            transcript_to: None,
+            socket: Some((conn, outbox)),
+            epoch: 0,
+            ending: None,
+            acked: HashMap::new(),
+        };
+        s.send(ServerFrame::Started {
+            session: session.clone(),
+            resume_token: token,
+            grace_secs: config.grace_secs,
+        });
+        self.lock().sessions.insert(session.clone(), s);
+        self.inner.counts.started.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(session = %session, "chat started");
+        Ok(session)
+    }
+
+    /// Attaches a socket to an existing session and replays the conversation.
+    pub(super) async fn resume(
+        &self,
+        conn: u64,
+        outbox: Outbox,
+        session: &str,
+        token: &str,
+    ) -> Result<String, ServerFrame> {
+        let (interaction, agent) = {
+            let mut state = self.lock();
+            let Some(s) = state.sessions.get_mut(session) else {
+                return Err(ServerFrame::error(
+                    "unknown_session",
+                    "this chat has ended or expired: start a new one",
+                ));
+            };
+            if !constant_time_eq(s.token.as_bytes(), token.as_bytes()) {
+                return Err(ServerFrame::error(
+                    "unknown_session",
+                    "this chat has ended or expired: start a new one",
+                ));
+            }
+            if let Some((_, old)) = s.socket.replace((conn, outbox)) {
+                let _ = old.try_send(Outgoing::Frame(ServerFrame::error(
+                    "replaced",
+                    "this chat continues in another window",
+                )));
+                let _ = old.try_send(Outgoing::Close(1008, "resumed elsewhere"));
+            }
+            s.epoch += 1;
+            (s.interaction, s.agent_name.clone())
+        };
+        let history = match interaction {
+            Some(id) => self.history(id).await,
+            None => Vec::new(),
+        };
+        let state = self.lock();
+        if let Some(s) = state.sessions.get(session) {
+            s.send(ServerFrame::Resumed {
+                session: session.to_owned(),
+                agent,
+                history,
+            });
+        }
+        tracing::info!(session, "chat resumed");
+        Ok(session.to_owned())
+    }
+
+    /// The conversation as lines for the visitor (empty if it cannot be read).
+    async fn history(&self, interaction: InteractionId) -> Vec<ChatLine> {
+        let entries = match transcript::read(&self.inner.engine, interaction).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(interaction_id = %interaction, "chat history not read: {e}");
+                return Vec::new();
+            }
+        };
+        let names = transcript::agent_names(&self.inner.engine, &entries).await;
+        entries
+            .iter()
+            .filter(|e| !transcript::is_email_copy(&e.message))
+            .map(|e| {
+                let m = &e.message;
+                let agent = m.direction == MessageDirection::Outbound;
+                ChatLine {
+                    id: m.id.clone(),
+                    from: if agent { "agent" } else { "visitor" },
+                    name: if agent {
+                        transcript::agent_label(&names, m)
+                    } else {
+                        m.from.clone()
+                    },
+                    text: m.text.clone(),
+                    at: e.at.0,
+                }
+            })
+            .collect()
+    }
+
+    /// Checks that `conn` still owns `session`; the error is the frame to send before closing.
+    fn owned(&self, session: &str, conn: u64) -> Result<(), ServerFrame> {
+        match self.lock().sessions.get(session) {
+            Some(s) if s.socket.as_ref().is_some_and(|(c, _)| *c == conn) => Ok(()),
+            Some(_) => Err(ServerFrame::error(
+                "replaced",
+                "this chat continues in another window",
+            )),
+            None => Err(ServerFrame::error("unknown_session", "this chat has ended")),
+        }
+    }
+
+    /// Stores a visitor line (creating the interaction with the first), then acknowledges it.
+    pub(super) async fn message(
+        &self,
+        session: &str,
+        conn: u64,
+        text: String,
+        client_id: Option<String>,
+    ) -> Result<(), ServerFrame> {
+        self.owned(session, conn)?;
+        let text = text.trim_end().to_owned();
+        if text.trim().is_empty() {
+            return Err(ServerFrame::error("bad_request", "the message is empty"));
+        }
+        if client_id.as_ref().is_some_and(|c| c.len() > 100) {
+            return Err(ServerFrame::error(
+                "bad_request",
+                "client_id is longer than 100 bytes",
+            ));
+        }
+        let (command, interaction, first) = {
+            let mut state = self.lock();
+            let Some(s) = state.sessions.get(session) else {
+                return Err(ServerFrame::error("unknown_session", "this chat has ended"));
+            };
+            if let Some((id, at)) = client_id.as_ref().and_then(|c| s.acked.get(c)) {
+                s.send(ServerFrame::Ack {
+                    client_id: client_id.clone(),
+                    id: id.clone(),
+                    at: *at,
+                });
+                return Ok(());
+            }
+            let mut message = Message::new(
+                format!("chat:{}", ulid::Ulid::new()),
+                MessageDirection::Inbound,
+                text,
+            );
+            message.from = s.name.clone();
+            message.to = "guichet".into();
+            if let Some(c) = &client_id {
+                message.meta.insert("client_id".into(), c.clone());
+            }
+            match s.interaction {
+                Some(interaction) => (
+                    Command::AddMessage {
+                        interaction,
+                        message,
+                    },
+                    interaction,
+                    false,
+                ),
+                None => {
+                    let spec = spec_for(session, s);
+                    let id = spec.id;
+                    // Known before the commit, so that no event of the new interaction is
+                    // missed by the hub.
+                    state.by_interaction.insert(id, session.to_owned());
+                    if let Some(s) = state.sessions.get_mut(session) {
+                        s.interaction = Some(id);
+                    }
+                    (Command::OpenConversation { spec, message }, id, true)
+                }
+            }
+        };
+        let span = tracing::info_span!("chat_message", interaction_id = %interaction);
+        let result = self.inner.engine.send(command).instrument(span).await;
+        let mut state = self.lock();
+        let events = match result {
+            Ok(events) => events,
+            Err(e) => {
+                if first {
+                    state.by_interaction.remove(&interaction);
+                    if let Some(s) = state.sessions.get_mut(session) {
+                        s.interaction = None;
+                    }
+                }
+                tracing::warn!(session, interaction_id = %interaction, "chat line refused: {e}");
+                return Err(match e {
+                    EngineError::Route(e) => ServerFrame::error("refused", e.to_string()),
+                    EngineError::Overloaded => ServerFrame::error(
+                        "unavailable",
+                        "the service is busy: send your message again in a moment",
+                    ),
+                    _ => ServerFrame::error("unavailable", "the service is not available"),
+                });
+            }
+        };
+        let stored = events.iter().find_map(|e| match &e.kind {
+            EventKind::MessageAdded { message, .. } => Some((message.id.clone(), e.at.0)),
+            _ => None,
+        });
+        self.inner.counts.lines.fetch_add(1, Ordering::Relaxed);
+        let Some(s) = state.sessions.get_mut(session) else {
+            return Ok(());
+        };
+        if let Some((id, at)) = stored {
+            if let Some(c) = &client_id {
+                if s.acked.len() >= REMEMBERED_ACKS {
+                    s.acked.clear();
+                }
+                s.acked.insert(c.clone(), (id.clone(), at));
+            }
+            s.send(ServerFrame::Ack { client_id, id, at });
+        }
+        if first {
+            s.send(ServerFrame::Queued {
+                reference: interaction.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The visitor is (or stopped) typing: told to the agent offered or holding the chat.
+    pub(super) fn typing(&self, session: &str, typing: bool) {
+        let interaction = self
+            .lock()
+            .sessions
+            .get(session)
+            .and_then(|s| s.interaction);
+        if let Some(id) = interaction {
+            let _ = self.inner.visitor_typing.send((id, typing));
+        }
+    }
+
+    /// Records the transcript request; it is committed when the chat ends.
+    pub(super) fn request_transcript(&self, session: &str, email: &str) -> Result<(), ServerFrame> {
+        let email = checked_email(email).map_err(|t| ServerFrame::error("bad_request", t))?;
+        let mut state = self.lock();
+        let Some(s) = state.sessions.get_mut(session) else {
+            return Err(ServerFrame::error("unknown_session", "this chat has ended"));
+        };
+        s.transcript_to = Some(email.clone());
+        s.send(ServerFrame::TranscriptRequested { email });
+        Ok(())
+    }
+
+    /// The visitor ended the chat.
+    pub(super) async fn end(&self, session: &str, conn: u64) -> Result<(), ServerFrame> {
+        self.owned(session, conn)?;
+        self.close(session, "visitor").await;
+        Ok(())
+    }
+
+    /// The socket went away without `end`: the session waits for a `resume`.
+    pub(super) fn disconnected(&self, session: &str, conn: u64) {
+        let epoch = {
+            let mut state = self.lock();
+            let Some(s) = state.sessions.get_mut(session) else {
+                return;
+            };
+            if s.socket.as_ref().is_none_or(|(c, _)| *c != conn) {
+                return;
+            }
+            s.socket = None;
+            s.epoch += 1;
+            s.epoch
+        };
+        tracing::info!(session, "chat visitor disconnected: waiting for a resume");
+        let hub = self.clone();
+        let session = session.to_owned();
+        let grace = Duration::from_secs(self.inner.config.grace_secs);
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let expired = hub
+                .lock()
+                .sessions
+                .get(&session)
+                .is_some_and(|s| s.socket.is_none() && s.epoch == epoch);
+            if expired {
+                tracing::info!(session, "chat visitor did not come back: ending the chat");
+                hub.inner.counts.expired.fetch_add(1, Ordering::Relaxed);
+                hub.close(&session, "expired").await;
+            }
+        });
+    }
+
+    /// Ends a session on the visitor's side: the transcript (if asked) is committed, then the
+    /// interaction is abandoned (not answered yet) or completed without an agent (answered).
+    async fn close(&self, session: &str, reason: &'static str) {
+        let (interaction, job) = {
+            let mut state = self.lock();
+            let Some(s) = state.sessions.get_mut(session) else {
+                return;
+            };
+            s.ending = Some(reason);
+            match s.interaction {
+                Some(id) => (id, s.transcript_job()),
+                None => {
+                    state.finish(session, reason);
+                    return;
+                }
+            }
+        };
+        if let Some(job) = job {
+            if let Err(e) = transcript::commit(&self.inner.engine, interaction, job).await {
+                tracing::warn!(interaction_id = %interaction, "chat transcript not stored: {e}");
+            }
+        }
+        end_interaction(&self.inner.engine, interaction).await;
+        // Normally the interaction's end event has finished the session; if it could not be
+        // ended (already over), finish it here.
+        self.lock().finish(session, reason);
+    }
+
+    /// Committed events about chat interactions, forwarded to their visitors.
+    async fn route(&self, batch: &Committed) {
+        for event in batch.events.iter() {
+            let Some(interaction) = event.kind.interaction() else {
+                continue;
+            };
+            let session = {
+                let state = self.lock();
+                match state.by_interaction.get(&interaction) {
+                    Some(s) => s.clone(),
+                    None => continue,
+                }
+            };
+            match &event.kind {
+                EventKind::OfferAccepted { agent, .. } => {
+                    let name = agent_name(&self.inner.engine, agent).await;
+                    let mut state = self.lock();
+                    if let Some(s) = state.sessions.get_mut(&session) {
+                        s.agent_name = Some(name.clone());
+                        s.send(ServerFrame::AgentJoined { agent: name });
+                    }
+                }
+                EventKind::InteractionMoved { .. } => {
+                    let mut state = self.lock();
+                    if let Some(s) = state.sessions.get_mut(&session) {
+                        s.agent_name = None;
+                        s.send(ServerFrame::Queued {
+                            reference: interaction.to_string(),
+                        });
+                    }
+                }
+                EventKind::MessageAdded { message, .. }
+                    if message.direction == MessageDirection::Outbound
+                        && !transcript::is_email_copy(message) =>
+                {
+                    let state = self.lock();
+                    if let Some(s) = state.sessions.get(&session) {
+                        let from = match &message.agent {
+                            Some(_) => s.agent_name.clone().unwrap_or_else(|| "Agent".into()),
+                            None => "Guichet".into(),
+                        };
+                        s.send(ServerFrame::AgentTyping { typing: false });
+                        s.send(ServerFrame::Message {
+                            id: message.id.clone(),
+                            from,
+                            text: message.text.clone(),
+                            at: event.at.0,
+                        });
+                    }
+                }
+                EventKind::InteractionCompleted { wrap_up_until, .. } => {
+                    let job = {
+                        let mut state = self.lock();
+                        let job = state
+                            .sessions
+                            .get_mut(&session)
+                            .and_then(|s| match s.ending {
+                                Some(_) => None,
+                                None => s.transcript_job(),
+                            });
+                        let reason = state
+                            .sessions
+                            .get(&session)
+                            .and_then(|s| s.ending)
+                            .unwrap_or("agent");
+                        state.finish(&session, reason);
+                        job
+                    };
+                    // Completed by the agent by another way than the desktop's Complete (which
+                    // commits the transcript first): still possible during wrap-up.
+                    if let Some(job) = job {
+                        if wrap_up_until.is_some() {
+                            let engine = self.inner.engine.clone();
+                            tokio::spawn(async move {
+                                if let Err(e) = transcript::commit(&engine, interaction, job).await
+                                {
+                                    tracing::warn!(interaction_id = %interaction, "chat transcript not stored: {e}");
+                                }
+                            });
+                        } else {
+                            tracing::warn!(interaction_id = %interaction, "chat transcript not stored: the interaction closed before it could be added");
+                        }
+                    }
+                }
+                EventKind::InteractionEnded { reason, .. } => {
+                    let mut state = self.lock();
+                    let default = match reason {
+                        EndReason::Abandoned => "abandoned",
+                        EndReason::Cancelled => "cancelled",
+                    };
+                    let reason = state
+                        .sessions
+                        .get(&session)
+                        .and_then(|s| s.ending)
+                        .unwrap_or(default);
+                    state.finish(&session, reason);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Open chat interactions without a session (left by a previous run): ended after the
+    /// grace period, as if their visitors had just disconnected.
+    async fn end_orphans(&self) {
+        let orphans = self
+            .inner
+            .engine
+            .read(|r| {
+                r.interactions()
+                    .into_iter()
+                    .filter(|v| v.spec.channel == Channel::Chat)
+                    .filter(|v| {
+                        v.spec
+                            .external_ref
+                            .as_deref()
+                            .is_some_and(|r| r.starts_with("chat:"))
+                    })
+                    .filter(|v| !matches!(v.phase, InteractionPhase::WrapUp { .. }))
+                    .map(|v| v.spec.id)
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+        if orphans.is_empty() {
+            return;
+        }
+        tracing::info!(
+            count = orphans.len(),
+            "open chats from before the restart end after the grace period"
+        );
+        let engine = self.inner.engine.clone();
+        let grace = Duration::from_secs(self.inner.config.grace_secs);
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            for id in orphans {
+                end_interaction(&engine, id).await;
+            }
+        });
+    }
+}
+
+/// Abandons (waiting or offered) or completes without an agent (answered) an open chat; does
+/// nothing to one already completed or ended.
+async fn end_interaction(engine: &Engine, interaction: InteractionId) {
+    // The phase may change between the read and the command (an agent accepts): try again.
+    for _ in 0..3 {
+        let phase = match engine.read(move |r| r.interaction(&interaction)).await {
+            Ok(Some(v)) => v.phase,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(interaction_id = %interaction, "chat not ended: {e}");
+                return;
+            }
+        };
+        let command = match phase {
+            InteractionPhase::Waiting | InteractionPhase::Offered { .. } => {
+                Command::Abandon { interaction }
+            }
+            InteractionPhase::Assigned { .. } => Command::Complete {
+                interaction,
+                agent: None,
+                wrap_up_code: None,
+                notes: None,
+            },
+            InteractionPhase::WrapUp { .. } => return,
+        };
+        match engine.send(command).await {
+            Ok(_) => return,
+            Err(EngineError::Route(e)) => {
+                tracing::debug!(interaction_id = %interaction, "chat end retried: {e}");
+            }
+            Err(e) => {
+                tracing::warn!(interaction_id = %interaction, "chat not ended: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// The interaction a session's first line creates.
+fn spec_for(session: &str, s: &Session) -> InteractionSpec {
+    let mut spec = InteractionSpec::new(InteractionId::generate(), Channel::Chat, s.queue.clone());
+    spec.external_ref = Some(Arc::from(format!("chat:{session}")));
+    spec.contact = s.email.as_ref().map(|e| ContactId::new(e.to_lowercase()));
+    spec.preferred = vec![Skill::new(format!("lang:{}", s.language.as_str()))];
+    spec.attributes.insert("name", s.name.clone());
+    spec.attributes.insert("language", s.language.as_str());
+    spec.attributes.insert("chat_session", session);
+    if let Some(e) = &s.email {
+        spec.attributes.insert("email", e.clone());
+    }
+    if let Some(t) = &s.topic {
+        spec.attributes.insert("topic", t.clone());
+    }
+    spec
+}
+
+/// An agent's display name (its id when it has none).
+async fn agent_name(engine: &Engine, agent: &AgentId) -> String {
+    let who = agent.clone();
+    match engine
+        .read(move |r| r.agent(&who).map(|a| a.config.name.clone()))
+        .await
+    {
+        Ok(Some(name)) if !name.trim().is_empty() => name,
+        _ => agent.to_string(),
+    }
+}
+
+/// A plausible email address (one `@`, a dot in the domain, no spaces, at most 254 bytes).
+fn checked_email(email: &str) -> Result<String, String> {
+    let email = email.trim();
+    let ok = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split('@').count() == 2
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        });
+    if ok {
+        Ok(email.to_owned())
+    } else {
+        Err(format!("{email:?} is not an email address"))
+    }
+}
+
+/// A random secret: 32 bytes, hex.
+fn secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Distinct agents who wrote in a conversation.
+pub(super) fn agents_of(entries: &[crate::store::ConversationEntry]) -> BTreeSet<AgentId> {
+    entries
+        .iter()
+        .filter_map(|e| e.message.agent.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_checked() {
+        assert!(checked_email("ana@example.org").is_ok());
+        assert!(checked_email(" ana@example.org ").is_ok());
+        for bad in [
+            "ana",
+            "ana@",
+            "@example.org",
+            "a b@example.org",
+            "a@b@c.org",
+            "a@org",
+        ] {
+            assert!(checked_email(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn secrets_compare() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert_eq!(secret().len(), 64);
+    }
+}

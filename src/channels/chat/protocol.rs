@@ -1,0 +1,165 @@
+//! The web chat's WebSocket protocol: JSON text frames, one object per frame, told apart by
+//! their `type` field. Documented in the README (`### Web chat`).
+
+use serde::{Deserialize, Serialize};
+
+/// A frame the visitor's browser sends.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Opens a chat session (the interaction is created with the first message).
+    Start {
+        /// The visitor's name as shown to the agent.
+        name: String,
+        /// The visitor's email address, if given (used as the contact and for the transcript).
+        #[serde(default)]
+        email: Option<String>,
+        /// A queue offered to visitors (`[chat] default_queue` or one of `[chat.topics]`).
+        #[serde(default)]
+        queue: Option<String>,
+        /// A topic of `[chat.topics]`, mapped to its queue.
+        #[serde(default)]
+        topic: Option<String>,
+        /// `fr` or `en`.
+        #[serde(default)]
+        language: Option<String>,
+    },
+    /// Resumes a session after a reconnection, within the grace period.
+    Resume {
+        /// The session id given by `started`.
+        session: String,
+        /// The resume token given by `started`.
+        token: String,
+    },
+    /// A line written by the visitor.
+    Message {
+        /// The text.
+        text: String,
+        /// The browser's id for this line: a line sent again with the same id (after a
+        /// reconnection) is acknowledged again, not stored twice.
+        #[serde(default)]
+        client_id: Option<String>,
+    },
+    /// The visitor started or stopped typing.
+    Typing {
+        /// Whether the visitor is typing.
+        typing: bool,
+    },
+    /// Asks for the transcript by email when the chat ends.
+    Transcript {
+        /// The address to send it to.
+        email: String,
+    },
+    /// The visitor ends the chat.
+    End,
+}
+
+/// One line of a conversation as replayed to the visitor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatLine {
+    /// The message id.
+    pub id: String,
+    /// `visitor` or `agent`.
+    pub from: &'static str,
+    /// The writer's display name.
+    pub name: String,
+    /// The text.
+    pub text: String,
+    /// When it was stored (Unix milliseconds).
+    pub at: u64,
+}
+
+/// A frame the server sends to the visitor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// The session is open: keep the token to resume it after a reconnection.
+    Started {
+        /// The session id.
+        session: String,
+        /// The secret that resumes the session.
+        resume_token: String,
+        /// How long a disconnected session is kept, in seconds.
+        grace_secs: u64,
+    },
+    /// The session was resumed: the conversation so far.
+    Resumed {
+        /// The session id.
+        session: String,
+        /// The agent answering, if one has joined.
+        agent: Option<String>,
+        /// Every line so far, oldest first.
+        history: Vec<ChatLine>,
+    },
+    /// The chat waits for an agent.
+    Queued {
+        /// The case reference (the interaction id).
+        reference: String,
+    },
+    /// A visitor line is stored.
+    Ack {
+        /// The browser's id for the line.
+        client_id: Option<String>,
+        /// The message id.
+        id: String,
+        /// When it was stored (Unix milliseconds).
+        at: u64,
+    },
+    /// An agent joined the chat.
+    AgentJoined {
+        /// The agent's display name.
+        agent: String,
+    },
+    /// A line from the agent.
+    Message {
+        /// The message id.
+        id: String,
+        /// The agent's display name.
+        from: String,
+        /// The text.
+        text: String,
+        /// When it was stored (Unix milliseconds).
+        at: u64,
+    },
+    /// The agent started or stopped typing.
+    AgentTyping {
+        /// Whether the agent is typing.
+        typing: bool,
+    },
+    /// The transcript will be sent to this address when the chat ends.
+    TranscriptRequested {
+        /// The address.
+        email: String,
+    },
+    /// The chat is over; the socket closes next.
+    Ended {
+        /// `visitor`, `agent`, `abandoned`, `cancelled` or `expired`.
+        reason: String,
+    },
+    /// Something was refused.
+    Error {
+        /// A stable code (`too_big`, `bad_frame`, `bad_request`, `not_started`, `unknown_session`,
+        /// `unavailable`, `refused`, `replaced`).
+        code: String,
+        /// What to fix, in English.
+        text: String,
+    },
+}
+
+impl ServerFrame {
+    /// An `error` frame.
+    pub fn error(code: &str, text: impl Into<String>) -> ServerFrame {
+        ServerFrame::Error {
+            code: code.to_owned(),
+            text: text.into(),
+        }
+    }
+
+    /// The frame as JSON text.
+    pub fn to_json(&self) -> String {
+        // Serialising these plain structs cannot fail; keep a valid frame if it ever did.
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(r#"{{"type":"error","code":"internal","text":"frame not encoded: {e}"}}"#)
+        })
+    }
+}

@@ -1,0 +1,279 @@
+//! The chat's HTTP side: the visitor's WebSocket (`GET /chat/ws`: origin check, frame limits,
+//! protocol parsing, one reader/writer loop per socket) and the widget's page and script.
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::sync::mpsc;
+
+use super::hub::{ChatHub, Outgoing, Refusal, StartRequest};
+use super::protocol::{ClientFrame, ServerFrame};
+
+/// WebSocket close code: the frame broke the protocol.
+const CLOSE_POLICY: u16 = 1008;
+/// WebSocket close code: the frame was too big.
+const CLOSE_TOO_BIG: u16 = 1009;
+
+/// The widget page; `/*GUICHET_CONFIG*/` is replaced by the chat's settings as JSON.
+const WIDGET_HTML: &str = include_str!("widget.html");
+/// The script that embeds the widget in an iframe.
+const WIDGET_JS: &str = include_str!("widget.js");
+
+pub(super) fn routes(hub: ChatHub) -> Router {
+    Router::new()
+        .route("/chat/ws", get(upgrade))
+        .route("/chat/widget", get(widget))
+        .route("/chat/widget.js", get(widget_js))
+        .with_state(hub)
+}
+
+/// `GET /chat/widget`: the self-contained chat page (embed it with an iframe).
+async fn widget(State(hub): State<ChatHub>) -> Response {
+    let config = hub.config();
+    let settings = serde_json::json!({
+        "topics": config.topics.keys().collect::<Vec<_>>(),
+        "language": config.default_language,
+    });
+    let page = WIDGET_HTML.replace("/*GUICHET_CONFIG*/", &format!("{settings}"));
+    (
+        [
+            (header::CACHE_CONTROL, "no-cache"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                 connect-src 'self' ws: wss:; img-src 'self' data:",
+            ),
+        ],
+        Html(page),
+    )
+        .into_response()
+}
+
+/// `GET /chat/widget.js`: adds the widget to a page in an iframe.
+async fn widget_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        WIDGET_JS,
+    )
+        .into_response()
+}
+
+/// `GET /chat/ws`: checks the page's origin and upgrades.
+async fn upgrade(State(hub): State<ChatHub>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        if !hub.origin_allowed(origin, host) {
+            tracing::warn!(origin, "chat socket refused: origin not allowed");
+            hub.refused(Refusal::Origin);
+            return (
+                StatusCode::FORBIDDEN,
+                format!(
+                    "origin {origin:?} may not open the chat: add it to [chat] allowed_origins\n"
+                ),
+            )
+                .into_response();
+        }
+    }
+    let limit = hub.config().max_frame_bytes;
+    // Frames a little over the limit are read and refused with a clear error frame; beyond
+    // this hard limit the WebSocket library stops reading them at once.
+    let hard = limit.saturating_mul(4).max(limit + 64 * 1024);
+    ws.max_message_size(hard)
+        .max_frame_size(hard)
+        .on_upgrade(move |socket| serve(hub, socket))
+}
+
+/// What the loop does after a frame.
+enum Next {
+    Continue,
+    /// Send this error frame, then close with this code.
+    Refuse(ServerFrame, u16, &'static str),
+}
+
+/// One visitor's socket: reads frames, hands them to the hub, writes what the hub sends.
+async fn serve(hub: ChatHub, mut socket: WebSocket) {
+    let conn = hub.next_conn();
+    let (tx, mut rx) = mpsc::channel::<Outgoing>(256);
+    let limit = hub.config().max_frame_bytes;
+    let mut session: Option<String> = None;
+    let mut ended = false;
+    loop {
+        let next = tokio::select! {
+            out = rx.recv() => match out {
+                Some(Outgoing::Frame(frame)) => {
+                    if matches!(frame, ServerFrame::Ended { .. }) {
+                        ended = true;
+                    }
+                    if socket.send(WsMessage::Text(frame.to_json().into())).await.is_err() {
+                        break;
+                    }
+                    Next::Continue
+                }
+                Some(Outgoing::Close(code, reason)) => {
+                    close(&mut socket, code, reason).await;
+                    break;
+                }
+                None => break,
+            },
+            incoming = socket.recv() => match incoming {
+                None | Some(Ok(WsMessage::Close(_))) => break,
+                // The library refuses frames over the hard limit ("Space limit exceeded:
+                // Message too long"); any other read error is a lost connection.
+                Some(Err(e)) if e.to_string().contains("too long") => Next::Refuse(
+                    ServerFrame::error("too_big", format!(
+                        "frame refused ({e}): frames may have at most {limit} bytes"
+                    )),
+                    CLOSE_TOO_BIG,
+                    "frame too big",
+                ),
+                Some(Err(e)) => {
+                    tracing::info!(session = ?session, "chat socket lost: {e}");
+                    break;
+                }
+                Some(Ok(WsMessage::Text(text))) if text.len() > limit => Next::Refuse(
+                    ServerFrame::error("too_big", format!(
+                        "a frame of {} bytes is over the limit of {limit} bytes: send shorter \
+                         messages",
+                        text.len()
+                    )),
+                    CLOSE_TOO_BIG,
+                    "frame too big",
+                ),
+                Some(Ok(WsMessage::Text(text))) => {
+                    match serde_json::from_str::<ClientFrame>(text.as_str()) {
+                        Ok(frame) => {
+                            handle(&hub, conn, &tx, &mut session, &mut ended, frame).await
+                        }
+                        Err(e) => Next::Refuse(
+                            ServerFrame::error("bad_frame", format!(
+                                "not a chat frame ({e}): send JSON objects with a \"type\" of \
+                                 start, resume, message, typing, transcript or end"
+                            )),
+                            CLOSE_POLICY,
+                            "not the chat protocol",
+                        ),
+                    }
+                }
+                Some(Ok(WsMessage::Binary(data))) => Next::Refuse(
+                    ServerFrame::error("bad_frame", format!(
+                        "binary frames ({} bytes) are not part of the chat protocol: send JSON \
+                         text frames",
+                        data.len()
+                    )),
+                    if data.len() > limit { CLOSE_TOO_BIG } else { CLOSE_POLICY },
+                    "not the chat protocol",
+                ),
+                // Pings are answered by the library.
+                Some(Ok(_)) => Next::Continue,
+            },
+        };
+        if let Next::Refuse(frame, code, reason) = next {
+            if let ServerFrame::Error { code: c, text } = &frame {
+                tracing::warn!(session = ?session, code = %c, "chat frame refused: {text}");
+                match c.as_str() {
+                    "too_big" => hub.refused(Refusal::TooBig),
+                    "bad_frame" => hub.refused(Refusal::BadFrame),
+                    _ => {}
+                }
+            }
+            let _ = socket.send(WsMessage::Text(frame.to_json().into())).await;
+            close(&mut socket, code, reason).await;
+            break;
+        }
+    }
+    if let Some(session) = session {
+        if !ended {
+            hub.disconnected(&session, conn);
+        }
+    }
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ = socket
+        .send(WsMessage::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+/// Hands one frame to the hub; a refusal that keeps the socket open is sent as an error frame.
+async fn handle(
+    hub: &ChatHub,
+    conn: u64,
+    tx: &mpsc::Sender<Outgoing>,
+    session: &mut Option<String>,
+    ended: &mut bool,
+    frame: ClientFrame,
+) -> Next {
+    let result = match (&*session, frame) {
+        (
+            None,
+            ClientFrame::Start {
+                name,
+                email,
+                queue,
+                topic,
+                language,
+            },
+        ) => {
+            let request = StartRequest {
+                name,
+                email,
+                queue,
+                topic,
+                language,
+            };
+            hub.open(conn, tx.clone(), request)
+                .await
+                .map(|s| *session = Some(s))
+        }
+        (None, ClientFrame::Resume { session: s, token }) => {
+            match hub.resume(conn, tx.clone(), &s, &token).await {
+                Ok(s) => {
+                    *session = Some(s);
+                    Ok(())
+                }
+                Err(frame) => return Next::Refuse(frame, CLOSE_POLICY, "unknown session"),
+            }
+        }
+        (Some(_), ClientFrame::Start { .. } | ClientFrame::Resume { .. }) => Err(
+            ServerFrame::error("bad_request", "this socket already has a chat"),
+        ),
+        (None, _) => Err(ServerFrame::error(
+            "not_started",
+            "send start (or resume) first",
+        )),
+        (Some(s), ClientFrame::Message { text, client_id }) => {
+            hub.message(s, conn, text, client_id).await
+        }
+        (Some(s), ClientFrame::Typing { typing }) => {
+            hub.typing(s, typing);
+            Ok(())
+        }
+        (Some(s), ClientFrame::Transcript { email }) => hub.request_transcript(s, &email),
+        (Some(s), ClientFrame::End) => {
+            let r = hub.end(s, conn).await;
+            if r.is_ok() {
+                *ended = true;
+            }
+            r
+        }
+    };
+    if let Err(frame) = result {
+        if let ServerFrame::Error { code, .. } = &frame {
+            if code == "replaced" || code == "unknown_session" {
+                return Next::Refuse(frame, CLOSE_POLICY, "chat no longer here");
+            }
+        }
+        let _ = tx.try_send(Outgoing::Frame(frame));
+    }
+    Next::Continue
+}
