@@ -32,6 +32,9 @@ pub struct Config {
     /// Agents to create (they start offline).
     #[serde(default)]
     pub agents: Vec<AgentConfig>,
+    /// `[voice]`: the phone channel (gateways, IVR trees and numbers, hold loop).
+    #[serde(default)]
+    pub voice: crate::channels::voice::VoiceConfig,
 }
 
 /// `[server]`: where the server listens.
@@ -208,7 +211,8 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        let config = Config::from_toml(&text, path)?;
+        let mut config = Config::from_toml(&text, path)?;
+        config.voice.base_dir = path.parent().map(Path::to_path_buf);
         config.validate(path)?;
         Ok(config)
     }
@@ -294,6 +298,9 @@ impl Config {
                 "must be at least 1024".into(),
             ));
         }
+        self.voice
+            .validate()
+            .map_err(|e| invalid("[voice]", e.to_string()))?;
         let mut seen = std::collections::BTreeSet::new();
         for q in &self.queues {
             if !seen.insert(q.id.clone()) {

@@ -14,10 +14,12 @@
 //!   and the tables for tokens, IVR versions and contacts.
 //! - [`http`]: the HTTP listener (webhooks, chat, metrics, indicators) that channel adapters
 //!   add their routes to.
+//! - [`channels`]: channel adapters (the phone channel in [`channels::voice`]).
 //! - [`sim`]: the simulator that runs the real router on virtual time.
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod channels;
 pub mod config;
 pub mod core;
 pub mod engine;

@@ -53,6 +53,9 @@ pub enum ServeError {
     /// The HTTP listener failed.
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
+    /// The phone channel's IVR trees could not be loaded.
+    #[error("phone channel: {0}")]
+    Voice(#[from] crate::channels::voice::TreeError),
 }
 
 /// What [`serve`] needs besides the configuration.
@@ -103,6 +106,14 @@ pub async fn serve(
     let hub = OfferHub::start(&engine);
     let stats = LiveStats::start(&engine).await;
     let history = History::start(&engine);
+    // Callback URLs and webhook signatures use the address gateways see: `public_url`, else
+    // the address actually bound (which differs from `http_addr` with port 0).
+    let public_base = match &config.server.public_url {
+        Some(_) => config.server.public_base_url(),
+        None => format!("http://{http_addr}"),
+    };
+    let voice =
+        crate::channels::voice::VoiceChannel::start(&engine, &config.voice, public_base).await?;
     let limit = config.server.max_message_bytes;
 
     let desktop = InterceptedService::new(
@@ -115,11 +126,9 @@ pub async fn serve(
         auth.clone(),
     );
     let supervisor = InterceptedService::new(
-        proto::supervisor_server::SupervisorServer::new(SupervisorService::new(
-            engine.clone(),
-            stats,
-            history,
-        ))
+        proto::supervisor_server::SupervisorServer::new(
+            SupervisorService::new(engine.clone(), stats, history).with_ivr(voice.trees.clone()),
+        )
         .max_decoding_message_size(limit),
         auth.clone(),
     );
@@ -167,7 +176,7 @@ pub async fn serve(
     }
 
     // Every channel adapter's HTTP routes.
-    let http_routes: Vec<axum::Router> = Vec::new();
+    let http_routes: Vec<axum::Router> = vec![voice.routes()];
     let http_app = crate::http::router(&engine, &config, http_routes);
 
     let started = Started {

@@ -77,7 +77,7 @@ impl Workspace {
 
     /// Runs `guichet serve` expecting it to fail at start: its output once it exits.
     pub fn serve_expecting_failure(&self) -> Output {
-        let mut child = serve_command(&self.data_dir())
+        let mut child = serve_command(&self.data_dir(), &demo_config())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -164,11 +164,11 @@ impl Default for Workspace {
     }
 }
 
-fn serve_command(data_dir: &Path) -> Command {
+fn serve_command(data_dir: &Path, config: &Path) -> Command {
     let mut cmd = Command::new(GUICHET);
     cmd.arg("serve")
         .arg("--config")
-        .arg(demo_config())
+        .arg(config)
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--grpc-addr", "127.0.0.1:0"])
@@ -192,12 +192,17 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits for its `ready` line.
     pub fn start(data_dir: &Path, log: &Path) -> Server {
+        Server::start_with_config(data_dir, log, &demo_config())
+    }
+
+    /// Starts the server with another configuration file and waits for its `ready` line.
+    pub fn start_with_config(data_dir: &Path, log: &Path, config: &Path) -> Server {
         let log_file = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .expect("open the server log");
-        let mut child = serve_command(data_dir)
+        let mut child = serve_command(data_dir, config)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .spawn()
