@@ -969,7 +969,7 @@ impl Calls {
     fn expected_wait_ms(&self, queue: &str, position: usize) -> Option<u64> {
         let pace = self.inner.pace.lock().unwrap_or_else(|e| e.into_inner());
         let (_, interval) = pace.get(queue)?;
-        (*interval > 0.0).then(|| (*interval * position as f64) as u64)
+        (*interval > 0.0).then_some((*interval * position as f64) as u64)
     }
 
     /// Forgets ended calls older than `[voice] ended_ttl_secs` and calls silent for a day.
