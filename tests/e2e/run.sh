@@ -3,7 +3,7 @@
 # grpcio-tools (into a temporary directory, nothing is committed), then drives the real server
 # binary with it (tests/e2e/test_python_client.py).
 #
-# Needs: python3 with grpcio and grpcio-tools (`pip install grpcio grpcio-tools`), and the server
+# Needs: python3 with grpcio, grpcio-tools and twilio (`pip install grpcio grpcio-tools twilio`), and the server
 # built by `cargo test` or `cargo build` (target/debug/guichet; another one with GUICHET_BIN).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,3 +26,6 @@ mkdir -p "$work/gen"
 
 PYTHONPATH="$work/gen" "$python" tests/e2e/test_python_client.py \
     --bin "$bin" --data-dir "$work/data"
+
+# Twilio-style webhooks signed by the Python `twilio` package's RequestValidator (pip install twilio).
+"$python" tests/e2e/test_twilio_signature.py --bin "$bin" --work "$work/twilio"
