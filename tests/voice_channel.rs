@@ -747,3 +747,46 @@ async fn bad_requests_get_clear_4xx_a_spoken_fallback_and_create_nothing() {
         "refusals are logged"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_call_survives_a_server_restart() {
+    let mut s = setup().await;
+    let hold_url = twilio_walk(&s, "CA0300", "+33699999999").await;
+    assert_eq!(s.waiting_count().await, 1);
+
+    // Killed mid-call, restarted on the same data: the call is picked up from its interaction.
+    s.server.kill();
+    let config = s._ws.log().with_file_name("conf").join("guichet.toml");
+    s.server = Server::start_with_config(&s._ws.data_dir(), &s._ws.log(), &config);
+    s.base = format!("http://{}", s.server.http_addr);
+    let hold_url = hold_url.replace(&hold_url[..hold_url.find("/voice").unwrap()], &s.base);
+    let (status, xml) = twilio_post(&s.client, &hold_url, &[("CallSid", "CA0300")]).await;
+    assert_eq!(status, 200, "{xml}");
+    let verbs = parse_twiml(&xml);
+    assert_eq!(names(&verbs), ["Say", "Gather", "Redirect"], "{xml}");
+    assert_eq!(s.waiting_count().await, 1, "still one interaction");
+
+    // A retried incoming request after the restart does not create a second one.
+    let incoming = format!("{}/voice/twilio/incoming", s.base);
+    let (status, _) = twilio_post(
+        &s.client,
+        &incoming,
+        &[
+            ("CallSid", "CA0300"),
+            ("From", "+33699999999"),
+            ("To", NUMBER),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(s.waiting_count().await, 1, "still one interaction");
+
+    let status_url = format!("{}/voice/twilio/status", s.base);
+    twilio_post(
+        &s.client,
+        &status_url,
+        &[("CallSid", "CA0300"), ("CallStatus", "completed")],
+    )
+    .await;
+    assert_eq!(s.waiting_count().await, 0, "abandoned after the restart");
+}
