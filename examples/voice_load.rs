@@ -164,7 +164,14 @@ async fn drive(args: &Args, base: String) -> anyhow::Result<()> {
             let latencies = Arc::clone(&latencies);
             let polls = args.polls;
             tasks.push(tokio::spawn(async move {
-                one_call(&client, &base, &format!("CA{round:03}{i:06}"), polls, &latencies).await
+                one_call(
+                    &client,
+                    &base,
+                    &format!("CA{round:03}{i:06}"),
+                    polls,
+                    &latencies,
+                )
+                .await
             }));
         }
         for task in tasks {
@@ -185,7 +192,10 @@ async fn drive(args: &Args, base: String) -> anyhow::Result<()> {
         requests as f64 / wall,
         args.calls
     );
-    println!("{:<10} {:>8} {:>9} {:>9} {:>9} {:>9}", "kind", "count", "p50 ms", "p99 ms", "p99.9 ms", "max ms");
+    println!(
+        "{:<10} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "kind", "count", "p50 ms", "p99 ms", "p99.9 ms", "max ms"
+    );
     for (kind, h) in &latencies.kinds {
         all.add(h)?;
         print_row(kind, h);
@@ -224,17 +234,29 @@ async fn one_call(
         }
     };
     let call = |extra: &[(&'static str, &str)]| {
-        let mut p = vec![("AccountSid", ACCOUNT.to_owned()), ("CallSid", sid.to_owned())];
+        let mut p = vec![
+            ("AccountSid", ACCOUNT.to_owned()),
+            ("CallSid", sid.to_owned()),
+        ];
         p.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
         p
     };
     let xml = send(
         format!("{base}/voice/twilio/incoming"),
-        call(&[("From", "+33600000000"), ("To", NUMBER), ("CallStatus", "ringing")]),
+        call(&[
+            ("From", "+33600000000"),
+            ("To", NUMBER),
+            ("CallStatus", "ringing"),
+        ]),
         "incoming",
     )
     .await?;
-    let xml = send(attr(&xml, "action=\"")?, call(&[("Digits", "1")]), "menu key").await?;
+    let xml = send(
+        attr(&xml, "action=\"")?,
+        call(&[("Digits", "1")]),
+        "menu key",
+    )
+    .await?;
     let xml = send(attr(&xml, "action=\"")?, call(&[("Digits", "1")]), "queue").await?;
     let mut next = redirect(&xml)?;
     for _ in 0..polls {

@@ -983,6 +983,10 @@ impl Calls {
             }
             Err(_) => true,
         });
+        let calls = &self.inner.calls;
+        self.inner
+            .by_interaction
+            .retain(|_, call_key| calls.contains_key(call_key));
     }
 }
 

@@ -39,7 +39,8 @@ pub struct VoiceConfig {
     /// callbacks are still recognised (default 600).
     #[serde(default = "default_ended_ttl_secs")]
     pub ended_ttl_secs: u64,
-    /// The most calls followed at once; a new call beyond it is refused (busy) (default 20000).
+    /// The most calls followed at once; a new call beyond it gets 503 and an apology (default
+    /// 20000).
     #[serde(default = "default_max_calls")]
     pub max_calls: usize,
     /// Seconds an outbound request to a gateway's REST API may take (default 5).
