@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// `[voice]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VoiceConfig {
     /// `[voice.twilio]`: the Twilio-style gateway (webhooks under `/voice/twilio/`).
@@ -50,6 +50,24 @@ pub struct VoiceConfig {
     /// directory (set when the file is loaded; not a key of the file).
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        VoiceConfig {
+            twilio: None,
+            jambonz: None,
+            sip: None,
+            trees: Vec::new(),
+            numbers: Vec::new(),
+            hold: HoldConfig::default(),
+            queues: BTreeMap::new(),
+            ended_ttl_secs: default_ended_ttl_secs(),
+            max_calls: default_max_calls(),
+            api_timeout_secs: default_api_timeout_secs(),
+            base_dir: None,
+        }
+    }
 }
 
 fn default_ended_ttl_secs() -> u64 {
