@@ -51,6 +51,11 @@ struct Args {
     /// Load generator runtime worker threads.
     #[arg(long, default_value_t = 2)]
     client_threads: usize,
+    /// Milliseconds each call waits between its requests (a caller listening to a prompt);
+    /// 0 sends the next request as soon as the answer arrives (closed loop: latency is then
+    /// mostly queueing, by Little's law at least calls / throughput).
+    #[arg(long, default_value_t = 0)]
+    gap_ms: u64,
 }
 
 const TREE: &str = r#"{
@@ -163,15 +168,13 @@ async fn drive(args: &Args, base: String) -> anyhow::Result<()> {
             let base = base.clone();
             let latencies = Arc::clone(&latencies);
             let polls = args.polls;
+            let gap = Duration::from_millis(args.gap_ms);
+            // Spread the calls' starts over one gap, so that they do not fire in step.
+            let offset = Duration::from_millis(args.gap_ms * i as u64 / args.calls.max(1) as u64);
             tasks.push(tokio::spawn(async move {
-                one_call(
-                    &client,
-                    &base,
-                    &format!("CA{round:03}{i:06}"),
-                    polls,
-                    &latencies,
-                )
-                .await
+                tokio::time::sleep(offset).await;
+                let sid = format!("CA{round:03}{i:06}");
+                one_call(&client, &base, &sid, polls, gap, &latencies).await
             }));
         }
         for task in tasks {
@@ -223,12 +226,15 @@ async fn one_call(
     base: &str,
     sid: &str,
     polls: usize,
+    gap: Duration,
     latencies: &Mutex<Latencies>,
 ) -> anyhow::Result<usize> {
     let mut made = 0;
     let mut send = |url: String, params: Vec<(&'static str, String)>, kind: &'static str| {
         made += 1;
+        let wait = if made > 1 { gap } else { Duration::ZERO };
         async move {
+            tokio::time::sleep(wait).await;
             let xml = post(client, &url, &params, kind, latencies).await?;
             Ok::<String, anyhow::Error>(xml)
         }
