@@ -54,6 +54,9 @@ pub struct Config {
     /// `[chat]`: the web chat's limits, allowed origins and queues.
     #[serde(default)]
     pub chat: crate::channels::chat::ChatConfig,
+    /// `[voice]`: the phone channel (gateways, IVR trees and numbers, hold loop).
+    #[serde(default)]
+    pub voice: crate::channels::voice::VoiceConfig,
 }
 
 /// `[email]`: the email channel: the domain of Guichet's own Message-IDs and, in
@@ -262,7 +265,8 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        let config = Config::from_toml(&text, path)?;
+        let mut config = Config::from_toml(&text, path)?;
+        config.voice.base_dir = path.parent().map(Path::to_path_buf);
         config.validate(path)?;
         Ok(config)
     }
@@ -402,6 +406,9 @@ impl Config {
         self.chat
             .validate()
             .map_err(|message| invalid("[chat]", message))?;
+        self.voice
+            .validate()
+            .map_err(|e| invalid("[voice]", e.to_string()))?;
         let mut seen = std::collections::BTreeSet::new();
         for q in &self.queues {
             if !seen.insert(q.id.clone()) {

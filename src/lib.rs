@@ -18,7 +18,7 @@
 //!   relay, SMS through the provider's REST API).
 //! - [`channels`]: the channel adapters that turn what contacts send into conversations (email in
 //!   over SMTP and inbound-parse webhooks, SMS provider webhooks, the web chat
-//!   over WebSocket).
+//!   over WebSocket, telephony gateway webhooks in [`channels::voice`]).
 //! - [`sim`]: the simulator that runs the real router on virtual time.
 #![deny(missing_docs)]
 

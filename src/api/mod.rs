@@ -10,6 +10,7 @@ pub mod convert;
 pub mod desktop;
 pub mod history;
 pub mod interactions;
+pub mod ivr;
 pub mod proto;
 pub mod server;
 pub mod stats;

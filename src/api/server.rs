@@ -59,6 +59,9 @@ pub enum ServeError {
     /// The email channel (SMTP listener) could not start.
     #[error(transparent)]
     Email(#[from] crate::channels::email::EmailError),
+    /// The phone channel's IVR trees could not be loaded.
+    #[error("phone channel: {0}")]
+    Voice(#[from] crate::channels::voice::TreeError),
 }
 
 /// What [`serve`] needs besides the configuration.
@@ -121,6 +124,14 @@ pub async fn serve(
     let now = crate::engine::Clock::now(&crate::engine::SystemClock);
     let stats = LiveStats::start_with(&engine, &config.indicators, Some(now)).await;
     let history = History::start(&engine);
+    // Callback URLs and webhook signatures use the address gateways see: `public_url`, else
+    // the address actually bound (which differs from `http_addr` with port 0).
+    let public_base = match &config.server.public_url {
+        Some(_) => config.server.public_base_url(),
+        None => format!("http://{http_addr}"),
+    };
+    let voice =
+        crate::channels::voice::VoiceChannel::start(&engine, &config.voice, public_base).await?;
     let limit = config.server.max_message_bytes;
 
     let desktop = InterceptedService::new(
@@ -131,11 +142,9 @@ pub async fn serve(
         auth.clone(),
     );
     let supervisor = InterceptedService::new(
-        proto::supervisor_server::SupervisorServer::new(SupervisorService::new(
-            engine.clone(),
-            stats,
-            history,
-        ))
+        proto::supervisor_server::SupervisorServer::new(
+            SupervisorService::new(engine.clone(), stats, history).with_ivr(voice.trees.clone()),
+        )
         .max_decoding_message_size(limit),
         auth.clone(),
     );
@@ -183,7 +192,8 @@ pub async fn serve(
     }
 
     // Every channel adapter's HTTP routes.
-    let mut http_routes: Vec<axum::Router> = vec![crate::channels::chat::routes(&chat)];
+    let mut http_routes: Vec<axum::Router> =
+        vec![crate::channels::chat::routes(&chat), voice.routes()];
     if let Some(email) = &email {
         http_routes.push(email.routes());
     }

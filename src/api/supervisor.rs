@@ -30,6 +30,7 @@ pub struct SupervisorService {
     engine: Engine,
     stats: LiveStats,
     history: History,
+    ivr: Option<crate::channels::voice::IvrTrees>,
 }
 
 impl SupervisorService {
@@ -40,7 +41,20 @@ impl SupervisorService {
             engine,
             stats,
             history,
+            ivr: None,
         }
+    }
+
+    /// The same service, managing the phone channel's IVR trees too.
+    pub fn with_ivr(mut self, trees: crate::channels::voice::IvrTrees) -> Self {
+        self.ivr = Some(trees);
+        self
+    }
+
+    fn ivr(&self) -> Result<&crate::channels::voice::IvrTrees, Status> {
+        self.ivr
+            .as_ref()
+            .ok_or_else(|| Status::unimplemented("this server runs without the phone channel"))
     }
 }
 
@@ -448,5 +462,50 @@ impl Supervisor for SupervisorService {
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
+    }
+
+    async fn put_ivr_version(
+        &self,
+        request: Request<pb::PutIvrVersionRequest>,
+    ) -> Result<Response<pb::IvrVersion>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let version = super::ivr::put(self.ivr()?, request.into_inner()).await?;
+        Ok(Response::new(version))
+    }
+
+    async fn validate_ivr_tree(
+        &self,
+        request: Request<pb::ValidateIvrTreeRequest>,
+    ) -> Result<Response<pb::ValidateIvrTreeResponse>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        Ok(Response::new(super::ivr::validate(request.get_ref())?))
+    }
+
+    async fn activate_ivr_version(
+        &self,
+        request: Request<pb::ActivateIvrVersionRequest>,
+    ) -> Result<Response<pb::IvrVersion>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let version = super::ivr::activate(self.ivr()?, request.get_ref()).await?;
+        Ok(Response::new(version))
+    }
+
+    async fn list_ivr_versions(
+        &self,
+        request: Request<pb::ListIvrVersionsRequest>,
+    ) -> Result<Response<pb::ListIvrVersionsResponse>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        Ok(Response::new(
+            super::ivr::list(self.ivr()?, request.get_ref()).await?,
+        ))
+    }
+
+    async fn rollback_ivr(
+        &self,
+        request: Request<pb::RollbackIvrRequest>,
+    ) -> Result<Response<pb::IvrVersion>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let version = super::ivr::rollback(self.ivr()?, request.get_ref()).await?;
+        Ok(Response::new(version))
     }
 }

@@ -96,9 +96,7 @@ impl Workspace {
 
     /// Runs `guichet serve` expecting it to fail at start: its output once it exits.
     pub fn serve_expecting_failure(&self) -> Output {
-        let mut child = serve_command(&self.data_dir())
-            .arg("--config")
-            .arg(demo_config())
+        let mut child = serve_command(&self.data_dir(), &demo_config())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -185,11 +183,7 @@ impl Default for Workspace {
     }
 }
 
-fn serve_command(data_dir: &Path) -> Command {
-    serve_command_with(data_dir, &demo_config())
-}
-
-fn serve_command_with(data_dir: &Path, config: &Path) -> Command {
+fn serve_command(data_dir: &Path, config: &Path) -> Command {
     let mut cmd = Command::new(GUICHET);
     cmd.arg("serve")
         .arg("--config")
@@ -237,7 +231,7 @@ impl Server {
             .append(true)
             .open(log)
             .expect("open the server log");
-        let mut command = serve_command_with(data_dir, config);
+        let mut command = serve_command(data_dir, config);
         command.envs(env.iter().copied());
         let mut child = command
             .stdout(Stdio::piped())

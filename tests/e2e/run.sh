@@ -9,7 +9,9 @@
 # Chromium while an agent answers over gRPC (tests/e2e/test_chat_widget.py); screenshots in
 # target/e2e-artifacts/.
 #
-# Needs: python3 with grpcio and grpcio-tools (`pip install grpcio grpcio-tools`), chromium
+# Also signs Twilio-style webhooks with the `twilio` package (tests/e2e/test_twilio_signature.py).
+#
+# Needs: python3 with grpcio, grpcio-tools and twilio (`pip install grpcio grpcio-tools twilio`), chromium
 # (Debian package `chromium`), and the server built by `cargo test` or `cargo build`
 # (target/debug/guichet; another one with GUICHET_BIN).
 set -euo pipefail
@@ -42,3 +44,5 @@ PYTHONPATH="$work/gen" "$python" tests/e2e/test_indicators_page.py \
 # screenshots go to target/e2e-artifacts/.
 PYTHONPATH="$work/gen:tests/e2e" "$python" tests/e2e/test_chat_widget.py \
     --bin "$bin" --data-dir "$work/chat-data"
+# Twilio-style webhooks signed by the Python `twilio` package's RequestValidator (pip install twilio).
+"$python" tests/e2e/test_twilio_signature.py --bin "$bin" --work "$work/twilio"

@@ -1,0 +1,142 @@
+//! The IVR RPCs of the `Supervisor` service: put, validate, activate, list and roll back
+//! versions of the phone channel's trees (see [`IvrTrees`]).
+
+use tonic::Status;
+
+use crate::channels::voice::{IvrTrees, TreeError};
+use crate::core::Timestamp;
+use crate::engine::{Clock, SystemClock};
+use crate::ivr::RegistryError;
+use crate::store::IvrVersionInfo;
+
+use super::convert::{self, required};
+use super::proto as pb;
+
+/// The status for a refused or failed IVR operation; internal failures are logged, not shown.
+pub fn tree_status(error: TreeError) -> Status {
+    match error {
+        TreeError::Parse(_) | TreeError::Invalid(_) => Status::invalid_argument(error.to_string()),
+        TreeError::Registry(
+            ref e @ (RegistryError::UnknownTree { .. } | RegistryError::UnknownVersion { .. }),
+        ) => Status::not_found(e.to_string()),
+        TreeError::Registry(
+            ref
+            e @ (RegistryError::NothingToRollBack { .. } | RegistryError::NoActiveVersion { .. }),
+        ) => Status::failed_precondition(e.to_string()),
+        TreeError::Registry(e) => Status::invalid_argument(e.to_string()),
+        other => {
+            tracing::error!("IVR operation failed: {other}");
+            Status::internal("the IVR store failed: see the server log")
+        }
+    }
+}
+
+fn version_pb(info: &IvrVersionInfo) -> pb::IvrVersion {
+    pb::IvrVersion {
+        name: info.name.clone(),
+        version: info.version,
+        active: info.active,
+        created_at_unix_ms: convert::ms(info.created_at),
+    }
+}
+
+async fn one_version(trees: &IvrTrees, name: &str, version: u32) -> Result<pb::IvrVersion, Status> {
+    let list = trees.versions(name).await.map_err(tree_status)?;
+    list.iter()
+        .find(|v| v.version == version)
+        .map(version_pb)
+        .ok_or_else(|| Status::not_found(format!("IVR tree `{name}` has no version {version}")))
+}
+
+/// The uploaded tree (the message size limit bounds it).
+fn tree_json(value: &str) -> Result<&str, Status> {
+    if value.trim().is_empty() {
+        return Err(convert::invalid("tree_json is required: the tree as JSON"));
+    }
+    Ok(value)
+}
+
+fn now() -> Timestamp {
+    SystemClock.now()
+}
+
+/// `PutIvrVersion`.
+pub async fn put(
+    trees: &IvrTrees,
+    request: pb::PutIvrVersionRequest,
+) -> Result<pb::IvrVersion, Status> {
+    let json = tree_json(&request.tree_json)?;
+    let tree = crate::channels::voice::trees::parse(json).map_err(tree_status)?;
+    let name = tree.name.clone();
+    let version = trees.put(tree, now()).await.map_err(tree_status)?;
+    if request.activate {
+        trees.activate(&name, version).await.map_err(tree_status)?;
+    }
+    tracing::info!(tree = %name, version, activated = request.activate, "IVR version stored");
+    one_version(trees, &name, version).await
+}
+
+/// `ValidateIvrTree`.
+pub fn validate(
+    request: &pb::ValidateIvrTreeRequest,
+) -> Result<pb::ValidateIvrTreeResponse, Status> {
+    let json = tree_json(&request.tree_json)?;
+    let tree = crate::channels::voice::trees::parse(json).map_err(tree_status)?;
+    let problems = match tree.validate() {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors
+            .iter()
+            .map(|e| pb::IvrProblem {
+                node: e.node.as_ref().map(|n| n.to_string()).unwrap_or_default(),
+                reason: e.reason.to_string(),
+            })
+            .collect(),
+    };
+    Ok(pb::ValidateIvrTreeResponse {
+        valid: problems.is_empty(),
+        problems,
+    })
+}
+
+/// `ActivateIvrVersion`.
+pub async fn activate(
+    trees: &IvrTrees,
+    request: &pb::ActivateIvrVersionRequest,
+) -> Result<pb::IvrVersion, Status> {
+    let name = required("name", &request.name)?;
+    trees
+        .activate(name, request.version)
+        .await
+        .map_err(tree_status)?;
+    tracing::info!(tree = %name, version = request.version, "IVR version activated");
+    one_version(trees, name, request.version).await
+}
+
+/// `ListIvrVersions`.
+pub async fn list(
+    trees: &IvrTrees,
+    request: &pb::ListIvrVersionsRequest,
+) -> Result<pb::ListIvrVersionsResponse, Status> {
+    let names: Vec<String> = if request.name.trim().is_empty() {
+        trees.read(|r| r.tree_names().map(str::to_owned).collect())
+    } else {
+        vec![request.name.trim().to_owned()]
+    };
+    let mut versions = Vec::new();
+    for name in names {
+        let list = trees.versions(&name).await.map_err(tree_status)?;
+        versions.extend(list.iter().map(version_pb));
+    }
+    Ok(pb::ListIvrVersionsResponse { versions })
+}
+
+/// `RollbackIvr`.
+pub async fn rollback(
+    trees: &IvrTrees,
+    request: &pb::RollbackIvrRequest,
+) -> Result<pb::IvrVersion, Status> {
+    let name = required("name", &request.name)?;
+    let version = trees.rollback(name).await.map_err(tree_status)?;
+    tracing::info!(tree = %name, version, "IVR rolled back");
+    one_version(trees, name, version).await
+}

@@ -1,0 +1,1104 @@
+//! Calls in progress: what each gateway request means for a call, whatever the protocol.
+//!
+//! This file owns [`Calls`] (the table of calls followed, by gateway and call id), the
+//! life of one call ([`Phase`]) and the neutral requests the protocol adapters turn webhooks
+//! into ([`CallEvent`]). Each request is answered with [`Verb`]s that the adapter renders.
+//!
+//! A call's life: `Ivr` (the interpreter walks the tree version the call started on; its state
+//! is kept between requests) → `Waiting` (the tree reached a queue node: the voice interaction
+//! was created through the engine with the call id as external reference, and the caller is
+//! in the hold loop) → `Connecting` (an agent accepted: the next instruction is a dial to the
+//! agent's device, pushed at once through the gateway's REST API, or served at the next hold
+//! poll) → `Bridged` → `Ended`. Side roads: voicemail, transfer, callback request (the caller
+//! hangs up, the interaction keeps its place, and Guichet calls back when an agent accepts).
+//!
+//! Idempotence: the engine ignores a second creation with the same external reference, and
+//! every answer carries a turn number (`?t=N` in callback URLs, `turn` in SIP events): a request
+//! for an earlier turn is a gateway retry and gets the same answer again, without acting twice.
+//! After a restart, a request for an unknown call whose interaction is still open (found by its
+//! external reference) picks the call up where the engine has it.
+//!
+//! Concurrency: each call sits behind its own `tokio::sync::Mutex`, held while one request of
+//! that call is handled (including the engine round trip), so that two requests of the same
+//! call are handled one after the other; requests of different calls never wait for each
+//! other.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+
+use crate::core::{
+    Channel, Command, ContactId, EventKind, InteractionId, InteractionPhase, InteractionSpec,
+    Timestamp,
+};
+use crate::engine::{Clock, Engine, EngineError, SystemClock};
+use crate::ivr::{
+    outcome_verbs, CallContext, CallSession, DialTarget, Input, Outcome, SessionState, Step, Verb,
+};
+
+use super::config::VoiceConfig;
+use super::gateway::{Gateway, Outbound};
+use super::trees::IvrTrees;
+
+/// A request from a gateway, in neutral terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    /// A new call (or the gateway retrying its first request).
+    Incoming {
+        /// The caller.
+        from: String,
+        /// The dialled number.
+        to: String,
+    },
+    /// The caller's answer to a gather.
+    Input(Input),
+    /// The gateway asks what to do next (after a redirect, or a hold segment).
+    Continue,
+    /// The dial to the agent (or a transfer) ended.
+    DialEnded,
+    /// A voicemail recording finished.
+    Recording {
+        /// Where the recording can be fetched.
+        url: Option<String>,
+    },
+    /// The call ended (final status callback, or the SIP server's hang-up event).
+    Hangup,
+}
+
+/// Why a request could not be served. Each maps to a 4xx or 5xx in the adapters.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// No tree answers the dialled number.
+    #[error("no IVR tree answers the number {0}")]
+    UnknownNumber(String),
+    /// The request is about a call Guichet does not know.
+    #[error("unknown call {0}: it must start with an incoming-call request")]
+    UnknownCall(String),
+    /// Too many calls are followed at once.
+    #[error("too many calls in progress")]
+    TooManyCalls,
+    /// The engine is overloaded or stopped.
+    #[error("the router is not taking calls right now: {0}")]
+    Unavailable(String),
+    /// The tree sent the call to something the router refuses (an unknown queue...).
+    #[error("the call could not be queued: {0}")]
+    Refused(String),
+}
+
+/// Where a call stands.
+#[derive(Debug, Clone)]
+pub enum Phase {
+    /// In the IVR, waiting for the caller's answer to the node in the state.
+    Ivr(SessionState),
+    /// Queued as `interaction`; the caller is in the hold loop.
+    Waiting {
+        /// The voice interaction.
+        interaction: InteractionId,
+        /// Its queue (for hold settings).
+        queue: String,
+        /// The call's language (for announcements).
+        language: String,
+        /// When the position was last announced.
+        announced_at: Option<Instant>,
+    },
+    /// An agent accepted; the next instruction is a dial to `device`.
+    Connecting {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The agent's device.
+        device: String,
+        /// When the agent accepted (the event's time).
+        accepted_at: Timestamp,
+    },
+    /// The dial to the agent was handed to the gateway.
+    Bridged {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The agent's device (a racing request gets the same dial again).
+        device: String,
+    },
+    /// The caller asked to be called back and hung up; the interaction keeps its place.
+    CallbackRequested {
+        /// The interaction.
+        interaction: InteractionId,
+    },
+    /// A voicemail is being recorded; it becomes an interaction when it ends.
+    Recording {
+        /// The queue that receives it.
+        queue: String,
+        /// What the IVR learnt.
+        context: CallContext,
+    },
+    /// Over (hung up, transferred, refused).
+    Ended,
+}
+
+/// One call followed.
+#[derive(Debug)]
+pub struct Call {
+    /// The gateway it came through.
+    pub gateway: Gateway,
+    /// The gateway's call id.
+    pub sid: String,
+    /// The caller, normalised.
+    pub from: String,
+    /// The dialled number, normalised.
+    pub to: String,
+    /// Where it stands.
+    pub phase: Phase,
+    /// The turn of the last answer.
+    pub turn: u32,
+    /// The last answer, replayed to retries.
+    pub last: Vec<Verb>,
+    /// Last request or change.
+    pub touched: Instant,
+}
+
+/// The table of calls, and what it needs to act on them.
+#[derive(Debug, Clone)]
+pub struct Calls {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    engine: Engine,
+    config: VoiceConfig,
+    base: String,
+    trees: IvrTrees,
+    outbound: Outbound,
+    calls: DashMap<String, Arc<tokio::sync::Mutex<Call>>>,
+    by_interaction: DashMap<InteractionId, String>,
+    /// Per queue: (last accept time, smoothed interval between accepts in ms).
+    pace: Mutex<HashMap<String, (Timestamp, f64)>>,
+}
+
+fn key(gateway: Gateway, sid: &str) -> String {
+    format!("{}:{sid}", gateway.name())
+}
+
+fn now_ts() -> Timestamp {
+    SystemClock.now()
+}
+
+fn chrono_now(ts: Timestamp) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(ts.0 as i64).unwrap_or_default()
+}
+
+impl Calls {
+    /// The call table over `engine`, answering with callback URLs under `base` (the public
+    /// base URL of the HTTP listener).
+    pub fn new(engine: Engine, config: VoiceConfig, base: String, trees: IvrTrees) -> Calls {
+        let outbound = Outbound::new(&config);
+        Calls {
+            inner: Arc::new(Inner {
+                engine,
+                config,
+                base,
+                trees,
+                outbound,
+                calls: DashMap::new(),
+                by_interaction: DashMap::new(),
+                pace: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &VoiceConfig {
+        &self.inner.config
+    }
+
+    /// The public base URL.
+    pub fn base(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// How many calls are followed.
+    pub fn len(&self) -> usize {
+        self.inner.calls.len()
+    }
+
+    /// Whether no call is followed.
+    pub fn is_empty(&self) -> bool {
+        self.inner.calls.is_empty()
+    }
+
+    /// Handles one gateway request for call `sid`. `turn` is the turn the request answers
+    /// (from the callback URL), when the protocol carries it.
+    pub async fn handle(
+        &self,
+        gateway: Gateway,
+        sid: &str,
+        turn: Option<u32>,
+        event: CallEvent,
+    ) -> Result<(Vec<Verb>, u32), CallError> {
+        let k = key(gateway, sid);
+        let entry = match self.inner.calls.get(&k).map(|e| Arc::clone(e.value())) {
+            Some(entry) => entry,
+            None => match &event {
+                CallEvent::Incoming { from, to } => self.admit(gateway, sid, from, to)?,
+                CallEvent::Hangup => match self.recover(gateway, sid).await? {
+                    Some(entry) => entry,
+                    // A hang-up for a call never seen (or long forgotten): nothing to do.
+                    None => return Ok((vec![Verb::Hangup], 0)),
+                },
+                _ => self
+                    .recover(gateway, sid)
+                    .await?
+                    .ok_or_else(|| CallError::UnknownCall(sid.to_owned()))?,
+            },
+        };
+        let mut call = entry.lock().await;
+        call.touched = Instant::now();
+        let retry = match (&event, turn) {
+            (CallEvent::Incoming { .. }, _) => call.turn > 0,
+            (CallEvent::Hangup, _) => false,
+            (_, Some(t)) => t < call.turn,
+            (_, None) => false,
+        };
+        if retry {
+            tracing::debug!(
+                call_sid = sid,
+                turn = call.turn,
+                "gateway retry: same answer"
+            );
+            return Ok((call.last.clone(), call.turn));
+        }
+        let verbs = self.step(&mut call, event).await?;
+        call.turn = call.turn.saturating_add(1);
+        call.last = verbs.clone();
+        Ok((verbs, call.turn))
+    }
+
+    /// Registers a new call (not yet answered).
+    fn admit(
+        &self,
+        gateway: Gateway,
+        sid: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Arc<tokio::sync::Mutex<Call>>, CallError> {
+        if self.inner.calls.len() >= self.inner.config.max_calls {
+            return Err(CallError::TooManyCalls);
+        }
+        let call = Call {
+            gateway,
+            sid: sid.to_owned(),
+            from: crate::ivr::model::normalize_number(from),
+            to: crate::ivr::model::normalize_number(to),
+            phase: Phase::Ended,
+            turn: 0,
+            last: Vec::new(),
+            touched: Instant::now(),
+        };
+        let entry = self
+            .inner
+            .calls
+            .entry(key(gateway, sid))
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(call)));
+        Ok(Arc::clone(entry.value()))
+    }
+
+    /// Picks up a call the table lost (a restart) from its open interaction, if it has one.
+    async fn recover(
+        &self,
+        gateway: Gateway,
+        sid: &str,
+    ) -> Result<Option<Arc<tokio::sync::Mutex<Call>>>, CallError> {
+        let external = sid.to_owned();
+        let found = self
+            .inner
+            .engine
+            .read(move |r| {
+                let id = r.find_by_external_ref(&external)?;
+                let view = r.interaction(&id)?;
+                let device = view
+                    .phase
+                    .agent()
+                    .and_then(|a| r.agent(a))
+                    .and_then(|a| a.config.device);
+                Some((id, view, device))
+            })
+            .await
+            .map_err(unavailable)?;
+        let Some((id, view, device)) = found else {
+            return Ok(None);
+        };
+        let from = view
+            .spec
+            .contact
+            .as_ref()
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default();
+        let language = view
+            .spec
+            .attributes
+            .get("language")
+            .unwrap_or("fr-FR")
+            .to_owned();
+        let callback = view.spec.attributes.get("callback").is_some();
+        let phase = match (&view.phase, device) {
+            (InteractionPhase::Waiting | InteractionPhase::Offered { .. }, _) if callback => {
+                Phase::CallbackRequested { interaction: id }
+            }
+            (InteractionPhase::Waiting | InteractionPhase::Offered { .. }, _) => Phase::Waiting {
+                interaction: id,
+                queue: view.queue.to_string(),
+                language,
+                announced_at: None,
+            },
+            (InteractionPhase::Assigned { .. }, Some(device)) => Phase::Connecting {
+                interaction: id,
+                device,
+                accepted_at: now_ts(),
+            },
+            (_, device) => Phase::Bridged {
+                interaction: id,
+                device: device.unwrap_or_default(),
+            },
+        };
+        tracing::info!(call_sid = sid, interaction_id = %id, "call picked up from its open interaction");
+        let call = Call {
+            gateway,
+            sid: sid.to_owned(),
+            from,
+            to: String::new(),
+            phase,
+            turn: 0,
+            last: Vec::new(),
+            touched: Instant::now(),
+        };
+        self.inner.by_interaction.insert(id, key(gateway, sid));
+        let entry = self
+            .inner
+            .calls
+            .entry(key(gateway, sid))
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(call)));
+        Ok(Some(Arc::clone(entry.value())))
+    }
+
+    fn url(&self, call: &Call, step: &str) -> String {
+        // The answer being built is for turn `call.turn + 1`: requests it leads to carry that.
+        call.gateway
+            .url(&self.inner.base, step, call.turn.saturating_add(1))
+    }
+
+    async fn step(&self, call: &mut Call, event: CallEvent) -> Result<Vec<Verb>, CallError> {
+        let now = now_ts();
+        let phase = std::mem::replace(&mut call.phase, Phase::Ended);
+        // The first request of a call picked up after a restart: carry on from its phase.
+        let event = match (&phase, event) {
+            (Phase::Ended, e) => e,
+            (_, CallEvent::Incoming { .. }) => CallEvent::Continue,
+            (_, e) => e,
+        };
+        match (phase, event) {
+            (Phase::Ended, CallEvent::Incoming { from, to }) if call.turn == 0 => {
+                let tree = self
+                    .inner
+                    .trees
+                    .read(|r| r.tree_for_number(&to))
+                    .map_err(|_| {
+                        self.forget(call);
+                        CallError::UnknownNumber(crate::ivr::model::normalize_number(&to))
+                    })?;
+                let (session, step) = CallSession::start(tree, &from, &to, chrono_now(now));
+                tracing::info!(
+                    call_sid = %call.sid, from = %call.from, to = %call.to,
+                    tree = %session.state().tree_name, version = session.state().tree_version,
+                    "incoming call"
+                );
+                self.apply(call, session, step).await
+            }
+            (Phase::Ivr(state), CallEvent::Input(input)) => {
+                let tree = self
+                    .inner
+                    .trees
+                    .read(|r| r.get(&state.tree_name, state.tree_version));
+                let session = tree
+                    .ok()
+                    .and_then(|tree| CallSession::resume(tree, state).ok());
+                let Some(mut session) = session else {
+                    tracing::error!(call_sid = %call.sid, "the call's IVR version cannot be resumed");
+                    return Ok(apology());
+                };
+                let step = session.input(input, chrono_now(now));
+                self.apply(call, session, step).await
+            }
+            (
+                Phase::Waiting {
+                    interaction,
+                    queue,
+                    language,
+                    announced_at,
+                },
+                CallEvent::Input(Input::Digits(d)),
+            ) if !d.trim().is_empty()
+                && d.trim() == self.inner.config.hold_for(&queue).callback_key =>
+            {
+                let _ = announced_at;
+                call.phase = Phase::CallbackRequested { interaction };
+                tracing::info!(call_sid = %call.sid, interaction_id = %interaction, "callback requested while waiting");
+                Ok(vec![
+                    Verb::say(callback_confirmation(&language), Some(&language)),
+                    Verb::Hangup,
+                ])
+            }
+            (
+                Phase::Waiting {
+                    interaction,
+                    queue,
+                    language,
+                    announced_at,
+                },
+                CallEvent::Input(_) | CallEvent::Continue,
+            ) => {
+                self.hold(call, interaction, queue, language, announced_at)
+                    .await
+            }
+            (
+                Phase::Connecting {
+                    interaction,
+                    device,
+                    accepted_at,
+                },
+                CallEvent::Input(_) | CallEvent::Continue,
+            ) => {
+                log_bridge(call, interaction, accepted_at, "poll");
+                let verbs = self.dial_verbs(call, &device);
+                call.phase = Phase::Bridged {
+                    interaction,
+                    device,
+                };
+                Ok(verbs)
+            }
+            (Phase::Recording { queue, context }, CallEvent::Recording { url }) => {
+                let mut attributes = vec![("voicemail".to_owned(), "true".to_owned())];
+                if let Some(url) = url {
+                    attributes.push(("recording_url".to_owned(), url));
+                }
+                let language = context.language.clone();
+                self.create(call, &queue, &context, attributes).await?;
+                Ok(vec![
+                    Verb::say(voicemail_thanks(&language), Some(&language)),
+                    Verb::Hangup,
+                ])
+            }
+            (Phase::Bridged { interaction, .. }, CallEvent::DialEnded) => {
+                self.complete(call, interaction).await;
+                Ok(vec![Verb::Hangup])
+            }
+            (phase, CallEvent::Hangup) => {
+                self.hung_up(call, phase).await;
+                Ok(vec![Verb::Hangup])
+            }
+            (phase @ Phase::CallbackRequested { .. }, _) => {
+                call.phase = phase;
+                Ok(vec![Verb::Hangup])
+            }
+            (
+                Phase::Bridged {
+                    interaction,
+                    device,
+                },
+                _,
+            ) => {
+                // A request that raced with the bridge: the same dial again.
+                let verbs = self.dial_verbs(call, &device);
+                call.phase = Phase::Bridged {
+                    interaction,
+                    device,
+                };
+                Ok(verbs)
+            }
+            (Phase::Ended, _) => Ok(vec![Verb::Hangup]),
+            (phase, _) => {
+                // A request that does not fit (for example a stale input after the IVR ended):
+                // carry on from where the call is.
+                call.phase = phase;
+                Ok(call.last.clone())
+            }
+        }
+    }
+
+    /// Acts on an interpreter step.
+    async fn apply(
+        &self,
+        call: &mut Call,
+        session: CallSession,
+        step: Step,
+    ) -> Result<Vec<Verb>, CallError> {
+        let outcome = match step {
+            Step::Prompt { .. } => {
+                let verbs = step.to_verbs(&self.url(call, "input"));
+                call.phase = Phase::Ivr(session.into_state());
+                return Ok(verbs);
+            }
+            Step::Outcome(outcome) => outcome,
+        };
+        match &outcome {
+            Outcome::Queue {
+                queue,
+                context,
+                prompts,
+            } => {
+                let id = self.create(call, queue, context, Vec::new()).await?;
+                call.phase = Phase::Waiting {
+                    interaction: id,
+                    queue: queue.clone(),
+                    language: context.language.clone(),
+                    announced_at: None,
+                };
+                let mut verbs: Vec<Verb> = prompts.iter().map(Verb::from_utterance).collect();
+                verbs.push(Verb::Redirect {
+                    url: self.url(call, "continue"),
+                });
+                Ok(verbs)
+            }
+            Outcome::Callback { queue, context, .. } => {
+                let attributes = vec![("callback".to_owned(), context.caller.clone())];
+                let id = self.create(call, queue, context, attributes).await?;
+                call.phase = Phase::CallbackRequested { interaction: id };
+                Ok(outcome_verbs(&outcome, ""))
+            }
+            Outcome::Voicemail { queue, context, .. } => {
+                let verbs = outcome_verbs(&outcome, &self.url(call, "recording"));
+                call.phase = Phase::Recording {
+                    queue: queue.clone(),
+                    context: context.clone(),
+                };
+                Ok(verbs)
+            }
+            Outcome::Transfer { number, .. } => {
+                tracing::info!(call_sid = %call.sid, to = %number, "call transferred by the IVR");
+                call.phase = Phase::Ended;
+                Ok(outcome_verbs(&outcome, &self.url(call, "dial")))
+            }
+            Outcome::Hangup { fault, .. } => {
+                call.phase = Phase::Ended;
+                if let Some(fault) = fault {
+                    tracing::error!(call_sid = %call.sid, "IVR fault: {fault}");
+                    return Ok(apology());
+                }
+                Ok(outcome_verbs(&outcome, ""))
+            }
+        }
+    }
+
+    /// Creates the call's voice interaction (idempotent on the call id) and indexes it.
+    async fn create(
+        &self,
+        call: &Call,
+        queue: &str,
+        context: &CallContext,
+        extra: Vec<(String, String)>,
+    ) -> Result<InteractionId, CallError> {
+        let mut spec = InteractionSpec::new(InteractionId::generate(), Channel::Voice, queue);
+        if !context.caller.is_empty() {
+            spec.contact = Some(ContactId::new(&context.caller));
+        }
+        spec.requirements = context.requirements.clone();
+        spec.priority = context.priority;
+        let mut attributes = context.attributes.clone();
+        attributes.insert("language".into(), context.language.clone());
+        attributes.insert("caller".into(), context.caller.clone());
+        attributes.insert("called".into(), context.called.clone());
+        attributes.insert("gateway".into(), call.gateway.name().into());
+        attributes.extend(extra);
+        spec.attributes = attributes.into_iter().collect();
+        spec.external_ref = Some(Arc::from(call.sid.as_str()));
+        let external = call.sid.clone();
+        let (_, id) = self
+            .inner
+            .engine
+            .send_then_read(Command::CreateInteraction { spec }, move |r| {
+                r.find_by_external_ref(&external)
+            })
+            .await
+            .map_err(|e| match e {
+                EngineError::Route(e) => CallError::Refused(e.to_string()),
+                other => unavailable(other),
+            })?;
+        let id = id.ok_or_else(|| {
+            CallError::Refused("the interaction ended as soon as it was created".into())
+        })?;
+        self.inner
+            .by_interaction
+            .insert(id, key(call.gateway, &call.sid));
+        tracing::info!(call_sid = %call.sid, interaction_id = %id, queue, "call queued");
+        Ok(id)
+    }
+
+    /// One round of the hold loop: announcement when due, music or silence while listening
+    /// for the callback key, then back here.
+    async fn hold(
+        &self,
+        call: &mut Call,
+        interaction: InteractionId,
+        queue: String,
+        language: String,
+        announced_at: Option<Instant>,
+    ) -> Result<Vec<Verb>, CallError> {
+        let hold = self.inner.config.hold_for(&queue).clone();
+        let due = hold.announce_every_secs > 0
+            && announced_at.is_none_or(|t| {
+                t.elapsed() >= Duration::from_secs(u64::from(hold.announce_every_secs))
+            });
+        let looked = self
+            .inner
+            .engine
+            .read(move |r| {
+                let view = r.interaction(&interaction)?;
+                let device = view
+                    .phase
+                    .agent()
+                    .and_then(|a| r.agent(a))
+                    .and_then(|a| a.config.device);
+                let position = if due && matches!(view.phase, InteractionPhase::Waiting) {
+                    r.waiting_in_queue(&view.queue)
+                        .iter()
+                        .position(|i| *i == interaction)
+                        .map(|p| p + 1)
+                } else {
+                    None
+                };
+                Some((view.phase, view.queue, device, position))
+            })
+            .await
+            .map_err(unavailable)?;
+        let Some((phase, current_queue, device, position)) = looked else {
+            // Cancelled by a supervisor, or ended otherwise.
+            call.phase = Phase::Ended;
+            return Ok(vec![
+                Verb::say(ended_message(&language), Some(&language)),
+                Verb::Hangup,
+            ]);
+        };
+        if let (InteractionPhase::Assigned { .. }, Some(device)) = (&phase, device.clone()) {
+            log_bridge(call, interaction, now_ts(), "poll");
+            let verbs = self.dial_verbs(call, &device);
+            call.phase = Phase::Bridged {
+                interaction,
+                device,
+            };
+            return Ok(verbs);
+        }
+        let mut verbs = Vec::new();
+        let mut announced = announced_at;
+        if let Some(position) = position {
+            let wait_ms = self.expected_wait_ms(current_queue.as_str(), position);
+            verbs.push(Verb::say(
+                announcement(&language, position, wait_ms, &hold.callback_key),
+                Some(&language),
+            ));
+            announced = Some(Instant::now());
+        }
+        let segment = match &hold.music_url {
+            Some(url) => Verb::Play {
+                url: url.clone(),
+                loop_count: 1,
+            },
+            None => Verb::Pause {
+                secs: hold.poll_secs,
+            },
+        };
+        if hold.callback_key.is_empty() {
+            verbs.push(segment);
+        } else {
+            verbs.push(Verb::Gather {
+                action_url: self.url(call, "input"),
+                num_digits: Some(1),
+                finish_on_key: String::new(),
+                timeout_secs: 1,
+                speech: false,
+                language: None,
+                prompts: vec![segment],
+            });
+        }
+        verbs.push(Verb::Redirect {
+            url: self.url(call, "continue"),
+        });
+        call.phase = Phase::Waiting {
+            interaction,
+            queue,
+            language,
+            announced_at: announced,
+        };
+        Ok(verbs)
+    }
+
+    fn dial_verbs(&self, call: &Call, device: &str) -> Vec<Verb> {
+        vec![Verb::Dial {
+            targets: vec![DialTarget::from_address(device)],
+            caller_id: (!call.from.is_empty()).then(|| call.from.clone()),
+            timeout_secs: 30,
+            action_url: Some(self.url(call, "dial")),
+            answer_on_bridge: true,
+        }]
+    }
+
+    /// The caller hung up (or the call failed) while in `phase`.
+    async fn hung_up(&self, call: &mut Call, phase: Phase) {
+        match phase {
+            Phase::Waiting { interaction, .. } => {
+                let result = self
+                    .inner
+                    .engine
+                    .send(Command::Abandon { interaction })
+                    .await;
+                match result {
+                    Ok(_) => {
+                        tracing::info!(call_sid = %call.sid, interaction_id = %interaction, "caller hung up while waiting: abandoned");
+                        self.inner.by_interaction.remove(&interaction);
+                    }
+                    // Accepted just now: the call was answered after all.
+                    Err(EngineError::Route(_)) => self.complete(call, interaction).await,
+                    Err(e) => {
+                        tracing::error!(call_sid = %call.sid, interaction_id = %interaction, "abandon failed: {e}");
+                    }
+                }
+            }
+            Phase::Connecting { interaction, .. } | Phase::Bridged { interaction, .. } => {
+                self.complete(call, interaction).await;
+            }
+            Phase::CallbackRequested { interaction } => {
+                // The interaction waits for its callback.
+                call.phase = Phase::CallbackRequested { interaction };
+                return;
+            }
+            Phase::Recording { queue, context } => {
+                // The recording's own request may still come after the hang-up.
+                call.phase = Phase::Recording { queue, context };
+                return;
+            }
+            Phase::Ivr(_) | Phase::Ended => {}
+        }
+        call.phase = Phase::Ended;
+    }
+
+    /// Completes an answered call's interaction (the agent goes to wrap-up).
+    async fn complete(&self, call: &mut Call, interaction: InteractionId) {
+        let result = self
+            .inner
+            .engine
+            .send(Command::Complete {
+                interaction,
+                agent: None,
+                wrap_up_code: None,
+                notes: None,
+            })
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::info!(call_sid = %call.sid, interaction_id = %interaction, "call ended after the agent answered: completed")
+            }
+            // Already completed by the agent from the desktop, or ended otherwise.
+            Err(EngineError::Route(e)) => {
+                tracing::debug!(call_sid = %call.sid, interaction_id = %interaction, "complete: {e}")
+            }
+            Err(e) => {
+                tracing::error!(call_sid = %call.sid, interaction_id = %interaction, "complete failed: {e}")
+            }
+        }
+        self.inner.by_interaction.remove(&interaction);
+        call.phase = Phase::Ended;
+    }
+
+    fn forget(&self, call: &Call) {
+        let k = key(call.gateway, &call.sid);
+        self.inner.calls.remove(&k);
+    }
+
+    /// Reacts to committed events: an accepted voice offer bridges its call; the pace of
+    /// accepts per queue feeds the expected-wait announcements. Runs until the engine stops.
+    pub async fn follow_events(self) {
+        let mut events = self.inner.engine.subscribe();
+        loop {
+            let batch = match events.recv().await {
+                Ok(batch) => batch,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!("voice channel missed {n} event batches: calls rely on their next hold poll");
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            for event in batch.events.iter() {
+                if let EventKind::OfferAccepted { interaction, agent } = &event.kind {
+                    let Some(k) = self
+                        .inner
+                        .by_interaction
+                        .get(interaction)
+                        .map(|e| e.value().clone())
+                    else {
+                        continue;
+                    };
+                    let this = self.clone();
+                    let (interaction, agent, at) = (*interaction, agent.clone(), event.at);
+                    tokio::spawn(async move { this.accepted(k, interaction, agent, at).await });
+                }
+            }
+        }
+    }
+
+    async fn accepted(
+        &self,
+        k: String,
+        interaction: InteractionId,
+        agent: crate::core::AgentId,
+        at: Timestamp,
+    ) {
+        let Some(entry) = self.inner.calls.get(&k).map(|e| Arc::clone(e.value())) else {
+            return;
+        };
+        let looked = {
+            let agent = agent.clone();
+            self.inner
+                .engine
+                .read(move |r| {
+                    let device = r.agent(&agent).and_then(|a| a.config.device);
+                    let queue = r.interaction(&interaction).map(|v| v.queue.to_string());
+                    (device, queue)
+                })
+                .await
+        };
+        let (device, queue) = match looked {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(interaction_id = %interaction, "cannot read the agent's device: {e}");
+                return;
+            }
+        };
+        if let Some(queue) = queue {
+            self.record_pace(&queue, at);
+        }
+        let Some(device) = device else {
+            tracing::error!(interaction_id = %interaction, agent_id = %agent, "the agent has no device to bridge the call to: set one with AgentDesktop.SetDevice");
+            return;
+        };
+        let mut call = entry.lock().await;
+        match std::mem::replace(&mut call.phase, Phase::Ended) {
+            Phase::Waiting { .. } => {
+                call.phase = Phase::Connecting {
+                    interaction,
+                    device: device.clone(),
+                    accepted_at: at,
+                };
+                // The push is for the next turn: a hold poll racing with it is then stale
+                // only if the push wins, which `Connecting`/`Bridged` sorts out.
+                let verbs = self.dial_verbs(&call, &device);
+                let hook = self.url(&call, "continue");
+                let (gateway, sid) = (call.gateway, call.sid.clone());
+                let pushed = self
+                    .inner
+                    .outbound
+                    .update_call(gateway, &sid, &verbs, &hook)
+                    .await;
+                match pushed {
+                    Ok(()) if gateway != Gateway::Jambonz => {
+                        call.phase = Phase::Bridged {
+                            interaction,
+                            device,
+                        };
+                        call.turn = call.turn.saturating_add(1);
+                        call.last = verbs;
+                        log_bridge(&call, interaction, at, "live update");
+                    }
+                    // jambonz fetches the hook: the dial is served (and timed) then.
+                    Ok(()) => {}
+                    Err(e) => tracing::warn!(
+                        call_sid = %sid, interaction_id = %interaction,
+                        "live call update failed, the next hold poll bridges instead: {e}"
+                    ),
+                }
+            }
+            Phase::CallbackRequested { .. } => {
+                call.phase = Phase::Ended;
+                let verbs = vec![Verb::Dial {
+                    targets: vec![DialTarget::from_address(&device)],
+                    caller_id: (!call.to.is_empty()).then(|| call.to.clone()),
+                    timeout_secs: 30,
+                    action_url: None,
+                    answer_on_bridge: true,
+                }];
+                let hook = self.url(&call, "continue");
+                let to = call.from.clone();
+                let from = call.to.clone();
+                match self
+                    .inner
+                    .outbound
+                    .originate(call.gateway, &to, &from, &verbs, &hook)
+                    .await
+                {
+                    Ok(()) => {
+                        tracing::info!(interaction_id = %interaction, agent_id = %agent, to = %to, "calling the citizen back")
+                    }
+                    Err(e) => {
+                        tracing::error!(interaction_id = %interaction, agent_id = %agent, "callback could not be placed: {e}")
+                    }
+                }
+            }
+            other => call.phase = other,
+        }
+    }
+
+    fn record_pace(&self, queue: &str, at: Timestamp) {
+        let mut pace = self.inner.pace.lock().unwrap_or_else(|e| e.into_inner());
+        match pace.get_mut(queue) {
+            Some((last, interval)) => {
+                let gap = at.0.saturating_sub(last.0) as f64;
+                *interval = if *interval <= 0.0 {
+                    gap
+                } else {
+                    0.8 * *interval + 0.2 * gap
+                };
+                *last = at;
+            }
+            None => {
+                pace.insert(queue.to_owned(), (at, 0.0));
+            }
+        }
+    }
+
+    /// Position times the smoothed interval between accepts in the queue; `None` until two
+    /// accepts were seen.
+    fn expected_wait_ms(&self, queue: &str, position: usize) -> Option<u64> {
+        let pace = self.inner.pace.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, interval) = pace.get(queue)?;
+        (*interval > 0.0).then_some((*interval * position as f64) as u64)
+    }
+
+    /// Forgets ended calls older than `[voice] ended_ttl_secs` and calls silent for a day.
+    pub fn sweep(&self) {
+        let ttl = Duration::from_secs(self.inner.config.ended_ttl_secs);
+        let stale = Duration::from_secs(86_400);
+        self.inner.calls.retain(|_, entry| match entry.try_lock() {
+            Ok(call) => {
+                let idle = call.touched.elapsed();
+                !(matches!(call.phase, Phase::Ended) && idle > ttl || idle > stale)
+            }
+            Err(_) => true,
+        });
+        let calls = &self.inner.calls;
+        self.inner
+            .by_interaction
+            .retain(|_, call_key| calls.contains_key(call_key));
+    }
+}
+
+fn unavailable(e: EngineError) -> CallError {
+    CallError::Unavailable(e.to_string())
+}
+
+fn log_bridge(call: &Call, interaction: InteractionId, accepted_at: Timestamp, via: &str) {
+    let ms = now_ts().0.saturating_sub(accepted_at.0);
+    tracing::info!(
+        call_sid = %call.sid, interaction_id = %interaction, accept_to_bridge_ms = ms, via,
+        "bridge instruction handed to the gateway"
+    );
+}
+
+fn french(language: &str) -> bool {
+    language.to_ascii_lowercase().starts_with("fr")
+}
+
+fn apology() -> Vec<Verb> {
+    vec![
+        Verb::say(
+            "Nous ne pouvons pas traiter votre appel pour le moment. Veuillez rappeler plus tard. \
+             We cannot take your call right now. Please call again later.",
+            Some("fr-FR"),
+        ),
+        Verb::Hangup,
+    ]
+}
+
+/// The spoken fallback for requests that cannot be served.
+pub fn fallback_verbs() -> Vec<Verb> {
+    apology()
+}
+
+fn announcement(
+    language: &str,
+    position: usize,
+    wait_ms: Option<u64>,
+    callback_key: &str,
+) -> String {
+    let minutes = wait_ms.map(|ms| ms.div_ceil(60_000).max(1));
+    let mut text = if french(language) {
+        let rank = if position == 1 {
+            "premier".to_owned()
+        } else {
+            format!("{position}e")
+        };
+        let mut t = format!("Vous êtes {rank} dans la file d'attente.");
+        if let Some(m) = minutes {
+            t.push_str(&format!(
+                " Temps d'attente estimé : environ {m} minute{}.",
+                if m > 1 { "s" } else { "" }
+            ));
+        }
+        t
+    } else {
+        let mut t = format!("You are number {position} in line.");
+        if let Some(m) = minutes {
+            t.push_str(&format!(
+                " The expected wait is about {m} minute{}.",
+                if m > 1 { "s" } else { "" }
+            ));
+        }
+        t
+    };
+    if !callback_key.is_empty() {
+        if french(language) {
+            text.push_str(&format!(
+                " Pour être rappelé sans perdre votre place, tapez {}.",
+                spoken_key(callback_key, true)
+            ));
+        } else {
+            text.push_str(&format!(
+                " To be called back without losing your place, press {}.",
+                spoken_key(callback_key, false)
+            ));
+        }
+    }
+    text
+}
+
+fn spoken_key(key: &str, fr: bool) -> &str {
+    match (key, fr) {
+        ("*", true) => "étoile",
+        ("*", false) => "star",
+        ("#", true) => "dièse",
+        ("#", false) => "hash",
+        (k, _) => k,
+    }
+}
+
+fn callback_confirmation(language: &str) -> &'static str {
+    if french(language) {
+        "C'est noté : un conseiller vous rappellera à ce numéro dès que ce sera votre tour. Au revoir."
+    } else {
+        "Noted: an adviser will call you back on this number when it is your turn. Goodbye."
+    }
+}
+
+fn voicemail_thanks(language: &str) -> &'static str {
+    if french(language) {
+        "Votre message est enregistré. Au revoir."
+    } else {
+        "Your message has been recorded. Goodbye."
+    }
+}
+
+fn ended_message(language: &str) -> &'static str {
+    if french(language) {
+        "Votre demande a été clôturée. Au revoir."
+    } else {
+        "Your request has been closed. Goodbye."
+    }
+}

@@ -1,0 +1,256 @@
+//! The gateways as seen from Guichet: which one a call came through, the URLs given to it, and
+//! the outbound REST requests Guichet makes on its own initiative (live call update to bridge a
+//! waiting caller at once, originating a callback).
+//!
+//! Formats (see `wire-formats.md` and the README):
+//! - Twilio: `POST {api_base}/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json` with form
+//!   field `Twiml` (live update), `POST .../Calls.json` with `To`, `From`, `Twiml` (callback);
+//!   HTTP basic auth `AccountSid:AuthToken`;
+//! - jambonz: `PUT {api_base}/v1/Accounts/{sid}/Calls/{call_sid}` with
+//!   `{"call_hook": {"url": ..., "method": "POST"}}` (live update), `POST .../Calls` with
+//!   `from`, `to`, `call_hook` (callback); bearer API key;
+//! - generic SIP: `POST {control_url}` with `{"event": "call.actions", "call_id", "actions"}`
+//!   (or `"event": "call.originate"`, `"to"`, `"from"`), signed like the webhooks.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::ivr::{render_jambonz, render_twiml, Verb};
+
+use super::config::VoiceConfig;
+use super::sign::timestamped_signature;
+use super::sip::render_sip;
+
+/// Which gateway protocol a call speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Gateway {
+    /// Twilio-style form webhooks and TwiML.
+    Twilio,
+    /// jambonz-style JSON webhooks and verb arrays.
+    Jambonz,
+    /// Guichet's generic SIP-server event API.
+    Sip,
+}
+
+impl Gateway {
+    /// The name used in paths and logs (`twilio`, `jambonz`, `sip`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Gateway::Twilio => "twilio",
+            Gateway::Jambonz => "jambonz",
+            Gateway::Sip => "sip",
+        }
+    }
+
+    /// The absolute URL of webhook `step` for answers given at `turn`.
+    pub fn url(self, base: &str, step: &str, turn: u32) -> String {
+        match self {
+            Gateway::Sip => format!("{base}/voice/sip/events"),
+            _ => format!("{base}/voice/{}/{step}?t={turn}", self.name()),
+        }
+    }
+}
+
+/// Why an outbound request to a gateway failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    /// The gateway has no REST API configured.
+    #[error("no REST API configured for the {0} gateway")]
+    NotConfigured(&'static str),
+    /// The request did not complete.
+    #[error("request to the gateway failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The gateway answered with an error status.
+    #[error("the gateway answered HTTP {status}: {body}")]
+    Status {
+        /// The status.
+        status: u16,
+        /// The start of its body.
+        body: String,
+    },
+}
+
+/// The outbound side of the gateways.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    http: reqwest::Client,
+    config: VoiceConfig,
+}
+
+impl Outbound {
+    /// A client with the configured timeout.
+    pub fn new(config: &VoiceConfig) -> Outbound {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.api_timeout_secs))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Outbound {
+            http,
+            config: config.clone(),
+        }
+    }
+
+    /// Replaces the live call's instructions with `verbs` (Twilio, SIP) or makes the gateway
+    /// fetch `hook_url` (jambonz, whose live update takes a URL). Returns once the gateway
+    /// acknowledged it.
+    pub async fn update_call(
+        &self,
+        gateway: Gateway,
+        call_sid: &str,
+        verbs: &[Verb],
+        hook_url: &str,
+    ) -> Result<(), OutboundError> {
+        let request = match gateway {
+            Gateway::Twilio => {
+                let t = self
+                    .config
+                    .twilio
+                    .as_ref()
+                    .ok_or(OutboundError::NotConfigured("twilio"))?;
+                self.http
+                    .post(format!(
+                        "{}/2010-04-01/Accounts/{}/Calls/{}.json",
+                        t.api_base.trim_end_matches('/'),
+                        t.account_sid,
+                        call_sid
+                    ))
+                    .basic_auth(&t.account_sid, Some(&t.auth_token))
+                    .form(&[("Twiml", render_twiml(verbs))])
+            }
+            Gateway::Jambonz => {
+                let j = self
+                    .config
+                    .jambonz
+                    .as_ref()
+                    .ok_or(OutboundError::NotConfigured("jambonz"))?;
+                self.http
+                    .put(format!(
+                        "{}/v1/Accounts/{}/Calls/{}",
+                        j.api_base.trim_end_matches('/'),
+                        j.account_sid,
+                        call_sid
+                    ))
+                    .bearer_auth(&j.api_key)
+                    .json(&json!({ "call_hook": { "url": hook_url, "method": "POST" } }))
+            }
+            Gateway::Sip => {
+                let body = json!({
+                    "event": "call.actions",
+                    "call_id": call_sid,
+                    "actions": render_sip(verbs),
+                });
+                self.sip_request(body)?
+            }
+        };
+        check(request.send().await?).await
+    }
+
+    /// Calls `to` back from `from` and connects it to `agent_verbs` (a dial to the agent).
+    pub async fn originate(
+        &self,
+        gateway: Gateway,
+        to: &str,
+        from: &str,
+        verbs: &[Verb],
+        hook_url: &str,
+    ) -> Result<(), OutboundError> {
+        let request = match gateway {
+            Gateway::Twilio => {
+                let t = self
+                    .config
+                    .twilio
+                    .as_ref()
+                    .ok_or(OutboundError::NotConfigured("twilio"))?;
+                self.http
+                    .post(format!(
+                        "{}/2010-04-01/Accounts/{}/Calls.json",
+                        t.api_base.trim_end_matches('/'),
+                        t.account_sid
+                    ))
+                    .basic_auth(&t.account_sid, Some(&t.auth_token))
+                    .form(&[
+                        ("To", to.to_owned()),
+                        ("From", from.to_owned()),
+                        ("Twiml", render_twiml(verbs)),
+                    ])
+            }
+            Gateway::Jambonz => {
+                let j = self
+                    .config
+                    .jambonz
+                    .as_ref()
+                    .ok_or(OutboundError::NotConfigured("jambonz"))?;
+                self.http
+                    .post(format!(
+                        "{}/v1/Accounts/{}/Calls",
+                        j.api_base.trim_end_matches('/'),
+                        j.account_sid
+                    ))
+                    .bearer_auth(&j.api_key)
+                    .json(&json!({
+                        "from": from,
+                        "to": { "type": "phone", "number": to },
+                        "call_hook": { "url": hook_url, "method": "POST" },
+                        "app_json": render_jambonz(verbs).to_string(),
+                    }))
+            }
+            Gateway::Sip => {
+                let body = json!({
+                    "event": "call.originate",
+                    "to": to,
+                    "from": from,
+                    "actions": render_sip(verbs),
+                });
+                self.sip_request(body)?
+            }
+        };
+        check(request.send().await?).await
+    }
+
+    fn sip_request(
+        &self,
+        body: serde_json::Value,
+    ) -> Result<reqwest::RequestBuilder, OutboundError> {
+        let sip = self
+            .config
+            .sip
+            .as_ref()
+            .ok_or(OutboundError::NotConfigured("sip"))?;
+        let url = sip
+            .control_url
+            .as_ref()
+            .ok_or(OutboundError::NotConfigured("sip"))?;
+        let bytes = body.to_string();
+        let t = unix_now();
+        Ok(self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header(
+                "guichet-signature",
+                timestamped_signature(&sip.secret, t, bytes.as_bytes()),
+            )
+            .body(bytes))
+    }
+}
+
+async fn check(response: reqwest::Response) -> Result<(), OutboundError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let body = response.text().await.unwrap_or_default();
+    Err(OutboundError::Status {
+        status: status.as_u16(),
+        body: body.chars().take(200).collect(),
+    })
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

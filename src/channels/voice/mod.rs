@@ -1,0 +1,244 @@
+//! The phone channel: telephony gateways push calls as webhooks, Guichet answers with
+//! call-control instructions, runs the IVR, queues the call and bridges it to the agent the
+//! router chose.
+//!
+//! Layout:
+//! - [`config`]: the `[voice]` section;
+//! - [`sign`]: webhook signatures (Twilio, and the `t=...,v1=...` HMAC-SHA256 scheme);
+//! - [`trees`]: the live IVR trees, kept in step with the store ([`IvrTrees`]);
+//! - [`calls`]: calls in progress and what each request means for them ([`Calls`]);
+//! - [`gateway`]: which gateway a call speaks, URLs, and outbound REST requests;
+//! - [`twilio`], [`jambonz`], [`sip`]: the three protocol adapters (parse, check the
+//!   signature, render).
+//!
+//! Routes: `/voice/twilio/{step}`, `/voice/jambonz/{step}` with `step` one of `incoming`,
+//! `input`, `continue`, `dial`, `recording`, `status`; `/voice/sip/events`. A gateway without a
+//! configuration section answers 404.
+//!
+//! Refusals (see [`Refusal`]): a bad signature gets 403; a missing field 400; an unknown number
+//! or call 404; a body over `[server] max_body_bytes` 413; an overloaded router 503. Where the
+//! protocol allows, the answer also carries a spoken apology and a hang-up; every refusal is
+//! logged, and none creates anything.
+
+pub mod calls;
+pub mod config;
+pub mod gateway;
+pub mod jambonz;
+pub mod sign;
+pub mod sip;
+pub mod trees;
+pub mod twilio;
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+
+use crate::engine::{Clock, Engine, SystemClock};
+use crate::ivr::{render_jambonz, render_twiml, Verb};
+
+pub use calls::{CallError, CallEvent, Calls};
+pub use config::VoiceConfig;
+pub use gateway::Gateway;
+pub use trees::{IvrTrees, TreeError};
+
+/// The running phone channel.
+#[derive(Debug, Clone)]
+pub struct VoiceChannel {
+    /// The calls in progress.
+    pub calls: Calls,
+    /// The live IVR trees (shared with the supervisors' gRPC service).
+    pub trees: IvrTrees,
+}
+
+impl VoiceChannel {
+    /// Loads the IVR trees (seeding them from `[[voice.trees]]` on first start), and starts
+    /// following the engine's events (bridging accepted calls) and forgetting ended calls.
+    /// `public_base` is the HTTP listener's URL as gateways see it (no trailing slash).
+    pub async fn start(
+        engine: &Engine,
+        voice: &VoiceConfig,
+        public_base: String,
+    ) -> Result<VoiceChannel, TreeError> {
+        let trees = IvrTrees::load(engine.store().clone(), voice, SystemClock.now()).await?;
+        let calls = Calls::new(engine.clone(), voice.clone(), public_base, trees.clone());
+        tokio::spawn(calls.clone().follow_events());
+        let sweeper = calls.clone();
+        let stopped = engine.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(30));
+            while !stopped.is_stopped() {
+                every.tick().await;
+                sweeper.sweep();
+            }
+        });
+        Ok(VoiceChannel { calls, trees })
+    }
+
+    /// The webhook routes of every gateway.
+    pub fn routes(&self) -> Router {
+        Router::new()
+            .route("/voice/twilio/{step}", post(twilio::webhook))
+            .route("/voice/jambonz/{step}", post(jambonz::webhook))
+            .route("/voice/sip/events", post(sip::events))
+            .with_state(self.calls.clone())
+    }
+}
+
+/// A request turned down: the status, what to fix, and whether to speak an apology.
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    message: String,
+    call_sid: Option<String>,
+    spoken: bool,
+}
+
+impl Refusal {
+    fn not_served(gateway: Gateway) -> Refusal {
+        Refusal {
+            status: StatusCode::NOT_FOUND,
+            message: format!(
+                "the {} gateway is not configured: add a [voice.{}] section",
+                gateway.name(),
+                gateway.name()
+            ),
+            call_sid: None,
+            spoken: false,
+        }
+    }
+
+    fn forbidden(gateway: Gateway, why: String) -> Refusal {
+        Refusal {
+            status: StatusCode::FORBIDDEN,
+            message: format!("{} webhook refused: {why}", gateway.name()),
+            call_sid: None,
+            spoken: false,
+        }
+    }
+
+    fn bad_request(call_sid: Option<&str>, message: String) -> Refusal {
+        Refusal {
+            status: StatusCode::BAD_REQUEST,
+            message,
+            call_sid: call_sid.map(str::to_owned),
+            spoken: true,
+        }
+    }
+
+    fn missing(call_sid: Option<&str>, field: &str) -> Refusal {
+        Refusal::bad_request(call_sid, format!("missing field {field}"))
+    }
+
+    fn from_call(call_sid: &str, error: CallError) -> Refusal {
+        let status = match &error {
+            CallError::UnknownNumber(_) | CallError::UnknownCall(_) => StatusCode::NOT_FOUND,
+            CallError::TooManyCalls | CallError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CallError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        Refusal {
+            status,
+            message: error.to_string(),
+            call_sid: Some(call_sid.to_owned()),
+            spoken: true,
+        }
+    }
+}
+
+/// The response to a refused request, in the gateway's format, logged.
+fn answer_error(gateway: Gateway, refusal: Refusal) -> Response {
+    let sid = refusal.call_sid.as_deref().unwrap_or("-");
+    if refusal.status.is_server_error() {
+        tracing::error!(
+            gateway = gateway.name(),
+            call_sid = sid,
+            status = refusal.status.as_u16(),
+            "{}",
+            refusal.message
+        );
+    } else {
+        tracing::warn!(
+            gateway = gateway.name(),
+            call_sid = sid,
+            status = refusal.status.as_u16(),
+            "{}",
+            refusal.message
+        );
+    }
+    if !refusal.spoken {
+        return (refusal.status, format!("{}\n", refusal.message)).into_response();
+    }
+    let verbs = calls::fallback_verbs();
+    match gateway {
+        Gateway::Twilio => {
+            let mut response = twiml_response(refusal.status, &verbs);
+            if let Ok(v) = refusal.message.parse() {
+                response.headers_mut().insert("x-guichet-error", v);
+            }
+            response
+        }
+        Gateway::Jambonz => {
+            let mut response = json_response(refusal.status, render_jambonz(&verbs));
+            if let Ok(v) = refusal.message.parse() {
+                response.headers_mut().insert("x-guichet-error", v);
+            }
+            response
+        }
+        Gateway::Sip => json_response(
+            refusal.status,
+            json!({"error": refusal.message, "actions": sip::render_sip(&verbs)}),
+        ),
+    }
+}
+
+/// The body, or the refusal for an unreadable or oversized one.
+fn body_or_error(gateway: Gateway, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        Refusal {
+            status,
+            message: if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!(
+                    "{} webhook body over the size limit ([server] max_body_bytes)",
+                    gateway.name()
+                )
+            } else {
+                format!("{} webhook body unreadable: {rejection}", gateway.name())
+            },
+            call_sid: None,
+            spoken: true,
+        }
+    })
+}
+
+/// A string field of a JSON object (numbers are accepted and written as text).
+fn json_field(value: &Value, name: &str) -> Option<String> {
+    match value.get(name)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn json_response(status: StatusCode, value: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+fn twiml_response(status: StatusCode, verbs: &[Verb]) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        render_twiml(verbs),
+    )
+        .into_response()
+}
