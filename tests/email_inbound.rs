@@ -490,6 +490,18 @@ async fn refusals_are_clear_and_store_nothing() {
         log.contains("unknown recipient") && log.contains("message too big"),
         "{log}"
     );
+    // And a metric.
+    let metrics = reqwest::get(format!("http://{}/metrics", server.http_addr))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    for reason in ["unknown_recipient", "too_big"] {
+        let line =
+            format!("guichet_channel_refusals_total{{channel=\"email\",reason=\"{reason}\"}}");
+        assert!(metrics.contains(&line), "{line} missing in:\n{metrics}");
+    }
 }
 
 /// The demo configuration with the webhook's secret set.

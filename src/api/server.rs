@@ -60,7 +60,7 @@ pub enum ServeError {
     #[error(transparent)]
     Email(#[from] crate::channels::email::EmailError),
     /// The phone channel's IVR trees could not be loaded.
-    #[error("phone channel: {0}")]
+    #[error(transparent)]
     Voice(#[from] crate::channels::voice::TreeError),
 }
 

@@ -46,7 +46,17 @@ pub fn config_with(dir: &Path, extra: &str) -> PathBuf {
     let demo = fs::read_to_string(demo_config()).expect("read the demo configuration");
     let path = dir.join("guichet.toml");
     fs::write(&path, format!("{demo}\n{extra}\n")).expect("write the test configuration");
+    copy_demo_tree(dir);
     path
+}
+
+/// Copies the demo's IVR tree to `dir/ivr/`, where a configuration file written in `dir` names
+/// it (the file is relative to the configuration).
+pub fn copy_demo_tree(dir: &Path) {
+    let trees = dir.join("ivr");
+    fs::create_dir_all(&trees).expect("create the ivr directory");
+    let tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ivr/demo_tree.json");
+    fs::copy(tree, trees.join("demo_tree.json")).expect("copy the demo IVR tree");
 }
 
 /// A temporary directory holding a data directory (`data/`) and the servers' logs.
@@ -56,12 +66,13 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new() -> Workspace {
-        Workspace {
-            tmp: tempfile::Builder::new()
-                .prefix("guichet-api-")
-                .tempdir()
-                .expect("temporary directory"),
-        }
+        let tmp = tempfile::Builder::new()
+            .prefix("guichet-api-")
+            .tempdir()
+            .expect("temporary directory");
+        // Configuration files the tests write here name the demo tree relative to themselves.
+        copy_demo_tree(tmp.path());
+        Workspace { tmp }
     }
 
     /// The temporary directory itself (for configuration files, stand-ins' data).

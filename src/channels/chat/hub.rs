@@ -236,12 +236,13 @@ impl ChatHub {
     /// Counts a refusal.
     pub(super) fn refused(&self, what: Refusal) {
         let c = &self.inner.counts;
-        let counter = match what {
-            Refusal::TooBig => &c.refused_too_big,
-            Refusal::BadFrame => &c.refused_bad_frame,
-            Refusal::Origin => &c.refused_origin,
+        let (counter, reason) = match what {
+            Refusal::TooBig => (&c.refused_too_big, "too_big"),
+            Refusal::BadFrame => (&c.refused_bad_frame, "bad_frame"),
+            Refusal::Origin => (&c.refused_origin, "origin"),
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        crate::channels::count_refusal("chat", reason);
     }
 
     /// The `[chat]` settings.

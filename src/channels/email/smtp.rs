@@ -57,6 +57,7 @@ pub async fn run(
                         Ok(_permit) => session(stream, peer, intake, stop).await,
                         Err(_) => {
                             warn!(%peer, "SMTP refused: too many sessions");
+                            crate::channels::count_refusal("email", "too_many_sessions");
                             let mut stream = stream;
                             let _ = stream
                                 .write_all(b"421 4.3.2 Too many connections, try again later\r\n")
@@ -265,6 +266,7 @@ async fn session(
                     Err(reply) => {
                         if reply.starts_with("552") {
                             warn!(%peer, %from, "SMTP refused: announced size over the limit");
+                            crate::channels::count_refusal("email", "too_big");
                         } else {
                             errors += 1;
                         }
@@ -299,6 +301,7 @@ async fn session(
                     }
                     Err(refusal) => {
                         warn!(%peer, recipient = %to, "SMTP refused: unknown recipient");
+                        crate::channels::count_refusal("email", "unknown_recipient");
                         reply!("550 5.1.1 {}", one_line(&refusal.to_string()));
                     }
                 }
@@ -327,6 +330,7 @@ async fn session(
                 let answer = match data {
                     Data::TooBig => {
                         warn!(%peer, %from, limit = max, "SMTP refused: message too big");
+                        crate::channels::count_refusal("email", "too_big");
                         format!("552 5.3.4 Message size exceeds the limit of {max} bytes")
                     }
                     Data::Message(raw) => deliver(&intake, peer, &from, &recipients, &raw).await,
@@ -448,6 +452,7 @@ async fn deliver(
         Ok(email) => email,
         Err(reason) => {
             warn!(%peer, from = %envelope_from, "SMTP refused: malformed message: {reason}");
+            crate::channels::count_refusal("email", "malformed");
             return format!("554 5.6.0 Malformed message: {}", one_line(&reason));
         }
     };
@@ -464,6 +469,7 @@ async fn deliver(
         ),
         Err(refusal) => {
             warn!(%peer, from = %envelope_from, "SMTP refused: {refusal}");
+            crate::channels::count_refusal("email", "refused");
             let text = one_line(&refusal.to_string());
             match refusal {
                 Refusal::UnknownRecipient(_) => format!("550 5.1.1 {text}"),

@@ -98,11 +98,15 @@ impl IvrTrees {
             };
             let json = match read(&path) {
                 Ok(json) => json,
-                // The configuration built into the binary has no directory to read from.
-                Err(e) if config.base_dir.is_none() => {
-                    tracing::warn!("{e}: no tree seeded from it");
-                    continue;
-                }
+                // The configuration built into the binary has no directory to read from: its
+                // demo tree is built in too.
+                Err(e) if config.base_dir.is_none() => match embedded_tree(&seed.file) {
+                    Some(json) => json.to_owned(),
+                    None => {
+                        tracing::warn!("{e}: no tree seeded from it");
+                        continue;
+                    }
+                },
                 Err(e) => return Err(e),
             };
             let tree = parse(&json)?;
@@ -217,4 +221,11 @@ fn read(path: &Path) -> Result<String, TreeError> {
         path: path.display().to_string(),
         message: e.to_string(),
     })
+}
+
+/// The demo configuration's tree, built into the binary with the demo configuration itself, so
+/// that `guichet serve` run away from the source tree still answers the demo number.
+fn embedded_tree(file: &std::path::Path) -> Option<&'static str> {
+    (file == std::path::Path::new("ivr/demo_tree.json"))
+        .then_some(include_str!("../../../config/ivr/demo_tree.json"))
 }
