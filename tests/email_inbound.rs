@@ -3,10 +3,12 @@
 //! conversations, acknowledged with the reference and the queue's announced delay; the agent
 //! answers over gRPC with threading headers; the citizen's replies (by In-Reply-To or by the
 //! `[#REFERENCE]` subject tag) join the interaction; a reply after completion opens a new one
-//! linked to it; refusals (unknown recipient, too big, malformed) store nothing; and the
+//! linked to it; the agent's reply and the acknowledgement reach a local SMTP relay with their
+//! threading headers; refusals (unknown recipient, too big, malformed) store nothing; and the
 //! inbound-parse webhook (SendGrid and Mailgun fields) feeds the same pipeline.
 
 mod api_common;
+mod notify_common;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -168,7 +170,17 @@ async fn next_message(stream: &mut tonic::Streaming<pb::OfferUpdate>) -> pb::Con
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emails_become_threaded_acknowledged_conversations() {
     let ws = Workspace::new();
-    let server = ws.start();
+    // Outbound mail goes to a local SMTP sink standing in for the service's relay.
+    let sink = notify_common::SmtpSink::start(0).await;
+    let config = api_common::config_with(
+        ws.path(),
+        &format!(
+            "[email.outbound]\nrelay_host = \"127.0.0.1\"\nrelay_port = {}\ntls = \"none\"\n\
+             from_address = \"{BENEFITS}\"\n",
+            sink.addr.port()
+        ),
+    );
+    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
     let smtp = server.smtp_addr.expect("the demo config listens for SMTP");
     let (token, _) = ws.token("agent", Some("amelie"));
     let mut desk = server.desktop(&token);
@@ -276,6 +288,30 @@ async fn emails_become_threaded_acknowledged_conversations() {
     assert_eq!(reply_id, &sent.id);
     assert_eq!(meta(reply_msg, "in_reply_to"), m1);
     assert_eq!(meta(reply_msg, "references"), m1);
+    // The relay receives it with the headers that thread it in the citizen's mail client.
+    let reply_ulid = reply_id.strip_prefix("email:").expect("email id");
+    let reply_header = format!("<{reply_ulid}@{DOMAIN}>");
+    let relayed = notify_common::wait_for(LIMIT, "the reply at the relay", || {
+        sink.received()
+            .into_iter()
+            .find(|m| m.header("Message-ID").as_deref() == Some(reply_header.as_str()))
+    })
+    .await;
+    assert_eq!(relayed.header("In-Reply-To").as_deref(), Some(m1));
+    assert_eq!(relayed.header("References").as_deref(), Some(m1));
+    assert_eq!(relayed.rcpt_to, ["<jeanne@example.org>"]);
+    assert!(
+        relayed.data.contains("en cours d'instruction"),
+        "{}",
+        relayed.data
+    );
+    // The acknowledgement went out too, threaded under the citizen's first message.
+    let acks: Vec<_> = sink
+        .received()
+        .into_iter()
+        .filter(|m| m.header("In-Reply-To").as_deref() == Some(m1))
+        .collect();
+    assert!(acks.len() >= 2, "acknowledgement and reply: {acks:?}");
 
     // 3. The citizen answers the agent's reply (its Message-ID as notify sends it).
     let ulid = reply_id.strip_prefix("email:").expect("email id");
