@@ -281,7 +281,10 @@ impl Outbox {
             Some(sender) => sender.send(&message).await,
             None => Err(SendError::Transient(format!(
                 "no [{}] section in the configuration: add it and restart to deliver",
-                d.channel.as_str()
+                match d.channel {
+                    DeliveryChannel::Email => "email.outbound",
+                    DeliveryChannel::Sms => "sms",
+                }
             ))),
         };
         let now = self.clock.now();
