@@ -429,6 +429,19 @@ impl Config {
                 });
             }
         }
+        if !self.queues.is_empty() {
+            if let Some(unknown) = self
+                .surveys
+                .queues
+                .iter()
+                .find(|q| !self.queues.iter().any(|c| &c.id == *q))
+            {
+                return Err(invalid(
+                    "[surveys] queues",
+                    format!("queue {unknown} is not among the [[queues]] of this file"),
+                ));
+            }
+        }
         let mut router = Router::new();
         for command in self.seed_commands() {
             let what = match &command {

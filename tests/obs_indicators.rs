@@ -333,3 +333,41 @@ impl NowTs for ManualClock {
         guichet::engine::Clock::now(self)
     }
 }
+
+#[test]
+fn log_indicators_and_surveys_keys_are_read_and_checked() {
+    use std::path::Path;
+    let text = "[log]\nformat = \"json\"\n[indicators]\ntime_zone = \"Europe/Paris\"\n\
+                service_name = \"Allô\"\n[surveys]\nenabled = true\nqueues = [\"q\"]\n\
+                period_days = 7\n[[queues]]\nid = \"q\"\n[[queues]]\nid = \"r\"\n";
+    let config = Config::from_toml(text, Path::new("o.toml")).expect("parse");
+    config.validate(Path::new("o.toml")).expect("valid");
+    assert_eq!(config.log.format, guichet::obs::LogFormat::Json);
+    assert_eq!(config.indicators.time_zone, chrono_tz::Europe::Paris);
+    assert!(config.surveys.enabled_for(&"q".into()));
+    assert!(!config.surveys.enabled_for(&"r".into()));
+    assert_eq!(config.surveys.period_ms(), 7 * 86_400_000);
+
+    let bad_zone = Config::from_toml(
+        "[indicators]\ntime_zone = \"Mars/Olympus\"\n",
+        Path::new("z.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(bad_zone.starts_with("z.toml:2:13:"), "{bad_zone}");
+    assert!(bad_zone.contains("Mars/Olympus"), "{bad_zone}");
+    let bad_format = Config::from_toml("[log]\nformat = \"xml\"\n", Path::new("l.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(bad_format.contains("`text` or `json`"), "{bad_format}");
+    let unknown = "[surveys]\nqueues = [\"nope\"]\n[[queues]]\nid = \"q\"\n";
+    let err = Config::from_toml(unknown, Path::new("s.toml"))
+        .expect("parse")
+        .validate(Path::new("s.toml"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "s.toml: [surveys] queues: queue nope is not among the [[queues]] of this file"
+    );
+}

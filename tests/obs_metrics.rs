@@ -148,6 +148,12 @@ async fn metrics_follow_a_scripted_scenario() {
     })
     .await
     .expect("Cancel");
+    // Logging in again is a no-op command: enough of them for a timed routing decision.
+    for _ in 0..guichet::engine::DECISION_SAMPLE {
+        desk.login(pb::LoginRequest::default())
+            .await
+            .expect("Login again");
+    }
     // A tax call nobody logged in can take: it waits.
     int.create(spec("tax", pb::Channel::Voice, "+33600000003", "m-3"))
         .await
@@ -191,7 +197,8 @@ async fn metrics_follow_a_scripted_scenario() {
     assert_eq!(v("guichet_agents", &[("state", "available")]), 1.0);
     assert_eq!(v("guichet_agents", &[("state", "offline")]), 4.0);
     // Engine and journal timings.
-    assert!(v("guichet_routing_decision_seconds_count", &[]) >= 8.0);
+    // One command in DECISION_SAMPLE is timed: more than that many were handled.
+    assert!(v("guichet_routing_decision_seconds_count", &[]) >= 1.0);
     assert!(v("guichet_journal_commit_seconds_count", &[]) >= 1.0);
     assert!(
         v("guichet_journal_batch_events_sum", &[]) >= 10.0,

@@ -431,3 +431,51 @@ async fn catch_up(store: Arc<Store>, config: IndicatorsConfig) -> Result<u64, St
 pub fn today(config: &IndicatorsConfig, clock: &dyn Clock) -> NaiveDate {
     config.date_of(clock.now())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).expect("date")
+    }
+
+    #[test]
+    fn periods_cover_the_day_the_iso_week_and_the_calendar_month() {
+        assert_eq!(
+            Period::Day.range(d(2026, 3, 10)),
+            (d(2026, 3, 10), d(2026, 3, 10))
+        );
+        // 2026-03-10 is a Tuesday.
+        assert_eq!(
+            Period::Week.range(d(2026, 3, 10)),
+            (d(2026, 3, 9), d(2026, 3, 15))
+        );
+        assert_eq!(
+            Period::Week.range(d(2026, 3, 15)),
+            (d(2026, 3, 9), d(2026, 3, 15))
+        );
+        assert_eq!(
+            Period::Month.range(d(2024, 2, 10)),
+            (d(2024, 2, 1), d(2024, 2, 29))
+        );
+        assert_eq!(
+            Period::Month.range(d(2026, 12, 31)),
+            (d(2026, 12, 1), d(2026, 12, 31))
+        );
+        assert!(Period::parse("year").unwrap_err().contains("period=week"));
+        assert!(parse_date("2026-02-30").is_err());
+    }
+
+    #[test]
+    fn days_follow_the_configured_time_zone() {
+        let paris = IndicatorsConfig {
+            time_zone: chrono_tz::Europe::Paris,
+            ..IndicatorsConfig::default()
+        };
+        // 2026-03-10 23:30 UTC is already the 11th in Paris (UTC+1 in winter).
+        let late = Timestamp(1_773_185_400_000);
+        assert_eq!(IndicatorsConfig::default().day_of(late), "2026-03-10");
+        assert_eq!(paris.day_of(late), "2026-03-11");
+    }
+}

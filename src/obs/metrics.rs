@@ -59,7 +59,8 @@ pub mod names {
     pub const OPEN: &str = "guichet_open_interactions";
     /// Gauge `{state}`: agents by state (`available`, `paused`, `wrap_up`, `offline`).
     pub const AGENTS: &str = "guichet_agents";
-    /// Histogram: seconds the router took to handle one command.
+    /// Histogram: seconds the router took to handle one command (one command in
+    /// [`crate::engine::DECISION_SAMPLE`] is timed).
     pub const ROUTING_DECISION_SECONDS: &str = "guichet_routing_decision_seconds";
     /// Histogram: seconds one journal transaction (group commit) took.
     pub const JOURNAL_COMMIT_SECONDS: &str = "guichet_journal_commit_seconds";
@@ -74,6 +75,9 @@ pub mod names {
 use names::*;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 const WAIT_BUCKETS: &[f64] = &[
     1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 1800.0, 3600.0, 14_400.0,
@@ -116,6 +120,18 @@ pub fn install() -> PrometheusHandle {
                 tracing::warn!("another metrics recorder is installed: /metrics stays empty");
             }
             describe();
+            // Histograms keep every sample until upkeep folds them into their buckets: without
+            // a scrape, memory would grow with traffic. A small thread does it every 5 seconds.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("guichet-metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "no metrics upkeep thread: histograms fold at scrapes only");
+            }
             handle
         })
         .clone()
@@ -145,7 +161,7 @@ fn describe() {
     describe_histogram!(
         ROUTING_DECISION_SECONDS,
         Unit::Seconds,
-        "Router time per command"
+        "Router time per command, one command in 16 timed"
     );
     describe_histogram!(
         JOURNAL_COMMIT_SECONDS,

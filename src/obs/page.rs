@@ -475,3 +475,42 @@ table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #929292;pad
 text-align:left}td.value{text-align:right}caption{text-align:left;font-weight:bold}\
 fieldset{border:1px solid #929292}label{margin:0 .25rem 0 .75rem}a{color:#000091}\
 a:focus,button:focus,select:focus,input:focus{outline:3px solid #0a76f6}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_the_preferred_of_french_and_english() {
+        assert_eq!(Lang::from_accept_language(None), Lang::Fr);
+        assert_eq!(Lang::from_accept_language(Some("de-DE")), Lang::Fr);
+        assert_eq!(Lang::from_accept_language(Some("en-GB,en;q=0.9")), Lang::En);
+        assert_eq!(
+            Lang::from_accept_language(Some("de;q=1, fr;q=0.5, en;q=0.8")),
+            Lang::En
+        );
+        assert_eq!(
+            Lang::from_accept_language(Some("fr-FR, en;q=0.9")),
+            Lang::Fr
+        );
+        assert_eq!(
+            Lang::from_accept_language(Some("en;q=0, fr;q=0.1")),
+            Lang::Fr
+        );
+    }
+
+    #[test]
+    fn figures_are_formatted_per_language_and_text_is_escaped() {
+        assert_eq!(format_rate(Some(0.875), Lang::En), "87.5 %");
+        assert_eq!(format_rate(Some(0.875), Lang::Fr), "87,5 %");
+        assert_eq!(format_rate(None, Lang::Fr), "—");
+        assert_eq!(format_wait(Some(64.6)), "65 s");
+        assert_eq!(format_score(Some(4.25), Lang::Fr), "4,2 / 5");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(delay_text(Some(432_000), Lang::En), "5 day(s)");
+        assert_eq!(delay_text(Some(180), Lang::Fr), "3 minute(s)");
+    }
+}
