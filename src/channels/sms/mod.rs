@@ -31,9 +31,6 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 use tracing::Instrument;
 
 pub use config::{SmsConfig, SmsNumber};
@@ -70,42 +67,8 @@ pub fn is_opted_out(engine: &Engine, number: &str) -> Result<bool, crate::store:
     engine.store().is_opted_out(number)
 }
 
-/// The `X-Twilio-Signature` of a request: base64(HMAC-SHA1(auth token, URL followed by every
-/// parameter sorted by name, name then value)).
-pub fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
-    base64::engine::general_purpose::STANDARD
-        .encode(signing_mac(auth_token, url, params).finalize().into_bytes())
-}
-
-/// The HMAC-SHA1 over the URL and the sorted parameters, keyed with the auth token.
-fn signing_mac(auth_token: &str, url: &str, params: &[(String, String)]) -> Hmac<Sha1> {
-    // HMAC takes keys of any length: this cannot fail.
-    let mut mac = <Hmac<Sha1> as hmac::digest::KeyInit>::new_from_slice(auth_token.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-    mac.update(url.as_bytes());
-    let mut sorted: Vec<&(String, String)> = params.iter().collect();
-    sorted.sort();
-    for (name, value) in sorted {
-        mac.update(name.as_bytes());
-        mac.update(value.as_bytes());
-    }
-    mac
-}
-
-/// Whether `signature` (base64) is the signature of the request, compared in constant time.
-fn signature_matches(
-    auth_token: &str,
-    url: &str,
-    params: &[(String, String)],
-    signature: &str,
-) -> bool {
-    let Ok(given) = base64::engine::general_purpose::STANDARD.decode(signature.trim()) else {
-        return false;
-    };
-    signing_mac(auth_token, url, params)
-        .verify_slice(&given)
-        .is_ok()
-}
+/// The `X-Twilio-Signature` of a request (the same algorithm signs calls and messages).
+pub use crate::channels::voice::sign::twilio_signature;
 
 #[derive(Clone)]
 struct SmsState {
@@ -236,7 +199,12 @@ async fn webhook(
             "missing X-Twilio-Signature header".into(),
         );
     };
-    if !signature_matches(&state.config.auth_token, &url, &params, signature) {
+    if !crate::channels::voice::sign::twilio_valid(
+        &state.config.auth_token,
+        &url,
+        &params,
+        signature,
+    ) {
         return refuse(
             StatusCode::FORBIDDEN,
             format!(
