@@ -409,6 +409,9 @@ impl Config {
         self.voice
             .validate()
             .map_err(|e| invalid("[voice]", e.to_string()))?;
+        self.surveys
+            .validate()
+            .map_err(|message| invalid("[surveys]", message))?;
         let mut seen = std::collections::BTreeSet::new();
         for q in &self.queues {
             if !seen.insert(q.id.clone()) {

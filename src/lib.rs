@@ -19,6 +19,8 @@
 //! - [`channels`]: the channel adapters that turn what contacts send into conversations (email in
 //!   over SMTP and inbound-parse webhooks, SMS provider webhooks, the web chat
 //!   over WebSocket, telephony gateway webhooks in [`channels::voice`]).
+//! - [`survey`]: satisfaction surveys: the question after completion, by the contact's channel,
+//!   and the answers (SMS or email reply, the survey page, the chat widget).
 //! - [`sim`]: the simulator that runs the real router on virtual time.
 #![deny(missing_docs)]
 
@@ -33,3 +35,4 @@ pub mod notify;
 pub mod obs;
 pub mod sim;
 pub mod store;
+pub mod survey;

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use api_common::{next, Server, Workspace, STREAM_LIMIT};
+use api_common::{logged_in_agent, next, Server, Workspace, STREAM_LIMIT};
 use guichet::api::proto as pb;
 use pb::offer_update::Update;
 
@@ -111,28 +111,6 @@ async fn update<T>(
     }
 }
 
-/// An agent logged in with its offer stream open.
-async fn agent(
-    ws: &Workspace,
-    server: &Server,
-    id: &str,
-) -> (
-    pb::agent_desktop_client::AgentDesktopClient<api_common::Authed>,
-    tonic::Streaming<pb::OfferUpdate>,
-) {
-    let (token, _) = ws.token("agent", Some(id));
-    let mut desk = server.desktop(&token);
-    desk.login(pb::LoginRequest::default())
-        .await
-        .expect("Login");
-    let stream = desk
-        .offers(pb::OffersRequest::default())
-        .await
-        .expect("Offers")
-        .into_inner();
-    (desk, stream)
-}
-
 async fn start_chat(socket: &mut Socket, name: &str) -> Value {
     send(
         socket,
@@ -146,7 +124,7 @@ async fn start_chat(socket: &mut Socket, name: &str) -> Value {
 async fn visitor_and_agent_chat_with_typing_and_transcript() {
     let ws = Workspace::new();
     let server = ws.start_with_config(&config_with_short_grace(&ws));
-    let (mut desk, mut offers) = agent(&ws, &server, "david").await;
+    let (mut desk, mut offers) = logged_in_agent(&ws, &server, "david").await;
 
     let mut socket = connect(&server).await;
     let started = start_chat(&mut socket, "Ana").await;
@@ -358,7 +336,7 @@ async fn bad_frames_and_origins_are_refused_and_nothing_is_stored() {
 async fn resume_within_grace_keeps_the_interaction_and_leaving_abandons() {
     let ws = Workspace::new();
     let server = ws.start_with_config(&config_with_short_grace(&ws));
-    let (_desk, mut offers) = agent(&ws, &server, "david").await;
+    let (_desk, mut offers) = logged_in_agent(&ws, &server, "david").await;
 
     let mut socket = connect(&server).await;
     let started = start_chat(&mut socket, "Chloé").await;
@@ -433,7 +411,7 @@ async fn resume_within_grace_keeps_the_interaction_and_leaving_abandons() {
 async fn visitor_leaving_after_the_answer_completes_the_chat() {
     let ws = Workspace::new();
     let server = ws.start_with_config(&config_with_short_grace(&ws));
-    let (mut desk, mut offers) = agent(&ws, &server, "david").await;
+    let (mut desk, mut offers) = logged_in_agent(&ws, &server, "david").await;
 
     let mut socket = connect(&server).await;
     start_chat(&mut socket, "Dan").await;
@@ -507,4 +485,73 @@ async fn chats_left_open_by_a_crash_end_after_the_grace_period() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_survey_is_asked_in_the_widget_and_answered_on_its_page() {
+    let ws = Workspace::new();
+    let config = api_common::config_with(ws.path(), "[surveys]\nenabled = true\n");
+    let server = ws.start_with_config(&config);
+    let (mut desk, mut offers) = logged_in_agent(&ws, &server, "david").await;
+
+    let mut socket = connect(&server).await;
+    start_chat(&mut socket, "Ana").await;
+    send(&mut socket, json!({"type": "message", "text": "Hello"})).await;
+    let reference = until(&mut socket, "queued").await["reference"]
+        .as_str()
+        .expect("reference")
+        .to_owned();
+    update(&mut offers, |u| matches!(u, Update::Offer(_)).then_some(())).await;
+    desk.accept(pb::InteractionAction {
+        interaction_id: reference.clone(),
+        ..Default::default()
+    })
+    .await
+    .expect("Accept");
+    until(&mut socket, "agent_joined").await;
+    desk.complete(pb::CompleteRequest {
+        interaction_id: reference.clone(),
+        wrap_up_code: "answered".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("Complete");
+
+    // The question comes in the widget, in the chat's language, before the end.
+    let survey = until(&mut socket, "survey").await;
+    let question = survey["question"].as_str().expect("question");
+    assert!(question.starts_with("Are you satisfied"), "{survey}");
+    let url = survey["url"].as_str().expect("url").to_owned();
+    let token = survey["token"].as_str().expect("token");
+    assert!(url.ends_with(&format!("/survey/{token}")), "{survey}");
+    let ended = until(&mut socket, "ended").await;
+    assert_eq!(ended["reason"], "agent");
+
+    // The widget posts the answer to the page and reads JSON.
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("Accept", "application/json")
+        .form(&[("score", "5"), ("comment", "Quick and kind")])
+        .send()
+        .await
+        .expect("POST the answer");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["status"], "recorded");
+    let conn = rusqlite::Connection::open_with_flags(
+        ws.data_dir().join("guichet.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open the database");
+    let (score, agent, channel): (u8, String, String) = conn
+        .query_row(
+            "SELECT score, agent, channel FROM survey_answers WHERE interaction = ?1",
+            [&reference],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("the answer is stored");
+    assert_eq!(
+        (score, agent.as_str(), channel.as_str()),
+        (5, "david", "chat")
+    );
 }

@@ -184,3 +184,85 @@ async fn messages_join_the_open_conversation_and_survive_a_restart() {
     assert_eq!(store.message_interaction("sms:SM1").expect("find"), None);
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn follow_ups_reach_closed_interactions_and_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = EngineConfig::new(dir.path());
+    let (engine, _) = Engine::start(config.clone(), &demo()).await.expect("start");
+    let id = InteractionId::from_u128(1);
+    engine
+        .send(Command::OpenConversation {
+            spec: sms_spec(1),
+            message: inbound("sms:SM1", "Bonjour"),
+        })
+        .await
+        .expect("open");
+    engine
+        .send(Command::Cancel { interaction: id })
+        .await
+        .expect("cancel: the interaction is closed");
+
+    // An ordinary message is refused on a closed interaction...
+    let closed = engine
+        .send(Command::AddMessage {
+            interaction: id,
+            message: Message::new("sms:N1", MessageDirection::Outbound, "late"),
+        })
+        .await;
+    assert!(
+        matches!(
+            closed,
+            Err(EngineError::Route(RouteError::UnknownInteraction(_)))
+        ),
+        "{closed:?}"
+    );
+    // ...but Guichet's own follow-up is committed.
+    let events = engine
+        .follow_up(
+            id,
+            Message::new("sms:S1", MessageDirection::Outbound, "Votre avis ?"),
+        )
+        .await
+        .expect("follow-up on a closed interaction");
+    assert_eq!(events[0].kind.name(), "message_added");
+    // Not an inbound message, nor an agent's, nor for an interaction never seen.
+    let inbound_follow_up = engine.follow_up(id, inbound("sms:S2", "not ours")).await;
+    assert!(
+        matches!(
+            inbound_follow_up,
+            Err(EngineError::Route(RouteError::InvalidFollowUp(_)))
+        ),
+        "{inbound_follow_up:?}"
+    );
+    let mut by_agent = Message::new("sms:S3", MessageDirection::Outbound, "x");
+    by_agent.agent = Some(AgentId::new("amelie"));
+    assert!(matches!(
+        engine.follow_up(id, by_agent).await,
+        Err(EngineError::Route(RouteError::InvalidFollowUp(_)))
+    ));
+    assert!(matches!(
+        engine
+            .follow_up(
+                InteractionId::from_u128(42),
+                Message::new("sms:S4", MessageDirection::Outbound, "x"),
+            )
+            .await,
+        Err(EngineError::Route(RouteError::UnknownInteraction(_)))
+    ));
+    engine.shutdown().await;
+    drop(engine);
+
+    // Recovery replays the follow-up of the closed interaction.
+    let (engine, report) = Engine::start(config, &demo()).await.expect("restart");
+    assert_eq!(report.open_interactions, 0);
+    let texts: Vec<String> = engine
+        .store()
+        .conversation(id)
+        .expect("conversation")
+        .iter()
+        .map(|e| e.message.text.clone())
+        .collect();
+    assert_eq!(texts, ["Bonjour", "Votre avis ?"]);
+    engine.shutdown().await;
+}

@@ -131,7 +131,8 @@ pub async fn serve(
         None => format!("http://{http_addr}"),
     };
     let voice =
-        crate::channels::voice::VoiceChannel::start(&engine, &config.voice, public_base).await?;
+        crate::channels::voice::VoiceChannel::start(&engine, &config.voice, public_base.clone())
+            .await?;
     let limit = config.server.max_message_bytes;
 
     let desktop = InterceptedService::new(
@@ -198,6 +199,10 @@ pub async fn serve(
         http_routes.push(email.routes());
     }
     http_routes.extend(crate::channels::sms::routes(&engine, &config, http_addr));
+    // Satisfaction surveys: asked after completion (when enabled), answered on their page.
+    let surveys = crate::survey::Surveys::new(&engine, &config, public_base.clone());
+    surveys.start(Some(chat.clone()));
+    http_routes.push(crate::http::survey::routes(surveys));
     // The outbox delivers outbound email and SMS; it ends when the engine stops.
     let outbox = crate::notify::Outbox::new(&engine, &config)
         .map_err(|e| ServeError::Channel(e.to_string()))?;

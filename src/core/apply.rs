@@ -7,6 +7,7 @@
 use super::error::RouteError;
 use super::event::{DeclineCause, Event, EventKind, MoveCause};
 use super::index::{AgentSlot, Phase, QueueSlot, Slot, Timer, TimerKind, WaitKey};
+use super::message::MessageDirection;
 use super::model::{AgentId, AgentState, Channel, ContactId, InteractionId, QueueId};
 use super::router::Router;
 
@@ -358,8 +359,16 @@ impl Router {
                 self.expect_phase(*interaction, |_| true)?;
                 self.close(*interaction);
             }
-            EventKind::MessageAdded { interaction, .. } => {
-                self.expect_phase(*interaction, |_| true)?;
+            EventKind::MessageAdded {
+                interaction,
+                message,
+            } => {
+                // Guichet's own follow-ups (outbound, no agent) may concern a closed interaction.
+                let follow_up =
+                    message.direction == MessageDirection::Outbound && message.agent.is_none();
+                if !follow_up {
+                    self.expect_phase(*interaction, |_| true)?;
+                }
             }
         }
         Ok(())

@@ -116,6 +116,17 @@ pub enum Command {
         /// The message.
         message: Message,
     },
+    /// A message Guichet itself sends about an interaction that may already be closed: a
+    /// completion notice, a satisfaction survey question, a chat transcript. It must be
+    /// outbound and have no agent. It never changes routing state, so the router accepts it
+    /// whether the interaction is open or closed; it cannot know a closed interaction, so the
+    /// caller checks that the interaction exists (see `Engine::follow_up`).
+    FollowUp {
+        /// The interaction the message is about.
+        interaction: InteractionId,
+        /// The message (outbound, no agent).
+        message: Message,
+    },
     /// A contact's message that starts a conversation or continues the open one: when an open
     /// interaction has the spec's `external_ref` (for SMS, the pair of numbers), the message is
     /// added to it; otherwise the interaction is created from `spec`, then the message added.

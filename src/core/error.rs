@@ -112,6 +112,9 @@ pub enum RouteError {
         /// What to fix.
         reason: String,
     },
+    /// A follow-up message that is not Guichet's own (inbound, or written by an agent).
+    #[error("a follow-up message must be outbound and without an agent: {0}")]
+    InvalidFollowUp(String),
     /// A journaled event that does not fit the router's state (corrupt or foreign journal).
     #[error("event does not apply: {0}")]
     Replay(String),

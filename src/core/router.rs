@@ -14,6 +14,7 @@ use super::index::{
     rank_score, AgentSlot, Class, ClassKey, ExternalRefs, Interner, Phase, Profile, QueueSlot,
     Slot, Slots, Timer, TimerKind, WaitKey,
 };
+use super::message::MessageDirection;
 use super::model::{
     AgentId, AgentState, Channel, ContactId, InteractionId, InteractionSpec, OverflowAction,
     QueueConfig, QueueId, Requirement, Skill, StepAction, Strategy, Timestamp, MAX_LEVEL,
@@ -269,6 +270,22 @@ impl Router {
                 message,
             } => {
                 self.open_slot(interaction)?;
+                self.emit(
+                    out,
+                    now,
+                    EventKind::MessageAdded {
+                        interaction,
+                        message: Arc::new(message),
+                    },
+                );
+            }
+            Command::FollowUp {
+                interaction,
+                message,
+            } => {
+                if message.direction != MessageDirection::Outbound || message.agent.is_some() {
+                    return Err(RouteError::InvalidFollowUp(message.id));
+                }
                 self.emit(
                     out,
                     now,

@@ -46,7 +46,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, EngineLimits};
-use crate::core::{AgentState, Command, ContactId, Event, RouteError, Router, Timestamp};
+use crate::core::{
+    AgentState, Command, ContactId, Event, InteractionId, RouteError, Router, Timestamp,
+};
 use crate::store::{Ack, Erasure, Journal, Store, StoreConfig, StoreError};
 
 /// Where time comes from (the engine's only clock; tests may inject their own).
@@ -118,6 +120,33 @@ pub enum EngineError {
     /// The database could not be opened, recovered or written.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// For subscribers that rescan the store after a checkpoint (the outbox, the survey task):
+/// waits up to `limit` for a committed batch holding an event that `wanted` picks, and returns
+/// true; a subscriber that fell behind returns at once too (its rescan catches up). Returns
+/// false when the engine has stopped (the subscription closed).
+pub async fn wait_for_event(
+    events: &mut broadcast::Receiver<Committed>,
+    limit: Duration,
+    wanted: impl Fn(&crate::core::EventKind) -> bool,
+) -> bool {
+    let sleep = tokio::time::sleep(limit);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            _ = &mut sleep => return true,
+            received = events.recv() => match received {
+                Ok(batch) => {
+                    if batch.events.iter().any(|e| wanted(&e.kind)) {
+                        return true;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => return true,
+                Err(broadcast::error::RecvError::Closed) => return false,
+            },
+        }
+    }
 }
 
 /// A group of events committed together, with the sequence number of the last one.
@@ -377,6 +406,33 @@ impl Engine {
             .map_err(refused)?;
         let events = events_rx.await.map_err(|_| EngineError::Stopped)??;
         Ok((events, read_result(read_rx).await?))
+    }
+
+    /// Commits one of Guichet's own messages about `interaction`, open or closed (a completion
+    /// notice, a survey question, a transcript): see [`Command::FollowUp`]. Refused with
+    /// [`RouteError::UnknownInteraction`] when the journal has no such interaction, and with
+    /// [`RouteError::InvalidFollowUp`] when the message is inbound or has an agent.
+    pub async fn follow_up(
+        &self,
+        interaction: InteractionId,
+        message: crate::core::Message,
+    ) -> Result<Vec<Event>, EngineError> {
+        let store = self.store.clone();
+        let known = tokio::task::spawn_blocking(move || store.interaction_spec(interaction))
+            .await
+            .map_err(|e| {
+                EngineError::Store(StoreError::Invalid(format!("follow-up check failed: {e}")))
+            })??;
+        if known.is_none() {
+            return Err(EngineError::Route(RouteError::UnknownInteraction(
+                interaction,
+            )));
+        }
+        self.send(Command::FollowUp {
+            interaction,
+            message,
+        })
+        .await
     }
 
     /// Erases a contact's personal data (GDPR right to erasure) from the journal and snapshots,

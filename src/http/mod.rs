@@ -6,6 +6,7 @@
 //! contributes its own routes, built with its own state, and [`router`] merges them.
 
 pub mod obs;
+pub mod survey;
 
 use std::future::Future;
 use std::net::SocketAddr;

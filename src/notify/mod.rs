@@ -32,7 +32,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -42,7 +41,7 @@ pub use sms::SmsSender;
 
 use crate::config::Config;
 use crate::core::{EventKind, Message, MessageDirection, Timestamp};
-use crate::engine::{Clock, Engine, SystemClock};
+use crate::engine::{wait_for_event, Clock, Engine, SystemClock};
 use crate::store::{Delivery, DeliveryChannel, DeliveryState, Store, StoreError};
 
 /// The meta key that marks an SMS the opt-out handling itself sends (sent even to a number that
@@ -167,27 +166,13 @@ impl Outbox {
                     Duration::from_secs(5)
                 }
             };
-            let sleep = tokio::time::sleep(idle);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    _ = &mut sleep => break,
-                    received = events.recv() => match received {
-                        Ok(batch) => {
-                            if batch.events.iter().any(|e| matches!(&e.kind,
-                                EventKind::MessageAdded { message, .. }
-                                    if message.direction == MessageDirection::Outbound))
-                            {
-                                break;
-                            }
-                        }
-                        Err(RecvError::Lagged(_)) => break,
-                        Err(RecvError::Closed) => {
-                            tracing::info!("outbox stopped");
-                            return;
-                        }
-                    },
-                }
+            let outbound = |e: &EventKind| {
+                matches!(e, EventKind::MessageAdded { message, .. }
+                    if message.direction == MessageDirection::Outbound)
+            };
+            if !wait_for_event(&mut events, idle, outbound).await {
+                tracing::info!("outbox stopped");
+                return;
             }
         }
     }

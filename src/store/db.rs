@@ -418,6 +418,30 @@ impl Store {
     }
 }
 
+/// A journal reader's checkpoint (the `meta` value of `key`, 0 when unset) and the journal's
+/// end, read in that order: a reader that scans up to the end read here never moves its
+/// checkpoint past a row committed after it and not yet seen.
+pub(crate) fn checkpoint_and_end(
+    conn: &Connection,
+    key: &str,
+    path: &Path,
+) -> Result<(u64, u64), StoreError> {
+    let checkpoint: u64 = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()
+        .at(path)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let end: i64 = conn
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| {
+            r.get(0)
+        })
+        .at(path)?;
+    Ok((checkpoint, end.max(0) as u64))
+}
+
 /// The last sequence number used, by events or snapshots (retention may have deleted the events
 /// up to the latest snapshot).
 pub(crate) fn last_seq(conn: &Connection, path: &Path) -> Result<u64, StoreError> {

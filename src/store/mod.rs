@@ -78,7 +78,10 @@ pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
 pub use maintenance::Erasure;
 pub use outbox::{Delivery, DeliveryChannel, DeliveryState};
 pub use schema::SCHEMA_VERSION;
-pub use surveys::{SurveyAnswer, SurveySummary, MAX_SURVEY_COMMENT_CHARS};
+pub use surveys::{
+    AnswerRefusal, CompletedInteraction, SurveyAnswer, SurveyQuestion, SurveySummary, SurveyVia,
+    MAX_SURVEY_COMMENT_CHARS,
+};
 pub use tokens::{Role, TokenInfo, TOKEN_PREFIX};
 
 /// How hard each commit is pushed to disk.

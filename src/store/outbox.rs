@@ -14,7 +14,7 @@ use rusqlite::{params, OptionalExtension};
 use crate::core::{Channel, EventKind, InteractionId, Message, MessageDirection, Timestamp};
 
 use super::codec::{millis_from_sql, millis_to_sql, Decoder};
-use super::db::Store;
+use super::db::{checkpoint_and_end, Store};
 use super::error::{SqlContext, StoreError};
 
 /// How a message is delivered.
@@ -44,11 +44,14 @@ impl DeliveryChannel {
     }
 
     /// How an outbound message of an interaction on `channel` is delivered: email and SMS by
-    /// their channel; chat lines live by the chat hub (none here) unless the message asks for
-    /// `meta.deliver_via = "email"` (a transcript); calls have nothing to deliver.
+    /// their channel; chat lines live by the chat hub (none here) and calls have nothing to
+    /// deliver, unless the message asks for `meta.deliver_via = "email"` (a chat transcript, a
+    /// chat's survey) or `"sms"` (a call's survey).
     pub fn of(channel: Channel, message: &Message) -> Option<Self> {
-        if message.meta.get("deliver_via").map(String::as_str) == Some("email") {
-            return Some(DeliveryChannel::Email);
+        match message.meta.get("deliver_via").map(String::as_str) {
+            Some("email") => return Some(DeliveryChannel::Email),
+            Some("sms") => return Some(DeliveryChannel::Sms),
+            _ => {}
         }
         match channel {
             Channel::Email => Some(DeliveryChannel::Email),
@@ -156,23 +159,10 @@ impl Store {
         let path = self.path().to_owned();
         let (checkpoint, end, rows) = {
             let conn = self.conn();
-            let checkpoint: u64 = conn
-                .query_row(
-                    "SELECT value FROM meta WHERE key = 'notify_checkpoint'",
-                    [],
-                    |r| r.get::<_, String>(0),
-                )
-                .optional()
-                .at(&path)?
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            // The journal's end is read first: rows committed after it are left for the next
-            // scan, so the checkpoint never passes a message it has not seen.
-            let end: i64 = conn
-                .query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| {
-                    r.get(0)
-                })
-                .at(&path)?;
+            // The journal's end is read after the checkpoint: rows committed later are left
+            // for the next scan, so the checkpoint never passes a message it has not seen.
+            let (checkpoint, end) = checkpoint_and_end(&conn, "notify_checkpoint", &path)?;
+            let end = end as i64;
             let mut select = conn
                 .prepare_cached(
                     "SELECT seq, at, payload FROM journal \

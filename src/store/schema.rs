@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";
@@ -56,6 +56,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 6,
         apply: v6_notify_outbox,
+    },
+    Migration {
+        version: 7,
+        apply: v7_survey_questions,
     },
 ];
 
@@ -202,6 +206,20 @@ fn v6_notify_outbox(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError>
     tx.execute(
         "INSERT INTO meta (key, value) \
          SELECT 'notify_checkpoint', CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM journal",
+        params![],
+    )
+    .at(path)?;
+    Ok(())
+}
+
+/// Version 7: the satisfaction survey questions sent (token, where and how each was sent, and
+/// whether it was answered), and the survey dispatcher's checkpoint in the journal. Interactions
+/// completed before this version are not surveyed: the checkpoint starts after them.
+fn v7_survey_questions(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(super::surveys::V7_SQL).at(path)?;
+    tx.execute(
+        "INSERT INTO meta (key, value) \
+         SELECT 'survey_checkpoint', CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM journal",
         params![],
     )
     .at(path)?;

@@ -1,19 +1,20 @@
-//! Satisfaction surveys, store side: the answers (score 1–5 and a free comment, tied to the
+//! Satisfaction surveys, store side: the questions sent (one per interaction, with the token
+//! that answers it and where it was sent), the answers (score 1–5 and a free comment, tied to the
 //! interaction, its agent, queue and channel), when each contact was last asked, and who opted
-//! out. Sending the question is the notify module's job; it calls [`Store::may_survey`] before
-//! asking, [`Store::record_survey_sent`] once asked, [`Store::record_survey_answer`] when the
-//! answer comes back and [`Store::opt_out`] on "STOP".
+//! out. The survey module ([`crate::survey`]) calls [`Store::may_survey`] before asking,
+//! [`Store::claim_survey_question`] to record the question (and that the contact was asked),
+//! [`Store::answer_survey`] when the answer comes back and [`Store::opt_out`] on "STOP".
 //!
 //! Recording an answer also adds it to the day's indicator aggregates (in the same transaction),
 //! so that the published satisfaction figures survive GDPR erasure, which removes the contact
 //! from the answers (the score and comment stay, anonymous) and forgets when it was asked; the
 //! opt-out is kept, so that erasure never makes the service ask again someone who said STOP.
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 
 use crate::core::{AgentId, Channel, ContactId, InteractionId, QueueId, Timestamp};
 
-use super::db::Store;
+use super::db::{checkpoint_and_end, Store};
 use super::error::{SqlContext, StoreError};
 use super::indicators::add_to_day;
 
@@ -36,6 +37,141 @@ pub struct SurveyAnswer {
     pub comment: Option<String>,
     /// When the answer was received.
     pub at: Timestamp,
+}
+
+/// The SQL of schema version 7: the survey questions sent.
+pub(crate) const V7_SQL: &str = "
+CREATE TABLE survey_questions (
+    token TEXT PRIMARY KEY,
+    interaction TEXT NOT NULL UNIQUE,
+    contact TEXT,
+    agent TEXT,
+    queue TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    via TEXT NOT NULL,
+    address TEXT,
+    message TEXT NOT NULL,
+    language TEXT NOT NULL,
+    asked_at INTEGER NOT NULL,
+    answered_at INTEGER,
+    answer_message TEXT
+);
+CREATE INDEX survey_questions_address ON survey_questions (via, address, asked_at)
+    WHERE address IS NOT NULL;
+CREATE INDEX survey_questions_message ON survey_questions (message);
+CREATE INDEX survey_questions_contact ON survey_questions (contact) WHERE contact IS NOT NULL;
+CREATE INDEX survey_questions_answer ON survey_questions (answer_message)
+    WHERE answer_message IS NOT NULL;
+";
+
+/// How a survey question reaches the contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SurveyVia {
+    /// An SMS, answered by replying with the score.
+    Sms,
+    /// An email, answered by replying with the score or on the survey page.
+    Email,
+    /// In the chat widget, answered there.
+    Chat,
+}
+
+impl SurveyVia {
+    /// `sms`, `email` or `chat`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SurveyVia::Sms => "sms",
+            SurveyVia::Email => "email",
+            SurveyVia::Chat => "chat",
+        }
+    }
+
+    fn parse(s: &str) -> SurveyVia {
+        match s {
+            "sms" => SurveyVia::Sms,
+            "email" => SurveyVia::Email,
+            _ => SurveyVia::Chat,
+        }
+    }
+}
+
+/// A survey question sent about one interaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SurveyQuestion {
+    /// The secret that answers it (in the survey page's URL).
+    pub token: String,
+    /// The interaction it is about (one question per interaction).
+    pub interaction: InteractionId,
+    /// The contact asked, if known.
+    pub contact: Option<ContactId>,
+    /// The agent who handled the interaction.
+    pub agent: Option<AgentId>,
+    /// The interaction's queue.
+    pub queue: QueueId,
+    /// The interaction's channel (a call's question goes by SMS: `via` says how).
+    pub channel: Channel,
+    /// How the question was sent.
+    pub via: SurveyVia,
+    /// The phone number or email address it was sent to (none in the chat widget).
+    pub address: Option<String>,
+    /// The id of the journaled message that carries it.
+    pub message: String,
+    /// The language it was asked in (`fr`, `en`).
+    pub language: String,
+    /// When it was asked.
+    pub asked_at: Timestamp,
+    /// When it was answered, if it was.
+    pub answered_at: Option<Timestamp>,
+}
+
+const QUESTION_COLUMNS: &str = "token, interaction, contact, agent, queue, channel, via, \
+     address, message, language, asked_at, answered_at";
+
+fn question_of(r: &Row<'_>) -> rusqlite::Result<SurveyQuestion> {
+    let interaction: String = r.get(1)?;
+    let channel: String = r.get(5)?;
+    let via: String = r.get(6)?;
+    Ok(SurveyQuestion {
+        token: r.get(0)?,
+        interaction: interaction.parse().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        contact: r.get::<_, Option<String>>(2)?.map(ContactId::from),
+        agent: r.get::<_, Option<String>>(3)?.map(AgentId::from),
+        queue: QueueId::from(r.get::<_, String>(4)?),
+        channel: channel.parse().unwrap_or(Channel::Chat),
+        via: SurveyVia::parse(&via),
+        address: r.get(7)?,
+        message: r.get(8)?,
+        language: r.get(9)?,
+        asked_at: Timestamp(r.get::<_, i64>(10)?.max(0) as u64),
+        answered_at: r
+            .get::<_, Option<i64>>(11)?
+            .map(|t| Timestamp(t.max(0) as u64)),
+    })
+}
+
+/// Why an answer was not recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerRefusal {
+    /// No question has this token (mistyped link, or erased).
+    UnknownToken,
+    /// The question was already answered: only the first answer counts.
+    AlreadyAnswered,
+    /// The question is older than the answering period.
+    Expired,
+}
+
+/// An interaction completed, as the survey dispatcher reads it from the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedInteraction {
+    /// The journal row.
+    pub seq: u64,
+    /// When it was completed.
+    pub at: Timestamp,
+    /// The interaction.
+    pub interaction: InteractionId,
+    /// The agent who completed it.
+    pub agent: AgentId,
 }
 
 /// The longest comment kept, in characters; longer ones are cut.
@@ -63,6 +199,25 @@ impl Store {
     /// `config.indicators.day_of(answer.at)`). Refused with [`StoreError::Invalid`] when the
     /// score is not 1 to 5 or the interaction already has an answer (nothing is changed then).
     pub fn record_survey_answer(&self, answer: &SurveyAnswer, day: &str) -> Result<(), StoreError> {
+        if self.record_answer(answer, day, None)? {
+            Ok(())
+        } else {
+            Err(StoreError::Invalid(format!(
+                "interaction {} already has a survey answer: only the first one counts",
+                answer.interaction
+            )))
+        }
+    }
+
+    /// Inserts `answer`, adds it to the aggregates of `day` and marks the question of `token`
+    /// (if any) answered, in one transaction; false (nothing changed) when the interaction
+    /// already has an answer.
+    fn record_answer(
+        &self,
+        answer: &SurveyAnswer,
+        day: &str,
+        question: Option<(&str, Option<&str>)>,
+    ) -> Result<bool, StoreError> {
         if !(1..=5).contains(&answer.score) {
             return Err(StoreError::Invalid(format!(
                 "survey score {} is out of range: give 1 (very dissatisfied) to 5 (very satisfied)",
@@ -100,10 +255,7 @@ impl Store {
             )
             .at(&path)?;
         if inserted == 0 {
-            return Err(StoreError::Invalid(format!(
-                "interaction {} already has a survey answer: only the first one counts",
-                answer.interaction
-            )));
+            return Ok(false);
         }
         add_to_day(
             &tx,
@@ -114,7 +266,15 @@ impl Store {
             ],
         )
         .at(&path)?;
-        tx.commit().at(&path)
+        if let Some((token, answer_message)) = question {
+            tx.execute(
+                "UPDATE survey_questions SET answered_at = ?2, answer_message = ?3 WHERE token = ?1",
+                params![token, answer.at.0 as i64, answer_message],
+            )
+            .at(&path)?;
+        }
+        tx.commit().at(&path)?;
+        Ok(true)
     }
 
     /// The answer recorded for an interaction, if any.
@@ -262,6 +422,222 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Records a question about to be sent, and that its contact was asked (for
+    /// [`Store::may_survey`]), in one transaction. Returns false, changing nothing, when the
+    /// interaction already has a question (another path asked first).
+    pub fn claim_survey_question(&self, q: &SurveyQuestion) -> Result<bool, StoreError> {
+        let path = self.path().to_owned();
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&path)?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO survey_questions (token, interaction, contact, agent, queue, \
+                 channel, via, address, message, language, asked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT (interaction) DO NOTHING",
+                params![
+                    q.token,
+                    q.interaction.to_string(),
+                    q.contact.as_ref().map(|c| c.as_str()),
+                    q.agent.as_ref().map(|a| a.as_str()),
+                    q.queue.as_str(),
+                    q.channel.as_str(),
+                    q.via.as_str(),
+                    q.address,
+                    q.message,
+                    q.language,
+                    q.asked_at.0 as i64,
+                ],
+            )
+            .at(&path)?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        if let Some(contact) = &q.contact {
+            tx.execute(
+                "INSERT INTO survey_sent (contact, interaction, at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (contact, interaction) DO UPDATE SET at = excluded.at",
+                params![
+                    contact.as_str(),
+                    q.interaction.to_string(),
+                    q.asked_at.0 as i64
+                ],
+            )
+            .at(&path)?;
+        }
+        tx.commit().at(&path)?;
+        Ok(true)
+    }
+
+    fn survey_question_where(
+        &self,
+        clause: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Option<SurveyQuestion>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let sql = format!("SELECT {QUESTION_COLUMNS} FROM survey_questions WHERE {clause}");
+        let mut stmt = conn.prepare_cached(&sql).at(&path)?;
+        stmt.query_row(args, question_of).optional().at(&path)
+    }
+
+    /// The question answered by `token`.
+    pub fn survey_question(&self, token: &str) -> Result<Option<SurveyQuestion>, StoreError> {
+        self.survey_question_where("token = ?1", params![token])
+    }
+
+    /// The question sent about `interaction`, if any.
+    pub fn survey_question_of(
+        &self,
+        interaction: InteractionId,
+    ) -> Result<Option<SurveyQuestion>, StoreError> {
+        self.survey_question_where("interaction = ?1", params![interaction.to_string()])
+    }
+
+    /// The question carried by the journaled message `message` (an email reply names it).
+    pub fn survey_question_by_message(
+        &self,
+        message: &str,
+    ) -> Result<Option<SurveyQuestion>, StoreError> {
+        self.survey_question_where("message = ?1", params![message])
+    }
+
+    /// Whether the SMS or email `message` (its channel-prefixed id) was recorded as a survey
+    /// answer (a provider's retry of it is then ignored).
+    pub fn survey_answered_by(&self, message: &str) -> Result<bool, StoreError> {
+        Ok(self.survey_question_answered_by(message)?.is_some())
+    }
+
+    /// The question that the SMS or email `message` answered, if any.
+    pub fn survey_question_answered_by(
+        &self,
+        message: &str,
+    ) -> Result<Option<SurveyQuestion>, StoreError> {
+        self.survey_question_where("answer_message = ?1", params![message])
+    }
+
+    /// The newest unanswered question sent `via` to `address` at or after `since` (an SMS
+    /// reply answers it).
+    pub fn pending_survey_to(
+        &self,
+        via: SurveyVia,
+        address: &str,
+        since: Timestamp,
+    ) -> Result<Option<SurveyQuestion>, StoreError> {
+        self.survey_question_where(
+            "via = ?1 AND address = ?2 AND asked_at >= ?3 AND answered_at IS NULL \
+             ORDER BY asked_at DESC LIMIT 1",
+            params![via.as_str(), address, since.0 as i64],
+        )
+    }
+
+    /// Records the answer to the question of `token`: the score (1–5) and comment go to
+    /// `survey_answers` and to the indicator aggregates of `day` (pass
+    /// `config.indicators.day_of(at)`), and the question is marked answered, in one
+    /// transaction. A question asked before `not_before` has expired. Refused, changing
+    /// nothing, with the reason when the token is unknown, already answered or expired; with
+    /// [`StoreError::Invalid`] when the score is out of range. `answer_message` is the id of the
+    /// SMS or email that carried the answer, so that a provider's retry of it is recognised
+    /// ([`Store::survey_answered_by`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn answer_survey(
+        &self,
+        token: &str,
+        score: u8,
+        comment: Option<&str>,
+        answer_message: Option<&str>,
+        at: Timestamp,
+        not_before: Timestamp,
+        day: &str,
+    ) -> Result<Result<SurveyQuestion, AnswerRefusal>, StoreError> {
+        let Some(question) = self.survey_question(token)? else {
+            return Ok(Err(AnswerRefusal::UnknownToken));
+        };
+        if question.answered_at.is_some() {
+            return Ok(Err(AnswerRefusal::AlreadyAnswered));
+        }
+        if question.asked_at < not_before {
+            return Ok(Err(AnswerRefusal::Expired));
+        }
+        let answer = SurveyAnswer {
+            interaction: question.interaction,
+            contact: question.contact.clone(),
+            agent: question.agent.clone(),
+            queue: question.queue.clone(),
+            channel: question.channel,
+            score,
+            comment: comment.map(str::to_owned),
+            at,
+        };
+        let marked = self.record_answer(&answer, day, Some((token, answer_message)))?;
+        if !marked {
+            return Ok(Err(AnswerRefusal::AlreadyAnswered));
+        }
+        Ok(Ok(SurveyQuestion {
+            answered_at: Some(at),
+            ..question
+        }))
+    }
+
+    /// The completed interactions journaled after the survey checkpoint (at most `limit`,
+    /// oldest first), with the checkpoint to store once they are dealt with.
+    pub fn survey_completions(
+        &self,
+        limit: usize,
+    ) -> Result<(Vec<CompletedInteraction>, u64), StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let (checkpoint, end) = checkpoint_and_end(&conn, "survey_checkpoint", &path)?;
+        let end = end as i64;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, at, interaction, agent FROM journal WHERE seq > ?1 AND seq <= ?2 \
+                 AND kind = 'interaction_completed' ORDER BY seq LIMIT ?3",
+            )
+            .at(&path)?;
+        let rows: Vec<(i64, i64, Option<String>, Option<String>)> = stmt
+            .query_map(params![checkpoint as i64, end, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .at(&path)?
+            .collect::<Result<_, _>>()
+            .at(&path)?;
+        let next = match rows.last() {
+            Some((seq, ..)) if rows.len() >= limit => *seq as u64,
+            _ => (end as u64).max(checkpoint),
+        };
+        let found = rows
+            .into_iter()
+            .filter_map(|(seq, at, interaction, agent)| {
+                Some(CompletedInteraction {
+                    seq: seq as u64,
+                    at: Timestamp(at.max(0) as u64),
+                    interaction: interaction?.parse().ok()?,
+                    agent: AgentId::from(agent?),
+                })
+            })
+            .collect();
+        Ok((found, next))
+    }
+
+    /// Stores the survey dispatcher's checkpoint (never moves it back).
+    pub fn set_survey_checkpoint(&self, seq: u64) -> Result<(), StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('survey_checkpoint', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value \
+             WHERE CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+            params![seq.to_string()],
+        )
+        .at(&path)?;
+        Ok(())
+    }
+}
+
 /// Removes the contact from its survey answers and forgets when it was asked (GDPR erasure,
 /// inside the erasure's transaction). The opt-out stays.
 pub(crate) fn erase_contact(
@@ -274,6 +650,10 @@ pub(crate) fn erase_contact(
     )?;
     tx.execute(
         "DELETE FROM survey_sent WHERE contact = ?1",
+        params![contact.as_str()],
+    )?;
+    tx.execute(
+        "UPDATE survey_questions SET contact = NULL, address = NULL WHERE contact = ?1",
         params![contact.as_str()],
     )?;
     Ok(())

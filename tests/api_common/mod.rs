@@ -421,6 +421,28 @@ impl Interceptor for Bearer {
 /// A channel whose calls carry a [`Bearer`].
 pub type Authed = InterceptedService<Channel, Bearer>;
 
+/// Agent `id` logged in (with its own agent token) and its offer stream open.
+pub async fn logged_in_agent(
+    ws: &Workspace,
+    server: &Server,
+    id: &str,
+) -> (
+    AgentDesktopClient<Authed>,
+    tonic::Streaming<pb::OfferUpdate>,
+) {
+    let (token, _) = ws.token("agent", Some(id));
+    let mut desk = server.desktop(&token);
+    desk.login(pb::LoginRequest::default())
+        .await
+        .expect("Login");
+    let stream = desk
+        .offers(pb::OffersRequest::default())
+        .await
+        .expect("Offers")
+        .into_inner();
+    (desk, stream)
+}
+
 /// The next message of a server stream, failing the test if it does not come in time, ends, or
 /// is an error.
 pub async fn next<T>(stream: &mut tonic::Streaming<T>) -> T {

@@ -12,7 +12,11 @@ so nothing but the standard library and grpcio is needed. The scenario:
    the line reaches the agent's stream; the agent's reply appears in the widget;
 4. a screenshot is kept in target/e2e-artifacts/chat-widget.png;
 5. the visitor asks for the transcript and ends the chat; the widget says it ended and the
-   conversation holds the transcript addressed to the visitor.
+   conversation holds the transcript addressed to the visitor;
+6. surveys are on (the demo configuration plus `[surveys] enabled = true`): the widget shows the
+   satisfaction question with a labelled 1-to-5 scale; the visitor chooses 4, writes a comment
+   and sends; the widget thanks them and the survey page then says it was answered
+   (screenshot target/e2e-artifacts/chat-widget-survey.png).
 
 Prints `chat e2e: N passed, N failed` and exits non-zero on any failure.
 """
@@ -29,6 +33,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.request
 
 from guichet.v1 import agent_desktop_pb2 as desktop
 from guichet.v1 import agent_desktop_pb2_grpc as desktop_grpc
@@ -189,7 +194,14 @@ def main():
         return 1
     os.makedirs(ARTIFACTS, exist_ok=True)
 
-    server = Server(args.bin, args.data_dir)
+    # The demo configuration with satisfaction surveys on (its IVR tree file next to it).
+    config_dir = tempfile.mkdtemp(prefix="guichet-chat-config-")
+    os.makedirs(os.path.join(config_dir, "ivr"))
+    shutil.copy(os.path.join("config", "ivr", "demo_tree.json"), os.path.join(config_dir, "ivr"))
+    config = os.path.join(config_dir, "guichet.toml")
+    with open(os.path.join("config", "guichet.toml"), encoding="utf-8") as demo, open(config, "w", encoding="utf-8") as out:
+        out.write(demo.read() + "\n[surveys]\nenabled = true\n")
+    server = Server(args.bin, args.data_dir, config)
     profile = tempfile.mkdtemp(prefix="guichet-chromium-")
     browser = None
     passed = failed = 0
@@ -277,10 +289,33 @@ def main():
             messages = desk.GetConversation(
                 desktop.GetConversationRequest(interaction_id=state["id"]), metadata=bearer(token), timeout=TIMEOUT
             ).messages
-            transcript = messages[-1]
+            transcripts = [m for m in messages if m.subject.startswith("Transcript of your chat")]
+            assert len(transcripts) == 1, messages
+            transcript = transcripts[0]
             assert transcript.to == "ana@example.org", transcript
             assert transcript.subject.startswith("Transcript of your chat"), transcript.subject
             assert "looking at your file" in transcript.text
+
+        def survey_in_the_widget():
+            browser.wait_for("!document.getElementById('survey').hidden", "the survey question")
+            question = browser.js("document.getElementById('survey-question').textContent")
+            assert question.startswith("Are you satisfied"), question
+            unlabelled = browser.js(
+                "Array.from(document.querySelectorAll('#survey input,#survey textarea'))"
+                ".filter(e => !document.querySelector('label[for=\"' + e.id + '\"]')).map(e => e.id)"
+            )
+            assert unlabelled == [], f"survey fields without a label: {unlabelled}"
+            assert browser.js("document.querySelectorAll('#survey input[name=score]').length") == 5
+            assert browser.js("document.activeElement.id") == "survey-score-1", "the scale has the focus"
+            browser.js("document.getElementById('survey-score-4').click()")
+            browser.type_into("survey-comment", "Clear answer, thanks.")
+            browser.js("document.getElementById('survey-send').click()")
+            browser.wait_for("document.body.innerText.includes('Thank you for your opinion!')", "the thanks")
+            browser.screenshot(os.path.join(ARTIFACTS, "chat-widget-survey.png"))
+            body = urllib.request.urlopen(f"http://{server.http_addr}/indicators", timeout=TIMEOUT).read()
+            report = json.loads(body)
+            assert report["total"]["satisfaction_answers"] == 1, report["total"]
+            assert report["total"]["satisfaction_average"] == 4.0, report["total"]
 
         for name, fn in [
             ("the widget is labelled, in English, focus on the first field", widget_is_accessible),
@@ -288,6 +323,7 @@ def main():
             ("typing shows both ways", typing_both_ways),
             ("lines go both ways; screenshot kept", lines_both_ways),
             ("transcript asked, chat ended by the visitor", transcript_and_end),
+            ("the survey is asked and answered in the widget; the indicators count it", survey_in_the_widget),
         ]:
             if not check(name, fn):
                 break
@@ -296,6 +332,7 @@ def main():
             browser.close()
         shutil.rmtree(profile, ignore_errors=True)
         server.stop()
+        shutil.rmtree(config_dir, ignore_errors=True)
     print(f"chat e2e: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

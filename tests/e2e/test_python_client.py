@@ -42,11 +42,12 @@ TIMEOUT = 10  # seconds for any one call or expected message
 class Server:
     """`guichet serve` on a loopback port chosen by the system."""
 
-    def __init__(self, binary, data_dir):
+    def __init__(self, binary, data_dir, config=None):
         self.binary = binary
         self.data_dir = data_dir
+        extra = ["--config", config] if config else []
         self.process = subprocess.Popen(
-            [binary, "serve", "--data-dir", data_dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--smtp-addr", "127.0.0.1:0"],
+            [binary, "serve", *extra, "--data-dir", data_dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--smtp-addr", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=sys.stderr,
             text=True,

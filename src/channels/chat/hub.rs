@@ -24,6 +24,7 @@ use crate::engine::{Committed, Engine, EngineError};
 use super::protocol::{ChatLine, ServerFrame};
 use super::transcript::{self, TranscriptJob};
 use super::{ChatConfig, Language};
+use crate::survey::{SURVEY_TOKEN, SURVEY_URL};
 
 /// What a socket's writer is told to do.
 #[derive(Debug)]
@@ -39,6 +40,9 @@ pub(super) type Outbox = mpsc::Sender<Outgoing>;
 
 /// Lines acknowledged per session that a resent `client_id` is recognised against.
 const REMEMBERED_ACKS: usize = 1000;
+
+/// How long a completed chat's socket stays open for the survey question.
+const SURVEY_WAIT: Duration = Duration::from_secs(15);
 
 /// The longest visitor name.
 const MAX_NAME_CHARS: usize = 100;
@@ -60,6 +64,9 @@ struct Session {
     epoch: u64,
     /// Why the chat is ending, once the visitor or the grace period ended it.
     ending: Option<&'static str>,
+    /// The interaction is completed and the session stays open for the satisfaction survey's
+    /// question (at most [`SURVEY_WAIT`]).
+    awaiting_survey: bool,
     acked: HashMap<String, (String, u64)>,
 }
 
@@ -145,6 +152,8 @@ struct Inner {
     counts: Counts,
     engine: Engine,
     config: ChatConfig,
+    /// `[surveys]`: which completed chats wait for a survey question.
+    surveys: crate::obs::SurveysConfig,
     /// The widget's own origin (`[server] public_url`).
     own_origin: String,
     state: Mutex<State>,
@@ -185,6 +194,7 @@ impl ChatHub {
                 counts: Counts::default(),
                 engine: engine.clone(),
                 config: config.chat.clone(),
+                surveys: config.surveys.clone(),
                 own_origin: config.server.public_base_url(),
                 state: Mutex::new(State::default()),
                 visitor_typing,
@@ -217,6 +227,17 @@ impl ChatHub {
             }
         });
         hub
+    }
+
+    /// Whether the visitor of `interaction` is connected (or its completed chat is waiting for
+    /// the survey question): the survey is then asked in the widget.
+    pub fn visitor_present(&self, interaction: InteractionId) -> bool {
+        let state = self.lock();
+        state
+            .by_interaction
+            .get(&interaction)
+            .and_then(|session| state.sessions.get(session))
+            .is_some_and(|s| s.socket.is_some())
     }
 
     /// What the chat did since the server started.
@@ -397,6 +418,7 @@ impl ChatHub {
             socket: Some((conn, outbox)),
             epoch: 0,
             ending: None,
+            awaiting_survey: false,
             acked: HashMap::new(),
         };
         s.send(ServerFrame::Started {
@@ -699,10 +721,43 @@ impl ChatHub {
                 tracing::warn!(interaction_id = %interaction, "chat transcript not stored: {e}");
             }
         }
-        end_interaction(&self.inner.engine, interaction).await;
-        // Normally the interaction's end event has finished the session; if it could not be
-        // ended (already over), finish it here.
-        self.lock().finish(session, reason);
+        let completed = end_interaction(&self.inner.engine, interaction).await;
+        // Normally the interaction's end event has finished the session (or holds it for the
+        // survey); if it could not be ended (already over), finish it here.
+        let mut state = self.lock();
+        if !(completed && self.hold_for_survey(&mut state, session, reason)) {
+            state.finish(session, reason);
+        }
+    }
+
+    /// Keeps a completed chat's socket open for the survey question when surveys are on for
+    /// its queue and the visitor is connected; the session is finished when the question comes
+    /// or after [`SURVEY_WAIT`]. Whether it holds.
+    fn hold_for_survey(&self, state: &mut State, session: &str, reason: &'static str) -> bool {
+        let Some(s) = state.sessions.get_mut(session) else {
+            return false;
+        };
+        if s.awaiting_survey {
+            return true;
+        }
+        if !self.inner.surveys.enabled_for(&s.queue) || s.socket.is_none() {
+            return false;
+        }
+        s.awaiting_survey = true;
+        let hub = self.clone();
+        let session = session.to_owned();
+        tokio::spawn(async move {
+            tokio::time::sleep(SURVEY_WAIT).await;
+            let mut state = hub.lock();
+            if state
+                .sessions
+                .get(&session)
+                .is_some_and(|s| s.awaiting_survey)
+            {
+                state.finish(&session, reason);
+            }
+        });
+        true
     }
 
     /// Committed events about chat interactions, forwarded to their visitors.
@@ -738,6 +793,26 @@ impl ChatHub {
                 }
                 EventKind::MessageAdded { message, .. }
                     if message.direction == MessageDirection::Outbound
+                        && message.meta.contains_key(SURVEY_TOKEN) =>
+                {
+                    let mut state = self.lock();
+                    let Some(s) = state.sessions.get(&session) else {
+                        continue;
+                    };
+                    if !message.meta.contains_key("deliver_via") {
+                        s.send(ServerFrame::Survey {
+                            token: message.meta.get(SURVEY_TOKEN).cloned().unwrap_or_default(),
+                            question: message.text.clone(),
+                            url: message.meta.get(SURVEY_URL).cloned().unwrap_or_default(),
+                        });
+                    }
+                    if s.awaiting_survey {
+                        let reason = s.ending.unwrap_or("agent");
+                        state.finish(&session, reason);
+                    }
+                }
+                EventKind::MessageAdded { message, .. }
+                    if message.direction == MessageDirection::Outbound
                         && !transcript::is_email_copy(message) =>
                 {
                     let state = self.lock();
@@ -755,7 +830,7 @@ impl ChatHub {
                         });
                     }
                 }
-                EventKind::InteractionCompleted { wrap_up_until, .. } => {
+                EventKind::InteractionCompleted { .. } => {
                     let job = {
                         let mut state = self.lock();
                         let job = state
@@ -770,23 +845,21 @@ impl ChatHub {
                             .get(&session)
                             .and_then(|s| s.ending)
                             .unwrap_or("agent");
-                        state.finish(&session, reason);
+                        // The visitor still there is asked the survey question next.
+                        if !self.hold_for_survey(&mut state, &session, reason) {
+                            state.finish(&session, reason);
+                        }
                         job
                     };
                     // Completed by the agent by another way than the desktop's Complete (which
                     // commits the transcript first): still possible during wrap-up.
                     if let Some(job) = job {
-                        if wrap_up_until.is_some() {
-                            let engine = self.inner.engine.clone();
-                            tokio::spawn(async move {
-                                if let Err(e) = transcript::commit(&engine, interaction, job).await
-                                {
-                                    tracing::warn!(interaction_id = %interaction, "chat transcript not stored: {e}");
-                                }
-                            });
-                        } else {
-                            tracing::warn!(interaction_id = %interaction, "chat transcript not stored: the interaction closed before it could be added");
-                        }
+                        let engine = self.inner.engine.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = transcript::commit(&engine, interaction, job).await {
+                                tracing::warn!(interaction_id = %interaction, "chat transcript not stored: {e}");
+                            }
+                        });
                     }
                 }
                 EventKind::InteractionEnded { reason, .. } => {
@@ -849,17 +922,18 @@ impl ChatHub {
 
 /// Abandons (waiting or offered) or completes without an agent (answered) an open chat; does
 /// nothing to one already completed or ended.
-async fn end_interaction(engine: &Engine, interaction: InteractionId) {
+async fn end_interaction(engine: &Engine, interaction: InteractionId) -> bool {
     // The phase may change between the read and the command (an agent accepts): try again.
     for _ in 0..3 {
         let phase = match engine.read(move |r| r.interaction(&interaction)).await {
             Ok(Some(v)) => v.phase,
-            Ok(None) => return,
+            Ok(None) => return false,
             Err(e) => {
                 tracing::warn!(interaction_id = %interaction, "chat not ended: {e}");
-                return;
+                return false;
             }
         };
+        let completes = matches!(phase, InteractionPhase::Assigned { .. });
         let command = match phase {
             InteractionPhase::Waiting | InteractionPhase::Offered { .. } => {
                 Command::Abandon { interaction }
@@ -870,19 +944,20 @@ async fn end_interaction(engine: &Engine, interaction: InteractionId) {
                 wrap_up_code: None,
                 notes: None,
             },
-            InteractionPhase::WrapUp { .. } => return,
+            InteractionPhase::WrapUp { .. } => return true,
         };
         match engine.send(command).await {
-            Ok(_) => return,
+            Ok(_) => return completes,
             Err(EngineError::Route(e)) => {
                 tracing::debug!(interaction_id = %interaction, "chat end retried: {e}");
             }
             Err(e) => {
                 tracing::warn!(interaction_id = %interaction, "chat not ended: {e}");
-                return;
+                return false;
             }
         }
     }
+    false
 }
 
 /// The interaction a session's first line creates.

@@ -126,6 +126,17 @@ pub enum ServerFrame {
         /// Whether the agent is typing.
         typing: bool,
     },
+    /// The satisfaction survey, after the chat was completed: the widget shows the question
+    /// with a 1-to-5 scale and a comment box, and posts the answer to `url` (form fields
+    /// `score`, `comment`); the chat then ends.
+    Survey {
+        /// The survey's token (also the last segment of `url`).
+        token: String,
+        /// The question, in the chat's language.
+        question: String,
+        /// The survey page, where the answer is posted.
+        url: String,
+    },
     /// The transcript will be sent to this address when the chat ends.
     TranscriptRequested {
         /// The address.

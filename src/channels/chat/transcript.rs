@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::core::{AgentId, Command, InteractionId, Message, MessageDirection};
+use crate::core::{AgentId, InteractionId, Message, MessageDirection};
 use crate::engine::{Engine, EngineError};
 use crate::store::{ConversationEntry, StoreError};
 
@@ -145,12 +145,8 @@ pub(super) async fn commit(
     message
         .meta
         .insert("language".into(), job.language.as_str().into());
-    engine
-        .send(Command::AddMessage {
-            interaction,
-            message,
-        })
-        .await?;
+    // A follow-up: accepted even once the interaction has closed.
+    engine.follow_up(interaction, message).await?;
     tracing::info!(interaction_id = %interaction, "chat transcript stored for email delivery");
     Ok(())
 }

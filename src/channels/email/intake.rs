@@ -14,6 +14,7 @@ use crate::core::{
 };
 use crate::engine::{Engine, EngineError};
 use crate::store::{Store, StoreError};
+use crate::survey::{AnswerError, Surveys};
 
 use super::config::{ClosedReplyPolicy, InboundConfig};
 use super::mime::InboundEmail;
@@ -49,22 +50,29 @@ pub enum Outcome {
     Added(InteractionId),
     /// It was already stored (a retry) in this interaction; nothing changed.
     Duplicate(InteractionId),
+    /// It answered the satisfaction survey about this interaction (recorded as the answer,
+    /// not as a message).
+    SurveyAnswer(InteractionId),
 }
 
 impl Outcome {
     /// The interaction the email is in.
     pub fn interaction(self) -> InteractionId {
         match self {
-            Outcome::Created(i) | Outcome::Added(i) | Outcome::Duplicate(i) => i,
+            Outcome::Created(i)
+            | Outcome::Added(i)
+            | Outcome::Duplicate(i)
+            | Outcome::SurveyAnswer(i) => i,
         }
     }
 
-    /// `created`, `added` or `duplicate`.
+    /// `created`, `added`, `duplicate` or `survey_answer`.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Created(_) => "created",
             Outcome::Added(_) => "added",
             Outcome::Duplicate(_) => "duplicate",
+            Outcome::SurveyAnswer(_) => "survey_answer",
         }
     }
 }
@@ -78,6 +86,8 @@ pub struct Intake {
     /// Message ids being delivered right now, so that a relay's retry arriving on another
     /// connection before the first delivery commits is told to wait instead of stored twice.
     in_flight: Mutex<HashSet<String>>,
+    /// Replies to survey questions are answers, not messages.
+    surveys: Option<Surveys>,
 }
 
 /// Removes a message id from the in-flight set when its delivery ends, however it ends.
@@ -162,7 +172,14 @@ impl Intake {
             config,
             domain,
             in_flight: Mutex::new(HashSet::new()),
+            surveys: None,
         }
+    }
+
+    /// The same intake taking replies to survey questions as answers.
+    pub fn with_surveys(mut self, surveys: Surveys) -> Intake {
+        self.surveys = Some(surveys);
+        self
     }
 
     /// The configuration.
@@ -204,6 +221,9 @@ impl Intake {
             {
                 info!(interaction_id = %existing, "email already received: ignored");
                 return Ok(Outcome::Duplicate(existing));
+            }
+            if let Some(answered) = self.survey_answer(&id, &email).await? {
+                return Ok(answered);
             }
             let message = self.message(&id, &mut email);
             let thread = self.thread(&email).await?;
@@ -267,6 +287,49 @@ impl Intake {
         }
         .instrument(span)
         .await
+    }
+
+    /// When `email` replies to a survey question with a score: the answer, recorded (or a
+    /// relay's retry of one already recorded).
+    async fn survey_answer(
+        &self,
+        id: &str,
+        email: &InboundEmail,
+    ) -> Result<Option<Outcome>, Refusal> {
+        let Some(surveys) = &self.surveys else {
+            return Ok(None);
+        };
+        if (email.in_reply_to.is_empty() && email.references.is_empty())
+            || crate::survey::parse_answer(&email.text).is_none()
+        {
+            return Ok(None);
+        }
+        if surveys.answered_by(id).await.map_err(temporary)? {
+            info!("survey answer already received: ignored");
+            let question = surveys.question_answered_by(id).await.map_err(temporary)?;
+            return Ok(question.map(|q| Outcome::Duplicate(q.interaction)));
+        }
+        let ids: Vec<String> = email
+            .in_reply_to
+            .iter()
+            .chain(email.references.iter().rev())
+            .map(|m| bare(m).to_owned())
+            .collect();
+        match surveys
+            .answer_email(id, &ids, &self.domain, &email.text)
+            .await
+        {
+            Ok(Some(q)) => {
+                info!(interaction_id = %q.interaction, "email survey answer recorded");
+                Ok(Some(Outcome::SurveyAnswer(q.interaction)))
+            }
+            Ok(None) => Ok(None),
+            Err(AnswerError::Store(e)) => Err(temporary(e)),
+            Err(e) => {
+                info!(error = %e, "reply to a survey not recorded as an answer: kept as a message");
+                Ok(None)
+            }
+        }
     }
 
     fn claim(&self, id: &str) -> Result<Claim<'_>, Refusal> {

@@ -70,11 +70,10 @@ impl EmailChannel {
             .await
             .map_err(bind_error)?;
         let smtp_addr = listener.local_addr().map_err(bind_error)?;
-        let intake = Arc::new(Intake::new(
-            engine.clone(),
-            inbound,
-            config.email.domain.clone(),
-        ));
+        let surveys = crate::survey::Surveys::new(engine, config, config.server.public_base_url());
+        let intake = Arc::new(
+            Intake::new(engine.clone(), inbound, config.email.domain.clone()).with_surveys(surveys),
+        );
         let (stop, stop_rx) = watch::channel(false);
         let grace = Duration::from_secs(config.server.shutdown_grace_secs);
         let smtp = tokio::spawn(smtp::run(listener, intake.clone(), stop_rx, grace));

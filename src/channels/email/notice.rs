@@ -2,13 +2,13 @@
 //! interaction (its reference and the queue's announced delay) and the notice that a case was
 //! dealt with, committed as outbound messages (agent none) that the notify module delivers.
 //!
-//! The completion notice is committed when the `InteractionCompleted` event of an email
-//! interaction is seen, while the interaction is in wrap-up (an outbound message needs an open
-//! interaction); a queue without wrap-up time closes its interactions at once, so they get none.
+//! The completion notice is committed as a follow-up ([`Engine::follow_up`]) when the
+//! `InteractionCompleted` event of an email interaction is seen, whether the interaction is in
+//! wrap-up or already closed (a queue without wrap-up time).
 
 use tracing::{info, warn};
 
-use crate::core::{Channel, Command, EventKind, InteractionId, Message, MessageDirection};
+use crate::core::{Channel, EventKind, InteractionId, Message, MessageDirection};
 use crate::engine::Engine;
 
 use super::intake::reference;
@@ -127,8 +127,8 @@ pub fn completion(interaction: InteractionId, last_inbound: &Message) -> Message
     m
 }
 
-/// Watches committed events and commits a completion notice for each email interaction
-/// completed with a wrap-up; ends when the engine stops.
+/// Watches committed events and commits a completion notice for each completed email
+/// interaction; ends when the engine stops.
 pub fn spawn_completion_notices(engine: Engine) -> tokio::task::JoinHandle<()> {
     let mut events = engine.subscribe();
     tokio::spawn(async move {
@@ -142,20 +142,15 @@ pub fn spawn_completion_notices(engine: Engine) -> tokio::task::JoinHandle<()> {
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             };
             for event in batch.events.iter() {
-                if let EventKind::InteractionCompleted {
-                    interaction,
-                    wrap_up_until,
-                    ..
-                } = &event.kind
-                {
-                    notify_completed(&engine, *interaction, wrap_up_until.is_some()).await;
+                if let EventKind::InteractionCompleted { interaction, .. } = &event.kind {
+                    notify_completed(&engine, *interaction).await;
                 }
             }
         }
     })
 }
 
-async fn notify_completed(engine: &Engine, interaction: InteractionId, in_wrap_up: bool) {
+async fn notify_completed(engine: &Engine, interaction: InteractionId) {
     let store = engine.store().clone();
     let read = tokio::task::spawn_blocking(move || {
         let spec = store.interaction_spec(interaction)?;
@@ -190,18 +185,8 @@ async fn notify_completed(engine: &Engine, interaction: InteractionId, in_wrap_u
     if last.message.meta.contains_key("automatic") {
         return;
     }
-    if !in_wrap_up {
-        info!(interaction_id = %interaction, "completed without wrap-up: no completion notice");
-        return;
-    }
     let message = completion(interaction, &last.message);
-    match engine
-        .send(Command::AddMessage {
-            interaction,
-            message,
-        })
-        .await
-    {
+    match engine.follow_up(interaction, message).await {
         Ok(_) => info!(interaction_id = %interaction, "completion notice committed"),
         Err(e) => warn!(interaction_id = %interaction, "completion notice not committed: {e}"),
     }

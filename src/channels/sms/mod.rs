@@ -18,6 +18,10 @@
 //!   (the agent sees it) and the confirmation is an outbound message of it, delivered by the
 //!   outbox; otherwise the confirmation is the webhook's TwiML answer, and no interaction is
 //!   created.
+//! - **Survey answers**: an SMS starting with a score (1 to 5) from a number that was asked a
+//!   satisfaction question, with no conversation open, is the answer ([`crate::survey`]): it
+//!   is recorded and thanked in the TwiML answer. STOP also opts the number out of surveys,
+//!   START lets them ask again.
 //! - Every answer is TwiML (`text/xml`): `<Response/>`, or the confirmation as `<Message>`.
 
 mod config;
@@ -42,6 +46,8 @@ use crate::core::{
 };
 use crate::engine::{Clock, Engine, EngineError, SystemClock};
 use crate::notify::META_OPT_NOTICE;
+use crate::survey::text::{sms_thanks, stored_language};
+use crate::survey::{AnswerError, Surveys};
 
 /// The webhook's path.
 pub const WEBHOOK_PATH: &str = "/sms/twilio";
@@ -79,6 +85,7 @@ struct SmsState {
     /// racing each other store it once.
     intake: Arc<tokio::sync::Mutex<()>>,
     clock: Arc<dyn Clock>,
+    surveys: Surveys,
 }
 
 /// The webhook route, when `[sms]` is configured; `http_addr` is the HTTP listener's bound
@@ -92,6 +99,7 @@ pub fn routes(engine: &Engine, config: &Config, http_addr: SocketAddr) -> Option
     let state = SmsState {
         engine: engine.clone(),
         config: Arc::new(sms.clone()),
+        surveys: Surveys::new(engine, config, public_base.clone()),
         public_base: public_base.into(),
         intake: Arc::new(tokio::sync::Mutex::new(())),
         clock: Arc::new(SystemClock),
@@ -297,7 +305,7 @@ async fn store_message(state: SmsState, inbound: Inbound) -> Response {
     let store = state.engine.store().clone();
     let (id, sid_for_check, from_for_check) = (message.id.clone(), sid.clone(), from.clone());
     let seen = tokio::task::spawn_blocking(move || -> Result<bool, crate::store::StoreError> {
-        if store.message_interaction(&id)?.is_some() {
+        if store.message_interaction(&id)?.is_some() || store.survey_answered_by(&id)? {
             return Ok(true);
         }
         Ok(matches!(store.sms_opt_out(&from_for_check)?, Some((_, s)) if s == sid_for_check))
@@ -319,6 +327,10 @@ async fn store_message(state: SmsState, inbound: Inbound) -> Response {
 
     if let Some(kw) = keyword(&message.text) {
         return opt_keyword(&state, kw, &sid, &from, &to, &external_ref, message).await;
+    }
+
+    if let Some(reply) = survey_answer(&state, &message, &from, &external_ref).await {
+        return reply;
     }
 
     let mut spec = InteractionSpec::new(InteractionId(ulid::Ulid::new()), Channel::Sms, queue);
@@ -343,6 +355,49 @@ async fn store_message(state: SmsState, inbound: Inbound) -> Response {
 
 /// STOP or START: recorded first (so that nothing more is sent even if the rest fails), then
 /// confirmed once.
+/// When the SMS answers a survey question sent to this number (it starts with a score, and no
+/// conversation is open with the number, where a digit would be meant for the agent): the
+/// answer is recorded and the thanks is the webhook's answer. `None`: the SMS is a message.
+async fn survey_answer(
+    state: &SmsState,
+    message: &Message,
+    from: &str,
+    external_ref: &str,
+) -> Option<Response> {
+    crate::survey::parse_answer(&message.text)?;
+    // Open (in wrap-up, the agent is done with it: a digit is not for them).
+    let r = external_ref.to_owned();
+    let open = move |router: &crate::core::Router| {
+        router
+            .find_by_external_ref(&r)
+            .and_then(|id| router.interaction(&id))
+            .is_some_and(|v| !matches!(v.phase, crate::core::InteractionPhase::WrapUp { .. }))
+    };
+    match state.engine.read(open).await {
+        Ok(true) => return None,
+        Ok(false) => {}
+        Err(e) => return Some(engine_failure(e)),
+    }
+    match state
+        .surveys
+        .answer_sms(&message.id, from, &message.text)
+        .await
+    {
+        Ok(Some(question)) => {
+            tracing::info!(interaction_id = %question.interaction, "SMS survey answer recorded");
+            Some(message_twiml(sms_thanks(stored_language(
+                &question.language,
+            ))))
+        }
+        Ok(None) => None,
+        Err(AnswerError::Store(e)) => Some(store_failure(e)),
+        Err(e) => {
+            tracing::info!(error = %e, "SMS reads like a survey answer but was not recorded: kept as a message");
+            None
+        }
+    }
+}
+
 async fn opt_keyword(
     state: &SmsState,
     kw: Keyword,
@@ -356,9 +411,17 @@ async fn opt_keyword(
     let store = state.engine.store().clone();
     let now = state.clock.now();
     let (number, s) = (from.to_owned(), sid.to_owned());
-    let recorded =
-        tokio::task::spawn_blocking(move || store.set_sms_opt_out(&number, opted_out, now, &s))
-            .await;
+    // STOP also opts the number out of satisfaction surveys; START lets them ask again.
+    let recorded = tokio::task::spawn_blocking(move || {
+        store.set_sms_opt_out(&number, opted_out, now, &s)?;
+        let contact = ContactId::new(&number);
+        if opted_out {
+            store.opt_out(&contact, now)
+        } else {
+            store.opt_in(&contact).map(|_| ())
+        }
+    })
+    .await;
     match recorded {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return store_failure(e),
