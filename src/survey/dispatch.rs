@@ -62,13 +62,22 @@ async fn pass(surveys: &Surveys, chat: Option<&ChatHub>) -> Result<bool, EngineE
     let more = found.len() >= BATCH;
     for completed in &found {
         let span = tracing::info_span!("survey", interaction_id = %completed.interaction);
-        if let Err(e) = consider(surveys, chat, completed).instrument(span).await {
-            // Not asked yet: the checkpoint stays before it, and the next pass tries again.
-            let before = completed.seq.saturating_sub(1);
-            surveys
-                .blocking(move |s| s.set_survey_checkpoint(before))
-                .await?;
-            return Err(e);
+        match consider(surveys, chat, completed).instrument(span).await {
+            Ok(true) => {}
+            // A chat held open for a question that will not come ends now.
+            Ok(false) => {
+                if let Some(hub) = chat {
+                    hub.no_survey(completed.interaction);
+                }
+            }
+            Err(e) => {
+                // Not asked yet: the checkpoint stays before it, and the next pass tries again.
+                let before = completed.seq.saturating_sub(1);
+                surveys
+                    .blocking(move |s| s.set_survey_checkpoint(before))
+                    .await?;
+                return Err(e);
+            }
         }
     }
     surveys
@@ -92,18 +101,19 @@ struct Route {
     thread: Option<(String, String)>,
 }
 
-/// Asks about one completed interaction, unless there is no reason to. Errors are the ones
-/// worth retrying (the engine or the store failing); everything else is logged and skipped.
+/// Asks about one completed interaction, unless there is no reason to; true when the question
+/// went to the chat widget. Errors are the ones worth retrying (the engine or the store
+/// failing); everything else is logged and skipped.
 async fn consider(
     surveys: &Surveys,
     chat: Option<&ChatHub>,
     completed: &CompletedInteraction,
-) -> Result<(), EngineError> {
+) -> Result<bool, EngineError> {
     let inner = &surveys.inner;
     let now = inner.clock.now();
     if completed.at.0.saturating_add(inner.config.catch_up_ms()) < now.0 {
         tracing::debug!("completed too long ago: not surveyed");
-        return Ok(());
+        return Ok(false);
     }
     let interaction = completed.interaction;
     let (spec, conversation, existing) = surveys
@@ -117,17 +127,17 @@ async fn consider(
         })
         .await?;
     let Some((_, spec)) = spec else {
-        return Ok(());
+        return Ok(false);
     };
     if !inner.config.enabled_for(&spec.queue) {
-        return Ok(());
+        return Ok(false);
     }
     let Some(route) = route(surveys, chat, &spec, &conversation) else {
         tracing::info!(
             channel = spec.channel.as_str(),
             "no way to ask this contact: not surveyed"
         );
-        return Ok(());
+        return Ok(false);
     };
     let question = match existing {
         Some(q) => q,
@@ -158,7 +168,7 @@ async fn consider(
                 .await?;
             if !allowed {
                 tracing::info!("contact asked recently or opted out: not surveyed");
-                return Ok(());
+                return Ok(false);
             }
             let message = match route.via {
                 SurveyVia::Sms => format!("sms:{}", ulid::Ulid::new()),
@@ -184,7 +194,7 @@ async fn consider(
                 .blocking(move |s| s.claim_survey_question(&q))
                 .await?
             {
-                return Ok(());
+                return Ok(false);
             }
             question
         }
@@ -195,7 +205,7 @@ async fn consider(
         .await?
         .is_some()
     {
-        return Ok(());
+        return Ok(false);
     }
     let message = question_message(surveys, &question, &route, &spec);
     match inner.engine.follow_up(interaction, message).await {
@@ -208,12 +218,12 @@ async fn consider(
             )
             .increment(1);
             tracing::info!(via = question.via.as_str(), "survey question committed");
-            Ok(())
+            Ok(question.via == SurveyVia::Chat)
         }
         Err(e @ (EngineError::Overloaded | EngineError::Stopped | EngineError::Store(_))) => Err(e),
         Err(e) => {
             tracing::warn!(error = %e, "survey question refused");
-            Ok(())
+            Ok(false)
         }
     }
 }

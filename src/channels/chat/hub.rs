@@ -240,6 +240,23 @@ impl ChatHub {
             .is_some_and(|s| s.socket.is_some())
     }
 
+    /// No survey question will come for `interaction` (the contact was asked recently, opted
+    /// out, or the question failed): a chat held open for it ends now.
+    pub fn no_survey(&self, interaction: InteractionId) {
+        let mut state = self.lock();
+        let Some(session) = state.by_interaction.get(&interaction).cloned() else {
+            return;
+        };
+        if let Some(reason) = state
+            .sessions
+            .get(&session)
+            .filter(|s| s.awaiting_survey)
+            .map(|s| s.ending.unwrap_or("agent"))
+        {
+            state.finish(&session, reason);
+        }
+    }
+
     /// What the chat did since the server started.
     pub fn counters(&self) -> ChatCounters {
         let c = &self.inner.counts;
