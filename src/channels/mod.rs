@@ -14,3 +14,22 @@ pub(crate) fn count_refusal(channel: &'static str, reason: &'static str) {
     metrics::counter!("guichet_channel_refusals_total", "channel" => channel, "reason" => reason)
         .increment(1);
 }
+
+/// Compares two shared secrets (a webhook token, a chat resume token) in time that does not
+/// depend on where they differ.
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_compare() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"ab"));
+        assert!(same_secret(b"", b""));
+    }
+}

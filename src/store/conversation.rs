@@ -93,6 +93,28 @@ impl Store {
         }
     }
 
+    /// The interactions whose id starts with `prefix` (an email subject's `[#REFERENCE]`),
+    /// read from the journal's indexed `interaction` column: a range scan, not a table scan.
+    pub fn interactions_with_id_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<InteractionId>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let mut select = conn
+            .prepare_cached(
+                "SELECT DISTINCT interaction FROM journal \
+                 WHERE interaction >= ?1 AND interaction < ?2 AND kind = 'interaction_created'",
+            )
+            .at(&path)?;
+        let rows: Vec<String> = select
+            .query_map(params![prefix, format!("{prefix}~")], |r| r.get(0))
+            .at(&path)?
+            .collect::<Result<_, _>>()
+            .at(&path)?;
+        Ok(rows.iter().filter_map(|t| t.parse().ok()).collect())
+    }
+
     /// The spec the interaction was created with, and when; `None` when the interaction is
     /// unknown (or its journal rows were purged).
     pub fn interaction_spec(

@@ -465,7 +465,7 @@ impl ChatHub {
                     "this chat has ended or expired: start a new one",
                 ));
             };
-            if !constant_time_eq(s.token.as_bytes(), token.as_bytes()) {
+            if !crate::channels::same_secret(s.token.as_bytes(), token.as_bytes()) {
                 return Err(ServerFrame::error(
                     "unknown_session",
                     "this chat has ended or expired: start a new one",
@@ -1029,11 +1029,6 @@ fn secret() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Compares two secrets in time independent of where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Distinct agents who wrote in a conversation.
 pub(super) fn agents_of(entries: &[crate::store::ConversationEntry]) -> BTreeSet<AgentId> {
     entries
@@ -1064,9 +1059,6 @@ mod tests {
 
     #[test]
     fn secrets_compare() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
         assert_eq!(secret().len(), 64);
     }
 }

@@ -134,25 +134,6 @@ pub fn reference_in(subject: &str) -> Option<String> {
     None
 }
 
-/// The interactions whose id starts with `prefix` (read from the journal's indexed
-/// `interaction` column: a range scan, not a table scan).
-fn interactions_with_prefix(store: &Store, prefix: &str) -> Result<Vec<InteractionId>, StoreError> {
-    let conn = store.conn();
-    let mut select = conn
-        .prepare_cached(
-            "SELECT DISTINCT interaction FROM journal \
-             WHERE interaction >= ?1 AND interaction < ?2 AND kind = 'interaction_created'",
-        )
-        .map_err(|e| StoreError::sqlite(store.path(), e))?;
-    let rows: Vec<String> = select
-        .query_map(rusqlite::params![prefix, format!("{prefix}~")], |r| {
-            r.get(0)
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| StoreError::sqlite(store.path(), e))?;
-    Ok(rows.iter().filter_map(|t| t.parse().ok()).collect())
-}
-
 fn temporary(e: impl std::fmt::Display) -> Refusal {
     Refusal::Temporary(format!(
         "cannot store the message now ({e}): try again later"
@@ -421,7 +402,7 @@ impl Intake {
                 return Ok(None);
             };
             let mut found = None;
-            for i in interactions_with_prefix(s, &tag)? {
+            for i in s.interactions_with_id_prefix(&tag)? {
                 if let Some((_, spec)) = s.interaction_spec(i)? {
                     if spec.channel == Channel::Email {
                         if found.is_some() {
