@@ -148,8 +148,10 @@ fn main() {
     let runs = 100;
     let mut requests = 0;
     for _ in 0..runs {
-        let report =
-            Report::build(&store, &cfg, Period::Month, date, &|_, _| Some(60)).expect("report");
+        let report = Report::build(&store, &cfg, Period::Month, date, &|_, _| {
+            Some(guichet::obs::indicators::AnnouncedDelay::Secs(60))
+        })
+        .expect("report");
         requests = report.total.requests;
     }
     println!(

@@ -41,6 +41,10 @@ pub struct Config {
     /// `[surveys]`: satisfaction surveys.
     #[serde(default)]
     pub surveys: crate::obs::SurveysConfig,
+    /// `[calendar]`: the working days (time zone, weekdays, holidays) that delays announced in
+    /// working days (`sla_working_days` of a queue) are counted in.
+    #[serde(default)]
+    pub calendar: crate::core::WorkCalendar,
     /// `[sms]`: the SMS provider (webhook signature, REST API, service numbers); the SMS
     /// channel is off without it.
     #[serde(default)]
@@ -412,6 +416,9 @@ impl Config {
         self.surveys
             .validate()
             .map_err(|message| invalid("[surveys]", message))?;
+        self.calendar
+            .validate()
+            .map_err(|message| invalid("[calendar]", message))?;
         let mut seen = std::collections::BTreeSet::new();
         for q in &self.queues {
             if !seen.insert(q.id.clone()) {

@@ -140,3 +140,22 @@ fn chat_settings_are_checked() {
         Config::from_toml("[chat]\ngrace = 3\n", Path::new("c.toml")).expect_err("unknown key");
     assert!(err.to_string().contains("grace"), "{err}");
 }
+
+#[test]
+fn a_calendar_without_working_days_is_refused() {
+    let text = "[calendar]\nworking_days = []\n";
+    let config = Config::from_toml(text, Path::new("c.toml")).unwrap();
+    let err = config
+        .validate(Path::new("c.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("[calendar]") && err.contains("working_days"),
+        "{err}"
+    );
+    let text = "[calendar]\nworking_days = [\"mon\", \"funday\"]\n";
+    let err = Config::from_toml(text, Path::new("c.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown day \"funday\""), "{err}");
+}

@@ -966,3 +966,37 @@ fn a_transferring_agent_takes_the_next_in_line_and_is_not_offered_the_transfer_b
         RouteError::InvalidPhase { .. }
     ));
 }
+
+#[test]
+fn a_delay_in_working_days_ends_at_midnight_of_the_last_working_day() {
+    use guichet::core::WorkCalendar;
+    let mut c = Center::new();
+    c.router.set_calendar(WorkCalendar {
+        time_zone: chrono_tz::Europe::Paris,
+        ..WorkCalendar::default()
+    });
+    let mut queue = QueueConfig::new("letters");
+    queue.sla_working_days.email = 5;
+    c.ok(Command::UpsertQueue { config: queue });
+    // Monday 7 December 2026, 10:00 in Paris (09:00 UTC).
+    let monday = Timestamp(1_796_634_000_000);
+    c.now = monday;
+    c.ok(Command::CreateInteraction {
+        spec: InteractionSpec::new(id(1), Channel::Email, "letters"),
+    });
+    c.ok(Command::CreateInteraction {
+        spec: InteractionSpec::new(id(2), Channel::Chat, "letters"),
+    });
+    let email = c.router.interaction(&id(1)).expect("email");
+    // Due by the end of Monday 14th in Paris: 23:00 UTC that day.
+    assert_eq!(email.sla_deadline, Timestamp(1_797_289_200_000));
+    // Other channels keep their delay in seconds (chat: 120 s).
+    let chat = c.router.interaction(&id(2)).expect("chat");
+    assert_eq!(chat.sla_deadline, monday.plus_secs(120));
+
+    // More than a year of working days is refused.
+    let mut too_long = QueueConfig::new("letters");
+    too_long.sla_working_days.email = 400;
+    let e = c.err(Command::UpsertQueue { config: too_long });
+    assert!(e.to_string().contains("sla_working_days"), "{e}");
+}

@@ -243,7 +243,7 @@ async fn emails_become_threaded_acknowledged_conversations() {
         ack.subject
     );
     assert!(
-        ack.text.contains("sous 5 jours") && ack.text.contains("within 5 days"),
+        ack.text.contains("sous 5 jours ouvrés") && ack.text.contains("within 5 working days"),
         "{}",
         ack.text
     );

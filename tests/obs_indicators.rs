@@ -17,7 +17,7 @@ use guichet::core::{
     Timestamp,
 };
 use guichet::engine::Engine;
-use guichet::obs::indicators::{Aggregator, IndicatorRow, Period, Report};
+use guichet::obs::indicators::{Aggregator, AnnouncedDelay, IndicatorRow, Period, Report};
 use guichet::obs::IndicatorsConfig;
 use guichet::store::{Store, SurveyAnswer};
 
@@ -96,8 +96,8 @@ fn answer(n: u128, channel: Channel, contact: &str, score: u8, at: Timestamp) ->
 
 fn report(store: &Store, cfg: &IndicatorsConfig, period: Period, date: NaiveDate) -> Report {
     Report::build(store, cfg, period, date, &|q, c| match (q, c) {
-        ("q", "voice") => Some(60),
-        ("q", "chat") => Some(120),
+        ("q", "voice") => Some(AnnouncedDelay::Secs(60)),
+        ("q", "chat") => Some(AnnouncedDelay::Secs(120)),
         _ => None,
     })
     .expect("report")

@@ -11,7 +11,7 @@ use crate::core::{
     AgentConfig, AgentId, AgentState, Capacity, Channel, ContactId, Decision, EscalationStep,
     Event, EventKind, InteractionId, InteractionPhase, InteractionSpec, InteractionView, Overflow,
     OverflowAction, PerChannel, QueueConfig, QueueId, Requirement, RouteError, Rule, Skill,
-    SlaTargets, StepAction, Strategy, Timestamp,
+    SlaTargets, StepAction, Strategy, Timestamp, WorkingDayTargets,
 };
 use crate::engine::EngineError;
 
@@ -346,6 +346,14 @@ pub fn queue_config(q: &pb::Queue) -> Result<QueueConfig, Status> {
             chat: pick(sla.chat, defaults.chat),
         };
     }
+    if let Some(days) = &q.sla_working_days {
+        config.sla_working_days = WorkingDayTargets {
+            voice: days.voice,
+            email: days.email,
+            sms: days.sms,
+            chat: days.chat,
+        };
+    }
     config.strategy = strategy(q.strategy)?;
     config.escalation = q
         .escalation
@@ -429,6 +437,12 @@ pub fn queue_pb(q: &QueueConfig) -> pb::Queue {
             email: q.sla_target_secs.email,
             sms: q.sla_target_secs.sms,
             chat: q.sla_target_secs.chat,
+        }),
+        sla_working_days: (!q.sla_working_days.is_none()).then_some(pb::WorkingDays {
+            voice: q.sla_working_days.voice,
+            email: q.sla_working_days.email,
+            sms: q.sla_working_days.sms,
+            chat: q.sla_working_days.chat,
         }),
         strategy: strategy_pb(q.strategy),
         escalation: q

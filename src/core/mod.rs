@@ -16,6 +16,7 @@
 //! - each decision is recorded with why ([`Decision`]) and can be explained ([`Router::explain`]).
 
 mod apply;
+mod calendar;
 mod command;
 mod error;
 mod event;
@@ -27,14 +28,16 @@ mod router;
 mod snapshot;
 mod view;
 
+pub use calendar::WorkCalendar;
 pub use command::{Command, RequestedState, TransferTarget};
 pub use error::RouteError;
 pub use event::{Candidate, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause, Rule};
 pub use message::{Attachment, Message, MessageDirection};
 pub use model::{
-    AgentConfig, AgentId, AgentState, Attributes, Capacity, Channel, ContactId, EscalationStep,
-    InteractionId, InteractionSpec, Overflow, OverflowAction, PerChannel, QueueConfig, QueueId,
-    Requirement, Skill, SlaTargets, StepAction, Strategy, Timestamp, MAX_LEVEL, MIN_LEVEL,
+    AgentConfig, AgentId, AgentState, AnnouncedDelay, Attributes, Capacity, Channel, ContactId,
+    EscalationStep, InteractionId, InteractionSpec, Overflow, OverflowAction, PerChannel,
+    QueueConfig, QueueId, Requirement, Skill, SlaTargets, StepAction, Strategy, Timestamp,
+    WorkingDayTargets, MAX_LEVEL, MIN_LEVEL,
 };
 pub use router::{Router, MISSED_OFFERS};
 pub use snapshot::{AgentSnapshot, Snapshot};

@@ -362,6 +362,37 @@ impl Default for SlaTargets {
     }
 }
 
+/// Delays announced in working days, per channel; 0 (the default) for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkingDayTargets {
+    /// Phone calls.
+    pub voice: u32,
+    /// Email.
+    pub email: u32,
+    /// SMS.
+    pub sms: u32,
+    /// Web chat.
+    pub chat: u32,
+}
+
+impl WorkingDayTargets {
+    /// The working days announced for `channel` (0: none).
+    pub const fn get(&self, channel: Channel) -> u32 {
+        match channel {
+            Channel::Voice => self.voice,
+            Channel::Email => self.email,
+            Channel::Sms => self.sms,
+            Channel::Chat => self.chat,
+        }
+    }
+
+    /// Whether no channel has a delay in working days.
+    pub fn is_none(&self) -> bool {
+        *self == WorkingDayTargets::default()
+    }
+}
+
 /// The lowest skill level.
 pub const MIN_LEVEL: u8 = 1;
 /// The highest skill level.
@@ -593,6 +624,12 @@ pub struct QueueConfig {
     /// interaction created without one is its creation time plus this.
     #[serde(default)]
     pub sla_target_secs: SlaTargets,
+    /// A delay announced in working days per channel (0: none), which then replaces
+    /// `sla_target_secs` for that channel: the deadline is the end of the N-th working day
+    /// after the day of creation, in the router's working calendar
+    /// ([`WorkCalendar`](super::WorkCalendar)).
+    #[serde(default, skip_serializing_if = "WorkingDayTargets::is_none")]
+    pub sla_working_days: WorkingDayTargets,
     /// How eligible agents are ranked.
     #[serde(default)]
     pub strategy: Strategy,
@@ -634,7 +671,25 @@ fn default_last_agent_bonus() -> u32 {
     3
 }
 
+/// The delay a queue announces to the public for a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnnouncedDelay {
+    /// In seconds (`sla_target_secs`).
+    Secs(u64),
+    /// In working days (`sla_working_days`).
+    WorkingDays(u32),
+}
+
 impl QueueConfig {
+    /// The delay announced for `channel`: in working days when `sla_working_days` sets one,
+    /// else `sla_target_secs`.
+    pub fn announced_delay(&self, channel: Channel) -> AnnouncedDelay {
+        match self.sla_working_days.get(channel) {
+            0 => AnnouncedDelay::Secs(self.sla_target_secs.get(channel)),
+            days => AnnouncedDelay::WorkingDays(days),
+        }
+    }
+
     /// A queue with every default: all channels, no requirements, `most_competent`.
     pub fn new(id: impl Into<QueueId>) -> Self {
         let id = id.into();
@@ -645,6 +700,7 @@ impl QueueConfig {
             requirements: Vec::new(),
             default_priority: 0,
             sla_target_secs: SlaTargets::default(),
+            sla_working_days: WorkingDayTargets::default(),
             strategy: Strategy::default(),
             escalation: Vec::new(),
             overflow: None,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use super::calendar::WorkCalendar;
 use super::command::{Command, RequestedState, TransferTarget};
 use super::error::RouteError;
 use super::event::{
@@ -62,7 +63,13 @@ pub struct Router {
     pub(super) offer_seq: u64,
     /// Waiting interactions that some agent declined (when zero, no check is needed).
     pub(super) declined_waiting: usize,
+    /// The working calendar for delays announced in working days (configuration, not state:
+    /// the deadlines it gives are journaled with each creation).
+    pub(super) calendar: WorkCalendar,
 }
+
+/// The longest delay announced in working days.
+const MAX_WORKING_DAYS: u32 = 260;
 
 /// The most objects for which debug builds check every invariant after each command.
 const DEBUG_CHECK_LIMIT: usize = 2_000;
@@ -71,6 +78,18 @@ impl Router {
     /// An empty router: no agent, no queue, no interaction.
     pub fn new() -> Self {
         Router::default()
+    }
+
+    /// Sets the working calendar used for queues whose delay is announced in working days
+    /// (`sla_working_days`). Configuration, not state: not journaled nor in snapshots, so set
+    /// it again after a restore.
+    pub fn set_calendar(&mut self, calendar: WorkCalendar) {
+        self.calendar = calendar;
+    }
+
+    /// The working calendar.
+    pub fn calendar(&self) -> &WorkCalendar {
+        &self.calendar
     }
 
     /// Handles one command at time `now`.
@@ -1018,9 +1037,12 @@ impl Router {
         }
         validate_requirements(&spec.requirements)?;
         let priority = spec.priority.unwrap_or(queue.default_priority);
-        let sla_deadline = spec
-            .sla_deadline
-            .unwrap_or_else(|| now.plus_secs(queue.sla_target_secs.get(spec.channel)));
+        let sla_deadline =
+            spec.sla_deadline
+                .unwrap_or_else(|| match queue.sla_working_days.get(spec.channel) {
+                    0 => now.plus_secs(queue.sla_target_secs.get(spec.channel)),
+                    days => self.calendar.deadline_after(now, days),
+                });
         let id = spec.id;
         let mut spec = spec;
         spec.shrink_to_fit();
@@ -1093,6 +1115,15 @@ impl Router {
         validate_requirements(&config.requirements)?;
         if config.offer_timeout_secs == 0 {
             return Err(invalid("offer_timeout_secs must be at least 1".into()));
+        }
+        if let Some(c) = Channel::ALL
+            .into_iter()
+            .find(|c| config.sla_working_days.get(*c) > MAX_WORKING_DAYS)
+        {
+            return Err(invalid(format!(
+                "sla_working_days for {c} is {}: at most {MAX_WORKING_DAYS} (a year)",
+                config.sla_working_days.get(c)
+            )));
         }
         if config.escalation.len() > usize::from(u8::MAX) - 1 {
             return Err(invalid("at most 254 escalation steps".into()));

@@ -275,6 +275,7 @@ impl Engine {
         .map_err(|_| EngineError::Stopped)??;
         let (store, recovered, already_seeded) = opened;
         let mut router = recovered.router;
+        router.set_calendar(seed.calendar.clone());
         let journal = store.start_journal()?;
         let now = clock.now();
 

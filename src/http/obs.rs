@@ -73,7 +73,7 @@ async fn report(state: &ObsState, q: &IndicatorQuery) -> Result<Report, Response
         )
             .into_response()
     };
-    let delays: HashMap<(String, String), u64> = state
+    let delays: HashMap<(String, String), indicators::AnnouncedDelay> = state
         .engine
         .read(indicators::announced_delays)
         .await

@@ -94,6 +94,8 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
     })
 }
 
+pub use crate::core::AnnouncedDelay;
+
 /// The indicators of one queue and channel, or of a total.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IndicatorRow {
@@ -110,8 +112,12 @@ pub struct IndicatorRow {
     /// Abandoned before an agent answered.
     pub abandoned: u64,
     /// The announced delay in seconds (the queue's SLA target for the channel; in totals, when
-    /// every row agrees).
+    /// every row agrees); `None` when it is announced in working days.
     pub announced_delay_secs: Option<u64>,
+    /// The announced delay in working days (the queue's `sla_working_days` for the channel),
+    /// when it is announced so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub announced_delay_working_days: Option<u32>,
     /// The average wait before an agent answered, in seconds (`None`: nothing answered).
     pub average_wait_secs: Option<f64>,
     /// Answered within the delay over answered plus abandoned, 0 to 1 (`None`: neither).
@@ -138,6 +144,7 @@ impl IndicatorRow {
             answered_within_delay: 0,
             abandoned: 0,
             announced_delay_secs: None,
+            announced_delay_working_days: None,
             average_wait_secs: None,
             within_delay_rate: None,
             abandonment_rate: None,
@@ -206,7 +213,7 @@ impl Report {
         config: &IndicatorsConfig,
         period: Period,
         date: NaiveDate,
-        delays: &dyn Fn(&str, &str) -> Option<u64>,
+        delays: &dyn Fn(&str, &str) -> Option<AnnouncedDelay>,
     ) -> Result<Report, StoreError> {
         let (from, to) = period.range(date);
         let days = store.indicator_days(
@@ -223,7 +230,7 @@ impl Report {
         from: NaiveDate,
         to: NaiveDate,
         days: &[IndicatorDay],
-        delays: &dyn Fn(&str, &str) -> Option<u64>,
+        delays: &dyn Fn(&str, &str) -> Option<AnnouncedDelay>,
     ) -> Report {
         let mut rows: std::collections::BTreeMap<(String, usize), IndicatorRow> =
             Default::default();
@@ -236,7 +243,13 @@ impl Report {
                 .or_insert_with(|| {
                     let mut row =
                         IndicatorRow::empty(Some(d.queue.clone()), Some(d.channel.clone()));
-                    row.announced_delay_secs = delays(&d.queue, &d.channel);
+                    match delays(&d.queue, &d.channel) {
+                        Some(AnnouncedDelay::Secs(secs)) => row.announced_delay_secs = Some(secs),
+                        Some(AnnouncedDelay::WorkingDays(days)) => {
+                            row.announced_delay_working_days = Some(days)
+                        }
+                        None => {}
+                    }
                     row
                 })
                 .add(d);
@@ -247,10 +260,14 @@ impl Report {
             let ch = channels.entry(*order).or_insert_with(|| {
                 let mut c = IndicatorRow::empty(None, row.channel.clone());
                 c.announced_delay_secs = row.announced_delay_secs;
+                c.announced_delay_working_days = row.announced_delay_working_days;
                 c
             });
-            if ch.announced_delay_secs != row.announced_delay_secs {
+            if ch.announced_delay_secs != row.announced_delay_secs
+                || ch.announced_delay_working_days != row.announced_delay_working_days
+            {
                 ch.announced_delay_secs = None;
+                ch.announced_delay_working_days = None;
             }
             ch.merge(row);
             total.merge(row);
@@ -276,13 +293,13 @@ impl Report {
 /// The announced delays of the router's queues, by (queue, channel name).
 pub fn announced_delays(
     router: &crate::core::Router,
-) -> std::collections::HashMap<(String, String), u64> {
+) -> std::collections::HashMap<(String, String), AnnouncedDelay> {
     let mut out = std::collections::HashMap::new();
     for q in router.queues() {
         for c in Channel::ALL {
             out.insert(
                 (q.config.id.to_string(), c.as_str().to_owned()),
-                q.config.sla_target_secs.get(c),
+                q.config.announced_delay(c),
             );
         }
     }

@@ -143,6 +143,10 @@ fn delay_text(secs: Option<u64>, lang: Lang) -> String {
     format!("{n} {}", lang.t(fr, en))
 }
 
+fn working_days_text(days: u32, lang: Lang) -> String {
+    format!("{days} {}", lang.t("jour(s) ouvré(s)", "working day(s)"))
+}
+
 /// One indicator: its id, heading, explanation, and how to read a row.
 struct Indicator {
     id: &'static str,
@@ -347,7 +351,10 @@ pub fn render(report: &Report, lang: Lang, service: &str) -> String {
             "<li>{}{}{}</li>",
             escape(&row_label(row, lang)),
             lang.t(" : ", ": "),
-            escape(&delay_text(row.announced_delay_secs, lang))
+            escape(&match row.announced_delay_working_days {
+                Some(days) => working_days_text(days, lang),
+                None => delay_text(row.announced_delay_secs, lang),
+            })
         );
     }
     h.push_str("</ul>\n</section>\n");

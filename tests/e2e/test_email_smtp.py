@@ -101,7 +101,7 @@ def check_multipart_message_is_stored_and_acknowledged(server, state):
     acks = [json.loads(p)["message"] for (p,) in server.rows(
         "SELECT payload FROM journal WHERE interaction = ? AND kind = 'message_added'",
         interaction)][1:]
-    assert acks and "within 5 days" in acks[0]["text"], acks
+    assert acks and "within 5 working days" in acks[0]["text"], acks
     state["interaction"] = interaction
     state["ack_subject"] = acks[0]["subject"]
 

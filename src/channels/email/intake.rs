@@ -471,7 +471,10 @@ impl Intake {
     async fn acknowledge(&self, interaction: InteractionId, queue: QueueId, email: &InboundEmail) {
         let target = self
             .engine
-            .read(move |r| r.queue(&queue).map(|q| q.config.sla_target_secs.email))
+            .read(move |r| {
+                r.queue(&queue)
+                    .map(|q| q.config.announced_delay(Channel::Email))
+            })
             .await
             .ok()
             .flatten();

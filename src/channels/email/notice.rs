@@ -8,7 +8,7 @@
 
 use tracing::{info, warn};
 
-use crate::core::{Channel, EventKind, InteractionId, Message, MessageDirection};
+use crate::core::{AnnouncedDelay, Channel, EventKind, InteractionId, Message, MessageDirection};
 use crate::engine::Engine;
 
 use super::intake::reference;
@@ -40,6 +40,15 @@ fn outbound(to: &str, from: &str, subject: String, text: String) -> Message {
     m
 }
 
+/// A delay in working days, French then English: `5 jours ouvrés` / `5 working days`.
+pub fn working_days_words(days: u32) -> (String, String) {
+    let s = if days > 1 { "s" } else { "" };
+    (
+        format!("{days} jour{s} ouvré{s}"),
+        format!("{days} working day{s}"),
+    )
+}
+
 /// Threads `m` under the message with `message_id` and `references`.
 fn thread_under(m: &mut Message, message_id: Option<&str>, references: &[String]) {
     if let Some(mid) = message_id {
@@ -50,12 +59,12 @@ fn thread_under(m: &mut Message, message_id: Option<&str>, references: &[String]
     }
 }
 
-/// The acknowledgement of the new `interaction` opened by `email`; `sla_secs` is the queue's
-/// email target (the announced delay), when known.
+/// The acknowledgement of the new `interaction` opened by `email`; `delay` is the queue's
+/// announced delay for email, when known.
 pub fn acknowledgement(
     interaction: InteractionId,
     email: &InboundEmail,
-    sla_secs: Option<u64>,
+    delay: Option<AnnouncedDelay>,
 ) -> Message {
     let r = reference(interaction);
     let subject = match &email.subject {
@@ -63,14 +72,16 @@ pub fn acknowledgement(
         Some(s) => format!("[#{r}] Re: {s}"),
         None => format!("[#{r}] Votre demande / Your request"),
     };
-    let (fr_delay, en_delay) = match sla_secs {
-        Some(secs) => {
-            let (fr, en) = delay_words(secs);
-            (
-                format!("Nous vous répondrons sous {fr}."),
-                format!("We will answer within {en}."),
-            )
-        }
+    let words = match delay {
+        Some(AnnouncedDelay::Secs(secs)) => Some(delay_words(secs)),
+        Some(AnnouncedDelay::WorkingDays(days)) => Some(working_days_words(days)),
+        None => None,
+    };
+    let (fr_delay, en_delay) = match words {
+        Some((fr, en)) => (
+            format!("Nous vous répondrons sous {fr}."),
+            format!("We will answer within {en}."),
+        ),
         None => (
             "Nous vous répondrons dès que possible.".to_owned(),
             "We will answer as soon as possible.".to_owned(),
@@ -202,5 +213,9 @@ mod tests {
         assert_eq!(delay_words(86_400), ("1 jour".into(), "1 day".into()));
         assert_eq!(delay_words(14_400), ("4 heures".into(), "4 hours".into()));
         assert_eq!(delay_words(90), ("2 minutes".into(), "2 minutes".into()));
+        assert_eq!(
+            working_days_words(5),
+            ("5 jours ouvrés".into(), "5 working days".into())
+        );
     }
 }
