@@ -764,8 +764,8 @@ impl LocalServer {
                 .thread_name("server")
                 .enable_all()
                 .build()?;
-            runtime.block_on(guichet::api::serve(
-                guichet::api::ServeOptions { config },
+            runtime.block_on(guichet::server::serve(
+                guichet::server::ServeOptions { config },
                 |started| {
                     let _ = started_tx.send((started.grpc_addr, started.engine.store().clone()));
                 },

@@ -101,8 +101,8 @@ fn main() -> anyhow::Result<()> {
             .worker_threads(threads)
             .enable_all()
             .build()?;
-        runtime.block_on(guichet::api::serve(
-            guichet::api::ServeOptions { config },
+        runtime.block_on(guichet::server::serve(
+            guichet::server::ServeOptions { config },
             |started| {
                 let _ = started_tx.send(started.http_addr);
             },

@@ -21,6 +21,8 @@
 //!   over WebSocket, telephony gateway webhooks in [`channels::voice`]).
 //! - [`survey`]: satisfaction surveys: the question after completion, by the contact's channel,
 //!   and the answers (SMS or email reply, the survey page, the chat widget).
+//! - [`server`]: `guichet serve`: the engine with every listener, channel and background task
+//!   wired around it.
 //! - [`sim`]: the simulator that runs the real router on virtual time.
 #![deny(missing_docs)]
 
@@ -33,6 +35,7 @@ pub mod http;
 pub mod ivr;
 pub mod notify;
 pub mod obs;
+pub mod server;
 pub mod sim;
 pub mod store;
 pub mod survey;

@@ -1,7 +1,7 @@
 //! The gRPC services (`AgentDesktop`, `Supervisor`, `Interactions`): thin tonic handlers that
 //! authenticate ([`auth`]), translate and validate requests into core commands ([`convert`]), and
-//! send them to the engine. [`serve`] puts them, gRPC health checking and server reflection on
-//! one listener.
+//! send them to the engine. [`crate::server::serve`] puts them, gRPC health checking and server
+//! reflection on one listener, next to the HTTP and SMTP listeners.
 
 pub mod auth;
 pub mod calls;
@@ -12,8 +12,5 @@ pub mod history;
 pub mod interactions;
 pub mod ivr;
 pub mod proto;
-pub mod server;
 pub mod stats;
 pub mod supervisor;
-
-pub use server::{serve, ServeOptions};

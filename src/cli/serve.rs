@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
-use guichet::api::{serve, ServeOptions};
 use guichet::config::Config;
 use guichet::core::Timestamp;
 use guichet::engine::{Clock, SystemClock};
+use guichet::server::{serve, ServeOptions};
 use guichet::store::{Role, Store};
 
 /// The demo configuration compiled into the binary, used when no `--config` is given and

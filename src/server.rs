@@ -1,6 +1,9 @@
-//! The gRPC server: the three services behind the token interceptor, gRPC health checking and
-//! server reflection (unauthenticated, for probes and `grpcurl`), optional TLS, and graceful
-//! shutdown (intake stops, commits finish, streams close with a status).
+//! The server (`guichet serve`): starts the engine and wires everything around it. The gRPC
+//! listener with the three services behind the token interceptor, gRPC health checking and
+//! server reflection (unauthenticated, for probes and `grpcurl`) and optional TLS; the HTTP
+//! listener with every channel's routes (phone, SMS, chat, inbound email webhook), metrics,
+//! indicators and the survey page; the SMTP listener; the notify outbox and the survey task.
+//! Graceful shutdown: intake stops, commits finish, streams close with a status.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,13 +17,13 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use crate::config::Config;
 use crate::engine::{Engine, EngineConfig, EngineError, StartReport};
 
-use super::auth::Auth;
-use super::desktop::{DesktopService, OfferHub};
-use super::history::History;
-use super::interactions::InteractionsService;
-use super::proto;
-use super::stats::LiveStats;
-use super::supervisor::SupervisorService;
+use crate::api::auth::Auth;
+use crate::api::desktop::{DesktopService, OfferHub};
+use crate::api::history::History;
+use crate::api::interactions::InteractionsService;
+use crate::api::proto;
+use crate::api::stats::LiveStats;
+use crate::api::supervisor::SupervisorService;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, Error)]
