@@ -265,6 +265,29 @@ async fn sms_survey_round_trip() {
         .expect("count");
     assert_eq!(created, 1, "the answer opened no conversation");
 
+    // Supervisors see it per agent, with the comment; an agent token may not look.
+    let (supervisor, _) = ws.token("supervisor", None);
+    let satisfaction = server
+        .supervisor(&supervisor)
+        .get_satisfaction(pb::GetSatisfactionRequest::default())
+        .await
+        .expect("GetSatisfaction")
+        .into_inner();
+    assert_eq!(satisfaction.answers, 1);
+    assert_eq!(satisfaction.agents.len(), 1);
+    assert_eq!(satisfaction.agents[0].agent_id, "amelie");
+    assert_eq!(satisfaction.agents[0].average, 4.0);
+    assert_eq!(satisfaction.comments.len(), 1);
+    assert_eq!(satisfaction.comments[0].comment, "très bien, merci");
+    assert_eq!(satisfaction.comments[0].interaction_id, id);
+    let (agent_token, _) = ws.token("agent", Some("amelie"));
+    let denied = server
+        .supervisor(&agent_token)
+        .get_satisfaction(pb::GetSatisfactionRequest::default())
+        .await
+        .expect_err("agents may not read satisfaction");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+
     // The public indicators count it.
     let report = indicators(&server).await;
     assert_eq!(report["total"]["satisfaction_answers"], 1, "{report}");

@@ -413,6 +413,85 @@ impl Supervisor for SupervisorService {
         }))
     }
 
+    async fn get_satisfaction(
+        &self,
+        request: Request<pb::GetSatisfactionRequest>,
+    ) -> Result<Response<pb::Satisfaction>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let req = request.into_inner();
+        if req.from_unix_ms < 0 || req.to_unix_ms < 0 {
+            return Err(convert::invalid(
+                "from_unix_ms and to_unix_ms must be Unix milliseconds (0 for the default)",
+            ));
+        }
+        let now = SystemClock.now();
+        let to = match req.to_unix_ms {
+            0 => Timestamp(now.0 + 1),
+            t => Timestamp(t as u64),
+        };
+        let from = match req.from_unix_ms {
+            0 => Timestamp(to.0.saturating_sub(30 * 86_400_000)),
+            f => Timestamp(f as u64),
+        };
+        if from >= to {
+            return Err(convert::invalid("from_unix_ms must come before to_unix_ms"));
+        }
+        let agent = (!req.agent_id.is_empty()).then(|| AgentId::new(&req.agent_id));
+        let limit = match req.max_comments {
+            0 => 50,
+            n => n.min(500) as usize,
+        };
+        let store = self.engine.store().clone();
+        let (summary, comments) = tokio::task::spawn_blocking(move || {
+            let summary = store.survey_summary_by_agent(from, to)?;
+            let comments = store.survey_comments(from, to, agent.as_ref(), limit)?;
+            Ok::<_, crate::store::StoreError>((
+                summary
+                    .into_iter()
+                    .filter(|(a, _)| agent.is_none() || a.as_ref() == agent.as_ref())
+                    .collect::<Vec<_>>(),
+                comments,
+            ))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("satisfaction read failed: {e}")))?
+        .map_err(|e| status_of(crate::engine::EngineError::Store(e)))?;
+        let (mut answers, mut total) = (0, 0);
+        let agents = summary
+            .iter()
+            .map(|(agent, s)| {
+                answers += s.answers;
+                total += s.score_total;
+                pb::AgentSatisfaction {
+                    agent_id: agent.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    answers: s.answers,
+                    average: s.average().unwrap_or(0.0),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::Satisfaction {
+            agents,
+            answers,
+            average: if answers > 0 {
+                total as f64 / answers as f64
+            } else {
+                0.0
+            },
+            comments: comments
+                .into_iter()
+                .map(|c| pb::SurveyComment {
+                    interaction_id: c.interaction.to_string(),
+                    agent_id: c.agent.map(|a| a.to_string()).unwrap_or_default(),
+                    queue: c.queue.to_string(),
+                    channel: convert::channel_pb(c.channel),
+                    score: u32::from(c.score),
+                    comment: c.comment.unwrap_or_default(),
+                    at_unix_ms: c.at.0 as i64,
+                })
+                .collect(),
+        }))
+    }
+
     type WatchStatsStream = StatsStream;
 
     async fn watch_stats(

@@ -334,6 +334,63 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().at(&path)
     }
 
+    /// The newest answers with a comment received in `[from, to)` (of `agent` only, when
+    /// given), at most `limit`.
+    pub fn survey_comments(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        agent: Option<&AgentId>,
+        limit: usize,
+    ) -> Result<Vec<SurveyAnswer>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT interaction, contact, agent, queue, channel, score, comment, at \
+                 FROM survey_answers WHERE at >= ?1 AND at < ?2 AND comment IS NOT NULL \
+                 AND (?3 IS NULL OR agent = ?3) ORDER BY at DESC LIMIT ?4",
+            )
+            .at(&path)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    from.0 as i64,
+                    to.0 as i64,
+                    agent.map(|a| a.as_str()),
+                    limit as i64
+                ],
+                |r| {
+                    let interaction: String = r.get(0)?;
+                    let channel: String = r.get(4)?;
+                    Ok((
+                        interaction,
+                        SurveyAnswer {
+                            interaction: InteractionId::from_u128(0),
+                            contact: r.get::<_, Option<String>>(1)?.map(ContactId::from),
+                            agent: r.get::<_, Option<String>>(2)?.map(AgentId::from),
+                            queue: QueueId::from(r.get::<_, String>(3)?),
+                            channel: channel.parse().unwrap_or(Channel::Chat),
+                            score: r.get(5)?,
+                            comment: r.get(6)?,
+                            at: Timestamp(r.get::<_, i64>(7)?.max(0) as u64),
+                        },
+                    ))
+                },
+            )
+            .at(&path)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (interaction, mut answer) = row.at(&path)?;
+            match interaction.parse() {
+                Ok(id) => answer.interaction = id,
+                Err(_) => continue,
+            }
+            out.push(answer);
+        }
+        Ok(out)
+    }
+
     /// Whether `contact` may be asked a survey question at `now`: it has not opted out, and was
     /// not asked within the last `period_ms` milliseconds.
     pub fn may_survey(
