@@ -1,5 +1,6 @@
 //! The SQLite store: the event journal with group commit, snapshots, recovery, and the
-//! configuration tables (API tokens, IVR tree versions and number bindings, meta flags).
+//! configuration tables (API tokens, IVR tree versions and number bindings, meta flags), and the
+//! phone channel's calls still inside the IVR (`voice.rs`).
 //!
 //! Layout:
 //! - [`Store`] (`db.rs`): opens `<data_dir>/guichet.db` (creating the directory, taking the data
@@ -35,6 +36,7 @@
 //!               state TEXT, attempts INTEGER, created_at INTEGER, next_attempt_at INTEGER,
 //!               last_error TEXT NULL, delivered_at INTEGER NULL, provider_ref TEXT NULL)  (v6)
 //! sms_opt_out  (number TEXT PRIMARY KEY, opted_out INTEGER, changed_at INTEGER, message TEXT) (v6)
+//! voice_sessions (call TEXT PRIMARY KEY, state TEXT, updated_at INTEGER)  calls in the IVR (v8)
 //! ```
 //!
 //! Durability: an [`Ack`] resolves with `Ok(seq)` only after the transaction holding the events
@@ -61,6 +63,7 @@ mod outbox;
 mod schema;
 mod surveys;
 mod tokens;
+mod voice;
 mod writer;
 
 use std::path::PathBuf;

@@ -41,6 +41,7 @@ use crate::ivr::{
 
 use super::config::VoiceConfig;
 use super::gateway::{Gateway, Outbound};
+use super::persist::{SavedPhase, SavedPhaseRef, SavedRef, SessionLog};
 use super::trees::IvrTrees;
 
 /// A request from a gateway, in neutral terms.
@@ -66,6 +67,35 @@ pub enum CallEvent {
     },
     /// The call ended (final status callback, or the SIP server's hang-up event).
     Hangup,
+}
+
+/// One gateway request about a call, as a protocol adapter parsed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRequest {
+    /// The gateway's call id.
+    pub sid: String,
+    /// The turn the request answers (from the callback URL or the event), when it says.
+    pub turn: Option<u32>,
+    /// What happened.
+    pub event: CallEvent,
+    /// The caller, when the request names it (Twilio and jambonz send it with every request).
+    pub from: Option<String>,
+    /// The dialled number, when the request names it: lets a call whose state was lost restart
+    /// at its tree's entry.
+    pub to: Option<String>,
+}
+
+impl CallRequest {
+    /// A request that names neither number.
+    pub fn new(sid: impl Into<String>, turn: Option<u32>, event: CallEvent) -> CallRequest {
+        CallRequest {
+            sid: sid.into(),
+            turn,
+            event,
+            from: None,
+            to: None,
+        }
+    }
 }
 
 /// Why a request could not be served. Each maps to a 4xx or 5xx in the adapters.
@@ -156,6 +186,8 @@ pub struct Call {
     pub last: Vec<Verb>,
     /// Last request or change.
     pub touched: Instant,
+    /// Whether its IVR state was handed to the write-behind log (and not removed since).
+    pub saved: bool,
 }
 
 /// The table of calls, and what it needs to act on them.
@@ -171,6 +203,7 @@ struct Inner {
     base: String,
     trees: IvrTrees,
     outbound: Outbound,
+    sessions: SessionLog,
     calls: DashMap<String, Arc<tokio::sync::Mutex<Call>>>,
     by_interaction: DashMap<InteractionId, String>,
     /// Per queue: (last accept time, smoothed interval between accepts in ms).
@@ -194,6 +227,10 @@ impl Calls {
     /// base URL of the HTTP listener).
     pub fn new(engine: Engine, config: VoiceConfig, base: String, trees: IvrTrees) -> Calls {
         let outbound = Outbound::new(&config);
+        let sessions = SessionLog::start(
+            Arc::clone(engine.store()),
+            Duration::from_millis(config.persist_window_ms),
+        );
         Calls {
             inner: Arc::new(Inner {
                 engine,
@@ -201,6 +238,7 @@ impl Calls {
                 base,
                 trees,
                 outbound,
+                sessions,
                 calls: DashMap::new(),
                 by_interaction: DashMap::new(),
                 pace: Mutex::new(HashMap::new()),
@@ -228,15 +266,30 @@ impl Calls {
         self.inner.calls.is_empty()
     }
 
-    /// Handles one gateway request for call `sid`. `turn` is the turn the request answers
-    /// (from the callback URL), when the protocol carries it.
+    /// The write-behind log of calls in the IVR.
+    pub fn sessions(&self) -> &SessionLog {
+        &self.inner.sessions
+    }
+
+    /// Handles one gateway request; answers with the verbs and the turn they are for.
+    ///
+    /// A request for a call the table does not know (after a restart) is served, in this
+    /// order, from the call's open interaction (queued calls), from its saved IVR state (calls
+    /// in a menu), or, for a menu answer or a redirect whose state was lost, by starting the
+    /// call again at its tree's entry with an apology.
     pub async fn handle(
         &self,
         gateway: Gateway,
-        sid: &str,
-        turn: Option<u32>,
-        event: CallEvent,
+        request: CallRequest,
     ) -> Result<(Vec<Verb>, u32), CallError> {
+        let CallRequest {
+            sid,
+            turn,
+            event,
+            from,
+            to,
+        } = request;
+        let sid = sid.as_str();
         let k = key(gateway, sid);
         let entry = match self.inner.calls.get(&k).map(|e| Arc::clone(e.value())) {
             Some(entry) => entry,
@@ -244,13 +297,23 @@ impl Calls {
                 CallEvent::Incoming { from, to } => self.admit(gateway, sid, from, to)?,
                 CallEvent::Hangup => match self.recover(gateway, sid).await? {
                     Some(entry) => entry,
-                    // A hang-up for a call never seen (or long forgotten): nothing to do.
-                    None => return Ok((vec![Verb::Hangup], 0)),
+                    None => match self.restore(gateway, sid).await? {
+                        Some(entry) => entry,
+                        // A hang-up for a call never seen (or long forgotten): nothing to do.
+                        None => return Ok((vec![Verb::Hangup], 0)),
+                    },
                 },
-                _ => self
-                    .recover(gateway, sid)
-                    .await?
-                    .ok_or_else(|| CallError::UnknownCall(sid.to_owned()))?,
+                _ => match self.recover(gateway, sid).await? {
+                    Some(entry) => entry,
+                    None => match self.restore(gateway, sid).await? {
+                        Some(entry) => entry,
+                        None => {
+                            return self
+                                .restart(gateway, sid, &event, from.as_deref(), to.as_deref())
+                                .await
+                        }
+                    },
+                },
             },
         };
         let mut call = entry.lock().await;
@@ -272,6 +335,119 @@ impl Calls {
         let verbs = self.step(&mut call, event).await?;
         call.turn = call.turn.saturating_add(1);
         call.last = verbs.clone();
+        self.save(&mut call);
+        Ok((verbs, call.turn))
+    }
+
+    /// Hands the call's state to the write-behind log while it is in the IVR (or recording a
+    /// voicemail), and removes it once the call left.
+    fn save(&self, call: &mut Call) {
+        let phase = match &call.phase {
+            Phase::Ivr(state) => SavedPhaseRef::Ivr { state },
+            Phase::Recording { queue, context } => SavedPhaseRef::Recording { queue, context },
+            _ => {
+                if call.saved {
+                    self.inner.sessions.remove(&key(call.gateway, &call.sid));
+                    call.saved = false;
+                }
+                return;
+            }
+        };
+        let saved = SavedRef {
+            gateway: call.gateway,
+            from: &call.from,
+            to: &call.to,
+            turn: call.turn,
+            last: &call.last,
+            phase,
+        };
+        self.inner
+            .sessions
+            .put(&key(call.gateway, &call.sid), &saved);
+        call.saved = true;
+    }
+
+    /// Picks up a call the table lost (a restart) from its saved IVR state, if it has one.
+    async fn restore(
+        &self,
+        gateway: Gateway,
+        sid: &str,
+    ) -> Result<Option<Arc<tokio::sync::Mutex<Call>>>, CallError> {
+        let k = key(gateway, sid);
+        let sessions = self.inner.sessions.clone();
+        let lookup = k.clone();
+        let saved = tokio::task::spawn_blocking(move || sessions.load(&lookup))
+            .await
+            .map_err(|e| CallError::Unavailable(format!("voice session lookup: {e}")))?
+            .map_err(|e| CallError::Unavailable(format!("voice session lookup: {e}")))?;
+        let Some(saved) = saved else {
+            return Ok(None);
+        };
+        let phase = match saved.phase {
+            SavedPhase::Ivr { state } => Phase::Ivr(state),
+            SavedPhase::Recording { queue, context } => Phase::Recording { queue, context },
+        };
+        tracing::info!(call_sid = sid, turn = saved.turn, "call picked up from its saved IVR state");
+        let call = Call {
+            gateway: saved.gateway,
+            sid: sid.to_owned(),
+            from: saved.from,
+            to: saved.to,
+            phase,
+            turn: saved.turn,
+            last: saved.last,
+            touched: Instant::now(),
+            saved: true,
+        };
+        let entry = self
+            .inner
+            .calls
+            .entry(k)
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(call)));
+        Ok(Some(Arc::clone(entry.value())))
+    }
+
+    /// A menu answer or redirect for a call Guichet knows nothing of (its IVR state was lost
+    /// in a crash): starts it again at the entry of the tree its number selects, after an
+    /// apology in the tree's language. Without the dialled number, the call is unknown.
+    async fn restart(
+        &self,
+        gateway: Gateway,
+        sid: &str,
+        event: &CallEvent,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<(Vec<Verb>, u32), CallError> {
+        let to = match (event, to) {
+            (CallEvent::Input(_) | CallEvent::Continue, Some(to)) if !to.is_empty() => to,
+            _ => return Err(CallError::UnknownCall(sid.to_owned())),
+        };
+        let from = from.unwrap_or_default();
+        let entry = self.admit(gateway, sid, from, to)?;
+        let mut call = entry.lock().await;
+        if call.turn > 0 {
+            // A racing request of the same call restarted it first: the same answer.
+            return Ok((call.last.clone(), call.turn));
+        }
+        tracing::warn!(
+            call_sid = sid, gateway = gateway.name(), to = %to,
+            "request for a call whose IVR state was lost (crash): restarting it at the tree's entry"
+        );
+        let incoming = CallEvent::Incoming {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        };
+        let mut verbs = self.step(&mut call, incoming).await?;
+        let language = match &call.phase {
+            Phase::Ivr(state) => state.language.clone(),
+            Phase::Waiting { language, .. } => language.clone(),
+            Phase::Recording { context, .. } => context.language.clone(),
+            _ => String::from("fr-FR"),
+        };
+        verbs.insert(0, Verb::say(lost_apology(&language), Some(&language)));
+        call.turn = call.turn.saturating_add(1);
+        call.last = verbs.clone();
+        self.save(&mut call);
         Ok((verbs, call.turn))
     }
 
@@ -295,6 +471,7 @@ impl Calls {
             turn: 0,
             last: Vec::new(),
             touched: Instant::now(),
+            saved: false,
         };
         let entry = self
             .inner
@@ -372,6 +549,7 @@ impl Calls {
             turn: 0,
             last: Vec::new(),
             touched: Instant::now(),
+            saved: false,
         };
         self.inner.by_interaction.insert(id, key(gateway, sid));
         let entry = self
@@ -1084,6 +1262,14 @@ fn callback_confirmation(language: &str) -> &'static str {
         "C'est noté : un conseiller vous rappellera à ce numéro dès que ce sera votre tour. Au revoir."
     } else {
         "Noted: an adviser will call you back on this number when it is your turn. Goodbye."
+    }
+}
+
+fn lost_apology(language: &str) -> &'static str {
+    if french(language) {
+        "Veuillez nous excuser : nous avons perdu le fil de votre appel. Reprenons depuis le début."
+    } else {
+        "We are sorry: we lost track of your call. Let us start again from the beginning."
     }
 }
 

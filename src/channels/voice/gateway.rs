@@ -23,7 +23,8 @@ use super::sign::timestamped_signature;
 use super::sip::render_sip;
 
 /// Which gateway protocol a call speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Gateway {
     /// Twilio-style form webhooks and TwiML.
     Twilio,

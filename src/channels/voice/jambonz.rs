@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::ivr::{render_jambonz, Input};
 
-use super::calls::{CallEvent, Calls};
+use super::calls::{CallEvent, CallRequest, Calls};
 use super::gateway::{unix_now, Gateway};
 use super::sign::timestamped_valid;
 use super::{answer_error, body_or_error, json_field, json_response, Refusal};
@@ -97,7 +97,14 @@ pub async fn webhook(
         }
     };
     let status_callback = step == "status";
-    match calls.handle(gateway, &sid, turn, event).await {
+    let request = CallRequest {
+        sid: sid.clone(),
+        turn,
+        event,
+        from: json_field(&value, "from"),
+        to: json_field(&value, "to"),
+    };
+    match calls.handle(gateway, request).await {
         Ok(_) if status_callback => json_response(StatusCode::OK, Value::Array(Vec::new())),
         Ok((verbs, _)) => json_response(StatusCode::OK, render_jambonz(&verbs)),
         Err(e) => answer_error(gateway, Refusal::from_call(&sid, e)),

@@ -7,6 +7,7 @@
 //! - [`sign`]: webhook signatures (Twilio, and the `t=...,v1=...` HMAC-SHA256 scheme);
 //! - [`trees`]: the live IVR trees, kept in step with the store ([`IvrTrees`]);
 //! - [`calls`]: calls in progress and what each request means for them ([`Calls`]);
+//! - [`persist`]: write-behind of the calls still in the IVR, so that they survive a restart;
 //! - [`gateway`]: which gateway a call speaks, URLs, and outbound REST requests;
 //! - [`twilio`], [`jambonz`], [`sip`]: the three protocol adapters (parse, check the
 //!   signature, render).
@@ -24,6 +25,7 @@ pub mod calls;
 pub mod config;
 pub mod gateway;
 pub mod jambonz;
+pub mod persist;
 pub mod sign;
 pub mod sip;
 pub mod trees;
@@ -42,7 +44,7 @@ use serde_json::{json, Value};
 use crate::engine::{Clock, Engine, SystemClock};
 use crate::ivr::{render_jambonz, render_twiml, Verb};
 
-pub use calls::{CallError, CallEvent, Calls};
+pub use calls::{CallError, CallEvent, CallRequest, Calls};
 pub use config::VoiceConfig;
 pub use gateway::Gateway;
 pub use trees::{IvrTrees, TreeError};
@@ -72,12 +74,28 @@ impl VoiceChannel {
         let stopped = engine.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(30));
+            let mut ticks: u64 = 0;
             while !stopped.is_stopped() {
                 every.tick().await;
                 sweeper.sweep();
+                // Saved IVR states nobody came back for: at start, then every hour.
+                if ticks % 120 == 0 {
+                    let sessions = sweeper.sessions().clone();
+                    let _ = tokio::task::spawn_blocking(move || sessions.sweep()).await;
+                }
+                ticks += 1;
             }
         });
         Ok(VoiceChannel { calls, trees })
+    }
+
+    /// Writes the state of the calls in the IVR that is still pending (graceful shutdown, after
+    /// the HTTP listener stopped), so that they carry on after the restart.
+    pub async fn shutdown(&self) {
+        let sessions = self.calls.sessions().clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || sessions.flush()).await {
+            tracing::error!("voice sessions not flushed at shutdown: {e}");
+        }
     }
 
     /// The webhook routes of every gateway.

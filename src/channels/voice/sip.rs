@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 
 use crate::ivr::{DialTarget, Input, RejectReason, Verb};
 
-use super::calls::{CallEvent, Calls};
+use super::calls::{CallEvent, CallRequest, Calls};
 use super::gateway::{unix_now, Gateway};
 use super::sign::timestamped_valid;
 use super::{answer_error, body_or_error, json_field, json_response, Refusal};
@@ -177,7 +177,14 @@ pub async fn events(
         .get("turn")
         .and_then(Value::as_u64)
         .and_then(|t| u32::try_from(t).ok());
-    match calls.handle(gateway, &call_id, turn, event).await {
+    let request = CallRequest {
+        sid: call_id.clone(),
+        turn,
+        event,
+        from: json_field(&value, "from"),
+        to: json_field(&value, "to"),
+    };
+    match calls.handle(gateway, request).await {
         Ok((verbs, turn)) => json_response(
             axum::http::StatusCode::OK,
             json!({"call_id": call_id, "turn": turn, "actions": render_sip(&verbs)}),

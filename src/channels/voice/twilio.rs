@@ -16,7 +16,7 @@ use axum::response::Response;
 
 use crate::ivr::Input;
 
-use super::calls::{CallEvent, Calls};
+use super::calls::{CallEvent, CallRequest, Calls};
 use super::gateway::Gateway;
 use super::sign::twilio_valid;
 use super::{answer_error, body_or_error, twiml_response, Refusal};
@@ -137,7 +137,14 @@ pub async fn webhook(
         }
     };
     let status_callback = step == "status";
-    match calls.handle(gateway, &sid, turn, event).await {
+    let request = CallRequest {
+        sid: sid.clone(),
+        turn,
+        event,
+        from: get("From"),
+        to: get("To"),
+    };
+    match calls.handle(gateway, request).await {
         Ok(_) if status_callback => twiml_response(StatusCode::OK, &[]),
         Ok((verbs, _)) => twiml_response(StatusCode::OK, &verbs),
         Err(e) => answer_error(gateway, Refusal::from_call(&sid, e)),
