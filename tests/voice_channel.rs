@@ -1020,3 +1020,95 @@ async fn a_menu_answer_for_a_call_whose_state_was_lost_restarts_the_tree_with_an
     assert_eq!(status, 404, "{xml}");
     assert_eq!(s.waiting_count().await, 0, "nothing created");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voicemail_is_the_first_message_of_its_interaction() {
+    let s = setup().await;
+    // Version 2: key 3 of the main menu leaves a voicemail for the benefits queue.
+    let v2 = tree_json("v2")
+        .replace(
+            r#""options": {"1": "housing", "2": "bye"}"#,
+            r#""options": {"1": "housing", "2": "bye", "3": "vm"}"#,
+        )
+        .replace(
+            r#""q": {"type": "queue", "queue": "benefits"},"#,
+            r#""q": {"type": "queue", "queue": "benefits"},
+    "vm": {"type": "voicemail", "prompt": {"text": {"fr-FR": "Laissez votre message."}}, "queue": "benefits"},"#,
+        );
+    s.server
+        .supervisor(&s.sup_token)
+        .put_ivr_version(pb::PutIvrVersionRequest {
+            tree_json: v2,
+            activate: true,
+        })
+        .await
+        .expect("PutIvrVersion");
+
+    let sid = "CA0500";
+    let incoming = format!("{}/voice/twilio/incoming", s.base);
+    let call = [("CallSid", sid), ("From", "+33650000000"), ("To", NUMBER)];
+    let (_, xml) = twilio_post(&s.client, &incoming, &call).await;
+    let verbs = parse_twiml(&xml);
+    let (_, xml) = twilio_post(
+        &s.client,
+        &gather_action(&verbs),
+        &[("CallSid", sid), ("Digits", "3")],
+    )
+    .await;
+    let verbs = parse_twiml(&xml);
+    assert_eq!(names(&verbs), ["Say", "Record", "Hangup"], "{xml}");
+    let action = verbs[1].attr("action").expect("Record action").to_owned();
+    let recording = [
+        ("CallSid", sid),
+        (
+            "RecordingUrl",
+            "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1",
+        ),
+        ("RecordingDuration", "14"),
+        (
+            "TranscriptionText",
+            "Bonjour, je rappelle pour mon dossier logement.",
+        ),
+    ];
+    let (status, xml) = twilio_post(&s.client, &action, &recording).await;
+    assert_eq!(status, 200, "{xml}");
+    assert!(said(&parse_twiml(&xml)).contains("Votre message est enregistré"));
+    // The gateway retries: still one interaction, one message.
+    let (status, _) = twilio_post(&s.client, &action, &recording).await;
+    assert_eq!(status, 200);
+    assert_eq!(s.waiting_count().await, 1);
+
+    let check = |messages: &[pb::ConversationMessage]| {
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        let m = &messages[0];
+        assert_eq!(m.direction, "inbound");
+        assert_eq!(m.text, "Bonjour, je rappelle pour mon dossier logement.");
+        assert_eq!(m.from, "+33650000000");
+        assert_eq!(m.id, format!("voice:twilio:{sid}:voicemail"));
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.attachments[0].content_type, "audio/wav");
+        assert!(!m.attachments[0].stored, "the recording stays at the gateway");
+    };
+    let mut offers = s.amelie_ready().await;
+    let offer = next_offer(&mut offers).await;
+    check(&offer.conversation);
+    let interaction = offer.interaction.expect("interaction");
+    assert!(interaction.attributes.iter().any(|a| a.key == "recording_url"
+        && a.value.ends_with("/Recordings/RE1")));
+    let mut desk = s.server.desktop(&s.amelie_token);
+    desk.accept(pb::InteractionAction {
+        agent_id: String::new(),
+        interaction_id: interaction.id.clone(),
+    })
+    .await
+    .expect("Accept");
+    let conversation = desk
+        .get_conversation(pb::GetConversationRequest {
+            interaction_id: interaction.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("GetConversation")
+        .into_inner();
+    check(&conversation.messages);
+}

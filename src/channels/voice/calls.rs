@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
 use crate::core::{
-    Channel, Command, ContactId, EventKind, InteractionId, InteractionPhase, InteractionSpec,
+    Attachment, Channel, Command, Message, MessageDirection, ContactId, EventKind, InteractionId, InteractionPhase, InteractionSpec,
     Timestamp,
 };
 use crate::engine::{Clock, Engine, EngineError, SystemClock};
@@ -61,12 +61,67 @@ pub enum CallEvent {
     /// The dial to the agent (or a transfer) ended.
     DialEnded,
     /// A voicemail recording finished.
-    Recording {
-        /// Where the recording can be fetched.
-        url: Option<String>,
-    },
+    Recording(Recording),
     /// The call ended (final status callback, or the SIP server's hang-up event).
     Hangup,
+}
+
+/// A finished voicemail recording, as the gateway describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recording {
+    /// Where the recording can be fetched (`RecordingUrl`, `recording_url`).
+    pub url: Option<String>,
+    /// Its length in seconds, as the gateway wrote it (`RecordingDuration`,
+    /// `recording_duration`).
+    pub duration: Option<String>,
+    /// Its transcription, when the gateway made one (`TranscriptionText`, `transcription`).
+    pub transcription: Option<String>,
+}
+
+impl Recording {
+    /// The voicemail as the first inbound message of its interaction: the transcription (or
+    /// a line saying a voicemail was left) as text, the recording as an attachment listed
+    /// without its content, and `recording_url`, `recording_duration` and `transcription` in
+    /// the message's meta.
+    fn message(&self, gateway: Gateway, sid: &str, context: &CallContext) -> Message {
+        let transcription = self
+            .transcription
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let text = match (transcription, &self.duration) {
+            (Some(t), _) => t.to_owned(),
+            (None, Some(d)) if french(&context.language) => format!("Message vocal ({d} s)"),
+            (None, Some(d)) => format!("Voicemail ({d} s)"),
+            (None, None) if french(&context.language) => "Message vocal".to_owned(),
+            (None, None) => "Voicemail".to_owned(),
+        };
+        let mut message = Message::new(
+            format!("voice:{}:{sid}:voicemail", gateway.name()),
+            MessageDirection::Inbound,
+            text,
+        );
+        message.from = context.caller.clone();
+        message.to = context.called.clone();
+        let url = self.url.as_deref().unwrap_or_default();
+        let mp3 = url.to_ascii_lowercase().ends_with(".mp3");
+        message.attachments.push(Attachment {
+            name: format!("voicemail-{sid}.{}", if mp3 { "mp3" } else { "wav" }),
+            content_type: if mp3 { "audio/mpeg" } else { "audio/wav" }.to_owned(),
+            size: 0,
+            data_base64: String::new(),
+        });
+        if let Some(url) = &self.url {
+            message.meta.insert("recording_url".into(), url.clone());
+        }
+        if let Some(d) = &self.duration {
+            message.meta.insert("recording_duration".into(), d.clone());
+        }
+        if let Some(t) = transcription {
+            message.meta.insert("transcription".into(), t.to_owned());
+        }
+        message
+    }
 }
 
 /// One gateway request about a call, as a protocol adapter parsed it.
@@ -655,13 +710,15 @@ impl Calls {
                 };
                 Ok(verbs)
             }
-            (Phase::Recording { queue, context }, CallEvent::Recording { url }) => {
+            (Phase::Recording { queue, context }, CallEvent::Recording(recording)) => {
                 let mut attributes = vec![("voicemail".to_owned(), "true".to_owned())];
-                if let Some(url) = url {
-                    attributes.push(("recording_url".to_owned(), url));
+                if let Some(url) = &recording.url {
+                    attributes.push(("recording_url".to_owned(), url.clone()));
                 }
                 let language = context.language.clone();
-                self.create(call, &queue, &context, attributes).await?;
+                let message = recording.message(call.gateway, &call.sid, &context);
+                self.create_with(call, &queue, &context, attributes, Some(message))
+                    .await?;
                 Ok(vec![
                     Verb::say(voicemail_thanks(&language), Some(&language)),
                     Verb::Hangup,
@@ -776,6 +833,19 @@ impl Calls {
         context: &CallContext,
         extra: Vec<(String, String)>,
     ) -> Result<InteractionId, CallError> {
+        self.create_with(call, queue, context, extra, None).await
+    }
+
+    /// [`Calls::create`], with a first inbound message committed together with the creation
+    /// (a voicemail).
+    async fn create_with(
+        &self,
+        call: &Call,
+        queue: &str,
+        context: &CallContext,
+        extra: Vec<(String, String)>,
+        message: Option<Message>,
+    ) -> Result<InteractionId, CallError> {
         let mut spec = InteractionSpec::new(InteractionId::generate(), Channel::Voice, queue);
         if !context.caller.is_empty() {
             spec.contact = Some(ContactId::new(&context.caller));
@@ -791,12 +861,14 @@ impl Calls {
         spec.attributes = attributes.into_iter().collect();
         spec.external_ref = Some(Arc::from(call.sid.as_str()));
         let external = call.sid.clone();
+        let command = match message {
+            Some(message) => Command::OpenConversation { spec, message },
+            None => Command::CreateInteraction { spec },
+        };
         let (_, id) = self
             .inner
             .engine
-            .send_then_read(Command::CreateInteraction { spec }, move |r| {
-                r.find_by_external_ref(&external)
-            })
+            .send_then_read(command, move |r| r.find_by_external_ref(&external))
             .await
             .map_err(|e| match e {
                 EngineError::Route(e) => CallError::Refused(e.to_string()),

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::ivr::{render_jambonz, Input};
 
-use super::calls::{CallEvent, CallRequest, Calls};
+use super::calls::{CallEvent, CallRequest, Calls, Recording};
 use super::gateway::{unix_now, Gateway};
 use super::sign::timestamped_valid;
 use super::{answer_error, body_or_error, json_field, json_response, Refusal};
@@ -74,9 +74,11 @@ pub async fn webhook(
         "input" => CallEvent::Input(input(&value)),
         "continue" => CallEvent::Continue,
         "dial" => CallEvent::DialEnded,
-        "recording" => CallEvent::Recording {
+        "recording" => CallEvent::Recording(Recording {
             url: json_field(&value, "recording_url"),
-        },
+            duration: json_field(&value, "recording_duration"),
+            transcription: json_field(&value, "transcription"),
+        }),
         "status" => {
             let status = json_field(&value, "call_status").unwrap_or_default();
             if !FINAL_STATUSES.contains(&status.as_str()) {

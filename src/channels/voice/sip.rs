@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 
 use crate::ivr::{DialTarget, Input, RejectReason, Verb};
 
-use super::calls::{CallEvent, CallRequest, Calls};
+use super::calls::{CallEvent, CallRequest, Calls, Recording};
 use super::gateway::{unix_now, Gateway};
 use super::sign::timestamped_valid;
 use super::{answer_error, body_or_error, json_field, json_response, Refusal};
@@ -156,9 +156,11 @@ pub async fn events(
         }
         "call.continue" | "call.poll" => CallEvent::Continue,
         "call.bridge_ended" => CallEvent::DialEnded,
-        "call.recording" => CallEvent::Recording {
+        "call.recording" => CallEvent::Recording(Recording {
             url: json_field(&value, "recording_url"),
-        },
+            duration: json_field(&value, "recording_duration"),
+            transcription: json_field(&value, "transcription"),
+        }),
         "call.hangup" => CallEvent::Hangup,
         other => {
             return answer_error(

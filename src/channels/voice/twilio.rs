@@ -16,7 +16,7 @@ use axum::response::Response;
 
 use crate::ivr::Input;
 
-use super::calls::{CallEvent, CallRequest, Calls};
+use super::calls::{CallEvent, CallRequest, Calls, Recording};
 use super::gateway::Gateway;
 use super::sign::twilio_valid;
 use super::{answer_error, body_or_error, twiml_response, Refusal};
@@ -114,9 +114,11 @@ pub async fn webhook(
         }
         "continue" => CallEvent::Continue,
         "dial" => CallEvent::DialEnded,
-        "recording" => CallEvent::Recording {
+        "recording" => CallEvent::Recording(Recording {
             url: get("RecordingUrl"),
-        },
+            duration: get("RecordingDuration"),
+            transcription: get("TranscriptionText"),
+        }),
         "status" => {
             let status = get("CallStatus").unwrap_or_default();
             if !FINAL_STATUSES.contains(&status.as_str()) {
