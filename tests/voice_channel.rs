@@ -853,7 +853,12 @@ async fn twilio_to_second_menu(s: &Setup, sid: &str, from: &str) -> Vec<Twiml> {
     let (status, xml) = twilio_post(
         &s.client,
         &gather_action(&verbs),
-        &[("CallSid", sid), ("From", from), ("To", NUMBER), ("Digits", "1")],
+        &[
+            ("CallSid", sid),
+            ("From", from),
+            ("To", NUMBER),
+            ("Digits", "1"),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{xml}");
@@ -890,7 +895,12 @@ async fn continue_after_restart(s: &Setup, sid: &str, from: &str, second_menu: &
     let (status, xml) = twilio_post(
         &s.client,
         &action.replace("?t=2", "?t=1"),
-        &[("CallSid", sid), ("From", from), ("To", NUMBER), ("Digits", "1")],
+        &[
+            ("CallSid", sid),
+            ("From", from),
+            ("To", NUMBER),
+            ("Digits", "1"),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{xml}");
@@ -900,14 +910,22 @@ async fn continue_after_restart(s: &Setup, sid: &str, from: &str, second_menu: &
     let (status, xml) = twilio_post(
         &s.client,
         &action,
-        &[("CallSid", sid), ("From", from), ("To", NUMBER), ("Digits", "1")],
+        &[
+            ("CallSid", sid),
+            ("From", from),
+            ("To", NUMBER),
+            ("Digits", "1"),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{xml}");
     let verbs = parse_twiml(&xml);
     assert_eq!(names(&verbs), ["Say", "Redirect"], "{xml}");
     assert!(said(&verbs).contains("Un conseiller"), "{xml}");
-    assert!(redirect(&verbs).ends_with("?t=3"), "the turn goes on: {xml}");
+    assert!(
+        redirect(&verbs).ends_with("?t=3"),
+        "the turn goes on: {xml}"
+    );
     let (status, xml) = twilio_post(
         &s.client,
         &redirect(&verbs),
@@ -1011,12 +1029,8 @@ async fn a_menu_answer_for_a_call_whose_state_was_lost_restarts_the_tree_with_an
 
     // Without the dialled number (the generic API's events need not carry it), the call is
     // unknown: 404 with the spoken apology, as before.
-    let (status, xml) = twilio_post(
-        &s.client,
-        &url,
-        &[("CallSid", "CA0403"), ("Digits", "1")],
-    )
-    .await;
+    let (status, xml) =
+        twilio_post(&s.client, &url, &[("CallSid", "CA0403"), ("Digits", "1")]).await;
     assert_eq!(status, 404, "{xml}");
     assert_eq!(s.waiting_count().await, 0, "nothing created");
 }
@@ -1087,14 +1101,19 @@ async fn a_voicemail_is_the_first_message_of_its_interaction() {
         assert_eq!(m.id, format!("voice:twilio:{sid}:voicemail"));
         assert_eq!(m.attachments.len(), 1);
         assert_eq!(m.attachments[0].content_type, "audio/wav");
-        assert!(!m.attachments[0].stored, "the recording stays at the gateway");
+        assert!(
+            !m.attachments[0].stored,
+            "the recording stays at the gateway"
+        );
     };
     let mut offers = s.amelie_ready().await;
     let offer = next_offer(&mut offers).await;
     check(&offer.conversation);
     let interaction = offer.interaction.expect("interaction");
-    assert!(interaction.attributes.iter().any(|a| a.key == "recording_url"
-        && a.value.ends_with("/Recordings/RE1")));
+    assert!(interaction
+        .attributes
+        .iter()
+        .any(|a| a.key == "recording_url" && a.value.ends_with("/Recordings/RE1")));
     let mut desk = s.server.desktop(&s.amelie_token);
     desk.accept(pb::InteractionAction {
         agent_id: String::new(),

@@ -31,8 +31,8 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
 use crate::core::{
-    Attachment, Channel, Command, Message, MessageDirection, ContactId, EventKind, InteractionId, InteractionPhase, InteractionSpec,
-    Timestamp,
+    Attachment, Channel, Command, ContactId, EventKind, InteractionId, InteractionPhase,
+    InteractionSpec, Message, MessageDirection, Timestamp,
 };
 use crate::engine::{Clock, Engine, EngineError, SystemClock};
 use crate::ivr::{
@@ -442,7 +442,11 @@ impl Calls {
             SavedPhase::Ivr { state } => Phase::Ivr(state),
             SavedPhase::Recording { queue, context } => Phase::Recording { queue, context },
         };
-        tracing::info!(call_sid = sid, turn = saved.turn, "call picked up from its saved IVR state");
+        tracing::info!(
+            call_sid = sid,
+            turn = saved.turn,
+            "call picked up from its saved IVR state"
+        );
         let call = Call {
             gateway: saved.gateway,
             sid: sid.to_owned(),

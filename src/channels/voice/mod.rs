@@ -9,8 +9,8 @@
 //! - [`calls`]: calls in progress and what each request means for them ([`Calls`]);
 //! - [`persist`]: write-behind of the calls still in the IVR, so that they survive a restart;
 //! - [`gateway`]: which gateway a call speaks, URLs, and outbound REST requests;
-//! - [`twilio`], [`jambonz`], [`sip`]: the three protocol adapters (parse, check the
-//!   signature, render).
+//! - [`twilio`], [`jambonz`], [`sip`]: the three protocol adapters, each a [`Protocol`] (check
+//!   the signature and parse, render); [`drive`] serves a webhook the same way for all three.
 //!
 //! Routes: `/voice/twilio/{step}`, `/voice/jambonz/{step}` with `step` one of `incoming`,
 //! `input`, `continue`, `dial`, `recording`, `status`; `/voice/sip/events`. A gateway without a
@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -108,6 +108,91 @@ impl VoiceChannel {
     }
 }
 
+/// A webhook as it reached the HTTP listener.
+#[derive(Debug)]
+pub struct Webhook {
+    /// The path's step (`incoming`, `input`...; empty for the generic SIP API's one route).
+    pub step: String,
+    /// The request's URI (signatures, `?t=` turns).
+    pub uri: Uri,
+    /// Its headers (signatures).
+    pub headers: HeaderMap,
+    /// Its body.
+    pub body: Bytes,
+}
+
+/// What a protocol adapter made of a webhook.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A request about a call; `status_callback` when the answer is an empty acknowledgement.
+    Call {
+        /// The request.
+        request: CallRequest,
+        /// Whether the gateway only reports (status callbacks): the answer is then empty.
+        status_callback: bool,
+    },
+    /// A status callback that changes nothing (ringing, in progress): acknowledged.
+    Ignored,
+}
+
+/// One gateway protocol: how its webhooks are checked and parsed, and how answers are
+/// written. [`drive`] does the rest, the same for every protocol.
+pub trait Protocol {
+    /// The gateway.
+    const GATEWAY: Gateway;
+
+    /// Whether its `[voice.*]` section is configured.
+    fn served(calls: &Calls) -> bool;
+
+    /// Checks the signature and turns the webhook into a request.
+    fn parse(calls: &Calls, webhook: &Webhook) -> Result<Parsed, Refusal>;
+
+    /// The answer to a request of call `sid`: `verbs` for turn `turn`.
+    fn render(verbs: &[Verb], sid: &str, turn: u32) -> Response;
+
+    /// The empty answer to a status callback.
+    fn acknowledge() -> Response;
+}
+
+/// Serves one webhook of protocol `P`: configuration, body, signature and parsing, the call
+/// table, then the answer (or the refusal, logged, in the protocol's format).
+pub async fn drive<P: Protocol>(
+    calls: Calls,
+    step: String,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let gateway = P::GATEWAY;
+    if !P::served(&calls) {
+        return answer_error(gateway, Refusal::not_served(gateway));
+    }
+    let body = match body_or_error(gateway, body) {
+        Ok(body) => body,
+        Err(refusal) => return answer_error(gateway, refusal),
+    };
+    let webhook = Webhook {
+        step,
+        uri,
+        headers,
+        body,
+    };
+    let (request, status_callback) = match P::parse(&calls, &webhook) {
+        Ok(Parsed::Call {
+            request,
+            status_callback,
+        }) => (request, status_callback),
+        Ok(Parsed::Ignored) => return P::acknowledge(),
+        Err(refusal) => return answer_error(gateway, refusal),
+    };
+    let sid = request.sid.clone();
+    match calls.handle(gateway, request).await {
+        Ok(_) if status_callback => P::acknowledge(),
+        Ok((verbs, turn)) => P::render(&verbs, &sid, turn),
+        Err(e) => answer_error(gateway, Refusal::from_call(&sid, e)),
+    }
+}
+
 /// A request turned down: the status, what to fix, and whether to speak an apology.
 #[derive(Debug)]
 pub struct Refusal {
@@ -151,6 +236,15 @@ impl Refusal {
 
     fn missing(call_sid: Option<&str>, field: &str) -> Refusal {
         Refusal::bad_request(call_sid, format!("missing field {field}"))
+    }
+
+    fn unknown_step(call_sid: String, step: &str) -> Refusal {
+        Refusal {
+            status: StatusCode::NOT_FOUND,
+            message: format!("unknown webhook step {step:?}"),
+            call_sid: Some(call_sid),
+            spoken: false,
+        }
     }
 
     fn from_call(call_sid: &str, error: CallError) -> Refusal {

@@ -243,10 +243,7 @@ fn run(shared: Arc<Shared>) {
                 if pending.closing {
                     return;
                 }
-                pending = shared
-                    .wake
-                    .wait(pending)
-                    .unwrap_or_else(|e| e.into_inner());
+                pending = shared.wake.wait(pending).unwrap_or_else(|e| e.into_inner());
             }
             if pending.requested == pending.completed && !pending.closing {
                 let (guard, _) = shared
