@@ -828,7 +828,7 @@ impl Setup {
 
     /// The saved IVR state of a call, read from the database beside the running server.
     fn saved_state(&self, call: &str) -> Option<String> {
-        let db = self._ws.data_dir().join("guichet.db");
+        let db = self._ws.data_dir().join("voice-sessions.db");
         let conn = rusqlite::Connection::open_with_flags(
             db,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,

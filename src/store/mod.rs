@@ -1,6 +1,6 @@
 //! The SQLite store: the event journal with group commit, snapshots, recovery, and the
-//! configuration tables (API tokens, IVR tree versions and number bindings, meta flags), and the
-//! phone channel's calls still inside the IVR (`voice.rs`).
+//! configuration tables (API tokens, IVR tree versions and number bindings, meta flags), and,
+//! in a database file of its own, the phone channel's calls still inside the IVR (`voice.rs`).
 //!
 //! Layout:
 //! - [`Store`] (`db.rs`): opens `<data_dir>/guichet.db` (creating the directory, taking the data
@@ -36,7 +36,6 @@
 //!               state TEXT, attempts INTEGER, created_at INTEGER, next_attempt_at INTEGER,
 //!               last_error TEXT NULL, delivered_at INTEGER NULL, provider_ref TEXT NULL)  (v6)
 //! sms_opt_out  (number TEXT PRIMARY KEY, opted_out INTEGER, changed_at INTEGER, message TEXT) (v6)
-//! voice_sessions (call TEXT PRIMARY KEY, state TEXT, updated_at INTEGER)  calls in the IVR (v8)
 //! ```
 //!
 //! Durability: an [`Ack`] resolves with `Ok(seq)` only after the transaction holding the events
@@ -83,6 +82,7 @@ pub use outbox::{Delivery, DeliveryChannel, DeliveryState};
 pub use schema::SCHEMA_VERSION;
 pub use surveys::{SurveyAnswer, SurveySummary, MAX_SURVEY_COMMENT_CHARS};
 pub use tokens::{Role, TokenInfo, TOKEN_PREFIX};
+pub use voice::{VoiceSessions, VOICE_SESSIONS_FILE};
 
 /// How hard each commit is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";
@@ -56,11 +56,6 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 6,
         apply: v6_notify_outbox,
-    },
-    // 7 is the satisfaction-survey branch's; this one is renumbered at merge.
-    Migration {
-        version: 8,
-        apply: v8_voice_sessions,
     },
 ];
 
@@ -211,12 +206,6 @@ fn v6_notify_outbox(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError>
     )
     .at(path)?;
     Ok(())
-}
-
-/// Version 8: the phone channel's calls still inside the IVR, so that they survive a restart
-/// (see `voice.rs`). Nothing to fill in: calls in progress before the upgrade were in memory.
-fn v8_voice_sessions(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
-    tx.execute_batch(super::voice::V8_SQL).at(path)
 }
 
 /// The contact named by an `interaction_created` payload, read without decoding the whole event.

@@ -280,12 +280,15 @@ fn chrono_now(ts: Timestamp) -> DateTime<Utc> {
 impl Calls {
     /// The call table over `engine`, answering with callback URLs under `base` (the public
     /// base URL of the HTTP listener).
-    pub fn new(engine: Engine, config: VoiceConfig, base: String, trees: IvrTrees) -> Calls {
+    /// `sessions` keeps the calls in the IVR across restarts.
+    pub fn new(
+        engine: Engine,
+        config: VoiceConfig,
+        base: String,
+        trees: IvrTrees,
+        sessions: SessionLog,
+    ) -> Calls {
         let outbound = Outbound::new(&config);
-        let sessions = SessionLog::start(
-            Arc::clone(engine.store()),
-            Duration::from_millis(config.persist_window_ms),
-        );
         Calls {
             inner: Arc::new(Inner {
                 engine,

@@ -68,7 +68,16 @@ impl VoiceChannel {
         public_base: String,
     ) -> Result<VoiceChannel, TreeError> {
         let trees = IvrTrees::load(engine.store().clone(), voice, SystemClock.now()).await?;
-        let calls = Calls::new(engine.clone(), voice.clone(), public_base, trees.clone());
+        let sessions = crate::store::VoiceSessions::open(engine.store())?;
+        let sessions =
+            persist::SessionLog::start(sessions, Duration::from_millis(voice.persist_window_ms));
+        let calls = Calls::new(
+            engine.clone(),
+            voice.clone(),
+            public_base,
+            trees.clone(),
+            sessions,
+        );
         tokio::spawn(calls.clone().follow_events());
         let sweeper = calls.clone();
         let stopped = engine.clone();

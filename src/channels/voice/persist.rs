@@ -4,7 +4,7 @@
 //! enough to answer its next request as if nothing happened). The webhook path only records
 //! the call's latest state in a map ([`SessionLog::put`], [`SessionLog::remove`]: a short lock,
 //! no I/O); one thread wakes every `[voice] persist_window_ms`, takes the whole map and writes it
-//! to the store's `voice_sessions` table in one transaction. Writes of the same call coalesce:
+//! to `voice-sessions.db` (see `store/voice.rs`) in one transaction. Writes of the same call coalesce:
 //! only its latest state is written. [`SessionLog::flush`] writes what is pending at once (at
 //! graceful shutdown).
 //!
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::Timestamp;
 use crate::engine::{Clock, SystemClock};
 use crate::ivr::{CallContext, SessionState, Verb};
-use crate::store::{Store, StoreError};
+use crate::store::{StoreError, VoiceSessions};
 
 use super::gateway::Gateway;
 
@@ -106,7 +106,7 @@ pub struct SessionLog {
 
 #[derive(Debug)]
 struct Shared {
-    store: Arc<Store>,
+    store: VoiceSessions,
     window: Duration,
     pending: Mutex<Pending>,
     wake: Condvar,
@@ -126,7 +126,7 @@ struct Pending {
 
 impl SessionLog {
     /// Starts the writer thread over `store`, writing every `window`.
-    pub fn start(store: Arc<Store>, window: Duration) -> SessionLog {
+    pub fn start(store: VoiceSessions, window: Duration) -> SessionLog {
         let shared = Arc::new(Shared {
             store,
             window,
@@ -180,7 +180,7 @@ impl SessionLog {
     pub fn load(&self, key: &str) -> Result<Option<Saved>, StoreError> {
         let text = match self.lock().writes.get(key) {
             Some(pending) => pending.clone(),
-            None => self.shared.store.voice_session(key)?,
+            None => self.shared.store.get(key)?,
         };
         Ok(text.and_then(|t| match serde_json::from_str(&t) {
             Ok(saved) => Some(saved),
@@ -214,7 +214,7 @@ impl SessionLog {
     /// Deletes rows not written for [`STALE_AFTER_MS`]. Blocking.
     pub fn sweep(&self) {
         let before = Timestamp(SystemClock.now().0.saturating_sub(STALE_AFTER_MS));
-        match self.shared.store.sweep_voice_sessions(before) {
+        match self.shared.store.sweep(before) {
             Ok(0) => {}
             Ok(n) => tracing::info!(rows = n, "stale voice sessions swept"),
             Err(e) => tracing::warn!("voice session sweep failed: {e}"),
@@ -267,10 +267,10 @@ fn run(shared: Arc<Shared>) {
     }
 }
 
-fn write(store: &Store, batch: &[(String, Option<String>)]) {
+fn write(store: &VoiceSessions, batch: &[(String, Option<String>)]) {
     let now = SystemClock.now();
     for attempt in 1..=3 {
-        match store.write_voice_sessions(batch, now) {
+        match store.write(batch, now) {
             Ok(()) => return,
             Err(e) if attempt < 3 => {
                 tracing::warn!(calls = batch.len(), "voice sessions not written (attempt {attempt}), retrying: {e}");
