@@ -24,6 +24,7 @@
 //! other.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,9 +40,10 @@ use crate::ivr::{
     outcome_verbs, CallContext, CallSession, DialTarget, Input, Outcome, SessionState, Step, Verb,
 };
 
-use super::config::VoiceConfig;
+use super::config::{HoldConfig, VoiceConfig};
 use super::gateway::{Gateway, Outbound};
 use super::persist::{SavedPhase, SavedPhaseRef, SavedRef, SessionLog};
+use super::sign::TwilioSigner;
 use super::trees::IvrTrees;
 
 /// A request from a gateway, in neutral terms.
@@ -123,6 +125,10 @@ impl Recording {
         message
     }
 }
+
+/// An answer: the verbs of one turn, shared between the response and the call's memory of
+/// it (replayed to retries) without copying.
+pub type Answer = Arc<[Verb]>;
 
 /// One gateway request about a call, as a protocol adapter parsed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,11 +244,14 @@ pub struct Call {
     /// The turn of the last answer.
     pub turn: u32,
     /// The last answer, replayed to retries.
-    pub last: Vec<Verb>,
+    pub last: Answer,
     /// Last request or change.
     pub touched: Instant,
     /// Whether its IVR state was handed to the write-behind log (and not removed since).
     pub saved: bool,
+    /// The missed-events epoch when the hold loop last read the interaction from the router
+    /// (`u64::MAX`: never).
+    pub checked: u64,
 }
 
 /// The table of calls, and what it needs to act on them.
@@ -258,9 +267,15 @@ struct Inner {
     base: String,
     trees: IvrTrees,
     outbound: Outbound,
+    twilio_signer: Option<TwilioSigner>,
     sessions: SessionLog,
     calls: DashMap<String, Arc<tokio::sync::Mutex<Call>>>,
     by_interaction: DashMap<InteractionId, String>,
+    /// Interactions of waiting calls with a committed event since their last hold poll.
+    changed: DashMap<InteractionId, ()>,
+    /// Bumped whenever `follow_events` misses event batches: every waiting call then reads
+    /// its interaction at its next poll.
+    lag_epoch: AtomicU64,
     /// Per queue: (last accept time, smoothed interval between accepts in ms).
     pace: Mutex<HashMap<String, (Timestamp, f64)>>,
 }
@@ -289,6 +304,10 @@ impl Calls {
         sessions: SessionLog,
     ) -> Calls {
         let outbound = Outbound::new(&config);
+        let twilio_signer = config
+            .twilio
+            .as_ref()
+            .map(|t| TwilioSigner::new(&t.auth_token));
         Calls {
             inner: Arc::new(Inner {
                 engine,
@@ -296,9 +315,12 @@ impl Calls {
                 base,
                 trees,
                 outbound,
+                twilio_signer,
                 sessions,
                 calls: DashMap::new(),
                 by_interaction: DashMap::new(),
+                changed: DashMap::new(),
+                lag_epoch: AtomicU64::new(0),
                 pace: Mutex::new(HashMap::new()),
             }),
         }
@@ -324,6 +346,11 @@ impl Calls {
         self.inner.calls.is_empty()
     }
 
+    /// The `X-Twilio-Signature` checker, keyed with `[voice.twilio] auth_token`.
+    pub fn twilio_signer(&self) -> Option<&TwilioSigner> {
+        self.inner.twilio_signer.as_ref()
+    }
+
     /// The write-behind log of calls in the IVR.
     pub fn sessions(&self) -> &SessionLog {
         &self.inner.sessions
@@ -339,7 +366,7 @@ impl Calls {
         &self,
         gateway: Gateway,
         request: CallRequest,
-    ) -> Result<(Vec<Verb>, u32), CallError> {
+    ) -> Result<(Answer, u32), CallError> {
         let CallRequest {
             sid,
             turn,
@@ -358,7 +385,7 @@ impl Calls {
                     None => match self.restore(gateway, sid).await? {
                         Some(entry) => entry,
                         // A hang-up for a call never seen (or long forgotten): nothing to do.
-                        None => return Ok((vec![Verb::Hangup], 0)),
+                        None => return Ok((Arc::from([Verb::Hangup]), 0)),
                     },
                 },
                 _ => match self.recover(gateway, sid).await? {
@@ -390,9 +417,9 @@ impl Calls {
             );
             return Ok((call.last.clone(), call.turn));
         }
-        let verbs = self.step(&mut call, event).await?;
+        let verbs: Answer = self.step(&mut call, event).await?.into();
         call.turn = call.turn.saturating_add(1);
-        call.last = verbs.clone();
+        call.last = Arc::clone(&verbs);
         self.save(&mut call);
         Ok((verbs, call.turn))
     }
@@ -457,9 +484,10 @@ impl Calls {
             to: saved.to,
             phase,
             turn: saved.turn,
-            last: saved.last,
+            last: saved.last.into(),
             touched: Instant::now(),
             saved: true,
+            checked: u64::MAX,
         };
         let entry = self
             .inner
@@ -479,7 +507,7 @@ impl Calls {
         event: &CallEvent,
         from: Option<&str>,
         to: Option<&str>,
-    ) -> Result<(Vec<Verb>, u32), CallError> {
+    ) -> Result<(Answer, u32), CallError> {
         let to = match (event, to) {
             (CallEvent::Input(_) | CallEvent::Continue, Some(to)) if !to.is_empty() => to,
             _ => return Err(CallError::UnknownCall(sid.to_owned())),
@@ -507,8 +535,9 @@ impl Calls {
             _ => String::from("fr-FR"),
         };
         verbs.insert(0, Verb::say(lost_apology(&language), Some(&language)));
+        let verbs: Answer = verbs.into();
         call.turn = call.turn.saturating_add(1);
-        call.last = verbs.clone();
+        call.last = Arc::clone(&verbs);
         self.save(&mut call);
         Ok((verbs, call.turn))
     }
@@ -531,9 +560,10 @@ impl Calls {
             to: crate::ivr::model::normalize_number(to),
             phase: Phase::Ended,
             turn: 0,
-            last: Vec::new(),
+            last: Arc::from([]),
             touched: Instant::now(),
             saved: false,
+            checked: u64::MAX,
         };
         let entry = self
             .inner
@@ -609,9 +639,10 @@ impl Calls {
             to: String::new(),
             phase,
             turn: 0,
-            last: Vec::new(),
+            last: Arc::from([]),
             touched: Instant::now(),
             saved: false,
+            checked: u64::MAX,
         };
         self.inner.by_interaction.insert(id, key(gateway, sid));
         let entry = self
@@ -763,7 +794,7 @@ impl Calls {
                 // A request that does not fit (for example a stale input after the IVR ended):
                 // carry on from where the call is.
                 call.phase = phase;
-                Ok(call.last.clone())
+                Ok(call.last.to_vec())
             }
         }
     }
@@ -901,11 +932,27 @@ impl Calls {
         language: String,
         announced_at: Option<Instant>,
     ) -> Result<Vec<Verb>, CallError> {
-        let hold = self.inner.config.hold_for(&queue).clone();
+        let hold = self.inner.config.hold_for(&queue);
         let due = hold.announce_every_secs > 0
             && announced_at.is_none_or(|t| {
                 t.elapsed() >= Duration::from_secs(u64::from(hold.announce_every_secs))
             });
+        // No trip to the router when nothing can have changed: no announcement due, no
+        // committed event about the interaction since the last look (`follow_events` marks
+        // them; an accept is pushed by `accepted`), and no event batch missed meanwhile.
+        let epoch = self.inner.lag_epoch.load(Ordering::Acquire);
+        let changed = self.inner.changed.remove(&interaction).is_some();
+        if !due && !changed && call.checked == epoch {
+            let verbs = self.hold_verbs(call, hold, None);
+            call.phase = Phase::Waiting {
+                interaction,
+                queue,
+                language,
+                announced_at,
+            };
+            return Ok(verbs);
+        }
+        call.checked = epoch;
         let looked = self
             .inner
             .engine
@@ -945,16 +992,30 @@ impl Calls {
             };
             return Ok(verbs);
         }
-        let mut verbs = Vec::new();
         let mut announced = announced_at;
-        if let Some(position) = position {
+        let said = position.map(|position| {
             let wait_ms = self.expected_wait_ms(current_queue.as_str(), position);
-            verbs.push(Verb::say(
+            announced = Some(Instant::now());
+            Verb::say(
                 announcement(&language, position, wait_ms, &hold.callback_key),
                 Some(&language),
-            ));
-            announced = Some(Instant::now());
-        }
+            )
+        });
+        let verbs = self.hold_verbs(call, hold, said);
+        call.phase = Phase::Waiting {
+            interaction,
+            queue,
+            language,
+            announced_at: announced,
+        };
+        Ok(verbs)
+    }
+
+    /// The hold loop's answer: the announcement if any, music or silence while listening for
+    /// the callback key, then back to `continue`.
+    fn hold_verbs(&self, call: &Call, hold: &HoldConfig, announcement: Option<Verb>) -> Vec<Verb> {
+        let mut verbs = Vec::with_capacity(3);
+        verbs.extend(announcement);
         let segment = match &hold.music_url {
             Some(url) => Verb::Play {
                 url: url.clone(),
@@ -980,13 +1041,7 @@ impl Calls {
         verbs.push(Verb::Redirect {
             url: self.url(call, "continue"),
         });
-        call.phase = Phase::Waiting {
-            interaction,
-            queue,
-            language,
-            announced_at: announced,
-        };
-        Ok(verbs)
+        verbs
     }
 
     fn dial_verbs(&self, call: &Call, device: &str) -> Vec<Verb> {
@@ -1080,11 +1135,19 @@ impl Calls {
                 Ok(batch) => batch,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!("voice channel missed {n} event batches: calls rely on their next hold poll");
+                    self.inner.lag_epoch.fetch_add(1, Ordering::AcqRel);
                     continue;
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             };
             for event in batch.events.iter() {
+                if let Some(id) = event.kind.interaction() {
+                    if !matches!(event.kind, EventKind::MessageAdded { .. })
+                        && self.inner.by_interaction.contains_key(&id)
+                    {
+                        self.inner.changed.insert(id, ());
+                    }
+                }
                 if let EventKind::OfferAccepted { interaction, agent } = &event.kind {
                     let Some(k) = self
                         .inner
@@ -1162,7 +1225,7 @@ impl Calls {
                             device,
                         };
                         call.turn = call.turn.saturating_add(1);
-                        call.last = verbs;
+                        call.last = verbs.into();
                         log_bridge(&call, interaction, at, "live update");
                     }
                     // jambonz fetches the hook: the dial is served (and timed) then.
@@ -1244,6 +1307,8 @@ impl Calls {
         self.inner
             .by_interaction
             .retain(|_, call_key| calls.contains_key(call_key));
+        let followed = &self.inner.by_interaction;
+        self.inner.changed.retain(|id, _| followed.contains_key(id));
     }
 }
 

@@ -18,7 +18,6 @@ use crate::ivr::{Input, Verb};
 
 use super::calls::{CallEvent, CallRequest, Calls, Recording};
 use super::gateway::Gateway;
-use super::sign::twilio_valid;
 use super::{drive, twiml_response, Parsed, Protocol, Refusal, Webhook};
 
 /// Final call statuses: the call is over.
@@ -60,7 +59,7 @@ impl Protocol for Twilio {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
         };
-        if config.verify_signature {
+        if let (true, Some(signer)) = (config.verify_signature, calls.twilio_signer()) {
             let url = format!(
                 "{}{}",
                 calls.base(),
@@ -77,7 +76,7 @@ impl Protocol for Twilio {
                     "no X-Twilio-Signature header".into(),
                 ));
             }
-            if !twilio_valid(&config.auth_token, &url, &params, signature) {
+            if !signer.valid(&url, &params, signature) {
                 return Err(Refusal::forbidden(
                     gateway,
                     format!("X-Twilio-Signature does not match {url} and its parameters"),
