@@ -42,7 +42,7 @@ use crate::ivr::{
 
 use super::config::{HoldConfig, VoiceConfig};
 use super::gateway::{Gateway, Outbound};
-use super::persist::{SavedPhase, SavedPhaseRef, SavedRef, SessionLog};
+use super::persist::{SavedPhase, SessionLog, Snapshot};
 use super::sign::TwilioSigner;
 use super::trees::IvrTrees;
 
@@ -428,8 +428,13 @@ impl Calls {
     /// voicemail), and removes it once the call left.
     fn save(&self, call: &mut Call) {
         let phase = match &call.phase {
-            Phase::Ivr(state) => SavedPhaseRef::Ivr { state },
-            Phase::Recording { queue, context } => SavedPhaseRef::Recording { queue, context },
+            Phase::Ivr(state) => SavedPhase::Ivr {
+                state: state.clone(),
+            },
+            Phase::Recording { queue, context } => SavedPhase::Recording {
+                queue: queue.clone(),
+                context: context.clone(),
+            },
             _ => {
                 if call.saved {
                     self.inner.sessions.remove(&key(call.gateway, &call.sid));
@@ -438,17 +443,17 @@ impl Calls {
                 return;
             }
         };
-        let saved = SavedRef {
+        let snapshot = Snapshot {
             gateway: call.gateway,
-            from: &call.from,
-            to: &call.to,
+            from: call.from.clone(),
+            to: call.to.clone(),
             turn: call.turn,
-            last: &call.last,
+            last: Arc::clone(&call.last),
             phase,
         };
         self.inner
             .sessions
-            .put(&key(call.gateway, &call.sid), &saved);
+            .put(&key(call.gateway, &call.sid), snapshot);
         call.saved = true;
     }
 

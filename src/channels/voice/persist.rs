@@ -3,7 +3,7 @@
 //! This file owns [`SessionLog`] (the batching writer) and [`Saved`] (what is kept of a call:
 //! enough to answer its next request as if nothing happened). The webhook path only records
 //! the call's latest state in a map ([`SessionLog::put`], [`SessionLog::remove`]: a short lock,
-//! no I/O); one thread wakes every `[voice] persist_window_ms`, takes the whole map and writes it
+//! no I/O, no serialisation); one thread wakes every `[voice] persist_window_ms`, takes the whole map and writes it
 //! to `voice-sessions.db` (see `store/voice.rs`) in one transaction. Writes of the same call coalesce:
 //! only its latest state is written. [`SessionLog::flush`] writes what is pending at once (at
 //! graceful shutdown).
@@ -45,7 +45,54 @@ pub struct Saved {
     pub phase: SavedPhase,
 }
 
-/// [`Saved`] borrowed from a live call, for writing without copying it first.
+/// What the webhook path hands over: [`Saved`] as the call has it (the answer shared, not
+/// copied). It is turned into JSON on the writer thread, off the request path.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The gateway the call came through.
+    pub gateway: Gateway,
+    /// The caller, normalised.
+    pub from: String,
+    /// The dialled number, normalised.
+    pub to: String,
+    /// The turn of the last answer.
+    pub turn: u32,
+    /// The last answer.
+    pub last: Arc<[Verb]>,
+    /// Where the call stands.
+    pub phase: SavedPhase,
+}
+
+impl Snapshot {
+    fn to_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string(&SavedRef {
+            gateway: self.gateway,
+            from: &self.from,
+            to: &self.to,
+            turn: self.turn,
+            last: &self.last,
+            phase: match &self.phase {
+                SavedPhase::Ivr { state } => SavedPhaseRef::Ivr { state },
+                SavedPhase::Recording { queue, context } => {
+                    SavedPhaseRef::Recording { queue, context }
+                }
+            },
+        })
+    }
+
+    fn into_saved(self) -> Saved {
+        Saved {
+            gateway: self.gateway,
+            from: self.from,
+            to: self.to,
+            turn: self.turn,
+            last: self.last.to_vec(),
+            phase: self.phase,
+        }
+    }
+}
+
+/// [`Saved`] borrowed, for writing it without copying it first.
 #[derive(Debug, Serialize)]
 pub struct SavedRef<'a> {
     /// The gateway the call came through.
@@ -116,7 +163,7 @@ struct Shared {
 #[derive(Debug, Default)]
 struct Pending {
     /// Latest state per call key; `None` deletes the row.
-    writes: HashMap<String, Option<String>>,
+    writes: HashMap<String, Option<Snapshot>>,
     /// Flushes asked for / completed (a flush waits until `completed >= its ticket`).
     requested: u64,
     completed: u64,
@@ -152,11 +199,8 @@ impl SessionLog {
     }
 
     /// Records the call's latest state (written within the window).
-    pub fn put(&self, key: &str, saved: &SavedRef<'_>) {
-        match serde_json::to_string(saved) {
-            Ok(text) => self.record(key, Some(text)),
-            Err(e) => tracing::error!(call = key, "voice session not saved: {e}"),
-        }
+    pub fn put(&self, key: &str, snapshot: Snapshot) {
+        self.record(key, Some(snapshot));
     }
 
     /// Forgets the call's state (deleted within the window).
@@ -164,7 +208,7 @@ impl SessionLog {
         self.record(key, None);
     }
 
-    fn record(&self, key: &str, state: Option<String>) {
+    fn record(&self, key: &str, state: Option<Snapshot>) {
         let mut pending = self.lock();
         let was_idle = pending.writes.is_empty();
         pending.writes.insert(key.to_owned(), state);
@@ -178,10 +222,10 @@ impl SessionLog {
     /// The saved state of call `key`: the pending write if there is one, else the stored row.
     /// Blocking (SQLite): call it from a blocking pool.
     pub fn load(&self, key: &str) -> Result<Option<Saved>, StoreError> {
-        let text = match self.lock().writes.get(key) {
-            Some(pending) => pending.clone(),
-            None => self.shared.store.get(key)?,
-        };
+        if let Some(pending) = self.lock().writes.get(key) {
+            return Ok(pending.clone().map(Snapshot::into_saved));
+        }
+        let text = self.shared.store.get(key)?;
         Ok(text.and_then(|t| match serde_json::from_str(&t) {
             Ok(saved) => Some(saved),
             Err(e) => {
@@ -252,11 +296,23 @@ fn run(shared: Arc<Shared>) {
                     .unwrap_or_else(|e| e.into_inner());
                 pending = guard;
             }
-            let batch: Vec<(String, Option<String>)> = pending.writes.drain().collect();
+            let batch: Vec<(String, Option<Snapshot>)> = pending.writes.drain().collect();
             (batch, pending.requested, pending.closing)
         };
         if !batch.is_empty() {
-            write(&shared.store, &batch);
+            let rows: Vec<(String, Option<String>)> = batch
+                .into_iter()
+                .filter_map(
+                    |(key, snapshot)| match snapshot.map(|s| s.to_json()).transpose() {
+                        Ok(text) => Some((key, text)),
+                        Err(e) => {
+                            tracing::error!(call = key, "voice session not saved: {e}");
+                            None
+                        }
+                    },
+                )
+                .collect();
+            write(&shared.store, &rows);
         }
         let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending.completed = pending.completed.max(ticket);
