@@ -15,8 +15,15 @@
 //! Idempotence: the engine ignores a second creation with the same external reference, and
 //! every answer carries a turn number (`?t=N` in callback URLs, `turn` in SIP events): a request
 //! for an earlier turn is a gateway retry and gets the same answer again, without acting twice.
-//! After a restart, a request for an unknown call whose interaction is still open (found by its
-//! external reference) picks the call up where the engine has it.
+//! After a restart, a request for an unknown call is served from its open interaction (found
+//! by its external reference: queued calls), else from its saved IVR state (calls in a menu,
+//! written behind the webhook path by [`SessionLog`]), else, for a menu answer or a redirect
+//! that names the dialled number, by starting the tree again with an apology (the state was
+//! lost in a crash within the write-behind window).
+//!
+//! Hold polls: the router is read only when an announcement is due, when a committed event
+//! touched the interaction since the last poll (`follow_events` marks it), or when event
+//! batches were missed; otherwise the poll is answered from memory.
 //!
 //! Concurrency: each call sits behind its own `tokio::sync::Mutex`, held while one request of
 //! that call is handled (including the engine round trip), so that two requests of the same
