@@ -15,10 +15,14 @@
 //!    status callback (the caller hangs up: abandoned). Every request is signed with
 //!    `X-Twilio-Signature` and its TwiML answer is checked to be the expected one;
 //! 3. prints the webhook requests per second over the whole run and the latency percentiles
-//!    (hdrhistogram), per request kind and overall.
+//!    (hdrhistogram), per request kind and overall, and the CPU time the server spent per
+//!    request (µs), which other work on the machine does not inflate the way it inflates
+//!    latency.
 //!
 //! The load generator shares the machine with the server, so the figures are for both on the
-//! same cores: a lower bound of what the server alone sustains.
+//! same cores: a lower bound of what the server alone sustains. Server CPU is the process's CPU
+//! time (`/proc/self/stat`) minus that of the load generator's threads (named `load-client`)
+//! and of the main thread (`/proc/self/task/*/stat`), in 10 ms ticks.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,6 +103,7 @@ fn main() -> anyhow::Result<()> {
     let server = std::thread::spawn(move || -> anyhow::Result<()> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
+            .thread_name("server")
             .enable_all()
             .build()?;
         runtime.block_on(guichet::server::serve(
@@ -119,6 +124,7 @@ fn main() -> anyhow::Result<()> {
 
     let client_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.client_threads.max(1))
+        .thread_name("load-client")
         .enable_all()
         .build()?;
     let result = client_runtime.block_on(drive(&args, format!("http://{http_addr}")));
@@ -158,6 +164,7 @@ async fn drive(args: &Args, base: String) -> anyhow::Result<()> {
         .timeout(Duration::from_secs(30))
         .build()?;
     let latencies = Arc::new(Mutex::new(Latencies::new()?));
+    let cpu_before = Cpu::now();
     let started = Instant::now();
     let mut requests = 0usize;
     for round in 0..args.rounds {
@@ -188,6 +195,7 @@ async fn drive(args: &Args, base: String) -> anyhow::Result<()> {
         );
     }
     let wall = started.elapsed().as_secs_f64();
+    let cpu = Cpu::now().since(&cpu_before);
     let latencies = latencies.lock().await;
     let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     println!(
@@ -204,7 +212,71 @@ async fn drive(args: &Args, base: String) -> anyhow::Result<()> {
         print_row(kind, h);
     }
     print_row("all", &all);
+    let per_request = |secs: f64| secs * 1e6 / requests.max(1) as f64;
+    println!(
+        "\nCPU: server {:.2} s = {:.0} µs/request ({:.2} of {wall:.2} s wall per core-second: {:.0}% of one core); \
+         load generator {:.2} s = {:.0} µs/request",
+        cpu.server,
+        per_request(cpu.server),
+        cpu.server / wall,
+        100.0 * cpu.server / wall,
+        cpu.client,
+        per_request(cpu.client),
+    );
     Ok(())
+}
+
+/// CPU seconds used so far: by the server (the whole process but the load generator's threads
+/// and the main thread) and by the load generator.
+struct Cpu {
+    server: f64,
+    client: f64,
+}
+
+impl Cpu {
+    /// Ticks of `/proc` stat files (USER_HZ, 100 on Linux).
+    const TICK: f64 = 0.01;
+
+    fn now() -> Cpu {
+        let process = stat_ticks("/proc/self/stat").map_or(0, |(_, t)| t);
+        let pid = std::process::id().to_string();
+        let mut client = 0;
+        if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+            for task in tasks.flatten() {
+                let path = task.path().join("stat");
+                let Some((name, ticks)) = stat_ticks(&path.to_string_lossy()) else {
+                    continue;
+                };
+                if name.starts_with("load-client") || task.file_name().to_string_lossy() == pid {
+                    client += ticks;
+                }
+            }
+        }
+        Cpu {
+            server: process.saturating_sub(client) as f64 * Self::TICK,
+            client: client as f64 * Self::TICK,
+        }
+    }
+
+    fn since(&self, before: &Cpu) -> Cpu {
+        Cpu {
+            server: self.server - before.server,
+            client: self.client - before.client,
+        }
+    }
+}
+
+/// The command name and user + system ticks of a `/proc/.../stat` file.
+fn stat_ticks(path: &str) -> Option<(String, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let name = text[open + 1..close].to_owned();
+    // After the name: state is field 3; utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((name, utime + stime))
 }
 
 fn print_row(kind: &str, h: &Histogram<u64>) {

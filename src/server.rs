@@ -286,6 +286,8 @@ pub async fn serve(
         Ok(Err(e)) => tracing::warn!("HTTP listener task failed: {e}"),
         Err(_) => tracing::warn!("HTTP requests still running after the grace period"),
     }
+    // Calls in the IVR carry on after a restart: what is pending is written now.
+    voice.shutdown().await;
     if let Some(email) = email {
         email.shutdown(grace).await;
     }

@@ -26,9 +26,23 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with_window(None).await
+}
+
+/// [`setup`], with `[voice] persist_window_ms` set when given.
+async fn setup_with_window(window_ms: Option<u64>) -> Setup {
     let ws = Workspace::new();
     let standin = StandIn::start().await;
     let config = write_config(&ws.log().with_file_name("conf"), &standin.url);
+    if let Some(ms) = window_ms {
+        let text = std::fs::read_to_string(&config).expect("config");
+        let text = text.replacen(
+            "[[voice.trees]]",
+            &format!("[voice]\npersist_window_ms = {ms}\n\n[[voice.trees]]"),
+            1,
+        );
+        std::fs::write(&config, text).expect("config");
+    }
     let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
     let (sup_token, _) = ws.token("supervisor", None);
     let (amelie_token, _) = ws.token("agent", Some("amelie"));
@@ -790,4 +804,330 @@ async fn a_queued_call_survives_a_server_restart() {
     )
     .await;
     assert_eq!(s.waiting_count().await, 0, "abandoned after the restart");
+}
+
+/// `url` with its scheme, host and port replaced by `base` (the restarted server's address).
+fn rebase(url: &str, base: &str) -> String {
+    let path = url.find("/voice").map_or(url, |i| &url[i..]);
+    format!("{base}{path}")
+}
+
+impl Setup {
+    /// Restarts the server on the same data directory: gracefully (SIGTERM) or by a crash
+    /// (SIGKILL).
+    fn restart(&mut self, graceful: bool) {
+        if graceful {
+            assert!(self.server.terminate().success(), "graceful stop");
+        } else {
+            self.server.kill();
+        }
+        let config = self._ws.log().with_file_name("conf").join("guichet.toml");
+        self.server = Server::start_with_config(&self._ws.data_dir(), &self._ws.log(), &config);
+        self.base = format!("http://{}", self.server.http_addr);
+    }
+
+    /// The saved IVR state of a call, read from the database beside the running server.
+    fn saved_state(&self, call: &str) -> Option<String> {
+        let db = self._ws.data_dir().join("voice-sessions.db");
+        let conn = rusqlite::Connection::open_with_flags(
+            db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .expect("open the database read-only");
+        conn.query_row(
+            "SELECT state FROM voice_sessions WHERE call = ?1",
+            [call],
+            |r| r.get(0),
+        )
+        .ok()
+    }
+}
+
+/// Walks a Twilio call (with `From` and `To` on every request, as Twilio sends them) to the
+/// second menu; returns that answer.
+async fn twilio_to_second_menu(s: &Setup, sid: &str, from: &str) -> Vec<Twiml> {
+    let incoming = format!("{}/voice/twilio/incoming", s.base);
+    let call = [("CallSid", sid), ("From", from), ("To", NUMBER)];
+    let (_, xml) = twilio_post(&s.client, &incoming, &call).await;
+    let verbs = parse_twiml(&xml);
+    let (status, xml) = twilio_post(
+        &s.client,
+        &gather_action(&verbs),
+        &[
+            ("CallSid", sid),
+            ("From", from),
+            ("To", NUMBER),
+            ("Digits", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{xml}");
+    let verbs = parse_twiml(&xml);
+    assert!(said(&verbs).contains("Logement"), "{xml}");
+    assert!(gather_action(&verbs).ends_with("?t=2"), "{xml}");
+    verbs
+}
+
+/// Version 2 of the test tree: the housing menu takes 5 instead of 1.
+async fn activate_v2(s: &Setup) {
+    let v2 = tree_json("v2").replace(
+        r#""options": {"1": "topic"}"#,
+        r#""options": {"5": "topic"}"#,
+    );
+    s.server
+        .supervisor(&s.sup_token)
+        .put_ivr_version(pb::PutIvrVersionRequest {
+            tree_json: v2,
+            activate: true,
+        })
+        .await
+        .expect("PutIvrVersion");
+}
+
+/// After the restart, the call answers the second menu: it carries on at that node of tree
+/// version 1 (even though version 2 is now active), with its turn, and is queued with what
+/// its IVR learnt.
+async fn continue_after_restart(s: &Setup, sid: &str, from: &str, second_menu: &[Twiml]) {
+    activate_v2(s).await;
+    let action = rebase(&gather_action(second_menu), &s.base);
+
+    // A gateway retry of the previous turn gets the answer it got before the restart.
+    let (status, xml) = twilio_post(
+        &s.client,
+        &action.replace("?t=2", "?t=1"),
+        &[
+            ("CallSid", sid),
+            ("From", from),
+            ("To", NUMBER),
+            ("Digits", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{xml}");
+    assert!(said(&parse_twiml(&xml)).contains("Logement"), "{xml}");
+
+    // The answer to the second menu: key 1 of version 1 queues the call.
+    let (status, xml) = twilio_post(
+        &s.client,
+        &action,
+        &[
+            ("CallSid", sid),
+            ("From", from),
+            ("To", NUMBER),
+            ("Digits", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{xml}");
+    let verbs = parse_twiml(&xml);
+    assert_eq!(names(&verbs), ["Say", "Redirect"], "{xml}");
+    assert!(said(&verbs).contains("Un conseiller"), "{xml}");
+    assert!(
+        redirect(&verbs).ends_with("?t=3"),
+        "the turn goes on: {xml}"
+    );
+    let (status, xml) = twilio_post(
+        &s.client,
+        &redirect(&verbs),
+        &[("CallSid", sid), ("From", from), ("To", NUMBER)],
+    )
+    .await;
+    assert_eq!(status, 200, "{xml}");
+    assert_eq!(s.waiting_count().await, 1);
+
+    let mut sup = s.server.supervisor(&s.sup_token);
+    let lines = sup
+        .list_waiting(pb::ListWaitingRequest::default())
+        .await
+        .expect("ListWaiting")
+        .into_inner();
+    let waiting = api_common::open(&lines);
+    let queued = waiting
+        .iter()
+        .find(|i| i.external_ref == sid)
+        .expect("the call is queued");
+    let attr = |k: &str| {
+        queued
+            .attributes
+            .iter()
+            .find(|a| a.key == k)
+            .map(|a| a.value.clone())
+    };
+    assert_eq!(attr("topic").as_deref(), Some("housing"));
+    assert_eq!(attr("language").as_deref(), Some("fr-FR"));
+    assert_eq!(attr("caller").as_deref(), Some(from));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_in_a_menu_carries_on_after_a_graceful_restart() {
+    // A long write-behind window: the state is written by the graceful stop itself.
+    let mut s = setup_with_window(Some(1000)).await;
+    let second_menu = twilio_to_second_menu(&s, "CA0400", "+33640000000").await;
+    s.restart(true);
+    assert!(
+        s.saved_state("twilio:CA0400").is_some(),
+        "the graceful stop wrote the call's IVR state"
+    );
+    continue_after_restart(&s, "CA0400", "+33640000000", &second_menu).await;
+    // Queued: the saved state goes (within the window).
+    api_common::eventually(Duration::from_secs(10), "the IVR state removed", || async {
+        s.saved_state("twilio:CA0400").is_none().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_in_a_menu_carries_on_after_a_crash() {
+    let mut s = setup().await;
+    let second_menu = twilio_to_second_menu(&s, "CA0401", "+33640000001").await;
+    // The write-behind window passes (the state at the second menu is turn 2), then a crash.
+    api_common::eventually(Duration::from_secs(10), "the IVR state written", || async {
+        s.saved_state("twilio:CA0401")
+            .filter(|state| state.contains(r#""turn":2"#))
+    })
+    .await;
+    s.restart(false);
+    continue_after_restart(&s, "CA0401", "+33640000001", &second_menu).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_menu_answer_for_a_call_whose_state_was_lost_restarts_the_tree_with_an_apology() {
+    let s = setup().await;
+    // A call in a menu whose state a crash lost within the write-behind window looks like
+    // this: an answer to a menu, for a call the server knows nothing of.
+    let url = format!("{}/voice/twilio/input?t=2", s.base);
+    let (status, xml) = twilio_post(
+        &s.client,
+        &url,
+        &[
+            ("CallSid", "CA0402"),
+            ("From", "+33640000002"),
+            ("To", NUMBER),
+            ("Digits", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{xml}");
+    let verbs = parse_twiml(&xml);
+    assert_eq!(names(&verbs), ["Say", "Gather", "Redirect"], "{xml}");
+    assert!(said(&verbs[..1]).contains("perdu le fil"), "{xml}");
+    assert!(said(&verbs).contains("Menu v1"), "the tree's entry: {xml}");
+
+    // The call then goes on as any other.
+    let (status, xml) = twilio_post(
+        &s.client,
+        &gather_action(&verbs),
+        &[("CallSid", "CA0402"), ("Digits", "1")],
+    )
+    .await;
+    assert_eq!(status, 200, "{xml}");
+    assert!(said(&parse_twiml(&xml)).contains("Logement"), "{xml}");
+    assert!(s
+        ._ws
+        .log_text()
+        .contains("IVR state was lost (crash): restarting it at the tree's entry"));
+
+    // Without the dialled number (the generic API's events need not carry it), the call is
+    // unknown: 404 with the spoken apology, as before.
+    let (status, xml) =
+        twilio_post(&s.client, &url, &[("CallSid", "CA0403"), ("Digits", "1")]).await;
+    assert_eq!(status, 404, "{xml}");
+    assert_eq!(s.waiting_count().await, 0, "nothing created");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voicemail_is_the_first_message_of_its_interaction() {
+    let s = setup().await;
+    // Version 2: key 3 of the main menu leaves a voicemail for the benefits queue.
+    let v2 = tree_json("v2")
+        .replace(
+            r#""options": {"1": "housing", "2": "bye"}"#,
+            r#""options": {"1": "housing", "2": "bye", "3": "vm"}"#,
+        )
+        .replace(
+            r#""q": {"type": "queue", "queue": "benefits"},"#,
+            r#""q": {"type": "queue", "queue": "benefits"},
+    "vm": {"type": "voicemail", "prompt": {"text": {"fr-FR": "Laissez votre message."}}, "queue": "benefits"},"#,
+        );
+    s.server
+        .supervisor(&s.sup_token)
+        .put_ivr_version(pb::PutIvrVersionRequest {
+            tree_json: v2,
+            activate: true,
+        })
+        .await
+        .expect("PutIvrVersion");
+
+    let sid = "CA0500";
+    let incoming = format!("{}/voice/twilio/incoming", s.base);
+    let call = [("CallSid", sid), ("From", "+33650000000"), ("To", NUMBER)];
+    let (_, xml) = twilio_post(&s.client, &incoming, &call).await;
+    let verbs = parse_twiml(&xml);
+    let (_, xml) = twilio_post(
+        &s.client,
+        &gather_action(&verbs),
+        &[("CallSid", sid), ("Digits", "3")],
+    )
+    .await;
+    let verbs = parse_twiml(&xml);
+    assert_eq!(names(&verbs), ["Say", "Record", "Hangup"], "{xml}");
+    let action = verbs[1].attr("action").expect("Record action").to_owned();
+    let recording = [
+        ("CallSid", sid),
+        (
+            "RecordingUrl",
+            "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1",
+        ),
+        ("RecordingDuration", "14"),
+        (
+            "TranscriptionText",
+            "Bonjour, je rappelle pour mon dossier logement.",
+        ),
+    ];
+    let (status, xml) = twilio_post(&s.client, &action, &recording).await;
+    assert_eq!(status, 200, "{xml}");
+    assert!(said(&parse_twiml(&xml)).contains("Votre message est enregistré"));
+    // The gateway retries: still one interaction, one message.
+    let (status, _) = twilio_post(&s.client, &action, &recording).await;
+    assert_eq!(status, 200);
+    assert_eq!(s.waiting_count().await, 1);
+
+    let check = |messages: &[pb::ConversationMessage]| {
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        let m = &messages[0];
+        assert_eq!(m.direction, "inbound");
+        assert_eq!(m.text, "Bonjour, je rappelle pour mon dossier logement.");
+        assert_eq!(m.from, "+33650000000");
+        assert_eq!(m.id, format!("voice:twilio:{sid}:voicemail"));
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.attachments[0].content_type, "audio/wav");
+        assert!(
+            !m.attachments[0].stored,
+            "the recording stays at the gateway"
+        );
+    };
+    let mut offers = s.amelie_ready().await;
+    let offer = next_offer(&mut offers).await;
+    check(&offer.conversation);
+    let interaction = offer.interaction.expect("interaction");
+    assert!(interaction
+        .attributes
+        .iter()
+        .any(|a| a.key == "recording_url" && a.value.ends_with("/Recordings/RE1")));
+    let mut desk = s.server.desktop(&s.amelie_token);
+    desk.accept(pb::InteractionAction {
+        agent_id: String::new(),
+        interaction_id: interaction.id.clone(),
+    })
+    .await
+    .expect("Accept");
+    let conversation = desk
+        .get_conversation(pb::GetConversationRequest {
+            interaction_id: interaction.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("GetConversation")
+        .into_inner();
+    check(&conversation.messages);
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use tonic::Status;
 
-use crate::core::{AgentId, Channel, InteractionId, Message, MessageDirection, Timestamp};
+use crate::core::{
+    AgentId, Channel, InteractionId, InteractionSpec, Message, MessageDirection, Timestamp,
+};
 use crate::engine::Engine;
 use crate::store::ConversationEntry;
 
@@ -61,20 +63,28 @@ pub async fn read(
         .map_err(|e| convert::status_of(e.into()))
 }
 
-/// The protobuf form of an interaction's conversation; calls have none and are not read.
+/// The protobuf form of an interaction's conversation (for a call, its voicemail if it has one).
 pub async fn load(
     engine: &Engine,
     interaction: InteractionId,
-    channel: Channel,
 ) -> Result<Vec<pb::ConversationMessage>, Status> {
-    if channel == Channel::Voice {
-        return Ok(Vec::new());
-    }
     Ok(read(engine, interaction)
         .await?
         .iter()
         .map(|e| message_pb(interaction, e.at, &e.message))
         .collect())
+}
+
+/// [`load`] for an offer: calls have no conversation and are not read, except voicemails
+/// (whose recording is their one message).
+pub async fn load_for(
+    engine: &Engine,
+    spec: &InteractionSpec,
+) -> Result<Vec<pb::ConversationMessage>, Status> {
+    if spec.channel == Channel::Voice && spec.attributes.get("voicemail").is_none() {
+        return Ok(Vec::new());
+    }
+    load(engine, spec.id).await
 }
 
 /// An agent's reply on `channel`, addressed to the contact's last message: sent to its sender

@@ -800,10 +800,10 @@ impl AgentDesktop for DesktopService {
     ) -> Result<Response<pb::Conversation>, Status> {
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
-        let channel = self.held_by(&agent, id, true).await?;
+        self.held_by(&agent, id, true).await?;
         Ok(Response::new(pb::Conversation {
             interaction_id: id.to_string(),
-            messages: conversation::load(&self.engine, id, channel).await?,
+            messages: conversation::load(&self.engine, id).await?,
         }))
     }
 
@@ -881,7 +881,7 @@ impl DesktopService {
                 _ => continue,
             };
             let history = self.history.of(v.spec.contact.clone(), v.spec.id).await;
-            let conversation = conversation::load(&self.engine, v.spec.id, v.spec.channel).await?;
+            let conversation = conversation::load_for(&self.engine, &v.spec).await?;
             offers.push(pb::Offer {
                 conversation,
                 deadline_unix_ms: convert::ms(deadline),
@@ -915,7 +915,7 @@ impl DesktopService {
             return Ok(None);
         }
         let history = self.history.of(view.spec.contact.clone(), id).await;
-        let conversation = conversation::load(&self.engine, id, view.spec.channel).await?;
+        let conversation = conversation::load_for(&self.engine, &view.spec).await?;
         Ok(Some(pb::Offer {
             conversation,
             interaction: Some(convert::interaction_pb(&view)),

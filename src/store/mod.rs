@@ -1,5 +1,6 @@
 //! The SQLite store: the event journal with group commit, snapshots, recovery, and the
-//! configuration tables (API tokens, IVR tree versions and number bindings, meta flags).
+//! configuration tables (API tokens, IVR tree versions and number bindings, meta flags), and,
+//! in a database file of its own, the phone channel's calls still inside the IVR (`voice.rs`).
 //!
 //! Layout:
 //! - [`Store`] (`db.rs`): opens `<data_dir>/guichet.db` (creating the directory, taking the data
@@ -61,6 +62,7 @@ mod outbox;
 mod schema;
 mod surveys;
 mod tokens;
+mod voice;
 mod writer;
 
 use std::path::PathBuf;
@@ -83,6 +85,7 @@ pub use surveys::{
     MAX_SURVEY_COMMENT_CHARS,
 };
 pub use tokens::{Role, TokenInfo, TOKEN_PREFIX};
+pub use voice::{VoiceSessions, VOICE_SESSIONS_FILE};
 
 /// How hard each commit is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -15,8 +15,15 @@
 //! Idempotence: the engine ignores a second creation with the same external reference, and
 //! every answer carries a turn number (`?t=N` in callback URLs, `turn` in SIP events): a request
 //! for an earlier turn is a gateway retry and gets the same answer again, without acting twice.
-//! After a restart, a request for an unknown call whose interaction is still open (found by its
-//! external reference) picks the call up where the engine has it.
+//! After a restart, a request for an unknown call is served from its open interaction (found
+//! by its external reference: queued calls), else from its saved IVR state (calls in a menu,
+//! written behind the webhook path by [`SessionLog`]), else, for a menu answer or a redirect
+//! that names the dialled number, by starting the tree again with an apology (the state was
+//! lost in a crash within the write-behind window).
+//!
+//! Hold polls: the router is read only when an announcement is due, when a committed event
+//! touched the interaction since the last poll (`follow_events` marks it), or when event
+//! batches were missed; otherwise the poll is answered from memory.
 //!
 //! Concurrency: each call sits behind its own `tokio::sync::Mutex`, held while one request of
 //! that call is handled (including the engine round trip), so that two requests of the same
@@ -24,6 +31,7 @@
 //! other.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,16 +39,18 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
 use crate::core::{
-    Channel, Command, ContactId, EventKind, InteractionId, InteractionPhase, InteractionSpec,
-    Timestamp,
+    Attachment, Channel, Command, ContactId, EventKind, InteractionId, InteractionPhase,
+    InteractionSpec, Message, MessageDirection, Timestamp,
 };
 use crate::engine::{Clock, Engine, EngineError, SystemClock};
 use crate::ivr::{
     outcome_verbs, CallContext, CallSession, DialTarget, Input, Outcome, SessionState, Step, Verb,
 };
 
-use super::config::VoiceConfig;
+use super::config::{HoldConfig, VoiceConfig};
 use super::gateway::{Gateway, Outbound};
+use super::persist::{SavedPhase, SessionLog, Snapshot};
+use super::sign::TwilioSigner;
 use super::trees::IvrTrees;
 
 /// A request from a gateway, in neutral terms.
@@ -60,12 +70,100 @@ pub enum CallEvent {
     /// The dial to the agent (or a transfer) ended.
     DialEnded,
     /// A voicemail recording finished.
-    Recording {
-        /// Where the recording can be fetched.
-        url: Option<String>,
-    },
+    Recording(Recording),
     /// The call ended (final status callback, or the SIP server's hang-up event).
     Hangup,
+}
+
+/// A finished voicemail recording, as the gateway describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recording {
+    /// Where the recording can be fetched (`RecordingUrl`, `recording_url`).
+    pub url: Option<String>,
+    /// Its length in seconds, as the gateway wrote it (`RecordingDuration`,
+    /// `recording_duration`).
+    pub duration: Option<String>,
+    /// Its transcription, when the gateway made one (`TranscriptionText`, `transcription`).
+    pub transcription: Option<String>,
+}
+
+impl Recording {
+    /// The voicemail as the first inbound message of its interaction: the transcription (or
+    /// a line saying a voicemail was left) as text, the recording as an attachment listed
+    /// without its content, and `recording_url`, `recording_duration` and `transcription` in
+    /// the message's meta.
+    fn message(&self, gateway: Gateway, sid: &str, context: &CallContext) -> Message {
+        let transcription = self
+            .transcription
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let text = match (transcription, &self.duration) {
+            (Some(t), _) => t.to_owned(),
+            (None, Some(d)) if french(&context.language) => format!("Message vocal ({d} s)"),
+            (None, Some(d)) => format!("Voicemail ({d} s)"),
+            (None, None) if french(&context.language) => "Message vocal".to_owned(),
+            (None, None) => "Voicemail".to_owned(),
+        };
+        let mut message = Message::new(
+            format!("voice:{}:{sid}:voicemail", gateway.name()),
+            MessageDirection::Inbound,
+            text,
+        );
+        message.from = context.caller.clone();
+        message.to = context.called.clone();
+        let url = self.url.as_deref().unwrap_or_default();
+        let mp3 = url.to_ascii_lowercase().ends_with(".mp3");
+        message.attachments.push(Attachment {
+            name: format!("voicemail-{sid}.{}", if mp3 { "mp3" } else { "wav" }),
+            content_type: if mp3 { "audio/mpeg" } else { "audio/wav" }.to_owned(),
+            size: 0,
+            data_base64: String::new(),
+        });
+        if let Some(url) = &self.url {
+            message.meta.insert("recording_url".into(), url.clone());
+        }
+        if let Some(d) = &self.duration {
+            message.meta.insert("recording_duration".into(), d.clone());
+        }
+        if let Some(t) = transcription {
+            message.meta.insert("transcription".into(), t.to_owned());
+        }
+        message
+    }
+}
+
+/// An answer: the verbs of one turn, shared between the response and the call's memory of
+/// it (replayed to retries) without copying.
+pub type Answer = Arc<[Verb]>;
+
+/// One gateway request about a call, as a protocol adapter parsed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRequest {
+    /// The gateway's call id.
+    pub sid: String,
+    /// The turn the request answers (from the callback URL or the event), when it says.
+    pub turn: Option<u32>,
+    /// What happened.
+    pub event: CallEvent,
+    /// The caller, when the request names it (Twilio and jambonz send it with every request).
+    pub from: Option<String>,
+    /// The dialled number, when the request names it: lets a call whose state was lost restart
+    /// at its tree's entry.
+    pub to: Option<String>,
+}
+
+impl CallRequest {
+    /// A request that names neither number.
+    pub fn new(sid: impl Into<String>, turn: Option<u32>, event: CallEvent) -> CallRequest {
+        CallRequest {
+            sid: sid.into(),
+            turn,
+            event,
+            from: None,
+            to: None,
+        }
+    }
 }
 
 /// Why a request could not be served. Each maps to a 4xx or 5xx in the adapters.
@@ -153,9 +251,14 @@ pub struct Call {
     /// The turn of the last answer.
     pub turn: u32,
     /// The last answer, replayed to retries.
-    pub last: Vec<Verb>,
+    pub last: Answer,
     /// Last request or change.
     pub touched: Instant,
+    /// Whether its IVR state was handed to the write-behind log (and not removed since).
+    pub saved: bool,
+    /// The missed-events epoch when the hold loop last read the interaction from the router
+    /// (`u64::MAX`: never).
+    pub checked: u64,
 }
 
 /// The table of calls, and what it needs to act on them.
@@ -171,8 +274,15 @@ struct Inner {
     base: String,
     trees: IvrTrees,
     outbound: Outbound,
+    twilio_signer: Option<TwilioSigner>,
+    sessions: SessionLog,
     calls: DashMap<String, Arc<tokio::sync::Mutex<Call>>>,
     by_interaction: DashMap<InteractionId, String>,
+    /// Interactions of waiting calls with a committed event since their last hold poll.
+    changed: DashMap<InteractionId, ()>,
+    /// Bumped whenever `follow_events` misses event batches: every waiting call then reads
+    /// its interaction at its next poll.
+    lag_epoch: AtomicU64,
     /// Per queue: (last accept time, smoothed interval between accepts in ms).
     pace: Mutex<HashMap<String, (Timestamp, f64)>>,
 }
@@ -192,8 +302,19 @@ fn chrono_now(ts: Timestamp) -> DateTime<Utc> {
 impl Calls {
     /// The call table over `engine`, answering with callback URLs under `base` (the public
     /// base URL of the HTTP listener).
-    pub fn new(engine: Engine, config: VoiceConfig, base: String, trees: IvrTrees) -> Calls {
+    /// `sessions` keeps the calls in the IVR across restarts.
+    pub fn new(
+        engine: Engine,
+        config: VoiceConfig,
+        base: String,
+        trees: IvrTrees,
+        sessions: SessionLog,
+    ) -> Calls {
         let outbound = Outbound::new(&config);
+        let twilio_signer = config
+            .twilio
+            .as_ref()
+            .map(|t| TwilioSigner::new(&t.auth_token));
         Calls {
             inner: Arc::new(Inner {
                 engine,
@@ -201,8 +322,12 @@ impl Calls {
                 base,
                 trees,
                 outbound,
+                twilio_signer,
+                sessions,
                 calls: DashMap::new(),
                 by_interaction: DashMap::new(),
+                changed: DashMap::new(),
+                lag_epoch: AtomicU64::new(0),
                 pace: Mutex::new(HashMap::new()),
             }),
         }
@@ -228,15 +353,35 @@ impl Calls {
         self.inner.calls.is_empty()
     }
 
-    /// Handles one gateway request for call `sid`. `turn` is the turn the request answers
-    /// (from the callback URL), when the protocol carries it.
+    /// The `X-Twilio-Signature` checker, keyed with `[voice.twilio] auth_token`.
+    pub fn twilio_signer(&self) -> Option<&TwilioSigner> {
+        self.inner.twilio_signer.as_ref()
+    }
+
+    /// The write-behind log of calls in the IVR.
+    pub fn sessions(&self) -> &SessionLog {
+        &self.inner.sessions
+    }
+
+    /// Handles one gateway request; answers with the verbs and the turn they are for.
+    ///
+    /// A request for a call the table does not know (after a restart) is served, in this
+    /// order, from the call's open interaction (queued calls), from its saved IVR state (calls
+    /// in a menu), or, for a menu answer or a redirect whose state was lost, by starting the
+    /// call again at its tree's entry with an apology.
     pub async fn handle(
         &self,
         gateway: Gateway,
-        sid: &str,
-        turn: Option<u32>,
-        event: CallEvent,
-    ) -> Result<(Vec<Verb>, u32), CallError> {
+        request: CallRequest,
+    ) -> Result<(Answer, u32), CallError> {
+        let CallRequest {
+            sid,
+            turn,
+            event,
+            from,
+            to,
+        } = request;
+        let sid = sid.as_str();
         let k = key(gateway, sid);
         let entry = match self.inner.calls.get(&k).map(|e| Arc::clone(e.value())) {
             Some(entry) => entry,
@@ -244,13 +389,23 @@ impl Calls {
                 CallEvent::Incoming { from, to } => self.admit(gateway, sid, from, to)?,
                 CallEvent::Hangup => match self.recover(gateway, sid).await? {
                     Some(entry) => entry,
-                    // A hang-up for a call never seen (or long forgotten): nothing to do.
-                    None => return Ok((vec![Verb::Hangup], 0)),
+                    None => match self.restore(gateway, sid).await? {
+                        Some(entry) => entry,
+                        // A hang-up for a call never seen (or long forgotten): nothing to do.
+                        None => return Ok((Arc::from([Verb::Hangup]), 0)),
+                    },
                 },
-                _ => self
-                    .recover(gateway, sid)
-                    .await?
-                    .ok_or_else(|| CallError::UnknownCall(sid.to_owned()))?,
+                _ => match self.recover(gateway, sid).await? {
+                    Some(entry) => entry,
+                    None => match self.restore(gateway, sid).await? {
+                        Some(entry) => entry,
+                        None => {
+                            return self
+                                .restart(gateway, sid, &event, from.as_deref(), to.as_deref())
+                                .await
+                        }
+                    },
+                },
             },
         };
         let mut call = entry.lock().await;
@@ -269,9 +424,133 @@ impl Calls {
             );
             return Ok((call.last.clone(), call.turn));
         }
-        let verbs = self.step(&mut call, event).await?;
+        let verbs: Answer = self.step(&mut call, event).await?.into();
         call.turn = call.turn.saturating_add(1);
-        call.last = verbs.clone();
+        call.last = Arc::clone(&verbs);
+        self.save(&mut call);
+        Ok((verbs, call.turn))
+    }
+
+    /// Hands the call's state to the write-behind log while it is in the IVR (or recording a
+    /// voicemail), and removes it once the call left.
+    fn save(&self, call: &mut Call) {
+        let phase = match &call.phase {
+            Phase::Ivr(state) => SavedPhase::Ivr {
+                state: state.clone(),
+            },
+            Phase::Recording { queue, context } => SavedPhase::Recording {
+                queue: queue.clone(),
+                context: context.clone(),
+            },
+            _ => {
+                if call.saved {
+                    self.inner.sessions.remove(&key(call.gateway, &call.sid));
+                    call.saved = false;
+                }
+                return;
+            }
+        };
+        let snapshot = Snapshot {
+            gateway: call.gateway,
+            from: call.from.clone(),
+            to: call.to.clone(),
+            turn: call.turn,
+            last: Arc::clone(&call.last),
+            phase,
+        };
+        self.inner
+            .sessions
+            .put(&key(call.gateway, &call.sid), snapshot);
+        call.saved = true;
+    }
+
+    /// Picks up a call the table lost (a restart) from its saved IVR state, if it has one.
+    async fn restore(
+        &self,
+        gateway: Gateway,
+        sid: &str,
+    ) -> Result<Option<Arc<tokio::sync::Mutex<Call>>>, CallError> {
+        let k = key(gateway, sid);
+        let sessions = self.inner.sessions.clone();
+        let lookup = k.clone();
+        let saved = tokio::task::spawn_blocking(move || sessions.load(&lookup))
+            .await
+            .map_err(|e| CallError::Unavailable(format!("voice session lookup: {e}")))?
+            .map_err(|e| CallError::Unavailable(format!("voice session lookup: {e}")))?;
+        let Some(saved) = saved else {
+            return Ok(None);
+        };
+        let phase = match saved.phase {
+            SavedPhase::Ivr { state } => Phase::Ivr(state),
+            SavedPhase::Recording { queue, context } => Phase::Recording { queue, context },
+        };
+        tracing::info!(
+            call_sid = sid,
+            turn = saved.turn,
+            "call picked up from its saved IVR state"
+        );
+        let call = Call {
+            gateway: saved.gateway,
+            sid: sid.to_owned(),
+            from: saved.from,
+            to: saved.to,
+            phase,
+            turn: saved.turn,
+            last: saved.last.into(),
+            touched: Instant::now(),
+            saved: true,
+            checked: u64::MAX,
+        };
+        let entry = self
+            .inner
+            .calls
+            .entry(k)
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(call)));
+        Ok(Some(Arc::clone(entry.value())))
+    }
+
+    /// A menu answer or redirect for a call Guichet knows nothing of (its IVR state was lost
+    /// in a crash): starts it again at the entry of the tree its number selects, after an
+    /// apology in the tree's language. Without the dialled number, the call is unknown.
+    async fn restart(
+        &self,
+        gateway: Gateway,
+        sid: &str,
+        event: &CallEvent,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<(Answer, u32), CallError> {
+        let to = match (event, to) {
+            (CallEvent::Input(_) | CallEvent::Continue, Some(to)) if !to.is_empty() => to,
+            _ => return Err(CallError::UnknownCall(sid.to_owned())),
+        };
+        let from = from.unwrap_or_default();
+        let entry = self.admit(gateway, sid, from, to)?;
+        let mut call = entry.lock().await;
+        if call.turn > 0 {
+            // A racing request of the same call restarted it first: the same answer.
+            return Ok((call.last.clone(), call.turn));
+        }
+        tracing::warn!(
+            call_sid = sid, gateway = gateway.name(), to = %to,
+            "request for a call whose IVR state was lost (crash): restarting it at the tree's entry"
+        );
+        let incoming = CallEvent::Incoming {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        };
+        let mut verbs = self.step(&mut call, incoming).await?;
+        let language = match &call.phase {
+            Phase::Ivr(state) => state.language.clone(),
+            Phase::Waiting { language, .. } => language.clone(),
+            Phase::Recording { context, .. } => context.language.clone(),
+            _ => String::from("fr-FR"),
+        };
+        verbs.insert(0, Verb::say(lost_apology(&language), Some(&language)));
+        let verbs: Answer = verbs.into();
+        call.turn = call.turn.saturating_add(1);
+        call.last = Arc::clone(&verbs);
+        self.save(&mut call);
         Ok((verbs, call.turn))
     }
 
@@ -293,8 +572,10 @@ impl Calls {
             to: crate::ivr::model::normalize_number(to),
             phase: Phase::Ended,
             turn: 0,
-            last: Vec::new(),
+            last: Arc::from([]),
             touched: Instant::now(),
+            saved: false,
+            checked: u64::MAX,
         };
         let entry = self
             .inner
@@ -370,8 +651,10 @@ impl Calls {
             to: String::new(),
             phase,
             turn: 0,
-            last: Vec::new(),
+            last: Arc::from([]),
             touched: Instant::now(),
+            saved: false,
+            checked: u64::MAX,
         };
         self.inner.by_interaction.insert(id, key(gateway, sid));
         let entry = self
@@ -477,13 +760,15 @@ impl Calls {
                 };
                 Ok(verbs)
             }
-            (Phase::Recording { queue, context }, CallEvent::Recording { url }) => {
+            (Phase::Recording { queue, context }, CallEvent::Recording(recording)) => {
                 let mut attributes = vec![("voicemail".to_owned(), "true".to_owned())];
-                if let Some(url) = url {
-                    attributes.push(("recording_url".to_owned(), url));
+                if let Some(url) = &recording.url {
+                    attributes.push(("recording_url".to_owned(), url.clone()));
                 }
                 let language = context.language.clone();
-                self.create(call, &queue, &context, attributes).await?;
+                let message = recording.message(call.gateway, &call.sid, &context);
+                self.create_with(call, &queue, &context, attributes, Some(message))
+                    .await?;
                 Ok(vec![
                     Verb::say(voicemail_thanks(&language), Some(&language)),
                     Verb::Hangup,
@@ -521,7 +806,7 @@ impl Calls {
                 // A request that does not fit (for example a stale input after the IVR ended):
                 // carry on from where the call is.
                 call.phase = phase;
-                Ok(call.last.clone())
+                Ok(call.last.to_vec())
             }
         }
     }
@@ -598,6 +883,19 @@ impl Calls {
         context: &CallContext,
         extra: Vec<(String, String)>,
     ) -> Result<InteractionId, CallError> {
+        self.create_with(call, queue, context, extra, None).await
+    }
+
+    /// [`Calls::create`], with a first inbound message committed together with the creation
+    /// (a voicemail).
+    async fn create_with(
+        &self,
+        call: &Call,
+        queue: &str,
+        context: &CallContext,
+        extra: Vec<(String, String)>,
+        message: Option<Message>,
+    ) -> Result<InteractionId, CallError> {
         let mut spec = InteractionSpec::new(InteractionId::generate(), Channel::Voice, queue);
         if !context.caller.is_empty() {
             spec.contact = Some(ContactId::new(&context.caller));
@@ -613,12 +911,14 @@ impl Calls {
         spec.attributes = attributes.into_iter().collect();
         spec.external_ref = Some(Arc::from(call.sid.as_str()));
         let external = call.sid.clone();
+        let command = match message {
+            Some(message) => Command::OpenConversation { spec, message },
+            None => Command::CreateInteraction { spec },
+        };
         let (_, id) = self
             .inner
             .engine
-            .send_then_read(Command::CreateInteraction { spec }, move |r| {
-                r.find_by_external_ref(&external)
-            })
+            .send_then_read(command, move |r| r.find_by_external_ref(&external))
             .await
             .map_err(|e| match e {
                 EngineError::Route(e) => CallError::Refused(e.to_string()),
@@ -644,11 +944,27 @@ impl Calls {
         language: String,
         announced_at: Option<Instant>,
     ) -> Result<Vec<Verb>, CallError> {
-        let hold = self.inner.config.hold_for(&queue).clone();
+        let hold = self.inner.config.hold_for(&queue);
         let due = hold.announce_every_secs > 0
             && announced_at.is_none_or(|t| {
                 t.elapsed() >= Duration::from_secs(u64::from(hold.announce_every_secs))
             });
+        // No trip to the router when nothing can have changed: no announcement due, no
+        // committed event about the interaction since the last look (`follow_events` marks
+        // them; an accept is pushed by `accepted`), and no event batch missed meanwhile.
+        let epoch = self.inner.lag_epoch.load(Ordering::Acquire);
+        let changed = self.inner.changed.remove(&interaction).is_some();
+        if !due && !changed && call.checked == epoch {
+            let verbs = self.hold_verbs(call, hold, None);
+            call.phase = Phase::Waiting {
+                interaction,
+                queue,
+                language,
+                announced_at,
+            };
+            return Ok(verbs);
+        }
+        call.checked = epoch;
         let looked = self
             .inner
             .engine
@@ -688,16 +1004,30 @@ impl Calls {
             };
             return Ok(verbs);
         }
-        let mut verbs = Vec::new();
         let mut announced = announced_at;
-        if let Some(position) = position {
+        let said = position.map(|position| {
             let wait_ms = self.expected_wait_ms(current_queue.as_str(), position);
-            verbs.push(Verb::say(
+            announced = Some(Instant::now());
+            Verb::say(
                 announcement(&language, position, wait_ms, &hold.callback_key),
                 Some(&language),
-            ));
-            announced = Some(Instant::now());
-        }
+            )
+        });
+        let verbs = self.hold_verbs(call, hold, said);
+        call.phase = Phase::Waiting {
+            interaction,
+            queue,
+            language,
+            announced_at: announced,
+        };
+        Ok(verbs)
+    }
+
+    /// The hold loop's answer: the announcement if any, music or silence while listening for
+    /// the callback key, then back to `continue`.
+    fn hold_verbs(&self, call: &Call, hold: &HoldConfig, announcement: Option<Verb>) -> Vec<Verb> {
+        let mut verbs = Vec::with_capacity(3);
+        verbs.extend(announcement);
         let segment = match &hold.music_url {
             Some(url) => Verb::Play {
                 url: url.clone(),
@@ -723,13 +1053,7 @@ impl Calls {
         verbs.push(Verb::Redirect {
             url: self.url(call, "continue"),
         });
-        call.phase = Phase::Waiting {
-            interaction,
-            queue,
-            language,
-            announced_at: announced,
-        };
-        Ok(verbs)
+        verbs
     }
 
     fn dial_verbs(&self, call: &Call, device: &str) -> Vec<Verb> {
@@ -823,11 +1147,19 @@ impl Calls {
                 Ok(batch) => batch,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!("voice channel missed {n} event batches: calls rely on their next hold poll");
+                    self.inner.lag_epoch.fetch_add(1, Ordering::AcqRel);
                     continue;
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             };
             for event in batch.events.iter() {
+                if let Some(id) = event.kind.interaction() {
+                    if !matches!(event.kind, EventKind::MessageAdded { .. })
+                        && self.inner.by_interaction.contains_key(&id)
+                    {
+                        self.inner.changed.insert(id, ());
+                    }
+                }
                 if let EventKind::OfferAccepted { interaction, agent } = &event.kind {
                     let Some(k) = self
                         .inner
@@ -905,7 +1237,7 @@ impl Calls {
                             device,
                         };
                         call.turn = call.turn.saturating_add(1);
-                        call.last = verbs;
+                        call.last = verbs.into();
                         log_bridge(&call, interaction, at, "live update");
                     }
                     // jambonz fetches the hook: the dial is served (and timed) then.
@@ -987,6 +1319,8 @@ impl Calls {
         self.inner
             .by_interaction
             .retain(|_, call_key| calls.contains_key(call_key));
+        let followed = &self.inner.by_interaction;
+        self.inner.changed.retain(|id, _| followed.contains_key(id));
     }
 }
 
@@ -1084,6 +1418,14 @@ fn callback_confirmation(language: &str) -> &'static str {
         "C'est noté : un conseiller vous rappellera à ce numéro dès que ce sera votre tour. Au revoir."
     } else {
         "Noted: an adviser will call you back on this number when it is your turn. Goodbye."
+    }
+}
+
+fn lost_apology(language: &str) -> &'static str {
+    if french(language) {
+        "Veuillez nous excuser : nous avons perdu le fil de votre appel. Reprenons depuis le début."
+    } else {
+        "We are sorry: we lost track of your call. Let us start again from the beginning."
     }
 }
 

@@ -46,6 +46,11 @@ pub struct VoiceConfig {
     /// Seconds an outbound request to a gateway's REST API may take (default 5).
     #[serde(default = "default_api_timeout_secs")]
     pub api_timeout_secs: u64,
+    /// Milliseconds the state of calls in the IVR may wait before it is written to the database
+    /// (write-behind, in batches; default 50, 1 to 1000). A crash loses at most this window:
+    /// such a call restarts at its tree's entry with an apology.
+    #[serde(default = "default_persist_window_ms")]
+    pub persist_window_ms: u64,
     /// Directory the tree files are read from when relative: the configuration file's own
     /// directory (set when the file is loaded; not a key of the file).
     #[serde(skip)]
@@ -65,6 +70,7 @@ impl Default for VoiceConfig {
             ended_ttl_secs: default_ended_ttl_secs(),
             max_calls: default_max_calls(),
             api_timeout_secs: default_api_timeout_secs(),
+            persist_window_ms: default_persist_window_ms(),
             base_dir: None,
         }
     }
@@ -80,6 +86,10 @@ fn default_max_calls() -> usize {
 
 fn default_api_timeout_secs() -> u64 {
     5
+}
+
+fn default_persist_window_ms() -> u64 {
+    50
 }
 
 /// `[voice.twilio]`.
@@ -268,6 +278,9 @@ impl VoiceConfig {
         }
         if self.api_timeout_secs == 0 {
             return Err(err("api_timeout_secs", "must be at least 1"));
+        }
+        if !(1..=1000).contains(&self.persist_window_ms) {
+            return Err(err("persist_window_ms", "must be 1 to 1000"));
         }
         Ok(())
     }

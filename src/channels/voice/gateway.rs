@@ -23,7 +23,8 @@ use super::sign::timestamped_signature;
 use super::sip::render_sip;
 
 /// Which gateway protocol a call speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Gateway {
     /// Twilio-style form webhooks and TwiML.
     Twilio,
@@ -71,6 +72,23 @@ pub enum OutboundError {
     },
 }
 
+/// What Guichet asks a gateway to do on its own initiative.
+#[derive(Debug, Clone, Copy)]
+enum Action<'a> {
+    /// Replace what the live call `call_sid` is doing.
+    Update {
+        /// The gateway's call id.
+        call_sid: &'a str,
+    },
+    /// Place a call to `to` from `from`.
+    Originate {
+        /// The number called.
+        to: &'a str,
+        /// The caller id shown.
+        from: &'a str,
+    },
+}
+
 /// The outbound side of the gateways.
 #[derive(Debug, Clone)]
 pub struct Outbound {
@@ -101,48 +119,8 @@ impl Outbound {
         verbs: &[Verb],
         hook_url: &str,
     ) -> Result<(), OutboundError> {
-        let request = match gateway {
-            Gateway::Twilio => {
-                let t = self
-                    .config
-                    .twilio
-                    .as_ref()
-                    .ok_or(OutboundError::NotConfigured("twilio"))?;
-                self.http
-                    .post(format!(
-                        "{}/2010-04-01/Accounts/{}/Calls/{}.json",
-                        t.api_base.trim_end_matches('/'),
-                        t.account_sid,
-                        call_sid
-                    ))
-                    .basic_auth(&t.account_sid, Some(&t.auth_token))
-                    .form(&[("Twiml", render_twiml(verbs))])
-            }
-            Gateway::Jambonz => {
-                let j = self
-                    .config
-                    .jambonz
-                    .as_ref()
-                    .ok_or(OutboundError::NotConfigured("jambonz"))?;
-                self.http
-                    .put(format!(
-                        "{}/v1/Accounts/{}/Calls/{}",
-                        j.api_base.trim_end_matches('/'),
-                        j.account_sid,
-                        call_sid
-                    ))
-                    .bearer_auth(&j.api_key)
-                    .json(&json!({ "call_hook": { "url": hook_url, "method": "POST" } }))
-            }
-            Gateway::Sip => {
-                let body = json!({
-                    "event": "call.actions",
-                    "call_id": call_sid,
-                    "actions": render_sip(verbs),
-                });
-                self.sip_request(body)?
-            }
-        };
+        let request =
+            self.gateway_request(gateway, Action::Update { call_sid }, verbs, hook_url)?;
         check(request.send().await?).await
     }
 
@@ -155,25 +133,44 @@ impl Outbound {
         verbs: &[Verb],
         hook_url: &str,
     ) -> Result<(), OutboundError> {
-        let request = match gateway {
+        let request =
+            self.gateway_request(gateway, Action::Originate { to, from }, verbs, hook_url)?;
+        check(request.send().await?).await
+    }
+
+    /// The request that asks `gateway` to do `action` with `verbs` (or, for jambonz's live
+    /// update, to fetch `hook_url`): its URL, authentication and body.
+    fn gateway_request(
+        &self,
+        gateway: Gateway,
+        action: Action<'_>,
+        verbs: &[Verb],
+        hook_url: &str,
+    ) -> Result<reqwest::RequestBuilder, OutboundError> {
+        match gateway {
             Gateway::Twilio => {
                 let t = self
                     .config
                     .twilio
                     .as_ref()
                     .ok_or(OutboundError::NotConfigured("twilio"))?;
-                self.http
-                    .post(format!(
-                        "{}/2010-04-01/Accounts/{}/Calls.json",
-                        t.api_base.trim_end_matches('/'),
-                        t.account_sid
-                    ))
-                    .basic_auth(&t.account_sid, Some(&t.auth_token))
-                    .form(&[
-                        ("To", to.to_owned()),
-                        ("From", from.to_owned()),
-                        ("Twiml", render_twiml(verbs)),
-                    ])
+                let calls = format!(
+                    "{}/2010-04-01/Accounts/{}/Calls",
+                    t.api_base.trim_end_matches('/'),
+                    t.account_sid
+                );
+                let twiml = render_twiml(verbs);
+                let request = match action {
+                    Action::Update { call_sid } => self
+                        .http
+                        .post(format!("{calls}/{call_sid}.json"))
+                        .form(&[("Twiml", twiml.as_str())]),
+                    Action::Originate { to, from } => self
+                        .http
+                        .post(format!("{calls}.json"))
+                        .form(&[("To", to), ("From", from), ("Twiml", twiml.as_str())]),
+                };
+                Ok(request.basic_auth(&t.account_sid, Some(&t.auth_token)))
             }
             Gateway::Jambonz => {
                 let j = self
@@ -181,31 +178,43 @@ impl Outbound {
                     .jambonz
                     .as_ref()
                     .ok_or(OutboundError::NotConfigured("jambonz"))?;
-                self.http
-                    .post(format!(
-                        "{}/v1/Accounts/{}/Calls",
-                        j.api_base.trim_end_matches('/'),
-                        j.account_sid
-                    ))
-                    .bearer_auth(&j.api_key)
-                    .json(&json!({
+                let calls = format!(
+                    "{}/v1/Accounts/{}/Calls",
+                    j.api_base.trim_end_matches('/'),
+                    j.account_sid
+                );
+                let hook = json!({ "url": hook_url, "method": "POST" });
+                let request = match action {
+                    Action::Update { call_sid } => self
+                        .http
+                        .put(format!("{calls}/{call_sid}"))
+                        .json(&json!({ "call_hook": hook })),
+                    Action::Originate { to, from } => self.http.post(calls).json(&json!({
                         "from": from,
                         "to": { "type": "phone", "number": to },
-                        "call_hook": { "url": hook_url, "method": "POST" },
+                        "call_hook": hook,
                         "app_json": render_jambonz(verbs).to_string(),
-                    }))
+                    })),
+                };
+                Ok(request.bearer_auth(&j.api_key))
             }
             Gateway::Sip => {
-                let body = json!({
-                    "event": "call.originate",
-                    "to": to,
-                    "from": from,
-                    "actions": render_sip(verbs),
-                });
-                self.sip_request(body)?
+                let body = match action {
+                    Action::Update { call_sid } => json!({
+                        "event": "call.actions",
+                        "call_id": call_sid,
+                        "actions": render_sip(verbs),
+                    }),
+                    Action::Originate { to, from } => json!({
+                        "event": "call.originate",
+                        "to": to,
+                        "from": from,
+                        "actions": render_sip(verbs),
+                    }),
+                };
+                self.sip_request(body)
             }
-        };
-        check(request.send().await?).await
+        }
     }
 
     fn sip_request(

@@ -14,12 +14,12 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::Value;
 
-use crate::ivr::{render_jambonz, Input};
+use crate::ivr::{render_jambonz, Input, Verb};
 
-use super::calls::{CallEvent, Calls};
+use super::calls::{CallEvent, CallRequest, Calls, Recording};
 use super::gateway::{unix_now, Gateway};
 use super::sign::timestamped_valid;
-use super::{answer_error, body_or_error, json_field, json_response, Refusal};
+use super::{drive, json_field, json_response, Parsed, Protocol, Refusal, Webhook};
 
 /// Final call statuses: the call is over.
 pub const FINAL_STATUSES: &[&str] = &["completed", "failed", "busy", "no-answer"];
@@ -32,75 +32,87 @@ pub async fn webhook(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let gateway = Gateway::Jambonz;
-    let Some(config) = calls.config().jambonz.clone() else {
-        return answer_error(gateway, Refusal::not_served(gateway));
-    };
-    let body = match body_or_error(gateway, body) {
-        Ok(body) => body,
-        Err(refusal) => return answer_error(gateway, refusal),
-    };
-    if config.verify_signature {
-        let header = headers
-            .get("jambonz-signature")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if let Err(e) = timestamped_valid(&config.webhook_secret, header, &body, unix_now()) {
-            return answer_error(gateway, Refusal::forbidden(gateway, e.to_string()));
-        }
+    drive::<Jambonz>(calls, step, uri, headers, body).await
+}
+
+/// The jambonz-style protocol.
+#[derive(Debug)]
+pub struct Jambonz;
+
+impl Protocol for Jambonz {
+    const GATEWAY: Gateway = Gateway::Jambonz;
+
+    fn served(calls: &Calls) -> bool {
+        calls.config().jambonz.is_some()
     }
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return answer_error(
-                gateway,
-                Refusal::bad_request(None, format!("the body is not JSON: {e}")),
-            )
-        }
-    };
-    let Some(sid) = json_field(&value, "call_sid").filter(|s| !s.is_empty()) else {
-        return answer_error(gateway, Refusal::missing(None, "call_sid"));
-    };
-    let turn = uri.query().and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "t")
-            .and_then(|(_, v)| v.parse().ok())
-    });
-    let event = match step.as_str() {
-        "incoming" => match (json_field(&value, "from"), json_field(&value, "to")) {
-            (Some(from), Some(to)) if !to.is_empty() => CallEvent::Incoming { from, to },
-            _ => return answer_error(gateway, Refusal::missing(Some(&sid), "from or to")),
-        },
-        "input" => CallEvent::Input(input(&value)),
-        "continue" => CallEvent::Continue,
-        "dial" => CallEvent::DialEnded,
-        "recording" => CallEvent::Recording {
-            url: json_field(&value, "recording_url"),
-        },
-        "status" => {
-            let status = json_field(&value, "call_status").unwrap_or_default();
-            if !FINAL_STATUSES.contains(&status.as_str()) {
-                return json_response(StatusCode::OK, Value::Array(Vec::new()));
+
+    fn parse(calls: &Calls, webhook: &Webhook) -> Result<Parsed, Refusal> {
+        let gateway = Self::GATEWAY;
+        let Some(config) = calls.config().jambonz.as_ref() else {
+            return Err(Refusal::not_served(gateway));
+        };
+        if config.verify_signature {
+            let header = webhook
+                .headers
+                .get("jambonz-signature")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if let Err(e) =
+                timestamped_valid(&config.webhook_secret, header, &webhook.body, unix_now())
+            {
+                return Err(Refusal::forbidden(gateway, e.to_string()));
             }
-            CallEvent::Hangup
         }
-        other => {
-            return answer_error(
-                gateway,
-                Refusal {
-                    status: StatusCode::NOT_FOUND,
-                    message: format!("unknown webhook step {other:?}"),
-                    call_sid: Some(sid),
-                    spoken: false,
-                },
-            )
-        }
-    };
-    let status_callback = step == "status";
-    match calls.handle(gateway, &sid, turn, event).await {
-        Ok(_) if status_callback => json_response(StatusCode::OK, Value::Array(Vec::new())),
-        Ok((verbs, _)) => json_response(StatusCode::OK, render_jambonz(&verbs)),
-        Err(e) => answer_error(gateway, Refusal::from_call(&sid, e)),
+        let value: Value = serde_json::from_slice(&webhook.body)
+            .map_err(|e| Refusal::bad_request(None, format!("the body is not JSON: {e}")))?;
+        let Some(sid) = json_field(&value, "call_sid").filter(|s| !s.is_empty()) else {
+            return Err(Refusal::missing(None, "call_sid"));
+        };
+        let turn = webhook.uri.query().and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "t")
+                .and_then(|(_, v)| v.parse().ok())
+        });
+        let event = match webhook.step.as_str() {
+            "incoming" => match (json_field(&value, "from"), json_field(&value, "to")) {
+                (Some(from), Some(to)) if !to.is_empty() => CallEvent::Incoming { from, to },
+                _ => return Err(Refusal::missing(Some(&sid), "from or to")),
+            },
+            "input" => CallEvent::Input(input(&value)),
+            "continue" => CallEvent::Continue,
+            "dial" => CallEvent::DialEnded,
+            "recording" => CallEvent::Recording(Recording {
+                url: json_field(&value, "recording_url"),
+                duration: json_field(&value, "recording_duration"),
+                transcription: json_field(&value, "transcription"),
+            }),
+            "status" => {
+                let status = json_field(&value, "call_status").unwrap_or_default();
+                if !FINAL_STATUSES.contains(&status.as_str()) {
+                    return Ok(Parsed::Ignored);
+                }
+                CallEvent::Hangup
+            }
+            other => return Err(Refusal::unknown_step(sid, other)),
+        };
+        Ok(Parsed::Call {
+            request: CallRequest {
+                sid,
+                turn,
+                event,
+                from: json_field(&value, "from"),
+                to: json_field(&value, "to"),
+            },
+            status_callback: webhook.step == "status",
+        })
+    }
+
+    fn render(verbs: &[Verb], _sid: &str, _turn: u32) -> Response {
+        json_response(StatusCode::OK, render_jambonz(verbs))
+    }
+
+    fn acknowledge() -> Response {
+        json_response(StatusCode::OK, Value::Array(Vec::new()))
     }
 }
 

@@ -7,9 +7,10 @@
 //! - [`sign`]: webhook signatures (Twilio, and the `t=...,v1=...` HMAC-SHA256 scheme);
 //! - [`trees`]: the live IVR trees, kept in step with the store ([`IvrTrees`]);
 //! - [`calls`]: calls in progress and what each request means for them ([`Calls`]);
+//! - [`persist`]: write-behind of the calls still in the IVR, so that they survive a restart;
 //! - [`gateway`]: which gateway a call speaks, URLs, and outbound REST requests;
-//! - [`twilio`], [`jambonz`], [`sip`]: the three protocol adapters (parse, check the
-//!   signature, render).
+//! - [`twilio`], [`jambonz`], [`sip`]: the three protocol adapters, each a [`Protocol`] (check
+//!   the signature and parse, render); [`drive`] serves a webhook the same way for all three.
 //!
 //! Routes: `/voice/twilio/{step}`, `/voice/jambonz/{step}` with `step` one of `incoming`,
 //! `input`, `continue`, `dial`, `recording`, `status`; `/voice/sip/events`. A gateway without a
@@ -24,6 +25,7 @@ pub mod calls;
 pub mod config;
 pub mod gateway;
 pub mod jambonz;
+pub mod persist;
 pub mod sign;
 pub mod sip;
 pub mod trees;
@@ -33,7 +35,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -42,7 +44,7 @@ use serde_json::{json, Value};
 use crate::engine::{Clock, Engine, SystemClock};
 use crate::ivr::{render_jambonz, render_twiml, Verb};
 
-pub use calls::{CallError, CallEvent, Calls};
+pub use calls::{CallError, CallEvent, CallRequest, Calls};
 pub use config::VoiceConfig;
 pub use gateway::Gateway;
 pub use trees::{IvrTrees, TreeError};
@@ -66,18 +68,43 @@ impl VoiceChannel {
         public_base: String,
     ) -> Result<VoiceChannel, TreeError> {
         let trees = IvrTrees::load(engine.store().clone(), voice, SystemClock.now()).await?;
-        let calls = Calls::new(engine.clone(), voice.clone(), public_base, trees.clone());
+        let sessions = crate::store::VoiceSessions::open(engine.store())?;
+        let sessions =
+            persist::SessionLog::start(sessions, Duration::from_millis(voice.persist_window_ms));
+        let calls = Calls::new(
+            engine.clone(),
+            voice.clone(),
+            public_base,
+            trees.clone(),
+            sessions,
+        );
         tokio::spawn(calls.clone().follow_events());
         let sweeper = calls.clone();
         let stopped = engine.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(30));
+            let mut ticks: u64 = 0;
             while !stopped.is_stopped() {
                 every.tick().await;
                 sweeper.sweep();
+                // Saved IVR states nobody came back for: at start, then every hour.
+                if ticks % 120 == 0 {
+                    let sessions = sweeper.sessions().clone();
+                    let _ = tokio::task::spawn_blocking(move || sessions.sweep()).await;
+                }
+                ticks += 1;
             }
         });
         Ok(VoiceChannel { calls, trees })
+    }
+
+    /// Writes the state of the calls in the IVR that is still pending (graceful shutdown, after
+    /// the HTTP listener stopped), so that they carry on after the restart.
+    pub async fn shutdown(&self) {
+        let sessions = self.calls.sessions().clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || sessions.flush()).await {
+            tracing::error!("voice sessions not flushed at shutdown: {e}");
+        }
     }
 
     /// The webhook routes of every gateway.
@@ -87,6 +114,91 @@ impl VoiceChannel {
             .route("/voice/jambonz/{step}", post(jambonz::webhook))
             .route("/voice/sip/events", post(sip::events))
             .with_state(self.calls.clone())
+    }
+}
+
+/// A webhook as it reached the HTTP listener.
+#[derive(Debug)]
+pub struct Webhook {
+    /// The path's step (`incoming`, `input`...; empty for the generic SIP API's one route).
+    pub step: String,
+    /// The request's URI (signatures, `?t=` turns).
+    pub uri: Uri,
+    /// Its headers (signatures).
+    pub headers: HeaderMap,
+    /// Its body.
+    pub body: Bytes,
+}
+
+/// What a protocol adapter made of a webhook.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A request about a call; `status_callback` when the answer is an empty acknowledgement.
+    Call {
+        /// The request.
+        request: CallRequest,
+        /// Whether the gateway only reports (status callbacks): the answer is then empty.
+        status_callback: bool,
+    },
+    /// A status callback that changes nothing (ringing, in progress): acknowledged.
+    Ignored,
+}
+
+/// One gateway protocol: how its webhooks are checked and parsed, and how answers are
+/// written. [`drive`] does the rest, the same for every protocol.
+pub trait Protocol {
+    /// The gateway.
+    const GATEWAY: Gateway;
+
+    /// Whether its `[voice.*]` section is configured.
+    fn served(calls: &Calls) -> bool;
+
+    /// Checks the signature and turns the webhook into a request.
+    fn parse(calls: &Calls, webhook: &Webhook) -> Result<Parsed, Refusal>;
+
+    /// The answer to a request of call `sid`: `verbs` for turn `turn`.
+    fn render(verbs: &[Verb], sid: &str, turn: u32) -> Response;
+
+    /// The empty answer to a status callback.
+    fn acknowledge() -> Response;
+}
+
+/// Serves one webhook of protocol `P`: configuration, body, signature and parsing, the call
+/// table, then the answer (or the refusal, logged, in the protocol's format).
+pub async fn drive<P: Protocol>(
+    calls: Calls,
+    step: String,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let gateway = P::GATEWAY;
+    if !P::served(&calls) {
+        return answer_error(gateway, Refusal::not_served(gateway));
+    }
+    let body = match body_or_error(gateway, body) {
+        Ok(body) => body,
+        Err(refusal) => return answer_error(gateway, refusal),
+    };
+    let webhook = Webhook {
+        step,
+        uri,
+        headers,
+        body,
+    };
+    let (request, status_callback) = match P::parse(&calls, &webhook) {
+        Ok(Parsed::Call {
+            request,
+            status_callback,
+        }) => (request, status_callback),
+        Ok(Parsed::Ignored) => return P::acknowledge(),
+        Err(refusal) => return answer_error(gateway, refusal),
+    };
+    let sid = request.sid.clone();
+    match calls.handle(gateway, request).await {
+        Ok(_) if status_callback => P::acknowledge(),
+        Ok((verbs, turn)) => P::render(&verbs, &sid, turn),
+        Err(e) => answer_error(gateway, Refusal::from_call(&sid, e)),
     }
 }
 
@@ -133,6 +245,15 @@ impl Refusal {
 
     fn missing(call_sid: Option<&str>, field: &str) -> Refusal {
         Refusal::bad_request(call_sid, format!("missing field {field}"))
+    }
+
+    fn unknown_step(call_sid: String, step: &str) -> Refusal {
+        Refusal {
+            status: StatusCode::NOT_FOUND,
+            message: format!("unknown webhook step {step:?}"),
+            call_sid: Some(call_sid),
+            spoken: false,
+        }
     }
 
     fn from_call(call_sid: &str, error: CallError) -> Refusal {

@@ -26,16 +26,16 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{json, Value};
 
 use crate::ivr::{DialTarget, Input, RejectReason, Verb};
 
-use super::calls::{CallEvent, Calls};
+use super::calls::{CallEvent, CallRequest, Calls, Recording};
 use super::gateway::{unix_now, Gateway};
 use super::sign::timestamped_valid;
-use super::{answer_error, body_or_error, json_field, json_response, Refusal};
+use super::{drive, json_field, json_response, Parsed, Protocol, Refusal, Webhook};
 
 /// Renders verbs as SIP API actions.
 pub fn render_sip(verbs: &[Verb]) -> Vec<Value> {
@@ -105,83 +105,103 @@ fn action(verb: &Verb) -> Option<Value> {
 /// `POST /voice/sip/events`.
 pub async fn events(
     State(calls): State<Calls>,
+    uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let gateway = Gateway::Sip;
-    let Some(config) = calls.config().sip.clone() else {
-        return answer_error(gateway, Refusal::not_served(gateway));
-    };
-    let body = match body_or_error(gateway, body) {
-        Ok(body) => body,
-        Err(refusal) => return answer_error(gateway, refusal),
-    };
-    let header = headers
-        .get("guichet-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if let Err(e) = timestamped_valid(&config.secret, header, &body, unix_now()) {
-        return answer_error(gateway, Refusal::forbidden(gateway, e.to_string()));
+    drive::<Sip>(calls, String::new(), uri, headers, body).await
+}
+
+/// The generic SIP-server event API.
+#[derive(Debug)]
+pub struct Sip;
+
+impl Protocol for Sip {
+    const GATEWAY: Gateway = Gateway::Sip;
+
+    fn served(calls: &Calls) -> bool {
+        calls.config().sip.is_some()
     }
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return answer_error(
-                gateway,
-                Refusal::bad_request(None, format!("the body is not JSON: {e}")),
-            )
+
+    fn parse(calls: &Calls, webhook: &Webhook) -> Result<Parsed, Refusal> {
+        let gateway = Self::GATEWAY;
+        let Some(config) = calls.config().sip.as_ref() else {
+            return Err(Refusal::not_served(gateway));
+        };
+        let header = webhook
+            .headers
+            .get("guichet-signature")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if let Err(e) = timestamped_valid(&config.secret, header, &webhook.body, unix_now()) {
+            return Err(Refusal::forbidden(gateway, e.to_string()));
         }
-    };
-    let Some(call_id) = json_field(&value, "call_id") else {
-        return answer_error(gateway, Refusal::missing(None, "call_id"));
-    };
-    let event_name = json_field(&value, "event").unwrap_or_default();
-    let event = match event_name.as_str() {
-        "call.incoming" => {
-            let (Some(from), Some(to)) = (json_field(&value, "from"), json_field(&value, "to"))
-            else {
-                return answer_error(gateway, Refusal::missing(Some(&call_id), "from and to"));
-            };
-            CallEvent::Incoming { from, to }
-        }
-        "call.input" => {
-            let timeout = value.get("timeout").and_then(Value::as_bool) == Some(true);
-            let input = match (json_field(&value, "digits"), json_field(&value, "speech")) {
-                _ if timeout => Input::NoInput,
-                (Some(d), _) if !d.is_empty() => Input::Digits(d),
-                (_, Some(s)) if !s.is_empty() => Input::Speech(s),
-                _ => Input::NoInput,
-            };
-            CallEvent::Input(input)
-        }
-        "call.continue" | "call.poll" => CallEvent::Continue,
-        "call.bridge_ended" => CallEvent::DialEnded,
-        "call.recording" => CallEvent::Recording {
-            url: json_field(&value, "recording_url"),
-        },
-        "call.hangup" => CallEvent::Hangup,
-        other => {
-            return answer_error(
-                gateway,
-                Refusal::bad_request(
+        let value: Value = serde_json::from_slice(&webhook.body)
+            .map_err(|e| Refusal::bad_request(None, format!("the body is not JSON: {e}")))?;
+        let Some(call_id) = json_field(&value, "call_id") else {
+            return Err(Refusal::missing(None, "call_id"));
+        };
+        let event_name = json_field(&value, "event").unwrap_or_default();
+        let event = match event_name.as_str() {
+            "call.incoming" => {
+                let (Some(from), Some(to)) = (json_field(&value, "from"), json_field(&value, "to"))
+                else {
+                    return Err(Refusal::missing(Some(&call_id), "from and to"));
+                };
+                CallEvent::Incoming { from, to }
+            }
+            "call.input" => {
+                let timeout = value.get("timeout").and_then(Value::as_bool) == Some(true);
+                let input = match (json_field(&value, "digits"), json_field(&value, "speech")) {
+                    _ if timeout => Input::NoInput,
+                    (Some(d), _) if !d.is_empty() => Input::Digits(d),
+                    (_, Some(s)) if !s.is_empty() => Input::Speech(s),
+                    _ => Input::NoInput,
+                };
+                CallEvent::Input(input)
+            }
+            "call.continue" | "call.poll" => CallEvent::Continue,
+            "call.bridge_ended" => CallEvent::DialEnded,
+            "call.recording" => CallEvent::Recording(Recording {
+                url: json_field(&value, "recording_url"),
+                duration: json_field(&value, "recording_duration"),
+                transcription: json_field(&value, "transcription"),
+            }),
+            "call.hangup" => CallEvent::Hangup,
+            other => {
+                return Err(Refusal::bad_request(
                     Some(&call_id),
                     format!(
                         "unknown event {other:?}: use call.incoming, call.input, call.continue, \
                          call.bridge_ended, call.recording or call.hangup"
                     ),
-                ),
-            )
-        }
-    };
-    let turn = value
-        .get("turn")
-        .and_then(Value::as_u64)
-        .and_then(|t| u32::try_from(t).ok());
-    match calls.handle(gateway, &call_id, turn, event).await {
-        Ok((verbs, turn)) => json_response(
-            axum::http::StatusCode::OK,
-            json!({"call_id": call_id, "turn": turn, "actions": render_sip(&verbs)}),
-        ),
-        Err(e) => answer_error(gateway, Refusal::from_call(&call_id, e)),
+                ))
+            }
+        };
+        let turn = value
+            .get("turn")
+            .and_then(Value::as_u64)
+            .and_then(|t| u32::try_from(t).ok());
+        Ok(Parsed::Call {
+            request: CallRequest {
+                sid: call_id,
+                turn,
+                event,
+                from: json_field(&value, "from"),
+                to: json_field(&value, "to"),
+            },
+            status_callback: false,
+        })
+    }
+
+    fn render(verbs: &[Verb], sid: &str, turn: u32) -> Response {
+        json_response(
+            StatusCode::OK,
+            json!({"call_id": sid, "turn": turn, "actions": render_sip(verbs)}),
+        )
+    }
+
+    fn acknowledge() -> Response {
+        json_response(StatusCode::OK, json!({"actions": []}))
     }
 }
