@@ -101,3 +101,36 @@ async fn an_erased_contact_is_scrubbed_and_an_open_one_is_refused() {
     assert_eq!(purged, 0);
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn erasure_reaches_calls_saved_in_a_menu() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (engine, _) = Engine::start(engine_config(dir.path()), &engine_common::demo())
+        .await
+        .expect("start");
+    let sessions = guichet::store::VoiceSessions::open(engine.store()).expect("open sessions");
+    let state = |from: &str| {
+        Some(format!(
+            r#"{{"gateway":"twilio","from":"{from}","to":"+33100000000","turn":1,"last":[],"phase":{{}}}}"#
+        ))
+    };
+    sessions
+        .write(
+            &[
+                ("twilio:CA1".into(), state("+33612345678")),
+                ("twilio:CA2".into(), state("+33698765432")),
+            ],
+            Timestamp(1),
+        )
+        .expect("write");
+    engine
+        .erase_contact(ContactId::new("+33612345678"))
+        .await
+        .expect("erase");
+    assert_eq!(sessions.get("twilio:CA1").expect("read"), None);
+    assert!(
+        sessions.get("twilio:CA2").expect("read").is_some(),
+        "another caller's call stays"
+    );
+    engine.shutdown().await;
+}

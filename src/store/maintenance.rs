@@ -367,5 +367,7 @@ pub(crate) fn erase_contact(
     // Survey answers and survey history (surveys.rs).
     super::surveys::erase_contact(&tx, contact).at(path)?;
     tx.commit().at(path)?;
+    // Calls of the contact still in a menu (their own file; they hold the caller's number).
+    super::voice::erase_caller(path, contact.as_str())?;
     Ok(erasure)
 }

@@ -142,3 +142,23 @@ impl VoiceSessions {
             .at(&self.path)
     }
 }
+
+/// Deletes the saved states of calls from `caller` (GDPR erasure of a contact): `database` is
+/// `guichet.db`'s path, the sessions file is beside it (nothing to do when there is none).
+/// Returns how many rows were deleted.
+pub(crate) fn erase_caller(database: &Path, caller: &str) -> Result<usize, StoreError> {
+    let dir = database.parent().unwrap_or_else(|| Path::new("."));
+    let path = dir.join(VOICE_SESSIONS_FILE);
+    if !path.exists() {
+        return Ok(0);
+    }
+    let conn = Connection::open(&path).at(&path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .at(&path)?;
+    let normalized = crate::ivr::model::normalize_number(caller);
+    conn.execute(
+        "DELETE FROM voice_sessions WHERE json_extract(state, '$.from') IN (?1, ?2)",
+        params![caller, normalized],
+    )
+    .at(&path)
+}
