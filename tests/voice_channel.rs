@@ -1099,6 +1099,11 @@ async fn a_voicemail_is_the_first_message_of_its_interaction() {
         assert_eq!(m.text, "Bonjour, je rappelle pour mon dossier logement.");
         assert_eq!(m.from, "+33650000000");
         assert_eq!(m.id, format!("voice:twilio:{sid}:voicemail"));
+        assert!(
+            m.meta["recording_url"].ends_with("/Recordings/RE1"),
+            "{m:?}"
+        );
+        assert_eq!(m.meta["recording_duration"], "14");
         assert_eq!(m.attachments.len(), 1);
         assert_eq!(m.attachments[0].content_type, "audio/wav");
         assert!(

@@ -48,6 +48,12 @@ pub fn message_pb(
             })
             .collect(),
         at_unix_ms: ms(at),
+        meta: m
+            .meta
+            .iter()
+            .filter(|(k, _)| k.as_str() != "html")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }
 
