@@ -34,6 +34,14 @@ pub struct HistoryEntry {
     pub ended_at: Option<Timestamp>,
 }
 
+/// A contact's (`?1`) latest creations, newest first, at most `?2`.
+pub(super) const CREATED_SQL: &str = "SELECT seq, at, payload FROM journal \
+     WHERE contact = ?1 AND kind = 'interaction_created' ORDER BY seq DESC LIMIT ?2";
+
+/// How one interaction (`?1`) ended, in journal order.
+pub(super) const ENDS_SQL: &str = "SELECT seq, at, kind, payload FROM journal WHERE interaction = ?1 \
+     AND kind IN ('interaction_completed', 'interaction_ended') ORDER BY seq";
+
 impl Store {
     /// The contact's latest interactions, newest first, at most `limit`. Interactions whose
     /// contact was erased are not found.
@@ -45,17 +53,10 @@ impl Store {
         let path = self.path().to_owned();
         let conn = self.conn();
         let mut created = conn
-            .prepare_cached(
-                "SELECT seq, at, payload FROM journal \
-                 WHERE contact = ?1 AND kind = 'interaction_created' \
-                 ORDER BY seq DESC LIMIT ?2",
-            )
+            .prepare_cached(CREATED_SQL)
             .at(&path)?;
         let mut ends = conn
-            .prepare_cached(
-                "SELECT seq, at, kind, payload FROM journal WHERE interaction = ?1 \
-                 AND kind IN ('interaction_completed', 'interaction_ended') ORDER BY seq",
-            )
+            .prepare_cached(ENDS_SQL)
             .at(&path)?;
         let rows: Vec<(i64, i64, String)> = created
             .query_map(params![contact.as_str(), limit as i64], |r| {
