@@ -40,9 +40,7 @@ impl Store {
     ) -> Result<Vec<ConversationEntry>, StoreError> {
         let path = self.path().to_owned();
         let conn = self.conn();
-        let mut select = conn
-            .prepare_cached(CONVERSATION_SQL)
-            .at(&path)?;
+        let mut select = conn.prepare_cached(CONVERSATION_SQL).at(&path)?;
         let rows: Vec<(i64, i64, String)> = select
             .query_map(params![interaction.to_string()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))

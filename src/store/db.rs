@@ -528,8 +528,11 @@ fn open_reader(path: &Path, config: &StoreConfig) -> Result<Connection, StoreErr
 /// server's CPU under the gRPC load example). With it, the plan is made once; the partial
 /// indexes are still used (`col = ?1` implies `col IS NOT NULL` whatever the value).
 fn stable_plans(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
-        .at(path)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .at(path)?;
     Ok(())
 }
 
@@ -620,7 +623,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("temporary directory");
         let store = Store::open(&StoreConfig::new(dir.path())).expect("store");
         for n in 0..5 {
-            store.conversation(InteractionId::generate()).expect("conversation");
+            store
+                .conversation(InteractionId::generate())
+                .expect("conversation");
             store
                 .contact_history(&ContactId::new(format!("contact-{n}")), 11)
                 .expect("history");

@@ -39,7 +39,8 @@ pub(super) const CREATED_SQL: &str = "SELECT seq, at, payload FROM journal \
      WHERE contact = ?1 AND kind = 'interaction_created' ORDER BY seq DESC LIMIT ?2";
 
 /// How one interaction (`?1`) ended, in journal order.
-pub(super) const ENDS_SQL: &str = "SELECT seq, at, kind, payload FROM journal WHERE interaction = ?1 \
+pub(super) const ENDS_SQL: &str =
+    "SELECT seq, at, kind, payload FROM journal WHERE interaction = ?1 \
      AND kind IN ('interaction_completed', 'interaction_ended') ORDER BY seq";
 
 impl Store {
@@ -52,12 +53,8 @@ impl Store {
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let path = self.path().to_owned();
         let conn = self.conn();
-        let mut created = conn
-            .prepare_cached(CREATED_SQL)
-            .at(&path)?;
-        let mut ends = conn
-            .prepare_cached(ENDS_SQL)
-            .at(&path)?;
+        let mut created = conn.prepare_cached(CREATED_SQL).at(&path)?;
+        let mut ends = conn.prepare_cached(ENDS_SQL).at(&path)?;
         let rows: Vec<(i64, i64, String)> = created
             .query_map(params![contact.as_str(), limit as i64], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
