@@ -44,6 +44,31 @@ pub(super) const ENDS_SQL: &str =
      AND kind IN ('interaction_completed', 'interaction_ended') ORDER BY seq";
 
 impl Store {
+    /// Every contact with an interaction in the journal, or `None` if there are more than
+    /// `limit` (reading them would cost more memory than it saves reads).
+    pub fn journal_contacts(
+        &self,
+        limit: usize,
+    ) -> Result<Option<std::collections::HashSet<ContactId>>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let mut select = conn
+            .prepare(
+                "SELECT DISTINCT contact FROM journal WHERE contact IS NOT NULL \
+                 ORDER BY contact LIMIT ?1",
+            )
+            .at(&path)?;
+        let contacts = select
+            .query_map(params![limit.saturating_add(1) as i64], |r| {
+                r.get::<_, String>(0)
+            })
+            .at(&path)?
+            .map(|c| c.map(ContactId::new))
+            .collect::<Result<std::collections::HashSet<_>, _>>()
+            .at(&path)?;
+        Ok((contacts.len() <= limit).then_some(contacts))
+    }
+
     /// The contact's latest interactions, newest first, at most `limit`. Interactions whose
     /// contact was erased are not found.
     pub fn contact_history(
