@@ -24,8 +24,8 @@ use tracing::Instrument;
 
 use crate::channels::chat::ChatHub;
 use crate::core::{
-    AgentId, Command, DeclineCause, EndReason, EventKind, InteractionId, InteractionPhase, QueueId,
-    RequestedState, TransferTarget,
+    AgentId, Command, DeclineCause, EndReason, EventKind, InteractionId, InteractionPhase,
+    InteractionView, QueueId, RequestedState, TransferTarget,
 };
 use crate::engine::{Committed, Engine};
 use crate::store::Role;
@@ -51,6 +51,8 @@ enum OfferNote {
         decision: crate::core::Decision,
         /// Its messages so far, when the hub saw all of them (else read from the journal).
         conversation: Option<Conversation>,
+        /// The interaction right after it was offered (else read from the router).
+        view: Option<Arc<InteractionView>>,
     },
     /// The offer no longer stands.
     Withdrawn {
@@ -93,6 +95,14 @@ const FRESH_MESSAGE_MAX_BYTES: usize = 64 * 1024;
 /// The messages of interactions created since the hub started (or since it last lagged) and
 /// not offered yet: complete, because the hub saw their creation.
 type Fresh = std::collections::HashMap<InteractionId, Conversation>;
+
+/// What an offer note brings besides the offer itself.
+struct Known {
+    /// The interaction's messages, when the hub saw all of them.
+    conversation: Option<Conversation>,
+    /// The interaction right after the offer.
+    view: Option<Arc<InteractionView>>,
+}
 
 /// What the hub's task knows from the events it routed.
 #[derive(Default)]
@@ -201,6 +211,11 @@ impl OfferHub {
                             deadline: *deadline,
                             decision: decision.clone(),
                             conversation: fresh.remove(interaction),
+                            view: batch
+                                .offered
+                                .iter()
+                                .find(|v| v.spec.id == *interaction)
+                                .map(|v| Arc::new(v.clone())),
                         },
                     )
                 }
@@ -620,12 +635,14 @@ impl AgentDesktop for DesktopService {
                             deadline,
                             decision,
                             conversation,
+                            view,
                         }) => {
                             if !sent.insert(interaction) {
                                 continue;
                             }
+                            let known = Known { conversation, view };
                             match service
-                                .offer(&agent, interaction, deadline, &decision, conversation)
+                                .offer(&agent, interaction, deadline, &decision, known)
                                 .await
                             {
                                 Ok(Some(offer)) => pb::offer_update::Update::Offer(offer),
@@ -962,28 +979,42 @@ impl DesktopService {
         Ok(offers)
     }
 
-    /// The offer message for a new offer, or `None` if it no longer stands. `known` is the
-    /// interaction's conversation when the hub had all of it; else it is read from the journal.
+    /// The offer message for a new offer, or `None` if it no longer stands. What the hub
+    /// `known` is used; the rest is read from the router and the journal.
     async fn offer(
         &self,
         agent: &AgentId,
         id: InteractionId,
         deadline: crate::core::Timestamp,
         decision: &crate::core::Decision,
-        known: Option<Conversation>,
+        known: Known,
     ) -> Result<Option<pb::Offer>, Status> {
-        let view = self
-            .engine
-            .read(move |r| r.interaction(&id))
-            .await
-            .map_err(status_of)?;
-        let Some(view) = view else { return Ok(None) };
+        // The view taken with the offer, unless the same command changed the interaction again.
+        let offered = known.view.filter(|v| match &v.phase {
+            InteractionPhase::Offered {
+                agent: offered_to,
+                deadline: until,
+            } => offered_to == agent && *until == deadline,
+            _ => false,
+        });
+        let view = match offered {
+            Some(view) => view,
+            None => {
+                let read = self
+                    .engine
+                    .read(move |r| r.interaction(&id))
+                    .await
+                    .map_err(status_of)?;
+                let Some(view) = read else { return Ok(None) };
+                Arc::new(view)
+            }
+        };
         if !matches!(&view.phase, InteractionPhase::Offered { agent: a, deadline: d } if a == agent && *d == deadline)
         {
             return Ok(None);
         }
         let history = self.history.of(view.spec.contact.clone(), id).await;
-        let conversation = match known {
+        let conversation = match known.conversation {
             Some(messages) => messages
                 .iter()
                 .map(|(at, message)| conversation::message_pb(id, *at, message))
@@ -1039,6 +1070,7 @@ mod tests {
         let batch = |seq: u64, events: Vec<Event>| Committed {
             seq,
             events: Arc::from(events),
+            offered: Arc::from(Vec::new()),
         };
         hub.route(
             &batch(

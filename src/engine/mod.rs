@@ -46,7 +46,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, EngineLimits};
-use crate::core::{AgentState, Command, ContactId, Event, RouteError, Router, Timestamp};
+use crate::core::{
+    AgentState, Command, ContactId, Event, EventKind, InteractionView, RouteError, Router,
+    Timestamp,
+};
 use crate::store::{Ack, Erasure, Journal, Store, StoreConfig, StoreError};
 
 /// Where time comes from (the engine's only clock; tests may inject their own).
@@ -127,6 +130,9 @@ pub struct Committed {
     pub seq: u64,
     /// The events, in order.
     pub events: Arc<[Event]>,
+    /// The interactions these events offered to an agent, as the router saw them right after
+    /// the events (so that an offer stream need not ask the router again); empty when none.
+    pub offered: Arc<[InteractionView]>,
 }
 
 /// One command in this many has its routing decision timed (`guichet_routing_decision_seconds`).
@@ -184,6 +190,8 @@ enum Answer {
 struct Pending {
     ack: Option<Ack<u64>>,
     events: Vec<Event>,
+    /// The interactions `events` offered, as they are right after them.
+    offered: Vec<InteractionView>,
     answer: Answer,
 }
 
@@ -635,11 +643,21 @@ impl RouterTask {
                 Err(e) => tracing::debug!(error = %e, "snapshot postponed"),
             }
         }
+        let offered = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::InteractionOffered { interaction, .. } => {
+                    self.router.interaction(interaction)
+                }
+                _ => None,
+            })
+            .collect();
         if self
             .pending
             .send(Pending {
                 ack,
                 events,
+                offered,
                 answer,
             })
             .await
@@ -729,6 +747,7 @@ async fn commit_loop(
     while let Some(Pending {
         ack,
         events: batch,
+        offered,
         answer,
     }) = pending.recv().await
     {
@@ -749,6 +768,7 @@ async fn commit_loop(
                     let _ = events.send(Committed {
                         seq,
                         events: Arc::from(batch.clone()),
+                        offered: Arc::from(offered),
                     });
                 }
                 match answer {
