@@ -272,22 +272,22 @@ impl OfferHub {
                 EventKind::InteractionEnded {
                     interaction,
                     reason,
-                } => match {
+                } => {
                     fresh.remove(interaction);
-                    holders.remove(interaction)
-                } {
-                    Some((agent, true)) => (
-                        agent,
-                        OfferNote::Withdrawn {
-                            interaction: *interaction,
-                            reason: match reason {
-                                EndReason::Abandoned => "abandoned",
-                                _ => "cancelled",
+                    match holders.remove(interaction) {
+                        Some((agent, true)) => (
+                            agent,
+                            OfferNote::Withdrawn {
+                                interaction: *interaction,
+                                reason: match reason {
+                                    EndReason::Abandoned => "abandoned",
+                                    _ => "cancelled",
+                                },
                             },
-                        },
-                    ),
-                    _ => continue,
-                },
+                        ),
+                        _ => continue,
+                    }
+                }
                 EventKind::InteractionMoved { interaction, .. } => {
                     match holders.remove(interaction) {
                         Some((agent, true)) => (
