@@ -157,6 +157,8 @@ struct Stats {
     offers: AtomicU64,
     completed: AtomicU64,
     agent_errors: AtomicU64,
+    /// Accepts and completions sent again after an `UNAVAILABLE` (overloaded) answer.
+    agent_retries: AtomicU64,
     in_flight: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
@@ -174,6 +176,7 @@ impl Stats {
             offers: AtomicU64::new(0),
             completed: AtomicU64::new(0),
             agent_errors: AtomicU64::new(0),
+            agent_retries: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             last_error: Mutex::new(None),
         }
@@ -498,7 +501,7 @@ async fn agent(
                 }
             }
         }
-        let mut client = client.clone();
+        let client = client.clone();
         let named = named.clone();
         let stats = stats.clone();
         tokio::spawn(async move {
@@ -506,7 +509,13 @@ async fn agent(
                 agent_id: named.clone(),
                 interaction_id: id.clone(),
             };
-            if let Err(status) = client.accept(action).await {
+            let accepted = retry_overloaded(&stats, || {
+                let mut client = client.clone();
+                let action = action.clone();
+                async move { client.accept(action).await }
+            })
+            .await;
+            if let Err(status) = accepted {
                 stats.error(&stats.agent_errors, &status);
                 return;
             }
@@ -517,7 +526,13 @@ async fn agent(
                 wrap_up_code: "done".into(),
                 notes: String::new(),
             };
-            match client.complete(complete).await {
+            let completed = retry_overloaded(&stats, || {
+                let mut client = client.clone();
+                let complete = complete.clone();
+                async move { client.complete(complete).await }
+            })
+            .await;
+            match completed {
                 Ok(_) => {
                     stats.completed.fetch_add(1, Relaxed);
                 }
@@ -526,6 +541,26 @@ async fn agent(
         });
     }
     Ok(())
+}
+
+/// Runs `call` again after the 100 ms the server asks for while it answers `UNAVAILABLE`
+/// (overloaded), as an agent desktop would, a few times at most.
+async fn retry_overloaded<T, F, Fut>(stats: &Stats, mut call: F) -> Result<T, Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Status>>,
+{
+    let mut tries = 0;
+    loop {
+        match call().await {
+            Err(status) if status.code() == tonic::Code::Unavailable && tries < 20 => {
+                tries += 1;
+                stats.agent_retries.fetch_add(1, Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Sends creations at `rate` per second from `start` to `end`, on one connection.
@@ -731,9 +766,11 @@ fn report(args: &Args, stats: &Stats, window: &Window) {
     let unoffered = stats.sent.len();
     let create_errors = stats.create_errors.load(Relaxed);
     let agent_errors = stats.agent_errors.load(Relaxed);
+    let agent_retries = stats.agent_retries.load(Relaxed);
     println!(
         "never offered within 5 s after the end: {unoffered}; create errors: {create_errors}; \
-         accept/complete errors: {agent_errors}"
+         accept/complete errors: {agent_errors} (after {agent_retries} retries of overloaded \
+         ones)"
     );
     if let Some(e) = stats.last_error.lock().unwrap().as_ref() {
         println!("last error: {e}");

@@ -4,6 +4,13 @@
 //! Offer streams do not each read every committed event: one [`OfferHub`] task does, and forwards
 //! to each connected agent only the events that concern it (a `DashMap` of live sessions), so the
 //! cost of an event does not grow with the number of connected agents.
+//!
+//! The hub also keeps the messages of each interaction it saw created, until its first offer:
+//! that offer carries them, so that the stream does not read the conversation back from the
+//! journal. The hub sees events in journal order, so an interaction's messages are all there
+//! when its offer comes. An interaction created before the hub started (or while it lagged), a
+//! later offer of the same interaction, or one with a large message, has its conversation read
+//! from the journal as before.
 
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -17,8 +24,8 @@ use tracing::Instrument;
 
 use crate::channels::chat::ChatHub;
 use crate::core::{
-    AgentId, Command, DeclineCause, EndReason, EventKind, InteractionId, InteractionPhase, QueueId,
-    RequestedState, TransferTarget,
+    AgentId, Command, DeclineCause, EndReason, EventKind, InteractionId, InteractionPhase,
+    InteractionView, QueueId, RequestedState, TransferTarget,
 };
 use crate::engine::{Committed, Engine};
 use crate::store::Role;
@@ -42,6 +49,10 @@ enum OfferNote {
         interaction: InteractionId,
         deadline: crate::core::Timestamp,
         decision: crate::core::Decision,
+        /// Its messages so far, when the hub saw all of them (else read from the journal).
+        conversation: Option<Conversation>,
+        /// The interaction right after it was offered (else read from the router).
+        view: Option<Arc<InteractionView>>,
     },
     /// The offer no longer stands.
     Withdrawn {
@@ -69,6 +80,36 @@ type Holders = std::collections::HashMap<InteractionId, (AgentId, bool)>;
 
 /// One open offer stream: its id and where its notes go.
 type Session = (u64, mpsc::Sender<OfferNote>);
+
+/// An interaction's messages with when each was committed, oldest first.
+type Conversation = Vec<(crate::core::Timestamp, Arc<crate::core::Message>)>;
+
+/// Interactions not offered yet at most whose messages the hub keeps; beyond, offers read them
+/// from the journal.
+const FRESH_MAX: usize = 100_000;
+
+/// A message larger than this (text and attachments) is not kept by the hub: the offer reads
+/// the conversation from the journal.
+const FRESH_MESSAGE_MAX_BYTES: usize = 64 * 1024;
+
+/// The messages of interactions created since the hub started (or since it last lagged) and
+/// not offered yet: complete, because the hub saw their creation.
+type Fresh = std::collections::HashMap<InteractionId, Conversation>;
+
+/// What an offer note brings besides the offer itself.
+struct Known {
+    /// The interaction's messages, when the hub saw all of them.
+    conversation: Option<Conversation>,
+    /// The interaction right after the offer.
+    view: Option<Arc<InteractionView>>,
+}
+
+/// What the hub's task knows from the events it routed.
+#[derive(Default)]
+struct Routing {
+    holders: Holders,
+    fresh: Fresh,
+}
 
 /// Routes committed offer events to the connected agents' streams.
 #[derive(Clone, Default)]
@@ -105,15 +146,17 @@ impl OfferHub {
         tokio::spawn(async move {
             // Which agent each offered or held interaction is with, to route its end and its
             // messages.
-            let mut holders = Holders::new();
-            rebuild_holders(&engine, &mut holders).await;
+            let mut routing = Routing::default();
+            rebuild_holders(&engine, &mut routing.holders).await;
             loop {
                 let received = match typing.as_mut() {
                     Some(notes) => tokio::select! {
                         batch = events.recv() => batch,
                         note = notes.recv() => {
                             match note {
-                                Ok((interaction, on)) => task_hub.typing(&holders, interaction, on),
+                                Ok((interaction, on)) => {
+                                    task_hub.typing(&routing.holders, interaction, on)
+                                }
                                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                                 Err(broadcast::error::RecvError::Closed) => typing = None,
                             }
@@ -123,10 +166,12 @@ impl OfferHub {
                     None => events.recv().await,
                 };
                 match received {
-                    Ok(batch) => task_hub.route(&batch, &mut holders),
+                    Ok(batch) => task_hub.route(&batch, &mut routing),
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "offer hub fell behind; streams re-read offers");
-                        rebuild_holders(&engine, &mut holders).await;
+                        // Missed messages: conversations are read from the journal again.
+                        routing.fresh.clear();
+                        rebuild_holders(&engine, &mut routing.holders).await;
                         for entry in task_hub.sessions.iter() {
                             for (_, tx) in entry.value() {
                                 let _ = tx.try_send(OfferNote::Resync);
@@ -142,9 +187,16 @@ impl OfferHub {
         hub
     }
 
-    fn route(&self, batch: &Committed, holders: &mut Holders) {
+    fn route(&self, batch: &Committed, routing: &mut Routing) {
+        let Routing { holders, fresh } = routing;
         for event in batch.events.iter() {
             let (agent, note) = match &event.kind {
+                EventKind::InteractionCreated { spec, .. } => {
+                    if fresh.len() < FRESH_MAX {
+                        fresh.insert(spec.id, Vec::new());
+                    }
+                    continue;
+                }
                 EventKind::InteractionOffered {
                     interaction,
                     agent,
@@ -158,6 +210,12 @@ impl OfferHub {
                             interaction: *interaction,
                             deadline: *deadline,
                             decision: decision.clone(),
+                            conversation: fresh.remove(interaction),
+                            view: batch
+                                .offered
+                                .iter()
+                                .find(|v| v.spec.id == *interaction)
+                                .map(|v| Arc::new(v.clone())),
                         },
                     )
                 }
@@ -172,17 +230,26 @@ impl OfferHub {
                 EventKind::MessageAdded {
                     interaction,
                     message,
-                } => match holders.get(interaction) {
-                    Some((agent, _)) => (
-                        agent.clone(),
-                        OfferNote::Message {
-                            interaction: *interaction,
-                            at: event.at,
-                            message: Arc::clone(message),
-                        },
-                    ),
-                    None => continue,
-                },
+                } => {
+                    if let Some(messages) = fresh.get_mut(interaction) {
+                        if message_bytes(message) > FRESH_MESSAGE_MAX_BYTES {
+                            fresh.remove(interaction);
+                        } else {
+                            messages.push((event.at, Arc::clone(message)));
+                        }
+                    }
+                    match holders.get(interaction) {
+                        Some((agent, _)) => (
+                            agent.clone(),
+                            OfferNote::Message {
+                                interaction: *interaction,
+                                at: event.at,
+                                message: Arc::clone(message),
+                            },
+                        ),
+                        None => continue,
+                    }
+                }
                 EventKind::OfferDeclined {
                     interaction,
                     agent,
@@ -205,19 +272,22 @@ impl OfferHub {
                 EventKind::InteractionEnded {
                     interaction,
                     reason,
-                } => match holders.remove(interaction) {
-                    Some((agent, true)) => (
-                        agent,
-                        OfferNote::Withdrawn {
-                            interaction: *interaction,
-                            reason: match reason {
-                                EndReason::Abandoned => "abandoned",
-                                _ => "cancelled",
+                } => {
+                    fresh.remove(interaction);
+                    match holders.remove(interaction) {
+                        Some((agent, true)) => (
+                            agent,
+                            OfferNote::Withdrawn {
+                                interaction: *interaction,
+                                reason: match reason {
+                                    EndReason::Abandoned => "abandoned",
+                                    _ => "cancelled",
+                                },
                             },
-                        },
-                    ),
-                    _ => continue,
-                },
+                        ),
+                        _ => continue,
+                    }
+                }
                 EventKind::InteractionMoved { interaction, .. } => {
                     match holders.remove(interaction) {
                         Some((agent, true)) => (
@@ -284,6 +354,16 @@ impl OfferHub {
     pub fn connected(&self) -> usize {
         self.sessions.len()
     }
+}
+
+/// About how many bytes a message holds (text and attachments).
+fn message_bytes(message: &crate::core::Message) -> usize {
+    message.text.len()
+        + message
+            .attachments
+            .iter()
+            .map(|a| a.data_base64.len())
+            .sum::<usize>()
 }
 
 /// Reads who every open interaction is with from the router (at start, and after the hub fell
@@ -554,12 +634,15 @@ impl AgentDesktop for DesktopService {
                             interaction,
                             deadline,
                             decision,
+                            conversation,
+                            view,
                         }) => {
                             if !sent.insert(interaction) {
                                 continue;
                             }
+                            let known = Known { conversation, view };
                             match service
-                                .offer(&agent, interaction, deadline, &decision)
+                                .offer(&agent, interaction, deadline, &decision, known)
                                 .await
                             {
                                 Ok(Some(offer)) => pb::offer_update::Update::Offer(offer),
@@ -896,26 +979,48 @@ impl DesktopService {
         Ok(offers)
     }
 
-    /// The offer message for a new offer, or `None` if it no longer stands.
+    /// The offer message for a new offer, or `None` if it no longer stands. What the hub
+    /// `known` is used; the rest is read from the router and the journal.
     async fn offer(
         &self,
         agent: &AgentId,
         id: InteractionId,
         deadline: crate::core::Timestamp,
         decision: &crate::core::Decision,
+        known: Known,
     ) -> Result<Option<pb::Offer>, Status> {
-        let view = self
-            .engine
-            .read(move |r| r.interaction(&id))
-            .await
-            .map_err(status_of)?;
-        let Some(view) = view else { return Ok(None) };
+        // The view taken with the offer, unless the same command changed the interaction again.
+        let offered = known.view.filter(|v| match &v.phase {
+            InteractionPhase::Offered {
+                agent: offered_to,
+                deadline: until,
+            } => offered_to == agent && *until == deadline,
+            _ => false,
+        });
+        let view = match offered {
+            Some(view) => view,
+            None => {
+                let read = self
+                    .engine
+                    .read(move |r| r.interaction(&id))
+                    .await
+                    .map_err(status_of)?;
+                let Some(view) = read else { return Ok(None) };
+                Arc::new(view)
+            }
+        };
         if !matches!(&view.phase, InteractionPhase::Offered { agent: a, deadline: d } if a == agent && *d == deadline)
         {
             return Ok(None);
         }
         let history = self.history.of(view.spec.contact.clone(), id).await;
-        let conversation = conversation::load_for(&self.engine, &view.spec).await?;
+        let conversation = match known.conversation {
+            Some(messages) => messages
+                .iter()
+                .map(|(at, message)| conversation::message_pb(id, *at, message))
+                .collect(),
+            None => conversation::load_for(&self.engine, &view.spec).await?,
+        };
         Ok(Some(pb::Offer {
             conversation,
             interaction: Some(convert::interaction_pb(&view)),
@@ -923,5 +1028,110 @@ impl DesktopService {
             decision: Some(convert::decision_pb(Some(agent), decision)),
             history,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{
+        Channel, Decision, Event, InteractionSpec, Message, MessageDirection, Rule, Timestamp,
+    };
+
+    fn offered(interaction: InteractionId, agent: &AgentId, at: u64) -> Event {
+        Event {
+            at: Timestamp(at),
+            kind: EventKind::InteractionOffered {
+                interaction,
+                agent: agent.clone(),
+                deadline: Timestamp(at + 30_000),
+                decision: Decision {
+                    rule: Rule::Targeted,
+                    step: 0,
+                    candidates: 1,
+                    score: 0,
+                    runner_up: None,
+                },
+            },
+        }
+    }
+
+    /// The first offer of an interaction created since the hub started carries its messages;
+    /// a later offer of it (after a decline) leaves them to the journal.
+    #[tokio::test]
+    async fn first_offer_carries_the_messages_the_hub_saw() {
+        let hub = OfferHub::default();
+        let agent = AgentId::new("amelie");
+        let (_, mut notes) = hub.register(agent.clone());
+        let mut routing = Routing::default();
+        let id = InteractionId::generate();
+        let spec = Arc::new(InteractionSpec::new(id, Channel::Chat, "general"));
+        let message = Arc::new(Message::new("chat:1", MessageDirection::Inbound, "Bonjour"));
+        let batch = |seq: u64, events: Vec<Event>| Committed {
+            seq,
+            events: Arc::from(events),
+            offered: Arc::from(Vec::new()),
+        };
+        hub.route(
+            &batch(
+                2,
+                vec![
+                    Event {
+                        at: Timestamp(1_000),
+                        kind: EventKind::InteractionCreated {
+                            spec,
+                            priority: 0,
+                            sla_deadline: Timestamp(60_000),
+                        },
+                    },
+                    Event {
+                        at: Timestamp(1_000),
+                        kind: EventKind::MessageAdded {
+                            interaction: id,
+                            message: Arc::clone(&message),
+                        },
+                    },
+                ],
+            ),
+            &mut routing,
+        );
+        hub.route(&batch(3, vec![offered(id, &agent, 1_001)]), &mut routing);
+        match notes.try_recv() {
+            Ok(OfferNote::Offered {
+                interaction,
+                conversation: Some(conversation),
+                ..
+            }) => {
+                assert_eq!(interaction, id);
+                assert_eq!(conversation, vec![(Timestamp(1_000), message)]);
+            }
+            other => panic!("expected an offer with its conversation, got {other:?}"),
+        }
+        hub.route(
+            &batch(
+                5,
+                vec![
+                    Event {
+                        at: Timestamp(2_000),
+                        kind: EventKind::OfferDeclined {
+                            interaction: id,
+                            agent: agent.clone(),
+                            cause: DeclineCause::Declined,
+                        },
+                    },
+                    offered(id, &agent, 2_001),
+                ],
+            ),
+            &mut routing,
+        );
+        assert!(matches!(notes.try_recv(), Ok(OfferNote::Withdrawn { .. })));
+        assert!(matches!(
+            notes.try_recv(),
+            Ok(OfferNote::Offered {
+                conversation: None,
+                ..
+            })
+        ));
+        assert!(routing.fresh.is_empty());
     }
 }

@@ -6,8 +6,14 @@
 //! completion, end). Updates are keyed by interaction id, so an event seen both in the journal
 //! read and in the event stream is applied once. The map is bounded ([`MAX_CONTACTS`]); when it
 //! is full it starts over, and histories are read from the journal again as needed.
+//!
+//! A contact seen for the first time needs no read at all: at start the set of contacts with
+//! interactions in the journal is read once (if there are at most [`MAX_JOURNAL_CONTACTS`]), and
+//! kept up to date from creations; a creation for a contact outside it starts that contact's
+//! history in memory, complete. After the event stream lagged, or beyond that many contacts,
+//! every new contact's history is read from the journal again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
@@ -25,6 +31,10 @@ pub const HISTORY_LIMIT: usize = 10;
 /// Contacts whose history is kept in memory at most.
 pub const MAX_CONTACTS: usize = 200_000;
 
+/// Contacts known to have interactions in the journal, kept in memory at most; beyond, the
+/// set is dropped and a new contact's history is read from the journal.
+pub const MAX_JOURNAL_CONTACTS: usize = 1_000_000;
+
 #[derive(Default)]
 struct Recent {
     /// Contacts whose history was read from the journal, newest first (at most
@@ -35,6 +45,9 @@ struct Recent {
     /// Contacts whose history is being read from the journal, and whether an event concerned
     /// them meanwhile (then the read may predate it, and it is not kept).
     loading: HashMap<ContactId, bool>,
+    /// Every contact that may have interactions in the journal: read at start, then added to
+    /// at each creation. `None`: not known (not read yet, too many, or events were missed).
+    in_journal: Option<HashSet<ContactId>>,
 }
 
 impl Recent {
@@ -57,23 +70,35 @@ impl Recent {
                 if let Some(stale) = self.loading.get_mut(contact) {
                     *stale = true;
                 }
+                let entry = HistoryEntry {
+                    interaction: spec.id,
+                    channel: spec.channel,
+                    queue: spec.queue.clone(),
+                    created_at: at,
+                    outcome: "open",
+                    agent: None,
+                    wrap_up_code: None,
+                    notes: None,
+                    ended_at: None,
+                };
                 if let Some(list) = self.contacts.get_mut(contact) {
                     if !list.iter().any(|e| e.interaction == spec.id) {
-                        list.insert(
-                            0,
-                            HistoryEntry {
-                                interaction: spec.id,
-                                channel: spec.channel,
-                                queue: spec.queue.clone(),
-                                created_at: at,
-                                outcome: "open",
-                                agent: None,
-                                wrap_up_code: None,
-                                notes: None,
-                                ended_at: None,
-                            },
-                        );
+                        list.insert(0, entry);
                         list.truncate(HISTORY_LIMIT + 1);
+                    }
+                } else if let Some(known) = self.in_journal.as_mut() {
+                    if !known.contains(contact) {
+                        // Its first interaction: this is its whole history.
+                        if self.contacts.len() >= MAX_CONTACTS {
+                            self.contacts.clear();
+                        }
+                        self.contacts.insert(contact.clone(), vec![entry]);
+                    }
+                }
+                if let Some(known) = self.in_journal.as_mut() {
+                    known.insert(contact.clone());
+                    if known.len() > MAX_JOURNAL_CONTACTS {
+                        self.in_journal = None;
                     }
                 }
             }
@@ -141,6 +166,17 @@ impl History {
         let mut events = engine.subscribe();
         let task = history.clone();
         tokio::spawn(async move {
+            // After subscribing: a contact's interaction committed since is either in the set
+            // or among the events received.
+            let store = Arc::clone(&task.store);
+            let read =
+                tokio::task::spawn_blocking(move || store.journal_contacts(MAX_JOURNAL_CONTACTS))
+                    .await;
+            match read {
+                Ok(Ok(known)) => task.lock().in_journal = known,
+                Ok(Err(e)) => tracing::warn!(error = %e, "journal contacts unavailable"),
+                Err(e) => tracing::warn!(error = %e, "journal contacts task failed"),
+            }
             loop {
                 match events.recv().await {
                     Ok(batch) => {
@@ -154,6 +190,8 @@ impl History {
                         tracing::warn!(missed, "history fell behind: reloading from the journal");
                         let mut recent = task.lock();
                         recent.contacts.clear();
+                        // Missed creations: a new contact may have journal rows after all.
+                        recent.in_journal = None;
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 }
@@ -245,5 +283,50 @@ impl History {
                 ended_at_unix_ms: e.ended_at.map_or(0, ms),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Channel, InteractionSpec};
+
+    fn created(recent: &mut Recent, contact: &str, at: u64) -> InteractionId {
+        let id = InteractionId::generate();
+        let mut spec = InteractionSpec::new(id, Channel::Chat, "general");
+        spec.contact = Some(ContactId::new(contact));
+        recent.apply(
+            &EventKind::InteractionCreated {
+                spec: Arc::new(spec),
+                priority: 0,
+                sla_deadline: Timestamp(at + 60_000),
+            },
+            Timestamp(at),
+        );
+        id
+    }
+
+    /// A contact absent from the journal starts its history in memory at its first creation;
+    /// one with journal rows, or any after events were missed, is left to a journal read.
+    #[test]
+    fn only_contacts_known_to_be_new_start_in_memory() {
+        let mut recent = Recent {
+            in_journal: Some(HashSet::from([ContactId::new("old")])),
+            ..Recent::default()
+        };
+        let first = created(&mut recent, "new", 1_000);
+        let second = created(&mut recent, "new", 2_000);
+        let listed: Vec<InteractionId> = recent.contacts[&ContactId::new("new")]
+            .iter()
+            .map(|e| e.interaction)
+            .collect();
+        assert_eq!(listed, [second, first]);
+        created(&mut recent, "old", 3_000);
+        assert!(!recent.contacts.contains_key(&ContactId::new("old")));
+
+        // Unknown set (not read, too many contacts, or a lag): nothing is assumed.
+        recent.in_journal = None;
+        created(&mut recent, "other", 4_000);
+        assert!(!recent.contacts.contains_key(&ContactId::new("other")));
     }
 }

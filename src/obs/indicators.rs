@@ -306,6 +306,12 @@ pub fn announced_delays(
     out
 }
 
+/// How long the aggregator lets committed events accumulate after the first one before folding
+/// them in: an interaction's creation and its answer, a few milliseconds apart, then usually
+/// fold in the same transaction (and never touch `indicator_open`), and there are fewer
+/// transactions. The indicators lag the journal by about this much.
+pub const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Keeps the store's daily aggregates up to date from the engine's committed events.
 ///
 /// It resumes after the store's cursor: on start it folds in every journal event committed
@@ -339,7 +345,10 @@ impl Aggregator {
                 let mut batch: Vec<(u64, Event)> = Vec::new();
                 let mut lagged = false;
                 match events.recv().await {
-                    Ok(first) => push_batch(&mut batch, &first),
+                    Ok(first) => {
+                        push_batch(&mut batch, &first);
+                        tokio::time::sleep(GATHER).await;
+                    }
                     Err(broadcast::error::RecvError::Lagged(_)) => lagged = true,
                     Err(broadcast::error::RecvError::Closed) => break,
                 }

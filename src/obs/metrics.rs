@@ -267,6 +267,52 @@ struct Track {
 #[derive(Debug, Default)]
 pub struct Observer {
     open: HashMap<InteractionId, Track>,
+    /// The metric handles of each (queue, channel) seen, looked up in the recorder once
+    /// rather than for every event (building the labels and finding the series cost more than
+    /// the rest of observing an event).
+    series: HashMap<(QueueId, Channel), Series>,
+}
+
+/// The interaction metrics of one (queue, channel).
+#[derive(Debug)]
+struct Series {
+    created: metrics::Counter,
+    offers: metrics::Counter,
+    accepted: metrics::Counter,
+    declined: metrics::Counter,
+    timed_out: metrics::Counter,
+    revoked: metrics::Counter,
+    completed: metrics::Counter,
+    abandoned: metrics::Counter,
+    cancelled: metrics::Counter,
+    sla_met: metrics::Counter,
+    sla_missed: metrics::Counter,
+    wait: metrics::Histogram,
+    handle: metrics::Histogram,
+}
+
+impl Series {
+    fn new(queue: &QueueId, channel: Channel) -> Series {
+        let labels = [
+            ("queue", queue.to_string()),
+            ("channel", channel.as_str().to_owned()),
+        ];
+        Series {
+            created: counter!(INTERACTIONS_CREATED, &labels),
+            offers: counter!(OFFERS, &labels),
+            accepted: counter!(OFFERS_ACCEPTED, &labels),
+            declined: counter!(OFFERS_DECLINED, &labels),
+            timed_out: counter!(OFFERS_TIMED_OUT, &labels),
+            revoked: counter!(OFFERS_REVOKED, &labels),
+            completed: counter!(COMPLETED, &labels),
+            abandoned: counter!(ABANDONED, &labels),
+            cancelled: counter!(CANCELLED, &labels),
+            sla_met: counter!(SLA_MET, &labels),
+            sla_missed: counter!(SLA_MISSED, &labels),
+            wait: histogram!(WAIT_SECONDS, &labels),
+            handle: histogram!(HANDLE_SECONDS, &labels),
+        }
+    }
 }
 
 impl Observer {
@@ -355,55 +401,50 @@ impl Observer {
         );
         let _entered = span.enter();
         tracing::debug!(event = kind.name(), agent_id = ?kind.agent(), "interaction event");
-        let labels = [
-            ("queue", track.queue.to_string()),
-            ("channel", track.channel.as_str().to_owned()),
-        ];
+        let m = self
+            .series
+            .entry((track.queue.clone(), track.channel))
+            .or_insert_with(|| Series::new(&track.queue, track.channel));
         match kind {
-            EventKind::InteractionCreated { .. } => {
-                counter!(INTERACTIONS_CREATED, &labels).increment(1);
-            }
-            EventKind::InteractionOffered { .. } => counter!(OFFERS, &labels).increment(1),
+            EventKind::InteractionCreated { .. } => m.created.increment(1),
+            EventKind::InteractionOffered { .. } => m.offers.increment(1),
             EventKind::OfferAccepted { .. } => {
-                counter!(OFFERS_ACCEPTED, &labels).increment(1);
+                m.accepted.increment(1);
                 if !track.answered {
                     track.answered = true;
                     let wait = at.0.saturating_sub(track.created.0) as f64 / 1000.0;
-                    histogram!(WAIT_SECONDS, &labels).record(wait);
+                    m.wait.record(wait);
                     if at <= track.deadline {
-                        counter!(SLA_MET, &labels).increment(1);
+                        m.sla_met.increment(1);
                     } else {
-                        counter!(SLA_MISSED, &labels).increment(1);
+                        m.sla_missed.increment(1);
                     }
                 }
                 track.accepted_at = Some(at);
             }
-            EventKind::OfferDeclined { cause, .. } => {
-                let name = match cause {
-                    DeclineCause::Declined => OFFERS_DECLINED,
-                    DeclineCause::TimedOut => OFFERS_TIMED_OUT,
-                    DeclineCause::Revoked => OFFERS_REVOKED,
-                };
-                counter!(name, &labels).increment(1);
-            }
+            EventKind::OfferDeclined { cause, .. } => match cause {
+                DeclineCause::Declined => m.declined.increment(1),
+                DeclineCause::TimedOut => m.timed_out.increment(1),
+                DeclineCause::Revoked => m.revoked.increment(1),
+            },
             EventKind::InteractionMoved { queue, .. } => track.queue = queue.clone(),
             EventKind::InteractionCompleted { .. } => {
-                counter!(COMPLETED, &labels).increment(1);
+                m.completed.increment(1);
                 if let Some(accepted) = track.accepted_at {
                     let handle = at.0.saturating_sub(accepted.0) as f64 / 1000.0;
-                    histogram!(HANDLE_SECONDS, &labels).record(handle);
+                    m.handle.record(handle);
                 }
                 self.open.remove(&id);
             }
             EventKind::InteractionEnded { reason, .. } => {
                 match reason {
                     EndReason::Abandoned => {
-                        counter!(ABANDONED, &labels).increment(1);
+                        m.abandoned.increment(1);
                         if !track.answered {
-                            counter!(SLA_MISSED, &labels).increment(1);
+                            m.sla_missed.increment(1);
                         }
                     }
-                    EndReason::Cancelled => counter!(CANCELLED, &labels).increment(1),
+                    EndReason::Cancelled => m.cancelled.increment(1),
                 }
                 self.open.remove(&id);
             }

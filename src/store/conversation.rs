@@ -27,6 +27,10 @@ pub struct ConversationEntry {
     pub message: Arc<Message>,
 }
 
+/// The messages of one interaction (`?1`), in journal order.
+pub(super) const CONVERSATION_SQL: &str = "SELECT seq, at, payload FROM journal \
+     WHERE interaction = ?1 AND kind = 'message_added' ORDER BY seq";
+
 impl Store {
     /// Every message of the interaction, oldest first (empty for an interaction without
     /// messages, such as a call, or one whose journal rows were purged).
@@ -36,12 +40,7 @@ impl Store {
     ) -> Result<Vec<ConversationEntry>, StoreError> {
         let path = self.path().to_owned();
         let conn = self.conn();
-        let mut select = conn
-            .prepare_cached(
-                "SELECT seq, at, payload FROM journal \
-                 WHERE interaction = ?1 AND kind = 'message_added' ORDER BY seq",
-            )
-            .at(&path)?;
+        let mut select = conn.prepare_cached(CONVERSATION_SQL).at(&path)?;
         let rows: Vec<(i64, i64, String)> = select
             .query_map(params![interaction.to_string()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))

@@ -34,7 +34,41 @@ pub struct HistoryEntry {
     pub ended_at: Option<Timestamp>,
 }
 
+/// A contact's (`?1`) latest creations, newest first, at most `?2`.
+pub(super) const CREATED_SQL: &str = "SELECT seq, at, payload FROM journal \
+     WHERE contact = ?1 AND kind = 'interaction_created' ORDER BY seq DESC LIMIT ?2";
+
+/// How one interaction (`?1`) ended, in journal order.
+pub(super) const ENDS_SQL: &str =
+    "SELECT seq, at, kind, payload FROM journal WHERE interaction = ?1 \
+     AND kind IN ('interaction_completed', 'interaction_ended') ORDER BY seq";
+
 impl Store {
+    /// Every contact with an interaction in the journal, or `None` if there are more than
+    /// `limit` (reading them would cost more memory than it saves reads).
+    pub fn journal_contacts(
+        &self,
+        limit: usize,
+    ) -> Result<Option<std::collections::HashSet<ContactId>>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let mut select = conn
+            .prepare(
+                "SELECT DISTINCT contact FROM journal WHERE contact IS NOT NULL \
+                 ORDER BY contact LIMIT ?1",
+            )
+            .at(&path)?;
+        let contacts = select
+            .query_map(params![limit.saturating_add(1) as i64], |r| {
+                r.get::<_, String>(0)
+            })
+            .at(&path)?
+            .map(|c| c.map(ContactId::new))
+            .collect::<Result<std::collections::HashSet<_>, _>>()
+            .at(&path)?;
+        Ok((contacts.len() <= limit).then_some(contacts))
+    }
+
     /// The contact's latest interactions, newest first, at most `limit`. Interactions whose
     /// contact was erased are not found.
     pub fn contact_history(
@@ -44,19 +78,8 @@ impl Store {
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let path = self.path().to_owned();
         let conn = self.conn();
-        let mut created = conn
-            .prepare_cached(
-                "SELECT seq, at, payload FROM journal \
-                 WHERE contact = ?1 AND kind = 'interaction_created' \
-                 ORDER BY seq DESC LIMIT ?2",
-            )
-            .at(&path)?;
-        let mut ends = conn
-            .prepare_cached(
-                "SELECT seq, at, kind, payload FROM journal WHERE interaction = ?1 \
-                 AND kind IN ('interaction_completed', 'interaction_ended') ORDER BY seq",
-            )
-            .at(&path)?;
+        let mut created = conn.prepare_cached(CREATED_SQL).at(&path)?;
+        let mut ends = conn.prepare_cached(ENDS_SQL).at(&path)?;
         let rows: Vec<(i64, i64, String)> = created
             .query_map(params![contact.as_str(), limit as i64], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))

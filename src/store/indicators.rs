@@ -12,9 +12,11 @@
 //! channel of its creation; its first acceptance by an agent, or its abandonment, is added to
 //! that same row, whenever it happens.
 
+use std::collections::{BTreeMap, HashMap};
+
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
-use crate::core::{EndReason, Event, EventKind};
+use crate::core::{EndReason, Event, EventKind, InteractionId};
 
 use super::db::Store;
 use super::error::{SqlContext, StoreError};
@@ -118,19 +120,21 @@ impl Store {
             .at(&path)?;
         let mut cursor = read_cursor(&tx, &path)?;
         let start = cursor;
+        let mut batch = Batch::default();
         for (seq, event) in events {
             if *seq <= cursor {
                 continue;
             }
-            fold(&tx, event, day_of).at(&path)?;
+            batch.fold(&tx, event, day_of).at(&path)?;
             cursor = *seq;
         }
         if cursor != start {
-            tx.execute(
+            batch.write(&tx).at(&path)?;
+            tx.prepare_cached(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![CURSOR_KEY, cursor.to_string()],
             )
+            .and_then(|mut insert| insert.execute(params![CURSOR_KEY, cursor.to_string()]))
             .at(&path)?;
         }
         tx.commit().at(&path)?;
@@ -172,12 +176,12 @@ impl Store {
 
 fn read_cursor(conn: &Connection, path: &std::path::Path) -> Result<u64, StoreError> {
     let value: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = ?1",
-            params![CURSOR_KEY],
-            |r| r.get(0),
-        )
-        .optional()
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")
+        .and_then(|mut select| {
+            select
+                .query_row(params![CURSOR_KEY], |r| r.get(0))
+                .optional()
+        })
         .at(path)?;
     Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
@@ -205,64 +209,143 @@ pub(crate) fn add_to_day(
     Ok(())
 }
 
-fn fold(
-    tx: &Transaction<'_>,
-    event: &Event,
-    day_of: &dyn Fn(crate::core::Timestamp) -> String,
-) -> rusqlite::Result<()> {
-    match &event.kind {
-        EventKind::InteractionCreated {
-            spec, sla_deadline, ..
-        } => {
-            let day = day_of(event.at);
-            let channel = spec.channel.as_str();
-            add_to_day(tx, (&day, spec.queue.as_str(), channel), &[("requests", 1)])?;
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO indicator_open \
-                 (interaction, day, queue, channel, created_at, sla_deadline) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                spec.id.to_string(),
-                day,
-                spec.queue.as_str(),
-                channel,
-                event.at.0 as i64,
-                sla_deadline.0.min(i64::MAX as u64) as i64,
-            ])?;
+/// What one call of [`Store::fold_indicator_events`] adds: the sums per (day, queue, channel),
+/// and the interactions created in it and not yet answered or ended. Written once at the end
+/// (one statement per row touched, rather than several per event), with the same result as
+/// applying the events one by one.
+#[derive(Default)]
+struct Batch {
+    days: BTreeMap<(String, String, String), DayDeltas>,
+    /// Interactions created in this batch and still open at its end, for `indicator_open`.
+    created: HashMap<InteractionId, OpenRow>,
+}
+
+/// Additions to one `indicator_days` row.
+#[derive(Default)]
+struct DayDeltas {
+    requests: i64,
+    answered: i64,
+    answered_within: i64,
+    abandoned: i64,
+    wait_ms_total: i64,
+}
+
+impl Batch {
+    fn day(&mut self, day: &str, queue: &str, channel: &str) -> &mut DayDeltas {
+        self.days
+            .entry((day.to_owned(), queue.to_owned(), channel.to_owned()))
+            .or_default()
+    }
+
+    /// The interaction's not-yet-answered row, taken out (of this batch, else of the table).
+    fn take_open(
+        &mut self,
+        tx: &Transaction<'_>,
+        interaction: &InteractionId,
+    ) -> rusqlite::Result<Option<OpenRow>> {
+        match self.created.remove(interaction) {
+            Some(row) => Ok(Some(row)),
+            None => take_open(tx, interaction),
         }
-        EventKind::OfferAccepted { interaction, .. } => {
-            if let Some((day, queue, channel, created, deadline)) = take_open(tx, interaction)? {
-                let wait = (event.at.0 as i64).saturating_sub(created).max(0);
-                let within = i64::from(event.at.0 as i64 <= deadline);
-                add_to_day(
-                    tx,
-                    (&day, &queue, &channel),
-                    &[
-                        ("answered", 1),
-                        ("answered_within", within),
-                        ("wait_ms_total", wait),
-                    ],
-                )?;
+    }
+
+    fn fold(
+        &mut self,
+        tx: &Transaction<'_>,
+        event: &Event,
+        day_of: &dyn Fn(crate::core::Timestamp) -> String,
+    ) -> rusqlite::Result<()> {
+        match &event.kind {
+            EventKind::InteractionCreated {
+                spec, sla_deadline, ..
+            } => {
+                let day = day_of(event.at);
+                let channel = spec.channel.as_str();
+                self.day(&day, spec.queue.as_str(), channel).requests += 1;
+                self.created.insert(
+                    spec.id,
+                    (
+                        day,
+                        spec.queue.as_str().to_owned(),
+                        channel.to_owned(),
+                        event.at.0 as i64,
+                        sla_deadline.0.min(i64::MAX as u64) as i64,
+                    ),
+                );
             }
-        }
-        EventKind::InteractionEnded {
-            interaction,
-            reason,
-        } => {
-            if let Some((day, queue, channel, _, _)) = take_open(tx, interaction)? {
-                if *reason == EndReason::Abandoned {
-                    add_to_day(tx, (&day, &queue, &channel), &[("abandoned", 1)])?;
+            EventKind::OfferAccepted { interaction, .. } => {
+                if let Some((day, queue, channel, created, deadline)) =
+                    self.take_open(tx, interaction)?
+                {
+                    let wait = (event.at.0 as i64).saturating_sub(created).max(0);
+                    let row = self.day(&day, &queue, &channel);
+                    row.answered += 1;
+                    row.answered_within += i64::from(event.at.0 as i64 <= deadline);
+                    row.wait_ms_total += wait;
                 }
             }
+            EventKind::InteractionEnded {
+                interaction,
+                reason,
+            } => {
+                if let Some((day, queue, channel, _, _)) = self.take_open(tx, interaction)? {
+                    if *reason == EndReason::Abandoned {
+                        self.day(&day, &queue, &channel).abandoned += 1;
+                    }
+                }
+            }
+            // Completed without a recorded acceptance cannot happen; drop the row if it does.
+            EventKind::InteractionCompleted { interaction, .. } => {
+                self.take_open(tx, interaction)?;
+            }
+            _ => {}
         }
-        // Completed without a recorded acceptance cannot happen; drop the row if it does.
-        EventKind::InteractionCompleted { interaction, .. } => {
-            take_open(tx, interaction)?;
-        }
-        _ => {}
+        Ok(())
     }
-    Ok(())
+
+    /// Adds the sums to their rows (created at zero first) and records the interactions still
+    /// waiting for an answer.
+    fn write(self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        let mut add = tx.prepare_cached(
+            "INSERT INTO indicator_days \
+             (day, queue, channel, requests, answered, answered_within, abandoned, wait_ms_total) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (day, queue, channel) DO UPDATE SET \
+             requests = requests + excluded.requests, \
+             answered = answered + excluded.answered, \
+             answered_within = answered_within + excluded.answered_within, \
+             abandoned = abandoned + excluded.abandoned, \
+             wait_ms_total = wait_ms_total + excluded.wait_ms_total",
+        )?;
+        for ((day, queue, channel), d) in &self.days {
+            add.execute(params![
+                day,
+                queue,
+                channel,
+                d.requests,
+                d.answered,
+                d.answered_within,
+                d.abandoned,
+                d.wait_ms_total
+            ])?;
+        }
+        let mut open = tx.prepare_cached(
+            "INSERT OR REPLACE INTO indicator_open \
+             (interaction, day, queue, channel, created_at, sla_deadline) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for (id, (day, queue, channel, created_at, sla_deadline)) in &self.created {
+            open.execute(params![
+                id.to_string(),
+                day,
+                queue,
+                channel,
+                created_at,
+                sla_deadline
+            ])?;
+        }
+        Ok(())
+    }
 }
 
 type OpenRow = (String, String, String, i64, i64);
@@ -295,5 +378,130 @@ impl Store {
     pub fn last_committed_seq(&self) -> Result<u64, StoreError> {
         let conn = self.conn();
         super::db::last_seq(&conn, self.path())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::core::{AgentId, Channel, InteractionSpec, Timestamp};
+    use crate::store::StoreConfig;
+
+    /// Interactions created, answered (in time or late), abandoned, cancelled and completed,
+    /// over two days and two channels, as journal (seq, event) pairs.
+    fn events() -> Vec<(u64, Event)> {
+        let mut out = Vec::new();
+        let mut push = |at: u64, kind: EventKind| {
+            let seq = out.len() as u64 + 1;
+            out.push((
+                seq,
+                Event {
+                    at: Timestamp(at),
+                    kind,
+                },
+            ));
+        };
+        let agent = AgentId::new("amelie");
+        let ids: Vec<InteractionId> = (0..6).map(|_| InteractionId::generate()).collect();
+        for (n, id) in ids.iter().enumerate() {
+            let channel = if n % 2 == 0 {
+                Channel::Chat
+            } else {
+                Channel::Email
+            };
+            let spec = Arc::new(InteractionSpec::new(*id, channel, "general"));
+            // Three interactions on day 1, three on day 2 (days are 100 s long here).
+            let at = if n < 3 {
+                10 * n as u64
+            } else {
+                100_000 + n as u64
+            };
+            push(
+                at,
+                EventKind::InteractionCreated {
+                    spec,
+                    priority: 0,
+                    sla_deadline: Timestamp(at + 5_000),
+                },
+            );
+        }
+        for (n, at) in [(0, 1_000), (1, 9_000), (3, 100_500), (5, 110_000)] {
+            push(
+                at,
+                EventKind::OfferAccepted {
+                    interaction: ids[n],
+                    agent: agent.clone(),
+                },
+            );
+        }
+        push(
+            100_600,
+            EventKind::InteractionEnded {
+                interaction: ids[2],
+                reason: EndReason::Abandoned,
+            },
+        );
+        push(
+            100_700,
+            EventKind::InteractionEnded {
+                interaction: ids[4],
+                reason: EndReason::Cancelled,
+            },
+        );
+        push(
+            100_800,
+            EventKind::InteractionCompleted {
+                interaction: ids[0],
+                agent,
+                wrap_up_code: None,
+                notes: None,
+                wrap_up_until: None,
+            },
+        );
+        out
+    }
+
+    fn day_of(at: Timestamp) -> String {
+        format!("2026-01-{:02}", 1 + at.0 / 100_000)
+    }
+
+    fn rows_after(chunks: &[&[(u64, Event)]]) -> (Vec<IndicatorDay>, i64) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Store::open(&StoreConfig::new(dir.path())).expect("store");
+        for chunk in chunks {
+            store.fold_indicator_events(chunk, &day_of).expect("folded");
+        }
+        let open: i64 = store
+            .conn()
+            .query_row("SELECT count(*) FROM indicator_open", [], |r| r.get(0))
+            .expect("open rows");
+        (
+            store
+                .indicator_days("2026-01-01", "2026-01-31")
+                .expect("rows"),
+            open,
+        )
+    }
+
+    /// Folding events in one call, one by one, or in uneven chunks (and again, overlapping)
+    /// gives the same rows.
+    #[test]
+    fn the_rows_do_not_depend_on_how_events_are_batched() {
+        let all = events();
+        let one_call = rows_after(&[&all]);
+        let singles: Vec<&[(u64, Event)]> = all.chunks(1).collect();
+        assert_eq!(rows_after(&singles), one_call);
+        assert_eq!(rows_after(&[&all[..4], &all[2..9], &all[7..]]), one_call);
+        let (rows, open) = one_call;
+        // Interaction 2 abandoned, 4 cancelled, the others answered: nothing left open.
+        assert_eq!(open, 0);
+        let requests: u64 = rows.iter().map(|r| r.requests).sum();
+        let answered: u64 = rows.iter().map(|r| r.answered).sum();
+        let within: u64 = rows.iter().map(|r| r.answered_within).sum();
+        let abandoned: u64 = rows.iter().map(|r| r.abandoned).sum();
+        assert_eq!((requests, answered, within, abandoned), (6, 4, 2, 1));
+        assert_eq!(rows.len(), 4, "{rows:?}");
     }
 }
