@@ -126,6 +126,25 @@ pub struct SurveyQuestion {
 const QUESTION_COLUMNS: &str = "token, interaction, contact, agent, queue, channel, via, \
      address, message, language, asked_at, answered_at";
 
+const ANSWER_COLUMNS: &str = "interaction, contact, agent, queue, channel, score, comment, at";
+
+fn answer_of(r: &Row<'_>) -> rusqlite::Result<SurveyAnswer> {
+    let interaction: String = r.get(0)?;
+    let channel: String = r.get(4)?;
+    Ok(SurveyAnswer {
+        interaction: interaction.parse().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        contact: r.get::<_, Option<String>>(1)?.map(ContactId::from),
+        agent: r.get::<_, Option<String>>(2)?.map(AgentId::from),
+        queue: QueueId::from(r.get::<_, String>(3)?),
+        channel: channel.parse().unwrap_or(Channel::Chat),
+        score: r.get(5)?,
+        comment: r.get(6)?,
+        at: Timestamp(r.get::<_, i64>(7)?.max(0) as u64),
+    })
+}
+
 fn question_of(r: &Row<'_>) -> rusqlite::Result<SurveyQuestion> {
     let interaction: String = r.get(1)?;
     let channel: String = r.get(5)?;
@@ -284,26 +303,10 @@ impl Store {
     ) -> Result<Option<SurveyAnswer>, StoreError> {
         let path = self.path().to_owned();
         let conn = self.conn();
-        conn.query_row(
-            "SELECT contact, agent, queue, channel, score, comment, at FROM survey_answers \
-             WHERE interaction = ?1",
-            params![interaction.to_string()],
-            |r| {
-                let channel: String = r.get(3)?;
-                Ok(SurveyAnswer {
-                    interaction: *interaction,
-                    contact: r.get::<_, Option<String>>(0)?.map(ContactId::from),
-                    agent: r.get::<_, Option<String>>(1)?.map(AgentId::from),
-                    queue: QueueId::from(r.get::<_, String>(2)?),
-                    channel: channel.parse().unwrap_or(Channel::Chat),
-                    score: r.get(4)?,
-                    comment: r.get(5)?,
-                    at: Timestamp(r.get::<_, i64>(6)?.max(0) as u64),
-                })
-            },
-        )
-        .optional()
-        .at(&path)
+        let sql = format!("SELECT {ANSWER_COLUMNS} FROM survey_answers WHERE interaction = ?1");
+        conn.query_row(&sql, params![interaction.to_string()], answer_of)
+            .optional()
+            .at(&path)
     }
 
     /// The answers received in `[from, to)`, per agent (`None`: answers without an agent).
@@ -345,13 +348,11 @@ impl Store {
     ) -> Result<Vec<SurveyAnswer>, StoreError> {
         let path = self.path().to_owned();
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT interaction, contact, agent, queue, channel, score, comment, at \
-                 FROM survey_answers WHERE at >= ?1 AND at < ?2 AND comment IS NOT NULL \
-                 AND (?3 IS NULL OR agent = ?3) ORDER BY at DESC LIMIT ?4",
-            )
-            .at(&path)?;
+        let sql = format!(
+            "SELECT {ANSWER_COLUMNS} FROM survey_answers WHERE at >= ?1 AND at < ?2 \
+             AND comment IS NOT NULL AND (?3 IS NULL OR agent = ?3) ORDER BY at DESC LIMIT ?4"
+        );
+        let mut stmt = conn.prepare_cached(&sql).at(&path)?;
         let rows = stmt
             .query_map(
                 params![
@@ -360,35 +361,10 @@ impl Store {
                     agent.map(|a| a.as_str()),
                     limit as i64
                 ],
-                |r| {
-                    let interaction: String = r.get(0)?;
-                    let channel: String = r.get(4)?;
-                    Ok((
-                        interaction,
-                        SurveyAnswer {
-                            interaction: InteractionId::from_u128(0),
-                            contact: r.get::<_, Option<String>>(1)?.map(ContactId::from),
-                            agent: r.get::<_, Option<String>>(2)?.map(AgentId::from),
-                            queue: QueueId::from(r.get::<_, String>(3)?),
-                            channel: channel.parse().unwrap_or(Channel::Chat),
-                            score: r.get(5)?,
-                            comment: r.get(6)?,
-                            at: Timestamp(r.get::<_, i64>(7)?.max(0) as u64),
-                        },
-                    ))
-                },
+                answer_of,
             )
             .at(&path)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (interaction, mut answer) = row.at(&path)?;
-            match interaction.parse() {
-                Ok(id) => answer.interaction = id,
-                Err(_) => continue,
-            }
-            out.push(answer);
-        }
-        Ok(out)
+        rows.collect::<Result<Vec<_>, _>>().at(&path)
     }
 
     /// Whether `contact` may be asked a survey question at `now`: it has not opted out, and was
