@@ -116,15 +116,8 @@ async fn consider(
         return Ok(false);
     }
     let interaction = completed.interaction;
-    let (spec, conversation, existing) = surveys
-        .blocking(move |s| {
-            let spec = s.interaction_spec(interaction)?;
-            let conversation = match &spec {
-                Some(_) => s.conversation(interaction)?,
-                None => Vec::new(),
-            };
-            Ok((spec, conversation, s.survey_question_of(interaction)?))
-        })
+    let spec = surveys
+        .blocking(move |s| s.interaction_spec(interaction))
         .await?;
     let Some((_, spec)) = spec else {
         return Ok(false);
@@ -132,6 +125,20 @@ async fn consider(
     if !inner.config.enabled_for(&spec.queue) {
         return Ok(false);
     }
+    // The conversation only where the route needs it (an email's thread, an SMS without its
+    // numbers in the attributes).
+    let needs_conversation = spec.channel == Channel::Email
+        || (spec.channel == Channel::Sms && spec.attributes.get("sms_from").is_none());
+    let (conversation, existing) = surveys
+        .blocking(move |s| {
+            let conversation = if needs_conversation {
+                s.conversation(interaction)?
+            } else {
+                Vec::new()
+            };
+            Ok((conversation, s.survey_question_of(interaction)?))
+        })
+        .await?;
     let Some(route) = route(surveys, chat, &spec, &conversation) else {
         tracing::info!(
             channel = spec.channel.as_str(),
