@@ -97,6 +97,16 @@ impl Surveys {
     /// Surveys for `config`; `public_base` is the HTTP listener's URL as contacts see it (the
     /// survey page's links start with it).
     pub fn new(engine: &Engine, config: &Config, public_base: String) -> Surveys {
+        Surveys::with_clock(engine, config, public_base, Arc::new(SystemClock))
+    }
+
+    /// [`Surveys::new`] on another clock (simulations, tests).
+    pub fn with_clock(
+        engine: &Engine,
+        config: &Config,
+        public_base: String,
+        clock: Arc<dyn Clock>,
+    ) -> Surveys {
         let sms_from = config.sms.as_ref().and_then(|sms| {
             config
                 .surveys
@@ -112,24 +122,8 @@ impl Surveys {
                 public_base: public_base.trim_end_matches('/').to_owned(),
                 sms_from,
                 email_out: config.email.outbound.is_some(),
-                clock: Arc::new(SystemClock),
+                clock,
             }),
-        }
-    }
-
-    /// The same surveys on another clock (tests).
-    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Surveys {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            engine: shared.engine.clone(),
-            config: shared.config.clone(),
-            indicators: shared.indicators.clone(),
-            public_base: shared.public_base.clone(),
-            sms_from: shared.sms_from.clone(),
-            email_out: shared.email_out,
-            clock: shared.clock.clone(),
-        });
-        Surveys {
-            inner: Arc::new(Inner { clock, ..inner }),
         }
     }
 
