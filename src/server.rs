@@ -114,7 +114,17 @@ pub async fn serve(
     })?;
 
     let (http_listener, http_addr) = crate::http::bind(&config).await?;
-    let email = crate::channels::email::EmailChannel::start(&engine, &config).await?;
+    // Callback URLs, webhook signatures and survey links use the address the outside sees:
+    // `public_url`, else the address actually bound (which differs from `http_addr` with port 0).
+    let public_base = match &config.server.public_url {
+        Some(_) => config.server.public_base_url(),
+        None => format!("http://{http_addr}"),
+    };
+    // Satisfaction surveys: asked after completion (when enabled), answered on their page, by
+    // SMS or by email reply.
+    let surveys = crate::survey::Surveys::new(&engine, &config, public_base.clone());
+    let email =
+        crate::channels::email::EmailChannel::start(&engine, &config, surveys.clone()).await?;
 
     let auth = Auth::new(engine.store().clone());
     let chat = crate::channels::chat::ChatHub::start(&engine, &config);
@@ -127,12 +137,6 @@ pub async fn serve(
     let now = crate::engine::Clock::now(&crate::engine::SystemClock);
     let stats = LiveStats::start_with(&engine, &config.indicators, Some(now)).await;
     let history = History::start(&engine);
-    // Callback URLs and webhook signatures use the address gateways see: `public_url`, else
-    // the address actually bound (which differs from `http_addr` with port 0).
-    let public_base = match &config.server.public_url {
-        Some(_) => config.server.public_base_url(),
-        None => format!("http://{http_addr}"),
-    };
     let voice =
         crate::channels::voice::VoiceChannel::start(&engine, &config.voice, public_base.clone())
             .await?;
@@ -201,9 +205,12 @@ pub async fn serve(
     if let Some(email) = &email {
         http_routes.push(email.routes());
     }
-    http_routes.extend(crate::channels::sms::routes(&engine, &config, http_addr));
-    // Satisfaction surveys: asked after completion (when enabled), answered on their page.
-    let surveys = crate::survey::Surveys::new(&engine, &config, public_base.clone());
+    http_routes.extend(crate::channels::sms::routes(
+        &engine,
+        &config,
+        &public_base,
+        surveys.clone(),
+    ));
     surveys.start(Some(chat.clone()));
     http_routes.push(crate::http::survey::routes(surveys));
     // The outbox delivers outbound email and SMS; it ends when the engine stops.

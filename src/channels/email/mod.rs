@@ -57,8 +57,12 @@ pub struct EmailChannel {
 
 impl EmailChannel {
     /// Binds the SMTP listener and starts it and the completion notices, when `[email.inbound]`
-    /// is configured; `None` otherwise.
-    pub async fn start(engine: &Engine, config: &Config) -> Result<Option<Self>, EmailError> {
+    /// is configured; `None` otherwise. Replies to survey questions go to `surveys`.
+    pub async fn start(
+        engine: &Engine,
+        config: &Config,
+        surveys: crate::survey::Surveys,
+    ) -> Result<Option<Self>, EmailError> {
         let Some(inbound) = config.email.inbound.clone() else {
             return Ok(None);
         };
@@ -70,7 +74,6 @@ impl EmailChannel {
             .await
             .map_err(bind_error)?;
         let smtp_addr = listener.local_addr().map_err(bind_error)?;
-        let surveys = crate::survey::Surveys::new(engine, config, config.server.public_base_url());
         let intake = Arc::new(
             Intake::new(engine.clone(), inbound, config.email.domain.clone()).with_surveys(surveys),
         );

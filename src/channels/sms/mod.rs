@@ -26,7 +26,6 @@
 
 mod config;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
@@ -88,19 +87,20 @@ struct SmsState {
     surveys: Surveys,
 }
 
-/// The webhook route, when `[sms]` is configured; `http_addr` is the HTTP listener's bound
-/// address (the public URL when `[server] public_url` is not set).
-pub fn routes(engine: &Engine, config: &Config, http_addr: SocketAddr) -> Option<Router> {
+/// The webhook route, when `[sms]` is configured; `public_base` is the HTTP listener's URL as
+/// the provider sees it (signatures are computed over it); survey answers go to `surveys`.
+pub fn routes(
+    engine: &Engine,
+    config: &Config,
+    public_base: &str,
+    surveys: Surveys,
+) -> Option<Router> {
     let sms = config.sms.as_ref()?;
-    let public_base = match &config.server.public_url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => format!("http://{http_addr}"),
-    };
     let state = SmsState {
         engine: engine.clone(),
         config: Arc::new(sms.clone()),
-        surveys: Surveys::new(engine, config, public_base.clone()),
-        public_base: public_base.into(),
+        surveys,
+        public_base: public_base.trim_end_matches('/').into(),
         intake: Arc::new(tokio::sync::Mutex::new(())),
         clock: Arc::new(SystemClock),
     };
@@ -304,8 +304,12 @@ async fn store_message(state: SmsState, inbound: Inbound) -> Response {
     let _intake = state.intake.lock().await;
     let store = state.engine.store().clone();
     let (id, sid_for_check, from_for_check) = (message.id.clone(), sid.clone(), from.clone());
+    // Only an SMS that reads as a survey answer may be the retry of a recorded one.
+    let reads_as_answer = crate::survey::parse_answer(&message.text).is_some();
     let seen = tokio::task::spawn_blocking(move || -> Result<bool, crate::store::StoreError> {
-        if store.message_interaction(&id)?.is_some() || store.survey_answered_by(&id)? {
+        if store.message_interaction(&id)?.is_some()
+            || (reads_as_answer && store.survey_answered_by(&id)?)
+        {
             return Ok(true);
         }
         Ok(matches!(store.sms_opt_out(&from_for_check)?, Some((_, s)) if s == sid_for_check))
