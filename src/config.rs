@@ -1,9 +1,13 @@
 //! Configuration files: the server's addresses and limits, the store's settings, and the TOML
 //! that seeds a contact center's queues and agents.
 //!
-//! The `[[queues]]` and `[[agents]]` only seed an empty database; once running, supervisors
-//! change queues and agents live, and those changes (journaled) win over the file. [`Config::validate`] checks a file by applying it to a scratch router, so that what it
-//! accepts is exactly what the server accepts.
+//! The `[[queues]]` and `[[agents]]` seed an empty database; once running, supervisors change
+//! queues and agents live, and those changes (journaled) win over the file. The server warns at
+//! start when the file and the database differ, and `guichet apply FILE` applies the file's
+//! queues, agents and trees as live changes. [`Config::validate`] checks a file by applying it
+//! to a scratch router, so that what it accepts is exactly what the server accepts, then checks
+//! the references between sections (trees of `[[voice.numbers]]`, tree files, queues named by
+//! trees and chat topics) and reports every problem at once.
 
 use std::path::{Path, PathBuf};
 
@@ -247,12 +251,31 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// The file has several problems, each with where it is (`what: message`).
+    #[error("{path}: {} problems:{}", .problems.len(), list(.problems))]
+    Several {
+        /// The file.
+        path: PathBuf,
+        /// Each problem as `(where, what is wrong)`.
+        problems: Vec<(String, String)>,
+    },
 }
+
+fn list(problems: &[(String, String)]) -> String {
+    problems
+        .iter()
+        .map(|(what, message)| format!("\n- {what}: {message}"))
+        .collect()
+}
+
+/// Most problems listed for one file (the rest are counted).
+const MAX_PROBLEMS: usize = 100;
 
 impl Config {
     /// Parses TOML text; `path` only labels errors.
+    /// Queues and agents without a `name` are named after their id, as over gRPC.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
             let (line, column) = error_position(text, &e);
             ConfigError::Parse {
                 path: path.to_owned(),
@@ -260,7 +283,18 @@ impl Config {
                 column,
                 message: e.message().to_owned(),
             }
-        })
+        })?;
+        for q in &mut config.queues {
+            if q.name.trim().is_empty() {
+                q.name = q.id.to_string();
+            }
+        }
+        for a in &mut config.agents {
+            if a.name.trim().is_empty() {
+                a.name = a.id.to_string();
+            }
+        }
+        Ok(config)
     }
 
     /// Reads, parses and validates a file.
@@ -298,8 +332,128 @@ impl Config {
         commands
     }
 
-    /// Checks the configuration by applying it to a scratch router; `path` labels errors.
+    /// Checks the configuration: its settings, then its queues and agents by applying them to
+    /// a scratch router, then the references between sections (see
+    /// [`Config::reference_problems`]). Every problem is reported at once (as
+    /// [`ConfigError::Several`] when there are more than one); `path` labels them.
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        match self.validate_settings(path) {
+            Ok(()) => {}
+            Err(ConfigError::Invalid { what, message, .. }) => problems.push((what, message)),
+            Err(other) => return Err(other),
+        }
+        problems.extend(self.reference_problems());
+        if problems.len() > MAX_PROBLEMS {
+            let more = problems.len() - MAX_PROBLEMS;
+            problems.truncate(MAX_PROBLEMS);
+            problems.push(("...".to_owned(), format!("{more} more problem(s)")));
+        }
+        match problems.len() {
+            0 => Ok(()),
+            1 => {
+                let (what, message) = problems.remove(0);
+                Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    what,
+                    message,
+                })
+            }
+            _ => Err(ConfigError::Several {
+                path: path.to_owned(),
+                problems,
+            }),
+        }
+    }
+
+    /// The IVR tree files of `[[voice.trees]]`, read and parsed: for each, where it is in the
+    /// file and the tree or why it cannot be used.
+    pub fn voice_trees(&self) -> Vec<(String, Result<crate::ivr::IvrTree, String>)> {
+        self.voice
+            .trees
+            .iter()
+            .enumerate()
+            .map(|(i, seed)| {
+                let what = format!("[[voice.trees]] #{} ({})", i + 1, seed.file.display());
+                let path = match &self.voice.base_dir {
+                    Some(dir) if seed.file.is_relative() => dir.join(&seed.file),
+                    _ => seed.file.clone(),
+                };
+                let text = match std::fs::read_to_string(&path) {
+                    Ok(text) => Ok(text),
+                    Err(e) => match crate::channels::voice::trees::embedded_tree(&seed.file) {
+                        Some(json) if self.voice.base_dir.is_none() => Ok(json.to_owned()),
+                        _ => Err(format!("cannot read the tree file {}: {e}", path.display())),
+                    },
+                };
+                let tree = text.and_then(|json| {
+                    crate::ivr::IvrTree::from_json(&json)
+                        .map_err(|e| format!("the file is not a valid IVR tree: {e}"))
+                });
+                (what, tree)
+            })
+            .collect()
+    }
+
+    /// The problems between sections, each with where it is: `[[voice.trees]]` files that
+    /// cannot be read, parsed or validated; trees naming queues the file does not define (or
+    /// that take no calls); `[[voice.numbers]]` naming trees no file defines; `[chat] topics`
+    /// naming queues the file does not define. Queue names are checked only when the file
+    /// defines queues.
+    pub fn reference_problems(&self) -> Vec<(String, String)> {
+        use crate::core::Channel;
+        let mut problems = Vec::new();
+        let check_queues = !self.queues.is_empty();
+        let known = crate::ivr::KnownQueues::new(
+            self.queues
+                .iter()
+                .map(|q| (q.id.to_string(), q.channels.contains(&Channel::Voice))),
+        );
+        let mut tree_names = std::collections::BTreeSet::new();
+        for (what, tree) in self.voice_trees() {
+            match tree {
+                Err(message) => problems.push((what, message)),
+                Ok(tree) => {
+                    let checked = tree.check(check_queues.then_some(&known));
+                    for e in checked.errors {
+                        problems.push((format!("{what}, tree `{}`", tree.name), e.to_string()));
+                    }
+                    tree_names.insert(tree.name);
+                }
+            }
+        }
+        for (i, b) in self.voice.numbers.iter().enumerate() {
+            if !tree_names.contains(&b.tree) {
+                problems.push((
+                    format!("[[voice.numbers]] #{} ({})", i + 1, cut(&b.number)),
+                    format!(
+                        "names tree `{}`, which no [[voice.trees]] file defines: add the tree's \
+                         file or name one of {}",
+                        cut(&b.tree),
+                        names(tree_names.iter().map(String::as_str))
+                    ),
+                ));
+            }
+        }
+        if check_queues {
+            for (topic, queue) in &self.chat.topics {
+                if !known.contains(queue) {
+                    problems.push((
+                        format!("[chat] topics.{}", cut(topic)),
+                        format!(
+                            "names queue `{}`, which this file does not define: name one of {}",
+                            cut(queue),
+                            names(self.queues.iter().map(|q| q.id.as_str()))
+                        ),
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    /// The first problem of the settings, queues and agents (the router stops at the first).
+    fn validate_settings(&self, path: &Path) -> Result<(), ConfigError> {
         let invalid = |what: &str, message: String| ConfigError::Invalid {
             path: path.to_owned(),
             what: what.to_owned(),
@@ -468,6 +622,27 @@ impl Config {
                 })?;
         }
         Ok(())
+    }
+}
+
+/// Cuts a name taken from the file for a message.
+fn cut(text: &str) -> String {
+    if text.chars().count() <= 64 {
+        text.to_owned()
+    } else {
+        let mut out: String = text.chars().take(64).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// `a, b, c` (backquoted), or `none` for an empty list; at most 20 names.
+fn names<'a>(list: impl Iterator<Item = &'a str>) -> String {
+    let all: Vec<String> = list.take(20).map(|n| format!("`{}`", cut(n))).collect();
+    if all.is_empty() {
+        "none".to_owned()
+    } else {
+        all.join(", ")
     }
 }
 

@@ -159,3 +159,67 @@ fn a_calendar_without_working_days_is_refused() {
         .to_string();
     assert!(err.contains("unknown day \"funday\""), "{err}");
 }
+
+#[test]
+fn check_config_reports_every_reference_problem_at_once_with_where_it_is() {
+    let bin = env!("CARGO_BIN_EXE_guichet");
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::fs::read_to_string(DEMO).unwrap();
+    // The demo, with its tree sending tax calls to a queue that does not exist, a number bound
+    // to an unknown tree, a tree file that is missing, and a chat topic naming no queue.
+    let tree = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ivr/demo_tree.json"),
+    )
+    .unwrap()
+    .replace(r#""queue": "tax""#, r#""queue": "taxes""#);
+    std::fs::create_dir_all(dir.path().join("ivr")).unwrap();
+    std::fs::write(dir.path().join("ivr/demo_tree.json"), tree).unwrap();
+    let text = demo
+        .replace(
+            "topics = { logement = \"benefits\", impots = \"tax\", autre = \"general\" }",
+            "topics = { logement = \"benefits\", impots = \"impots\", autre = \"general\" }",
+        )
+        .replace(
+            "[voice.hold]",
+            "[[voice.trees]]\nfile = \"ivr/missing.json\"\n\n[[voice.numbers]]\nnumber = \"+33 1 99 99 99 99\"\ntree = \"accueil\"\n\n[voice.hold]",
+        );
+    let file = dir.path().join("guichet.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(bin)
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("4 problems:"), "{stderr}");
+    for expected in [
+        "[[voice.trees]] #1 (ivr/demo_tree.json), tree `accueil-service-public`: node `queue_tax`: `queue` names queue `taxes`, which does not exist",
+        "[[voice.trees]] #2 (ivr/missing.json): cannot read the tree file",
+        "[[voice.numbers]] #2 (+33 1 99 99 99 99): names tree `accueil`, which no [[voice.trees]] file defines",
+        "[chat] topics.impots: names queue `impots`, which this file does not define",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+    // The same file is refused by the server at start, with the same list.
+    let data = dir.path().join("data");
+    let out = Command::new(bin)
+        .arg("serve")
+        .arg("--config")
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--smtp-addr",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("4 problems:"), "{stderr}");
+}

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use guichet::ivr::model::TimeRangeError;
 use guichet::ivr::validate::{MAX_NODES, MAX_PROMPT_CHARS};
-use guichet::ivr::{IvrTree, Node, NodeId, Problem, ValidationErrors};
+use guichet::ivr::{IvrTree, KnownQueues, Node, NodeId, Problem, ValidationErrors};
 
 /// A small valid tree: menu -> queue, failing to a hang-up.
 fn base() -> Value {
@@ -82,14 +82,59 @@ fn every_target_must_exist() {
 }
 
 #[test]
-fn every_node_must_be_reachable_from_entry() {
+fn an_unreachable_node_is_a_warning_not_an_error() {
     let mut v = base();
     v["nodes"]["orphan"] = json!({"type": "queue", "queue": "tax"});
-    let errs = errors(v);
-    assert_eq!(at(&errs, "orphan"), vec![&Problem::Unreachable]);
-    assert!(errs
+    let t = tree(v);
+    assert_eq!(
+        t.validate(),
+        Ok(()),
+        "a supervisor can cut a branch off quickly"
+    );
+    let checked = t.check(None);
+    assert!(checked.errors.is_empty());
+    assert_eq!(checked.warnings.len(), 1);
+    assert_eq!(
+        checked.warnings[0].node.as_ref().map(|n| n.as_str()),
+        Some("orphan")
+    );
+    assert_eq!(checked.warnings[0].reason, Problem::Unreachable);
+    assert!(checked.warnings[0]
         .to_string()
         .contains("node `orphan`: the node cannot be reached"));
+}
+
+#[test]
+fn queues_named_by_a_tree_must_exist_and_take_calls() {
+    let mut v = base();
+    v["nodes"]["queue"] = json!({"type": "queue", "queue": "taxes"});
+    v["nodes"]["vm"] = json!({"type": "voicemail", "queue": "mail_only",
+                              "prompt": text("Message", "Message")});
+    v["nodes"]["menu"]["options"]["2"] = json!("vm");
+    let known = KnownQueues::new([
+        ("general".to_owned(), true),
+        ("mail_only".to_owned(), false),
+    ]);
+    // Without the router's queues the tree is valid; with them it is refused at both nodes.
+    assert_eq!(tree(v.clone()).validate(), Ok(()));
+    let errs = tree(v).validate_with(&known).expect_err("unknown queue");
+    assert_eq!(
+        at(&errs, "queue"),
+        vec![&Problem::UnknownQueue {
+            field: "queue".into(),
+            queue: "taxes".into()
+        }]
+    );
+    assert!(matches!(
+        at(&errs, "vm")[..],
+        [Problem::QueueWithoutVoice { .. }]
+    ));
+    let shown = errs.to_string();
+    assert!(
+        shown.contains("node `queue`: `queue` names queue `taxes`, which does not exist"),
+        "{shown}"
+    );
+    assert_eq!(tree(base()).validate_with(&known), Ok(Vec::new()));
 }
 
 #[test]
@@ -350,7 +395,9 @@ fn all_problems_are_collected_at_once() {
     v["nodes"]["menu"]["options"]["2"] = json!("missing");
     v["nodes"]["orphan"] = json!({"type": "hangup"});
     v["nodes"]["queue"]["queue"] = json!("bad name!");
+    v["nodes"]["menu"]["timeout_secs"] = json!(0);
     let errs = errors(v);
+    // The unreachable `orphan` is only a warning.
     assert_eq!(errs.len(), 4, "{errs}");
     // Tree-level problems come first, then nodes in id order.
     assert_eq!(errs.errors[0].node, None);

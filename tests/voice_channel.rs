@@ -526,6 +526,7 @@ async fn a_new_ivr_version_applies_to_new_calls_while_calls_in_progress_keep_the
         .put_ivr_version(pb::PutIvrVersionRequest {
             tree_json: v2,
             activate: true,
+            ..Default::default()
         })
         .await
         .expect("PutIvrVersion")
@@ -617,6 +618,7 @@ async fn a_new_ivr_version_applies_to_new_calls_while_calls_in_progress_keep_the
         .put_ivr_version(pb::PutIvrVersionRequest {
             tree_json: broken.clone(),
             activate: true,
+            ..Default::default()
         })
         .await
         .expect_err("an invalid tree is refused");
@@ -879,6 +881,7 @@ async fn activate_v2(s: &Setup) {
         .put_ivr_version(pb::PutIvrVersionRequest {
             tree_json: v2,
             activate: true,
+            ..Default::default()
         })
         .await
         .expect("PutIvrVersion");
@@ -1054,6 +1057,7 @@ async fn a_voicemail_is_the_first_message_of_its_interaction() {
         .put_ivr_version(pb::PutIvrVersionRequest {
             tree_json: v2,
             activate: true,
+            ..Default::default()
         })
         .await
         .expect("PutIvrVersion");

@@ -30,9 +30,23 @@ pub struct Caller {
     pub agent: Option<AgentId>,
     /// The token's id (not the secret), for logs.
     pub token_id: String,
+    /// The token's label (who or what holds it).
+    pub label: String,
 }
 
 impl Caller {
+    /// Who this caller is, for records of who changed what (IVR versions): the token's label,
+    /// or its agent, or its role and id when it has neither.
+    pub fn author(&self) -> String {
+        let label = self.label.trim();
+        match (&self.agent, label.is_empty()) {
+            (Some(agent), true) => format!("agent {agent}"),
+            (Some(agent), false) => format!("{label} (agent {agent})"),
+            (None, false) => format!("{label} ({} token)", self.role),
+            (None, true) => format!("{} token {}", self.role, self.token_id),
+        }
+    }
+
     /// `Ok` if the caller's role is one of `roles`, else `PERMISSION_DENIED` naming them.
     pub fn require(&self, roles: &[Role]) -> Result<(), Status> {
         if roles.contains(&self.role) {
@@ -124,11 +138,16 @@ impl Auth {
         })?;
         let caller = found.map(
             |TokenInfo {
-                 id, role, agent, ..
+                 id,
+                 role,
+                 agent,
+                 label,
+                 ..
              }| Caller {
                 role,
                 agent,
                 token_id: id,
+                label,
             },
         );
         if self.cache.len() > 10_000 {

@@ -1,4 +1,4 @@
-//! The IVR RPCs of the `Supervisor` service: put, validate, activate, list and roll back
+//! The IVR RPCs of the `Supervisor` service: put, validate, activate, get, list and roll back
 //! versions of the phone channel's trees (see [`IvrTrees`]).
 
 use tonic::Status;
@@ -6,11 +6,14 @@ use tonic::Status;
 use crate::channels::voice::{IvrTrees, TreeError};
 use crate::core::Timestamp;
 use crate::engine::{Clock, SystemClock};
-use crate::ivr::RegistryError;
-use crate::store::IvrVersionInfo;
+use crate::ivr::{RegistryError, ValidationError};
+use crate::store::{IvrAuthor, IvrVersionInfo};
 
 use super::convert::{self, required};
 use super::proto as pb;
+
+/// Most characters in a version's comment.
+pub const MAX_COMMENT_CHARS: usize = 1_000;
 
 /// The status for a refused or failed IVR operation; internal failures are logged, not shown.
 pub fn tree_status(error: TreeError) -> Status {
@@ -24,6 +27,10 @@ pub fn tree_status(error: TreeError) -> Status {
             e @ (RegistryError::NothingToRollBack { .. } | RegistryError::NoActiveVersion { .. }),
         ) => Status::failed_precondition(e.to_string()),
         TreeError::Registry(e) => Status::invalid_argument(e.to_string()),
+        TreeError::QueueInUse { .. } => Status::failed_precondition(error.to_string()),
+        TreeError::Unavailable(_) => {
+            Status::unavailable("the router cannot be read now: retry in a moment")
+        }
         other => {
             tracing::error!("IVR operation failed: {other}");
             Status::internal("the IVR store failed: see the server log")
@@ -37,7 +44,19 @@ fn version_pb(info: &IvrVersionInfo) -> pb::IvrVersion {
         version: info.version,
         active: info.active,
         created_at_unix_ms: convert::ms(info.created_at),
+        author: info.author.clone(),
+        comment: info.comment.clone(),
+        warnings: Vec::new(),
     }
+}
+
+fn problems_pb(list: &[ValidationError]) -> Vec<pb::IvrProblem> {
+    list.iter()
+        .map(|e| pb::IvrProblem {
+            node: e.node.as_ref().map(|n| n.to_string()).unwrap_or_default(),
+            reason: e.reason.to_string(),
+        })
+        .collect()
 }
 
 async fn one_version(trees: &IvrTrees, name: &str, version: u32) -> Result<pb::IvrVersion, Status> {
@@ -60,41 +79,58 @@ fn now() -> Timestamp {
     SystemClock.now()
 }
 
-/// `PutIvrVersion`.
+/// `PutIvrVersion`, by `author` (the caller's token label or agent).
 pub async fn put(
     trees: &IvrTrees,
     request: pb::PutIvrVersionRequest,
+    author: String,
 ) -> Result<pb::IvrVersion, Status> {
     let json = tree_json(&request.tree_json)?;
+    let comment = request.comment.trim();
+    if comment.chars().count() > MAX_COMMENT_CHARS {
+        return Err(convert::invalid(format!(
+            "comment is longer than {MAX_COMMENT_CHARS} characters: shorten it"
+        )));
+    }
+    let by = IvrAuthor {
+        author,
+        comment: comment.to_owned(),
+    };
     let tree = crate::channels::voice::trees::parse(json).map_err(tree_status)?;
     let name = tree.name.clone();
-    let version = trees.put(tree, now()).await.map_err(tree_status)?;
+    let stored = trees.put(tree, now(), &by).await.map_err(tree_status)?;
     if request.activate {
-        trees.activate(&name, version).await.map_err(tree_status)?;
+        trees
+            .activate(&name, stored.version)
+            .await
+            .map_err(tree_status)?;
     }
-    tracing::info!(tree = %name, version, activated = request.activate, "IVR version stored");
-    one_version(trees, &name, version).await
+    tracing::info!(
+        tree = %name,
+        version = stored.version,
+        activated = request.activate,
+        author = %by.author,
+        warnings = stored.warnings.len(),
+        "IVR version stored"
+    );
+    let mut reply = one_version(trees, &name, stored.version).await?;
+    reply.warnings = problems_pb(&stored.warnings);
+    Ok(reply)
 }
 
-/// `ValidateIvrTree`.
-pub fn validate(
+/// `ValidateIvrTree`: the tree's rules and the queues it names, against the router's.
+pub async fn validate(
+    trees: &IvrTrees,
     request: &pb::ValidateIvrTreeRequest,
 ) -> Result<pb::ValidateIvrTreeResponse, Status> {
     let json = tree_json(&request.tree_json)?;
     let tree = crate::channels::voice::trees::parse(json).map_err(tree_status)?;
-    let problems = match tree.validate() {
-        Ok(()) => Vec::new(),
-        Err(errors) => errors
-            .iter()
-            .map(|e| pb::IvrProblem {
-                node: e.node.as_ref().map(|n| n.to_string()).unwrap_or_default(),
-                reason: e.reason.to_string(),
-            })
-            .collect(),
-    };
+    let known = trees.known_queues().await.map_err(tree_status)?;
+    let checked = tree.check(Some(&known));
     Ok(pb::ValidateIvrTreeResponse {
-        valid: problems.is_empty(),
-        problems,
+        valid: checked.errors.is_empty(),
+        problems: problems_pb(&checked.errors),
+        warnings: problems_pb(&checked.warnings),
     })
 }
 
@@ -110,6 +146,22 @@ pub async fn activate(
         .map_err(tree_status)?;
     tracing::info!(tree = %name, version = request.version, "IVR version activated");
     one_version(trees, name, request.version).await
+}
+
+/// `GetIvrVersion`.
+pub async fn get(
+    trees: &IvrTrees,
+    request: &pb::GetIvrVersionRequest,
+) -> Result<pb::IvrVersionTree, Status> {
+    let name = required("name", &request.name)?;
+    let stored = trees
+        .get(name, request.version)
+        .await
+        .map_err(tree_status)?;
+    Ok(pb::IvrVersionTree {
+        version: Some(version_pb(&stored.info)),
+        tree_json: stored.json,
+    })
 }
 
 /// `ListIvrVersions`.

@@ -210,6 +210,16 @@ impl Supervisor for SupervisorService {
     ) -> Result<Response<pb::RemoveResponse>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
         let queue = QueueId::new(required("queue_id", &request.get_ref().queue_id)?);
+        // No IVR version is stored or activated while the queue goes: none can name it after.
+        let _held = match &self.ivr {
+            Some(trees) => Some(
+                trees
+                    .hold_for_queue_removal(&queue)
+                    .await
+                    .map_err(super::ivr::tree_status)?,
+            ),
+            None => None,
+        };
         calls::run(&self.engine, Command::RemoveQueue { queue }).await?;
         Ok(Response::new(pb::RemoveResponse {}))
     }
@@ -547,8 +557,10 @@ impl Supervisor for SupervisorService {
         &self,
         request: Request<pb::PutIvrVersionRequest>,
     ) -> Result<Response<pb::IvrVersion>, Status> {
-        caller(&request)?.require(SUPERVISOR_ROLES)?;
-        let version = super::ivr::put(self.ivr()?, request.into_inner()).await?;
+        let caller = caller(&request)?;
+        caller.require(SUPERVISOR_ROLES)?;
+        let author = caller.author();
+        let version = super::ivr::put(self.ivr()?, request.into_inner(), author).await?;
         Ok(Response::new(version))
     }
 
@@ -557,7 +569,9 @@ impl Supervisor for SupervisorService {
         request: Request<pb::ValidateIvrTreeRequest>,
     ) -> Result<Response<pb::ValidateIvrTreeResponse>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
-        Ok(Response::new(super::ivr::validate(request.get_ref())?))
+        Ok(Response::new(
+            super::ivr::validate(self.ivr()?, request.get_ref()).await?,
+        ))
     }
 
     async fn activate_ivr_version(
@@ -576,6 +590,16 @@ impl Supervisor for SupervisorService {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
         Ok(Response::new(
             super::ivr::list(self.ivr()?, request.get_ref()).await?,
+        ))
+    }
+
+    async fn get_ivr_version(
+        &self,
+        request: Request<pb::GetIvrVersionRequest>,
+    ) -> Result<Response<pb::IvrVersionTree>, Status> {
+        caller(&request)?.require(SUPERVISOR_ROLES)?;
+        Ok(Response::new(
+            super::ivr::get(self.ivr()?, request.get_ref()).await?,
         ))
     }
 

@@ -39,5 +39,5 @@ pub use jambonz::render_jambonz;
 pub use model::{IvrTree, Node, NodeId, Prompt, Utterance};
 pub use registry::{IvrRegistry, RegistryError};
 pub use twiml::render_twiml;
-pub use validate::{Problem, ValidationError, ValidationErrors};
+pub use validate::{Checked, KnownQueues, Problem, ValidationError, ValidationErrors};
 pub use verbs::{outcome_verbs, DialTarget, RejectReason, Verb};

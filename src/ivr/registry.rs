@@ -216,6 +216,51 @@ impl IvrRegistry {
         Ok(())
     }
 
+    /// Sets the active version of tree `name` and the versions active before it (most recent
+    /// last), as a store recorded them: for rebuilding the registry at startup. Previous
+    /// versions that are not stored are dropped; at most [`MAX_ROLLBACK_DEPTH`] are kept.
+    pub fn restore_active(
+        &mut self,
+        name: &str,
+        version: u32,
+        previous: &[u32],
+    ) -> Result<(), RegistryError> {
+        let entry = self.entry_mut(name)?;
+        if !entry.versions.contains_key(&version) {
+            return Err(RegistryError::UnknownVersion {
+                name: name.to_owned(),
+                version,
+            });
+        }
+        let mut kept: Vec<u32> = previous
+            .iter()
+            .copied()
+            .filter(|v| entry.versions.contains_key(v))
+            .collect();
+        if kept.len() > MAX_ROLLBACK_DEPTH {
+            kept.drain(..kept.len() - MAX_ROLLBACK_DEPTH);
+        }
+        entry.active = Some(version);
+        entry.previous = kept;
+        Ok(())
+    }
+
+    /// The versions of tree `name` that were active before the current one, most recent last
+    /// (empty for an unknown tree).
+    pub fn previous(&self, name: &str) -> Vec<u32> {
+        self.trees
+            .get(name)
+            .map(|e| e.previous.clone())
+            .unwrap_or_default()
+    }
+
+    /// The version [`IvrRegistry::rollback`] would go back to, if any.
+    pub fn rollback_target(&self, name: &str) -> Option<u32> {
+        self.trees
+            .get(name)
+            .and_then(|e| e.previous.last().copied())
+    }
+
     /// Re-activates the version that was active before the current one, and returns it.
     pub fn rollback(&mut self, name: &str) -> Result<u32, RegistryError> {
         let entry = self.entry_mut(name)?;

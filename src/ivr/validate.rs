@@ -5,8 +5,7 @@
 //! the tree itself) and a [`Problem`] whose message says what to fix.
 //!
 //! Rules:
-//! - structure: the entry node exists; every target exists; every node is reachable from the
-//!   entry; from every node some path ends the call (queue, voicemail, callback offer,
+//! - structure: the entry node exists; every target exists; from every node some path ends the call (queue, voicemail, callback offer,
 //!   transfer, hangup); no loop is made only of nodes that take no input (say, play,
 //!   condition, business hours, set_*): a loop must pass through a menu, collect or callback
 //!   offer, otherwise the interpreter would spin without the caller ever being asked anything;
@@ -18,9 +17,14 @@
 //!   to 5; menu keys single DTMF keys; names (node ids, queues, skills, attributes) made of
 //!   letters, digits, `_`, `-`, `.`, `:`; timeouts, retries, digits and recording lengths in
 //!   sane ranges;
+//! - references (with [`IvrTree::check`] given the router's [`KnownQueues`]): every queue a
+//!   queue, voicemail or callback-offer node names exists and takes phone calls;
 //! - size: the bounds below (nodes, prompt length, rules, ...) so that a tree cannot make the
 //!   interpreter, the renderers or the store do unbounded work. The HTTP layer must still cap
 //!   the upload's body size: these checks run after parsing.
+//!
+//! Warnings, which do not refuse a tree (so that a supervisor can cut a branch off quickly):
+//! a node that cannot be reached from the entry node.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -132,6 +136,22 @@ pub enum Problem {
         "the node cannot be reached from the entry node: link it from another node or delete it"
     )]
     Unreachable,
+    /// A queue, voicemail or callback-offer node names a queue that does not exist.
+    #[error("`{field}` names queue `{queue}`, which does not exist: create the queue first or name an existing one")]
+    UnknownQueue {
+        /// The field (`queue`).
+        field: String,
+        /// The queue as written (cut to 32 characters).
+        queue: String,
+    },
+    /// A queue, voicemail or callback-offer node names a queue that takes no phone calls.
+    #[error("`{field}` names queue `{queue}`, which does not take phone calls: add \"voice\" to its channels or name another queue")]
+    QueueWithoutVoice {
+        /// The field (`queue`).
+        field: String,
+        /// The queue.
+        queue: String,
+    },
     /// No path from this node ends the call.
     #[error("no path from this node ends the call: lead it to a queue, voicemail, callback offer, transfer or hangup")]
     DeadEnd,
@@ -286,6 +306,47 @@ pub enum Problem {
     },
 }
 
+impl Problem {
+    /// Whether this is only a warning: the tree is still accepted (an unreachable node).
+    pub fn is_warning(&self) -> bool {
+        matches!(self, Problem::Unreachable)
+    }
+}
+
+/// The queues a tree's queue names are checked against: each with whether it takes phone calls.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownQueues {
+    queues: BTreeMap<String, bool>,
+}
+
+impl KnownQueues {
+    /// The given `(queue, takes phone calls)` pairs.
+    pub fn new(queues: impl IntoIterator<Item = (String, bool)>) -> Self {
+        KnownQueues {
+            queues: queues.into_iter().collect(),
+        }
+    }
+
+    /// Whether `queue` exists.
+    pub fn contains(&self, queue: &str) -> bool {
+        self.queues.contains_key(queue)
+    }
+
+    /// Whether `queue` exists and takes phone calls.
+    pub fn takes_voice(&self, queue: &str) -> bool {
+        self.queues.get(queue).copied().unwrap_or(false)
+    }
+}
+
+/// Errors and warnings of one tree, as found by [`IvrTree::check`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checked {
+    /// Problems that refuse the tree, tree-level ones first, then by node.
+    pub errors: Vec<ValidationError>,
+    /// Problems that do not refuse it (unreachable nodes).
+    pub warnings: Vec<ValidationError>,
+}
+
 fn join_ids(ids: &[NodeId]) -> String {
     let names: Vec<String> = ids.iter().map(|id| format!("`{id}`")).collect();
     names.join(" -> ")
@@ -362,22 +423,80 @@ impl fmt::Display for ValidationErrors {
 impl std::error::Error for ValidationErrors {}
 
 impl IvrTree {
-    /// Checks every rule listed in the [module docs](super::validate) and returns all problems
-    /// found.
+    /// Checks every rule listed in the [module docs](super::validate) except the queue
+    /// references, and returns all errors found (warnings do not count: see
+    /// [`IvrTree::check`]).
     pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let checked = self.check(None);
+        if checked.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors {
+                tree: self.name.clone(),
+                errors: checked.errors,
+            })
+        }
+    }
+
+    /// Like [`IvrTree::validate`], also checking the queues the tree names against `queues`;
+    /// returns the warnings when there is no error.
+    pub fn validate_with(
+        &self,
+        queues: &KnownQueues,
+    ) -> Result<Vec<ValidationError>, ValidationErrors> {
+        let checked = self.check(Some(queues));
+        if checked.errors.is_empty() {
+            Ok(checked.warnings)
+        } else {
+            Err(ValidationErrors {
+                tree: self.name.clone(),
+                errors: checked.errors,
+            })
+        }
+    }
+
+    /// Every problem of the tree, split into errors and warnings; the queue references are
+    /// checked when `queues` is given.
+    pub fn check(&self, queues: Option<&KnownQueues>) -> Checked {
         let mut v = Validator {
             tree: self,
             errors: Vec::new(),
         };
         v.run();
-        if v.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ValidationErrors {
-                tree: self.name.clone(),
-                errors: v.errors,
-            })
+        if let Some(known) = queues {
+            if self.nodes.len() <= MAX_NODES {
+                for (id, queue) in self.queue_names() {
+                    let reason = if !known.contains(queue) {
+                        Problem::UnknownQueue {
+                            field: "queue".to_owned(),
+                            queue: cut(queue),
+                        }
+                    } else if !known.takes_voice(queue) {
+                        Problem::QueueWithoutVoice {
+                            field: "queue".to_owned(),
+                            queue: cut(queue),
+                        }
+                    } else {
+                        continue;
+                    };
+                    v.push(Some(id), reason);
+                }
+                v.errors.sort_by(|a, b| a.node.cmp(&b.node));
+            }
         }
+        let (warnings, errors) = v.errors.into_iter().partition(|e| e.reason.is_warning());
+        Checked { errors, warnings }
+    }
+
+    /// The queues the tree sends calls to: `(node, queue)` for every queue, voicemail and
+    /// callback-offer node, in node order.
+    pub fn queue_names(&self) -> impl Iterator<Item = (&NodeId, &str)> {
+        self.nodes.iter().filter_map(|(id, node)| match node {
+            Node::Queue(q) => Some((id, q.queue.as_str())),
+            Node::Voicemail(v) => Some((id, v.queue.as_str())),
+            Node::CallbackOffer(c) => Some((id, c.queue.as_str())),
+            _ => None,
+        })
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! The store keeps trees as JSON text and does not interpret them: the `ivr` module validates a
 //! tree before it is stored and rebuilds its registry from these rows at startup. A stored
-//! version never changes (a second `put` of the same version is refused).
+//! version never changes (a second `put` of the same version is refused). Each version keeps
+//! who put it and why (author, comment); the active version of a tree keeps the versions active
+//! before it, so that a rollback works across restarts.
 
 use rusqlite::{params, OptionalExtension};
 
@@ -23,6 +25,29 @@ pub struct IvrVersionInfo {
     pub created_at: Timestamp,
     /// Whether it is the tree's active version.
     pub active: bool,
+    /// Who stored it: the label of the API token (or its agent), empty for versions stored
+    /// before authors were recorded.
+    pub author: String,
+    /// Why it was stored, as its author wrote it (may be empty).
+    pub comment: String,
+}
+
+/// The active version of a tree and what was active before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IvrActive {
+    /// The active version.
+    pub version: u32,
+    /// Versions active before it, most recent last (what rollback goes back to).
+    pub previous: Vec<u32>,
+}
+
+/// Who stores a version, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IvrAuthor {
+    /// Who: the API token's label or agent.
+    pub author: String,
+    /// Why (may be empty).
+    pub comment: String,
 }
 
 impl Store {
@@ -34,6 +59,7 @@ impl Store {
         version: u32,
         tree_json: &str,
         created_at: Timestamp,
+        by: &IvrAuthor,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction().at(self.path())?;
@@ -52,8 +78,16 @@ impl Store {
             });
         }
         tx.execute(
-            "INSERT INTO ivr_versions (name, version, tree, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![name, version, tree_json, millis_to_sql(created_at)],
+            "INSERT INTO ivr_versions (name, version, tree, created_at, author, comment) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                name,
+                version,
+                tree_json,
+                millis_to_sql(created_at),
+                by.author,
+                by.comment
+            ],
         )
         .at(self.path())?;
         tx.commit().at(self.path())
@@ -64,7 +98,8 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
-                "SELECT v.version, v.created_at, a.version FROM ivr_versions v \
+                "SELECT v.version, v.created_at, a.version, v.author, v.comment \
+                 FROM ivr_versions v \
                  LEFT JOIN ivr_active a ON a.name = v.name \
                  WHERE v.name = ?1 ORDER BY v.version",
             )
@@ -79,6 +114,8 @@ impl Store {
                     version,
                     created_at: millis_from_sql(created_at),
                     active: active == Some(version),
+                    author: r.get(3)?,
+                    comment: r.get(4)?,
                 })
             })
             .at(self.path())?;
@@ -107,9 +144,15 @@ impl Store {
             .at(self.path())
     }
 
-    /// Makes `version` the active version of tree `name`. Refused with
-    /// [`StoreError::UnknownIvrVersion`] if it is not stored.
-    pub fn set_active_ivr(&self, name: &str, version: u32) -> Result<(), StoreError> {
+    /// Makes `version` the active version of tree `name`, with `previous` the versions active
+    /// before it (most recent last). Refused with [`StoreError::UnknownIvrVersion`] if it is
+    /// not stored.
+    pub fn set_active_ivr(
+        &self,
+        name: &str,
+        version: u32,
+        previous: &[u32],
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction().at(self.path())?;
         let exists: Option<i64> = tx
@@ -129,11 +172,28 @@ impl Store {
         tx.execute("DELETE FROM ivr_active WHERE name = ?1", params![name])
             .at(self.path())?;
         tx.execute(
-            "INSERT INTO ivr_active (name, version) VALUES (?1, ?2)",
-            params![name, version],
+            "INSERT INTO ivr_active (name, version, previous) VALUES (?1, ?2, ?3)",
+            params![name, version, previous_to_sql(previous)],
         )
         .at(self.path())?;
         tx.commit().at(self.path())
+    }
+
+    /// The active version of tree `name` and the versions active before it, if one is active.
+    pub fn ivr_active(&self, name: &str) -> Result<Option<IvrActive>, StoreError> {
+        let row: Option<(u32, String)> = self
+            .conn()
+            .query_row(
+                "SELECT version, previous FROM ivr_active WHERE name = ?1",
+                params![name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .at(self.path())?;
+        Ok(row.map(|(version, previous)| IvrActive {
+            version,
+            previous: previous_from_sql(&previous),
+        }))
     }
 
     /// The active version of tree `name` and its JSON, if one is active.
@@ -185,4 +245,22 @@ impl Store {
             .at(self.path())?;
         rows.collect::<Result<_, _>>().at(self.path())
     }
+}
+
+/// The most previous versions kept per tree (the IVR registry remembers as many).
+const MAX_PREVIOUS: usize = 64;
+
+fn previous_to_sql(previous: &[u32]) -> String {
+    let start = previous.len().saturating_sub(MAX_PREVIOUS);
+    let list: Vec<String> = previous[start..].iter().map(u32::to_string).collect();
+    list.join(",")
+}
+
+/// Reads the stored list; an unreadable entry is skipped (it only limits how far back a
+/// rollback goes).
+fn previous_from_sql(text: &str) -> Vec<u32> {
+    text.split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .take(MAX_PREVIOUS)
+        .collect()
 }

@@ -75,7 +75,7 @@ pub use db::{Recovered, Recovery, Store, DATABASE_FILE, LOCK_FILE};
 pub use error::StoreError;
 pub use history::HistoryEntry;
 pub use indicators::IndicatorDay;
-pub use ivr::IvrVersionInfo;
+pub use ivr::{IvrActive, IvrAuthor, IvrVersionInfo};
 pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
 pub use maintenance::Erasure;
 pub use outbox::{Delivery, DeliveryChannel, DeliveryState};

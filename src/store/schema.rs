@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";
@@ -60,6 +60,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 7,
         apply: v7_survey_questions,
+    },
+    Migration {
+        version: 8,
+        apply: v8_ivr_history,
     },
 ];
 
@@ -224,6 +228,19 @@ fn v7_survey_questions(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreErr
     )
     .at(path)?;
     Ok(())
+}
+
+/// Version 8: IVR history. Each version records who stored it and why (versions stored before
+/// get an empty author and comment); the active version of a tree keeps the versions active
+/// before it (comma-separated, most recent last), so that a rollback works after a restart
+/// (trees active before this version start with nothing to roll back to).
+fn v8_ivr_history(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "ALTER TABLE ivr_versions ADD COLUMN author TEXT NOT NULL DEFAULT '';
+         ALTER TABLE ivr_versions ADD COLUMN comment TEXT NOT NULL DEFAULT '';
+         ALTER TABLE ivr_active ADD COLUMN previous TEXT NOT NULL DEFAULT '';",
+    )
+    .at(path)
 }
 
 /// The contact named by an `interaction_created` payload, read without decoding the whole event.

@@ -47,7 +47,7 @@ use crate::ivr::{render_jambonz, render_twiml, Verb};
 pub use calls::{CallError, CallEvent, CallRequest, Calls};
 pub use config::VoiceConfig;
 pub use gateway::Gateway;
-pub use trees::{IvrTrees, TreeError};
+pub use trees::{IvrTrees, QueueRemoval, Stored, StoredVersion, TreeError};
 
 /// The running phone channel.
 #[derive(Debug, Clone)]
@@ -67,7 +67,7 @@ impl VoiceChannel {
         voice: &VoiceConfig,
         public_base: String,
     ) -> Result<VoiceChannel, TreeError> {
-        let trees = IvrTrees::load(engine.store().clone(), voice, SystemClock.now()).await?;
+        let trees = IvrTrees::load(engine, voice, SystemClock.now()).await?;
         let sessions = crate::store::VoiceSessions::open(engine.store())?;
         let sessions =
             persist::SessionLog::start(sessions, Duration::from_millis(voice.persist_window_ms));
