@@ -8,6 +8,8 @@
 //! - [`core`]: the pure, deterministic routing core ([`core::Router`]): commands in, events out,
 //!   time as a parameter. Embed it directly, drive it from a simulator, or replay a journal into it.
 //! - [`config`]: the TOML configuration that seeds agents and queues.
+//! - [`reconcile`]: what differs between a configuration file and the running contact center
+//!   (the server's warning at start, `guichet apply`).
 //! - [`ivr`]: IVR trees (model, validation, a pure interpreter, versioned registry) and the
 //!   call-control verbs rendered as TwiML or jambonz JSON.
 //! - [`store`]: SQLite persistence: the event journal with group commit, snapshots, recovery,
@@ -35,6 +37,7 @@ pub mod http;
 pub mod ivr;
 pub mod notify;
 pub mod obs;
+pub mod reconcile;
 pub mod server;
 pub mod sim;
 pub mod store;

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 use guichet::config::Config;
 
+use cli::apply::ApplyArgs;
 use cli::serve::ServeArgs;
 use cli::simulate::SimulateArgs;
 use cli::token::TokenArgs;
@@ -26,8 +27,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Check a configuration file: TOML syntax, shape, and every queue and agent as the router
-    /// would accept them. Errors name the line, or the queue or agent at fault.
+    /// Check a configuration file: TOML syntax, shape, every queue and agent as the router
+    /// would accept them, the IVR tree files and what they, the numbers and the chat topics
+    /// refer to. Every problem is listed at once, each with where it is.
     CheckConfig {
         /// The file to check.
         file: PathBuf,
@@ -42,6 +44,10 @@ enum Cmd {
     Serve(ServeArgs),
     /// Create, list or revoke API tokens.
     Token(TokenArgs),
+    /// Show how a configuration file differs from the running server (queues, agents, IVR
+    /// trees) and, with --yes, apply it as live changes through the server's gRPC API; with
+    /// --prune, also remove the queues and agents the file does not have.
+    Apply(ApplyArgs),
 }
 
 /// A usage error: exit code 2.
@@ -102,5 +108,6 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         Cmd::Simulate(args) => cli::simulate::run(args),
         Cmd::Serve(args) => cli::serve::run(args),
         Cmd::Token(args) => cli::token::run(args),
+        Cmd::Apply(args) => cli::apply::run(args),
     }
 }

@@ -416,11 +416,14 @@ pub fn queue_config(q: &pb::Queue) -> Result<QueueConfig, Status> {
     if q.offer_timeout_secs != 0 {
         config.offer_timeout_secs = q.offer_timeout_secs;
     }
-    config.max_misses = q.max_misses;
+    if let Some(misses) = q.max_misses {
+        config.max_misses = misses;
+    }
     config.wrap_up_secs = q.wrap_up_secs;
     if let Some(bonus) = q.last_agent_bonus {
         config.last_agent_bonus = bonus;
     }
+    config.public = q.public.unwrap_or(true);
     Ok(config)
 }
 
@@ -478,9 +481,10 @@ pub fn queue_pb(q: &QueueConfig) -> pb::Queue {
             }
         }),
         offer_timeout_secs: q.offer_timeout_secs,
-        max_misses: q.max_misses,
+        max_misses: Some(q.max_misses),
         wrap_up_secs: q.wrap_up_secs,
         last_agent_bonus: Some(q.last_agent_bonus),
+        public: Some(q.public),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The subcommands of the `guichet` binary, one module each.
 
+pub(crate) mod apply;
 pub(crate) mod serve;
 pub(crate) mod simulate;
 pub(crate) mod token;

@@ -127,6 +127,14 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
                     Ok(None) => {}
                     Err(e) => eprintln!("warning: {e:#}"),
                 }
+                if report.config_differences > 0 {
+                    println!(
+                        "warning: {} queue(s) or agent(s) of {source} differ from the database \
+                         (see the log); the database wins: `guichet apply {source}` shows the \
+                         differences, `--yes` applies them",
+                        report.config_differences
+                    );
+                }
                 // Tests and scripts wait for this line.
                 println!("ready");
             },

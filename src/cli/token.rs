@@ -48,6 +48,43 @@ enum TokenAction {
     },
 }
 
+/// Refuses an agent token for an agent that does not exist: in the database, or, before the
+/// first start has seeded it, in the configuration file.
+fn check_agent_exists(
+    store: &Store,
+    config: &guichet::config::Config,
+    agent: &str,
+) -> anyhow::Result<()> {
+    let id = AgentId::new(agent);
+    let known: Vec<AgentId> = if store.is_seeded()? {
+        let recovered = store
+            .recover_router()
+            .context("cannot read the agents from the database")?;
+        recovered
+            .router
+            .agents()
+            .into_iter()
+            .map(|a| a.config.id)
+            .collect()
+    } else {
+        config.agents.iter().map(|a| a.id.clone()).collect()
+    };
+    if known.contains(&id) {
+        return Ok(());
+    }
+    let names: Vec<&str> = known.iter().take(20).map(|a| a.as_str()).collect();
+    let shown: String = agent.chars().take(64).collect();
+    anyhow::bail!(
+        "agent {shown:?} does not exist: create it first (Supervisor.UpsertAgent, or [[agents]] in \
+         the configuration then `guichet apply`); existing agents: {}",
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    )
+}
+
 /// Runs `guichet token ...`.
 pub(crate) fn run(args: TokenArgs) -> anyhow::Result<()> {
     let (mut config, _) = load_config(args.config.as_deref())?;
@@ -67,6 +104,9 @@ pub(crate) fn run(args: TokenArgs) -> anyhow::Result<()> {
             }
             if role != Role::Agent && agent.is_some() {
                 return Err(Usage("--agent goes only with --role agent".into()).into());
+            }
+            if let Some(agent) = &agent {
+                check_agent_exists(&store, &config, agent)?;
             }
             let (token, info) = store
                 .create_token(role, agent.map(AgentId::new), &label, now())

@@ -40,6 +40,10 @@ pub enum RouteError {
     /// The agent must be logged in for this.
     #[error("agent {0} is offline: log in first")]
     AgentOffline(AgentId),
+    /// An interaction cannot be transferred or force-assigned to an agent who is offline (it
+    /// would wait for someone who may not come back).
+    #[error("agent {0} is offline: it cannot take the interaction; choose a logged-in agent or move the interaction to a queue")]
+    TargetOffline(AgentId),
     /// The interaction is not currently offered to this agent.
     #[error("interaction {interaction} is not offered to agent {agent}")]
     NotOfferedTo {

@@ -653,6 +653,10 @@ pub struct QueueConfig {
     /// strategies the last agent is preferred outright when eligible and free.
     #[serde(default = "default_last_agent_bonus")]
     pub last_agent_bonus: u32,
+    /// Whether the public quality indicators show the queue (default true); the router does
+    /// not use it.
+    #[serde(default = "default_true")]
+    pub public: bool,
 }
 
 fn all_channels() -> Vec<Channel> {
@@ -708,6 +712,7 @@ impl QueueConfig {
             max_misses: default_max_misses(),
             wrap_up_secs: 0,
             last_agent_bonus: default_last_agent_bonus(),
+            public: true,
         }
     }
 

@@ -521,6 +521,9 @@ impl Router {
                     }
                     TransferTarget::Agent { agent } => {
                         let t = self.agent_idx(&agent)?;
+                        if self.agent_ref(t).state == AgentState::Offline {
+                            return Err(RouteError::TargetOffline(agent));
+                        }
                         if holder == Some(t) {
                             return Err(RouteError::InvalidPhase {
                                 interaction,

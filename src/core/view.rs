@@ -307,6 +307,27 @@ impl Router {
         });
         let free = class.agents.len() as u32;
         let summary = match (&view.phase, &view.decision) {
+            (InteractionPhase::Waiting, _) if slot.target.is_some() => {
+                let target = slot.target.as_ref().map(|t| t.as_str()).unwrap_or("?");
+                let why = match slot
+                    .target
+                    .as_ref()
+                    .and_then(|t| self.agent(t))
+                    .map(|a| a.state)
+                {
+                    Some(AgentState::Paused { reason }) => format!("who is paused ({reason})"),
+                    Some(AgentState::WrapUp { .. }) => "who is in wrap-up".to_owned(),
+                    Some(AgentState::Offline) => "who is offline".to_owned(),
+                    Some(AgentState::Available) => {
+                        "who has no room for it on this channel now".to_owned()
+                    }
+                    None => "who no longer exists".to_owned(),
+                };
+                format!(
+                    "waiting for agent {target} alone (assigned by a supervisor or transferred), \
+                     {why}: it is offered to them as soon as they are available with room"
+                )
+            }
             (InteractionPhase::Waiting, _) if class.eligible == 0 => format!(
                 "waiting at escalation step {}: no agent has the required skills{}",
                 slot.step,

@@ -251,6 +251,10 @@ pub struct StartReport {
     pub seeded: bool,
     /// Open interactions found.
     pub open_interactions: usize,
+    /// On a database seeded before: how many queues and agents of the configuration file are
+    /// missing from it or configured differently (each logged as a warning; `guichet apply`
+    /// applies them).
+    pub config_differences: usize,
 }
 
 impl Engine {
@@ -287,9 +291,22 @@ impl Engine {
 
         // Startup commands: seed an empty database, then log everybody out.
         let mut startup: Vec<Event> = Vec::new();
+        let mut config_differences = 0;
         if !already_seeded {
             for command in seed.seed_commands() {
                 startup.extend(router.handle(now, command)?);
+            }
+        } else {
+            let queues: Vec<_> = router.queues().into_iter().map(|q| q.config).collect();
+            let agents: Vec<_> = router.agents().into_iter().map(|a| a.config).collect();
+            let plan = crate::reconcile::Plan::new(&seed, &queues, &agents, None, false);
+            if !plan.is_empty() {
+                config_differences = plan.changes.len();
+                tracing::warn!(
+                    "the configuration file differs from the database, which wins (the file \
+                     only seeds an empty database); `guichet apply FILE --yes` applies it:\n{}",
+                    plan.summary(50)
+                );
             }
         }
         let logged_in: Vec<_> = router
@@ -318,6 +335,7 @@ impl Engine {
             from_snapshot: recovered.snapshot_seq.is_some(),
             seeded: !already_seeded,
             open_interactions: router.open_count(),
+            config_differences,
         };
 
         let (requests, requests_rx) = mpsc::channel(config.command_queue.max(1));
