@@ -2,6 +2,8 @@
 //! (the public quality indicators as JSON) and `GET /indicators.html` (the same as an
 //! accessible page, French or English). None needs a token: the figures are aggregated and
 //! hold no personal data (restrict `/metrics` at the reverse proxy if it should stay private).
+//! The indicators show only the queues marked `public` (the default), by their display names;
+//! the page answers a bad request in its own language.
 
 use std::collections::HashMap;
 
@@ -52,20 +54,28 @@ async fn metrics(State(state): State<ObsState>) -> Response {
 struct IndicatorQuery {
     period: Option<String>,
     date: Option<String>,
-    lang: Option<String>,
 }
 
 fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response()
 }
 
-/// Builds the report a query asks for, or the response explaining what is wrong.
-async fn report(state: &ObsState, q: &IndicatorQuery) -> Result<Report, Response> {
-    let period = Period::parse(q.period.as_deref().unwrap_or("day")).map_err(bad_request)?;
-    let date = match q.date.as_deref() {
-        Some(d) => indicators::parse_date(d).map_err(bad_request)?,
-        None => indicators::today(&state.indicators, &SystemClock),
-    };
+/// The router's view of the queues for the public figures: announced delays, display names,
+/// and which queues are public.
+struct QueuesSeen {
+    delays: HashMap<(String, String), indicators::AnnouncedDelay>,
+    names: page::QueueNames,
+    hidden: std::collections::HashSet<String>,
+}
+
+/// Builds the report a query asks for (`period` and `date` already checked), with only the
+/// public queues, and their display names; or the response explaining what failed.
+async fn report(
+    state: &ObsState,
+    period: Period,
+    date: Option<chrono::NaiveDate>,
+) -> Result<(Report, page::QueueNames), Response> {
+    let date = date.unwrap_or_else(|| indicators::today(&state.indicators, &SystemClock));
     let unavailable = |e: EngineError| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -73,21 +83,64 @@ async fn report(state: &ObsState, q: &IndicatorQuery) -> Result<Report, Response
         )
             .into_response()
     };
-    let delays: HashMap<(String, String), indicators::AnnouncedDelay> = state
+    let seen = state
         .engine
-        .read(indicators::announced_delays)
+        .read(|r| QueuesSeen {
+            delays: indicators::announced_delays(r),
+            names: r
+                .queues()
+                .iter()
+                .map(|q| (q.config.id.to_string(), q.config.name.clone()))
+                .collect(),
+            hidden: r
+                .queues()
+                .iter()
+                .filter(|q| !q.config.public)
+                .map(|q| q.config.id.to_string())
+                .collect(),
+        })
         .await
         .map_err(unavailable)?;
     let store = std::sync::Arc::clone(state.engine.store());
     let config = state.indicators.clone();
-    tokio::task::spawn_blocking(move || {
-        Report::build(&store, &config, period, date, &|q, c| {
-            delays.get(&(q.to_owned(), c.to_owned())).copied()
-        })
+    let QueuesSeen {
+        delays,
+        names,
+        hidden,
+    } = seen;
+    let report = tokio::task::spawn_blocking(move || {
+        let (from, to) = period.range(date);
+        let mut days = store.indicator_days(
+            &from.format("%Y-%m-%d").to_string(),
+            &to.format("%Y-%m-%d").to_string(),
+        )?;
+        // Queues not marked public are left out of every row and total.
+        days.retain(|d| !hidden.contains(&d.queue));
+        Ok::<_, crate::store::StoreError>(Report::from_days(
+            &config,
+            period,
+            from,
+            to,
+            &days,
+            &|q, c| delays.get(&(q.to_owned(), c.to_owned())).copied(),
+        ))
     })
     .await
     .map_err(|_| unavailable(EngineError::Stopped))?
-    .map_err(|e| unavailable(EngineError::Store(e)))
+    .map_err(|e| unavailable(EngineError::Store(e)))?;
+    let names = names
+        .into_iter()
+        .filter(|(id, _)| report.rows.iter().any(|r| r.queue.as_deref() == Some(id)))
+        .collect();
+    Ok((report, names))
+}
+
+/// The JSON answer: the report, and the display names of the queues it shows.
+#[derive(serde::Serialize)]
+struct ReportJson {
+    #[serde(flatten)]
+    report: Report,
+    queue_names: std::collections::BTreeMap<String, String>,
 }
 
 async fn indicators_json(
@@ -98,8 +151,20 @@ async fn indicators_json(
         Ok(q) => q,
         Err(e) => return bad_request(e),
     };
-    match report(&state, &q).await {
-        Ok(report) => Json(report).into_response(),
+    let period = match Period::parse(q.period.as_deref().unwrap_or("day")) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e),
+    };
+    let date = match q.date.as_deref().map(indicators::parse_date).transpose() {
+        Ok(d) => d,
+        Err(e) => return bad_request(e),
+    };
+    match report(&state, period, date).await {
+        Ok((report, names)) => Json(ReportJson {
+            report,
+            queue_names: names.into_iter().collect(),
+        })
+        .into_response(),
         Err(response) => response,
     }
 }
@@ -109,25 +174,40 @@ async fn indicators_html(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(e) => return bad_request(e),
-    };
-    let lang = match q.lang.as_deref() {
-        Some(l) => match Lang::parse(l) {
-            Ok(l) => l,
-            Err(e) => return bad_request(e),
-        },
-        None => Lang::from_accept_language(
-            headers
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok()),
-        ),
-    };
-    match report(&state, &q).await {
-        Ok(report) => (
+    let preferred = Lang::from_accept_language(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let service = state.indicators.service_name.clone();
+    let refuse = |problem: page::BadRequest, lang: Lang| {
+        (
+            StatusCode::BAD_REQUEST,
             [(header::CONTENT_LANGUAGE, lang.code())],
-            Html(page::render(&report, lang, &state.indicators.service_name)),
+            Html(page::render_error(&problem, lang, &service)),
+        )
+            .into_response()
+    };
+    // The language first, so that every other problem is told in it.
+    let lang = match q.get("lang").map(|l| Lang::parse(l)) {
+        None => preferred,
+        Some(Ok(l)) => l,
+        Some(Err(_)) => return refuse(page::BadRequest::Language, preferred),
+    };
+    let Ok(q) = query(q) else {
+        return refuse(page::BadRequest::Parameter, lang);
+    };
+    let Ok(period) = Period::parse(q.period.as_deref().unwrap_or("day")) else {
+        return refuse(page::BadRequest::Period, lang);
+    };
+    let date = match q.date.as_deref().map(indicators::parse_date).transpose() {
+        Ok(d) => d,
+        Err(_) => return refuse(page::BadRequest::Date, lang),
+    };
+    match report(&state, period, date).await {
+        Ok((report, names)) => (
+            [(header::CONTENT_LANGUAGE, lang.code())],
+            Html(page::render(&report, lang, &service, &names)),
         )
             .into_response(),
         Err(response) => response,
@@ -140,8 +220,9 @@ fn query(mut q: HashMap<String, String>) -> Result<IndicatorQuery, String> {
     let parsed = IndicatorQuery {
         period: q.remove("period"),
         date: q.remove("date"),
-        lang: q.remove("lang"),
     };
+    // The page's language is read before (the JSON ignores it).
+    q.remove("lang");
     if let Some(unknown) = q.keys().next() {
         return Err(format!(
             "unknown parameter {unknown:?}: the indicators take period (day, week, month), \

@@ -1,8 +1,11 @@
 //! The public quality indicators page (`GET /indicators.html`): plain server-rendered HTML, one
 //! section per indicator with a heading, an inline SVG bar chart (with a text title and
 //! description) and the same figures as a table, in French or English. No JavaScript, no
-//! external resource: it works in any browser, with a screen reader, and printed.
+//! external resource: it works in any browser, with a screen reader, and printed. Queues are
+//! shown by their display names; which queues are shown is the route's choice (public ones).
+//! A bad request gets [`render_error`], in the page's language.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::indicators::{IndicatorRow, Period, Report};
@@ -70,6 +73,80 @@ impl Lang {
             Lang::En => en,
         }
     }
+
+    /// `n` and the singular or plural word: in French 0 and 1 take the singular, in English
+    /// only 1 does.
+    pub fn count(self, n: u64, fr: (&str, &str), en: (&str, &str)) -> String {
+        let (one, many) = match self {
+            Lang::Fr => fr,
+            Lang::En => en,
+        };
+        let singular = match self {
+            Lang::Fr => n <= 1,
+            Lang::En => n == 1,
+        };
+        format!("{n} {}", if singular { one } else { many })
+    }
+}
+
+/// The display names of the queues shown, by id (a queue missing here is shown by its id).
+pub type QueueNames = HashMap<String, String>;
+
+/// What a bad request to the page is told, in the page's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadRequest {
+    /// `period` is not day, week or month.
+    Period,
+    /// `date` is not `YYYY-MM-DD`.
+    Date,
+    /// `lang` is not fr or en.
+    Language,
+    /// A parameter the page does not take.
+    Parameter,
+}
+
+impl BadRequest {
+    /// The message, saying what to write instead (never echoing the request).
+    pub fn message(&self, lang: Lang) -> &'static str {
+        match self {
+            BadRequest::Period => lang.t(
+                "La période demandée n'existe pas : choisissez period=day (jour), period=week \
+                 (semaine) ou period=month (mois).",
+                "Unknown period: use period=day, period=week or period=month.",
+            ),
+            BadRequest::Date => lang.t(
+                "La date demandée n'est pas valide : écrivez-la AAAA-MM-JJ, par exemple \
+                 date=2026-03-31.",
+                "Invalid date: write it YYYY-MM-DD, for example date=2026-03-31.",
+            ),
+            BadRequest::Language => lang.t(
+                "Langue inconnue : choisissez lang=fr ou lang=en.",
+                "Unknown language: use lang=fr or lang=en.",
+            ),
+            BadRequest::Parameter => lang.t(
+                "Paramètre inconnu : la page accepte period (day, week, month), date \
+                 (AAAA-MM-JJ) et lang (fr, en).",
+                "Unknown parameter: the page takes period (day, week, month), date \
+                 (YYYY-MM-DD) and lang (fr, en).",
+            ),
+        }
+    }
+}
+
+/// A short page for a bad request, in `lang`, with a link to today's figures.
+pub fn render_error(problem: &BadRequest, lang: Lang, service: &str) -> String {
+    let title = lang.t("Demande incorrecte", "Bad request");
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"{code}\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title} — {service}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n\
+         <h1>{title}</h1>\n<p id=\"error\">{message}</p>\n\
+         <p><a href=\"/indicators.html?lang={code}\">{back}</a></p>\n</main>\n</body>\n</html>\n",
+        code = lang.code(),
+        service = escape(service),
+        message = escape(problem.message(lang)),
+        back = lang.t("Voir les indicateurs du jour", "See today's indicators"),
+    )
 }
 
 /// Formats a count.
@@ -131,20 +208,23 @@ fn delay_text(secs: Option<u64>, lang: Lang) -> String {
     let Some(s) = secs else {
         return lang.t("variable", "varies").to_owned();
     };
-    let (n, fr, en) = if s % 86_400 == 0 && s > 0 {
-        (s / 86_400, "jour(s)", "day(s)")
+    if s % 86_400 == 0 && s > 0 {
+        lang.count(s / 86_400, ("jour", "jours"), ("day", "days"))
     } else if s % 3600 == 0 && s > 0 {
-        (s / 3600, "heure(s)", "hour(s)")
+        lang.count(s / 3600, ("heure", "heures"), ("hour", "hours"))
     } else if s % 60 == 0 && s > 0 {
-        (s / 60, "minute(s)", "minute(s)")
+        lang.count(s / 60, ("minute", "minutes"), ("minute", "minutes"))
     } else {
-        (s, "seconde(s)", "second(s)")
-    };
-    format!("{n} {}", lang.t(fr, en))
+        lang.count(s, ("seconde", "secondes"), ("second", "seconds"))
+    }
 }
 
 fn working_days_text(days: u32, lang: Lang) -> String {
-    format!("{days} {}", lang.t("jour(s) ouvré(s)", "working day(s)"))
+    lang.count(
+        u64::from(days),
+        ("jour ouvré", "jours ouvrés"),
+        ("working day", "working days"),
+    )
 }
 
 /// One indicator: its id, heading, explanation, and how to read a row.
@@ -216,10 +296,13 @@ const INDICATORS: &[Indicator] = &[
             (
                 r.satisfaction_average,
                 format!(
-                    "{} ({} {})",
+                    "{} ({})",
                     format_score(r.satisfaction_average, l),
-                    r.satisfaction_answers,
-                    l.t("réponses", "answers")
+                    l.count(
+                        r.satisfaction_answers,
+                        ("réponse", "réponses"),
+                        ("answer", "answers")
+                    )
                 ),
             )
         },
@@ -227,9 +310,17 @@ const INDICATORS: &[Indicator] = &[
     },
 ];
 
-fn row_label(row: &IndicatorRow, lang: Lang) -> String {
+fn queue_name<'a>(queue: &'a str, names: &'a QueueNames) -> &'a str {
+    names
+        .get(queue)
+        .map(String::as_str)
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or(queue)
+}
+
+fn row_label(row: &IndicatorRow, lang: Lang, names: &QueueNames) -> String {
     match (&row.queue, &row.channel) {
-        (Some(q), Some(c)) => format!("{} — {}", q, channel_name(c, lang)),
+        (Some(q), Some(c)) => format!("{} — {}", queue_name(q, names), channel_name(c, lang)),
         (None, Some(c)) => format!(
             "{} — {}",
             lang.t("Toutes files", "All queues"),
@@ -239,8 +330,9 @@ fn row_label(row: &IndicatorRow, lang: Lang) -> String {
     }
 }
 
-/// Renders the page for a report. `service` names the service in the title.
-pub fn render(report: &Report, lang: Lang, service: &str) -> String {
+/// Renders the page for a report. `service` names the service in the title; `names` gives
+/// the queues' display names.
+pub fn render(report: &Report, lang: Lang, service: &str, names: &QueueNames) -> String {
     let mut rows: Vec<&IndicatorRow> = report.rows.iter().collect();
     rows.push(&report.total);
     let period_text = match report.period {
@@ -349,7 +441,7 @@ pub fn render(report: &Report, lang: Lang, service: &str) -> String {
         let _ = writeln!(
             h,
             "<li>{}{}{}</li>",
-            escape(&row_label(row, lang)),
+            escape(&row_label(row, lang, names)),
             lang.t(" : ", ": "),
             escape(&match row.announced_delay_working_days {
                 Some(days) => working_days_text(days, lang),
@@ -359,7 +451,7 @@ pub fn render(report: &Report, lang: Lang, service: &str) -> String {
     }
     h.push_str("</ul>\n</section>\n");
     for ind in INDICATORS {
-        section(&mut h, ind, &rows, lang);
+        section(&mut h, ind, &rows, lang, names);
     }
     let _ = write!(
         h,
@@ -385,7 +477,13 @@ const BAR_HEIGHT: u32 = 28;
 const LABEL_WIDTH: u32 = 300;
 const BAR_WIDTH: u32 = 360;
 
-fn section(h: &mut String, ind: &Indicator, rows: &[&IndicatorRow], lang: Lang) {
+fn section(
+    h: &mut String,
+    ind: &Indicator,
+    rows: &[&IndicatorRow],
+    lang: Lang,
+    names: &QueueNames,
+) {
     let title = lang.t(ind.title.0, ind.title.1);
     let help = lang.t(ind.help.0, ind.help.1);
     let values: Vec<(Option<f64>, String)> = rows.iter().map(|r| (ind.value)(r, lang)).collect();
@@ -428,7 +526,7 @@ fn section(h: &mut String, ind: &Indicator, rows: &[&IndicatorRow], lang: Lang) 
              <text x=\"{vx:.1}\" y=\"{ty}\">{text}</text>",
             lx = LABEL_WIDTH - 8,
             ty = y + BAR_HEIGHT / 2 + 4,
-            label = escape(&row_label(row, lang)),
+            label = escape(&row_label(row, lang, names)),
             bx = LABEL_WIDTH,
             bh = BAR_HEIGHT - 8,
             vx = f64::from(LABEL_WIDTH) + w + 6.0,
@@ -451,10 +549,10 @@ fn section(h: &mut String, ind: &Indicator, rows: &[&IndicatorRow], lang: Lang) 
         lang.t("Valeur", "Value"),
     );
     for (row, (value, text)) in rows.iter().zip(&values) {
-        let queue = row
-            .queue
-            .as_deref()
-            .map_or_else(|| lang.t("Toutes", "All").to_owned(), escape);
+        let queue = row.queue.as_deref().map_or_else(
+            || lang.t("Toutes", "All").to_owned(),
+            |q| escape(queue_name(q, names)),
+        );
         let channel = row.channel.as_deref().map_or_else(
             || lang.t("Tous", "All").to_owned(),
             |c| channel_name(c, lang).to_owned(),
@@ -517,7 +615,23 @@ mod tests {
             escape("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
-        assert_eq!(delay_text(Some(432_000), Lang::En), "5 day(s)");
-        assert_eq!(delay_text(Some(180), Lang::Fr), "3 minute(s)");
+        assert_eq!(delay_text(Some(432_000), Lang::En), "5 days");
+        assert_eq!(delay_text(Some(180), Lang::Fr), "3 minutes");
+        assert_eq!(delay_text(Some(3600), Lang::Fr), "1 heure");
+        assert_eq!(delay_text(Some(86_400), Lang::En), "1 day");
+        assert_eq!(working_days_text(1, Lang::Fr), "1 jour ouvré");
+        assert_eq!(working_days_text(5, Lang::Fr), "5 jours ouvrés");
+        assert_eq!(
+            Lang::Fr.count(0, ("réponse", "réponses"), ("a", "b")),
+            "0 réponse"
+        );
+        assert_eq!(
+            Lang::En.count(0, ("a", "b"), ("answer", "answers")),
+            "0 answers"
+        );
+        assert_eq!(
+            Lang::Fr.count(2, ("réponse", "réponses"), ("a", "b")),
+            "2 réponses"
+        );
     }
 }

@@ -138,8 +138,12 @@ def expected_text(indicator, row, lang):
         return fmt_rate(row["within_delay_rate"], lang)
     if indicator == "abandonment":
         return fmt_rate(row["abandonment_rate"], lang)
-    answers = "réponses" if lang == "fr" else "answers"
-    return f"{fmt_score(row['satisfaction_average'], lang)} ({row['satisfaction_answers']} {answers})"
+    n = row["satisfaction_answers"]
+    if lang == "fr":
+        answers = "réponse" if n <= 1 else "réponses"
+    else:
+        answers = "answer" if n == 1 else "answers"
+    return f"{fmt_score(row['satisfaction_average'], lang)} ({n} {answers})"
 
 
 def expected_value(indicator, row):
