@@ -408,7 +408,7 @@ async fn setup(args: &Args, supervisor: &SupervisorClient<Authed>) -> anyhow::Re
                     min_level: 1,
                 }],
                 offer_timeout_secs: 60,
-                max_misses: 0,
+                max_misses: Some(0),
                 wrap_up_secs: 0,
                 strategy: pb::Strategy::LongestIdle as i32,
                 ..Default::default()

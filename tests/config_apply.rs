@@ -64,6 +64,12 @@ async fn apply_shows_the_differences_then_makes_them_live_and_removes_nothing_wi
     assert_ne!(edited, original);
     // (david-removed is added, david is only in the database.)
     std::fs::write(&file, edited).unwrap();
+    // And its IVR tree says something new.
+    let tree_file = ws.path().join("ivr/demo_tree.json");
+    let tree = std::fs::read_to_string(&tree_file).unwrap();
+    let changed = tree.replacen("Bienvenue au service", "Bonjour et bienvenue au service", 1);
+    assert_ne!(tree, changed);
+    std::fs::write(&tree_file, changed).unwrap();
 
     let out = apply(&ws, &file, server.addr, &[]);
     assert!(out.status.success(), "{}", text(&out));
@@ -74,6 +80,10 @@ async fn apply_shows_the_differences_then_makes_them_live_and_removes_nothing_wi
     );
     assert!(shown.contains("+ agent zoe (new)"), "{shown}");
     assert!(!shown.contains("- agent david"), "{shown}");
+    assert!(
+        shown.contains("~ IVR tree accueil-service-public: the file differs from active version 1"),
+        "{shown}"
+    );
     assert!(shown.contains("dry run: nothing changed"), "{shown}");
     let admin = ws.admin_token();
     let mut sup = server.supervisor(&admin);
@@ -107,6 +117,18 @@ async fn apply_shows_the_differences_then_makes_them_live_and_removes_nothing_wi
         .queues;
     let tax = queues.iter().find(|q| q.id == "tax").unwrap();
     assert_eq!(tax.offer_timeout_secs, 45);
+    let versions = sup
+        .list_ivr_versions(pb::ListIvrVersionsRequest {
+            name: "accueil-service-public".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .versions;
+    let last = versions.last().unwrap();
+    assert_eq!((last.version, last.active), (2, true));
+    assert!(last.comment.starts_with("guichet apply "), "{last:?}");
+    assert_eq!(last.author, "first admin token (admin token)");
     // Live at once: an agent token for zoe is accepted now.
     ws.token("agent", Some("zoe"));
 
