@@ -216,3 +216,69 @@ async fn a_schema_7_database_opens_upgraded_with_its_trees() {
         .expect_err("no activation history before schema 8");
     assert_eq!(none.code(), Code::FailedPrecondition);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_version_naming_a_removed_queue_cannot_come_back() {
+    let ws = Workspace::new();
+    let server = ws.start();
+    let (token, _) = ws.token("supervisor", None);
+    let mut sup = server.supervisor(&token);
+    // Version 2 has no tax branch at all; once active, the tax queue can go.
+    let mut no_tax = demo();
+    let nodes = no_tax["nodes"].as_object_mut().expect("nodes");
+    for node in ["topic_tax", "require_tax", "hold_tax", "queue_tax"] {
+        nodes.remove(node);
+    }
+    for field in ["options", "speech"] {
+        no_tax["nodes"]["topic_menu"][field]
+            .as_object_mut()
+            .expect("options and speech keywords")
+            .retain(|_, target| target != "topic_tax");
+    }
+    let put = sup
+        .put_ivr_version(pb::PutIvrVersionRequest {
+            tree_json: no_tax.to_string(),
+            activate: true,
+            comment: "no more tax line".into(),
+        })
+        .await
+        .expect("PutIvrVersion without tax")
+        .into_inner();
+    assert!(put.warnings.is_empty(), "{:?}", put.warnings);
+    sup.remove_queue(pb::RemoveQueueRequest {
+        queue_id: "tax".into(),
+    })
+    .await
+    .expect("tax is no longer named by the active tree");
+
+    // Version 1 sends calls to tax: neither rollback nor activation may bring it back.
+    for refused in [
+        sup.rollback_ivr(pb::RollbackIvrRequest { name: TREE.into() })
+            .await
+            .expect_err("rollback to a version naming a removed queue"),
+        sup.activate_ivr_version(pb::ActivateIvrVersionRequest {
+            name: TREE.into(),
+            version: 1,
+        })
+        .await
+        .expect_err("activation of a version naming a removed queue"),
+    ] {
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert!(
+            refused
+                .message()
+                .contains("queue `tax`, which does not exist"),
+            "{}",
+            refused.message()
+        );
+    }
+    let active = sup
+        .get_ivr_version(pb::GetIvrVersionRequest {
+            name: TREE.into(),
+            version: 0,
+        })
+        .await
+        .expect("active version")
+        .into_inner();
+    assert_eq!(active.version.expect("info").version, 2, "still version 2");
+}
