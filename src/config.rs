@@ -337,12 +337,7 @@ impl Config {
     /// [`Config::reference_problems`]). Every problem is reported at once (as
     /// [`ConfigError::Several`] when there are more than one); `path` labels them.
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let mut problems = Vec::new();
-        match self.validate_settings(path) {
-            Ok(()) => {}
-            Err(ConfigError::Invalid { what, message, .. }) => problems.push((what, message)),
-            Err(other) => return Err(other),
-        }
+        let mut problems = self.settings_problems();
         problems.extend(self.reference_problems());
         if problems.len() > MAX_PROBLEMS {
             let more = problems.len() - MAX_PROBLEMS;
@@ -452,18 +447,15 @@ impl Config {
         problems
     }
 
-    /// The first problem of the settings, queues and agents (the router stops at the first).
-    fn validate_settings(&self, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |what: &str, message: String| ConfigError::Invalid {
-            path: path.to_owned(),
-            what: what.to_owned(),
-            message,
-        };
-        self.store
-            .validate()
-            .map_err(|e| invalid("[store]", e.to_string()))?;
+    /// Every problem of the settings, queues and agents, each as `(where, what is wrong)`.
+    fn settings_problems(&self) -> Vec<(String, String)> {
+        let invalid = |what: &str, message: String| (what.to_owned(), message);
+        let mut problems: Vec<(String, String)> = Vec::new();
+        if let Err(e) = self.store.validate() {
+            problems.push(invalid("[store]", e.to_string()));
+        }
         if self.engine.command_queue == 0 || self.engine.event_buffer == 0 {
-            return Err(invalid(
+            problems.push(invalid(
                 "[engine]",
                 "command_queue and event_buffer must be at least 1".into(),
             ));
@@ -474,7 +466,7 @@ impl Config {
             .parse::<std::net::SocketAddr>()
             .is_err()
         {
-            return Err(invalid(
+            problems.push(invalid(
                 "[server] grpc_addr",
                 format!(
                     "{:?} is not an address: write IP:PORT, for example \"127.0.0.1:50051\"",
@@ -488,7 +480,7 @@ impl Config {
             .parse::<std::net::SocketAddr>()
             .is_err()
         {
-            return Err(invalid(
+            problems.push(invalid(
                 "[server] http_addr",
                 format!(
                     "{:?} is not an address: write IP:PORT, for example \"127.0.0.1:8080\"",
@@ -498,21 +490,21 @@ impl Config {
         }
         if let Some(url) = &self.server.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid(
+                problems.push(invalid(
                     "[server] public_url",
                     format!("{url:?} must start with http:// or https://"),
                 ));
             }
         }
         if self.server.max_body_bytes < 1024 {
-            return Err(invalid(
+            problems.push(invalid(
                 "[server] max_body_bytes",
                 "must be at least 1024".into(),
             ));
         }
         let domain = &self.email.domain;
         if domain.trim().is_empty() || domain.contains(['<', '>', '@', ' ']) {
-            return Err(invalid(
+            problems.push(invalid(
                 "[email] domain",
                 format!(
                     "{domain:?} is not a domain: write the domain of your Message-IDs, like \"example.org\""
@@ -520,18 +512,19 @@ impl Config {
             ));
         }
         if let Some(relay) = &self.email.outbound {
-            relay
-                .validate()
-                .map_err(|(what, message)| invalid(what, message))?;
+            if let Err((what, message)) = relay.validate() {
+                problems.push(invalid(what, message));
+            }
         }
         if let Some(sms) = &self.sms {
-            sms.validate()
-                .map_err(|(what, message)| invalid(what, message))?;
+            if let Err((what, message)) = sms.validate() {
+                problems.push(invalid(what, message));
+            }
             for n in &sms.numbers {
                 let queue = self.queues.iter().find(|q| q.id.as_str() == n.queue);
                 match queue {
                     None if !self.queues.is_empty() => {
-                        return Err(invalid(
+                        problems.push(invalid(
                             "[sms] numbers",
                             format!(
                                 "{} goes to queue {:?}, which this file does not define",
@@ -540,7 +533,7 @@ impl Config {
                         ))
                     }
                     Some(q) if !q.channels.contains(&crate::core::Channel::Sms) => {
-                        return Err(invalid(
+                        problems.push(invalid(
                             "[sms] numbers",
                             format!(
                                 "{} goes to queue {:?}, which does not take sms: add \"sms\" to its channels",
@@ -552,45 +545,37 @@ impl Config {
                 }
             }
         }
-        self.notify
-            .validate()
-            .map_err(|(what, message)| invalid(what, message))?;
+        if let Err((what, message)) = self.notify.validate() {
+            problems.push(invalid(what, message));
+        }
         if let Some(inbound) = &self.email.inbound {
             let queues: Vec<_> = self.queues.iter().map(|q| q.id.clone()).collect();
-            inbound
-                .validate(&queues)
-                .map_err(|(what, message)| invalid(&what, message))?;
+            if let Err((what, message)) = inbound.validate(&queues) {
+                problems.push(invalid(&what, message));
+            }
         }
-        self.chat
-            .validate()
-            .map_err(|message| invalid("[chat]", message))?;
-        self.voice
-            .validate()
-            .map_err(|e| invalid("[voice]", e.to_string()))?;
-        self.surveys
-            .validate()
-            .map_err(|message| invalid("[surveys]", message))?;
-        self.calendar
-            .validate()
-            .map_err(|message| invalid("[calendar]", message))?;
+        if let Err(message) = self.chat.validate() {
+            problems.push(invalid("[chat]", message));
+        }
+        if let Err(e) = self.voice.validate() {
+            problems.push(invalid("[voice]", e.to_string()));
+        }
+        if let Err(message) = self.surveys.validate() {
+            problems.push(invalid("[surveys]", message));
+        }
+        if let Err(message) = self.calendar.validate() {
+            problems.push(invalid("[calendar]", message));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for q in &self.queues {
             if !seen.insert(q.id.clone()) {
-                return Err(ConfigError::Invalid {
-                    path: path.to_owned(),
-                    what: format!("queue {}", q.id),
-                    message: "defined twice".into(),
-                });
+                problems.push((format!("queue {}", q.id), "defined twice".into()));
             }
         }
         let mut seen = std::collections::BTreeSet::new();
         for a in &self.agents {
             if !seen.insert(a.id.clone()) {
-                return Err(ConfigError::Invalid {
-                    path: path.to_owned(),
-                    what: format!("agent {}", a.id),
-                    message: "defined twice".into(),
-                });
+                problems.push((format!("agent {}", a.id), "defined twice".into()));
             }
         }
         if !self.queues.is_empty() {
@@ -600,28 +585,31 @@ impl Config {
                 .iter()
                 .find(|q| !self.queues.iter().any(|c| &c.id == *q))
             {
-                return Err(invalid(
+                problems.push(invalid(
                     "[surveys] queues",
                     format!("queue {unknown} is not among the [[queues]] of this file"),
                 ));
             }
         }
+        // The router reports one problem per queue or agent: a queue refused in the first
+        // pass is not tried again in the second.
         let mut router = Router::new();
+        let mut refused = std::collections::BTreeSet::new();
         for command in self.seed_commands() {
             let what = match &command {
                 Command::UpsertQueue { config } => format!("queue {}", config.id),
                 Command::UpsertAgent { config } => format!("agent {}", config.id),
                 _ => String::new(),
             };
-            router
-                .handle(Timestamp(0), command)
-                .map_err(|e| ConfigError::Invalid {
-                    path: path.to_owned(),
-                    what,
-                    message: e.to_string(),
-                })?;
+            if refused.contains(&what) {
+                continue;
+            }
+            if let Err(e) = router.handle(Timestamp(0), command) {
+                refused.insert(what.clone());
+                problems.push((what, e.to_string()));
+            }
         }
-        Ok(())
+        problems
     }
 }
 

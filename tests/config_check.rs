@@ -223,3 +223,20 @@ fn check_config_reports_every_reference_problem_at_once_with_where_it_is() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("4 problems:"), "{stderr}");
 }
+
+#[test]
+fn settings_queue_and_agent_problems_are_all_listed() {
+    let text = "[server]\ngrpc_addr = \"nowhere\"\n\n[[queues]]\nid = \"tax\"\nrequirements = [{ skill = \"tax\", min_level = 9 }]\n\n[[agents]]\nid = \"x\"\n[[agents]]\nid = \"x\"\n";
+    let config = Config::from_toml(text, Path::new("m.toml")).unwrap();
+    match config.validate(Path::new("m.toml")).unwrap_err() {
+        ConfigError::Several { problems, .. } => {
+            let whats: Vec<&str> = problems.iter().map(|(w, _)| w.as_str()).collect();
+            assert_eq!(
+                whats,
+                ["[server] grpc_addr", "agent x", "queue tax"],
+                "{problems:?}"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
