@@ -125,7 +125,12 @@ impl Plan {
             match queues.iter().find(|r| r.id == q.id) {
                 None => changes.push(Change::AddQueue(q.clone())),
                 Some(running) => {
-                    let fields = diff(running, q);
+                    // A name left empty (by an older version) reads as the id, as it shows.
+                    let mut running = running.clone();
+                    if running.name.trim().is_empty() {
+                        running.name = running.id.to_string();
+                    }
+                    let fields = diff(&running, q);
                     if !fields.is_empty() {
                         changes.push(Change::ChangeQueue {
                             config: q.clone(),
@@ -139,7 +144,11 @@ impl Plan {
             match agents.iter().find(|r| r.id == a.id) {
                 None => changes.push(Change::AddAgent(a.clone())),
                 Some(running) => {
-                    let fields = diff(running, a);
+                    let mut running = running.clone();
+                    if running.name.trim().is_empty() {
+                        running.name = running.id.to_string();
+                    }
+                    let fields = diff(&running, a);
                     if !fields.is_empty() {
                         changes.push(Change::ChangeAgent {
                             config: a.clone(),
