@@ -546,6 +546,7 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::OffersRequest>,
     ) -> Result<Response<Self::OffersStream>, Status> {
+        let credential = super::auth::credential(&request);
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         // Known agent? (A stream for nobody would wait forever.)
         calls::agent_status(&self.engine, agent.clone()).await?;
@@ -695,7 +696,8 @@ impl AgentDesktop for DesktopService {
             }
             .instrument(span),
         );
-        Ok(Response::new(Box::pin(
+        Ok(Response::new(super::auth::guard(
+            credential,
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
     }

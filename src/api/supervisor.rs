@@ -94,6 +94,7 @@ fn lines(r: &Router, only: &[QueueId]) -> Result<pb::ListWaitingResponse, Status
 }
 
 fn queue_ids(list: &[String]) -> Result<Vec<QueueId>, Status> {
+    super::limits::queues("queues", list)?;
     list.iter()
         .map(|q| required("queues", q).map(QueueId::new))
         .collect()
@@ -114,6 +115,7 @@ impl Supervisor for SupervisorService {
             .agent
             .as_ref()
             .ok_or_else(|| convert::invalid("agent is required"))?;
+        super::limits::agent(agent)?;
         let config = convert::agent_config(agent)?;
         let id = config.id.clone();
         let command = Command::UpsertAgent { config };
@@ -198,6 +200,7 @@ impl Supervisor for SupervisorService {
             .queue
             .as_ref()
             .ok_or_else(|| convert::invalid("queue is required"))?;
+        super::limits::queue(queue)?;
         let config = convert::queue_config(queue)?;
         let reply = convert::queue_pb(&config);
         calls::run(&self.engine, Command::UpsertQueue { config }).await?;
@@ -252,6 +255,7 @@ impl Supervisor for SupervisorService {
         &self,
         request: Request<pb::WatchWaitingRequest>,
     ) -> Result<Response<Self::WatchWaitingStream>, Status> {
+        let credential = super::auth::credential(&request);
         caller(&request)?.require(SUPERVISOR_ROLES)?;
         let req = request.into_inner();
         let only = queue_ids(&req.queues)?;
@@ -288,7 +292,8 @@ impl Supervisor for SupervisorService {
                 }
             }
         });
-        Ok(Response::new(Box::pin(
+        Ok(Response::new(super::auth::guard(
+            credential,
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
     }
@@ -498,6 +503,7 @@ impl Supervisor for SupervisorService {
         &self,
         request: Request<pb::WatchStatsRequest>,
     ) -> Result<Response<Self::WatchStatsStream>, Status> {
+        let credential = super::auth::credential(&request);
         caller(&request)?.require(SUPERVISOR_ROLES)?;
         let req = request.into_inner();
         let only = queue_ids(&req.queues)?;
@@ -538,7 +544,8 @@ impl Supervisor for SupervisorService {
                 }
             }
         });
-        Ok(Response::new(Box::pin(
+        Ok(Response::new(super::auth::guard(
+            credential,
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
     }

@@ -1,0 +1,577 @@
+//! Hardening for the open internet, against the real binary over loopback: each attack found
+//! when the server was probed from outside, reproduced, with its bounded outcome asserted.
+//! Signature floods cost one HMAC at most; oversize bodies get 413 before being read; half-sent
+//! requests and silent WebSockets are closed by their timeouts; a flood of idle WebSockets
+//! under a low descriptor limit leaves gRPC and SMTP working; a revoked token's streams end;
+//! sizes and identifiers are bounded with errors that do not echo; SMTP counts every refusal.
+
+mod api_common;
+#[path = "voice_common/mod.rs"]
+mod voice_common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tonic::Code;
+
+use api_common::{Server, Workspace};
+use guichet::api::proto as pb;
+
+/// The voice test configuration (every gateway) followed by `extra`.
+fn voice_config(ws: &Workspace, extra: &str) -> PathBuf {
+    let dir = ws.log().with_file_name("conf");
+    let file = voice_common::write_config(&dir, "http://127.0.0.1:9");
+    let text = std::fs::read_to_string(&file).expect("config");
+    std::fs::write(&file, format!("{text}\n{extra}\n")).expect("config");
+    file
+}
+
+/// The demo configuration followed by `extra`.
+fn demo_with(ws: &Workspace, extra: &str) -> PathBuf {
+    let dir = ws.log().with_file_name("demo-conf");
+    std::fs::create_dir_all(&dir).expect("dir");
+    api_common::config_with(&dir, extra)
+}
+
+/// The sum of a metric's samples whose line starts with `prefix` (name and labels).
+async fn metric(client: &reqwest::Client, base: &str, prefix: &str) -> f64 {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+const HMACS: &str = "guichet_webhook_hmac_total{scheme=\"timestamped\"}";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signature_floods_cost_one_hmac_at_most_and_oversize_bodies_get_413() {
+    let ws = Workspace::new();
+    let config = voice_config(&ws, "");
+    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let base = format!("http://{}", server.http_addr);
+    let client = reqwest::Client::new();
+    let url = format!("{base}/voice/jambonz/incoming");
+    let sip = format!("{base}/voice/sip/events");
+    let body =
+        serde_json::json!({"call_sid": "CA1", "from": "+33600000000", "to": voice_common::NUMBER})
+            .to_string();
+    let t = unix_now();
+
+    // The attack: 10,000 `v1` entries. Refused by the header limits before any handler runs.
+    let flood = format!("t={t}{}", ",v1=00".repeat(10_000));
+    let before = metric(&client, &base, HMACS).await;
+    let started = Instant::now();
+    let answer = client
+        .post(&url)
+        .header("jambonz-signature", &flood)
+        .body(body.clone())
+        .send()
+        .await;
+    if let Ok(answer) = answer {
+        assert!(
+            answer.status().is_client_error(),
+            "flood answered {}",
+            answer.status()
+        );
+    }
+    // Nine entries (under 1 KB): refused by the signature check, before hashing.
+    for url in [&url, &sip] {
+        let nine = format!("t={t}{}", ",v1=00".repeat(8));
+        let header = if url.contains("jambonz") {
+            "jambonz-signature"
+        } else {
+            "guichet-signature"
+        };
+        let answer = client
+            .post(url.as_str())
+            .header(header, &nine)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), 403);
+        let text = answer.text().await.expect("text");
+        assert!(text.contains("too long"), "{text}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(metric(&client, &base, HMACS).await, before, "no HMAC yet");
+
+    // Seven wrong `v1` and the right one (a rotation): accepted, with one HMAC.
+    let good = voice_common::timestamped_sign(voice_common::JAMBONZ_SECRET, &body);
+    let (t_part, v1) = good.split_once(",v1=").expect("signature");
+    let rotated = format!("{t_part}{},v1={v1}", ",v1=00".repeat(6));
+    let answer = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("jambonz-signature", &rotated)
+        .body(body.clone())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status(), 200, "{:?}", answer.text().await);
+    assert_eq!(metric(&client, &base, HMACS).await, before + 1.0);
+    // Eight wrong ones: 403, one more HMAC.
+    let wrong = format!("t={t}{}", format!(",v1={}", "0".repeat(64)).repeat(7));
+    let answer = client
+        .post(&url)
+        .header("jambonz-signature", &wrong)
+        .body(body.clone())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status(), 403);
+    assert_eq!(metric(&client, &base, HMACS).await, before + 2.0);
+
+    // A webhook body over the endpoint's limit: 413 before reading it (announced length),
+    // and while reading (chunked), without any HMAC.
+    let big = "x".repeat(200 * 1024);
+    let answer = client
+        .post(&url)
+        .header("jambonz-signature", &good)
+        .body(big.clone())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status(), 413);
+    let mut raw = TcpStream::connect(server.http_addr).await.expect("connect");
+    raw.write_all(
+        b"POST /voice/sip/events HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let chunk = format!("2000\r\n{}\r\n", "x".repeat(0x2000));
+    for _ in 0..10 {
+        if raw.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let mut head = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(5), raw.read_exact(&mut head))
+        .await
+        .expect("answered")
+        .expect("read");
+    assert_eq!(&head, b"HTTP/1.1 413");
+    // Announced but never sent: 413 at once.
+    let mut raw = TcpStream::connect(server.http_addr).await.expect("connect");
+    raw.write_all(
+        b"POST /voice/sip/events HTTP/1.1\r\nhost: x\r\ncontent-length: 900000000\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let mut head = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(5), raw.read_exact(&mut head))
+        .await
+        .expect("answered at once")
+        .expect("read");
+    assert_eq!(&head, b"HTTP/1.1 413");
+    assert_eq!(metric(&client, &base, HMACS).await, before + 2.0);
+
+    let health = client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 200);
+}
+
+/// Reads until the peer closes; `true` if it closed within `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_and_silent_websockets_are_closed_by_their_timeouts() {
+    let ws = Workspace::new();
+    let config = demo_with(
+        &ws,
+        "[limits]\nheader_read_timeout_secs = 2\nbody_read_timeout_secs = 2\n\
+         idle_timeout_secs = 3\nws_start_timeout_secs = 2\n",
+    );
+    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let started = Instant::now();
+
+    // Half a request head.
+    let mut head = TcpStream::connect(server.http_addr).await.expect("connect");
+    head.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .expect("write");
+    // Nothing at all.
+    let mut silent = TcpStream::connect(server.http_addr).await.expect("connect");
+    // Half a body.
+    let mut body = TcpStream::connect(server.http_addr).await.expect("connect");
+    body.write_all(b"POST /email/inbound HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123")
+        .await
+        .expect("write");
+    // A keep-alive connection that goes quiet after one request.
+    let mut keep = TcpStream::connect(server.http_addr).await.expect("connect");
+    keep.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("write");
+
+    assert!(closed_within(&mut head, Duration::from_secs(8)).await);
+    assert!(closed_within(&mut silent, Duration::from_secs(8)).await);
+    let mut answer = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(8), body.read_to_string(&mut answer)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(closed_within(&mut keep, Duration::from_secs(8)).await);
+    assert!(started.elapsed() < Duration::from_secs(12));
+
+    // A chat WebSocket that never sends start.
+    let url = format!("ws://{}/chat/ws", server.http_addr);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket");
+    use futures_util::StreamExt;
+    let frame = tokio::time::timeout(Duration::from_secs(8), socket.next())
+        .await
+        .expect("closed in time");
+    let text = format!("{frame:?}");
+    assert!(text.contains("start_timeout"), "{text}");
+
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", server.http_addr);
+    let timeouts = metric(&client, &base, "guichet_connection_timeouts_total").await;
+    assert!(timeouts >= 2.0, "{timeouts}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_websockets_under_a_low_descriptor_limit_leave_grpc_and_smtp_working() {
+    let ws = Workspace::new();
+    let config = demo_with(&ws, "[limits]\nws_start_timeout_secs = 120\n");
+    let server = Server::start_limited(&ws.data_dir(), &ws.log(), &config, &[], Some(320));
+    let url = format!("ws://{}/chat/ws", server.http_addr);
+    let mut sockets = Vec::new();
+    let mut refused = 0;
+    for _ in 0..400 {
+        match tokio_tungstenite::connect_async(url.as_str()).await {
+            Ok((socket, _)) => sockets.push(socket),
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(refused > 0, "the flood was not capped");
+    assert!(!sockets.is_empty());
+
+    // gRPC still answers.
+    let admin = ws.admin_token();
+    let mut supervisor = server.supervisor(&admin);
+    let agents = tokio::time::timeout(
+        Duration::from_secs(10),
+        supervisor.list_agents(pb::ListAgentsRequest::default()),
+    )
+    .await
+    .expect("gRPC in time")
+    .expect("gRPC call");
+    assert!(!agents.get_ref().agents.is_empty());
+
+    // An SMTP session still works.
+    let smtp = server.smtp_addr.expect("SMTP");
+    let stream = TcpStream::connect(smtp).await.expect("SMTP connect");
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let greeting = lines.next_line().await.expect("read").expect("greeting");
+    assert!(greeting.starts_with("220"), "{greeting}");
+    write.write_all(b"HELO test\r\n").await.expect("write");
+    let hello = lines.next_line().await.expect("read").expect("line");
+    assert!(hello.starts_with("250"), "{hello}");
+    write.write_all(b"QUIT\r\n").await.expect("write");
+
+    // Refusals are counted.
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", server.http_addr);
+    let counted = metric(&client, &base, "guichet_connections_refused_total").await;
+    assert!(counted >= 1.0, "{counted}");
+    drop(sockets);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_ends_its_open_streams_within_ten_seconds() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.data_dir(), &ws.log());
+    let (token, id) = ws.token("supervisor", None);
+    let mut supervisor = server.supervisor(&token);
+    let mut stats = supervisor
+        .watch_stats(pb::WatchStatsRequest {
+            queues: vec![],
+            interval_ms: 200,
+        })
+        .await
+        .expect("stream")
+        .into_inner();
+    stats.message().await.expect("first update").expect("open");
+    let (agent_token, agent_id) = ws.token("agent", Some("amelie"));
+    let mut desktop = server.desktop(&agent_token);
+    let mut offers = desktop
+        .offers(pb::OffersRequest::default())
+        .await
+        .expect("offers")
+        .into_inner();
+
+    ws.revoke(&id);
+    ws.revoke(&agent_id);
+    let revoked = Instant::now();
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stats.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return None,
+                Err(status) => return Some(status),
+            }
+        }
+    })
+    .await
+    .expect("the stream ended within 10 s");
+    let status = end.expect("ended with a status");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(status.message().contains("revoked"));
+    let left = Duration::from_secs(10).saturating_sub(revoked.elapsed());
+    let end = tokio::time::timeout(left.max(Duration::from_secs(1)), async {
+        loop {
+            match offers.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return None,
+                Err(status) => return Some(status),
+            }
+        }
+    })
+    .await
+    .expect("the offer stream ended within 10 s");
+    assert_eq!(end.expect("status").code(), Code::Unauthenticated);
+    assert!(ws
+        .log_text()
+        .contains("stream ended: its token is no longer valid"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sizes_and_identifiers_are_bounded_without_echo() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.data_dir(), &ws.log());
+    let admin = ws.admin_token();
+
+    // 10,000 preferred skills.
+    let mut interactions = server.interactions(&admin);
+    let spec = pb::InteractionSpec {
+        channel: pb::Channel::Email as i32,
+        queue: "benefits".into(),
+        preferred: (0..10_000).map(|i| format!("s{i}")).collect(),
+        ..Default::default()
+    };
+    let e = interactions
+        .create(pb::CreateRequest {
+            spec: Some(spec),
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("spec.preferred"), "{}", e.message());
+    assert!(e.message().len() < 200);
+
+    // A 512 KB agent id, ids with a space, a slash, NUL or a non-ASCII letter: refused, not echoed.
+    let mut desktop = server.desktop(&admin);
+    for bad in [
+        "x".repeat(512 * 1024),
+        "a b".into(),
+        "a/b".into(),
+        "a\0b".into(),
+        "é".into(),
+    ] {
+        let e = desktop
+            .login(pb::LoginRequest {
+                agent_id: bad.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("refused");
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().starts_with("agent_id"), "{}", e.message());
+        assert!(e.message().len() < 200);
+    }
+
+    // Durations over their maximum.
+    let mut supervisor = server.supervisor(&admin);
+    for queue in [
+        pb::Queue {
+            id: "q1".into(),
+            wrap_up_secs: u64::MAX,
+            ..Default::default()
+        },
+        pb::Queue {
+            id: "q1".into(),
+            offer_timeout_secs: u64::MAX,
+            ..Default::default()
+        },
+        pb::Queue {
+            id: "q1".into(),
+            name: "n".repeat(1 << 20),
+            ..Default::default()
+        },
+    ] {
+        let e = supervisor
+            .upsert_queue(pb::UpsertQueueRequest { queue: Some(queue) })
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(
+                e.code(),
+                Code::InvalidArgument | Code::OutOfRange | Code::ResourceExhausted
+            ),
+            "{e:?}"
+        );
+        assert!(e.message().len() < 300, "{}", e.message());
+    }
+    let queues = supervisor
+        .list_queues(pb::ListQueuesRequest::default())
+        .await
+        .expect("queues");
+    assert!(queues.get_ref().queues.iter().all(|q| q.id != "q1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_protobuf_gets_invalid_argument() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.data_dir(), &ws.log());
+    let admin = ws.admin_token();
+    // A gRPC frame whose payload is not a protobuf message (a field tag of 0).
+    let mut grpc = tonic::client::Grpc::new(server.channel());
+    grpc.ready().await.expect("ready");
+    let mut request = tonic::Request::new(vec![0u8, 0, 0, 0xff, 0xff]);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {admin}").parse().expect("metadata"),
+    );
+    let path = "/guichet.v1.Supervisor/ListAgents".parse().expect("path");
+    let e = grpc
+        .unary::<_, Vec<u8>, _>(request, path, RawCodec)
+        .await
+        .expect_err("refused");
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+}
+
+/// Sends and receives raw bytes as gRPC messages.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Self::Error> {
+        use prost::bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, Self::Error> {
+        use prost::bytes::Buf;
+        let mut out = vec![0u8; src.remaining()];
+        src.copy_to_slice(&mut out);
+        Ok(Some(out))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_counts_every_refusal_and_refuses_nul() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.data_dir(), &ws.log());
+    let smtp = server.smtp_addr.expect("SMTP");
+    let stream = TcpStream::connect(smtp).await.expect("connect");
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    lines.next_line().await.expect("read").expect("greeting");
+    write.write_all(b"EHLO test\r\n").await.expect("write");
+    loop {
+        let l = lines.next_line().await.expect("read").expect("line");
+        if l.starts_with("250 ") {
+            break;
+        }
+    }
+    write
+        .write_all(b"MAIL FROM:<a\0b@example.org>\r\n")
+        .await
+        .expect("write");
+    let nul = lines.next_line().await.expect("read").expect("line");
+    assert!(nul.starts_with("501"), "{nul}");
+    write
+        .write_all(b"MAIL FROM:<a@example.org>\r\n")
+        .await
+        .expect("write");
+    let ok = lines.next_line().await.expect("read").expect("line");
+    assert!(ok.starts_with("250"), "{ok}");
+    // 2,000 pipelined unknown recipients: the session is closed after the error limit.
+    let mut burst = String::new();
+    for i in 0..2000 {
+        burst.push_str(&format!("RCPT TO:<nobody{i}@nowhere.example>\r\n"));
+    }
+    let _ = write.write_all(burst.as_bytes()).await;
+    let mut replies = 0;
+    let mut closing = None;
+    while let Ok(Ok(Some(line))) =
+        tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await
+    {
+        replies += 1;
+        if line.starts_with("421") {
+            closing = Some(line);
+            break;
+        }
+    }
+    assert!(closing.is_some(), "no 421 after {replies} replies");
+    assert!(replies <= 25, "{replies} replies before 421");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = ws.log_text();
+    let logged = log.matches("unknown recipient").count();
+    assert!(logged <= 2, "{logged} log lines for refused recipients");
+}
