@@ -510,6 +510,27 @@ async fn deliver(
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// The command parsers answer any line (shaped like a command or not) without panic.
+        #[test]
+        fn command_parsers_never_panic(
+            line in "(MAIL FROM:|RCPT TO:|mail from:|EHLO |)[ -~\u{0}é]{0,120}",
+            max in 0usize..100_000,
+        ) {
+            for keyword in ["FROM:", "TO:"] {
+                if let Some(arg) = strip_keyword(&line, keyword) {
+                    if let Some((_, params)) = path_and_params(arg) {
+                        let _ = check_mail_params(&params, max);
+                    }
+                }
+            }
+            let _ = path_and_params(&line);
+            let _ = one_line(&line);
+        }
+    }
+
     #[test]
     fn paths_and_parameters_are_read() {
         assert_eq!(
