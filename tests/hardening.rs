@@ -575,3 +575,77 @@ async fn smtp_counts_every_refusal_and_refuses_nul() {
     let logged = log.matches("unknown recipient").count();
     assert!(logged <= 2, "{logged} log lines for refused recipients");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_lists_are_paginated_and_watch_waiting_sends_the_first_entries_and_totals() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.data_dir(), &ws.log());
+    let admin = ws.admin_token();
+    let mut interactions = server.interactions(&admin);
+    for _ in 0..7 {
+        interactions
+            .create(pb::CreateRequest {
+                spec: Some(pb::InteractionSpec {
+                    channel: pb::Channel::Email as i32,
+                    queue: "general".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .expect("create");
+    }
+    let mut supervisor = server.supervisor(&admin);
+    let mut token = String::new();
+    let mut seen = Vec::new();
+    for round in 0.. {
+        assert!(round < 5, "pagination does not end");
+        let page = supervisor
+            .list_waiting(pb::ListWaitingRequest {
+                queues: vec!["general".into()],
+                page_size: 3,
+                page_token: token.clone(),
+            })
+            .await
+            .expect("page")
+            .into_inner();
+        let line = &page.lines[0];
+        assert_eq!(line.waiting_total, 7);
+        assert!(line.waiting.len() <= 3);
+        seen.extend(line.waiting.iter().map(|i| i.id.clone()));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 7, "{seen:?}");
+
+    for (size, token) in [(10_000, ""), (3, "not a token")] {
+        let e = supervisor
+            .list_waiting(pb::ListWaitingRequest {
+                queues: vec![],
+                page_size: size,
+                page_token: token.into(),
+            })
+            .await
+            .expect_err("refused");
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(!e.message().contains("not a token"));
+    }
+
+    let mut watch = supervisor
+        .watch_waiting(pb::WatchWaitingRequest {
+            queues: vec!["general".into()],
+            max_per_queue: 2,
+            ..Default::default()
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = watch.message().await.expect("update").expect("open");
+    assert_eq!(first.lines[0].waiting.len(), 2);
+    assert_eq!(first.lines[0].waiting_total, 7);
+}

@@ -28,6 +28,53 @@ pub const MAX_SLA_SECS: u64 = 90 * 86_400;
 /// The most working days of an SLA target.
 pub const MAX_SLA_WORKING_DAYS: u32 = 90;
 
+/// Entries of a page when the request does not say.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+/// The most entries of a page.
+pub const MAX_PAGE_SIZE: usize = 500;
+
+/// A page: where it starts and how many entries it holds at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Entries skipped.
+    pub offset: usize,
+    /// Entries at most.
+    pub size: usize,
+}
+
+impl Page {
+    /// The page of `page_size` (0: the default) starting at `page_token` (empty: the start).
+    pub fn new(page_size: u32, page_token: &str) -> Result<Page, Status> {
+        let size = match usize::try_from(page_size).unwrap_or(usize::MAX) {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n > MAX_PAGE_SIZE => {
+                return Err(invalid(format!(
+                    "page_size is over its maximum of {MAX_PAGE_SIZE}"
+                )))
+            }
+            n => n,
+        };
+        let token = page_token.trim();
+        let offset = if token.is_empty() {
+            0
+        } else {
+            token.parse::<u32>().map_err(|_| {
+                invalid(
+                    "page_token is not one this server gave: pass next_page_token as \
+                         received, or nothing for the first page"
+                        .into(),
+                )
+            })? as usize
+        };
+        Ok(Page { offset, size })
+    }
+
+    /// The token of the page after this one.
+    pub fn next_token(&self) -> String {
+        (self.offset + self.size).to_string()
+    }
+}
+
 fn invalid(message: String) -> Status {
     Status::invalid_argument(message)
 }

@@ -179,7 +179,7 @@ def run(server):
     desk = desktop_grpc.AgentDesktopStub(channel)
     def open_count():
         lines = sup.ListWaiting(supervisor.ListWaitingRequest(), metadata=meta).lines
-        return sum(len(line.waiting) + len(line.in_progress) for line in lines)
+        return sum(line.waiting_total + line.in_progress_total for line in lines)
     before = open_count()
     now = int(time.time())
 

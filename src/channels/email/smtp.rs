@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -198,6 +198,21 @@ async fn session(
             summary(refused_recipients);
             warn!(%peer, "SMTP session closed after {errors} errors");
             reply!("421 4.7.0 Too many errors, closing the connection");
+            // Commands still pipelined are read and dropped for a moment (at most 1 MB, one
+            // second) so that the close does not reset the connection before the client reads
+            // the 421.
+            let _ = write.shutdown().await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                let mut sink = [0u8; 8192];
+                let mut left = 1usize << 20;
+                while left > 0 {
+                    match reader.read(&mut sink).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => left = left.saturating_sub(n),
+                    }
+                }
+            })
+            .await;
             return;
         }
         let line = tokio::select! {
