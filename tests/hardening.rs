@@ -649,3 +649,75 @@ async fn waiting_lists_are_paginated_and_watch_waiting_sends_the_first_entries_a
     assert_eq!(first.lines[0].waiting.len(), 2);
     assert_eq!(first.lines[0].waiting_total, 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_six_megabyte_email_is_offered_to_a_client_with_default_limits() {
+    use api_common::{logged_in_agent, next};
+    let ws = Workspace::new();
+    let server = Server::start(&ws.data_dir(), &ws.log());
+    // The agent's client keeps tonic's default receive limit (4 MB).
+    let (_desk, mut offers) = logged_in_agent(&ws, &server, "amelie").await;
+
+    let smtp = server.smtp_addr.expect("SMTP");
+    let stream = TcpStream::connect(smtp).await.expect("connect");
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut expect = async |code: &str| loop {
+        let line = lines.next_line().await.expect("read").expect("line");
+        if line.starts_with(&format!("{code} ")) {
+            return line;
+        }
+        assert!(line.starts_with(&format!("{code}-")), "{line}");
+    };
+    expect("220").await;
+    write.write_all(b"EHLO test\r\n").await.expect("write");
+    expect("250").await;
+    write
+        .write_all(b"MAIL FROM:<citizen@example.org>\r\n")
+        .await
+        .expect("write");
+    expect("250").await;
+    write
+        .write_all(b"RCPT TO:<logement@service-public.example>\r\n")
+        .await
+        .expect("write");
+    expect("250").await;
+    write.write_all(b"DATA\r\n").await.expect("write");
+    expect("354").await;
+    let mut message = String::from(
+        "From: citizen@example.org\r\nTo: logement@service-public.example\r\n\
+         Subject: long letter\r\nMessage-ID: <long-1@example.org>\r\n\r\n",
+    );
+    let line = format!("{}\r\n", "mot ".repeat(19));
+    while message.len() < 6 << 20 {
+        message.push_str(&line);
+    }
+    message.push_str(".\r\n");
+    write.write_all(message.as_bytes()).await.expect("write");
+    let stored = expect("250").await;
+    assert!(
+        stored.contains("2.0.0") || stored.starts_with("250"),
+        "{stored}"
+    );
+
+    let offer = loop {
+        match next(&mut offers).await.update {
+            Some(pb::offer_update::Update::Offer(offer)) => break offer,
+            _ => continue,
+        }
+    };
+    let text = offer
+        .conversation
+        .first()
+        .map(|m| m.text.clone())
+        .unwrap_or_default();
+    assert!(text.len() < 1 << 20, "{} bytes offered", text.len());
+    assert!(text.contains("full-message.txt"), "the cut is not said");
+    let whole = offer
+        .conversation
+        .first()
+        .and_then(|m| m.attachments.iter().find(|a| a.name == "full-message.txt"))
+        .expect("the whole text is kept");
+    assert!(whole.stored);
+    assert!(whole.size > 6_000_000);
+}

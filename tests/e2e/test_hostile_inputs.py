@@ -225,6 +225,20 @@ def run(server):
         return text
     suite.case("sip: signed garbage body gets 400", bad_json_sip)
 
+    def bad_call_id():
+        import hashlib
+        import hmac
+        import json
+        body = json.dumps({"event": "call.incoming", "call_id": "a b/" + "x" * 300,
+                           "from": "+33600000000", "to": "+33100000000"}).encode()
+        sig = hmac.new(b"sip-secret-0123456789", f"{now}.".encode() + body,
+                       hashlib.sha256).hexdigest()
+        status, text = http(server, "POST", "/voice/sip/events", body,
+                            {"guichet-signature": f"t={now},v1={sig}"})
+        assert status == 400 and "x" * 50 not in text, (status, text[:200])
+        return text
+    suite.case("sip: call id with spaces and 300 bytes refused, not echoed", bad_call_id)
+
     def sms_unsigned():
         status, text = http(server, "POST", "/sms/twilio", b"From=%2B336&Body=hello",
                             {"content-type": "application/x-www-form-urlencoded"})

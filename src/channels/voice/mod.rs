@@ -117,6 +117,9 @@ impl VoiceChannel {
     }
 }
 
+/// The longest call id a gateway may send (Twilio's are 34 characters, jambonz's UUIDs 36).
+pub const MAX_CALL_ID_BYTES: usize = 128;
+
 /// A webhook as it reached the HTTP listener.
 #[derive(Debug)]
 pub struct Webhook {
@@ -194,6 +197,19 @@ pub async fn drive<P: Protocol>(
         Ok(Parsed::Ignored) => return P::acknowledge(),
         Err(refusal) => return answer_error(gateway, refusal),
     };
+    // Call ids become keys and journal references: bounded, printable, no spaces.
+    if request.sid.len() > MAX_CALL_ID_BYTES || !request.sid.bytes().all(|b| b.is_ascii_graphic()) {
+        return answer_error(
+            gateway,
+            Refusal::bad_request(
+                None,
+                format!(
+                    "the call id must be at most {MAX_CALL_ID_BYTES} printable ASCII characters \
+                     without spaces"
+                ),
+            ),
+        );
+    }
     let sid = request.sid.clone();
     match calls.handle(gateway, request).await {
         Ok(_) if status_callback => P::acknowledge(),
