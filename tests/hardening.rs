@@ -721,3 +721,157 @@ async fn a_six_megabyte_email_is_offered_to_a_client_with_default_limits() {
     assert!(whole.stored);
     assert!(whole.size > 6_000_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_visitor_too_slow_to_read_is_disconnected_and_can_resume() {
+    use api_common::{logged_in_agent, next};
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    let ws = Workspace::new();
+    let server = Server::start(&ws.data_dir(), &ws.log());
+    let (mut desk, mut offers) = logged_in_agent(&ws, &server, "david").await;
+    let url = format!("ws://{}/chat/ws", server.http_addr);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("WebSocket");
+    async fn until(
+        socket: &mut (impl futures_util::Stream<
+            Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>,
+        > + Unpin),
+        kind: &str,
+    ) -> serde_json::Value {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(20), socket.next())
+                .await
+                .expect("frame in time")
+                .expect("open")
+                .expect("frame");
+            if let WsMessage::Text(text) = msg {
+                let value: serde_json::Value = serde_json::from_str(text.as_str()).expect("JSON");
+                if value["type"] == kind {
+                    return value;
+                }
+            }
+        }
+    }
+    let start = serde_json::json!({"type": "start", "name": "Ana", "language": "en"});
+    socket
+        .send(WsMessage::Text(start.to_string().into()))
+        .await
+        .expect("send");
+    let started = until(&mut socket, "started").await;
+    let hello = serde_json::json!({"type": "message", "text": "Hello", "client_id": "c1"});
+    socket
+        .send(WsMessage::Text(hello.to_string().into()))
+        .await
+        .expect("send");
+    let queued = until(&mut socket, "queued").await;
+    let reference = queued["reference"].as_str().expect("reference").to_owned();
+    loop {
+        if let Some(pb::offer_update::Update::Offer(_)) = next(&mut offers).await.update {
+            break;
+        }
+    }
+    desk.accept(pb::InteractionAction {
+        interaction_id: reference.clone(),
+        ..Default::default()
+    })
+    .await
+    .expect("accept");
+
+    // The visitor stops reading while the agent writes about 10 MB.
+    let text = "x".repeat(60 * 1024);
+    for _ in 0..160 {
+        desk.send_message(pb::SendMessageRequest {
+            interaction_id: reference.clone(),
+            text: text.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("SendMessage");
+    }
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !ws
+        .log_text()
+        .contains("chat visitor too slow to read: disconnected")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the slow visitor was not disconnected"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !ws.log_text().contains("frame dropped"),
+        "frames were skipped"
+    );
+    drop(socket);
+
+    // The chat is still there: the visitor resumes it.
+    let (mut again, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("WebSocket");
+    let resume = serde_json::json!({
+        "type": "resume", "session": started["session"], "token": started["resume_token"]
+    });
+    again
+        .send(WsMessage::Text(resume.to_string().into()))
+        .await
+        .expect("send");
+    let resumed = until(&mut again, "resumed").await;
+    assert!(resumed["history"].as_array().is_some_and(|h| h.len() > 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_that_misses_pongs_is_closed_but_a_silent_visitor_is_not() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    let ws = Workspace::new();
+    let config = demo_with(&ws, "[limits]\nws_ping_secs = 1\n");
+    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let url = format!("ws://{}/chat/ws", server.http_addr);
+    let start = serde_json::json!({"type": "start", "name": "Ana", "language": "en"});
+    let (mut silent, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("WebSocket");
+    silent
+        .send(WsMessage::Text(start.to_string().into()))
+        .await
+        .expect("send");
+    let (mut deaf, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("WebSocket");
+    deaf.send(WsMessage::Text(start.to_string().into()))
+        .await
+        .expect("send");
+
+    // The silent visitor's browser answers pings (the library does when reading); the deaf
+    // client never reads, so never answers.
+    let reading = tokio::spawn(async move {
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            match tokio::time::timeout(Duration::from_millis(500), silent.next()).await {
+                Ok(Some(Ok(WsMessage::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return false,
+                _ => {}
+            }
+        }
+        true
+    });
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        reading.await.expect("reader"),
+        "a silent visitor was closed"
+    );
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", server.http_addr);
+    let pongs = metric(
+        &client,
+        &base,
+        "guichet_connection_timeouts_total{listener=\"http\",reason=\"pong\"}",
+    )
+    .await;
+    assert!(pongs >= 1.0, "{pongs}");
+    drop(deaf);
+}
