@@ -885,10 +885,16 @@ impl AgentDesktop for DesktopService {
     ) -> Result<Response<pb::Conversation>, Status> {
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
+        let page =
+            super::limits::Page::new(request.get_ref().page_size, &request.get_ref().page_token)?;
         self.held_by(&agent, id, true).await?;
+        let all = conversation::load(&self.engine, id).await?;
+        let (messages, next_page_token) = super::limits::page_of(all.iter(), page);
         Ok(Response::new(pb::Conversation {
             interaction_id: id.to_string(),
-            messages: conversation::load(&self.engine, id).await?,
+            messages,
+            next_page_token,
+            total: u32::try_from(all.len()).unwrap_or(u32::MAX),
         }))
     }
 

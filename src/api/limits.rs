@@ -75,6 +75,35 @@ impl Page {
     }
 }
 
+/// The most bytes of one page's entries, so that an answer stays under [`MAX_SEND_BYTES`].
+pub const MAX_PAGE_BYTES: usize = 3 * 1024 * 1024;
+
+/// The entries of `page` from `all` (at least one, then as many as fit in
+/// [`MAX_PAGE_BYTES`]), and the token of the next page (empty after the last entry).
+pub fn page_of<'a, T: prost::Message + Clone + 'a>(
+    all: impl ExactSizeIterator<Item = &'a T>,
+    page: Page,
+) -> (Vec<T>, String) {
+    let total = all.len();
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    for item in all.skip(page.offset).take(page.size) {
+        let len = item.encoded_len();
+        if !out.is_empty() && bytes + len > MAX_PAGE_BYTES {
+            break;
+        }
+        bytes += len;
+        out.push(item.clone());
+    }
+    let next = page.offset + out.len();
+    let token = if next < total {
+        next.to_string()
+    } else {
+        String::new()
+    };
+    (out, token)
+}
+
 fn invalid(message: String) -> Status {
     Status::invalid_argument(message)
 }
@@ -229,6 +258,42 @@ mod tests {
                 assert!(!e.message().contains(bad));
             }
         }
+    }
+
+    #[test]
+    fn pages_cover_everything_once_and_stay_under_the_byte_limit() {
+        let small: Vec<pb::Requirement> = (0..7)
+            .map(|i| pb::Requirement {
+                skill: format!("s{i}"),
+                min_level: 1,
+            })
+            .collect();
+        let mut token = String::new();
+        let mut seen = Vec::new();
+        loop {
+            let page = Page::new(3, &token).expect("page");
+            let (items, next) = page_of(small.iter(), page);
+            assert!(items.len() <= 3);
+            seen.extend(items);
+            if next.is_empty() {
+                break;
+            }
+            token = next;
+        }
+        assert_eq!(seen, small);
+        // Big entries: a page stops before MAX_PAGE_BYTES (but holds at least one).
+        let big: Vec<pb::Requirement> = (0..10)
+            .map(|_| pb::Requirement {
+                skill: "x".repeat(1 << 20),
+                min_level: 1,
+            })
+            .collect();
+        let (items, next) = page_of(big.iter(), Page::new(0, "").expect("page"));
+        // Three entries of a little over 1 MiB would pass 3 MiB: two.
+        assert_eq!(items.len(), 2);
+        assert_eq!(next, "2");
+        assert!(Page::new(501, "").is_err());
+        assert!(Page::new(1, "x").is_err());
     }
 
     #[test]
