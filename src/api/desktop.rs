@@ -974,7 +974,7 @@ impl DesktopService {
             let history = self.history.of(v.spec.contact.clone(), v.spec.id).await;
             let conversation = conversation::load_for(&self.engine, &v.spec).await?;
             offers.push(pb::Offer {
-                conversation,
+                conversation: super::limits::newest_within(conversation),
                 deadline_unix_ms: convert::ms(deadline),
                 decision: v
                     .decision
@@ -1030,7 +1030,7 @@ impl DesktopService {
             None => conversation::load_for(&self.engine, &view.spec).await?,
         };
         Ok(Some(pb::Offer {
-            conversation,
+            conversation: super::limits::newest_within(conversation),
             interaction: Some(convert::interaction_pb(&view)),
             deadline_unix_ms: convert::ms(deadline),
             decision: Some(convert::decision_pb(Some(agent), decision)),

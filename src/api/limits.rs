@@ -104,6 +104,25 @@ pub fn page_of<'a, T: prost::Message + Clone + 'a>(
     (out, token)
 }
 
+/// The newest of `messages` (oldest first) that fit in [`MAX_PAGE_BYTES`] together, at least
+/// the newest one: what an offer carries of a long conversation (the rest is paged with
+/// `GetConversation`).
+pub fn newest_within<T: prost::Message>(mut messages: Vec<T>) -> Vec<T> {
+    let mut bytes = 0usize;
+    let mut keep = 0usize;
+    for m in messages.iter().rev() {
+        let len = m.encoded_len();
+        if keep > 0 && bytes + len > MAX_PAGE_BYTES {
+            break;
+        }
+        bytes += len;
+        keep += 1;
+    }
+    let drop = messages.len() - keep;
+    messages.drain(..drop);
+    messages
+}
+
 fn invalid(message: String) -> Status {
     Status::invalid_argument(message)
 }
@@ -292,6 +311,9 @@ mod tests {
         // Three entries of a little over 1 MiB would pass 3 MiB: two.
         assert_eq!(items.len(), 2);
         assert_eq!(next, "2");
+        let newest = newest_within(big.clone());
+        assert_eq!(newest.len(), 2);
+        assert_eq!(newest_within(small.clone()), small);
         assert!(Page::new(501, "").is_err());
         assert!(Page::new(1, "x").is_err());
     }
