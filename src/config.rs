@@ -65,6 +65,9 @@ pub struct Config {
     /// `[voice]`: the phone channel (gateways, IVR trees and numbers, hold loop).
     #[serde(default)]
     pub voice: crate::channels::voice::VoiceConfig,
+    /// `[limits]`: the listeners' timeouts and maxima of connections.
+    #[serde(default)]
+    pub limits: crate::listen::LimitsConfig,
 }
 
 /// `[email]`: the email channel: the domain of Guichet's own Message-IDs and, in
@@ -495,6 +498,9 @@ impl Config {
                     format!("{url:?} must start with http:// or https://"),
                 ));
             }
+        }
+        if let Err((what, message)) = self.limits.check() {
+            return Err(invalid(&what, message));
         }
         if self.server.max_body_bytes < 1024 {
             problems.push(invalid(

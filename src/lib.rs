@@ -35,6 +35,7 @@ pub mod core;
 pub mod engine;
 pub mod http;
 pub mod ivr;
+pub mod listen;
 pub mod notify;
 pub mod obs;
 pub mod reconcile;

@@ -98,9 +98,29 @@ pub async fn serve(
     on_start: impl FnOnce(&Started),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let config = options.config;
+    let mut config = options.config;
     // Before the engine starts, so that its routing and journal metrics are recorded.
     crate::obs::metrics::install();
+    // Descriptors: the soft limit raised to the hard one, then shared between the listeners
+    // with a reserve, so that a flood on one cannot starve the others.
+    let open_files = crate::listen::raise_open_files();
+    let smtp_max = config
+        .email
+        .inbound
+        .as_ref()
+        .map_or(64, |inbound| inbound.max_sessions);
+    let budget = crate::listen::Budget::new(&config.limits, open_files, smtp_max);
+    if let Some(inbound) = config.email.inbound.as_mut() {
+        inbound.max_sessions = budget.smtp;
+    }
+    tracing::info!(
+        open_files,
+        http = budget.http,
+        websockets = budget.websockets,
+        grpc = budget.grpc,
+        smtp = budget.smtp,
+        "connection limits"
+    );
     let (engine, report) = Engine::start(EngineConfig::from_config(&config), &config).await?;
     let listener = TcpListener::bind(&config.server.grpc_addr)
         .await
@@ -146,21 +166,24 @@ pub async fn serve(
         proto::agent_desktop_server::AgentDesktopServer::new(
             DesktopService::new(engine.clone(), hub, history.clone()).with_chat(chat.clone()),
         )
-        .max_decoding_message_size(limit),
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(crate::api::limits::MAX_SEND_BYTES),
         auth.clone(),
     );
     let supervisor = InterceptedService::new(
         proto::supervisor_server::SupervisorServer::new(
             SupervisorService::new(engine.clone(), stats, history).with_ivr(voice.trees.clone()),
         )
-        .max_decoding_message_size(limit),
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(crate::api::limits::MAX_SEND_BYTES),
         auth.clone(),
     );
     let interactions = InterceptedService::new(
         proto::interactions_server::InteractionsServer::new(InteractionsService::new(
             engine.clone(),
         ))
-        .max_decoding_message_size(limit),
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(crate::api::limits::MAX_SEND_BYTES),
         auth,
     );
 
@@ -200,8 +223,13 @@ pub async fn serve(
     }
 
     // Every channel adapter's HTTP routes.
-    let mut http_routes: Vec<axum::Router> =
-        vec![crate::channels::chat::routes(&chat), voice.routes()];
+    let mut http_routes: Vec<axum::Router> = vec![
+        crate::channels::chat::routes(
+            &chat,
+            crate::channels::chat::SocketLimits::new(&config.limits, budget.websockets),
+        ),
+        voice.routes(),
+    ];
     if let Some(email) = &email {
         http_routes.push(email.routes());
     }
@@ -263,12 +291,16 @@ pub async fn serve(
         let _ = force_tx.send(());
     });
 
-    // Set TCP_NODELAY on each accepted connection here: tonic ignores the builder's
+    // Each accepted connection passes the gRPC gate and gets TCP_NODELAY: tonic ignores the builder's
     // `tcp_nodelay` with `serve_with_incoming*`, and with Nagle's algorithm on, a small response
     // written while an earlier segment is unacknowledged waits for the peer's (delayed) ACK:
     // at low rates that added several to tens of milliseconds to replies and offers.
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = crate::listen::gated_incoming(
+        listener,
+        crate::listen::Gate::new("grpc", "all", budget.grpc),
+    );
     let serving = builder
+        .layer(tower::layer::layer_fn(crate::api::decode::layer))
         .add_service(health)
         .add_service(reflection)
         .add_service(desktop)
@@ -277,9 +309,15 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, async {
             let _ = stop_rx.await;
         });
-    let http = tokio::spawn(crate::http::serve(http_listener, http_app, async {
-        let _ = http_stop_rx.await;
-    }));
+    let http_settings = crate::http::conn::ConnSettings::new(&config.limits, budget.http);
+    let http = tokio::spawn(crate::http::serve(
+        http_listener,
+        http_app,
+        async {
+            let _ = http_stop_rx.await;
+        },
+        http_settings,
+    ));
     tokio::select! {
         result = serving => result?,
         Ok(()) = force_rx => {

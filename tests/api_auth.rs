@@ -37,7 +37,7 @@ async fn snapshot(
         a.idle_since_unix_ms = 0;
     }
     let lines = sup
-        .list_waiting(pb::ListWaitingRequest { queues: vec![] })
+        .list_waiting(pb::ListWaitingRequest::default())
         .await
         .expect("ListWaiting")
         .into_inner();

@@ -45,18 +45,29 @@ fn create_request(task: usize, i: usize) -> pb::CreateRequest {
 async fn general_line(
     sup: &mut pb::supervisor_client::SupervisorClient<api_common::Authed>,
 ) -> Vec<pb::Interaction> {
-    let resp = sup
-        .list_waiting(pb::ListWaitingRequest {
-            queues: vec!["general".into()],
-        })
-        .await
-        .expect("ListWaiting")
-        .into_inner();
-    assert!(
-        resp.lines.iter().all(|l| l.in_progress.is_empty()),
-        "nobody is logged in: nothing can be in progress"
-    );
-    waiting(&resp)
+    // Every page of the line.
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let resp = sup
+            .list_waiting(pb::ListWaitingRequest {
+                queues: vec!["general".into()],
+                page_size: 500,
+                page_token: token,
+            })
+            .await
+            .expect("ListWaiting")
+            .into_inner();
+        assert!(
+            resp.lines.iter().all(|l| l.in_progress.is_empty()),
+            "nobody is logged in: nothing can be in progress"
+        );
+        all.extend(waiting(&resp));
+        if resp.next_page_token.is_empty() {
+            return all;
+        }
+        token = resp.next_page_token;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -188,6 +188,7 @@ async fn an_agents_day_offer_accept_complete_history_decline_transfer() {
     let line = sup
         .list_waiting(pb::ListWaitingRequest {
             queues: vec!["benefits".into()],
+            ..Default::default()
         })
         .await
         .expect("ListWaiting")
@@ -320,6 +321,7 @@ async fn supervisor_live_changes_stats_and_events() {
     };
     let benefits_only = pb::ListWaitingRequest {
         queues: vec!["benefits".into()],
+        ..Default::default()
     };
     let listed = sup
         .list_waiting(benefits_only.clone())
@@ -636,6 +638,7 @@ async fn bad_inputs_get_clear_statuses() {
     assert_status(
         sup.list_waiting(pb::ListWaitingRequest {
             queues: vec!["nowhere".into()],
+            ..Default::default()
         })
         .await,
         NotFound,

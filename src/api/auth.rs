@@ -1,16 +1,23 @@
 //! Bearer-token authentication and role checks for the gRPC services.
 //!
-//! Every call carries `authorization: Bearer <token>`. The [`Auth`] interceptor looks the token up
-//! (its SHA-256 digest, in SQLite), caches the answer for a few seconds, and attaches the
-//! [`Caller`] to the request; a missing or unknown token is `UNAUTHENTICATED`. Handlers then ask
-//! [`Caller::require`] for the roles they accept (`PERMISSION_DENIED` otherwise) and, for agent
-//! actions, [`Caller::acting_agent`], which binds an agent token to its own agent. No state changes
-//! before these checks pass.
+//! Every call carries `authorization: Bearer <token>`. The [`Auth`] interceptor refuses at once
+//! what cannot be a token (wrong length or characters), looks the rest up (its SHA-256 digest,
+//! in SQLite), caches the answer for a few seconds in a bounded cache keyed by that digest
+//! (never the raw token), and attaches the [`Caller`] and its [`Credential`] to the request; a
+//! missing or unknown token is `UNAUTHENTICATED`. Handlers then ask [`Caller::require`] for the
+//! roles they accept (`PERMISSION_DENIED` otherwise) and, for agent actions,
+//! [`Caller::acting_agent`], which binds an agent token to its own agent. No state changes
+//! before these checks pass. Streams are wrapped by [`guard`]: a revoked token, or one whose
+//! role or agent changed, ends them within [`TOKEN_CACHE_TTL`] plus [`STREAM_CHECK_EVERY`].
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
+use sha2::{Digest, Sha256};
+use tokio_stream::Stream;
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
@@ -20,6 +27,23 @@ use crate::store::{Role, Store, TokenInfo};
 /// How long a verified (or refused) token is remembered: a revoked token stops working within
 /// this delay.
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
+/// How often an open stream checks its credential again (through the cache).
+pub const STREAM_CHECK_EVERY: Duration = Duration::from_secs(2);
+/// Entries the token cache holds at most; when full, expired entries are dropped, then, if
+/// still full, refusals, then everything (a flood of distinct tokens costs lookups, not memory).
+pub const TOKEN_CACHE_MAX: usize = 10_000;
+/// The length of a token: `gch_` and 64 hex digits.
+pub const TOKEN_LEN: usize = 68;
+
+/// Whether `token` has the form of a token (`gch_` and 64 lower-case hex digits): anything
+/// else is refused before any lookup.
+pub fn plausible_token(token: &str) -> bool {
+    token.len() == TOKEN_LEN
+        && token.starts_with(crate::store::TOKEN_PREFIX)
+        && token.as_bytes()[4..]
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+}
 
 /// Who is calling, as established from the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +89,7 @@ impl Caller {
     /// must name it.
     pub fn acting_agent(&self, requested: &str) -> Result<AgentId, Status> {
         let requested = requested.trim();
+        super::limits::id("agent_id", requested)?;
         match self.role {
             Role::Agent => {
                 let own = self.agent.as_ref().ok_or_else(|| {
@@ -103,11 +128,122 @@ pub fn caller<T>(request: &Request<T>) -> Result<&Caller, Status> {
         .ok_or_else(|| Status::unauthenticated("missing credentials"))
 }
 
+/// A request's credential: what a stream needs to check it again while it is open.
+#[derive(Clone)]
+pub struct Credential {
+    auth: Auth,
+    digest: [u8; 32],
+    caller: Caller,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("token_id", &self.caller.token_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credential {
+    /// `Ok` while the token exists with the same role and agent; else the status that ends
+    /// the stream.
+    fn still_valid(&self) -> Result<(), Status> {
+        match self.auth.verify_digest(&self.digest) {
+            Err(_) => Ok(()), // a failed lookup is not a revocation: checked again later
+            Ok(None) => Err(Status::unauthenticated(
+                "the token was revoked or has expired: open the stream again with a valid token",
+            )),
+            Ok(Some(now)) if now.role != self.caller.role || now.agent != self.caller.agent => {
+                Err(Status::permission_denied(
+                    "the token's role or agent changed: open the stream again",
+                ))
+            }
+            Ok(Some(_)) => Ok(()),
+        }
+    }
+}
+
+/// A stream ended when its credential is revoked, expires or changes role.
+pub struct Guarded<S> {
+    inner: S,
+    credential: Option<Credential>,
+    checks: tokio::time::Interval,
+    done: bool,
+}
+
+impl<S, T> Stream for Guarded<S>
+where
+    S: Stream<Item = Result<T, Status>> + Unpin,
+{
+    type Item = Result<T, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        while self.checks.poll_tick(cx).is_ready() {
+            let Some(credential) = &self.credential else {
+                break;
+            };
+            if let Err(status) = credential.still_valid() {
+                let reason = if status.code() == tonic::Code::Unauthenticated {
+                    "revoked"
+                } else {
+                    "role_changed"
+                };
+                tracing::warn!(
+                    token_id = %credential.caller.token_id,
+                    reason,
+                    "stream ended: its token is no longer valid"
+                );
+                metrics::counter!(
+                    crate::obs::metrics::names::STREAMS_ENDED_AUTH,
+                    "reason" => reason
+                )
+                .increment(1);
+                self.done = true;
+                // The inner stream goes now: its producer sees the stream closed.
+                self.credential = None;
+                return Poll::Ready(Some(Err(status)));
+            }
+        }
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+/// `stream`, ended with `UNAUTHENTICATED` (revoked or expired token) or `PERMISSION_DENIED`
+/// (role or agent changed) once the request's credential no longer holds.
+pub fn guard<T, S>(
+    request_credential: Option<Credential>,
+    stream: S,
+) -> Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>
+where
+    S: Stream<Item = Result<T, Status>> + Send + Unpin + 'static,
+    T: Send + 'static,
+{
+    let mut checks = tokio::time::interval(STREAM_CHECK_EVERY);
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    Box::pin(Guarded {
+        inner: stream,
+        credential: request_credential,
+        checks,
+        done: false,
+    })
+}
+
+/// The credential attached to a request by [`Auth`] (none in tests that skip the interceptor).
+pub fn credential<T>(request: &Request<T>) -> Option<Credential> {
+    request.extensions().get::<Credential>().cloned()
+}
+
+/// A cached answer: the caller (none for an unknown token) and when it was looked up.
+type CacheEntry = (Option<Caller>, Instant);
+
 /// The interceptor that authenticates every call of the services it wraps.
 #[derive(Clone)]
 pub struct Auth {
     store: Arc<Store>,
-    cache: Arc<DashMap<String, (Option<Caller>, Instant)>>,
+    cache: Arc<DashMap<[u8; 32], CacheEntry>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -125,14 +261,19 @@ impl Auth {
         }
     }
 
-    fn verify(&self, token: &str) -> Result<Option<Caller>, Status> {
+    /// Entries in the token cache now.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    fn verify_digest(&self, digest: &[u8; 32]) -> Result<Option<Caller>, Status> {
         let now = Instant::now();
-        if let Some(entry) = self.cache.get(token) {
+        if let Some(entry) = self.cache.get(digest) {
             if now.duration_since(entry.1) < TOKEN_CACHE_TTL {
                 return Ok(entry.0.clone());
             }
         }
-        let found = self.store.verify_token(token).map_err(|e| {
+        let found = self.store.verify_token_digest(digest).map_err(|e| {
             tracing::error!(error = %e, "token lookup failed");
             Status::internal("cannot check the token now: retry")
         })?;
@@ -150,11 +291,17 @@ impl Auth {
                 label,
             },
         );
-        if self.cache.len() > 10_000 {
+        if self.cache.len() >= TOKEN_CACHE_MAX {
             self.cache
                 .retain(|_, (_, at)| now.duration_since(*at) < TOKEN_CACHE_TTL);
+            if self.cache.len() >= TOKEN_CACHE_MAX {
+                self.cache.retain(|_, (caller, _)| caller.is_some());
+            }
+            if self.cache.len() >= TOKEN_CACHE_MAX {
+                self.cache.clear();
+            }
         }
-        self.cache.insert(token.to_owned(), (caller.clone(), now));
+        self.cache.insert(*digest, (caller.clone(), now));
         Ok(caller)
     }
 }
@@ -179,14 +326,41 @@ impl Interceptor for Auth {
             .ok_or_else(|| {
                 Status::unauthenticated("the authorization metadata must be `Bearer <token>`")
             })?;
-        match self.verify(token)? {
+        let unknown = || {
+            Status::unauthenticated(
+                "unknown or revoked token (list tokens with `guichet token list`)",
+            )
+        };
+        if !plausible_token(token) {
+            return Err(unknown());
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        match self.verify_digest(&digest)? {
             Some(caller) => {
+                request.extensions_mut().insert(Credential {
+                    auth: self.clone(),
+                    digest,
+                    caller: caller.clone(),
+                });
                 request.extensions_mut().insert(caller);
                 Ok(request)
             }
-            None => Err(Status::unauthenticated(
-                "unknown or revoked token (list tokens with `guichet token list`)",
-            )),
+            None => Err(unknown()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn implausible_tokens_are_recognised() {
+        let good = format!("gch_{}", "0a".repeat(32));
+        assert!(plausible_token(&good));
+        assert!(!plausible_token(&good[..67]));
+        assert!(!plausible_token(&format!("gch_{}", "0A".repeat(32))));
+        assert!(!plausible_token(&format!("xyz_{}", "0a".repeat(32))));
+        assert!(!plausible_token(&"a".repeat(15_000)));
     }
 }

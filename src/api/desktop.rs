@@ -546,6 +546,7 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::OffersRequest>,
     ) -> Result<Response<Self::OffersStream>, Status> {
+        let credential = super::auth::credential(&request);
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         // Known agent? (A stream for nobody would wait forever.)
         calls::agent_status(&self.engine, agent.clone()).await?;
@@ -695,7 +696,8 @@ impl AgentDesktop for DesktopService {
             }
             .instrument(span),
         );
-        Ok(Response::new(Box::pin(
+        Ok(Response::new(super::auth::guard(
+            credential,
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
     }
@@ -883,10 +885,16 @@ impl AgentDesktop for DesktopService {
     ) -> Result<Response<pb::Conversation>, Status> {
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
+        let page =
+            super::limits::Page::new(request.get_ref().page_size, &request.get_ref().page_token)?;
         self.held_by(&agent, id, true).await?;
+        let all = conversation::load(&self.engine, id).await?;
+        let (messages, next_page_token) = super::limits::page_of(all.iter(), page);
         Ok(Response::new(pb::Conversation {
             interaction_id: id.to_string(),
-            messages: conversation::load(&self.engine, id).await?,
+            messages,
+            next_page_token,
+            total: u32::try_from(all.len()).unwrap_or(u32::MAX),
         }))
     }
 
@@ -966,7 +974,7 @@ impl DesktopService {
             let history = self.history.of(v.spec.contact.clone(), v.spec.id).await;
             let conversation = conversation::load_for(&self.engine, &v.spec).await?;
             offers.push(pb::Offer {
-                conversation,
+                conversation: super::limits::newest_within(conversation),
                 deadline_unix_ms: convert::ms(deadline),
                 decision: v
                     .decision
@@ -1022,7 +1030,7 @@ impl DesktopService {
             None => conversation::load_for(&self.engine, &view.spec).await?,
         };
         Ok(Some(pb::Offer {
-            conversation,
+            conversation: super::limits::newest_within(conversation),
             interaction: Some(convert::interaction_pb(&view)),
             deadline_unix_ms: convert::ms(deadline),
             decision: Some(convert::decision_pb(Some(agent), decision)),

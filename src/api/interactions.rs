@@ -47,6 +47,7 @@ impl Interactions for InteractionsService {
             .spec
             .as_ref()
             .ok_or_else(|| convert::invalid("spec is required"))?;
+        super::limits::spec(spec)?;
         let spec = convert::interaction_spec(spec)?;
         let message = match &request.get_ref().message {
             Some(m) => Some(inbound_message(m)?),
@@ -155,6 +156,7 @@ impl Interactions for InteractionsService {
         &self,
         request: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let credential = super::auth::credential(&request);
         caller(&request)?.require(INTEGRATOR_ROLES)?;
         let req = request.into_inner();
         let queues: HashSet<QueueId> = req.queues.iter().map(QueueId::new).collect();
@@ -242,7 +244,8 @@ impl Interactions for InteractionsService {
                 }
             }
         });
-        Ok(Response::new(Box::pin(
+        Ok(Response::new(super::auth::guard(
+            credential,
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
     }

@@ -59,7 +59,11 @@ impl SupervisorService {
 }
 
 /// The waiting lines of the given queues (all when empty), computed on the router.
-fn lines(r: &Router, only: &[QueueId]) -> Result<pb::ListWaitingResponse, Status> {
+fn lines(
+    r: &Router,
+    only: &[QueueId],
+    page: super::limits::Page,
+) -> Result<pb::ListWaitingResponse, Status> {
     let queues = r.queues();
     for q in only {
         if !queues.iter().any(|v| &v.config.id == q) {
@@ -68,32 +72,56 @@ fn lines(r: &Router, only: &[QueueId]) -> Result<pb::ListWaitingResponse, Status
     }
     let all = r.interactions();
     let mut lines = Vec::new();
+    let mut more = false;
     for q in queues {
         let id = &q.config.id;
         if !only.is_empty() && !only.contains(id) {
             continue;
         }
-        let waiting = r
-            .waiting_in_queue(id)
+        // One page of the line: waiting ones in serving order, then those held by agents.
+        let waiting_ids = r.waiting_in_queue(id);
+        let held: Vec<_> = all
             .iter()
+            .filter(|v| &v.queue == id && !matches!(v.phase, InteractionPhase::Waiting))
+            .collect();
+        let total = waiting_ids.len() + held.len();
+        more |= total > page.offset + page.size;
+        let waiting: Vec<pb::Interaction> = waiting_ids
+            .iter()
+            .skip(page.offset)
+            .take(page.size)
             .filter_map(|i| r.interaction(i))
             .map(|v| convert::interaction_pb(&v))
             .collect();
-        let in_progress = all
+        let left = page.size - waiting.len().min(page.size);
+        let held_from = page.offset.saturating_sub(waiting_ids.len());
+        let in_progress = held
             .iter()
-            .filter(|v| &v.queue == id && !matches!(v.phase, InteractionPhase::Waiting))
-            .map(convert::interaction_pb)
+            .skip(held_from)
+            .take(left)
+            .map(|v| convert::interaction_pb(v))
             .collect();
         lines.push(pb::QueueLine {
             queue: id.to_string(),
             waiting,
             in_progress,
+            waiting_total: u32::try_from(waiting_ids.len()).unwrap_or(u32::MAX),
+            in_progress_total: u32::try_from(held.len()).unwrap_or(u32::MAX),
         });
     }
-    Ok(pb::ListWaitingResponse { lines })
+    let next_page_token = if more {
+        page.next_token()
+    } else {
+        String::new()
+    };
+    Ok(pb::ListWaitingResponse {
+        lines,
+        next_page_token,
+    })
 }
 
 fn queue_ids(list: &[String]) -> Result<Vec<QueueId>, Status> {
+    super::limits::queues("queues", list)?;
     list.iter()
         .map(|q| required("queues", q).map(QueueId::new))
         .collect()
@@ -114,6 +142,7 @@ impl Supervisor for SupervisorService {
             .agent
             .as_ref()
             .ok_or_else(|| convert::invalid("agent is required"))?;
+        super::limits::agent(agent)?;
         let config = convert::agent_config(agent)?;
         let id = config.id.clone();
         let command = Command::UpsertAgent { config };
@@ -198,6 +227,7 @@ impl Supervisor for SupervisorService {
             .queue
             .as_ref()
             .ok_or_else(|| convert::invalid("queue is required"))?;
+        super::limits::queue(queue)?;
         let config = convert::queue_config(queue)?;
         let reply = convert::queue_pb(&config);
         calls::run(&self.engine, Command::UpsertQueue { config }).await?;
@@ -248,9 +278,11 @@ impl Supervisor for SupervisorService {
     ) -> Result<Response<pb::ListWaitingResponse>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
         let only = queue_ids(&request.get_ref().queues)?;
+        let page =
+            super::limits::Page::new(request.get_ref().page_size, &request.get_ref().page_token)?;
         let reply = self
             .engine
-            .read(move |r| lines(r, &only))
+            .read(move |r| lines(r, &only, page))
             .await
             .map_err(status_of)??;
         Ok(Response::new(reply))
@@ -262,9 +294,12 @@ impl Supervisor for SupervisorService {
         &self,
         request: Request<pb::WatchWaitingRequest>,
     ) -> Result<Response<Self::WatchWaitingStream>, Status> {
+        let credential = super::auth::credential(&request);
         caller(&request)?.require(SUPERVISOR_ROLES)?;
         let req = request.into_inner();
         let only = queue_ids(&req.queues)?;
+        // The first entries of each line, and the totals.
+        let page = super::limits::Page::new(req.max_per_queue, "")?;
         let interval = Duration::from_millis(u64::from(if req.min_interval_ms == 0 {
             500
         } else {
@@ -277,7 +312,7 @@ impl Supervisor for SupervisorService {
             // Send the line, wait at least `interval`, then wait for the next committed change.
             loop {
                 let only = only.clone();
-                let reply = match engine.read(move |r| lines(r, &only)).await {
+                let reply = match engine.read(move |r| lines(r, &only, page)).await {
                     Ok(reply) => reply,
                     Err(e) => Err(status_of(e)),
                 };
@@ -298,7 +333,8 @@ impl Supervisor for SupervisorService {
                 }
             }
         });
-        Ok(Response::new(Box::pin(
+        Ok(Response::new(super::auth::guard(
+            credential,
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
     }
@@ -508,6 +544,7 @@ impl Supervisor for SupervisorService {
         &self,
         request: Request<pb::WatchStatsRequest>,
     ) -> Result<Response<Self::WatchStatsStream>, Status> {
+        let credential = super::auth::credential(&request);
         caller(&request)?.require(SUPERVISOR_ROLES)?;
         let req = request.into_inner();
         let only = queue_ids(&req.queues)?;
@@ -548,7 +585,8 @@ impl Supervisor for SupervisorService {
                 }
             }
         });
-        Ok(Response::new(Box::pin(
+        Ok(Response::new(super::auth::guard(
+            credential,
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
     }

@@ -2,9 +2,13 @@
 //! SMS provider webhooks, the web chat, `/metrics`, `/healthz` and the public quality indicators.
 //!
 //! This module owns the listener, the routes every deployment has (`/healthz`), the request body
-//! limit (`[server] max_body_bytes`, 413 beyond) and graceful shutdown. Each channel adapter
-//! contributes its own routes, built with its own state, and [`router`] merges them.
+//! limits (`[server] max_body_bytes`, smaller ones per endpoint in [`body`]; 413 beyond) and
+//! graceful shutdown. Each channel adapter contributes its own routes, built with its own
+//! state, and [`router`] merges them. The connection loop, its timeouts and its maximum of
+//! connections are in [`conn`].
 
+pub mod body;
+pub mod conn;
 pub mod obs;
 pub mod survey;
 
@@ -63,7 +67,9 @@ pub fn router(engine: &Engine, config: &Config, routes: Vec<Router>) -> Router {
     for r in routes {
         app = app.merge(r);
     }
+    let bodies = body::BodyLimits::new(config);
     app.route_layer(axum::middleware::from_fn(crate::obs::metrics::track_http))
+        .layer(axum::middleware::from_fn_with_state(bodies, body::bound))
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
 }
 
@@ -77,19 +83,14 @@ async fn healthz(State(engine): State<Engine>) -> Response {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish.
+/// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish;
+/// connections are bounded and timed as [`conn::serve`] says.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    settings: conn::ConnSettings,
 ) -> Result<(), HttpError> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        // Webhook answers are small: do not let Nagle's algorithm hold them back.
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(HttpError::Serve)
+    conn::serve(listener, app, shutdown, settings).await;
+    Ok(())
 }

@@ -68,6 +68,20 @@ pub mod names {
     pub const JOURNAL_BATCH_EVENTS: &str = "guichet_journal_batch_events";
     /// Counter `{adapter, status}`: HTTP requests by first path segment and status code.
     pub const HTTP_REQUESTS: &str = "guichet_http_requests_total";
+    /// Counter `{scheme}`: HMACs computed to check webhook signatures (`timestamped` for
+    /// jambonz and the generic SIP API, `twilio`): at most one (two for Twilio) per request.
+    pub const WEBHOOK_HMACS: &str = "guichet_webhook_hmac_total";
+    /// Counter `{listener, kind}`: connections refused because a listener or a kind of
+    /// traffic was at its maximum of concurrent connections.
+    pub const CONNECTIONS_REFUSED: &str = "guichet_connections_refused_total";
+    /// Gauge `{listener, kind}`: connections open now.
+    pub const CONNECTIONS_OPEN: &str = "guichet_connections_open";
+    /// Counter `{listener, reason}`: connections closed by a timeout (`header`, `body`,
+    /// `start`, `pong`).
+    pub const CONNECTION_TIMEOUTS: &str = "guichet_connection_timeouts_total";
+    /// Counter `{reason}`: gRPC streams ended because their credential was revoked, expired
+    /// or lost its role.
+    pub const STREAMS_ENDED_AUTH: &str = "guichet_streams_ended_by_auth_total";
     /// Counter: committed events the observer missed because it fell behind.
     pub const EVENTS_MISSED: &str = "guichet_metrics_events_missed_total";
 }
@@ -171,6 +185,17 @@ fn describe() {
     describe_histogram!(JOURNAL_BATCH_EVENTS, "Events per journal transaction");
     describe_counter!(HTTP_REQUESTS, "HTTP requests by adapter and status");
     describe_counter!(EVENTS_MISSED, "Events the metrics observer missed");
+    describe_counter!(WEBHOOK_HMACS, "HMACs computed to check webhook signatures");
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections refused at a listener's maximum"
+    );
+    describe_gauge!(CONNECTIONS_OPEN, "Connections open by listener and kind");
+    describe_counter!(CONNECTION_TIMEOUTS, "Connections closed by a timeout");
+    describe_counter!(
+        STREAMS_ENDED_AUTH,
+        "gRPC streams ended by revocation, expiry or a role change"
+    );
 }
 
 /// Renders every metric in the Prometheus text format, after reading the live gauges (waiting

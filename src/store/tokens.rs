@@ -157,11 +157,16 @@ impl Store {
         if !token.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
+        self.verify_token_digest(&Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// The token whose SHA-256 digest is `digest`, if any (the raw token need not be kept).
+    pub fn verify_token_digest(&self, digest: &[u8; 32]) -> Result<Option<TokenInfo>, StoreError> {
         let row = self
             .conn()
             .query_row(
                 "SELECT id, role, agent, label, created_at FROM tokens WHERE hash = ?1",
-                params![digest(token)],
+                params![hex(digest)],
                 token_info,
             )
             .optional()

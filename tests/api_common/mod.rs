@@ -237,6 +237,18 @@ impl Server {
     /// Starts the server with another configuration file and extra environment variables
     /// (`RUST_LOG`, ...), and waits for its `ready` line.
     pub fn start_with(data_dir: &Path, log: &Path, config: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_limited(data_dir, log, config, env, None)
+    }
+
+    /// Starts the server as [`Server::start_with`] does, with its open-file limit (soft and
+    /// hard) lowered to `nofile` when given.
+    pub fn start_limited(
+        data_dir: &Path,
+        log: &Path,
+        config: &Path,
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> Server {
         let log_file = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -244,6 +256,22 @@ impl Server {
             .expect("open the server log");
         let mut command = serve_command(data_dir, config);
         command.envs(env.iter().copied());
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: n as libc::rlim_t,
+                        rlim_max: n as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))

@@ -9,7 +9,8 @@
 # Chromium while an agent answers over gRPC (tests/e2e/test_chat_widget.py); screenshots in
 # target/e2e-artifacts/.
 #
-# Also signs Twilio-style webhooks with the `twilio` package (tests/e2e/test_twilio_signature.py).
+# Also signs Twilio-style webhooks with the `twilio` package (tests/e2e/test_twilio_signature.py),
+# and sends hostile inputs to every listener (tests/e2e/test_hostile_inputs.py).
 #
 # Needs: python3 with grpcio, grpcio-tools and twilio (`pip install grpcio grpcio-tools twilio`), chromium
 # (Debian package `chromium`), and the server built by `cargo test` or `cargo build`
@@ -46,3 +47,7 @@ PYTHONPATH="$work/gen:tests/e2e" "$python" tests/e2e/test_chat_widget.py \
     --bin "$bin" --data-dir "$work/chat-data"
 # Twilio-style webhooks signed by the Python `twilio` package's RequestValidator (pip install twilio).
 "$python" tests/e2e/test_twilio_signature.py --bin "$bin" --work "$work/twilio"
+# Hostile inputs to every listener (HTTP webhooks, chat, gRPC, SMTP): each refused with a clear
+# status, nothing stored, the server healthy, no internal details in any answer.
+PYTHONPATH="$work/gen" "$python" tests/e2e/test_hostile_inputs.py \
+    --bin "$bin" --data-dir "$work/hostile-data"

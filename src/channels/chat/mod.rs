@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use hub::{ChatCounters, ChatHub};
+pub use socket::{SocketLimits, SLOW_WRITE};
 
 /// `[chat]`: the web chat's limits and routing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +136,6 @@ impl Language {
 }
 
 /// The chat's HTTP routes: `/chat/ws`, `/chat/widget`, `/chat/widget.js`.
-pub fn routes(hub: &ChatHub) -> axum::Router {
-    socket::routes(hub.clone())
+pub fn routes(hub: &ChatHub, limits: SocketLimits) -> axum::Router {
+    socket::routes(hub.clone(), limits)
 }

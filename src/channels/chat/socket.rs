@@ -1,7 +1,16 @@
-//! The chat's HTTP side: the visitor's WebSocket (`GET /chat/ws`: origin check, frame limits,
-//! protocol parsing, one reader/writer loop per socket) and the widget's page and script.
+//! The chat's HTTP side: the visitor's WebSocket (`GET /chat/ws`: origin check, the maximum
+//! of sockets, frame limits, protocol parsing, one reader/writer loop per socket) and the
+//! widget's page and script.
+//!
+//! A socket must send `start` (or `resume`) within `[limits] ws_start_timeout_secs`; the
+//! server pings every `[limits] ws_ping_secs` and closes a socket that has not answered the
+//! previous ping (a silent citizen's browser answers pings by itself). A visitor too slow to
+//! read (frames piling up, or a write blocked for [`SLOW_WRITE`]) is told `too_slow` and
+//! disconnected; the chat stays open for the grace period and `resume` picks it up again.
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -16,17 +25,57 @@ use super::protocol::{ClientFrame, ServerFrame};
 const CLOSE_POLICY: u16 = 1008;
 /// WebSocket close code: the frame was too big.
 const CLOSE_TOO_BIG: u16 = 1009;
+/// WebSocket close code: try again later (too slow, or the server is at its maximum).
+const CLOSE_TRY_LATER: u16 = 1013;
+/// Frames queued for one socket at most (the hub drops beyond: the socket leaves first).
+const OUTBOX: usize = 256;
+/// Queued frames at which the visitor counts as too slow to read.
+const SLOW_QUEUE: usize = OUTBOX * 3 / 4;
+/// How long one write to the visitor may take before the visitor counts as too slow.
+pub const SLOW_WRITE: Duration = Duration::from_secs(10);
+
+/// The limits of the chat's sockets (from `[limits]`), shared by every socket.
+#[derive(Debug, Clone)]
+pub struct SocketLimits {
+    /// The maximum of sockets open at once.
+    pub gate: crate::listen::Gate,
+    /// Time to send `start` or `resume`.
+    pub start_timeout: Duration,
+    /// Time between the server's pings.
+    pub ping_every: Duration,
+}
+
+impl SocketLimits {
+    /// The limits of `[limits]`, with at most `max` sockets.
+    pub fn new(limits: &crate::listen::LimitsConfig, max: usize) -> SocketLimits {
+        SocketLimits {
+            gate: crate::listen::Gate::new("http", "websocket", max),
+            start_timeout: Duration::from_secs(limits.ws_start_timeout_secs),
+            ping_every: Duration::from_secs(limits.ws_ping_secs),
+        }
+    }
+}
+
+fn count_timeout(reason: &'static str) {
+    metrics::counter!(
+        crate::obs::metrics::names::CONNECTION_TIMEOUTS,
+        "listener" => "http",
+        "reason" => reason
+    )
+    .increment(1);
+}
 
 /// The widget page; `/*GUICHET_CONFIG*/` is replaced by the chat's settings as JSON.
 const WIDGET_HTML: &str = include_str!("widget.html");
 /// The script that embeds the widget in an iframe.
 const WIDGET_JS: &str = include_str!("widget.js");
 
-pub(super) fn routes(hub: ChatHub) -> Router {
+pub(super) fn routes(hub: ChatHub, limits: SocketLimits) -> Router {
     Router::new()
         .route("/chat/ws", get(upgrade))
         .route("/chat/widget", get(widget))
         .route("/chat/widget.js", get(widget_js))
+        .layer(axum::Extension(limits))
         .with_state(hub)
 }
 
@@ -65,7 +114,12 @@ async fn widget_js() -> Response {
 }
 
 /// `GET /chat/ws`: checks the page's origin and upgrades.
-async fn upgrade(State(hub): State<ChatHub>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(hub): State<ChatHub>,
+    axum::Extension(limits): axum::Extension<SocketLimits>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
@@ -81,13 +135,25 @@ async fn upgrade(State(hub): State<ChatHub>, headers: HeaderMap, ws: WebSocketUp
                 .into_response();
         }
     }
+    let Some(ticket) = limits.gate.try_enter() else {
+        tracing::warn!("chat socket refused: {} sockets open", limits.gate.max());
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            "too many chat connections: try again in a few seconds\n",
+        )
+            .into_response();
+    };
     let limit = hub.config().max_frame_bytes;
     // Frames a little over the limit are read and refused with a clear error frame; beyond
     // this hard limit the WebSocket library stops reading them at once.
     let hard = limit.saturating_mul(4).max(limit + 64 * 1024);
     ws.max_message_size(hard)
         .max_frame_size(hard)
-        .on_upgrade(move |socket| serve(hub, socket))
+        .on_upgrade(move |socket| async move {
+            serve(hub, socket, &limits).await;
+            drop(ticket);
+        })
 }
 
 /// What the loop does after a frame.
@@ -97,24 +163,83 @@ enum Next {
     Refuse(ServerFrame, u16, &'static str),
 }
 
+/// Sends one message, within [`SLOW_WRITE`]: `false` if the socket is gone or too slow.
+async fn send_bounded(socket: &mut WebSocket, message: WsMessage) -> Result<(), bool> {
+    match tokio::time::timeout(SLOW_WRITE, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(false),
+        Err(_) => Err(true),
+    }
+}
+
+fn too_slow() -> Next {
+    Next::Refuse(
+        ServerFrame::error(
+            "too_slow",
+            "this connection does not read fast enough: reconnect and send resume to carry on",
+        ),
+        CLOSE_TRY_LATER,
+        "too slow to read",
+    )
+}
+
 /// One visitor's socket: reads frames, hands them to the hub, writes what the hub sends.
-async fn serve(hub: ChatHub, mut socket: WebSocket) {
+async fn serve(hub: ChatHub, mut socket: WebSocket, limits: &SocketLimits) {
     let conn = hub.next_conn();
-    let (tx, mut rx) = mpsc::channel::<Outgoing>(256);
+    let (tx, mut rx) = mpsc::channel::<Outgoing>(OUTBOX);
     let limit = hub.config().max_frame_bytes;
     let mut session: Option<String> = None;
     let mut ended = false;
+    let start_deadline = tokio::time::sleep(limits.start_timeout);
+    tokio::pin!(start_deadline);
+    let mut pings = tokio::time::interval_at(
+        tokio::time::Instant::now() + limits.ping_every,
+        limits.ping_every,
+    );
+    let mut awaiting_pong = false;
     loop {
         let next = tokio::select! {
+            () = &mut start_deadline, if session.is_none() => {
+                count_timeout("start");
+                Next::Refuse(
+                    ServerFrame::error("start_timeout", format!(
+                        "send start or resume within {} seconds of connecting",
+                        limits.start_timeout.as_secs()
+                    )),
+                    CLOSE_POLICY,
+                    "no start",
+                )
+            }
+            _ = pings.tick() => {
+                if awaiting_pong {
+                    count_timeout("pong");
+                    tracing::info!(session = ?session, "chat socket closed: no answer to ping");
+                    break;
+                }
+                awaiting_pong = true;
+                match send_bounded(&mut socket, WsMessage::Ping(Vec::new().into())).await {
+                    Ok(()) => Next::Continue,
+                    Err(true) => too_slow(),
+                    Err(false) => break,
+                }
+            }
             out = rx.recv() => match out {
                 Some(Outgoing::Frame(frame)) => {
                     if matches!(frame, ServerFrame::Ended { .. }) {
                         ended = true;
                     }
-                    if socket.send(WsMessage::Text(frame.to_json().into())).await.is_err() {
-                        break;
+                    if !ended && rx.len() >= SLOW_QUEUE {
+                        too_slow()
+                    } else {
+                        match send_bounded(
+                            &mut socket,
+                            WsMessage::Text(frame.to_json().into()),
+                        ).await {
+                            Ok(()) => Next::Continue,
+                            Err(true) => too_slow(),
+                            Err(false) => break,
+                        }
                     }
-                    Next::Continue
                 }
                 Some(Outgoing::Close(code, reason)) => {
                     close(&mut socket, code, reason).await;
@@ -170,6 +295,10 @@ async fn serve(hub: ChatHub, mut socket: WebSocket) {
                     if data.len() > limit { CLOSE_TOO_BIG } else { CLOSE_POLICY },
                     "not the chat protocol",
                 ),
+                Some(Ok(WsMessage::Pong(_))) => {
+                    awaiting_pong = false;
+                    Next::Continue
+                }
                 // Pings are answered by the library.
                 Some(Ok(_)) => Next::Continue,
             },
@@ -178,13 +307,20 @@ async fn serve(hub: ChatHub, mut socket: WebSocket) {
             if let ServerFrame::Error { code: c, text } = &frame {
                 tracing::warn!(session = ?session, code = %c, "chat frame refused: {text}");
                 match c.as_str() {
+                    "too_slow" => tracing::warn!(
+                        session = ?session,
+                        "chat visitor too slow to read: disconnected, the chat can be resumed"
+                    ),
                     "too_big" => hub.refused(Refusal::TooBig),
                     "bad_frame" => hub.refused(Refusal::BadFrame),
                     _ => {}
                 }
             }
-            let _ = socket.send(WsMessage::Text(frame.to_json().into())).await;
-            close(&mut socket, code, reason).await;
+            let _ = tokio::time::timeout(SLOW_WRITE, async {
+                let _ = socket.send(WsMessage::Text(frame.to_json().into())).await;
+                close(&mut socket, code, reason).await;
+            })
+            .await;
             break;
         }
     }

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use tracing::{info, warn, Instrument};
 
 use crate::core::{
-    Channel, Command, ContactId, EventKind, InteractionId, InteractionPhase, InteractionSpec,
-    Message, MessageDirection, QueueId, RouteError,
+    Attachment, Channel, Command, ContactId, EventKind, InteractionId, InteractionPhase,
+    InteractionSpec, Message, MessageDirection, QueueId, RouteError,
 };
 use crate::engine::{Engine, EngineError};
 use crate::store::{Store, StoreError};
@@ -339,11 +339,16 @@ impl Intake {
 
     /// The conversation message for `email` (its attachments moved out of it).
     fn message(&self, id: &str, email: &mut InboundEmail) -> Message {
-        let mut m = Message::new(id, MessageDirection::Inbound, email.text.clone());
+        let (text, whole) = cut_for_agents(&email.text);
+        let mut m = Message::new(id, MessageDirection::Inbound, text);
         m.from = email.from.clone();
         m.to = email.to.clone();
-        m.subject = email.subject.clone();
+        m.subject = email
+            .subject
+            .as_deref()
+            .map(|s| cut_at(s, MAX_SUBJECT_BYTES).to_owned());
         m.attachments = std::mem::take(&mut email.attachments);
+        m.attachments.extend(whole);
         if let Some(mid) = &email.message_id {
             m.meta.insert("message_id".into(), mid.clone());
         }
@@ -492,9 +497,63 @@ impl Intake {
     }
 }
 
+/// The longest email text shown to agents, in bytes (an offer must stay under what gRPC
+/// clients accept, 4 MB): a longer text is cut with a note, the whole kept as an attachment.
+pub const MAX_TEXT_TO_AGENTS: usize = 512 * 1024;
+/// The longest subject kept, in bytes (RFC 5322's line limit).
+pub const MAX_SUBJECT_BYTES: usize = 998;
+/// The name of the attachment that keeps a cut text whole.
+pub const WHOLE_TEXT_NAME: &str = "full-message.txt";
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+pub fn cut_at(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The text agents see, and the attachment keeping the whole text when it had to be cut.
+pub fn cut_for_agents(text: &str) -> (String, Option<Attachment>) {
+    if text.len() <= MAX_TEXT_TO_AGENTS {
+        return (text.to_owned(), None);
+    }
+    let shown = cut_at(text, MAX_TEXT_TO_AGENTS - 512);
+    let rest = text.len() - shown.len();
+    let note = format!(
+        "{shown}\n\n[Message cut here: {rest} more bytes. The whole text is kept with this \
+         message as the attachment {WHOLE_TEXT_NAME}.]"
+    );
+    use base64::Engine as _;
+    let whole = Attachment {
+        name: WHOLE_TEXT_NAME.into(),
+        content_type: "text/plain; charset=utf-8".into(),
+        size: text.len() as u64,
+        data_base64: base64::engine::general_purpose::STANDARD.encode(text.as_bytes()),
+    };
+    (note, Some(whole))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_texts_are_cut_and_kept_whole() {
+        let long = "é".repeat(MAX_TEXT_TO_AGENTS);
+        let (shown, whole) = cut_for_agents(&long);
+        assert!(shown.len() <= MAX_TEXT_TO_AGENTS);
+        assert!(shown.contains(WHOLE_TEXT_NAME));
+        let whole = whole.expect("kept");
+        assert_eq!(whole.size, long.len() as u64);
+        let (short, none) = cut_for_agents("bonjour");
+        assert_eq!(short, "bonjour");
+        assert!(none.is_none());
+    }
 
     #[test]
     fn references_round_trip_through_subjects() {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -24,8 +24,9 @@ pub const IDLE_LIMIT: Duration = Duration::from_secs(300);
 const MAX_COMMAND_LINE: usize = 2048;
 /// Recipients per message at most.
 const MAX_RECIPIENTS: usize = 100;
-/// Unknown or out-of-order commands tolerated per session before it is closed.
-const MAX_ERRORS: usize = 20;
+/// Refused commands (unknown, out of order, malformed, unknown recipients, over a limit)
+/// tolerated per session before it is closed with `421`.
+pub const MAX_ERRORS: usize = 20;
 
 /// Accepts SMTP sessions on `listener` until `stop` turns true, then lets sessions in flight
 /// finish their current message (at most `grace`).
@@ -184,11 +185,34 @@ async fn session(
     let mut greeted = false;
     let mut tx = Transaction::new();
     let mut errors = 0usize;
+    // Refused recipients: the first is logged, the rest counted and logged once at the end.
+    let mut refused_recipients = 0usize;
     let mut buf = Vec::new();
+    let summary = |refused: usize| {
+        if refused > 1 {
+            warn!(%peer, count = refused, "SMTP session refused {refused} unknown recipients");
+        }
+    };
     loop {
         if errors >= MAX_ERRORS {
+            summary(refused_recipients);
             warn!(%peer, "SMTP session closed after {errors} errors");
             reply!("421 4.7.0 Too many errors, closing the connection");
+            // Commands still pipelined are read and dropped for a moment (at most 1 MB, one
+            // second) so that the close does not reset the connection before the client reads
+            // the 421.
+            let _ = write.shutdown().await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                let mut sink = [0u8; 8192];
+                let mut left = 1usize << 20;
+                while left > 0 {
+                    match reader.read(&mut sink).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => left = left.saturating_sub(n),
+                    }
+                }
+            })
+            .await;
             return;
         }
         let line = tokio::select! {
@@ -207,7 +231,10 @@ async fn session(
                 debug!(%peer, "SMTP read failed: {e}");
                 return;
             }
-            Ok(Ok(Line::Closed)) => return,
+            Ok(Ok(Line::Closed)) => {
+                summary(refused_recipients);
+                return;
+            }
             Ok(Ok(Line::TooLong)) => {
                 errors += 1;
                 reply!("500 5.5.6 Line too long");
@@ -215,6 +242,12 @@ async fn session(
             }
             Ok(Ok(Line::Text)) => String::from_utf8_lossy(trim_eol(&buf)).into_owned(),
         };
+        // NUL is not text (RFC 5321 §4.1.1): no command, address or parameter carries it.
+        if line.contains('\0') {
+            errors += 1;
+            reply!("501 5.5.2 NUL characters are not allowed in commands");
+            continue;
+        }
         let (verb, arg) = match line.split_once(' ') {
             Some((v, a)) => (v.to_ascii_uppercase(), a.trim().to_owned()),
             None => (line.trim().to_ascii_uppercase(), String::new()),
@@ -267,9 +300,8 @@ async fn session(
                         if reply.starts_with("552") {
                             warn!(%peer, %from, "SMTP refused: announced size over the limit");
                             crate::channels::count_refusal("email", "too_big");
-                        } else {
-                            errors += 1;
                         }
+                        errors += 1;
                         reply!("{reply}");
                     }
                 }
@@ -291,6 +323,7 @@ async fn session(
                     continue;
                 };
                 if tx.recipients.len() >= MAX_RECIPIENTS {
+                    errors += 1;
                     reply!("452 4.5.3 Too many recipients");
                     continue;
                 }
@@ -300,7 +333,12 @@ async fn session(
                         reply!("250 2.1.5 Recipient OK");
                     }
                     Err(refusal) => {
-                        warn!(%peer, recipient = %to, "SMTP refused: unknown recipient");
+                        errors += 1;
+                        refused_recipients += 1;
+                        if refused_recipients == 1 {
+                            let to = one_line(&to);
+                            warn!(%peer, recipient = %to, "SMTP refused: unknown recipient");
+                        }
                         crate::channels::count_refusal("email", "unknown_recipient");
                         reply!("550 5.1.1 {}", one_line(&refusal.to_string()));
                     }
@@ -329,6 +367,7 @@ async fn session(
                 let recipients = std::mem::take(&mut tx.recipients);
                 let answer = match data {
                     Data::TooBig => {
+                        errors += 1;
                         warn!(%peer, %from, limit = max, "SMTP refused: message too big");
                         crate::channels::count_refusal("email", "too_big");
                         format!("552 5.3.4 Message size exceeds the limit of {max} bytes")
@@ -343,6 +382,7 @@ async fn session(
             }
             "NOOP" => reply!("250 2.0.0 OK"),
             "QUIT" => {
+                summary(refused_recipients);
                 reply!("221 2.0.0 Bye");
                 return;
             }
@@ -484,6 +524,27 @@ async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// The command parsers answer any line (shaped like a command or not) without panic.
+        #[test]
+        fn command_parsers_never_panic(
+            line in "(MAIL FROM:|RCPT TO:|mail from:|EHLO |)[ -~\u{0}é]{0,120}",
+            max in 0usize..100_000,
+        ) {
+            for keyword in ["FROM:", "TO:"] {
+                if let Some(arg) = strip_keyword(&line, keyword) {
+                    if let Some((_, params)) = path_and_params(arg) {
+                        let _ = check_mail_params(&params, max);
+                    }
+                }
+            }
+            let _ = path_and_params(&line);
+            let _ = one_line(&line);
+        }
+    }
 
     #[test]
     fn paths_and_parameters_are_read() {

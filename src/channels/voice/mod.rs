@@ -17,7 +17,7 @@
 //! configuration section answers 404.
 //!
 //! Refusals (see [`Refusal`]): a bad signature gets 403; a missing field 400; an unknown number
-//! or call 404; a body over `[server] max_body_bytes` 413; an overloaded router 503. Where the
+//! or call 404; a body over `[limits] webhook_body_bytes` 413; an overloaded router 503. Where the
 //! protocol allows, the answer also carries a spoken apology and a hang-up; every refusal is
 //! logged, and none creates anything.
 
@@ -117,6 +117,9 @@ impl VoiceChannel {
     }
 }
 
+/// The longest call id a gateway may send (Twilio's are 34 characters, jambonz's UUIDs 36).
+pub const MAX_CALL_ID_BYTES: usize = 128;
+
 /// A webhook as it reached the HTTP listener.
 #[derive(Debug)]
 pub struct Webhook {
@@ -170,7 +173,7 @@ pub async fn drive<P: Protocol>(
     step: String,
     uri: Uri,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Bytes, Option<BytesRejection>>,
 ) -> Response {
     let gateway = P::GATEWAY;
     if !P::served(&calls) {
@@ -194,6 +197,19 @@ pub async fn drive<P: Protocol>(
         Ok(Parsed::Ignored) => return P::acknowledge(),
         Err(refusal) => return answer_error(gateway, refusal),
     };
+    // Call ids become keys and journal references: bounded, printable, no spaces.
+    if request.sid.len() > MAX_CALL_ID_BYTES || !request.sid.bytes().all(|b| b.is_ascii_graphic()) {
+        return answer_error(
+            gateway,
+            Refusal::bad_request(
+                None,
+                format!(
+                    "the call id must be at most {MAX_CALL_ID_BYTES} printable ASCII characters \
+                     without spaces"
+                ),
+            ),
+        );
+    }
     let sid = request.sid.clone();
     match calls.handle(gateway, request).await {
         Ok(_) if status_callback => P::acknowledge(),
@@ -317,9 +333,34 @@ fn answer_error(gateway: Gateway, refusal: Refusal) -> Response {
     }
 }
 
+/// The body as extracted, or the HTTP layer's verdict that it was over the webhook limit.
+pub fn oversize(
+    too_large: Option<axum::Extension<crate::http::body::BodyTooLarge>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, Option<BytesRejection>> {
+    match too_large {
+        Some(_) => Err(None),
+        None => body.map_err(Some),
+    }
+}
+
 /// The body, or the refusal for an unreadable or oversized one.
-fn body_or_error(gateway: Gateway, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
+fn body_or_error(
+    gateway: Gateway,
+    body: Result<Bytes, Option<BytesRejection>>,
+) -> Result<Bytes, Refusal> {
     body.map_err(|rejection| {
+        let Some(rejection) = rejection else {
+            return Refusal {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message: format!(
+                    "{} webhook body over the size limit ([limits] webhook_body_bytes)",
+                    gateway.name()
+                ),
+                call_sid: None,
+                spoken: true,
+            };
+        };
         let status = rejection.status();
         Refusal {
             status,

@@ -1,6 +1,9 @@
 //! Webhook signatures: Twilio's `X-Twilio-Signature` and the `t=...,v1=...` HMAC-SHA256 scheme
 //! that jambonz uses (`jambonz-signature`) and that Guichet's generic SIP API reuses
-//! (`guichet-signature`). Comparisons are constant-time (`Mac::verify_slice`).
+//! (`guichet-signature`). Comparisons are constant-time. A request costs at most one HMAC for
+//! the `t=...,v1=...` scheme (the header is bounded and parsed before hashing, the body hashed
+//! once whatever the number of `v1` entries) and at most two for Twilio's (the URL with and
+//! without its default port); each is counted in `guichet_webhook_hmac_total{scheme}`.
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -76,6 +79,10 @@ impl TwilioSigner {
     pub fn valid(&self, url: &str, params: &[(String, String)], signature: &str) -> bool {
         // A SHA-1 HMAC is 20 bytes (28 base64 characters, which could hold 21).
         let mut decoded = [0u8; 21];
+        // A longer header cannot be a signature: refused before any hashing.
+        if signature.len() > 64 {
+            return false;
+        }
         let expected = match base64::engine::general_purpose::STANDARD
             .decode_slice(signature.trim().as_bytes(), &mut decoded)
         {
@@ -85,6 +92,7 @@ impl TwilioSigner {
         let mut sorted: Vec<&(String, String)> = params.iter().collect();
         sorted.sort_unstable();
         let check = |candidate: &str| {
+            count_hmac("twilio");
             let mut mac = self.keyed.clone();
             mac.update(candidate.as_bytes());
             for (k, v) in &sorted {
@@ -149,12 +157,22 @@ pub fn timestamped_signature(secret: &str, t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", hex(&mac.finalize().into_bytes()))
 }
 
+/// The longest `t=...,v1=...` header examined, in bytes: longer ones are refused before any
+/// hashing (a real header has one timestamp and one or two signatures, under 200 bytes).
+pub const MAX_SIGNATURE_HEADER_BYTES: usize = 1024;
+/// The most comma-separated entries a `t=...,v1=...` header may have (one `t`, a few `v1`
+/// during a key rotation).
+pub const MAX_SIGNATURE_ENTRIES: usize = 8;
+
 /// Why a `t=...,v1=...` header is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TimestampedError {
     /// No `t=` or no `v1=`.
     #[error("the signature header must read t=<unix seconds>,v1=<hex HMAC-SHA256>")]
     Malformed,
+    /// Over [`MAX_SIGNATURE_HEADER_BYTES`] or [`MAX_SIGNATURE_ENTRIES`].
+    #[error("the signature header is too long: at most 1024 bytes and 8 entries (t=...,v1=...)")]
+    TooLong,
     /// `t` is too far from now.
     #[error("the signature's timestamp is more than 5 minutes away from now")]
     Expired,
@@ -163,43 +181,80 @@ pub enum TimestampedError {
     Mismatch,
 }
 
-/// Checks a `t=...,v1=...` header against `body` at unix time `now` (any of several `v1`
-/// may match, so that secrets can be rotated).
-pub fn timestamped_valid(
-    secret: &str,
-    header: &str,
-    body: &[u8],
-    now: i64,
-) -> Result<(), TimestampedError> {
+/// A parsed `t=...,v1=...` header: the timestamp and the 32-byte `v1` digests (entries that
+/// are not 64 hex digits are ignored, as are unknown keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimestampedHeader {
+    /// The `t=` unix time.
+    pub t: i64,
+    /// Every well-formed `v1=` digest.
+    pub v1: Vec<[u8; 32]>,
+}
+
+/// Parses a `t=...,v1=...` header without hashing anything: refused when longer than
+/// [`MAX_SIGNATURE_HEADER_BYTES`] or with more than [`MAX_SIGNATURE_ENTRIES`] entries.
+pub fn parse_timestamped(header: &str) -> Result<TimestampedHeader, TimestampedError> {
+    if header.len() > MAX_SIGNATURE_HEADER_BYTES {
+        return Err(TimestampedError::TooLong);
+    }
+    if header.split(',').nth(MAX_SIGNATURE_ENTRIES).is_some() {
+        return Err(TimestampedError::TooLong);
+    }
     let mut t: Option<i64> = None;
-    let mut v1: Vec<Vec<u8>> = Vec::new();
+    let mut v1: Vec<[u8; 32]> = Vec::new();
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", value)) => t = value.trim().parse().ok(),
             Some(("v1", value)) => {
-                if let Some(bytes) = unhex(value.trim()) {
+                if let Some(bytes) = unhex(value.trim()).and_then(|b| <[u8; 32]>::try_from(b).ok())
+                {
                     v1.push(bytes);
                 }
             }
             _ => {}
         }
     }
-    let Some(t) = t else {
-        return Err(TimestampedError::Malformed);
-    };
-    if v1.is_empty() {
-        return Err(TimestampedError::Malformed);
+    match t {
+        Some(t) if !v1.is_empty() => Ok(TimestampedHeader { t, v1 }),
+        _ => Err(TimestampedError::Malformed),
     }
-    if (now - t).abs() > MAX_SKEW_SECS {
+}
+
+/// Whether two digests are equal, in time independent of where they differ.
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// Counts one HMAC computed over a webhook (`guichet_webhook_hmac_total{scheme}`).
+pub fn count_hmac(scheme: &'static str) {
+    metrics::counter!(crate::obs::metrics::names::WEBHOOK_HMACS, "scheme" => scheme).increment(1);
+}
+
+/// Checks a `t=...,v1=...` header against `body` at unix time `now` (any of several `v1`
+/// may match, so that secrets can be rotated). The header is parsed and bounded first; the
+/// body is hashed once, and every `v1` compared with that one digest in constant time.
+pub fn timestamped_valid(
+    secret: &str,
+    header: &str,
+    body: &[u8],
+    now: i64,
+) -> Result<(), TimestampedError> {
+    let parsed = parse_timestamped(header)?;
+    if now.saturating_sub(parsed.t).saturating_abs() > MAX_SKEW_SECS {
         return Err(TimestampedError::Expired);
     }
-    let matches = v1.iter().any(|sig| {
-        let mut mac = HmacSha256::new_from_slice(secret.as_bytes())
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        mac.update(format!("{t}.").as_bytes());
-        mac.update(body);
-        mac.verify_slice(sig).is_ok()
-    });
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(format!("{}.", parsed.t).as_bytes());
+    mac.update(body);
+    count_hmac("timestamped");
+    let digest: [u8; 32] = mac.finalize().into_bytes().into();
+    // Every entry is compared (no early exit), so the time does not tell which one matched.
+    let matches = parsed
+        .v1
+        .iter()
+        .fold(false, |found, sig| constant_time_eq(&digest, sig) | found);
     if matches {
         Ok(())
     } else {
@@ -260,6 +315,35 @@ mod tests {
         assert_eq!(
             timestamped_valid("s3cret", "v1=00", b"", 0),
             Err(TimestampedError::Malformed)
+        );
+    }
+
+    #[test]
+    fn rotation_and_bounds() {
+        let good = timestamped_signature("new", 1_700_000_000, b"x");
+        let v1 = good.split_once(",v1=").map(|(_, v)| v).unwrap_or_default();
+        let old = timestamped_signature("old", 1_700_000_000, b"x");
+        let old_v1 = old.split_once(",v1=").map(|(_, v)| v).unwrap_or_default();
+        // Either secret's signature is accepted, in any order.
+        let rotated = format!("t=1700000000,v1={old_v1},v1={v1}");
+        assert_eq!(
+            timestamped_valid("new", &rotated, b"x", 1_700_000_000),
+            Ok(())
+        );
+        assert_eq!(
+            timestamped_valid("old", &rotated, b"x", 1_700_000_000),
+            Ok(())
+        );
+        // Nine entries, or over 1 KB: refused before hashing.
+        let nine = format!("t=1700000000{}", ",v1=00".repeat(8));
+        assert_eq!(
+            timestamped_valid("new", &nine, b"x", 1_700_000_000),
+            Err(TimestampedError::TooLong)
+        );
+        let long = format!("t=1700000000,v1={v1},x={}", "a".repeat(1024));
+        assert_eq!(
+            timestamped_valid("new", &long, b"x", 1_700_000_000),
+            Err(TimestampedError::TooLong)
         );
     }
 }

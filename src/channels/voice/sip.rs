@@ -107,8 +107,10 @@ pub async fn events(
     State(calls): State<Calls>,
     uri: Uri,
     headers: HeaderMap,
+    too_large: Option<axum::Extension<crate::http::body::BodyTooLarge>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = super::oversize(too_large, body);
     drive::<Sip>(calls, String::new(), uri, headers, body).await
 }
 

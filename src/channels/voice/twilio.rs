@@ -29,8 +29,10 @@ pub async fn webhook(
     Path(step): Path<String>,
     uri: Uri,
     headers: HeaderMap,
+    too_large: Option<axum::Extension<crate::http::body::BodyTooLarge>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = super::oversize(too_large, body);
     drive::<Twilio>(calls, step, uri, headers, body).await
 }
 

@@ -1,0 +1,220 @@
+//! The HTTP listener's connection loop: each accepted connection passes the listener's
+//! [`Gate`] (over the maximum it gets a plain `503` and is closed), is served by hyper with
+//! a bounded request head read within `[limits] header_read_timeout_secs` (which also bounds
+//! an idle keep-alive connection), and is closed after `[limits] idle_timeout_secs` without a
+//! byte either way. WebSockets leave this loop once upgraded (the chat's ping keeps them
+//! alive, its missed pongs end them) but keep their place in the gate until they close.
+//! Graceful shutdown: no more accepts, each connection finishes its request in flight.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::listen::{Gate, LimitsConfig, Ticket};
+use crate::obs::metrics::names::CONNECTION_TIMEOUTS;
+
+/// What the connection loop needs: the gate and the timeouts.
+#[derive(Debug, Clone)]
+pub struct ConnSettings {
+    /// The listener's maximum of connections.
+    pub gate: Gate,
+    /// Time to send a request head.
+    pub header_timeout: Duration,
+    /// Time without a byte either way before a connection is closed.
+    pub idle_timeout: Duration,
+    /// The largest request head.
+    pub max_header_bytes: usize,
+}
+
+impl ConnSettings {
+    /// The settings of `[limits]` with a gate of `max` connections.
+    pub fn new(limits: &LimitsConfig, max: usize) -> ConnSettings {
+        ConnSettings {
+            gate: Gate::new("http", "all", max),
+            header_timeout: Duration::from_secs(limits.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs(limits.idle_timeout_secs),
+            max_header_bytes: limits.max_header_bytes,
+        }
+    }
+}
+
+/// The answer to a connection over the maximum.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\
+connection: close\r\nretry-after: 5\r\ncontent-length: 37\r\n\r\ntoo many connections: try again later\n";
+
+/// Milliseconds since `epoch` of the last byte read or written.
+#[derive(Debug)]
+struct Activity {
+    epoch: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let now = self.epoch.elapsed();
+        now.saturating_sub(Duration::from_millis(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// A connection's stream: records activity, and holds the gate's ticket as long as it lives
+/// (after a WebSocket upgrade too).
+#[derive(Debug)]
+struct Tracked {
+    stream: TcpStream,
+    activity: Arc<Activity>,
+    _ticket: Ticket,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        poll
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        poll
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Resolves once `activity` has been idle for `limit`.
+async fn idle(activity: &Activity, limit: Duration) {
+    loop {
+        let quiet = activity.idle_for();
+        if quiet >= limit {
+            return;
+        }
+        tokio::time::sleep(limit - quiet).await;
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then waits for the connections'
+/// requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    settings: ConnSettings,
+) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_timeout)
+        .max_buf_size(settings.max_header_bytes.max(8192));
+    let builder = Arc::new(builder);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, most often: pause rather than spin.
+                tracing::warn!(listener = "http", "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Webhook answers are small: do not let Nagle's algorithm hold them back.
+        let _ = stream.set_nodelay(true);
+        let Some(ticket) = settings.gate.try_enter() else {
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    let _ = stream.write_all(BUSY).await;
+                    let _ = stream.shutdown().await;
+                })
+                .await;
+            });
+            continue;
+        };
+        let activity = Arc::new(Activity {
+            epoch: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        });
+        let io = TokioIo::new(Tracked {
+            stream,
+            activity: activity.clone(),
+            _ticket: ticket,
+        });
+        let builder = builder.clone();
+        let service = TowerToHyperService::new(app.clone());
+        let mut stop = stop_rx.clone();
+        let idle_limit = settings.idle_timeout;
+        tokio::spawn(async move {
+            let conn = builder.serve_connection_with_upgrades(io, service);
+            tokio::pin!(conn);
+            let mut stopping = *stop.borrow();
+            if stopping {
+                conn.as_mut().graceful_shutdown();
+            }
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    changed = stop.changed(), if !stopping => {
+                        stopping = true;
+                        let _ = changed;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                    () = idle(&activity, idle_limit) => {
+                        metrics::counter!(
+                            CONNECTION_TIMEOUTS, "listener" => "http", "reason" => "idle"
+                        )
+                        .increment(1);
+                        break;
+                    }
+                }
+            }
+            drop(stop);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    // Every connection task holds a receiver: all have ended when none is left.
+    stop_tx.closed().await;
+}
