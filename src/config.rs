@@ -500,7 +500,7 @@ impl Config {
             }
         }
         if let Err((what, message)) = self.limits.check() {
-            return Err(invalid(&what, message));
+            problems.push(invalid(&what, message));
         }
         if self.server.max_body_bytes < 1024 {
             problems.push(invalid(
