@@ -74,7 +74,7 @@ pub use conversation::ConversationEntry;
 pub use db::{Recovered, Recovery, Store, DATABASE_FILE, LOCK_FILE};
 pub use error::StoreError;
 pub use history::HistoryEntry;
-pub use indicators::IndicatorDay;
+pub use indicators::{IndicatorDay, IndicatorState};
 pub use ivr::IvrVersionInfo;
 pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
 pub use maintenance::Erasure;

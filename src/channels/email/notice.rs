@@ -9,7 +9,7 @@
 use tracing::{info, warn};
 
 use crate::core::{AnnouncedDelay, Channel, EventKind, InteractionId, Message, MessageDirection};
-use crate::engine::Engine;
+use crate::engine::{run_view, Engine, EngineError, View, ViewBatch, ViewFailed};
 
 use super::intake::reference;
 use super::mime::InboundEmail;
@@ -138,30 +138,45 @@ pub fn completion(interaction: InteractionId, last_inbound: &Message) -> Message
     m
 }
 
-/// Watches committed events and commits a completion notice for each completed email
-/// interaction; ends when the engine stops.
+/// Commits a completion notice for each completed email interaction, as a view of committed
+/// events (nothing skipped when it falls behind); ends when the engine stops.
 pub fn spawn_completion_notices(engine: Engine) -> tokio::task::JoinHandle<()> {
-    let mut events = engine.subscribe();
-    tokio::spawn(async move {
-        loop {
-            let batch = match events.recv().await {
-                Ok(batch) => batch,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    warn!("completion notices fell {n} event batch(es) behind: some were not sent");
-                    continue;
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            };
-            for event in batch.events.iter() {
-                if let EventKind::InteractionCompleted { interaction, .. } = &event.kind {
-                    notify_completed(&engine, *interaction).await;
-                }
-            }
-        }
-    })
+    // A quick read at start: the notices follow the events committed after it.
+    let after = engine.store().last_committed_seq().unwrap_or(0);
+    let view = run_view(
+        &engine,
+        Notices {
+            engine: engine.clone(),
+        },
+        after,
+    );
+    tokio::spawn(async move { view.finished().await })
 }
 
-async fn notify_completed(engine: &Engine, interaction: InteractionId) {
+/// The completion notices, as a view of committed events.
+struct Notices {
+    engine: Engine,
+}
+
+impl View for Notices {
+    fn name(&self) -> &'static str {
+        "completion_notices"
+    }
+
+    async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
+        for event in &batch.events {
+            if let EventKind::InteractionCompleted { interaction, .. } = &event.kind {
+                notify_completed(&self.engine, *interaction).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Commits the completion notice of `interaction` if it is an email interaction whose last
+/// inbound message is not already followed by one. Fails (to be tried again) only when the
+/// engine could not take the notice now.
+async fn notify_completed(engine: &Engine, interaction: InteractionId) -> Result<(), ViewFailed> {
     let store = engine.store().clone();
     let read = tokio::task::spawn_blocking(move || {
         let spec = store.interaction_spec(interaction)?;
@@ -176,30 +191,47 @@ async fn notify_completed(engine: &Engine, interaction: InteractionId) {
     .await;
     let conversation = match read {
         Ok(Ok(Some(c))) => c,
-        Ok(Ok(None)) => return,
+        Ok(Ok(None)) => return Ok(()),
         Ok(Err(e)) => {
             warn!(interaction_id = %interaction, "completion notice: cannot read the conversation: {e}");
-            return;
+            return Err(ViewFailed(e.to_string()));
         }
         Err(e) => {
             warn!(interaction_id = %interaction, "completion notice: {e}");
-            return;
+            return Err(ViewFailed(e.to_string()));
         }
     };
-    let Some(last) = conversation
+    let Some(last_at) = conversation
         .iter()
-        .rev()
-        .find(|e| e.message.direction == MessageDirection::Inbound)
+        .rposition(|e| e.message.direction == MessageDirection::Inbound)
     else {
-        return;
+        return Ok(());
     };
-    if last.message.meta.contains_key("automatic") {
-        return;
+    let last = &conversation[last_at].message;
+    if last.meta.contains_key("automatic") {
+        return Ok(());
     }
-    let message = completion(interaction, &last.message);
+    // Already noticed (the same completion handed over again after a restart or a retry).
+    if conversation[last_at..].iter().any(|e| {
+        e.message.direction == MessageDirection::Outbound
+            && e.message.meta.get("notice").map(String::as_str) == Some("completed")
+    }) {
+        return Ok(());
+    }
+    let message = completion(interaction, last);
     match engine.follow_up(interaction, message).await {
-        Ok(_) => info!(interaction_id = %interaction, "completion notice committed"),
-        Err(e) => warn!(interaction_id = %interaction, "completion notice not committed: {e}"),
+        Ok(_) => {
+            info!(interaction_id = %interaction, "completion notice committed");
+            Ok(())
+        }
+        Err(e @ (EngineError::Overloaded | EngineError::Stopped | EngineError::Store(_))) => {
+            warn!(interaction_id = %interaction, "completion notice not committed yet: {e}");
+            Err(ViewFailed(e.to_string()))
+        }
+        Err(e) => {
+            warn!(interaction_id = %interaction, "completion notice not committed: {e}");
+            Ok(())
+        }
     }
 }
 
