@@ -169,22 +169,12 @@ fn whole(events: &[(u64, Event)]) -> BTreeMap<Key, Counts> {
     out
 }
 
-/// The counts kept by the daily aggregates (abandons within the delay and cancellations are
-/// not stored there).
+/// The rows with something counted.
 fn public(counts: &BTreeMap<Key, Counts>) -> BTreeMap<Key, Counts> {
     counts
         .iter()
-        .map(|(k, c)| {
-            (
-                k.clone(),
-                Counts {
-                    abandoned_within: 0,
-                    cancelled: 0,
-                    ..*c
-                },
-            )
-        })
-        .filter(|(_, c)| *c != Counts::default())
+        .filter(|(_, c)| **c != Counts::default())
+        .map(|(k, c)| (k.clone(), *c))
         .collect()
 }
 

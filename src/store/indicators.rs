@@ -89,6 +89,10 @@ pub struct IndicatorDay {
     pub abandoned: u64,
     /// The sum of the waits before an agent answered, in milliseconds.
     pub wait_ms_total: u64,
+    /// Abandoned within the announced delay (schema version 8 on; 0 before).
+    pub abandoned_within: u64,
+    /// Cancelled by their creator, or deflected, before an answer (schema version 8 on).
+    pub cancelled: u64,
     /// Satisfaction answers given that day for the queue and channel.
     pub survey_answers: u64,
     /// The sum of their scores (1 to 5).
@@ -109,16 +113,16 @@ pub struct IndicatorState {
 }
 
 impl IndicatorDay {
-    /// The row's counts, for the core's figures ([`Counts`]); abandons within the delay and
-    /// cancellations are not kept in the daily aggregates (no public figure uses them).
+    /// The row's counts, for the core's figures ([`Counts`]).
     pub fn counts(&self) -> Counts {
         Counts {
             requests: self.requests,
             answered: self.answered,
             answered_within: self.answered_within,
             abandoned: self.abandoned,
+            abandoned_within: self.abandoned_within,
+            cancelled: self.cancelled,
             wait_ms_total: self.wait_ms_total,
-            ..Counts::default()
         }
     }
 }
@@ -230,8 +234,8 @@ impl Store {
 fn read_days(conn: &Connection, from: &str, to: &str) -> rusqlite::Result<Vec<IndicatorDay>> {
     let mut stmt = conn.prepare_cached(
         "SELECT day, queue, channel, requests, answered, answered_within, abandoned, \
-         wait_ms_total, survey_answers, survey_score_total FROM indicator_days \
-         WHERE day >= ?1 AND day <= ?2 ORDER BY day, queue, channel",
+         wait_ms_total, survey_answers, survey_score_total, abandoned_within, cancelled \
+         FROM indicator_days WHERE day >= ?1 AND day <= ?2 ORDER BY day, queue, channel",
     )?;
     let rows = stmt.query_map(params![from, to], |r| {
         let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
@@ -246,6 +250,8 @@ fn read_days(conn: &Connection, from: &str, to: &str) -> rusqlite::Result<Vec<In
             wait_ms_total: n(7)?,
             survey_answers: n(8)?,
             survey_score_total: n(9)?,
+            abandoned_within: n(10)?,
+            cancelled: n(11)?,
         })
     })?;
     rows.collect()
@@ -338,14 +344,17 @@ impl Batch {
     ) -> rusqlite::Result<()> {
         let mut add = tx.prepare_cached(
             "INSERT INTO indicator_days \
-             (day, queue, channel, requests, answered, answered_within, abandoned, wait_ms_total) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             (day, queue, channel, requests, answered, answered_within, abandoned, wait_ms_total, \
+             abandoned_within, cancelled) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT (day, queue, channel) DO UPDATE SET \
              requests = requests + excluded.requests, \
              answered = answered + excluded.answered, \
              answered_within = answered_within + excluded.answered_within, \
              abandoned = abandoned + excluded.abandoned, \
-             wait_ms_total = wait_ms_total + excluded.wait_ms_total",
+             wait_ms_total = wait_ms_total + excluded.wait_ms_total, \
+             abandoned_within = abandoned_within + excluded.abandoned_within, \
+             cancelled = cancelled + excluded.cancelled",
         )?;
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         for ((day, queue, channel), d) in &self.days {
@@ -357,7 +366,9 @@ impl Batch {
                 n(d.answered),
                 n(d.answered_within),
                 n(d.abandoned),
-                n(d.wait_ms_total)
+                n(d.wait_ms_total),
+                n(d.abandoned_within),
+                n(d.cancelled)
             ])?;
         }
         let mut open = tx.prepare_cached(

@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";
@@ -60,6 +60,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 7,
         apply: v7_survey_questions,
+    },
+    Migration {
+        version: 8,
+        apply: v8_view_checkpoints,
     },
 ];
 
@@ -220,6 +224,22 @@ fn v7_survey_questions(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreErr
     tx.execute(
         "INSERT INTO meta (key, value) \
          SELECT 'survey_checkpoint', CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM journal",
+        params![],
+    )
+    .at(path)?;
+    Ok(())
+}
+
+/// Version 8: the durable checkpoints of the views of committed events that send something
+/// (the journal sequence number each has handled), and the daily aggregates' counts of
+/// abandons within the announced delay and of cancellations (the core's `Counts` complete).
+/// Completions journaled before this version were noticed by the previous one: the completion
+/// notices' checkpoint starts after them.
+fn v8_view_checkpoints(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(super::checkpoints::V8_SQL).at(path)?;
+    tx.execute(
+        "INSERT INTO view_checkpoints (view, seq) \
+         SELECT 'completion_notices', COALESCE(MAX(seq), 0) FROM journal",
         params![],
     )
     .at(path)?;
