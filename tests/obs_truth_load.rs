@@ -144,6 +144,14 @@ async fn every_view_matches_the_journal_with_a_tiny_event_buffer() {
     let (creations, emails) = sizes();
     let ws = Workspace::new();
     let config = config_with(ws.path(), "[engine]\nevent_buffer = 4\n");
+    // No wrap-up in the tax queue: the agent takes the next email at once.
+    let text = std::fs::read_to_string(&config).expect("config");
+    assert!(text.contains("wrap_up_secs = 20"), "the demo's tax queue");
+    std::fs::write(
+        &config,
+        text.replace("wrap_up_secs = 20", "wrap_up_secs = 0"),
+    )
+    .expect("config");
     let mut server = ws.start_with_config(&config);
     let (int_token, _) = ws.token("integrator", None);
     let (sup_token, _) = ws.token("supervisor", None);
