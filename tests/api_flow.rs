@@ -451,7 +451,7 @@ async fn supervisor_live_changes_stats_and_events() {
     assert_eq!(benefits_stats.answered_within_target_today, 1);
     assert_eq!(benefits_stats.waiting, 2);
     assert_eq!(benefits_stats.in_progress, 1);
-    assert!((benefits_stats.service_level_today - 1.0).abs() < 1e-9);
+    assert_eq!(benefits_stats.service_level_today, Some(1.0));
 
     // The tax-filtered event stream sees the tax creation, and nothing of benefits.
     let benefits4 = int

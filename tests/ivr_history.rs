@@ -177,7 +177,10 @@ async fn a_schema_7_database_opens_upgraded_with_its_trees() {
     let ws = Workspace::new();
     std::fs::create_dir_all(ws.data_dir()).expect("data dir");
     std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/schema_v7.db"),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/schema_v7_ivr.db"
+        ),
         ws.data_dir().join(guichet::store::DATABASE_FILE),
     )
     .expect("copy the fixture");

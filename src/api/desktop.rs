@@ -27,7 +27,7 @@ use crate::core::{
     AgentId, Command, DeclineCause, EndReason, EventKind, InteractionId, InteractionPhase,
     InteractionView, QueueId, RequestedState, TransferTarget,
 };
-use crate::engine::{Committed, Engine};
+use crate::engine::{run_view, Engine, View, ViewBatch, ViewFailed};
 use crate::store::Role;
 
 use super::auth::caller;
@@ -139,57 +139,50 @@ impl OfferHub {
         typing: Option<broadcast::Receiver<(InteractionId, bool)>>,
     ) -> OfferHub {
         let hub = OfferHub::default();
-        let mut events = engine.subscribe();
-        let mut typing = typing;
-        let task_hub = hub.clone();
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            // Which agent each offered or held interaction is with, to route its end and its
-            // messages.
-            let mut routing = Routing::default();
-            rebuild_holders(&engine, &mut routing.holders).await;
-            loop {
-                let received = match typing.as_mut() {
-                    Some(notes) => tokio::select! {
-                        batch = events.recv() => batch,
-                        note = notes.recv() => {
-                            match note {
-                                Ok((interaction, on)) => {
-                                    task_hub.typing(&routing.holders, interaction, on)
-                                }
-                                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                                Err(broadcast::error::RecvError::Closed) => typing = None,
-                            }
-                            continue;
+        let routing: Arc<tokio::sync::Mutex<Routing>> = Arc::default();
+        if let Some(mut notes) = typing {
+            let (hub, routing) = (hub.clone(), Arc::clone(&routing));
+            tokio::spawn(async move {
+                loop {
+                    match notes.recv().await {
+                        Ok((interaction, on)) => {
+                            let routing = routing.lock().await;
+                            hub.typing(&routing.holders, interaction, on);
                         }
-                    },
-                    None => events.recv().await,
-                };
-                match received {
-                    Ok(batch) => task_hub.route(&batch, &mut routing),
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "offer hub fell behind; streams re-read offers");
-                        // Missed messages: conversations are read from the journal again.
-                        routing.fresh.clear();
-                        rebuild_holders(&engine, &mut routing.holders).await;
-                        for entry in task_hub.sessions.iter() {
-                            for (_, tx) in entry.value() {
-                                let _ = tx.try_send(OfferNote::Resync);
-                            }
-                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => break,
                     }
-                    Err(broadcast::error::RecvError::Closed) => break,
                 }
-            }
-            // The engine stopped: closing every session ends the streams.
-            task_hub.sessions.clear();
+            });
+        }
+        let engine = engine.clone();
+        let follower = Follower {
+            hub: hub.clone(),
+            routing,
+        };
+        tokio::spawn(async move {
+            // Which agent each offered or held interaction is with, as of a sequence number
+            // the hub then follows from (events it misses are read back from the journal).
+            let after = match holders_at(&engine).await {
+                Some((holders, seq)) => {
+                    follower.routing.lock().await.holders = holders;
+                    seq
+                }
+                None => return,
+            };
+            run_view(&engine, follower, after).finished().await;
         });
         hub
     }
 
-    fn route(&self, batch: &Committed, routing: &mut Routing) {
+    fn route(
+        &self,
+        events: &[crate::core::Event],
+        offered: &[InteractionView],
+        routing: &mut Routing,
+    ) {
         let Routing { holders, fresh } = routing;
-        for event in batch.events.iter() {
+        for event in events {
             let (agent, note) = match &event.kind {
                 EventKind::InteractionCreated { spec, .. } => {
                     if fresh.len() < FRESH_MAX {
@@ -211,8 +204,7 @@ impl OfferHub {
                             deadline: *deadline,
                             decision: decision.clone(),
                             conversation: fresh.remove(interaction),
-                            view: batch
-                                .offered
+                            view: offered
                                 .iter()
                                 .find(|v| v.spec.id == *interaction)
                                 .map(|v| Arc::new(v.clone())),
@@ -368,9 +360,11 @@ fn message_bytes(message: &crate::core::Message) -> usize {
 
 /// Reads who every open interaction is with from the router (at start, and after the hub fell
 /// behind and may have missed offers, acceptances or ends).
-async fn rebuild_holders(engine: &Engine, holders: &mut Holders) {
-    let read = engine
-        .read(|r| {
+/// Who holds or is offered each open interaction, and the sequence number of that picture
+/// (`None` once the engine has stopped).
+async fn holders_at(engine: &Engine) -> Option<(Holders, u64)> {
+    engine
+        .read_at(|r| {
             r.interactions()
                 .into_iter()
                 .filter_map(|v| {
@@ -379,11 +373,47 @@ async fn rebuild_holders(engine: &Engine, holders: &mut Holders) {
                 })
                 .collect::<Holders>()
         })
-        .await;
-    match read {
-        Ok(map) => *holders = map,
-        // The engine stopped: the event stream closes next and the hub ends.
-        Err(_) => holders.clear(),
+        .await
+        .ok()
+}
+
+/// The hub, as a view of committed events.
+struct Follower {
+    hub: OfferHub,
+    routing: Arc<tokio::sync::Mutex<Routing>>,
+}
+
+impl View for Follower {
+    fn name(&self) -> &'static str {
+        "offers"
+    }
+
+    async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
+        let mut routing = self.routing.lock().await;
+        self.hub.route(&batch.events, &batch.offered, &mut routing);
+        Ok(())
+    }
+
+    async fn rebuild(&mut self, engine: &Engine, seq: u64) -> Result<u64, ViewFailed> {
+        // Events the hub needed were purged: start again from the router, and every stream
+        // re-reads its pending offers.
+        let Some((holders, at)) = holders_at(engine).await else {
+            return Ok(seq);
+        };
+        let mut routing = self.routing.lock().await;
+        routing.holders = holders;
+        routing.fresh.clear();
+        for entry in self.hub.sessions.iter() {
+            for (_, tx) in entry.value() {
+                let _ = tx.try_send(OfferNote::Resync);
+            }
+        }
+        Ok(at)
+    }
+
+    async fn finish(&mut self) {
+        // The engine stopped: closing every session ends the streams.
+        self.hub.sessions.clear();
     }
 }
 
@@ -1075,11 +1105,7 @@ mod tests {
         let id = InteractionId::generate();
         let spec = Arc::new(InteractionSpec::new(id, Channel::Chat, "general"));
         let message = Arc::new(Message::new("chat:1", MessageDirection::Inbound, "Bonjour"));
-        let batch = |seq: u64, events: Vec<Event>| Committed {
-            seq,
-            events: Arc::from(events),
-            offered: Arc::from(Vec::new()),
-        };
+        let batch = |_seq: u64, events: Vec<Event>| events;
         hub.route(
             &batch(
                 2,
@@ -1101,9 +1127,14 @@ mod tests {
                     },
                 ],
             ),
+            &[],
             &mut routing,
         );
-        hub.route(&batch(3, vec![offered(id, &agent, 1_001)]), &mut routing);
+        hub.route(
+            &batch(3, vec![offered(id, &agent, 1_001)]),
+            &[],
+            &mut routing,
+        );
         match notes.try_recv() {
             Ok(OfferNote::Offered {
                 interaction,
@@ -1130,6 +1161,7 @@ mod tests {
                     offered(id, &agent, 2_001),
                 ],
             ),
+            &[],
             &mut routing,
         );
         assert!(matches!(notes.try_recv(), Ok(OfferNote::Withdrawn { .. })));

@@ -16,10 +16,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::broadcast;
-
 use crate::core::{ContactId, EndReason, EventKind, InteractionId, Timestamp};
-use crate::engine::Engine;
+use crate::engine::{run_view, Engine, View, ViewBatch, ViewFailed};
 use crate::store::{HistoryEntry, Store};
 
 use super::convert::{channel_pb, ms};
@@ -163,39 +161,37 @@ impl History {
             store: Arc::clone(engine.store()),
             recent: Arc::new(Mutex::new(Recent::default())),
         };
-        let mut events = engine.subscribe();
         let task = history.clone();
+        let engine = engine.clone();
         tokio::spawn(async move {
-            // After subscribing: a contact's interaction committed since is either in the set
-            // or among the events received.
             let store = Arc::clone(&task.store);
-            let read =
-                tokio::task::spawn_blocking(move || store.journal_contacts(MAX_JOURNAL_CONTACTS))
-                    .await;
-            match read {
-                Ok(Ok(known)) => task.lock().in_journal = known,
-                Ok(Err(e)) => tracing::warn!(error = %e, "journal contacts unavailable"),
-                Err(e) => tracing::warn!(error = %e, "journal contacts task failed"),
-            }
-            loop {
-                match events.recv().await {
-                    Ok(batch) => {
-                        let mut recent = task.lock();
-                        for event in batch.events.iter() {
-                            recent.apply(&event.kind, event.at);
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        // Some updates were missed: read histories from the journal again.
-                        tracing::warn!(missed, "history fell behind: reloading from the journal");
-                        let mut recent = task.lock();
-                        recent.contacts.clear();
-                        // Missed creations: a new contact may have journal rows after all.
-                        recent.in_journal = None;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
+            let read = tokio::task::spawn_blocking(move || {
+                let after = store.last_committed_seq()?;
+                Ok::<_, crate::store::StoreError>((
+                    after,
+                    store.journal_contacts(MAX_JOURNAL_CONTACTS)?,
+                ))
+            })
+            .await;
+            // Events after `after` are followed (a contact committed since is either in the
+            // set or among them).
+            let after = match read {
+                Ok(Ok((after, known))) => {
+                    task.lock().in_journal = known;
+                    after
                 }
-            }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "journal contacts unavailable");
+                    engine.store().last_committed_seq().unwrap_or(0)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "journal contacts task failed");
+                    engine.store().last_committed_seq().unwrap_or(0)
+                }
+            };
+            run_view(&engine, Follower { history: task }, after)
+                .finished()
+                .await;
         });
         history
     }
@@ -283,6 +279,25 @@ impl History {
                 ended_at_unix_ms: e.ended_at.map_or(0, ms),
             })
             .collect()
+    }
+}
+
+/// The histories, as a view of committed events.
+struct Follower {
+    history: History,
+}
+
+impl View for Follower {
+    fn name(&self) -> &'static str {
+        "history"
+    }
+
+    async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
+        let mut recent = self.history.lock();
+        for event in &batch.events {
+            recent.apply(&event.kind, event.at);
+        }
+        Ok(())
     }
 }
 

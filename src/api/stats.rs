@@ -1,94 +1,55 @@
-//! Real-time statistics per queue for supervisors: counters of the day kept incrementally from
-//! committed events (answered, answered within the SLA target, abandoned), and the live picture
-//! (waiting, oldest wait, agents by state) read from the router when an update is due.
+//! Real-time statistics per queue for supervisors: the day's counts (answered, answered within
+//! the announced delay, abandoned) kept from committed events by the core's outcome fold
+//! ([`crate::core::OutcomeFold`]), and the live picture (waiting, oldest wait, agents by state)
+//! read from the router when an update is due.
 //!
-//! The day is the indicators' day (`[indicators] time_zone`). A restart does not reset the day's
-//! counters: they start from the day's durable indicator aggregates
-//! ([`crate::store::Store::indicator_days`]), which count an interaction in the queue it was
-//! created in (the live counters then go on counting in the queue that answered it).
+//! The definitions are the public indicators' (`docs/figures.md`): an interaction counts in the
+//! day (`[indicators] time_zone`) and queue of its creation, so a queue's counts of today are
+//! the sum over channels of today's indicator rows. The statistics start from the durable
+//! indicator aggregates and their pending interactions, as of the aggregates' cursor, and follow
+//! the journal from there as a view of committed events: a restart neither resets nor
+//! double-counts the day, and falling behind loses nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::broadcast;
+use chrono::NaiveDate;
 
 use crate::core::{
-    AgentState, Channel, EndReason, EventKind, InteractionId, InteractionPhase, QueueId, Router,
-    Timestamp,
+    AgentState, Channel, Counts, InteractionPhase, OutcomeFold, Pending, QueueId, Router, Timestamp,
 };
-use crate::engine::Engine;
+use crate::engine::{run_view, Engine, View, ViewBatch, ViewFailed, ViewHandle};
 use crate::obs::IndicatorsConfig;
 
 use super::proto as pb;
 
-/// One queue's counters for the current day.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DayCounts {
-    /// Offers accepted.
-    pub answered: u32,
-    /// Offers accepted before the interaction's SLA deadline.
-    pub answered_within_target: u32,
-    /// Interactions abandoned while open.
-    pub abandoned: u32,
-}
+/// One queue's counts for the current day (interactions created that day).
+pub type DayCounts = Counts;
 
 #[derive(Debug, Default)]
 struct Counters {
-    /// The day the counts are for, in the indicators' time zone.
-    day: Option<chrono::NaiveDate>,
     /// Where days start and end.
     config: IndicatorsConfig,
-    queues: HashMap<QueueId, DayCounts>,
-    /// Open interactions: their queue and SLA deadline, until answered or ended.
-    open: HashMap<InteractionId, (QueueId, Timestamp)>,
+    fold: OutcomeFold,
+    /// Counts per creation day and queue: the latest two days seen.
+    days: BTreeMap<NaiveDate, HashMap<QueueId, Counts>>,
 }
 
 impl Counters {
-    fn roll(&mut self, at: Timestamp) {
-        let day = Some(self.config.date_of(at));
-        if day != self.day {
-            self.day = day;
-            self.queues.clear();
-        }
-    }
-
-    fn apply(&mut self, kind: &EventKind, at: Timestamp) {
-        self.roll(at);
-        match kind {
-            EventKind::InteractionCreated {
-                spec, sla_deadline, ..
-            } => {
-                self.open
-                    .insert(spec.id, (spec.queue.clone(), *sla_deadline));
-            }
-            EventKind::InteractionMoved {
-                interaction, queue, ..
-            } => {
-                if let Some(entry) = self.open.get_mut(interaction) {
-                    entry.0 = queue.clone();
-                }
-            }
-            EventKind::OfferAccepted { interaction, .. } => {
-                // Counted once: a transferred interaction answered again is not a new answer.
-                if let Some((queue, deadline)) = self.open.remove(interaction) {
-                    let counts = self.queues.entry(queue).or_default();
-                    counts.answered += 1;
-                    if at <= deadline {
-                        counts.answered_within_target += 1;
-                    }
-                }
-            }
-            EventKind::InteractionEnded {
-                interaction,
-                reason,
-            } => {
-                if let Some((queue, _)) = self.open.remove(interaction) {
-                    if *reason == EndReason::Abandoned {
-                        self.queues.entry(queue).or_default().abandoned += 1;
-                    }
-                }
-            }
-            _ => {}
+    fn apply(&mut self, event: &crate::core::Event) {
+        let Some(outcome) = self.fold.apply(event) else {
+            return;
+        };
+        let credit = outcome.credit();
+        let day = self.config.date_of(credit.created);
+        self.days
+            .entry(day)
+            .or_default()
+            .entry(credit.queue.clone())
+            .or_default()
+            .add(&outcome);
+        while self.days.len() > 2 {
+            self.days.pop_first();
         }
     }
 }
@@ -97,6 +58,68 @@ impl Counters {
 #[derive(Debug, Clone, Default)]
 pub struct LiveStats {
     counters: Arc<Mutex<Counters>>,
+    view: Option<ViewHandle>,
+}
+
+/// The statistics, as a view of committed events.
+struct Follower {
+    counters: Arc<Mutex<Counters>>,
+}
+
+impl View for Follower {
+    fn name(&self) -> &'static str {
+        "live_stats"
+    }
+
+    async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
+        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        for event in &batch.events {
+            counters.apply(event);
+        }
+        Ok(())
+    }
+
+    async fn rebuild(&mut self, engine: &Engine, _seq: u64) -> Result<u64, ViewFailed> {
+        // The journal lost events this view needed: start again from the router's open
+        // interactions (the day's counts so far are kept).
+        let (pending, seq) = router_pending(engine)
+            .await
+            .map_err(|e| ViewFailed(e.to_string()))?;
+        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        counters.fold = OutcomeFold::resume(pending);
+        Ok(seq)
+    }
+}
+
+/// The interactions the router has not yet seen answered, and the journal sequence number of
+/// that picture.
+async fn router_pending(
+    engine: &Engine,
+) -> Result<(Vec<(crate::core::InteractionId, Pending)>, u64), crate::engine::EngineError> {
+    engine
+        .read_at(|r| {
+            r.interactions()
+                .into_iter()
+                .filter(|v| {
+                    matches!(
+                        v.phase,
+                        InteractionPhase::Waiting | InteractionPhase::Offered { .. }
+                    )
+                })
+                .map(|v| {
+                    (
+                        v.spec.id,
+                        Pending {
+                            queue: v.spec.queue.clone(),
+                            channel: v.spec.channel,
+                            created: v.created_at,
+                            sla_deadline: v.sla_deadline,
+                        },
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
 }
 
 impl LiveStats {
@@ -106,87 +129,85 @@ impl LiveStats {
         LiveStats::start_with(engine, &IndicatorsConfig::default(), None).await
     }
 
-    /// Like [`LiveStats::start`], with the indicators' days, and the day's counters taken from
-    /// the durable aggregates of `now`'s day (start the indicators'
-    /// [`Aggregator`](crate::obs::indicators::Aggregator) first, so that they have caught up).
+    /// Like [`LiveStats::start`], with the indicators' days; with `now`, the day's counts and
+    /// the pending interactions are taken from the durable indicator aggregates (as of their
+    /// cursor, the journal's later events being folded in on start).
     pub async fn start_with(
         engine: &Engine,
         config: &IndicatorsConfig,
         now: Option<Timestamp>,
     ) -> LiveStats {
-        let stats = LiveStats::default();
-        stats.lock().config = config.clone();
+        let counters = Arc::new(Mutex::new(Counters {
+            config: config.clone(),
+            ..Counters::default()
+        }));
+        let mut after = None;
         if let Some(now) = now {
-            let store = std::sync::Arc::clone(engine.store());
+            let store = Arc::clone(engine.store());
             let day = config.day_of(now);
-            let rows = tokio::task::spawn_blocking(move || store.indicator_days(&day, &day)).await;
-            match rows {
-                Ok(Ok(rows)) => {
-                    let mut counters = stats.lock();
-                    counters.roll(now);
-                    for row in rows {
-                        let c = counters.queues.entry(QueueId::from(row.queue)).or_default();
-                        let n = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
-                        c.answered = c.answered.saturating_add(n(row.answered));
-                        c.answered_within_target = c
-                            .answered_within_target
-                            .saturating_add(n(row.answered_within));
-                        c.abandoned = c.abandoned.saturating_add(n(row.abandoned));
+            let state = tokio::task::spawn_blocking(move || store.indicator_state(&day)).await;
+            match state {
+                Ok(Ok(state)) => {
+                    let mut c = counters.lock().unwrap_or_else(|e| e.into_inner());
+                    let today = c.days.entry(config.date_of(now)).or_default();
+                    for row in &state.days {
+                        today
+                            .entry(QueueId::from(row.queue.clone()))
+                            .or_default()
+                            .merge(&row.counts());
                     }
+                    c.fold = OutcomeFold::resume(state.pending);
+                    after = Some(state.cursor);
                 }
                 Ok(Err(e)) => tracing::warn!(error = %e, "statistics start from zero today"),
                 Err(_) => tracing::warn!("statistics start from zero today"),
             }
         }
-        let mut events = engine.subscribe();
-        if let Ok(open) = engine
-            .read(|r| {
-                r.interactions()
-                    .into_iter()
-                    .filter(|v| {
-                        matches!(
-                            v.phase,
-                            InteractionPhase::Waiting | InteractionPhase::Offered { .. }
-                        )
-                    })
-                    .map(|v| (v.spec.id, (v.queue, v.sla_deadline)))
-                    .collect::<Vec<_>>()
-            })
-            .await
-        {
-            stats.lock().open.extend(open);
-        }
-        let task_stats = stats.clone();
-        tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(batch) => {
-                        let mut counters = task_stats.lock();
-                        for event in batch.events.iter() {
-                            counters.apply(&event.kind, event.at);
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "statistics fell behind: some events not counted");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
+        let after = match after {
+            Some(seq) => seq,
+            None => match router_pending(engine).await {
+                Ok((pending, seq)) => {
+                    counters.lock().unwrap_or_else(|e| e.into_inner()).fold =
+                        OutcomeFold::resume(pending);
+                    seq
                 }
-            }
-        });
-        stats
+                Err(_) => 0,
+            },
+        };
+        let view = run_view(
+            engine,
+            Follower {
+                counters: Arc::clone(&counters),
+            },
+            after,
+        );
+        LiveStats {
+            counters,
+            view: Some(view),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Counters> {
         self.counters.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Today's counts for a queue (zero on a new day).
+    /// Waits until the statistics have taken every event committed so far.
+    pub async fn sync(&self, engine: &Engine) {
+        if let Some(view) = &self.view {
+            let _ = view.sync(engine).await;
+        }
+    }
+
+    /// Today's counts for a queue: interactions created today (zero on a new day).
     pub fn today(&self, queue: &QueueId, now: Timestamp) -> DayCounts {
         let counters = self.lock();
-        if counters.day != Some(counters.config.date_of(now)) {
-            return DayCounts::default();
-        }
-        counters.queues.get(queue).copied().unwrap_or_default()
+        let day = counters.config.date_of(now);
+        counters
+            .days
+            .get(&day)
+            .and_then(|d| d.get(queue))
+            .copied()
+            .unwrap_or_default()
     }
 }
 
@@ -271,7 +292,7 @@ pub fn live_queues(r: &Router, only: &[QueueId], now: Timestamp) -> Vec<LiveQueu
 
 /// The protobuf statistics of a queue.
 pub fn queue_stats_pb(live: &LiveQueue, today: DayCounts) -> pb::QueueStats {
-    let served = today.answered + today.abandoned;
+    let n = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
     pb::QueueStats {
         queue: live.queue.to_string(),
         waiting: live.waiting.iter().sum(),
@@ -282,14 +303,12 @@ pub fn queue_stats_pb(live: &LiveQueue, today: DayCounts) -> pb::QueueStats {
         agents_paused: live.agents[2],
         agents_wrap_up: live.agents[3],
         agents_offline: live.agents[4],
-        answered_today: today.answered,
-        answered_within_target_today: today.answered_within_target,
-        abandoned_today: today.abandoned,
-        service_level_today: if served == 0 {
-            1.0
-        } else {
-            f64::from(today.answered_within_target) / f64::from(served)
-        },
+        answered_today: n(today.answered),
+        answered_within_target_today: n(today.answered_within),
+        abandoned_today: n(today.abandoned),
+        service_level_today: today.service_level(),
+        abandonment_rate_today: today.abandonment_rate(),
+        average_wait_secs_today: today.average_wait_secs(),
         waiting_by_channel: Some(pb::ChannelCounts {
             voice: live.waiting[0],
             email: live.waiting[1],

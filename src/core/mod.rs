@@ -24,6 +24,7 @@ mod index;
 mod invariants;
 mod message;
 mod model;
+mod outcome;
 mod router;
 mod snapshot;
 mod view;
@@ -39,6 +40,7 @@ pub use model::{
     QueueConfig, QueueId, Requirement, Skill, SlaTargets, StepAction, Strategy, Timestamp,
     WorkingDayTargets, MAX_LEVEL, MIN_LEVEL,
 };
+pub use outcome::{ratio, Counts, Outcome, OutcomeFold, Pending, Settled};
 pub use router::{Router, MISSED_OFFERS};
 pub use snapshot::{AgentSnapshot, Snapshot};
 pub use view::{AgentView, Explanation, InteractionPhase, InteractionView, QueueView};

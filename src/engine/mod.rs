@@ -52,6 +52,12 @@ use crate::core::{
 };
 use crate::store::{Ack, Erasure, Journal, Store, StoreConfig, StoreError};
 
+mod views;
+
+pub use views::{
+    run_view, run_view_from_now, View, ViewBatch, ViewFailed, ViewHandle, CATCH_UP_CHUNK,
+};
+
 /// Where time comes from (the engine's only clock; tests may inject their own).
 pub trait Clock: Send + Sync + 'static {
     /// The current time.
@@ -170,8 +176,9 @@ pub const MAX_SLEEP: Duration = Duration::from_secs(1);
 
 type ReplyTx = oneshot::Sender<Result<Vec<Event>, EngineError>>;
 
-/// Hands a read's result (or its panic) to its caller.
-type Deliver = Box<dyn FnOnce() + Send>;
+/// Hands a read's result (or its panic) to its caller, with the journal sequence number of the
+/// last event the read saw.
+type Deliver = Box<dyn FnOnce(u64) + Send>;
 
 /// Runs a read on the router and returns how to deliver its result.
 type ReadFn = Box<dyn FnOnce(&Router) -> Deliver + Send>;
@@ -343,7 +350,18 @@ impl Engine {
         let events = Arc::new(Mutex::new(Some(events_tx.clone())));
         let stopped = Arc::new(AtomicBool::new(false));
         let (pending_tx, pending_rx) = mpsc::channel(config.command_queue.max(1));
-        let committer = tokio::spawn(commit_loop(pending_rx, events_tx, Arc::clone(&stopped)));
+        let first_seq = {
+            let s = Arc::clone(&store);
+            tokio::task::spawn_blocking(move || s.last_committed_seq())
+                .await
+                .map_err(|_| EngineError::Stopped)??
+        };
+        let committer = tokio::spawn(commit_loop(
+            pending_rx,
+            events_tx,
+            Arc::clone(&stopped),
+            first_seq,
+        ));
         let retention_clock = Arc::clone(&clock);
         let owner = RouterTask {
             router,
@@ -405,6 +423,19 @@ impl Engine {
         f: impl FnOnce(&Router) -> R + Send + 'static,
     ) -> Result<R, EngineError> {
         let (read, rx) = boxed_read(f);
+        self.requests
+            .try_send(Request::Read(read))
+            .map_err(refused)?;
+        read_result(rx).await
+    }
+
+    /// Like [`Engine::read`], with the journal sequence number of the last event the read saw:
+    /// a view seeded from the result follows the committed events after that number, exactly.
+    pub async fn read_at<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Router) -> R + Send + 'static,
+    ) -> Result<(R, u64), EngineError> {
+        let (read, rx) = boxed_read_at(f);
         self.requests
             .try_send(Request::Read(read))
             .map_err(refused)?;
@@ -552,8 +583,23 @@ fn boxed_read<R: Send + 'static>(
     let read: ReadFn = Box::new(move |router: &Router| {
         // The router is only borrowed: a panicking reader cannot leave it half-changed.
         let result = panic::catch_unwind(AssertUnwindSafe(|| f(router)));
-        Box::new(move || {
+        Box::new(move |_seq| {
             let _ = tx.send(result);
+        })
+    });
+    (read, rx)
+}
+
+/// Like [`boxed_read`], the result coming with the sequence number of the last event it saw.
+fn boxed_read_at<R: Send + 'static>(
+    f: impl FnOnce(&Router) -> R + Send + 'static,
+) -> (ReadFn, oneshot::Receiver<ReadResult<(R, u64)>>) {
+    let (tx, rx) = oneshot::channel::<ReadResult<(R, u64)>>();
+    let read: ReadFn = Box::new(move |router: &Router| {
+        // The router is only borrowed: a panicking reader cannot leave it half-changed.
+        let result = panic::catch_unwind(AssertUnwindSafe(|| f(router)));
+        Box::new(move |seq| {
+            let _ = tx.send(result.map(|r| (r, seq)));
         })
     });
     (read, rx)
@@ -814,8 +860,8 @@ async fn commit_loop(
     mut pending: mpsc::Receiver<Pending>,
     events: broadcast::Sender<Committed>,
     stopped: Arc<AtomicBool>,
+    mut last_seq: u64,
 ) {
-    let mut last_seq = 0;
     let mut failed = false;
     while let Some(Pending {
         ack,
@@ -852,7 +898,7 @@ async fn commit_loop(
                     Answer::Refused(reply, e) => {
                         let _ = reply.send(Err(e.into()));
                     }
-                    Answer::Read(deliver) => deliver(),
+                    Answer::Read(deliver) => deliver(last_seq),
                 }
             }
             Err(e) => {

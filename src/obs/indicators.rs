@@ -8,26 +8,20 @@
 //! committed events: never by scanning the journal per request, and unchanged by retention
 //! purges and GDPR erasure.
 //!
-//! Definitions (per row; totals are sums of the counts, then the same ratios):
-//! - *requests*: interactions created in the period (an interaction counts in the day, queue
-//!   and channel of its creation, whatever happens to it later);
-//! - *average wait*: creation to the first acceptance by an agent, over answered interactions;
-//! - *share within the announced delay*: answered by the SLA deadline (the queue's
-//!   `sla_target_secs` for the channel), over answered plus abandoned ("served"): an
-//!   abandonment counts as a miss, as in the supervisors' live statistics; cancelled or
-//!   still-open interactions are not in the denominator;
-//! - *abandonment rate*: abandoned before an agent answered, over answered plus abandoned;
-//! - *satisfaction*: survey answers received in the period for the queue and channel, their
-//!   average score (1 to 5).
+//! Definitions: the core's ([`crate::core::Counts`], `docs/figures.md`), per row; totals are
+//! sums of the counts, then the same figures. An interaction counts in the day, queue and
+//! channel of its creation, whatever happens to it later; the *share within the announced
+//! delay* is the service level (answered by the SLA deadline over answered plus abandoned);
+//! *satisfaction* is the survey answers received in the period for the queue and channel, their
+//! average score (1 to 5).
 
 use std::sync::Arc;
 
 use chrono::{Datelike, Duration as Days, NaiveDate};
 use serde::Serialize;
-use tokio::sync::broadcast;
 
-use crate::core::{Channel, Event, Timestamp};
-use crate::engine::{Clock, Engine};
+use crate::core::{ratio, Channel, Counts, Event};
+use crate::engine::{run_view, Clock, Engine, View, ViewBatch, ViewFailed, ViewHandle};
 use crate::store::{IndicatorDay, Store, StoreError};
 
 use super::IndicatorsConfig;
@@ -128,8 +122,9 @@ pub struct IndicatorRow {
     pub satisfaction_average: Option<f64>,
     /// Satisfaction answers.
     pub satisfaction_answers: u64,
+    /// The counts the figures come from.
     #[serde(skip)]
-    wait_ms_total: u64,
+    counts: Counts,
     #[serde(skip)]
     score_total: u64,
 }
@@ -150,37 +145,33 @@ impl IndicatorRow {
             abandonment_rate: None,
             satisfaction_average: None,
             satisfaction_answers: 0,
-            wait_ms_total: 0,
+            counts: Counts::default(),
             score_total: 0,
         }
     }
 
     fn add(&mut self, d: &IndicatorDay) {
-        self.requests += d.requests;
-        self.answered += d.answered;
-        self.answered_within_delay += d.answered_within;
-        self.abandoned += d.abandoned;
-        self.wait_ms_total += d.wait_ms_total;
+        self.counts.merge(&d.counts());
         self.satisfaction_answers += d.survey_answers;
         self.score_total += d.survey_score_total;
     }
 
     fn merge(&mut self, other: &IndicatorRow) {
-        self.requests += other.requests;
-        self.answered += other.answered;
-        self.answered_within_delay += other.answered_within_delay;
-        self.abandoned += other.abandoned;
-        self.wait_ms_total += other.wait_ms_total;
+        self.counts.merge(&other.counts);
         self.satisfaction_answers += other.satisfaction_answers;
         self.score_total += other.score_total;
     }
 
+    /// The figures, from the core's definitions ([`Counts`]).
     fn finish(&mut self) {
-        let ratio = |num: u64, den: u64| (den > 0).then(|| num as f64 / den as f64);
-        let served = self.answered + self.abandoned;
-        self.average_wait_secs = ratio(self.wait_ms_total, self.answered).map(|ms| ms / 1000.0);
-        self.within_delay_rate = ratio(self.answered_within_delay, served);
-        self.abandonment_rate = ratio(self.abandoned, served);
+        let c = &self.counts;
+        self.requests = c.requests;
+        self.answered = c.answered;
+        self.answered_within_delay = c.answered_within;
+        self.abandoned = c.abandoned;
+        self.average_wait_secs = c.average_wait_secs();
+        self.within_delay_rate = c.service_level();
+        self.abandonment_rate = c.abandonment_rate();
         self.satisfaction_average = ratio(self.score_total, self.satisfaction_answers);
     }
 }
@@ -314,96 +305,79 @@ pub const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Keeps the store's daily aggregates up to date from the engine's committed events.
 ///
-/// It resumes after the store's cursor: on start it folds in every journal event committed
-/// since (the whole journal, the first time), then follows the engine's subscription; if the
-/// subscription falls behind, it reads the missed events back from the journal. Folding is
-/// idempotent (events at or before the cursor are skipped), so nothing is counted twice.
+/// A view of committed events ([`crate::engine::View`]) resuming after the store's cursor: on
+/// start it folds in every journal event committed since (the whole journal, the first time),
+/// then follows the engine; the view runner reads missed events back from the journal, so none
+/// is skipped. Folding is idempotent (events at or before the cursor are skipped), so nothing
+/// is counted twice.
 #[derive(Debug, Clone)]
 pub struct Aggregator {
-    applied: Arc<tokio::sync::watch::Sender<u64>>,
-    task: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    view: ViewHandle,
+}
+
+/// The aggregation, as a view of committed events.
+struct Folder {
+    store: Arc<Store>,
+    config: IndicatorsConfig,
+}
+
+impl View for Folder {
+    fn name(&self) -> &'static str {
+        "indicators"
+    }
+
+    fn gather(&self) -> std::time::Duration {
+        GATHER
+    }
+
+    async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
+        let store = Arc::clone(&self.store);
+        let config = self.config.clone();
+        tokio::task::spawn_blocking(move || {
+            let events: Vec<(u64, Event)> =
+                batch.numbered().map(|(seq, e)| (seq, e.clone())).collect();
+            store.fold_indicator_events(&events, &|at| config.day_of(at))
+        })
+        .await
+        .map_err(|e| ViewFailed(e.to_string()))??;
+        Ok(())
+    }
 }
 
 impl Aggregator {
-    /// Subscribes to the engine, catches up from the journal and starts following.
+    /// Starts the aggregation; returns once every event committed before the call is folded
+    /// in.
     pub async fn start(
         engine: &Engine,
         config: &IndicatorsConfig,
     ) -> Result<Aggregator, StoreError> {
-        let mut events = engine.subscribe();
         let store = Arc::clone(engine.store());
-        let cfg = config.clone();
-        let cursor = catch_up(Arc::clone(&store), cfg.clone()).await?;
-        let (tx, _) = tokio::sync::watch::channel(cursor);
-        let applied = Arc::new(tx);
-        let task_applied = Arc::clone(&applied);
-        let task = tokio::spawn(async move {
-            // Set when folding failed: the next round reads the missed events from the journal
-            // rather than fold later ones past them.
-            let mut behind = false;
-            loop {
-                let mut batch: Vec<(u64, Event)> = Vec::new();
-                let mut lagged = false;
-                match events.recv().await {
-                    Ok(first) => {
-                        push_batch(&mut batch, &first);
-                        tokio::time::sleep(GATHER).await;
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => lagged = true,
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-                // Whatever else is already there goes into the same transaction.
-                loop {
-                    match events.try_recv() {
-                        Ok(more) => push_batch(&mut batch, &more),
-                        Err(broadcast::error::TryRecvError::Lagged(_)) => lagged = true,
-                        Err(_) => break,
-                    }
-                }
-                let result = if lagged || behind {
-                    if lagged {
-                        tracing::warn!("indicators fell behind the engine: reading the journal");
-                    }
-                    catch_up(Arc::clone(&store), cfg.clone()).await
-                } else {
-                    let s = Arc::clone(&store);
-                    let c = cfg.clone();
-                    tokio::task::spawn_blocking(move || {
-                        s.fold_indicator_events(&batch, &|at| c.day_of(at))
-                    })
-                    .await
-                    .unwrap_or(Err(StoreError::Closed))
-                };
-                match result {
-                    Ok(seq) => {
-                        behind = false;
-                        task_applied.send_replace(seq);
-                    }
-                    Err(e) => {
-                        behind = true;
-                        // The events stay in the journal: the next start folds them in.
-                        tracing::error!(error = %e, "indicators not updated yet: retried with the next events, or at the next start");
-                    }
-                }
-            }
-        });
-        Ok(Aggregator {
-            applied,
-            task: Arc::new(tokio::sync::Mutex::new(Some(task))),
-        })
+        let s = Arc::clone(&store);
+        let cursor = tokio::task::spawn_blocking(move || s.indicators_cursor())
+            .await
+            .map_err(|_| StoreError::Closed)??;
+        let view = run_view(
+            engine,
+            Folder {
+                store: Arc::clone(&store),
+                config: config.clone(),
+            },
+            cursor,
+        );
+        let aggregator = Aggregator { view };
+        aggregator.sync(&store).await?;
+        Ok(aggregator)
     }
 
     /// Waits until the aggregator has stopped (it stops once the engine has, after folding
     /// in every event published) and let go of the store.
     pub async fn finished(&self) {
-        if let Some(task) = self.task.lock().await.take() {
-            let _ = task.await;
-        }
+        self.view.finished().await;
     }
 
     /// The journal sequence number of the last event folded in.
     pub fn applied(&self) -> u64 {
-        *self.applied.borrow()
+        self.view.applied()
     }
 
     /// Waits until every event committed so far is folded in (call it once the commands whose
@@ -416,41 +390,8 @@ impl Aggregator {
 
     /// Waits until the events up to `seq` are folded in.
     pub async fn wait_for(&self, seq: u64) {
-        let mut rx = self.applied.subscribe();
-        let _ = rx.wait_for(|applied| *applied >= seq).await;
+        self.view.wait_for(seq).await;
     }
-}
-
-fn push_batch(out: &mut Vec<(u64, Event)>, committed: &crate::engine::Committed) {
-    let n = committed.events.len() as u64;
-    let first = committed.seq + 1 - n.min(committed.seq + 1);
-    for (i, e) in committed.events.iter().enumerate() {
-        out.push((first + i as u64, e.clone()));
-    }
-}
-
-/// Folds every journal event after the store's cursor, in chunks.
-async fn catch_up(store: Arc<Store>, config: IndicatorsConfig) -> Result<u64, StoreError> {
-    tokio::task::spawn_blocking(move || {
-        const CHUNK: usize = 4096;
-        let mut cursor = store.indicators_cursor()?;
-        let mut chunk: Vec<(u64, Event)> = Vec::with_capacity(CHUNK);
-        let day_of = |at: Timestamp| config.day_of(at);
-        store.replay(cursor, |seq, event| {
-            chunk.push((seq, event));
-            if chunk.len() >= CHUNK {
-                cursor = store.fold_indicator_events(&chunk, &day_of)?;
-                chunk.clear();
-            }
-            Ok(())
-        })?;
-        if !chunk.is_empty() {
-            cursor = store.fold_indicator_events(&chunk, &day_of)?;
-        }
-        Ok(cursor)
-    })
-    .await
-    .unwrap_or(Err(StoreError::Closed))
 }
 
 /// Today's date in the indicators' time zone on `clock`.
@@ -461,6 +402,7 @@ pub fn today(config: &IndicatorsConfig, clock: &dyn Clock) -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Timestamp;
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).expect("date")

@@ -17,13 +17,12 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics::{counter, gauge, histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::sync::broadcast;
 
 use crate::core::{
     AgentState, Channel, DeclineCause, EndReason, Event, EventKind, InteractionId,
-    InteractionPhase, QueueId, Timestamp,
+    InteractionPhase, Outcome, OutcomeFold, Pending, QueueId, Settled, Timestamp,
 };
-use crate::engine::Engine;
+use crate::engine::{run_view, Engine, View, ViewBatch, ViewFailed};
 
 /// The metric names.
 pub mod names {
@@ -82,8 +81,9 @@ pub mod names {
     /// Counter `{reason}`: gRPC streams ended because their credential was revoked, expired
     /// or lost its role.
     pub const STREAMS_ENDED_AUTH: &str = "guichet_streams_ended_by_auth_total";
-    /// Counter: committed events the observer missed because it fell behind.
-    pub const EVENTS_MISSED: &str = "guichet_metrics_events_missed_total";
+    /// Counter `{view}`: times a view of committed events fell behind and read the journal
+    /// back ([`crate::engine::View`]).
+    pub const VIEW_CATCH_UPS: &str = "guichet_view_catch_ups_total";
 }
 
 use names::*;
@@ -184,7 +184,6 @@ fn describe() {
     );
     describe_histogram!(JOURNAL_BATCH_EVENTS, "Events per journal transaction");
     describe_counter!(HTTP_REQUESTS, "HTTP requests by adapter and status");
-    describe_counter!(EVENTS_MISSED, "Events the metrics observer missed");
     describe_counter!(WEBHOOK_HMACS, "HMACs computed to check webhook signatures");
     describe_counter!(
         CONNECTIONS_REFUSED,
@@ -195,6 +194,10 @@ fn describe() {
     describe_counter!(
         STREAMS_ENDED_AUTH,
         "gRPC streams ended by revocation, expiry or a role change"
+    );
+    describe_counter!(
+        VIEW_CATCH_UPS,
+        "Times a view of committed events fell behind and read the journal back"
     );
 }
 
@@ -276,21 +279,24 @@ fn first_segment(path: &str) -> String {
     }
 }
 
-/// What the observer remembers of an open interaction.
+/// What the observer remembers of an open interaction, for its labels and handle time.
 #[derive(Debug, Clone)]
 struct Track {
     queue: QueueId,
     channel: Channel,
-    created: Timestamp,
-    deadline: Timestamp,
-    answered: bool,
     accepted_at: Option<Timestamp>,
 }
 
 /// Derives the event metrics from the engine's committed events, and logs each interaction's
 /// events (at debug level) in a span carrying its `interaction_id`, `channel` and `queue`.
+///
+/// Every interaction metric is labelled with the queue and channel of the interaction's
+/// creation (the queue credited with its outcome, as on every screen: `docs/figures.md`);
+/// answers, service level met or missed, waits and abandonments come from the core's outcome
+/// fold ([`OutcomeFold`]).
 #[derive(Debug, Default)]
 pub struct Observer {
+    fold: OutcomeFold,
     open: HashMap<InteractionId, Track>,
     /// The metric handles of each (queue, channel) seen, looked up in the recorder once
     /// rather than for every event (building the labels and finding the series cost more than
@@ -341,77 +347,86 @@ impl Series {
 }
 
 impl Observer {
-    /// Subscribes to the engine and starts observing. Interactions open at start are seeded
-    /// from the router (their wait is measured from their creation).
+    /// Starts observing as a view of committed events: the pending interactions come from the
+    /// indicator aggregates (as of their cursor, the later events being observed on start),
+    /// the labels of open interactions from the router.
     pub async fn start(engine: &Engine) {
         install();
-        let mut events = engine.subscribe();
         let mut observer = Observer::default();
-        if let Ok(open) = engine
-            .read(|r| {
+        let store = std::sync::Arc::clone(engine.store());
+        let state = tokio::task::spawn_blocking(move || store.indicator_state("")).await;
+        let after = match state {
+            Ok(Ok(state)) => {
+                observer.fold = OutcomeFold::resume(state.pending);
+                Some(state.cursor)
+            }
+            _ => None,
+        };
+        if let Ok((open, seq)) = engine
+            .read_at(|r| {
                 r.interactions()
                     .into_iter()
                     .map(|v| {
-                        let answered = !matches!(
-                            v.phase,
-                            InteractionPhase::Waiting | InteractionPhase::Offered { .. }
-                        );
                         (
                             v.spec.id,
                             Track {
-                                queue: v.queue.clone(),
+                                queue: v.spec.queue.clone(),
                                 channel: v.spec.channel,
-                                created: v.created_at,
-                                deadline: v.sla_deadline,
-                                answered,
                                 accepted_at: None,
                             },
+                            v.spec.channel,
+                            v.phase.clone(),
+                            v.created_at,
+                            v.sla_deadline,
                         )
                     })
                     .collect::<Vec<_>>()
             })
             .await
         {
-            observer.open.extend(open);
-        }
-        tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(batch) => {
-                        for event in batch.events.iter() {
-                            observer.observe(event);
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        counter!(EVENTS_MISSED).increment(missed);
-                        tracing::warn!(missed, "metrics fell behind: some events not counted");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
+            let mut pending = Vec::new();
+            for (id, track, channel, phase, created, deadline) in open {
+                let waiting = matches!(
+                    phase,
+                    InteractionPhase::Waiting | InteractionPhase::Offered { .. }
+                );
+                if after.is_none() && waiting {
+                    pending.push((
+                        id,
+                        Pending {
+                            queue: track.queue.clone(),
+                            channel,
+                            created,
+                            sla_deadline: deadline,
+                        },
+                    ));
                 }
+                observer.open.insert(id, track);
             }
-        });
+            if after.is_none() {
+                observer.fold = OutcomeFold::resume(pending);
+            }
+            run_view(engine, observer, after.unwrap_or(seq));
+        } else {
+            run_view(engine, observer, after.unwrap_or(0));
+        }
     }
 
     /// Counts one committed event.
     pub fn observe(&mut self, event: &Event) {
         let at = event.at;
         let kind = &event.kind;
-        if let EventKind::InteractionCreated {
-            spec, sla_deadline, ..
-        } = kind
-        {
+        if let EventKind::InteractionCreated { spec, .. } = kind {
             self.open.insert(
                 spec.id,
                 Track {
                     queue: spec.queue.clone(),
                     channel: spec.channel,
-                    created: at,
-                    deadline: *sla_deadline,
-                    answered: false,
                     accepted_at: None,
                 },
             );
         }
+        let outcome = self.fold.apply(event);
         let Some(id) = kind.interaction() else {
             return;
         };
@@ -430,21 +445,30 @@ impl Observer {
             .series
             .entry((track.queue.clone(), track.channel))
             .or_insert_with(|| Series::new(&track.queue, track.channel));
-        match kind {
-            EventKind::InteractionCreated { .. } => m.created.increment(1),
-            EventKind::InteractionOffered { .. } => m.offers.increment(1),
-            EventKind::OfferAccepted { .. } => {
-                m.accepted.increment(1);
-                if !track.answered {
-                    track.answered = true;
-                    let wait = at.0.saturating_sub(track.created.0) as f64 / 1000.0;
-                    m.wait.record(wait);
-                    if at <= track.deadline {
+        if let Some(Outcome::Settled { how, .. }) = &outcome {
+            let within = outcome.as_ref().and_then(Outcome::within_delay) == Some(true);
+            match how {
+                Settled::Answered => {
+                    let wait = outcome.as_ref().and_then(Outcome::waited_ms).unwrap_or(0);
+                    m.wait.record(wait as f64 / 1000.0);
+                    if within {
                         m.sla_met.increment(1);
                     } else {
                         m.sla_missed.increment(1);
                     }
                 }
+                Settled::Abandoned => {
+                    m.abandoned.increment(1);
+                    m.sla_missed.increment(1);
+                }
+                Settled::Cancelled => {}
+            }
+        }
+        match kind {
+            EventKind::InteractionCreated { .. } => m.created.increment(1),
+            EventKind::InteractionOffered { .. } => m.offers.increment(1),
+            EventKind::OfferAccepted { .. } => {
+                m.accepted.increment(1);
                 track.accepted_at = Some(at);
             }
             EventKind::OfferDeclined { cause, .. } => match cause {
@@ -452,7 +476,6 @@ impl Observer {
                 DeclineCause::TimedOut => m.timed_out.increment(1),
                 DeclineCause::Revoked => m.revoked.increment(1),
             },
-            EventKind::InteractionMoved { queue, .. } => track.queue = queue.clone(),
             EventKind::InteractionCompleted { .. } => {
                 m.completed.increment(1);
                 if let Some(accepted) = track.accepted_at {
@@ -462,18 +485,25 @@ impl Observer {
                 self.open.remove(&id);
             }
             EventKind::InteractionEnded { reason, .. } => {
-                match reason {
-                    EndReason::Abandoned => {
-                        m.abandoned.increment(1);
-                        if !track.answered {
-                            m.sla_missed.increment(1);
-                        }
-                    }
-                    EndReason::Cancelled => m.cancelled.increment(1),
+                if *reason == EndReason::Cancelled {
+                    m.cancelled.increment(1);
                 }
                 self.open.remove(&id);
             }
             _ => {}
         }
+    }
+}
+
+impl View for Observer {
+    fn name(&self) -> &'static str {
+        "metrics"
+    }
+
+    async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
+        for event in &batch.events {
+            self.observe(event);
+        }
+        Ok(())
     }
 }

@@ -31,7 +31,7 @@ use super::error::SimError;
 use super::model::{Leaves, Model, Step};
 use super::stats::{GroupCounts, RepCounts, RowCounts};
 use crate::core::{
-    AgentId, AgentState, Command, EndReason, Event, EventKind, InteractionId, InteractionSpec,
+    AgentId, AgentState, Command, Event, EventKind, InteractionId, InteractionSpec, OutcomeFold,
     OverflowAction, RequestedState, Router, Timestamp, MISSED_OFFERS,
 };
 
@@ -130,6 +130,8 @@ struct World<'m> {
     delay_rng: ChaCha8Rng,
     /// Interactions not yet answered, abandoned or deflected.
     open: u64,
+    /// The outcomes of the interactions (the core's fold, as on every screen).
+    fold: OutcomeFold,
     counts: RepCounts,
 }
 
@@ -164,6 +166,7 @@ impl<'m> World<'m> {
             stream_next: vec![0.0; model.streams.len()],
             delay_rng,
             open: 0,
+            fold: OutcomeFold::new(),
             counts: RepCounts::new(model.rows.len(), model.groups.len()),
         }
     }
@@ -458,9 +461,6 @@ impl<'m> World<'m> {
         });
         self.open += 1;
         self.counts.interactions += 1;
-        if counted {
-            self.counts.rows[plan.row as usize].offered += 1;
-        }
         let mut spec = InteractionSpec::new(interaction_id(ix), plan.channel, plan.queue.clone());
         spec.requirements.clone_from(&plan.requirements);
         spec.priority = plan.priority;
@@ -489,9 +489,6 @@ impl<'m> World<'m> {
         });
         self.open += 1;
         self.counts.interactions += 1;
-        if counted {
-            self.counts.rows[r.row as usize].offered += 1;
-        }
         if let Some(next) = model.replayed.get(i + 1) {
             self.schedule(next.at_ms.max(t), Ev::Replayed(i as u32 + 1));
         }
@@ -517,8 +514,24 @@ impl<'m> World<'m> {
         self.model.rows[self.recs[ix].row as usize].target_secs * 1000
     }
 
+    /// Counts what the event did to the outcome of a measured interaction (the core's fold,
+    /// judged against the row's threshold).
+    fn count_outcome(&mut self, e: &Event) {
+        let Some(outcome) = self.fold.apply(e) else {
+            return;
+        };
+        let Some(ix) = self.ix(outcome.interaction()) else {
+            return;
+        };
+        let target = self.target_ms(ix);
+        if let Some(row) = self.row_of(ix) {
+            row.outcome.add_against(&outcome, target);
+        }
+    }
+
     fn absorb(&mut self, events: &[Event]) {
         for e in events {
+            self.count_outcome(e);
             let t = e.at.as_millis();
             match &e.kind {
                 EventKind::InteractionOffered {
@@ -562,17 +575,12 @@ impl<'m> World<'m> {
                     };
                     let rec = &mut self.recs[ix];
                     rec.phase = Phase::Assigned { agent: a };
-                    let wait = t.saturating_sub(rec.created);
                     let queued = rec.first_offer > rec.created;
                     let handle = rec.handle_ms;
                     self.open -= 1;
-                    let target = self.target_ms(ix);
                     let group = self.model.agents[a as usize].group as usize;
                     if let Some(row) = self.row_of(ix) {
-                        row.answered += 1;
-                        row.wait_ms += wait;
                         row.queued += u64::from(queued);
-                        row.answered_within += u64::from(wait <= target);
                         row.answered_by[group] += 1;
                     }
                     self.schedule(
@@ -611,17 +619,13 @@ impl<'m> World<'m> {
                         self.work_down(a, t);
                     }
                 }
-                EventKind::InteractionEnded {
-                    interaction,
-                    reason,
-                } => {
+                EventKind::InteractionEnded { interaction, .. } => {
                     let Some(ix) = self.ix(*interaction) else {
                         continue;
                     };
                     let rec = &mut self.recs[ix];
                     let before = rec.phase;
                     rec.phase = Phase::Done;
-                    let wait = t.saturating_sub(rec.created);
                     let queued = rec.first_offer == NONE || rec.first_offer > rec.created;
                     if let Phase::Offered { agent, .. } = before {
                         self.work_down(agent, t);
@@ -629,16 +633,8 @@ impl<'m> World<'m> {
                     if matches!(before, Phase::Waiting | Phase::Offered { .. }) {
                         self.open -= 1;
                     }
-                    let target = self.target_ms(ix);
                     if let Some(row) = self.row_of(ix) {
                         row.queued += u64::from(queued);
-                        match reason {
-                            EndReason::Abandoned => {
-                                row.abandoned += 1;
-                                row.abandoned_within += u64::from(wait <= target);
-                            }
-                            EndReason::Cancelled => row.deflected += 1,
-                        }
                     }
                 }
                 EventKind::InteractionOverflowed {

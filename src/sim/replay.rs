@@ -58,7 +58,7 @@ use super::stats::{ratio, RowCounts};
 use crate::config::Config;
 use crate::core::{
     AgentId, AgentState, Channel, EndReason, Event, EventKind, InteractionId, InteractionSpec,
-    OverflowAction, QueueId, MISSED_OFFERS,
+    Outcome, OutcomeFold, OverflowAction, Pending, QueueId, Settled, Timestamp, MISSED_OFFERS,
 };
 use crate::store::{Store, StoreError};
 
@@ -75,6 +75,8 @@ struct Recorded {
     answer_ms: Option<u64>,
     completed: Option<u64>,
     ended: Option<(u64, EndReason)>,
+    /// How and when it settled, from the core's outcome fold (as on every screen).
+    settled: Option<(Settled, u64)>,
     /// The recorded queue's overflow sent it to voicemail or a message.
     deflected_by_router: bool,
 }
@@ -101,6 +103,8 @@ pub struct Recording {
     events: u64,
     /// Events about interactions whose creation is not in the journal (removed by retention).
     orphan_events: u64,
+    /// The outcomes of the recorded interactions.
+    fold: OutcomeFold,
 }
 
 impl Recording {
@@ -134,6 +138,14 @@ impl Recording {
         let start = *self.first_ms.get_or_insert(t);
         self.last_ms = self.last_ms.max(t);
         self.events += 1;
+        if let Some(Outcome::Settled {
+            interaction, how, ..
+        }) = self.fold.apply(event)
+        {
+            if let Some(&n) = self.index.get(&interaction) {
+                self.interactions[n as usize].settled = Some((how, t));
+            }
+        }
         match &event.kind {
             EventKind::InteractionCreated { spec, .. } => {
                 let mut spec = InteractionSpec::clone(spec);
@@ -157,6 +169,7 @@ impl Recording {
                     answer_ms: None,
                     completed: None,
                     ended: None,
+                    settled: None,
                     deflected_by_router: false,
                 });
             }
@@ -298,26 +311,26 @@ pub struct Indicators {
     pub unserved: u64,
     /// Average speed of answer in seconds (creation to acceptance, answered only).
     pub asa_secs: Option<f64>,
-    /// Answered within the target / offered.
+    /// Answered within the target / (answered + abandoned).
     pub service_level: Option<f64>,
-    /// (Answered + abandoned) within the target / offered.
+    /// (Answered + abandoned) within the target / (answered + abandoned).
     pub service_level_with_abandons: Option<f64>,
-    /// Abandoned / offered.
+    /// Abandoned / (answered + abandoned).
     pub abandonment_rate: Option<f64>,
 }
 
 impl Indicators {
     fn of(c: &RowCounts) -> Self {
         Indicators {
-            offered: c.offered,
-            answered: c.answered,
-            abandoned: c.abandoned,
-            cancelled: c.deflected,
+            offered: c.outcome.requests,
+            answered: c.outcome.answered,
+            abandoned: c.outcome.abandoned,
+            cancelled: c.outcome.cancelled,
             unserved: c.unserved,
-            asa_secs: ratio(c.wait_ms, c.answered).map(|x| x / 1000.0),
-            service_level: ratio(c.answered_within, c.offered),
-            service_level_with_abandons: ratio(c.answered_within + c.abandoned_within, c.offered),
-            abandonment_rate: ratio(c.abandoned, c.offered),
+            asa_secs: c.outcome.average_wait_secs(),
+            service_level: c.outcome.service_level(),
+            service_level_with_abandons: c.outcome.service_level_with_abandons(),
+            abandonment_rate: c.outcome.abandonment_rate(),
         }
     }
 }
@@ -628,21 +641,31 @@ pub fn replay(
         let row = row_of(r);
         let target = rows[row as usize].target_secs * 1000;
         let c = &mut recorded[row as usize];
-        c.offered += 1;
-        if let Some(a) = r.accepted {
-            let wait = a.saturating_sub(r.created);
-            c.answered += 1;
-            c.wait_ms += wait;
-            c.answered_within += u64::from(wait <= target);
-        } else {
-            match r.ended {
-                Some((t, EndReason::Abandoned)) => {
-                    c.abandoned += 1;
-                    c.abandoned_within += u64::from(t.saturating_sub(r.created) <= target);
-                }
-                Some((_, EndReason::Cancelled)) => c.deflected += 1,
-                None => c.unserved += 1,
-            }
+        let pending = Pending {
+            queue: r.spec.queue.clone(),
+            channel: r.spec.channel,
+            created: Timestamp(r.created),
+            sla_deadline: Timestamp(r.created.saturating_add(target)),
+        };
+        let interaction = r.spec.id;
+        c.outcome.add_against(
+            &Outcome::Created {
+                interaction,
+                pending: pending.clone(),
+            },
+            target,
+        );
+        match r.settled {
+            Some((how, at)) => c.outcome.add_against(
+                &Outcome::Settled {
+                    interaction,
+                    pending,
+                    how,
+                    at: Timestamp(at),
+                },
+                target,
+            ),
+            None => c.unserved += 1,
         }
         let handle_ms = match (r.accepted, r.completed) {
             (Some(a), Some(c)) => c.saturating_sub(a),
@@ -806,14 +829,8 @@ pub fn replay(
 fn sum(rows: &[RowCounts]) -> RowCounts {
     let mut total = RowCounts::default();
     for c in rows {
-        total.offered += c.offered;
-        total.answered += c.answered;
-        total.abandoned += c.abandoned;
-        total.deflected += c.deflected;
+        total.outcome.merge(&c.outcome);
         total.unserved += c.unserved;
-        total.answered_within += c.answered_within;
-        total.abandoned_within += c.abandoned_within;
-        total.wait_ms += c.wait_ms;
     }
     total
 }

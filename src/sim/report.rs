@@ -7,11 +7,14 @@
 //! - `answered`: accepted by an agent; `abandoned`: the contact left while waiting or while
 //!   offered; `deflected`: overflowed to voicemail or a message; `unserved`: still waiting when
 //!   the run stopped (no one logged in could take them);
-//! - ASA (average speed of answer): mean time from creation to acceptance, answered only;
-//! - `service_level`: answered within the target / offered (abandons count as misses);
-//! - `service_level_with_abandons`: (answered within the target + abandoned within the
-//!   target) / offered: a contact who left before the target is not held against the service;
-//! - `abandonment_rate`: abandoned / offered;
+//! - ASA, `service_level`, `service_level_with_abandons` and `abandonment_rate` are the core's
+//!   figures ([`crate::core::Counts`], `docs/figures.md`), the threshold being the row's target:
+//!   ASA (average speed of answer) is the mean time from creation to the first acceptance,
+//!   answered only; `service_level` = answered within the target / (answered + abandoned)
+//!   (abandons count as misses; deflected and unserved interactions are left out);
+//!   `service_level_with_abandons` = (answered + abandoned within the target) / (answered +
+//!   abandoned): a contact who left before the target is not held against the service;
+//!   `abandonment_rate` = abandoned / (answered + abandoned);
 //! - `queued_share`: share of offered interactions not offered to an agent the instant they
 //!   arrived (the probability of waiting of Erlang formulas);
 //! - occupancy: time agents hold at least one interaction (offered, handled or in wrap-up) /
@@ -71,11 +74,11 @@ pub struct RowReport {
     pub unserved: Estimate,
     /// Average speed of answer in seconds (answered only).
     pub asa_secs: Option<Estimate>,
-    /// Answered within the target / offered.
+    /// Answered within the target / (answered + abandoned).
     pub service_level: Option<Estimate>,
-    /// (Answered + abandoned) within the target / offered.
+    /// (Answered + abandoned) within the target / (answered + abandoned).
     pub service_level_with_abandons: Option<Estimate>,
-    /// Abandoned / offered.
+    /// Abandoned / (answered + abandoned).
     pub abandonment_rate: Option<Estimate>,
     /// Share not offered to an agent on arrival.
     pub queued_share: Option<Estimate>,
@@ -140,18 +143,18 @@ impl Report {
                     queue: row.queue.clone(),
                     channel: row.channel,
                     sl_target_secs: row.target_secs,
-                    offered: count(r().map(|c| c.offered)),
-                    answered: count(r().map(|c| c.answered)),
-                    abandoned: count(r().map(|c| c.abandoned)),
-                    deflected: count(r().map(|c| c.deflected)),
+                    offered: count(r().map(|c| c.outcome.requests)),
+                    answered: count(r().map(|c| c.outcome.answered)),
+                    abandoned: count(r().map(|c| c.outcome.abandoned)),
+                    deflected: count(r().map(|c| c.outcome.cancelled)),
                     unserved: count(r().map(|c| c.unserved)),
-                    asa_secs: est(r().map(|c| ratio(c.wait_ms, c.answered).map(|x| x / 1000.0))),
-                    service_level: est(r().map(|c| ratio(c.answered_within, c.offered))),
+                    asa_secs: est(r().map(|c| c.outcome.average_wait_secs())),
+                    service_level: est(r().map(|c| c.outcome.service_level())),
                     service_level_with_abandons: est(
-                        r().map(|c| ratio(c.answered_within + c.abandoned_within, c.offered))
+                        r().map(|c| c.outcome.service_level_with_abandons())
                     ),
-                    abandonment_rate: est(r().map(|c| ratio(c.abandoned, c.offered))),
-                    queued_share: est(r().map(|c| ratio(c.queued, c.offered))),
+                    abandonment_rate: est(r().map(|c| c.outcome.abandonment_rate())),
+                    queued_share: est(r().map(|c| ratio(c.queued, c.outcome.requests))),
                     answered_by: model
                         .groups
                         .iter()
@@ -240,7 +243,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "SL = answered within target / offered; SL+ab also counts abandons within target as met.\n"
+            "SL = answered within target / (answered + abandoned); SL+ab also counts abandons within target as met.\n"
         );
         let mut table = vec![vec![
             "queue".to_owned(),

@@ -256,9 +256,9 @@ fn sample(c: &RepCounts, row: usize) -> Sample {
     let busy = c.groups.iter().map(|g| g.busy_ms).sum();
     let logged = c.groups.iter().map(|g| g.logged_ms).sum();
     (
-        ratio(r.answered_within, r.offered),
-        ratio(r.wait_ms, r.answered).map(|x| x / 1000.0),
-        ratio(r.abandoned, r.offered),
+        r.outcome.service_level(),
+        r.outcome.average_wait_secs(),
+        r.outcome.abandonment_rate(),
         ratio(busy, logged),
     )
 }

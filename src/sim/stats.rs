@@ -3,21 +3,18 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::Counts;
+
 /// What one replication counted for one queue and channel (interactions created after the
 /// warm-up only).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct RowCounts {
-    pub(crate) offered: u64,
-    pub(crate) answered: u64,
-    pub(crate) abandoned: u64,
-    pub(crate) deflected: u64,
+    /// Created, answered, abandoned, cancelled (deflected), within the row's threshold: from
+    /// the core's outcome fold.
+    pub(crate) outcome: Counts,
     pub(crate) unserved: u64,
     /// Not offered to an agent the instant it was created (it had to wait in line).
     pub(crate) queued: u64,
-    pub(crate) answered_within: u64,
-    pub(crate) abandoned_within: u64,
-    /// Sum of waits (creation to acceptance) of answered interactions.
-    pub(crate) wait_ms: u64,
     /// Answered, per agent group.
     pub(crate) answered_by: Vec<u64>,
 }
@@ -130,7 +127,4 @@ pub fn student_t_975(df: u32) -> f64 {
     }
 }
 
-/// `num / den`, or nothing when `den` is zero.
-pub(crate) fn ratio(num: u64, den: u64) -> Option<f64> {
-    (den > 0).then(|| num as f64 / den as f64)
-}
+pub(crate) use crate::core::ratio;

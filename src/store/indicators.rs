@@ -12,11 +12,11 @@
 //! channel of its creation; its first acceptance by an agent, or its abandonment, is added to
 //! that same row, whenever it happens.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
-use crate::core::{EndReason, Event, EventKind, InteractionId};
+use crate::core::{Channel, Counts, Event, OutcomeFold, Pending, QueueId, Timestamp};
 
 use super::db::Store;
 use super::error::{SqlContext, StoreError};
@@ -89,10 +89,42 @@ pub struct IndicatorDay {
     pub abandoned: u64,
     /// The sum of the waits before an agent answered, in milliseconds.
     pub wait_ms_total: u64,
+    /// Abandoned within the announced delay (schema version 8 on; 0 before).
+    pub abandoned_within: u64,
+    /// Cancelled by their creator, or deflected, before an answer (schema version 8 on).
+    pub cancelled: u64,
     /// Satisfaction answers given that day for the queue and channel.
     pub survey_answers: u64,
     /// The sum of their scores (1 to 5).
     pub survey_score_total: u64,
+}
+
+/// The aggregates of one day and the interactions not yet settled, as of one journal sequence
+/// number: a view seeded from it and fed the journal's events after `cursor` is exactly where
+/// it would be after folding the whole journal.
+#[derive(Debug, Clone, Default)]
+pub struct IndicatorState {
+    /// The last journal event folded in.
+    pub cursor: u64,
+    /// The day's rows.
+    pub days: Vec<IndicatorDay>,
+    /// The interactions created and not yet answered or ended.
+    pub pending: Vec<(crate::core::InteractionId, Pending)>,
+}
+
+impl IndicatorDay {
+    /// The row's counts, for the core's figures ([`Counts`]).
+    pub fn counts(&self) -> Counts {
+        Counts {
+            requests: self.requests,
+            answered: self.answered,
+            answered_within: self.answered_within,
+            abandoned: self.abandoned,
+            abandoned_within: self.abandoned_within,
+            cancelled: self.cancelled,
+            wait_ms_total: self.wait_ms_total,
+        }
+    }
 }
 
 impl Store {
@@ -129,7 +161,7 @@ impl Store {
             cursor = *seq;
         }
         if cursor != start {
-            batch.write(&tx).at(&path)?;
+            batch.write(&tx, day_of).at(&path)?;
             tx.prepare_cached(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -141,37 +173,88 @@ impl Store {
         Ok(cursor)
     }
 
+    /// The cursor, the rows of `day` (`YYYY-MM-DD`) and the pending interactions, read in one
+    /// transaction (consistent with each other).
+    pub fn indicator_state(&self, day: &str) -> Result<IndicatorState, StoreError> {
+        let path = self.path().to_owned();
+        let mut conn = self.conn();
+        let tx = conn.transaction().at(&path)?;
+        let cursor = read_cursor(&tx, &path)?;
+        let days = read_days(&tx, day, day).at(&path)?;
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT interaction, queue, channel, created_at, sla_deadline FROM indicator_open",
+            )
+            .at(&path)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .at(&path)?
+            .collect::<Result<Vec<_>, _>>()
+            .at(&path)?;
+        drop(stmt);
+        tx.finish().at(&path)?;
+        let pending = rows
+            .into_iter()
+            .filter_map(|(id, queue, channel, created, deadline)| {
+                Some((
+                    id.parse().ok()?,
+                    Pending {
+                        queue: QueueId::from(queue),
+                        channel: channel.parse().ok()?,
+                        created: Timestamp(created.max(0) as u64),
+                        sla_deadline: Timestamp(deadline.max(0) as u64),
+                    },
+                ))
+            })
+            .collect();
+        Ok(IndicatorState {
+            cursor,
+            days,
+            pending,
+        })
+    }
+
     /// The aggregate rows of the days `from ..= to` (`YYYY-MM-DD`), ordered by day, queue and
     /// channel.
     pub fn indicator_days(&self, from: &str, to: &str) -> Result<Vec<IndicatorDay>, StoreError> {
         let path = self.path().to_owned();
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT day, queue, channel, requests, answered, answered_within, abandoned, \
-                 wait_ms_total, survey_answers, survey_score_total FROM indicator_days \
-                 WHERE day >= ?1 AND day <= ?2 ORDER BY day, queue, channel",
-            )
-            .at(&path)?;
-        let rows = stmt
-            .query_map(params![from, to], |r| {
-                let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-                Ok(IndicatorDay {
-                    day: r.get(0)?,
-                    queue: r.get(1)?,
-                    channel: r.get(2)?,
-                    requests: n(3)?,
-                    answered: n(4)?,
-                    answered_within: n(5)?,
-                    abandoned: n(6)?,
-                    wait_ms_total: n(7)?,
-                    survey_answers: n(8)?,
-                    survey_score_total: n(9)?,
-                })
-            })
-            .at(&path)?;
-        rows.collect::<Result<Vec<_>, _>>().at(&path)
+        read_days(&conn, from, to).at(&path)
     }
+}
+
+fn read_days(conn: &Connection, from: &str, to: &str) -> rusqlite::Result<Vec<IndicatorDay>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT day, queue, channel, requests, answered, answered_within, abandoned, \
+         wait_ms_total, survey_answers, survey_score_total, abandoned_within, cancelled \
+         FROM indicator_days WHERE day >= ?1 AND day <= ?2 ORDER BY day, queue, channel",
+    )?;
+    let rows = stmt.query_map(params![from, to], |r| {
+        let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+        Ok(IndicatorDay {
+            day: r.get(0)?,
+            queue: r.get(1)?,
+            channel: r.get(2)?,
+            requests: n(3)?,
+            answered: n(4)?,
+            answered_within: n(5)?,
+            abandoned: n(6)?,
+            wait_ms_total: n(7)?,
+            survey_answers: n(8)?,
+            survey_score_total: n(9)?,
+            abandoned_within: n(10)?,
+            cancelled: n(11)?,
+        })
+    })?;
+    rows.collect()
 }
 
 fn read_cursor(conn: &Connection, path: &std::path::Path) -> Result<u64, StoreError> {
@@ -209,124 +292,83 @@ pub(crate) fn add_to_day(
     Ok(())
 }
 
-/// What one call of [`Store::fold_indicator_events`] adds: the sums per (day, queue, channel),
-/// and the interactions created in it and not yet answered or ended. Written once at the end
-/// (one statement per row touched, rather than several per event), with the same result as
-/// applying the events one by one.
+/// What one call of [`Store::fold_indicator_events`] adds: the counts per (day, queue,
+/// channel), from the core's [`OutcomeFold`] (whose pending set lives in `indicator_open`
+/// between calls, loaded lazily). Written once at the end (one statement per row touched,
+/// rather than several per event), with the same result as applying the events one by one.
 #[derive(Default)]
 struct Batch {
-    days: BTreeMap<(String, String, String), DayDeltas>,
-    /// Interactions created in this batch and still open at its end, for `indicator_open`.
-    created: HashMap<InteractionId, OpenRow>,
-}
-
-/// Additions to one `indicator_days` row.
-#[derive(Default)]
-struct DayDeltas {
-    requests: i64,
-    answered: i64,
-    answered_within: i64,
-    abandoned: i64,
-    wait_ms_total: i64,
+    days: BTreeMap<(String, String, String), Counts>,
+    /// Interactions created in this batch, or loaded from `indicator_open`, and still pending.
+    fold: OutcomeFold,
 }
 
 impl Batch {
-    fn day(&mut self, day: &str, queue: &str, channel: &str) -> &mut DayDeltas {
-        self.days
-            .entry((day.to_owned(), queue.to_owned(), channel.to_owned()))
-            .or_default()
-    }
-
-    /// The interaction's not-yet-answered row, taken out (of this batch, else of the table).
-    fn take_open(
-        &mut self,
-        tx: &Transaction<'_>,
-        interaction: &InteractionId,
-    ) -> rusqlite::Result<Option<OpenRow>> {
-        match self.created.remove(interaction) {
-            Some(row) => Ok(Some(row)),
-            None => take_open(tx, interaction),
-        }
-    }
-
     fn fold(
         &mut self,
         tx: &Transaction<'_>,
         event: &Event,
         day_of: &dyn Fn(crate::core::Timestamp) -> String,
     ) -> rusqlite::Result<()> {
-        match &event.kind {
-            EventKind::InteractionCreated {
-                spec, sla_deadline, ..
-            } => {
-                let day = day_of(event.at);
-                let channel = spec.channel.as_str();
-                self.day(&day, spec.queue.as_str(), channel).requests += 1;
-                self.created.insert(
-                    spec.id,
-                    (
-                        day,
-                        spec.queue.as_str().to_owned(),
-                        channel.to_owned(),
-                        event.at.0 as i64,
-                        sla_deadline.0.min(i64::MAX as u64) as i64,
-                    ),
-                );
+        let mut failed = None;
+        let outcome = self.fold.apply_with(event, |id| match take_open(tx, id) {
+            Ok(row) => row,
+            Err(e) => {
+                failed = Some(e);
+                None
             }
-            EventKind::OfferAccepted { interaction, .. } => {
-                if let Some((day, queue, channel, created, deadline)) =
-                    self.take_open(tx, interaction)?
-                {
-                    let wait = (event.at.0 as i64).saturating_sub(created).max(0);
-                    let row = self.day(&day, &queue, &channel);
-                    row.answered += 1;
-                    row.answered_within += i64::from(event.at.0 as i64 <= deadline);
-                    row.wait_ms_total += wait;
-                }
-            }
-            EventKind::InteractionEnded {
-                interaction,
-                reason,
-            } => {
-                if let Some((day, queue, channel, _, _)) = self.take_open(tx, interaction)? {
-                    if *reason == EndReason::Abandoned {
-                        self.day(&day, &queue, &channel).abandoned += 1;
-                    }
-                }
-            }
-            // Completed without a recorded acceptance cannot happen; drop the row if it does.
-            EventKind::InteractionCompleted { interaction, .. } => {
-                self.take_open(tx, interaction)?;
-            }
-            _ => {}
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if let Some(outcome) = outcome {
+            let credit = outcome.credit();
+            self.days
+                .entry((
+                    day_of(credit.created),
+                    credit.queue.as_str().to_owned(),
+                    credit.channel.as_str().to_owned(),
+                ))
+                .or_default()
+                .add(&outcome);
         }
         Ok(())
     }
 
     /// Adds the sums to their rows (created at zero first) and records the interactions still
     /// waiting for an answer.
-    fn write(self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    fn write(
+        self,
+        tx: &Transaction<'_>,
+        day_of: &dyn Fn(crate::core::Timestamp) -> String,
+    ) -> rusqlite::Result<()> {
         let mut add = tx.prepare_cached(
             "INSERT INTO indicator_days \
-             (day, queue, channel, requests, answered, answered_within, abandoned, wait_ms_total) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             (day, queue, channel, requests, answered, answered_within, abandoned, wait_ms_total, \
+             abandoned_within, cancelled) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT (day, queue, channel) DO UPDATE SET \
              requests = requests + excluded.requests, \
              answered = answered + excluded.answered, \
              answered_within = answered_within + excluded.answered_within, \
              abandoned = abandoned + excluded.abandoned, \
-             wait_ms_total = wait_ms_total + excluded.wait_ms_total",
+             wait_ms_total = wait_ms_total + excluded.wait_ms_total, \
+             abandoned_within = abandoned_within + excluded.abandoned_within, \
+             cancelled = cancelled + excluded.cancelled",
         )?;
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         for ((day, queue, channel), d) in &self.days {
             add.execute(params![
                 day,
                 queue,
                 channel,
-                d.requests,
-                d.answered,
-                d.answered_within,
-                d.abandoned,
-                d.wait_ms_total
+                n(d.requests),
+                n(d.answered),
+                n(d.answered_within),
+                n(d.abandoned),
+                n(d.wait_ms_total),
+                n(d.abandoned_within),
+                n(d.cancelled)
             ])?;
         }
         let mut open = tx.prepare_cached(
@@ -334,42 +376,50 @@ impl Batch {
              (interaction, day, queue, channel, created_at, sla_deadline) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        for (id, (day, queue, channel, created_at, sla_deadline)) in &self.created {
+        for (id, p) in self.fold.pending() {
             open.execute(params![
                 id.to_string(),
-                day,
-                queue,
-                channel,
-                created_at,
-                sla_deadline
+                day_of(p.created),
+                p.queue.as_str(),
+                p.channel.as_str(),
+                n(p.created.0),
+                n(p.sla_deadline.0)
             ])?;
         }
         Ok(())
     }
 }
 
-type OpenRow = (String, String, String, i64, i64);
-
-/// Removes an interaction from the not-yet-answered table and returns its row.
+/// Removes an interaction from the not-yet-answered table and returns it.
 fn take_open(
     tx: &Transaction<'_>,
     interaction: &crate::core::InteractionId,
-) -> rusqlite::Result<Option<OpenRow>> {
+) -> rusqlite::Result<Option<Pending>> {
     let id = interaction.to_string();
-    let row = tx
+    let row: Option<(String, String, i64, i64)> = tx
         .prepare_cached(
-            "SELECT day, queue, channel, created_at, sla_deadline FROM indicator_open \
+            "SELECT queue, channel, created_at, sla_deadline FROM indicator_open \
              WHERE interaction = ?1",
         )?
         .query_row(params![id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()?;
-    if row.is_some() {
-        tx.prepare_cached("DELETE FROM indicator_open WHERE interaction = ?1")?
-            .execute(params![id])?;
-    }
-    Ok(row)
+    let Some((queue, channel, created, deadline)) = row else {
+        return Ok(None);
+    };
+    tx.prepare_cached("DELETE FROM indicator_open WHERE interaction = ?1")?
+        .execute(params![id])?;
+    // A channel this version does not know cannot have been written by it: forget the row.
+    let Ok(channel) = channel.parse::<Channel>() else {
+        return Ok(None);
+    };
+    Ok(Some(Pending {
+        queue: QueueId::from(queue),
+        channel,
+        created: Timestamp(created.max(0) as u64),
+        sla_deadline: Timestamp(deadline.max(0) as u64),
+    }))
 }
 
 impl Store {
@@ -386,7 +436,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::core::{AgentId, Channel, InteractionSpec, Timestamp};
+    use crate::core::{
+        AgentId, Channel, EndReason, EventKind, InteractionId, InteractionSpec, Timestamp,
+    };
     use crate::store::StoreConfig;
 
     /// Interactions created, answered (in time or late), abandoned, cancelled and completed,

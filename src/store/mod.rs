@@ -28,7 +28,8 @@
 //! ivr_active   (name TEXT PRIMARY KEY, version INTEGER)
 //! ivr_numbers  (number TEXT PRIMARY KEY, tree TEXT)
 //! indicator_days (day, queue, channel, requests, answered, answered_within, abandoned,
-//!               wait_ms_total, survey_answers, survey_score_total)  v5, PK (day, queue, channel)
+//!               wait_ms_total, survey_answers, survey_score_total,
+//!               abandoned_within, cancelled (v8))                  v5, PK (day, queue, channel)
 //! indicator_open (interaction PK, day, queue, channel, created_at, sla_deadline)      v5
 //! survey_answers (interaction PK, contact NULL, agent NULL, queue, channel, score, comment, at) v5
 //! survey_sent  (contact, interaction, at)   survey_opt_out (contact PK, at)            v5
@@ -36,6 +37,7 @@
 //!               state TEXT, attempts INTEGER, created_at INTEGER, next_attempt_at INTEGER,
 //!               last_error TEXT NULL, delivered_at INTEGER NULL, provider_ref TEXT NULL)  (v6)
 //! sms_opt_out  (number TEXT PRIMARY KEY, opted_out INTEGER, changed_at INTEGER, message TEXT) (v6)
+//! view_checkpoints (view TEXT PRIMARY KEY, seq INTEGER)          (v8)
 //! ```
 //!
 //! Durability: an [`Ack`] resolves with `Ok(seq)` only after the transaction holding the events
@@ -48,6 +50,7 @@
 //! journaling later ones would leave a hole that no replay can cross; restarting (recovering from
 //! the store) is the way out.
 
+mod checkpoints;
 mod codec;
 mod conversation;
 mod created;
@@ -74,7 +77,7 @@ pub use conversation::ConversationEntry;
 pub use db::{Recovered, Recovery, Store, DATABASE_FILE, LOCK_FILE};
 pub use error::StoreError;
 pub use history::HistoryEntry;
-pub use indicators::IndicatorDay;
+pub use indicators::{IndicatorDay, IndicatorState};
 pub use ivr::{IvrActive, IvrAuthor, IvrVersionInfo};
 pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
 pub use maintenance::Erasure;

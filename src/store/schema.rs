@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";
@@ -64,6 +64,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 8,
         apply: v8_ivr_history,
+    },
+    Migration {
+        version: 9,
+        apply: v9_view_checkpoints,
     },
 ];
 
@@ -241,6 +245,22 @@ fn v8_ivr_history(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
          ALTER TABLE ivr_active ADD COLUMN previous TEXT NOT NULL DEFAULT '';",
     )
     .at(path)
+}
+
+/// Version 9: the durable checkpoints of the views of committed events that send something
+/// (the journal sequence number each has handled), and the daily aggregates' counts of
+/// abandons within the announced delay and of cancellations (the core's `Counts` complete).
+/// Completions journaled before this version were noticed by the previous one: the completion
+/// notices' checkpoint starts after them.
+fn v9_view_checkpoints(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(super::checkpoints::V9_SQL).at(path)?;
+    tx.execute(
+        "INSERT INTO view_checkpoints (view, seq) \
+         SELECT 'completion_notices', COALESCE(MAX(seq), 0) FROM journal",
+        params![],
+    )
+    .at(path)?;
+    Ok(())
 }
 
 /// The contact named by an `interaction_created` payload, read without decoding the whole event.

@@ -16,10 +16,10 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::core::{
-    AgentId, Channel, Command, ContactId, EndReason, EventKind, InteractionId, InteractionPhase,
-    InteractionSpec, Message, MessageDirection, QueueId, Skill,
+    AgentId, Channel, Command, ContactId, EndReason, Event, EventKind, InteractionId,
+    InteractionPhase, InteractionSpec, Message, MessageDirection, QueueId, Skill,
 };
-use crate::engine::{Committed, Engine, EngineError};
+use crate::engine::{run_view, Engine, EngineError, View, ViewBatch, ViewFailed};
 
 use super::protocol::{ChatLine, ServerFrame};
 use super::transcript::{self, TranscriptJob};
@@ -201,31 +201,11 @@ impl ChatHub {
                 next_conn: AtomicU64::new(1),
             }),
         };
-        let mut events = engine.subscribe();
-        let task_hub = hub.clone();
-        tokio::spawn(async move {
-            task_hub.end_orphans().await;
-            loop {
-                match events.recv().await {
-                    Ok(batch) => task_hub.route(&batch).await,
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "chat hub fell behind the engine's events");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-            }
-            // The engine stopped: every visitor is told to come back later.
-            let mut state = task_hub.lock();
-            for (_, s) in state.sessions.drain() {
-                if let Some((_, outbox)) = &s.socket {
-                    let _ = outbox.try_send(Outgoing::Frame(ServerFrame::error(
-                        "unavailable",
-                        "the service is restarting: please come back in a moment",
-                    )));
-                    let _ = outbox.try_send(Outgoing::Close(1001, "server stopping"));
-                }
-            }
-        });
+        let orphans = hub.clone();
+        tokio::spawn(async move { orphans.end_orphans().await });
+        // Follows the events committed from now on, none skipped (a quick read at start).
+        let after = engine.store().last_committed_seq().unwrap_or(0);
+        run_view(engine, Follower { hub: hub.clone() }, after);
         hub
     }
 
@@ -778,8 +758,8 @@ impl ChatHub {
     }
 
     /// Committed events about chat interactions, forwarded to their visitors.
-    async fn route(&self, batch: &Committed) {
-        for event in batch.events.iter() {
+    async fn route(&self, events: &[Event]) {
+        for event in events {
             let Some(interaction) = event.kind.interaction() else {
                 continue;
             };
@@ -1035,6 +1015,36 @@ pub(super) fn agents_of(entries: &[crate::store::ConversationEntry]) -> BTreeSet
         .iter()
         .filter_map(|e| e.message.agent.clone())
         .collect()
+}
+
+/// The hub, as a view of committed events.
+struct Follower {
+    hub: ChatHub,
+}
+
+impl View for Follower {
+    fn name(&self) -> &'static str {
+        "chat"
+    }
+
+    async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
+        self.hub.route(&batch.events).await;
+        Ok(())
+    }
+
+    async fn finish(&mut self) {
+        // The engine stopped: every visitor is told to come back later.
+        let mut state = self.hub.lock();
+        for (_, s) in state.sessions.drain() {
+            if let Some((_, outbox)) = &s.socket {
+                let _ = outbox.try_send(Outgoing::Frame(ServerFrame::error(
+                    "unavailable",
+                    "the service is restarting: please come back in a moment",
+                )));
+                let _ = outbox.try_send(Outgoing::Close(1001, "server stopping"));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 use tracing::{info, warn};
 
 use crate::core::{AnnouncedDelay, Channel, EventKind, InteractionId, Message, MessageDirection};
-use crate::engine::Engine;
+use crate::engine::{run_view, Engine, EngineError, View, ViewBatch, ViewFailed};
 
 use super::intake::reference;
 use super::mime::InboundEmail;
@@ -138,30 +138,85 @@ pub fn completion(interaction: InteractionId, last_inbound: &Message) -> Message
     m
 }
 
-/// Watches committed events and commits a completion notice for each completed email
-/// interaction; ends when the engine stops.
+/// The name of the completion notices' durable checkpoint.
+pub const NOTICES_VIEW: &str = "completion_notices";
+
+/// How often, at most, the notices' checkpoint is written when no notice was sent.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Commits a completion notice for each completed email interaction, as a view of committed
+/// events resuming after its durable checkpoint: nothing is skipped when it falls behind or
+/// across a restart, and a completion handed over again (handled but not yet checkpointed
+/// when the server stopped) is not noticed twice. Ends when the engine stops.
 pub fn spawn_completion_notices(engine: Engine) -> tokio::task::JoinHandle<()> {
-    let mut events = engine.subscribe();
-    tokio::spawn(async move {
-        loop {
-            let batch = match events.recv().await {
-                Ok(batch) => batch,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    warn!("completion notices fell {n} event batch(es) behind: some were not sent");
-                    continue;
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            };
-            for event in batch.events.iter() {
-                if let EventKind::InteractionCompleted { interaction, .. } = &event.kind {
-                    notify_completed(&engine, *interaction).await;
-                }
-            }
+    let store = engine.store();
+    let after = match store.view_checkpoint(NOTICES_VIEW) {
+        Ok(Some(seq)) => seq,
+        Ok(None) => store.last_committed_seq().unwrap_or(0),
+        Err(e) => {
+            warn!("completion notices: no checkpoint ({e}): following new completions only");
+            store.last_committed_seq().unwrap_or(0)
         }
-    })
+    };
+    let view = run_view(
+        &engine,
+        Notices {
+            engine: engine.clone(),
+            saved: std::time::Instant::now(),
+            done: after,
+        },
+        after,
+    );
+    tokio::spawn(async move { view.finished().await })
 }
 
-async fn notify_completed(engine: &Engine, interaction: InteractionId) {
+/// The completion notices, as a view of committed events.
+struct Notices {
+    engine: Engine,
+    /// When the checkpoint was last written.
+    saved: std::time::Instant,
+    /// The last event handled.
+    done: u64,
+}
+
+impl View for Notices {
+    fn name(&self) -> &'static str {
+        NOTICES_VIEW
+    }
+
+    async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
+        let mut sent = false;
+        for event in &batch.events {
+            if let EventKind::InteractionCompleted { interaction, .. } = &event.kind {
+                sent |= notify_completed(&self.engine, *interaction).await?;
+            }
+        }
+        if sent || self.saved.elapsed() >= CHECKPOINT_EVERY {
+            let store = std::sync::Arc::clone(self.engine.store());
+            let seq = batch.last_seq();
+            tokio::task::spawn_blocking(move || store.set_view_checkpoint(NOTICES_VIEW, seq))
+                .await
+                .map_err(|e| ViewFailed(e.to_string()))??;
+            self.saved = std::time::Instant::now();
+        }
+        self.done = batch.last_seq();
+        Ok(())
+    }
+
+    async fn finish(&mut self) {
+        // The last event handled, so that a restart does not read the tail again (a notice
+        // that could not be committed is before it, and comes again).
+        let store = std::sync::Arc::clone(self.engine.store());
+        let done = self.done;
+        let _ = tokio::task::spawn_blocking(move || store.set_view_checkpoint(NOTICES_VIEW, done))
+            .await;
+    }
+}
+
+/// Commits the completion notice of `interaction` if it is an email interaction whose last
+/// inbound message is not already followed by one. Fails (to be tried again) only when the
+/// engine could not take the notice now; true when a notice was committed.
+async fn notify_completed(engine: &Engine, interaction: InteractionId) -> Result<bool, ViewFailed> {
     let store = engine.store().clone();
     let read = tokio::task::spawn_blocking(move || {
         let spec = store.interaction_spec(interaction)?;
@@ -176,30 +231,47 @@ async fn notify_completed(engine: &Engine, interaction: InteractionId) {
     .await;
     let conversation = match read {
         Ok(Ok(Some(c))) => c,
-        Ok(Ok(None)) => return,
+        Ok(Ok(None)) => return Ok(false),
         Ok(Err(e)) => {
             warn!(interaction_id = %interaction, "completion notice: cannot read the conversation: {e}");
-            return;
+            return Err(ViewFailed(e.to_string()));
         }
         Err(e) => {
             warn!(interaction_id = %interaction, "completion notice: {e}");
-            return;
+            return Err(ViewFailed(e.to_string()));
         }
     };
-    let Some(last) = conversation
+    let Some(last_at) = conversation
         .iter()
-        .rev()
-        .find(|e| e.message.direction == MessageDirection::Inbound)
+        .rposition(|e| e.message.direction == MessageDirection::Inbound)
     else {
-        return;
+        return Ok(false);
     };
-    if last.message.meta.contains_key("automatic") {
-        return;
+    let last = &conversation[last_at].message;
+    if last.meta.contains_key("automatic") {
+        return Ok(false);
     }
-    let message = completion(interaction, &last.message);
+    // Already noticed (the same completion handed over again after a restart or a retry).
+    if conversation[last_at..].iter().any(|e| {
+        e.message.direction == MessageDirection::Outbound
+            && e.message.meta.get("notice").map(String::as_str) == Some("completed")
+    }) {
+        return Ok(false);
+    }
+    let message = completion(interaction, last);
     match engine.follow_up(interaction, message).await {
-        Ok(_) => info!(interaction_id = %interaction, "completion notice committed"),
-        Err(e) => warn!(interaction_id = %interaction, "completion notice not committed: {e}"),
+        Ok(_) => {
+            info!(interaction_id = %interaction, "completion notice committed");
+            Ok(true)
+        }
+        Err(e @ (EngineError::Overloaded | EngineError::Stopped | EngineError::Store(_))) => {
+            warn!(interaction_id = %interaction, "completion notice not committed yet: {e}");
+            Err(ViewFailed(e.to_string()))
+        }
+        Err(e) => {
+            warn!(interaction_id = %interaction, "completion notice not committed: {e}");
+            Ok(false)
+        }
     }
 }
 

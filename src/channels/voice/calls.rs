@@ -42,7 +42,9 @@ use crate::core::{
     Attachment, Channel, Command, ContactId, EventKind, InteractionId, InteractionPhase,
     InteractionSpec, Message, MessageDirection, Timestamp,
 };
-use crate::engine::{Clock, Engine, EngineError, SystemClock};
+use crate::engine::{
+    run_view, Clock, Engine, EngineError, SystemClock, View, ViewBatch, ViewFailed,
+};
 use crate::ivr::{
     outcome_verbs, CallContext, CallSession, DialTarget, Input, Outcome, SessionState, Step, Verb,
 };
@@ -280,7 +282,8 @@ struct Inner {
     by_interaction: DashMap<InteractionId, String>,
     /// Interactions of waiting calls with a committed event since their last hold poll.
     changed: DashMap<InteractionId, ()>,
-    /// Bumped whenever `follow_events` misses event batches: every waiting call then reads
+    /// Bumped whenever `follow_events` cannot see events (purged from the journal before it
+    /// read them): every waiting call then reads
     /// its interaction at its next poll.
     lag_epoch: AtomicU64,
     /// Per queue: (last accept time, smoothed interval between accepts in ms).
@@ -1141,38 +1144,35 @@ impl Calls {
     /// Reacts to committed events: an accepted voice offer bridges its call; the pace of
     /// accepts per queue feeds the expected-wait announcements. Runs until the engine stops.
     pub async fn follow_events(self) {
-        let mut events = self.inner.engine.subscribe();
-        loop {
-            let batch = match events.recv().await {
-                Ok(batch) => batch,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!("voice channel missed {n} event batches: calls rely on their next hold poll");
-                    self.inner.lag_epoch.fetch_add(1, Ordering::AcqRel);
+        let engine = self.inner.engine.clone();
+        let after = engine.store().last_committed_seq().unwrap_or(0);
+        run_view(&engine, Follower { calls: self }, after)
+            .finished()
+            .await;
+    }
+
+    /// What committed events mean for the calls.
+    fn on_events(&self, events: &[crate::core::Event]) {
+        for event in events {
+            if let Some(id) = event.kind.interaction() {
+                if !matches!(event.kind, EventKind::MessageAdded { .. })
+                    && self.inner.by_interaction.contains_key(&id)
+                {
+                    self.inner.changed.insert(id, ());
+                }
+            }
+            if let EventKind::OfferAccepted { interaction, agent } = &event.kind {
+                let Some(k) = self
+                    .inner
+                    .by_interaction
+                    .get(interaction)
+                    .map(|e| e.value().clone())
+                else {
                     continue;
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            };
-            for event in batch.events.iter() {
-                if let Some(id) = event.kind.interaction() {
-                    if !matches!(event.kind, EventKind::MessageAdded { .. })
-                        && self.inner.by_interaction.contains_key(&id)
-                    {
-                        self.inner.changed.insert(id, ());
-                    }
-                }
-                if let EventKind::OfferAccepted { interaction, agent } = &event.kind {
-                    let Some(k) = self
-                        .inner
-                        .by_interaction
-                        .get(interaction)
-                        .map(|e| e.value().clone())
-                    else {
-                        continue;
-                    };
-                    let this = self.clone();
-                    let (interaction, agent, at) = (*interaction, agent.clone(), event.at);
-                    tokio::spawn(async move { this.accepted(k, interaction, agent, at).await });
-                }
+                };
+                let this = self.clone();
+                let (interaction, agent, at) = (*interaction, agent.clone(), event.at);
+                tokio::spawn(async move { this.accepted(k, interaction, agent, at).await });
             }
         }
     }
@@ -1442,5 +1442,31 @@ fn ended_message(language: &str) -> &'static str {
         "Votre demande a été clôturée. Au revoir."
     } else {
         "Your request has been closed. Goodbye."
+    }
+}
+
+/// The calls, as a view of committed events.
+struct Follower {
+    calls: Calls,
+}
+
+impl View for Follower {
+    fn name(&self) -> &'static str {
+        "voice"
+    }
+
+    async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
+        self.calls.on_events(&batch.events);
+        Ok(())
+    }
+
+    async fn rebuild(&mut self, engine: &Engine, _seq: u64) -> Result<u64, ViewFailed> {
+        // Events were purged before they were seen: every waiting call reads its interaction
+        // again at its next poll.
+        self.calls.inner.lag_epoch.fetch_add(1, Ordering::AcqRel);
+        engine
+            .store()
+            .last_committed_seq()
+            .map_err(ViewFailed::from)
     }
 }

@@ -1,0 +1,385 @@
+//! Outcomes: the one fold of events into what became of each interaction, and the one place the
+//! figures (service level, average wait, abandonment rate) are computed from its counts.
+//!
+//! Every screen reports from here: the public indicators, the supervisors' live statistics, the
+//! Prometheus metrics, the simulator and the replay. Definitions (see `docs/figures.md`):
+//! - an interaction is *credited* to the queue, channel and time of its **creation**, whatever
+//!   happens to it later (a transfer or an overflow does not move it): the public promise is
+//!   made by the queue the citizen reached;
+//! - *answered*: its first acceptance by an agent (a transferred interaction answered again is
+//!   not a new answer);
+//! - *answered within the announced delay*: first accepted at or before the SLA deadline the
+//!   interaction got at its creation (the creation queue's target for the channel, in seconds
+//!   or working days, or the creator's own deadline);
+//! - *abandoned*: the contact left before an agent answered; *cancelled*: withdrawn by its
+//!   creator (or deflected to voicemail or a message) before an agent answered: neither a
+//!   success nor a failure, it is left out of every rate;
+//! - *settled* = answered + abandoned: the denominator of every rate below;
+//! - *service level* (the "share answered within the announced delay"): answered within the
+//!   delay / settled (an abandonment counts as a miss);
+//! - *service level of answered*: answered within the delay / answered (abandons left out);
+//! - *service level with abandons*: (answered within the delay + abandoned within the delay) /
+//!   settled (a contact who left before the delay is not held against the service);
+//! - *abandonment rate*: abandoned / settled;
+//! - *average wait*: creation to first acceptance, over answered interactions.
+//!
+//! A rate over nothing (no settled interaction) is absent, never 0 or 1.
+//!
+//! The fold's state is the set of interactions created and not yet settled ([`Pending`]); it is
+//! serialisable, so that a view can store it with its counts and resume after a restart from
+//! the stored state and the journal's tail, with the same result as folding the whole journal.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::event::{EndReason, Event, EventKind};
+use super::model::{Channel, InteractionId, QueueId, Timestamp};
+
+/// What the fold remembers of an interaction created and not yet answered or ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The queue it was created in (credited with its outcome).
+    pub queue: QueueId,
+    /// Its channel.
+    pub channel: Channel,
+    /// When it was created.
+    pub created: Timestamp,
+    /// The SLA deadline it got at its creation (the announced delay).
+    pub sla_deadline: Timestamp,
+}
+
+/// How an interaction settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Settled {
+    /// Accepted by an agent for the first time.
+    Answered,
+    /// The contact left before an agent answered.
+    Abandoned,
+    /// Withdrawn by its creator (or deflected) before an agent answered.
+    Cancelled,
+}
+
+/// What one event did to the counts: a creation, or an interaction settling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// An interaction was created (counted as a request).
+    Created {
+        /// The interaction.
+        interaction: InteractionId,
+        /// Where it is credited.
+        pending: Pending,
+    },
+    /// An interaction settled.
+    Settled {
+        /// The interaction.
+        interaction: InteractionId,
+        /// Where it is credited.
+        pending: Pending,
+        /// How.
+        how: Settled,
+        /// When.
+        at: Timestamp,
+    },
+}
+
+impl Outcome {
+    /// Where the outcome is credited: the creation queue, channel and time.
+    pub fn credit(&self) -> &Pending {
+        match self {
+            Outcome::Created { pending, .. } | Outcome::Settled { pending, .. } => pending,
+        }
+    }
+
+    /// The interaction.
+    pub fn interaction(&self) -> InteractionId {
+        match self {
+            Outcome::Created { interaction, .. } | Outcome::Settled { interaction, .. } => {
+                *interaction
+            }
+        }
+    }
+
+    /// For a settlement, the milliseconds from creation to it.
+    pub fn waited_ms(&self) -> Option<u64> {
+        match self {
+            Outcome::Created { .. } => None,
+            Outcome::Settled { pending, at, .. } => Some(at.0.saturating_sub(pending.created.0)),
+        }
+    }
+
+    /// For a settlement, whether it came within the announced delay (at or before the SLA
+    /// deadline given at creation).
+    pub fn within_delay(&self) -> Option<bool> {
+        match self {
+            Outcome::Created { .. } => None,
+            Outcome::Settled { pending, at, .. } => Some(*at <= pending.sla_deadline),
+        }
+    }
+}
+
+/// The fold: events in, [`Outcome`]s out. Pure and deterministic; folding the same events in
+/// any split of batches (or resuming from [`OutcomeFold::pending`]) gives the same outcomes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutcomeFold {
+    open: HashMap<InteractionId, Pending>,
+}
+
+impl OutcomeFold {
+    /// An empty fold (before the first event of a journal).
+    pub fn new() -> Self {
+        OutcomeFold::default()
+    }
+
+    /// A fold resumed from the interactions still pending at some point of the journal.
+    pub fn resume(pending: impl IntoIterator<Item = (InteractionId, Pending)>) -> Self {
+        OutcomeFold {
+            open: pending.into_iter().collect(),
+        }
+    }
+
+    /// The interactions created and not yet settled.
+    pub fn pending(&self) -> impl Iterator<Item = (&InteractionId, &Pending)> {
+        self.open.iter()
+    }
+
+    /// How many are pending.
+    pub fn pending_count(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Takes the next event into account; returns what it did to the counts, if anything.
+    pub fn apply(&mut self, event: &Event) -> Option<Outcome> {
+        self.apply_with(event, |_| None)
+    }
+
+    /// Like [`OutcomeFold::apply`], asking `load` for a pending interaction the fold does not
+    /// hold in memory (a view that keeps its pending set in a database loads it lazily; `load`
+    /// must also forget it there, since it settles now).
+    pub fn apply_with(
+        &mut self,
+        event: &Event,
+        load: impl FnOnce(&InteractionId) -> Option<Pending>,
+    ) -> Option<Outcome> {
+        let (interaction, how) = match &event.kind {
+            EventKind::InteractionCreated {
+                spec, sla_deadline, ..
+            } => {
+                let pending = Pending {
+                    queue: spec.queue.clone(),
+                    channel: spec.channel,
+                    created: event.at,
+                    sla_deadline: *sla_deadline,
+                };
+                self.open.insert(spec.id, pending.clone());
+                return Some(Outcome::Created {
+                    interaction: spec.id,
+                    pending,
+                });
+            }
+            EventKind::OfferAccepted { interaction, .. } => (*interaction, Some(Settled::Answered)),
+            EventKind::InteractionEnded {
+                interaction,
+                reason,
+            } => (
+                *interaction,
+                Some(match reason {
+                    EndReason::Abandoned => Settled::Abandoned,
+                    EndReason::Cancelled => Settled::Cancelled,
+                }),
+            ),
+            // Completed without a recorded acceptance cannot happen; forget it if it does.
+            EventKind::InteractionCompleted { interaction, .. } => (*interaction, None),
+            _ => return None,
+        };
+        let pending = self
+            .open
+            .remove(&interaction)
+            .or_else(|| load(&interaction))?;
+        how.map(|how| Outcome::Settled {
+            interaction,
+            pending,
+            how,
+            at: event.at,
+        })
+    }
+}
+
+/// The counts the figures are computed from: sums, so that counts of days, queues or channels
+/// add up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Interactions created.
+    pub requests: u64,
+    /// Answered by an agent (first acceptance).
+    pub answered: u64,
+    /// Of those, answered within the announced delay.
+    pub answered_within: u64,
+    /// Abandoned by the contact before an answer.
+    pub abandoned: u64,
+    /// Of those, abandoned within the announced delay.
+    pub abandoned_within: u64,
+    /// Cancelled by their creator (or deflected) before an answer.
+    pub cancelled: u64,
+    /// The sum of the waits before the first acceptance, in milliseconds.
+    pub wait_ms_total: u64,
+}
+
+impl Counts {
+    /// Adds an outcome, "within" meaning by the SLA deadline the interaction got at creation.
+    pub fn add(&mut self, outcome: &Outcome) {
+        let within = outcome.within_delay().unwrap_or(false);
+        self.add_judged(outcome, within);
+    }
+
+    /// Adds an outcome, "within" meaning waited at most `delay_ms` (the simulator and the
+    /// replay measure every interaction of a row against one threshold).
+    pub fn add_against(&mut self, outcome: &Outcome, delay_ms: u64) {
+        let within = outcome.waited_ms().is_some_and(|w| w <= delay_ms);
+        self.add_judged(outcome, within);
+    }
+
+    fn add_judged(&mut self, outcome: &Outcome, within: bool) {
+        match outcome {
+            Outcome::Created { .. } => self.requests += 1,
+            Outcome::Settled { how, .. } => {
+                let waited = outcome.waited_ms().unwrap_or(0);
+                match how {
+                    Settled::Answered => {
+                        self.answered += 1;
+                        self.answered_within += u64::from(within);
+                        self.wait_ms_total = self.wait_ms_total.saturating_add(waited);
+                    }
+                    Settled::Abandoned => {
+                        self.abandoned += 1;
+                        self.abandoned_within += u64::from(within);
+                    }
+                    Settled::Cancelled => self.cancelled += 1,
+                }
+            }
+        }
+    }
+
+    /// Adds other counts (of another day, queue or channel).
+    pub fn merge(&mut self, other: &Counts) {
+        self.requests += other.requests;
+        self.answered += other.answered;
+        self.answered_within += other.answered_within;
+        self.abandoned += other.abandoned;
+        self.abandoned_within += other.abandoned_within;
+        self.cancelled += other.cancelled;
+        self.wait_ms_total = self.wait_ms_total.saturating_add(other.wait_ms_total);
+    }
+
+    /// Answered plus abandoned: the denominator of the rates.
+    pub fn settled(&self) -> u64 {
+        self.answered + self.abandoned
+    }
+
+    /// Answered within the announced delay / settled (abandons count as misses).
+    pub fn service_level(&self) -> Option<f64> {
+        ratio(self.answered_within, self.settled())
+    }
+
+    /// Answered within the announced delay / answered (abandons left out).
+    pub fn service_level_answered(&self) -> Option<f64> {
+        ratio(self.answered_within, self.answered)
+    }
+
+    /// (Answered + abandoned) within the announced delay / settled: a contact who left before
+    /// the delay is not held against the service.
+    pub fn service_level_with_abandons(&self) -> Option<f64> {
+        ratio(self.answered_within + self.abandoned_within, self.settled())
+    }
+
+    /// Abandoned / settled.
+    pub fn abandonment_rate(&self) -> Option<f64> {
+        ratio(self.abandoned, self.settled())
+    }
+
+    /// The average wait before the first acceptance, in seconds, over answered interactions.
+    pub fn average_wait_secs(&self) -> Option<f64> {
+        ratio(self.wait_ms_total, self.answered).map(|ms| ms / 1000.0)
+    }
+}
+
+/// `num / den`, absent when `den` is zero.
+pub fn ratio(num: u64, den: u64) -> Option<f64> {
+    (den > 0).then(|| num as f64 / den as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::core::{AgentId, InteractionSpec};
+
+    fn created(id: InteractionId, at: u64, deadline: u64) -> Event {
+        Event {
+            at: Timestamp(at),
+            kind: EventKind::InteractionCreated {
+                spec: Arc::new(InteractionSpec::new(id, Channel::Voice, "q")),
+                priority: 0,
+                sla_deadline: Timestamp(deadline),
+            },
+        }
+    }
+
+    fn accepted(id: InteractionId, at: u64) -> Event {
+        Event {
+            at: Timestamp(at),
+            kind: EventKind::OfferAccepted {
+                interaction: id,
+                agent: AgentId::new("a"),
+            },
+        }
+    }
+
+    fn ended(id: InteractionId, at: u64, reason: EndReason) -> Event {
+        Event {
+            at: Timestamp(at),
+            kind: EventKind::InteractionEnded {
+                interaction: id,
+                reason,
+            },
+        }
+    }
+
+    #[test]
+    fn rates_over_nothing_are_absent_and_answers_count_once() {
+        let empty = Counts::default();
+        assert_eq!(empty.service_level(), None);
+        assert_eq!(empty.abandonment_rate(), None);
+        assert_eq!(empty.average_wait_secs(), None);
+        let ids: Vec<InteractionId> = (1..=4).map(InteractionId::from_u128).collect();
+        let events = [
+            created(ids[0], 0, 20_000),
+            created(ids[1], 0, 20_000),
+            created(ids[2], 0, 20_000),
+            created(ids[3], 0, 20_000),
+            accepted(ids[0], 10_000),
+            accepted(ids[1], 30_000),
+            // A second acceptance (after a transfer) is not a new answer.
+            accepted(ids[0], 40_000),
+            ended(ids[2], 5_000, EndReason::Abandoned),
+            ended(ids[3], 6_000, EndReason::Cancelled),
+        ];
+        let mut fold = OutcomeFold::new();
+        let mut c = Counts::default();
+        for e in &events {
+            if let Some(o) = fold.apply(e) {
+                c.add(&o);
+            }
+        }
+        assert_eq!(fold.pending_count(), 0);
+        assert_eq!((c.requests, c.answered, c.answered_within), (4, 2, 1));
+        assert_eq!((c.abandoned, c.abandoned_within, c.cancelled), (1, 1, 1));
+        assert_eq!(c.service_level(), Some(1.0 / 3.0));
+        assert_eq!(c.service_level_answered(), Some(0.5));
+        assert_eq!(c.service_level_with_abandons(), Some(2.0 / 3.0));
+        assert_eq!(c.abandonment_rate(), Some(1.0 / 3.0));
+        assert_eq!(c.average_wait_secs(), Some(20.0));
+    }
+}

@@ -1,0 +1,379 @@
+//! The runner of every view of committed events: it owns the subscription, the lag and the
+//! shutdown, so that no view writes its own receive loop.
+//!
+//! A view ([`View`]) is handed every committed event exactly once, in journal order, with its
+//! sequence number. The runner follows the engine's broadcast; when the view falls behind (the
+//! broadcast dropped batches it had not read, or a batch arrives past a gap), it reads the
+//! missed events back from the journal by sequence number ([`Committed::seq`] is exact) and
+//! goes on: a view never skips. When the journal no longer holds them (purged by retention), the
+//! view rebuilds itself from the router ([`View::rebuild`]) and follows from there. A view whose
+//! [`View::apply`] fails is handed the same events again from the journal after a pause.
+//!
+//! The runner ends once the engine has stopped and the view has been handed every event
+//! committed (then [`View::finish`]).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::core::{Event, InteractionView};
+use crate::store::StoreError;
+
+use super::{Committed, Engine};
+
+/// Events handed to a view: consecutive journal events, the first numbered `first_seq`.
+#[derive(Debug, Clone)]
+pub struct ViewBatch {
+    /// The journal sequence number of the first event.
+    pub first_seq: u64,
+    /// The events, in journal order.
+    pub events: Vec<Event>,
+    /// The interactions the events offered, as the router saw them right after the events
+    /// (empty for events read back from the journal).
+    pub offered: Vec<InteractionView>,
+    /// Whether the events come from the live broadcast (false: read back from the journal).
+    pub live: bool,
+}
+
+impl ViewBatch {
+    /// The sequence number of the last event (`first_seq - 1` when empty).
+    pub fn last_seq(&self) -> u64 {
+        (self.first_seq + self.events.len() as u64).saturating_sub(1)
+    }
+
+    /// The events with their sequence numbers.
+    pub fn numbered(&self) -> impl Iterator<Item = (u64, &Event)> {
+        self.events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (self.first_seq + i as u64, e))
+    }
+}
+
+/// Why a view could not take a batch: the runner hands it the same events again later.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ViewFailed(pub String);
+
+impl From<StoreError> for ViewFailed {
+    fn from(e: StoreError) -> Self {
+        ViewFailed(e.to_string())
+    }
+}
+
+/// A view of committed events, run by [`run_view`].
+pub trait View: Send + 'static {
+    /// Its name, in logs and metrics.
+    fn name(&self) -> &'static str;
+
+    /// How long to let events gather after the first one before handing them over (fewer,
+    /// larger batches); none by default.
+    fn gather(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    /// Takes the next events. On failure, nothing of the batch counts as taken: the same
+    /// events come again (from the journal).
+    fn apply(&mut self, batch: ViewBatch) -> impl Future<Output = Result<(), ViewFailed>> + Send;
+
+    /// The journal no longer holds the events after `seq` that the view missed: it rebuilds
+    /// itself (typically from the router, with [`Engine::read_at`]) and returns the sequence
+    /// number it is now up to date with. By default it goes on from the current end of the
+    /// journal (the missed events are lost to it, and a warning says how many).
+    fn rebuild(
+        &mut self,
+        engine: &Engine,
+        seq: u64,
+    ) -> impl Future<Output = Result<u64, ViewFailed>> + Send {
+        let store = Arc::clone(engine.store());
+        let name = self.name();
+        async move {
+            let last = tokio::task::spawn_blocking(move || store.last_committed_seq())
+                .await
+                .map_err(|e| ViewFailed(e.to_string()))??;
+            tracing::warn!(
+                view = name,
+                missed = last.saturating_sub(seq),
+                "events purged from the journal before this view read them"
+            );
+            Ok(last)
+        }
+    }
+
+    /// The engine stopped and every committed event was handed over.
+    fn finish(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// A running view: how far it got, and its end.
+#[derive(Debug, Clone)]
+pub struct ViewHandle {
+    applied: watch::Receiver<u64>,
+    task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl ViewHandle {
+    /// The sequence number of the last event the view took.
+    pub fn applied(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// Waits until the view has taken the events up to `seq` (or has stopped).
+    pub async fn wait_for(&self, seq: u64) {
+        let mut rx = self.applied.clone();
+        let _ = rx.wait_for(|applied| *applied >= seq).await;
+    }
+
+    /// Waits until the view has taken every event committed so far.
+    pub async fn sync(&self, engine: &Engine) -> Result<(), StoreError> {
+        let store = Arc::clone(engine.store());
+        let last = tokio::task::spawn_blocking(move || store.last_committed_seq())
+            .await
+            .map_err(|_| StoreError::Closed)??;
+        self.wait_for(last).await;
+        Ok(())
+    }
+
+    /// Waits until the view has ended (after the engine stopped).
+    pub async fn finished(&self) {
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Events read back from the journal at most per batch handed to a view.
+pub const CATCH_UP_CHUNK: usize = 1024;
+
+/// The pause before a failed view is handed its events again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Starts `view` on the events committed after `after` (a sequence number: those up to it are
+/// already in the view; [`Engine::read_at`] or the store's last sequence tell where a new view
+/// starts). The subscription is taken now, before this returns.
+pub fn run_view<V: View>(engine: &Engine, view: V, after: u64) -> ViewHandle {
+    let events = engine.subscribe();
+    let (tx, rx) = watch::channel(after);
+    let runner = Runner {
+        engine: engine.clone(),
+        events,
+        cursor: after,
+        applied: tx,
+    };
+    let name = view.name();
+    let task = tokio::spawn(tracing::Instrument::instrument(
+        runner.run(view),
+        tracing::info_span!("view", view = name),
+    ));
+    ViewHandle {
+        applied: rx,
+        task: Arc::new(tokio::sync::Mutex::new(Some(task))),
+    }
+}
+
+/// Starts `view` on the events committed from now on.
+pub async fn run_view_from_now<V: View>(
+    engine: &Engine,
+    view: V,
+) -> Result<ViewHandle, StoreError> {
+    // Subscribed first: whatever commits in between is read back from the journal or skipped.
+    let store = Arc::clone(engine.store());
+    let last = tokio::task::spawn_blocking(move || store.last_committed_seq())
+        .await
+        .map_err(|_| StoreError::Closed)??;
+    Ok(run_view(engine, view, last))
+}
+
+struct Runner {
+    engine: Engine,
+    events: broadcast::Receiver<Committed>,
+    cursor: u64,
+    applied: watch::Sender<u64>,
+}
+
+/// What the live broadcast gave.
+enum Received {
+    Batch(ViewBatch),
+    Behind,
+    Closed,
+}
+
+impl Runner {
+    async fn run<V: View>(mut self, mut view: V) {
+        // Whatever the journal holds past the starting point comes first.
+        let mut behind = true;
+        loop {
+            if behind {
+                match self.catch_up(&mut view).await {
+                    Ok(()) => behind = false,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "view not caught up yet: retrying");
+                        if self.engine.is_stopped() && self.events.is_empty() {
+                            // Nothing more will come: one last try at the end.
+                            if self.catch_up(&mut view).await.is_err() {
+                                tracing::error!("view stopped behind the journal");
+                            }
+                            break;
+                        }
+                        tokio::time::sleep(RETRY_AFTER).await;
+                        continue;
+                    }
+                }
+            }
+            match self.receive(view.gather()).await {
+                Received::Closed => {
+                    // Batches committed but published after our last read are in the journal.
+                    let _ = self.catch_up(&mut view).await;
+                    break;
+                }
+                Received::Behind => {
+                    metrics::counter!(
+                        crate::obs::metrics::names::VIEW_CATCH_UPS,
+                        "view" => view.name()
+                    )
+                    .increment(1);
+                    behind = true;
+                }
+                Received::Batch(mut batch) => {
+                    // Skip what the view already took (read back from the journal meanwhile).
+                    let skip = (self.cursor + 1).saturating_sub(batch.first_seq) as usize;
+                    if skip >= batch.events.len() {
+                        continue;
+                    }
+                    if skip > 0 {
+                        batch.events.drain(..skip);
+                        batch.first_seq += skip as u64;
+                    }
+                    if batch.first_seq != self.cursor + 1 {
+                        behind = true;
+                        continue;
+                    }
+                    let last = batch.last_seq();
+                    match view.apply(batch).await {
+                        Ok(()) => self.advance(last),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "view failed: its events come again");
+                            tokio::time::sleep(RETRY_AFTER).await;
+                            behind = true;
+                        }
+                    }
+                }
+            }
+        }
+        view.finish().await;
+    }
+
+    fn advance(&mut self, seq: u64) {
+        self.cursor = seq;
+        self.applied.send_replace(seq);
+    }
+
+    /// The next batch of the broadcast, with whatever else is already there (after `gather`).
+    async fn receive(&mut self, gather: Duration) -> Received {
+        let first = match self.events.recv().await {
+            Ok(c) => c,
+            Err(broadcast::error::RecvError::Lagged(_)) => return Received::Behind,
+            Err(broadcast::error::RecvError::Closed) => return Received::Closed,
+        };
+        if !gather.is_zero() {
+            tokio::time::sleep(gather).await;
+        }
+        let mut batch = to_batch(&first);
+        while batch.events.len() < CATCH_UP_CHUNK {
+            match self.events.try_recv() {
+                Ok(more) => {
+                    let next = to_batch(&more);
+                    if next.first_seq != batch.last_seq() + 1 {
+                        // Not consecutive: handled on its own next time round, via the journal.
+                        return Received::Behind;
+                    }
+                    batch.events.extend(next.events);
+                    batch.offered.extend(next.offered);
+                }
+                Err(broadcast::error::TryRecvError::Lagged(_)) => return Received::Behind,
+                Err(_) => break,
+            }
+        }
+        Received::Batch(batch)
+    }
+
+    /// Reads every event after the cursor back from the journal and hands it over, in chunks;
+    /// rebuilds the view when the journal no longer holds the next one.
+    async fn catch_up<V: View>(&mut self, view: &mut V) -> Result<(), ViewFailed> {
+        loop {
+            let (tx, mut rx) = mpsc::channel::<Vec<(u64, Event)>>(2);
+            let store = Arc::clone(self.engine.store());
+            let after = self.cursor;
+            let reader = tokio::task::spawn_blocking(move || {
+                let mut chunk = Vec::with_capacity(CATCH_UP_CHUNK);
+                let result = store.replay(after, |seq, event| {
+                    chunk.push((seq, event));
+                    if chunk.len() >= CATCH_UP_CHUNK {
+                        let full =
+                            std::mem::replace(&mut chunk, Vec::with_capacity(CATCH_UP_CHUNK));
+                        if tx.blocking_send(full).is_err() {
+                            // The view stopped reading: stop here.
+                            return Err(StoreError::Closed);
+                        }
+                    }
+                    Ok(())
+                });
+                if !chunk.is_empty() {
+                    let _ = tx.blocking_send(chunk);
+                }
+                result
+            });
+            let mut gap = false;
+            let mut failed = None;
+            while let Some(chunk) = rx.recv().await {
+                let Some(&(first_seq, _)) = chunk.first() else {
+                    continue;
+                };
+                if first_seq != self.cursor + 1 {
+                    gap = true;
+                    break;
+                }
+                let batch = ViewBatch {
+                    first_seq,
+                    events: chunk.into_iter().map(|(_, e)| e).collect(),
+                    offered: Vec::new(),
+                    live: false,
+                };
+                let last = batch.last_seq();
+                match view.apply(batch).await {
+                    Ok(()) => self.advance(last),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            drop(rx);
+            let read = reader.await.map_err(|e| ViewFailed(e.to_string()))?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if gap {
+                let seq = view.rebuild(&self.engine, self.cursor).await?;
+                self.advance(seq.max(self.cursor));
+                continue;
+            }
+            read?;
+            return Ok(());
+        }
+    }
+}
+
+fn to_batch(c: &Committed) -> ViewBatch {
+    let n = c.events.len() as u64;
+    ViewBatch {
+        first_seq: (c.seq + 1).saturating_sub(n),
+        events: c.events.to_vec(),
+        offered: c.offered.to_vec(),
+        live: true,
+    }
+}
