@@ -126,6 +126,10 @@ pub struct ServerConfig {
     /// requests get 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Seconds an attachment download link handed to an agent stays valid (default 900); the
+    /// desktop gets fresh links with each offer and each conversation it reads.
+    #[serde(default = "default_attachment_link_secs")]
+    pub attachment_link_secs: u64,
 }
 
 impl ServerConfig {
@@ -151,6 +155,10 @@ fn default_max_body_bytes() -> usize {
     1 << 20
 }
 
+fn default_attachment_link_secs() -> u64 {
+    900
+}
+
 fn default_max_message_bytes() -> usize {
     1 << 20
 }
@@ -169,6 +177,7 @@ impl Default for ServerConfig {
             http_addr: default_http_addr(),
             public_url: None,
             max_body_bytes: default_max_body_bytes(),
+            attachment_link_secs: default_attachment_link_secs(),
         }
     }
 }

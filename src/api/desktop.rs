@@ -394,6 +394,7 @@ pub struct DesktopService {
     hub: OfferHub,
     history: History,
     chat: Option<ChatHub>,
+    links: Option<crate::http::attachments::AttachmentLinks>,
 }
 
 impl DesktopService {
@@ -404,7 +405,14 @@ impl DesktopService {
             hub,
             history,
             chat: None,
+            links: None,
         }
+    }
+
+    /// Signs attachment download links into the offers and conversations it serves.
+    pub fn with_links(mut self, links: crate::http::attachments::AttachmentLinks) -> Self {
+        self.links = Some(links);
+        self
     }
 
     /// Links the web chat: agents' typing reaches visitors, and a chat transcript the visitor
@@ -661,6 +669,7 @@ impl AgentDesktop for DesktopService {
                             interaction,
                             at,
                             &message,
+                            service.links.as_ref(),
                         )),
                         Some(OfferNote::Typing {
                             interaction,
@@ -865,9 +874,12 @@ impl AgentDesktop for DesktopService {
             events
                 .iter()
                 .find_map(|e| match &e.kind {
-                    EventKind::MessageAdded { message, .. } => {
-                        Some(conversation::message_pb(id, e.at, message))
-                    }
+                    EventKind::MessageAdded { message, .. } => Some(conversation::message_pb(
+                        id,
+                        e.at,
+                        message,
+                        self.links.as_ref(),
+                    )),
                     _ => None,
                 })
                 .map(Response::new)
@@ -886,7 +898,7 @@ impl AgentDesktop for DesktopService {
         self.held_by(&agent, id, true).await?;
         Ok(Response::new(pb::Conversation {
             interaction_id: id.to_string(),
-            messages: conversation::load(&self.engine, id).await?,
+            messages: conversation::load(&self.engine, id, self.links.as_ref()).await?,
         }))
     }
 
@@ -964,7 +976,8 @@ impl DesktopService {
                 _ => continue,
             };
             let history = self.history.of(v.spec.contact.clone(), v.spec.id).await;
-            let conversation = conversation::load_for(&self.engine, &v.spec).await?;
+            let conversation =
+                conversation::load_for(&self.engine, &v.spec, self.links.as_ref()).await?;
             offers.push(pb::Offer {
                 conversation,
                 deadline_unix_ms: convert::ms(deadline),
@@ -1017,9 +1030,11 @@ impl DesktopService {
         let conversation = match known.conversation {
             Some(messages) => messages
                 .iter()
-                .map(|(at, message)| conversation::message_pb(id, *at, message))
+                .map(|(at, message)| {
+                    conversation::message_pb(id, *at, message, self.links.as_ref())
+                })
                 .collect(),
-            None => conversation::load_for(&self.engine, &view.spec).await?,
+            None => conversation::load_for(&self.engine, &view.spec, self.links.as_ref()).await?,
         };
         Ok(Some(pb::Offer {
             conversation,

@@ -1,10 +1,12 @@
 //! The HTTP listener: one axum router for everything that is not gRPC — telephony gateway and
-//! SMS provider webhooks, the web chat, `/metrics`, `/healthz` and the public quality indicators.
+//! SMS provider webhooks, the web chat, `/metrics`, `/healthz`, the public quality indicators and
+//! agents' attachment downloads.
 //!
 //! This module owns the listener, the routes every deployment has (`/healthz`), the request body
 //! limit (`[server] max_body_bytes`, 413 beyond) and graceful shutdown. Each channel adapter
 //! contributes its own routes, built with its own state, and [`router`] merges them.
 
+pub mod attachments;
 pub mod obs;
 pub mod survey;
 

@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";
@@ -60,6 +60,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 7,
         apply: v7_survey_questions,
+    },
+    Migration {
+        version: 8,
+        apply: v8_signing_secrets,
     },
 ];
 
@@ -221,6 +225,35 @@ fn v7_survey_questions(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreErr
         "INSERT INTO meta (key, value) \
          SELECT 'survey_checkpoint', CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM journal",
         params![],
+    )
+    .at(path)?;
+    Ok(())
+}
+
+/// Version 8: the secrets Guichet signs its own links with (`attachment_links`: the agents'
+/// attachment downloads), made once here so that every node sharing the database signs and
+/// checks with the same key and links survive a restart.
+fn v8_signing_secrets(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "CREATE TABLE secrets (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );",
+    )
+    .at(path)?;
+    let mut key = [0u8; 32];
+    rand::Rng::fill(&mut rand::rng(), &mut key[..]);
+    let created_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    tx.execute(
+        "INSERT INTO secrets (name, value, created_at) VALUES ('attachment_links', ?1, ?2)",
+        params![
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key),
+            created_at
+        ],
     )
     .at(path)?;
     Ok(())
