@@ -152,7 +152,8 @@ pub async fn serve(
         proto::agent_desktop_server::AgentDesktopServer::new(
             DesktopService::new(engine.clone(), hub, history.clone())
                 .with_chat(chat.clone())
-                .with_links(links.clone()),
+                .with_links(links.clone())
+                .with_calls(voice.calls.clone()),
         )
         .max_decoding_message_size(limit),
         auth.clone(),

@@ -395,6 +395,7 @@ pub struct DesktopService {
     history: History,
     chat: Option<ChatHub>,
     links: Option<crate::http::attachments::AttachmentLinks>,
+    calls: Option<crate::channels::voice::Calls>,
 }
 
 impl DesktopService {
@@ -406,7 +407,14 @@ impl DesktopService {
             history,
             chat: None,
             links: None,
+            calls: None,
         }
+    }
+
+    /// Links the phone channel: completing a live call hangs it up through its gateway.
+    pub fn with_calls(mut self, calls: crate::channels::voice::Calls) -> Self {
+        self.calls = Some(calls);
+        self
     }
 
     /// Signs attachment download links into the offers and conversations it serves.
@@ -773,6 +781,7 @@ impl AgentDesktop for DesktopService {
                     tracing::warn!("chat transcript not stored: {e}");
                 }
             }
+            self.hang_up_live_call(&agent, id).await?;
             let view = calls::run_then_interaction(
                 &self.engine,
                 Command::Complete {
@@ -952,6 +961,44 @@ impl DesktopService {
         }
         Ok(view.spec.channel)
     }
+    /// Before `agent` completes interaction `id`: a call it holds that is still connected is
+    /// hung up through the gateway's REST API; without one, the agent is told to hang up first.
+    async fn hang_up_live_call(&self, agent: &AgentId, id: InteractionId) -> Result<(), Status> {
+        let phase = self
+            .engine
+            .read(move |r| r.interaction(&id).map(|v| (v.spec.channel, v.phase)))
+            .await
+            .map_err(status_of)?;
+        let live = matches!(
+            &phase,
+            Some((crate::core::Channel::Voice, InteractionPhase::Assigned { agent: a })) if a == agent
+        );
+        if !live {
+            return Ok(());
+        }
+        let Some(calls) = &self.calls else {
+            return Err(Status::failed_precondition(format!(
+                "interaction {id} is a call still in progress and no gateway REST API is \
+                 configured: hang up first, then complete"
+            )));
+        };
+        match calls.hang_up(id).await {
+            Ok(_) => Ok(()),
+            Err(crate::channels::voice::gateway::OutboundError::NotConfigured(gateway)) => {
+                Err(Status::failed_precondition(format!(
+                    "interaction {id} is a call still in progress and the {gateway} gateway's \
+                     REST API is not configured: hang up first, then complete"
+                )))
+            }
+            Err(e) => {
+                tracing::warn!(interaction_id = %id, "hang-up failed: {e}");
+                Err(Status::unavailable(format!(
+                    "the gateway did not hang up call {id}: hang up first, then complete"
+                )))
+            }
+        }
+    }
+
     /// The offers pending for `agent` now, oldest first.
     async fn pending_offers(&self, agent: &AgentId) -> Result<Vec<pb::Offer>, Status> {
         let who = agent.clone();

@@ -347,7 +347,9 @@ impl Router {
                     None => self.close(*interaction),
                 }
             }
-            EventKind::WrapUpEnded { interaction, agent } => {
+            EventKind::WrapUpEnded {
+                interaction, agent, ..
+            } => {
                 let a = self.agent_for_replay(agent)?;
                 self.expect_phase(
                     *interaction,

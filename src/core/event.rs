@@ -257,6 +257,13 @@ pub enum EventKind {
         interaction: InteractionId,
         /// The agent.
         agent: AgentId,
+        /// The outcome code the agent gave when completing during the wrap-up (a call the
+        /// caller hung up); replaces the completion's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wrap_up_code: Option<String>,
+        /// The notes the agent gave when completing during the wrap-up.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<String>,
     },
     /// A message was added to an interaction's conversation.
     MessageAdded {

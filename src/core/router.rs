@@ -425,6 +425,12 @@ impl Router {
                 notes,
             } => {
                 let slot = self.open_slot(interaction)?;
+                if let (Phase::WrapUp { agent: holder, .. }, Some(id)) = (slot.phase, &agent) {
+                    if self.agent_ix.get(id) == Some(&holder) {
+                        self.finish_wrap_up(now, interaction, holder, wrap_up_code, notes, out);
+                        return Ok(());
+                    }
+                }
                 let a = match (slot.phase, &agent) {
                     (Phase::Assigned { agent: holder }, None) => holder,
                     (Phase::Assigned { agent: holder }, Some(id))
@@ -689,6 +695,8 @@ impl Router {
                     EventKind::WrapUpEnded {
                         interaction: id,
                         agent,
+                        wrap_up_code: None,
+                        notes: None,
                     },
                 );
                 self.match_agent(at, a, out);
@@ -714,6 +722,48 @@ impl Router {
         }
     }
 
+    /// The holder completes an interaction in wrap-up (a call the caller hung up, or a code
+    /// corrected): its wrap-up ends now with the code and notes; an agent left with no other
+    /// wrap-up is available again.
+    fn finish_wrap_up(
+        &mut self,
+        at: Timestamp,
+        interaction: InteractionId,
+        a: u32,
+        wrap_up_code: Option<String>,
+        notes: Option<String>,
+        out: &mut Vec<Event>,
+    ) {
+        let agent = self.agent_ref(a).config.id.clone();
+        self.emit(
+            out,
+            at,
+            EventKind::WrapUpEnded {
+                interaction,
+                agent: agent.clone(),
+                wrap_up_code,
+                notes,
+            },
+        );
+        let other_wrap_up = self.agent_ref(a).work.iter().any(|id| {
+            matches!(
+                self.interactions.get(id).map(|s| s.phase),
+                Some(Phase::WrapUp { .. })
+            )
+        });
+        if matches!(self.agent_ref(a).state, AgentState::WrapUp { .. }) && !other_wrap_up {
+            self.emit(
+                out,
+                at,
+                EventKind::AgentStateChanged {
+                    agent,
+                    state: AgentState::Available,
+                },
+            );
+        }
+        self.match_agent(at, a, out);
+    }
+
     /// Ends every wrap-up the agent has in progress.
     fn end_wrap_ups(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
         let agent = self.agent_ref(a).config.id.clone();
@@ -737,6 +787,8 @@ impl Router {
                 EventKind::WrapUpEnded {
                     interaction,
                     agent: agent.clone(),
+                    wrap_up_code: None,
+                    notes: None,
                 },
             );
         }

@@ -1,0 +1,206 @@
+//! Finishing calls on the real server, Twilio's REST API stood in for locally: a call the
+//! caller hung up is still completed by its agent with a wrap-up code and notes (journaled,
+//! shown in the contact's history), and completing a call still in progress hangs it up through
+//! the gateway's live call update.
+
+mod api_common;
+mod voice_common;
+
+use api_common::{next, Server, Workspace};
+use guichet::api::proto as pb;
+use pb::offer_update::Update;
+use voice_common::*;
+
+struct Setup {
+    ws: Workspace,
+    server: Server,
+    standin: StandIn,
+    base: String,
+    client: reqwest::Client,
+}
+
+async fn setup() -> Setup {
+    let ws = Workspace::new();
+    let standin = StandIn::start().await;
+    let config = write_config(&ws.log().with_file_name("conf"), &standin.url);
+    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let base = format!("http://{}", server.http_addr);
+    Setup {
+        ws,
+        server,
+        standin,
+        base,
+        client: reqwest::Client::new(),
+    }
+}
+
+fn first_attr(verbs: &[Twiml], name: &str, attr: &str) -> String {
+    verbs
+        .iter()
+        .find(|v| v.name == name)
+        .and_then(|v| v.attr(attr))
+        .unwrap_or_else(|| panic!("no {name} {attr} in {verbs:?}"))
+        .to_owned()
+}
+
+/// Calls the test number as `sid`, takes the menus to the benefits queue, lets amelie accept
+/// the offer (Guichet bridges the call); returns amelie's desktop and the interaction id.
+async fn answered_call(
+    s: &Setup,
+    sid: &str,
+) -> (
+    pb::agent_desktop_client::AgentDesktopClient<api_common::Authed>,
+    String,
+) {
+    let incoming = format!("{}/voice/twilio/incoming", s.base);
+    let call = [
+        ("CallSid", sid),
+        ("From", "+33611111111"),
+        ("To", NUMBER),
+        ("CallStatus", "ringing"),
+        ("Direction", "inbound"),
+    ];
+    let (_, xml) = twilio_post(&s.client, &incoming, &call).await;
+    let mut verbs = parse_twiml(&xml);
+    for _ in 0..2 {
+        let action = first_attr(&verbs, "Gather", "action");
+        let (_, xml) = twilio_post(&s.client, &action, &[("CallSid", sid), ("Digits", "1")]).await;
+        verbs = parse_twiml(&xml);
+    }
+    let (token, _) = s.ws.token("agent", Some("amelie"));
+    let mut desk = s.server.desktop(&token);
+    desk.login(pb::LoginRequest::default())
+        .await
+        .expect("Login");
+    let mut offers = desk
+        .offers(pb::OffersRequest::default())
+        .await
+        .expect("Offers")
+        .into_inner();
+    let id = loop {
+        if let Some(Update::Offer(o)) = next(&mut offers).await.update {
+            break o.interaction.expect("interaction").id;
+        }
+    };
+    desk.accept(pb::InteractionAction {
+        agent_id: String::new(),
+        interaction_id: id.clone(),
+    })
+    .await
+    .expect("Accept");
+    s.standin.wait_for(&format!("/Calls/{sid}.json")).await;
+    (desk, id)
+}
+
+/// The journal rows of `kind` for `interaction`, as JSON.
+fn rows(ws: &Workspace, interaction: &str, kind: &str) -> Vec<serde_json::Value> {
+    let conn = rusqlite::Connection::open(ws.data_dir().join("guichet.db")).expect("db");
+    let mut select = conn
+        .prepare("SELECT payload FROM journal WHERE interaction = ?1 AND kind = ?2 ORDER BY seq")
+        .unwrap();
+    select
+        .query_map(rusqlite::params![interaction, kind], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap()
+        .map(|p| serde_json::from_str(&p.unwrap()).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_the_caller_hung_up_is_completed_with_a_code_and_notes() {
+    let s = setup().await;
+    let (mut desk, id) = answered_call(&s, "CAWRAP1").await;
+    let status_url = format!("{}/voice/twilio/status", s.base);
+    let (status, _) = twilio_post(
+        &s.client,
+        &status_url,
+        &[("CallSid", "CAWRAP1"), ("CallStatus", "completed")],
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // The caller is gone; the agent still completes the call, with its outcome.
+    let done = desk
+        .complete(pb::CompleteRequest {
+            interaction_id: id.clone(),
+            wrap_up_code: "informed".into(),
+            notes: "Dossier APL en cours, rappeler lundi".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("Complete after the caller hung up")
+        .into_inner();
+    assert_eq!(done.id, id);
+    let ended = rows(&s.ws, &id, "wrap_up_ended");
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0]["wrap_up_code"], "informed");
+    assert_eq!(ended[0]["notes"], "Dossier APL en cours, rappeler lundi");
+
+    // The agent is free again, and the next agent's history of the caller shows the outcome.
+    let (sup, _) = s.ws.token("supervisor", None);
+    let agents = s
+        .server
+        .supervisor(&sup)
+        .list_agents(pb::ListAgentsRequest {})
+        .await
+        .expect("ListAgents")
+        .into_inner()
+        .agents;
+    let amelie = agents
+        .iter()
+        .find(|a| a.agent.as_ref().is_some_and(|a| a.id == "amelie"))
+        .expect("amelie");
+    assert_eq!(
+        amelie.state.as_ref().unwrap().kind,
+        pb::agent_state::Kind::Available as i32
+    );
+    // Completing it again: it is closed.
+    let again = desk
+        .complete(pb::CompleteRequest {
+            interaction_id: id.clone(),
+            wrap_up_code: "informed".into(),
+            ..Default::default()
+        })
+        .await;
+    assert!(again.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completing_a_live_call_hangs_it_up_through_the_gateway() {
+    let s = setup().await;
+    let (mut desk, id) = answered_call(&s, "CAWRAP2").await;
+    let before = s.standin.received.lock().unwrap().len();
+    desk.complete(pb::CompleteRequest {
+        interaction_id: id.clone(),
+        wrap_up_code: "informed".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("Complete during the call");
+    let requests = s.standin.received.lock().unwrap().clone();
+    let hang_up = requests[before..]
+        .iter()
+        .find(|r| r.path.ends_with("/Calls/CAWRAP2.json"))
+        .expect("a live call update after the bridge");
+    assert_eq!(hang_up.method, "POST");
+    assert!(hang_up.authorization.starts_with("Basic "));
+    let form: Vec<(String, String)> = form_urlencoded::parse(hang_up.body.as_bytes())
+        .into_owned()
+        .collect();
+    let twiml = &form.iter().find(|(k, _)| k == "Twiml").expect("Twiml").1;
+    assert_eq!(names(&parse_twiml(twiml)), ["Hangup"]);
+    let completed = rows(&s.ws, &id, "interaction_completed");
+    assert_eq!(completed[0]["wrap_up_code"], "informed");
+
+    // The gateway's status callback that follows changes nothing.
+    let status_url = format!("{}/voice/twilio/status", s.base);
+    let (status, _) = twilio_post(
+        &s.client,
+        &status_url,
+        &[("CallSid", "CAWRAP2"), ("CallStatus", "completed")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&s.ws, &id, "interaction_completed").len(), 1);
+}
