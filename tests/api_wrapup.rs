@@ -204,3 +204,118 @@ async fn completing_a_live_call_hangs_it_up_through_the_gateway() {
     assert_eq!(status, 200);
     assert_eq!(rows(&s.ws, &id, "interaction_completed").len(), 1);
 }
+
+/// The benefits queue as listed.
+async fn benefits(
+    sup: &mut pb::supervisor_client::SupervisorClient<api_common::Authed>,
+) -> pb::Queue {
+    sup.list_queues(pb::ListQueuesRequest {})
+        .await
+        .expect("ListQueues")
+        .into_inner()
+        .queues
+        .into_iter()
+        .find(|q| q.id == "benefits")
+        .expect("benefits")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_s_wrap_up_codes_are_offered_checked_and_defaulted() {
+    let ws = Workspace::new();
+    let mut server = ws.start();
+    let (sup_token, _) = ws.token("supervisor", None);
+    let mut sup = server.supervisor(&sup_token);
+
+    // A default that is not one of the codes is refused, saying what to fix.
+    let mut queue = benefits(&mut sup).await;
+    queue.wrap_up_codes = vec!["informed".into(), "redirected".into()];
+    queue.default_wrap_up_code = "unknown".into();
+    let refused = sup
+        .upsert_queue(pb::UpsertQueueRequest {
+            queue: Some(queue.clone()),
+        })
+        .await;
+    api_common::assert_status(
+        refused,
+        tonic::Code::InvalidArgument,
+        &["default_wrap_up_code", "wrap_up_codes"],
+    );
+    queue.default_wrap_up_code = "informed".into();
+    queue.wrap_up_secs = 1;
+    let stored = sup
+        .upsert_queue(pb::UpsertQueueRequest {
+            queue: Some(queue.clone()),
+        })
+        .await
+        .expect("UpsertQueue")
+        .into_inner();
+    assert_eq!(stored.wrap_up_codes, ["informed", "redirected"]);
+    assert_eq!(stored.default_wrap_up_code, "informed");
+
+    // The offer carries them; Complete checks the code.
+    let (mut desk, mut offers) = api_common::logged_in_agent(&ws, &server, "amelie").await;
+    let (integrator, _) = ws.token("integrator", None);
+    let created = server
+        .interactions(&integrator)
+        .create(api_common::spec(
+            "benefits",
+            pb::Channel::Chat,
+            "c-wrap",
+            "chat:wrap-1",
+        ))
+        .await
+        .expect("Create")
+        .into_inner();
+    let id = created.interaction.expect("interaction").id;
+    let offer = loop {
+        if let Some(Update::Offer(o)) = next(&mut offers).await.update {
+            break o;
+        }
+    };
+    assert_eq!(offer.wrap_up_codes, ["informed", "redirected"]);
+    assert_eq!(offer.default_wrap_up_code, "informed");
+    desk.accept(pb::InteractionAction {
+        agent_id: String::new(),
+        interaction_id: id.clone(),
+    })
+    .await
+    .expect("Accept");
+    let bad = desk
+        .complete(pb::CompleteRequest {
+            interaction_id: id.clone(),
+            wrap_up_code: "solved it".into(),
+            ..Default::default()
+        })
+        .await;
+    api_common::assert_status(
+        bad,
+        tonic::Code::InvalidArgument,
+        &["informed, redirected", "notes"],
+    );
+    // Completed without a code: the wrap-up's end records the queue's default.
+    desk.complete(pb::CompleteRequest {
+        interaction_id: id.clone(),
+        notes: "Pas de code choisi".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("Complete without a code");
+    let ended = api_common::eventually(
+        std::time::Duration::from_secs(20),
+        "the wrap-up ends",
+        || {
+            let rows = rows(&ws, &id, "wrap_up_ended");
+            async move { rows.into_iter().next() }
+        },
+    )
+    .await;
+    assert_eq!(ended["wrap_up_code"], "informed");
+
+    // Journaled: the codes are still there after a restart.
+    server.terminate();
+    let server = ws.start();
+    let mut sup = server.supervisor(&sup_token);
+    let queue = benefits(&mut sup).await;
+    assert_eq!(queue.wrap_up_codes, ["informed", "redirected"]);
+    assert_eq!(queue.default_wrap_up_code, "informed");
+}

@@ -58,7 +58,8 @@ pub fn route_status(error: &RouteError) -> Status {
         RouteError::DuplicateInteraction(_) => Code::AlreadyExists,
         RouteError::InvalidLevel { .. }
         | RouteError::ChannelNotAccepted { .. }
-        | RouteError::InvalidQueue { .. } => Code::InvalidArgument,
+        | RouteError::InvalidQueue { .. }
+        | RouteError::UnknownWrapUpCode { .. } => Code::InvalidArgument,
         RouteError::Replay(_) => Code::Internal,
         _ => Code::FailedPrecondition,
     };
@@ -418,6 +419,13 @@ pub fn queue_config(q: &pb::Queue) -> Result<QueueConfig, Status> {
     }
     config.max_misses = q.max_misses;
     config.wrap_up_secs = q.wrap_up_secs;
+    config.wrap_up_codes = q
+        .wrap_up_codes
+        .iter()
+        .map(|c| c.trim().to_owned())
+        .collect();
+    let default_code = q.default_wrap_up_code.trim();
+    config.default_wrap_up_code = (!default_code.is_empty()).then(|| default_code.to_owned());
     if let Some(bonus) = q.last_agent_bonus {
         config.last_agent_bonus = bonus;
     }
@@ -481,6 +489,8 @@ pub fn queue_pb(q: &QueueConfig) -> pb::Queue {
         max_misses: q.max_misses,
         wrap_up_secs: q.wrap_up_secs,
         last_agent_bonus: Some(q.last_agent_bonus),
+        wrap_up_codes: q.wrap_up_codes.clone(),
+        default_wrap_up_code: q.default_wrap_up_code.clone().unwrap_or_default(),
     }
 }
 

@@ -999,6 +999,24 @@ impl DesktopService {
         }
     }
 
+    /// The wrap-up codes of `queue` and its default code (empty when it has none).
+    async fn wrap_up_codes(&self, queue: &QueueId) -> Result<(Vec<String>, String), Status> {
+        let queue = queue.clone();
+        self.engine
+            .read(move |r| {
+                r.queue(&queue)
+                    .map(|q| {
+                        (
+                            q.config.wrap_up_codes,
+                            q.config.default_wrap_up_code.unwrap_or_default(),
+                        )
+                    })
+                    .unwrap_or_default()
+            })
+            .await
+            .map_err(status_of)
+    }
+
     /// The offers pending for `agent` now, oldest first.
     async fn pending_offers(&self, agent: &AgentId) -> Result<Vec<pb::Offer>, Status> {
         let who = agent.clone();
@@ -1025,7 +1043,10 @@ impl DesktopService {
             let history = self.history.of(v.spec.contact.clone(), v.spec.id).await;
             let conversation =
                 conversation::load_for(&self.engine, &v.spec, self.links.as_ref()).await?;
+            let (wrap_up_codes, default_wrap_up_code) = self.wrap_up_codes(&v.queue).await?;
             offers.push(pb::Offer {
+                wrap_up_codes,
+                default_wrap_up_code,
                 conversation,
                 deadline_unix_ms: convert::ms(deadline),
                 decision: v
@@ -1083,7 +1104,10 @@ impl DesktopService {
                 .collect(),
             None => conversation::load_for(&self.engine, &view.spec, self.links.as_ref()).await?,
         };
+        let (wrap_up_codes, default_wrap_up_code) = self.wrap_up_codes(&view.queue).await?;
         Ok(Some(pb::Offer {
+            wrap_up_codes,
+            default_wrap_up_code,
             conversation,
             interaction: Some(convert::interaction_pb(&view)),
             deadline_unix_ms: convert::ms(deadline),

@@ -653,6 +653,13 @@ pub struct QueueConfig {
     /// strategies the last agent is preferred outright when eligible and free.
     #[serde(default = "default_last_agent_bonus")]
     pub last_agent_bonus: u32,
+    /// The outcome codes an agent chooses from when completing (empty: any code, free text).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wrap_up_codes: Vec<String>,
+    /// The code recorded when a wrap-up ends without one (one of `wrap_up_codes` when they
+    /// are set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_wrap_up_code: Option<String>,
 }
 
 fn all_channels() -> Vec<Channel> {
@@ -708,6 +715,8 @@ impl QueueConfig {
             max_misses: default_max_misses(),
             wrap_up_secs: 0,
             last_agent_bonus: default_last_agent_bonus(),
+            wrap_up_codes: Vec::new(),
+            default_wrap_up_code: None,
         }
     }
 
