@@ -1,7 +1,8 @@
-//! Finishing calls on the real server, Twilio's REST API stood in for locally: a call the
-//! caller hung up is still completed by its agent with a wrap-up code and notes (journaled,
-//! shown in the contact's history), and completing a call still in progress hangs it up through
-//! the gateway's live call update.
+//! An agent's work on the real server, Twilio's REST API stood in for locally: a call the
+//! caller hung up is still completed by its agent with a wrap-up code and notes (journaled),
+//! completing a call still in progress hangs it up through the gateway's live call update, a
+//! queue's wrap-up codes are offered, checked and defaulted, and a desktop that reconnects gets
+//! back everything its agent holds with its context (and may `Get` it).
 
 mod api_common;
 mod voice_common;
@@ -318,4 +319,197 @@ async fn a_queue_s_wrap_up_codes_are_offered_checked_and_defaulted() {
     let queue = benefits(&mut sup).await;
     assert_eq!(queue.wrap_up_codes, ["informed", "redirected"]);
     assert_eq!(queue.default_wrap_up_code, "informed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_desktop_gets_back_everything_its_agent_holds() {
+    let ws = Workspace::new();
+    let server = ws.start();
+    let (token, _) = ws.token("agent", Some("amelie"));
+    let (mut desk, mut offers) = api_common::logged_in_agent(&ws, &server, "amelie").await;
+    let (integrator, _) = ws.token("integrator", None);
+    let mut api = server.interactions(&integrator);
+    let create = |n: &str| {
+        let mut request = api_common::spec("benefits", pb::Channel::Chat, "c-back", n);
+        if let Some(spec) = request.spec.as_mut() {
+            spec.attributes = vec![pb::Attribute {
+                key: "dossier".into(),
+                value: "APL-42".into(),
+            }];
+        }
+        request.message = Some(pb::InboundMessage {
+            from: "Jeanne".into(),
+            to: "guichet".into(),
+            text: format!("Bonjour ({n})"),
+            ..Default::default()
+        });
+        request
+    };
+    let first = api
+        .create(create("chat:back-1"))
+        .await
+        .expect("Create")
+        .into_inner();
+    let first = first.interaction.expect("interaction").id;
+    let offered = loop {
+        if let Some(Update::Offer(o)) = next(&mut offers).await.update {
+            break o.interaction.expect("interaction").id;
+        }
+    };
+    assert_eq!(offered, first);
+    desk.accept(pb::InteractionAction {
+        agent_id: String::new(),
+        interaction_id: first.clone(),
+    })
+    .await
+    .expect("Accept");
+    let second = api
+        .create(create("chat:back-2"))
+        .await
+        .expect("Create")
+        .into_inner();
+    let second = second.interaction.expect("interaction").id;
+    loop {
+        if let Some(Update::Offer(o)) = next(&mut offers).await.update {
+            assert_eq!(o.interaction.expect("interaction").id, second);
+            break;
+        }
+    }
+
+    // The desktop loses its connection and comes back.
+    drop(offers);
+    let mut desk2 = server.desktop(&token);
+    let mut offers = desk2
+        .offers(pb::OffersRequest::default())
+        .await
+        .expect("Offers again")
+        .into_inner();
+    let held = match next(&mut offers).await.update {
+        Some(Update::Held(h)) => h,
+        other => panic!("expected the held interaction first, got {other:?}"),
+    };
+    let interaction = held.interaction.as_ref().expect("interaction");
+    assert_eq!(interaction.id, first);
+    assert_eq!(interaction.contact, "c-back");
+    assert!(interaction
+        .attributes
+        .iter()
+        .any(|a| a.key == "dossier" && a.value == "APL-42"));
+    assert!(interaction.sla_deadline_unix_ms > 0);
+    assert_eq!(held.conversation[0].text, "Bonjour (chat:back-1)");
+    match next(&mut offers).await.update {
+        Some(Update::Offer(o)) => {
+            assert_eq!(o.interaction.expect("interaction").id, second);
+            assert!(o.deadline_unix_ms > 0);
+        }
+        other => panic!("expected the pending offer, got {other:?}"),
+    }
+
+    // In wrap-up, the held interaction comes back with the wrap-up's end as its deadline.
+    desk2
+        .complete(pb::CompleteRequest {
+            interaction_id: first.clone(),
+            wrap_up_code: "answered".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("Complete");
+    drop(offers);
+    let mut offers = desk2
+        .offers(pb::OffersRequest::default())
+        .await
+        .expect("Offers a third time")
+        .into_inner();
+    match next(&mut offers).await.update {
+        Some(Update::Held(h)) => {
+            assert_eq!(h.interaction.as_ref().unwrap().id, first);
+            assert!(h.deadline_unix_ms > 0, "the end of the wrap-up");
+        }
+        other => panic!("expected the interaction in wrap-up, got {other:?}"),
+    }
+
+    // The agent may Get what it is offered or holds, not another agent's work.
+    let mut own = server.interactions(&token);
+    let got = own
+        .get(pb::GetRequest {
+            interaction_id: second.clone(),
+        })
+        .await
+        .expect("Get an offered interaction")
+        .into_inner();
+    assert_eq!(got.id, second);
+    let (bruno, _) = ws.token("agent", Some("bruno"));
+    let refused = server
+        .interactions(&bruno)
+        .get(pb::GetRequest {
+            interaction_id: second.clone(),
+        })
+        .await;
+    api_common::assert_status(refused, tonic::Code::PermissionDenied, &["bruno", &second]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_s_note_is_shown_to_the_receiving_agent() {
+    let ws = Workspace::new();
+    let server = ws.start();
+    let (mut amelie, mut amelie_offers) = api_common::logged_in_agent(&ws, &server, "amelie").await;
+    let (integrator, _) = ws.token("integrator", None);
+    let created = server
+        .interactions(&integrator)
+        .create(api_common::spec(
+            "benefits",
+            pb::Channel::Chat,
+            "c-transfer",
+            "chat:transfer-1",
+        ))
+        .await
+        .expect("Create")
+        .into_inner();
+    let id = created.interaction.expect("interaction").id;
+    let offer = loop {
+        if let Some(Update::Offer(o)) = next(&mut amelie_offers).await.update {
+            break o;
+        }
+    };
+    assert!(offer.transfer.is_none(), "not transferred yet");
+    amelie
+        .accept(pb::InteractionAction {
+            agent_id: String::new(),
+            interaction_id: id.clone(),
+        })
+        .await
+        .expect("Accept");
+    let (_chloe, mut chloe_offers) = api_common::logged_in_agent(&ws, &server, "chloe").await;
+    // Too long a note is refused before anything moves.
+    let long = amelie
+        .transfer(pb::TransferRequest {
+            interaction_id: id.clone(),
+            to: Some(pb::transfer_request::To::Agent("chloe".into())),
+            note: "x".repeat(3000),
+            ..Default::default()
+        })
+        .await;
+    api_common::assert_status(long, tonic::Code::InvalidArgument, &["note", "KiB"]);
+    amelie
+        .transfer(pb::TransferRequest {
+            interaction_id: id.clone(),
+            to: Some(pb::transfer_request::To::Agent("chloe".into())),
+            note: "Question sur un trop-perçu APL, dossier déjà vérifié".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("Transfer with a note");
+    let offer = loop {
+        if let Some(Update::Offer(o)) = next(&mut chloe_offers).await.update {
+            break o;
+        }
+    };
+    assert_eq!(offer.interaction.as_ref().unwrap().id, id);
+    let transfer = offer.transfer.expect("the transfer's note");
+    assert_eq!(transfer.from_agent, "amelie");
+    assert_eq!(
+        transfer.note,
+        "Question sur un trop-perçu APL, dossier déjà vérifié"
+    );
+    assert!(transfer.at_unix_ms > 0);
 }

@@ -38,6 +38,9 @@ use super::history::History;
 use super::proto as pb;
 use super::proto::agent_desktop_server::AgentDesktop;
 
+/// The longest note a transfer may carry.
+const MAX_TRANSFER_NOTE_BYTES: usize = 2 * 1024;
+
 /// Roles allowed on the desktop methods (an agent token only for its own agent).
 const DESKTOP_ROLES: &[Role] = &[Role::Agent, Role::Supervisor, Role::Admin];
 
@@ -573,6 +576,7 @@ impl AgentDesktop for DesktopService {
             async move {
                 let mut sent: HashSet<InteractionId> = HashSet::new();
                 let mut resync = true;
+                let mut first_sync = true;
                 loop {
                     if resync {
                         resync = false;
@@ -599,6 +603,27 @@ impl AgentDesktop for DesktopService {
                                     };
                                     if tx.send(Ok(update)).await.is_err() {
                                         break;
+                                    }
+                                }
+                                // What the agent already holds: a reconnecting desktop
+                                // gets its work back with its context.
+                                if first_sync {
+                                    first_sync = false;
+                                    match service.work_of(&agent, true).await {
+                                        Ok(held) => {
+                                            for h in held {
+                                                let update = pb::OfferUpdate {
+                                                    update: Some(pb::offer_update::Update::Held(h)),
+                                                };
+                                                if tx.send(Ok(update)).await.is_err() {
+                                                    break;
+                                                }
+                                            }
+                                        }
+                                        Err(status) => {
+                                            let _ = tx.send(Err(status)).await;
+                                            break;
+                                        }
                                     }
                                 }
                                 for offer in offers {
@@ -831,10 +856,18 @@ impl AgentDesktop for DesktopService {
             }
             None => return Err(Status::not_found(format!("no open interaction {id}"))),
         }
+        let note = req.note.trim();
+        if note.len() > MAX_TRANSFER_NOTE_BYTES {
+            return Err(convert::invalid(format!(
+                "note is longer than {} KiB: shorten it",
+                MAX_TRANSFER_NOTE_BYTES / 1024
+            )));
+        }
         let transfer = Command::Transfer {
             interaction: id,
             to,
             by: Some(agent),
+            note: (!note.is_empty()).then(|| note.to_owned()),
         };
         Ok(Response::new(
             calls::run_then_interaction(&self.engine, transfer, id).await?,
@@ -999,6 +1032,20 @@ impl DesktopService {
         }
     }
 
+    /// The last transfer of interaction `id` by an agent, read from the journal.
+    async fn transfer_of(&self, id: InteractionId) -> Result<Option<pb::TransferNote>, Status> {
+        let store = self.engine.store().clone();
+        let found = tokio::task::spawn_blocking(move || store.last_transfer(id))
+            .await
+            .map_err(|e| Status::internal(format!("transfer read failed: {e}")))?
+            .map_err(|e| status_of(e.into()))?;
+        Ok(found.map(|(at, by, note)| pb::TransferNote {
+            from_agent: by.to_string(),
+            note: note.unwrap_or_default(),
+            at_unix_ms: convert::ms(at),
+        }))
+    }
+
     /// The wrap-up codes of `queue` and its default code (empty when it has none).
     async fn wrap_up_codes(&self, queue: &QueueId) -> Result<(Vec<String>, String), Status> {
         let queue = queue.clone();
@@ -1019,6 +1066,14 @@ impl DesktopService {
 
     /// The offers pending for `agent` now, oldest first.
     async fn pending_offers(&self, agent: &AgentId) -> Result<Vec<pb::Offer>, Status> {
+        self.work_of(agent, false).await
+    }
+
+    /// What `agent` is offered (`held` false) or holds, accepted or in wrap-up (`held` true),
+    /// each with its full context: the interaction (contact, attributes, SLA deadline), the
+    /// contact's history, the conversation with attachment links, the queue's wrap-up codes,
+    /// and the offer's deadline or the end of the wrap-up.
+    async fn work_of(&self, agent: &AgentId, held: bool) -> Result<Vec<pb::Offer>, Status> {
         let who = agent.clone();
         let views = self
             .engine
@@ -1029,7 +1084,12 @@ impl DesktopService {
                 a.work
                     .iter()
                     .filter_map(|id| r.interaction(id))
-                    .filter(|v| matches!(&v.phase, InteractionPhase::Offered { agent, .. } if *agent == who))
+                    .filter(|v| match &v.phase {
+                        InteractionPhase::Offered { agent, .. } => !held && *agent == who,
+                        InteractionPhase::Assigned { agent }
+                        | InteractionPhase::WrapUp { agent, .. } => held && *agent == who,
+                        InteractionPhase::Waiting => false,
+                    })
                     .collect::<Vec<_>>()
             })
             .await
@@ -1037,18 +1097,21 @@ impl DesktopService {
         let mut offers = Vec::with_capacity(views.len());
         for v in views {
             let deadline = match &v.phase {
-                InteractionPhase::Offered { deadline, .. } => *deadline,
-                _ => continue,
+                InteractionPhase::Offered { deadline, .. } => convert::ms(*deadline),
+                InteractionPhase::WrapUp { until, .. } => convert::ms(*until),
+                _ => 0,
             };
             let history = self.history.of(v.spec.contact.clone(), v.spec.id).await;
             let conversation =
                 conversation::load_for(&self.engine, &v.spec, self.links.as_ref()).await?;
             let (wrap_up_codes, default_wrap_up_code) = self.wrap_up_codes(&v.queue).await?;
+            let transfer = self.transfer_of(v.spec.id).await?;
             offers.push(pb::Offer {
+                transfer,
                 wrap_up_codes,
                 default_wrap_up_code,
                 conversation,
-                deadline_unix_ms: convert::ms(deadline),
+                deadline_unix_ms: deadline,
                 decision: v
                     .decision
                     .as_ref()
@@ -1105,7 +1168,9 @@ impl DesktopService {
             None => conversation::load_for(&self.engine, &view.spec, self.links.as_ref()).await?,
         };
         let (wrap_up_codes, default_wrap_up_code) = self.wrap_up_codes(&view.queue).await?;
+        let transfer = self.transfer_of(id).await?;
         Ok(Some(pb::Offer {
+            transfer,
             wrap_up_codes,
             default_wrap_up_code,
             conversation,

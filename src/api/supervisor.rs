@@ -321,6 +321,7 @@ impl Supervisor for SupervisorService {
             interaction: id,
             to: TransferTarget::Queue { queue },
             by: None,
+            note: None,
         };
         Ok(Response::new(
             calls::run_then_interaction(&self.engine, command, id).await?,
@@ -339,6 +340,7 @@ impl Supervisor for SupervisorService {
             interaction: id,
             to: TransferTarget::Agent { agent },
             by: None,
+            note: None,
         };
         Ok(Response::new(
             calls::run_then_interaction(&self.engine, command, id).await?,

@@ -276,6 +276,7 @@ impl Router {
                 target,
                 restart_wait,
                 cause,
+                ..
             } => {
                 let q = self.queue_for_replay(queue)?;
                 if let Some(t) = target {

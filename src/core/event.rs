@@ -228,6 +228,12 @@ pub enum EventKind {
         cause: MoveCause,
         /// Whether its wait starts again now (a transfer after being handled) or keeps its place.
         restart_wait: bool,
+        /// The agent who transferred it, if an agent did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<AgentId>,
+        /// The transfer's note for the agent who receives it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// An interaction's priority changed.
     PriorityChanged {

@@ -501,7 +501,9 @@ impl Router {
                 interaction,
                 to,
                 by,
+                note,
             } => {
+                let by_agent = by.clone();
                 let slot = self.open_slot(interaction)?;
                 let holder = slot.phase.agent();
                 let channel = slot.spec.channel;
@@ -553,6 +555,8 @@ impl Router {
                         target,
                         cause: MoveCause::Transfer,
                         restart_wait,
+                        by: by_agent,
+                        note,
                     },
                 );
                 // The agent it freed takes waiting work in line order first; then the moved
@@ -671,6 +675,8 @@ impl Router {
                                 target: None,
                                 cause: MoveCause::Overflow,
                                 restart_wait: false,
+                                by: None,
+                                note: None,
                             },
                         );
                         self.match_interaction(at, id, out);

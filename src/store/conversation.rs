@@ -114,6 +114,39 @@ impl Store {
         Ok(rows.iter().filter_map(|t| t.parse().ok()).collect())
     }
 
+    /// The interaction's last transfer by an agent: when, by whom, and its note.
+    pub fn last_transfer(
+        &self,
+        interaction: InteractionId,
+    ) -> Result<Option<(Timestamp, crate::core::AgentId, Option<String>)>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let row: Option<(i64, i64, String)> = conn
+            .prepare_cached(
+                "SELECT seq, at, payload FROM journal \
+                 WHERE interaction = ?1 AND kind = 'interaction_moved' ORDER BY seq DESC LIMIT 1",
+            )
+            .at(&path)?
+            .query_row(params![interaction.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+            .at(&path)?;
+        drop(conn);
+        let Some((seq, at, payload)) = row else {
+            return Ok(None);
+        };
+        let event = Decoder::default()
+            .decode(at, "interaction_moved", &payload)
+            .map_err(|detail| decode_error(&path, seq, detail))?;
+        match event.kind {
+            EventKind::InteractionMoved {
+                by: Some(by), note, ..
+            } => Ok(Some((event.at, by, note))),
+            _ => Ok(None),
+        }
+    }
+
     /// The spec the interaction was created with, and when; `None` when the interaction is
     /// unknown (or its journal rows were purged).
     pub fn interaction_spec(

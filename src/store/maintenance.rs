@@ -288,7 +288,7 @@ pub(crate) fn erase_contact(
         let mut select = tx
             .prepare(
                 "SELECT seq, payload FROM journal WHERE interaction = ?1 \
-                 AND kind IN ('interaction_completed', 'wrap_up_ended', 'message_added')",
+                 AND kind IN ('interaction_completed', 'wrap_up_ended', 'interaction_moved', 'message_added')",
             )
             .at(path)?;
         let mut update = tx
@@ -305,7 +305,8 @@ pub(crate) fn erase_contact(
                     .map_err(|e| decode_error(path, "journal", seq, e))?;
                 match &mut kind {
                     EventKind::InteractionCompleted { notes, .. }
-                    | EventKind::WrapUpEnded { notes, .. } => {
+                    | EventKind::WrapUpEnded { notes, .. }
+                    | EventKind::InteractionMoved { note: notes, .. } => {
                         if notes.take().is_none() {
                             continue;
                         }
