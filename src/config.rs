@@ -359,6 +359,12 @@ impl Config {
                 ));
             }
         }
+        if !(1..=7 * 24 * 3600).contains(&self.server.attachment_link_secs) {
+            return Err(invalid(
+                "[server] attachment_link_secs",
+                "must be 1 to 604800 (7 days)".into(),
+            ));
+        }
         if self.server.max_body_bytes < 1024 {
             return Err(invalid(
                 "[server] max_body_bytes",
