@@ -246,11 +246,35 @@ fn show_update(update: pb::OfferUpdate, desk: &Shared) {
                     );
                 }
             }
+            if let Some(t) = &offer.transfer {
+                println!("   transferred by {}: {}", t.from_agent, t.note);
+            }
+            if !offer.wrap_up_codes.is_empty() {
+                println!("   wrap-up codes: {}", offer.wrap_up_codes.join(", "));
+            }
             for m in &offer.conversation {
                 show_message(m);
             }
             println!("   a: accept  d: decline");
             desk.lock().unwrap().pending.push_back(i.id);
+        }
+        Some(Update::Held(held)) => {
+            let Some(i) = held.interaction else { return };
+            println!();
+            println!(
+                "== YOURS {}  {} in {}  contact {}",
+                i.id,
+                channel_name(i.channel),
+                i.queue,
+                if i.contact.is_empty() {
+                    "-"
+                } else {
+                    &i.contact
+                }
+            );
+            for m in &held.conversation {
+                show_message(m);
+            }
         }
         Some(Update::Message(m)) => {
             println!("== message in {}", m.interaction_id);

@@ -133,6 +133,10 @@ pub struct ServerConfig {
     /// requests get 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Seconds an attachment download link handed to an agent stays valid (default 900); the
+    /// desktop gets fresh links with each offer and each conversation it reads.
+    #[serde(default = "default_attachment_link_secs")]
+    pub attachment_link_secs: u64,
 }
 
 impl ServerConfig {
@@ -158,6 +162,10 @@ fn default_max_body_bytes() -> usize {
     1 << 20
 }
 
+fn default_attachment_link_secs() -> u64 {
+    900
+}
+
 fn default_max_message_bytes() -> usize {
     1 << 20
 }
@@ -176,6 +184,7 @@ impl Default for ServerConfig {
             http_addr: default_http_addr(),
             public_url: None,
             max_body_bytes: default_max_body_bytes(),
+            attachment_link_secs: default_attachment_link_secs(),
         }
     }
 }
@@ -501,6 +510,12 @@ impl Config {
         }
         if let Err((what, message)) = self.limits.check() {
             problems.push(invalid(&what, message));
+        }
+        if !(1..=7 * 24 * 3600).contains(&self.server.attachment_link_secs) {
+            problems.push(invalid(
+                "[server] attachment_link_secs",
+                "must be 1 to 604800 (7 days)".into(),
+            ));
         }
         if self.server.max_body_bytes < 1024 {
             problems.push(invalid(

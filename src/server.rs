@@ -162,9 +162,18 @@ pub async fn serve(
             .await?;
     let limit = config.server.max_message_bytes;
 
+    let links = crate::http::attachments::AttachmentLinks::from_store(
+        engine.store(),
+        &public_base,
+        config.server.attachment_link_secs,
+    )
+    .map_err(|e| ServeError::Engine(EngineError::Store(e)))?;
     let desktop = InterceptedService::new(
         proto::agent_desktop_server::AgentDesktopServer::new(
-            DesktopService::new(engine.clone(), hub, history.clone()).with_chat(chat.clone()),
+            DesktopService::new(engine.clone(), hub, history.clone())
+                .with_chat(chat.clone())
+                .with_links(links.clone())
+                .with_calls(voice.calls.clone()),
         )
         .max_decoding_message_size(limit)
         .max_encoding_message_size(crate::api::limits::MAX_SEND_BYTES),
@@ -241,6 +250,7 @@ pub async fn serve(
     ));
     surveys.start(Some(chat.clone()));
     http_routes.push(crate::http::survey::routes(surveys));
+    http_routes.push(crate::http::attachments::routes(&engine, &config, links));
     // The outbox delivers outbound email and SMS; it ends when the engine stops.
     let outbox = crate::notify::Outbox::new(&engine, &config)
         .map_err(|e| ServeError::Channel(e.to_string()))?;

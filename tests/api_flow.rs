@@ -231,6 +231,7 @@ async fn an_agents_day_offer_accept_complete_history_decline_transfer() {
             agent_id: String::new(),
             interaction_id: id3.clone(),
             to: Some(pb::transfer_request::To::Queue("general".into())),
+            note: String::new(),
         })
         .await
         .expect("Transfer")

@@ -351,11 +351,13 @@ impl Harness {
                 interaction: self.pick(i)?,
                 to: TransferTarget::Queue { queue: queue(q) },
                 by: None,
+                note: None,
             },
             Op::TransferToAgent(i, a) => Command::Transfer {
                 interaction: self.pick(i)?,
                 to: TransferTarget::Agent { agent: agent(a) },
                 by: None,
+                note: None,
             },
             Op::Priority(i, p) => Command::ChangePriority {
                 interaction: self.pick(i)?,

@@ -759,6 +759,7 @@ fn transfer_to_a_queue_and_to_an_agent() {
             queue: "experts".into(),
         },
         by: Some(a("f")),
+        note: None,
     });
     let view = c.router.interaction(&id(1)).unwrap();
     assert_eq!(view.queue.as_str(), "experts");
@@ -777,6 +778,7 @@ fn transfer_to_a_queue_and_to_an_agent() {
         interaction: id(1),
         to: TransferTarget::Agent { agent: a("f") },
         by: Some(a("e")),
+        note: None,
     });
     assert_eq!(c.holder(1), Some(a("f")));
     let d = c.router.interaction(&id(1)).unwrap().decision.unwrap();
@@ -947,6 +949,7 @@ fn a_transferring_agent_takes_the_next_in_line_and_is_not_offered_the_transfer_b
         interaction: id(1),
         to: TransferTarget::Queue { queue: "q".into() },
         by: Some(a("x")),
+        note: None,
     });
     // x is freed and takes call 2 (first in line); call 1 waits, not offered back to x.
     assert_eq!(offered_to(&events), vec![(id(2), "x".to_string())]);
@@ -962,6 +965,7 @@ fn a_transferring_agent_takes_the_next_in_line_and_is_not_offered_the_transfer_b
             interaction: id(2),
             to: TransferTarget::Agent { agent: a("x") },
             by: Some(a("x")),
+            note: None,
         }),
         RouteError::InvalidPhase { .. }
     ));

@@ -227,6 +227,7 @@ async fn workload(engine: &Engine) {
                                             queue: "general".into(),
                                         },
                                         by: Some(agent.as_str().into()),
+                                        note: None,
                                     },
                                 )
                                 .await,

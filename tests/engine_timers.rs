@@ -159,7 +159,7 @@ async fn missed_offers_go_back_in_place_the_agent_is_paused_and_wrap_up_ends_by_
     )));
     watch
         .until("end of ben's wrap-up", |k| {
-            matches!(k, EventKind::WrapUpEnded { interaction, agent }
+            matches!(k, EventKind::WrapUpEnded { interaction, agent, .. }
             if *interaction == id(1) && agent.as_str() == "ben")
         })
         .await;

@@ -10,6 +10,7 @@ use crate::core::{
     AgentId, Channel, InteractionId, InteractionSpec, Message, MessageDirection, Timestamp,
 };
 use crate::engine::Engine;
+use crate::http::attachments::AttachmentLinks;
 use crate::store::ConversationEntry;
 
 use super::convert::{self, ms};
@@ -18,8 +19,28 @@ use super::proto as pb;
 /// The longest text an agent may send in one message.
 pub const MAX_REPLY_BYTES: usize = 64 * 1024;
 
-/// The protobuf form of one message.
+/// The protobuf form of one message; with `links`, each attachment that can be downloaded
+/// carries a fresh signed link.
 pub fn message_pb(
+    interaction: InteractionId,
+    at: Timestamp,
+    m: &Message,
+    links: Option<&AttachmentLinks>,
+) -> pb::ConversationMessage {
+    let mut out = message_pb_bare(interaction, at, m);
+    if let Some(links) = links {
+        for (i, info) in out.attachments.iter_mut().enumerate() {
+            if crate::http::attachments::source(m, i).is_some() {
+                let link = links.link_now(interaction, &m.id, i);
+                info.url = link.url;
+                info.url_expires_unix_ms = (link.expires as i64).saturating_mul(1000);
+            }
+        }
+    }
+    out
+}
+
+fn message_pb_bare(
     interaction: InteractionId,
     at: Timestamp,
     m: &Message,
@@ -45,6 +66,7 @@ pub fn message_pb(
                 content_type: a.content_type.clone(),
                 size: a.size,
                 stored: !a.data_base64.is_empty(),
+                ..Default::default()
             })
             .collect(),
         at_unix_ms: ms(at),
@@ -73,11 +95,12 @@ pub async fn read(
 pub async fn load(
     engine: &Engine,
     interaction: InteractionId,
+    links: Option<&AttachmentLinks>,
 ) -> Result<Vec<pb::ConversationMessage>, Status> {
     Ok(read(engine, interaction)
         .await?
         .iter()
-        .map(|e| message_pb(interaction, e.at, &e.message))
+        .map(|e| message_pb(interaction, e.at, &e.message, links))
         .collect())
 }
 
@@ -86,11 +109,12 @@ pub async fn load(
 pub async fn load_for(
     engine: &Engine,
     spec: &InteractionSpec,
+    links: Option<&AttachmentLinks>,
 ) -> Result<Vec<pb::ConversationMessage>, Status> {
     if spec.channel == Channel::Voice && spec.attributes.get("voicemail").is_none() {
         return Ok(Vec::new());
     }
-    load(engine, spec.id).await
+    load(engine, spec.id, links).await
 }
 
 /// An agent's reply on `channel`, addressed to the contact's last message: sent to its sender

@@ -58,7 +58,8 @@ pub fn route_status(error: &RouteError) -> Status {
         RouteError::DuplicateInteraction(_) => Code::AlreadyExists,
         RouteError::InvalidLevel { .. }
         | RouteError::ChannelNotAccepted { .. }
-        | RouteError::InvalidQueue { .. } => Code::InvalidArgument,
+        | RouteError::InvalidQueue { .. }
+        | RouteError::UnknownWrapUpCode { .. } => Code::InvalidArgument,
         RouteError::Replay(_) => Code::Internal,
         _ => Code::FailedPrecondition,
     };
@@ -420,6 +421,13 @@ pub fn queue_config(q: &pb::Queue) -> Result<QueueConfig, Status> {
         config.max_misses = misses;
     }
     config.wrap_up_secs = q.wrap_up_secs;
+    config.wrap_up_codes = q
+        .wrap_up_codes
+        .iter()
+        .map(|c| c.trim().to_owned())
+        .collect();
+    let default_code = q.default_wrap_up_code.trim();
+    config.default_wrap_up_code = (!default_code.is_empty()).then(|| default_code.to_owned());
     if let Some(bonus) = q.last_agent_bonus {
         config.last_agent_bonus = bonus;
     }
@@ -485,6 +493,8 @@ pub fn queue_pb(q: &QueueConfig) -> pb::Queue {
         wrap_up_secs: q.wrap_up_secs,
         last_agent_bonus: Some(q.last_agent_bonus),
         public: Some(q.public),
+        wrap_up_codes: q.wrap_up_codes.clone(),
+        default_wrap_up_code: q.default_wrap_up_code.clone().unwrap_or_default(),
     }
 }
 

@@ -38,6 +38,9 @@ use super::history::History;
 use super::proto as pb;
 use super::proto::agent_desktop_server::AgentDesktop;
 
+/// The longest note a transfer may carry.
+const MAX_TRANSFER_NOTE_BYTES: usize = 2 * 1024;
+
 /// Roles allowed on the desktop methods (an agent token only for its own agent).
 const DESKTOP_ROLES: &[Role] = &[Role::Agent, Role::Supervisor, Role::Admin];
 
@@ -424,6 +427,8 @@ pub struct DesktopService {
     hub: OfferHub,
     history: History,
     chat: Option<ChatHub>,
+    links: Option<crate::http::attachments::AttachmentLinks>,
+    calls: Option<crate::channels::voice::Calls>,
 }
 
 impl DesktopService {
@@ -434,7 +439,21 @@ impl DesktopService {
             hub,
             history,
             chat: None,
+            links: None,
+            calls: None,
         }
+    }
+
+    /// Links the phone channel: completing a live call hangs it up through its gateway.
+    pub fn with_calls(mut self, calls: crate::channels::voice::Calls) -> Self {
+        self.calls = Some(calls);
+        self
+    }
+
+    /// Signs attachment download links into the offers and conversations it serves.
+    pub fn with_links(mut self, links: crate::http::attachments::AttachmentLinks) -> Self {
+        self.links = Some(links);
+        self
     }
 
     /// Links the web chat: agents' typing reaches visitors, and a chat transcript the visitor
@@ -588,6 +607,7 @@ impl AgentDesktop for DesktopService {
             async move {
                 let mut sent: HashSet<InteractionId> = HashSet::new();
                 let mut resync = true;
+                let mut first_sync = true;
                 loop {
                     if resync {
                         resync = false;
@@ -614,6 +634,27 @@ impl AgentDesktop for DesktopService {
                                     };
                                     if tx.send(Ok(update)).await.is_err() {
                                         break;
+                                    }
+                                }
+                                // What the agent already holds: a reconnecting desktop
+                                // gets its work back with its context.
+                                if first_sync {
+                                    first_sync = false;
+                                    match service.work_of(&agent, true).await {
+                                        Ok(held) => {
+                                            for h in held {
+                                                let update = pb::OfferUpdate {
+                                                    update: Some(pb::offer_update::Update::Held(h)),
+                                                };
+                                                if tx.send(Ok(update)).await.is_err() {
+                                                    break;
+                                                }
+                                            }
+                                        }
+                                        Err(status) => {
+                                            let _ = tx.send(Err(status)).await;
+                                            break;
+                                        }
                                     }
                                 }
                                 for offer in offers {
@@ -692,6 +733,7 @@ impl AgentDesktop for DesktopService {
                             interaction,
                             at,
                             &message,
+                            service.links.as_ref(),
                         )),
                         Some(OfferNote::Typing {
                             interaction,
@@ -796,6 +838,7 @@ impl AgentDesktop for DesktopService {
                     tracing::warn!("chat transcript not stored: {e}");
                 }
             }
+            self.hang_up_live_call(&agent, id).await?;
             let view = calls::run_then_interaction(
                 &self.engine,
                 Command::Complete {
@@ -845,10 +888,18 @@ impl AgentDesktop for DesktopService {
             }
             None => return Err(Status::not_found(format!("no open interaction {id}"))),
         }
+        let note = req.note.trim();
+        if note.len() > MAX_TRANSFER_NOTE_BYTES {
+            return Err(convert::invalid(format!(
+                "note is longer than {} KiB: shorten it",
+                MAX_TRANSFER_NOTE_BYTES / 1024
+            )));
+        }
         let transfer = Command::Transfer {
             interaction: id,
             to,
             by: Some(agent),
+            note: (!note.is_empty()).then(|| note.to_owned()),
         };
         Ok(Response::new(
             calls::run_then_interaction(&self.engine, transfer, id).await?,
@@ -897,9 +948,12 @@ impl AgentDesktop for DesktopService {
             events
                 .iter()
                 .find_map(|e| match &e.kind {
-                    EventKind::MessageAdded { message, .. } => {
-                        Some(conversation::message_pb(id, e.at, message))
-                    }
+                    EventKind::MessageAdded { message, .. } => Some(conversation::message_pb(
+                        id,
+                        e.at,
+                        message,
+                        self.links.as_ref(),
+                    )),
                     _ => None,
                 })
                 .map(Response::new)
@@ -918,7 +972,7 @@ impl AgentDesktop for DesktopService {
         let page =
             super::limits::Page::new(request.get_ref().page_size, &request.get_ref().page_token)?;
         self.held_by(&agent, id, true).await?;
-        let all = conversation::load(&self.engine, id).await?;
+        let all = conversation::load(&self.engine, id, self.links.as_ref()).await?;
         let (messages, next_page_token) = super::limits::page_of(all.iter(), page);
         Ok(Response::new(pb::Conversation {
             interaction_id: id.to_string(),
@@ -978,8 +1032,86 @@ impl DesktopService {
         }
         Ok(view.spec.channel)
     }
+    /// Before `agent` completes interaction `id`: a call it holds that is still connected is
+    /// hung up through the gateway's REST API; without one, the agent is told to hang up first.
+    async fn hang_up_live_call(&self, agent: &AgentId, id: InteractionId) -> Result<(), Status> {
+        let phase = self
+            .engine
+            .read(move |r| r.interaction(&id).map(|v| (v.spec.channel, v.phase)))
+            .await
+            .map_err(status_of)?;
+        let live = matches!(
+            &phase,
+            Some((crate::core::Channel::Voice, InteractionPhase::Assigned { agent: a })) if a == agent
+        );
+        if !live {
+            return Ok(());
+        }
+        let Some(calls) = &self.calls else {
+            return Err(Status::failed_precondition(format!(
+                "interaction {id} is a call still in progress and no gateway REST API is \
+                 configured: hang up first, then complete"
+            )));
+        };
+        match calls.hang_up(id).await {
+            Ok(_) => Ok(()),
+            Err(crate::channels::voice::gateway::OutboundError::NotConfigured(gateway)) => {
+                Err(Status::failed_precondition(format!(
+                    "interaction {id} is a call still in progress and the {gateway} gateway's \
+                     REST API is not configured: hang up first, then complete"
+                )))
+            }
+            Err(e) => {
+                tracing::warn!(interaction_id = %id, "hang-up failed: {e}");
+                Err(Status::unavailable(format!(
+                    "the gateway did not hang up call {id}: hang up first, then complete"
+                )))
+            }
+        }
+    }
+
+    /// The last transfer of interaction `id` by an agent, read from the journal.
+    async fn transfer_of(&self, id: InteractionId) -> Result<Option<pb::TransferNote>, Status> {
+        let store = self.engine.store().clone();
+        let found = tokio::task::spawn_blocking(move || store.last_transfer(id))
+            .await
+            .map_err(|e| Status::internal(format!("transfer read failed: {e}")))?
+            .map_err(|e| status_of(e.into()))?;
+        Ok(found.map(|(at, by, note)| pb::TransferNote {
+            from_agent: by.to_string(),
+            note: note.unwrap_or_default(),
+            at_unix_ms: convert::ms(at),
+        }))
+    }
+
+    /// The wrap-up codes of `queue` and its default code (empty when it has none).
+    async fn wrap_up_codes(&self, queue: &QueueId) -> Result<(Vec<String>, String), Status> {
+        let queue = queue.clone();
+        self.engine
+            .read(move |r| {
+                r.queue(&queue)
+                    .map(|q| {
+                        (
+                            q.config.wrap_up_codes,
+                            q.config.default_wrap_up_code.unwrap_or_default(),
+                        )
+                    })
+                    .unwrap_or_default()
+            })
+            .await
+            .map_err(status_of)
+    }
+
     /// The offers pending for `agent` now, oldest first.
     async fn pending_offers(&self, agent: &AgentId) -> Result<Vec<pb::Offer>, Status> {
+        self.work_of(agent, false).await
+    }
+
+    /// What `agent` is offered (`held` false) or holds, accepted or in wrap-up (`held` true),
+    /// each with its full context: the interaction (contact, attributes, SLA deadline), the
+    /// contact's history, the conversation with attachment links, the queue's wrap-up codes,
+    /// and the offer's deadline or the end of the wrap-up.
+    async fn work_of(&self, agent: &AgentId, held: bool) -> Result<Vec<pb::Offer>, Status> {
         let who = agent.clone();
         let views = self
             .engine
@@ -990,7 +1122,12 @@ impl DesktopService {
                 a.work
                     .iter()
                     .filter_map(|id| r.interaction(id))
-                    .filter(|v| matches!(&v.phase, InteractionPhase::Offered { agent, .. } if *agent == who))
+                    .filter(|v| match &v.phase {
+                        InteractionPhase::Offered { agent, .. } => !held && *agent == who,
+                        InteractionPhase::Assigned { agent }
+                        | InteractionPhase::WrapUp { agent, .. } => held && *agent == who,
+                        InteractionPhase::Waiting => false,
+                    })
                     .collect::<Vec<_>>()
             })
             .await
@@ -998,14 +1135,21 @@ impl DesktopService {
         let mut offers = Vec::with_capacity(views.len());
         for v in views {
             let deadline = match &v.phase {
-                InteractionPhase::Offered { deadline, .. } => *deadline,
-                _ => continue,
+                InteractionPhase::Offered { deadline, .. } => convert::ms(*deadline),
+                InteractionPhase::WrapUp { until, .. } => convert::ms(*until),
+                _ => 0,
             };
             let history = self.history.of(v.spec.contact.clone(), v.spec.id).await;
-            let conversation = conversation::load_for(&self.engine, &v.spec).await?;
+            let conversation =
+                conversation::load_for(&self.engine, &v.spec, self.links.as_ref()).await?;
+            let (wrap_up_codes, default_wrap_up_code) = self.wrap_up_codes(&v.queue).await?;
+            let transfer = self.transfer_of(v.spec.id).await?;
             offers.push(pb::Offer {
+                transfer,
+                wrap_up_codes,
+                default_wrap_up_code,
                 conversation: super::limits::newest_within(conversation),
-                deadline_unix_ms: convert::ms(deadline),
+                deadline_unix_ms: deadline,
                 decision: v
                     .decision
                     .as_ref()
@@ -1055,11 +1199,18 @@ impl DesktopService {
         let conversation = match known.conversation {
             Some(messages) => messages
                 .iter()
-                .map(|(at, message)| conversation::message_pb(id, *at, message))
+                .map(|(at, message)| {
+                    conversation::message_pb(id, *at, message, self.links.as_ref())
+                })
                 .collect(),
-            None => conversation::load_for(&self.engine, &view.spec).await?,
+            None => conversation::load_for(&self.engine, &view.spec, self.links.as_ref()).await?,
         };
+        let (wrap_up_codes, default_wrap_up_code) = self.wrap_up_codes(&view.queue).await?;
+        let transfer = self.transfer_of(id).await?;
         Ok(Some(pb::Offer {
+            transfer,
+            wrap_up_codes,
+            default_wrap_up_code,
             conversation: super::limits::newest_within(conversation),
             interaction: Some(convert::interaction_pb(&view)),
             deadline_unix_ms: convert::ms(deadline),

@@ -133,7 +133,23 @@ impl Recent {
                 }
                 self.open.remove(interaction);
             }
-            EventKind::WrapUpEnded { interaction, .. } => {
+            EventKind::WrapUpEnded {
+                interaction,
+                agent,
+                wrap_up_code,
+                notes,
+            } => {
+                if wrap_up_code.is_some() || notes.is_some() {
+                    if let Some(e) = self.entry(interaction) {
+                        e.agent = Some(agent.clone());
+                        if wrap_up_code.is_some() {
+                            e.wrap_up_code = wrap_up_code.clone();
+                        }
+                        if notes.is_some() {
+                            e.notes = notes.clone();
+                        }
+                    }
+                }
                 self.open.remove(interaction);
             }
             _ => {}

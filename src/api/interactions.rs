@@ -125,15 +125,36 @@ impl Interactions for InteractionsService {
         &self,
         request: Request<pb::GetRequest>,
     ) -> Result<Response<pb::Interaction>, Status> {
-        caller(&request)?.require(INTEGRATOR_ROLES)?;
+        let who = caller(&request)?;
+        // An agent may read what it is offered or holds; the other roles anything.
+        let agent = match who.role {
+            crate::store::Role::Agent => Some(who.acting_agent("")?),
+            _ => {
+                who.require(INTEGRATOR_ROLES)?;
+                None
+            }
+        };
         let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
         let view = self
             .engine
             .read(move |r| r.interaction(&id))
             .await
             .map_err(status_of)?;
-        view.map(|v| Response::new(convert::interaction_pb(&v)))
-            .ok_or_else(|| Status::not_found(format!("no open interaction {id}")))
+        let view = view.ok_or_else(|| Status::not_found(format!("no open interaction {id}")))?;
+        if let Some(agent) = agent {
+            let theirs = match &view.phase {
+                crate::core::InteractionPhase::Offered { agent: a, .. }
+                | crate::core::InteractionPhase::Assigned { agent: a }
+                | crate::core::InteractionPhase::WrapUp { agent: a, .. } => *a == agent,
+                crate::core::InteractionPhase::Waiting => false,
+            };
+            if !theirs {
+                return Err(Status::permission_denied(format!(
+                    "agent {agent} is neither offered nor handling interaction {id}"
+                )));
+            }
+        }
+        Ok(Response::new(convert::interaction_pb(&view)))
     }
 
     async fn cancel(

@@ -367,6 +367,7 @@ impl Supervisor for SupervisorService {
             interaction: id,
             to: TransferTarget::Queue { queue },
             by: None,
+            note: None,
         };
         Ok(Response::new(
             calls::run_then_interaction(&self.engine, command, id).await?,
@@ -385,6 +386,7 @@ impl Supervisor for SupervisorService {
             interaction: id,
             to: TransferTarget::Agent { agent },
             by: None,
+            note: None,
         };
         Ok(Response::new(
             calls::run_then_interaction(&self.engine, command, id).await?,

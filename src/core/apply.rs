@@ -276,6 +276,7 @@ impl Router {
                 target,
                 restart_wait,
                 cause,
+                ..
             } => {
                 let q = self.queue_for_replay(queue)?;
                 if let Some(t) = target {
@@ -347,7 +348,9 @@ impl Router {
                     None => self.close(*interaction),
                 }
             }
-            EventKind::WrapUpEnded { interaction, agent } => {
+            EventKind::WrapUpEnded {
+                interaction, agent, ..
+            } => {
                 let a = self.agent_for_replay(agent)?;
                 self.expect_phase(
                     *interaction,

@@ -183,6 +183,8 @@ pub enum Command {
         to: TransferTarget,
         /// The agent transferring it; when given it must be the one holding the interaction.
         by: Option<AgentId>,
+        /// Why, for the agent who receives it (journaled with the move, shown with its offer).
+        note: Option<String>,
     },
     /// Changes an open interaction's priority; a waiting one moves in line at once.
     ChangePriority {

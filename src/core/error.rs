@@ -60,6 +60,18 @@ pub enum RouteError {
         /// The agent.
         agent: AgentId,
     },
+    /// A wrap-up code that is not one of the queue's.
+    #[error("wrap-up code {code:?} is not one of queue {queue}'s codes ({known}): choose one of them and write the rest in the notes")]
+    UnknownWrapUpCode {
+        /// The interaction.
+        interaction: InteractionId,
+        /// Its queue.
+        queue: QueueId,
+        /// The code given.
+        code: String,
+        /// The queue's codes, comma-separated.
+        known: String,
+    },
     /// The interaction's phase does not allow the action.
     #[error("interaction {interaction} is {phase}: cannot {action}")]
     InvalidPhase {

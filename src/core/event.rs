@@ -228,6 +228,12 @@ pub enum EventKind {
         cause: MoveCause,
         /// Whether its wait starts again now (a transfer after being handled) or keeps its place.
         restart_wait: bool,
+        /// The agent who transferred it, if an agent did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<AgentId>,
+        /// The transfer's note for the agent who receives it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// An interaction's priority changed.
     PriorityChanged {
@@ -257,6 +263,13 @@ pub enum EventKind {
         interaction: InteractionId,
         /// The agent.
         agent: AgentId,
+        /// The outcome code the agent gave when completing during the wrap-up (a call the
+        /// caller hung up); replaces the completion's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wrap_up_code: Option<String>,
+        /// The notes the agent gave when completing during the wrap-up.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<String>,
     },
     /// A message was added to an interaction's conversation.
     MessageAdded {

@@ -657,6 +657,13 @@ pub struct QueueConfig {
     /// not use it.
     #[serde(default = "default_true")]
     pub public: bool,
+    /// The outcome codes an agent chooses from when completing (empty: any code, free text).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wrap_up_codes: Vec<String>,
+    /// The code recorded when a wrap-up ends without one (one of `wrap_up_codes` when they
+    /// are set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_wrap_up_code: Option<String>,
 }
 
 fn all_channels() -> Vec<Channel> {
@@ -713,6 +720,8 @@ impl QueueConfig {
             wrap_up_secs: 0,
             last_agent_bonus: default_last_agent_bonus(),
             public: true,
+            wrap_up_codes: Vec::new(),
+            default_wrap_up_code: None,
         }
     }
 

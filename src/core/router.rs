@@ -425,6 +425,13 @@ impl Router {
                 notes,
             } => {
                 let slot = self.open_slot(interaction)?;
+                self.check_wrap_up_code(interaction, slot.queue, wrap_up_code.as_deref())?;
+                if let (Phase::WrapUp { agent: holder, .. }, Some(id)) = (slot.phase, &agent) {
+                    if self.agent_ix.get(id) == Some(&holder) {
+                        self.finish_wrap_up(now, interaction, holder, wrap_up_code, notes, out);
+                        return Ok(());
+                    }
+                }
                 let a = match (slot.phase, &agent) {
                     (Phase::Assigned { agent: holder }, None) => holder,
                     (Phase::Assigned { agent: holder }, Some(id))
@@ -452,6 +459,11 @@ impl Router {
                 let wrap = self.queues[slot.queue as usize].config.wrap_up_secs;
                 let agent_id = self.agent_ref(a).config.id.clone();
                 let until = (wrap > 0).then(|| now.plus_secs(wrap));
+                // Without a wrap-up, the completion is its end: the default code goes in it.
+                let wrap_up_code = match (until, wrap_up_code) {
+                    (None, None) => self.default_code_for(interaction),
+                    (_, code) => code,
+                };
                 self.emit(
                     out,
                     now,
@@ -489,7 +501,9 @@ impl Router {
                 interaction,
                 to,
                 by,
+                note,
             } => {
+                let by_agent = by.clone();
                 let slot = self.open_slot(interaction)?;
                 let holder = slot.phase.agent();
                 let channel = slot.spec.channel;
@@ -544,6 +558,8 @@ impl Router {
                         target,
                         cause: MoveCause::Transfer,
                         restart_wait,
+                        by: by_agent,
+                        note,
                     },
                 );
                 // The agent it freed takes waiting work in line order first; then the moved
@@ -662,6 +678,8 @@ impl Router {
                                 target: None,
                                 cause: MoveCause::Overflow,
                                 restart_wait: false,
+                                by: None,
+                                note: None,
                             },
                         );
                         self.match_interaction(at, id, out);
@@ -686,12 +704,15 @@ impl Router {
                     return;
                 }
                 let agent = self.agent_ref(a).config.id.clone();
+                let wrap_up_code = self.default_code_for(id);
                 self.emit(
                     out,
                     at,
                     EventKind::WrapUpEnded {
                         interaction: id,
                         agent,
+                        wrap_up_code,
+                        notes: None,
                     },
                 );
                 self.match_agent(at, a, out);
@@ -717,6 +738,86 @@ impl Router {
         }
     }
 
+    /// A code given at completion must be one of the queue's, when it lists some.
+    fn check_wrap_up_code(
+        &self,
+        interaction: InteractionId,
+        queue: u32,
+        code: Option<&str>,
+    ) -> Result<(), RouteError> {
+        let config = &self.queues[queue as usize].config;
+        match code {
+            Some(code)
+                if !config.wrap_up_codes.is_empty()
+                    && !config.wrap_up_codes.iter().any(|c| c == code) =>
+            {
+                Err(RouteError::UnknownWrapUpCode {
+                    interaction,
+                    queue: config.id.clone(),
+                    code: code.to_owned(),
+                    known: config.wrap_up_codes.join(", "),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The code a wrap-up of `interaction` ends with when the agent gave none: its queue's
+    /// default, `None` when it has a code already or the queue has no default.
+    fn default_code_for(&self, interaction: InteractionId) -> Option<String> {
+        let slot = self.interactions.get(&interaction)?;
+        if slot.wrap_up_code.is_some() {
+            return None;
+        }
+        self.queues[slot.queue as usize]
+            .config
+            .default_wrap_up_code
+            .clone()
+    }
+
+    /// The holder completes an interaction in wrap-up (a call the caller hung up, or a code
+    /// corrected): its wrap-up ends now with the code and notes; an agent left with no other
+    /// wrap-up is available again.
+    fn finish_wrap_up(
+        &mut self,
+        at: Timestamp,
+        interaction: InteractionId,
+        a: u32,
+        wrap_up_code: Option<String>,
+        notes: Option<String>,
+        out: &mut Vec<Event>,
+    ) {
+        let agent = self.agent_ref(a).config.id.clone();
+        let wrap_up_code = wrap_up_code.or_else(|| self.default_code_for(interaction));
+        self.emit(
+            out,
+            at,
+            EventKind::WrapUpEnded {
+                interaction,
+                agent: agent.clone(),
+                wrap_up_code,
+                notes,
+            },
+        );
+        let other_wrap_up = self.agent_ref(a).work.iter().any(|id| {
+            matches!(
+                self.interactions.get(id).map(|s| s.phase),
+                Some(Phase::WrapUp { .. })
+            )
+        });
+        if matches!(self.agent_ref(a).state, AgentState::WrapUp { .. }) && !other_wrap_up {
+            self.emit(
+                out,
+                at,
+                EventKind::AgentStateChanged {
+                    agent,
+                    state: AgentState::Available,
+                },
+            );
+        }
+        self.match_agent(at, a, out);
+    }
+
     /// Ends every wrap-up the agent has in progress.
     fn end_wrap_ups(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
         let agent = self.agent_ref(a).config.id.clone();
@@ -734,12 +835,15 @@ impl Router {
             .collect();
         wrapping.sort_unstable();
         for interaction in wrapping {
+            let wrap_up_code = self.default_code_for(interaction);
             self.emit(
                 out,
                 at,
                 EventKind::WrapUpEnded {
                     interaction,
                     agent: agent.clone(),
+                    wrap_up_code,
+                    notes: None,
                 },
             );
         }
@@ -1119,6 +1223,7 @@ impl Router {
         if config.offer_timeout_secs == 0 {
             return Err(invalid("offer_timeout_secs must be at least 1".into()));
         }
+        validate_wrap_up_codes(config).map_err(invalid)?;
         if let Some(c) = Channel::ALL
             .into_iter()
             .find(|c| config.sla_working_days.get(*c) > MAX_WORKING_DAYS)
@@ -1224,6 +1329,43 @@ fn check_level(skill: &Skill, level: u8) -> Result<(), RouteError> {
             level,
         })
     }
+}
+
+/// The most wrap-up codes a queue may have, and the longest code.
+const MAX_WRAP_UP_CODES: usize = 50;
+const MAX_WRAP_UP_CODE_BYTES: usize = 64;
+
+fn validate_wrap_up_codes(config: &QueueConfig) -> Result<(), String> {
+    if config.wrap_up_codes.len() > MAX_WRAP_UP_CODES {
+        return Err(format!(
+            "it has {} wrap_up_codes: at most {MAX_WRAP_UP_CODES}",
+            config.wrap_up_codes.len()
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for code in &config.wrap_up_codes {
+        if code.trim().is_empty() || code.len() > MAX_WRAP_UP_CODE_BYTES {
+            return Err(format!(
+                "each of wrap_up_codes must have 1 to {MAX_WRAP_UP_CODE_BYTES} bytes"
+            ));
+        }
+        if !seen.insert(code.as_str()) {
+            return Err(format!("wrap_up_codes lists {code:?} twice"));
+        }
+    }
+    if let Some(default) = &config.default_wrap_up_code {
+        if default.len() > MAX_WRAP_UP_CODE_BYTES {
+            return Err(format!(
+                "default_wrap_up_code is longer than {MAX_WRAP_UP_CODE_BYTES} bytes"
+            ));
+        }
+        if !config.wrap_up_codes.is_empty() && !seen.contains(default.as_str()) {
+            return Err(format!(
+                "default_wrap_up_code {default:?} is not one of wrap_up_codes: add it to them"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn validate_levels(skills: &BTreeMap<Skill, u8>) -> Result<(), RouteError> {

@@ -1,5 +1,6 @@
 //! The HTTP listener: one axum router for everything that is not gRPC — telephony gateway and
-//! SMS provider webhooks, the web chat, `/metrics`, `/healthz` and the public quality indicators.
+//! SMS provider webhooks, the web chat, `/metrics`, `/healthz`, the public quality indicators and
+//! agents' attachment downloads.
 //!
 //! This module owns the listener, the routes every deployment has (`/healthz`), the request body
 //! limits (`[server] max_body_bytes`, smaller ones per endpoint in [`body`]; 413 beyond) and
@@ -9,6 +10,7 @@
 
 pub mod body;
 pub mod conn;
+pub mod attachments;
 pub mod obs;
 pub mod survey;
 

@@ -171,6 +171,8 @@ fn decode_kind(kind: &str, payload: &str) -> Result<EventKind, serde_json::Error
             WrapUpEnded {
                 interaction: InteractionId,
                 agent: AgentId,
+                wrap_up_code: Option<String>,
+                notes: Option<String>,
             }
         ),
         "interaction_ended" => direct!(

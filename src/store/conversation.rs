@@ -27,6 +27,9 @@ pub struct ConversationEntry {
     pub message: Arc<Message>,
 }
 
+/// How many of an interaction's latest moves [`Store::last_transfer`] reads.
+pub const MAX_MOVES_READ: usize = 20;
+
 /// The messages of one interaction (`?1`), in journal order.
 pub(super) const CONVERSATION_SQL: &str = "SELECT seq, at, payload FROM journal \
      WHERE interaction = ?1 AND kind = 'message_added' ORDER BY seq";
@@ -112,6 +115,45 @@ impl Store {
             .collect::<Result<_, _>>()
             .at(&path)?;
         Ok(rows.iter().filter_map(|t| t.parse().ok()).collect())
+    }
+
+    /// The interaction's last transfer by an agent: when, by whom, and its note (a later
+    /// overflow move does not hide it; the last [`MAX_MOVES_READ`] moves are looked at).
+    pub fn last_transfer(
+        &self,
+        interaction: InteractionId,
+    ) -> Result<Option<(Timestamp, crate::core::AgentId, Option<String>)>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let mut select = conn
+            .prepare_cached(
+                "SELECT seq, at, payload FROM journal \
+                 WHERE interaction = ?1 AND kind = 'interaction_moved' ORDER BY seq DESC LIMIT ?2",
+            )
+            .at(&path)?;
+        let rows: Vec<(i64, i64, String)> = select
+            .query_map(
+                params![interaction.to_string(), MAX_MOVES_READ as i64],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .at(&path)?
+            .collect::<Result<_, _>>()
+            .at(&path)?;
+        drop(select);
+        drop(conn);
+        let mut decoder = Decoder::default();
+        for (seq, at, payload) in rows {
+            let event = decoder
+                .decode(at, "interaction_moved", &payload)
+                .map_err(|detail| decode_error(&path, seq, detail))?;
+            if let EventKind::InteractionMoved {
+                by: Some(by), note, ..
+            } = event.kind
+            {
+                return Ok(Some((event.at, by, note)));
+            }
+        }
+        Ok(None)
     }
 
     /// The spec the interaction was created with, and when; `None` when the interaction is

@@ -41,7 +41,7 @@ pub(super) const CREATED_SQL: &str = "SELECT seq, at, payload FROM journal \
 /// How one interaction (`?1`) ended, in journal order.
 pub(super) const ENDS_SQL: &str =
     "SELECT seq, at, kind, payload FROM journal WHERE interaction = ?1 \
-     AND kind IN ('interaction_completed', 'interaction_ended') ORDER BY seq";
+     AND kind IN ('interaction_completed', 'wrap_up_ended', 'interaction_ended') ORDER BY seq";
 
 impl Store {
     /// Every contact with an interaction in the journal, or `None` if there are more than
@@ -142,6 +142,18 @@ impl Store {
                         entry.wrap_up_code = wrap_up_code;
                         entry.notes = notes;
                         entry.ended_at = Some(event.at);
+                    }
+                    EventKind::WrapUpEnded {
+                        wrap_up_code,
+                        notes,
+                        ..
+                    } => {
+                        if wrap_up_code.is_some() {
+                            entry.wrap_up_code = wrap_up_code;
+                        }
+                        if notes.is_some() {
+                            entry.notes = notes;
+                        }
                     }
                     EventKind::InteractionEnded { reason, .. } if entry.outcome == "open" => {
                         entry.outcome = match reason {

@@ -288,7 +288,7 @@ pub(crate) fn erase_contact(
         let mut select = tx
             .prepare(
                 "SELECT seq, payload FROM journal WHERE interaction = ?1 \
-                 AND kind IN ('interaction_completed', 'message_added')",
+                 AND kind IN ('interaction_completed', 'wrap_up_ended', 'interaction_moved', 'message_added')",
             )
             .at(path)?;
         let mut update = tx
@@ -304,7 +304,9 @@ pub(crate) fn erase_contact(
                 let mut kind: EventKind = serde_json::from_str(&payload)
                     .map_err(|e| decode_error(path, "journal", seq, e))?;
                 match &mut kind {
-                    EventKind::InteractionCompleted { notes, .. } => {
+                    EventKind::InteractionCompleted { notes, .. }
+                    | EventKind::WrapUpEnded { notes, .. }
+                    | EventKind::InteractionMoved { note: notes, .. } => {
                         if notes.take().is_none() {
                             continue;
                         }

@@ -37,7 +37,8 @@
 //!               state TEXT, attempts INTEGER, created_at INTEGER, next_attempt_at INTEGER,
 //!               last_error TEXT NULL, delivered_at INTEGER NULL, provider_ref TEXT NULL)  (v6)
 //! sms_opt_out  (number TEXT PRIMARY KEY, opted_out INTEGER, changed_at INTEGER, message TEXT) (v6)
-//! view_checkpoints (view TEXT PRIMARY KEY, seq INTEGER)          (v8)
+//! view_checkpoints (view TEXT PRIMARY KEY, seq INTEGER)          (v9)
+//! secrets      (name TEXT PRIMARY KEY, value TEXT, created_at INTEGER)  link signing keys (v10)
 //! ```
 //!
 //! Durability: an [`Ack`] resolves with `Ok(seq)` only after the transaction holding the events
@@ -63,6 +64,7 @@ mod journal;
 mod maintenance;
 mod outbox;
 mod schema;
+mod secrets;
 mod surveys;
 mod tokens;
 mod voice;
@@ -83,6 +85,7 @@ pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
 pub use maintenance::Erasure;
 pub use outbox::{Delivery, DeliveryChannel, DeliveryState};
 pub use schema::SCHEMA_VERSION;
+pub use secrets::ATTACHMENT_LINKS;
 pub use surveys::{
     AnswerRefusal, CompletedInteraction, SurveyAnswer, SurveyQuestion, SurveySummary, SurveyVia,
     MAX_SURVEY_COMMENT_CHARS,

@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";
@@ -68,6 +68,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 9,
         apply: v9_view_checkpoints,
+    },
+    Migration {
+        version: 10,
+        apply: v10_signing_secrets,
     },
 ];
 
@@ -258,6 +262,35 @@ fn v9_view_checkpoints(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreErr
         "INSERT INTO view_checkpoints (view, seq) \
          SELECT 'completion_notices', COALESCE(MAX(seq), 0) FROM journal",
         params![],
+    )
+    .at(path)?;
+    Ok(())
+}
+
+/// Version 10: the secrets Guichet signs its own links with (`attachment_links`: the agents'
+/// attachment downloads), made once here so that every node sharing the database signs and
+/// checks with the same key and links survive a restart.
+fn v10_signing_secrets(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "CREATE TABLE secrets (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );",
+    )
+    .at(path)?;
+    let mut key = [0u8; 32];
+    rand::Rng::fill(&mut rand::rng(), &mut key[..]);
+    let created_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    tx.execute(
+        "INSERT INTO secrets (name, value, created_at) VALUES ('attachment_links', ?1, ?2)",
+        params![
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key),
+            created_at
+        ],
     )
     .at(path)?;
     Ok(())

@@ -50,7 +50,7 @@ use crate::ivr::{
 };
 
 use super::config::{HoldConfig, VoiceConfig};
-use super::gateway::{Gateway, Outbound};
+use super::gateway::{Gateway, Outbound, OutboundError};
 use super::persist::{SavedPhase, SessionLog, Snapshot};
 use super::sign::TwilioSigner;
 use super::trees::IvrTrees;
@@ -1067,6 +1067,37 @@ impl Calls {
             action_url: Some(self.url(call, "dial")),
             answer_on_bridge: true,
         }]
+    }
+
+    /// Hangs up the live call of `interaction` through its gateway's REST API, for an agent
+    /// who completes it from the desktop: `Ok(true)` once the gateway took the request,
+    /// `Ok(false)` when no call of it is connected to an agent (it has ended already), the
+    /// gateway's refusal or [`OutboundError::NotConfigured`] otherwise. The gateway's status
+    /// callback then ends the call as for any hang-up.
+    pub async fn hang_up(&self, interaction: InteractionId) -> Result<bool, OutboundError> {
+        let Some(k) = self
+            .inner
+            .by_interaction
+            .get(&interaction)
+            .map(|k| k.clone())
+        else {
+            return Ok(false);
+        };
+        let Some(entry) = self.inner.calls.get(&k).map(|e| Arc::clone(e.value())) else {
+            return Ok(false);
+        };
+        let (gateway, sid) = {
+            let call = entry.lock().await;
+            match call.phase {
+                Phase::Connecting { .. } | Phase::Bridged { .. } => {
+                    (call.gateway, call.sid.clone())
+                }
+                _ => return Ok(false),
+            }
+        };
+        self.inner.outbound.hang_up(gateway, &sid).await?;
+        tracing::info!(call_sid = %sid, interaction_id = %interaction, "call hung up from the desktop");
+        Ok(true)
     }
 
     /// The caller hung up (or the call failed) while in `phase`.

@@ -124,6 +124,30 @@ impl Outbound {
         check(request.send().await?).await
     }
 
+    /// Ends the live call `call_sid` (the agent completed it from the desktop): a `<Hangup/>`
+    /// live update (Twilio, SIP), `call_status: completed` (jambonz).
+    pub async fn hang_up(&self, gateway: Gateway, call_sid: &str) -> Result<(), OutboundError> {
+        let request = match gateway {
+            Gateway::Jambonz => {
+                let j = self
+                    .config
+                    .jambonz
+                    .as_ref()
+                    .ok_or(OutboundError::NotConfigured("jambonz"))?;
+                self.http
+                    .put(format!(
+                        "{}/v1/Accounts/{}/Calls/{call_sid}",
+                        j.api_base.trim_end_matches('/'),
+                        j.account_sid
+                    ))
+                    .json(&json!({ "call_status": "completed" }))
+                    .bearer_auth(&j.api_key)
+            }
+            _ => self.gateway_request(gateway, Action::Update { call_sid }, &[Verb::Hangup], "")?,
+        };
+        check(request.send().await?).await
+    }
+
     /// Calls `to` back from `from` and connects it to `agent_verbs` (a dial to the agent).
     pub async fn originate(
         &self,

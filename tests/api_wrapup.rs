@@ -1,0 +1,515 @@
+//! An agent's work on the real server, Twilio's REST API stood in for locally: a call the
+//! caller hung up is still completed by its agent with a wrap-up code and notes (journaled),
+//! completing a call still in progress hangs it up through the gateway's live call update, a
+//! queue's wrap-up codes are offered, checked and defaulted, and a desktop that reconnects gets
+//! back everything its agent holds with its context (and may `Get` it).
+
+mod api_common;
+mod voice_common;
+
+use api_common::{next, Server, Workspace};
+use guichet::api::proto as pb;
+use pb::offer_update::Update;
+use voice_common::*;
+
+struct Setup {
+    ws: Workspace,
+    server: Server,
+    standin: StandIn,
+    base: String,
+    client: reqwest::Client,
+}
+
+async fn setup() -> Setup {
+    let ws = Workspace::new();
+    let standin = StandIn::start().await;
+    let config = write_config(&ws.log().with_file_name("conf"), &standin.url);
+    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let base = format!("http://{}", server.http_addr);
+    Setup {
+        ws,
+        server,
+        standin,
+        base,
+        client: reqwest::Client::new(),
+    }
+}
+
+fn first_attr(verbs: &[Twiml], name: &str, attr: &str) -> String {
+    verbs
+        .iter()
+        .find(|v| v.name == name)
+        .and_then(|v| v.attr(attr))
+        .unwrap_or_else(|| panic!("no {name} {attr} in {verbs:?}"))
+        .to_owned()
+}
+
+/// Calls the test number as `sid`, takes the menus to the benefits queue, lets amelie accept
+/// the offer (Guichet bridges the call); returns amelie's desktop and the interaction id.
+async fn answered_call(
+    s: &Setup,
+    sid: &str,
+) -> (
+    pb::agent_desktop_client::AgentDesktopClient<api_common::Authed>,
+    String,
+) {
+    let incoming = format!("{}/voice/twilio/incoming", s.base);
+    let call = [
+        ("CallSid", sid),
+        ("From", "+33611111111"),
+        ("To", NUMBER),
+        ("CallStatus", "ringing"),
+        ("Direction", "inbound"),
+    ];
+    let (_, xml) = twilio_post(&s.client, &incoming, &call).await;
+    let mut verbs = parse_twiml(&xml);
+    for _ in 0..2 {
+        let action = first_attr(&verbs, "Gather", "action");
+        let (_, xml) = twilio_post(&s.client, &action, &[("CallSid", sid), ("Digits", "1")]).await;
+        verbs = parse_twiml(&xml);
+    }
+    let (token, _) = s.ws.token("agent", Some("amelie"));
+    let mut desk = s.server.desktop(&token);
+    desk.login(pb::LoginRequest::default())
+        .await
+        .expect("Login");
+    let mut offers = desk
+        .offers(pb::OffersRequest::default())
+        .await
+        .expect("Offers")
+        .into_inner();
+    let id = loop {
+        if let Some(Update::Offer(o)) = next(&mut offers).await.update {
+            break o.interaction.expect("interaction").id;
+        }
+    };
+    desk.accept(pb::InteractionAction {
+        agent_id: String::new(),
+        interaction_id: id.clone(),
+    })
+    .await
+    .expect("Accept");
+    s.standin.wait_for(&format!("/Calls/{sid}.json")).await;
+    (desk, id)
+}
+
+/// The journal rows of `kind` for `interaction`, as JSON.
+fn rows(ws: &Workspace, interaction: &str, kind: &str) -> Vec<serde_json::Value> {
+    let conn = rusqlite::Connection::open(ws.data_dir().join("guichet.db")).expect("db");
+    let mut select = conn
+        .prepare("SELECT payload FROM journal WHERE interaction = ?1 AND kind = ?2 ORDER BY seq")
+        .unwrap();
+    select
+        .query_map(rusqlite::params![interaction, kind], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap()
+        .map(|p| serde_json::from_str(&p.unwrap()).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_the_caller_hung_up_is_completed_with_a_code_and_notes() {
+    let s = setup().await;
+    let (mut desk, id) = answered_call(&s, "CAWRAP1").await;
+    let status_url = format!("{}/voice/twilio/status", s.base);
+    let (status, _) = twilio_post(
+        &s.client,
+        &status_url,
+        &[("CallSid", "CAWRAP1"), ("CallStatus", "completed")],
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // The caller is gone; the agent still completes the call, with its outcome.
+    let done = desk
+        .complete(pb::CompleteRequest {
+            interaction_id: id.clone(),
+            wrap_up_code: "informed".into(),
+            notes: "Dossier APL en cours, rappeler lundi".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("Complete after the caller hung up")
+        .into_inner();
+    assert_eq!(done.id, id);
+    let ended = rows(&s.ws, &id, "wrap_up_ended");
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0]["wrap_up_code"], "informed");
+    assert_eq!(ended[0]["notes"], "Dossier APL en cours, rappeler lundi");
+
+    // The agent is free again, and the next agent's history of the caller shows the outcome.
+    let (sup, _) = s.ws.token("supervisor", None);
+    let agents = s
+        .server
+        .supervisor(&sup)
+        .list_agents(pb::ListAgentsRequest {})
+        .await
+        .expect("ListAgents")
+        .into_inner()
+        .agents;
+    let amelie = agents
+        .iter()
+        .find(|a| a.agent.as_ref().is_some_and(|a| a.id == "amelie"))
+        .expect("amelie");
+    assert_eq!(
+        amelie.state.as_ref().unwrap().kind,
+        pb::agent_state::Kind::Available as i32
+    );
+    // Completing it again: it is closed.
+    let again = desk
+        .complete(pb::CompleteRequest {
+            interaction_id: id.clone(),
+            wrap_up_code: "informed".into(),
+            ..Default::default()
+        })
+        .await;
+    assert!(again.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completing_a_live_call_hangs_it_up_through_the_gateway() {
+    let s = setup().await;
+    let (mut desk, id) = answered_call(&s, "CAWRAP2").await;
+    let before = s.standin.received.lock().unwrap().len();
+    desk.complete(pb::CompleteRequest {
+        interaction_id: id.clone(),
+        wrap_up_code: "informed".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("Complete during the call");
+    let requests = s.standin.received.lock().unwrap().clone();
+    let hang_up = requests[before..]
+        .iter()
+        .find(|r| r.path.ends_with("/Calls/CAWRAP2.json"))
+        .expect("a live call update after the bridge");
+    assert_eq!(hang_up.method, "POST");
+    assert!(hang_up.authorization.starts_with("Basic "));
+    let form: Vec<(String, String)> = form_urlencoded::parse(hang_up.body.as_bytes())
+        .into_owned()
+        .collect();
+    let twiml = &form.iter().find(|(k, _)| k == "Twiml").expect("Twiml").1;
+    assert_eq!(names(&parse_twiml(twiml)), ["Hangup"]);
+    let completed = rows(&s.ws, &id, "interaction_completed");
+    assert_eq!(completed[0]["wrap_up_code"], "informed");
+
+    // The gateway's status callback that follows changes nothing.
+    let status_url = format!("{}/voice/twilio/status", s.base);
+    let (status, _) = twilio_post(
+        &s.client,
+        &status_url,
+        &[("CallSid", "CAWRAP2"), ("CallStatus", "completed")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&s.ws, &id, "interaction_completed").len(), 1);
+}
+
+/// The benefits queue as listed.
+async fn benefits(
+    sup: &mut pb::supervisor_client::SupervisorClient<api_common::Authed>,
+) -> pb::Queue {
+    sup.list_queues(pb::ListQueuesRequest {})
+        .await
+        .expect("ListQueues")
+        .into_inner()
+        .queues
+        .into_iter()
+        .find(|q| q.id == "benefits")
+        .expect("benefits")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_s_wrap_up_codes_are_offered_checked_and_defaulted() {
+    let ws = Workspace::new();
+    let mut server = ws.start();
+    let (sup_token, _) = ws.token("supervisor", None);
+    let mut sup = server.supervisor(&sup_token);
+
+    // A default that is not one of the codes is refused, saying what to fix.
+    let mut queue = benefits(&mut sup).await;
+    queue.wrap_up_codes = vec!["informed".into(), "redirected".into()];
+    queue.default_wrap_up_code = "unknown".into();
+    let refused = sup
+        .upsert_queue(pb::UpsertQueueRequest {
+            queue: Some(queue.clone()),
+        })
+        .await;
+    api_common::assert_status(
+        refused,
+        tonic::Code::InvalidArgument,
+        &["default_wrap_up_code", "wrap_up_codes"],
+    );
+    queue.default_wrap_up_code = "informed".into();
+    queue.wrap_up_secs = 1;
+    let stored = sup
+        .upsert_queue(pb::UpsertQueueRequest {
+            queue: Some(queue.clone()),
+        })
+        .await
+        .expect("UpsertQueue")
+        .into_inner();
+    assert_eq!(stored.wrap_up_codes, ["informed", "redirected"]);
+    assert_eq!(stored.default_wrap_up_code, "informed");
+
+    // The offer carries them; Complete checks the code.
+    let (mut desk, mut offers) = api_common::logged_in_agent(&ws, &server, "amelie").await;
+    let (integrator, _) = ws.token("integrator", None);
+    let created = server
+        .interactions(&integrator)
+        .create(api_common::spec(
+            "benefits",
+            pb::Channel::Chat,
+            "c-wrap",
+            "chat:wrap-1",
+        ))
+        .await
+        .expect("Create")
+        .into_inner();
+    let id = created.interaction.expect("interaction").id;
+    let offer = loop {
+        if let Some(Update::Offer(o)) = next(&mut offers).await.update {
+            break o;
+        }
+    };
+    assert_eq!(offer.wrap_up_codes, ["informed", "redirected"]);
+    assert_eq!(offer.default_wrap_up_code, "informed");
+    desk.accept(pb::InteractionAction {
+        agent_id: String::new(),
+        interaction_id: id.clone(),
+    })
+    .await
+    .expect("Accept");
+    let bad = desk
+        .complete(pb::CompleteRequest {
+            interaction_id: id.clone(),
+            wrap_up_code: "solved it".into(),
+            ..Default::default()
+        })
+        .await;
+    api_common::assert_status(
+        bad,
+        tonic::Code::InvalidArgument,
+        &["informed, redirected", "notes"],
+    );
+    // Completed without a code: the wrap-up's end records the queue's default.
+    desk.complete(pb::CompleteRequest {
+        interaction_id: id.clone(),
+        notes: "Pas de code choisi".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("Complete without a code");
+    let ended = api_common::eventually(
+        std::time::Duration::from_secs(20),
+        "the wrap-up ends",
+        || {
+            let rows = rows(&ws, &id, "wrap_up_ended");
+            async move { rows.into_iter().next() }
+        },
+    )
+    .await;
+    assert_eq!(ended["wrap_up_code"], "informed");
+
+    // Journaled: the codes are still there after a restart.
+    server.terminate();
+    let server = ws.start();
+    let mut sup = server.supervisor(&sup_token);
+    let queue = benefits(&mut sup).await;
+    assert_eq!(queue.wrap_up_codes, ["informed", "redirected"]);
+    assert_eq!(queue.default_wrap_up_code, "informed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_desktop_gets_back_everything_its_agent_holds() {
+    let ws = Workspace::new();
+    let server = ws.start();
+    let (token, _) = ws.token("agent", Some("amelie"));
+    let (mut desk, mut offers) = api_common::logged_in_agent(&ws, &server, "amelie").await;
+    let (integrator, _) = ws.token("integrator", None);
+    let mut api = server.interactions(&integrator);
+    let create = |n: &str| {
+        let mut request = api_common::spec("benefits", pb::Channel::Chat, "c-back", n);
+        if let Some(spec) = request.spec.as_mut() {
+            spec.attributes = vec![pb::Attribute {
+                key: "dossier".into(),
+                value: "APL-42".into(),
+            }];
+        }
+        request.message = Some(pb::InboundMessage {
+            from: "Jeanne".into(),
+            to: "guichet".into(),
+            text: format!("Bonjour ({n})"),
+            ..Default::default()
+        });
+        request
+    };
+    let first = api
+        .create(create("chat:back-1"))
+        .await
+        .expect("Create")
+        .into_inner();
+    let first = first.interaction.expect("interaction").id;
+    let offered = loop {
+        if let Some(Update::Offer(o)) = next(&mut offers).await.update {
+            break o.interaction.expect("interaction").id;
+        }
+    };
+    assert_eq!(offered, first);
+    desk.accept(pb::InteractionAction {
+        agent_id: String::new(),
+        interaction_id: first.clone(),
+    })
+    .await
+    .expect("Accept");
+    let second = api
+        .create(create("chat:back-2"))
+        .await
+        .expect("Create")
+        .into_inner();
+    let second = second.interaction.expect("interaction").id;
+    loop {
+        if let Some(Update::Offer(o)) = next(&mut offers).await.update {
+            assert_eq!(o.interaction.expect("interaction").id, second);
+            break;
+        }
+    }
+
+    // The desktop loses its connection and comes back.
+    drop(offers);
+    let mut desk2 = server.desktop(&token);
+    let mut offers = desk2
+        .offers(pb::OffersRequest::default())
+        .await
+        .expect("Offers again")
+        .into_inner();
+    let held = match next(&mut offers).await.update {
+        Some(Update::Held(h)) => h,
+        other => panic!("expected the held interaction first, got {other:?}"),
+    };
+    let interaction = held.interaction.as_ref().expect("interaction");
+    assert_eq!(interaction.id, first);
+    assert_eq!(interaction.contact, "c-back");
+    assert!(interaction
+        .attributes
+        .iter()
+        .any(|a| a.key == "dossier" && a.value == "APL-42"));
+    assert!(interaction.sla_deadline_unix_ms > 0);
+    assert_eq!(held.conversation[0].text, "Bonjour (chat:back-1)");
+    match next(&mut offers).await.update {
+        Some(Update::Offer(o)) => {
+            assert_eq!(o.interaction.expect("interaction").id, second);
+            assert!(o.deadline_unix_ms > 0);
+        }
+        other => panic!("expected the pending offer, got {other:?}"),
+    }
+
+    // In wrap-up, the held interaction comes back with the wrap-up's end as its deadline.
+    desk2
+        .complete(pb::CompleteRequest {
+            interaction_id: first.clone(),
+            wrap_up_code: "answered".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("Complete");
+    drop(offers);
+    let mut offers = desk2
+        .offers(pb::OffersRequest::default())
+        .await
+        .expect("Offers a third time")
+        .into_inner();
+    match next(&mut offers).await.update {
+        Some(Update::Held(h)) => {
+            assert_eq!(h.interaction.as_ref().unwrap().id, first);
+            assert!(h.deadline_unix_ms > 0, "the end of the wrap-up");
+        }
+        other => panic!("expected the interaction in wrap-up, got {other:?}"),
+    }
+
+    // The agent may Get what it is offered or holds, not another agent's work.
+    let mut own = server.interactions(&token);
+    let got = own
+        .get(pb::GetRequest {
+            interaction_id: second.clone(),
+        })
+        .await
+        .expect("Get an offered interaction")
+        .into_inner();
+    assert_eq!(got.id, second);
+    let (bruno, _) = ws.token("agent", Some("bruno"));
+    let refused = server
+        .interactions(&bruno)
+        .get(pb::GetRequest {
+            interaction_id: second.clone(),
+        })
+        .await;
+    api_common::assert_status(refused, tonic::Code::PermissionDenied, &["bruno", &second]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_s_note_is_shown_to_the_receiving_agent() {
+    let ws = Workspace::new();
+    let server = ws.start();
+    let (mut amelie, mut amelie_offers) = api_common::logged_in_agent(&ws, &server, "amelie").await;
+    let (integrator, _) = ws.token("integrator", None);
+    let created = server
+        .interactions(&integrator)
+        .create(api_common::spec(
+            "benefits",
+            pb::Channel::Chat,
+            "c-transfer",
+            "chat:transfer-1",
+        ))
+        .await
+        .expect("Create")
+        .into_inner();
+    let id = created.interaction.expect("interaction").id;
+    let offer = loop {
+        if let Some(Update::Offer(o)) = next(&mut amelie_offers).await.update {
+            break o;
+        }
+    };
+    assert!(offer.transfer.is_none(), "not transferred yet");
+    amelie
+        .accept(pb::InteractionAction {
+            agent_id: String::new(),
+            interaction_id: id.clone(),
+        })
+        .await
+        .expect("Accept");
+    let (_chloe, mut chloe_offers) = api_common::logged_in_agent(&ws, &server, "chloe").await;
+    // Too long a note is refused before anything moves.
+    let long = amelie
+        .transfer(pb::TransferRequest {
+            interaction_id: id.clone(),
+            to: Some(pb::transfer_request::To::Agent("chloe".into())),
+            note: "x".repeat(3000),
+            ..Default::default()
+        })
+        .await;
+    api_common::assert_status(long, tonic::Code::InvalidArgument, &["note", "KiB"]);
+    amelie
+        .transfer(pb::TransferRequest {
+            interaction_id: id.clone(),
+            to: Some(pb::transfer_request::To::Agent("chloe".into())),
+            note: "Question sur un trop-perçu APL, dossier déjà vérifié".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("Transfer with a note");
+    let offer = loop {
+        if let Some(Update::Offer(o)) = next(&mut chloe_offers).await.update {
+            break o;
+        }
+    };
+    assert_eq!(offer.interaction.as_ref().unwrap().id, id);
+    let transfer = offer.transfer.expect("the transfer's note");
+    assert_eq!(transfer.from_agent, "amelie");
+    assert_eq!(
+        transfer.note,
+        "Question sur un trop-perçu APL, dossier déjà vérifié"
+    );
+    assert!(transfer.at_unix_ms > 0);
+}
