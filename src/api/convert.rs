@@ -417,6 +417,10 @@ pub fn queue_config(q: &pb::Queue) -> Result<QueueConfig, Status> {
         config.offer_timeout_secs = q.offer_timeout_secs;
     }
     config.max_misses = q.max_misses;
+    if q.reoffer_after_secs != 0 {
+        config.reoffer_after_secs = q.reoffer_after_secs;
+    }
+    config.max_declines = q.max_declines;
     config.wrap_up_secs = q.wrap_up_secs;
     if let Some(bonus) = q.last_agent_bonus {
         config.last_agent_bonus = bonus;
@@ -479,6 +483,8 @@ pub fn queue_pb(q: &QueueConfig) -> pb::Queue {
         }),
         offer_timeout_secs: q.offer_timeout_secs,
         max_misses: q.max_misses,
+        reoffer_after_secs: q.reoffer_after_secs,
+        max_declines: q.max_declines,
         wrap_up_secs: q.wrap_up_secs,
         last_agent_bonus: Some(q.last_agent_bonus),
     }

@@ -37,8 +37,8 @@ pub use model::{
     AgentConfig, AgentId, AgentState, AnnouncedDelay, Attributes, Capacity, Channel, ContactId,
     EscalationStep, InteractionId, InteractionSpec, Overflow, OverflowAction, PerChannel,
     QueueConfig, QueueId, Requirement, Skill, SlaTargets, StepAction, Strategy, Timestamp,
-    WorkingDayTargets, MAX_LEVEL, MIN_LEVEL,
+    WorkingDayTargets, DEFAULT_REOFFER_AFTER_SECS, MAX_LEVEL, MAX_REOFFER_AFTER_SECS, MIN_LEVEL,
 };
-pub use router::{Router, MISSED_OFFERS};
+pub use router::{Router, DECLINED_OFFERS, MISSED_OFFERS};
 pub use snapshot::{AgentSnapshot, Snapshot};
 pub use view::{AgentView, Explanation, InteractionPhase, InteractionView, QueueView};
