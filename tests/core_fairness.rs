@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use guichet::core::{
-    AgentConfig, AgentId, AgentState, Capacity, Channel, Command, Event, EventKind,
-    InteractionId, InteractionPhase, InteractionSpec, QueueConfig, RouteError, Router, Strategy,
-    Timestamp, DECLINED_OFFERS,
+    AgentConfig, AgentId, AgentState, Capacity, Channel, Command, Event, EventKind, InteractionId,
+    InteractionPhase, InteractionSpec, QueueConfig, RouteError, Router, Strategy, Timestamp,
+    DECLINED_OFFERS,
 };
 
 const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
@@ -56,9 +56,7 @@ impl Center {
             .with_skill("s", 3)
             .with_capacity(capacity);
         self.ok(Command::UpsertAgent { config });
-        self.ok(Command::Login {
-            agent: name.into(),
-        });
+        self.ok(Command::Login { agent: name.into() });
     }
 
     fn create(&mut self, n: u128, channel: Channel, queue: &str) -> Vec<Event> {
@@ -193,9 +191,7 @@ fn concurrent_chats_go_to_the_agent_offered_one_the_longest_ago() {
         c.ok(Command::UpsertAgent { config });
     }
     for name in ["a", "b", "c"] {
-        c.ok(Command::Login {
-            agent: name.into(),
-        });
+        c.ok(Command::Login { agent: name.into() });
     }
     for n in 1..=6 {
         c.create(n, Channel::Chat, "q");
@@ -238,7 +234,12 @@ fn the_only_agent_who_declined_is_offered_the_interaction_again_after_the_delay(
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
     assert_eq!(kinds, ["decline_lapsed", "interaction_offered"]);
     assert_eq!(c.holder(1), Some("amelie".into()));
-    assert!(c.router.interaction(&id(1)).expect("open").declines.is_empty());
+    assert!(c
+        .router
+        .interaction(&id(1))
+        .expect("open")
+        .declines
+        .is_empty());
 }
 
 #[test]
@@ -290,7 +291,12 @@ fn a_busy_agent_whose_decline_lapsed_takes_the_interaction_when_it_frees_up() {
     });
     c.advance_ms(10_000);
     assert_eq!(c.holder(1), None);
-    assert!(c.router.interaction(&id(1)).expect("open").declines.is_empty());
+    assert!(c
+        .router
+        .interaction(&id(1))
+        .expect("open")
+        .declines
+        .is_empty());
     c.ok(Command::Complete {
         interaction: id(2),
         agent: None,
@@ -361,9 +367,7 @@ fn replay_and_snapshot_keep_declines_and_idle_times() {
             .with_skill("s", 3)
             .with_capacity(chats(3));
         log.extend(c.ok(Command::UpsertAgent { config }));
-        log.extend(c.ok(Command::Login {
-            agent: name.into(),
-        }));
+        log.extend(c.ok(Command::Login { agent: name.into() }));
         log.extend(c.advance_ms(1_000));
     }
     log.extend(c.create(1, Channel::Voice, "q"));

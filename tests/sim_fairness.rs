@@ -37,7 +37,10 @@ fn longest_idle_and_round_robin_spread_the_work_evenly_across_identical_agents()
             "{strategy:?}: answered per agent spread unevenly: {spread:?}"
         );
         let occupancy = spread.occupancy.cv.expect("occupancy cv").mean;
-        assert!(occupancy < 0.12, "{strategy:?}: occupancy spread {spread:?}");
+        assert!(
+            occupancy < 0.12,
+            "{strategy:?}: occupancy spread {spread:?}"
+        );
         let text = report.to_text();
         assert!(
             text.contains("Spread across the agents") && text.contains("answered min"),

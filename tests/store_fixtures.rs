@@ -66,7 +66,10 @@ fn a_database_written_before_fair_routing_recovers_unchanged() {
     .expect("copy the fixture");
     let store = Store::open(&StoreConfig::new(dir.path())).expect("open");
     let recovered = store.recover_router().expect("recover");
-    assert!(recovered.snapshot_seq.is_some(), "the fixture has a snapshot");
+    assert!(
+        recovered.snapshot_seq.is_some(),
+        "the fixture has a snapshot"
+    );
     assert!(recovered.replayed > 0, "and a journal tail after it");
     let mut router = recovered.router;
     router.check_invariants().expect("invariants");
@@ -91,7 +94,11 @@ fn a_database_written_before_fair_routing_recovers_unchanged() {
     assert_eq!(view.declined_by.len(), 3, "{view:?}");
     let later = Timestamp::from_secs(1_767_254_400 + 3_600);
     let mut events = router.tick(later);
-    assert!(router.interaction(&stranded).expect("open").declined_by.is_empty());
+    assert!(router
+        .interaction(&stranded)
+        .expect("open")
+        .declined_by
+        .is_empty());
     events.extend(
         router
             .handle(
@@ -140,8 +147,12 @@ async fn write_fixture() {
             .with_skill("desk", 3)
             .with_skill("solo", 2)
             .with_capacity(cap),
-        AgentConfig::new("bruno").with_skill("desk", 3).with_capacity(cap),
-        AgentConfig::new("chloe").with_skill("desk", 3).with_capacity(cap),
+        AgentConfig::new("bruno")
+            .with_skill("desk", 3)
+            .with_capacity(cap),
+        AgentConfig::new("chloe")
+            .with_skill("desk", 3)
+            .with_capacity(cap),
     ];
     let seed = config_with(vec![desk, solo], agents);
     let (engine, _) = Engine::start_with_clock(config.clone(), &seed, clock.clone())

@@ -9,8 +9,8 @@ use super::event::{DeclineCause, Event, EventKind, MoveCause};
 use super::index::{AgentSlot, Phase, QueueSlot, Slot, Timer, TimerKind, WaitKey};
 use super::message::MessageDirection;
 use super::model::{AgentId, AgentState, Channel, ContactId, InteractionId, QueueId, Timestamp};
-use super::view::Decline;
 use super::router::Router;
+use super::view::Decline;
 
 fn replay(msg: String) -> RouteError {
     RouteError::Replay(msg)

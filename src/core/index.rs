@@ -18,12 +18,12 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::event::Decision;
-use super::view::Decline;
 use super::model::{
     AgentConfig, AgentId, AgentState, Channel, InteractionId, InteractionSpec, QueueConfig,
     Requirement, Skill, StepAction, Strategy, Timestamp,
 };
 use super::router::Router;
+use super::view::Decline;
 
 /// Index of an interned skill.
 pub(super) type SkillIdx = u32;
@@ -707,7 +707,9 @@ impl Router {
                     .can_take(class.key.channel)
                     .then(|| agent_rank(class.strategy, agent, competence, class.key.channel));
                 if let Some(k) = key {
-                    class.agents.insert((k.0, k.1, k.2, agent.config.id.clone()));
+                    class
+                        .agents
+                        .insert((k.0, k.1, k.2, agent.config.id.clone()));
                 }
                 agent.memberships.push(Membership {
                     class: c,
@@ -779,7 +781,9 @@ impl Router {
                             agent.memberships[i].competence,
                             class.key.channel,
                         );
-                        class.agents.insert((k.0, k.1, k.2, agent.config.id.clone()));
+                        class
+                            .agents
+                            .insert((k.0, k.1, k.2, agent.config.id.clone()));
                         agent.memberships[i].key = Some(k);
                     }
                 }
@@ -799,7 +803,9 @@ impl Router {
             let class = &mut classes[m.class as usize];
             class.eligible -= 1;
             if let Some(k) = m.key {
-                class.agents.remove(&(k.0, k.1, k.2, agent.config.id.clone()));
+                class
+                    .agents
+                    .remove(&(k.0, k.1, k.2, agent.config.id.clone()));
             }
         }
     }
@@ -848,7 +854,9 @@ impl Router {
                         .remove(&(old.0, old.1, old.2, agent.config.id.clone()));
                 }
                 if let Some(new) = want {
-                    class.agents.insert((new.0, new.1, new.2, agent.config.id.clone()));
+                    class
+                        .agents
+                        .insert((new.0, new.1, new.2, agent.config.id.clone()));
                 }
                 m.key = want;
             }

@@ -51,9 +51,9 @@ impl Router {
                     }
                 }
                 if let Some(m) = m {
-                    let want = agent
-                        .can_take(class.key.channel)
-                        .then(|| agent_rank(class.strategy, agent, m.competence, class.key.channel));
+                    let want = agent.can_take(class.key.channel).then(|| {
+                        agent_rank(class.strategy, agent, m.competence, class.key.channel)
+                    });
                     if m.key != want {
                         return Err(format!(
                             "agent {} has a stale key in class {c}",
@@ -61,7 +61,9 @@ impl Router {
                         ));
                     }
                     let present = want.is_some_and(|k| {
-                        class.agents.contains(&(k.0, k.1, k.2, agent.config.id.clone()))
+                        class
+                            .agents
+                            .contains(&(k.0, k.1, k.2, agent.config.id.clone()))
                     });
                     if want.is_some() != present {
                         return Err(format!(

@@ -85,7 +85,9 @@ impl Spread {
     /// The spread of one value per agent, per replication.
     fn of(per_rep: &[Vec<f64>]) -> Spread {
         let stat = |f: &dyn Fn(&[f64]) -> Option<f64>| {
-            est(per_rep.iter().map(|v| (!v.is_empty()).then(|| f(v)).flatten()))
+            est(per_rep
+                .iter()
+                .map(|v| (!v.is_empty()).then(|| f(v)).flatten()))
         };
         Spread {
             min: stat(&|v| v.iter().copied().reduce(f64::min)),
