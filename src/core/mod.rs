@@ -1,7 +1,8 @@
 //! The routing core: a pure, synchronous, deterministic router.
 //!
 //! [`Router::handle`] takes a [`Command`] at a given time and returns the [`Event`]s it caused;
-//! [`Router::tick`] processes offer timeouts, escalation steps, overflows and ends of wrap-up;
+//! [`Router::tick`] processes offer timeouts, escalation steps, overflows, lapses of declines
+//! (re-offers) and ends of wrap-up;
 //! [`Router::next_deadline`] says when to tick next. There is no I/O, no async and no clock here:
 //! this is what integrators embed, what the simulator drives and what recovery replays with
 //! [`Router::apply`].
@@ -9,8 +10,10 @@
 //! How it decides (details in `src/core/README.md`):
 //! - waiting interactions are ordered by (priority desc, SLA deadline asc, enqueue time asc, id);
 //! - an arriving interaction is offered to the best free eligible agent of its routing class under
-//!   the queue's strategy (`most_competent` by default), with a preference for the contact's last
-//!   agent;
+//!   the queue's strategy (`most_competent` by default; ties go to the agent idle the longest on
+//!   the channel), with a preference for the contact's last agent;
+//! - an agent who declined or missed an interaction is offered it again after the queue's
+//!   `reoffer_after_secs`;
 //! - an agent that frees capacity takes the first waiting interaction it is eligible for across
 //!   all its queues;
 //! - each decision is recorded with why ([`Decision`]) and can be explained ([`Router::explain`]).

@@ -105,8 +105,9 @@ impl Router {
         Ok(out)
     }
 
-    /// Processes every timer due at or before `now`: offer timeouts, escalation steps, overflows
-    /// and the ends of wrap-up. Events carry the time their timer was due.
+    /// Processes every timer due at or before `now`: offer timeouts, escalation steps, overflows,
+    /// lapses of declines (the interaction is offered again) and the ends of wrap-up. Events carry
+    /// the time their timer was due.
     pub fn tick(&mut self, now: Timestamp) -> Vec<Event> {
         let mut out = Vec::new();
         while let Some((at, timer)) = self.timers.first().cloned() {
