@@ -314,7 +314,8 @@ async fn a_version_7_database_opens_upgraded_and_its_attachments_download() {
     let ws = Workspace::new();
     std::fs::create_dir_all(ws.data_dir()).unwrap();
     std::fs::copy(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema_v7_attachments.db"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/schema_v7_attachments.db"),
         ws.data_dir().join("guichet.db"),
     )
     .expect("copy the fixture");

@@ -65,6 +65,7 @@ fn force_assign_refuses_an_offline_agent_and_waits_for_a_paused_one() {
                     agent: "otto".into(),
                 },
                 by: None,
+                note: None,
             },
         )
         .expect_err("otto is offline");
@@ -80,6 +81,7 @@ fn force_assign_refuses_an_offline_agent_and_waits_for_a_paused_one() {
                 agent: "paula".into(),
             },
             by: None,
+            note: None,
         },
     );
     let explained = router.explain(&id).expect("open");

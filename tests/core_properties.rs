@@ -6,7 +6,9 @@
 //!   agent idle while work it has not declined waits);
 //! - a refused command changed nothing;
 //! - every offer respects the line (checked on a shadow router fed the events one by one);
-//! - no interaction is offered or assigned to two agents, none is lost.
+//! - no interaction is offered or assigned to two agents, none is lost;
+//! - declines and misses lapse after the queue's `reoffer_after_secs` (1 to 17 s here) and the
+//!   interaction is offered again, by the router's own timer (`Advance`).
 //!
 //! At the end, the shadow router (pure replay of the events) equals the live one, and a router
 //! restored from a snapshot mid-way takes exactly the same decisions as the live one afterwards.
@@ -55,6 +57,9 @@ fn queue_config(q: u8, variant: u8) -> QueueConfig {
     config.requirements = vec![Requirement::new(skill(q), 1 + variant % 3)];
     config.offer_timeout_secs = 5 + u64::from(variant % 3) * 5;
     config.max_misses = u32::from(variant % 3);
+    // Declines and misses lapse after 1 to 17 s: re-offers happen within the sequences.
+    config.reoffer_after_secs = 1 + u64::from(variant % 5) * 4;
+    config.max_declines = u32::from(variant % 4 == 3) * 2;
     config.wrap_up_secs = u64::from(variant % 2) * 7;
     config.escalation = vec![
         EscalationStep {
@@ -150,7 +155,7 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         1 => any::<u8>().prop_map(Op::Cancel),
         1 => any::<u8>().prop_map(Op::Abandon),
         5 => any::<u8>().prop_map(Op::AcceptOffered),
-        2 => any::<u8>().prop_map(Op::DeclineOffered),
+        3 => any::<u8>().prop_map(Op::DeclineOffered),
         4 => (any::<u8>(), any::<bool>()).prop_map(|(i, by)| Op::CompleteAssigned(i, by)),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(i, a)| Op::RandomAccept(i, a)),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(i, a)| Op::RandomComplete(i, a)),
@@ -516,8 +521,20 @@ proptest! {
             let again = restored.step(op);
             prop_assert_eq!(live, again, "restored router diverged on {:?}", op);
         }
-        // Draining every timer must not lose anything either.
+        // Draining every timer must not lose anything either, and lapses the declines of every
+        // waiting interaction: no one stays excluded longer than `reoffer_after_secs`.
         h.step(&Op::Advance(600));
+        for view in h.router.interactions() {
+            let reoffer = h
+                .router
+                .queue(&view.queue)
+                .map_or(0, |q| q.config.reoffer_after_secs);
+            if view.phase == InteractionPhase::Waiting {
+                for d in &view.declines {
+                    prop_assert!(d.at.plus_secs(reoffer) > h.now, "not lapsed: {:?}", view);
+                }
+            }
+        }
         check_no_double_assignment(&h.events);
         check_none_lost(&h.router, &h.events);
         // Pure replay of the events rebuilds the same router.

@@ -117,6 +117,8 @@ fn journal(ops: &[Op]) -> Vec<(u64, Event)> {
                     target: None,
                     cause: MoveCause::Overflow,
                     restart_wait: false,
+                    by: None,
+                    note: None,
                 },
                 None => continue,
             },

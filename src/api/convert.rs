@@ -420,6 +420,10 @@ pub fn queue_config(q: &pb::Queue) -> Result<QueueConfig, Status> {
     if let Some(misses) = q.max_misses {
         config.max_misses = misses;
     }
+    if q.reoffer_after_secs != 0 {
+        config.reoffer_after_secs = q.reoffer_after_secs;
+    }
+    config.max_declines = q.max_declines;
     config.wrap_up_secs = q.wrap_up_secs;
     config.wrap_up_codes = q
         .wrap_up_codes
@@ -490,6 +494,8 @@ pub fn queue_pb(q: &QueueConfig) -> pb::Queue {
         }),
         offer_timeout_secs: q.offer_timeout_secs,
         max_misses: Some(q.max_misses),
+        reoffer_after_secs: q.reoffer_after_secs,
+        max_declines: q.max_declines,
         wrap_up_secs: q.wrap_up_secs,
         last_agent_bonus: Some(q.last_agent_bonus),
         public: Some(q.public),

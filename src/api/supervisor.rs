@@ -399,9 +399,10 @@ impl Supervisor for SupervisorService {
     ) -> Result<Response<pb::Explanation>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
         let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
+        let now = SystemClock.now();
         let explanation = self
             .engine
-            .read(move |r| r.explain(&id))
+            .read(move |r| r.explain_at(&id, now))
             .await
             .map_err(status_of)?
             .ok_or_else(|| Status::not_found(format!("no open interaction {id}")))?;

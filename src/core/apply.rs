@@ -8,8 +8,9 @@ use super::error::RouteError;
 use super::event::{DeclineCause, Event, EventKind, MoveCause};
 use super::index::{AgentSlot, Phase, QueueSlot, Slot, Timer, TimerKind, WaitKey};
 use super::message::MessageDirection;
-use super::model::{AgentId, AgentState, Channel, ContactId, InteractionId, QueueId};
+use super::model::{AgentId, AgentState, Channel, ContactId, InteractionId, QueueId, Timestamp};
 use super::router::Router;
+use super::view::Decline;
 
 fn replay(msg: String) -> RouteError {
     RouteError::Replay(msg)
@@ -56,9 +57,11 @@ impl Router {
                             levels,
                             state: AgentState::Offline,
                             load: [0; 4],
-                            idle_since: at,
+                            idle_since: [at; 4],
                             last_offer_seq: 0,
+                            last_offer_on: [0; 4],
                             misses: 0,
+                            declines: 0,
                             memberships: Vec::new(),
                             work: Vec::new(),
                         };
@@ -112,11 +115,13 @@ impl Router {
                 let slot = self.agent_mut(a);
                 let previous = std::mem::replace(&mut slot.state, state.clone());
                 if *state == AgentState::Available && previous != AgentState::Available {
-                    slot.idle_since = at;
+                    slot.idle_since = [at; 4];
                     slot.misses = 0;
+                    slot.declines = 0;
                 }
                 if *state == AgentState::Offline {
                     slot.misses = 0;
+                    slot.declines = 0;
                 }
                 if let AgentState::WrapUp { until } = previous {
                     self.timers
@@ -217,6 +222,7 @@ impl Router {
                 agent_slot.load[channel.index()] += 1;
                 agent_slot.work.push(*interaction);
                 agent_slot.last_offer_seq = seq;
+                agent_slot.last_offer_on[channel.index()] = seq;
                 self.set_timer(*interaction, Some((*deadline, TimerKind::OfferTimeout)));
                 self.resync_agent(a);
             }
@@ -230,7 +236,9 @@ impl Router {
                 let slot = self.slot_mut(*interaction);
                 slot.phase = Phase::Assigned { agent: a };
                 let contact = slot.spec.contact.clone();
-                self.agent_mut(a).misses = 0;
+                let agent_slot = self.agent_mut(a);
+                agent_slot.misses = 0;
+                agent_slot.declines = 0;
                 if let Some(contact) = contact {
                     self.last_agent.insert(contact, agent.clone());
                 }
@@ -248,13 +256,34 @@ impl Router {
                 self.release_agent(*interaction);
                 if *cause != DeclineCause::Revoked {
                     let slot = self.slot_mut(*interaction);
-                    if !slot.declined_by.contains(agent) {
-                        slot.declined_by.push(agent.clone());
+                    let decline = Decline {
+                        agent: agent.clone(),
+                        at,
+                        cause: *cause,
+                    };
+                    match slot.declined_by.iter_mut().find(|d| d.agent == *agent) {
+                        Some(d) => *d = decline,
+                        None => slot.declined_by.push(decline),
                     }
                 }
-                if *cause == DeclineCause::TimedOut {
-                    self.agent_mut(a).misses += 1;
+                match cause {
+                    DeclineCause::TimedOut => self.agent_mut(a).misses += 1,
+                    DeclineCause::Declined => self.agent_mut(a).declines += 1,
+                    DeclineCause::Revoked => {}
                 }
+                self.enter_waiting(*interaction);
+            }
+            EventKind::DeclineLapsed { interaction, agent } => {
+                self.expect_phase(*interaction, |p| p == Phase::Waiting)?;
+                if !self.slot_mut(*interaction).declined(agent) {
+                    return Err(replay(format!(
+                        "interaction {interaction} was not declined by {agent}"
+                    )));
+                }
+                self.leave_waiting(*interaction);
+                self.slot_mut(*interaction)
+                    .declined_by
+                    .retain(|d| d.agent != *agent);
                 self.enter_waiting(*interaction);
             }
             EventKind::InteractionEscalated { interaction, step } => {
@@ -288,7 +317,15 @@ impl Router {
                 let holder = phase
                     .agent()
                     .map(|a| self.agent_mut(a).config.id.clone())
-                    .filter(|h| *cause == MoveCause::Transfer && target.as_ref() != Some(h));
+                    .filter(|h| *cause == MoveCause::Transfer && target.as_ref() != Some(h))
+                    .map(|agent| Decline {
+                        agent,
+                        at,
+                        cause: DeclineCause::Declined,
+                    });
+                if let Phase::Assigned { agent } = phase {
+                    self.work_ended(*interaction, agent, at);
+                }
                 if phase == Phase::Waiting {
                     self.leave_waiting(*interaction);
                 } else {
@@ -345,7 +382,10 @@ impl Router {
                         slot.wrap_up_code = wrap_up_code.as_deref().map(Box::from);
                         self.set_timer(*interaction, Some((*until, TimerKind::WrapUpEnd)));
                     }
-                    None => self.close(*interaction),
+                    None => {
+                        self.work_ended(*interaction, a, at);
+                        self.close(*interaction);
+                    }
                 }
             }
             EventKind::WrapUpEnded {
@@ -356,10 +396,13 @@ impl Router {
                     *interaction,
                     |p| matches!(p, Phase::WrapUp { agent, .. } if agent == a),
                 )?;
+                self.work_ended(*interaction, a, at);
                 self.close(*interaction);
             }
             EventKind::InteractionEnded { interaction, .. } => {
-                self.expect_phase(*interaction, |_| true)?;
+                if let Phase::Assigned { agent } = self.expect_phase(*interaction, |_| true)? {
+                    self.work_ended(*interaction, agent, at);
+                }
                 self.close(*interaction);
             }
             EventKind::MessageAdded {
@@ -497,6 +540,16 @@ impl Router {
         };
         let timer = self.wait_deadline(slot).map(|t| (t, TimerKind::Wait));
         self.set_timer(id, timer);
+    }
+
+    /// Restarts the agent's idle time on the interaction's channel: its work on it ended (the
+    /// caller then frees the capacity, which files the agent under its new key).
+    fn work_ended(&mut self, id: InteractionId, a: u32, at: Timestamp) {
+        let Some(slot) = self.interactions.get(&id) else {
+            return;
+        };
+        let channel = slot.spec.channel;
+        self.agent_mut(a).idle_since[channel.index()] = at;
     }
 
     /// Frees the capacity an offered, assigned or wrapping-up interaction holds on its agent.

@@ -202,6 +202,14 @@ pub enum EventKind {
         /// Why.
         cause: DeclineCause,
     },
+    /// An agent who declined or missed a waiting interaction may be offered it again: the
+    /// queue's `reoffer_after_secs` has passed since.
+    DeclineLapsed {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The agent.
+        agent: AgentId,
+    },
     /// A waiting interaction reached an escalation step.
     InteractionEscalated {
         /// The interaction.
@@ -295,6 +303,7 @@ impl EventKind {
             EventKind::InteractionOffered { interaction, .. }
             | EventKind::OfferAccepted { interaction, .. }
             | EventKind::OfferDeclined { interaction, .. }
+            | EventKind::DeclineLapsed { interaction, .. }
             | EventKind::InteractionEscalated { interaction, .. }
             | EventKind::InteractionOverflowed { interaction, .. }
             | EventKind::InteractionMoved { interaction, .. }
@@ -319,6 +328,7 @@ impl EventKind {
             | EventKind::InteractionOffered { agent, .. }
             | EventKind::OfferAccepted { agent, .. }
             | EventKind::OfferDeclined { agent, .. }
+            | EventKind::DeclineLapsed { agent, .. }
             | EventKind::InteractionCompleted { agent, .. }
             | EventKind::WrapUpEnded { agent, .. } => Some(agent),
             EventKind::InteractionMoved { target, .. } => target.as_ref(),
@@ -342,6 +352,7 @@ impl EventKind {
             EventKind::InteractionOffered { .. } => "interaction_offered",
             EventKind::OfferAccepted { .. } => "offer_accepted",
             EventKind::OfferDeclined { .. } => "offer_declined",
+            EventKind::DeclineLapsed { .. } => "decline_lapsed",
             EventKind::InteractionEscalated { .. } => "interaction_escalated",
             EventKind::InteractionOverflowed { .. } => "interaction_overflowed",
             EventKind::InteractionMoved { .. } => "interaction_moved",

@@ -23,6 +23,7 @@ use super::model::{
     Requirement, Skill, StepAction, Strategy, Timestamp,
 };
 use super::router::Router;
+use super::view::Decline;
 
 /// Index of an interned skill.
 pub(super) type SkillIdx = u32;
@@ -87,9 +88,12 @@ impl WaitKey {
     }
 }
 
-/// Position of a free agent in a class: smaller is preferred. The first two fields depend on the
-/// strategy (see [`agent_rank`]); the id breaks ties.
-pub(super) type AgentKey = (i64, u64, AgentId);
+/// An agent's rank in a class under the class's strategy, smaller first (see [`agent_rank`]).
+pub(super) type Rank = (i64, u64, u64);
+
+/// Position of a free agent in a class: smaller is preferred. The first three fields are its
+/// [`Rank`]; the id breaks ties.
+pub(super) type AgentKey = (i64, u64, u64, AgentId);
 
 /// Requirements an interaction adds to its queue's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -128,7 +132,7 @@ pub(super) struct Membership {
     pub(super) class: u32,
     pub(super) competence: u32,
     /// The key under which the agent sits in the class's agent set, if it does.
-    pub(super) key: Option<(i64, u64)>,
+    pub(super) key: Option<Rank>,
 }
 
 /// An agent's configuration and live state.
@@ -140,9 +144,17 @@ pub(super) struct AgentSlot {
     pub(super) state: AgentState,
     /// Interactions offered, assigned or in wrap-up, per channel index.
     pub(super) load: [u16; 4],
-    pub(super) idle_since: Timestamp,
+    /// Per channel index: when the agent last finished work on the channel or became
+    /// available.
+    pub(super) idle_since: [Timestamp; 4],
+    /// The router's offer sequence number at the agent's last offer, on any channel.
     pub(super) last_offer_seq: u64,
+    /// Per channel index: the offer sequence number at the agent's last offer on the channel.
+    pub(super) last_offer_on: [u64; 4],
+    /// Offers missed (timed out) in a row.
     pub(super) misses: u32,
+    /// Offers declined in a row.
+    pub(super) declines: u32,
     /// Sorted by class index.
     pub(super) memberships: Vec<Membership>,
     /// Interactions offered, assigned or in wrap-up.
@@ -198,18 +210,27 @@ impl AgentSlot {
     }
 }
 
-/// The primary and secondary sort fields of an agent in a class under `strategy` (smaller first).
-pub(super) fn agent_rank(strategy: Strategy, agent: &AgentSlot, competence: u32) -> (i64, u64) {
+/// The sort fields of an agent in a class of `channel` under `strategy` (smaller first): the
+/// strategy's own criterion, then the tie-breaks every strategy shares, idle the longest on the
+/// channel and last offered on the channel the longest ago.
+pub(super) fn agent_rank(
+    strategy: Strategy,
+    agent: &AgentSlot,
+    competence: u32,
+    channel: Channel,
+) -> Rank {
+    let idle = agent.idle_since[channel.index()].0;
+    let offered = agent.last_offer_on[channel.index()];
     match strategy {
-        Strategy::MostCompetent => (-i64::from(competence), agent.idle_since.0),
-        Strategy::LongestIdle => (agent.idle_since.0 as i64, 0),
-        Strategy::LeastOccupied => (agent.occupancy() as i64, agent.idle_since.0),
-        Strategy::RoundRobin => (agent.last_offer_seq as i64, 0),
+        Strategy::MostCompetent => (-i64::from(competence), idle, offered),
+        Strategy::LongestIdle => (idle as i64, offered, 0),
+        Strategy::LeastOccupied => (agent.occupancy() as i64, idle, offered),
+        Strategy::RoundRobin => (agent.last_offer_seq as i64, idle, offered),
     }
 }
 
 /// A rank turned into a score where higher is better, for explanations.
-pub(super) fn rank_score(strategy: Strategy, rank: (i64, u64), at: Timestamp) -> i64 {
+pub(super) fn rank_score(strategy: Strategy, rank: Rank, at: Timestamp) -> i64 {
     match strategy {
         Strategy::MostCompetent => -rank.0,
         Strategy::LongestIdle => at.0 as i64 - rank.0,
@@ -469,13 +490,30 @@ pub(super) struct Slot {
     /// Its class while waiting (and the class it came from while offered).
     pub(super) class: u32,
     pub(super) phase: Phase,
-    /// Agents who declined or missed it since it last escalated or moved: not offered it again.
-    pub(super) declined_by: Vec<AgentId>,
+    /// Agents who declined or missed it since it last escalated or moved, and when: not offered
+    /// it again until the queue's `reoffer_after_secs` has passed (a `decline_lapsed` event then
+    /// takes them off the list).
+    pub(super) declined_by: Vec<Decline>,
     pub(super) overflowed: bool,
     /// Boxed: only offered and assigned interactions have one, and waiting ones should be small.
     pub(super) decision: Option<Box<Decision>>,
     pub(super) timer: Option<(Timestamp, TimerKind)>,
     pub(super) wrap_up_code: Option<Box<str>>,
+}
+
+impl Slot {
+    /// Whether `agent` declined or missed it and may not be offered it again yet.
+    pub(super) fn declined(&self, agent: &AgentId) -> bool {
+        self.declined_by.iter().any(|d| d.agent == *agent)
+    }
+
+    /// When the first of its declines lapses, `reoffer_after_secs` after it happened.
+    pub(super) fn next_lapse(&self, reoffer_after_secs: u64) -> Option<Timestamp> {
+        self.declined_by
+            .iter()
+            .map(|d| d.at.plus_secs(reoffer_after_secs))
+            .min()
+    }
 }
 
 /// A queue's configuration, its interned requirements and its classes.
@@ -667,9 +705,11 @@ impl Router {
                 // `c` is the largest class index, so pushing keeps memberships sorted.
                 let key = agent
                     .can_take(class.key.channel)
-                    .then(|| agent_rank(class.strategy, agent, competence));
+                    .then(|| agent_rank(class.strategy, agent, competence, class.key.channel));
                 if let Some(k) = key {
-                    class.agents.insert((k.0, k.1, agent.config.id.clone()));
+                    class
+                        .agents
+                        .insert((k.0, k.1, k.2, agent.config.id.clone()));
                 }
                 agent.memberships.push(Membership {
                     class: c,
@@ -735,8 +775,15 @@ impl Router {
                 class.eligible += 1;
                 if let Ok(i) = agent.memberships.binary_search_by_key(&c, |m| m.class) {
                     if agent.can_take(class.key.channel) {
-                        let k = agent_rank(class.strategy, agent, agent.memberships[i].competence);
-                        class.agents.insert((k.0, k.1, agent.config.id.clone()));
+                        let k = agent_rank(
+                            class.strategy,
+                            agent,
+                            agent.memberships[i].competence,
+                            class.key.channel,
+                        );
+                        class
+                            .agents
+                            .insert((k.0, k.1, k.2, agent.config.id.clone()));
                         agent.memberships[i].key = Some(k);
                     }
                 }
@@ -756,7 +803,9 @@ impl Router {
             let class = &mut classes[m.class as usize];
             class.eligible -= 1;
             if let Some(k) = m.key {
-                class.agents.remove(&(k.0, k.1, agent.config.id.clone()));
+                class
+                    .agents
+                    .remove(&(k.0, k.1, k.2, agent.config.id.clone()));
             }
         }
     }
@@ -797,15 +846,17 @@ impl Router {
             let class = &mut classes[m.class as usize];
             let want = agent
                 .can_take(class.key.channel)
-                .then(|| agent_rank(class.strategy, agent, m.competence));
+                .then(|| agent_rank(class.strategy, agent, m.competence, class.key.channel));
             if want != m.key {
                 if let Some(old) = m.key {
                     class
                         .agents
-                        .remove(&(old.0, old.1, agent.config.id.clone()));
+                        .remove(&(old.0, old.1, old.2, agent.config.id.clone()));
                 }
                 if let Some(new) = want {
-                    class.agents.insert((new.0, new.1, agent.config.id.clone()));
+                    class
+                        .agents
+                        .insert((new.0, new.1, new.2, agent.config.id.clone()));
                 }
                 m.key = want;
             }
@@ -829,12 +880,14 @@ impl Router {
         }
     }
 
-    /// When a waiting interaction's next escalation step or overflow is due.
+    /// When a waiting interaction's next escalation step, overflow or decline lapse is due (an
+    /// interaction waiting for one agent neither escalates nor overflows).
     pub(super) fn wait_deadline(&self, slot: &Slot) -> Option<Timestamp> {
-        if slot.target.is_some() {
-            return None;
-        }
         let q = &self.queues[slot.queue as usize].config;
+        let lapse = slot.next_lapse(q.reoffer_after_secs);
+        if slot.target.is_some() {
+            return lapse;
+        }
         let step_at = q
             .escalation
             .get(slot.step as usize)
@@ -846,10 +899,7 @@ impl Router {
                 .as_ref()
                 .map(|o| slot.queue_entered_at.plus_secs(o.after_secs))
         };
-        match (step_at, overflow_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [step_at, overflow_at, lapse].into_iter().flatten().min()
     }
 
     /// Replaces the interaction's pending timer.

@@ -51,9 +51,9 @@ impl Router {
                     }
                 }
                 if let Some(m) = m {
-                    let want = agent
-                        .can_take(class.key.channel)
-                        .then(|| agent_rank(class.strategy, agent, m.competence));
+                    let want = agent.can_take(class.key.channel).then(|| {
+                        agent_rank(class.strategy, agent, m.competence, class.key.channel)
+                    });
                     if m.key != want {
                         return Err(format!(
                             "agent {} has a stale key in class {c}",
@@ -61,7 +61,9 @@ impl Router {
                         ));
                     }
                     let present = want.is_some_and(|k| {
-                        class.agents.contains(&(k.0, k.1, agent.config.id.clone()))
+                        class
+                            .agents
+                            .contains(&(k.0, k.1, k.2, agent.config.id.clone()))
                     });
                     if want.is_some() != present {
                         return Err(format!(
@@ -73,7 +75,7 @@ impl Router {
                         let idle_work = class.waiting.iter().find(|k| {
                             self.interactions
                                 .get(&k.id)
-                                .is_some_and(|s| !s.declined_by.contains(&agent.config.id))
+                                .is_some_and(|s| !s.declined(&agent.config.id))
                         });
                         if let Some(k) = idle_work {
                             return Err(format!(
@@ -201,7 +203,7 @@ impl Router {
                 let declined = self
                     .interactions
                     .get(&key.id)
-                    .is_some_and(|other| other.declined_by.contains(agent));
+                    .is_some_and(|other| other.declined(agent));
                 if !declined {
                     return Err(format!(
                         "{interaction} offered to {agent} while {} (ahead in the same queue) waits \

@@ -511,18 +511,22 @@ impl AgentState {
 }
 
 /// How a queue picks among eligible available agents.
+///
+/// Every strategy breaks its ties the same way: the agent idle the longest on the interaction's
+/// channel (idle time restarts when the agent finishes work on that channel or becomes
+/// available), then the agent whose last offer on that channel is the oldest, then agent id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Highest competence (sum of levels on the required skills, plus preferred skills), then
-    /// longest idle, then agent id.
+    /// the tie-breaks.
     #[default]
     MostCompetent,
-    /// The agent idle the longest, then agent id.
+    /// The agent idle the longest on the channel, then the tie-breaks.
     LongestIdle,
-    /// The agent with the lowest share of its capacity in use, then longest idle, then agent id.
+    /// The agent with the lowest share of its capacity in use, then the tie-breaks.
     LeastOccupied,
-    /// The agent offered something the least recently, then agent id.
+    /// The agent offered something the least recently (on any channel), then the tie-breaks.
     RoundRobin,
 }
 
@@ -646,6 +650,15 @@ pub struct QueueConfig {
     /// `missed_offers`; 0 never pauses.
     #[serde(default = "default_max_misses")]
     pub max_misses: u32,
+    /// Seconds after which an agent who declined or missed an interaction may be offered it
+    /// again (1 to 86,400; default 30). Before, the interaction goes to other agents; after, the
+    /// router offers it to that agent again on its own if the agent is free.
+    #[serde(default = "default_reoffer_after")]
+    pub reoffer_after_secs: u64,
+    /// Offers declined in a row after which the agent is paused with reason
+    /// `declined_offers`; 0 (the default) never pauses.
+    #[serde(default)]
+    pub max_declines: u32,
     /// Seconds of after-contact work following a completion; 0 for none.
     #[serde(default)]
     pub wrap_up_secs: u64,
@@ -676,6 +689,16 @@ fn default_offer_timeout() -> u64 {
 
 fn default_max_misses() -> u32 {
     3
+}
+
+/// The default of [`QueueConfig::reoffer_after_secs`]: 30 seconds.
+pub const DEFAULT_REOFFER_AFTER_SECS: u64 = 30;
+
+/// The longest [`QueueConfig::reoffer_after_secs`]: a day.
+pub const MAX_REOFFER_AFTER_SECS: u64 = 86_400;
+
+fn default_reoffer_after() -> u64 {
+    DEFAULT_REOFFER_AFTER_SECS
 }
 
 fn default_last_agent_bonus() -> u32 {
@@ -717,6 +740,8 @@ impl QueueConfig {
             overflow: None,
             offer_timeout_secs: default_offer_timeout(),
             max_misses: default_max_misses(),
+            reoffer_after_secs: default_reoffer_after(),
+            max_declines: 0,
             wrap_up_secs: 0,
             last_agent_bonus: default_last_agent_bonus(),
             public: true,

@@ -12,14 +12,14 @@ use super::event::{
     Candidate, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause, Rule,
 };
 use super::index::{
-    rank_score, AgentSlot, Class, ClassKey, ExternalRefs, Interner, Phase, Profile, QueueSlot,
-    Slot, Slots, Timer, TimerKind, WaitKey,
+    rank_score, AgentKey, AgentSlot, Class, ClassKey, ExternalRefs, Interner, Phase, Profile,
+    QueueSlot, Slot, Slots, Timer, TimerKind, WaitKey,
 };
 use super::message::MessageDirection;
 use super::model::{
     AgentId, AgentState, Channel, ContactId, InteractionId, InteractionSpec, OverflowAction,
     QueueConfig, QueueId, Requirement, Skill, StepAction, Strategy, Timestamp, MAX_LEVEL,
-    MIN_LEVEL,
+    MAX_REOFFER_AFTER_SECS, MIN_LEVEL,
 };
 
 /// The routing core: every agent, queue and open interaction of one contact center, and the
@@ -105,8 +105,9 @@ impl Router {
         Ok(out)
     }
 
-    /// Processes every timer due at or before `now`: offer timeouts, escalation steps, overflows
-    /// and the ends of wrap-up. Events carry the time their timer was due.
+    /// Processes every timer due at or before `now`: offer timeouts, escalation steps, overflows,
+    /// lapses of declines (the interaction is offered again) and the ends of wrap-up. Events carry
+    /// the time their timer was due.
     pub fn tick(&mut self, now: Timestamp) -> Vec<Event> {
         let mut out = Vec::new();
         while let Some((at, timer)) = self.timers.first().cloned() {
@@ -406,15 +407,32 @@ impl Router {
                 if !matches!(slot.phase, Phase::Offered { agent, .. } if agent == a) {
                     return Err(RouteError::NotOfferedTo { interaction, agent });
                 }
+                let max_declines = self.queues[slot.queue as usize].config.max_declines;
                 self.emit(
                     out,
                     now,
                     EventKind::OfferDeclined {
                         interaction,
-                        agent,
+                        agent: agent.clone(),
                         cause: DeclineCause::Declined,
                     },
                 );
+                let slot = self.agent_ref(a);
+                if max_declines > 0
+                    && slot.declines >= max_declines
+                    && slot.state == AgentState::Available
+                {
+                    self.emit(
+                        out,
+                        now,
+                        EventKind::AgentStateChanged {
+                            agent,
+                            state: AgentState::Paused {
+                                reason: DECLINED_OFFERS.to_owned(),
+                            },
+                        },
+                    );
+                }
                 self.match_interaction(now, interaction, out);
                 self.match_agent(now, a, out);
             }
@@ -632,64 +650,78 @@ impl Router {
                 self.match_agent(at, a, out);
             }
             Timer::Wait(id) => {
+                let Some(slot) = self.interactions.get_mut(&id) else {
+                    return;
+                };
+                if slot.phase != Phase::Waiting {
+                    return;
+                }
+                // `tick` took the timer out of the set: forget it, so that what follows sets the
+                // next one.
+                slot.timer = None;
                 let Some(slot) = self.interactions.get(&id) else {
                     return;
                 };
-                if slot.phase != Phase::Waiting || slot.target.is_some() {
-                    return;
-                }
                 let queue = &self.queues[slot.queue as usize].config;
-                let step_due = queue
-                    .escalation
-                    .get(slot.step as usize)
-                    .is_some_and(|s| slot.queue_entered_at.plus_secs(s.after_secs) <= at);
-                if step_due {
-                    let step = slot.step + 1;
-                    self.emit(
-                        out,
-                        at,
-                        EventKind::InteractionEscalated {
-                            interaction: id,
-                            step,
-                        },
-                    );
-                    self.match_interaction(at, id, out);
-                    return;
-                }
-                let overflow = queue.overflow.clone().filter(|o| {
-                    !slot.overflowed && slot.queue_entered_at.plus_secs(o.after_secs) <= at
-                });
-                if let Some(overflow) = overflow {
-                    self.emit(
-                        out,
-                        at,
-                        EventKind::InteractionOverflowed {
-                            interaction: id,
-                            action: overflow.action.clone(),
-                        },
-                    );
-                    if let OverflowAction::Queue { queue } = overflow.action {
+                if slot.target.is_none() {
+                    let step_due = queue
+                        .escalation
+                        .get(slot.step as usize)
+                        .is_some_and(|s| slot.queue_entered_at.plus_secs(s.after_secs) <= at);
+                    if step_due {
+                        let step = slot.step + 1;
                         self.emit(
                             out,
                             at,
-                            EventKind::InteractionMoved {
+                            EventKind::InteractionEscalated {
                                 interaction: id,
-                                queue,
-                                target: None,
-                                cause: MoveCause::Overflow,
-                                restart_wait: false,
-                                by: None,
-                                note: None,
+                                step,
                             },
                         );
                         self.match_interaction(at, id, out);
+                        return;
                     }
+                    let overflow = queue.overflow.clone().filter(|o| {
+                        !slot.overflowed && slot.queue_entered_at.plus_secs(o.after_secs) <= at
+                    });
+                    if let Some(overflow) = overflow {
+                        self.emit(
+                            out,
+                            at,
+                            EventKind::InteractionOverflowed {
+                                interaction: id,
+                                action: overflow.action.clone(),
+                            },
+                        );
+                        if let OverflowAction::Queue { queue } = overflow.action {
+                            self.emit(
+                                out,
+                                at,
+                                EventKind::InteractionMoved {
+                                    interaction: id,
+                                    queue,
+                                    target: None,
+                                    cause: MoveCause::Overflow,
+                                    restart_wait: false,
+                                    by: None,
+                                    note: None,
+                                },
+                            );
+                            self.match_interaction(at, id, out);
+                        }
+                        return;
+                    }
+                }
+                if slot
+                    .next_lapse(queue.reoffer_after_secs)
+                    .is_some_and(|lapse| lapse <= at)
+                {
+                    // Lapses the due declines, then offers it (to the agent who declined, if
+                    // that agent is free and the best).
+                    self.match_interaction(at, id, out);
                 } else {
                     // Not due (the queue changed since the timer was set): set it again.
                     let timer = self.wait_deadline(slot).map(|t| (t, TimerKind::Wait));
-                    if let Some(slot) = self.interactions.get_mut(&id) {
-                        slot.timer = None;
-                    }
                     self.set_timer(id, timer);
                 }
             }
@@ -886,8 +918,38 @@ impl Router {
         }
     }
 
-    /// Offers a waiting interaction to the best free eligible agent of its class, if any.
+    /// Lets the agents whose decline of a waiting interaction is `reoffer_after_secs` old by
+    /// `at` be offered it again (one `decline_lapsed` event each).
+    fn lapse_declines(&mut self, at: Timestamp, id: InteractionId, out: &mut Vec<Event>) {
+        let Some(slot) = self.interactions.get(&id) else {
+            return;
+        };
+        if slot.phase != Phase::Waiting || slot.declined_by.is_empty() {
+            return;
+        }
+        let reoffer = self.queues[slot.queue as usize].config.reoffer_after_secs;
+        let lapsed: Vec<AgentId> = slot
+            .declined_by
+            .iter()
+            .filter(|d| d.at.plus_secs(reoffer) <= at)
+            .map(|d| d.agent.clone())
+            .collect();
+        for agent in lapsed {
+            self.emit(
+                out,
+                at,
+                EventKind::DeclineLapsed {
+                    interaction: id,
+                    agent,
+                },
+            );
+        }
+    }
+
+    /// Offers a waiting interaction to the best free eligible agent of its class, if any (after
+    /// lapsing the declines that are `reoffer_after_secs` old by `at`).
     fn match_interaction(&mut self, at: Timestamp, id: InteractionId, out: &mut Vec<Event>) {
+        self.lapse_declines(at, id, out);
         let Some(slot) = self.interactions.get(&id) else {
             return;
         };
@@ -896,10 +958,10 @@ impl Router {
         }
         let class = &self.classes[slot.class as usize];
         let strategy = class.strategy;
-        let mut best: Option<&(i64, u64, AgentId)> = None;
-        let mut runner: Option<&(i64, u64, AgentId)> = None;
+        let mut best: Option<&AgentKey> = None;
+        let mut runner: Option<&AgentKey> = None;
         for key in class.agents.iter() {
-            if !slot.declined_by.is_empty() && slot.declined_by.contains(&key.2) {
+            if !slot.declined_by.is_empty() && slot.declined(&key.3) {
                 continue;
             }
             if best.is_none() {
@@ -915,10 +977,10 @@ impl Router {
         } else {
             Rule::Strategy { strategy }
         };
-        let mut winner = best.map(|k| (k.2.clone(), rank_score(strategy, (k.0, k.1), at)));
+        let mut winner = best.map(|k| (k.3.clone(), rank_score(strategy, (k.0, k.1, k.2), at)));
         let mut runner_up = runner.map(|k| Candidate {
-            agent: k.2.clone(),
-            score: rank_score(strategy, (k.0, k.1), at),
+            agent: k.3.clone(),
+            score: rank_score(strategy, (k.0, k.1, k.2), at),
         });
         // The contact's last agent: a bonus under most_competent, preferred outright otherwise.
         if let (Some(contact), None) = (&slot.spec.contact, &slot.target) {
@@ -929,25 +991,26 @@ impl Router {
                     .and_then(|&la| self.agents[la as usize].as_ref())
                     .and_then(|agent| agent.membership(slot.class))
                     .and_then(|m| m.key)
-                    .filter(|_| !slot.declined_by.contains(last));
+                    .filter(|_| !slot.declined(last));
                 if let Some(rank) = free {
-                    let is_best = best.is_some_and(|k| k.2 == *last);
+                    let is_best = best.is_some_and(|k| k.3 == *last);
                     let last_score = rank_score(strategy, rank, at);
                     let take = match strategy {
                         Strategy::MostCompetent => {
                             let with_bonus = last_score + i64::from(queue.last_agent_bonus);
                             match best {
                                 Some(k) if !is_best => {
-                                    let best_score = rank_score(strategy, (k.0, k.1), at);
-                                    // Same order as the set: score desc, idle asc, id asc.
+                                    let best_score = rank_score(strategy, (k.0, k.1, k.2), at);
+                                    // Same order as the set: score desc, then the tie-breaks
+                                    // (idle asc, last offer asc), then id asc.
                                     (
                                         with_bonus,
-                                        std::cmp::Reverse(rank.1),
+                                        std::cmp::Reverse((rank.1, rank.2)),
                                         std::cmp::Reverse(last),
                                     ) > (
                                         best_score,
-                                        std::cmp::Reverse(k.1),
-                                        std::cmp::Reverse(&k.2),
+                                        std::cmp::Reverse((k.1, k.2)),
+                                        std::cmp::Reverse(&k.3),
                                     )
                                 }
                                 _ => true,
@@ -1018,7 +1081,7 @@ impl Router {
                     class.waiting.iter().copied().find(|k| {
                         self.interactions
                             .get(&k.id)
-                            .is_none_or(|s| !s.declined_by.contains(&agent.config.id))
+                            .is_none_or(|s| !s.declined(&agent.config.id))
                     })
                 };
                 let Some(head) = head else {
@@ -1081,11 +1144,26 @@ impl Router {
                 classes.extend_from_slice(&other.classes);
             }
         }
+        if self.declined_waiting > 0 {
+            // A shorter `reoffer_after_secs` may have lapsed declines already.
+            let declined: Vec<InteractionId> = classes
+                .iter()
+                .flat_map(|&c| self.classes[c as usize].waiting.iter().map(|k| k.id))
+                .filter(|id| {
+                    self.interactions
+                        .get(id)
+                        .is_some_and(|s| !s.declined_by.is_empty())
+                })
+                .collect();
+            for id in declined {
+                self.lapse_declines(at, id, out);
+            }
+        }
         let mut agents: Vec<AgentId> = classes
             .iter()
             .map(|&c| &self.classes[c as usize])
             .filter(|c| !c.waiting.is_empty())
-            .flat_map(|c| c.agents.iter().map(|k| k.2.clone()))
+            .flat_map(|c| c.agents.iter().map(|k| k.3.clone()))
             .collect();
         agents.sort();
         agents.dedup();
@@ -1224,6 +1302,12 @@ impl Router {
             return Err(invalid("offer_timeout_secs must be at least 1".into()));
         }
         validate_wrap_up_codes(config).map_err(invalid)?;
+        if !(1..=MAX_REOFFER_AFTER_SECS).contains(&config.reoffer_after_secs) {
+            return Err(invalid(format!(
+                "reoffer_after_secs is {}: it must be 1 to {MAX_REOFFER_AFTER_SECS} (a day)",
+                config.reoffer_after_secs
+            )));
+        }
         if let Some(c) = Channel::ALL
             .into_iter()
             .find(|c| config.sla_working_days.get(*c) > MAX_WORKING_DAYS)
@@ -1311,6 +1395,9 @@ impl Router {
 
 /// The pause reason the router sets after too many missed offers in a row.
 pub const MISSED_OFFERS: &str = "missed_offers";
+
+/// The pause reason the router sets after too many declined offers in a row (`max_declines`).
+pub const DECLINED_OFFERS: &str = "declined_offers";
 
 fn queue_refers_to(config: &QueueConfig, queue: &QueueId) -> bool {
     config

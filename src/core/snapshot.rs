@@ -6,10 +6,29 @@
 use serde::{Deserialize, Serialize};
 
 use super::index::{AgentSlot, Phase, Slot, TimerKind};
-use super::model::{AgentConfig, AgentId, AgentState, ContactId, QueueConfig, Timestamp};
+use super::model::{
+    AgentConfig, AgentId, AgentState, Channel, ContactId, PerChannel, QueueConfig, Timestamp,
+};
 use super::router::Router;
-use super::view::{InteractionPhase, InteractionView};
-use super::{Event, EventKind, RouteError};
+use super::view::{per_channel, Decline, InteractionPhase, InteractionView};
+use super::{DeclineCause, Event, EventKind, RouteError};
+
+/// The declines of a snapshotted interaction. A snapshot written before re-offers existed lists
+/// only the agents: their declines count from when the interaction entered its queue (the
+/// earliest they can have happened), so they lapse `reoffer_after_secs` after that.
+fn declines_of(view: &InteractionView) -> Vec<Decline> {
+    if !view.declines.is_empty() || view.declined_by.is_empty() {
+        return view.declines.clone();
+    }
+    view.declined_by
+        .iter()
+        .map(|agent| Decline {
+            agent: agent.clone(),
+            at: view.queue_entered_at,
+            cause: DeclineCause::Declined,
+        })
+        .collect()
+}
 
 /// An agent's configuration and live state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,12 +37,23 @@ pub struct AgentSnapshot {
     pub config: AgentConfig,
     /// The state.
     pub state: AgentState,
-    /// When it last became available or finished its work.
+    /// When it last became available or finished its work, on any channel.
     pub idle_since: Timestamp,
+    /// Per channel, when it last became available or finished work on that channel (absent from
+    /// snapshots written before idle time was kept per channel: `idle_since` on every channel).
+    #[serde(default)]
+    pub idle_since_by_channel: Option<PerChannel<Timestamp>>,
     /// The router's offer sequence number at its last offer (for `round_robin`).
     pub last_offer_seq: u64,
+    /// Per channel, the offer sequence number at its last offer on that channel (absent from
+    /// older snapshots: none).
+    #[serde(default)]
+    pub last_offer_by_channel: Option<PerChannel<u64>>,
     /// Offers missed in a row.
     pub misses: u32,
+    /// Offers declined in a row.
+    #[serde(default)]
+    pub declines: u32,
 }
 
 /// The router's logical state, in a deterministic order.
@@ -52,9 +82,12 @@ impl Router {
             .map(|a| AgentSnapshot {
                 config: a.config.clone(),
                 state: a.state.clone(),
-                idle_since: a.idle_since,
+                idle_since: a.idle_since.iter().copied().max().unwrap_or_default(),
+                idle_since_by_channel: Some(per_channel(a.idle_since)),
                 last_offer_seq: a.last_offer_seq,
+                last_offer_by_channel: Some(per_channel(a.last_offer_on)),
                 misses: a.misses,
+                declines: a.declines,
             })
             .collect();
         agents.sort_by(|a, b| a.config.id.cmp(&b.config.id));
@@ -95,9 +128,17 @@ impl Router {
                 levels,
                 state: agent.state.clone(),
                 load: [0; 4],
-                idle_since: agent.idle_since,
+                idle_since: match agent.idle_since_by_channel {
+                    Some(by) => Channel::ALL.map(|c| by.get(c)),
+                    None => [agent.idle_since; 4],
+                },
                 last_offer_seq: agent.last_offer_seq,
+                last_offer_on: match agent.last_offer_by_channel {
+                    Some(by) => Channel::ALL.map(|c| by.get(c)),
+                    None => [0; 4],
+                },
                 misses: agent.misses,
+                declines: agent.declines,
                 memberships: Vec::new(),
                 work: Vec::new(),
             });
@@ -157,7 +198,7 @@ impl Router {
             target: view.target.clone(),
             class: 0,
             phase,
-            declined_by: view.declined_by.clone(),
+            declined_by: declines_of(view),
             overflowed: view.overflowed,
             decision: view.decision.clone().map(Box::new),
             timer: None,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::Decision;
+use super::event::{Decision, DeclineCause};
 use super::index::{Phase, Slot};
 use super::model::{
     AgentConfig, AgentId, AgentState, Channel, ContactId, InteractionId, InteractionSpec,
@@ -52,6 +52,18 @@ impl InteractionPhase {
     }
 }
 
+/// An agent who declined or missed an interaction, and when: it is offered the interaction
+/// again once the queue's `reoffer_after_secs` has passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decline {
+    /// The agent.
+    pub agent: AgentId,
+    /// When the agent declined or missed the offer.
+    pub at: Timestamp,
+    /// Declined or timed out.
+    pub cause: DeclineCause,
+}
+
 /// An open interaction as the router sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InteractionView {
@@ -77,8 +89,13 @@ pub struct InteractionView {
     pub overflowed: bool,
     /// Where it stands.
     pub phase: InteractionPhase,
-    /// Agents who declined or missed it since its last escalation or move.
+    /// Agents who declined or missed it since its last escalation or move, and may not be
+    /// offered it again yet.
     pub declined_by: Vec<AgentId>,
+    /// The same agents with when and how they declined (absent from snapshots written before
+    /// re-offers existed: see [`Router::restore`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub declines: Vec<Decline>,
     /// Why it was last offered to an agent.
     pub decision: Option<Decision>,
     /// The wrap-up code given at completion.
@@ -94,10 +111,15 @@ pub struct AgentView {
     pub state: AgentState,
     /// Interactions offered, assigned or in wrap-up, per channel.
     pub load: PerChannel<u16>,
-    /// When the agent last became available or finished its work.
+    /// When the agent last became available or finished its work, on any channel.
     pub idle_since: Timestamp,
+    /// Per channel, when the agent last became available or finished work on that channel
+    /// (what the strategies' tie-breaks compare).
+    pub idle_since_by_channel: PerChannel<Timestamp>,
     /// Offers missed in a row.
     pub misses: u32,
+    /// Offers declined in a row.
+    pub declines: u32,
     /// Interactions offered to, assigned to or wrapping up with the agent.
     pub work: Vec<InteractionId>,
 }
@@ -135,6 +157,16 @@ pub struct QueueView {
     pub open: usize,
 }
 
+/// Per-channel values from an array in channel index order.
+pub(super) fn per_channel<T: Copy>(values: [T; 4]) -> PerChannel<T> {
+    PerChannel {
+        voice: values[Channel::Voice.index()],
+        email: values[Channel::Email.index()],
+        sms: values[Channel::Sms.index()],
+        chat: values[Channel::Chat.index()],
+    }
+}
+
 impl Router {
     fn view_of(&self, slot: &Slot) -> InteractionView {
         let agent_id = |a: u32| self.agent_ref(a).config.id.clone();
@@ -163,7 +195,8 @@ impl Router {
                     until,
                 },
             },
-            declined_by: slot.declined_by.clone(),
+            declined_by: slot.declined_by.iter().map(|d| d.agent.clone()).collect(),
+            declines: slot.declined_by.clone(),
             decision: slot.decision.as_deref().cloned(),
             wrap_up_code: slot.wrap_up_code.as_deref().map(str::to_owned),
         }
@@ -239,8 +272,10 @@ impl Router {
             config: agent.config.clone(),
             state: agent.state.clone(),
             load,
-            idle_since: agent.idle_since,
+            idle_since: agent.idle_since.iter().copied().max().unwrap_or_default(),
+            idle_since_by_channel: per_channel(agent.idle_since),
             misses: agent.misses,
+            declines: agent.declines,
             work: agent.work.clone(),
         })
     }
@@ -280,8 +315,20 @@ impl Router {
     }
 
     /// Why an open interaction is where it is: its requirements at its current step, how many
-    /// agents qualify and are free, its place in line, and the last decision taken for it.
+    /// agents qualify and are free, its place in line, the agents who declined it and when they
+    /// may be offered it again, and the last decision taken for it. Times of declines are given
+    /// as instants; [`Router::explain_at`] gives them relative to now.
     pub fn explain(&self, id: &InteractionId) -> Option<Explanation> {
+        self.explain_inner(id, None)
+    }
+
+    /// [`Router::explain`] at time `now`: declines read "declined by amelie 12 s ago; offered to
+    /// amelie again after 30 s".
+    pub fn explain_at(&self, id: &InteractionId, now: Timestamp) -> Option<Explanation> {
+        self.explain_inner(id, Some(now))
+    }
+
+    fn explain_inner(&self, id: &InteractionId, now: Option<Timestamp>) -> Option<Explanation> {
         let slot = self.interactions.get(id)?;
         let view = self.view_of(slot);
         let class = &self.classes[slot.class as usize];
@@ -306,6 +353,25 @@ impl Router {
             class.waiting.range(..key).count()
         });
         let free = class.agents.len() as u32;
+        let reoffer = self.queues[slot.queue as usize].config.reoffer_after_secs;
+        let declines: String = slot
+            .declined_by
+            .iter()
+            .map(|d| {
+                let how = match d.cause {
+                    DeclineCause::TimedOut => "missed",
+                    _ => "declined",
+                };
+                let when = match now {
+                    Some(now) => format!("{} s ago", now.millis_since(d.at) / 1000),
+                    None => format!("at {}", d.at),
+                };
+                format!(
+                    "; {how} by {} {when}; offered to {} again after {reoffer} s",
+                    d.agent, d.agent
+                )
+            })
+            .collect();
         let summary = match (&view.phase, &view.decision) {
             (InteractionPhase::Waiting, _) if slot.target.is_some() => {
                 let target = slot.target.as_ref().map(|t| t.as_str()).unwrap_or("?");
@@ -344,21 +410,10 @@ impl Router {
                 ahead.unwrap_or(0),
                 class.eligible,
                 free,
-                if slot.declined_by.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; declined or missed by {}",
-                        slot.declined_by
-                            .iter()
-                            .map(|a| a.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                }
+                declines
             ),
             (phase, Some(d)) => format!(
-                "{} {} by rule {} at step {} with score {} among {} candidate(s){}",
+                "{} {} by rule {} at step {} with score {} among {} candidate(s){}{}",
                 match phase {
                     InteractionPhase::Offered { .. } => "offered to",
                     InteractionPhase::Assigned { .. } => "assigned to",
@@ -372,7 +427,8 @@ impl Router {
                 d.runner_up
                     .as_ref()
                     .map(|r| format!("; runner-up {} with score {}", r.agent, r.score))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                declines
             ),
             (phase, None) => format!("with {}", phase.agent().map(|a| a.as_str()).unwrap_or("?")),
         };

@@ -8,9 +8,9 @@
 //! state, and [`router`] merges them. The connection loop, its timeouts and its maximum of
 //! connections are in [`conn`].
 
+pub mod attachments;
 pub mod body;
 pub mod conn;
-pub mod attachments;
 pub mod obs;
 pub mod survey;
 

@@ -29,7 +29,7 @@ use rustc_hash::FxHashMap;
 
 use super::error::SimError;
 use super::model::{Leaves, Model, Step};
-use super::stats::{GroupCounts, RepCounts, RowCounts};
+use super::stats::{AgentCounts, GroupCounts, RepCounts, RowCounts};
 use crate::core::{
     AgentId, AgentState, Command, Event, EventKind, InteractionId, InteractionSpec, OutcomeFold,
     OverflowAction, RequestedState, Router, Timestamp, MISSED_OFFERS,
@@ -167,7 +167,10 @@ impl<'m> World<'m> {
             delay_rng,
             open: 0,
             fold: OutcomeFold::new(),
-            counts: RepCounts::new(model.rows.len(), model.groups.len()),
+            counts: RepCounts {
+                agents: vec![AgentCounts::default(); model.agents.len()],
+                ..RepCounts::new(model.rows.len(), model.groups.len())
+            },
         }
     }
 
@@ -579,9 +582,14 @@ impl<'m> World<'m> {
                     let handle = rec.handle_ms;
                     self.open -= 1;
                     let group = self.model.agents[a as usize].group as usize;
+                    let mut counted = false;
                     if let Some(row) = self.row_of(ix) {
                         row.queued += u64::from(queued);
                         row.answered_by[group] += 1;
+                        counted = true;
+                    }
+                    if counted {
+                        self.counts.agents[a as usize].answered += 1;
                     }
                     self.schedule(
                         t.saturating_add(handle),
@@ -669,7 +677,9 @@ impl<'m> World<'m> {
                     rt.online = false;
                     rt.leaving = false;
                     rt.paused = false;
-                    self.counts.groups[group].logged_ms += overlap(rt.logged_since, t, m0, m1);
+                    let logged = overlap(rt.logged_since, t, m0, m1);
+                    self.counts.groups[group].logged_ms += logged;
+                    self.counts.agents[a as usize].logged_ms += logged;
                 }
             }
             other => {
@@ -701,7 +711,9 @@ impl<'m> World<'m> {
         let rt = &mut self.agents[a as usize];
         rt.work = rt.work.saturating_sub(1);
         if rt.work == 0 {
-            self.counts.groups[group].busy_ms += overlap(rt.busy_since, t, m0, m1);
+            let busy = overlap(rt.busy_since, t, m0, m1);
+            self.counts.groups[group].busy_ms += busy;
+            self.counts.agents[a as usize].busy_ms += busy;
             if rt.leaving {
                 self.schedule(t, Ev::Logout(a));
             }
@@ -724,11 +736,16 @@ impl<'m> World<'m> {
         for (a, rt) in self.agents.iter().enumerate() {
             let group: &mut GroupCounts =
                 &mut self.counts.groups[self.model.agents[a].group as usize];
+            let agent = &mut self.counts.agents[a];
             if rt.online {
-                group.logged_ms += overlap(rt.logged_since, t, m0, m1);
+                let logged = overlap(rt.logged_since, t, m0, m1);
+                group.logged_ms += logged;
+                agent.logged_ms += logged;
             }
             if rt.work > 0 {
-                group.busy_ms += overlap(rt.busy_since, t, m0, m1);
+                let busy = overlap(rt.busy_since, t, m0, m1);
+                group.busy_ms += busy;
+                agent.busy_ms += busy;
             }
         }
         for plan in &self.model.agents {

@@ -66,7 +66,7 @@ pub use replay::{
     replay, Indicators, Recording, ReplayAgents, ReplayOptions, ReplayReport, ReplayRow,
     SimulatedOccupancy,
 };
-pub use report::{GroupCount, GroupReport, Report, RowReport};
+pub use report::{GroupCount, GroupReport, Report, RowReport, Spread, SpreadReport};
 pub use run::{simulate, Progress, Silent};
 pub use scenario::{Arrival, ClockTime, Period, Scenario, Staff, Staffing};
 pub use staffing::{staff_for, StaffingAnswer, StaffingPoint, StaffingReport, StaffingRequest};

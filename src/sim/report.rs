@@ -18,7 +18,11 @@
 //! - `queued_share`: share of offered interactions not offered to an agent the instant they
 //!   arrived (the probability of waiting of Erlang formulas);
 //! - occupancy: time agents hold at least one interaction (offered, handled or in wrap-up) /
-//!   time logged in, both inside the measured window.
+//!   time logged in, both inside the measured window;
+//! - spread across the agents of a group (`spread`): per replication, over the group's agents
+//!   logged in during the measured window, the minimum, the maximum and the coefficient of
+//!   variation (population standard deviation / mean) of what each answered and of each one's
+//!   occupancy; a fair router keeps the coefficient small among identical agents.
 
 use std::fmt::Write as _;
 
@@ -51,6 +55,54 @@ pub struct Report {
     pub agents: Vec<GroupReport>,
     /// Occupancy of all agents together.
     pub total_occupancy: Option<Estimate>,
+    /// How evenly each agent group's work is spread across its agents.
+    #[serde(default)]
+    pub spread: Vec<SpreadReport>,
+}
+
+/// How evenly one agent group's work is spread across its agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpreadReport {
+    /// The agent template.
+    pub group: AgentId,
+    /// Agents of the group logged in during the measured window.
+    pub agents: Estimate,
+    /// Interactions answered per agent.
+    pub answered: Spread,
+    /// Occupancy per agent.
+    pub occupancy: Spread,
+}
+
+/// The spread of one figure across agents: each field computed per replication, then averaged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// The smallest agent's value.
+    pub min: Option<Estimate>,
+    /// The largest agent's value.
+    pub max: Option<Estimate>,
+    /// Coefficient of variation: population standard deviation / mean (none when the mean is 0).
+    pub cv: Option<Estimate>,
+}
+
+impl Spread {
+    /// The spread of one value per agent, per replication.
+    fn of(per_rep: &[Vec<f64>]) -> Spread {
+        let stat = |f: &dyn Fn(&[f64]) -> Option<f64>| {
+            est(per_rep
+                .iter()
+                .map(|v| (!v.is_empty()).then(|| f(v)).flatten()))
+        };
+        Spread {
+            min: stat(&|v| v.iter().copied().reduce(f64::min)),
+            max: stat(&|v| v.iter().copied().reduce(f64::max)),
+            cv: stat(&|v| {
+                let n = v.len() as f64;
+                let mean = v.iter().sum::<f64>() / n;
+                let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+                (mean > 0.0).then(|| var.sqrt() / mean)
+            }),
+        }
+    }
 }
 
 /// Results for one queue and channel.
@@ -191,7 +243,9 @@ impl Report {
             let logged = c.groups.iter().map(|g| g.logged_ms).sum();
             ratio(busy, logged)
         }));
+        let spread = spread_of(model, reps);
         Report {
+            spread,
             scenario: model.name.clone(),
             start: model.start.to_string(),
             end: model.end.to_string(),
@@ -305,8 +359,87 @@ impl Report {
             fmt_est(self.total_occupancy.as_ref(), 1, true),
         ]);
         render(&mut out, &table, 1);
+        self.spread_text(&mut out);
         out
     }
+
+    /// The spread across agents, as a table after the agent groups'.
+    fn spread_text(&self, out: &mut String) {
+        if self.spread.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\nSpread across the agents of each group logged in (per agent: min, max, coefficient of variation):"
+        );
+        let mut table = vec![vec![
+            "agents".to_owned(),
+            "logged in".into(),
+            "answered min".into(),
+            "max".into(),
+            "CV".into(),
+            "occupancy min".into(),
+            "max".into(),
+            "CV".into(),
+        ]];
+        for g in &self.spread {
+            table.push(vec![
+                g.group.to_string(),
+                fmt_est(Some(&g.agents), 1, false),
+                fmt_est(g.answered.min.as_ref(), 1, false),
+                fmt_est(g.answered.max.as_ref(), 1, false),
+                fmt_est(g.answered.cv.as_ref(), 1, true),
+                fmt_est(g.occupancy.min.as_ref(), 1, true),
+                fmt_est(g.occupancy.max.as_ref(), 1, true),
+                fmt_est(g.occupancy.cv.as_ref(), 1, true),
+            ]);
+        }
+        render(out, &table, 1);
+    }
+
+    /// The spread across the agents of a group.
+    pub fn spread(&self, group: &str) -> Option<&SpreadReport> {
+        self.spread.iter().find(|g| g.group.as_str() == group)
+    }
+}
+
+/// Per agent group, the spread of answered interactions and occupancy across its agents logged in
+/// during the measured window (none for a group without any, or without per-agent counts).
+fn spread_of(model: &Model, reps: &[RepCounts]) -> Vec<SpreadReport> {
+    model
+        .groups
+        .iter()
+        .enumerate()
+        .filter_map(|(g, id)| {
+            let mut logged_in = Vec::new();
+            let mut answered = Vec::new();
+            let mut occupancy = Vec::new();
+            for rep in reps {
+                let agents: Vec<_> = model
+                    .agents
+                    .iter()
+                    .zip(&rep.agents)
+                    .filter(|(plan, c)| plan.group as usize == g && c.logged_ms > 0)
+                    .map(|(_, c)| c)
+                    .collect();
+                logged_in.push(agents.len() as f64);
+                answered.push(agents.iter().map(|c| c.answered as f64).collect::<Vec<_>>());
+                occupancy.push(
+                    agents
+                        .iter()
+                        .filter_map(|c| ratio(c.busy_ms, c.logged_ms))
+                        .collect::<Vec<_>>(),
+                );
+            }
+            let agents = Estimate::from_samples(&logged_in)?;
+            (agents.mean > 0.0).then(|| SpreadReport {
+                group: id.clone(),
+                agents,
+                answered: Spread::of(&answered),
+                occupancy: Spread::of(&occupancy),
+            })
+        })
+        .collect()
 }
 
 /// `mean ± half-width`, as a percentage when `pct`; `-` when there is no value.

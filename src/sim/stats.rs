@@ -27,11 +27,23 @@ pub(crate) struct GroupCounts {
     pub(crate) busy_ms: u64,
 }
 
+/// What one replication counted for one agent (a clone of a template), inside the measured
+/// window: what the per-agent spread of the report is made of.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct AgentCounts {
+    /// Interactions answered (created after the warm-up).
+    pub(crate) answered: u64,
+    pub(crate) logged_ms: u64,
+    pub(crate) busy_ms: u64,
+}
+
 /// Everything one replication counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct RepCounts {
     pub(crate) rows: Vec<RowCounts>,
     pub(crate) groups: Vec<GroupCounts>,
+    /// Per agent, in the model's agent order (filled by the engine; empty otherwise).
+    pub(crate) agents: Vec<AgentCounts>,
     /// Interactions created, warm-up included.
     pub(crate) interactions: u64,
 }
@@ -47,6 +59,7 @@ impl RepCounts {
                 rows
             ],
             groups: vec![GroupCounts::default(); groups],
+            agents: Vec::new(),
             interactions: 0,
         }
     }

@@ -329,6 +329,24 @@ mod tests {
         out
     }
 
+    /// The kinds without a direct decoder go through the generic one (`decline_lapsed`, added
+    /// with re-offers, for one).
+    #[test]
+    fn a_lapsed_decline_round_trips() {
+        let event = Event {
+            at: Timestamp::from_secs(1_700_000_000),
+            kind: EventKind::DeclineLapsed {
+                interaction: InteractionId::from_u128(7),
+                agent: "amelie".into(),
+            },
+        };
+        let row = encode(&event).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(row.kind, "decline_lapsed");
+        assert_eq!(row.agent.as_deref(), Some("amelie"));
+        let back = decode(row.at, row.kind, &row.payload).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, event);
+    }
+
     #[test]
     fn direct_decoders_agree_with_the_generic_one() {
         let events = events();
