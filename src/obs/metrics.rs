@@ -70,6 +70,12 @@ pub mod names {
     pub const HTTP_REQUESTS: &str = "guichet_http_requests_total";
     /// Counter: committed events the observer missed because it fell behind.
     pub const EVENTS_MISSED: &str = "guichet_metrics_events_missed_total";
+    /// Counter `{channel, reason}`: contacts a channel refused (closed, full, opted out...).
+    pub const CHANNEL_REFUSALS: &str = "guichet_channel_refusals_total";
+    /// Counter `{queue, channel, via}`: satisfaction questions sent.
+    pub const SURVEYS_SENT: &str = "guichet_surveys_sent_total";
+    /// Counter `{queue, channel, via}`: satisfaction answers recorded.
+    pub const SURVEY_ANSWERS: &str = "guichet_survey_answers_total";
 }
 
 use names::*;
@@ -171,6 +177,9 @@ fn describe() {
     describe_histogram!(JOURNAL_BATCH_EVENTS, "Events per journal transaction");
     describe_counter!(HTTP_REQUESTS, "HTTP requests by adapter and status");
     describe_counter!(EVENTS_MISSED, "Events the metrics observer missed");
+    describe_counter!(CHANNEL_REFUSALS, "Contacts refused by a channel, by reason");
+    describe_counter!(SURVEYS_SENT, "Satisfaction questions sent");
+    describe_counter!(SURVEY_ANSWERS, "Satisfaction answers recorded");
 }
 
 /// Renders every metric in the Prometheus text format, after reading the live gauges (waiting
@@ -211,7 +220,10 @@ pub async fn render(engine: &Engine) -> String {
         }
     }
     handle.run_upkeep();
-    handle.render()
+    let mut out = handle.render();
+    super::process::ProcessFigures::read().render(&mut out);
+    super::process::render_build_info(&mut out);
+    out
 }
 
 const AGENT_STATES: [&str; 4] = ["available", "paused", "wrap_up", "offline"];
