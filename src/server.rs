@@ -207,15 +207,22 @@ pub async fn serve(
             .set_service_status(name, tonic_health::ServingStatus::Serving)
             .await;
     }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| {
-            ServeError::Engine(EngineError::Store(crate::store::StoreError::Invalid(
-                format!("reflection descriptors: {e}"),
-            )))
-        })?;
+    // Reflection in both versions: v1 for current tools, v1alpha for the many that still ask
+    // only for it (Python's grpcio-reflection, Postman, grpcui, Evans, older grpcurl).
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_error = |e: tonic_reflection::server::Error| {
+        ServeError::Engine(EngineError::Store(crate::store::StoreError::Invalid(
+            format!("reflection descriptors: {e}"),
+        )))
+    };
+    let reflection = reflection_builder().build_v1().map_err(reflection_error)?;
+    let reflection_v1alpha = reflection_builder()
+        .build_v1alpha()
+        .map_err(reflection_error)?;
 
     let mut builder = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -313,6 +320,7 @@ pub async fn serve(
         .layer(tower::layer::layer_fn(crate::api::decode::layer))
         .add_service(health)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(desktop)
         .add_service(supervisor)
         .add_service(interactions)

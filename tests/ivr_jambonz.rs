@@ -7,10 +7,90 @@ use std::sync::Arc;
 use ivr_common::{now, text, tree};
 use serde_json::{json, Value};
 
-use guichet::ivr::{render_jambonz, CallSession, DialTarget, Input, RejectReason, Verb};
+use guichet::ivr::{
+    render_jambonz, render_jambonz_with, CallSession, DialTarget, Input, JambonzLanguage,
+    JambonzSpeech, RejectReason, Verb,
+};
 
 fn array(value: &Value) -> &Vec<Value> {
     value.as_array().expect("a JSON array")
+}
+
+/// Google for speech in and out, a chosen French voice, Microsoft for English speech.
+fn speech() -> JambonzSpeech {
+    let mut speech = JambonzSpeech {
+        tts_vendor: Some("google".into()),
+        stt_vendor: Some("google".into()),
+        ..JambonzSpeech::default()
+    };
+    speech.languages.insert(
+        "fr-FR".into(),
+        JambonzLanguage {
+            tts_voice: Some("fr-FR-Neural2-A".into()),
+            ..JambonzLanguage::default()
+        },
+    );
+    speech.languages.insert(
+        "en-GB".into(),
+        JambonzLanguage {
+            tts_vendor: Some("microsoft".into()),
+            tts_voice: Some("en-GB-SoniaNeural".into()),
+            stt_vendor: Some("microsoft".into()),
+        },
+    );
+    speech
+}
+
+/// jambonz refuses a `synthesizer` or `recognizer` without a `vendor`: with no vendor
+/// configured the objects are left out and the application's defaults apply.
+#[test]
+fn without_vendors_no_synthesizer_or_recognizer_is_sent() {
+    let out = render_jambonz(&[
+        Verb::say("Bonjour", Some("fr-FR")),
+        Verb::Gather {
+            action_url: "/g".into(),
+            num_digits: Some(1),
+            finish_on_key: String::new(),
+            timeout_secs: 6,
+            speech: true,
+            language: Some("fr-FR".into()),
+            prompts: vec![Verb::say("Dites impôts", Some("fr-FR"))],
+        },
+    ]);
+    let verbs = array(&out);
+    assert_eq!(verbs[0], json!({"verb": "say", "text": "Bonjour"}));
+    assert!(verbs[1].get("recognizer").is_none());
+    assert_eq!(verbs[1]["say"], json!({"text": "Dites impôts"}));
+}
+
+#[test]
+fn language_settings_override_the_default_vendor() {
+    let speech = speech();
+    let out = render_jambonz_with(
+        &[
+            Verb::say("Hello", Some("en-GB")),
+            Verb::say("Hallo", Some("de-DE")),
+            Verb::say("Hi", None),
+        ],
+        &speech,
+    );
+    let verbs = array(&out);
+    assert_eq!(
+        verbs[0]["synthesizer"],
+        json!({"vendor": "microsoft", "language": "en-GB", "voice": "en-GB-SoniaNeural"})
+    );
+    // A language without settings of its own: the default vendor, its default voice.
+    assert_eq!(
+        verbs[1]["synthesizer"],
+        json!({"vendor": "google", "language": "de-DE"})
+    );
+    assert_eq!(verbs[2]["synthesizer"], json!({"vendor": "google"}));
+    assert!(speech.validate().is_ok());
+    let blank = JambonzSpeech {
+        tts_vendor: Some(" ".into()),
+        ..JambonzSpeech::default()
+    };
+    assert!(blank.validate().is_err());
 }
 
 #[test]
@@ -26,7 +106,7 @@ fn menu_step_renders_gather_with_nested_say_and_redirect() {
         }
     }));
     let (_, step) = CallSession::start(Arc::new(t), "+33612345678", "+33100000000", now());
-    let out = render_jambonz(&step.to_verbs("/voice/jambonz/ivr?call=abc"));
+    let out = render_jambonz_with(&step.to_verbs("/voice/jambonz/ivr?call=abc"), &speech());
     let verbs = array(&out);
     assert_eq!(verbs.len(), 2);
 
@@ -45,7 +125,7 @@ fn menu_step_renders_gather_with_nested_say_and_redirect() {
     // Two French sentences are joined into the single say jambonz can nest.
     assert_eq!(
         gather["say"],
-        json!({"text": "Bonjour. Pour les impôts, tapez 1.", "synthesizer": {"language": "fr-FR"}})
+        json!({"text": "Bonjour. Pour les impôts, tapez 1.", "synthesizer": {"vendor": "google", "language": "fr-FR", "voice": "fr-FR-Neural2-A"}})
     );
     assert!(gather["say"].get("verb").is_none());
 
@@ -76,21 +156,27 @@ fn collect_step_has_finish_key_and_digit_count() {
 
 #[test]
 fn speech_gather_lists_both_inputs_and_the_recognizer_language() {
-    let out = render_jambonz(&[Verb::Gather {
-        action_url: "/g".into(),
-        num_digits: Some(1),
-        finish_on_key: String::new(),
-        timeout_secs: 6,
-        speech: true,
-        language: Some("en-GB".into()),
-        prompts: vec![Verb::Play {
-            url: "https://m.example.org/menu.wav".into(),
-            loop_count: 1,
+    let out = render_jambonz_with(
+        &[Verb::Gather {
+            action_url: "/g".into(),
+            num_digits: Some(1),
+            finish_on_key: String::new(),
+            timeout_secs: 6,
+            speech: true,
+            language: Some("en-GB".into()),
+            prompts: vec![Verb::Play {
+                url: "https://m.example.org/menu.wav".into(),
+                loop_count: 1,
+            }],
         }],
-    }]);
+        &speech(),
+    );
     let gather = &array(&out)[0];
     assert_eq!(gather["input"], json!(["digits", "speech"]));
-    assert_eq!(gather["recognizer"], json!({"language": "en-GB"}));
+    assert_eq!(
+        gather["recognizer"],
+        json!({"vendor": "microsoft", "language": "en-GB"})
+    );
     assert_eq!(gather["bargein"], true);
     assert_eq!(
         gather["play"],
@@ -101,27 +187,30 @@ fn speech_gather_lists_both_inputs_and_the_recognizer_language() {
 
 #[test]
 fn mixed_prompts_are_played_before_the_gather_and_the_last_is_nested() {
-    let out = render_jambonz(&[Verb::Gather {
-        action_url: "/g".into(),
-        num_digits: Some(1),
-        finish_on_key: String::new(),
-        timeout_secs: 5,
-        speech: false,
-        language: None,
-        prompts: vec![
-            Verb::say("Bienvenue", Some("fr-FR")),
-            Verb::Play {
-                url: "https://m.example.org/jingle.wav".into(),
-                loop_count: 1,
-            },
-            Verb::say("For English, press 2", Some("en-GB")),
-        ],
-    }]);
+    let out = render_jambonz_with(
+        &[Verb::Gather {
+            action_url: "/g".into(),
+            num_digits: Some(1),
+            finish_on_key: String::new(),
+            timeout_secs: 5,
+            speech: false,
+            language: None,
+            prompts: vec![
+                Verb::say("Bienvenue", Some("fr-FR")),
+                Verb::Play {
+                    url: "https://m.example.org/jingle.wav".into(),
+                    loop_count: 1,
+                },
+                Verb::say("For English, press 2", Some("en-GB")),
+            ],
+        }],
+        &speech(),
+    );
     let verbs = array(&out);
     assert_eq!(verbs.len(), 3);
     assert_eq!(
         verbs[0],
-        json!({"verb": "say", "text": "Bienvenue", "synthesizer": {"language": "fr-FR"}})
+        json!({"verb": "say", "text": "Bienvenue", "synthesizer": {"vendor": "google", "language": "fr-FR", "voice": "fr-FR-Neural2-A"}})
     );
     assert_eq!(
         verbs[1],
@@ -130,39 +219,42 @@ fn mixed_prompts_are_played_before_the_gather_and_the_last_is_nested() {
     assert_eq!(verbs[2]["verb"], "gather");
     assert_eq!(
         verbs[2]["say"],
-        json!({"text": "For English, press 2", "synthesizer": {"language": "en-GB"}})
+        json!({"text": "For English, press 2", "synthesizer": {"vendor": "microsoft", "language": "en-GB", "voice": "en-GB-SoniaNeural"}})
     );
 }
 
 #[test]
 fn simple_verbs_use_jambonz_field_names() {
-    let out = render_jambonz(&[
-        Verb::Say {
-            text: "Veuillez patienter".into(),
-            language: Some("fr-FR".into()),
-            loop_count: 2,
-        },
-        Verb::Play {
-            url: "https://m.example.org/hold.mp3".into(),
-            loop_count: 0,
-        },
-        Verb::Pause { secs: 3 },
-        Verb::Redirect {
-            url: "/hold".into(),
-        },
-        Verb::Hangup,
-        Verb::Reject {
-            reason: RejectReason::Busy,
-        },
-        Verb::Reject {
-            reason: RejectReason::Rejected,
-        },
-    ]);
+    let out = render_jambonz_with(
+        &[
+            Verb::Say {
+                text: "Veuillez patienter".into(),
+                language: Some("fr-FR".into()),
+                loop_count: 2,
+            },
+            Verb::Play {
+                url: "https://m.example.org/hold.mp3".into(),
+                loop_count: 0,
+            },
+            Verb::Pause { secs: 3 },
+            Verb::Redirect {
+                url: "/hold".into(),
+            },
+            Verb::Hangup,
+            Verb::Reject {
+                reason: RejectReason::Busy,
+            },
+            Verb::Reject {
+                reason: RejectReason::Rejected,
+            },
+        ],
+        &speech(),
+    );
     let verbs = array(&out);
     assert_eq!(
         verbs[0],
         json!({"verb": "say", "text": "Veuillez patienter", "loop": 2,
-               "synthesizer": {"language": "fr-FR"}})
+               "synthesizer": {"vendor": "google", "language": "fr-FR", "voice": "fr-FR-Neural2-A"}})
     );
     assert_eq!(
         verbs[1],

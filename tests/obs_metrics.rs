@@ -383,3 +383,68 @@ async fn supervisors_day_counters_survive_a_restart() {
     assert_eq!(after.answered_within_target_today, 1, "{after:?}");
     assert_eq!(after.abandoned_today, 0, "{after:?}");
 }
+
+/// What `promtool check metrics` and scrapers expect: every family has `# HELP` and `# TYPE`,
+/// the standard `process_*` families are there, and `guichet_build_info{version} 1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_family_is_described_and_the_process_is_measured() {
+    let ws = Workspace::new();
+    let server = ws.start();
+    let client = reqwest::Client::new();
+    let (int_token, _) = ws.token("integrator", None);
+    let mut int = server.interactions(&int_token);
+    int.create(spec("benefits", pb::Channel::Email, "a@example.org", "h-1"))
+        .await
+        .expect("Create");
+    // The counters appear once the observer has folded the creation in.
+    let text = eventually(LIMIT, "the creation counted", || {
+        let client = client.clone();
+        let url = format!("http://{}/metrics", server.http_addr);
+        async move {
+            let text = client.get(url).send().await.ok()?.text().await.ok()?;
+            text.contains("guichet_interactions_created_total{")
+                .then_some(text)
+        }
+    })
+    .await;
+
+    let described = |kind: &str| -> std::collections::HashSet<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(kind))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect()
+    };
+    let helps = described("# HELP ");
+    let types = described("# TYPE ");
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let name = line.split(['{', ' ']).next().unwrap_or("");
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).filter(|f| types.contains(*f)))
+            .unwrap_or(name);
+        assert!(helps.contains(family), "no # HELP for {family}");
+        assert!(types.contains(family), "no # TYPE for {family}");
+    }
+    let samples = samples(&text);
+    for family in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(
+            value(&samples, family, &[]) > 0.0,
+            "{family} missing or zero"
+        );
+    }
+    let version = format!(
+        "guichet_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(samples.get(&version), Some(&1.0), "{version}");
+}

@@ -10,25 +10,140 @@
 //! - a loop count of 0 is written `"forever"`;
 //! - `Record` becomes `listen` (jambonz keeps no recordings itself): the audio is streamed to
 //!   `stream_url` (or `action_url`), and `actionHook` is called when it ends;
-//! - `Reject` becomes `sip:decline` with 603 (rejected) or 486 (busy).
+//! - `Reject` becomes `sip:decline` with 603 (rejected) or 486 (busy);
+//! - jambonz requires a `vendor` in every `synthesizer` and `recognizer` object it is given.
+//!   [`JambonzSpeech`] names the text-to-speech and speech-to-text vendors (and voices) per
+//!   language; where none is configured for a prompt's language the object is left out, so the
+//!   jambonz application's own default voice and recognizer apply (and the language of that
+//!   prompt is then the application's).
 
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::verbs::{DialTarget, RejectReason, Verb};
 
-/// Renders `verbs` as a jambonz verb array.
+/// Speech settings of the jambonz answers (`[voice.jambonz.speech]`): which text-to-speech and
+/// speech-to-text vendors jambonz should use, by default and per language.
+///
+/// ```toml
+/// [voice.jambonz.speech]
+/// tts_vendor = "google"              # every `say` gets synthesizer.vendor = "google"
+/// stt_vendor = "google"              # every speech `gather` gets recognizer.vendor = "google"
+/// [voice.jambonz.speech.languages."fr-FR"]
+/// tts_voice = "fr-FR-Neural2-A"      # the voice for French prompts
+/// [voice.jambonz.speech.languages."en-GB"]
+/// tts_vendor = "microsoft"
+/// tts_voice = "en-GB-SoniaNeural"
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JambonzSpeech {
+    /// Text-to-speech vendor for every language without its own (for example `google`,
+    /// `aws`, `microsoft`, `elevenlabs`, or a custom vendor's label). Unset: prompts carry no
+    /// `synthesizer`, and the application's default voice speaks them.
+    #[serde(default)]
+    pub tts_vendor: Option<String>,
+    /// Speech-to-text vendor for every language without its own. Unset: speech gathers carry
+    /// no `recognizer`, and the application's default recognizer listens.
+    #[serde(default)]
+    pub stt_vendor: Option<String>,
+    /// Settings of one language tag (`fr-FR`, `en-GB`...), overriding the defaults above.
+    #[serde(default)]
+    pub languages: BTreeMap<String, JambonzLanguage>,
+}
+
+/// The speech settings of one language under `[voice.jambonz.speech.languages."<tag>"]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JambonzLanguage {
+    /// Text-to-speech vendor for this language (default: `tts_vendor`).
+    #[serde(default)]
+    pub tts_vendor: Option<String>,
+    /// The vendor's voice name for this language (default: the vendor's default voice).
+    #[serde(default)]
+    pub tts_voice: Option<String>,
+    /// Speech-to-text vendor for this language (default: `stt_vendor`).
+    #[serde(default)]
+    pub stt_vendor: Option<String>,
+}
+
+impl JambonzSpeech {
+    /// The `synthesizer` object of a prompt in `language`, if a vendor is known for it.
+    fn synthesizer(&self, language: Option<&str>) -> Option<Value> {
+        let own = language.and_then(|l| self.languages.get(l));
+        let vendor = own
+            .and_then(|o| o.tts_vendor.as_ref())
+            .or(self.tts_vendor.as_ref())?;
+        let mut object = Map::new();
+        object.insert("vendor".into(), json!(vendor));
+        if let Some(language) = language {
+            object.insert("language".into(), json!(language));
+        }
+        if let Some(voice) = own.and_then(|o| o.tts_voice.as_ref()) {
+            object.insert("voice".into(), json!(voice));
+        }
+        Some(Value::Object(object))
+    }
+
+    /// The `recognizer` object of a speech gather in `language`, if a vendor is known for it.
+    fn recognizer(&self, language: Option<&str>) -> Option<Value> {
+        let own = language.and_then(|l| self.languages.get(l));
+        let vendor = own
+            .and_then(|o| o.stt_vendor.as_ref())
+            .or(self.stt_vendor.as_ref())?;
+        let mut object = Map::new();
+        object.insert("vendor".into(), json!(vendor));
+        if let Some(language) = language {
+            object.insert("language".into(), json!(language));
+        }
+        Some(Value::Object(object))
+    }
+
+    /// What is wrong with these settings: empty vendor, voice or language names.
+    pub fn validate(&self) -> Result<(), String> {
+        let blank = |v: &Option<String>| v.as_deref().is_some_and(|v| v.trim().is_empty());
+        if blank(&self.tts_vendor) || blank(&self.stt_vendor) {
+            return Err("tts_vendor and stt_vendor must not be empty when set".into());
+        }
+        for (tag, language) in &self.languages {
+            if tag.trim().is_empty() || tag.len() > 35 {
+                return Err("a language tag is empty or longer than 35 characters".into());
+            }
+            if blank(&language.tts_vendor)
+                || blank(&language.tts_voice)
+                || blank(&language.stt_vendor)
+            {
+                return Err(format!(
+                    "languages.{tag:?}: tts_vendor, tts_voice and stt_vendor must not be empty \
+                     when set"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Renders `verbs` as a jambonz verb array, leaving the speech vendors to the application's
+/// defaults (see [`render_jambonz_with`]).
 pub fn render_jambonz(verbs: &[Verb]) -> Value {
+    render_jambonz_with(verbs, &JambonzSpeech::default())
+}
+
+/// Renders `verbs` as a jambonz verb array with the speech vendors of `speech`.
+pub fn render_jambonz_with(verbs: &[Verb], speech: &JambonzSpeech) -> Value {
     let mut out = Vec::with_capacity(verbs.len());
     for verb in verbs {
-        render(verb, &mut out);
+        render(verb, speech, &mut out);
     }
     Value::Array(out)
 }
 
-fn render(verb: &Verb, out: &mut Vec<Value>) {
+fn render(verb: &Verb, settings: &JambonzSpeech, out: &mut Vec<Value>) {
     match verb {
         Verb::Say { .. } | Verb::Play { .. } | Verb::Pause { .. } => {
-            if let Some(object) = prompt_object(verb, true) {
+            if let Some(object) = prompt_object(verb, settings, true) {
                 out.push(Value::Object(object));
             }
         }
@@ -60,13 +175,13 @@ fn render(verb: &Verb, out: &mut Vec<Value>) {
             gather.insert("dtmfBargein".into(), json!(true));
             if *speech {
                 gather.insert("bargein".into(), json!(true));
-                if let Some(language) = language {
-                    gather.insert("recognizer".into(), json!({ "language": language }));
+                if let Some(recognizer) = settings.recognizer(language.as_deref()) {
+                    gather.insert("recognizer".into(), recognizer);
                 }
             }
             let (before, nested) = split_prompts(prompts);
             for verb in before {
-                if let Some(object) = prompt_object(&verb, true) {
+                if let Some(object) = prompt_object(&verb, settings, true) {
                     out.push(Value::Object(object));
                 }
             }
@@ -76,7 +191,7 @@ fn render(verb: &Verb, out: &mut Vec<Value>) {
                 } else {
                     "say"
                 };
-                if let Some(object) = prompt_object(&nested, false) {
+                if let Some(object) = prompt_object(&nested, settings, false) {
                     gather.insert(key.into(), Value::Object(object));
                 }
             }
@@ -196,7 +311,11 @@ fn join_says(verbs: &[&Verb]) -> Option<Verb> {
 
 /// The JSON object of a `say`, `play` or `pause`, with its `verb` key when `with_verb`
 /// (nested prompts go without). `None` for other verbs and for a `say` with empty text.
-fn prompt_object(verb: &Verb, with_verb: bool) -> Option<Map<String, Value>> {
+fn prompt_object(
+    verb: &Verb,
+    speech: &JambonzSpeech,
+    with_verb: bool,
+) -> Option<Map<String, Value>> {
     let mut object = Map::new();
     let name = match verb {
         Verb::Say {
@@ -208,8 +327,8 @@ fn prompt_object(verb: &Verb, with_verb: bool) -> Option<Map<String, Value>> {
                 return None;
             }
             object.insert("text".into(), json!(text));
-            if let Some(language) = language {
-                object.insert("synthesizer".into(), json!({ "language": language }));
+            if let Some(synthesizer) = speech.synthesizer(language.as_deref()) {
+                object.insert("synthesizer".into(), synthesizer);
             }
             loop_field(&mut object, *loop_count);
             "say"

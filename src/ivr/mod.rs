@@ -35,7 +35,7 @@ pub use interpreter::{
     CallContext, CallSession, Fault, GatherSpec, Input, Outcome, Requirement, ResumeError,
     SessionState, Step,
 };
-pub use jambonz::render_jambonz;
+pub use jambonz::{render_jambonz, render_jambonz_with, JambonzLanguage, JambonzSpeech};
 pub use model::{IvrTree, Node, NodeId, Prompt, Utterance};
 pub use registry::{IvrRegistry, RegistryError};
 pub use twiml::render_twiml;

@@ -84,6 +84,12 @@ pub mod names {
     /// Counter `{view}`: times a view of committed events fell behind and read the journal
     /// back ([`crate::engine::View`]).
     pub const VIEW_CATCH_UPS: &str = "guichet_view_catch_ups_total";
+    /// Counter `{channel, reason}`: contacts a channel refused (closed, full, opted out...).
+    pub const CHANNEL_REFUSALS: &str = "guichet_channel_refusals_total";
+    /// Counter `{queue, channel, via}`: satisfaction questions sent.
+    pub const SURVEYS_SENT: &str = "guichet_surveys_sent_total";
+    /// Counter `{queue, channel, via}`: satisfaction answers recorded.
+    pub const SURVEY_ANSWERS: &str = "guichet_survey_answers_total";
 }
 
 use names::*;
@@ -199,6 +205,9 @@ fn describe() {
         VIEW_CATCH_UPS,
         "Times a view of committed events fell behind and read the journal back"
     );
+    describe_counter!(CHANNEL_REFUSALS, "Contacts refused by a channel, by reason");
+    describe_counter!(SURVEYS_SENT, "Satisfaction questions sent");
+    describe_counter!(SURVEY_ANSWERS, "Satisfaction answers recorded");
 }
 
 /// Renders every metric in the Prometheus text format, after reading the live gauges (waiting
@@ -239,7 +248,10 @@ pub async fn render(engine: &Engine) -> String {
         }
     }
     handle.run_upkeep();
-    handle.render()
+    let mut out = handle.render();
+    super::process::ProcessFigures::read().render(&mut out);
+    super::process::render_build_info(&mut out);
+    out
 }
 
 const AGENT_STATES: [&str; 4] = ["available", "paused", "wrap_up", "offline"];

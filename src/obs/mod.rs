@@ -10,6 +10,7 @@
 pub mod indicators;
 pub mod metrics;
 pub mod page;
+pub mod process;
 
 use serde::{Deserialize, Serialize};
 

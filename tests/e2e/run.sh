@@ -12,7 +12,14 @@
 # Also signs Twilio-style webhooks with the `twilio` package (tests/e2e/test_twilio_signature.py),
 # and sends hostile inputs to every listener (tests/e2e/test_hostile_inputs.py).
 #
-# Needs: python3 with grpcio, grpcio-tools and twilio (`pip install grpcio grpcio-tools twilio`), chromium
+# Interoperability judged by the other side's code (tests/e2e/test_interop.py): calls through every
+# IVR node type on jambonz and Twilio, each jambonz answer checked by `validate()` of the npm package
+# `@jambonz/verb-specifications` (tests/e2e/jambonz_validate.js; NODE_PATH must find it), each TwiML
+# document rebuilt by the `twilio` library; services listed by `grpcio-reflection`; `/metrics`
+# checked by `promtool check metrics` when promtool is installed.
+#
+# Needs: python3 with grpcio, grpcio-tools, grpcio-reflection and twilio, node with
+# @jambonz/verb-specifications on NODE_PATH, chromium
 # (Debian package `chromium`), and the server built by `cargo test` or `cargo build`
 # (target/debug/guichet; another one with GUICHET_BIN).
 set -euo pipefail
@@ -51,3 +58,6 @@ PYTHONPATH="$work/gen:tests/e2e" "$python" tests/e2e/test_chat_widget.py \
 # status, nothing stored, the server healthy, no internal details in any answer.
 PYTHONPATH="$work/gen" "$python" tests/e2e/test_hostile_inputs.py \
     --bin "$bin" --data-dir "$work/hostile-data"
+# Interoperability: jambonz's validator, the twilio library, grpcio-reflection, promtool.
+PYTHONPATH="$work/gen" "$python" tests/e2e/test_interop.py \
+    --bin "$bin" --work "$work/interop" --validator tests/e2e/jambonz_validate.js

@@ -134,6 +134,10 @@ pub struct JambonzConfig {
     /// Whether webhooks must carry a valid signature (default true).
     #[serde(default = "default_true")]
     pub verify_signature: bool,
+    /// `[voice.jambonz.speech]`: text-to-speech and speech-to-text vendors and voices per
+    /// language (default: none, the jambonz application's defaults apply).
+    #[serde(default)]
+    pub speech: crate::ivr::JambonzSpeech,
 }
 
 /// `[voice.sip]`.
@@ -246,6 +250,9 @@ impl VoiceConfig {
                 return Err(err("jambonz.webhook_secret", "must not be empty"));
             }
             check_url("jambonz.api_base", &j.api_base)?;
+            j.speech
+                .validate()
+                .map_err(|why| err("jambonz.speech", &why))?;
         }
         if let Some(s) = &self.sip {
             if s.secret.len() < 16 {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::ivr::{render_jambonz, render_twiml, Verb};
+use crate::ivr::{render_jambonz_with, render_twiml, Verb};
 
 use super::config::VoiceConfig;
 use super::sign::timestamped_signature;
@@ -217,7 +217,7 @@ impl Outbound {
                         "from": from,
                         "to": { "type": "phone", "number": to },
                         "call_hook": hook,
-                        "app_json": render_jambonz(verbs).to_string(),
+                        "app_json": render_jambonz_with(verbs, &j.speech).to_string(),
                     })),
                 };
                 Ok(request.bearer_auth(&j.api_key))

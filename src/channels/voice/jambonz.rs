@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::Value;
 
-use crate::ivr::{render_jambonz, Input, Verb};
+use crate::ivr::{render_jambonz, render_jambonz_with, Input, Verb};
 
 use super::calls::{CallEvent, CallRequest, Calls, Recording};
 use super::gateway::{unix_now, Gateway};
@@ -109,8 +109,13 @@ impl Protocol for Jambonz {
         })
     }
 
-    fn render(verbs: &[Verb], _sid: &str, _turn: u32) -> Response {
-        json_response(StatusCode::OK, render_jambonz(verbs))
+    fn render(calls: &Calls, verbs: &[Verb], _sid: &str, _turn: u32) -> Response {
+        let speech = calls.config().jambonz.as_ref().map(|j| &j.speech);
+        let answer = match speech {
+            Some(speech) => render_jambonz_with(verbs, speech),
+            None => render_jambonz(verbs),
+        };
+        json_response(StatusCode::OK, answer)
     }
 
     fn acknowledge() -> Response {

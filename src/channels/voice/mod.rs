@@ -42,7 +42,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::engine::{Clock, Engine, SystemClock};
-use crate::ivr::{render_jambonz, render_twiml, Verb};
+use crate::ivr::{render_jambonz, render_jambonz_with, render_twiml, Verb};
 
 pub use calls::{CallError, CallEvent, CallRequest, Calls};
 pub use config::VoiceConfig;
@@ -160,7 +160,7 @@ pub trait Protocol {
     fn parse(calls: &Calls, webhook: &Webhook) -> Result<Parsed, Refusal>;
 
     /// The answer to a request of call `sid`: `verbs` for turn `turn`.
-    fn render(verbs: &[Verb], sid: &str, turn: u32) -> Response;
+    fn render(calls: &Calls, verbs: &[Verb], sid: &str, turn: u32) -> Response;
 
     /// The empty answer to a status callback.
     fn acknowledge() -> Response;
@@ -177,11 +177,11 @@ pub async fn drive<P: Protocol>(
 ) -> Response {
     let gateway = P::GATEWAY;
     if !P::served(&calls) {
-        return answer_error(gateway, Refusal::not_served(gateway));
+        return answer_error(&calls, gateway, Refusal::not_served(gateway));
     }
     let body = match body_or_error(gateway, body) {
         Ok(body) => body,
-        Err(refusal) => return answer_error(gateway, refusal),
+        Err(refusal) => return answer_error(&calls, gateway, refusal),
     };
     let webhook = Webhook {
         step,
@@ -195,11 +195,12 @@ pub async fn drive<P: Protocol>(
             status_callback,
         }) => (request, status_callback),
         Ok(Parsed::Ignored) => return P::acknowledge(),
-        Err(refusal) => return answer_error(gateway, refusal),
+        Err(refusal) => return answer_error(&calls, gateway, refusal),
     };
     // Call ids become keys and journal references: bounded, printable, no spaces.
     if request.sid.len() > MAX_CALL_ID_BYTES || !request.sid.bytes().all(|b| b.is_ascii_graphic()) {
         return answer_error(
+            &calls,
             gateway,
             Refusal::bad_request(
                 None,
@@ -213,8 +214,8 @@ pub async fn drive<P: Protocol>(
     let sid = request.sid.clone();
     match calls.handle(gateway, request).await {
         Ok(_) if status_callback => P::acknowledge(),
-        Ok((verbs, turn)) => P::render(&verbs, &sid, turn),
-        Err(e) => answer_error(gateway, Refusal::from_call(&sid, e)),
+        Ok((verbs, turn)) => P::render(&calls, &verbs, &sid, turn),
+        Err(e) => answer_error(&calls, gateway, Refusal::from_call(&sid, e)),
     }
 }
 
@@ -288,7 +289,7 @@ impl Refusal {
 }
 
 /// The response to a refused request, in the gateway's format, logged.
-fn answer_error(gateway: Gateway, refusal: Refusal) -> Response {
+fn answer_error(calls: &Calls, gateway: Gateway, refusal: Refusal) -> Response {
     let sid = refusal.call_sid.as_deref().unwrap_or("-");
     if refusal.status.is_server_error() {
         tracing::error!(
@@ -320,7 +321,12 @@ fn answer_error(gateway: Gateway, refusal: Refusal) -> Response {
             response
         }
         Gateway::Jambonz => {
-            let mut response = json_response(refusal.status, render_jambonz(&verbs));
+            let speech = calls.config().jambonz.as_ref().map(|j| &j.speech);
+            let verbs = match speech {
+                Some(speech) => render_jambonz_with(&verbs, speech),
+                None => render_jambonz(&verbs),
+            };
+            let mut response = json_response(refusal.status, verbs);
             if let Ok(v) = refusal.message.parse() {
                 response.headers_mut().insert("x-guichet-error", v);
             }

@@ -196,7 +196,7 @@ impl Protocol for Sip {
         })
     }
 
-    fn render(verbs: &[Verb], sid: &str, turn: u32) -> Response {
+    fn render(_calls: &Calls, verbs: &[Verb], sid: &str, turn: u32) -> Response {
         json_response(
             StatusCode::OK,
             json!({"call_id": sid, "turn": turn, "actions": render_sip(verbs)}),

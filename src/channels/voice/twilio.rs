@@ -152,7 +152,7 @@ impl Protocol for Twilio {
         })
     }
 
-    fn render(verbs: &[Verb], _sid: &str, _turn: u32) -> Response {
+    fn render(_calls: &Calls, verbs: &[Verb], _sid: &str, _turn: u32) -> Response {
         twiml_response(StatusCode::OK, verbs)
     }
 
