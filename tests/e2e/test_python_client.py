@@ -11,8 +11,8 @@ written in another language would do:
    deadline and the reason it was chosen; the agent accepts and completes it with notes;
 5. a second interaction of the same contact arrives with the first in its history;
 6. creating again with the same external reference is idempotent;
-7. calls without a token, or with a bad one, get UNAUTHENTICATED; an agent token calling the
-   integrators' service gets PERMISSION_DENIED.
+7. calls without a token, or with a bad one, get UNAUTHENTICATED; an agent token may read the
+   interaction it is offered but creating one gets PERMISSION_DENIED.
 
 Prints `python e2e: N passed, N failed` and exits non-zero on any failure.
 """
@@ -270,10 +270,20 @@ def main():
         )
 
     def permission_denied():
+        # An agent may read what it is offered (its desktop's context after a reconnect)...
+        mine = inter.Get(
+            interactions.GetRequest(interaction_id=state["second"]),
+            metadata=bearer(state["agent"]),
+            timeout=TIMEOUT,
+        )
+        assert mine.agent == "amelie", mine
+        # ...but not create work as an integrator does.
         expect_error(
             grpc.StatusCode.PERMISSION_DENIED,
-            inter.Get,
-            interactions.GetRequest(interaction_id=state["second"]),
+            inter.Create,
+            interactions.CreateRequest(spec=common.InteractionSpec(
+                channel=common.CHANNEL_CHAT, queue="benefits", contact="visitor-43",
+                external_ref="agent-made")),
             metadata=bearer(state["agent"]),
         )
         # Nothing changed: the interaction is still offered to amelie.
