@@ -7,7 +7,7 @@
 //! is scraped ([`render`]); routing decision time is measured by the engine, journal commit
 //! time and batch size by the journal's writer thread, HTTP requests by [`track_http`].
 //!
-//! Every name is in [`names`] and documented in the README's `## Metrics`.
+//! Every name is in [`names`] and documented in `docs/observability.md`.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

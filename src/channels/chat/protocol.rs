@@ -1,5 +1,5 @@
 //! The web chat's WebSocket protocol: JSON text frames, one object per frame, told apart by
-//! their `type` field. Documented in the README (`### Web chat`).
+//! their `type` field. Documented in `docs/channels.md` (Web chat).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,7 +1,7 @@
 //! `[voice]`: the phone channel's configuration — gateway accounts and secrets, the IVR trees
 //! seeded at first start and the numbers bound to them, and the hold loop.
 //!
-//! Every field is documented here and in the README's "Phone channel" section. A gateway whose
+//! Every field is documented here and in docs/voice.md. A gateway whose
 //! section is absent is not served: its webhooks answer 404.
 
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! the outbound REST requests Guichet makes on its own initiative (live call update to bridge a
 //! waiting caller at once, originating a callback).
 //!
-//! Formats (see `wire-formats.md` and the README):
+//! Formats (see `wire-formats.md` and `docs/voice.md`):
 //! - Twilio: `POST {api_base}/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json` with form
 //!   field `Twiml` (live update), `POST .../Calls.json` with `To`, `From`, `Twiml` (callback);
 //!   HTTP basic auth `AccountSid:AuthToken`;
