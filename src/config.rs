@@ -17,6 +17,8 @@ use thiserror::Error;
 use crate::core::{AgentConfig, Command, QueueConfig, Router, Timestamp};
 use crate::store::StoreConfig;
 
+pub mod env;
+
 /// A configuration file's contents.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -263,6 +265,14 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A `GUICHET_<SECTION>__<KEY>` environment variable cannot be applied (see [`env`]).
+    #[error("environment variable {variable}: {message}")]
+    Environment {
+        /// The variable's name.
+        variable: String,
+        /// What is wrong (never the value).
+        message: String,
+    },
     /// The file has several problems, each with where it is (`what: message`).
     #[error("{path}: {} problems:{}", .problems.len(), list(.problems))]
     Several {
@@ -287,7 +297,7 @@ impl Config {
     /// Parses TOML text; `path` only labels errors.
     /// Queues and agents without a `name` are named after their id, as over gRPC.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| {
+        let config: Config = toml::from_str(text).map_err(|e| {
             let (line, column) = error_position(text, &e);
             ConfigError::Parse {
                 path: path.to_owned(),
@@ -296,26 +306,109 @@ impl Config {
                 message: e.message().to_owned(),
             }
         })?;
-        for q in &mut config.queues {
+        Ok(config.named())
+    }
+
+    /// Parses TOML text, then applies the environment `overrides` (see [`env`]) in order. The
+    /// file must be valid on its own, so that its errors keep their line and column; an
+    /// override that does not fit names its variable.
+    pub fn from_toml_with(
+        text: &str,
+        path: &Path,
+        overrides: &[env::Override],
+    ) -> Result<Config, ConfigError> {
+        let config = Config::from_toml(text, path)?;
+        if overrides.is_empty() {
+            return Ok(config);
+        }
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let (line, column) = error_position(text, &e);
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line,
+                column,
+                message: e.message().to_owned(),
+            }
+        })?;
+        let file = table.clone();
+        for o in overrides {
+            env::apply(&mut table, o).map_err(|message| ConfigError::Environment {
+                variable: o.variable.clone(),
+                message,
+            })?;
+        }
+        // Values read as numbers where the file has nothing may have been meant as strings: try
+        // the combinations, the values as read first.
+        let guesses: Vec<&env::Override> = overrides
+            .iter()
+            .filter(|o| env::inferred(&file, o))
+            .take(6)
+            .collect();
+        let mut first_error = None;
+        for mask in 0u32..(1 << guesses.len()) {
+            let mut attempt = table.clone();
+            for (bit, o) in guesses.iter().enumerate() {
+                if mask & (1 << bit) != 0 {
+                    env::as_string(&mut attempt, o);
+                }
+            }
+            match toml::Value::Table(attempt).try_into::<Config>() {
+                Ok(config) => return Ok(config.named()),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let mut message = first_error
+            .map(|e| e.message().to_owned())
+            .unwrap_or_default();
+        for o in overrides.iter().filter(|o| !o.value.is_empty()) {
+            message = message.replace(o.value.as_str(), "(the value)");
+        }
+        // Blame the variable whose key the message names, else every override.
+        let named = overrides.iter().find(|o| {
+            o.path
+                .last()
+                .is_some_and(|key| message.contains(&format!("`{key}`")))
+        });
+        let variable = match named {
+            Some(o) => o.variable.clone(),
+            None => overrides
+                .iter()
+                .map(|o| o.variable.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        Err(ConfigError::Environment { variable, message })
+    }
+
+    /// Queues and agents without a `name` named after their id.
+    fn named(mut self) -> Config {
+        for q in &mut self.queues {
             if q.name.trim().is_empty() {
                 q.name = q.id.to_string();
             }
         }
-        for a in &mut config.agents {
+        for a in &mut self.agents {
             if a.name.trim().is_empty() {
                 a.name = a.id.to_string();
             }
         }
-        Ok(config)
+        self
     }
 
     /// Reads, parses and validates a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with(path, &[])
+    }
+
+    /// Reads and parses a file, applies the environment `overrides` (see [`env`]), validates.
+    pub fn load_with(path: &Path, overrides: &[env::Override]) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_owned(),
             source,
         })?;
-        let mut config = Config::from_toml(&text, path)?;
+        let mut config = Config::from_toml_with(&text, path, overrides)?;
         config.voice.base_dir = path.parent().map(Path::to_path_buf);
         config.validate(path)?;
         Ok(config)

@@ -96,7 +96,7 @@ fn main() -> ExitCode {
 fn try_main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Cmd::CheckConfig { file } => {
-            let config = Config::load(&file)?;
+            let config = Config::load_with(&file, &guichet::config::env::from_process())?;
             println!(
                 "{}: ok ({} queue(s), {} agent(s))",
                 file.display(),

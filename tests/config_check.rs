@@ -240,3 +240,86 @@ fn settings_queue_and_agent_problems_are_all_listed() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+fn overrides(vars: &[(&str, &str)]) -> Vec<guichet::config::env::Override> {
+    guichet::config::env::overrides_from(
+        vars.iter()
+            .map(|(name, value)| (name.to_string(), value.to_string())),
+    )
+}
+
+#[test]
+fn environment_variables_override_keys_of_the_file() {
+    let text = std::fs::read_to_string(DEMO).unwrap();
+    let config = Config::from_toml_with(
+        &text,
+        Path::new(DEMO),
+        &overrides(&[
+            ("GUICHET_SERVER__HTTP_ADDR", "0.0.0.0:8081"),
+            ("GUICHET_CHAT__GRACE_SECS", "45"),
+            ("GUICHET_EMAIL__INBOUND__LISTEN", "0.0.0.0:25"),
+            ("GUICHET_VOICE__HOLD__CALLBACK_KEY", "7"),
+            ("GUICHET_VOICE__TWILIO__ACCOUNT_SID", "AC0123"),
+            ("GUICHET_VOICE__TWILIO__AUTH_TOKEN", "123456"),
+            ("GUICHET_TEST_SOMETHING", "not an override"),
+        ]),
+    )
+    .expect("overridden demo config");
+    assert_eq!(config.server.http_addr, "0.0.0.0:8081");
+    assert_eq!(config.chat.grace_secs, 45);
+    let inbound = config.email.inbound.as_ref().expect("[email.inbound]");
+    assert_eq!(inbound.listen, "0.0.0.0:25");
+    assert_eq!(config.voice.hold.callback_key, "7");
+    // A number-looking secret on a key the file does not set is still a string.
+    let twilio = config
+        .voice
+        .twilio
+        .as_ref()
+        .expect("[voice.twilio] from the environment");
+    assert_eq!(twilio.auth_token, "123456");
+    // Everything else is the file's.
+    assert_eq!(config.queues.len(), 3);
+    assert_eq!(config.chat.default_queue, "general");
+}
+
+#[test]
+fn a_wrong_override_names_its_variable_and_not_its_value() {
+    let text = std::fs::read_to_string(DEMO).unwrap();
+    for (name, value) in [
+        ("GUICHET_SERVER__HTTP_ADRESS", "secret-value-1"),
+        ("GUICHET_CHAT__GRACE_SECS", "secret-value-2"),
+        ("GUICHET_QUEUES__ID", "secret-value-3"),
+        ("GUICHET_CALENDAR__WORKING_DAYS", "secret-value-4"),
+    ] {
+        let err = Config::from_toml_with(&text, Path::new(DEMO), &overrides(&[(name, value)]))
+            .expect_err(name);
+        let message = err.to_string();
+        assert!(message.contains(name), "{message}");
+        assert!(!message.contains("secret-value"), "{message}");
+    }
+}
+
+#[test]
+fn check_config_applies_the_environment_too() {
+    let bin = env!("CARGO_BIN_EXE_guichet");
+    let out = Command::new(bin)
+        .arg("check-config")
+        .arg(DEMO)
+        .env("GUICHET_CHAT__MAX_FRAME_BYTES", "10")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("max_frame_bytes"), "{stderr}");
+    let ok = Command::new(bin)
+        .arg("check-config")
+        .arg(DEMO)
+        .env("GUICHET_CHAT__GRACE_SECS", "40")
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}

@@ -60,7 +60,10 @@ fn every_demo_config_key_is_documented() {
     let docs = docs_text();
     let mut missing = Vec::new();
     for (section, key) in &keys {
-        let qualified = [format!("`[{section}] {key}`"), format!("`[[{section}]] {key}`")];
+        let qualified = [
+            format!("`[{section}] {key}`"),
+            format!("`[[{section}]] {key}`"),
+        ];
         if qualified.iter().any(|q| docs.contains(q.as_str())) {
             continue;
         }

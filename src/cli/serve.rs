@@ -40,17 +40,25 @@ pub(crate) struct ServeArgs {
     pub smtp_addr: Option<String>,
 }
 
-/// Loads `--config`, or config/guichet.toml, or the embedded demo configuration.
+/// Loads `--config`, or config/guichet.toml, or the embedded demo configuration, with the
+/// `GUICHET_<SECTION>__<KEY>` environment overrides applied.
 pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, String)> {
+    let overrides = guichet::config::env::from_process();
     match path {
-        Some(path) => Ok((Config::load(path)?, path.display().to_string())),
+        Some(path) => Ok((
+            Config::load_with(path, &overrides)?,
+            path.display().to_string(),
+        )),
         None => {
             let default = Path::new("config/guichet.toml");
             if default.exists() {
-                Ok((Config::load(default)?, default.display().to_string()))
+                Ok((
+                    Config::load_with(default, &overrides)?,
+                    default.display().to_string(),
+                ))
             } else {
                 let label = Path::new("(embedded config/guichet.toml)");
-                let config = Config::from_toml(EMBEDDED_CONFIG, label)?;
+                let config = Config::from_toml_with(EMBEDDED_CONFIG, label, &overrides)?;
                 config.validate(label)?;
                 Ok((config, label.display().to_string()))
             }
