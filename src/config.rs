@@ -283,6 +283,19 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// A TOML error in `text`, with its line and column.
+    fn parse(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
+        let (line, column) = error_position(text, e);
+        ConfigError::Parse {
+            path: path.to_owned(),
+            line,
+            column,
+            message: e.message().to_owned(),
+        }
+    }
+}
+
 fn list(problems: &[(String, String)]) -> String {
     problems
         .iter()
@@ -297,15 +310,8 @@ impl Config {
     /// Parses TOML text; `path` only labels errors.
     /// Queues and agents without a `name` are named after their id, as over gRPC.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| {
-            let (line, column) = error_position(text, &e);
-            ConfigError::Parse {
-                path: path.to_owned(),
-                line,
-                column,
-                message: e.message().to_owned(),
-            }
-        })?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::parse(text, path, &e))?;
         Ok(config.named())
     }
 
@@ -321,15 +327,9 @@ impl Config {
         if overrides.is_empty() {
             return Ok(config);
         }
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            let (line, column) = error_position(text, &e);
-            ConfigError::Parse {
-                path: path.to_owned(),
-                line,
-                column,
-                message: e.message().to_owned(),
-            }
-        })?;
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::parse(text, path, &e))?;
         let file = table.clone();
         for o in overrides {
             env::apply(&mut table, o).map_err(|message| ConfigError::Environment {
