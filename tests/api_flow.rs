@@ -730,3 +730,54 @@ async fn bad_inputs_get_clear_statuses() {
         .expect("amelie");
     assert!(amelie.skills.iter().all(|s| s.level <= 5));
 }
+
+/// A call that fails inside the store answers `INTERNAL` with an error id and nothing else; the
+/// server's log line with that id holds the details.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_answers_an_error_id_that_the_log_explains() {
+    let ws = Workspace::new();
+    let server = ws.start();
+    let (sup_token, _) = ws.token(SUPERVISOR, None);
+    // Break the store from outside, as a damaged database would be.
+    let db = rusqlite::Connection::open(ws.data_dir().join("guichet.db")).expect("open the db");
+    db.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
+    db.execute_batch("DROP TABLE survey_answers")
+        .expect("drop a table");
+    drop(db);
+
+    let status = server
+        .supervisor(&sup_token)
+        .get_satisfaction(pb::GetSatisfactionRequest::default())
+        .await
+        .expect_err("the read must fail");
+    assert_eq!(status.code(), Code::Internal);
+    let message = status.message();
+    assert!(
+        !message.contains("survey_answers"),
+        "details leaked: {message}"
+    );
+    assert!(!message.contains(".db"), "a path leaked: {message}");
+    let id = message
+        .strip_prefix("internal error ")
+        .and_then(|rest| rest.split(':').next())
+        .expect("an error id in the message");
+    assert_eq!(id.len(), 12, "{message}");
+
+    let deadline = std::time::Instant::now() + STREAM_LIMIT;
+    loop {
+        let log = ws.log_text();
+        if let Some(line) = log.lines().find(|l| l.contains(id)) {
+            assert!(
+                line.contains("no such table"),
+                "the log line lacks details: {line}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line with the error id {id}:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -273,10 +273,10 @@ impl Auth {
                 return Ok(entry.0.clone());
             }
         }
-        let found = self.store.verify_token_digest(digest).map_err(|e| {
-            tracing::error!(error = %e, "token lookup failed");
-            Status::internal("cannot check the token now: retry")
-        })?;
+        let found = self
+            .store
+            .verify_token_digest(digest)
+            .map_err(|e| super::status::internal("token lookup", &e))?;
         let caller = found.map(
             |TokenInfo {
                  id,

@@ -6,12 +6,12 @@ use tonic::Status;
 use crate::core::{AgentId, Command, InteractionId};
 use crate::engine::Engine;
 
-use super::convert::{self, status_of};
+use super::convert;
 use super::proto as pb;
 
 /// Runs a command; its events are committed when this returns.
 pub async fn run(engine: &Engine, command: Command) -> Result<(), Status> {
-    engine.send(command).await.map_err(status_of)?;
+    engine.send(command).await.map_err(Status::from)?;
     Ok(())
 }
 
@@ -20,7 +20,7 @@ pub async fn agent_status(engine: &Engine, agent: AgentId) -> Result<pb::AgentSt
     let view = engine
         .read(move |r| r.agent(&agent))
         .await
-        .map_err(status_of)?;
+        .map_err(Status::from)?;
     agent_or_gone(view)
 }
 
@@ -33,7 +33,7 @@ pub async fn run_then_agent(
     let (_, view) = engine
         .send_then_read(command, move |r| r.agent(&agent))
         .await
-        .map_err(status_of)?;
+        .map_err(Status::from)?;
     agent_or_gone(view)
 }
 
@@ -42,7 +42,7 @@ pub async fn interaction(engine: &Engine, id: InteractionId) -> Result<pb::Inter
     let view = engine
         .read(move |r| r.interaction(&id))
         .await
-        .map_err(status_of)?;
+        .map_err(Status::from)?;
     Ok(convert::interaction_or_ended(id, view.as_ref()))
 }
 
@@ -55,7 +55,7 @@ pub async fn run_then_interaction(
     let (_, view) = engine
         .send_then_read(command, move |r| r.interaction(&id))
         .await
-        .map_err(status_of)?;
+        .map_err(Status::from)?;
     Ok(convert::interaction_or_ended(id, view.as_ref()))
 }
 

@@ -15,6 +15,7 @@ use crate::store::ConversationEntry;
 
 use super::convert::{self, ms};
 use super::proto as pb;
+use super::status;
 
 /// The longest text an agent may send in one message.
 pub const MAX_REPLY_BYTES: usize = 64 * 1024;
@@ -85,10 +86,7 @@ pub async fn read(
     interaction: InteractionId,
 ) -> Result<Vec<ConversationEntry>, Status> {
     let store = engine.store().clone();
-    tokio::task::spawn_blocking(move || store.conversation(interaction))
-        .await
-        .map_err(|e| Status::internal(format!("conversation read failed: {e}")))?
-        .map_err(|e| convert::status_of(e.into()))
+    status::blocking("conversation read", move || store.conversation(interaction)).await
 }
 
 /// The protobuf form of an interaction's conversation (for a call, its voicemail if it has one).

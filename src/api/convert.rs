@@ -1,69 +1,24 @@
 //! Translation between the protobuf messages of `guichet.v1` and the core's types, with the
-//! validation that makes a bad request a clear `INVALID_ARGUMENT` instead of a surprise, and the
-//! mapping of engine and router errors to gRPC statuses.
+//! validation that makes a bad request a clear `INVALID_ARGUMENT` instead of a surprise (errors
+//! become statuses in `status.rs`).
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use tonic::{Code, Status};
+use tonic::Status;
 
 use crate::core::{
     AgentConfig, AgentId, AgentState, Capacity, Channel, ContactId, Decision, EscalationStep,
     Event, EventKind, InteractionId, InteractionPhase, InteractionSpec, InteractionView, Overflow,
-    OverflowAction, PerChannel, QueueConfig, QueueId, Requirement, RouteError, Rule, Skill,
-    SlaTargets, StepAction, Strategy, Timestamp, WorkingDayTargets,
+    OverflowAction, PerChannel, QueueConfig, QueueId, Requirement, Rule, Skill, SlaTargets,
+    StepAction, Strategy, Timestamp, WorkingDayTargets,
 };
-use crate::engine::EngineError;
 
 use super::proto as pb;
 
 /// Shorthand for an `INVALID_ARGUMENT` status.
 pub fn invalid(message: impl Into<String>) -> Status {
     Status::invalid_argument(message.into())
-}
-
-/// The gRPC status for an engine error: what the caller should do is in the message.
-pub fn status_of(error: EngineError) -> Status {
-    match error {
-        EngineError::Route(e) => route_status(&e),
-        EngineError::Overloaded => {
-            let mut status = Status::unavailable(
-                "the router is overloaded: retry after a short delay (about 100 ms)",
-            );
-            status.metadata_mut().insert(
-                "retry-after-ms",
-                tonic::metadata::MetadataValue::from(100u32),
-            );
-            status
-        }
-        EngineError::Store(e @ crate::store::StoreError::ContactHasOpenInteractions { .. }) => {
-            Status::failed_precondition(format!("{e}: cancel or complete them first"))
-        }
-        EngineError::Stopped => {
-            Status::unavailable("the server is shutting down or stopped: retry on another instance")
-        }
-        other => {
-            tracing::error!(error = %other, "engine error");
-            Status::internal(format!("internal error: {other}"))
-        }
-    }
-}
-
-/// The gRPC status for a refused command.
-pub fn route_status(error: &RouteError) -> Status {
-    let code = match error {
-        RouteError::UnknownAgent(_)
-        | RouteError::UnknownQueue(_)
-        | RouteError::UnknownInteraction(_) => Code::NotFound,
-        RouteError::DuplicateInteraction(_) => Code::AlreadyExists,
-        RouteError::InvalidLevel { .. }
-        | RouteError::ChannelNotAccepted { .. }
-        | RouteError::InvalidQueue { .. }
-        | RouteError::UnknownWrapUpCode { .. } => Code::InvalidArgument,
-        RouteError::Replay(_) => Code::Internal,
-        _ => Code::FailedPrecondition,
-    };
-    Status::new(code, error.to_string())
 }
 
 /// Milliseconds since the epoch as a protobuf `int64`.

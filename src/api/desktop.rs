@@ -33,10 +33,11 @@ use crate::store::Role;
 use super::auth::caller;
 use super::calls;
 use super::conversation;
-use super::convert::{self, interaction_id, required, status_of};
+use super::convert::{self, interaction_id, required};
 use super::history::History;
 use super::proto as pb;
 use super::proto::agent_desktop_server::AgentDesktop;
+use super::status;
 
 /// The longest note a transfer may carry.
 const MAX_TRANSFER_NOTE_BYTES: usize = 2 * 1024;
@@ -485,7 +486,7 @@ impl DesktopService {
                     .unwrap_or_default()
             })
             .await
-            .map_err(status_of)?;
+            .map_err(Status::from)?;
         if !held.is_empty() {
             let list: Vec<String> = held.iter().map(ToString::to_string).collect();
             return Err(Status::failed_precondition(format!(
@@ -877,7 +878,7 @@ impl AgentDesktop for DesktopService {
             .engine
             .read(move |r| r.interaction(&id).map(|v| v.phase))
             .await
-            .map_err(status_of)?;
+            .map_err(Status::from)?;
         match held {
             Some(InteractionPhase::Assigned { agent: holder }) if holder == agent => {}
             Some(_) => {
@@ -944,7 +945,7 @@ impl AgentDesktop for DesktopService {
                     |_| (),
                 )
                 .await
-                .map_err(status_of)?;
+                .map_err(Status::from)?;
             events
                 .iter()
                 .find_map(|e| match &e.kind {
@@ -957,7 +958,9 @@ impl AgentDesktop for DesktopService {
                     _ => None,
                 })
                 .map(Response::new)
-                .ok_or_else(|| Status::internal("the message was not recorded"))
+                .ok_or_else(|| {
+                    status::internal("send message", &"the committed events hold no message")
+                })
         }
         .instrument(span)
         .await
@@ -1011,7 +1014,7 @@ impl DesktopService {
             .engine
             .read(move |r| r.interaction(&id))
             .await
-            .map_err(status_of)?
+            .map_err(Status::from)?
             .ok_or_else(|| Status::not_found(format!("no open interaction {id}")))?;
         let holds = match &view.phase {
             InteractionPhase::Assigned { agent: a } | InteractionPhase::WrapUp { agent: a, .. } => {
@@ -1039,7 +1042,7 @@ impl DesktopService {
             .engine
             .read(move |r| r.interaction(&id).map(|v| (v.spec.channel, v.phase)))
             .await
-            .map_err(status_of)?;
+            .map_err(Status::from)?;
         let live = matches!(
             &phase,
             Some((crate::core::Channel::Voice, InteractionPhase::Assigned { agent: a })) if a == agent
@@ -1073,10 +1076,7 @@ impl DesktopService {
     /// The last transfer of interaction `id` by an agent, read from the journal.
     async fn transfer_of(&self, id: InteractionId) -> Result<Option<pb::TransferNote>, Status> {
         let store = self.engine.store().clone();
-        let found = tokio::task::spawn_blocking(move || store.last_transfer(id))
-            .await
-            .map_err(|e| Status::internal(format!("transfer read failed: {e}")))?
-            .map_err(|e| status_of(e.into()))?;
+        let found = status::blocking("transfer read", move || store.last_transfer(id)).await?;
         Ok(found.map(|(at, by, note)| pb::TransferNote {
             from_agent: by.to_string(),
             note: note.unwrap_or_default(),
@@ -1099,7 +1099,7 @@ impl DesktopService {
                     .unwrap_or_default()
             })
             .await
-            .map_err(status_of)
+            .map_err(Status::from)
     }
 
     /// The offers pending for `agent` now, oldest first.
@@ -1131,7 +1131,7 @@ impl DesktopService {
                     .collect::<Vec<_>>()
             })
             .await
-            .map_err(status_of)?;
+            .map_err(Status::from)?;
         let mut offers = Vec::with_capacity(views.len());
         for v in views {
             let deadline = match &v.phase {
@@ -1186,7 +1186,7 @@ impl DesktopService {
                     .engine
                     .read(move |r| r.interaction(&id))
                     .await
-                    .map_err(status_of)?;
+                    .map_err(Status::from)?;
                 let Some(view) = read else { return Ok(None) };
                 Arc::new(view)
             }

@@ -14,9 +14,10 @@ use crate::store::Role;
 
 use super::auth::caller;
 use super::conversation;
-use super::convert::{self, event_pb, event_queue, interaction_id, status_of};
+use super::convert::{self, event_pb, event_queue, interaction_id};
 use super::proto as pb;
 use super::proto::interactions_server::Interactions;
+use super::status;
 
 const INTEGRATOR_ROLES: &[Role] = &[Role::Integrator, Role::Supervisor, Role::Admin];
 
@@ -69,7 +70,7 @@ impl Interactions for InteractionsService {
                         .engine
                         .read(move |r| r.interaction(&known))
                         .await
-                        .map_err(status_of)?;
+                        .map_err(Status::from)?;
                     return Ok(Response::new(pb::CreateResponse {
                         interaction: Some(convert::interaction_or_ended(known, view.as_ref())),
                         created: false,
@@ -93,7 +94,7 @@ impl Interactions for InteractionsService {
                     })
                 })
                 .await
-                .map_err(status_of)?;
+                .map_err(Status::from)?;
             let created = events.iter().any(
                 |e| matches!(&e.kind, EventKind::InteractionCreated { spec, .. } if spec.id == id),
             );
@@ -139,7 +140,7 @@ impl Interactions for InteractionsService {
             .engine
             .read(move |r| r.interaction(&id))
             .await
-            .map_err(status_of)?;
+            .map_err(Status::from)?;
         let view = view.ok_or_else(|| Status::not_found(format!("no open interaction {id}")))?;
         if let Some(agent) = agent {
             let theirs = match &view.phase {
@@ -167,7 +168,7 @@ impl Interactions for InteractionsService {
             .send(Command::Cancel { interaction: id })
             .instrument(tracing::info_span!("cancel", interaction_id = %id))
             .await
-            .map_err(status_of)?;
+            .map_err(Status::from)?;
         Ok(Response::new(pb::CancelResponse {}))
     }
 
@@ -199,7 +200,7 @@ impl Interactions for InteractionsService {
                         .collect()
                 })
                 .await
-                .map_err(status_of)?
+                .map_err(Status::from)?
         };
         let (tx, rx) = mpsc::channel::<Result<pb::Event, Status>>(256);
         tokio::spawn(async move {
@@ -277,10 +278,7 @@ impl InteractionsService {
     async fn recorded(&self, id: &str) -> Result<Option<InteractionId>, Status> {
         let store = self.engine.store().clone();
         let id = id.to_owned();
-        tokio::task::spawn_blocking(move || store.message_interaction(&id))
-            .await
-            .map_err(|e| Status::internal(format!("message lookup failed: {e}")))?
-            .map_err(|e| status_of(e.into()))
+        status::blocking("message lookup", move || store.message_interaction(&id)).await
     }
 }
 

@@ -11,6 +11,7 @@ use crate::store::{IvrAuthor, IvrVersionInfo};
 
 use super::convert::{self, required};
 use super::proto as pb;
+use super::status;
 
 /// Most characters in a version's comment.
 pub const MAX_COMMENT_CHARS: usize = 1_000;
@@ -31,10 +32,7 @@ pub fn tree_status(error: TreeError) -> Status {
         TreeError::Unavailable(_) => {
             Status::unavailable("the router cannot be read now: retry in a moment")
         }
-        other => {
-            tracing::error!("IVR operation failed: {other}");
-            Status::internal("the IVR store failed: see the server log")
-        }
+        other => status::internal("IVR operation", &other),
     }
 }
 

@@ -15,4 +15,5 @@ pub mod ivr;
 pub mod limits;
 pub mod proto;
 pub mod stats;
+pub mod status;
 pub mod supervisor;

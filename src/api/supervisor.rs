@@ -16,11 +16,12 @@ use crate::store::Role;
 
 use super::auth::caller;
 use super::calls;
-use super::convert::{self, interaction_id, required, status_of};
+use super::convert::{self, interaction_id, required};
 use super::history::History;
 use super::proto as pb;
 use super::proto::supervisor_server::Supervisor;
 use super::stats::{live_queues, queue_stats_pb, LiveStats};
+use super::status;
 
 const SUPERVISOR_ROLES: &[Role] = &[Role::Supervisor, Role::Admin];
 
@@ -175,7 +176,7 @@ impl Supervisor for SupervisorService {
                     .collect::<Vec<_>>()
             })
             .await
-            .map_err(status_of)?;
+            .map_err(Status::from)?;
         Ok(Response::new(pb::ListAgentsResponse { agents }))
     }
 
@@ -268,7 +269,7 @@ impl Supervisor for SupervisorService {
                     .collect::<Vec<_>>()
             })
             .await
-            .map_err(status_of)?;
+            .map_err(Status::from)?;
         Ok(Response::new(pb::ListQueuesResponse { queues }))
     }
 
@@ -284,7 +285,7 @@ impl Supervisor for SupervisorService {
             .engine
             .read(move |r| lines(r, &only, page))
             .await
-            .map_err(status_of)??;
+            .map_err(Status::from)??;
         Ok(Response::new(reply))
     }
 
@@ -314,7 +315,7 @@ impl Supervisor for SupervisorService {
                 let only = only.clone();
                 let reply = match engine.read(move |r| lines(r, &only, page)).await {
                     Ok(reply) => reply,
-                    Err(e) => Err(status_of(e)),
+                    Err(e) => Err(Status::from(e)),
                 };
                 let failed = reply.is_err();
                 if tx.send(reply).await.is_err() || failed {
@@ -404,7 +405,7 @@ impl Supervisor for SupervisorService {
             .engine
             .read(move |r| r.explain_at(&id, now))
             .await
-            .map_err(status_of)?
+            .map_err(Status::from)?
             .ok_or_else(|| Status::not_found(format!("no open interaction {id}")))?;
         Ok(Response::new(pb::Explanation {
             interaction: Some(convert::interaction_pb(&explanation.interaction)),
@@ -445,7 +446,7 @@ impl Supervisor for SupervisorService {
             .engine
             .erase_contact(contact.clone())
             .await
-            .map_err(status_of)?;
+            .map_err(Status::from)?;
         self.history.forget(&contact);
         tracing::info!(
             interactions = erased.interactions.len(),
@@ -491,7 +492,7 @@ impl Supervisor for SupervisorService {
             n => n.min(500) as usize,
         };
         let store = self.engine.store().clone();
-        let (summary, comments) = tokio::task::spawn_blocking(move || {
+        let (summary, comments) = status::blocking("satisfaction read", move || {
             let summary = store.survey_summary_by_agent(from, to)?;
             let comments = store.survey_comments(from, to, agent.as_ref(), limit)?;
             Ok::<_, crate::store::StoreError>((
@@ -502,9 +503,7 @@ impl Supervisor for SupervisorService {
                 comments,
             ))
         })
-        .await
-        .map_err(|e| Status::internal(format!("satisfaction read failed: {e}")))?
-        .map_err(|e| status_of(crate::engine::EngineError::Store(e)))?;
+        .await?;
         let (mut answers, mut total) = (0, 0);
         let agents = summary
             .iter()
@@ -572,7 +571,7 @@ impl Supervisor for SupervisorService {
                 let live = match engine.read(move |r| live_queues(r, &only, now)).await {
                     Ok(live) => live,
                     Err(e) => {
-                        let _ = tx.send(Err(status_of(e))).await;
+                        let _ = tx.send(Err(Status::from(e))).await;
                         break;
                     }
                 };

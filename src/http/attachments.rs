@@ -27,6 +27,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::error::HttpError;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -283,14 +284,8 @@ async fn download(
     let read = tokio::task::spawn_blocking(move || store.conversation(id)).await;
     let conversation = match read {
         Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            tracing::warn!(interaction = %id, "attachment read failed: {e}");
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "unavailable, retry later");
-        }
-        Err(e) => {
-            tracing::warn!(interaction = %id, "attachment read failed: {e}");
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "unavailable, retry later");
-        }
+        Ok(Err(e)) => return HttpError::from(e).into_response(),
+        Err(e) => return HttpError::internal("attachment read", &e).into_response(),
     };
     let Some(entry) = conversation
         .iter()

@@ -11,6 +11,7 @@
 pub mod attachments;
 pub mod body;
 pub mod conn;
+pub mod error;
 pub mod obs;
 pub mod survey;
 

@@ -14,6 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::error::HttpError;
 use crate::engine::{Engine, EngineError, SystemClock};
 use crate::obs::indicators::{self, Period, Report};
 use crate::obs::page::{self, Lang};
@@ -76,13 +77,7 @@ async fn report(
     date: Option<chrono::NaiveDate>,
 ) -> Result<(Report, page::QueueNames), Response> {
     let date = date.unwrap_or_else(|| indicators::today(&state.indicators, &SystemClock));
-    let unavailable = |e: EngineError| {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("indicators unavailable: {e}\n"),
-        )
-            .into_response()
-    };
+    let unavailable = |e: EngineError| HttpError::from(e).into_response();
     let seen = state
         .engine
         .read(|r| QueuesSeen {
@@ -126,8 +121,8 @@ async fn report(
         ))
     })
     .await
-    .map_err(|_| unavailable(EngineError::Stopped))?
-    .map_err(|e| unavailable(EngineError::Store(e)))?;
+    .map_err(|e| HttpError::internal("indicators report", &e).into_response())?
+    .map_err(|e| HttpError::from(e).into_response())?;
     let names = names
         .into_iter()
         .filter(|(id, _)| report.rows.iter().any(|r| r.queue.as_deref() == Some(id)))

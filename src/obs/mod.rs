@@ -7,6 +7,7 @@
 //! Nothing here runs inside the routing core: metrics and aggregates are fed by engine
 //! subscribers, off the router's task.
 
+pub mod errors;
 pub mod indicators;
 pub mod metrics;
 pub mod page;

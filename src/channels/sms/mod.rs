@@ -140,24 +140,14 @@ fn refuse(status: StatusCode, message: String) -> Response {
 }
 
 fn engine_failure(e: EngineError) -> Response {
-    match e {
-        EngineError::Overloaded | EngineError::Stopped => refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{e}: the provider should retry"),
-        ),
-        e => {
-            tracing::error!(error = %e, "SMS webhook: the message could not be stored");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the message could not be stored: {e}\n"),
-            )
-                .into_response()
-        }
+    if matches!(e, EngineError::Overloaded | EngineError::Stopped) {
+        tracing::warn!(error = %e, "SMS webhook refused: the provider should retry");
     }
+    crate::http::error::HttpError::from(e).into_response()
 }
 
 fn store_failure(e: crate::store::StoreError) -> Response {
-    engine_failure(EngineError::Store(e))
+    crate::http::error::HttpError::from(e).into_response()
 }
 
 /// A keyword message: opt out or back in.
