@@ -21,7 +21,7 @@ async fn snapshot(
     sup: &mut SupervisorClient<api_common::Authed>,
 ) -> (Vec<pb::AgentStatus>, pb::ListWaitingResponse) {
     let mut agents = sup
-        .list_agents(pb::ListAgentsRequest {})
+        .list_agents(pb::ListAgentsRequest::default())
         .await
         .expect("ListAgents")
         .into_inner()
@@ -82,7 +82,7 @@ async fn wrong_tokens_are_refused_and_change_nothing() {
     for bearer in bad_headers {
         let mut s = SupervisorClient::with_interceptor(server.channel(), bearer.clone());
         assert_status(
-            s.list_agents(pb::ListAgentsRequest {}).await,
+            s.list_agents(pb::ListAgentsRequest::default()).await,
             Code::Unauthenticated,
             &[],
         );
@@ -138,7 +138,9 @@ async fn wrong_tokens_are_refused_and_change_nothing() {
     // --- An agent token on Supervisor or Interactions: PERMISSION_DENIED.
     let mut as_agent_sup = server.supervisor(&amelie);
     assert_status(
-        as_agent_sup.list_agents(pb::ListAgentsRequest {}).await,
+        as_agent_sup
+            .list_agents(pb::ListAgentsRequest::default())
+            .await,
         Code::PermissionDenied,
         &[],
     );
@@ -308,7 +310,7 @@ async fn wrong_tokens_are_refused_and_change_nothing() {
         .expect("a supervisor acts for any agent");
     server
         .supervisor(&admin)
-        .list_agents(pb::ListAgentsRequest {})
+        .list_agents(pb::ListAgentsRequest::default())
         .await
         .expect("admin is a supervisor too");
 }

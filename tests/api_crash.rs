@@ -281,7 +281,7 @@ async fn acknowledged_creations_survive_sigkill_and_config_survives_restart() {
     .await
     .expect("SetAgentSkills");
     let queues = sup
-        .list_queues(pb::ListQueuesRequest {})
+        .list_queues(pb::ListQueuesRequest::default())
         .await
         .expect("ListQueues")
         .into_inner()
@@ -323,7 +323,7 @@ async fn acknowledged_creations_survive_sigkill_and_config_survives_restart() {
     let server = ws.start();
     let mut sup = server.supervisor(&sup_token);
     let agents = sup
-        .list_agents(pb::ListAgentsRequest {})
+        .list_agents(pb::ListAgentsRequest::default())
         .await
         .expect("ListAgents")
         .into_inner()
@@ -337,7 +337,7 @@ async fn acknowledged_creations_survive_sigkill_and_config_survives_restart() {
     bruno_skills.sort_by(|a, b| a.skill.cmp(&b.skill));
     assert_eq!(got, bruno_skills, "the live skill change was lost");
     let queues = sup
-        .list_queues(pb::ListQueuesRequest {})
+        .list_queues(pb::ListQueuesRequest::default())
         .await
         .expect("ListQueues")
         .into_inner()
@@ -419,7 +419,7 @@ async fn second_server_on_the_same_directory_is_refused() {
     let (sup_token, _) = ws.token("supervisor", None);
     eventually(Duration::from_secs(10), "first server answers", || {
         let mut sup = server.supervisor(&sup_token);
-        async move { sup.list_agents(pb::ListAgentsRequest {}).await.ok() }
+        async move { sup.list_agents(pb::ListAgentsRequest::default()).await.ok() }
     })
     .await;
 }

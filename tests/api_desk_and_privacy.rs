@@ -24,7 +24,7 @@ async fn logout_reconnect_and_erasure() {
 
     // No after-contact work, so that a completed interaction ends at once.
     let mut benefits = sup
-        .list_queues(pb::ListQueuesRequest {})
+        .list_queues(pb::ListQueuesRequest::default())
         .await
         .expect("queues")
         .into_inner()

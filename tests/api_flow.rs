@@ -41,7 +41,7 @@ async fn an_agents_day_offer_accept_complete_history_decline_transfer() {
 
     // No after-contact work in benefits, so that amelie takes the next offer at once.
     let mut benefits = sup
-        .list_queues(pb::ListQueuesRequest {})
+        .list_queues(pb::ListQueuesRequest::default())
         .await
         .expect("ListQueues")
         .into_inner()
@@ -404,7 +404,7 @@ async fn supervisor_live_changes_stats_and_events() {
     skills.sort_by(|a, b| a.skill.cmp(&b.skill));
     assert_eq!(got, skills);
     let agents = sup
-        .list_agents(pb::ListAgentsRequest {})
+        .list_agents(pb::ListAgentsRequest::default())
         .await
         .expect("ListAgents")
         .into_inner()
@@ -716,7 +716,7 @@ async fn bad_inputs_get_clear_statuses() {
     let open: Vec<_> = api_common::open(&all).into_iter().map(|i| i.id).collect();
     assert_eq!(open, vec![id_of(&waiting_one)]);
     let agents = sup
-        .list_agents(pb::ListAgentsRequest {})
+        .list_agents(pb::ListAgentsRequest::default())
         .await
         .expect("ListAgents")
         .into_inner()

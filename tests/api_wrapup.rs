@@ -143,7 +143,7 @@ async fn a_call_the_caller_hung_up_is_completed_with_a_code_and_notes() {
     let agents = s
         .server
         .supervisor(&sup)
-        .list_agents(pb::ListAgentsRequest {})
+        .list_agents(pb::ListAgentsRequest::default())
         .await
         .expect("ListAgents")
         .into_inner()
@@ -210,7 +210,7 @@ async fn completing_a_live_call_hangs_it_up_through_the_gateway() {
 async fn benefits(
     sup: &mut pb::supervisor_client::SupervisorClient<api_common::Authed>,
 ) -> pb::Queue {
-    sup.list_queues(pb::ListQueuesRequest {})
+    sup.list_queues(pb::ListQueuesRequest::default())
         .await
         .expect("ListQueues")
         .into_inner()

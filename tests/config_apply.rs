@@ -88,7 +88,7 @@ async fn apply_shows_the_differences_then_makes_them_live_and_removes_nothing_wi
     let admin = ws.admin_token();
     let mut sup = server.supervisor(&admin);
     let agents = sup
-        .list_agents(pb::ListAgentsRequest {})
+        .list_agents(pb::ListAgentsRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -99,7 +99,7 @@ async fn apply_shows_the_differences_then_makes_them_live_and_removes_nothing_wi
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("change(s) applied"), "{}", text(&out));
     let agents = sup
-        .list_agents(pb::ListAgentsRequest {})
+        .list_agents(pb::ListAgentsRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -110,7 +110,7 @@ async fn apply_shows_the_differences_then_makes_them_live_and_removes_nothing_wi
         .collect();
     assert!(ids.contains(&"zoe") && ids.contains(&"david"), "{ids:?}");
     let queues = sup
-        .list_queues(pb::ListQueuesRequest {})
+        .list_queues(pb::ListQueuesRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -120,6 +120,7 @@ async fn apply_shows_the_differences_then_makes_them_live_and_removes_nothing_wi
     let versions = sup
         .list_ivr_versions(pb::ListIvrVersionsRequest {
             name: "accueil-service-public".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -150,7 +151,7 @@ async fn apply_shows_the_differences_then_makes_them_live_and_removes_nothing_wi
     let out = apply(&ws, &file, server.addr, &["--prune", "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
     let agents = sup
-        .list_agents(pb::ListAgentsRequest {})
+        .list_agents(pb::ListAgentsRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -208,7 +209,7 @@ async fn queues_made_over_grpc_get_the_file_defaults_and_the_proto_says_them() {
         .expect("UpsertQueue")
         .into_inner();
     let listed = sup
-        .list_queues(pb::ListQueuesRequest {})
+        .list_queues(pb::ListQueuesRequest::default())
         .await
         .unwrap()
         .into_inner()

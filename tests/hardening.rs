@@ -451,6 +451,136 @@ async fn sizes_and_identifiers_are_bounded_without_echo() {
         .await
         .expect("queues");
     assert!(queues.get_ref().queues.iter().all(|q| q.id != "q1"));
+
+    // Every other request's strings and lists: named, bounded, not echoed.
+    let huge = "z".repeat(1 << 19);
+    let refusals = [
+        (
+            "skills",
+            supervisor
+                .set_agent_skills(pb::SetAgentSkillsRequest {
+                    agent_id: "amelie".into(),
+                    skills: (0..65)
+                        .map(|i| pb::SkillLevel {
+                            skill: format!("s{i}"),
+                            level: 1,
+                        })
+                        .collect(),
+                })
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "contact",
+            supervisor
+                .erase_contact(pb::EraseContactRequest {
+                    contact: huge.clone(),
+                })
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "note",
+            desktop
+                .transfer(pb::TransferRequest {
+                    agent_id: "amelie".into(),
+                    interaction_id: "01KBZZZZZZZZZZZZZZZZZZZZZZ".into(),
+                    note: huge.clone(),
+                    to: Some(pb::transfer_request::To::Queue("tax".into())),
+                })
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "name",
+            supervisor
+                .rollback_ivr(pb::RollbackIvrRequest { name: huge.clone() })
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "interaction_ids",
+            interactions
+                .watch_events(pb::WatchEventsRequest {
+                    interaction_ids: vec!["../etc".into()],
+                    ..Default::default()
+                })
+                .await
+                .map(|_| ()),
+        ),
+    ];
+    for (field, result) in refusals {
+        let e = result.expect_err(field);
+        assert_eq!(e.code(), Code::InvalidArgument, "{field}: {e:?}");
+        assert!(e.message().starts_with(field), "{}", e.message());
+        assert!(!e.message().contains("zzzz"), "{field} echoed");
+    }
+}
+
+/// Supervisors' lists are paged by key: every entry once, in id order, whatever the page size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_and_queue_lists_are_paged_by_key() {
+    let ws = Workspace::new();
+    let server = Server::start(&ws.data_dir(), &ws.log());
+    let mut supervisor = server.supervisor(&ws.admin_token());
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = supervisor
+            .list_agents(pb::ListAgentsRequest {
+                page_size: 2,
+                page_token: page_token.clone(),
+            })
+            .await
+            .expect("a page")
+            .into_inner();
+        assert!(page.agents.len() <= 2);
+        seen.extend(
+            page.agents
+                .into_iter()
+                .filter_map(|a| a.agent)
+                .map(|a| a.id),
+        );
+        pages += 1;
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(pages, 3, "five demo agents in pages of two");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "in id order, each once");
+    assert_eq!(seen.len(), 5);
+
+    let all = supervisor
+        .list_queues(pb::ListQueuesRequest::default())
+        .await
+        .expect("queues")
+        .into_inner();
+    assert_eq!(all.queues.len(), 3);
+    assert!(all.next_page_token.is_empty());
+    let first = supervisor
+        .list_queues(pb::ListQueuesRequest {
+            page_size: 1,
+            page_token: String::new(),
+        })
+        .await
+        .expect("queues")
+        .into_inner();
+    assert_eq!(first.queues.len(), 1);
+    assert_eq!(first.next_page_token, first.queues[0].id);
+    let e = supervisor
+        .list_queues(pb::ListQueuesRequest {
+            page_size: 1,
+            page_token: "not a token".into(),
+        })
+        .await
+        .expect_err("a bad token");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("page_token"), "{}", e.message());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

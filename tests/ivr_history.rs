@@ -143,7 +143,10 @@ async fn ivr_changes_are_checked_recorded_and_survive_a_restart() {
     let server = ws.start();
     let mut sup = server.supervisor(&token);
     let list = sup
-        .list_ivr_versions(pb::ListIvrVersionsRequest { name: TREE.into() })
+        .list_ivr_versions(pb::ListIvrVersionsRequest {
+            name: TREE.into(),
+            ..Default::default()
+        })
         .await
         .expect("ListIvrVersions")
         .into_inner()

@@ -75,7 +75,7 @@ async fn metrics_follow_a_scripted_scenario() {
 
     // No after-contact work, so that amelie takes the next offer at once.
     let mut benefits = sup
-        .list_queues(pb::ListQueuesRequest {})
+        .list_queues(pb::ListQueuesRequest::default())
         .await
         .expect("ListQueues")
         .into_inner()

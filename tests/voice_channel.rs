@@ -88,7 +88,7 @@ impl Setup {
     async fn agent_state(&self) -> i32 {
         let mut sup = self.server.supervisor(&self.sup_token);
         let agents = sup
-            .list_agents(pb::ListAgentsRequest {})
+            .list_agents(pb::ListAgentsRequest::default())
             .await
             .expect("ListAgents")
             .into_inner()
@@ -568,6 +568,7 @@ async fn a_new_ivr_version_applies_to_new_calls_while_calls_in_progress_keep_the
     let list = sup
         .list_ivr_versions(pb::ListIvrVersionsRequest {
             name: "test-tree".into(),
+            ..Default::default()
         })
         .await
         .expect("ListIvrVersions")
@@ -635,6 +636,7 @@ async fn a_new_ivr_version_applies_to_new_calls_while_calls_in_progress_keep_the
     let unchanged = sup
         .list_ivr_versions(pb::ListIvrVersionsRequest {
             name: "test-tree".into(),
+            ..Default::default()
         })
         .await
         .expect("ListIvrVersions")

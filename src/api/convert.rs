@@ -47,8 +47,8 @@ pub fn interaction_id(field: &str, value: &str) -> Result<InteractionId, Status>
     let value = required(field, value)?;
     InteractionId::from_str(value).map_err(|_| {
         invalid(format!(
-            "{field} {value:?} is not an interaction id (26 characters of Crockford base32, as \
-             returned by Create)"
+            "{field} is not an interaction id (26 characters of Crockford base32, as returned \
+             by Create)"
         ))
     })
 }

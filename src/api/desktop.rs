@@ -31,6 +31,7 @@ use crate::engine::{run_view, Engine, View, ViewBatch, ViewFailed};
 use crate::store::Role;
 
 use super::auth::caller;
+use super::bounds::Bounded;
 use super::calls;
 use super::conversation;
 use super::convert::{self, interaction_id, required};
@@ -519,6 +520,7 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::AgentStatus>, Status> {
+        request.get_ref().check_bounds()?;
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let device = convert::device(&request.get_ref().device)?;
         let span = tracing::info_span!("login", agent_id = %agent);
@@ -548,6 +550,7 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::AgentStatus>, Status> {
+        request.get_ref().check_bounds()?;
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         Ok(Response::new(self.logout(agent).await?))
     }
@@ -556,6 +559,7 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::SetStateRequest>,
     ) -> Result<Response<pb::AgentStatus>, Status> {
+        request.get_ref().check_bounds()?;
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let req = request.get_ref();
         use pb::agent_state::Kind;
@@ -596,6 +600,7 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::OffersRequest>,
     ) -> Result<Response<Self::OffersStream>, Status> {
+        request.get_ref().check_bounds()?;
         let credential = super::auth::credential(&request);
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         // Known agent? (A stream for nobody would wait forever.)
@@ -779,6 +784,7 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::InteractionAction>,
     ) -> Result<Response<pb::Interaction>, Status> {
+        request.get_ref().check_bounds()?;
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
         let span = tracing::info_span!("accept", agent_id = %agent, interaction_id = %id);
@@ -802,6 +808,7 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::InteractionAction>,
     ) -> Result<Response<pb::Interaction>, Status> {
+        request.get_ref().check_bounds()?;
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
         let view = calls::run_then_interaction(
@@ -820,6 +827,7 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::CompleteRequest>,
     ) -> Result<Response<pb::Interaction>, Status> {
+        request.get_ref().check_bounds()?;
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let req = request.get_ref();
         let id = interaction_id("interaction_id", &req.interaction_id)?;
@@ -861,6 +869,7 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::TransferRequest>,
     ) -> Result<Response<pb::Interaction>, Status> {
+        request.get_ref().check_bounds()?;
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let req = request.get_ref();
         let id = interaction_id("interaction_id", &req.interaction_id)?;
@@ -911,6 +920,7 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::SetDeviceRequest>,
     ) -> Result<Response<pb::AgentStatus>, Status> {
+        request.get_ref().check_bounds()?;
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let device = convert::device(&request.get_ref().device)?;
         let command = Command::SetDevice {
@@ -926,6 +936,7 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::SendMessageRequest>,
     ) -> Result<Response<pb::ConversationMessage>, Status> {
+        request.get_ref().check_bounds()?;
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let req = request.get_ref();
         let id = interaction_id("interaction_id", &req.interaction_id)?;
@@ -970,6 +981,7 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::GetConversationRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
+        request.get_ref().check_bounds()?;
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
         let page =
@@ -989,6 +1001,7 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::SetTypingRequest>,
     ) -> Result<Response<pb::SetTypingResponse>, Status> {
+        request.get_ref().check_bounds()?;
         let agent = agent_for(&request, &request.get_ref().agent_id)?;
         let req = request.get_ref();
         let id = interaction_id("interaction_id", &req.interaction_id)?;

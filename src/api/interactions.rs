@@ -13,6 +13,7 @@ use crate::engine::Engine;
 use crate::store::Role;
 
 use super::auth::caller;
+use super::bounds::Bounded;
 use super::conversation;
 use super::convert::{self, event_pb, event_queue, interaction_id};
 use super::proto as pb;
@@ -43,6 +44,7 @@ impl Interactions for InteractionsService {
         request: Request<pb::CreateRequest>,
     ) -> Result<Response<pb::CreateResponse>, Status> {
         caller(&request)?.require(INTEGRATOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let spec = request
             .get_ref()
             .spec
@@ -127,6 +129,7 @@ impl Interactions for InteractionsService {
         request: Request<pb::GetRequest>,
     ) -> Result<Response<pb::Interaction>, Status> {
         let who = caller(&request)?;
+        request.get_ref().check_bounds()?;
         // An agent may read what it is offered or holds; the other roles anything.
         let agent = match who.role {
             crate::store::Role::Agent => Some(who.acting_agent("")?),
@@ -163,6 +166,7 @@ impl Interactions for InteractionsService {
         request: Request<pb::CancelRequest>,
     ) -> Result<Response<pb::CancelResponse>, Status> {
         caller(&request)?.require(INTEGRATOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
         self.engine
             .send(Command::Cancel { interaction: id })
@@ -180,6 +184,7 @@ impl Interactions for InteractionsService {
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
         let credential = super::auth::credential(&request);
         caller(&request)?.require(INTEGRATOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let req = request.into_inner();
         let queues: HashSet<QueueId> = req.queues.iter().map(QueueId::new).collect();
         let ids: HashSet<InteractionId> = req

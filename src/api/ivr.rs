@@ -177,7 +177,18 @@ pub async fn list(
         let list = trees.versions(&name).await.map_err(tree_status)?;
         versions.extend(list.iter().map(version_pb));
     }
-    Ok(pb::ListIvrVersionsResponse { versions })
+    // A page token is `name@version` of the last entry sent (the version zero-padded, so that
+    // keys sort as the list does: trees by name, each tree's versions in order).
+    let (versions, next_page_token) = super::limits::page_by_key(
+        versions,
+        |v| format!("{}@{:010}", v.name, v.version),
+        request.page_size,
+        &request.page_token,
+    )?;
+    Ok(pb::ListIvrVersionsResponse {
+        versions,
+        next_page_token,
+    })
 }
 
 /// `RollbackIvr`.

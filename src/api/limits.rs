@@ -104,6 +104,46 @@ pub fn page_of<'a, T: prost::Message + Clone + 'a>(
     (out, token)
 }
 
+/// A page of `items` in the order of their `key` (an id), starting after the key `page_token`
+/// (empty: the first page): at most `page_size` entries (0: [`DEFAULT_PAGE_SIZE`]) and
+/// [`MAX_PAGE_BYTES`], at least one. The next token is the page's last key (empty after the
+/// last entry), so that entries added or removed between two calls neither repeat nor skip
+/// the others.
+pub fn page_by_key<T: prost::Message>(
+    mut items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    page_size: u32,
+    page_token: &str,
+) -> Result<(Vec<T>, String), Status> {
+    let size = Page::new(page_size, "")?.size;
+    id("page_token", page_token)?;
+    let after = page_token.trim();
+    items.sort_by_key(|item| key(item));
+    let start = if after.is_empty() {
+        0
+    } else {
+        items.partition_point(|item| key(item).as_str() <= after)
+    };
+    let mut bytes = 0usize;
+    let mut end = start;
+    for item in items.iter().skip(start).take(size) {
+        let len = item.encoded_len();
+        if end > start && bytes + len > MAX_PAGE_BYTES {
+            break;
+        }
+        bytes += len;
+        end += 1;
+    }
+    let next = if end < items.len() && end > start {
+        key(&items[end - 1])
+    } else {
+        String::new()
+    };
+    items.truncate(end);
+    items.drain(..start);
+    Ok((items, next))
+}
+
 /// The newest of `messages` (oldest first) that fit in [`MAX_PAGE_BYTES`] together, at least
 /// the newest one: what an offer carries of a long conversation (the rest is paged with
 /// `GetConversation`).
@@ -316,6 +356,30 @@ mod tests {
         assert_eq!(newest_within(small.clone()), small);
         assert!(Page::new(501, "").is_err());
         assert!(Page::new(1, "x").is_err());
+    }
+
+    #[test]
+    fn pages_by_key_survive_changes_between_calls() {
+        let mk = |ids: &[&str]| -> Vec<pb::Requirement> {
+            ids.iter()
+                .map(|i| pb::Requirement {
+                    skill: (*i).to_owned(),
+                    min_level: 1,
+                })
+                .collect()
+        };
+        let key = |r: &pb::Requirement| r.skill.clone();
+        let (first, token) = page_by_key(mk(&["c", "a", "b", "d"]), key, 2, "").expect("page");
+        assert_eq!(first, mk(&["a", "b"]));
+        assert_eq!(token, "b");
+        // "a" removed and "bb" added before the next call: nothing after "b" is skipped.
+        let (second, token) =
+            page_by_key(mk(&["b", "bb", "c", "d"]), key, 2, &token).expect("page");
+        assert_eq!(second, mk(&["bb", "c"]));
+        let (third, token) = page_by_key(mk(&["b", "bb", "c", "d"]), key, 2, &token).expect("page");
+        assert_eq!(third, mk(&["d"]));
+        assert_eq!(token, "");
+        assert!(page_by_key(mk(&["a"]), key, 2, "not a key").is_err());
     }
 
     #[test]

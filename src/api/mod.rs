@@ -4,6 +4,7 @@
 //! reflection on one listener, next to the HTTP and SMTP listeners.
 
 pub mod auth;
+pub mod bounds;
 pub mod calls;
 pub mod conversation;
 pub mod convert;

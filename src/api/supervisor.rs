@@ -15,6 +15,7 @@ use crate::engine::{Clock, Engine, SystemClock};
 use crate::store::Role;
 
 use super::auth::caller;
+use super::bounds::Bounded;
 use super::calls;
 use super::convert::{self, interaction_id, required};
 use super::history::History;
@@ -138,6 +139,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::UpsertAgentRequest>,
     ) -> Result<Response<pb::AgentStatus>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let agent = request
             .get_ref()
             .agent
@@ -157,6 +159,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::RemoveAgentRequest>,
     ) -> Result<Response<pb::RemoveResponse>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let agent = AgentId::new(required("agent_id", &request.get_ref().agent_id)?);
         calls::run(&self.engine, Command::RemoveAgent { agent }).await?;
         Ok(Response::new(pb::RemoveResponse {}))
@@ -167,6 +170,8 @@ impl Supervisor for SupervisorService {
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let req = request.get_ref();
+        req.check_bounds()?;
         let agents = self
             .engine
             .read(|r| {
@@ -177,7 +182,16 @@ impl Supervisor for SupervisorService {
             })
             .await
             .map_err(Status::from)?;
-        Ok(Response::new(pb::ListAgentsResponse { agents }))
+        let (agents, next_page_token) = super::limits::page_by_key(
+            agents,
+            |a| a.agent.as_ref().map(|a| a.id.clone()).unwrap_or_default(),
+            req.page_size,
+            &req.page_token,
+        )?;
+        Ok(Response::new(pb::ListAgentsResponse {
+            agents,
+            next_page_token,
+        }))
     }
 
     async fn set_agent_skills(
@@ -185,6 +199,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::SetAgentSkillsRequest>,
     ) -> Result<Response<pb::AgentStatus>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let req = request.get_ref();
         let agent = AgentId::new(required("agent_id", &req.agent_id)?);
         let skills = convert::skills(&req.skills)?;
@@ -202,6 +217,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::SetCapacityRequest>,
     ) -> Result<Response<pb::AgentStatus>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let req = request.get_ref();
         let agent = AgentId::new(required("agent_id", &req.agent_id)?);
         let capacity = convert::capacity(
@@ -223,6 +239,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::UpsertQueueRequest>,
     ) -> Result<Response<pb::Queue>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let queue = request
             .get_ref()
             .queue
@@ -240,6 +257,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::RemoveQueueRequest>,
     ) -> Result<Response<pb::RemoveResponse>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let queue = QueueId::new(required("queue_id", &request.get_ref().queue_id)?);
         // No IVR version is stored or activated while the queue goes: none can name it after.
         let _held = match &self.ivr {
@@ -260,6 +278,8 @@ impl Supervisor for SupervisorService {
         request: Request<pb::ListQueuesRequest>,
     ) -> Result<Response<pb::ListQueuesResponse>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        let req = request.get_ref();
+        req.check_bounds()?;
         let queues = self
             .engine
             .read(|r| {
@@ -270,7 +290,12 @@ impl Supervisor for SupervisorService {
             })
             .await
             .map_err(Status::from)?;
-        Ok(Response::new(pb::ListQueuesResponse { queues }))
+        let (queues, next_page_token) =
+            super::limits::page_by_key(queues, |q| q.id.clone(), req.page_size, &req.page_token)?;
+        Ok(Response::new(pb::ListQueuesResponse {
+            queues,
+            next_page_token,
+        }))
     }
 
     async fn list_waiting(
@@ -278,6 +303,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::ListWaitingRequest>,
     ) -> Result<Response<pb::ListWaitingResponse>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let only = queue_ids(&request.get_ref().queues)?;
         let page =
             super::limits::Page::new(request.get_ref().page_size, &request.get_ref().page_token)?;
@@ -297,6 +323,7 @@ impl Supervisor for SupervisorService {
     ) -> Result<Response<Self::WatchWaitingStream>, Status> {
         let credential = super::auth::credential(&request);
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let req = request.into_inner();
         let only = queue_ids(&req.queues)?;
         // The first entries of each line, and the totals.
@@ -345,6 +372,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::ReprioritiseRequest>,
     ) -> Result<Response<pb::Interaction>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let req = request.get_ref();
         let id = interaction_id("interaction_id", &req.interaction_id)?;
         let command = Command::ChangePriority {
@@ -361,6 +389,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::MoveRequest>,
     ) -> Result<Response<pb::Interaction>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let req = request.get_ref();
         let id = interaction_id("interaction_id", &req.interaction_id)?;
         let queue = QueueId::new(required("queue", &req.queue)?);
@@ -380,6 +409,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::ForceAssignRequest>,
     ) -> Result<Response<pb::Interaction>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let req = request.get_ref();
         let id = interaction_id("interaction_id", &req.interaction_id)?;
         let agent = AgentId::new(required("agent_id", &req.agent_id)?);
@@ -399,6 +429,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::ExplainRequest>,
     ) -> Result<Response<pb::Explanation>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
         let now = SystemClock.now();
         let explanation = self
@@ -441,6 +472,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::EraseContactRequest>,
     ) -> Result<Response<pb::EraseContactResponse>, Status> {
         caller(&request)?.require(&[Role::Admin])?;
+        request.get_ref().check_bounds()?;
         let contact = ContactId::new(required("contact", &request.get_ref().contact)?);
         let erased = self
             .engine
@@ -468,6 +500,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::GetSatisfactionRequest>,
     ) -> Result<Response<pb::Satisfaction>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let req = request.into_inner();
         if req.from_unix_ms < 0 || req.to_unix_ms < 0 {
             return Err(convert::invalid(
@@ -548,6 +581,7 @@ impl Supervisor for SupervisorService {
     ) -> Result<Response<Self::WatchStatsStream>, Status> {
         let credential = super::auth::credential(&request);
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let req = request.into_inner();
         let only = queue_ids(&req.queues)?;
         let interval = Duration::from_millis(u64::from(if req.interval_ms == 0 {
@@ -598,6 +632,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::PutIvrVersionRequest>,
     ) -> Result<Response<pb::IvrVersion>, Status> {
         let caller = caller(&request)?;
+        request.get_ref().check_bounds()?;
         caller.require(SUPERVISOR_ROLES)?;
         let author = caller.author();
         let version = super::ivr::put(self.ivr()?, request.into_inner(), author).await?;
@@ -609,6 +644,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::ValidateIvrTreeRequest>,
     ) -> Result<Response<pb::ValidateIvrTreeResponse>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         Ok(Response::new(
             super::ivr::validate(self.ivr()?, request.get_ref()).await?,
         ))
@@ -619,6 +655,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::ActivateIvrVersionRequest>,
     ) -> Result<Response<pb::IvrVersion>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let version = super::ivr::activate(self.ivr()?, request.get_ref()).await?;
         Ok(Response::new(version))
     }
@@ -628,6 +665,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::ListIvrVersionsRequest>,
     ) -> Result<Response<pb::ListIvrVersionsResponse>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         Ok(Response::new(
             super::ivr::list(self.ivr()?, request.get_ref()).await?,
         ))
@@ -638,6 +676,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::GetIvrVersionRequest>,
     ) -> Result<Response<pb::IvrVersionTree>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         Ok(Response::new(
             super::ivr::get(self.ivr()?, request.get_ref()).await?,
         ))
@@ -648,6 +687,7 @@ impl Supervisor for SupervisorService {
         request: Request<pb::RollbackIvrRequest>,
     ) -> Result<Response<pb::IvrVersion>, Status> {
         caller(&request)?.require(SUPERVISOR_ROLES)?;
+        request.get_ref().check_bounds()?;
         let version = super::ivr::rollback(self.ivr()?, request.get_ref()).await?;
         Ok(Response::new(version))
     }

@@ -106,6 +106,28 @@ fn call<T>(message: T, token: &str) -> anyhow::Result<Request<T>> {
     Ok(request)
 }
 
+/// The largest page asked for (the server's maximum).
+const MAX_PAGE: u32 = 500;
+
+/// Every entry of a paged list: `fetch` gets a page token (empty first) and answers the page's
+/// entries and the next token (empty after the last page).
+async fn all_pages<T, F, Fut>(mut fetch: F) -> anyhow::Result<Vec<T>>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(Vec<T>, String)>>,
+{
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (entries, next) = fetch(token).await?;
+        all.extend(entries);
+        if next.is_empty() {
+            return Ok(all);
+        }
+        token = next;
+    }
+}
+
 async fn apply(args: ApplyArgs, config: Config, addr: String, token: String) -> anyhow::Result<()> {
     let channel: Channel = Endpoint::from_shared(format!("http://{addr}"))
         .context("bad gRPC address")?
@@ -115,12 +137,27 @@ async fn apply(args: ApplyArgs, config: Config, addr: String, token: String) -> 
         .with_context(|| format!("cannot reach the server at {addr} (is it running?)"))?;
     let mut client = SupervisorClient::new(channel);
 
-    let queues: Vec<QueueConfig> = client
-        .list_queues(call(pb::ListQueuesRequest {}, &token)?)
-        .await
-        .context("ListQueues failed")?
-        .into_inner()
-        .queues
+    // Every page of each list: a partial list would make apply add or prune the wrong things.
+    let listed_queues = all_pages(|page_token| {
+        let mut client = client.clone();
+        let request = call(
+            pb::ListQueuesRequest {
+                page_size: MAX_PAGE,
+                page_token,
+            },
+            &token,
+        );
+        async move {
+            let page = client
+                .list_queues(request?)
+                .await
+                .context("ListQueues failed")?;
+            let page = page.into_inner();
+            Ok((page.queues, page.next_page_token))
+        }
+    })
+    .await?;
+    let queues: Vec<QueueConfig> = listed_queues
         .iter()
         .map(convert::queue_config)
         .collect::<Result<_, _>>()
@@ -130,12 +167,26 @@ async fn apply(args: ApplyArgs, config: Config, addr: String, token: String) -> 
                 s.message()
             )
         })?;
-    let agents: Vec<AgentConfig> = client
-        .list_agents(call(pb::ListAgentsRequest {}, &token)?)
-        .await
-        .context("ListAgents failed")?
-        .into_inner()
-        .agents
+    let listed_agents = all_pages(|page_token| {
+        let mut client = client.clone();
+        let request = call(
+            pb::ListAgentsRequest {
+                page_size: MAX_PAGE,
+                page_token,
+            },
+            &token,
+        );
+        async move {
+            let page = client
+                .list_agents(request?)
+                .await
+                .context("ListAgents failed")?;
+            let page = page.into_inner();
+            Ok((page.agents, page.next_page_token))
+        }
+    })
+    .await?;
+    let agents: Vec<AgentConfig> = listed_agents
         .iter()
         .filter_map(|a| a.agent.as_ref())
         .map(convert::agent_config)
@@ -149,12 +200,26 @@ async fn apply(args: ApplyArgs, config: Config, addr: String, token: String) -> 
     let mut trees: BTreeMap<String, IvrTree> = BTreeMap::new();
     let mut stored_names: Vec<String> = Vec::new();
     if !config.voice.trees.is_empty() {
-        let list = client
-            .list_ivr_versions(call(pb::ListIvrVersionsRequest::default(), &token)?)
-            .await
-            .context("ListIvrVersions failed")?
-            .into_inner()
-            .versions;
+        let list = all_pages(|page_token| {
+            let mut client = client.clone();
+            let request = call(
+                pb::ListIvrVersionsRequest {
+                    page_size: MAX_PAGE,
+                    page_token,
+                    ..Default::default()
+                },
+                &token,
+            );
+            async move {
+                let page = client
+                    .list_ivr_versions(request?)
+                    .await
+                    .context("ListIvrVersions failed")?;
+                let page = page.into_inner();
+                Ok((page.versions, page.next_page_token))
+            }
+        })
+        .await?;
         for v in list.iter() {
             if !stored_names.contains(&v.name) {
                 stored_names.push(v.name.clone());
