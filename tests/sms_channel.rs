@@ -191,7 +191,18 @@ async fn webhooks_build_a_conversation_and_the_reply_reaches_the_provider() {
         ("Body", "x"),
     ];
     let missing = [("From", CITIZEN), ("To", SERVICE), ("Body", "x")];
-    for (params, code) in [(&unknown[..], 404), (&missing[..], 400)] {
+    // An id outside the proto's character set (a path, a space): 400, and not echoed.
+    let bad_sid = [
+        ("MessageSid", "SM/../etc passwd"),
+        ("From", CITIZEN),
+        ("To", SERVICE),
+        ("Body", "x"),
+    ];
+    for (params, code) in [
+        (&unknown[..], 404),
+        (&missing[..], 400),
+        (&bad_sid[..], 400),
+    ] {
         let response = reqwest::Client::new()
             .post(&url)
             .header("X-Twilio-Signature", twilio_signature(TOKEN, &url, params))
@@ -200,6 +211,11 @@ async fn webhooks_build_a_conversation_and_the_reply_reaches_the_provider() {
             .await
             .expect("post");
         assert_eq!(response.status().as_u16(), code);
+        let text = response.text().await.expect("body");
+        assert!(
+            !text.contains("passwd") && !text.contains("+33999999999"),
+            "{text}"
+        );
     }
 
     let (interaction, offered) = accept_offer(&server, &agent).await;

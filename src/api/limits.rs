@@ -12,7 +12,7 @@ use super::proto as pb;
 /// The largest message the server sends (what common gRPC clients accept by default).
 pub const MAX_SEND_BYTES: usize = 4 * 1024 * 1024;
 /// The longest identifier (agent, queue, skill, attribute key), in bytes.
-pub const MAX_ID_BYTES: usize = 64;
+pub use crate::core::MAX_ID_BYTES;
 /// The longest display name (agent, queue), in bytes.
 pub const MAX_NAME_BYTES: usize = 200;
 /// The most entries of a list of skills, requirements, preferred skills or queue filters.
@@ -167,10 +167,8 @@ fn invalid(message: String) -> Status {
     Status::invalid_argument(message)
 }
 
-/// Whether `c` may appear in an identifier.
-pub fn id_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '@' | '+' | '-')
-}
+/// Whether `c` may appear in an identifier (the core's one definition).
+pub use crate::core::is_id_char as id_char;
 
 /// An identifier: empty allowed (the caller decides whether it is required), else at most
 /// [`MAX_ID_BYTES`] of letters, digits and `. _ : @ + -`.

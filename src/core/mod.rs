@@ -37,6 +37,7 @@ pub use command::{Command, RequestedState, TransferTarget};
 pub use error::RouteError;
 pub use event::{Candidate, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause, Rule};
 pub use message::{Attachment, Message, MessageDirection};
+pub use model::{is_id_char, is_valid_id, MAX_ID_BYTES};
 pub use model::{
     AgentConfig, AgentId, AgentState, AnnouncedDelay, Attributes, Capacity, Channel, ContactId,
     EscalationStep, InteractionId, InteractionSpec, Overflow, OverflowAction, PerChannel,

@@ -111,6 +111,9 @@ pub fn routes(
     )
 }
 
+/// The longest `From` or `To` accepted (a phone number, an alphanumeric sender, `whatsapp:+33...`).
+const MAX_ADDRESS_BYTES: usize = 64;
+
 fn twiml(body: &str) -> Response {
     (
         StatusCode::OK,
@@ -225,6 +228,21 @@ async fn webhook(
             "MessageSid, From and To are required".into(),
         );
     };
+    if !crate::core::is_valid_id(&sid) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "MessageSid must be 1 to {} letters, digits and . _ : @ + -",
+                crate::core::MAX_ID_BYTES
+            ),
+        );
+    }
+    if from.len() > MAX_ADDRESS_BYTES || to.len() > MAX_ADDRESS_BYTES {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            format!("From and To must be at most {MAX_ADDRESS_BYTES} bytes"),
+        );
+    }
     let body = params
         .iter()
         .find(|(k, _)| k == "Body")
@@ -233,7 +251,7 @@ async fn webhook(
     let Some(queue) = state.config.queue_of(&to).map(str::to_owned) else {
         return refuse(
             StatusCode::NOT_FOUND,
-            format!("{to} is not one of the service numbers: add it to [sms] numbers"),
+            "the To number is not one of the service numbers: add it to [sms] numbers".into(),
         );
     };
     let mut message = Message::new(format!("sms:{sid}"), MessageDirection::Inbound, body);

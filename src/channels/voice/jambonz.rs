@@ -70,6 +70,7 @@ impl Protocol for Jambonz {
         let Some(sid) = json_field(&value, "call_sid").filter(|s| !s.is_empty()) else {
             return Err(Refusal::missing(None, "call_sid"));
         };
+        let sid = Refusal::checked_sid("call_sid", sid)?;
         let turn = webhook.uri.query().and_then(|q| {
             form_urlencoded::parse(q.as_bytes())
                 .find(|(k, _)| k == "t")

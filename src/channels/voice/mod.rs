@@ -260,6 +260,21 @@ impl Refusal {
         }
     }
 
+    /// `sid` as the call's id, if it is one (else the refusal names `field`, not the value).
+    fn checked_sid(field: &str, sid: String) -> Result<String, Refusal> {
+        if crate::core::is_valid_id(&sid) {
+            Ok(sid)
+        } else {
+            Err(Refusal::bad_request(
+                None,
+                format!(
+                    "{field} must be 1 to {} letters, digits and . _ : @ + -",
+                    crate::core::MAX_ID_BYTES
+                ),
+            ))
+        }
+    }
+
     fn missing(call_sid: Option<&str>, field: &str) -> Refusal {
         Refusal::bad_request(call_sid, format!("missing field {field}"))
     }

@@ -143,6 +143,7 @@ impl Protocol for Sip {
         let Some(call_id) = json_field(&value, "call_id") else {
             return Err(Refusal::missing(None, "call_id"));
         };
+        let call_id = Refusal::checked_sid("call_id", call_id)?;
         let event_name = json_field(&value, "event").unwrap_or_default();
         let event = match event_name.as_str() {
             "call.incoming" => {

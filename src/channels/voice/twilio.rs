@@ -96,6 +96,7 @@ impl Protocol for Twilio {
         let Some(sid) = get("CallSid").filter(|s| !s.is_empty()) else {
             return Err(Refusal::missing(None, "CallSid"));
         };
+        let sid = Refusal::checked_sid("CallSid", sid)?;
         let query: Vec<(String, String)> = uri
             .query()
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
