@@ -1011,6 +1011,22 @@ impl<'de> Deserialize<'de> for Attributes {
     }
 }
 
+/// The longest identifier accepted from outside (agent, queue and skill ids over the API; call,
+/// message and session ids from the channels), in bytes.
+pub const MAX_ID_BYTES: usize = 64;
+
+/// Whether `c` may appear in an identifier accepted from outside: ASCII letters, digits and
+/// `. _ : @ + -` (the character set the proto documents). Checked at the API's and channels'
+/// boundaries only, never on replay, so that journals holding older ids still load.
+pub fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '@' | '+' | '-')
+}
+
+/// A non-empty identifier of at most [`MAX_ID_BYTES`] in the character set of [`is_id_char`].
+pub fn is_valid_id(value: &str) -> bool {
+    !value.is_empty() && value.len() <= MAX_ID_BYTES && value.chars().all(is_id_char)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1064,20 +1080,4 @@ mod tests {
         assert_eq!(back, collected);
         assert_eq!(format!("{back:?}"), r#"{"a": "5", "b": "3", "c": "4"}"#);
     }
-}
-
-/// The longest identifier accepted from outside (agent, queue and skill ids over the API; call,
-/// message and session ids from the channels), in bytes.
-pub const MAX_ID_BYTES: usize = 64;
-
-/// Whether `c` may appear in an identifier accepted from outside: ASCII letters, digits and
-/// `. _ : @ + -` (the character set the proto documents). Checked at the API's and channels'
-/// boundaries only, never on replay, so that journals holding older ids still load.
-pub fn is_id_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '@' | '+' | '-')
-}
-
-/// A non-empty identifier of at most [`MAX_ID_BYTES`] in the character set of [`is_id_char`].
-pub fn is_valid_id(value: &str) -> bool {
-    !value.is_empty() && value.len() <= MAX_ID_BYTES && value.chars().all(is_id_char)
 }
