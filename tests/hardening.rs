@@ -605,6 +605,7 @@ async fn waiting_lists_are_paginated_and_watch_waiting_sends_the_first_entries_a
                 queues: vec!["general".into()],
                 page_size: 3,
                 page_token: token.clone(),
+                ..Default::default()
             })
             .await
             .expect("page")
@@ -629,6 +630,7 @@ async fn waiting_lists_are_paginated_and_watch_waiting_sends_the_first_entries_a
                 queues: vec![],
                 page_size: size,
                 page_token: token.into(),
+                ..Default::default()
             })
             .await
             .expect_err("refused");
