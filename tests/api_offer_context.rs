@@ -253,11 +253,9 @@ async fn the_short_reference_finds_the_request() {
         tonic::Code::InvalidArgument,
         &["interaction id", "short reference"],
     );
-    let other = if reference.starts_with('0') {
-        format!("1{}", &reference[1..])
-    } else {
-        format!("0{}", &reference[1..])
-    };
+    // The same reference with its first character changed names nothing open.
+    let first = if reference.starts_with('0') { "1" } else { "0" };
+    let other = format!("{first}{}", &reference[1..]);
     let missing = int
         .get(pb::GetRequest {
             interaction_id: other,
