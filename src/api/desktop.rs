@@ -993,6 +993,117 @@ impl AgentDesktop for DesktopService {
         };
         Ok(Response::new(pb::SetTypingResponse { delivered }))
     }
+
+    async fn list_colleagues(
+        &self,
+        request: Request<pb::ListColleaguesRequest>,
+    ) -> Result<Response<pb::ListColleaguesResponse>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let who = agent.clone();
+        let found = self
+            .engine
+            .read(move |r| {
+                r.agent(&who)?;
+                let mine = r.queues_of(&who);
+                let colleagues: Vec<pb::Colleague> = r
+                    .agents()
+                    .into_iter()
+                    .filter(|a| a.config.id != who)
+                    .filter_map(|a| {
+                        let shared: Vec<String> = r
+                            .queues_of(&a.config.id)
+                            .into_iter()
+                            .filter(|q| mine.contains(q))
+                            .map(|q| q.to_string())
+                            .collect();
+                        (!shared.is_empty()).then(|| pb::Colleague {
+                            agent_id: a.config.id.to_string(),
+                            name: a.config.name.clone(),
+                            state: Some(convert::state_pb(&a.state)),
+                            shared_queues: shared,
+                        })
+                    })
+                    .collect();
+                Some((mine, colleagues))
+            })
+            .await
+            .map_err(status_of)?;
+        let Some((queues, colleagues)) = found else {
+            return Err(Status::not_found(format!("no agent {agent}")));
+        };
+        Ok(Response::new(pb::ListColleaguesResponse {
+            queues: queues.iter().map(ToString::to_string).collect(),
+            colleagues,
+        }))
+    }
+
+    async fn get_my_satisfaction(
+        &self,
+        request: Request<pb::GetMySatisfactionRequest>,
+    ) -> Result<Response<pb::MySatisfaction>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let req = request.into_inner();
+        if req.from_unix_ms < 0 || req.to_unix_ms < 0 {
+            return Err(convert::invalid(
+                "from_unix_ms and to_unix_ms must be Unix milliseconds (0 for the default)",
+            ));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let to = match req.to_unix_ms {
+            0 => crate::core::Timestamp(now + 1),
+            t => crate::core::Timestamp(t as u64),
+        };
+        let from = match req.from_unix_ms {
+            0 => crate::core::Timestamp(to.0.saturating_sub(30 * 86_400_000)),
+            f => crate::core::Timestamp(f as u64),
+        };
+        if from >= to {
+            return Err(convert::invalid("from_unix_ms must come before to_unix_ms"));
+        }
+        let limit = match req.max_comments {
+            0 => 20,
+            n => n.min(200) as usize,
+        };
+        let store = self.engine.store().clone();
+        let who = agent.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let summary = store
+                .survey_summary_by_agent(from, to)?
+                .into_iter()
+                .find(|(a, _)| a.as_ref() == Some(&who))
+                .map(|(_, s)| s);
+            let comments = store.survey_comments(from, to, Some(&who), limit)?;
+            Ok::<_, crate::store::StoreError>((summary, comments))
+        })
+        .await;
+        let (summary, comments) = match read {
+            Ok(read) => read.map_err(|e| status_of(crate::engine::EngineError::Store(e)))?,
+            Err(e) => {
+                tracing::warn!(agent_id = %agent, "satisfaction read failed: {e}");
+                return Err(Status::unavailable(
+                    "the satisfaction answers could not be read: try again",
+                ));
+            }
+        };
+        Ok(Response::new(pb::MySatisfaction {
+            answers: summary.as_ref().map_or(0, |s| s.answers),
+            average: summary.as_ref().and_then(|s| s.average()).unwrap_or(0.0),
+            comments: comments
+                .into_iter()
+                .map(|a| pb::MySatisfactionAnswer {
+                    interaction_id: a.interaction.to_string(),
+                    reference: a.interaction.reference().to_string(),
+                    channel: convert::channel_pb(a.channel),
+                    score: u32::from(a.score),
+                    comment: a.comment.unwrap_or_default(),
+                    at_unix_ms: convert::ms(a.at),
+                })
+                .collect(),
+        }))
+    }
 }
 
 impl DesktopService {

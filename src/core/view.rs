@@ -228,6 +228,33 @@ impl Router {
         all
     }
 
+    /// The queues `agent` serves: those whose own requirements its skills meet, on a channel
+    /// it has capacity for, in id order; empty for an unknown agent.
+    pub fn queues_of(&self, agent: &AgentId) -> Vec<QueueId> {
+        let Some(&a) = self.agent_ix.get(agent) else {
+            return Vec::new();
+        };
+        let config = &self.agent_ref(a).config;
+        let mut queues: Vec<QueueId> = self
+            .queues
+            .iter()
+            .filter(|q| !q.removed)
+            .map(|q| &q.config)
+            .filter(|q| {
+                q.requirements.iter().all(|r| {
+                    config
+                        .skills
+                        .get(&r.skill)
+                        .is_some_and(|level| *level >= r.min_level)
+                })
+            })
+            .filter(|q| q.channels.iter().any(|c| config.capacity.get(*c) > 0))
+            .map(|q| q.id.clone())
+            .collect();
+        queues.sort();
+        queues
+    }
+
     /// The open interactions whose short reference is `reference` (usually one; two only in
     /// the rare case of a shared reference), by id. A scan of the open interactions (a few
     /// nanoseconds each): references are looked up by people, not on the routing path.
