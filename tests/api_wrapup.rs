@@ -513,3 +513,129 @@ async fn a_transfer_s_note_is_shown_to_the_receiving_agent() {
     );
     assert!(transfer.at_unix_ms > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completing_a_live_jambonz_call_hangs_it_up_through_its_rest_api() {
+    let s = setup().await;
+    let post = |path: &str, body: serde_json::Value| {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", s.base)
+        };
+        let client = s.client.clone();
+        async move { json_post(&client, &url, "jambonz-signature", JAMBONZ_SECRET, &body).await }
+    };
+    let first = serde_json::json!({"call_sid": "jb-wrap", "call_id": "x@y",
+        "account_sid": JAMBONZ_SID, "direction": "inbound", "from": "+33644444444",
+        "to": NUMBER, "call_status": "trying", "sip": {"headers": {}, "method": "INVITE"}});
+    let (_, mut verbs) = post("/voice/jambonz/incoming", first).await;
+    for _ in 0..2 {
+        let hook = verbs[0]["actionHook"].as_str().expect("gather").to_owned();
+        verbs = post(
+            &hook,
+            serde_json::json!({"call_sid": "jb-wrap", "digits": "1", "reason": "dtmfDetected"}),
+        )
+        .await
+        .1;
+    }
+    let (token, _) = s.ws.token("agent", Some("amelie"));
+    let mut desk = s.server.desktop(&token);
+    desk.login(pb::LoginRequest::default())
+        .await
+        .expect("Login");
+    let mut offers = desk
+        .offers(pb::OffersRequest::default())
+        .await
+        .expect("Offers")
+        .into_inner();
+    let id = loop {
+        if let Some(Update::Offer(o)) = next(&mut offers).await.update {
+            break o.interaction.expect("interaction").id;
+        }
+    };
+    desk.accept(pb::InteractionAction {
+        agent_id: String::new(),
+        interaction_id: id.clone(),
+    })
+    .await
+    .expect("Accept");
+    s.standin.wait_for("/Calls/jb-wrap").await;
+    let before = s.standin.received.lock().unwrap().len();
+
+    desk.complete(pb::CompleteRequest {
+        interaction_id: id.clone(),
+        wrap_up_code: "informed".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("Complete during the jambonz call");
+    let requests = s.standin.received.lock().unwrap().clone();
+    let hang_up = requests[before..]
+        .iter()
+        .find(|r| r.path.ends_with("/Calls/jb-wrap"))
+        .expect("a live call update to jambonz");
+    assert_eq!(hang_up.method, "PUT");
+    assert_eq!(hang_up.authorization, format!("Bearer {JAMBONZ_KEY}"));
+    let body: serde_json::Value = serde_json::from_str(&hang_up.body).expect("JSON body");
+    assert_eq!(body["call_status"], "completed");
+    assert_eq!(
+        rows(&s.ws, &id, "interaction_completed")[0]["wrap_up_code"],
+        "informed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_wrap_up_time_a_hung_up_call_closes_with_the_default_code_only() {
+    let s = setup().await;
+    let (sup_token, _) = s.ws.token("supervisor", None);
+    let mut sup = s.server.supervisor(&sup_token);
+    let mut queue = benefits(&mut sup).await;
+    queue.wrap_up_codes = vec!["informed".into(), "redirected".into()];
+    queue.default_wrap_up_code = "redirected".into();
+    queue.wrap_up_secs = 0;
+    sup.upsert_queue(pb::UpsertQueueRequest { queue: Some(queue) })
+        .await
+        .expect("UpsertQueue");
+    let (mut desk, id) = answered_call(&s, "CAWRAP0").await;
+    let (status, _) = twilio_post(
+        &s.client,
+        &format!("{}/voice/twilio/status", s.base),
+        &[("CallSid", "CAWRAP0"), ("CallStatus", "completed")],
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Closed at the hang-up with the queue's default code, no wrap-up, nothing else.
+    let completed = api_common::eventually(
+        std::time::Duration::from_secs(20),
+        "the hung-up call is completed",
+        || {
+            let rows = rows(&s.ws, &id, "interaction_completed");
+            async move { rows.into_iter().next() }
+        },
+    )
+    .await;
+    assert_eq!(completed["wrap_up_code"], "redirected");
+    assert!(completed["wrap_up_until"].is_null(), "{completed}");
+    assert!(rows(&s.ws, &id, "wrap_up_ended").is_empty());
+    let (integrator, _) = s.ws.token("integrator", None);
+    let gone = s
+        .server
+        .interactions(&integrator)
+        .get(pb::GetRequest {
+            interaction_id: id.clone(),
+        })
+        .await;
+    api_common::assert_status(gone, tonic::Code::NotFound, &[&id]);
+    // The agent's Complete afterwards finds it closed; the code stays the default.
+    let late = desk
+        .complete(pb::CompleteRequest {
+            interaction_id: id.clone(),
+            wrap_up_code: "informed".into(),
+            ..Default::default()
+        })
+        .await;
+    assert!(late.is_err());
+    assert_eq!(rows(&s.ws, &id, "interaction_completed").len(), 1);
+}
