@@ -639,3 +639,82 @@ async fn without_wrap_up_time_a_hung_up_call_closes_with_the_default_code_only()
     assert!(late.is_err());
     assert_eq!(rows(&s.ws, &id, "interaction_completed").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_gateway_s_rest_api_a_live_call_is_refused_hang_up_first() {
+    // Generic SIP without `control_url`: no way to hang up from the server.
+    let ws = Workspace::new();
+    let standin = StandIn::start().await;
+    let config = write_config(&ws.log().with_file_name("conf"), &standin.url);
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text.replace(
+        &format!("control_url = \"{}/sip-control\"\n", standin.url),
+        "",
+    );
+    std::fs::write(&config, text).expect("config");
+    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/voice/sip/events", server.http_addr);
+    let post = |body: serde_json::Value| {
+        let client = client.clone();
+        let url = url.clone();
+        async move { json_post(&client, &url, "guichet-signature", SIP_SECRET, &body).await }
+    };
+    let (_, mut answer) = post(serde_json::json!({"event": "call.incoming",
+        "call_id": "fs-wrap", "from": "+33655555555", "to": NUMBER}))
+    .await;
+    for _ in 0..2 {
+        let turn = answer["turn"].clone();
+        answer = post(
+            serde_json::json!({"event": "call.input", "call_id": "fs-wrap",
+            "digits": "1", "turn": turn}),
+        )
+        .await
+        .1;
+    }
+    let (mut desk, mut offers) = api_common::logged_in_agent(&ws, &server, "amelie").await;
+    let id = loop {
+        if let Some(Update::Offer(o)) = next(&mut offers).await.update {
+            break o.interaction.expect("interaction").id;
+        }
+    };
+    desk.accept(pb::InteractionAction {
+        agent_id: String::new(),
+        interaction_id: id.clone(),
+    })
+    .await
+    .expect("Accept");
+    // The gateway's next event gets the bridge to the agent.
+    let (_, answer) =
+        post(serde_json::json!({"event": "call.continue", "call_id": "fs-wrap"})).await;
+    assert_eq!(answer["actions"][0]["action"], "bridge", "{answer}");
+
+    let refused = desk
+        .complete(pb::CompleteRequest {
+            interaction_id: id.clone(),
+            wrap_up_code: "informed".into(),
+            ..Default::default()
+        })
+        .await;
+    api_common::assert_status(
+        refused,
+        tonic::Code::FailedPrecondition,
+        &["sip", "hang up first, then complete"],
+    );
+    assert!(rows(&ws, &id, "interaction_completed").is_empty());
+
+    // Hung up on the phone: now it completes.
+    let (status, _) = post(
+        serde_json::json!({"event": "call.hangup", "call_id": "fs-wrap",
+        "cause": "NORMAL_CLEARING"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    desk.complete(pb::CompleteRequest {
+        interaction_id: id.clone(),
+        wrap_up_code: "informed".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("Complete after the hang-up");
+}
