@@ -718,3 +718,70 @@ async fn without_the_gateway_s_rest_api_a_live_call_is_refused_hang_up_first() {
     .await
     .expect("Complete after the hang-up");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_survey_sms_goes_out_only_after_the_call_has_ended() {
+    let ws = Workspace::new();
+    let standin = StandIn::start().await;
+    let config = write_config(&ws.log().with_file_name("conf"), &standin.url);
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "\n[surveys]\nenabled = true\n\n[sms]\nbase_url = \"{}\"\naccount_sid = \"ACsms\"\n\
+         auth_token = \"sms-token\"\nnumbers = [{{ number = \"+33100000099\", queue = \"benefits\" }}]\n\n\
+         [notify]\nretry_initial_ms = 200\nretry_max_secs = 1\n",
+        standin.url
+    ));
+    std::fs::write(&config, text).expect("config");
+    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let s = Setup {
+        base: format!("http://{}", server.http_addr),
+        ws,
+        server,
+        standin,
+        client: reqwest::Client::new(),
+    };
+    let (mut desk, id) = answered_call(&s, "CASURVEY").await;
+    let sms_sent =
+        |requests: &[Received]| requests.iter().position(|r| r.path.contains("/Messages"));
+    // While the call is live, no question.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sms_sent(&s.standin.received.lock().unwrap()), None);
+
+    desk.complete(pb::CompleteRequest {
+        interaction_id: id.clone(),
+        wrap_up_code: "informed".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("Complete during the call");
+    let sms = api_common::eventually(
+        std::time::Duration::from_secs(20),
+        "the survey SMS is sent",
+        || {
+            let requests = s.standin.received.lock().unwrap().clone();
+            async move { sms_sent(&requests).map(|at| (at, requests)) }
+        },
+    )
+    .await;
+    let (at, requests) = sms;
+    let hang_up = requests
+        .iter()
+        .rposition(|r| r.path.ends_with("/Calls/CASURVEY.json"))
+        .expect("the hang-up");
+    assert!(hang_up < at, "the question went out before the call ended");
+    let form: Vec<(String, String)> = form_urlencoded::parse(requests[at].body.as_bytes())
+        .into_owned()
+        .collect();
+    let body = &form.iter().find(|(k, _)| k == "Body").expect("Body").1;
+    let parsed: guichet::core::InteractionId = id.parse().expect("id");
+    assert!(
+        body.contains(&parsed.reference().to_string()),
+        "the question names the request: {body}"
+    );
+    assert_eq!(
+        form.iter()
+            .find(|(k, _)| k == "To")
+            .map(|(_, v)| v.as_str()),
+        Some("+33611111111")
+    );
+}
