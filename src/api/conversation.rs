@@ -87,7 +87,11 @@ pub async fn read(
     let store = engine.store().clone();
     tokio::task::spawn_blocking(move || store.conversation(interaction))
         .await
-        .map_err(|e| Status::internal(format!("conversation read failed: {e}")))?
+        .map_err(|e| {
+            // The task's failure stays in the log: the client is told only to retry.
+            tracing::error!(interaction_id = %interaction, "conversation read failed: {e}");
+            Status::unavailable("the conversation could not be read now: retry")
+        })?
         .map_err(|e| convert::status_of(e.into()))
 }
 

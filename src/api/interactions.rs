@@ -338,7 +338,10 @@ impl InteractionsService {
         let id = id.to_owned();
         tokio::task::spawn_blocking(move || store.message_interaction(&id))
             .await
-            .map_err(|e| Status::internal(format!("message lookup failed: {e}")))?
+            .map_err(|e| {
+                tracing::error!("message lookup failed: {e}");
+                Status::unavailable("the message could not be looked up now: retry")
+            })?
             .map_err(|e| status_of(e.into()))
     }
 }

@@ -558,7 +558,10 @@ impl Supervisor for SupervisorService {
             ))
         })
         .await
-        .map_err(|e| Status::internal(format!("satisfaction read failed: {e}")))?
+        .map_err(|e| {
+            tracing::error!("satisfaction read failed: {e}");
+            Status::unavailable("the satisfaction answers could not be read now: retry")
+        })?
         .map_err(|e| status_of(crate::engine::EngineError::Store(e)))?;
         let (mut answers, mut total) = (0, 0);
         let agents = summary
