@@ -768,13 +768,12 @@ async fn a_chat_visitor_too_slow_to_read_is_disconnected_and_can_resume() {
         .send(WsMessage::Text(hello.to_string().into()))
         .await
         .expect("send");
-    let queued = until(&mut socket, "queued").await;
-    let reference = queued["reference"].as_str().expect("reference").to_owned();
-    loop {
-        if let Some(pb::offer_update::Update::Offer(_)) = next(&mut offers).await.update {
-            break;
+    until(&mut socket, "queued").await;
+    let reference = loop {
+        if let Some(pb::offer_update::Update::Offer(o)) = next(&mut offers).await.update {
+            break o.interaction.expect("interaction").id;
         }
-    }
+    };
     desk.accept(pb::InteractionAction {
         interaction_id: reference.clone(),
         ..Default::default()

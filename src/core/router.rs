@@ -1161,7 +1161,7 @@ impl Router {
         }
         if self.declined_waiting > 0 {
             // A shorter `reoffer_after_secs` may have lapsed declines already.
-            let declined: Vec<InteractionId> = classes
+            let mut declined: Vec<InteractionId> = classes
                 .iter()
                 .flat_map(|&c| self.classes[c as usize].waiting.iter().map(|k| k.id))
                 .filter(|id| {
@@ -1170,6 +1170,9 @@ impl Router {
                         .is_some_and(|s| !s.declined_by.is_empty())
                 })
                 .collect();
+            // In id order, not class order: a router restored from a snapshot creates its
+            // classes in another order, and must emit the same events.
+            declined.sort_unstable();
             for id in declined {
                 self.lapse_declines(at, id, out);
             }
