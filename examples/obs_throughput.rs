@@ -82,6 +82,7 @@ fn events(n: u64) -> Vec<(u64, Event)> {
                     score: 1,
                     runner_up: None,
                 },
+                context: None,
             },
             &mut out,
         );

@@ -54,6 +54,7 @@ async fn general_line(
                 queues: vec!["general".into()],
                 page_size: 500,
                 page_token: token,
+                ..Default::default()
             })
             .await
             .expect("ListWaiting")

@@ -513,3 +513,275 @@ async fn a_transfer_s_note_is_shown_to_the_receiving_agent() {
     );
     assert!(transfer.at_unix_ms > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completing_a_live_jambonz_call_hangs_it_up_through_its_rest_api() {
+    let s = setup().await;
+    let post = |path: &str, body: serde_json::Value| {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", s.base)
+        };
+        let client = s.client.clone();
+        async move { json_post(&client, &url, "jambonz-signature", JAMBONZ_SECRET, &body).await }
+    };
+    let first = serde_json::json!({"call_sid": "jb-wrap", "call_id": "x@y",
+        "account_sid": JAMBONZ_SID, "direction": "inbound", "from": "+33644444444",
+        "to": NUMBER, "call_status": "trying", "sip": {"headers": {}, "method": "INVITE"}});
+    let (_, mut verbs) = post("/voice/jambonz/incoming", first).await;
+    for _ in 0..2 {
+        let hook = verbs[0]["actionHook"].as_str().expect("gather").to_owned();
+        verbs = post(
+            &hook,
+            serde_json::json!({"call_sid": "jb-wrap", "digits": "1", "reason": "dtmfDetected"}),
+        )
+        .await
+        .1;
+    }
+    let (token, _) = s.ws.token("agent", Some("amelie"));
+    let mut desk = s.server.desktop(&token);
+    desk.login(pb::LoginRequest::default())
+        .await
+        .expect("Login");
+    let mut offers = desk
+        .offers(pb::OffersRequest::default())
+        .await
+        .expect("Offers")
+        .into_inner();
+    let id = loop {
+        if let Some(Update::Offer(o)) = next(&mut offers).await.update {
+            break o.interaction.expect("interaction").id;
+        }
+    };
+    desk.accept(pb::InteractionAction {
+        agent_id: String::new(),
+        interaction_id: id.clone(),
+    })
+    .await
+    .expect("Accept");
+    s.standin.wait_for("/Calls/jb-wrap").await;
+    let before = s.standin.received.lock().unwrap().len();
+
+    desk.complete(pb::CompleteRequest {
+        interaction_id: id.clone(),
+        wrap_up_code: "informed".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("Complete during the jambonz call");
+    let requests = s.standin.received.lock().unwrap().clone();
+    let hang_up = requests[before..]
+        .iter()
+        .find(|r| r.path.ends_with("/Calls/jb-wrap"))
+        .expect("a live call update to jambonz");
+    assert_eq!(hang_up.method, "PUT");
+    assert_eq!(hang_up.authorization, format!("Bearer {JAMBONZ_KEY}"));
+    let body: serde_json::Value = serde_json::from_str(&hang_up.body).expect("JSON body");
+    assert_eq!(body["call_status"], "completed");
+    assert_eq!(
+        rows(&s.ws, &id, "interaction_completed")[0]["wrap_up_code"],
+        "informed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_wrap_up_time_a_hung_up_call_closes_with_the_default_code_only() {
+    let s = setup().await;
+    let (sup_token, _) = s.ws.token("supervisor", None);
+    let mut sup = s.server.supervisor(&sup_token);
+    let mut queue = benefits(&mut sup).await;
+    queue.wrap_up_codes = vec!["informed".into(), "redirected".into()];
+    queue.default_wrap_up_code = "redirected".into();
+    queue.wrap_up_secs = 0;
+    sup.upsert_queue(pb::UpsertQueueRequest { queue: Some(queue) })
+        .await
+        .expect("UpsertQueue");
+    let (mut desk, id) = answered_call(&s, "CAWRAP0").await;
+    let (status, _) = twilio_post(
+        &s.client,
+        &format!("{}/voice/twilio/status", s.base),
+        &[("CallSid", "CAWRAP0"), ("CallStatus", "completed")],
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Closed at the hang-up with the queue's default code, no wrap-up, nothing else.
+    let completed = api_common::eventually(
+        std::time::Duration::from_secs(20),
+        "the hung-up call is completed",
+        || {
+            let rows = rows(&s.ws, &id, "interaction_completed");
+            async move { rows.into_iter().next() }
+        },
+    )
+    .await;
+    assert_eq!(completed["wrap_up_code"], "redirected");
+    assert!(completed["wrap_up_until"].is_null(), "{completed}");
+    assert!(rows(&s.ws, &id, "wrap_up_ended").is_empty());
+    let (integrator, _) = s.ws.token("integrator", None);
+    let gone = s
+        .server
+        .interactions(&integrator)
+        .get(pb::GetRequest {
+            interaction_id: id.clone(),
+        })
+        .await;
+    api_common::assert_status(gone, tonic::Code::NotFound, &[&id]);
+    // The agent's Complete afterwards finds it closed; the code stays the default.
+    let late = desk
+        .complete(pb::CompleteRequest {
+            interaction_id: id.clone(),
+            wrap_up_code: "informed".into(),
+            ..Default::default()
+        })
+        .await;
+    assert!(late.is_err());
+    assert_eq!(rows(&s.ws, &id, "interaction_completed").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_gateway_s_rest_api_a_live_call_is_refused_hang_up_first() {
+    // Generic SIP without `control_url`: no way to hang up from the server.
+    let ws = Workspace::new();
+    let standin = StandIn::start().await;
+    let config = write_config(&ws.log().with_file_name("conf"), &standin.url);
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text.replace(
+        &format!("control_url = \"{}/sip-control\"\n", standin.url),
+        "",
+    );
+    std::fs::write(&config, text).expect("config");
+    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/voice/sip/events", server.http_addr);
+    let post = |body: serde_json::Value| {
+        let client = client.clone();
+        let url = url.clone();
+        async move { json_post(&client, &url, "guichet-signature", SIP_SECRET, &body).await }
+    };
+    let (_, mut answer) = post(serde_json::json!({"event": "call.incoming",
+        "call_id": "fs-wrap", "from": "+33655555555", "to": NUMBER}))
+    .await;
+    for _ in 0..2 {
+        let turn = answer["turn"].clone();
+        answer = post(
+            serde_json::json!({"event": "call.input", "call_id": "fs-wrap",
+            "digits": "1", "turn": turn}),
+        )
+        .await
+        .1;
+    }
+    let (mut desk, mut offers) = api_common::logged_in_agent(&ws, &server, "amelie").await;
+    let id = loop {
+        if let Some(Update::Offer(o)) = next(&mut offers).await.update {
+            break o.interaction.expect("interaction").id;
+        }
+    };
+    desk.accept(pb::InteractionAction {
+        agent_id: String::new(),
+        interaction_id: id.clone(),
+    })
+    .await
+    .expect("Accept");
+    // The gateway's next event gets the bridge to the agent.
+    let (_, answer) =
+        post(serde_json::json!({"event": "call.continue", "call_id": "fs-wrap"})).await;
+    assert_eq!(answer["actions"][0]["action"], "bridge", "{answer}");
+
+    let refused = desk
+        .complete(pb::CompleteRequest {
+            interaction_id: id.clone(),
+            wrap_up_code: "informed".into(),
+            ..Default::default()
+        })
+        .await;
+    api_common::assert_status(
+        refused,
+        tonic::Code::FailedPrecondition,
+        &["sip", "hang up first, then complete"],
+    );
+    assert!(rows(&ws, &id, "interaction_completed").is_empty());
+
+    // Hung up on the phone: now it completes.
+    let (status, _) = post(
+        serde_json::json!({"event": "call.hangup", "call_id": "fs-wrap",
+        "cause": "NORMAL_CLEARING"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    desk.complete(pb::CompleteRequest {
+        interaction_id: id.clone(),
+        wrap_up_code: "informed".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("Complete after the hang-up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_survey_sms_goes_out_only_after_the_call_has_ended() {
+    let ws = Workspace::new();
+    let standin = StandIn::start().await;
+    let config = write_config(&ws.log().with_file_name("conf"), &standin.url);
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "\n[surveys]\nenabled = true\n\n[sms]\nbase_url = \"{}\"\naccount_sid = \"ACsms\"\n\
+         auth_token = \"sms-token\"\nnumbers = [{{ number = \"+33100000099\", queue = \"benefits\" }}]\n\n\
+         [notify]\nretry_initial_ms = 200\nretry_max_secs = 1\n",
+        standin.url
+    ));
+    std::fs::write(&config, text).expect("config");
+    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let s = Setup {
+        base: format!("http://{}", server.http_addr),
+        ws,
+        server,
+        standin,
+        client: reqwest::Client::new(),
+    };
+    let (mut desk, id) = answered_call(&s, "CASURVEY").await;
+    let sms_sent =
+        |requests: &[Received]| requests.iter().position(|r| r.path.contains("/Messages"));
+    // While the call is live, no question.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sms_sent(&s.standin.received.lock().unwrap()), None);
+
+    desk.complete(pb::CompleteRequest {
+        interaction_id: id.clone(),
+        wrap_up_code: "informed".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("Complete during the call");
+    let sms = api_common::eventually(
+        std::time::Duration::from_secs(20),
+        "the survey SMS is sent",
+        || {
+            let requests = s.standin.received.lock().unwrap().clone();
+            async move { sms_sent(&requests).map(|at| (at, requests)) }
+        },
+    )
+    .await;
+    let (at, requests) = sms;
+    let hang_up = requests
+        .iter()
+        .rposition(|r| r.path.ends_with("/Calls/CASURVEY.json"))
+        .expect("the hang-up");
+    assert!(hang_up < at, "the question went out before the call ended");
+    let form: Vec<(String, String)> = form_urlencoded::parse(requests[at].body.as_bytes())
+        .into_owned()
+        .collect();
+    let body = &form.iter().find(|(k, _)| k == "Body").expect("Body").1;
+    let parsed: guichet::core::InteractionId = id.parse().expect("id");
+    assert!(
+        body.contains(&parsed.reference().to_string()),
+        "the question names the request: {body}"
+    );
+    assert_eq!(
+        form.iter()
+            .find(|(k, _)| k == "To")
+            .map(|(_, v)| v.as_str()),
+        Some("+33611111111")
+    );
+}

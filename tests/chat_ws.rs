@@ -141,16 +141,18 @@ async fn visitor_and_agent_chat_with_typing_and_transcript() {
     let first_id = ack["id"].as_str().expect("message id").to_owned();
     assert!(first_id.starts_with("chat:"));
     let queued = until(&mut socket, "queued").await;
-    let reference = queued["reference"].as_str().expect("reference").to_owned();
+    let shown = queued["reference"].as_str().expect("reference").to_owned();
 
-    // The offer carries the conversation.
+    // The offer carries the conversation, and the short reference the visitor was shown.
     let offer = update(&mut offers, |u| match u {
         Update::Offer(o) => Some(o.clone()),
         _ => None,
     })
     .await;
     let interaction = offer.interaction.as_ref().expect("interaction");
-    assert_eq!(interaction.id, reference);
+    assert_eq!(interaction.reference, shown);
+    assert_eq!(shown.len(), 11, "a short reference: {shown}");
+    let reference = interaction.id.clone();
     assert_eq!(offer.conversation.len(), 1);
     assert_eq!(offer.conversation[0].text, "Hello, my benefits?");
     assert_eq!(offer.conversation[0].from, "Ana");
@@ -345,16 +347,20 @@ async fn resume_within_grace_keeps_the_interaction_and_leaving_abandons() {
         json!({"type": "message", "text": "First line", "client_id": "a"}),
     )
     .await;
-    let reference = until(&mut socket, "queued").await["reference"]
+    let shown = until(&mut socket, "queued").await["reference"]
         .as_str()
         .expect("reference")
         .to_owned();
-    let offered = update(&mut offers, |u| match u {
-        Update::Offer(o) => o.interaction.as_ref().map(|i| i.id.clone()),
+    let (offered, offered_reference) = update(&mut offers, |u| match u {
+        Update::Offer(o) => o
+            .interaction
+            .as_ref()
+            .map(|i| (i.id.clone(), i.reference.clone())),
         _ => None,
     })
     .await;
-    assert_eq!(offered, reference);
+    assert_eq!(offered_reference, shown);
+    let reference = offered;
 
     // The visitor's page reloads: resumed with the same conversation.
     drop(socket);
@@ -416,11 +422,12 @@ async fn visitor_leaving_after_the_answer_completes_the_chat() {
     let mut socket = connect(&server).await;
     start_chat(&mut socket, "Dan").await;
     send(&mut socket, json!({"type": "message", "text": "Hi"})).await;
-    let reference = until(&mut socket, "queued").await["reference"]
-        .as_str()
-        .expect("reference")
-        .to_owned();
-    update(&mut offers, |u| matches!(u, Update::Offer(_)).then_some(())).await;
+    until(&mut socket, "queued").await;
+    let reference = update(&mut offers, |u| match u {
+        Update::Offer(o) => o.interaction.as_ref().map(|i| i.id.clone()),
+        _ => None,
+    })
+    .await;
     desk.accept(pb::InteractionAction {
         interaction_id: reference.clone(),
         ..Default::default()
@@ -465,7 +472,8 @@ async fn chats_left_open_by_a_crash_end_after_the_grace_period() {
     drop(socket);
 
     // The session died with the process: nobody can resume it, so the chat is abandoned once
-    // the grace period has passed after the restart.
+    // the grace period has passed after the restart. The short reference the visitor was
+    // shown finds the chat with `Get` after the restart too.
     let server = ws.start_with_config(&config);
     let mut int = server.interactions(&ws.admin_token());
     let get = pb::GetRequest {
@@ -497,11 +505,12 @@ async fn the_survey_is_asked_in_the_widget_and_answered_on_its_page() {
     let mut socket = connect(&server).await;
     start_chat(&mut socket, "Ana").await;
     send(&mut socket, json!({"type": "message", "text": "Hello"})).await;
-    let reference = until(&mut socket, "queued").await["reference"]
-        .as_str()
-        .expect("reference")
-        .to_owned();
-    update(&mut offers, |u| matches!(u, Update::Offer(_)).then_some(())).await;
+    until(&mut socket, "queued").await;
+    let reference = update(&mut offers, |u| match u {
+        Update::Offer(o) => o.interaction.as_ref().map(|i| i.id.clone()),
+        _ => None,
+    })
+    .await;
     desk.accept(pb::InteractionAction {
         interaction_id: reference.clone(),
         ..Default::default()

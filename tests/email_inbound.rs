@@ -50,6 +50,12 @@ async fn send(addr: SocketAddr, from: &str, to: &str, raw: &[u8]) -> String {
 }
 
 /// The interaction id in a `250 ... interaction <ID>` reply.
+/// The short reference shown to the citizen for interaction `id`.
+fn pb_reference(id: &str) -> String {
+    let id: guichet::core::InteractionId = id.parse().expect("interaction id");
+    id.reference().to_string()
+}
+
 fn interaction_in(reply: &str) -> String {
     reply
         .split_whitespace()
@@ -236,7 +242,7 @@ async fn emails_become_threaded_acknowledged_conversations() {
     assert!(ack.agent.is_empty(), "Guichet's own message");
     assert_eq!(ack.to, "jeanne@example.org");
     assert_eq!(ack.from, BENEFITS);
-    let reference = &id[..12];
+    let reference = pb_reference(&id);
     assert!(
         ack.subject.starts_with(&format!("[#{reference}]")),
         "{}",

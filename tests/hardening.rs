@@ -735,6 +735,7 @@ async fn waiting_lists_are_paginated_and_watch_waiting_sends_the_first_entries_a
                 queues: vec!["general".into()],
                 page_size: 3,
                 page_token: token.clone(),
+                ..Default::default()
             })
             .await
             .expect("page")
@@ -759,6 +760,7 @@ async fn waiting_lists_are_paginated_and_watch_waiting_sends_the_first_entries_a
                 queues: vec![],
                 page_size: size,
                 page_token: token.into(),
+                ..Default::default()
             })
             .await
             .expect_err("refused");
@@ -896,13 +898,12 @@ async fn a_chat_visitor_too_slow_to_read_is_disconnected_and_can_resume() {
         .send(WsMessage::Text(hello.to_string().into()))
         .await
         .expect("send");
-    let queued = until(&mut socket, "queued").await;
-    let reference = queued["reference"].as_str().expect("reference").to_owned();
-    loop {
-        if let Some(pb::offer_update::Update::Offer(_)) = next(&mut offers).await.update {
-            break;
+    until(&mut socket, "queued").await;
+    let reference = loop {
+        if let Some(pb::offer_update::Update::Offer(o)) = next(&mut offers).await.update {
+            break o.interaction.expect("interaction").id;
         }
-    }
+    };
     desk.accept(pb::InteractionAction {
         interaction_id: reference.clone(),
         ..Default::default()

@@ -643,7 +643,18 @@ fn erasing_a_contact_scrubs_its_ended_interactions_and_keeps_the_rest() {
         .unwrap()
         .unwrap();
     assert_eq!(erasure.interactions, (1..=4).map(id).collect::<Vec<_>>());
-    assert_eq!(erasure.journal_rows, 4);
+    // The four creations, and every offer of them (an offer carries the attributes for the
+    // agent's desktop).
+    let offers_of_c1: i64 = rusqlite::Connection::open(store.path())
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM journal WHERE kind = 'interaction_offered' AND interaction <= ?1",
+            [id(4).to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(offers_of_c1 > 0);
+    assert_eq!(erasure.journal_rows, 4 + offers_of_c1 as u64);
     assert_eq!(erasure.snapshots, 1);
     journal.shutdown().unwrap();
 

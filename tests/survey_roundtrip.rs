@@ -346,7 +346,9 @@ async fn stop_by_sms_opts_out_of_surveys_and_calls_are_asked_by_sms_on_mobiles()
     assert_eq!(sent[0].field("To"), Some(CITIZEN));
     assert_eq!(sent[0].field("From"), Some(SERVICE));
     let body = sent[0].field("Body").expect("Body");
-    assert!(body.starts_with("Are you satisfied"), "{body}");
+    // In the call's language, naming the request's short reference.
+    assert!(body.starts_with("Request "), "{body}");
+    assert!(body.contains(": are you satisfied"), "{body}");
     let (status, twiml) = post_sms(&server, "SM0100", CITIZEN, "5").await;
     assert_eq!(status, 200);
     assert!(twiml.contains("Thank you"), "{twiml}");

@@ -145,6 +145,18 @@ impl Bounded for pb::SetTypingRequest {
     }
 }
 
+impl Bounded for pb::ListColleaguesRequest {
+    fn check_bounds(&self) -> Result<(), Status> {
+        id("agent_id", &self.agent_id)
+    }
+}
+
+impl Bounded for pb::GetMySatisfactionRequest {
+    fn check_bounds(&self) -> Result<(), Status> {
+        id("agent_id", &self.agent_id)
+    }
+}
+
 impl Bounded for pb::CreateRequest {
     fn check_bounds(&self) -> Result<(), Status> {
         if let Some(spec) = &self.spec {
@@ -156,7 +168,8 @@ impl Bounded for pb::CreateRequest {
 
 impl Bounded for pb::GetRequest {
     fn check_bounds(&self) -> Result<(), Status> {
-        interaction("interaction_id", &self.interaction_id)
+        // An id, or a short reference as a citizen typed it (spaces allowed): `Get` parses both.
+        text("interaction_id", &self.interaction_id, 64)
     }
 }
 
@@ -255,7 +268,8 @@ impl Bounded for pb::ListQueuesRequest {
 impl Bounded for pb::ListWaitingRequest {
     fn check_bounds(&self) -> Result<(), Status> {
         queues("queues", &self.queues)?;
-        id("page_token", &self.page_token)
+        id("page_token", &self.page_token)?;
+        text("reference", &self.reference, 32)
     }
 }
 

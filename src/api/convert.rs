@@ -605,6 +605,7 @@ pub fn interaction_pb(v: &InteractionView) -> pb::Interaction {
             .unwrap_or_default(),
         escalation_step: u32::from(v.step),
         decision: v.decision.as_ref().map(|d| decision_pb(agent, d)),
+        reference: v.spec.id.reference().to_string(),
     }
 }
 

@@ -25,7 +25,7 @@ use tracing::Instrument;
 use crate::channels::chat::ChatHub;
 use crate::core::{
     AgentId, Command, DeclineCause, EndReason, EventKind, InteractionId, InteractionPhase,
-    InteractionView, QueueId, RequestedState, TransferTarget,
+    InteractionView, OfferContext, QueueId, RequestedState, TransferTarget,
 };
 use crate::engine::{run_view, Engine, View, ViewBatch, ViewFailed};
 use crate::store::Role;
@@ -56,8 +56,9 @@ enum OfferNote {
         decision: crate::core::Decision,
         /// Its messages so far, when the hub saw all of them (else read from the journal).
         conversation: Option<Conversation>,
-        /// The interaction right after it was offered (else read from the router).
-        view: Option<Arc<InteractionView>>,
+        /// What the offer event carries for the desktop (absent only from offers journaled
+        /// before events carried it: those are read from the router).
+        context: Option<Arc<OfferContext>>,
     },
     /// The offer no longer stands.
     Withdrawn {
@@ -105,8 +106,8 @@ type Fresh = std::collections::HashMap<InteractionId, Conversation>;
 struct Known {
     /// The interaction's messages, when the hub saw all of them.
     conversation: Option<Conversation>,
-    /// The interaction right after the offer.
-    view: Option<Arc<InteractionView>>,
+    /// What the offer event carries for the desktop.
+    context: Option<Arc<OfferContext>>,
 }
 
 /// What the hub's task knows from the events it routed.
@@ -180,12 +181,7 @@ impl OfferHub {
         hub
     }
 
-    fn route(
-        &self,
-        events: &[crate::core::Event],
-        offered: &[InteractionView],
-        routing: &mut Routing,
-    ) {
+    fn route(&self, events: &[crate::core::Event], routing: &mut Routing) {
         let Routing { holders, fresh } = routing;
         for event in events {
             let (agent, note) = match &event.kind {
@@ -200,6 +196,7 @@ impl OfferHub {
                     agent,
                     deadline,
                     decision,
+                    context,
                 } => {
                     holders.insert(*interaction, (agent.clone(), true));
                     (
@@ -209,10 +206,7 @@ impl OfferHub {
                             deadline: *deadline,
                             decision: decision.clone(),
                             conversation: fresh.remove(interaction),
-                            view: offered
-                                .iter()
-                                .find(|v| v.spec.id == *interaction)
-                                .map(|v| Arc::new(v.clone())),
+                            context: context.clone(),
                         },
                     )
                 }
@@ -395,7 +389,7 @@ impl View for Follower {
 
     async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
         let mut routing = self.routing.lock().await;
-        self.hub.route(&batch.events, &batch.offered, &mut routing);
+        self.hub.route(&batch.events, &mut routing);
         Ok(())
     }
 
@@ -713,12 +707,15 @@ impl AgentDesktop for DesktopService {
                             deadline,
                             decision,
                             conversation,
-                            view,
+                            context,
                         }) => {
                             if !sent.insert(interaction) {
                                 continue;
                             }
-                            let known = Known { conversation, view };
+                            let known = Known {
+                                conversation,
+                                context,
+                            };
                             match service
                                 .offer(&agent, interaction, deadline, &decision, known)
                                 .await
@@ -1012,6 +1009,110 @@ impl AgentDesktop for DesktopService {
         };
         Ok(Response::new(pb::SetTypingResponse { delivered }))
     }
+
+    async fn list_colleagues(
+        &self,
+        request: Request<pb::ListColleaguesRequest>,
+    ) -> Result<Response<pb::ListColleaguesResponse>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        request.get_ref().check_bounds()?;
+        let who = agent.clone();
+        let found = self
+            .engine
+            .read(move |r| {
+                r.agent(&who)?;
+                let mine = r.queues_of(&who);
+                let colleagues: Vec<pb::Colleague> = r
+                    .agents()
+                    .into_iter()
+                    .filter(|a| a.config.id != who)
+                    .filter_map(|a| {
+                        let shared: Vec<String> = r
+                            .queues_of(&a.config.id)
+                            .into_iter()
+                            .filter(|q| mine.contains(q))
+                            .map(|q| q.to_string())
+                            .collect();
+                        (!shared.is_empty()).then(|| pb::Colleague {
+                            agent_id: a.config.id.to_string(),
+                            name: a.config.name.clone(),
+                            state: Some(convert::state_pb(&a.state)),
+                            shared_queues: shared,
+                        })
+                    })
+                    .collect();
+                Some((mine, colleagues))
+            })
+            .await
+            .map_err(Status::from)?;
+        let Some((queues, colleagues)) = found else {
+            return Err(Status::not_found(format!("no agent {agent}")));
+        };
+        Ok(Response::new(pb::ListColleaguesResponse {
+            queues: queues.iter().map(ToString::to_string).collect(),
+            colleagues,
+        }))
+    }
+
+    async fn get_my_satisfaction(
+        &self,
+        request: Request<pb::GetMySatisfactionRequest>,
+    ) -> Result<Response<pb::MySatisfaction>, Status> {
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        request.get_ref().check_bounds()?;
+        let req = request.into_inner();
+        if req.from_unix_ms < 0 || req.to_unix_ms < 0 {
+            return Err(convert::invalid(
+                "from_unix_ms and to_unix_ms must be Unix milliseconds (0 for the default)",
+            ));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let to = match req.to_unix_ms {
+            0 => crate::core::Timestamp(now + 1),
+            t => crate::core::Timestamp(t as u64),
+        };
+        let from = match req.from_unix_ms {
+            0 => crate::core::Timestamp(to.0.saturating_sub(30 * 86_400_000)),
+            f => crate::core::Timestamp(f as u64),
+        };
+        if from >= to {
+            return Err(convert::invalid("from_unix_ms must come before to_unix_ms"));
+        }
+        let limit = match req.max_comments {
+            0 => 20,
+            n => n.min(200) as usize,
+        };
+        let store = self.engine.store().clone();
+        let who = agent.clone();
+        let (summary, comments) = status::blocking("own satisfaction read", move || {
+            let summary = store
+                .survey_summary_by_agent(from, to)?
+                .into_iter()
+                .find(|(a, _)| a.as_ref() == Some(&who))
+                .map(|(_, s)| s);
+            let comments = store.survey_comments(from, to, Some(&who), limit)?;
+            Ok((summary, comments))
+        })
+        .await?;
+        Ok(Response::new(pb::MySatisfaction {
+            answers: summary.as_ref().map_or(0, |s| s.answers),
+            average: summary.as_ref().and_then(|s| s.average()).unwrap_or(0.0),
+            comments: comments
+                .into_iter()
+                .map(|a| pb::MySatisfactionAnswer {
+                    interaction_id: a.interaction.to_string(),
+                    reference: a.interaction.reference().to_string(),
+                    channel: convert::channel_pb(a.channel),
+                    score: u32::from(a.score),
+                    comment: a.comment.unwrap_or_default(),
+                    at_unix_ms: convert::ms(a.at),
+                })
+                .collect(),
+        }))
+    }
 }
 
 impl DesktopService {
@@ -1086,35 +1187,6 @@ impl DesktopService {
         }
     }
 
-    /// The last transfer of interaction `id` by an agent, read from the journal.
-    async fn transfer_of(&self, id: InteractionId) -> Result<Option<pb::TransferNote>, Status> {
-        let store = self.engine.store().clone();
-        let found = status::blocking("transfer read", move || store.last_transfer(id)).await?;
-        Ok(found.map(|(at, by, note)| pb::TransferNote {
-            from_agent: by.to_string(),
-            note: note.unwrap_or_default(),
-            at_unix_ms: convert::ms(at),
-        }))
-    }
-
-    /// The wrap-up codes of `queue` and its default code (empty when it has none).
-    async fn wrap_up_codes(&self, queue: &QueueId) -> Result<(Vec<String>, String), Status> {
-        let queue = queue.clone();
-        self.engine
-            .read(move |r| {
-                r.queue(&queue)
-                    .map(|q| {
-                        (
-                            q.config.wrap_up_codes,
-                            q.config.default_wrap_up_code.unwrap_or_default(),
-                        )
-                    })
-                    .unwrap_or_default()
-            })
-            .await
-            .map_err(Status::from)
-    }
-
     /// The offers pending for `agent` now, oldest first.
     async fn pending_offers(&self, agent: &AgentId) -> Result<Vec<pb::Offer>, Status> {
         self.work_of(agent, false).await
@@ -1123,10 +1195,11 @@ impl DesktopService {
     /// What `agent` is offered (`held` false) or holds, accepted or in wrap-up (`held` true),
     /// each with its full context: the interaction (contact, attributes, SLA deadline), the
     /// contact's history, the conversation with attachment links, the queue's wrap-up codes,
-    /// and the offer's deadline or the end of the wrap-up.
+    /// the last transfer's note, and the offer's deadline or the end of the wrap-up. One read
+    /// of the router gives all but the history and the conversation.
     async fn work_of(&self, agent: &AgentId, held: bool) -> Result<Vec<pb::Offer>, Status> {
         let who = agent.clone();
-        let views = self
+        let work = self
             .engine
             .read(move |r| {
                 let Some(a) = r.agent(&who) else {
@@ -1141,41 +1214,61 @@ impl DesktopService {
                         | InteractionPhase::WrapUp { agent, .. } => held && *agent == who,
                         InteractionPhase::Waiting => false,
                     })
+                    .map(|v| {
+                        let codes = codes_of(r, &v.queue);
+                        (v, codes)
+                    })
                     .collect::<Vec<_>>()
             })
             .await
             .map_err(Status::from)?;
-        let mut offers = Vec::with_capacity(views.len());
-        for v in views {
+        let mut offers = Vec::with_capacity(work.len());
+        for (v, codes) in work {
             let deadline = match &v.phase {
-                InteractionPhase::Offered { deadline, .. } => convert::ms(*deadline),
-                InteractionPhase::WrapUp { until, .. } => convert::ms(*until),
-                _ => 0,
+                InteractionPhase::Offered { deadline, .. } => *deadline,
+                InteractionPhase::WrapUp { until, .. } => *until,
+                _ => crate::core::Timestamp(0),
             };
-            let history = self.history.of(v.spec.contact.clone(), v.spec.id).await;
             let conversation =
                 conversation::load_for(&self.engine, &v.spec, self.links.as_ref()).await?;
-            let (wrap_up_codes, default_wrap_up_code) = self.wrap_up_codes(&v.queue).await?;
-            let transfer = self.transfer_of(v.spec.id).await?;
-            offers.push(pb::Offer {
-                transfer,
-                wrap_up_codes,
-                default_wrap_up_code,
-                conversation: super::limits::newest_within(conversation),
-                deadline_unix_ms: deadline,
-                decision: v
-                    .decision
-                    .as_ref()
-                    .map(|d| convert::decision_pb(Some(agent), d)),
-                interaction: Some(convert::interaction_pb(&v)),
-                history,
-            });
+            offers.push(
+                self.offer_pb(agent, &v, codes, deadline, conversation)
+                    .await,
+            );
         }
         Ok(offers)
     }
 
-    /// The offer message for a new offer, or `None` if it no longer stands. What the hub
-    /// `known` is used; the rest is read from the router and the journal.
+    /// The offer message for interaction view `v` (offered to or held by `agent`), with its
+    /// queue's wrap-up `codes`, the contact's history and `conversation`.
+    async fn offer_pb(
+        &self,
+        agent: &AgentId,
+        v: &InteractionView,
+        (wrap_up_codes, default_wrap_up_code): (Vec<String>, Option<String>),
+        deadline: crate::core::Timestamp,
+        conversation: Vec<pb::ConversationMessage>,
+    ) -> pb::Offer {
+        let history = self.history.of(v.spec.contact.clone(), v.spec.id).await;
+        pb::Offer {
+            transfer: v.transfer.as_ref().map(transfer_pb),
+            wrap_up_codes,
+            default_wrap_up_code: default_wrap_up_code.unwrap_or_default(),
+            conversation: super::limits::newest_within(conversation),
+            deadline_unix_ms: convert::ms(deadline),
+            decision: v
+                .decision
+                .as_ref()
+                .map(|d| convert::decision_pb(Some(agent), d)),
+            interaction: Some(convert::interaction_pb(v)),
+            history,
+        }
+    }
+
+    /// The offer message for a new offer. The offer event's context gives the interaction,
+    /// the wrap-up codes and the transfer note; only an offer journaled before events carried
+    /// them is read from the router (`None` if it no longer stands). The conversation is what
+    /// the hub saw, or read from the journal.
     async fn offer(
         &self,
         agent: &AgentId,
@@ -1184,31 +1277,35 @@ impl DesktopService {
         decision: &crate::core::Decision,
         known: Known,
     ) -> Result<Option<pb::Offer>, Status> {
-        // The view taken with the offer, unless the same command changed the interaction again.
-        let offered = known.view.filter(|v| match &v.phase {
-            InteractionPhase::Offered {
-                agent: offered_to,
-                deadline: until,
-            } => offered_to == agent && *until == deadline,
-            _ => false,
-        });
-        let view = match offered {
-            Some(view) => view,
+        let (view, codes) = match known.context {
+            Some(context) => {
+                let codes = (
+                    context.wrap_up_codes.clone(),
+                    context.default_wrap_up_code.clone(),
+                );
+                (offered_view(&context, agent, deadline, decision), codes)
+            }
             None => {
                 let read = self
                     .engine
-                    .read(move |r| r.interaction(&id))
+                    .read(move |r| {
+                        r.interaction(&id).map(|v| {
+                            let codes = codes_of(r, &v.queue);
+                            (v, codes)
+                        })
+                    })
                     .await
                     .map_err(Status::from)?;
-                let Some(view) = read else { return Ok(None) };
-                Arc::new(view)
+                let Some((view, codes)) = read else {
+                    return Ok(None);
+                };
+                if !matches!(&view.phase, InteractionPhase::Offered { agent: a, deadline: d } if a == agent && *d == deadline)
+                {
+                    return Ok(None);
+                }
+                (view, codes)
             }
         };
-        if !matches!(&view.phase, InteractionPhase::Offered { agent: a, deadline: d } if a == agent && *d == deadline)
-        {
-            return Ok(None);
-        }
-        let history = self.history.of(view.spec.contact.clone(), id).await;
         let conversation = match known.conversation {
             Some(messages) => messages
                 .iter()
@@ -1218,18 +1315,57 @@ impl DesktopService {
                 .collect(),
             None => conversation::load_for(&self.engine, &view.spec, self.links.as_ref()).await?,
         };
-        let (wrap_up_codes, default_wrap_up_code) = self.wrap_up_codes(&view.queue).await?;
-        let transfer = self.transfer_of(id).await?;
-        Ok(Some(pb::Offer {
-            transfer,
-            wrap_up_codes,
-            default_wrap_up_code,
-            conversation: super::limits::newest_within(conversation),
-            interaction: Some(convert::interaction_pb(&view)),
-            deadline_unix_ms: convert::ms(deadline),
-            decision: Some(convert::decision_pb(Some(agent), decision)),
-            history,
-        }))
+        let mut offer = self
+            .offer_pb(agent, &view, codes, deadline, conversation)
+            .await;
+        offer.decision = Some(convert::decision_pb(Some(agent), decision));
+        Ok(Some(offer))
+    }
+}
+
+/// The wrap-up codes of `queue` and its default code (none when it has none).
+fn codes_of(r: &crate::core::Router, queue: &QueueId) -> (Vec<String>, Option<String>) {
+    r.queue(queue)
+        .map(|q| (q.config.wrap_up_codes, q.config.default_wrap_up_code))
+        .unwrap_or_default()
+}
+
+/// The interaction as it was offered, from what the offer event carries.
+fn offered_view(
+    context: &OfferContext,
+    agent: &AgentId,
+    deadline: crate::core::Timestamp,
+    decision: &crate::core::Decision,
+) -> InteractionView {
+    InteractionView {
+        spec: Arc::clone(&context.spec),
+        queue: context.queue.clone(),
+        target: context.target.clone(),
+        priority: context.priority,
+        sla_deadline: context.sla_deadline,
+        created_at: context.created_at,
+        enqueued_at: context.enqueued_at,
+        queue_entered_at: context.enqueued_at,
+        step: context.step,
+        overflowed: false,
+        phase: InteractionPhase::Offered {
+            agent: agent.clone(),
+            deadline,
+        },
+        declined_by: Vec::new(),
+        declines: Vec::new(),
+        decision: Some(decision.clone()),
+        wrap_up_code: None,
+        transfer: context.transfer.clone(),
+    }
+}
+
+/// The protobuf form of a transfer's note.
+fn transfer_pb(t: &crate::core::TransferNote) -> pb::TransferNote {
+    pb::TransferNote {
+        from_agent: t.by.to_string(),
+        note: t.note.clone().unwrap_or_default(),
+        at_unix_ms: convert::ms(t.at),
     }
 }
 
@@ -1254,6 +1390,7 @@ mod tests {
                     score: 0,
                     runner_up: None,
                 },
+                context: None,
             },
         }
     }
@@ -1291,14 +1428,9 @@ mod tests {
                     },
                 ],
             ),
-            &[],
             &mut routing,
         );
-        hub.route(
-            &batch(3, vec![offered(id, &agent, 1_001)]),
-            &[],
-            &mut routing,
-        );
+        hub.route(&batch(3, vec![offered(id, &agent, 1_001)]), &mut routing);
         match notes.try_recv() {
             Ok(OfferNote::Offered {
                 interaction,
@@ -1325,7 +1457,6 @@ mod tests {
                     offered(id, &agent, 2_001),
                 ],
             ),
-            &[],
             &mut routing,
         );
         assert!(matches!(notes.try_recv(), Ok(OfferNote::Withdrawn { .. })));

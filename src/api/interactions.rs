@@ -37,6 +37,49 @@ impl InteractionsService {
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
 
+impl InteractionsService {
+    /// The open interaction with the short `reference` (for an agent: among those it is
+    /// offered or holds). A reference shared by several open interactions is refused with the
+    /// list of their ids.
+    async fn by_reference(
+        &self,
+        reference: crate::core::Reference,
+        agent: Option<&crate::core::AgentId>,
+    ) -> Result<crate::core::InteractionView, Status> {
+        let mut found = self
+            .engine
+            .read(move |r| {
+                r.find_by_reference(reference)
+                    .iter()
+                    .filter_map(|id| r.interaction(id))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(Status::from)?;
+        if let Some(agent) = agent {
+            if found.len() > 1 {
+                found.retain(|v| v.phase.agent() == Some(agent));
+            }
+        }
+        match found.len() {
+            0 => Err(Status::not_found(format!(
+                "no open interaction with reference {reference}"
+            ))),
+            1 => Ok(found.remove(0)),
+            n => Err(Status::failed_precondition(format!(
+                "{n} open interactions share reference {reference}: ask with the interaction \
+                 id, one of {}",
+                found
+                    .iter()
+                    .take(10)
+                    .map(|v| v.spec.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl Interactions for InteractionsService {
     async fn create(
@@ -138,13 +181,29 @@ impl Interactions for InteractionsService {
                 None
             }
         };
-        let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
-        let view = self
-            .engine
-            .read(move |r| r.interaction(&id))
-            .await
-            .map_err(Status::from)?;
-        let view = view.ok_or_else(|| Status::not_found(format!("no open interaction {id}")))?;
+        let asked = request.get_ref().interaction_id.trim();
+        let by_reference = (asked.len() != 26)
+            .then(|| crate::core::Reference::parse(asked))
+            .flatten();
+        let view = match by_reference {
+            Some(reference) => self.by_reference(reference, agent.as_ref()).await?,
+            None => {
+                let id = interaction_id("interaction_id", asked).map_err(|_| {
+                    convert::invalid(
+                        "interaction_id is neither an interaction id (26 characters, as returned \
+                         by Create) nor a request's short reference (XXXXX-XXXXX, as shown to \
+                         the citizen)",
+                    )
+                })?;
+                let view = self
+                    .engine
+                    .read(move |r| r.interaction(&id))
+                    .await
+                    .map_err(Status::from)?;
+                view.ok_or_else(|| Status::not_found(format!("no open interaction {id}")))?
+            }
+        };
+        let id = view.spec.id;
         if let Some(agent) = agent {
             let theirs = match &view.phase {
                 crate::core::InteractionPhase::Offered { agent: a, .. }

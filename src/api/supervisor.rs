@@ -61,6 +61,46 @@ impl SupervisorService {
 }
 
 /// The waiting lines of the given queues (all when empty), computed on the router.
+/// The open interactions with short reference `reference` (in the queues `only`, or all), as
+/// queue lines: one page.
+fn found_lines(
+    r: &Router,
+    only: &[QueueId],
+    reference: crate::core::Reference,
+) -> pb::ListWaitingResponse {
+    let mut lines: Vec<pb::QueueLine> = Vec::new();
+    for v in r
+        .find_by_reference(reference)
+        .iter()
+        .filter_map(|id| r.interaction(id))
+        .filter(|v| only.is_empty() || only.contains(&v.queue))
+    {
+        let queue = v.queue.to_string();
+        let at = match lines.iter().position(|l| l.queue == queue) {
+            Some(at) => at,
+            None => {
+                lines.push(pb::QueueLine {
+                    queue,
+                    ..Default::default()
+                });
+                lines.len() - 1
+            }
+        };
+        let line = &mut lines[at];
+        if matches!(v.phase, InteractionPhase::Waiting) {
+            line.waiting.push(convert::interaction_pb(&v));
+            line.waiting_total += 1;
+        } else {
+            line.in_progress.push(convert::interaction_pb(&v));
+            line.in_progress_total += 1;
+        }
+    }
+    pb::ListWaitingResponse {
+        lines,
+        next_page_token: String::new(),
+    }
+}
+
 fn lines(
     r: &Router,
     only: &[QueueId],
@@ -307,6 +347,21 @@ impl Supervisor for SupervisorService {
         let only = queue_ids(&request.get_ref().queues)?;
         let page =
             super::limits::Page::new(request.get_ref().page_size, &request.get_ref().page_token)?;
+        let reference = request.get_ref().reference.trim();
+        if !reference.is_empty() {
+            let reference = crate::core::Reference::parse(reference).ok_or_else(|| {
+                convert::invalid(
+                    "reference is not a request's short reference: 10 characters of Crockford \
+                     base32 (XXXXX-XXXXX), as shown to the citizen",
+                )
+            })?;
+            let reply = self
+                .engine
+                .read(move |r| found_lines(r, &only, reference))
+                .await
+                .map_err(Status::from)?;
+            return Ok(Response::new(reply));
+        }
         let reply = self
             .engine
             .read(move |r| lines(r, &only, page))

@@ -192,6 +192,7 @@ impl Router {
                     decision: None,
                     timer: None,
                     wrap_up_code: None,
+                    transfer: None,
                 };
                 if let Some(r) = &spec.external_ref {
                     self.external.insert(r.clone(), spec.id);
@@ -205,6 +206,7 @@ impl Router {
                 agent,
                 deadline,
                 decision,
+                ..
             } => {
                 let a = self.agent_for_replay(agent)?;
                 self.expect_phase(*interaction, |p| p == Phase::Waiting)?;
@@ -305,7 +307,8 @@ impl Router {
                 target,
                 restart_wait,
                 cause,
-                ..
+                by,
+                note,
             } => {
                 let q = self.queue_for_replay(queue)?;
                 if let Some(t) = target {
@@ -338,6 +341,13 @@ impl Router {
                 slot.step = 0;
                 slot.declined_by.clear();
                 slot.declined_by.extend(holder);
+                if let Some(by) = by {
+                    slot.transfer = Some(Box::new(crate::core::TransferNote {
+                        at,
+                        by: by.clone(),
+                        note: note.clone(),
+                    }));
+                }
                 slot.overflowed = false;
                 slot.queue_entered_at = at;
                 if *restart_wait {

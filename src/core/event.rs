@@ -114,6 +114,54 @@ pub struct Decision {
     pub runner_up: Option<Candidate>,
 }
 
+/// The last transfer of an interaction by an agent: who, when, and the note for the agent who
+/// receives it. A later overflow move keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferNote {
+    /// When it was transferred.
+    pub at: Timestamp,
+    /// The agent who transferred it.
+    pub by: AgentId,
+    /// Its note, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// What an agent's desktop shows with an offer, carried by the offer event itself so that the
+/// offer stream never reads the router or the journal back for it: the interaction (contact,
+/// attributes, queue, deadlines), its queue's wrap-up codes, and its last transfer's note.
+/// Never the conversation nor attachments (they stay in their own events).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferContext {
+    /// What was asked for at creation (contact, attributes, requirements).
+    pub spec: Arc<InteractionSpec>,
+    /// Its queue now.
+    pub queue: QueueId,
+    /// The agent it waited for, after a transfer to an agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<AgentId>,
+    /// Its priority now.
+    pub priority: u32,
+    /// Its SLA deadline.
+    pub sla_deadline: Timestamp,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// Its place in line.
+    pub enqueued_at: Timestamp,
+    /// The escalation steps applied.
+    #[serde(default)]
+    pub step: u8,
+    /// The queue's wrap-up codes (empty: any code).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wrap_up_codes: Vec<String>,
+    /// The queue's default wrap-up code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_wrap_up_code: Option<String>,
+    /// Its last transfer by an agent, with the note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferNote>,
+}
+
 /// What changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -185,6 +233,10 @@ pub enum EventKind {
         deadline: Timestamp,
         /// Why this agent.
         decision: Decision,
+        /// What the agent's desktop shows with the offer (absent from offers journaled before
+        /// it existed). Applying the event does not read it: it is for the views.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<Arc<OfferContext>>,
     },
     /// The agent accepted: the interaction is assigned to it.
     OfferAccepted {

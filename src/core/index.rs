@@ -499,6 +499,8 @@ pub(super) struct Slot {
     pub(super) decision: Option<Box<Decision>>,
     pub(super) timer: Option<(Timestamp, TimerKind)>,
     pub(super) wrap_up_code: Option<Box<str>>,
+    /// Its last transfer by an agent (boxed: most interactions are never transferred).
+    pub(super) transfer: Option<Box<crate::core::TransferNote>>,
 }
 
 impl Slot {

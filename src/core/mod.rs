@@ -28,6 +28,7 @@ mod invariants;
 mod message;
 mod model;
 mod outcome;
+pub mod reference;
 mod router;
 mod snapshot;
 mod view;
@@ -35,7 +36,10 @@ mod view;
 pub use calendar::WorkCalendar;
 pub use command::{Command, RequestedState, TransferTarget};
 pub use error::RouteError;
-pub use event::{Candidate, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause, Rule};
+pub use event::{
+    Candidate, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause, OfferContext, Rule,
+    TransferNote,
+};
 pub use message::{Attachment, Message, MessageDirection};
 pub use model::{is_id_char, is_valid_id, MAX_ID_BYTES};
 pub use model::{
@@ -45,6 +49,7 @@ pub use model::{
     WorkingDayTargets, DEFAULT_REOFFER_AFTER_SECS, MAX_LEVEL, MAX_REOFFER_AFTER_SECS, MIN_LEVEL,
 };
 pub use outcome::{ratio, Counts, Outcome, OutcomeFold, Pending, Settled};
+pub use reference::Reference;
 pub use router::{Router, DECLINED_OFFERS, MISSED_OFFERS};
 pub use snapshot::{AgentSnapshot, Snapshot};
 pub use view::{AgentView, Explanation, InteractionPhase, InteractionView, QueueView};

@@ -9,7 +9,7 @@ use super::calendar::WorkCalendar;
 use super::command::{Command, RequestedState, TransferTarget};
 use super::error::RouteError;
 use super::event::{
-    Candidate, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause, Rule,
+    Candidate, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause, OfferContext, Rule,
 };
 use super::index::{
     rank_score, AgentKey, AgentSlot, Class, ClassKey, ExternalRefs, Interner, Phase, Profile,
@@ -735,18 +735,7 @@ impl Router {
                 if until > at {
                     return;
                 }
-                let agent = self.agent_ref(a).config.id.clone();
-                let wrap_up_code = self.default_code_for(id);
-                self.emit(
-                    out,
-                    at,
-                    EventKind::WrapUpEnded {
-                        interaction: id,
-                        agent,
-                        wrap_up_code,
-                        notes: None,
-                    },
-                );
+                self.end_wrap_up(at, a, id, None, None, out);
                 self.match_agent(at, a, out);
             }
             Timer::AgentWrapUp(agent) => {
@@ -757,15 +746,7 @@ impl Router {
                     return;
                 }
                 self.end_wrap_ups(at, a, out);
-                self.emit(
-                    out,
-                    at,
-                    EventKind::AgentStateChanged {
-                        agent,
-                        state: AgentState::Available,
-                    },
-                );
-                self.match_agent(at, a, out);
+                self.wrap_up_done(at, a, out);
             }
         }
     }
@@ -819,6 +800,21 @@ impl Router {
         notes: Option<String>,
         out: &mut Vec<Event>,
     ) {
+        self.end_wrap_up(at, a, interaction, wrap_up_code, notes, out);
+        self.wrap_up_done(at, a, out);
+    }
+
+    /// Ends the wrap-up of `interaction` held by agent `a`, with the agent's code and notes;
+    /// without a code, the queue's default is recorded (the one place a wrap-up ends).
+    fn end_wrap_up(
+        &mut self,
+        at: Timestamp,
+        a: u32,
+        interaction: InteractionId,
+        wrap_up_code: Option<String>,
+        notes: Option<String>,
+        out: &mut Vec<Event>,
+    ) {
         let agent = self.agent_ref(a).config.id.clone();
         let wrap_up_code = wrap_up_code.or_else(|| self.default_code_for(interaction));
         self.emit(
@@ -826,11 +822,16 @@ impl Router {
             at,
             EventKind::WrapUpEnded {
                 interaction,
-                agent: agent.clone(),
+                agent,
                 wrap_up_code,
                 notes,
             },
         );
+    }
+
+    /// After wrap-ups of agent `a` ended: an agent in wrap-up with none left is available
+    /// again, and takes waiting work (the one place wrap-up turns into availability).
+    fn wrap_up_done(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
         let other_wrap_up = self.agent_ref(a).work.iter().any(|id| {
             matches!(
                 self.interactions.get(id).map(|s| s.phase),
@@ -838,6 +839,7 @@ impl Router {
             )
         });
         if matches!(self.agent_ref(a).state, AgentState::WrapUp { .. }) && !other_wrap_up {
+            let agent = self.agent_ref(a).config.id.clone();
             self.emit(
                 out,
                 at,
@@ -850,9 +852,8 @@ impl Router {
         self.match_agent(at, a, out);
     }
 
-    /// Ends every wrap-up the agent has in progress.
+    /// Ends every wrap-up the agent has in progress, each with its queue's default code.
     fn end_wrap_ups(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
-        let agent = self.agent_ref(a).config.id.clone();
         let mut wrapping: Vec<InteractionId> = self
             .agent_ref(a)
             .work
@@ -867,17 +868,7 @@ impl Router {
             .collect();
         wrapping.sort_unstable();
         for interaction in wrapping {
-            let wrap_up_code = self.default_code_for(interaction);
-            self.emit(
-                out,
-                at,
-                EventKind::WrapUpEnded {
-                    interaction,
-                    agent: agent.clone(),
-                    wrap_up_code,
-                    notes: None,
-                },
-            );
+            self.end_wrap_up(at, a, interaction, None, None, out);
         }
     }
 
@@ -1046,6 +1037,7 @@ impl Router {
             runner_up,
         };
         let deadline = at.plus_secs(queue.offer_timeout_secs);
+        let context = self.offer_context(id);
         self.emit(
             out,
             at,
@@ -1054,8 +1046,29 @@ impl Router {
                 agent,
                 deadline,
                 decision,
+                context,
             },
         );
+    }
+
+    /// What the offer of waiting interaction `id` carries for the agent's desktop: the
+    /// interaction as it waits, its queue's wrap-up codes and its last transfer's note.
+    fn offer_context(&self, id: InteractionId) -> Option<Arc<OfferContext>> {
+        let slot = self.interactions.get(&id)?;
+        let queue = &self.queues[slot.queue as usize].config;
+        Some(Arc::new(OfferContext {
+            spec: Arc::clone(&slot.spec),
+            queue: queue.id.clone(),
+            target: slot.target.clone(),
+            priority: slot.priority,
+            sla_deadline: slot.sla_deadline,
+            created_at: slot.created_at,
+            enqueued_at: slot.enqueued_at,
+            step: slot.step,
+            wrap_up_codes: queue.wrap_up_codes.clone(),
+            default_wrap_up_code: queue.default_wrap_up_code.clone(),
+            transfer: slot.transfer.as_deref().cloned(),
+        }))
     }
 
     /// Lets an agent with free capacity take the first waiting interactions it is eligible for,
@@ -1108,6 +1121,7 @@ impl Router {
             };
             let deadline = at.plus_secs(queue.offer_timeout_secs);
             let agent_id = agent.config.id.clone();
+            let context = self.offer_context(head.id);
             self.emit(
                 out,
                 at,
@@ -1116,6 +1130,7 @@ impl Router {
                     agent: agent_id,
                     deadline,
                     decision,
+                    context,
                 },
             );
         }
@@ -1146,7 +1161,7 @@ impl Router {
         }
         if self.declined_waiting > 0 {
             // A shorter `reoffer_after_secs` may have lapsed declines already.
-            let declined: Vec<InteractionId> = classes
+            let mut declined: Vec<InteractionId> = classes
                 .iter()
                 .flat_map(|&c| self.classes[c as usize].waiting.iter().map(|k| k.id))
                 .filter(|id| {
@@ -1155,6 +1170,9 @@ impl Router {
                         .is_some_and(|s| !s.declined_by.is_empty())
                 })
                 .collect();
+            // In id order, not class order: a router restored from a snapshot creates its
+            // classes in another order, and must emit the same events.
+            declined.sort_unstable();
             for id in declined {
                 self.lapse_declines(at, id, out);
             }

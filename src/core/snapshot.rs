@@ -203,6 +203,7 @@ impl Router {
             decision: view.decision.clone().map(Box::new),
             timer: None,
             wrap_up_code: view.wrap_up_code.as_deref().map(Box::from),
+            transfer: view.transfer.clone().map(Box::new),
         };
         if let Some(r) = &view.spec.external_ref {
             self.external.insert(r.clone(), id);

@@ -100,6 +100,10 @@ pub struct InteractionView {
     pub decision: Option<Decision>,
     /// The wrap-up code given at completion.
     pub wrap_up_code: Option<String>,
+    /// Its last transfer by an agent, with the note (absent from snapshots written before
+    /// transfer notes were kept by the router).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<crate::core::TransferNote>,
 }
 
 /// An agent as the router sees it.
@@ -199,6 +203,7 @@ impl Router {
             declines: slot.declined_by.clone(),
             decision: slot.decision.as_deref().cloned(),
             wrap_up_code: slot.wrap_up_code.as_deref().map(str::to_owned),
+            transfer: slot.transfer.as_deref().cloned(),
         }
     }
 
@@ -221,6 +226,47 @@ impl Router {
             .collect();
         all.sort_by_key(|v| v.spec.id);
         all
+    }
+
+    /// The queues `agent` serves: those whose own requirements its skills meet, on a channel
+    /// it has capacity for, in id order; empty for an unknown agent.
+    pub fn queues_of(&self, agent: &AgentId) -> Vec<QueueId> {
+        let Some(&a) = self.agent_ix.get(agent) else {
+            return Vec::new();
+        };
+        let config = &self.agent_ref(a).config;
+        let mut queues: Vec<QueueId> = self
+            .queues
+            .iter()
+            .filter(|q| !q.removed)
+            .map(|q| &q.config)
+            .filter(|q| {
+                q.requirements.iter().all(|r| {
+                    config
+                        .skills
+                        .get(&r.skill)
+                        .is_some_and(|level| *level >= r.min_level)
+                })
+            })
+            .filter(|q| q.channels.iter().any(|c| config.capacity.get(*c) > 0))
+            .map(|q| q.id.clone())
+            .collect();
+        queues.sort();
+        queues
+    }
+
+    /// The open interactions whose short reference is `reference` (usually one; two only in
+    /// the rare case of a shared reference), by id. A scan of the open interactions (a few
+    /// nanoseconds each): references are looked up by people, not on the routing path.
+    pub fn find_by_reference(&self, reference: super::Reference) -> Vec<InteractionId> {
+        let mut found: Vec<InteractionId> = self
+            .interactions
+            .values()
+            .map(|s| s.spec.id)
+            .filter(|id| id.reference() == reference)
+            .collect();
+        found.sort_unstable();
+        found
     }
 
     /// The open interactions of a contact, by id.

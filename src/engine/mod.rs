@@ -47,8 +47,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, EngineLimits};
 use crate::core::{
-    AgentState, Command, ContactId, Event, EventKind, InteractionId, InteractionView, RouteError,
-    Router, Timestamp,
+    AgentState, Command, ContactId, Event, InteractionId, RouteError, Router, Timestamp,
 };
 use crate::store::{Ack, Erasure, Journal, Store, StoreConfig, StoreError};
 
@@ -163,9 +162,6 @@ pub struct Committed {
     pub seq: u64,
     /// The events, in order.
     pub events: Arc<[Event]>,
-    /// The interactions these events offered to an agent, as the router saw them right after
-    /// the events (so that an offer stream need not ask the router again); empty when none.
-    pub offered: Arc<[InteractionView]>,
 }
 
 /// One command in this many has its routing decision timed (`guichet_routing_decision_seconds`).
@@ -224,8 +220,6 @@ enum Answer {
 struct Pending {
     ack: Option<Ack<u64>>,
     events: Vec<Event>,
-    /// The interactions `events` offered, as they are right after them.
-    offered: Vec<InteractionView>,
     answer: Answer,
 }
 
@@ -762,21 +756,11 @@ impl RouterTask {
                 Err(e) => tracing::debug!(error = %e, "snapshot postponed"),
             }
         }
-        let offered = events
-            .iter()
-            .filter_map(|e| match &e.kind {
-                EventKind::InteractionOffered { interaction, .. } => {
-                    self.router.interaction(interaction)
-                }
-                _ => None,
-            })
-            .collect();
         if self
             .pending
             .send(Pending {
                 ack,
                 events,
-                offered,
                 answer,
             })
             .await
@@ -866,7 +850,6 @@ async fn commit_loop(
     while let Some(Pending {
         ack,
         events: batch,
-        offered,
         answer,
     }) = pending.recv().await
     {
@@ -887,7 +870,6 @@ async fn commit_loop(
                     let _ = events.send(Committed {
                         seq,
                         events: Arc::from(batch.clone()),
-                        offered: Arc::from(offered),
                     });
                 }
                 match answer {

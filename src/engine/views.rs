@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::core::{Event, InteractionView};
+use crate::core::Event;
 use crate::store::StoreError;
 
 use super::{Committed, Engine};
@@ -31,9 +31,6 @@ pub struct ViewBatch {
     pub first_seq: u64,
     /// The events, in journal order.
     pub events: Vec<Event>,
-    /// The interactions the events offered, as the router saw them right after the events
-    /// (empty for events read back from the journal).
-    pub offered: Vec<InteractionView>,
     /// Whether the events come from the live broadcast (false: read back from the journal).
     pub live: bool,
 }
@@ -292,7 +289,6 @@ impl Runner {
                         return Received::Behind;
                     }
                     batch.events.extend(next.events);
-                    batch.offered.extend(next.offered);
                 }
                 Err(broadcast::error::TryRecvError::Lagged(_)) => return Received::Behind,
                 Err(_) => break,
@@ -340,7 +336,6 @@ impl Runner {
                 let batch = ViewBatch {
                     first_seq,
                     events: chunk.into_iter().map(|(_, e)| e).collect(),
-                    offered: Vec::new(),
                     live: false,
                 };
                 let last = batch.last_seq();
@@ -373,7 +368,6 @@ fn to_batch(c: &Committed) -> ViewBatch {
     ViewBatch {
         first_seq: (c.seq + 1).saturating_sub(n),
         events: c.events.to_vec(),
-        offered: c.offered.to_vec(),
         live: true,
     }
 }

@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use crate::core::{
     AgentId, AgentState, Decision, DeclineCause, EndReason, Event, EventKind, InteractionId,
-    InteractionSpec, Timestamp,
+    InteractionSpec, OfferContext, Timestamp,
 };
 
 use super::created;
@@ -142,6 +142,7 @@ fn decode_kind(kind: &str, payload: &str) -> Result<EventKind, serde_json::Error
                 agent: AgentId,
                 deadline: Timestamp,
                 decision: Decision,
+                context: Option<Arc<OfferContext>>,
             }
         ),
         "offer_accepted" => direct!(

@@ -117,6 +117,28 @@ impl Store {
         Ok(rows.iter().filter_map(|t| t.parse().ok()).collect())
     }
 
+    /// The interactions of `contact`, newest first, at most `limit`.
+    pub fn interactions_of_contact(
+        &self,
+        contact: &crate::core::ContactId,
+        limit: usize,
+    ) -> Result<Vec<InteractionId>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let mut select = conn
+            .prepare_cached(
+                "SELECT interaction FROM journal \
+                 WHERE contact = ?1 AND kind = 'interaction_created' ORDER BY seq DESC LIMIT ?2",
+            )
+            .at(&path)?;
+        let rows: Vec<String> = select
+            .query_map(params![contact.as_str(), limit as i64], |r| r.get(0))
+            .at(&path)?
+            .collect::<Result<_, _>>()
+            .at(&path)?;
+        Ok(rows.iter().filter_map(|t| t.parse().ok()).collect())
+    }
+
     /// The interaction's last transfer by an agent: when, by whom, and its note (a later
     /// overflow move does not hide it; the last [`MAX_MOVES_READ`] moves are looked at).
     pub fn last_transfer(

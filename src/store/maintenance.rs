@@ -288,7 +288,8 @@ pub(crate) fn erase_contact(
         let mut select = tx
             .prepare(
                 "SELECT seq, payload FROM journal WHERE interaction = ?1 \
-                 AND kind IN ('interaction_completed', 'wrap_up_ended', 'interaction_moved', 'message_added')",
+                 AND kind IN ('interaction_completed', 'wrap_up_ended', 'interaction_moved', \
+                 'message_added', 'interaction_offered')",
             )
             .at(path)?;
         let mut update = tx
@@ -316,6 +317,18 @@ pub(crate) fn erase_contact(
                             Message::new(format!("erased:{seq}"), message.direction, String::new());
                         erased.agent = message.agent.clone();
                         *message = std::sync::Arc::new(erased);
+                    }
+                    // An offer carries the interaction's attributes and transfer note for
+                    // the agent's desktop.
+                    EventKind::InteractionOffered {
+                        context: Some(context),
+                        ..
+                    } => {
+                        let context = Arc::make_mut(context);
+                        scrub(Arc::make_mut(&mut context.spec));
+                        if let Some(transfer) = &mut context.transfer {
+                            transfer.note = None;
+                        }
                     }
                     _ => continue,
                 }
@@ -353,6 +366,9 @@ pub(crate) fn erase_contact(
         for view in &mut snap.interactions {
             if view.spec.contact.as_ref() == Some(contact) {
                 scrub(Arc::make_mut(&mut view.spec));
+                if let Some(transfer) = &mut view.transfer {
+                    transfer.note = None;
+                }
             }
         }
         let payload = serde_json::to_string(&snap).map_err(|e| StoreError::Encode {

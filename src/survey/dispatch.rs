@@ -344,7 +344,7 @@ fn question_message(
     let url = surveys.page_url(&question.token);
     let lang = text::stored_language(&question.language);
     let (subject, body) = match question.via {
-        SurveyVia::Sms => (None, text::sms_question(lang, &url)),
+        SurveyVia::Sms => (None, text::sms_question(lang, &reference(spec.id), &url)),
         SurveyVia::Email => {
             let (subject, body) = text::email_question(lang, &reference(spec.id), &url);
             (Some(subject), body)

@@ -27,14 +27,15 @@ pub fn language_code(lang: Option<Lang>) -> &'static str {
     }
 }
 
-/// The SMS question: reply with the score, or open `url`; STOP opts out.
-pub fn sms_question(lang: Option<Lang>, url: &str) -> String {
+/// The SMS question about the request `reference`: reply with the score, or open `url`; STOP
+/// opts out.
+pub fn sms_question(lang: Option<Lang>, reference: &str, url: &str) -> String {
     let fr = format!(
-        "Êtes-vous satisfait de notre réponse ? Répondez par une note {SCALE_FR}, suivie si vous \
+        "Demande {reference} : êtes-vous satisfait de notre réponse ? Répondez par une note {SCALE_FR}, suivie si vous \
          le souhaitez d'un commentaire, ou sur {url} . STOP pour ne plus être sollicité."
     );
     let en = format!(
-        "Are you satisfied with our answer? Reply with a score {SCALE_EN}, followed by a comment \
+        "Request {reference}: are you satisfied with our answer? Reply with a score {SCALE_EN}, followed by a comment \
          if you wish, or at {url} . STOP to opt out."
     );
     match lang {
@@ -213,7 +214,7 @@ mod tests {
         assert_eq!(language_of(Some("en")), Some(Lang::En));
         assert_eq!(language_of(Some("de")), None);
         assert_eq!(language_of(None), None);
-        assert!(sms_question(None, "http://x/survey/t").contains("STOP"));
+        assert!(sms_question(None, "K7M2Q-X9D4A", "http://x/survey/t").contains("STOP"));
         let (subject, text) = email_question(None, "ABC123", "http://x/survey/t");
         assert!(subject.starts_with("[#ABC123]"));
         assert!(text.contains("http://x/survey/t"));

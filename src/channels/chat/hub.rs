@@ -626,7 +626,7 @@ impl ChatHub {
         }
         if first {
             s.send(ServerFrame::Queued {
-                reference: interaction.to_string(),
+                reference: interaction.reference().to_string(),
             });
         }
         Ok(())
@@ -784,7 +784,7 @@ impl ChatHub {
                     if let Some(s) = state.sessions.get_mut(&session) {
                         s.agent_name = None;
                         s.send(ServerFrame::Queued {
-                            reference: interaction.to_string(),
+                            reference: interaction.reference().to_string(),
                         });
                     }
                 }

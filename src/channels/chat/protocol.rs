@@ -93,7 +93,7 @@ pub enum ServerFrame {
     },
     /// The chat waits for an agent.
     Queued {
-        /// The case reference (the interaction id).
+        /// The request's short reference (`K7M2Q-X9D4A`), the same on every channel.
         reference: String,
     },
     /// A visitor line is stored.

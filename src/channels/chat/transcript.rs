@@ -74,6 +74,8 @@ pub(super) fn render(
     entries: &[ConversationEntry],
     names: &HashMap<AgentId, String>,
 ) -> (String, String) {
+    // The short reference the visitor was shown in the chat, not the interaction id.
+    let interaction = interaction.reference();
     let (subject, intro, empty) = match job.language {
         Language::Fr => (
             format!("Transcription de votre discussion (référence {interaction})"),

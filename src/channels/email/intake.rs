@@ -10,7 +10,7 @@ use tracing::{info, warn, Instrument};
 
 use crate::core::{
     Attachment, Channel, Command, ContactId, EventKind, InteractionId, InteractionPhase,
-    InteractionSpec, Message, MessageDirection, QueueId, RouteError,
+    InteractionSpec, Message, MessageDirection, QueueId, Reference, RouteError,
 };
 use crate::engine::{Engine, EngineError};
 use crate::store::{Store, StoreError};
@@ -106,27 +106,43 @@ impl Drop for Claim<'_> {
 }
 
 /// The short reference of an interaction, shown to the citizen and put in subjects as
-/// `[#REFERENCE]`: the first 12 characters of its ULID (its creation millisecond and 10 random
-/// bits), enough to find it again.
+/// `[#REFERENCE]`: the request's one reference on every channel ([`Reference::of`]).
 pub fn reference(id: InteractionId) -> String {
-    id.to_string()[..REFERENCE_LEN].to_owned()
+    Reference::of(id).to_string()
 }
 
-const REFERENCE_LEN: usize = 12;
+/// The length of the references mail carried before the one reference of every channel: the
+/// first 12 characters of the ULID (still recognised in replies to such mail).
+const OLD_REFERENCE_LEN: usize = 12;
+
+/// The sender's most recent requests a subject's reference is looked for among.
+const MAX_REFERENCE_SCAN: usize = 200;
+
+/// A reference read from a subject's `[#...]` tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubjectTag {
+    /// The request's short reference.
+    Reference(Reference),
+    /// The first 12 characters of an interaction id (mail sent by earlier versions).
+    IdPrefix(String),
+}
 
 /// The reference in a subject's `[#REFERENCE]` tag, if it has a well-formed one.
-pub fn reference_in(subject: &str) -> Option<String> {
+pub fn reference_in(subject: &str) -> Option<SubjectTag> {
     let mut rest = subject;
     while let Some(start) = rest.find("[#") {
         let after = &rest[start + 2..];
         if let Some(end) = after.find(']') {
             let tag = after[..end].trim().to_ascii_uppercase();
-            if tag.len() == REFERENCE_LEN
+            if let Some(r) = Reference::parse(&tag) {
+                return Some(SubjectTag::Reference(r));
+            }
+            if tag.len() == OLD_REFERENCE_LEN
                 && tag
                     .chars()
                     .all(|c| c.is_ascii_digit() || (c.is_ascii_uppercase() && !"ILOU".contains(c)))
             {
-                return Some(tag);
+                return Some(SubjectTag::IdPrefix(tag));
             }
         }
         rest = after;
@@ -395,6 +411,7 @@ impl Intake {
             }
         }
         let tag = email.subject.as_deref().and_then(reference_in);
+        let sender = ContactId::new(&email.from);
         self.blocking(move |s| {
             for c in &candidates {
                 if let Some(i) = s.message_interaction(c)? {
@@ -406,8 +423,18 @@ impl Intake {
             let Some(tag) = tag else {
                 return Ok(None);
             };
+            let ids = match tag {
+                SubjectTag::IdPrefix(prefix) => s.interactions_with_id_prefix(&prefix)?,
+                // The sender's own requests, newest first: a reference is only looked for
+                // among them, so that quoting someone else's reference attaches nothing.
+                SubjectTag::Reference(r) => s
+                    .interactions_of_contact(&sender, MAX_REFERENCE_SCAN)?
+                    .into_iter()
+                    .filter(|i| i.reference() == r)
+                    .collect(),
+            };
             let mut found = None;
-            for i in s.interactions_with_id_prefix(&tag)? {
+            for i in ids {
                 if let Some((_, spec)) = s.interaction_spec(i)? {
                     if spec.channel == Channel::Email {
                         if found.is_some() {
@@ -559,13 +586,16 @@ mod tests {
     fn references_round_trip_through_subjects() {
         let id = InteractionId(ulid::Ulid::new());
         let r = reference(id);
-        assert_eq!(r.len(), 12);
-        assert!(id.to_string().starts_with(&r));
+        assert_eq!(r, id.reference().to_string());
+        let tag = Some(SubjectTag::Reference(id.reference()));
+        assert_eq!(reference_in(&format!("Re: [#{r}] Mon dossier")), tag);
+        assert_eq!(reference_in(&format!("[#{}]", r.to_lowercase())), tag);
+        // Mail sent by earlier versions carried the id's first 12 characters.
+        let old = id.to_string()[..12].to_owned();
         assert_eq!(
-            reference_in(&format!("Re: [#{r}] Mon dossier")),
-            Some(r.clone())
+            reference_in(&format!("Re: [#{old}] Mon dossier")),
+            Some(SubjectTag::IdPrefix(old))
         );
-        assert_eq!(reference_in(&format!("[#{}]", r.to_lowercase())), Some(r));
         assert_eq!(reference_in("[#short] [#] hello"), None);
     }
 }
