@@ -14,5 +14,6 @@ pub mod interactions;
 pub mod ivr;
 pub mod limits;
 pub mod proto;
+pub mod sessions;
 pub mod stats;
 pub mod supervisor;
