@@ -111,7 +111,7 @@ impl SignIns {
         let login = login.to_ascii_lowercase();
         let started = Instant::now();
         self.throttle
-            .check(&login, address, started)
+            .begin(&login, address, started)
             .map_err(SignInError::Throttled)?;
         let store = self.store.clone();
         let lookup = login.clone();
@@ -132,7 +132,6 @@ impl SignIns {
                 other => SignInError::Internal(other.to_string()),
             })?;
         let Some(found) = found.filter(|_| ok) else {
-            self.throttle.failed(&login, address, Instant::now());
             metrics::counter!(crate::obs::metrics::names::SIGN_INS, "outcome" => "refused")
                 .increment(1);
             return Err(SignInError::Wrong);
@@ -145,7 +144,7 @@ impl SignIns {
                 .increment(1);
             return Err(SignInError::Disabled);
         }
-        self.throttle.succeeded(&login);
+        self.throttle.succeeded(&login, address);
         let expires = Timestamp::from_millis(
             now.as_millis()
                 .saturating_add(u64::try_from(self.session.as_millis()).unwrap_or(u64::MAX)),

@@ -60,8 +60,10 @@ impl Throttle {
         Self::default()
     }
 
-    /// `Ok` if an attempt for `account` from `address` may be checked now.
-    pub fn check(
+    /// `Ok` if an attempt for `account` from `address` may be checked now; the attempt is then
+    /// counted as a failure until [`Throttle::succeeded`] says otherwise, so that attempts
+    /// running at once count too (a burst cannot slip through before the first failure).
+    pub fn begin(
         &self,
         account: &str,
         address: Option<IpAddr>,
@@ -89,20 +91,22 @@ impl Throttle {
                 });
             }
         }
-        Ok(())
-    }
-
-    /// Records a failed attempt.
-    pub fn failed(&self, account: &str, address: Option<IpAddr>, now: Instant) {
         bump(&self.accounts, account.to_owned(), now);
         if let Some(address) = address {
             bump(&self.addresses, address, now);
         }
+        Ok(())
     }
 
-    /// Records a success: the account's failures are forgotten (not the address's).
-    pub fn succeeded(&self, account: &str) {
+    /// Records that the attempt begun for `account` from `address` succeeded: the account's
+    /// failures are forgotten, and the address's count loses this attempt.
+    pub fn succeeded(&self, account: &str, address: Option<IpAddr>) {
         self.accounts.remove(account);
+        if let Some(address) = address {
+            if let Some(mut f) = self.addresses.get_mut(&address) {
+                f.count = f.count.saturating_sub(1);
+            }
+        }
     }
 
     /// Keys tracked now (accounts, addresses).
@@ -167,18 +171,20 @@ mod tests {
         let t = Throttle::new();
         let now = Instant::now();
         let addr = Some("192.0.2.9".parse().expect("ip"));
+        // Successes from an office behind one address do not add up.
+        for i in 0..100 {
+            t.begin(&format!("ok{i}"), addr, now).expect("allowed");
+            t.succeeded(&format!("ok{i}"), addr);
+        }
         for i in 0..=ADDRESS_FREE {
-            t.failed(&format!("user{i}"), addr, now);
+            t.begin(&format!("user{i}"), addr, now).expect("allowed");
         }
-        let refused = t.check("newcomer", addr, now).expect_err("throttled");
+        let refused = t.begin("newcomer", addr, now).expect_err("throttled");
         assert!(!refused.account);
-        for _ in 0..40 {
-            t.failed("user0", addr, now);
-        }
-        let refused = t.check("user0", addr, now).expect_err("throttled");
+        let refused = t.begin("user0", addr, now).expect_err("throttled");
         assert!(refused.wait_secs <= MAX_DELAY.as_secs());
         // Forgotten after the window.
-        assert!(t.check("user0", addr, now + WINDOW + MAX_DELAY).is_ok());
+        assert!(t.begin("user0", addr, now + WINDOW + MAX_DELAY).is_ok());
     }
 
     #[test]
