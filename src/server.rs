@@ -68,6 +68,11 @@ pub enum ServeError {
     Voice(#[from] crate::channels::voice::TreeError),
 }
 
+/// The identity on requests: lets a router serve as one route's service.
+fn same_request(request: axum::extract::Request) -> axum::extract::Request {
+    request
+}
+
 /// What [`serve`] needs besides the configuration.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -207,13 +212,27 @@ pub async fn serve(
     )
     .max_decoding_message_size(16 * 1024);
     // The same services through gRPC-web on the HTTP listener's own origin, for the console.
-    let grpc_web = tonic::service::Routes::new(desktop.clone())
+    // Only these services' paths: the rest of the listener keeps its own 404s.
+    let grpc_web_services = tonic::service::Routes::new(desktop.clone())
         .add_service(supervisor.clone())
         .add_service(interactions.clone())
         .add_service(sessions.clone())
         .into_axum_router()
         .layer(tower::layer::layer_fn(crate::api::decode::layer))
         .layer(tonic_web::GrpcWebLayer::new());
+    let mut grpc_web = axum::Router::new();
+    for name in [
+        "guichet.v1.AgentDesktop",
+        "guichet.v1.Supervisor",
+        "guichet.v1.Interactions",
+        "guichet.v1.Sessions",
+    ] {
+        // (Wrapped: axum refuses a bare `Router` as a route's service.)
+        grpc_web = grpc_web.route_service(
+            &format!("/{name}/{{method}}"),
+            tower::util::MapRequest::new(grpc_web_services.clone(), same_request),
+        );
+    }
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     for name in [
