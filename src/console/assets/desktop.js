@@ -99,6 +99,11 @@ function renderState() {
   }
   $("state").textContent = text;
   $("state").dataset.kind = String(st.kind || Kind.KIND_OFFLINE);
+  if (st.kind === Kind.KIND_WRAP_UP && st.wrap_up_until_unix_ms < Date.now() - 1000 && !renderState.asking) {
+    // The wrap-up is over: ask the router what the state is now.
+    renderState.asking = true;
+    refreshStatus().finally(() => { renderState.asking = false; });
+  }
   $("state-since").textContent = status && stateSince ? t("state.since", { time: timeOf(stateSince), duration: duration(Date.now() - stateSince) }) : "";
 }
 
@@ -461,7 +466,7 @@ function startDesktop(who) {
   const known = JSON.parse(sessionStorage.getItem(STATE_KEY) || "null");
   if (known && known.kind && known.kind !== Kind.KIND_OFFLINE) refreshStatusFromLogin();
   renderState();
-  setInterval(renderState, 15000);
+  setInterval(renderState, 5000);
   follow();
   $("main").focus();
 }

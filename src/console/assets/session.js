@@ -1,5 +1,6 @@
-// The signed-in person: the session token from Sessions.SignIn, kept in this tab's
-// sessionStorage (gone when the tab closes), sent as `authorization: Bearer` on every call.
+// The signed-in person: the session token from Sessions.SignIn, kept in localStorage (shared by
+// the console's tabs, removed at sign-out; the server ends it at expiry anyway), sent as
+// `authorization: Bearer` on every call.
 // A call refused as UNAUTHENTICATED (session expired, signed out elsewhere, account disabled)
 // sends the person back to the sign-in form with a message.
 import { unary, serverStream, Code } from "./grpcweb.js";
@@ -7,13 +8,13 @@ import { unary, serverStream, Code } from "./grpcweb.js";
 const KEY = "guichet.session";
 
 export function current() {
-  try { return JSON.parse(sessionStorage.getItem(KEY) || "null"); } catch (_) { return null; }
+  try { return JSON.parse(localStorage.getItem(KEY) || "null"); } catch (_) { return null; }
 }
 
-function save(s) { sessionStorage.setItem(KEY, JSON.stringify(s)); }
+function save(s) { localStorage.setItem(KEY, JSON.stringify(s)); }
 
 export function clear() {
-  sessionStorage.removeItem(KEY);
+  localStorage.removeItem(KEY);
   sessionStorage.removeItem("guichet.state");
 }
 
