@@ -10,7 +10,8 @@ PYTHONPATH; NODE_PATH finds npm's axe-core and lighthouse). The scenario:
    with channel, contact, why, deadline; david accepts, reads it, replies, completes with a code;
 4. a visitor starts a chat in the widget (a second browser): the offer rings, david accepts,
    the visitor types (david sees it), sends a line; david replies (the visitor sees it) and
-   completes with a code and notes;
+   completes with a code and notes; a second agent (amelie) takes an email sent over SMTP with
+   a PDF and downloads the attachment through its signed link;
 5. axe-core is injected at each state (sign-in, offer ringing, chat, wrap-up): no serious or
    critical violation; Lighthouse 12 scores the sign-in and the desktop (signed in) at least 95
    for accessibility;
@@ -257,11 +258,22 @@ def main():
         until(agent, "document.querySelectorAll('[role=tab]').length === 0", "the chat tab closed")
         assert "clôturée" in by_id(agent, "notice").text, by_id(agent, "notice").text
 
+    def grpc_web_calls():
+        import urllib.request
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+            text = r.read().decode()
+        return sum(float(l.split()[-1]) for l in text.splitlines()
+                   if l.startswith("guichet_http_requests_total") and 'adapter="guichet"' in l)
+
     def lighthouse_scores():
         if args.skip_lighthouse:
             return
+        before = grpc_web_calls()
         score, failing = lighthouse(base + "/console/", port, os.path.join(ARTIFACTS, "lighthouse-desktop.json"))
         print(f"  lighthouse desktop (signed in): {score} {failing}")
+        # Signed in: the page Lighthouse loaded opened its offer stream over gRPC-web.
+        assert grpc_web_calls() > before, "Lighthouse saw the desktop signed in"
+        
         assert score >= 95, f"desktop accessibility {score}: {failing}"
         # The sign-in page: a fresh profile (no session).
         other = browser(tempfile.mkdtemp(prefix="guichet-lh-"), free_port_holder[0])
@@ -292,6 +304,47 @@ def main():
         until(agent, "!document.getElementById('signin').hidden && document.getElementById('signin-error').textContent.includes('expiré')", "the expiry message")
         shot(agent, "expired")
 
+    def second_agent_opens_an_email_attachment():
+        import smtplib
+        from email.message import EmailMessage
+        other_profile = tempfile.mkdtemp(prefix="guichet-amelie-")
+        amelie = browser(other_profile)
+        try:
+            amelie.get(base + "/console/")
+            WebDriverWait(amelie, WAIT).until(lambda d: d.execute_script("return !document.getElementById('signin').hidden"))
+            amelie.find_element(By.ID, "login").send_keys("amelie")
+            amelie.find_element(By.ID, "password").send_keys(passwords["amelie"], Keys.ENTER)
+            until(amelie, "!document.getElementById('desktop').hidden", "amelie's desktop")
+            amelie.find_element(By.ID, "go-available").click()
+            until(amelie, "document.getElementById('state').dataset.kind === '2'", "amelie available")
+            msg = EmailMessage()
+            msg["From"] = "Zoé Martin <zoe@example.org>"
+            msg["To"] = "logement@service-public.example"
+            msg["Subject"] = "Justificatif de domicile"
+            msg.set_content("Bonjour, voici mon justificatif.")
+            msg.add_attachment(b"%PDF-1.4 justificatif", maintype="application", subtype="pdf", filename="justificatif.pdf")
+            host, smtp_port = server.smtp_addr.rsplit(":", 1)
+            with smtplib.SMTP(host, int(smtp_port), timeout=TIMEOUT) as smtp:
+                smtp.send_message(msg)
+            until(amelie, "!document.getElementById('offer').hidden", "the email offer")
+            assert "zoe@example.org" in amelie.find_element(By.ID, "offer-contact").text
+            amelie.find_element(By.ID, "accept").click()
+            until(amelie, "!!document.querySelector('.attachments a')", "the attachment link")
+            link = amelie.find_element(By.CSS_SELECTOR, ".attachments a")
+            assert "justificatif.pdf" in link.text, link.text
+            fetched = amelie.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "fetch(arguments[0]).then(r => r.text().then(t => done([r.status, t]))).catch(e => done([0, String(e)]));",
+                link.get_attribute("href"),
+            )
+            assert fetched == [200, "%PDF-1.4 justificatif"], fetched
+            # An email reply may set its subject.
+            assert amelie.find_element(By.CSS_SELECTOR, ".tabpanel:not([hidden]) .subject-field").get_attribute("hidden") is None
+            amelie.save_screenshot(os.path.join(ARTIFACTS, "console-email.png"))
+        finally:
+            amelie.quit()
+            shutil.rmtree(other_profile, ignore_errors=True)
+
     def supervisor_sees_the_agents():
         sign_in("supervisor", passwords["supervisor"])
         until(agent, "location.pathname === '/console/supervisor'", "the supervision page")
@@ -305,6 +358,7 @@ def main():
         ("an integrator's SMS rings, is accepted, answered and completed", integrator_offer_rings_and_is_handled),
         ("a widget chat: typing both ways, lines both ways, completed with a code", chat_with_a_visitor),
         ("Lighthouse: sign-in and desktop at least 95 for accessibility", lighthouse_scores),
+        ("a second agent takes an email and opens its attachment", second_agent_opens_an_email_attachment),
         ("an agent opening the supervision page is refused clearly", agent_refused_on_supervision),
         ("an expired session goes back to sign-in with a message", expired_session_goes_back_to_sign_in),
         ("the supervisor signs in and sees the agents", supervisor_sees_the_agents),
