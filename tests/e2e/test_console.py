@@ -11,7 +11,8 @@ PYTHONPATH; NODE_PATH finds npm's axe-core and lighthouse). The scenario:
 4. a visitor starts a chat in the widget (a second browser): the offer rings, david accepts,
    the visitor types (david sees it), sends a line; david replies (the visitor sees it) and
    completes with a code and notes; a second agent (amelie) takes an email sent over SMTP with
-   a PDF and downloads the attachment through its signed link;
+   a PDF, downloads the attachment through its signed link and transfers the email to david with
+   a note, which his desktop shows with the offer;
 5. axe-core is injected at each state (sign-in, offer ringing, chat, wrap-up): no serious or
    critical violation; Lighthouse 12 scores the sign-in and the desktop (signed in) at least 95
    for accessibility;
@@ -341,6 +342,24 @@ def main():
             # An email reply may set its subject.
             assert amelie.find_element(By.CSS_SELECTOR, ".tabpanel:not([hidden]) .subject-field").get_attribute("hidden") is None
             amelie.save_screenshot(os.path.join(ARTIFACTS, "console-email.png"))
+            # Transferred to david with a note: his desktop rings with it.
+            panel = amelie.find_element(By.CSS_SELECTOR, ".tabpanel:not([hidden])")
+            panel.find_element(By.CSS_SELECTOR, ".to-agent").click()
+            panel.find_element(By.CSS_SELECTOR, ".target").send_keys("david")
+            panel.find_element(By.CSS_SELECTOR, ".tnote").send_keys("Pièce reçue, à vérifier.")
+            panel.find_element(By.CSS_SELECTOR, ".transfer button[type=submit]").click()
+            until(amelie, "document.querySelectorAll('[role=tab]').length === 0", "amelie's tab closed")
+            until(agent, "!document.getElementById('offer').hidden", "the transferred email at david's")
+            note = by_id(agent, "offer-transfer").text
+            assert "amelie" in note and "à vérifier" in note, note
+            shot(agent, "transferred")
+            by_id(agent, "accept").click()
+            until(agent, "!!document.querySelector('.tabpanel:not([hidden]) .attachments a')", "the attachment at david's")
+            panel = agent.find_element(By.CSS_SELECTOR, ".tabpanel:not([hidden])")
+            if panel.find_element(By.CSS_SELECTOR, ".code-select-field").get_attribute("hidden"):
+                panel.find_element(By.CSS_SELECTOR, ".code-text").send_keys("answered")
+            panel.find_element(By.CSS_SELECTOR, ".complete button[type=submit]").click()
+            until(agent, "document.querySelectorAll('[role=tab]').length === 0", "david's tab closed")
         finally:
             amelie.quit()
             shutil.rmtree(other_profile, ignore_errors=True)
@@ -358,7 +377,7 @@ def main():
         ("an integrator's SMS rings, is accepted, answered and completed", integrator_offer_rings_and_is_handled),
         ("a widget chat: typing both ways, lines both ways, completed with a code", chat_with_a_visitor),
         ("Lighthouse: sign-in and desktop at least 95 for accessibility", lighthouse_scores),
-        ("a second agent takes an email and opens its attachment", second_agent_opens_an_email_attachment),
+        ("a second agent opens an email's attachment and transfers it to david with a note", second_agent_opens_an_email_attachment),
         ("an agent opening the supervision page is refused clearly", agent_refused_on_supervision),
         ("an expired session goes back to sign-in with a message", expired_session_goes_back_to_sign_in),
         ("the supervisor signs in and sees the agents", supervisor_sees_the_agents),
