@@ -37,9 +37,6 @@ pub enum SignInError {
     /// The password was right but the account is disabled.
     #[error("this account is disabled: ask an administrator")]
     Disabled,
-    /// The account signs in elsewhere (OpenID Connect), not with a password.
-    #[error("this account does not sign in with a password")]
-    OtherSource,
     /// Hashing is saturated.
     #[error("too many sign-ins at once: retry in a few seconds")]
     Busy,
@@ -56,9 +53,7 @@ impl From<SignInError> for tonic::Status {
             SignInError::Throttled(_) | SignInError::Busy => {
                 tonic::Status::resource_exhausted(e.to_string())
             }
-            SignInError::Disabled | SignInError::OtherSource => {
-                tonic::Status::permission_denied(e.to_string())
-            }
+            SignInError::Disabled => tonic::Status::permission_denied(e.to_string()),
             SignInError::Internal(detail) => {
                 tracing::error!(%detail, "sign-in failed");
                 tonic::Status::internal("sign-in failed on the server: retry")
@@ -119,6 +114,8 @@ impl SignIns {
             .await
             .map_err(|e| SignInError::Internal(e.to_string()))?
             .map_err(|e| SignInError::Internal(e.to_string()))?;
+        // Only password users have a hash to check; others (OpenID Connect) check against the
+        // decoy and are refused like a wrong password.
         let hash = found.as_ref().and_then(|c| match c.user.source {
             IdentitySource::Password => c.password_hash.as_deref(),
             _ => None,
@@ -136,9 +133,6 @@ impl SignIns {
                 .increment(1);
             return Err(SignInError::Wrong);
         };
-        if found.user.source != IdentitySource::Password {
-            return Err(SignInError::OtherSource);
-        }
         if found.user.disabled {
             metrics::counter!(crate::obs::metrics::names::SIGN_INS, "outcome" => "disabled")
                 .increment(1);
