@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/guichet/v1/agent_desktop.proto",
         "proto/guichet/v1/supervisor.proto",
         "proto/guichet/v1/interactions.proto",
+        "proto/guichet/v1/sessions.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={file}");

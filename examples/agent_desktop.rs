@@ -290,7 +290,7 @@ fn show_update(update: pb::OfferUpdate, desk: &Shared) {
         Some(Update::Typing(t)) if t.typing => {
             println!("   ({}: the contact is typing...)", t.interaction_id);
         }
-        Some(Update::Typing(_)) | None => {}
+        Some(Update::Typing(_)) | Some(Update::Heartbeat(_)) | None => {}
     }
 }
 

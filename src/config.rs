@@ -139,6 +139,10 @@ pub struct ServerConfig {
     /// desktop gets fresh links with each offer and each conversation it reads.
     #[serde(default = "default_attachment_link_secs")]
     pub attachment_link_secs: u64,
+    /// Seconds a console session (a person signed in with a password) lasts before signing in
+    /// again is needed (default 28800: a working day of 8 hours; 60 to 86400).
+    #[serde(default = "default_session_secs")]
+    pub session_secs: u64,
 }
 
 impl ServerConfig {
@@ -168,6 +172,10 @@ fn default_attachment_link_secs() -> u64 {
     900
 }
 
+fn default_session_secs() -> u64 {
+    8 * 3600
+}
+
 fn default_max_message_bytes() -> usize {
     1 << 20
 }
@@ -187,6 +195,7 @@ impl Default for ServerConfig {
             public_url: None,
             max_body_bytes: default_max_body_bytes(),
             attachment_link_secs: default_attachment_link_secs(),
+            session_secs: default_session_secs(),
         }
     }
 }
@@ -608,6 +617,12 @@ impl Config {
             problems.push(invalid(
                 "[server] attachment_link_secs",
                 "must be 1 to 604800 (7 days)".into(),
+            ));
+        }
+        if !(60..=24 * 3600).contains(&self.server.session_secs) {
+            problems.push(invalid(
+                "[server] session_secs",
+                "must be 60 to 86400 (a day)".into(),
             ));
         }
         if self.server.max_body_bytes < 1024 {

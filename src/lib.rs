@@ -31,6 +31,7 @@
 pub mod api;
 pub mod channels;
 pub mod config;
+pub mod console;
 pub mod core;
 pub mod engine;
 pub mod http;
@@ -40,6 +41,7 @@ pub mod notify;
 pub mod obs;
 pub mod reconcile;
 pub mod server;
+pub mod signin;
 pub mod sim;
 pub mod store;
 pub mod survey;

@@ -16,6 +16,7 @@ use cli::apply::ApplyArgs;
 use cli::serve::ServeArgs;
 use cli::simulate::SimulateArgs;
 use cli::token::TokenArgs;
+use cli::user::UserArgs;
 
 /// Guichet: an omnichannel contact-center routing engine.
 #[derive(Debug, Parser)]
@@ -44,6 +45,9 @@ enum Cmd {
     Serve(ServeArgs),
     /// Create, list or revoke API tokens.
     Token(TokenArgs),
+    /// Add, list, disable people who sign in to the console, or change their passwords
+    /// (read from standard input).
+    User(UserArgs),
     /// Show how a configuration file differs from the running server (queues, agents, IVR
     /// trees) and, with --yes, apply it as live changes through the server's gRPC API; with
     /// --prune, also remove the queues and agents the file does not have.
@@ -108,6 +112,7 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         Cmd::Simulate(args) => cli::simulate::run(args),
         Cmd::Serve(args) => cli::serve::run(args),
         Cmd::Token(args) => cli::token::run(args),
+        Cmd::User(args) => cli::user::run(args),
         Cmd::Apply(args) => cli::apply::run(args),
     }
 }

@@ -2,7 +2,8 @@
 //! listener with the three services behind the token interceptor, gRPC health checking and
 //! server reflection (unauthenticated, for probes and `grpcurl`) and optional TLS; the HTTP
 //! listener with every channel's routes (phone, SMS, chat, inbound email webhook), metrics,
-//! indicators and the survey page; the SMTP listener; the notify outbox and the survey task.
+//! indicators, the survey page, the console and the same gRPC services through gRPC-web; the
+//! SMTP listener; the notify outbox and the survey task.
 //! Graceful shutdown: intake stops, commits finish, streams close with a status.
 
 use std::future::Future;
@@ -65,6 +66,11 @@ pub enum ServeError {
     /// The phone channel's IVR trees could not be loaded.
     #[error(transparent)]
     Voice(#[from] crate::channels::voice::TreeError),
+}
+
+/// The identity on requests: lets a router serve as one route's service.
+fn same_request(request: axum::extract::Request) -> axum::extract::Request {
+    request
 }
 
 /// What [`serve`] needs besides the configuration.
@@ -193,14 +199,47 @@ pub async fn serve(
         ))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(crate::api::limits::MAX_SEND_BYTES),
-        auth,
+        auth.clone(),
     );
+    // People signing in to the console; the service checks its own metadata.
+    let signins = crate::signin::SignIns::new(
+        engine.store().clone(),
+        Duration::from_secs(config.server.session_secs),
+    )
+    .map_err(|e| ServeError::Channel(format!("password hashing: {e}")))?;
+    let sessions = proto::sessions_server::SessionsServer::new(
+        crate::api::sessions::SessionsService::new(signins, auth),
+    )
+    .max_decoding_message_size(16 * 1024);
+    // The same services through gRPC-web on the HTTP listener's own origin, for the console.
+    // Only these services' paths: the rest of the listener keeps its own 404s.
+    let grpc_web_services = tonic::service::Routes::new(desktop.clone())
+        .add_service(supervisor.clone())
+        .add_service(interactions.clone())
+        .add_service(sessions.clone())
+        .into_axum_router()
+        .layer(tower::layer::layer_fn(crate::api::decode::layer))
+        .layer(tonic_web::GrpcWebLayer::new());
+    let mut grpc_web = axum::Router::new();
+    for name in [
+        "guichet.v1.AgentDesktop",
+        "guichet.v1.Supervisor",
+        "guichet.v1.Interactions",
+        "guichet.v1.Sessions",
+    ] {
+        // (Wrapped: axum refuses a bare `Router` as a route's service.)
+        grpc_web = grpc_web.route_service(
+            &format!("/{name}/{{method}}"),
+            tower::util::MapRequest::new(grpc_web_services.clone(), same_request),
+        );
+    }
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     for name in [
         "guichet.v1.AgentDesktop",
         "guichet.v1.Supervisor",
         "guichet.v1.Interactions",
+        "guichet.v1.Sessions",
         "",
     ] {
         health_reporter
@@ -258,6 +297,8 @@ pub async fn serve(
     surveys.start(Some(chat.clone()));
     http_routes.push(crate::http::survey::routes(surveys));
     http_routes.push(crate::http::attachments::routes(&engine, &config, links));
+    http_routes.push(grpc_web);
+    http_routes.push(crate::console::routes());
     // The outbox delivers outbound email and SMS; it ends when the engine stops.
     let outbox = crate::notify::Outbox::new(&engine, &config)
         .map_err(|e| ServeError::Channel(e.to_string()))?;
@@ -291,6 +332,7 @@ pub async fn serve(
             "guichet.v1.AgentDesktop",
             "guichet.v1.Supervisor",
             "guichet.v1.Interactions",
+            "guichet.v1.Sessions",
             "",
         ] {
             reporter
@@ -324,6 +366,7 @@ pub async fn serve(
         .add_service(desktop)
         .add_service(supervisor)
         .add_service(interactions)
+        .add_service(sessions)
         .serve_with_incoming_shutdown(incoming, async {
             let _ = stop_rx.await;
         });

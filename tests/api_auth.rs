@@ -359,6 +359,7 @@ async fn health_and_reflection_need_no_token() {
         "guichet.v1.AgentDesktop",
         "guichet.v1.Supervisor",
         "guichet.v1.Interactions",
+        "guichet.v1.Sessions",
     ] {
         let reply = health
             .check(HealthCheckRequest {
@@ -402,6 +403,7 @@ async fn health_and_reflection_need_no_token() {
         "guichet.v1.AgentDesktop",
         "guichet.v1.Supervisor",
         "guichet.v1.Interactions",
+        "guichet.v1.Sessions",
         "grpc.health.v1.Health",
     ] {
         assert!(

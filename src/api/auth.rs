@@ -1,8 +1,10 @@
 //! Bearer-token authentication and role checks for the gRPC services.
 //!
-//! Every call carries `authorization: Bearer <token>`. The [`Auth`] interceptor refuses at once
-//! what cannot be a token (wrong length or characters), looks the rest up (its SHA-256 digest,
-//! in SQLite), caches the answer for a few seconds in a bounded cache keyed by that digest
+//! Every call carries `authorization: Bearer <token>`, where the token is an API token (`gch_`,
+//! for machines) or a console session (`gcs_`, a person signed in through `Sessions.SignIn`):
+//! both map onto the same roles. The [`Auth`] interceptor refuses at once what cannot be either
+//! (wrong length or characters), looks the rest up (its SHA-256 digest, in SQLite; a session
+//! also by its expiry and its user being enabled), caches the answer for a few seconds in a bounded cache keyed by that digest
 //! (never the raw token), and attaches the [`Caller`] and its [`Credential`] to the request; a
 //! missing or unknown token is `UNAUTHENTICATED`. Handlers then ask [`Caller::require`] for the
 //! roles they accept (`PERMISSION_DENIED` otherwise) and, for agent actions,
@@ -54,8 +56,10 @@ pub struct Caller {
     pub agent: Option<AgentId>,
     /// The token's id (not the secret), for logs.
     pub token_id: String,
-    /// The token's label (who or what holds it).
+    /// The token's label (who or what holds it); a session's user login.
     pub label: String,
+    /// When a session ends (milliseconds since the epoch); `None` for an API token.
+    pub expires_unix_ms: Option<u64>,
 }
 
 impl Caller {
@@ -132,8 +136,18 @@ pub fn caller<T>(request: &Request<T>) -> Result<&Caller, Status> {
 #[derive(Clone)]
 pub struct Credential {
     auth: Auth,
+    kind: Kind,
     digest: [u8; 32],
     caller: Caller,
+}
+
+/// What kind of bearer credential a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    /// An API token (`gch_`).
+    Token,
+    /// A console session (`gcs_`).
+    Session,
 }
 
 impl std::fmt::Debug for Credential {
@@ -148,7 +162,7 @@ impl Credential {
     /// `Ok` while the token exists with the same role and agent; else the status that ends
     /// the stream.
     fn still_valid(&self) -> Result<(), Status> {
-        match self.auth.verify_digest(&self.digest) {
+        match self.auth.verify_digest(self.kind, &self.digest) {
             Err(_) => Ok(()), // a failed lookup is not a revocation: checked again later
             Ok(None) => Err(Status::unauthenticated(
                 "the token was revoked or has expired: open the stream again with a valid token",
@@ -239,6 +253,10 @@ pub fn credential<T>(request: &Request<T>) -> Option<Credential> {
 /// A cached answer: the caller (none for an unknown token) and when it was looked up.
 type CacheEntry = (Option<Caller>, Instant);
 
+fn wall_now() -> crate::core::Timestamp {
+    crate::engine::Clock::now(&crate::engine::SystemClock)
+}
+
 /// The interceptor that authenticates every call of the services it wraps.
 #[derive(Clone)]
 pub struct Auth {
@@ -266,31 +284,53 @@ impl Auth {
         self.cache.len()
     }
 
-    fn verify_digest(&self, digest: &[u8; 32]) -> Result<Option<Caller>, Status> {
+    /// Forgets a credential's cached answer (a session just ended).
+    pub fn forget(&self, credential: &Credential) {
+        self.cache.remove(&credential.digest);
+    }
+
+    fn verify_digest(&self, kind: Kind, digest: &[u8; 32]) -> Result<Option<Caller>, Status> {
         let now = Instant::now();
+        let wall = wall_now();
         if let Some(entry) = self.cache.get(digest) {
-            if now.duration_since(entry.1) < TOKEN_CACHE_TTL {
+            let expired = entry
+                .0
+                .as_ref()
+                .and_then(|c| c.expires_unix_ms)
+                .is_some_and(|at| wall.as_millis() >= at);
+            if now.duration_since(entry.1) < TOKEN_CACHE_TTL && !expired {
                 return Ok(entry.0.clone());
             }
         }
-        let found = self
-            .store
-            .verify_token_digest(digest)
-            .map_err(|e| super::status::internal("token lookup", &e))?;
-        let caller = found.map(
-            |TokenInfo {
-                 id,
-                 role,
-                 agent,
-                 label,
-                 ..
-             }| Caller {
-                role,
-                agent,
-                token_id: id,
-                label,
-            },
-        );
+        let failed = |e: crate::store::StoreError| super::status::internal("credential lookup", &e);
+        let caller = match kind {
+            Kind::Token => self.store.verify_token_digest(digest).map_err(failed)?.map(
+                |TokenInfo {
+                     id,
+                     role,
+                     agent,
+                     label,
+                     ..
+                 }| Caller {
+                    role,
+                    agent,
+                    token_id: id,
+                    label,
+                    expires_unix_ms: None,
+                },
+            ),
+            Kind::Session => self
+                .store
+                .verify_session_digest(digest, wall)
+                .map_err(failed)?
+                .map(|s| Caller {
+                    role: s.role,
+                    agent: s.agent,
+                    token_id: s.id,
+                    label: s.login,
+                    expires_unix_ms: Some(s.expires_at.as_millis()),
+                }),
+        };
         if self.cache.len() >= TOKEN_CACHE_MAX {
             self.cache
                 .retain(|_, (_, at)| now.duration_since(*at) < TOKEN_CACHE_TTL);
@@ -304,17 +344,20 @@ impl Auth {
         self.cache.insert(*digest, (caller.clone(), now));
         Ok(caller)
     }
-}
 
-impl Interceptor for Auth {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let header = request
-            .metadata()
+    /// Authenticates a call's metadata: its caller and credential, or `UNAUTHENTICATED` saying
+    /// what is missing (services that also take unauthenticated calls, such as sign-in, call
+    /// this themselves).
+    pub fn authenticate(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<(Caller, Credential), Status> {
+        let header = metadata
             .get("authorization")
             .ok_or_else(|| {
                 Status::unauthenticated(
-                    "missing `authorization: Bearer <token>` metadata (create a token with \
-                     `guichet token create`)",
+                    "missing `authorization: Bearer <token>` metadata (sign in, or create a \
+                     token with `guichet token create`)",
                 )
             })?
             .to_str()
@@ -326,27 +369,72 @@ impl Interceptor for Auth {
             .ok_or_else(|| {
                 Status::unauthenticated("the authorization metadata must be `Bearer <token>`")
             })?;
-        let unknown = || {
-            Status::unauthenticated(
-                "unknown or revoked token (list tokens with `guichet token list`)",
-            )
+        let kind = if plausible_token(token) {
+            Kind::Token
+        } else if crate::store::plausible_session(token) {
+            Kind::Session
+        } else {
+            return Err(unknown(None));
         };
-        if !plausible_token(token) {
-            return Err(unknown());
-        }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        match self.verify_digest(&digest)? {
-            Some(caller) => {
-                request.extensions_mut().insert(Credential {
+        match self.verify_digest(kind, &digest)? {
+            Some(caller) => Ok((
+                caller.clone(),
+                Credential {
                     auth: self.clone(),
+                    kind,
                     digest,
-                    caller: caller.clone(),
-                });
-                request.extensions_mut().insert(caller);
-                Ok(request)
-            }
-            None => Err(unknown()),
+                    caller,
+                },
+            )),
+            None => Err(unknown(Some(kind))),
         }
+    }
+}
+
+fn unknown(kind: Option<Kind>) -> Status {
+    Status::unauthenticated(match kind {
+        Some(Kind::Session) => "your session has expired or was ended: sign in again",
+        _ => "unknown or revoked token (list tokens with `guichet token list`)",
+    })
+}
+
+impl Credential {
+    /// Whether this is a console session (else an API token).
+    pub fn is_session(&self) -> bool {
+        self.kind == Kind::Session
+    }
+
+    /// The caller it identifies.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// Ends this credential if it is a session: deleted from the store and forgotten by the
+    /// cache. Returns whether a session was ended.
+    pub fn end_session(&self) -> Result<bool, Status> {
+        if self.kind != Kind::Session {
+            return Ok(false);
+        }
+        let ended = self
+            .auth
+            .store
+            .end_session_digest(&self.digest)
+            .map_err(|e| {
+                tracing::error!(error = %e, "ending a session failed");
+                Status::internal("cannot end the session now: retry")
+            })?;
+        self.auth.forget(self);
+        Ok(ended)
+    }
+}
+
+impl Interceptor for Auth {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let (caller, credential) = self.authenticate(request.metadata())?;
+        request.extensions_mut().insert(credential);
+        request.extensions_mut().insert(caller);
+        Ok(request)
     }
 }
 

@@ -43,6 +43,10 @@ use super::status;
 /// The longest note a transfer may carry.
 const MAX_TRANSFER_NOTE_BYTES: usize = 2 * 1024;
 
+/// An offer stream idle this long gets a heartbeat (gRPC-web over HTTP/1.1 has no ping, and
+/// proxies and the HTTP listener close connections idle for a minute).
+pub const STREAM_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(25);
+
 /// Roles allowed on the desktop methods (an agent token only for its own agent).
 const DESKTOP_ROLES: &[Role] = &[Role::Agent, Role::Supervisor, Role::Admin];
 
@@ -608,6 +612,11 @@ impl AgentDesktop for DesktopService {
                 let mut sent: HashSet<InteractionId> = HashSet::new();
                 let mut resync = true;
                 let mut first_sync = true;
+                let mut heartbeat = tokio::time::interval_at(
+                    tokio::time::Instant::now() + STREAM_HEARTBEAT,
+                    STREAM_HEARTBEAT,
+                );
+                heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     if resync {
                         resync = false;
@@ -688,6 +697,18 @@ impl AgentDesktop for DesktopService {
                     let note = tokio::select! {
                         note = notes.recv() => note,
                         _ = tx.closed() => break,
+                        _ = heartbeat.tick() => {
+                            let at = crate::engine::Clock::now(&crate::engine::SystemClock);
+                            let beat = pb::OfferUpdate {
+                                update: Some(pb::offer_update::Update::Heartbeat(pb::Heartbeat {
+                                    at_unix_ms: i64::try_from(at.as_millis()).unwrap_or(i64::MAX),
+                                })),
+                            };
+                            if tx.send(Ok(beat)).await.is_err() {
+                                break;
+                            }
+                            continue;
+                        }
                     };
                     let update = match note {
                         None => {
@@ -765,6 +786,7 @@ impl AgentDesktop for DesktopService {
                     {
                         break;
                     }
+                    heartbeat.reset();
                 }
                 service.hub.unregister(&agent, session);
                 tracing::debug!("offer stream closed");

@@ -15,6 +15,7 @@ pub mod interactions;
 pub mod ivr;
 pub mod limits;
 pub mod proto;
+pub mod sessions;
 pub mod stats;
 pub mod status;
 pub mod supervisor;

@@ -4,3 +4,4 @@ pub(crate) mod apply;
 pub(crate) mod serve;
 pub(crate) mod simulate;
 pub(crate) mod token;
+pub(crate) mod user;

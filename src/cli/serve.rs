@@ -96,6 +96,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let data_dir = config.store.data_dir.clone();
+        let agent_ids: Vec<String> = config.agents.iter().map(|a| a.id.to_string()).collect();
         serve(
             ServeOptions { config },
             |started| {
@@ -135,6 +136,18 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
                     Ok(None) => {}
                     Err(e) => eprintln!("warning: {e:#}"),
                 }
+                if report.seeded {
+                    match first_console_users(started.engine.store(), &data_dir, &agent_ids) {
+                        Ok(Some(file)) => println!(
+                            "console: people can sign in at http://{}/console/ with the \
+                             passwords in {} (add people with `guichet user add`)",
+                            started.http_addr,
+                            file.display()
+                        ),
+                        Ok(None) => {}
+                        Err(e) => eprintln!("warning: {e:#}"),
+                    }
+                }
                 if report.config_differences > 0 {
                     println!(
                         "warning: {} queue(s) or agent(s) of {source} differ from the database \
@@ -164,6 +177,59 @@ fn first_admin_token(store: &Store, data_dir: &Path) -> anyhow::Result<Option<Pa
     write_private(&file, &format!("{token}\n"))
         .with_context(|| format!("cannot write {}", file.display()))?;
     Ok(Some(file))
+}
+
+/// The file the first start writes the console's passwords to.
+pub(crate) const CONSOLE_PASSWORDS_FILE: &str = "console-passwords.txt";
+
+/// On a freshly seeded database without any user, adds a console user for each configured
+/// agent (login = agent id) and a `supervisor`, with random passwords written to
+/// `<data_dir>/console-passwords.txt` (readable by the owner only): the demo can be used at once.
+fn first_console_users(
+    store: &Store,
+    data_dir: &Path,
+    agents: &[String],
+) -> anyhow::Result<Option<PathBuf>> {
+    if !store.list_users()?.is_empty() {
+        return Ok(None);
+    }
+    let mut lines =
+        String::from("# login password role agent (change them: guichet user passwd LOGIN)\n");
+    let mut people: Vec<(String, Role, Option<String>)> = agents
+        .iter()
+        .filter(|a| guichet::store::valid_login(a))
+        .map(|a| (a.clone(), Role::Agent, Some(a.clone())))
+        .collect();
+    people.push(("supervisor".to_owned(), Role::Supervisor, None));
+    for (login, role, agent) in people {
+        let password = random_password();
+        let hash = guichet::signin::password::hash_blocking(&password)?;
+        store.add_user(
+            &login,
+            &login,
+            role,
+            agent.clone().map(guichet::core::AgentId::new),
+            &hash,
+            now(),
+        )?;
+        lines.push_str(&format!(
+            "{login} {password} {role} {}\n",
+            agent.as_deref().unwrap_or("-")
+        ));
+    }
+    let file = data_dir.join(CONSOLE_PASSWORDS_FILE);
+    write_private(&file, &lines).with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(Some(file))
+}
+
+/// 16 characters from an alphabet without look-alikes (about 90 bits).
+fn random_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {

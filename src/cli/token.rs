@@ -50,7 +50,7 @@ enum TokenAction {
 
 /// Refuses an agent token for an agent that does not exist: in the database, or, before the
 /// first start has seeded it, in the configuration file.
-fn check_agent_exists(
+pub(crate) fn check_agent_exists(
     store: &Store,
     config: &guichet::config::Config,
     agent: &str,

@@ -151,8 +151,8 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok((stream, peer)) => (stream, peer),
             Err(e) => {
                 // Out of descriptors, most often: pause rather than spin.
                 tracing::warn!(listener = "http", "accept failed: {e}");
@@ -162,6 +162,7 @@ pub async fn serve(
         };
         // Webhook answers are small: do not let Nagle's algorithm hold them back.
         let _ = stream.set_nodelay(true);
+        let stream_local = stream.local_addr().ok();
         let Some(ticket) = settings.gate.try_enter() else {
             tokio::spawn(async move {
                 let mut stream = stream;
@@ -183,7 +184,19 @@ pub async fn serve(
             _ticket: ticket,
         });
         let builder = builder.clone();
-        let service = TowerToHyperService::new(app.clone());
+        // The peer's address goes with each request, where tonic's `remote_addr` finds it
+        // (the console's sign-ins are throttled per address).
+        let info = tonic::transport::server::TcpConnectInfo {
+            local_addr: stream_local,
+            remote_addr: Some(peer),
+        };
+        let service = TowerToHyperService::new(tower::util::MapRequest::new(
+            app.clone(),
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(info.clone());
+                request
+            },
+        ));
         let mut stop = stop_rx.clone();
         let idle_limit = settings.idle_timeout;
         tokio::spawn(async move {

@@ -81,6 +81,9 @@ pub mod names {
     /// Counter `{reason}`: gRPC streams ended because their credential was revoked, expired
     /// or lost its role.
     pub const STREAMS_ENDED_AUTH: &str = "guichet_streams_ended_by_auth_total";
+    /// Counter `{outcome}`: console sign-ins (`signed_in`, `refused`, `disabled`); throttled
+    /// attempts are not checked, so not counted here.
+    pub const SIGN_INS: &str = "guichet_sign_ins_total";
     /// Counter `{view}`: times a view of committed events fell behind and read the journal
     /// back ([`crate::engine::View`]).
     pub const VIEW_CATCH_UPS: &str = "guichet_view_catch_ups_total";
@@ -197,6 +200,7 @@ fn describe() {
     );
     describe_gauge!(CONNECTIONS_OPEN, "Connections open by listener and kind");
     describe_counter!(CONNECTION_TIMEOUTS, "Connections closed by a timeout");
+    describe_counter!(SIGN_INS, "Console sign-ins by outcome");
     describe_counter!(
         STREAMS_ENDED_AUTH,
         "gRPC streams ended by revocation, expiry or a role change"

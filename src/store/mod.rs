@@ -39,6 +39,10 @@
 //! sms_opt_out  (number TEXT PRIMARY KEY, opted_out INTEGER, changed_at INTEGER, message TEXT) (v6)
 //! view_checkpoints (view TEXT PRIMARY KEY, seq INTEGER)          (v9)
 //! secrets      (name TEXT PRIMARY KEY, value TEXT, created_at INTEGER)  link signing keys (v10)
+//! users        (login TEXT PRIMARY KEY, name, role, agent NULL, source, password_hash NULL,
+//!               subject NULL, disabled, created_at, changed_at)    argon2id PHC strings (v11)
+//! sessions     (hash TEXT PRIMARY KEY, id UNIQUE, login, role, agent NULL, created_at,
+//!               expires_at)                                        SHA-256 of the session (v11)
 //! ```
 //!
 //! Durability: an [`Ack`] resolves with `Ok(seq)` only after the transaction holding the events
@@ -67,6 +71,7 @@ mod schema;
 mod secrets;
 mod surveys;
 mod tokens;
+mod users;
 mod voice;
 mod writer;
 
@@ -91,6 +96,10 @@ pub use surveys::{
     MAX_SURVEY_COMMENT_CHARS,
 };
 pub use tokens::{Role, TokenInfo, TOKEN_PREFIX};
+pub use users::{
+    plausible_session, valid_login, IdentitySource, SessionInfo, UserCredentials, UserInfo,
+    MAX_LOGIN_LEN, SESSION_PREFIX,
+};
 pub use voice::{VoiceSessions, VOICE_SESSIONS_FILE};
 
 /// How hard each commit is pushed to disk.

@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 11;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";
@@ -72,6 +72,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 10,
         apply: v10_signing_secrets,
+    },
+    Migration {
+        version: 11,
+        apply: v11_users_and_sessions,
     },
 ];
 
@@ -293,6 +297,13 @@ fn v10_signing_secrets(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreErr
         ],
     )
     .at(path)?;
+    Ok(())
+}
+
+/// Version 11: the people who sign in to the console (`users`, password hashes only) and their
+/// sessions (digests only), so that sessions survive a restart.
+fn v11_users_and_sessions(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(super::users::V11_SQL).at(path)?;
     Ok(())
 }
 

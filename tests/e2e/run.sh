@@ -9,6 +9,9 @@
 # Chromium while an agent answers over gRPC (tests/e2e/test_chat_widget.py); screenshots in
 # target/e2e-artifacts/.
 #
+# Also drives the console (sign-in, agent desktop) with Selenium, axe-core and Lighthouse
+# (tests/e2e/test_console.py).
+#
 # Also signs Twilio-style webhooks with the `twilio` package (tests/e2e/test_twilio_signature.py),
 # and sends hostile inputs to every listener (tests/e2e/test_hostile_inputs.py).
 #
@@ -58,6 +61,11 @@ PYTHONPATH="$work/gen:tests/e2e" "$python" tests/e2e/test_chat_widget.py \
 # status, nothing stored, the server healthy, no internal details in any answer.
 PYTHONPATH="$work/gen" "$python" tests/e2e/test_hostile_inputs.py \
     --bin "$bin" --data-dir "$work/hostile-data"
+# The console (agent desktop) in headless Chromium through Selenium (Debian chromium-driver),
+# axe-core injected at each step and Lighthouse 12 scores (npm, on NODE_PATH); screenshots in
+# target/e2e-artifacts/console-*.png.
+PYTHONPATH="$work/gen:tests/e2e" "$python" tests/e2e/test_console.py \
+    --bin "$bin" --data-dir "$work/console-data"
 # Interoperability: jambonz's validator, the twilio library, grpcio-reflection, promtool.
 PYTHONPATH="$work/gen" "$python" tests/e2e/test_interop.py \
     --bin "$bin" --work "$work/interop" --validator tests/e2e/jambonz_validate.js

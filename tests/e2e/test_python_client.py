@@ -54,6 +54,7 @@ class Server:
         )
         self.addr = None
         self.http_addr = None
+        self.smtp_addr = None
         deadline = time.monotonic() + 60
         for line in self.process.stdout:
             print(f"  server: {line.rstrip()}")
@@ -63,6 +64,9 @@ class Server:
             found = re.search(r"and HTTP on (\S+)", line)
             if found:
                 self.http_addr = found.group(1)
+            found = re.search(r"and SMTP on (\S+)", line)
+            if found:
+                self.smtp_addr = found.group(1)
             if line.strip() == "ready":
                 break
             if time.monotonic() > deadline:
