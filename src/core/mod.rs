@@ -31,6 +31,7 @@ mod outcome;
 mod router;
 mod snapshot;
 mod view;
+mod wait;
 
 pub use calendar::WorkCalendar;
 pub use command::{Command, RequestedState, TransferTarget};
@@ -47,3 +48,4 @@ pub use outcome::{ratio, Counts, Outcome, OutcomeFold, Pending, Settled};
 pub use router::{Router, DECLINED_OFFERS, MISSED_OFFERS};
 pub use snapshot::{AgentSnapshot, Snapshot};
 pub use view::{AgentView, Explanation, InteractionPhase, InteractionView, QueueView};
+pub use wait::Pace;
