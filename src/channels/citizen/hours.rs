@@ -63,6 +63,15 @@ impl OpeningHours {
             .map_err(|_| format!("time_zone {:?} is not an IANA time zone", self.time_zone))
     }
 
+    /// Whether the queue is open at `at` (Unix milliseconds).
+    pub fn is_open_at(&self, at: crate::core::Timestamp) -> bool {
+        let now = i64::try_from(at.0)
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+            .unwrap_or_default();
+        self.is_open(now)
+    }
+
     /// Whether the queue is open at `now`.
     pub fn is_open(&self, now: DateTime<Utc>) -> bool {
         let Ok(tz) = self.tz() else {
