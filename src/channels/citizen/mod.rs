@@ -34,7 +34,7 @@ pub struct CitizenConfig {
     /// to expect (default false).
     #[serde(default)]
     pub sms_acknowledgement: bool,
-    /// Seconds between two checks for requests past their announced delay (10 to 3600,
+    /// Seconds between two checks for requests past their announced delay (1 to 3600,
     /// default 60).
     #[serde(default = "default_late_check_secs")]
     pub late_check_secs: u64,
@@ -57,8 +57,8 @@ impl Default for CitizenConfig {
 impl CitizenConfig {
     /// Checks the settings; the message says what to fix.
     pub fn validate(&self) -> Result<(), String> {
-        if !(10..=3600).contains(&self.late_check_secs) {
-            return Err("late_check_secs must be between 10 and 3600".into());
+        if !(1..=3600).contains(&self.late_check_secs) {
+            return Err("late_check_secs must be between 1 and 3600".into());
         }
         if self.hours.len() > 1000 {
             return Err("hours may list at most 1000 queues".into());
