@@ -182,12 +182,15 @@ pub struct Availability {
     pub staffed: bool,
     /// Its opening hours, one line per open weekday (empty: none configured).
     pub hours: Vec<String>,
+    /// Whether a live chat can start: open, and staffed unless `[citizen] unstaffed_chats =
+    /// "wait"`.
+    pub live: bool,
 }
 
 impl Availability {
     /// Whether a live chat can start.
     pub fn live(&self) -> bool {
-        self.open && self.staffed
+        self.live
     }
 }
 
@@ -702,7 +705,8 @@ impl ChatHub {
         }
         if first {
             s.send(ServerFrame::Queued {
-                reference: crate::channels::citizen::reference(interaction),
+                reference: interaction.to_string(),
+                display_reference: crate::channels::citizen::reference(interaction),
             });
             self.inner.positions_dirty.store(true, Ordering::Relaxed);
         }
@@ -878,7 +882,8 @@ impl ChatHub {
                         s.agent_name = None;
                         s.last_position = None;
                         s.send(ServerFrame::Queued {
-                            reference: crate::channels::citizen::reference(interaction),
+                            reference: interaction.to_string(),
+                            display_reference: crate::channels::citizen::reference(interaction),
                         });
                     }
                 }
@@ -1001,10 +1006,13 @@ impl ChatHub {
             })
             .await
             .unwrap_or(false);
+        let waits =
+            self.inner.citizen.unstaffed_chats == crate::channels::citizen::UnstaffedChats::Wait;
         Availability {
             open,
             staffed,
             hours: lines,
+            live: open && (staffed || waits),
         }
     }
 

@@ -93,8 +93,11 @@ pub enum ServerFrame {
     },
     /// The chat waits for an agent.
     Queued {
-        /// The case reference (the interaction id).
+        /// The interaction id.
         reference: String,
+        /// The reference the citizen is given, as in every other message
+        /// ([`crate::channels::citizen::reference`]).
+        display_reference: String,
     },
     /// Where the waiting chat stands: sent when its place in line or its expected wait
     /// changes (at most every two seconds), while no agent has it.

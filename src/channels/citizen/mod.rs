@@ -38,6 +38,22 @@ pub struct CitizenConfig {
     /// default 60).
     #[serde(default = "default_late_check_secs")]
     pub late_check_secs: u64,
+    /// What a chat started while no agent able to take it is signed in does: `message` (the
+    /// default: the widget offers to leave a message answered by email) or `wait` (the chat
+    /// starts and waits).
+    #[serde(default)]
+    pub unstaffed_chats: UnstaffedChats,
+}
+
+/// What a chat started while nobody is signed in to its queue does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnstaffedChats {
+    /// Not started: the visitor may leave a message, answered by email.
+    #[default]
+    Message,
+    /// Started: it waits for an agent to sign in.
+    Wait,
 }
 
 fn default_late_check_secs() -> u64 {
@@ -50,6 +66,7 @@ impl Default for CitizenConfig {
             hours: BTreeMap::new(),
             sms_acknowledgement: false,
             late_check_secs: default_late_check_secs(),
+            unstaffed_chats: UnstaffedChats::default(),
         }
     }
 }
