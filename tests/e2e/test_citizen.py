@@ -88,6 +88,12 @@ impots = {{ fr = "Impôts", en = "Income tax" }}
 [surveys]
 enabled = true
 
+[email.inbound]
+listen = "127.0.0.1:0"
+
+[email.inbound.recipients]
+"@mairie.example" = "general"
+
 [email.outbound]
 relay_host = "127.0.0.1"
 relay_port = 9
@@ -181,6 +187,7 @@ def main():
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     parser.add_argument("--node-modules", default=os.path.join("target", "e2e-node", "node_modules"))
+    parser.add_argument("--no-lighthouse", action="store_true", help="skip the Lighthouse runs (while iterating)")
     args = parser.parse_args()
     for path in (args.chromium, args.chromedriver):
         if not shutil.which(path):
@@ -311,8 +318,21 @@ def main():
             d.switch_to.active_element.send_keys(Keys.ENTER)
             browser.wait("return document.activeElement && document.activeElement.id === 'text'",
                          "the focus in the message box right after start")
-            outline = browser.js("return getComputedStyle(document.activeElement, ':focus-visible').outlineColor")
-            print(f"  focus ring colour: {outline}")
+            # The focus ring around the message box: at least 3:1 against the white page.
+            style = browser.js("const s = getComputedStyle(document.activeElement);"
+                               "return [s.outlineStyle, s.outlineWidth, s.outlineColor]")
+            print(f"  focus ring: {style}")
+            assert style[0] == "solid" and float(style[1].rstrip("px")) >= 2, style
+            rgb = [int(v) for v in style[2][style[2].index("(") + 1:style[2].index(")")].split(",")[:3]]
+
+            def luminance(c):
+                c = c / 255
+                return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+            lum = 0.2126 * luminance(rgb[0]) + 0.7152 * luminance(rgb[1]) + 0.0722 * luminance(rgb[2])
+            ratio = 1.05 / (lum + 0.05)
+            print(f"  focus ring contrast against white: {ratio:.1f}:1")
+            assert ratio >= 3, ratio
             take()
 
         def closed_queue_shows_the_hours():
@@ -376,7 +396,8 @@ def main():
         check("keyboard only: the focus is in the message box right after start", keyboard_only_reaches_the_message_box)
         check("a closed queue shows its hours and takes a message", closed_queue_shows_the_hours)
         check("statement, survey and indicators pages: no axe violation", statement_survey_and_indicators_have_no_violation)
-        check("Lighthouse 12: accessibility 100, best practices >= 95 on every public page", lighthouse_scores)
+        if not args.no_lighthouse:
+            check("Lighthouse 12: accessibility 100, best practices >= 95 on every public page", lighthouse_scores)
     except Exception:  # noqa: BLE001
         failed += 1
         traceback.print_exc()

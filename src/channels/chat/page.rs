@@ -47,7 +47,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("waiting", "Un conseiller va vous répondre. Référence : ", "An advisor will answer you. Reference: "),
     ("position_first", "Vous êtes le prochain dans la file d'attente.", "You are next in the queue."),
     ("position_n", "Vous êtes {n}e dans la file d'attente.", "You are number {n} in the queue."),
-    ("wait_under_minute", "Attente estimée : moins d'une minute.", "Expected wait: under a minute."),
+    ("wait_seconds", "Attente estimée : environ {s} secondes.", "Expected wait: about {s} seconds."),
     ("wait_minutes", "Attente estimée : environ {m} min.", "Expected wait: about {m} min."),
     ("joined", " a rejoint la discussion.", " joined the chat."),
     ("typing", " écrit…", " is typing…"),
