@@ -183,7 +183,7 @@ async fn an_email_past_its_announced_delay_gets_one_message() {
     // Benefits answers emails within 2 seconds, and says so when it does not.
     change_queue(&server, &admin, "benefits", |q| {
         q.inform_late = true;
-        let mut targets = q.sla_target_secs.clone().unwrap_or_default();
+        let mut targets = q.sla_target_secs.unwrap_or_default();
         targets.email = 2;
         q.sla_target_secs = Some(targets);
         q.sla_working_days = None;
