@@ -276,8 +276,7 @@ async fn the_widget_page_speaks_the_asked_language_and_takes_messages() {
         ws.path(),
         &format!(
             "[email.outbound]\nrelay_host = \"127.0.0.1\"\nrelay_port = {}\ntls = \"none\"\n\
-             from_address = \"{BENEFITS}\"\n\n[chat.topic_labels.impots]\nfr = \"Impôts\"\n\
-             en = \"Taxes\"\n\n[citizen.hours.general]\ntime_zone = \"Europe/Paris\"\n\
+             from_address = \"{BENEFITS}\"\n\n[citizen.hours.general]\ntime_zone = \"Europe/Paris\"\n\
              schedule = {{ mon = [\"08:30-12:00\"] }}\nholidays = []\n",
             sink.addr.port()
         ),
@@ -296,7 +295,7 @@ async fn the_widget_page_speaks_the_asked_language_and_takes_messages() {
     assert!(page.contains("<html lang=\"en\">"), "lang follows ?lang=");
     assert!(page.contains("<title>Chat with an advisor</title>"));
     assert!(
-        page.contains(">Taxes</option>"),
+        page.contains(">Income tax</option>"),
         "the topic's English label"
     );
     assert!(page.contains("<option value=\"\" selected>Choose a topic</option>"));

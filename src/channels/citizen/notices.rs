@@ -443,7 +443,8 @@ async fn commit(
     match engine.follow_up(interaction, message).await {
         Ok(_) => {
             info!(interaction_id = %interaction, notice = kind.tag(), "citizen notice committed");
-            metrics::counter!("guichet_citizen_notices_total", "kind" => kind.tag()).increment(1);
+            metrics::counter!(crate::obs::metrics::names::CITIZEN_NOTICES, "kind" => kind.tag())
+                .increment(1);
             Ok(true)
         }
         Err(e @ (EngineError::Overloaded | EngineError::Stopped | EngineError::Store(_))) => {
