@@ -234,7 +234,7 @@ def main():
             browser.wait_for("document.readyState === 'complete' && !!document.getElementById('name')", "the form")
             assert browser.js("document.documentElement.lang") == "en"
             unlabelled = browser.js(
-                "Array.from(document.querySelectorAll('input,textarea,select'))"
+                "Array.from(document.querySelectorAll('input:not([type=hidden]),textarea,select'))"
                 ".filter(e => !document.querySelector('label[for=\"' + e.id + '\"]')).map(e => e.id)"
             )
             assert unlabelled == [], f"fields without a label: {unlabelled}"
