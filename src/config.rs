@@ -70,6 +70,13 @@ pub struct Config {
     /// `[limits]`: the listeners' timeouts and maxima of connections.
     #[serde(default)]
     pub limits: crate::listen::LimitsConfig,
+    /// `[citizen]`: opening hours for chat and SMS, the SMS acknowledgement, how often
+    /// requests past their announced delay are looked for.
+    #[serde(default)]
+    pub citizen: crate::channels::citizen::CitizenConfig,
+    /// `[accessibility]`: the accessibility statement page (`/accessibility`).
+    #[serde(default)]
+    pub accessibility: crate::http::public::AccessibilityConfig,
 }
 
 /// `[email]`: the email channel: the domain of Guichet's own Message-IDs and, in
@@ -545,6 +552,18 @@ impl Config {
             }
         }
         if check_queues {
+            for queue in self.citizen.hours.keys() {
+                if !known.contains(queue) {
+                    problems.push((
+                        format!("[citizen] hours.{}", cut(queue)),
+                        format!(
+                            "names queue `{}`, which this file does not define: name one of {}",
+                            cut(queue),
+                            names(self.queues.iter().map(|q| q.id.as_str()))
+                        ),
+                    ));
+                }
+            }
             for (topic, queue) in &self.chat.topics {
                 if !known.contains(queue) {
                     problems.push((
@@ -685,6 +704,12 @@ impl Config {
         }
         if let Err(message) = self.chat.validate() {
             problems.push(invalid("[chat]", message));
+        }
+        if let Err(message) = self.citizen.validate() {
+            problems.push(invalid("[citizen]", message));
+        }
+        if let Err(message) = self.accessibility.validate() {
+            problems.push(invalid("[accessibility]", message));
         }
         if let Err(e) = self.voice.validate() {
             problems.push(invalid("[voice]", e.to_string()));

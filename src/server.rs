@@ -154,6 +154,11 @@ pub async fn serve(
 
     let auth = Auth::new(engine.store().clone());
     let chat = crate::channels::chat::ChatHub::start(&engine, &config);
+    // Moves and passed delays told to the citizen (queues with inform_moved / inform_late).
+    crate::channels::citizen::notices::spawn(
+        engine.clone(),
+        Duration::from_secs(config.citizen.late_check_secs),
+    );
     let hub = OfferHub::start_with_typing(&engine, Some(chat.visitor_typing()));
     crate::obs::metrics::Observer::start(&engine).await;
     crate::obs::indicators::Aggregator::start(&engine, &config.indicators)

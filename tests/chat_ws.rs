@@ -28,7 +28,9 @@ fn config_with_short_grace(ws: &Workspace) -> PathBuf {
         demo.contains("grace_secs = 30"),
         "the demo config sets [chat] grace_secs"
     );
-    let text = demo.replace("grace_secs = 30", "grace_secs = 2");
+    // Chats start before the agent signs in (they wait for one).
+    let text = demo.replace("grace_secs = 30", "grace_secs = 2")
+        + "\n[citizen]\nunstaffed_chats = \"wait\"\n";
     let path = ws.data_dir().with_file_name("chat.toml");
     std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
     std::fs::write(&path, text).expect("write config");
@@ -498,7 +500,10 @@ async fn chats_left_open_by_a_crash_end_after_the_grace_period() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_survey_is_asked_in_the_widget_and_answered_on_its_page() {
     let ws = Workspace::new();
-    let config = api_common::config_with(ws.path(), "[surveys]\nenabled = true\n");
+    let config = api_common::config_with(
+        ws.path(),
+        "[surveys]\nenabled = true\n\n[citizen]\nunstaffed_chats = \"wait\"\n",
+    );
     let server = ws.start_with_config(&config);
     let (mut desk, mut offers) = logged_in_agent(&ws, &server, "david").await;
 

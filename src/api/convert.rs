@@ -391,6 +391,8 @@ pub fn queue_config(q: &pb::Queue) -> Result<QueueConfig, Status> {
         config.last_agent_bonus = bonus;
     }
     config.public = q.public.unwrap_or(true);
+    config.inform_moved = q.inform_moved;
+    config.inform_late = q.inform_late;
     Ok(config)
 }
 
@@ -456,6 +458,8 @@ pub fn queue_pb(q: &QueueConfig) -> pb::Queue {
         public: Some(q.public),
         wrap_up_codes: q.wrap_up_codes.clone(),
         default_wrap_up_code: q.default_wrap_up_code.clone().unwrap_or_default(),
+        inform_moved: q.inform_moved,
+        inform_late: q.inform_late,
     }
 }
 

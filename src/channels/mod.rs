@@ -4,6 +4,7 @@
 //! listener.
 
 pub mod chat;
+pub mod citizen;
 pub mod email;
 pub mod sms;
 pub mod voice;

@@ -32,6 +32,7 @@ pub mod reference;
 mod router;
 mod snapshot;
 mod view;
+mod wait;
 
 pub use calendar::WorkCalendar;
 pub use command::{Command, RequestedState, TransferTarget};
@@ -53,3 +54,4 @@ pub use reference::Reference;
 pub use router::{Router, DECLINED_OFFERS, MISSED_OFFERS};
 pub use snapshot::{AgentSnapshot, Snapshot};
 pub use view::{AgentView, Explanation, InteractionPhase, InteractionView, QueueView};
+pub use wait::Pace;

@@ -677,6 +677,16 @@ pub struct QueueConfig {
     /// are set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_wrap_up_code: Option<String>,
+    /// Whether the citizen gets one short message on its channel (SMS, email, chat; never a
+    /// call) when its request is moved into this queue from another, naming this queue and
+    /// the reference (default false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inform_moved: bool,
+    /// Whether the citizen gets one short message on its channel (SMS, email, chat; never a
+    /// call) when its request, waiting in this queue, passes its announced delay (default
+    /// false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inform_late: bool,
 }
 
 fn all_channels() -> Vec<Channel> {
@@ -747,6 +757,8 @@ impl QueueConfig {
             public: true,
             wrap_up_codes: Vec::new(),
             default_wrap_up_code: None,
+            inform_moved: false,
+            inform_late: false,
         }
     }
 

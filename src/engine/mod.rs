@@ -47,7 +47,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, EngineLimits};
 use crate::core::{
-    AgentState, Command, ContactId, Event, InteractionId, RouteError, Router, Timestamp,
+    AgentState, Command, ContactId, Event, EventKind, InteractionId, QueueId, RouteError, Router,
+    Timestamp,
 };
 use crate::store::{Ack, Erasure, Journal, Store, StoreConfig, StoreError};
 
@@ -233,6 +234,8 @@ pub struct Engine {
     store: Arc<Store>,
     stopped: Arc<AtomicBool>,
     task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
+    /// The pace of each queue's acceptances, for the expected wait every channel states.
+    pace: Arc<Mutex<crate::core::Pace>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -350,6 +353,7 @@ impl Engine {
                 .await
                 .map_err(|_| EngineError::Stopped)??
         };
+        let pace = Arc::new(Mutex::new(crate::core::Pace::new()));
         let committer = tokio::spawn(commit_loop(
             pending_rx,
             events_tx,
@@ -367,6 +371,7 @@ impl Engine {
             journal,
             pending: pending_tx,
             stopped: Arc::clone(&stopped),
+            pace: Arc::clone(&pace),
         };
         let publisher = Arc::clone(&events);
         let retention = config
@@ -387,6 +392,7 @@ impl Engine {
             store,
             stopped,
             task: Arc::new(tokio::sync::Mutex::new(Some(handle))),
+            pace,
         };
         if let Some(keep_ms) = retention {
             tokio::spawn(retention_loop(engine.clone(), retention_clock, keep_ms));
@@ -521,6 +527,15 @@ impl Engine {
         }
     }
 
+    /// The expected wait, in milliseconds, of the interaction at `position` (1: next) in
+    /// `queue`: the one definition every channel states ([`crate::core::Pace`]); `None` until
+    /// two acceptances of the queue's interactions were seen since the server started.
+    pub fn expected_wait_ms(&self, queue: &QueueId, position: usize) -> Option<u64> {
+        // A panic elsewhere while holding this lock cannot leave the pace inconsistent.
+        let pace = self.pace.lock().unwrap_or_else(|e| e.into_inner());
+        pace.expected_wait_ms(queue, position)
+    }
+
     /// The store, for its configuration tables (tokens, IVR versions).
     pub fn store(&self) -> &Arc<Store> {
         &self.store
@@ -639,6 +654,7 @@ struct RouterTask {
     journal: Journal,
     pending: mpsc::Sender<Pending>,
     stopped: Arc<AtomicBool>,
+    pace: Arc<Mutex<crate::core::Pace>>,
 }
 
 impl RouterTask {
@@ -754,6 +770,19 @@ impl RouterTask {
             match self.journal.snapshot(self.router.snapshot()) {
                 Ok(_ack) => tracing::debug!("snapshot queued"),
                 Err(e) => tracing::debug!(error = %e, "snapshot postponed"),
+            }
+        }
+        if events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::OfferAccepted { .. }))
+        {
+            let mut pace = self.pace.lock().unwrap_or_else(|e| e.into_inner());
+            for e in &events {
+                if let EventKind::OfferAccepted { interaction, .. } = &e.kind {
+                    if let Some(view) = self.router.interaction(interaction) {
+                        pace.accepted(&view.queue, e.at);
+                    }
+                }
             }
         }
         if self

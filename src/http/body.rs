@@ -1,5 +1,5 @@
 //! Request bodies on the HTTP listener: the size limit of each endpoint (telephony and SMS
-//! webhooks a few tens of kilobytes, survey answers less, the inbound email webhook
+//! webhooks and messages left in the chat widget a few tens of kilobytes, survey answers less, the inbound email webhook
 //! `[server] max_body_bytes`), checked on `Content-Length` before anything is read and again
 //! while reading (413 beyond), and the time a client has to send a whole body (408 after
 //! `[limits] body_read_timeout_secs`). Handlers then see the body already in memory.
@@ -45,7 +45,7 @@ impl BodyLimits {
 
     /// The largest body accepted on `path`.
     pub fn limit_for(&self, path: &str) -> usize {
-        if path.starts_with("/voice/") || path.starts_with("/sms/") {
+        if path.starts_with("/voice/") || path.starts_with("/sms/") || path == "/chat/message" {
             self.webhook
         } else if path.starts_with("/survey/") {
             self.survey

@@ -13,6 +13,7 @@ pub mod body;
 pub mod conn;
 pub mod error;
 pub mod obs;
+pub mod public;
 pub mod survey;
 
 use std::future::Future;
@@ -66,7 +67,8 @@ pub fn router(engine: &Engine, config: &Config, routes: Vec<Router>) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .with_state(engine.clone())
-        .merge(obs::routes(engine, &config.indicators));
+        .merge(obs::routes(engine, &config.indicators))
+        .merge(public::routes(config));
     for r in routes {
         app = app.merge(r);
     }

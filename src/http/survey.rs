@@ -25,7 +25,7 @@ use crate::core::ContactId;
 use crate::obs::page::{escape, Lang};
 use crate::store::SurveyQuestion;
 use crate::survey::text::stored_language;
-use crate::survey::{AnswerError, Surveys};
+use crate::survey::{AnswerError, RatedRequest, Surveys};
 
 /// The routes: `GET` and `POST /survey/{token}`.
 pub fn routes(surveys: Surveys) -> Router {
@@ -74,11 +74,33 @@ enum View<'a> {
     Form {
         token: &'a str,
         error: Option<String>,
+        rated: Option<RatedRequest>,
     },
     Thanks {
         opted_out: bool,
     },
-    Closed(String),
+    /// No form: the title and the text.
+    Closed(&'static str, String),
+}
+
+/// The title of a page that refuses an answer, in `lang`.
+fn refusal_title(lang: Lang, e: &AnswerError) -> &'static str {
+    match (lang, e) {
+        (Lang::Fr, AnswerError::UnknownToken) => "Lien d'enquête non valide",
+        (Lang::Fr, AnswerError::AlreadyAnswered) => "Enquête déjà répondue",
+        (Lang::Fr, AnswerError::Expired { .. }) => "Enquête close",
+        (Lang::Fr, AnswerError::InvalidScore) => "Erreur : note manquante",
+        (Lang::Fr, AnswerError::Store(_)) => "Réponse non enregistrée",
+        (Lang::En, AnswerError::UnknownToken) => "Survey link not valid",
+        (Lang::En, AnswerError::AlreadyAnswered) => "Survey already answered",
+        (Lang::En, AnswerError::Expired { .. }) => "Survey closed",
+        (Lang::En, AnswerError::InvalidScore) => "Error: score missing",
+        (Lang::En, AnswerError::Store(_)) => "Answer not recorded",
+    }
+}
+
+fn closed(lang: Lang, e: &AnswerError) -> View<'static> {
+    View::Closed(refusal_title(lang, e), message(lang, e))
 }
 
 async fn show(
@@ -96,22 +118,24 @@ async fn show(
         return page(
             StatusCode::NOT_FOUND,
             lang,
-            View::Closed(message(lang, &AnswerError::UnknownToken)),
+            closed(lang, &AnswerError::UnknownToken),
         );
     };
     if question.answered_at.is_some() {
         return page(
             StatusCode::OK,
             lang,
-            View::Closed(message(lang, &AnswerError::AlreadyAnswered)),
+            closed(lang, &AnswerError::AlreadyAnswered),
         );
     }
+    let rated = surveys.rated_request(&question).await;
     page(
         StatusCode::OK,
         lang,
         View::Form {
             token: &token,
             error: None,
+            rated: Some(rated),
         },
     )
 }
@@ -191,16 +215,21 @@ async fn answer(
             if json {
                 json_error(status, &message(lang, &e))
             } else if matches!(e, AnswerError::InvalidScore) {
+                let rated = match &question {
+                    Some(q) => Some(surveys.rated_request(q).await),
+                    None => None,
+                };
                 page(
                     status,
                     lang,
                     View::Form {
                         token: &token,
                         error: Some(message(lang, &e)),
+                        rated,
                     },
                 )
             } else {
-                page(status, lang, View::Closed(message(lang, &e)))
+                page(status, lang, closed(lang, &e))
             }
         }
     };
@@ -280,6 +309,45 @@ fn message(lang: Lang, e: &AnswerError) -> String {
     }
 }
 
+/// `7 décembre 2026` / `7 December 2026`.
+fn long_date(date: chrono::NaiveDate, lang: Lang) -> String {
+    use chrono::Datelike;
+    const FR: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    const EN: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let month = date.month0() as usize;
+    let name = match lang {
+        Lang::Fr => FR[month],
+        Lang::En => EN[month],
+    };
+    format!("{} {name} {}", date.day(), date.year())
+}
+
 fn thanks(lang: Lang) -> &'static str {
     match lang {
         Lang::Fr => "Merci pour votre réponse : elle nous aide à améliorer notre service.",
@@ -298,48 +366,79 @@ button:focus,input:focus,textarea:focus,a:focus{outline:3px solid #0a76f6;outlin
 .note{border-left:4px solid #000091;padding:.5rem 1rem;background:#eef}";
 
 fn page(status: StatusCode, lang: Lang, view: View<'_>) -> Response {
-    let (code, title, other, other_name) = match lang {
+    let (code, form_title, other, other_name) = match lang {
         Lang::Fr => ("fr", "Votre avis sur notre réponse", "en", "English"),
         Lang::En => ("en", "Your opinion of our answer", "fr", "Français"),
+    };
+    let (title, page_title) = match &view {
+        View::Form { error: None, .. } => (form_title, form_title.to_owned()),
+        View::Form { error: Some(_), .. } => (
+            form_title,
+            match lang {
+                Lang::Fr => format!("Erreur : {form_title}"),
+                Lang::En => format!("Error: {form_title}"),
+            },
+        ),
+        View::Thanks { .. } => {
+            let t = match lang {
+                Lang::Fr => "Merci pour votre avis",
+                Lang::En => "Thank you for your opinion",
+            };
+            (t, t.to_owned())
+        }
+        View::Closed(t, _) => (*t, (*t).to_owned()),
+    };
+    let description = match lang {
+        Lang::Fr => "Enquête de satisfaction : notez de 1 à 5 la réponse apportée à votre demande.",
+        Lang::En => "Satisfaction survey: rate from 1 to 5 the answer given to your request.",
     };
     let mut body = String::with_capacity(4096);
     body.push_str(&format!(
         "<!DOCTYPE html><html lang=\"{code}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title><style>{STYLE}</style></head><body><main>\
-         <h1>{title}</h1>"
+         <title>{page_title}</title>{head}<style>{STYLE}</style></head><body><main>\
+         <h1>{title}</h1>",
+        head = crate::http::public::head(description),
     ));
     match view {
-        View::Form { token, error } => {
+        View::Form {
+            token,
+            error,
+            rated,
+        } => {
             if let Some(error) = error {
                 body.push_str(&format!(
                     "<div role=\"alert\" id=\"error\"><p>{}</p></div>",
                     escape(&error)
                 ));
             }
+            if let Some(r) = rated {
+                let (about, service, date, reference) = match lang {
+                    Lang::Fr => ("Demande évaluée", "Service", "Date", "Référence"),
+                    Lang::En => ("Request rated", "Service", "Date", "Reference"),
+                };
+                body.push_str(&format!(
+                    "<section aria-labelledby=\"rated\" id=\"rated-request\"><h2 id=\"rated\">{about}</h2>\
+                     <dl><dt>{service}</dt><dd id=\"rated-service\">{}</dd>\
+                     <dt>{date}</dt><dd id=\"rated-date\"><time datetime=\"{}\">{}</time></dd>\
+                     <dt>{reference}</dt><dd id=\"rated-reference\">{}</dd></dl></section>",
+                    escape(&r.service),
+                    r.date.format("%Y-%m-%d"),
+                    long_date(r.date, lang),
+                    escape(&r.reference),
+                ));
+            }
             let (legend, labels, comment, opt_out, send) = match lang {
                 Lang::Fr => (
                     "Êtes-vous satisfait de la réponse apportée à votre demande ?",
-                    [
-                        "1 – pas du tout satisfait",
-                        "2 – peu satisfait",
-                        "3 – moyennement satisfait",
-                        "4 – satisfait",
-                        "5 – très satisfait",
-                    ],
+                    crate::survey::text::scale_labels(lang),
                     "Un commentaire ? (facultatif, 2 000 caractères au plus)",
                     "Ne plus me proposer d'enquête de satisfaction",
                     "Envoyer ma réponse",
                 ),
                 Lang::En => (
                     "Are you satisfied with the answer to your request?",
-                    [
-                        "1 – not at all satisfied",
-                        "2 – somewhat dissatisfied",
-                        "3 – neither satisfied nor dissatisfied",
-                        "4 – satisfied",
-                        "5 – very satisfied",
-                    ],
+                    crate::survey::text::scale_labels(lang),
                     "Any comment? (optional, at most 2,000 characters)",
                     "Do not ask me to take a satisfaction survey again",
                     "Send my answer",
@@ -379,16 +478,21 @@ fn page(status: StatusCode, lang: Lang, view: View<'_>) -> Response {
             }
             body.push_str("</div>");
         }
-        View::Closed(text) => {
+        View::Closed(_, text) => {
             body.push_str(&format!(
                 "<div class=\"note\" role=\"status\"><p>{}</p></div>",
                 escape(&text)
             ));
         }
     }
+    let accessibility = match lang {
+        Lang::Fr => "Accessibilité",
+        Lang::En => "Accessibility",
+    };
     body.push_str(&format!(
         "<p><a href=\"?lang={other}\" hreflang=\"{other}\" lang=\"{other}\">{other_name}</a></p>\
-         </main></body></html>"
+         </main><footer><p><a href=\"/accessibility?lang={code}\">{accessibility}</a></p></footer>\
+         </body></html>"
     ));
     (status, [(header::CONTENT_LANGUAGE, code)], Html(body)).into_response()
 }

@@ -89,6 +89,9 @@ pub mod names {
     pub const VIEW_CATCH_UPS: &str = "guichet_view_catch_ups_total";
     /// Counter `{channel, reason}`: contacts a channel refused (closed, full, opted out...).
     pub const CHANNEL_REFUSALS: &str = "guichet_channel_refusals_total";
+    /// Counter `{kind}` (`moved`, `late`): messages telling a citizen its request was moved to
+    /// another service or passed its announced delay ([`crate::channels::citizen::notices`]).
+    pub const CITIZEN_NOTICES: &str = "guichet_citizen_notices_total";
     /// Counter `{queue, channel, via}`: satisfaction questions sent.
     pub const SURVEYS_SENT: &str = "guichet_surveys_sent_total";
     /// Counter `{queue, channel, via}`: satisfaction answers recorded.

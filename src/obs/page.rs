@@ -139,11 +139,12 @@ pub fn render_error(problem: &BadRequest, lang: Lang, service: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"{code}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title} — {service}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n\
+         <title>{title} — {service}</title>\n{head}\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n\
          <h1>{title}</h1>\n<p id=\"error\">{message}</p>\n\
          <p><a href=\"/indicators.html?lang={code}\">{back}</a></p>\n</main>\n</body>\n</html>\n",
         code = lang.code(),
         service = escape(service),
+        head = crate::http::public::head(title),
         message = escape(problem.message(lang)),
         back = lang.t("Voir les indicateurs du jour", "See today's indicators"),
     )
@@ -365,13 +366,19 @@ pub fn render(report: &Report, lang: Lang, service: &str, names: &QueueNames) ->
         h,
         "<!DOCTYPE html>\n<html lang=\"{code}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n\
+         <title>{title}</title>\n{head}\n<style>{CSS}</style>\n</head>\n<body>\n\
          <a class=\"skip\" href=\"#main\">{skip}</a>\n<header>\n<h1>{title}</h1>\n\
          <p id=\"period\" data-from=\"{from}\" data-to=\"{to}\">{period} \
          ({tz_label} {tz})</p>\n<nav aria-label=\"{lang_label}\"><a href=\"?period={p}&amp;date={from}&amp;lang={other}\" \
          lang=\"{other}\" hreflang=\"{other}\">{other_name}</a></nav>\n</header>\n<main id=\"main\">\n",
         code = lang.code(),
         title = escape(&title),
+        head = crate::http::public::head(lang.t(
+            "Indicateurs publics de qualité de service : délai moyen d'attente, part des demandes \
+             traitées dans le délai annoncé, abandons et satisfaction, par canal et par service.",
+            "Public service quality indicators: average wait, share of requests answered within \
+             the announced delay, abandonment and satisfaction, per channel and service."
+        )),
         skip = lang.t("Aller au contenu", "Skip to content"),
         from = report.from,
         to = report.to,
@@ -456,7 +463,8 @@ pub fn render(report: &Report, lang: Lang, service: &str, names: &QueueNames) ->
     let _ = write!(
         h,
         "<section aria-labelledby=\"h-method\">\n<h2 id=\"h-method\">{}</h2>\n<p>{}</p>\n\
-         <p><a href=\"/indicators?period={}&amp;date={}\">{}</a></p>\n</section>\n</main>\n</body>\n</html>\n",
+         <p><a href=\"/indicators?period={}&amp;date={}\">{}</a></p>\n</section>\n</main>\n\
+         <footer><p><a href=\"/accessibility?lang={}\">{}</a></p></footer>\n</body>\n</html>\n",
         lang.t("Méthode", "Method"),
         lang.t(
             "Une demande est comptée le jour de son arrivée, dans sa file et son canal d'arrivée. \
@@ -469,6 +477,8 @@ pub fn render(report: &Report, lang: Lang, service: &str, names: &QueueNames) ->
         report.period.as_str(),
         report.from,
         lang.t("Les mêmes données au format JSON", "The same data as JSON"),
+        lang.code(),
+        lang.t("Accessibilité", "Accessibility"),
     );
     h
 }

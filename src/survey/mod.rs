@@ -65,6 +65,17 @@ pub enum AnswerError {
     Store(#[from] StoreError),
 }
 
+/// The request a survey rates, as its page names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatedRequest {
+    /// The service (the queue's display name, else its id).
+    pub service: String,
+    /// The local date the request was made.
+    pub date: chrono::NaiveDate,
+    /// The reference the citizen was given.
+    pub reference: String,
+}
+
 struct Inner {
     engine: Engine,
     config: SurveysConfig,
@@ -154,6 +165,38 @@ impl Surveys {
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| StoreError::Invalid(format!("survey store task failed: {e}")))?
+    }
+
+    /// What the survey page says the rated request was: its service (the queue's display
+    /// name), the local date it was made (`[indicators] time_zone`) and its reference.
+    pub async fn rated_request(&self, question: &SurveyQuestion) -> RatedRequest {
+        let queue = question.queue.clone();
+        let service = self
+            .inner
+            .engine
+            .read(move |r| {
+                r.queue(&queue)
+                    .map(|q| q.config.name.clone())
+                    .filter(|n| !n.trim().is_empty())
+            })
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| question.queue.to_string());
+        let created_ms = question.interaction.0.timestamp_ms();
+        let date = i64::try_from(created_ms)
+            .ok()
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|d| {
+                d.with_timezone(&self.inner.indicators.time_zone)
+                    .date_naive()
+            })
+            .unwrap_or_default();
+        RatedRequest {
+            service,
+            date,
+            reference: crate::channels::citizen::reference(question.interaction),
+        }
     }
 
     /// The question of `token`, if any.

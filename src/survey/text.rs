@@ -8,6 +8,27 @@ use crate::obs::page::Lang;
 const SCALE_FR: &str = "de 1 (pas du tout satisfait) à 5 (très satisfait)";
 const SCALE_EN: &str = "from 1 (not at all satisfied) to 5 (very satisfied)";
 
+/// The five points of the scale, as the survey page and the chat widget label them (one list,
+/// so that both say the same).
+pub fn scale_labels(lang: Lang) -> [&'static str; 5] {
+    match lang {
+        Lang::Fr => [
+            "1 – pas du tout satisfait",
+            "2 – peu satisfait",
+            "3 – moyennement satisfait",
+            "4 – satisfait",
+            "5 – très satisfait",
+        ],
+        Lang::En => [
+            "1 – not at all satisfied",
+            "2 – somewhat dissatisfied",
+            "3 – neither satisfied nor dissatisfied",
+            "4 – satisfied",
+            "5 – very satisfied",
+        ],
+    }
+}
+
 /// A language the question is asked in: the interaction's own (`language` attribute of calls
 /// and chats), else both French and English.
 pub fn language_of(attribute: Option<&str>) -> Option<Lang> {

@@ -21,8 +21,9 @@
 # document rebuilt by the `twilio` library; services listed by `grpcio-reflection`; `/metrics`
 # checked by `promtool check metrics` when promtool is installed.
 #
-# Needs: python3 with grpcio, grpcio-tools, grpcio-reflection and twilio, node with
-# @jambonz/verb-specifications on NODE_PATH, chromium
+# Needs: python3 with grpcio, grpcio-tools, grpcio-reflection, twilio and selenium, node with
+# @jambonz/verb-specifications on NODE_PATH and axe-core and lighthouse@12 in target/e2e-node,
+# chromium and chromium-driver
 # (Debian package `chromium`), and the server built by `cargo test` or `cargo build`
 # (target/debug/guichet; another one with GUICHET_BIN).
 set -euo pipefail
@@ -55,6 +56,11 @@ PYTHONPATH="$work/gen" "$python" tests/e2e/test_indicators_page.py \
 # screenshots go to target/e2e-artifacts/.
 PYTHONPATH="$work/gen:tests/e2e" "$python" tests/e2e/test_chat_widget.py \
     --bin "$bin" --data-dir "$work/chat-data"
+# The citizen's side with Selenium (PyPI) and Debian's chromium-driver: place in line and expected
+# wait, keyboard-only start, a closed queue's hours, axe-core in each state, Lighthouse 12 scores
+# (npm axe-core and lighthouse@12 under target/e2e-node).
+PYTHONPATH="$work/gen:tests/e2e" "$python" tests/e2e/test_citizen.py \
+    --bin "$bin" --data-dir "$work/citizen-data"
 # Twilio-style webhooks signed by the Python `twilio` package's RequestValidator (pip install twilio).
 "$python" tests/e2e/test_twilio_signature.py --bin "$bin" --work "$work/twilio"
 # Hostile inputs to every listener (HTTP webhooks, chat, gRPC, SMTP): each refused with a clear

@@ -234,7 +234,7 @@ def main():
             browser.wait_for("document.readyState === 'complete' && !!document.getElementById('name')", "the form")
             assert browser.js("document.documentElement.lang") == "en"
             unlabelled = browser.js(
-                "Array.from(document.querySelectorAll('input,textarea,select'))"
+                "Array.from(document.querySelectorAll('input:not([type=hidden]),textarea,select'))"
                 ".filter(e => !document.querySelector('label[for=\"' + e.id + '\"]')).map(e => e.id)"
             )
             assert unlabelled == [], f"fields without a label: {unlabelled}"
@@ -245,6 +245,10 @@ def main():
             browser.type_into("name", "Ana Visitor")
             browser.type_into("email", "ana@example.org")
             browser.type_into("first", "Hello, I have a question about my housing benefits.")
+            # No topic is preselected: the visitor chooses one (the demo's "autre" goes to the
+            # general queue, which david serves).
+            browser.js("document.getElementById('topic').value = 'autre'; "
+                       "document.getElementById('topic').dispatchEvent(new Event('change'))")
             browser.js("document.getElementById('start-button').click()")
             offer = next_update(stream, "offer")
             texts = [m.text for m in offer.conversation]

@@ -13,6 +13,7 @@
 //! never comes back are ended after the grace period like any other disconnected chat.
 
 mod hub;
+mod page;
 pub mod protocol;
 mod socket;
 mod transcript;
@@ -21,7 +22,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use hub::{ChatCounters, ChatHub};
+pub use hub::{Availability, ChatCounters, ChatHub, LeaveRefused, LeftMessage};
 pub use socket::{SocketLimits, SLOW_WRITE};
 
 /// `[chat]`: the web chat's limits and routing.
@@ -50,6 +51,11 @@ pub struct ChatConfig {
     /// The widget's language when the page does not ask (`fr` or `en`).
     #[serde(default = "default_language")]
     pub default_language: String,
+    /// Each topic's label per language, shown in the widget
+    /// (`[chat.topic_labels.impots] fr = "Impôts", en = "Taxes"`); a topic without one shows
+    /// its key.
+    #[serde(default)]
+    pub topic_labels: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 fn default_max_frame_bytes() -> usize {
@@ -77,6 +83,7 @@ impl Default for ChatConfig {
             default_queue: default_queue(),
             topics: BTreeMap::new(),
             default_language: default_language(),
+            topic_labels: BTreeMap::new(),
         }
     }
 }
@@ -102,6 +109,26 @@ impl ChatConfig {
         }
         Language::parse(&self.default_language)
             .ok_or_else(|| "default_language must be \"fr\" or \"en\"".to_owned())?;
+        for (topic, labels) in &self.topic_labels {
+            if !self.topics.contains_key(topic) {
+                return Err(format!(
+                    "topic_labels.{topic}: no such topic in [chat.topics]: add it there or remove \
+                     its labels"
+                ));
+            }
+            for (language, label) in labels {
+                if language != "fr" && language != "en" {
+                    return Err(format!(
+                        "topic_labels.{topic}.{language}: labels are given for fr and en"
+                    ));
+                }
+                if label.trim().is_empty() || label.chars().count() > 200 {
+                    return Err(format!(
+                        "topic_labels.{topic}.{language} must have 1 to 200 characters"
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -135,7 +162,7 @@ impl Language {
     }
 }
 
-/// The chat's HTTP routes: `/chat/ws`, `/chat/widget`, `/chat/widget.js`.
+/// The chat's HTTP routes: `/chat/ws`, `/chat/widget`, `/chat/widget.js`, `POST /chat/message`.
 pub fn routes(hub: &ChatHub, limits: SocketLimits) -> axum::Router {
     socket::routes(hub.clone(), limits)
 }

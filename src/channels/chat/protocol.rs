@@ -95,6 +95,30 @@ pub enum ServerFrame {
     Queued {
         /// The request's short reference (`K7M2Q-X9D4A`), the same on every channel.
         reference: String,
+        /// The reference the citizen is given, as in every other message
+        /// ([`crate::channels::citizen::reference`]).
+        display_reference: String,
+    },
+    /// Where the waiting chat stands: sent when its place in line or its expected wait
+    /// changes (at most every two seconds), while no agent has it.
+    Position {
+        /// Its place in line: 1 is next.
+        position: usize,
+        /// The expected wait in seconds ([`crate::core::Pace`]: the same figure callers
+        /// hear), when known.
+        expected_wait_secs: Option<u64>,
+    },
+    /// Nobody can chat now: the queue is closed (outside its opening hours) or no agent is
+    /// signed in to it. The widget shows the hours and, when `leave_message`, offers to leave
+    /// a message answered by email (`POST /chat/message`).
+    Unavailable {
+        /// Outside the opening hours (false: open, but nobody signed in).
+        closed: bool,
+        /// The opening hours, one line per open weekday, in the chat's language (empty: none
+        /// configured).
+        hours: Vec<String>,
+        /// Whether a message can be left to be answered by email.
+        leave_message: bool,
     },
     /// A visitor line is stored.
     Ack {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tokio::sync::mpsc;
@@ -65,40 +65,20 @@ fn count_timeout(reason: &'static str) {
     .increment(1);
 }
 
-/// The widget page; `/*GUICHET_CONFIG*/` is replaced by the chat's settings as JSON.
-const WIDGET_HTML: &str = include_str!("widget.html");
 /// The script that embeds the widget in an iframe.
 const WIDGET_JS: &str = include_str!("widget.js");
 
 pub(super) fn routes(hub: ChatHub, limits: SocketLimits) -> Router {
     Router::new()
         .route("/chat/ws", get(upgrade))
-        .route("/chat/widget", get(widget))
+        .route("/chat/widget", get(super::page::widget))
+        .route(
+            "/chat/message",
+            axum::routing::post(super::page::leave_message),
+        )
         .route("/chat/widget.js", get(widget_js))
         .layer(axum::Extension(limits))
         .with_state(hub)
-}
-
-/// `GET /chat/widget`: the self-contained chat page (embed it with an iframe).
-async fn widget(State(hub): State<ChatHub>) -> Response {
-    let config = hub.config();
-    let settings = serde_json::json!({
-        "topics": config.topics.keys().collect::<Vec<_>>(),
-        "language": config.default_language,
-    });
-    let page = WIDGET_HTML.replace("/*GUICHET_CONFIG*/", &format!("{settings}"));
-    (
-        [
-            (header::CACHE_CONTROL, "no-cache"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
-                 connect-src 'self' ws: wss:; img-src 'self' data:",
-            ),
-        ],
-        Html(page),
-    )
-        .into_response()
 }
 
 /// `GET /chat/widget.js`: adds the widget to a page in an iframe.

@@ -501,16 +501,31 @@ impl Intake {
     /// Commits the acknowledgement of a new interaction (delivered by the notify module). A
     /// failure is logged: the citizen's message is stored either way.
     async fn acknowledge(&self, interaction: InteractionId, queue: QueueId, email: &InboundEmail) {
-        let target = self
+        let q = queue.clone();
+        let read = self
             .engine
             .read(move |r| {
-                r.queue(&queue)
-                    .map(|q| q.config.announced_delay(Channel::Email))
+                let delay = r
+                    .queue(&q)
+                    .map(|q| q.config.announced_delay(Channel::Email));
+                let position = r
+                    .waiting_in_queue(&q)
+                    .iter()
+                    .position(|i| *i == interaction)
+                    .map(|p| p + 1);
+                (delay, position)
             })
             .await
-            .ok()
-            .flatten();
-        let ack = notice::acknowledgement(interaction, email, target);
+            .ok();
+        let (target, position) = read.unwrap_or((None, None));
+        // The load's delay, said when it differs from the announced one (one definition of
+        // the expected wait for every channel).
+        let expected = crate::channels::citizen::expected_delay(
+            target,
+            position.and_then(|p| self.engine.expected_wait_ms(&queue, p)),
+        )
+        .filter(|_| target.is_some());
+        let ack = notice::acknowledgement(interaction, email, target, expected);
         if let Err(e) = self
             .engine
             .send(Command::AddMessage {

@@ -60,11 +60,14 @@ fn thread_under(m: &mut Message, message_id: Option<&str>, references: &[String]
 }
 
 /// The acknowledgement of the new `interaction` opened by `email`; `delay` is the queue's
-/// announced delay for email, when known.
+/// announced delay for email, when known; `expected_secs` the delay to expect from the queue's
+/// load when it differs from the announced one
+/// ([`crate::channels::citizen::expected_delay`]), said after it.
 pub fn acknowledgement(
     interaction: InteractionId,
     email: &InboundEmail,
     delay: Option<AnnouncedDelay>,
+    expected_secs: Option<u64>,
 ) -> Message {
     let r = reference(interaction);
     let subject = match &email.subject {
@@ -77,7 +80,7 @@ pub fn acknowledgement(
         Some(AnnouncedDelay::WorkingDays(days)) => Some(working_days_words(days)),
         None => None,
     };
-    let (fr_delay, en_delay) = match words {
+    let (mut fr_delay, mut en_delay) = match words {
         Some((fr, en)) => (
             format!("Nous vous répondrons sous {fr}."),
             format!("We will answer within {en}."),
@@ -87,6 +90,15 @@ pub fn acknowledgement(
             "We will answer as soon as possible.".to_owned(),
         ),
     };
+    if let Some(secs) = expected_secs {
+        let (fr, en) = delay_words(secs);
+        fr_delay.push_str(&format!(
+            " Compte tenu des demandes en attente, comptez aujourd'hui environ {fr}."
+        ));
+        en_delay.push_str(&format!(
+            " Given the requests waiting, expect about {en} today."
+        ));
+    }
     let text = format!(
         "Bonjour,\n\n\
          Nous avons bien reçu votre message, enregistré sous la référence {r}. {fr_delay}\n\

@@ -85,6 +85,8 @@ struct SmsState {
     intake: Arc<tokio::sync::Mutex<()>>,
     clock: Arc<dyn Clock>,
     surveys: Surveys,
+    /// `[citizen]`: opening hours and the acknowledgement.
+    citizen: Arc<crate::channels::citizen::CitizenConfig>,
 }
 
 /// The webhook route, when `[sms]` is configured; `public_base` is the HTTP listener's URL as
@@ -103,6 +105,7 @@ pub fn routes(
         public_base: public_base.trim_end_matches('/').into(),
         intake: Arc::new(tokio::sync::Mutex::new(())),
         clock: Arc::new(SystemClock),
+        citizen: Arc::new(config.citizen.clone()),
     };
     Some(
         Router::new()
@@ -345,7 +348,11 @@ async fn store_message(state: SmsState, inbound: Inbound) -> Response {
         return reply;
     }
 
-    let mut spec = InteractionSpec::new(InteractionId(ulid::Ulid::new()), Channel::Sms, queue);
+    let mut spec = InteractionSpec::new(
+        InteractionId(ulid::Ulid::new()),
+        Channel::Sms,
+        queue.clone(),
+    );
     spec.contact = Some(ContactId::new(&from));
     spec.external_ref = Some(external_ref.into());
     spec.attributes = [("sms_from", from.as_str()), ("sms_to", to.as_str())]
@@ -359,10 +366,122 @@ async fn store_message(state: SmsState, inbound: Inbound) -> Response {
         Ok(events) => {
             let interaction = events.iter().find_map(|e| e.kind.interaction());
             tracing::info!(interaction_id = ?interaction.map(|i| i.to_string()), "SMS stored");
+            let created = events.iter().find_map(|e| match &e.kind {
+                crate::core::EventKind::InteractionCreated { spec, .. } => Some(spec.id),
+                _ => None,
+            });
+            if let Some(id) = created {
+                acknowledge(
+                    &state,
+                    id,
+                    &crate::core::QueueId::new(queue.clone()),
+                    &from,
+                    &to,
+                )
+                .await;
+            }
             empty_twiml()
         }
         Err(e) => engine_failure(e),
     }
+}
+
+/// The acknowledgement of a new SMS conversation, committed as an outbound SMS (delivered by
+/// the notify outbox): when `[citizen] sms_acknowledgement` is on, or when the queue is closed
+/// (its `[citizen.hours]`, which it then lists). It gives the reference and the delay: the
+/// announced one, and the one the queue's load gives when they differ.
+async fn acknowledge(
+    state: &SmsState,
+    interaction: InteractionId,
+    queue: &crate::core::QueueId,
+    from: &str,
+    to: &str,
+) {
+    let hours = state.citizen.hours_of(queue.as_str());
+    let closed = hours.is_some_and(|h| !h.is_open_at(state.clock.now()));
+    if !state.citizen.sms_acknowledgement && !closed {
+        return;
+    }
+    let q = queue.clone();
+    let read = state
+        .engine
+        .read(move |r| {
+            let delay = r.queue(&q).map(|q| q.config.announced_delay(Channel::Sms));
+            let position = r
+                .waiting_in_queue(&q)
+                .iter()
+                .position(|i| *i == interaction)
+                .map(|p| p + 1);
+            (delay, position)
+        })
+        .await
+        .unwrap_or((None, None));
+    let (announced, position) = read;
+    let expected = crate::channels::citizen::expected_delay(
+        announced,
+        position.and_then(|p| state.engine.expected_wait_ms(queue, p)),
+    )
+    .filter(|_| announced.is_some() && !closed);
+    let text = sms_acknowledgement(
+        &crate::channels::citizen::reference(interaction),
+        announced,
+        expected,
+        closed.then(|| hours.map(|h| h.lines("fr")).unwrap_or_default()),
+    );
+    let mut message = Message::new(
+        format!("sms:{}", ulid::Ulid::new()),
+        MessageDirection::Outbound,
+        text,
+    );
+    message.from = to.to_owned();
+    message.to = from.to_owned();
+    message
+        .meta
+        .insert("notice".into(), "acknowledgement".into());
+    if let Err(e) = state
+        .engine
+        .send(Command::AddMessage {
+            interaction,
+            message,
+        })
+        .await
+    {
+        tracing::warn!(interaction_id = %interaction, "SMS acknowledgement not committed: {e}");
+    }
+}
+
+/// The acknowledgement's text (French): the reference, the announced delay, the load's delay
+/// when it differs, the opening hours when closed.
+pub fn sms_acknowledgement(
+    reference: &str,
+    announced: Option<crate::core::AnnouncedDelay>,
+    expected_secs: Option<u64>,
+    closed_hours: Option<Vec<String>>,
+) -> String {
+    use crate::channels::email::notice::{delay_words, working_days_words};
+    let mut text = format!("Message reçu, référence {reference}.");
+    if let Some(hours) = closed_hours {
+        text.push_str(" Le service est fermé : nous vous répondrons à sa réouverture.");
+        if !hours.is_empty() {
+            text.push_str(&format!(" Horaires : {}.", hours.join(" ; ")));
+        }
+        return text;
+    }
+    let words = match announced {
+        Some(crate::core::AnnouncedDelay::Secs(s)) if s > 0 => Some(delay_words(s).0),
+        Some(crate::core::AnnouncedDelay::WorkingDays(d)) if d > 0 => Some(working_days_words(d).0),
+        _ => None,
+    };
+    if let Some(w) = words {
+        text.push_str(&format!(" Délai annoncé : {w}."));
+    }
+    if let Some(secs) = expected_secs {
+        text.push_str(&format!(
+            " Avec les demandes en attente, comptez environ {}.",
+            delay_words(secs).0
+        ));
+    }
+    text
 }
 
 /// STOP or START: recorded first (so that nothing more is sent even if the rest fails), then

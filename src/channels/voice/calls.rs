@@ -30,9 +30,8 @@
 //! call are handled one after the other; requests of different calls never wait for each
 //! other.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -286,8 +285,6 @@ struct Inner {
     /// read them): every waiting call then reads
     /// its interaction at its next poll.
     lag_epoch: AtomicU64,
-    /// Per queue: (last accept time, smoothed interval between accepts in ms).
-    pace: Mutex<HashMap<String, (Timestamp, f64)>>,
 }
 
 fn key(gateway: Gateway, sid: &str) -> String {
@@ -331,7 +328,6 @@ impl Calls {
                 by_interaction: DashMap::new(),
                 changed: DashMap::new(),
                 lag_epoch: AtomicU64::new(0),
-                pace: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -1172,8 +1168,9 @@ impl Calls {
         self.inner.calls.remove(&k);
     }
 
-    /// Reacts to committed events: an accepted voice offer bridges its call; the pace of
-    /// accepts per queue feeds the expected-wait announcements. Runs until the engine stops.
+    /// Reacts to committed events: an accepted voice offer bridges its call (the expected wait
+    /// announced on hold is the engine's, [`Engine::expected_wait_ms`]). Runs until the engine
+    /// stops.
     pub async fn follow_events(self) {
         let engine = self.inner.engine.clone();
         let after = engine.store().last_committed_seq().unwrap_or(0);
@@ -1222,23 +1219,16 @@ impl Calls {
             let agent = agent.clone();
             self.inner
                 .engine
-                .read(move |r| {
-                    let device = r.agent(&agent).and_then(|a| a.config.device);
-                    let queue = r.interaction(&interaction).map(|v| v.queue.to_string());
-                    (device, queue)
-                })
+                .read(move |r| r.agent(&agent).and_then(|a| a.config.device))
                 .await
         };
-        let (device, queue) = match looked {
+        let device = match looked {
             Ok(found) => found,
             Err(e) => {
                 tracing::error!(interaction_id = %interaction, "cannot read the agent's device: {e}");
                 return;
             }
         };
-        if let Some(queue) = queue {
-            self.record_pace(&queue, at);
-        }
         let Some(device) = device else {
             tracing::error!(interaction_id = %interaction, agent_id = %agent, "the agent has no device to bridge the call to: set one with AgentDesktop.SetDevice");
             return;
@@ -1309,30 +1299,12 @@ impl Calls {
         }
     }
 
-    fn record_pace(&self, queue: &str, at: Timestamp) {
-        let mut pace = self.inner.pace.lock().unwrap_or_else(|e| e.into_inner());
-        match pace.get_mut(queue) {
-            Some((last, interval)) => {
-                let gap = at.0.saturating_sub(last.0) as f64;
-                *interval = if *interval <= 0.0 {
-                    gap
-                } else {
-                    0.8 * *interval + 0.2 * gap
-                };
-                *last = at;
-            }
-            None => {
-                pace.insert(queue.to_owned(), (at, 0.0));
-            }
-        }
-    }
-
-    /// Position times the smoothed interval between accepts in the queue; `None` until two
-    /// accepts were seen.
+    /// The expected wait at `position` in `queue`, as every channel defines it
+    /// ([`crate::core::Pace`]); `None` until two accepts were seen.
     fn expected_wait_ms(&self, queue: &str, position: usize) -> Option<u64> {
-        let pace = self.inner.pace.lock().unwrap_or_else(|e| e.into_inner());
-        let (_, interval) = pace.get(queue)?;
-        (*interval > 0.0).then_some((*interval * position as f64) as u64)
+        self.inner
+            .engine
+            .expected_wait_ms(&crate::core::QueueId::new(queue), position)
     }
 
     /// Forgets ended calls older than `[voice] ended_ttl_secs` and calls silent for a day.

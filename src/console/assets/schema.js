@@ -208,6 +208,8 @@ export const messages = {
     [18, "default_wrap_up_code", "string", false, null, null],
     [15, "reoffer_after_secs", "uint64", false, null, null],
     [16, "max_declines", "uint32", false, null, null],
+    [21, "inform_moved", "bool", false, null, null],
+    [22, "inform_late", "bool", false, null, null],
   ] },
   "guichet.v1.WorkingDays": { fields: [
     [1, "voice", "uint32", false, null, null],
