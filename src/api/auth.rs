@@ -22,7 +22,7 @@ use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
 use crate::core::AgentId;
-use crate::store::{Role, Store, TokenInfo};
+use crate::store::{Role, StoreHandle, TokenInfo};
 
 /// How long a verified (or refused) token is remembered: a revoked token stops working within
 /// this delay.
@@ -242,7 +242,7 @@ type CacheEntry = (Option<Caller>, Instant);
 /// The interceptor that authenticates every call of the services it wraps.
 #[derive(Clone)]
 pub struct Auth {
-    store: Arc<Store>,
+    store: StoreHandle,
     cache: Arc<DashMap<[u8; 32], CacheEntry>>,
 }
 
@@ -254,7 +254,7 @@ impl std::fmt::Debug for Auth {
 
 impl Auth {
     /// Checks tokens against `store`'s token table.
-    pub fn new(store: Arc<Store>) -> Self {
+    pub fn new(store: StoreHandle) -> Self {
         Auth {
             store,
             cache: Arc::new(DashMap::new()),

@@ -84,10 +84,10 @@ pub async fn read(
     engine: &Engine,
     interaction: InteractionId,
 ) -> Result<Vec<ConversationEntry>, Status> {
-    let store = engine.store().clone();
-    tokio::task::spawn_blocking(move || store.conversation(interaction))
+    engine
+        .store()
+        .run(move |s| s.conversation(interaction))
         .await
-        .map_err(|e| Status::internal(format!("conversation read failed: {e}")))?
         .map_err(|e| convert::status_of(e.into()))
 }
 

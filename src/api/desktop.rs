@@ -1072,10 +1072,11 @@ impl DesktopService {
 
     /// The last transfer of interaction `id` by an agent, read from the journal.
     async fn transfer_of(&self, id: InteractionId) -> Result<Option<pb::TransferNote>, Status> {
-        let store = self.engine.store().clone();
-        let found = tokio::task::spawn_blocking(move || store.last_transfer(id))
+        let found = self
+            .engine
+            .store()
+            .run(move |s| s.last_transfer(id))
             .await
-            .map_err(|e| Status::internal(format!("transfer read failed: {e}")))?
             .map_err(|e| status_of(e.into()))?;
         Ok(found.map(|(at, by, note)| pb::TransferNote {
             from_agent: by.to_string(),

@@ -275,11 +275,11 @@ impl Interactions for InteractionsService {
 impl InteractionsService {
     /// The interaction that already holds the message with this id, if any.
     async fn recorded(&self, id: &str) -> Result<Option<InteractionId>, Status> {
-        let store = self.engine.store().clone();
         let id = id.to_owned();
-        tokio::task::spawn_blocking(move || store.message_interaction(&id))
+        self.engine
+            .store()
+            .run(move |s| s.message_interaction(&id))
             .await
-            .map_err(|e| Status::internal(format!("message lookup failed: {e}")))?
             .map_err(|e| status_of(e.into()))
     }
 }

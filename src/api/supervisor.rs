@@ -490,21 +490,22 @@ impl Supervisor for SupervisorService {
             0 => 50,
             n => n.min(500) as usize,
         };
-        let store = self.engine.store().clone();
-        let (summary, comments) = tokio::task::spawn_blocking(move || {
-            let summary = store.survey_summary_by_agent(from, to)?;
-            let comments = store.survey_comments(from, to, agent.as_ref(), limit)?;
-            Ok::<_, crate::store::StoreError>((
-                summary
-                    .into_iter()
-                    .filter(|(a, _)| agent.is_none() || a.as_ref() == agent.as_ref())
-                    .collect::<Vec<_>>(),
-                comments,
-            ))
-        })
-        .await
-        .map_err(|e| Status::internal(format!("satisfaction read failed: {e}")))?
-        .map_err(|e| status_of(crate::engine::EngineError::Store(e)))?;
+        let (summary, comments) = self
+            .engine
+            .store()
+            .run(move |store| {
+                let summary = store.survey_summary_by_agent(from, to)?;
+                let comments = store.survey_comments(from, to, agent.as_ref(), limit)?;
+                Ok::<_, crate::store::StoreError>((
+                    summary
+                        .into_iter()
+                        .filter(|(a, _)| agent.is_none() || a.as_ref() == agent.as_ref())
+                        .collect::<Vec<_>>(),
+                    comments,
+                ))
+            })
+            .await
+            .map_err(|e| status_of(crate::engine::EngineError::Store(e)))?;
         let (mut answers, mut total) = (0, 0);
         let agents = summary
             .iter()

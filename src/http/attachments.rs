@@ -279,14 +279,9 @@ async fn download(
     let (Ok(id), Ok(index)) = (interaction.parse::<InteractionId>(), index.parse::<usize>()) else {
         return forbidden();
     };
-    let store = state.engine.store().clone();
-    let read = tokio::task::spawn_blocking(move || store.conversation(id)).await;
+    let read = state.engine.store().run(move |s| s.conversation(id)).await;
     let conversation = match read {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            tracing::warn!(interaction = %id, "attachment read failed: {e}");
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "unavailable, retry later");
-        }
+        Ok(c) => c,
         Err(e) => {
             tracing::warn!(interaction = %id, "attachment read failed: {e}");
             return plain(StatusCode::SERVICE_UNAVAILABLE, "unavailable, retry later");
