@@ -377,3 +377,107 @@ fn the_password_never_comes_from_the_url_and_its_sources_are_checked() {
     let e = Store::open(&config).expect_err("serve on postgres");
     assert!(e.to_string().contains("docs/storage.md"), "{e}");
 }
+
+/// Figures for `docs/storage.md`, run by hand (`cargo test --test store_postgres -- --ignored
+/// --nocapture measure`, with `GUICHET_MEASURE_EVENTS` events for the recovery part, 1,000,000 by
+/// default): durable creations per second through the journal (pipelined appends of one
+/// `interaction_created` each, as the engine makes them, group-committed), and the time to
+/// recover a router from a journal of that many events without a snapshot, on PostgreSQL and,
+/// for the ratio, on SQLite in the same build. Prints; asserts nothing about speed.
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn measure_durable_creations_and_recovery() {
+    use std::time::Instant;
+    let Some(db) = PgDb::create() else { return };
+    let events: u64 = std::env::var("GUICHET_MEASURE_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+
+    // Durable creations per second.
+    let store = PgStore::open(&db.store_config()).expect("postgres");
+    let journal = store.start_journal().expect("journal");
+    let creations = 100_000u128;
+    let started = Instant::now();
+    let mut acks = std::collections::VecDeque::new();
+    for n in 0..creations {
+        let event = Event {
+            at: T0,
+            kind: guichet::core::EventKind::InteractionCreated {
+                spec: std::sync::Arc::new(spec(10_000_000 + n, "c-measure")),
+                priority: 0,
+                sla_deadline: T0.plus_secs(60),
+            },
+        };
+        acks.push_back(journal.append(vec![event]).expect("append"));
+        if acks.len() >= 4096 {
+            let ack = acks.pop_front().expect("ack");
+            ack.blocking_recv().expect("alive").expect("committed");
+        }
+    }
+    for ack in acks {
+        ack.blocking_recv().expect("alive").expect("committed");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let stats = journal.stats();
+    println!(
+        "postgres: {creations} durable creations in {secs:.2} s = {:.0}/s, {} transactions, \
+         mean batch {:.1} events",
+        creations as f64 / secs,
+        stats.transactions,
+        stats.mean_batch()
+    );
+    journal.shutdown().expect("shutdown");
+    drop(store);
+
+    // Recovery of `events` journaled events, on both backends.
+    let Some(db) = PgDb::create() else { return };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    for backend in ["postgres", "sqlite"] {
+        let mut config = match backend {
+            "postgres" => db.store_config(),
+            _ => StoreConfig::new(dir.path()),
+        };
+        config.snapshot_every = u64::MAX;
+        let (journal, keep): (Journal, Box<dyn std::any::Any>) = match backend {
+            "postgres" => {
+                let s = PgStore::open(&config).expect("postgres");
+                (s.start_journal().expect("journal"), Box::new(s))
+            }
+            _ => {
+                let s = Store::open(&config).expect("sqlite");
+                (s.start_journal().expect("journal"), Box::new(s))
+            }
+        };
+        let mut center = Center::new();
+        let mut n = 1u128;
+        let filling = Instant::now();
+        while journal.stats().events < events {
+            center.day(&journal, n, n + 999);
+            center.wait();
+            n += 1000;
+        }
+        let written = journal.stats().events;
+        let fill_secs = filling.elapsed().as_secs_f64();
+        journal.shutdown().expect("shutdown");
+        drop(keep);
+        let started = Instant::now();
+        let recovered = match backend {
+            "postgres" => PgStore::open(&config)
+                .expect("reopen")
+                .recover_router()
+                .expect("recover"),
+            _ => Store::open(&config)
+                .expect("reopen")
+                .recover_router()
+                .expect("recover"),
+        };
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(recovered.replayed, written);
+        println!(
+            "{backend}: journaled {written} events in {fill_secs:.1} s (router included); \
+             recovered them in {secs:.2} s ({:.0} events/s)",
+            written as f64 / secs
+        );
+    }
+}
