@@ -481,3 +481,106 @@ fn measure_durable_creations_and_recovery() {
         );
     }
 }
+
+#[test]
+fn an_installation_is_copied_from_sqlite_and_the_copy_checked() {
+    let Some(db) = PgDb::create() else { return };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = Store::open(&StoreConfig::new(dir.path())).expect("sqlite");
+    let journal = store.start_journal().expect("journal");
+    let mut center = Center::new();
+    center.day(&journal, 1, 8);
+    center.wait();
+    journal
+        .snapshot(center.router.snapshot())
+        .expect("snapshot")
+        .blocking_recv()
+        .expect("alive")
+        .expect("written");
+    center.day(&journal, 9, 12);
+    // One left open (created, not served).
+    center.run(
+        &journal,
+        Command::CreateInteraction {
+            spec: spec(99, "tab\there \\ new\nline"),
+        },
+    );
+    center.wait();
+    let live = center.router.snapshot();
+    journal.shutdown().expect("shutdown");
+    store
+        .create_token(guichet::store::Role::Admin, None, "first admin token", T0)
+        .expect("token");
+    store
+        .put_ivr_version(
+            "main",
+            1,
+            r#"{"name":"main"}"#,
+            T0,
+            &guichet::store::IvrAuthor {
+                author: "ops".into(),
+                comment: "first".into(),
+            },
+        )
+        .expect("ivr");
+    store.mark_seeded().expect("seeded");
+
+    let report = guichet::store::copy_from_sqlite(&store, &db.store_config()).expect("copy");
+    let rows = |t: &str| {
+        report
+            .tables
+            .iter()
+            .find(|(name, _)| name == t)
+            .map(|(_, n)| *n)
+    };
+    assert_eq!(rows("tokens"), Some(1));
+    assert_eq!(rows("ivr_versions"), Some(1));
+    assert_eq!(rows("snapshots"), Some(1));
+    assert_eq!(rows("secrets"), Some(1));
+    assert_eq!(report.last_seq, store.last_committed_seq().expect("last"));
+    assert!(report.open_interactions >= 1);
+
+    // The copy is a working store: the same router, the same flags, the same secret.
+    let pg = PgStore::open(&db.store_config()).expect("open the copy");
+    assert!(pg.is_seeded().expect("seeded flag"));
+    assert_eq!(
+        pg.recover_router().expect("recover").router.snapshot(),
+        live
+    );
+    let secret = |sql: &str| -> String {
+        db.client()
+            .query_one(sql, &[])
+            .expect("secret")
+            .get::<_, String>(0)
+    };
+    let lite_secret: String = rusqlite::Connection::open(dir.path().join("guichet.db"))
+        .expect("sqlite")
+        .query_row(
+            "SELECT value FROM secrets WHERE name = 'attachment_links'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("sqlite secret");
+    assert_eq!(
+        secret("SELECT value FROM secrets WHERE name = 'attachment_links'"),
+        lite_secret
+    );
+    // The journal kept its dense sequence numbers, text with tabs, backslashes and newlines
+    // intact.
+    let seqs = seqs_in(&db);
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+    let contact: String = db
+        .client()
+        .query_one("SELECT contact FROM journal WHERE contact LIKE 'tab%'", &[])
+        .expect("contact")
+        .get(0);
+    assert_eq!(contact, "tab\there \\ new\nline");
+    drop(pg);
+
+    // A second copy into the same database is refused, and changes nothing.
+    let again = guichet::store::copy_from_sqlite(&store, &db.store_config()).expect_err("again");
+    assert!(
+        again.to_string().contains("migrate into an empty database"),
+        "{again}"
+    );
+}

@@ -87,7 +87,7 @@ pub use ivr::{IvrActive, IvrAuthor, IvrVersionInfo};
 pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
 pub use maintenance::Erasure;
 pub use outbox::{Delivery, DeliveryChannel, DeliveryState};
-pub use pg::{PgSettings, PgStore, Target};
+pub use pg::{copy_from_sqlite, CopyReport, PgSettings, PgStore, Target};
 pub use schema::SCHEMA_VERSION;
 pub use secrets::ATTACHMENT_LINKS;
 pub use surveys::{

@@ -9,11 +9,13 @@
 //! the lock goes with the connection if the process dies. The high-availability issue replaces
 //! it with a lease row and a term checked by every append (see `docs/storage.md`).
 //!
-//! What is here: the journal, snapshots, recovery, the `meta` flags, and the tables' schema.
+//! What is here: the journal, snapshots, recovery, the `meta` flags, the tables' schema, and the
+//! copy of a SQLite installation (`copy.rs`).
 //! The configuration-table methods (tokens, IVR, indicators, surveys, outbox...) are SQLite's
 //! only so far; `docs/storage.md` says what is left.
 
 mod connect;
+mod copy;
 mod journal;
 mod schema;
 
@@ -30,6 +32,7 @@ use super::{Journal, StoreConfig, StoreError};
 
 use connect::pg_error;
 pub use connect::{PgSettings, Target};
+pub use copy::{copy_from_sqlite, CopyReport};
 use journal::PgJournal;
 
 /// The key of the session advisory lock held by the connection of the database's one writer.
@@ -109,7 +112,7 @@ impl PgStore {
         self.found_version
     }
 
-    fn conn(&self) -> MutexGuard<'_, Client> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Client> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
