@@ -341,8 +341,10 @@ fn a_missing_database_a_refused_login_and_no_server_are_told_apart() {
 #[test]
 fn the_password_never_comes_from_the_url_and_its_sources_are_checked() {
     // Configuration errors need no server.
-    let mut config = StoreConfig::default();
-    config.backend = guichet::store::Backend::Postgres;
+    let mut config = StoreConfig {
+        backend: guichet::store::Backend::Postgres,
+        ..StoreConfig::default()
+    };
     let e = PgStore::open(&config).expect_err("no URL");
     assert!(e.to_string().contains("needs [store] url"), "{e}");
 

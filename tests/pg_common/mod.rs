@@ -54,10 +54,11 @@ impl PgDb {
 
     /// A store configuration on this database.
     pub fn store_config(&self) -> StoreConfig {
-        let mut config = StoreConfig::default();
-        config.backend = Backend::Postgres;
-        config.url = Some(self.url.clone());
-        config
+        StoreConfig {
+            backend: Backend::Postgres,
+            url: Some(self.url.clone()),
+            ..StoreConfig::default()
+        }
     }
 
     /// A plain connection to this database.
