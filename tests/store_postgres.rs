@@ -382,7 +382,7 @@ fn the_password_never_comes_from_the_url_and_its_sources_are_checked() {
 
 /// Figures for `docs/storage.md`, run by hand (`cargo test --test store_postgres -- --ignored
 /// --nocapture measure`, with `GUICHET_MEASURE_EVENTS` events for the recovery part, 1,000,000 by
-/// default): durable creations per second through the journal (pipelined appends of one
+/// default; `GUICHET_MEASURE_BACKENDS=postgres` for PostgreSQL alone): durable creations per second through the journal (pipelined appends of one
 /// `interaction_created` each, as the engine makes them, group-committed), and the time to
 /// recover a router from a journal of that many events without a snapshot, on PostgreSQL and,
 /// for the ratio, on SQLite in the same build. Prints; asserts nothing about speed.
@@ -435,7 +435,11 @@ fn measure_durable_creations_and_recovery() {
     // Recovery of `events` journaled events, on both backends.
     let Some(db) = PgDb::create() else { return };
     let dir = tempfile::tempdir().expect("temporary directory");
+    let backends = std::env::var("GUICHET_MEASURE_BACKENDS").unwrap_or("postgres,sqlite".into());
     for backend in ["postgres", "sqlite"] {
+        if !backends.contains(backend) {
+            continue;
+        }
         let mut config = match backend {
             "postgres" => db.store_config(),
             _ => StoreConfig::new(dir.path()),
