@@ -49,7 +49,7 @@ use guichet::api::proto::supervisor_client::SupervisorClient;
 use guichet::api::proto::{self as pb, offer_update::Update};
 use guichet::core::AgentId;
 use guichet::engine::{Clock, SystemClock};
-use guichet::store::{Role, Store, StoreConfig};
+use guichet::store::{Role, Store, StoreConfig, StoreHandle};
 
 /// End-to-end gRPC load: agents, a creation rate, create-to-offer latency.
 #[derive(Debug, Parser)]
@@ -123,7 +123,7 @@ type Authed = InterceptedService<Channel, Bearer>;
 /// Where the tokens come from.
 enum Tokens {
     /// A database: an admin token, an integrator token and one token per agent.
-    Store(Arc<Store>),
+    Store(StoreHandle),
     /// One supervisor or admin token for everything (agents named in each call).
     One(String),
 }
@@ -221,9 +221,9 @@ fn main() -> anyhow::Result<()> {
         }
         Some(addr) => {
             let tokens = match (&args.data_dir, &args.token) {
-                (Some(dir), _) => {
-                    Tokens::Store(Arc::new(Store::open_shared(&StoreConfig::new(dir))?))
-                }
+                (Some(dir), _) => Tokens::Store(StoreHandle::new(Store::open_shared(
+                    &StoreConfig::new(dir),
+                )?)),
                 (None, Some(token)) => Tokens::One(token.clone()),
                 (None, None) => bail!("with --addr, give --data-dir DIR or --token TOKEN"),
             };
@@ -780,7 +780,7 @@ fn report(args: &Args, stats: &Stats, window: &Window) {
 /// A server in this process, on its own runtime and a temporary data directory.
 struct LocalServer {
     addr: String,
-    store: Arc<Store>,
+    store: StoreHandle,
     stop: tokio::sync::oneshot::Sender<()>,
     thread: std::thread::JoinHandle<anyhow::Result<()>>,
     _dir: tempfile::TempDir,

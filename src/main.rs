@@ -52,6 +52,10 @@ enum Cmd {
     /// trees) and, with --yes, apply it as live changes through the server's gRPC API; with
     /// --prune, also remove the queues and agents the file does not have.
     Apply(ApplyArgs),
+    /// Copy an installation's SQLite database (--from-sqlite DATA_DIR) into the empty PostgreSQL
+    /// database of the configuration's [store] section, and check the copy: row counts, last
+    /// sequence number, the same router recovered from both. Stop the server first.
+    Migrate(cli::migrate::MigrateArgs),
 }
 
 /// A usage error: exit code 2.
@@ -114,5 +118,6 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         Cmd::Token(args) => cli::token::run(args),
         Cmd::User(args) => cli::user::run(args),
         Cmd::Apply(args) => cli::apply::run(args),
+        Cmd::Migrate(args) => cli::migrate::run(args),
     }
 }

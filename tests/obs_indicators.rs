@@ -206,7 +206,7 @@ async fn a_scripted_day_gives_the_hand_computed_indicators_and_they_survive_rest
         .expect("start");
     let aggregator = Aggregator::start(&engine, &cfg).await.expect("aggregator");
     scripted_day(&engine, &clock).await;
-    let store = Arc::clone(engine.store());
+    let store = engine.store().clone();
     let at = clock.now_ts();
     store
         .record_survey_answer(&answer(1, Channel::Voice, "c1", 5, at), &cfg.day_of(at))
@@ -283,7 +283,7 @@ async fn a_scripted_day_gives_the_hand_computed_indicators_and_they_survive_rest
         .await
         .expect("login");
     accept(&engine, 6).await;
-    let store = Arc::clone(engine.store());
+    let store = engine.store().clone();
     aggregator.sync(&store).await.expect("sync");
     check_day(&report(&store, &cfg, Period::Day, day));
     let next = report(&store, &cfg, Period::Day, day.succ_opt().expect("date"));

@@ -24,7 +24,7 @@ use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
 use crate::core::AgentId;
-use crate::store::{Role, Store, TokenInfo};
+use crate::store::{Role, StoreHandle, TokenInfo};
 
 /// How long a verified (or refused) token is remembered: a revoked token stops working within
 /// this delay.
@@ -260,7 +260,7 @@ fn wall_now() -> crate::core::Timestamp {
 /// The interceptor that authenticates every call of the services it wraps.
 #[derive(Clone)]
 pub struct Auth {
-    store: Arc<Store>,
+    store: StoreHandle,
     cache: Arc<DashMap<[u8; 32], CacheEntry>>,
 }
 
@@ -272,7 +272,7 @@ impl std::fmt::Debug for Auth {
 
 impl Auth {
     /// Checks tokens against `store`'s token table.
-    pub fn new(store: Arc<Store>) -> Self {
+    pub fn new(store: StoreHandle) -> Self {
         Auth {
             store,
             cache: Arc::new(DashMap::new()),

@@ -15,7 +15,6 @@ use crate::store::ConversationEntry;
 
 use super::convert::{self, ms};
 use super::proto as pb;
-use super::status;
 
 /// The longest text an agent may send in one message.
 pub const MAX_REPLY_BYTES: usize = 64 * 1024;
@@ -85,8 +84,11 @@ pub async fn read(
     engine: &Engine,
     interaction: InteractionId,
 ) -> Result<Vec<ConversationEntry>, Status> {
-    let store = engine.store().clone();
-    status::blocking("conversation read", move || store.conversation(interaction)).await
+    engine
+        .store()
+        .run(move |s| s.conversation(interaction))
+        .await
+        .map_err(Status::from)
 }
 
 /// The protobuf form of an interaction's conversation (for a call, its voicemail if it has one).

@@ -1107,18 +1107,21 @@ impl AgentDesktop for DesktopService {
             0 => 20,
             n => n.min(200) as usize,
         };
-        let store = self.engine.store().clone();
         let who = agent.clone();
-        let (summary, comments) = status::blocking("own satisfaction read", move || {
-            let summary = store
-                .survey_summary_by_agent(from, to)?
-                .into_iter()
-                .find(|(a, _)| a.as_ref() == Some(&who))
-                .map(|(_, s)| s);
-            let comments = store.survey_comments(from, to, Some(&who), limit)?;
-            Ok((summary, comments))
-        })
-        .await?;
+        let (summary, comments) = self
+            .engine
+            .store()
+            .run(move |store| {
+                let summary = store
+                    .survey_summary_by_agent(from, to)?
+                    .into_iter()
+                    .find(|(a, _)| a.as_ref() == Some(&who))
+                    .map(|(_, s)| s);
+                let comments = store.survey_comments(from, to, Some(&who), limit)?;
+                Ok((summary, comments))
+            })
+            .await
+            .map_err(Status::from)?;
         Ok(Response::new(pb::MySatisfaction {
             answers: summary.as_ref().map_or(0, |s| s.answers),
             average: summary.as_ref().and_then(|s| s.average()).unwrap_or(0.0),

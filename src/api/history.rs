@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::core::{ContactId, EndReason, EventKind, InteractionId, Timestamp};
 use crate::engine::{run_view, Engine, View, ViewBatch, ViewFailed};
-use crate::store::{HistoryEntry, Store};
+use crate::store::{HistoryEntry, StoreHandle};
 
 use super::convert::{channel_pb, ms};
 use super::proto as pb;
@@ -160,7 +160,7 @@ impl Recent {
 /// Contacts' recent histories.
 #[derive(Clone)]
 pub struct History {
-    store: Arc<Store>,
+    store: StoreHandle,
     recent: Arc<Mutex<Recent>>,
 }
 
@@ -174,34 +174,31 @@ impl History {
     /// Histories from `engine`'s journal, kept up to date from its committed events.
     pub fn start(engine: &Engine) -> Self {
         let history = History {
-            store: Arc::clone(engine.store()),
+            store: engine.store().clone(),
             recent: Arc::new(Mutex::new(Recent::default())),
         };
         let task = history.clone();
         let engine = engine.clone();
         tokio::spawn(async move {
-            let store = Arc::clone(&task.store);
-            let read = tokio::task::spawn_blocking(move || {
-                let after = store.last_committed_seq()?;
-                Ok::<_, crate::store::StoreError>((
-                    after,
-                    store.journal_contacts(MAX_JOURNAL_CONTACTS)?,
-                ))
-            })
-            .await;
+            let read = task
+                .store
+                .run(move |store| {
+                    let after = store.last_committed_seq()?;
+                    Ok::<_, crate::store::StoreError>((
+                        after,
+                        store.journal_contacts(MAX_JOURNAL_CONTACTS)?,
+                    ))
+                })
+                .await;
             // Events after `after` are followed (a contact committed since is either in the
             // set or among them).
             let after = match read {
-                Ok(Ok((after, known))) => {
+                Ok((after, known)) => {
                     task.lock().in_journal = known;
                     after
                 }
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "journal contacts unavailable");
-                    engine.store().last_committed_seq().unwrap_or(0)
-                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "journal contacts task failed");
+                    tracing::warn!(error = %e, "journal contacts unavailable");
                     engine.store().last_committed_seq().unwrap_or(0)
                 }
             };
@@ -245,14 +242,13 @@ impl History {
         let entries = match cached {
             Some(entries) => entries,
             None => {
-                let store = Arc::clone(&self.store);
                 let who = contact.clone();
-                let read = tokio::task::spawn_blocking(move || {
-                    store.contact_history(&who, HISTORY_LIMIT + 1)
-                })
-                .await;
+                let read = self
+                    .store
+                    .run(move |store| store.contact_history(&who, HISTORY_LIMIT + 1))
+                    .await;
                 match read {
-                    Ok(Ok(entries)) => {
+                    Ok(entries) => {
                         let mut recent = self.lock();
                         if recent.loading.remove(&contact).unwrap_or(true) {
                             // An event about this contact came while reading: the read may
@@ -266,14 +262,9 @@ impl History {
                             recent.contacts.entry(contact).or_insert(entries).clone()
                         }
                     }
-                    Ok(Err(e)) => {
-                        self.lock().loading.remove(&contact);
-                        tracing::warn!(error = %e, interaction_id = %except, "contact history unavailable");
-                        return Vec::new();
-                    }
                     Err(e) => {
                         self.lock().loading.remove(&contact);
-                        tracing::warn!(error = %e, interaction_id = %except, "contact history task failed");
+                        tracing::warn!(error = %e, interaction_id = %except, "contact history unavailable");
                         return Vec::new();
                     }
                 }

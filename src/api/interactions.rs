@@ -18,7 +18,6 @@ use super::conversation;
 use super::convert::{self, event_pb, event_queue, interaction_id};
 use super::proto as pb;
 use super::proto::interactions_server::Interactions;
-use super::status;
 
 const INTEGRATOR_ROLES: &[Role] = &[Role::Integrator, Role::Supervisor, Role::Admin];
 
@@ -340,9 +339,12 @@ impl Interactions for InteractionsService {
 impl InteractionsService {
     /// The interaction that already holds the message with this id, if any.
     async fn recorded(&self, id: &str) -> Result<Option<InteractionId>, Status> {
-        let store = self.engine.store().clone();
         let id = id.to_owned();
-        status::blocking("message lookup", move || store.message_interaction(&id)).await
+        self.engine
+            .store()
+            .run(move |s| s.message_interaction(&id))
+            .await
+            .map_err(Status::from)
     }
 }
 

@@ -143,11 +143,10 @@ impl LiveStats {
         }));
         let mut after = None;
         if let Some(now) = now {
-            let store = Arc::clone(engine.store());
             let day = config.day_of(now);
-            let state = tokio::task::spawn_blocking(move || store.indicator_state(&day)).await;
+            let state = engine.store().run(move |s| s.indicator_state(&day)).await;
             match state {
-                Ok(Ok(state)) => {
+                Ok(state) => {
                     let mut c = counters.lock().unwrap_or_else(|e| e.into_inner());
                     let today = c.days.entry(config.date_of(now)).or_default();
                     for row in &state.days {
@@ -159,8 +158,7 @@ impl LiveStats {
                     c.fold = OutcomeFold::resume(state.pending);
                     after = Some(state.cursor);
                 }
-                Ok(Err(e)) => tracing::warn!(error = %e, "statistics start from zero today"),
-                Err(_) => tracing::warn!("statistics start from zero today"),
+                Err(e) => tracing::warn!(error = %e, "statistics start from zero today"),
             }
         }
         let after = match after {

@@ -24,20 +24,6 @@ pub fn internal(what: &str, error: &dyn Display) -> Status {
     ))
 }
 
-/// Runs a blocking store call off the async threads; a failure becomes the status a caller
-/// would get from the engine, and a crashed task an internal error about `what`.
-pub async fn blocking<T, F>(what: &'static str, call: F) -> Result<T, Status>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
-{
-    match tokio::task::spawn_blocking(call).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(Status::from(EngineError::Store(e))),
-        Err(join) => Err(internal(what, &join)),
-    }
-}
-
 impl From<EngineError> for Status {
     fn from(error: EngineError) -> Status {
         match error {

@@ -22,7 +22,6 @@ use super::history::History;
 use super::proto as pb;
 use super::proto::supervisor_server::Supervisor;
 use super::stats::{live_queues, queue_stats_pb, LiveStats};
-use super::status;
 
 const SUPERVISOR_ROLES: &[Role] = &[Role::Supervisor, Role::Admin];
 
@@ -579,19 +578,22 @@ impl Supervisor for SupervisorService {
             0 => 50,
             n => n.min(500) as usize,
         };
-        let store = self.engine.store().clone();
-        let (summary, comments) = status::blocking("satisfaction read", move || {
-            let summary = store.survey_summary_by_agent(from, to)?;
-            let comments = store.survey_comments(from, to, agent.as_ref(), limit)?;
-            Ok::<_, crate::store::StoreError>((
-                summary
-                    .into_iter()
-                    .filter(|(a, _)| agent.is_none() || a.as_ref() == agent.as_ref())
-                    .collect::<Vec<_>>(),
-                comments,
-            ))
-        })
-        .await?;
+        let (summary, comments) = self
+            .engine
+            .store()
+            .run(move |store| {
+                let summary = store.survey_summary_by_agent(from, to)?;
+                let comments = store.survey_comments(from, to, agent.as_ref(), limit)?;
+                Ok::<_, crate::store::StoreError>((
+                    summary
+                        .into_iter()
+                        .filter(|(a, _)| agent.is_none() || a.as_ref() == agent.as_ref())
+                        .collect::<Vec<_>>(),
+                    comments,
+                ))
+            })
+            .await
+            .map_err(Status::from)?;
         let (mut answers, mut total) = (0, 0);
         let agents = summary
             .iter()

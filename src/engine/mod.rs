@@ -50,7 +50,7 @@ use crate::core::{
     AgentState, Command, ContactId, Event, EventKind, InteractionId, QueueId, RouteError, Router,
     Timestamp,
 };
-use crate::store::{Ack, Erasure, Journal, Store, StoreConfig, StoreError};
+use crate::store::{Ack, Erasure, Journal, Store, StoreConfig, StoreError, StoreHandle};
 
 mod views;
 
@@ -231,7 +231,7 @@ pub struct Engine {
     /// Taken when the engine ends, so that subscriptions end too (a subscription ends once
     /// every sender is gone, and clones of this handle may live on).
     events: Arc<Mutex<Option<broadcast::Sender<Committed>>>>,
-    store: Arc<Store>,
+    store: StoreHandle,
     stopped: Arc<AtomicBool>,
     task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
     /// The pace of each queue's acceptances, for the expected wait every channel states.
@@ -327,12 +327,9 @@ impl Engine {
             let ack = append_blocking(&journal, &startup).await?;
             ack.await.map_err(|_| EngineError::Stopped)??;
         }
-        let store = Arc::new(store);
+        let store = StoreHandle::new(store);
         if !already_seeded {
-            let s = Arc::clone(&store);
-            tokio::task::spawn_blocking(move || s.mark_seeded())
-                .await
-                .map_err(|_| EngineError::Stopped)??;
+            store.run(|s| s.mark_seeded()).await?;
         }
         let report = StartReport {
             replayed: recovered.replayed,
@@ -347,12 +344,7 @@ impl Engine {
         let events = Arc::new(Mutex::new(Some(events_tx.clone())));
         let stopped = Arc::new(AtomicBool::new(false));
         let (pending_tx, pending_rx) = mpsc::channel(config.command_queue.max(1));
-        let first_seq = {
-            let s = Arc::clone(&store);
-            tokio::task::spawn_blocking(move || s.last_committed_seq())
-                .await
-                .map_err(|_| EngineError::Stopped)??
-        };
+        let first_seq = store.run(|s| s.last_committed_seq()).await?;
         let pace = Arc::new(Mutex::new(crate::core::Pace::new()));
         let committer = tokio::spawn(commit_loop(
             pending_rx,
@@ -473,12 +465,10 @@ impl Engine {
         interaction: InteractionId,
         message: crate::core::Message,
     ) -> Result<Vec<Event>, EngineError> {
-        let store = self.store.clone();
-        let known = tokio::task::spawn_blocking(move || store.interaction_spec(interaction))
-            .await
-            .map_err(|e| {
-                EngineError::Store(StoreError::Invalid(format!("follow-up check failed: {e}")))
-            })??;
+        let known = self
+            .store
+            .run(move |s| s.interaction_spec(interaction))
+            .await?;
         if known.is_none() {
             return Err(EngineError::Route(RouteError::UnknownInteraction(
                 interaction,
@@ -536,8 +526,9 @@ impl Engine {
         pace.expected_wait_ms(queue, position)
     }
 
-    /// The store, for its configuration tables (tokens, IVR versions).
-    pub fn store(&self) -> &Arc<Store> {
+    /// The store, for its tables (tokens, IVR versions, indicators...): call it from async code
+    /// with [`StoreHandle::run`].
+    pub fn store(&self) -> &StoreHandle {
         &self.store
     }
 

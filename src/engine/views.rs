@@ -85,12 +85,10 @@ pub trait View: Send + 'static {
         engine: &Engine,
         seq: u64,
     ) -> impl Future<Output = Result<u64, ViewFailed>> + Send {
-        let store = Arc::clone(engine.store());
+        let store = engine.store().clone();
         let name = self.name();
         async move {
-            let last = tokio::task::spawn_blocking(move || store.last_committed_seq())
-                .await
-                .map_err(|e| ViewFailed(e.to_string()))??;
+            let last = store.run(|s| s.last_committed_seq()).await?;
             tracing::warn!(
                 view = name,
                 missed = last.saturating_sub(seq),
@@ -127,10 +125,7 @@ impl ViewHandle {
 
     /// Waits until the view has taken every event committed so far.
     pub async fn sync(&self, engine: &Engine) -> Result<(), StoreError> {
-        let store = Arc::clone(engine.store());
-        let last = tokio::task::spawn_blocking(move || store.last_committed_seq())
-            .await
-            .map_err(|_| StoreError::Closed)??;
+        let last = engine.store().run(|s| s.last_committed_seq()).await?;
         self.wait_for(last).await;
         Ok(())
     }
@@ -178,10 +173,7 @@ pub async fn run_view_from_now<V: View>(
     view: V,
 ) -> Result<ViewHandle, StoreError> {
     // Subscribed first: whatever commits in between is read back from the journal or skipped.
-    let store = Arc::clone(engine.store());
-    let last = tokio::task::spawn_blocking(move || store.last_committed_seq())
-        .await
-        .map_err(|_| StoreError::Closed)??;
+    let last = engine.store().run(|s| s.last_committed_seq()).await?;
     Ok(run_view(engine, view, last))
 }
 
@@ -302,7 +294,7 @@ impl Runner {
     async fn catch_up<V: View>(&mut self, view: &mut V) -> Result<(), ViewFailed> {
         loop {
             let (tx, mut rx) = mpsc::channel::<Vec<(u64, Event)>>(2);
-            let store = Arc::clone(self.engine.store());
+            let store = self.engine.store().clone();
             let after = self.cursor;
             let reader = tokio::task::spawn_blocking(move || {
                 let mut chunk = Vec::with_capacity(CATCH_UP_CHUNK);

@@ -280,12 +280,10 @@ async fn download(
     let (Ok(id), Ok(index)) = (interaction.parse::<InteractionId>(), index.parse::<usize>()) else {
         return forbidden();
     };
-    let store = state.engine.store().clone();
-    let read = tokio::task::spawn_blocking(move || store.conversation(id)).await;
+    let read = state.engine.store().run(move |s| s.conversation(id)).await;
     let conversation = match read {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return HttpError::from(e).into_response(),
-        Err(e) => return HttpError::internal("attachment read", &e).into_response(),
+        Ok(c) => c,
+        Err(e) => return HttpError::from(e).into_response(),
     };
     let Some(entry) = conversation
         .iter()

@@ -96,33 +96,33 @@ async fn report(
         })
         .await
         .map_err(unavailable)?;
-    let store = std::sync::Arc::clone(state.engine.store());
+    let store = state.engine.store().clone();
     let config = state.indicators.clone();
     let QueuesSeen {
         delays,
         names,
         hidden,
     } = seen;
-    let report = tokio::task::spawn_blocking(move || {
-        let (from, to) = period.range(date);
-        let mut days = store.indicator_days(
-            &from.format("%Y-%m-%d").to_string(),
-            &to.format("%Y-%m-%d").to_string(),
-        )?;
-        // Queues not marked public are left out of every row and total.
-        days.retain(|d| !hidden.contains(&d.queue));
-        Ok::<_, crate::store::StoreError>(Report::from_days(
-            &config,
-            period,
-            from,
-            to,
-            &days,
-            &|q, c| delays.get(&(q.to_owned(), c.to_owned())).copied(),
-        ))
-    })
-    .await
-    .map_err(|e| HttpError::internal("indicators report", &e).into_response())?
-    .map_err(|e| HttpError::from(e).into_response())?;
+    let report = store
+        .run(move |store| {
+            let (from, to) = period.range(date);
+            let mut days = store.indicator_days(
+                &from.format("%Y-%m-%d").to_string(),
+                &to.format("%Y-%m-%d").to_string(),
+            )?;
+            // Queues not marked public are left out of every row and total.
+            days.retain(|d| !hidden.contains(&d.queue));
+            Ok::<_, crate::store::StoreError>(Report::from_days(
+                &config,
+                period,
+                from,
+                to,
+                &days,
+                &|q, c| delays.get(&(q.to_owned(), c.to_owned())).copied(),
+            ))
+        })
+        .await
+        .map_err(|e| HttpError::from(e).into_response())?;
     let names = names
         .into_iter()
         .filter(|(id, _)| report.rows.iter().any(|r| r.queue.as_deref() == Some(id)))

@@ -42,7 +42,7 @@ pub use sms::SmsSender;
 use crate::config::Config;
 use crate::core::{EventKind, Message, MessageDirection, Timestamp};
 use crate::engine::{wait_for_event, Clock, Engine, SystemClock};
-use crate::store::{Delivery, DeliveryChannel, DeliveryState, Store, StoreError};
+use crate::store::{Delivery, DeliveryChannel, DeliveryState, Store, StoreError, StoreHandle};
 
 /// The meta key that marks an SMS the opt-out handling itself sends (sent even to a number that
 /// opted out).
@@ -89,7 +89,7 @@ const MAX_IDLE: Duration = Duration::from_secs(30);
 /// The durable outbox's worker.
 pub struct Outbox {
     engine: Engine,
-    store: Arc<Store>,
+    store: StoreHandle,
     config: NotifyConfig,
     email: Option<Box<dyn Sender>>,
     sms: Option<Box<dyn Sender>>,
@@ -216,10 +216,7 @@ impl Outbox {
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| StoreError::Invalid(format!("outbox store task failed: {e}")))?
+        self.store.run(f).await
     }
 
     /// One attempt at one delivery, and its outcome recorded.

@@ -15,14 +15,12 @@
 //! *satisfaction* is the survey answers received in the period for the queue and channel, their
 //! average score (1 to 5).
 
-use std::sync::Arc;
-
 use chrono::{Datelike, Duration as Days, NaiveDate};
 use serde::Serialize;
 
 use crate::core::{ratio, Channel, Counts, Event};
 use crate::engine::{run_view, Clock, Engine, View, ViewBatch, ViewFailed, ViewHandle};
-use crate::store::{IndicatorDay, Store, StoreError};
+use crate::store::{IndicatorDay, Store, StoreError, StoreHandle};
 
 use super::IndicatorsConfig;
 
@@ -317,7 +315,7 @@ pub struct Aggregator {
 
 /// The aggregation, as a view of committed events.
 struct Folder {
-    store: Arc<Store>,
+    store: StoreHandle,
     config: IndicatorsConfig,
 }
 
@@ -331,15 +329,14 @@ impl View for Folder {
     }
 
     async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
-        let store = Arc::clone(&self.store);
         let config = self.config.clone();
-        tokio::task::spawn_blocking(move || {
-            let events: Vec<(u64, Event)> =
-                batch.numbered().map(|(seq, e)| (seq, e.clone())).collect();
-            store.fold_indicator_events(&events, &|at| config.day_of(at))
-        })
-        .await
-        .map_err(|e| ViewFailed(e.to_string()))??;
+        self.store
+            .run(move |store| {
+                let events: Vec<(u64, Event)> =
+                    batch.numbered().map(|(seq, e)| (seq, e.clone())).collect();
+                store.fold_indicator_events(&events, &|at| config.day_of(at))
+            })
+            .await?;
         Ok(())
     }
 }
@@ -351,15 +348,12 @@ impl Aggregator {
         engine: &Engine,
         config: &IndicatorsConfig,
     ) -> Result<Aggregator, StoreError> {
-        let store = Arc::clone(engine.store());
-        let s = Arc::clone(&store);
-        let cursor = tokio::task::spawn_blocking(move || s.indicators_cursor())
-            .await
-            .map_err(|_| StoreError::Closed)??;
+        let store = engine.store().clone();
+        let cursor = store.run(|s| s.indicators_cursor()).await?;
         let view = run_view(
             engine,
             Folder {
-                store: Arc::clone(&store),
+                store: store.clone(),
                 config: config.clone(),
             },
             cursor,

@@ -372,10 +372,9 @@ impl Observer {
     pub async fn start(engine: &Engine) {
         install();
         let mut observer = Observer::default();
-        let store = std::sync::Arc::clone(engine.store());
-        let state = tokio::task::spawn_blocking(move || store.indicator_state("")).await;
+        let state = engine.store().run(|s| s.indicator_state("")).await;
         let after = match state {
-            Ok(Ok(state)) => {
+            Ok(state) => {
                 observer.fold = OutcomeFold::resume(state.pending);
                 Some(state.cursor)
             }

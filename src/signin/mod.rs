@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::core::Timestamp;
-use crate::store::{IdentitySource, SessionInfo, Store, UserInfo, MAX_LOGIN_LEN};
+use crate::store::{IdentitySource, SessionInfo, StoreHandle, UserInfo, MAX_LOGIN_LEN};
 
 pub use password::{Hasher, PasswordError};
 pub use throttle::{Throttle, Throttled};
@@ -65,7 +65,7 @@ impl From<SignInError> for tonic::Status {
 /// Checks sign-ins and opens sessions; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct SignIns {
-    store: Arc<Store>,
+    store: StoreHandle,
     hasher: Hasher,
     throttle: Arc<Throttle>,
     session: Duration,
@@ -73,7 +73,7 @@ pub struct SignIns {
 
 impl SignIns {
     /// Sign-ins against `store`'s users, sessions lasting `session`.
-    pub fn new(store: Arc<Store>, session: Duration) -> Result<Self, PasswordError> {
+    pub fn new(store: StoreHandle, session: Duration) -> Result<Self, PasswordError> {
         Ok(SignIns {
             store,
             hasher: Hasher::new(Hasher::default_slots())?,
@@ -108,11 +108,11 @@ impl SignIns {
         self.throttle
             .begin(&login, address, started)
             .map_err(SignInError::Throttled)?;
-        let store = self.store.clone();
         let lookup = login.clone();
-        let found = tokio::task::spawn_blocking(move || store.user_credentials(&lookup))
+        let found = self
+            .store
+            .run(move |s| s.user_credentials(&lookup))
             .await
-            .map_err(|e| SignInError::Internal(e.to_string()))?
             .map_err(|e| SignInError::Internal(e.to_string()))?;
         // Only password users have a hash to check; others (OpenID Connect) check against the
         // decoy and are refused like a wrong password.
@@ -143,15 +143,15 @@ impl SignIns {
             now.as_millis()
                 .saturating_add(u64::try_from(self.session.as_millis()).unwrap_or(u64::MAX)),
         );
-        let store = self.store.clone();
         let user = found.user;
-        let (token, session) = tokio::task::spawn_blocking({
-            let user = user.clone();
-            move || store.create_session(&user, now, expires)
-        })
-        .await
-        .map_err(|e| SignInError::Internal(e.to_string()))?
-        .map_err(|e| SignInError::Internal(e.to_string()))?;
+        let (token, session) = self
+            .store
+            .run({
+                let user = user.clone();
+                move |s| s.create_session(&user, now, expires)
+            })
+            .await
+            .map_err(|e| SignInError::Internal(e.to_string()))?;
         metrics::counter!(crate::obs::metrics::names::SIGN_INS, "outcome" => "signed_in")
             .increment(1);
         tracing::info!(login = %user.login, role = %user.role, session = %session.id, "signed in");

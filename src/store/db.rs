@@ -18,6 +18,7 @@ use super::codec::{seq_from_sql, seq_to_sql, Decoder};
 use super::error::{SqlContext, StoreError};
 use super::journal::Journal;
 use super::schema::migrate;
+use super::writer::SqliteJournal;
 use super::{StoreConfig, Synchronous};
 
 /// The database file's name inside the data directory.
@@ -147,6 +148,7 @@ impl Store {
     /// another process uses the directory.
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         config.validate()?;
+        refuse_postgres(config)?;
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.clone(),
@@ -174,6 +176,7 @@ impl Store {
     /// server once, or use [`Store::open`] while no server runs). The journal cannot be started.
     pub fn open_shared(config: &StoreConfig) -> Result<Store, StoreError> {
         config.validate()?;
+        refuse_postgres(config)?;
         let path = config.data_dir.join(DATABASE_FILE);
         if !path.exists() {
             return Err(StoreError::Invalid(format!(
@@ -372,12 +375,15 @@ impl Store {
                 .optional()
                 .at(&self.path)?;
             Journal::start(
-                conn,
+                Box::new(SqliteJournal {
+                    conn,
+                    path: self.path.clone(),
+                    _lock: lock,
+                }),
                 self.path.clone(),
                 &self.config,
                 (last, last_at.unwrap_or(0)),
                 since_snapshot,
-                lock,
             )
         })();
         if started.is_err() {
@@ -416,6 +422,21 @@ impl Store {
         .at(&self.path)?;
         tx.commit().at(&self.path)
     }
+}
+
+/// The server's tables (tokens, IVR, indicators, surveys, outbox...) are read and written
+/// through [`Store`], on SQLite only so far: a configuration asking for PostgreSQL is refused
+/// here with what is and is not available, rather than half served.
+fn refuse_postgres(config: &StoreConfig) -> Result<(), StoreError> {
+    if config.backend == super::Backend::Postgres {
+        return Err(StoreError::Config(
+            "backend = \"postgres\": this version keeps the journal, snapshots and recovery on \
+             PostgreSQL (PgStore) but not yet the server's other tables, so `serve` runs on \
+             backend = \"sqlite\" only; see docs/storage.md"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A journal reader's checkpoint (the `meta` value of `key`, 0 when unset) and the journal's

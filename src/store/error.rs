@@ -47,6 +47,14 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// PostgreSQL refused a connection or a statement; `detail` says what to check.
+    #[error("PostgreSQL {target}: {detail}")]
+    Postgres {
+        /// The database, as `postgres://user@host:port/dbname` (never with a password).
+        target: String,
+        /// What went wrong and what to check.
+        detail: String,
+    },
     /// The file is not a Guichet database, or it is damaged.
     #[error("{} cannot be used as a Guichet database ({detail}): if it is Guichet's, restore it from a backup; otherwise move it aside (with its -wal and -shm files, if any) to start with an empty database, or set [store] data_dir to another directory", path.display())]
     Corrupt {

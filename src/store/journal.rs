@@ -14,15 +14,13 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
-use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::core::{ContactId, Event, Snapshot, Timestamp};
 
-use super::db::ProcessLock;
 use super::error::StoreError;
 use super::maintenance::Erasure;
-use super::writer::Writer;
+use super::writer::{JournalBackend, Writer};
 use super::StoreConfig;
 
 /// Resolves when the writer has done what was asked: for an append, `Ok(seq)` once its events
@@ -162,15 +160,15 @@ impl std::fmt::Debug for Journal {
 }
 
 impl Journal {
-    /// Spawns the writer thread on `conn`. `last_seq` is the last sequence number used and
+    /// Spawns the writer thread on `backend`. `path` names the database in errors (a file, or a
+    /// PostgreSQL URL without its password); `last_seq` is the last sequence number used and
     /// `last_at` the time of the last event journaled.
     pub(crate) fn start(
-        conn: Connection,
+        backend: Box<dyn JournalBackend>,
         path: PathBuf,
         config: &StoreConfig,
         (last_seq, last_at): (u64, i64),
         since_snapshot: u64,
-        lock: Arc<ProcessLock>,
     ) -> Result<Journal, StoreError> {
         let shared = Arc::new(Shared {
             path: path.clone(),
@@ -191,13 +189,12 @@ impl Journal {
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer::new(
-            conn,
+            backend,
             path.clone(),
             rx,
             Arc::clone(&shared),
             config.max_batch,
             (last_seq, last_at),
-            lock,
         );
         let handle = std::thread::Builder::new()
             .name("guichet-journal".into())

@@ -16,8 +16,9 @@ use crate::core::{
     Attributes, ContactId, EventKind, InteractionId, InteractionSpec, Message, Snapshot, Timestamp,
 };
 
-use super::codec::{millis_to_sql, seq_from_sql, seq_to_sql};
+use super::codec::{millis_to_sql, seq_from_sql};
 use super::error::{SqlContext, StoreError};
+use super::writer::JournalBackend;
 
 /// Sequence numbers covered by one retention chunk (one short transaction).
 const RETENTION_CHUNK: u64 = 20_000;
@@ -46,26 +47,16 @@ impl RetentionJob {
     /// to do. On error the acknowledgement is handed back with the error.
     #[allow(clippy::type_complexity)]
     pub(crate) fn start(
-        conn: &Connection,
-        path: &Path,
+        backend: &mut dyn JournalBackend,
         purge_before: Timestamp,
         ack: oneshot::Sender<Result<u64, StoreError>>,
     ) -> Result<Option<RetentionJob>, (oneshot::Sender<Result<u64, StoreError>>, StoreError)> {
-        let bounds = (|| -> Result<(Option<i64>, Option<i64>), StoreError> {
-            let upto: Option<i64> = conn
-                .query_row("SELECT MAX(seq) FROM snapshots", [], |r| r.get(0))
-                .at(path)?;
-            let first: Option<i64> = conn
-                .query_row("SELECT MIN(seq) FROM journal", [], |r| r.get(0))
-                .at(path)?;
-            Ok((upto, first))
-        })();
-        match bounds {
+        match backend.retention_bounds() {
             Err(e) => Err((ack, e)),
             Ok((Some(upto), Some(first))) if first <= upto => Ok(Some(RetentionJob {
                 purge_before: millis_to_sql(purge_before),
-                upto: seq_from_sql(upto),
-                cursor: seq_from_sql(first).saturating_sub(1),
+                upto,
+                cursor: first.saturating_sub(1),
                 deleted: 0,
                 ack,
             })),
@@ -77,18 +68,12 @@ impl RetentionJob {
     }
 
     /// Deletes one chunk.
-    pub(crate) fn step(&mut self, conn: &Connection, path: &Path) -> RetentionStep {
+    pub(crate) fn step(&mut self, backend: &mut dyn JournalBackend) -> RetentionStep {
         let hi = self.cursor.saturating_add(RETENTION_CHUNK).min(self.upto);
-        let deleted = conn
-            .execute(
-                "DELETE FROM journal WHERE seq > ?1 AND seq <= ?2 AND at < ?3",
-                params![seq_to_sql(self.cursor), seq_to_sql(hi), self.purge_before],
-            )
-            .at(path);
-        match deleted {
+        match backend.delete_journal(self.cursor, hi, self.purge_before) {
             Err(e) => RetentionStep::Done(Err(e)),
             Ok(n) => {
-                self.deleted += n as u64;
+                self.deleted += n;
                 self.cursor = hi;
                 if hi >= self.upto {
                     RetentionStep::Done(Ok(()))

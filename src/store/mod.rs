@@ -61,12 +61,14 @@ mod conversation;
 mod created;
 mod db;
 mod error;
+mod handle;
 mod history;
 mod indicators;
 mod ivr;
 mod journal;
 mod maintenance;
 mod outbox;
+pub mod pg;
 mod schema;
 mod secrets;
 mod surveys;
@@ -83,12 +85,14 @@ use serde::{Deserialize, Serialize};
 pub use conversation::ConversationEntry;
 pub use db::{Recovered, Recovery, Store, DATABASE_FILE, LOCK_FILE};
 pub use error::StoreError;
+pub use handle::StoreHandle;
 pub use history::HistoryEntry;
 pub use indicators::{IndicatorDay, IndicatorState};
 pub use ivr::{IvrActive, IvrAuthor, IvrVersionInfo};
 pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
 pub use maintenance::Erasure;
 pub use outbox::{Delivery, DeliveryChannel, DeliveryState};
+pub use pg::{copy_from_sqlite, CopyReport, PgSettings, PgStore, Target};
 pub use schema::SCHEMA_VERSION;
 pub use secrets::ATTACHMENT_LINKS;
 pub use surveys::{
@@ -125,6 +129,17 @@ impl Synchronous {
     }
 }
 
+/// Which database keeps the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// An embedded SQLite file, `<data_dir>/guichet.db` (the default: nothing to install).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database named by [`StoreConfig::url`].
+    Postgres,
+}
+
 /// Where and how the store keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,6 +171,20 @@ pub struct StoreConfig {
     /// touched). `None` (the default) keeps everything.
     #[serde(default)]
     pub retention_days: Option<u32>,
+    /// Which database keeps the journal and the tables: `sqlite` (the default) or `postgres`.
+    #[serde(default)]
+    pub backend: Backend,
+    /// With `backend = "postgres"`: the connection URL, `postgres://USER@HOST:PORT/DATABASE`
+    /// (libpq's URL or key=value form), without a password.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// With `backend = "postgres"`: the environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// With `backend = "postgres"`: a file holding the password (its first line; keep it
+    /// readable by Guichet's user only).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -188,6 +217,10 @@ impl Default for StoreConfig {
             snapshot_every: default_snapshot_every(),
             busy_timeout_ms: default_busy_timeout_ms(),
             retention_days: None,
+            backend: Backend::default(),
+            url: None,
+            password_env: None,
+            password_file: None,
         }
     }
 }

@@ -13,6 +13,11 @@
 //! leave a hole in the journal that recovery could not replay across.
 //!
 //! Retention runs as a background job in chunks, each chunk taken only when no request waits.
+//!
+//! The loop is the same for every backend: what differs (the SQL, the connection, how a commit
+//! is made durable) sits behind [`JournalBackend`], implemented here for SQLite and in
+//! `pg/journal.rs` for PostgreSQL. Sequence numbers are always assigned here, by this loop, in
+//! queue order: never by the database (a `SERIAL` would leave gaps on rollback).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -24,13 +29,13 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use crate::core::Snapshot;
+use crate::core::{ContactId, Snapshot};
 
-use super::codec::{encode, seq_to_sql, Row};
+use super::codec::{encode, seq_from_sql, seq_to_sql, Row};
 use super::db::ProcessLock;
 use super::error::{SqlContext, StoreError};
 use super::journal::{bucket, Msg, Shared};
-use super::maintenance::{erase_contact, RetentionJob, RetentionStep};
+use super::maintenance::{erase_contact, Erasure, RetentionJob, RetentionStep};
 
 /// Pauses before retrying a failed transaction; after the last, the journal halts.
 const RETRY_BACKOFF: [Duration; 3] = [
@@ -40,7 +45,132 @@ const RETRY_BACKOFF: [Duration; 3] = [
 ];
 
 /// How many snapshots are kept.
-const SNAPSHOTS_KEPT: i64 = 2;
+pub(crate) const SNAPSHOTS_KEPT: i64 = 2;
+
+/// What the writer loop needs from a database. Every method runs on the writer thread, in queue
+/// order; each is one transaction (or none).
+pub(crate) trait JournalBackend: Send + 'static {
+    /// Inserts `rows` with the sequence numbers `base + 1 ..`, in one transaction: all or none.
+    fn insert_rows(&mut self, rows: &[Row], base: u64) -> Result<(), StoreError>;
+    /// Stores the snapshot `payload` (JSON) at `seq` and keeps only the newest
+    /// [`SNAPSHOTS_KEPT`], in one transaction.
+    fn write_snapshot(&mut self, seq: u64, at: i64, payload: &str) -> Result<(), StoreError>;
+    /// The latest snapshot's sequence number and the journal's first one (retention's bounds).
+    fn retention_bounds(&mut self) -> Result<(Option<u64>, Option<u64>), StoreError>;
+    /// Deletes the journal rows with `after < seq <= upto` and `at < before`; returns how many.
+    fn delete_journal(&mut self, after: u64, upto: u64, before: i64) -> Result<u64, StoreError>;
+    /// Erases a contact's personal data (see [`super::Journal::erase_contact`]).
+    fn erase_contact(&mut self, contact: &ContactId) -> Result<Erasure, StoreError>;
+    /// Closes the connection once everything is written.
+    fn close(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// The SQLite journal: the writer's own connection, and the data directory's process lock
+/// (held as long as the writer runs).
+pub(crate) struct SqliteJournal {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+    pub(crate) _lock: Arc<ProcessLock>,
+}
+
+impl JournalBackend for SqliteJournal {
+    fn insert_rows(&mut self, rows: &[Row], base: u64) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&self.path)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO journal (seq, at, kind, interaction, agent, contact, payload, \
+                     message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .at(&self.path)?;
+            for (i, row) in rows.iter().enumerate() {
+                insert
+                    .execute(params![
+                        seq_to_sql(base + 1 + i as u64),
+                        row.at,
+                        row.kind,
+                        row.interaction,
+                        row.agent,
+                        row.contact,
+                        row.payload,
+                        row.message,
+                    ])
+                    .at(&self.path)?;
+            }
+        }
+        tx.commit().at(&self.path)
+    }
+
+    fn write_snapshot(&mut self, seq: u64, at: i64, payload: &str) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(path)?;
+        tx.execute(
+            "DELETE FROM snapshots WHERE seq = ?1",
+            params![seq_to_sql(seq)],
+        )
+        .at(path)?;
+        tx.execute(
+            "INSERT INTO snapshots (seq, at, payload) VALUES (?1, ?2, ?3)",
+            params![seq_to_sql(seq), at, payload],
+        )
+        .at(path)?;
+        let keep_from: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 1 OFFSET ?1",
+                params![SNAPSHOTS_KEPT - 1],
+                |r| r.get(0),
+            )
+            .optional()
+            .at(path)?;
+        if let Some(keep_from) = keep_from {
+            tx.execute("DELETE FROM snapshots WHERE seq < ?1", params![keep_from])
+                .at(path)?;
+        }
+        tx.commit().at(path)
+    }
+
+    fn retention_bounds(&mut self) -> Result<(Option<u64>, Option<u64>), StoreError> {
+        let upto: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(seq) FROM snapshots", [], |r| r.get(0))
+            .at(&self.path)?;
+        let first: Option<i64> = self
+            .conn
+            .query_row("SELECT MIN(seq) FROM journal", [], |r| r.get(0))
+            .at(&self.path)?;
+        Ok((upto.map(seq_from_sql), first.map(seq_from_sql)))
+    }
+
+    fn delete_journal(&mut self, after: u64, upto: u64, before: i64) -> Result<u64, StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM journal WHERE seq > ?1 AND seq <= ?2 AND at < ?3",
+                params![seq_to_sql(after), seq_to_sql(upto), before],
+            )
+            .at(&self.path)
+            .map(|n| n as u64)
+    }
+
+    fn erase_contact(&mut self, contact: &ContactId) -> Result<Erasure, StoreError> {
+        erase_contact(&mut self.conn, &self.path, contact)
+    }
+
+    /// Checkpoints the write-ahead log into the database file so that it starts small next time.
+    fn close(self: Box<Self>) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .at(&self.path)?;
+        self.conn
+            .close()
+            .map_err(|(_, e)| StoreError::sqlite(&self.path, e))
+    }
+}
 
 /// One append of a batch, waiting for the commit.
 struct PendingAppend {
@@ -60,7 +190,7 @@ struct PendingSnapshot {
 
 /// The writer thread's state.
 pub(crate) struct Writer {
-    conn: Connection,
+    backend: Box<dyn JournalBackend>,
     path: PathBuf,
     rx: Receiver<Msg>,
     shared: Arc<Shared>,
@@ -70,21 +200,19 @@ pub(crate) struct Writer {
     /// The time of the last event written (for snapshot rows).
     last_at: i64,
     jobs: VecDeque<RetentionJob>,
-    _lock: Arc<ProcessLock>,
 }
 
 impl Writer {
     pub(crate) fn new(
-        conn: Connection,
+        backend: Box<dyn JournalBackend>,
         path: PathBuf,
         rx: Receiver<Msg>,
         shared: Arc<Shared>,
         max_batch: usize,
         (last_seq, last_at): (u64, i64),
-        lock: Arc<ProcessLock>,
     ) -> Writer {
         Writer {
-            conn,
+            backend,
             path,
             rx,
             shared,
@@ -92,7 +220,6 @@ impl Writer {
             last_seq,
             last_at,
             jobs: VecDeque::new(),
-            _lock: lock,
         }
     }
 
@@ -114,7 +241,7 @@ impl Writer {
                     self.write_batch(batch);
                 }
                 Msg::Retention { purge_before, ack } => {
-                    match RetentionJob::start(&self.conn, &self.path, purge_before, ack) {
+                    match RetentionJob::start(self.backend.as_mut(), purge_before, ack) {
                         Ok(Some(job)) => self.jobs.push_back(job),
                         Ok(None) => self.shared.release(1),
                         Err((ack, e)) => {
@@ -124,7 +251,7 @@ impl Writer {
                     }
                 }
                 Msg::Erase { contact, ack } => {
-                    let result = erase_contact(&mut self.conn, &self.path, &contact);
+                    let result = self.backend.erase_contact(&contact);
                     self.shared.release(1);
                     let _ = ack.send(result);
                 }
@@ -290,7 +417,7 @@ impl Writer {
     fn commit_with_retries(&mut self, rows: &[Row], base: u64) -> Result<(), String> {
         let mut attempt = 0;
         loop {
-            match self.insert_rows(rows, base) {
+            match self.backend.insert_rows(rows, base) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     self.shared
@@ -306,65 +433,13 @@ impl Writer {
         }
     }
 
-    fn insert_rows(&mut self, rows: &[Row], base: u64) -> rusqlite::Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO journal (seq, at, kind, interaction, agent, contact, payload, message) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for (i, row) in rows.iter().enumerate() {
-                insert.execute(params![
-                    seq_to_sql(base + 1 + i as u64),
-                    row.at,
-                    row.kind,
-                    row.interaction,
-                    row.agent,
-                    row.contact,
-                    row.payload,
-                    row.message,
-                ])?;
-            }
-        }
-        tx.commit()
-    }
-
     /// Writes one snapshot and prunes the older ones.
     fn write_snapshot(&mut self, seq: u64, at: i64, snapshot: &Snapshot) -> Result<(), StoreError> {
         let payload = serde_json::to_string(snapshot).map_err(|e| StoreError::Encode {
             what: "snapshot",
             detail: e.to_string(),
         })?;
-        let path = &self.path;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .at(path)?;
-        tx.execute(
-            "DELETE FROM snapshots WHERE seq = ?1",
-            params![seq_to_sql(seq)],
-        )
-        .at(path)?;
-        tx.execute(
-            "INSERT INTO snapshots (seq, at, payload) VALUES (?1, ?2, ?3)",
-            params![seq_to_sql(seq), at, payload],
-        )
-        .at(path)?;
-        let keep_from: Option<i64> = tx
-            .query_row(
-                "SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 1 OFFSET ?1",
-                params![SNAPSHOTS_KEPT - 1],
-                |r| r.get(0),
-            )
-            .optional()
-            .at(path)?;
-        if let Some(keep_from) = keep_from {
-            tx.execute("DELETE FROM snapshots WHERE seq < ?1", params![keep_from])
-                .at(path)?;
-        }
-        tx.commit().at(path)
+        self.backend.write_snapshot(seq, at, &payload)
     }
 
     /// Runs one chunk of the oldest retention job; acknowledges it when done.
@@ -372,7 +447,7 @@ impl Writer {
         let Some(mut job) = self.jobs.pop_front() else {
             return;
         };
-        match job.step(&self.conn, &self.path) {
+        match job.step(self.backend.as_mut()) {
             RetentionStep::More => self.jobs.push_front(job),
             RetentionStep::Done(result) => {
                 self.shared.release(1);
@@ -381,14 +456,9 @@ impl Writer {
         }
     }
 
-    /// Checkpoints the write-ahead log into the database file so that it starts small next time.
+    /// Closes the backend's connection.
     fn close(self) -> Result<(), StoreError> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .at(&self.path)?;
-        self.conn
-            .close()
-            .map_err(|(_, e)| StoreError::sqlite(&self.path, e))
+        self.backend.close()
     }
 }
 

@@ -161,10 +161,7 @@ impl Surveys {
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let store = self.inner.engine.store().clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| StoreError::Invalid(format!("survey store task failed: {e}")))?
+        self.inner.engine.store().run(f).await
     }
 
     /// What the survey page says the rated request was: its service (the queue's display

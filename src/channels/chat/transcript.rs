@@ -30,10 +30,10 @@ pub(super) async fn read(
     engine: &Engine,
     interaction: InteractionId,
 ) -> Result<Vec<ConversationEntry>, StoreError> {
-    let store = engine.store().clone();
-    tokio::task::spawn_blocking(move || store.conversation(interaction))
+    engine
+        .store()
+        .run(move |s| s.conversation(interaction))
         .await
-        .map_err(|e| StoreError::Invalid(format!("conversation read failed: {e}")))?
 }
 
 /// The display names of the agents who wrote in a conversation.

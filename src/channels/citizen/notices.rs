@@ -253,11 +253,11 @@ impl View for Notices {
             }
         }
         if sent || self.saved.elapsed() >= CHECKPOINT_EVERY {
-            let store = Arc::clone(self.engine.store());
             let seq = batch.last_seq();
-            tokio::task::spawn_blocking(move || store.set_view_checkpoint(NOTICES_VIEW, seq))
-                .await
-                .map_err(|e| ViewFailed(e.to_string()))??;
+            self.engine
+                .store()
+                .run(move |s| s.set_view_checkpoint(NOTICES_VIEW, seq))
+                .await?;
             self.saved = std::time::Instant::now();
         }
         self.done = batch.last_seq();
@@ -265,9 +265,11 @@ impl View for Notices {
     }
 
     async fn finish(&mut self) {
-        let store = Arc::clone(self.engine.store());
         let done = self.done;
-        let _ = tokio::task::spawn_blocking(move || store.set_view_checkpoint(NOTICES_VIEW, done))
+        let _ = self
+            .engine
+            .store()
+            .run(move |s| s.set_view_checkpoint(NOTICES_VIEW, done))
             .await;
     }
 }
@@ -277,18 +279,18 @@ async fn read(
     engine: &Engine,
     interaction: InteractionId,
 ) -> Result<Option<(Channel, Option<String>, Vec<ConversationEntry>)>, ViewFailed> {
-    let store = Arc::clone(engine.store());
-    tokio::task::spawn_blocking(move || {
-        let Some((_, spec)) = store.interaction_spec(interaction)? else {
-            return Ok(None);
-        };
-        let language = spec.attributes.get("language").map(str::to_owned);
-        let conversation = store.conversation(interaction)?;
-        Ok(Some((spec.channel, language, conversation)))
-    })
-    .await
-    .map_err(|e| ViewFailed(e.to_string()))?
-    .map_err(|e: crate::store::StoreError| ViewFailed(e.to_string()))
+    engine
+        .store()
+        .run(move |store| {
+            let Some((_, spec)) = store.interaction_spec(interaction)? else {
+                return Ok(None);
+            };
+            let language = spec.attributes.get("language").map(str::to_owned);
+            let conversation = store.conversation(interaction)?;
+            Ok(Some((spec.channel, language, conversation)))
+        })
+        .await
+        .map_err(|e| ViewFailed(e.to_string()))
 }
 
 /// Commits the move notice of the move at `seq` of `interaction` into `queue`, if the queue

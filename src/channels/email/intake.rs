@@ -346,11 +346,7 @@ impl Intake {
         &self,
         f: impl FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, Refusal> {
-        let store = self.engine.store().clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(temporary)?
-            .map_err(temporary)
+        self.engine.store().run(f).await.map_err(temporary)
     }
 
     /// The conversation message for `email` (its attachments moved out of it).

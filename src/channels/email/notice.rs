@@ -204,11 +204,11 @@ impl View for Notices {
             }
         }
         if sent || self.saved.elapsed() >= CHECKPOINT_EVERY {
-            let store = std::sync::Arc::clone(self.engine.store());
             let seq = batch.last_seq();
-            tokio::task::spawn_blocking(move || store.set_view_checkpoint(NOTICES_VIEW, seq))
-                .await
-                .map_err(|e| ViewFailed(e.to_string()))??;
+            self.engine
+                .store()
+                .run(move |s| s.set_view_checkpoint(NOTICES_VIEW, seq))
+                .await?;
             self.saved = std::time::Instant::now();
         }
         self.done = batch.last_seq();
@@ -218,9 +218,11 @@ impl View for Notices {
     async fn finish(&mut self) {
         // The last event handled, so that a restart does not read the tail again (a notice
         // that could not be committed is before it, and comes again).
-        let store = std::sync::Arc::clone(self.engine.store());
         let done = self.done;
-        let _ = tokio::task::spawn_blocking(move || store.set_view_checkpoint(NOTICES_VIEW, done))
+        let _ = self
+            .engine
+            .store()
+            .run(move |s| s.set_view_checkpoint(NOTICES_VIEW, done))
             .await;
     }
 }
@@ -229,27 +231,24 @@ impl View for Notices {
 /// inbound message is not already followed by one. Fails (to be tried again) only when the
 /// engine could not take the notice now; true when a notice was committed.
 async fn notify_completed(engine: &Engine, interaction: InteractionId) -> Result<bool, ViewFailed> {
-    let store = engine.store().clone();
-    let read = tokio::task::spawn_blocking(move || {
-        let spec = store.interaction_spec(interaction)?;
-        if spec
-            .as_ref()
-            .is_none_or(|(_, s)| s.channel != Channel::Email)
-        {
-            return Ok(None);
-        }
-        store.conversation(interaction).map(Some)
-    })
-    .await;
+    let read = engine
+        .store()
+        .run(move |store| {
+            let spec = store.interaction_spec(interaction)?;
+            if spec
+                .as_ref()
+                .is_none_or(|(_, s)| s.channel != Channel::Email)
+            {
+                return Ok(None);
+            }
+            store.conversation(interaction).map(Some)
+        })
+        .await;
     let conversation = match read {
-        Ok(Ok(Some(c))) => c,
-        Ok(Ok(None)) => return Ok(false),
-        Ok(Err(e)) => {
-            warn!(interaction_id = %interaction, "completion notice: cannot read the conversation: {e}");
-            return Err(ViewFailed(e.to_string()));
-        }
+        Ok(Some(c)) => c,
+        Ok(None) => return Ok(false),
         Err(e) => {
-            warn!(interaction_id = %interaction, "completion notice: {e}");
+            warn!(interaction_id = %interaction, "completion notice: cannot read the conversation: {e}");
             return Err(ViewFailed(e.to_string()));
         }
     };

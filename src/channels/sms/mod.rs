@@ -317,27 +317,23 @@ async fn store_message(state: SmsState, inbound: Inbound) -> Response {
     let (id, sid_for_check, from_for_check) = (message.id.clone(), sid.clone(), from.clone());
     // Only an SMS that reads as a survey answer may be the retry of a recorded one.
     let reads_as_answer = crate::survey::parse_answer(&message.text).is_some();
-    let seen = tokio::task::spawn_blocking(move || -> Result<bool, crate::store::StoreError> {
-        if store.message_interaction(&id)?.is_some()
-            || (reads_as_answer && store.survey_answered_by(&id)?)
-        {
-            return Ok(true);
-        }
-        Ok(matches!(store.sms_opt_out(&from_for_check)?, Some((_, s)) if s == sid_for_check))
-    })
-    .await;
+    let seen = store
+        .run(move |store| -> Result<bool, crate::store::StoreError> {
+            if store.message_interaction(&id)?.is_some()
+                || (reads_as_answer && store.survey_answered_by(&id)?)
+            {
+                return Ok(true);
+            }
+            Ok(matches!(store.sms_opt_out(&from_for_check)?, Some((_, s)) if s == sid_for_check))
+        })
+        .await;
     match seen {
-        Ok(Ok(true)) => {
+        Ok(true) => {
             tracing::info!("duplicate delivery of a stored SMS: ignored");
             return empty_twiml();
         }
-        Ok(Ok(false)) => {}
-        Ok(Err(e)) => return store_failure(e),
-        Err(e) => {
-            return store_failure(crate::store::StoreError::Invalid(format!(
-                "SMS duplicate check failed: {e}"
-            )))
-        }
+        Ok(false) => {}
+        Err(e) => return store_failure(e),
     }
 
     if let Some(kw) = keyword(&message.text) {
@@ -543,24 +539,19 @@ async fn opt_keyword(
     let now = state.clock.now();
     let (number, s) = (from.to_owned(), sid.to_owned());
     // STOP also opts the number out of satisfaction surveys; START lets them ask again.
-    let recorded = tokio::task::spawn_blocking(move || {
-        store.set_sms_opt_out(&number, opted_out, now, &s)?;
-        let contact = ContactId::new(&number);
-        if opted_out {
-            store.opt_out(&contact, now)
-        } else {
-            store.opt_in(&contact).map(|_| ())
-        }
-    })
-    .await;
-    match recorded {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return store_failure(e),
-        Err(e) => {
-            return store_failure(crate::store::StoreError::Invalid(format!(
-                "SMS opt-out could not be recorded: {e}"
-            )))
-        }
+    let recorded = store
+        .run(move |store| {
+            store.set_sms_opt_out(&number, opted_out, now, &s)?;
+            let contact = ContactId::new(&number);
+            if opted_out {
+                store.opt_out(&contact, now)
+            } else {
+                store.opt_in(&contact).map(|_| ())
+            }
+        })
+        .await;
+    if let Err(e) = recorded {
+        return store_failure(e);
     }
     tracing::info!(opted_out, "SMS opt-out recorded");
     let reply = if opted_out {

@@ -19,7 +19,7 @@ use crate::engine::Engine;
 use crate::ivr::{
     IvrRegistry, IvrTree, KnownQueues, NodeId, RegistryError, ValidationError, ValidationErrors,
 };
-use crate::store::{IvrAuthor, IvrVersionInfo, Store, StoreError};
+use crate::store::{IvrAuthor, IvrVersionInfo, StoreError, StoreHandle};
 
 use super::config::VoiceConfig;
 
@@ -74,7 +74,7 @@ pub struct StoredVersion {
 #[derive(Debug, Clone)]
 pub struct IvrTrees {
     registry: Arc<RwLock<IvrRegistry>>,
-    store: Arc<Store>,
+    store: StoreHandle,
     writes: Arc<tokio::sync::Mutex<()>>,
     /// Where the queues trees name are looked up (the router).
     engine: Engine,
@@ -96,26 +96,25 @@ impl IvrTrees {
         config: &VoiceConfig,
         now: Timestamp,
     ) -> Result<IvrTrees, TreeError> {
-        let store = Arc::clone(engine.store());
-        let s = Arc::clone(&store);
-        let rows = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-            let mut rows = Vec::new();
-            let mut active = Vec::new();
-            for name in s.ivr_names()? {
-                let versions = s.ivr_versions(&name)?;
-                for info in versions {
-                    if let Some(json) = s.ivr_version(&name, info.version)? {
-                        rows.push((info, json));
+        let store = engine.store().clone();
+        let rows = store
+            .run(move |s| -> Result<_, StoreError> {
+                let mut rows = Vec::new();
+                let mut active = Vec::new();
+                for name in s.ivr_names()? {
+                    let versions = s.ivr_versions(&name)?;
+                    for info in versions {
+                        if let Some(json) = s.ivr_version(&name, info.version)? {
+                            rows.push((info, json));
+                        }
+                    }
+                    if let Some(a) = s.ivr_active(&name)? {
+                        active.push((name, a));
                     }
                 }
-                if let Some(a) = s.ivr_active(&name)? {
-                    active.push((name, a));
-                }
-            }
-            Ok((rows, active, s.number_bindings()?))
-        })
-        .await
-        .map_err(|e| TreeError::Parse(e.to_string()))??;
+                Ok((rows, active, s.number_bindings()?))
+            })
+            .await?;
         let (rows, active, bindings) = rows;
         let mut registry = IvrRegistry::new();
         for (info, json) in rows {
@@ -267,12 +266,11 @@ impl IvrTrees {
         });
         tree.version = version;
         let json = serde_json::to_string(&tree).map_err(|e| TreeError::Parse(e.to_string()))?;
-        let store = Arc::clone(&self.store);
         let name = tree.name.clone();
         let by = by.clone();
-        tokio::task::spawn_blocking(move || store.put_ivr_version(&name, version, &json, now, &by))
-            .await
-            .map_err(|e| TreeError::Parse(e.to_string()))??;
+        self.store
+            .run(move |s| s.put_ivr_version(&name, version, &json, now, &by))
+            .await?;
         self.registry
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -310,11 +308,8 @@ impl IvrTrees {
 
     /// The stored versions of `name`, oldest first, with the active one flagged.
     pub async fn versions(&self, name: &str) -> Result<Vec<IvrVersionInfo>, TreeError> {
-        let store = Arc::clone(&self.store);
         let owned = name.to_owned();
-        let list = tokio::task::spawn_blocking(move || store.ivr_versions(&owned))
-            .await
-            .map_err(|e| TreeError::Parse(e.to_string()))??;
+        let list = self.store.run(move |s| s.ivr_versions(&owned)).await?;
         if list.is_empty() {
             return Err(RegistryError::UnknownTree {
                 name: name.to_owned(),
@@ -343,11 +338,11 @@ impl IvrTrees {
                 name: name.to_owned(),
                 version,
             })?;
-        let store = Arc::clone(&self.store);
         let owned = name.to_owned();
-        let json = tokio::task::spawn_blocking(move || store.ivr_version(&owned, version))
-            .await
-            .map_err(|e| TreeError::Parse(e.to_string()))??
+        let json = self
+            .store
+            .run(move |s| s.ivr_version(&owned, version))
+            .await?
             .ok_or_else(|| RegistryError::UnknownVersion {
                 name: name.to_owned(),
                 version,
@@ -397,11 +392,10 @@ impl IvrTrees {
         version: u32,
         previous: Vec<u32>,
     ) -> Result<(), TreeError> {
-        let store = Arc::clone(&self.store);
         let name = name.to_owned();
-        tokio::task::spawn_blocking(move || store.set_active_ivr(&name, version, &previous))
-            .await
-            .map_err(|e| TreeError::Parse(e.to_string()))??;
+        self.store
+            .run(move |s| s.set_active_ivr(&name, version, &previous))
+            .await?;
         Ok(())
     }
 }

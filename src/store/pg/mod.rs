@@ -1,0 +1,344 @@
+//! The store on PostgreSQL: [`PgStore`] opens a database named by `[store] url`, migrates its
+//! schema (`schema.rs`), takes the database's writer lock, recovers the router from the latest
+//! snapshot and the journal, and starts the same journal writer as SQLite's with a PostgreSQL
+//! backend (`journal.rs`). `connect.rs` owns the connection settings and error messages.
+//!
+//! One writer per database: [`PgStore::open`] takes a session advisory lock
+//! ([`WRITER_LOCK`]) on the connection that becomes the writer's, so a second server on the same
+//! database is refused with [`StoreError::Locked`] instead of interleaving sequence numbers, and
+//! the lock goes with the connection if the process dies. The high-availability issue replaces
+//! it with a lease row and a term checked by every append (see `docs/storage.md`).
+//!
+//! What is here: the journal, snapshots, recovery, the `meta` flags, the tables' schema, and the
+//! copy of a SQLite installation (`copy.rs`).
+//! The configuration-table methods (tokens, IVR, indicators, surveys, outbox...) are SQLite's
+//! only so far; `docs/storage.md` says what is left.
+
+mod connect;
+mod copy;
+mod journal;
+mod schema;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use postgres::Client;
+
+use crate::core::{Event, Router, Snapshot};
+
+use super::codec::{seq_from_sql, seq_to_sql, Decoder};
+use super::db::{Recovered, Recovery};
+use super::{Journal, StoreConfig, StoreError};
+
+use connect::pg_error;
+pub use connect::{PgSettings, Target};
+pub use copy::{copy_from_sqlite, CopyReport};
+use journal::PgJournal;
+
+/// The key of the session advisory lock held by the connection of the database's one writer.
+pub const WRITER_LOCK: i64 = 0x6775_6963_6865_7402;
+
+/// Journal rows read per query during a replay.
+const REPLAY_CHUNK: i64 = 4096;
+
+/// An opened, migrated PostgreSQL store holding the database's writer lock.
+pub struct PgStore {
+    settings: PgSettings,
+    config: StoreConfig,
+    conn: Mutex<Client>,
+    /// The connection holding [`WRITER_LOCK`]; handed to the journal's writer when it starts.
+    writer: Mutex<Option<Client>>,
+    journal_started: AtomicBool,
+    found_version: u32,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("target", self.settings.target())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to the database of `[store] url`, migrates its schema and takes its writer lock.
+    ///
+    /// Fails with a message saying what to fix: [`StoreError::Config`] for missing or bad
+    /// settings, [`StoreError::Postgres`] for an unreachable server, a missing database or a
+    /// refused login, [`StoreError::Corrupt`] for a schema holding other tables,
+    /// [`StoreError::TooNew`] for a database from a newer Guichet, [`StoreError::Locked`] when
+    /// another Guichet writes to this database.
+    pub fn open(config: &StoreConfig) -> Result<PgStore, StoreError> {
+        config.validate()?;
+        let settings = PgSettings::from_store_config(config)?;
+        let target = settings.target().clone();
+        let mut conn = settings.connect()?;
+        let found_version = schema::migrate(&mut conn, &target)?;
+        let mut writer = settings.connect()?;
+        let locked: bool = writer
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
+            .map_err(|e| pg_error(&target, e))?
+            .get(0);
+        if !locked {
+            return Err(StoreError::Locked {
+                path: target.as_path(),
+                detail: "another Guichet server writes to this database (it holds the writer \
+                         lock); stop it, or point [store] url at another database"
+                    .into(),
+            });
+        }
+        Ok(PgStore {
+            settings,
+            config: config.clone(),
+            conn: Mutex::new(conn),
+            writer: Mutex::new(Some(writer)),
+            journal_started: AtomicBool::new(false),
+            found_version,
+        })
+    }
+
+    /// The database, as shown in messages.
+    pub fn target(&self) -> &Target {
+        self.settings.target()
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The schema version the database had when opened (0 for one created now).
+    pub fn found_schema_version(&self) -> u32 {
+        self.found_version
+    }
+
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Client> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn err(&self, e: postgres::Error) -> StoreError {
+        pg_error(self.settings.target(), e)
+    }
+
+    /// Reads the latest snapshot and the last sequence number.
+    pub fn recover(&self) -> Result<Recovery, StoreError> {
+        let row = self
+            .conn()
+            .query_opt(
+                "SELECT seq, payload FROM snapshots ORDER BY seq DESC LIMIT 1",
+                &[],
+            )
+            .map_err(|e| self.err(e))?;
+        let snapshot = match row {
+            None => None,
+            Some(row) => {
+                let seq = seq_from_sql(row.get(0));
+                let payload: &str = row.get(1);
+                let snap: Snapshot =
+                    serde_json::from_str(payload).map_err(|e| StoreError::Decode {
+                        path: self.target().as_path(),
+                        table: "snapshots",
+                        seq,
+                        detail: e.to_string(),
+                    })?;
+                Some((seq, snap))
+            }
+        };
+        let last_seq = self.last_committed_seq()?;
+        Ok(Recovery { snapshot, last_seq })
+    }
+
+    /// The last sequence number used, by events or snapshots.
+    pub fn last_committed_seq(&self) -> Result<u64, StoreError> {
+        let row = self
+            .conn()
+            .query_one(
+                "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM journal), 0), \
+                 COALESCE((SELECT MAX(seq) FROM snapshots), 0))",
+                &[],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(seq_from_sql(row.get(0)))
+    }
+
+    /// Calls `f` with every journaled event after `after_seq`, in sequence order, and returns
+    /// how many there were. Rows are read (in chunks of a few thousand, each its own query) and
+    /// decoded on a helper thread with its own connection while `f` runs; memory stays bounded.
+    pub fn replay<F>(&self, after_seq: u64, mut f: F) -> Result<u64, StoreError>
+    where
+        F: FnMut(u64, Event) -> Result<(), StoreError>,
+    {
+        let mut reader = self.settings.connect()?;
+        let target = self.target().clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(u64, Event)>, StoreError>>(8);
+        let decoder = std::thread::Builder::new()
+            .name("guichet-replay".into())
+            .spawn(move || {
+                if let Err(e) = read_chunks(&mut reader, &target, after_seq, &tx) {
+                    let _ = tx.send(Err(e));
+                }
+            })
+            .map_err(|source| StoreError::Io {
+                path: self.target().as_path(),
+                source,
+            })?;
+        let mut count = 0u64;
+        let mut outcome = Ok(());
+        'chunks: for chunk in rx.iter() {
+            match chunk {
+                Ok(events) => {
+                    for (seq, event) in events {
+                        if let Err(e) = f(seq, event) {
+                            outcome = Err(e);
+                            break 'chunks;
+                        }
+                        count += 1;
+                    }
+                }
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(rx);
+        if decoder.join().is_err() {
+            return Err(StoreError::ThreadPanicked {
+                path: self.target().as_path(),
+                thread: "replay",
+            });
+        }
+        outcome.map(|()| count)
+    }
+
+    /// Rebuilds the router: the latest snapshot restored, then every later event applied.
+    pub fn recover_router(&self) -> Result<Recovered, StoreError> {
+        let Recovery { snapshot, last_seq } = self.recover()?;
+        let (mut router, snapshot_seq) = match snapshot {
+            Some((seq, snap)) => (
+                Router::restore(&snap).map_err(|source| StoreError::Restore { seq, source })?,
+                Some(seq),
+            ),
+            None => (Router::new(), None),
+        };
+        let replayed = self.replay(snapshot_seq.unwrap_or(0), |seq, event| {
+            router
+                .apply(&event)
+                .map_err(|source| StoreError::Replay { seq, source })
+        })?;
+        Ok(Recovered {
+            router,
+            snapshot_seq,
+            replayed,
+            last_seq,
+        })
+    }
+
+    /// Starts the journal's writer thread on the connection holding the writer lock. Call it
+    /// once, after recovery; a second call fails with [`StoreError::JournalStarted`].
+    pub fn start_journal(&self) -> Result<Journal, StoreError> {
+        if self.journal_started.swap(true, Ordering::SeqCst) {
+            return Err(StoreError::JournalStarted {
+                path: self.target().as_path(),
+            });
+        }
+        let Some(client) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return Err(StoreError::JournalStarted {
+                path: self.target().as_path(),
+            });
+        };
+        let row = self
+            .conn()
+            .query_one(
+                "SELECT (SELECT MAX(seq) FROM snapshots), \
+                 (SELECT at FROM journal ORDER BY seq DESC LIMIT 1)",
+                &[],
+            )
+            .map_err(|e| self.err(e))?;
+        let snapshot_seq: Option<i64> = row.get(0);
+        let last_at: Option<i64> = row.get(1);
+        let last = self.last_committed_seq()?;
+        let since_snapshot = last.saturating_sub(snapshot_seq.map_or(0, seq_from_sql));
+        Journal::start(
+            Box::new(PgJournal {
+                client,
+                target: self.target().clone(),
+                insert: None,
+            }),
+            self.target().as_path(),
+            &self.config,
+            (last, last_at.unwrap_or(0)),
+            since_snapshot,
+        )
+    }
+
+    /// Whether the configuration file has already seeded this database.
+    pub fn is_seeded(&self) -> Result<bool, StoreError> {
+        Ok(self.meta("seeded")?.as_deref() == Some("1"))
+    }
+
+    /// Records that the configuration file seeded this database.
+    pub fn mark_seeded(&self) -> Result<(), StoreError> {
+        self.set_meta("seeded", "1")
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+            .map(|r| r.map(|r| r.get(0)))
+            .map_err(|e| self.err(e))
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&key, &value],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// Reads the journal after `after_seq` in chunks of decoded events and sends them, until the
+/// end or until the receiver hangs up.
+fn read_chunks(
+    client: &mut Client,
+    target: &Target,
+    after_seq: u64,
+    tx: &std::sync::mpsc::SyncSender<Result<Vec<(u64, Event)>, StoreError>>,
+) -> Result<(), StoreError> {
+    let select = client
+        .prepare("SELECT seq, at, kind, payload FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2")
+        .map_err(|e| pg_error(target, e))?;
+    let mut decoder = Decoder::default();
+    let mut cursor = seq_to_sql(after_seq);
+    loop {
+        let rows = client
+            .query(&select, &[&cursor, &REPLAY_CHUNK])
+            .map_err(|e| pg_error(target, e))?;
+        let full = rows.len() as i64 == REPLAY_CHUNK;
+        let mut chunk = Vec::with_capacity(rows.len());
+        for row in rows {
+            let seq_sql: i64 = row.get(0);
+            let seq = seq_from_sql(seq_sql);
+            let event = decoder
+                .decode(row.get(1), row.get(2), row.get(3))
+                .map_err(|detail| StoreError::Decode {
+                    path: target.as_path(),
+                    table: "journal",
+                    seq,
+                    detail,
+                })?;
+            cursor = seq_sql;
+            chunk.push((seq, event));
+        }
+        if !chunk.is_empty() && tx.send(Ok(chunk)).is_err() {
+            return Ok(());
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! The PostgreSQL schema and its migrations, versioned like SQLite's (`schema.rs`): the version
+//! lives in the `meta` table, and the numbers are the same on both backends, so that a database
+//! at version N holds the same tables whichever backend keeps it.
+//!
+//! PostgreSQL support starts at version 10: its first migration creates every table of that
+//! version at once. A later schema change adds one migration to each list (`schema.rs` and
+//! here) under the same number (see `docs/storage.md`, "Adding a table").
+//!
+//! Types: `BIGINT` where SQLite says `INTEGER` (sequence numbers and milliseconds do not fit in
+//! PostgreSQL's 32-bit `INTEGER`), `TEXT` as is. `seq` is a plain `BIGINT PRIMARY KEY`, written by
+//! the journal's writer, never a `SERIAL`.
+
+use postgres::{Client, Transaction};
+
+use super::super::schema::SCHEMA_VERSION;
+use super::super::StoreError;
+use super::connect::{pg_error, Target};
+
+/// The value of the `application` meta key that marks a Guichet database.
+const APPLICATION: &str = "guichet";
+
+/// Serialises concurrent migrations of one database (two nodes starting at once): a
+/// transaction-level advisory lock with this key.
+const MIGRATION_LOCK: i64 = 0x6775_6963_6865_7401;
+
+/// One migration: brings a database from `version - 1` (or, for the first, from empty) to
+/// `version`.
+struct Migration {
+    version: u32,
+    apply: fn(&mut Transaction<'_>, &Target) -> Result<(), StoreError>,
+}
+
+/// Every migration, in order. Append only: a released migration never changes.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 10,
+    apply: v10_initial,
+}];
+
+/// Version 10, the first on PostgreSQL: every table of SQLite's version 10.
+const V10_SQL: &str = "
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE journal (
+    seq BIGINT PRIMARY KEY,
+    at BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    interaction TEXT,
+    agent TEXT,
+    payload TEXT NOT NULL,
+    contact TEXT,
+    message TEXT
+);
+CREATE INDEX journal_contact ON journal (contact) WHERE contact IS NOT NULL;
+CREATE INDEX journal_interaction ON journal (interaction) WHERE interaction IS NOT NULL;
+CREATE INDEX journal_message ON journal (message) WHERE message IS NOT NULL;
+CREATE TABLE snapshots (
+    seq BIGINT PRIMARY KEY,
+    at BIGINT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    agent TEXT,
+    label TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE ivr_versions (
+    name TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    tree TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    author TEXT NOT NULL DEFAULT '',
+    comment TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE ivr_active (
+    name TEXT PRIMARY KEY,
+    version BIGINT NOT NULL,
+    previous TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE ivr_numbers (
+    number TEXT PRIMARY KEY,
+    tree TEXT NOT NULL
+);
+CREATE TABLE indicator_days (
+    day TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    requests BIGINT NOT NULL DEFAULT 0,
+    answered BIGINT NOT NULL DEFAULT 0,
+    answered_within BIGINT NOT NULL DEFAULT 0,
+    abandoned BIGINT NOT NULL DEFAULT 0,
+    wait_ms_total BIGINT NOT NULL DEFAULT 0,
+    survey_answers BIGINT NOT NULL DEFAULT 0,
+    survey_score_total BIGINT NOT NULL DEFAULT 0,
+    abandoned_within BIGINT NOT NULL DEFAULT 0,
+    cancelled BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, queue, channel)
+);
+CREATE TABLE indicator_open (
+    interaction TEXT PRIMARY KEY,
+    day TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    sla_deadline BIGINT NOT NULL
+);
+CREATE TABLE survey_answers (
+    interaction TEXT PRIMARY KEY,
+    contact TEXT,
+    agent TEXT,
+    queue TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    score BIGINT NOT NULL,
+    comment TEXT,
+    at BIGINT NOT NULL
+);
+CREATE INDEX survey_answers_contact ON survey_answers (contact) WHERE contact IS NOT NULL;
+CREATE TABLE survey_sent (
+    contact TEXT NOT NULL,
+    interaction TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (contact, interaction)
+);
+CREATE TABLE survey_opt_out (
+    contact TEXT PRIMARY KEY,
+    at BIGINT NOT NULL
+);
+CREATE TABLE outbox (
+    message TEXT PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    interaction TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    last_error TEXT,
+    delivered_at BIGINT,
+    provider_ref TEXT
+);
+CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE state = 'pending';
+CREATE TABLE sms_opt_out (
+    number TEXT PRIMARY KEY,
+    opted_out BIGINT NOT NULL,
+    changed_at BIGINT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE TABLE survey_questions (
+    token TEXT PRIMARY KEY,
+    interaction TEXT NOT NULL UNIQUE,
+    contact TEXT,
+    agent TEXT,
+    queue TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    via TEXT NOT NULL,
+    address TEXT,
+    message TEXT NOT NULL,
+    language TEXT NOT NULL,
+    asked_at BIGINT NOT NULL,
+    answered_at BIGINT,
+    answer_message TEXT
+);
+CREATE INDEX survey_questions_address ON survey_questions (via, address, asked_at)
+    WHERE address IS NOT NULL;
+CREATE INDEX survey_questions_message ON survey_questions (message);
+CREATE INDEX survey_questions_contact ON survey_questions (contact) WHERE contact IS NOT NULL;
+CREATE INDEX survey_questions_answer ON survey_questions (answer_message)
+    WHERE answer_message IS NOT NULL;
+CREATE TABLE view_checkpoints (
+    view TEXT PRIMARY KEY,
+    seq BIGINT NOT NULL
+);
+CREATE TABLE secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+";
+
+fn v10_initial(tx: &mut Transaction<'_>, target: &Target) -> Result<(), StoreError> {
+    tx.batch_execute(V10_SQL).map_err(|e| pg_error(target, e))?;
+    let mut key = [0u8; 32];
+    rand::Rng::fill(&mut rand::rng(), &mut key[..]);
+    let created_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let secret = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key);
+    tx.execute(
+        "INSERT INTO secrets (name, value, created_at) VALUES ('attachment_links', $1, $2)",
+        &[&secret, &created_at],
+    )
+    .map_err(|e| pg_error(target, e))?;
+    // The views that send something start after the journal's end: nothing yet.
+    for key in ["notify_checkpoint", "survey_checkpoint"] {
+        tx.execute("INSERT INTO meta (key, value) VALUES ($1, '0')", &[&key])
+            .map_err(|e| pg_error(target, e))?;
+    }
+    tx.execute(
+        "INSERT INTO view_checkpoints (view, seq) VALUES ('completion_notices', 0)",
+        &[],
+    )
+    .map_err(|e| pg_error(target, e))?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('application', $1)",
+        &[&APPLICATION],
+    )
+    .map_err(|e| pg_error(target, e))?;
+    Ok(())
+}
+
+/// Brings the database to [`SCHEMA_VERSION`], or refuses it. Returns the version found before
+/// (0 for an empty database).
+pub(crate) fn migrate(client: &mut Client, target: &Target) -> Result<u32, StoreError> {
+    let mut tx = client.transaction().map_err(|e| pg_error(target, e))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(|e| pg_error(target, e))?;
+    let found = current_version(&mut tx, target)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: target.as_path(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(found);
+    }
+    for migration in MIGRATIONS.iter().filter(|m| m.version > found) {
+        (migration.apply)(&mut tx, target)?;
+    }
+    tx.execute("DELETE FROM meta WHERE key = 'schema_version'", &[])
+        .map_err(|e| pg_error(target, e))?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', $1)",
+        &[&SCHEMA_VERSION.to_string()],
+    )
+    .map_err(|e| pg_error(target, e))?;
+    tx.commit().map_err(|e| pg_error(target, e))?;
+    Ok(found)
+}
+
+/// The schema version of the database: 0 for one without tables in the current schema.
+fn current_version(tx: &mut Transaction<'_>, target: &Target) -> Result<u32, StoreError> {
+    let tables: i64 = tx
+        .query_one(
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = current_schema()",
+            &[],
+        )
+        .map_err(|e| pg_error(target, e))?
+        .get(0);
+    if tables == 0 {
+        return Ok(0);
+    }
+    let not_ours = |detail: &str| StoreError::Corrupt {
+        path: target.as_path(),
+        detail: detail.to_owned(),
+    };
+    let has_meta: i64 = tx
+        .query_one(
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = 'meta'",
+            &[],
+        )
+        .map_err(|e| pg_error(target, e))?
+        .get(0);
+    if has_meta == 0 {
+        return Err(not_ours(
+            "its schema holds other tables and no Guichet metadata",
+        ));
+    }
+    let mut read = |key: &str| -> Result<Option<String>, StoreError> {
+        tx.query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+            .map(|row| row.map(|r| r.get(0)))
+            .map_err(|e| pg_error(target, e))
+    };
+    if read("application")?.as_deref() != Some(APPLICATION) {
+        return Err(not_ours("its meta table does not name Guichet"));
+    }
+    let version = read("schema_version")?.ok_or_else(|| not_ours("it has no schema version"))?;
+    let version = version
+        .parse::<u32>()
+        .map_err(|_| not_ours(&format!("its schema version {version:?} is not a number")))?;
+    if version < MIGRATIONS[0].version {
+        return Err(not_ours(&format!(
+            "its schema version {version} predates PostgreSQL support (version {})",
+            MIGRATIONS[0].version
+        )));
+    }
+    Ok(version)
+}
