@@ -31,10 +31,47 @@ struct Migration {
 }
 
 /// Every migration, in order. Append only: a released migration never changes.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 10,
-    apply: v10_initial,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 10,
+        apply: v10_initial,
+    },
+    Migration {
+        version: 11,
+        apply: v11_users_and_sessions,
+    },
+];
+
+/// Version 11: people who sign in to the console, and their sessions (SQLite's `users.rs`).
+const V11_SQL: &str = "
+CREATE TABLE users (
+    login TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    agent TEXT,
+    source TEXT NOT NULL,
+    password_hash TEXT,
+    subject TEXT,
+    disabled BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    changed_at BIGINT NOT NULL
+);
+CREATE TABLE sessions (
+    hash TEXT PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    login TEXT NOT NULL,
+    role TEXT NOT NULL,
+    agent TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_login ON sessions (login);
+CREATE INDEX sessions_expires ON sessions (expires_at);
+";
+
+fn v11_users_and_sessions(tx: &mut Transaction<'_>, target: &Target) -> Result<(), StoreError> {
+    tx.batch_execute(V11_SQL).map_err(|e| pg_error(target, e))
+}
 
 /// Version 10, the first on PostgreSQL: every table of SQLite's version 10.
 const V10_SQL: &str = "
