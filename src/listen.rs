@@ -2,7 +2,9 @@
 //! section, the open-file budget (the soft limit raised at start, then split between the
 //! listeners with a reserve, so that one listener's flood cannot starve the others), the
 //! per-listener and per-kind connection gates with their metrics, and the gRPC listener's
-//! gated accept loop.
+//! gated accept loop. Client addresses and the caps per address: [`clients`].
+
+pub mod clients;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -49,6 +51,12 @@ pub struct LimitsConfig {
     pub max_grpc_connections: usize,
     /// Open files kept out of the listeners' budget (the journal, SQLite, outbound calls).
     pub reserved_files: usize,
+    /// Connections one client address may hold at once on each listener (HTTP, gRPC), and
+    /// requests in flight for a client behind a trusted proxy; `0`: no cap per address.
+    pub max_per_address: usize,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client;
+    /// their own connections are not capped per address.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for LimitsConfig {
@@ -66,6 +74,8 @@ impl Default for LimitsConfig {
             max_websockets: 6144,
             max_grpc_connections: 2048,
             reserved_files: 128,
+            max_per_address: 0,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -100,6 +110,18 @@ impl LimitsConfig {
             if value < min {
                 return Err((format!("[limits] {key}"), format!("must be at least {min}")));
             }
+        }
+        if self.trusted_proxies.len() > clients::MAX_TRUSTED_PROXIES {
+            return Err((
+                "[limits] trusted_proxies".into(),
+                format!(
+                    "at most {} entries: use CIDR ranges",
+                    clients::MAX_TRUSTED_PROXIES
+                ),
+            ));
+        }
+        if let Err(e) = clients::TrustedProxies::parse(&self.trusted_proxies) {
+            return Err(("[limits] trusted_proxies".into(), e.to_string()));
         }
         Ok(())
     }
@@ -236,6 +258,7 @@ impl Drop for Ticket {
 pub struct Gated {
     stream: TcpStream,
     _ticket: Ticket,
+    _address: Option<clients::AddressTicket>,
 }
 
 impl AsyncRead for Gated {
@@ -286,12 +309,13 @@ impl tonic::transport::server::Connected for Gated {
     }
 }
 
-/// The gRPC listener's connections, through `gate`: a connection over the maximum is closed
-/// at once (the client sees `UNAVAILABLE` and retries); accept errors (out of descriptors)
-/// pause accepting briefly instead of spinning.
+/// The gRPC listener's connections, through `gate` and the cap per address of `clients`: a
+/// connection over either maximum is closed at once (the client sees `UNAVAILABLE` and
+/// retries); accept errors (out of descriptors) pause accepting briefly instead of spinning.
 pub fn gated_incoming(
     listener: TcpListener,
     gate: Gate,
+    clients: clients::Clients,
 ) -> tokio_stream::wrappers::ReceiverStream<std::io::Result<Gated>> {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
@@ -300,8 +324,8 @@ pub fn gated_incoming(
                 accepted = listener.accept() => accepted,
                 _ = tx.closed() => return,
             };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!(listener = "grpc", "accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -313,10 +337,16 @@ pub fn gated_incoming(
                 drop(stream);
                 continue;
             };
+            let Some(address) = clients.admit_connection(peer.ip()) else {
+                tracing::debug!("gRPC connection refused: too many from one address");
+                drop(stream);
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let gated = Gated {
                 stream,
                 _ticket: ticket,
+                _address: address,
             };
             if tx.send(Ok(gated)).await.is_err() {
                 return;

@@ -57,6 +57,9 @@ pub enum ServeError {
     /// The HTTP listener failed.
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
+    /// `[limits] trusted_proxies` is not a list of addresses and ranges.
+    #[error("[limits] trusted_proxies: {0}")]
+    Proxies(#[from] crate::listen::clients::ProxyListError),
     /// A channel adapter or the outbox could not start (its configuration is unusable).
     #[error("{0}")]
     Channel(String),
@@ -359,11 +362,21 @@ pub async fn serve(
     // `tcp_nodelay` with `serve_with_incoming*`, and with Nagle's algorithm on, a small response
     // written while an earlier segment is unacknowledged waits for the peer's (delayed) ACK:
     // at low rates that added several to tens of milliseconds to replies and offers.
+    let proxies = std::sync::Arc::new(crate::listen::clients::TrustedProxies::parse(
+        &config.limits.trusted_proxies,
+    )?);
+    let max_per_address = config.limits.max_per_address;
+    let grpc_clients =
+        crate::listen::clients::Clients::new("grpc", proxies.clone(), max_per_address);
     let incoming = crate::listen::gated_incoming(
         listener,
         crate::listen::Gate::new("grpc", "all", budget.grpc),
+        grpc_clients.clone(),
     );
     let serving = builder
+        .layer(tower::layer::layer_fn(move |inner| {
+            crate::listen::clients::ClientService::new(inner, grpc_clients.clone())
+        }))
         .layer(tower::layer::layer_fn(crate::api::decode::layer))
         .add_service(health)
         .add_service(reflection)
@@ -375,7 +388,11 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, async {
             let _ = stop_rx.await;
         });
-    let http_settings = crate::http::conn::ConnSettings::new(&config.limits, budget.http);
+    let http_settings = crate::http::conn::ConnSettings::new(
+        &config.limits,
+        budget.http,
+        crate::listen::clients::Clients::new("http", proxies, max_per_address),
+    );
     let http = tokio::spawn(crate::http::serve(
         http_listener,
         http_app,

@@ -323,3 +323,36 @@ fn check_config_applies_the_environment_too() {
         String::from_utf8_lossy(&ok.stderr)
     );
 }
+
+#[test]
+fn trusted_proxies_must_be_addresses_or_ranges() {
+    let ok = "[limits]\nmax_per_address = 200\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n";
+    let config = Config::from_toml(ok, Path::new("c.toml")).expect("parses");
+    config.validate(Path::new("c.toml")).expect("valid");
+    let many: Vec<String> = (0..65).map(|i| format!("\"10.0.{i}.1\"")).collect();
+    for (text, words) in [
+        (
+            "[limits]\ntrusted_proxies = [\"10.0.0.1\", \"proxy.internal.example\"]\n".to_string(),
+            "entry 2",
+        ),
+        (
+            "[limits]\ntrusted_proxies = [\"10.0.0.0/40\"]\n".to_string(),
+            "entry 1",
+        ),
+        (
+            format!("[limits]\ntrusted_proxies = [{}]\n", many.join(",")),
+            "at most 64",
+        ),
+    ] {
+        let config = Config::from_toml(&text, Path::new("c.toml")).expect("parses");
+        let err = config
+            .validate(Path::new("c.toml"))
+            .expect_err(&text)
+            .to_string();
+        assert!(
+            err.contains("[limits] trusted_proxies") && err.contains(words),
+            "{err}"
+        );
+        assert!(!err.contains("proxy.internal"), "not echoed: {err}");
+    }
+}

@@ -1006,3 +1006,171 @@ async fn a_websocket_that_misses_pongs_is_closed_but_a_silent_visitor_is_not() {
     assert!(pongs >= 1.0, "{pongs}");
     drop(deaf);
 }
+
+/// The answer read from `stream` within five seconds (what came before it closed).
+async fn answer_of(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A sign-in with a wrong password, as forwarded by a proxy for `client`.
+async fn wrong_sign_in(server: &Server, login: &str, client: &str) -> tonic::Status {
+    let mut request = tonic::Request::new(pb::SignInRequest {
+        login: login.into(),
+        password: "not the password".into(),
+    });
+    request
+        .metadata_mut()
+        .insert("x-forwarded-for", client.parse().expect("metadata"));
+    pb::sessions_client::SessionsClient::new(server.channel())
+        .sign_in(request)
+        .await
+        .expect_err("a wrong password is refused")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_at_most_its_share_and_clients_behind_a_trusted_proxy_are_told_apart() {
+    // Direct clients: at most 3 connections per address, on each listener.
+    let ws = Workspace::new();
+    let config = demo_with(&ws, "[limits]\nmax_per_address = 3\n");
+    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(server.http_addr).await.expect("connect"));
+    }
+    let mut fourth = TcpStream::connect(server.http_addr).await.expect("connect");
+    let answer = answer_of(&mut fourth).await;
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert!(
+        answer.contains("too many connections from your address"),
+        "{answer}"
+    );
+    held.pop();
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    // The server sees the close at its next read: the place comes back within moments.
+    let mut health = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(answer) = fresh
+            .get(format!("http://{}/healthz", server.http_addr))
+            .send()
+            .await
+        {
+            health = Some(answer);
+            break;
+        }
+    }
+    let health = health.expect("a place was given back");
+    assert_eq!(health.status(), 200);
+    drop(held);
+    // gRPC: three idle connections take this address's places; a fourth client cannot talk.
+    let mut grpc_held = Vec::new();
+    for _ in 0..3 {
+        grpc_held.push(TcpStream::connect(server.addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = pb::sessions_client::SessionsClient::new(server.new_channel())
+        .sign_in(pb::SignInRequest {
+            login: "amelie".into(),
+            password: "x".into(),
+        })
+        .await
+        .expect_err("no place left");
+    // The connection is closed before any HTTP/2 frame: the client's transport fails.
+    assert!(
+        matches!(refused.code(), Code::Unavailable | Code::Cancelled),
+        "{refused:?}"
+    );
+    drop(grpc_held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let status = pb::sessions_client::SessionsClient::new(server.new_channel())
+        .sign_in(pb::SignInRequest {
+            login: "amelie".into(),
+            password: "x".into(),
+        })
+        .await
+        .expect_err("a wrong password");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", server.http_addr);
+    let refusals = metric(
+        &client,
+        &base,
+        "guichet_connections_refused_total{listener=\"http\",kind=\"per_address\"}",
+    )
+    .await
+        + metric(
+            &client,
+            &base,
+            "guichet_connections_refused_total{listener=\"grpc\",kind=\"per_address\"}",
+        )
+        .await;
+    assert!(refusals >= 2.0, "{refusals}");
+    drop(server);
+
+    // Behind a trusted proxy (here 127.0.0.1): the proxy's connections are not capped, its
+    // clients' requests in flight are, each client by the address the proxy forwards.
+    let ws = Workspace::new();
+    let config = demo_with(
+        &ws,
+        "[limits]\nmax_per_address = 2\ntrusted_proxies = [\"127.0.0.0/8\", \"::1\"]\n",
+    );
+    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let mut proxy_connections = Vec::new();
+    for _ in 0..6 {
+        proxy_connections.push(TcpStream::connect(server.http_addr).await.expect("connect"));
+    }
+    let slow = |client: &'static str| {
+        let addr = server.http_addr;
+        async move {
+            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            stream
+                .write_all(
+                    format!(
+                        "POST /email/inbound HTTP/1.1\r\nhost: x\r\nx-forwarded-for: 198.51.100.1, {client}\r\n\
+                         content-length: 100\r\n\r\n0123"
+                    )
+                    .as_bytes(),
+                )
+                .await
+                .expect("write");
+            stream
+        }
+    };
+    let _first = slow("203.0.113.9").await;
+    let _second = slow("203.0.113.9").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let over = fresh
+        .get(format!("http://{}/healthz", server.http_addr))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(over.status(), 429);
+    assert!(over.headers().contains_key("retry-after"));
+    let text = over.text().await.expect("text");
+    assert!(text.contains("from your address"), "{text}");
+    for other in [Some("203.0.113.10"), None] {
+        let mut request = fresh.get(format!("http://{}/healthz", server.http_addr));
+        if let Some(other) = other {
+            request = request.header("x-forwarded-for", other);
+        }
+        let answer = request.send().await.expect("answered");
+        assert_eq!(answer.status(), 200, "{other:?}");
+    }
+    drop(proxy_connections);
+
+    // The sign-in throttle counts the forwarded client's failures, not the proxy's.
+    for i in 0..21 {
+        let status = wrong_sign_in(&server, &format!("nobody{i}"), "203.0.113.20").await;
+        assert_ne!(status.code(), Code::Unavailable, "{status:?}");
+    }
+    let throttled = wrong_sign_in(&server, "nobody-else", "203.0.113.20").await;
+    assert_eq!(throttled.code(), Code::ResourceExhausted, "{throttled:?}");
+    let elsewhere = wrong_sign_in(&server, "nobody-else", "203.0.113.21").await;
+    assert_eq!(elsewhere.code(), Code::Unauthenticated, "{elsewhere:?}");
+}

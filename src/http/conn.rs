@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::listen::clients::{AddressTicket, ClientService, Clients};
 use crate::listen::{Gate, LimitsConfig, Ticket};
 use crate::obs::metrics::names::CONNECTION_TIMEOUTS;
 
@@ -35,16 +36,19 @@ pub struct ConnSettings {
     pub idle_timeout: Duration,
     /// The largest request head.
     pub max_header_bytes: usize,
+    /// Who the clients are, and the cap per address.
+    pub clients: Clients,
 }
 
 impl ConnSettings {
-    /// The settings of `[limits]` with a gate of `max` connections.
-    pub fn new(limits: &LimitsConfig, max: usize) -> ConnSettings {
+    /// The settings of `[limits]` with a gate of `max` connections, and `clients`.
+    pub fn new(limits: &LimitsConfig, max: usize, clients: Clients) -> ConnSettings {
         ConnSettings {
             gate: Gate::new("http", "all", max),
             header_timeout: Duration::from_secs(limits.header_read_timeout_secs),
             idle_timeout: Duration::from_secs(limits.idle_timeout_secs),
             max_header_bytes: limits.max_header_bytes,
+            clients,
         }
     }
 }
@@ -52,6 +56,10 @@ impl ConnSettings {
 /// The answer to a connection over the maximum.
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\
 connection: close\r\nretry-after: 5\r\ncontent-length: 37\r\n\r\ntoo many connections: try again later\n";
+
+/// The answer to a connection over its address's maximum.
+const BUSY_ADDRESS: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain\r\n\
+connection: close\r\nretry-after: 5\r\ncontent-length: 56\r\n\r\ntoo many connections from your address: try again later\n";
 
 /// Milliseconds since `epoch` of the last byte read or written.
 #[derive(Debug)]
@@ -79,6 +87,7 @@ struct Tracked {
     stream: TcpStream,
     activity: Arc<Activity>,
     _ticket: Ticket,
+    _address: Option<AddressTicket>,
 }
 
 impl AsyncRead for Tracked {
@@ -116,6 +125,18 @@ impl AsyncWrite for Tracked {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
     }
+}
+
+/// Answers a refused connection with `answer` (within a second) and closes it.
+fn refuse(stream: TcpStream, answer: &'static [u8]) {
+    tokio::spawn(async move {
+        let mut stream = stream;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            let _ = stream.write_all(answer).await;
+            let _ = stream.shutdown().await;
+        })
+        .await;
+    });
 }
 
 /// Resolves once `activity` has been idle for `limit`.
@@ -164,14 +185,12 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let stream_local = stream.local_addr().ok();
         let Some(ticket) = settings.gate.try_enter() else {
-            tokio::spawn(async move {
-                let mut stream = stream;
-                let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                    let _ = stream.write_all(BUSY).await;
-                    let _ = stream.shutdown().await;
-                })
-                .await;
-            });
+            refuse(stream, BUSY);
+            continue;
+        };
+        let Some(address) = settings.clients.admit_connection(peer.ip()) else {
+            drop(ticket);
+            refuse(stream, BUSY_ADDRESS);
             continue;
         };
         let activity = Arc::new(Activity {
@@ -182,16 +201,18 @@ pub async fn serve(
             stream,
             activity: activity.clone(),
             _ticket: ticket,
+            _address: address,
         });
         let builder = builder.clone();
         // The peer's address goes with each request, where tonic's `remote_addr` finds it
-        // (the console's sign-ins are throttled per address).
+        // (the console's sign-ins are throttled per address); behind a trusted proxy the
+        // client layer puts the forwarded client's there instead, and caps its requests.
         let info = tonic::transport::server::TcpConnectInfo {
             local_addr: stream_local,
             remote_addr: Some(peer),
         };
         let service = TowerToHyperService::new(tower::util::MapRequest::new(
-            app.clone(),
+            ClientService::new(app.clone(), settings.clients.clone()),
             move |mut request: axum::http::Request<hyper::body::Incoming>| {
                 request.extensions_mut().insert(info.clone());
                 request
