@@ -1,7 +1,7 @@
 //! Property-based fuzzing of every parser that faces the outside: webhook signature headers
 //! (jambonz / generic SIP and Twilio), form bodies, JSON webhook bodies, MIME messages, chat
-//! frames, IVR tree JSON, survey answers, configuration files, bearer tokens and API
-//! identifiers. Each must answer (accept or refuse) without panicking, on inputs shaped like
+//! frames, IVR tree JSON, survey answers, configuration files, bearer tokens, API
+//! identifiers and proxies' `X-Forwarded-For` headers. Each must answer (accept or refuse) without panicking, on inputs shaped like
 //! the real thing and on garbage. Bounded in `cargo test` (64 cases each, inputs of a few
 //! kilobytes, a 5-second hang guard per case); a longer run:
 //! `GUICHET_FUZZ_CASES=20000 cargo test --release --test fuzz_parsers`.
@@ -21,6 +21,7 @@ use guichet::channels::voice::sign::{
 };
 use guichet::config::Config;
 use guichet::ivr::IvrTree;
+use guichet::listen::clients::TrustedProxies;
 
 fn config() -> ProptestConfig {
     let cases = std::env::var("GUICHET_FUZZ_CASES")
@@ -215,6 +216,40 @@ proptest! {
         if let Err(e) = limits::id("agent_id", &text) {
             prop_assert!(!text.is_empty());
             prop_assert!(text.len() < 6 || !e.message().contains(text.as_str()));
+        }
+    }
+
+    #[test]
+    fn forwarded_headers_never_panic_and_name_only_an_address_a_hop_wrote(
+        entries in prop::collection::vec(
+            prop_oneof![
+                "10\\.0\\.[0-9]{1,2}\\.[0-9]{1,2}",
+                "203\\.0\\.113\\.[0-9]{1,2}",
+                "\\[?2001:db8::[0-9a-f]{1,4}\\]?(:[0-9]{1,5})?",
+                "[ -~]{0,30}",
+            ],
+            0..40,
+        ),
+        from_proxy in any::<bool>(),
+    ) {
+        let proxies = TrustedProxies::parse(&["10.0.0.0/8".to_string()]).expect("list");
+        let peer: std::net::IpAddr = if from_proxy { "10.0.0.1" } else { "198.51.100.7" }
+            .parse()
+            .expect("address");
+        let mut headers = axum::http::HeaderMap::new();
+        if let Ok(value) = entries.join(",").parse() {
+            headers.insert("x-forwarded-for", value);
+        }
+        let client = proxies.client(peer, &headers);
+        if !from_proxy {
+            prop_assert_eq!(client, peer);
+        } else if client != peer {
+            let written = |e: &String| {
+                let e = e.trim();
+                e.parse::<std::net::IpAddr>().ok() == Some(client)
+                    || e.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()) == Some(client)
+            };
+            prop_assert!(entries.iter().any(written));
         }
     }
 }
