@@ -39,7 +39,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from guichet.v1 import common_pb2 as common
 from guichet.v1 import interactions_pb2 as interactions
@@ -227,6 +227,8 @@ def main():
         visitor.find_element(By.ID, "name").send_keys("Ana Visitor")
         visitor.find_element(By.ID, "email").send_keys("ana@example.org")
         visitor.find_element(By.ID, "first").send_keys("Hello, a question about my housing benefits.")
+        # The widget asks for a topic: "another question" goes to the general queue, david's.
+        Select(visitor.find_element(By.ID, "topic")).select_by_value("autre")
         visitor.find_element(By.ID, "start-button").click()
         until(agent, "!document.getElementById('offer').hidden", "the chat offer")
         assert by_id(agent, "offer-channel").text == "discussion"
