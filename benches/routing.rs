@@ -9,12 +9,57 @@
 //! - `skill_change`: a busy agent's skills are replaced (its eligibility for every routing class is
 //!   recomputed), with 100k waiting.
 //!
-//! Run with `cargo bench --bench routing`; the figures are in the README.
+//! Each cycle is measured beside its floor ([`floor::Floor`]: a bare indexed matcher running the
+//! same cycle on the same data), in the same run, so that the figures compare across machines as
+//! ratios. Before the criterion groups, a summary prints per agent count: the router's cycle and
+//! the floor's (median of interleaved rounds), their ratio, heap allocations per cycle (counted by
+//! this bench's allocator) and heap bytes per waiting interaction.
+//!
+//! `GUICHET_BENCH_AGENTS=1000,100000` chooses the agent counts; `GUICHET_BENCH_WAITING=1000000`
+//! the backlog (default 100k, held by a queue requiring a skill nobody has, so that every
+//! decision walks past it).
+//!
+//! Run with `cargo bench --bench routing`; the figures and the method are in docs/performance.md.
 
+#[path = "routing/floor.rs"]
+mod floor;
+
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Instant;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+/// The system allocator, counting allocations and live bytes.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
+
+// SAFETY: every call is forwarded to the system allocator with the same arguments.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+use criterion::{criterion_group, BenchmarkId, Criterion};
 use guichet::core::{
     AgentConfig, AgentId, Capacity, Channel, Command, EventKind, InteractionId, InteractionSpec,
     QueueConfig, Router, Skill, Timestamp,
@@ -22,7 +67,14 @@ use guichet::core::{
 
 const SKILLS: usize = 50;
 const QUEUES: usize = 100;
-const WAITING: usize = 100_000;
+
+/// Interactions waiting in the backlog: `GUICHET_BENCH_WAITING`, default 100k.
+fn waiting() -> usize {
+    std::env::var("GUICHET_BENCH_WAITING")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(100_000)
+}
 
 /// Deterministic pseudo-random numbers (xorshift), so that runs compare.
 struct Rng(u64);
@@ -78,6 +130,18 @@ struct Bench {
     /// What each busy agent is handling, to complete it later.
     busy: Vec<(AgentId, InteractionId)>,
     cursor: usize,
+    /// The floor's view of the same data: `(skill, level)` per queue, then per agent.
+    floor_queues: Vec<(usize, u8)>,
+    floor_agents: Vec<Vec<(usize, u8)>>,
+}
+
+/// The index of `skill:NN` (the backlog's `skill:none`: none).
+fn skill_index(skill: &Skill) -> usize {
+    skill
+        .as_str()
+        .strip_prefix("skill:")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX)
 }
 
 impl Bench {
@@ -89,12 +153,22 @@ impl Bench {
             rng: Rng(0x9E37_79B9_7F4A_7C15),
             busy: Vec::new(),
             cursor: 0,
+            floor_queues: Vec::new(),
+            floor_agents: Vec::new(),
         };
         for i in 0..QUEUES {
+            b.floor_queues.push((i % SKILLS, 1 + (i / SKILLS) as u8));
             b.run(Command::UpsertQueue { config: queue(i) });
         }
         for i in 0..agents {
             let config = agent(i, &mut b.rng);
+            b.floor_agents.push(
+                config
+                    .skills
+                    .iter()
+                    .map(|(s, l)| (skill_index(s), *l))
+                    .collect(),
+            );
             let id = config.id.clone();
             b.run(Command::UpsertAgent { config });
             b.run(Command::Login { agent: id });
@@ -219,37 +293,123 @@ fn agent_counts() -> Vec<usize> {
     }
 }
 
+/// The router's bench with the backlog of [`waiting`] interactions in a queue nobody serves.
+fn with_backlog(agents: usize) -> Bench {
+    let mut b = Bench::new(agents);
+    b.run(Command::UpsertQueue {
+        config: QueueConfig::new("backlog").requiring("skill:none", 1),
+    });
+    for _ in 0..waiting() {
+        let id = InteractionId::from_u128(b.next_id);
+        b.next_id += 1;
+        b.run(Command::CreateInteraction {
+            spec: InteractionSpec::new(id, Channel::Voice, "backlog"),
+        });
+    }
+    b
+}
+
+/// One create-and-match cycle of the router: an arrival offered, accepted and completed.
+fn router_cycle(b: &mut Bench) {
+    let q = b.rng.below(QUEUES);
+    if let Some((agent, id)) = b.arrive(q) {
+        b.run(Command::Accept {
+            interaction: id,
+            agent: agent.clone(),
+        });
+        black_box(b.run(Command::Complete {
+            interaction: id,
+            agent: Some(agent),
+            wrap_up_code: None,
+            notes: None,
+        }));
+    }
+}
+
+/// The floor on the same agents and queues, with the same backlog.
+struct FloorBench {
+    floor: floor::Floor,
+    rng: Rng,
+    next_id: u128,
+    busy: Vec<u32>,
+    cursor: usize,
+}
+
+impl FloorBench {
+    fn new(b: &Bench) -> FloorBench {
+        let mut queues = b.floor_queues.clone();
+        queues.push((usize::MAX, 1));
+        let mut f = FloorBench {
+            floor: floor::Floor::new(&queues, &b.floor_agents),
+            rng: Rng(0x2545_F491_4F6C_DD1D),
+            next_id: 1,
+            busy: Vec::new(),
+            cursor: 0,
+        };
+        for _ in 0..waiting() {
+            f.arrive(QUEUES);
+        }
+        f
+    }
+
+    fn arrive(&mut self, queue: usize) -> Option<u32> {
+        self.next_id += 1;
+        let priority = self.rng.below(3) as u32;
+        self.floor.arrive(queue, priority, self.next_id)
+    }
+
+    /// The same create-and-match cycle.
+    fn cycle(&mut self) {
+        let q = self.rng.below(QUEUES);
+        if let Some(agent) = self.arrive(q) {
+            black_box(self.floor.complete(agent));
+        }
+    }
+
+    /// Every agent busy, the others out, `waiting` more waiting (as [`Bench::saturate`]).
+    fn saturate(&mut self, agents: usize, waiting: usize) {
+        let mut attempts = 0;
+        while attempts < 50 * agents && self.busy.len() < agents {
+            attempts += 1;
+            let q = self.rng.below(QUEUES);
+            if let Some(agent) = self.arrive(q) {
+                self.busy.push(agent);
+            }
+        }
+        self.floor.clear_free();
+        while self.floor.waiting() < waiting {
+            let q = self.rng.below(QUEUES);
+            assert!(self.arrive(q).is_none(), "every agent is busy");
+        }
+    }
+
+    /// The same steady-state cycle as [`Bench::free_and_pull`].
+    fn free_and_pull(&mut self) {
+        let i = self.cursor % self.busy.len();
+        self.cursor += 1;
+        let agent = self.busy[i];
+        if self.floor.complete(agent).is_none() {
+            let q = self.rng.below(QUEUES);
+            if let Some(a) = self.arrive(q) {
+                self.busy[i] = a;
+            }
+            return;
+        }
+        let q = self.rng.below(QUEUES);
+        black_box(self.arrive(q));
+    }
+}
+
 fn create_and_match(c: &mut Criterion) {
     let mut group = c.benchmark_group("create_and_match");
     for agents in agent_counts() {
-        let mut b = Bench::new(agents);
-        // The backlog: a queue whose skill nobody holds, with 100k waiting.
-        b.run(Command::UpsertQueue {
-            config: QueueConfig::new("backlog").requiring("skill:none", 1),
+        let mut b = with_backlog(agents);
+        let mut f = FloorBench::new(&b);
+        group.bench_with_input(BenchmarkId::new("router", agents), &agents, |bench, _| {
+            bench.iter(|| router_cycle(&mut b))
         });
-        for _ in 0..WAITING {
-            let id = InteractionId::from_u128(b.next_id);
-            b.next_id += 1;
-            b.run(Command::CreateInteraction {
-                spec: InteractionSpec::new(id, Channel::Voice, "backlog"),
-            });
-        }
-        group.bench_with_input(BenchmarkId::from_parameter(agents), &agents, |bench, _| {
-            bench.iter(|| {
-                let q = b.rng.below(QUEUES);
-                if let Some((agent, id)) = b.arrive(q) {
-                    b.run(Command::Accept {
-                        interaction: id,
-                        agent: agent.clone(),
-                    });
-                    black_box(b.run(Command::Complete {
-                        interaction: id,
-                        agent: Some(agent),
-                        wrap_up_code: None,
-                        notes: None,
-                    }));
-                }
-            })
+        group.bench_with_input(BenchmarkId::new("floor", agents), &agents, |bench, _| {
+            bench.iter(|| f.cycle())
         });
     }
     group.finish();
@@ -259,19 +419,117 @@ fn agent_frees_capacity(c: &mut Criterion) {
     let mut group = c.benchmark_group("agent_frees_capacity");
     for agents in agent_counts() {
         let mut b = Bench::new(agents);
-        b.saturate(WAITING);
-        group.bench_with_input(BenchmarkId::from_parameter(agents), &agents, |bench, _| {
+        let mut f = FloorBench::new_empty(&b);
+        b.saturate(waiting());
+        f.saturate(agents, waiting());
+        group.bench_with_input(BenchmarkId::new("router", agents), &agents, |bench, _| {
             bench.iter(|| b.free_and_pull())
+        });
+        group.bench_with_input(BenchmarkId::new("floor", agents), &agents, |bench, _| {
+            bench.iter(|| f.free_and_pull())
         });
     }
     group.finish();
+}
+
+impl FloorBench {
+    /// The floor on `b`'s agents and queues, nothing waiting.
+    fn new_empty(b: &Bench) -> FloorBench {
+        let mut queues = b.floor_queues.clone();
+        queues.push((usize::MAX, 1));
+        FloorBench {
+            floor: floor::Floor::new(&queues, &b.floor_agents),
+            rng: Rng(0x2545_F491_4F6C_DD1D),
+            next_id: 1,
+            busy: Vec::new(),
+            cursor: 0,
+        }
+    }
+}
+
+/// Median nanoseconds per call of `router` and of `floor`, over interleaved rounds of `n` calls
+/// each, and the router's allocations per call.
+fn compare(n: usize, mut router: impl FnMut(), mut floor: impl FnMut()) -> (f64, f64, f64) {
+    for _ in 0..n / 10 {
+        router();
+        floor();
+    }
+    let mut r = Vec::new();
+    let mut fl = Vec::new();
+    let mut allocations = 0;
+    for _ in 0..7 {
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let t = Instant::now();
+        for _ in 0..n {
+            router();
+        }
+        r.push(t.elapsed().as_nanos() as f64 / n as f64);
+        allocations += ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let t = Instant::now();
+        for _ in 0..n {
+            floor();
+        }
+        fl.push(t.elapsed().as_nanos() as f64 / n as f64);
+    }
+    r.sort_by(f64::total_cmp);
+    fl.sort_by(f64::total_cmp);
+    (r[3], fl[3], allocations as f64 / (7 * n) as f64)
+}
+
+/// The summary printed before the criterion groups: ratios to the floor, allocations per
+/// decision, bytes per waiting interaction.
+fn summary() {
+    let backlog = waiting();
+    eprintln!(
+        "routing summary ({backlog} waiting in the backlog; medians of 7 interleaved rounds)"
+    );
+    eprintln!(
+        "{:>8} {:>22} {:>10} {:>10} {:>6} {:>8}",
+        "agents", "cycle", "router ns", "floor ns", "ratio", "allocs"
+    );
+    for agents in agent_counts() {
+        let mut b = Bench::new(agents);
+        let base = LIVE_BYTES.load(Ordering::Relaxed);
+        b.run(Command::UpsertQueue {
+            config: QueueConfig::new("backlog").requiring("skill:none", 1),
+        });
+        for _ in 0..backlog {
+            let id = InteractionId::from_u128(b.next_id);
+            b.next_id += 1;
+            b.run(Command::CreateInteraction {
+                spec: InteractionSpec::new(id, Channel::Voice, "backlog"),
+            });
+        }
+        let per_waiting =
+            (LIVE_BYTES.load(Ordering::Relaxed) - base) as f64 / backlog.max(1) as f64;
+        let mut f = FloorBench::new(&b);
+        let (router, floor, allocs) = compare(20_000, || router_cycle(&mut b), || f.cycle());
+        eprintln!(
+            "{agents:>8} {:>22} {router:>10.0} {floor:>10.0} {:>6.2} {allocs:>8.1}",
+            "create_and_match",
+            router / floor
+        );
+        drop(b);
+        drop(f);
+        let mut b = Bench::new(agents);
+        let mut f = FloorBench::new_empty(&b);
+        b.saturate(backlog);
+        f.saturate(agents, backlog);
+        let (router, floor, allocs) = compare(20_000, || b.free_and_pull(), || f.free_and_pull());
+        eprintln!(
+            "{agents:>8} {:>22} {router:>10.0} {floor:>10.0} {:>6.2} {allocs:>8.1}",
+            "agent_frees_capacity",
+            router / floor
+        );
+        eprintln!("{agents:>8} heap bytes per waiting interaction: {per_waiting:.0}");
+    }
 }
 
 fn skill_change(c: &mut Criterion) {
     let mut group = c.benchmark_group("skill_change");
     for agents in agent_counts() {
         let mut b = Bench::new(agents);
-        b.saturate(WAITING);
+        b.saturate(waiting());
         let (agent, _) = b.busy[0].clone();
         let sets: [BTreeMap<Skill, u8>; 2] = [
             [(skill(1), 3), (skill(2), 4), (skill(3), 5)]
@@ -300,4 +558,9 @@ criterion_group! {
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3));
     targets = create_and_match, agent_frees_capacity, skill_change
 }
-criterion_main!(benches);
+
+fn main() {
+    summary();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
