@@ -3,7 +3,7 @@
 // (SetAgentSkills, SetCapacity, UpsertAgent: routing re-matches at once); pause or log out an
 // agent (AgentDesktop.SetState / Logout naming the agent, as supervisors may); add an agent
 // (UpsertAgent) and remove one (RemoveAgent, refused while it holds interactions).
-import { $, el, field, t, sup, desk, all, notice, failed, stateText, channelName, CHANNELS, Kind } from "./sup-util.js";
+import { $, el, field, t, sup, desk, all, notice, failed, stateText, channelName, CHANNELS, Kind, scroller } from "./sup-util.js";
 
 let agents = new Map(); // id -> AgentStatus
 let timer = null;
@@ -27,7 +27,7 @@ function skillsEditor(prefix, skills) {
     const name = el("span", { class: "skill-name", id: `${prefix}-skill-${n}`, text: skill });
     const select = levelSelect(`${prefix}-level-${n}`, level, t("sup.agents.level.of", { skill }));
     select.classList.add("skill-level");
-    const remove = el("button", { type: "button", class: "small", "aria-label": t("sup.agents.skill.remove", { skill }), text: "✕" });
+    const remove = el("button", { type: "button", class: "small", "aria-label": t("sup.agents.skill.remove", { skill }), i18n: "sup.agents.skill.remove.short" });
     remove.addEventListener("click", () => { li.remove(); });
     li.append(name, " ", select, " ", remove);
     list.append(li);
@@ -215,7 +215,7 @@ export async function start(root) {
   root.append(
     el("section", { "aria-labelledby": "agents-title" },
       el("h2", { id: "agents-title", tabindex: "-1", i18n: "sup.agents" }),
-      el("div", { class: "scroll" }, el("table", { id: "agents-table" },
+      scroller("sup.agents", el("table", { id: "agents-table" },
         el("thead", {}, el("tr", {}, ...["sup.col.id", "sup.col.name", "sup.col.state", "sup.agents.holds", "sup.agents.skills", "sup.agents.capacity", "sup.col.actions"]
           .map((k) => el("th", { scope: "col", i18n: k })))),
         el("tbody", { id: "agents" })))),

@@ -4,7 +4,7 @@
 // one uploaded as JSON, validated first (ValidateIvrTree) with every problem shown at the node at
 // fault, then stored (PutIvrVersion, optionally activated); a version activated
 // (ActivateIvrVersion) and a tree rolled back (RollbackIvr).
-import { $, el, field, t, sup, all, notice, failed } from "./sup-util.js";
+import { $, el, field, t, sup, all, notice, failed, scroller } from "./sup-util.js";
 
 let versions = [];
 
@@ -214,7 +214,7 @@ export async function start(root) {
   root.append(
     el("section", { "aria-labelledby": "ivr-list-title" },
       el("h2", { id: "ivr-list-title", i18n: "sup.ivr.versions" }),
-      el("div", { class: "scroll" }, el("table", {},
+      scroller("sup.ivr.versions", el("table", {},
         el("thead", {}, el("tr", {}, ...["sup.ivr.col.version", "sup.ivr.col.active", "sup.ivr.col.date", "sup.ivr.col.author", "sup.ivr.col.comment", "sup.col.actions"]
           .map((k) => el("th", { scope: "col", i18n: k })))),
         el("tbody", { id: "ivr-versions" }))),

@@ -3,7 +3,7 @@
 // plain words (Supervisor.Explain), change its priority (Reprioritise), move it to another queue
 // (Move), or give it to one agent (ForceAssign). Rows are reused between updates so that the
 // panel and the focus stay where they are.
-import { $, el, field, t, sup, all, notice, failed, channelName, wait, Phase } from "./sup-util.js";
+import { $, el, field, t, sup, all, notice, failed, channelName, wait, Phase, scroller } from "./sup-util.js";
 import * as session from "./session.js";
 
 let lines = [];
@@ -49,7 +49,7 @@ function render() {
     line.in_progress.forEach((i) => body.append(row(i, 0, now)));
     root.append(el("section", { "aria-labelledby": id, "data-queue": line.queue },
       el("h3", { id, text: t("sup.line.queue", { queue: queueName(line.queue), waiting: line.waiting_total, held: line.in_progress_total }) }),
-      el("div", { class: "scroll" }, el("table", {},
+      scroller("sup.line.lines", el("table", {},
         el("thead", {}, el("tr", {}, ...["sup.line.col.pos", "sup.line.col.ref", "sup.col.channel", "sup.line.col.contact",
           "sup.line.col.priority", "sup.line.col.waited", "sup.line.col.state", "sup.col.actions"].map((k) => el("th", { scope: "col", i18n: k })))),
         body))));

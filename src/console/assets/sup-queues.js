@@ -3,7 +3,7 @@
 // channel in seconds or working days, escalation steps, overflow, offer timeout, missed offers
 // before a pause, wrap-up and its codes, whether the public page shows it. Editing starts from
 // the queue as the server has it, so fields this form does not show are kept as they are.
-import { $, el, field, t, sup, all, notice, failed, channelName, CHANNELS, CHANNEL_NUMBER, Strategy } from "./sup-util.js";
+import { $, el, field, t, sup, all, notice, failed, channelName, CHANNELS, CHANNEL_NUMBER, Strategy, scroller } from "./sup-util.js";
 
 let queues = [];
 let editing = null; // the Queue being edited (null: a new one)
@@ -201,7 +201,7 @@ export async function start(root) {
       el("h2", { id: "q-title", tabindex: "-1" }), form()),
     el("section", { "aria-labelledby": "queues-title" },
       el("h2", { id: "queues-title", i18n: "sup.nav.queues" }),
-      el("div", { class: "scroll" }, el("table", {},
+      scroller("sup.nav.queues", el("table", {},
         el("thead", {}, el("tr", {}, ...["sup.col.id", "sup.col.name", "sup.queues.channels", "sup.queues.requirements", "sup.queues.strategy", "sup.queues.priority", "sup.col.actions"]
           .map((k) => el("th", { scope: "col", i18n: k })))),
         el("tbody", { id: "queues" })))));

@@ -25,7 +25,7 @@ async function load() {
 
 export async function start(root) {
   const days = el("select", { id: "sat-days" },
-    ...[1, 7, 30].map((d) => el("option", { value: String(d), text: t("sup.sat.days", { days: d }) })));
+    ...[1, 7, 30].map((d) => el("option", { value: String(d), text: t(d === 1 ? "sup.sat.day" : "sup.sat.days", { days: d }) })));
   days.value = "30";
   days.addEventListener("change", load);
   root.append(

@@ -41,6 +41,11 @@ export function field(labelKey, control, hintKey) {
   return wrap;
 }
 
+/** A table that may scroll sideways: focusable and named, so that keyboards can scroll it. */
+export function scroller(labelKey, table) {
+  return el("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": t(labelKey) }, table);
+}
+
 let noticeTimer = null;
 /** Says what an action did (polite live region); errors stay until the next notice. */
 export function notice(text, isError) {

@@ -4,7 +4,7 @@
 // Supervisor.WatchWaiting (waiting now and the oldest wait). Colour thresholds are the
 // supervisor's, kept in this browser (localStorage); a level is also written in words, never
 // shown by colour alone. "Wall screen" enlarges everything for a screen across the room.
-import { $, el, field, t, sup, channelName, wait, percent, stored, store, CHANNELS, CHANNEL_NUMBER, Phase } from "./sup-util.js";
+import { $, el, field, t, sup, channelName, wait, percent, stored, store, CHANNELS, CHANNEL_NUMBER, Phase, scroller } from "./sup-util.js";
 import * as session from "./session.js";
 
 const DEFAULTS = { waiting_warn: 5, waiting_alert: 10, oldest_warn: 120, oldest_alert: 300,
@@ -156,14 +156,14 @@ export async function start(root) {
     el("p", { class: "muted" }, el("span", { id: "wall-at" }), " ", el("span", { id: "wall-state" })),
     el("section", { "aria-labelledby": "wall-queues-title" },
       el("h2", { id: "wall-queues-title", i18n: "sup.wall.queues" }),
-      el("div", { class: "scroll" }, el("table", { class: "wallboard", id: "wallboard" },
+      scroller("sup.wall.queues", el("table", { class: "wallboard", id: "wallboard" },
         head(["sup.col.queue", "sup.wall.col.waiting", "sup.wall.col.oldest", "sup.wall.col.sl", "sup.wall.col.avg",
           "sup.wall.col.abandon", "sup.wall.col.answered", "sup.wall.col.in_progress", "sup.wall.col.agents"]),
         el("tbody", { id: "wall-rows" })))),
     el("section", { "aria-labelledby": "wall-channels-title" },
       el("h2", { id: "wall-channels-title", i18n: "sup.wall.channels" }),
       el("p", { id: "wall-channels-none", class: "muted", i18n: "sup.wall.channels.none" }),
-      el("div", { class: "scroll" }, el("table", { class: "wallboard" },
+      scroller("sup.wall.channels", el("table", { class: "wallboard" },
         head(["sup.col.queue", "sup.col.channel", "sup.wall.col.waiting", "sup.wall.col.oldest"]),
         el("tbody", { id: "wall-channels" })))),
     el("details", { class: "panel" }, el("summary", { i18n: "sup.wall.th" }),
