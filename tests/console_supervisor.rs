@@ -200,10 +200,17 @@ async fn every_supervisor_page_and_view_module_is_served() {
             .await
             .expect("GET module");
         assert_eq!(module.status(), 200, "sup-{view}.js");
-        assert!(module.text().await.expect("module").contains("export async function start"));
+        assert!(module
+            .text()
+            .await
+            .expect("module")
+            .contains("export async function start"));
         // Every page links every other.
         for other in guichet::console::SUPERVISOR_PAGES {
-            assert!(body.contains(&format!("href=\"/console/{other}\"")), "{page} -> {other}");
+            assert!(
+                body.contains(&format!("href=\"/console/{other}\"")),
+                "{page} -> {other}"
+            );
         }
     }
 }
@@ -216,7 +223,11 @@ fn keys_used(source: &str) -> BTreeSet<String> {
         let Some(end) = rest.find('"') else { continue };
         let key = &rest[..end];
         // Keys completed at run time ("sup.line.phase." + phase) are checked below.
-        if !key.ends_with('.') && key.chars().all(|c| c.is_ascii_alphanumeric() || "._".contains(c)) {
+        if !key.ends_with('.')
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._".contains(c))
+        {
             out.insert(key.to_owned());
         }
     }
@@ -281,5 +292,8 @@ fn every_text_of_the_supervisor_console_exists_in_french_and_english() {
             !(defined(fr, k) || defined(common_fr, k)) || !(defined(en, k) || defined(common_en, k))
         })
         .collect();
-    assert!(missing.is_empty(), "texts missing in French or English: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "texts missing in French or English: {missing:?}"
+    );
 }

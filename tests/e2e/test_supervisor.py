@@ -211,6 +211,12 @@ def main():
         until("document.querySelector(\"#wall-rows tr[data-queue='general']\").children[6].textContent.startsWith('1 /')", "one answered today")
         desk.Complete(desktop.CompleteRequest(agent_id="david", interaction_id=sid, wrap_up_code="informed"),
                       metadata=bearer(supervisor_token), timeout=TIMEOUT)
+        # The same figures as the public page's for the same day and queue.
+        with urllib.request.urlopen(base + "/indicators", timeout=10) as r:
+            public = json.load(r)
+        answered = sum(row["answered"] for row in public["rows"] if row["queue"] == "general")
+        shown = driver.find_element(By.CSS_SELECTOR, "#wall-rows tr[data-queue='general']").find_elements(By.TAG_NAME, "td")[5].text
+        assert shown.startswith(f"{answered} /"), (shown, answered)
 
     def raised_skill_takes_the_next_offer():
         available("chloe")
@@ -237,6 +243,30 @@ def main():
         desk.Accept(desktop.InteractionAction(agent_id="emma", interaction_id=second), metadata=bearer(supervisor_token), timeout=TIMEOUT)
         shot("agents")
 
+    def adds_and_removes_an_agent():
+        driver.find_element(By.CSS_SELECTOR, "details.panel summary").click()
+        driver.find_element(By.ID, "new-agent-id").send_keys("zoe")
+        driver.find_element(By.ID, "new-agent-name").send_keys("Zoé Petit")
+        new_skill = driver.find_element(By.CSS_SELECTOR, "#add-agent input[id^='new-agent-new-skill']")
+        new_skill.send_keys("general")
+        driver.find_element(By.CSS_SELECTOR, "#add-agent .skills-editor .inline-row button").click()
+        driver.find_element(By.CSS_SELECTOR, "#add-agent > button[type=submit]").click()
+        until("!!document.querySelector(\"tr[data-agent='zoe']\")", "zoe listed")
+        assert "general 3" in driver.find_element(By.CSS_SELECTOR, "tr[data-agent='zoe'] .c-skills").text
+        driver.find_element(By.CSS_SELECTOR, "tr[data-agent='zoe'] .edit").click()
+        until("!!document.querySelector(\"tr[data-editor='zoe'] .remove\")", "zoe's editor")
+        driver.find_element(By.CSS_SELECTOR, "tr[data-editor='zoe'] .remove").click()
+        driver.switch_to.alert.accept()
+        until("!document.querySelector(\"tr[data-agent='zoe']\")", "zoe removed")
+        # Refused while holding: emma holds interactions; the refusal is said in words.
+        driver.find_element(By.CSS_SELECTOR, "tr[data-agent='emma'] .edit").click()
+        until("!!document.querySelector(\"tr[data-editor='emma'] .remove\")", "emma's editor")
+        driver.find_element(By.CSS_SELECTOR, "tr[data-editor='emma'] .remove").click()
+        driver.switch_to.alert.accept()
+        until("document.getElementById('notice').classList.contains('error')", "the refusal")
+        assert driver.find_element(By.CSS_SELECTOR, "tr[data-agent='emma']")
+        driver.find_element(By.CSS_SELECTOR, "tr[data-editor='emma'] .cancel").click()
+
     def creates_a_queue_and_routes_to_it():
         driver.get(base + "/console/supervisor/queues")
         until("document.querySelectorAll('#queues tr').length === 3", "the queues")
@@ -259,6 +289,20 @@ def main():
         assert got.queue == "urgent" and got.priority == 5, got
         # emma (housing 5) is the only agent qualified and available.
         assert eventually(lambda: get(interaction).agent, "the urgent chat offered", interaction_id=interaction) == "emma"
+        # Editing a queue keeps what the form does not change (escalation, overflow, delays).
+        driver.find_element(By.CSS_SELECTOR, "tr[data-queue='benefits'] button").click()
+        until("document.getElementById('q-id').value === 'benefits'", "the benefits form")
+        assert "lower_level benefits:housing 1" in driver.find_element(By.ID, "q-esc").get_attribute("value")
+        offer = driver.find_element(By.ID, "q-offer")
+        offer.clear()
+        offer.send_keys("25")
+        driver.find_element(By.CSS_SELECTOR, "#q-form button[type=submit]").click()
+        until("document.getElementById('q-form-section').hidden", "the form closed")
+        queues = sup.ListQueues(supervisor.ListQueuesRequest(), metadata=bearer(supervisor_token), timeout=TIMEOUT).queues
+        benefits = next(q for q in queues if q.id == "benefits")
+        assert benefits.offer_timeout_secs == 25 and len(benefits.escalation) == 2 and benefits.overflow.callback, benefits
+        assert benefits.sla_working_days.email == 5 and benefits.public, benefits
+        assert not benefits.HasField("max_misses") or benefits.max_misses == 3, benefits
         driver.get(base + "/console/supervisor")
         until("document.querySelectorAll('#wall-rows tr').length === 4", "the new queue on the wallboard")
 
@@ -289,6 +333,19 @@ def main():
         assert "7" in driver.find_element(By.ID, "notice").text
         assert get(b).priority == 7
         shot("line")
+        # Given to an offline agent: refused in words; to a paused one: kept for her.
+        driver.execute_script("const s = document.getElementById('assign-to'); s.value = 'bruno';")
+        driver.find_element(By.CSS_SELECTOR, "#assign-form button[type=submit]").click()
+        until("document.getElementById('notice').classList.contains('error')", "the refusal for bruno")
+        driver.execute_script("const s = document.getElementById('assign-to'); s.value = 'emma';")
+        driver.find_element(By.CSS_SELECTOR, "#assign-form button[type=submit]").click()
+        until("document.getElementById('notice').textContent.includes('emma') && !document.getElementById('notice').classList.contains('error')", "given to emma")
+        assert get(b).target_agent == "emma", get(b)
+        # A moved to the general queue.
+        driver.find_element(By.CSS_SELECTOR, f"tr[data-interaction='{a}'] .manage").click()
+        driver.execute_script("const s = document.getElementById('move-to'); s.value = 'general';")
+        driver.find_element(By.CSS_SELECTOR, "#move-form button[type=submit]").click()
+        eventually(lambda: get(a).queue == "general", "A moved to general")
         print(f"  explain: {explanation[:160]!r}")
 
     def ivr_refused_at_the_node_then_activated_and_rolled_back():
@@ -386,6 +443,7 @@ def main():
         ("the supervisor signs in to the wallboard", signs_in_to_the_wallboard),
         ("the wallboard's counts change as an SMS arrives and is answered; thresholds kept", wallboard_counts_change),
         ("a skill raised in place sends the next offer to that agent", raised_skill_takes_the_next_offer),
+        ("an agent added and removed; removal refused while holding, said in words", adds_and_removes_an_agent),
         ("a queue created in the console receives an integrator's interaction", creates_a_queue_and_routes_to_it),
         ("agents paused from the console; reprioritising changes the order; Explain in words", reprioritise_changes_the_order),
         ("an IVR tree with an unknown queue refused at the node; activated, followed by a call, rolled back", ivr_refused_at_the_node_then_activated_and_rolled_back),

@@ -38,6 +38,9 @@ function render() {
   const root = $("lines");
   if (!root) return;
   const now = Date.now();
+  // The rows are drawn again: a "Manage" button that had the focus gets it back.
+  const focused = document.activeElement && document.activeElement.closest ? document.activeElement.closest("tr[data-interaction]") : null;
+  const refocus = focused && root.contains(focused) ? focused.dataset.interaction : null;
   root.replaceChildren();
   let any = false;
   for (const line of lines) {
@@ -55,6 +58,10 @@ function render() {
         body))));
   }
   $("lines-none").hidden = any;
+  if (refocus) {
+    const again = root.querySelector(`tr[data-interaction="${CSS.escape(refocus)}"] .manage`);
+    if (again) again.focus();
+  }
   if (chosen) refreshPanelFacts();
 }
 
