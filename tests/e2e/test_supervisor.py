@@ -303,8 +303,25 @@ def main():
         assert benefits.offer_timeout_secs == 25 and len(benefits.escalation) == 2 and benefits.overflow.callback, benefits
         assert benefits.sla_working_days.email == 5 and benefits.public, benefits
         assert not benefits.HasField("max_misses") or benefits.max_misses == 3, benefits
+        # A queue removed from the console; one still in use is refused in words.
+        sup.UpsertQueue(supervisor.UpsertQueueRequest(queue=common.Queue(id="spare", name="Spare")),
+                        metadata=bearer(supervisor_token), timeout=TIMEOUT)
+        driver.get(base + "/console/supervisor/queues")
+        until("document.querySelectorAll('#queues tr').length === 5", "the spare queue")
+        for queue_id, refused in [("general", True), ("spare", False)]:
+            driver.find_element(By.CSS_SELECTOR, f"tr[data-queue='{queue_id}'] button").click()
+            until(f"document.getElementById('q-id').value === '{queue_id}'", f"the {queue_id} form")
+            driver.find_element(By.ID, "q-remove").click()
+            driver.switch_to.alert.accept()
+            if refused:
+                until("document.getElementById('notice').classList.contains('error')", "the refusal")
+                driver.find_element(By.ID, "q-cancel").click()
+            else:
+                until("document.querySelectorAll('#queues tr').length === 4", "spare removed")
         driver.get(base + "/console/supervisor")
         until("document.querySelectorAll('#wall-rows tr').length === 4", "the new queue on the wallboard")
+        # Today's per-channel figures: the SMS answered in the general queue.
+        until("document.querySelector(\"#wall-channels tr[data-queue='general'][data-channel='sms']\").children[7].textContent === '1 / 0'", "general SMS answered today")
 
     def reprioritise_changes_the_order():
         driver.get(base + "/console/supervisor/agents")

@@ -1,5 +1,5 @@
 // The queues: every queue (Supervisor.ListQueues) and one form to create a queue or edit one
-// (UpsertQueue): channels, requirements, default priority, strategy, announced delays per
+// (UpsertQueue) or remove one (RemoveQueue): channels, requirements, default priority, strategy, announced delays per
 // channel in seconds or working days, escalation steps, overflow, offer timeout, missed offers
 // before a pause, wrap-up and its codes, whether the public page shows it. Editing starts from
 // the queue as the server has it, so fields this form does not show are kept as they are.
@@ -106,6 +106,7 @@ function fill(q) {
   f("q-codes").value = q ? q.wrap_up_codes.join(", ") : "";
   f("q-default-code").value = q ? q.default_wrap_up_code : "";
   f("q-public").checked = !q || q.public === undefined || q.public;
+  f("q-remove").hidden = !q;
   $("q-form-section").hidden = false;
   f("q-title").focus();
 }
@@ -173,7 +174,21 @@ function form() {
     field("sup.queues.default_code", el("input", { id: "q-default-code", maxlength: "64", spellcheck: "false" })),
     el("div", { class: "field radios" }, el("label", {}, el("input", { type: "checkbox", id: "q-public" }), " ", el("span", { i18n: "sup.queues.public" }))),
     el("div", { class: "buttons" }, el("button", { type: "submit", class: "primary", i18n: "sup.save" }),
-      el("button", { type: "button", id: "q-cancel", i18n: "sup.cancel" })));
+      el("button", { type: "button", id: "q-cancel", i18n: "sup.cancel" }),
+      el("button", { type: "button", id: "q-remove", class: "danger", i18n: "sup.queues.remove" })));
+  f.querySelector("#q-remove").addEventListener("click", async () => {
+    if (!editing || !window.confirm(t("sup.queues.remove.confirm", { queue: editing.id }))) return;
+    try {
+      // Refused while interactions wait in it, another queue or an active tree names it: the
+      // server's message says which.
+      await sup("RemoveQueue", "RemoveQueueRequest", "RemoveResponse", { queue_id: editing.id });
+      notice(t("sup.queues.removed", { queue: editing.id }));
+      queues = await all("ListQueues", "ListQueuesRequest", "ListQueuesResponse", "queues");
+      render();
+      $("q-form-section").hidden = true;
+      $("q-new").focus();
+    } catch (e) { failed(e); }
+  });
   f.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     let q;

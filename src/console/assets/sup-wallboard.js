@@ -1,7 +1,8 @@
 // The wallboard: per queue, live from Supervisor.WatchStats (waiting now, oldest wait, today's
 // service level, average wait, abandonment and answers, agents by state; the same day's figures
-// as the public indicators page, from the same fold), and per queue and channel from
-// Supervisor.WatchWaiting (waiting now and the oldest wait). Colour thresholds are the
+// as the public indicators page, from the same fold), and per queue and channel: waiting now and
+// the oldest wait from WatchStats and Supervisor.WatchWaiting, today's figures from the public
+// page's JSON (/indicators, public queues only). Colour thresholds are the
 // supervisor's, kept in this browser (localStorage); a level is also written in words, never
 // shown by colour alone. "Wall screen" enlarges everything for a screen across the room.
 import { $, el, field, t, sup, channelName, wait, percent, stored, store, CHANNELS, CHANNEL_NUMBER, Phase, scroller } from "./sup-util.js";
@@ -14,6 +15,7 @@ let limits = stored("thresholds", DEFAULTS);
 let stats = null;      // the last StatsUpdate
 let lines = [];        // the last ListWaitingResponse.lines
 let names = {};        // queue id -> display name
+let day = {};          // "queue|channel" -> the public page's row for today (public queues only)
 const abort = new AbortController();
 
 // The level of a figure: "ok", "warn" or "alert". `high` true: larger is worse.
@@ -72,19 +74,41 @@ function renderChannels() {
   for (const q of stats.queues) {
     for (const ch of CHANNELS) {
       const count = q.waiting_by_channel ? q.waiting_by_channel[ch] : 0;
-      if (!count) continue;
+      const today = day[q.queue + "|" + ch];
+      if (!count && !(today && today.requests)) continue;
       const since = oldest[q.queue + "|" + CHANNEL_NUMBER[ch]];
       const ms = since && since !== Infinity ? now - since : 0;
-      body.append(el("tr", {},
+      const rate = (x) => (x === null || x === undefined ? null : x * 100);
+      const sl = today ? rate(today.within_delay_rate) : null;
+      const ab = today ? rate(today.abandonment_rate) : null;
+      body.append(el("tr", { "data-queue": q.queue, "data-channel": ch },
         el("th", { scope: "row", text: names[q.queue] || q.queue }),
         el("td", { text: channelName(ch) }),
         cell(String(count), level(count, limits.waiting_warn, limits.waiting_alert, true)),
         cell(ms ? wait(ms) : "—", level(ms / 1000, limits.oldest_warn, limits.oldest_alert, true)),
+        cell(sl === null ? "—" : percent(today.within_delay_rate), level(sl, limits.sl_warn, limits.sl_alert, false)),
+        el("td", { class: "num", text: today && today.average_wait_secs !== null && today.average_wait_secs !== undefined ? wait(today.average_wait_secs * 1000) : "—" }),
+        cell(ab === null ? "—" : percent(today.abandonment_rate), level(ab, limits.abandon_warn, limits.abandon_alert, true)),
+        el("td", { class: "num", text: today ? `${today.answered} / ${today.abandoned}` : "—" }),
       ));
       rows++;
     }
   }
   $("wall-channels-none").hidden = rows > 0;
+}
+
+// Today's figures per queue and channel come from the public page's JSON (the same fold as
+// WatchStats' per-queue figures; queues not published show "—"), read every 30 seconds.
+async function readDay() {
+  try {
+    const r = await fetch("/indicators?period=day", { cache: "no-store" });
+    if (!r.ok) return;
+    const data = await r.json();
+    const next = {};
+    for (const row of data.rows || []) if (row.queue && row.channel) next[row.queue + "|" + row.channel] = row;
+    day = next;
+    renderChannels();
+  } catch (_) { /* the live columns still show */ }
 }
 
 async function follow(method, req, res, body, onMessage) {
@@ -162,9 +186,11 @@ export async function start(root) {
         el("tbody", { id: "wall-rows" })))),
     el("section", { "aria-labelledby": "wall-channels-title" },
       el("h2", { id: "wall-channels-title", i18n: "sup.wall.channels" }),
+      el("p", { class: "muted", i18n: "sup.wall.channels.help" }),
       el("p", { id: "wall-channels-none", class: "muted", i18n: "sup.wall.channels.none" }),
       scroller("sup.wall.channels", el("table", { class: "wallboard" },
-        head(["sup.col.queue", "sup.col.channel", "sup.wall.col.waiting", "sup.wall.col.oldest"]),
+        head(["sup.col.queue", "sup.col.channel", "sup.wall.col.waiting", "sup.wall.col.oldest", "sup.wall.col.sl",
+          "sup.wall.col.avg", "sup.wall.col.abandon", "sup.wall.col.answered"]),
         el("tbody", { id: "wall-channels" })))),
     el("details", { class: "panel" }, el("summary", { i18n: "sup.wall.th" }),
       el("p", { class: "muted", i18n: "sup.wall.th.help" }), thresholdsForm()),
@@ -173,8 +199,10 @@ export async function start(root) {
     const queues = await sup("ListQueues", "ListQueuesRequest", "ListQueuesResponse", { page_size: 500 });
     names = Object.fromEntries(queues.queues.map((q) => [q.id, q.name]));
   } catch (_) { /* ids only */ }
+  readDay();
+  const dayTimer = setInterval(readDay, 30000);
   follow("WatchStats", "WatchStatsRequest", "StatsUpdate", { interval_ms: 1000 }, (m) => { stats = m; render(); });
   follow("WatchWaiting", "WatchWaitingRequest", "ListWaitingResponse", { min_interval_ms: 1000, max_per_queue: 200 },
     (m) => { lines = m.lines; renderChannels(); });
-  return { refresh: render, stop: () => abort.abort() };
+  return { refresh: render, stop: () => { abort.abort(); clearInterval(dayTimer); } };
 }
