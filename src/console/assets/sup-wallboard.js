@@ -202,7 +202,7 @@ export async function start(root) {
   readDay();
   const dayTimer = setInterval(readDay, 30000);
   follow("WatchStats", "WatchStatsRequest", "StatsUpdate", { interval_ms: 1000 }, (m) => { stats = m; render(); });
-  follow("WatchWaiting", "WatchWaitingRequest", "ListWaitingResponse", { min_interval_ms: 1000, max_per_queue: 200 },
+  follow("WatchWaiting", "WatchWaitingRequest", "ListWaitingResponse", { min_interval_ms: 2000, max_per_queue: 100 },
     (m) => { lines = m.lines; renderChannels(); });
   return { refresh: render, stop: () => { abort.abort(); clearInterval(dayTimer); } };
 }
