@@ -224,5 +224,6 @@ export async function start(root) {
   );
   await refresh();
   timer = setInterval(refresh, 3000);
-  return { refresh, stop: () => clearInterval(timer) };
+  // A language switch draws the rows again (their buttons' names are in the language).
+  return { refresh: () => { $("agents").replaceChildren(); refresh(); }, stop: () => clearInterval(timer) };
 }
