@@ -1,4 +1,4 @@
-//! The console: the web application people use (the agent desktop today), served by the HTTP
+//! The console: the web application people use (the agent desktop and the supervisor console), served by the HTTP
 //! listener under `/console/` from assets compiled into the binary (no build step, no Node).
 //!
 //! The pages call the same gRPC services as every other client, with the same roles, through
@@ -30,11 +30,6 @@ const ASSETS: &[Asset] = &[
         path: "",
         content_type: "text/html; charset=utf-8",
         body: include_str!("assets/index.html"),
-    },
-    Asset {
-        path: "supervisor",
-        content_type: "text/html; charset=utf-8",
-        body: include_str!("assets/supervisor.html"),
     },
     Asset {
         path: "accessibility",
@@ -76,7 +71,64 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("assets/supervisor.js"),
     },
+    Asset {
+        path: "sup-texts.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("assets/sup-texts.js"),
+    },
+    Asset {
+        path: "sup-util.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("assets/sup-util.js"),
+    },
+    Asset {
+        path: "sup-wallboard.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("assets/sup-wallboard.js"),
+    },
+    Asset {
+        path: "sup-agents.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("assets/sup-agents.js"),
+    },
+    Asset {
+        path: "sup-line.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("assets/sup-line.js"),
+    },
+    Asset {
+        path: "sup-queues.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("assets/sup-queues.js"),
+    },
+    Asset {
+        path: "sup-ivr.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("assets/sup-ivr.js"),
+    },
+    Asset {
+        path: "sup-satisfaction.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("assets/sup-satisfaction.js"),
+    },
 ];
+
+/// The supervisor console's pages under `/console/`: one document (`assets/supervisor.html`)
+/// whose script shows the view its path names (the wallboard at `supervisor`).
+pub const SUPERVISOR_PAGES: &[&str] = &[
+    "supervisor",
+    "supervisor/agents",
+    "supervisor/line",
+    "supervisor/queues",
+    "supervisor/ivr",
+    "supervisor/satisfaction",
+];
+
+static SUPERVISOR_PAGE: Asset = Asset {
+    path: "supervisor",
+    content_type: "text/html; charset=utf-8",
+    body: include_str!("assets/supervisor.html"),
+};
 
 /// The content security policy of every console answer. Media (voicemail recordings) may come
 /// from the telephony provider over HTTPS.
@@ -86,6 +138,9 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 
 /// The embedded asset at `path` under `/console/`, if any (for tests and the schema check).
 pub fn asset(path: &str) -> Option<&'static str> {
+    if SUPERVISOR_PAGES.contains(&path) {
+        return Some(SUPERVISOR_PAGE.body);
+    }
     ASSETS.iter().find(|a| a.path == path).map(|a| a.body)
 }
 
@@ -124,6 +179,12 @@ pub fn routes() -> Router {
         router = router.route(
             &format!("/console/{}", asset.path),
             get(move || async move { serve(asset) }),
+        );
+    }
+    for page in SUPERVISOR_PAGES {
+        router = router.route(
+            &format!("/console/{page}"),
+            get(|| async { serve(&SUPERVISOR_PAGE) }),
         );
     }
     router

@@ -6,7 +6,8 @@
 //! file differs (run it with `GUICHET_REGENERATE=1` to rewrite the file after a `.proto` change).
 //!
 //! Format: an ES module exporting `messages` (full name → list of fields
-//! `[number, name, type, repeated, type_name, oneof]`, and `map: true` for map entries) and
+//! `[number, name, type, repeated, type_name, oneof]`, and `map: true` for map entries; a
+//! proto3 `optional` field names its synthetic oneof, `_field`) and
 //! `enums` (full name → value name → number). Types are protobuf's names in lower case
 //! (`string`, `int64`, `message`, `enum`...).
 
@@ -57,9 +58,10 @@ fn message(out: &mut String, prefix: &str, m: &DescriptorProto) {
     }
     out.push_str(" fields: [\n");
     for f in &m.field {
+        // A proto3 `optional` field belongs to a synthetic oneof: named like any oneof, so that
+        // the browser tells "absent" (the server's default) from a zero that was sent.
         let oneof = f
             .oneof_index
-            .filter(|_| !f.proto3_optional())
             .and_then(|i| m.oneof_decl.get(usize::try_from(i).unwrap_or(usize::MAX)))
             .map(|o| js_string(o.name()))
             .unwrap_or_else(|| "null".to_owned());

@@ -10,7 +10,7 @@
 # target/e2e-artifacts/.
 #
 # Also drives the console (sign-in, agent desktop) with Selenium, axe-core and Lighthouse
-# (tests/e2e/test_console.py).
+# (tests/e2e/test_console.py), and the supervisor console (tests/e2e/test_supervisor.py).
 #
 # Also signs Twilio-style webhooks with the `twilio` package (tests/e2e/test_twilio_signature.py),
 # and sends hostile inputs to every listener (tests/e2e/test_hostile_inputs.py).
@@ -72,6 +72,12 @@ PYTHONPATH="$work/gen" "$python" tests/e2e/test_hostile_inputs.py \
 # target/e2e-artifacts/console-*.png.
 PYTHONPATH="$work/gen:tests/e2e" "$python" tests/e2e/test_console.py \
     --bin "$bin" --data-dir "$work/console-data"
+# The supervisor console (wallboard, agents, waiting line, queues, IVR versions, satisfaction) in
+# headless Chromium through Selenium, with integrators, agents and Twilio webhooks played at the
+# same time; axe-core at each state, Lighthouse 12 on the wallboard, agents and IVR pages;
+# screenshots in target/e2e-artifacts/supervisor-*.png.
+PYTHONPATH="$work/gen:tests/e2e" "$python" tests/e2e/test_supervisor.py \
+    --bin "$bin" --data-dir "$work/supervisor-data"
 # Interoperability: jambonz's validator, the twilio library, grpcio-reflection, promtool.
 PYTHONPATH="$work/gen" "$python" tests/e2e/test_interop.py \
     --bin "$bin" --work "$work/interop" --validator tests/e2e/jambonz_validate.js

@@ -292,7 +292,8 @@ def main():
         until(agent, "document.getElementById('refused').textContent.length > 0", "the refusal")
         text = by_id(agent, "refused").text
         assert "réservée aux superviseurs" in text and "david" in text, text
-        assert agent.execute_script("return document.getElementById('agents-section').hidden")
+        assert agent.execute_script("return document.getElementById('view').hidden")
+        assert agent.execute_script("return document.getElementById('sup-nav').hidden")
         shot(agent, "supervisor-refused")
 
     def expired_session_goes_back_to_sign_in():
@@ -369,7 +370,9 @@ def main():
     def supervisor_sees_the_agents():
         sign_in("supervisor", passwords["supervisor"])
         until(agent, "location.pathname === '/console/supervisor'", "the supervision page")
-        until(agent, "document.querySelectorAll('#agents tr').length === 5", "the agents")
+        until(agent, "document.querySelectorAll('#wall-rows tr').length === 3", "the wallboard's queues")
+        agent.get(base + "/console/supervisor/agents")
+        until(agent, "document.querySelectorAll('#agents tr[data-agent]').length === 5", "the agents")
         shot(agent, "supervisor")
 
     free_port_holder = [free_port()]

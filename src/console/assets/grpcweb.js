@@ -4,7 +4,8 @@
 //
 // Messages are plain objects with the proto's field names (snake_case); int64 fields are
 // Numbers (exact up to 2^53: milliseconds since 1970 fit); enums are numbers (see `enums`);
-// maps are plain objects; an unset oneof member is absent.
+// maps are plain objects; an unset oneof member or proto3 `optional` field is absent (undefined),
+// and one that is set is sent even when zero.
 import { messages, enums } from "./schema.js";
 
 export { enums };

@@ -221,6 +221,11 @@ const TEXTS = {
 
 const KEY = "guichet.lang";
 
+/** Adds a page's own texts (`{ fr: {...}, en: {...} }`) to the common ones. */
+export function add(more) {
+  for (const l of ["fr", "en"]) Object.assign(TEXTS[l], more[l] || {});
+}
+
 export function lang() {
   const chosen = localStorage.getItem(KEY);
   if (chosen === "fr" || chosen === "en") return chosen;

@@ -1,50 +1,67 @@
-// The supervision page: for now the agents and their states (Supervisor.ListAgents). The server
-// decides who may see it: an agent's session is refused (PERMISSION_DENIED) and the page says so.
-import { enums, Code } from "./grpcweb.js";
+// The supervisor console's shell: every page under /console/supervisor is this document; the
+// path names the view (wallboard, agents, line, queues, ivr, satisfaction), loaded from its own
+// module (sup-<view>.js) once the server has accepted the session as a supervisor's. The server
+// decides who may see it: an agent's session is refused (PERMISSION_DENIED) on every Supervisor
+// call, and the page says so without showing anything.
+import { Code } from "./grpcweb.js";
 import * as session from "./session.js";
-import { t, apply, wireSwitch } from "./i18n.js";
+import { t, apply, wireSwitch, add } from "./i18n.js";
+import { TEXTS } from "./sup-texts.js";
+import { $, sup } from "./sup-util.js";
 
-const $ = (id) => document.getElementById(id);
-const Kind = enums["guichet.v1.AgentState.Kind"];
+add(TEXTS);
 
-function stateText(st) {
-  switch (st && st.kind) {
-    case Kind.KIND_AVAILABLE: return t("state.available");
-    case Kind.KIND_PAUSED: return st.pause_reason ? t("state.paused.reason", { reason: st.pause_reason }) : t("state.paused");
-    case Kind.KIND_WRAP_UP: return t("state.wrap_up", { time: new Date(st.wrap_up_until_unix_ms).toLocaleTimeString() });
-    default: return t("state.offline");
-  }
+const VIEWS = { "": "wallboard", agents: "agents", line: "line", queues: "queues", ivr: "ivr", satisfaction: "satisfaction" };
+const view = VIEWS[location.pathname.replace(/^\/console\/supervisor\/?/, "").replace(/\/$/, "")] || "wallboard";
+let current = null;
+
+function titles() {
+  const name = t("sup.nav." + view);
+  $("title").textContent = name;
+  document.title = t("sup.page.title", { page: name });
 }
 
 async function load() {
   const s = session.current();
-  if (!s) { $("refused").textContent = t("sup.signin"); return; }
+  if (!s) {
+    $("refused").replaceChildren(t("sup.signin") + " ");
+    const a = document.createElement("a");
+    a.href = "/console/";
+    a.textContent = t("signin.title");
+    $("refused").append(a);
+    return;
+  }
   $("signout-item").hidden = false;
+  $("who").textContent = s.who.login;
+  $("who-item").hidden = false;
   try {
-    const answer = await session.call("Supervisor", "ListAgents", "ListAgentsRequest", "ListAgentsResponse", {});
-    const body = $("agents");
-    body.replaceChildren();
-    for (const a of answer.agents) {
-      const tr = document.createElement("tr");
-      const load = a.load ? a.load.voice + a.load.email + a.load.sms + a.load.chat : 0;
-      for (const v of [a.agent.id, a.agent.name, stateText(a.state), String(load)]) {
-        const td = document.createElement("td"); td.textContent = v; tr.append(td);
-      }
-      body.append(tr);
-    }
-    $("agents-section").hidden = false;
+    // One cheap call first: nothing is shown unless the server accepts this session here.
+    await sup("ListQueues", "ListQueuesRequest", "ListQueuesResponse", { page_size: 1 });
   } catch (e) {
     if (e.code === Code.PERMISSION_DENIED) {
       $("refused").textContent = t("sup.refused", { role: t("role." + s.who.role), login: s.who.login });
     } else {
       $("refused").textContent = t("error.generic", { message: e.message });
     }
+    return;
   }
+  $("sup-nav").hidden = false;
+  const module = await import(`./sup-${view}.js`);
+  $("view").hidden = false;
+  current = await module.start($("view"));
 }
 
 apply();
-wireSwitch($("lang"), load);
+titles();
+for (const a of document.querySelectorAll("#sup-nav a")) {
+  if (a.dataset.view === view) a.setAttribute("aria-current", "page");
+}
+wireSwitch($("lang"), () => {
+  titles();
+  if (current && current.refresh) current.refresh();
+});
 $("signout").addEventListener("click", async () => {
+  if (current && current.stop) current.stop();
   try { await session.signOut(); } catch (_) { /* ended anyway */ }
   location.assign("/console/?signedout=1");
 });
