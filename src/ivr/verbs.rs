@@ -97,6 +97,9 @@ pub enum Verb {
         finish_on_key: String,
         /// WebSocket URL receiving the audio (jambonz only).
         stream_url: Option<String>,
+        /// The credentials the gateway presents on that WebSocket (jambonz `wsAuth`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stream_auth: Option<StreamAuth>,
     },
     /// End the call.
     Hangup,
@@ -105,6 +108,24 @@ pub enum Verb {
         /// What the caller's network is told.
         reason: RejectReason,
     },
+}
+
+/// HTTP Basic credentials a gateway presents when it opens a [`Verb::Record`]'s audio
+/// WebSocket (jambonz `wsAuth`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamAuth {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for StreamAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamAuth")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a [`Verb::Dial`] rings.
@@ -226,6 +247,7 @@ pub fn outcome_verbs(outcome: &Outcome, action_url: &str) -> Vec<Verb> {
                 play_beep: true,
                 finish_on_key: "#".to_owned(),
                 stream_url: None,
+                stream_auth: None,
             });
             verbs.push(Verb::Hangup);
         }

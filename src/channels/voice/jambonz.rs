@@ -88,6 +88,7 @@ impl Protocol for Jambonz {
                 url: json_field(&value, "recording_url"),
                 duration: json_field(&value, "recording_duration"),
                 transcription: json_field(&value, "transcription"),
+                ..Recording::default()
             }),
             "status" => {
                 let status = json_field(&value, "call_status").unwrap_or_default();
