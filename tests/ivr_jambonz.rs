@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use guichet::ivr::{
     render_jambonz, render_jambonz_with, CallSession, DialTarget, Input, JambonzLanguage,
-    JambonzSpeech, RejectReason, StreamAuth, Verb,
+    JambonzSpeech, RejectReason, StreamAuth, Transcription, Verb,
 };
 
 fn array(value: &Value) -> &Vec<Value> {
@@ -321,6 +321,10 @@ fn record_becomes_listen() {
                 username: "guichet".into(),
                 password: "p4ss".into(),
             }),
+            transcription: Some(Transcription {
+                hook: "/voicemail/text".into(),
+                language: "fr-FR".into(),
+            }),
         },
         Verb::Record {
             action_url: "wss://guichet.example.org/vm".into(),
@@ -329,6 +333,7 @@ fn record_becomes_listen() {
             finish_on_key: String::new(),
             stream_url: None,
             stream_auth: None,
+            transcription: None,
         },
     ]);
     let verbs = array(&out);
@@ -338,7 +343,8 @@ fn record_becomes_listen() {
                "actionHook": "/voicemail/done", "maxLength": 120, "playBeep": true,
                "finishOnKey": "#", "mixType": "mono", "sampleRate": 8000,
                "disableBidirectionalAudio": true,
-               "wsAuth": {"username": "guichet", "password": "p4ss"}})
+               "wsAuth": {"username": "guichet", "password": "p4ss"},
+               "transcribe": {"transcriptionHook": "/voicemail/text"}})
     );
     assert_eq!(verbs[1]["url"], "wss://guichet.example.org/vm");
     assert!(verbs[1].get("finishOnKey").is_none());

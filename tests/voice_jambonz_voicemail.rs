@@ -2,7 +2,8 @@
 //! verb's audio WebSocket (subprotocol `audio.jambonz.org`, HTTP Basic `wsAuth` on the upgrade,
 //! one JSON metadata text frame, then binary frames of 16-bit PCM), and the agent downloads the
 //! WAV through the attachment link of the offer and finds the same samples; a recording longer
-//! than the node's `max_length_secs` is cut at `maxLength` × sample rate × 2 bytes; bad
+//! than the node's `max_length_secs` is cut at `maxLength` × sample rate × 2 bytes; a final
+//! transcription posted to the `transcriptionHook` becomes the message's text; bad
 //! credentials, a missing subprotocol, a call not recording and bad metadata are refused.
 
 mod api_common;
@@ -30,9 +31,24 @@ struct Setup {
 
 /// The test tree with key 3 of the main menu leaving a voicemail of at most `max_secs`.
 async fn setup(max_secs: u32) -> Setup {
+    setup_with(max_secs, false).await
+}
+
+/// [`setup`], with jambonz transcribing voicemails (Google as speech-to-text vendor) when
+/// `transcribe`.
+async fn setup_with(max_secs: u32, transcribe: bool) -> Setup {
     let ws = Workspace::new();
     let standin = StandIn::start().await;
     let config = write_config(&ws.log().with_file_name("conf"), &standin.url);
+    if transcribe {
+        let text = std::fs::read_to_string(&config).expect("config");
+        let text = text.replacen(
+            "[voice.sip]",
+            "transcribe_voicemail = true\n\n[voice.jambonz.speech]\nstt_vendor = \"google\"\n\n[voice.sip]",
+            1,
+        );
+        std::fs::write(&config, text).expect("config");
+    }
     let tree = tree_json("v1")
         .replace(
             r#""options": {"1": "housing", "2": "bye"}"#,
@@ -390,4 +406,61 @@ async fn a_recording_is_cut_at_max_length_and_bad_metadata_is_refused() {
         .await
         .expect("body");
     assert_eq!(wav_samples(&body), &pcm[..16_000]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jambonz_transcription_becomes_the_voicemail_text() {
+    let s = setup_with(30, true).await;
+    let sid = "jb-said";
+    let listen = s.to_voicemail(sid).await;
+    assert_eq!(
+        listen["transcribe"]["recognizer"],
+        json!({"vendor": "google", "language": "fr-FR"})
+    );
+    let transcription_hook = listen["transcribe"]["transcriptionHook"]
+        .as_str()
+        .expect("transcriptionHook")
+        .to_owned();
+    let pcm = tone(0.5);
+    stream(&listen, sid, &pcm).await;
+    // An interim result is not kept; the final one is.
+    for (text, is_final) in [
+        ("Bonjour je", false),
+        ("Bonjour, je rappelle demain.", true),
+    ] {
+        let (status, answer) = s
+            .post(
+                &transcription_hook,
+                json!({"call_sid": sid, "speech": {"is_final": is_final, "language_code": "fr-FR",
+                       "alternatives": [{"transcript": text, "confidence": 0.9}]}}),
+            )
+            .await;
+        assert_eq!((status, answer), (200, json!([])));
+    }
+    let (status, verbs) = s
+        .post(
+            listen["actionHook"].as_str().unwrap(),
+            json!({"call_sid": sid}),
+        )
+        .await;
+    assert_eq!(status, 200, "{verbs}");
+    assert_eq!(verbs[1]["verb"], "hangup");
+
+    let offer = offer(&s).await;
+    let message = &offer.conversation[0];
+    assert_eq!(message.text, "Bonjour, je rappelle demain.");
+    assert_eq!(
+        message.meta["transcription"],
+        "Bonjour, je rappelle demain."
+    );
+    let body = s
+        .client
+        .get(&message.attachments[0].url)
+        .send()
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(wav_samples(&body), pcm.as_slice());
 }

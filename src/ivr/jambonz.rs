@@ -10,7 +10,9 @@
 //! - a loop count of 0 is written `"forever"`;
 //! - `Record` becomes `listen` (jambonz keeps no recordings itself): the audio is streamed to
 //!   `stream_url` (or `action_url`) as one channel of 16-bit PCM at [`LISTEN_SAMPLE_RATE`],
-//!   with `wsAuth` from `stream_auth`, and `actionHook` is called when it ends;
+//!   with `wsAuth` from `stream_auth`, a nested `transcribe` (its `transcriptionHook`, and the
+//!   language's `recognizer` when a vendor is known) when asked, and `actionHook` is called
+//!   when it ends;
 //! - `Reject` becomes `sip:decline` with 603 (rejected) or 486 (busy);
 //! - jambonz requires a `vendor` in every `synthesizer` and `recognizer` object it is given.
 //!   [`JambonzSpeech`] names the text-to-speech and speech-to-text vendors (and voices) per
@@ -236,6 +238,7 @@ fn render(verb: &Verb, settings: &JambonzSpeech, out: &mut Vec<Value>) {
             finish_on_key,
             stream_url,
             stream_auth,
+            transcription,
         } => {
             let mut listen = Map::new();
             listen.insert("verb".into(), json!("listen"));
@@ -258,6 +261,14 @@ fn render(verb: &Verb, settings: &JambonzSpeech, out: &mut Vec<Value>) {
                     "wsAuth".into(),
                     json!({ "username": auth.username, "password": auth.password }),
                 );
+            }
+            if let Some(t) = transcription {
+                let mut transcribe = Map::new();
+                transcribe.insert("transcriptionHook".into(), json!(t.hook));
+                if let Some(recognizer) = settings.recognizer(Some(&t.language)) {
+                    transcribe.insert("recognizer".into(), recognizer);
+                }
+                listen.insert("transcribe".into(), Value::Object(transcribe));
             }
             out.push(Value::Object(listen));
         }

@@ -42,4 +42,4 @@ pub use model::{IvrTree, Node, NodeId, Prompt, Utterance};
 pub use registry::{IvrRegistry, RegistryError};
 pub use twiml::render_twiml;
 pub use validate::{Checked, KnownQueues, Problem, ValidationError, ValidationErrors};
-pub use verbs::{outcome_verbs, DialTarget, RejectReason, StreamAuth, Verb};
+pub use verbs::{outcome_verbs, DialTarget, RejectReason, StreamAuth, Transcription, Verb};

@@ -136,6 +136,7 @@ fn write_verb(out: &mut String, verb: &Verb, nested: bool) {
             finish_on_key,
             stream_url: _,
             stream_auth: _,
+            transcription: _,
         } => {
             out.push_str("<Record");
             attr(out, "action", action_url);

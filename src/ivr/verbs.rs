@@ -100,6 +100,10 @@ pub enum Verb {
         /// The credentials the gateway presents on that WebSocket (jambonz `wsAuth`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         stream_auth: Option<StreamAuth>,
+        /// Transcribe the message while it is recorded (jambonz: a `transcribe` nested in the
+        /// `listen`), posting the text to the hook.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transcription: Option<Transcription>,
     },
     /// End the call.
     Hangup,
@@ -126,6 +130,15 @@ impl std::fmt::Debug for StreamAuth {
             .field("username", &self.username)
             .finish_non_exhaustive()
     }
+}
+
+/// Where and how a recording's transcription is sent ([`Verb::Record`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transcription {
+    /// Where the transcription is posted.
+    pub hook: String,
+    /// The language spoken.
+    pub language: String,
 }
 
 /// Where a [`Verb::Dial`] rings.
@@ -248,6 +261,7 @@ pub fn outcome_verbs(outcome: &Outcome, action_url: &str) -> Vec<Verb> {
                 finish_on_key: "#".to_owned(),
                 stream_url: None,
                 stream_auth: None,
+                transcription: None,
             });
             verbs.push(Verb::Hangup);
         }

@@ -73,6 +73,8 @@ pub enum CallEvent {
     DialEnded,
     /// A voicemail recording finished.
     Recording(Recording),
+    /// A final transcription of the voicemail being recorded (jambonz `transcriptionHook`).
+    Transcript(String),
     /// The call ended (final status callback, or the SIP server's hang-up event).
     Hangup,
 }
@@ -340,7 +342,20 @@ struct Inner {
     /// Voicemail audio streams in progress (jambonz `listen`), by call key: `true` once the
     /// stream ended and its voicemail was filed.
     streams: DashMap<String, tokio::sync::watch::Receiver<bool>>,
+    /// Voicemail audio received, waiting for its transcription, by call key.
+    pending_audio: DashMap<String, RecordedAudio>,
+    /// Final transcriptions of voicemails being recorded, by call key (at most
+    /// [`MAX_TRANSCRIPT_CHARS`]).
+    transcripts: DashMap<String, String>,
 }
+
+/// How long a voicemail whose audio ended waits for its transcription (jambonz posts it
+/// before the listen's `actionHook`, which files the voicemail at once) before it is filed
+/// without it.
+pub const TRANSCRIPT_WAIT: Duration = Duration::from_secs(5);
+
+/// The longest voicemail transcription kept.
+pub const MAX_TRANSCRIPT_CHARS: usize = 4_000;
 
 /// How long jambonz's `actionHook` after a `listen` waits for the audio stream to end.
 pub const STREAM_END_WAIT: Duration = Duration::from_secs(10);
@@ -402,6 +417,8 @@ impl Calls {
                 changed: DashMap::new(),
                 lag_epoch: AtomicU64::new(0),
                 streams: DashMap::new(),
+                pending_audio: DashMap::new(),
+                transcripts: DashMap::new(),
             }),
         }
     }
@@ -456,6 +473,11 @@ impl Calls {
         } = request;
         let sid = sid.as_str();
         let k = key(gateway, sid);
+        if let CallEvent::Transcript(text) = &event {
+            // Not a turn of the call: the listen's actionHook (same turn) follows.
+            self.add_transcript(&k, text);
+            return Ok((Arc::from([]), turn.unwrap_or(0)));
+        }
         let entry = match self.inner.calls.get(&k).map(|e| Arc::clone(e.value())) {
             Some(entry) => entry,
             None => match &event {
@@ -815,6 +837,29 @@ impl Calls {
             return Ok(false);
         }
         call.touched = Instant::now();
+        let transcribing = gateway == Gateway::Jambonz
+            && call.last.iter().any(|v| {
+                matches!(
+                    v,
+                    Verb::Record {
+                        transcription: Some(_),
+                        ..
+                    }
+                )
+            });
+        if transcribing {
+            // The final transcription comes after the audio: the actionHook files both, or
+            // this timer files what is there.
+            self.inner.pending_audio.insert(key(gateway, sid), audio);
+            let (this, sid) = (self.clone(), sid.to_owned());
+            tokio::spawn(async move {
+                tokio::time::sleep(TRANSCRIPT_WAIT).await;
+                if let Err(e) = this.file_pending(gateway, &sid).await {
+                    tracing::error!(call_sid = %sid, "voicemail not filed: {e}");
+                }
+            });
+            return Ok(true);
+        }
         let recording = Recording {
             audio: Some(audio),
             ..Recording::default()
@@ -823,6 +868,45 @@ impl Calls {
             .await?;
         self.save(&mut call);
         Ok(true)
+    }
+
+    /// Files the voicemail of call `sid` with the audio and transcription received so far, if
+    /// it is still recording.
+    async fn file_pending(&self, gateway: Gateway, sid: &str) -> Result<(), CallError> {
+        let Some(entry) = self
+            .inner
+            .calls
+            .get(&key(gateway, sid))
+            .map(|e| Arc::clone(e.value()))
+        else {
+            self.inner.pending_audio.remove(&key(gateway, sid));
+            return Ok(());
+        };
+        let mut call = entry.lock().await;
+        if !matches!(call.phase, Phase::Recording { .. }) {
+            return Ok(());
+        }
+        self.step(&mut call, CallEvent::Recording(Recording::default()))
+            .await?;
+        self.save(&mut call);
+        Ok(())
+    }
+
+    /// Keeps a final transcription of call key `k`'s voicemail (bounded).
+    fn add_transcript(&self, k: &str, text: &str) {
+        let text = text.trim();
+        if text.is_empty() || !self.inner.calls.contains_key(k) {
+            return;
+        }
+        let mut kept = self.inner.transcripts.entry(k.to_owned()).or_default();
+        let room = MAX_TRANSCRIPT_CHARS.saturating_sub(kept.chars().count());
+        if room == 0 {
+            return;
+        }
+        if !kept.is_empty() {
+            kept.push(' ');
+        }
+        kept.extend(text.chars().take(room));
     }
 
     fn url(&self, call: &Call, step: &str) -> String {
@@ -931,7 +1015,14 @@ impl Calls {
                     Verb::Hangup,
                 ])
             }
-            (Phase::Recording { queue, context }, CallEvent::Recording(recording)) => {
+            (Phase::Recording { queue, context }, CallEvent::Recording(mut recording)) => {
+                let k = key(call.gateway, &call.sid);
+                if recording.audio.is_none() {
+                    recording.audio = self.inner.pending_audio.remove(&k).map(|(_, a)| a);
+                }
+                if let Some((_, text)) = self.inner.transcripts.remove(&k) {
+                    recording.transcription.get_or_insert(text);
+                }
                 let mut attributes = vec![("voicemail".to_owned(), "true".to_owned())];
                 if let Some(url) = &recording.url {
                     attributes.push(("recording_url".to_owned(), url.clone()));
@@ -1052,6 +1143,14 @@ impl Calls {
                                 Some(super::listen::stream_url(&self.inner.base, &call.sid));
                             *stream_auth =
                                 Some(super::listen::credentials(jambonz.listen_key(), &call.sid));
+                        }
+                        if let Verb::Record { transcription, .. } = verb {
+                            if jambonz.transcribe_voicemail {
+                                *transcription = Some(crate::ivr::Transcription {
+                                    hook: self.url(call, "transcription"),
+                                    language: context.language.clone(),
+                                });
+                            }
                         }
                     }
                 }
@@ -1528,6 +1627,10 @@ impl Calls {
             .retain(|_, call_key| calls.contains_key(call_key));
         let followed = &self.inner.by_interaction;
         self.inner.changed.retain(|id, _| followed.contains_key(id));
+        self.inner.transcripts.retain(|k, _| calls.contains_key(k));
+        self.inner
+            .pending_audio
+            .retain(|k, _| calls.contains_key(k));
     }
 }
 

@@ -148,6 +148,12 @@ pub struct JambonzConfig {
     /// sample rate × 2.
     #[serde(default = "default_max_recording_bytes")]
     pub max_recording_bytes: usize,
+    /// Whether jambonz transcribes voicemails while they are recorded (a `transcribe` nested
+    /// in the `listen`, with the speech-to-text vendor of `[voice.jambonz.speech]` for the
+    /// call's language); the text becomes the voicemail message's text. Default false: speech
+    /// recognition is billed by the minute.
+    #[serde(default)]
+    pub transcribe_voicemail: bool,
 }
 
 fn default_max_recording_bytes() -> usize {
