@@ -3,7 +3,8 @@
 //! one JSON metadata text frame, then binary frames of 16-bit PCM), and the agent downloads the
 //! WAV through the attachment link of the offer and finds the same samples; a recording longer
 //! than the node's `max_length_secs` is cut at `maxLength` × sample rate × 2 bytes; a final
-//! transcription posted to the `transcriptionHook` becomes the message's text; bad
+//! transcription posted to the `transcriptionHook` becomes the message's text; erasing the
+//! caller erases the recording; bad
 //! credentials, a missing subprotocol, a call not recording and bad metadata are refused.
 
 mod api_common;
@@ -27,6 +28,7 @@ struct Setup {
     base: String,
     client: reqwest::Client,
     amelie_token: String,
+    admin_token: String,
 }
 
 /// The test tree with key 3 of the main menu leaving a voicemail of at most `max_secs`.
@@ -40,6 +42,20 @@ async fn setup_with(max_secs: u32, transcribe: bool) -> Setup {
     let ws = Workspace::new();
     let standin = StandIn::start().await;
     let config = write_config(&ws.log().with_file_name("conf"), &standin.url);
+    // No after-call work: an interaction ends as soon as the agent completes it.
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("wrap_up_secs = ") {
+                "wrap_up_secs = 0"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&config, text).expect("config");
     if transcribe {
         let text = std::fs::read_to_string(&config).expect("config");
         let text = text.replacen(
@@ -64,6 +80,7 @@ async fn setup_with(max_secs: u32, transcribe: bool) -> Setup {
     std::fs::write(config.with_file_name("tree.json"), tree).expect("tree");
     let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
     let (amelie_token, _) = ws.token("agent", Some("amelie"));
+    let (admin_token, _) = ws.token("admin", None);
     let base = format!("http://{}", server.http_addr);
     Setup {
         _ws: ws,
@@ -72,6 +89,7 @@ async fn setup_with(max_secs: u32, transcribe: bool) -> Setup {
         base,
         client: reqwest::Client::new(),
         amelie_token,
+        admin_token,
     }
 }
 
@@ -406,6 +424,43 @@ async fn a_recording_is_cut_at_max_length_and_bad_metadata_is_refused() {
         .await
         .expect("body");
     assert_eq!(wav_samples(&body), &pcm[..16_000]);
+
+    // Erasing the caller (GDPR) erases the recording: the link finds nothing any more.
+    let id = offer.interaction.expect("interaction").id;
+    let mut desk = s.server.desktop(&s.amelie_token);
+    desk.accept(pb::InteractionAction {
+        interaction_id: id.clone(),
+        ..Default::default()
+    })
+    .await
+    .expect("Accept");
+    desk.complete(pb::CompleteRequest {
+        interaction_id: id.clone(),
+        wrap_up_code: "answered".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("Complete");
+    let root = s.server.supervisor(&s.admin_token);
+    let erased = api_common::eventually(
+        std::time::Duration::from_secs(60),
+        "the interaction to end and the caller to be erased",
+        || {
+            let mut root = root.clone();
+            async move {
+                root.erase_contact(pb::EraseContactRequest {
+                    contact: "+33655555555".into(),
+                })
+                .await
+                .ok()
+                .map(|r| r.into_inner())
+            }
+        },
+    )
+    .await;
+    assert_eq!(erased.interaction_ids, vec![id]);
+    let response = s.client.get(&file.url).send().await.expect("download");
+    assert_eq!(response.status(), 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
