@@ -3,7 +3,8 @@
 //! one JSON metadata text frame, then binary frames of 16-bit PCM), and the agent downloads the
 //! WAV through the attachment link of the offer and finds the same samples; a recording longer
 //! than the node's `max_length_secs` is cut at `maxLength` × sample rate × 2 bytes; a final
-//! transcription posted to the `transcriptionHook` becomes the message's text; erasing the
+//! transcription posted to the `transcriptionHook` becomes the message's text; the listen's
+//! `actionHook` arriving while the audio still streams waits for its end; erasing the
 //! caller erases the recording; bad
 //! credentials, a missing subprotocol, a call not recording and bad metadata are refused.
 
@@ -511,6 +512,62 @@ async fn jambonz_transcription_becomes_the_voicemail_text() {
     let body = s
         .client
         .get(&message.attachments[0].url)
+        .send()
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(wav_samples(&body), pcm.as_slice());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_hook_waits_for_the_stream_to_end() {
+    let s = setup(30).await;
+    let sid = "jb-race";
+    let listen = s.to_voicemail(sid).await;
+    let password = listen["wsAuth"]["password"].as_str().unwrap();
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(upgrade_request(&listen, Some(password), true))
+            .await
+            .expect("upgrade");
+    socket
+        .send(WsMessage::text(
+            json!({"callSid": sid, "sampleRate": 8000, "mixType": "mono"}).to_string(),
+        ))
+        .await
+        .expect("metadata");
+    let pcm = tone(0.25);
+    socket
+        .send(WsMessage::binary(pcm.clone()))
+        .await
+        .expect("audio");
+    // The actionHook comes while the socket is still open: its answer waits for the end.
+    let hook = listen["actionHook"].as_str().unwrap().to_owned();
+    let answered = {
+        let client = s.client.clone();
+        tokio::spawn(async move {
+            json_post(
+                &client,
+                &hook,
+                "jambonz-signature",
+                JAMBONZ_SECRET,
+                &json!({"call_sid": sid}),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!answered.is_finished(), "the hook waits for the stream");
+    socket.close(None).await.expect("close");
+    let (status, verbs) = answered.await.expect("hook");
+    assert_eq!(status, 200, "{verbs}");
+    assert_eq!(verbs[1]["verb"], "hangup");
+
+    let offer = offer(&s).await;
+    let body = s
+        .client
+        .get(&offer.conversation[0].attachments[0].url)
         .send()
         .await
         .expect("download")

@@ -90,7 +90,7 @@ pub struct Recording {
     /// Its transcription, when the gateway made one (`TranscriptionText`, `transcription`).
     pub transcription: Option<String>,
     /// The audio itself, when Guichet received it (jambonz `listen`): kept in the store.
-    pub audio: Option<RecordedAudio>,
+    pub audio: Option<Box<RecordedAudio>>,
     /// Set by the channel: the call's audio is still streaming (jambonz's `actionHook` came
     /// first); the stream's end files the voicemail.
     pub streaming: bool,
@@ -343,7 +343,7 @@ struct Inner {
     /// stream ended and its voicemail was filed.
     streams: DashMap<String, tokio::sync::watch::Receiver<bool>>,
     /// Voicemail audio received, waiting for its transcription, by call key.
-    pending_audio: DashMap<String, RecordedAudio>,
+    pending_audio: DashMap<String, Box<RecordedAudio>>,
     /// Final transcriptions of voicemails being recorded, by call key (at most
     /// [`MAX_TRANSCRIPT_CHARS`]).
     transcripts: DashMap<String, String>,
@@ -850,7 +850,9 @@ impl Calls {
         if transcribing {
             // The final transcription comes after the audio: the actionHook files both, or
             // this timer files what is there.
-            self.inner.pending_audio.insert(key(gateway, sid), audio);
+            self.inner
+                .pending_audio
+                .insert(key(gateway, sid), Box::new(audio));
             let (this, sid) = (self.clone(), sid.to_owned());
             tokio::spawn(async move {
                 tokio::time::sleep(TRANSCRIPT_WAIT).await;
@@ -861,7 +863,7 @@ impl Calls {
             return Ok(true);
         }
         let recording = Recording {
-            audio: Some(audio),
+            audio: Some(Box::new(audio)),
             ..Recording::default()
         };
         self.step(&mut call, CallEvent::Recording(recording))
