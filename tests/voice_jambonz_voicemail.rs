@@ -425,6 +425,23 @@ async fn a_recording_is_cut_at_max_length_and_bad_metadata_is_refused() {
         .await
         .expect("body");
     assert_eq!(wav_samples(&body), &pcm[..16_000]);
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for outcome in ["bad_metadata", "received", "capped"] {
+        assert!(
+            metrics.contains(&format!(
+                "guichet_voicemail_streams_total{{outcome=\"{outcome}\"}} 1"
+            )),
+            "{outcome}: {metrics}"
+        );
+    }
 
     // Erasing the caller (GDPR) erases the recording: the link finds nothing any more.
     let id = offer.interaction.expect("interaction").id;

@@ -224,7 +224,13 @@ impl ListenState {
     }
 }
 
+fn count(outcome: &'static str) {
+    metrics::counter!(crate::obs::metrics::names::VOICEMAIL_STREAMS, "outcome" => outcome)
+        .increment(1);
+}
+
 fn refuse(status: StatusCode, message: &str) -> Response {
+    count("refused");
     tracing::warn!(
         gateway = "jambonz",
         status = status.as_u16(),
@@ -303,6 +309,7 @@ pub async fn upgrade(
         );
     };
     let Some(ticket) = state.gate.try_enter() else {
+        count("refused");
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5")],
@@ -319,11 +326,17 @@ pub async fn upgrade(
             if let Some(audio) = audio {
                 match calls.voicemail_audio(Gateway::Jambonz, &sid, audio).await {
                     Ok(true) => {}
-                    Ok(false) => tracing::warn!(
-                        call_sid = %sid,
-                        "voicemail audio arrived after its call moved on: not kept"
-                    ),
-                    Err(e) => tracing::error!(call_sid = %sid, "voicemail not filed: {e}"),
+                    Ok(false) => {
+                        count("unfiled");
+                        tracing::warn!(
+                            call_sid = %sid,
+                            "voicemail audio arrived after its call moved on: not kept"
+                        )
+                    }
+                    Err(e) => {
+                        count("unfiled");
+                        tracing::error!(call_sid = %sid, "voicemail not filed: {e}")
+                    }
                 }
             }
             drop(stream);
@@ -362,6 +375,7 @@ async fn receive(
     let metadata = match metadata {
         Ok(m) => m,
         Err(why) => {
+            count("bad_metadata");
             tracing::warn!(call_sid = %sid, "voicemail stream closed: {why}");
             close(&mut socket, CLOSE_POLICY, &why).await;
             return None;
@@ -413,6 +427,10 @@ async fn receive(
     }
     let samples = pcm.len() as u64 / 2;
     let duration_ms = samples * 1000 / u64::from(metadata.sample_rate);
+    count("received");
+    if truncated || pcm.len() >= cap {
+        count("capped");
+    }
     tracing::info!(
         call_sid = %sid, bytes = pcm.len(), duration_ms, truncated,
         "voicemail audio received"
