@@ -263,7 +263,10 @@ pub async fn upgrade(
     if !crate::core::is_valid_id(&sid) {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "the call id must be 1 to 128 letters, digits and . _ : @ + -",
+            &format!(
+                "the call id must be 1 to {} letters, digits and . _ : @ + -",
+                crate::core::MAX_ID_BYTES
+            ),
         );
     }
     let authorization = headers
