@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use guichet::ivr::{
     render_jambonz, render_jambonz_with, CallSession, DialTarget, Input, JambonzLanguage,
-    JambonzSpeech, RejectReason, Verb,
+    JambonzSpeech, RejectReason, StreamAuth, Transcription, Verb,
 };
 
 fn array(value: &Value) -> &Vec<Value> {
@@ -317,6 +317,14 @@ fn record_becomes_listen() {
             play_beep: true,
             finish_on_key: "#".into(),
             stream_url: Some("wss://guichet.example.org/voicemail/stream".into()),
+            stream_auth: Some(StreamAuth {
+                username: "guichet".into(),
+                password: "p4ss".into(),
+            }),
+            transcription: Some(Transcription {
+                hook: "/voicemail/text".into(),
+                language: "fr-FR".into(),
+            }),
         },
         Verb::Record {
             action_url: "wss://guichet.example.org/vm".into(),
@@ -324,6 +332,8 @@ fn record_becomes_listen() {
             play_beep: false,
             finish_on_key: String::new(),
             stream_url: None,
+            stream_auth: None,
+            transcription: None,
         },
     ]);
     let verbs = array(&out);
@@ -331,10 +341,14 @@ fn record_becomes_listen() {
         verbs[0],
         json!({"verb": "listen", "url": "wss://guichet.example.org/voicemail/stream",
                "actionHook": "/voicemail/done", "maxLength": 120, "playBeep": true,
-               "finishOnKey": "#"})
+               "finishOnKey": "#", "mixType": "mono", "sampleRate": 8000,
+               "disableBidirectionalAudio": true,
+               "wsAuth": {"username": "guichet", "password": "p4ss"},
+               "transcribe": {"transcriptionHook": "/voicemail/text"}})
     );
     assert_eq!(verbs[1]["url"], "wss://guichet.example.org/vm");
     assert!(verbs[1].get("finishOnKey").is_none());
+    assert!(verbs[1].get("wsAuth").is_none());
 }
 
 #[test]

@@ -160,6 +160,8 @@ fn every_verb_renders_with_its_attributes() {
             play_beep: true,
             finish_on_key: "#".into(),
             stream_url: Some("wss://ignored.example.org".into()),
+            stream_auth: None,
+            transcription: None,
         },
         Verb::Reject {
             reason: RejectReason::Busy,

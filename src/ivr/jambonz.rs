@@ -9,7 +9,10 @@
 //!   is never nested). DTMF barge-in is always on, speech barge-in when speech is listened for;
 //! - a loop count of 0 is written `"forever"`;
 //! - `Record` becomes `listen` (jambonz keeps no recordings itself): the audio is streamed to
-//!   `stream_url` (or `action_url`), and `actionHook` is called when it ends;
+//!   `stream_url` (or `action_url`) as one channel of 16-bit PCM at [`LISTEN_SAMPLE_RATE`],
+//!   with `wsAuth` from `stream_auth`, a nested `transcribe` (its `transcriptionHook`, and the
+//!   language's `recognizer` when a vendor is known) when asked, and `actionHook` is called
+//!   when it ends;
 //! - `Reject` becomes `sip:decline` with 603 (rejected) or 486 (busy);
 //! - jambonz requires a `vendor` in every `synthesizer` and `recognizer` object it is given.
 //!   [`JambonzSpeech`] names the text-to-speech and speech-to-text vendors (and voices) per
@@ -23,6 +26,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::verbs::{DialTarget, RejectReason, Verb};
+
+/// The sample rate asked of jambonz for a voicemail's audio (`listen` `sampleRate`).
+pub const LISTEN_SAMPLE_RATE: u32 = 8_000;
 
 /// Speech settings of the jambonz answers (`[voice.jambonz.speech]`): which text-to-speech and
 /// speech-to-text vendors jambonz should use, by default and per language.
@@ -231,6 +237,8 @@ fn render(verb: &Verb, settings: &JambonzSpeech, out: &mut Vec<Value>) {
             play_beep,
             finish_on_key,
             stream_url,
+            stream_auth,
+            transcription,
         } => {
             let mut listen = Map::new();
             listen.insert("verb".into(), json!("listen"));
@@ -243,6 +251,24 @@ fn render(verb: &Verb, settings: &JambonzSpeech, out: &mut Vec<Value>) {
             listen.insert("playBeep".into(), json!(play_beep));
             if !finish_on_key.is_empty() {
                 listen.insert("finishOnKey".into(), json!(finish_on_key));
+            }
+            // One channel of 16-bit PCM at 8 kHz (telephone audio), nothing sent back.
+            listen.insert("mixType".into(), json!("mono"));
+            listen.insert("sampleRate".into(), json!(LISTEN_SAMPLE_RATE));
+            listen.insert("disableBidirectionalAudio".into(), json!(true));
+            if let Some(auth) = stream_auth {
+                listen.insert(
+                    "wsAuth".into(),
+                    json!({ "username": auth.username, "password": auth.password }),
+                );
+            }
+            if let Some(t) = transcription {
+                let mut transcribe = Map::new();
+                transcribe.insert("transcriptionHook".into(), json!(t.hook));
+                if let Some(recognizer) = settings.recognizer(Some(&t.language)) {
+                    transcribe.insert("recognizer".into(), recognizer);
+                }
+                listen.insert("transcribe".into(), Value::Object(transcribe));
             }
             out.push(Value::Object(listen));
         }

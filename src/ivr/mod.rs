@@ -35,9 +35,11 @@ pub use interpreter::{
     CallContext, CallSession, Fault, GatherSpec, Input, Outcome, Requirement, ResumeError,
     SessionState, Step,
 };
-pub use jambonz::{render_jambonz, render_jambonz_with, JambonzLanguage, JambonzSpeech};
+pub use jambonz::{
+    render_jambonz, render_jambonz_with, JambonzLanguage, JambonzSpeech, LISTEN_SAMPLE_RATE,
+};
 pub use model::{IvrTree, Node, NodeId, Prompt, Utterance};
 pub use registry::{IvrRegistry, RegistryError};
 pub use twiml::render_twiml;
 pub use validate::{Checked, KnownQueues, Problem, ValidationError, ValidationErrors};
-pub use verbs::{outcome_verbs, DialTarget, RejectReason, Verb};
+pub use verbs::{outcome_verbs, DialTarget, RejectReason, StreamAuth, Transcription, Verb};

@@ -135,6 +135,8 @@ fn write_verb(out: &mut String, verb: &Verb, nested: bool) {
             play_beep,
             finish_on_key,
             stream_url: _,
+            stream_auth: _,
+            transcription: _,
         } => {
             out.push_str("<Record");
             attr(out, "action", action_url);

@@ -97,6 +97,13 @@ pub enum Verb {
         finish_on_key: String,
         /// WebSocket URL receiving the audio (jambonz only).
         stream_url: Option<String>,
+        /// The credentials the gateway presents on that WebSocket (jambonz `wsAuth`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stream_auth: Option<StreamAuth>,
+        /// Transcribe the message while it is recorded (jambonz: a `transcribe` nested in the
+        /// `listen`), posting the text to the hook.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transcription: Option<Transcription>,
     },
     /// End the call.
     Hangup,
@@ -105,6 +112,33 @@ pub enum Verb {
         /// What the caller's network is told.
         reason: RejectReason,
     },
+}
+
+/// HTTP Basic credentials a gateway presents when it opens a [`Verb::Record`]'s audio
+/// WebSocket (jambonz `wsAuth`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamAuth {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for StreamAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamAuth")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where and how a recording's transcription is sent ([`Verb::Record`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transcription {
+    /// Where the transcription is posted.
+    pub hook: String,
+    /// The language spoken.
+    pub language: String,
 }
 
 /// Where a [`Verb::Dial`] rings.
@@ -226,6 +260,8 @@ pub fn outcome_verbs(outcome: &Outcome, action_url: &str) -> Vec<Verb> {
                 play_beep: true,
                 finish_on_key: "#".to_owned(),
                 stream_url: None,
+                stream_auth: None,
+                transcription: None,
             });
             verbs.push(Verb::Hangup);
         }

@@ -96,6 +96,11 @@ pub mod names {
     pub const SURVEYS_SENT: &str = "guichet_surveys_sent_total";
     /// Counter `{queue, channel, via}`: satisfaction answers recorded.
     pub const SURVEY_ANSWERS: &str = "guichet_survey_answers_total";
+    /// Counter `{outcome}`: jambonz voicemail audio WebSockets
+    /// ([`crate::channels::voice::listen`]): `refused` before the upgrade, `bad_metadata`,
+    /// `received` (audio kept; `capped` too when cut at the cap), `unfiled` (its call had moved
+    /// on, or the voicemail could not be created).
+    pub const VOICEMAIL_STREAMS: &str = "guichet_voicemail_streams_total";
 }
 
 use names::*;
@@ -196,6 +201,10 @@ fn describe() {
     );
     describe_histogram!(JOURNAL_BATCH_EVENTS, "Events per journal transaction");
     describe_counter!(HTTP_REQUESTS, "HTTP requests by adapter and status");
+    describe_counter!(
+        VOICEMAIL_STREAMS,
+        "jambonz voicemail audio WebSockets by outcome"
+    );
     describe_counter!(WEBHOOK_HMACS, "HMACs computed to check webhook signatures");
     describe_counter!(
         CONNECTIONS_REFUSED,

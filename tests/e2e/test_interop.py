@@ -8,7 +8,10 @@ and every answer is judged by the other side's own code, not by Guichet's:
    queue, voicemail, callback offer, transfer, hang up), on the jambonz and on the Twilio webhooks,
    signed as each gateway signs; every branch is followed: no input, the hold loop, an agent's
    acceptance bridged through the gateway's live call control (a local stand-in of the REST API
-   receives the update, and its hook is followed), a callback placed when an agent accepts it;
+   receives the update, and its hook is followed), a callback placed when an agent accepts it
+   (offered by the IVR, or asked with the hold loop's key), a number no tree answers (the
+   refusal's spoken apology); on jambonz the voicemail's `listen` (WebSocket URL, `wsAuth`,
+   nested `transcribe`) and its transcription hook;
 2. every jambonz answer (webhook answers and the `app_json` of originated calls) is written to a
    file that tests/e2e/jambonz_validate.js checks with `validate()` of the npm package
    `@jambonz/verb-specifications` (the checks a jambonz feature server applies);
@@ -172,6 +175,8 @@ account_sid = "jb-interop"
 webhook_secret = "{JAMBONZ_SECRET}"
 api_key = "jb-key"
 api_base = "{standin}"
+listen_secret = "interop-listen-secret-0123"
+transcribe_voicemail = true
 
 [voice.jambonz.speech]
 tts_vendor = "google"
@@ -260,6 +265,17 @@ class Jambonz:
         return self.send(f"{self.base}/voice/jambonz/incoming", sid, **{"from": caller, "to": NUMBER,
                                                                      "direction": "inbound"})
 
+    def refused(self, sid, to):
+        """A call to a number no tree answers: 404, with the spoken apology as verbs."""
+        url = f"{self.base}/voice/jambonz/incoming"
+        body = json.dumps({"call_sid": sid, "from": "+33600000000", "to": to}).encode()
+        t = str(int(time.time()))
+        mac = hmac.new(JAMBONZ_SECRET.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
+        status, text = post(url, body, {"content-type": "application/json",
+                                        "jambonz-signature": f"t={t},v1={mac}"})
+        assert status == 404, f"{url}: {status} {text}"
+        self.answers.append({"name": f"{sid} refused", "verbs": json.loads(text)})
+
     @staticmethod
     def hook(verbs, verb=None):
         for v in reversed(verbs):
@@ -278,8 +294,16 @@ class Jambonz:
         return self.send(self.hook(verbs), sid)
 
     def recording(self, verbs, sid):
-        return self.send(self.hook(verbs, "listen"), sid, recording_url="https://rec.example.org/1.wav",
-                         recording_duration="7")
+        listen = next(v for v in verbs if v["verb"] == "listen")
+        # The audio goes to Guichet's own WebSocket, with per-call Basic credentials, and a
+        # transcription to its hook (tests/voice_jambonz_voicemail.rs plays that socket).
+        assert listen["url"].startswith("ws://") and f"/voice/jambonz/listen/{sid}" in listen["url"], listen
+        assert listen["wsAuth"]["username"] == "guichet" and len(listen["wsAuth"]["password"]) == 64, listen
+        assert listen["sampleRate"] == 8000 and listen["mixType"] == "mono", listen
+        assert listen["transcribe"]["recognizer"]["vendor"] == "google", listen
+        self.send(listen["transcribe"]["transcriptionHook"], sid,
+                  speech={"is_final": True, "alternatives": [{"transcript": "Rappelez-moi."}]})
+        return self.send(self.hook(verbs, "listen"), sid)
 
     def hang_up(self, sid):
         self.send(f"{self.base}/voice/jambonz/status", sid, call_status="completed")
@@ -313,6 +337,17 @@ class Twilio:
     def incoming(self, sid, caller):
         return self.send(f"{self.base}/voice/twilio/incoming", sid, From=caller, To=NUMBER,
                          CallStatus="ringing", Direction="inbound")
+
+    def refused(self, sid, to):
+        """A call to a number no tree answers: 404, with the spoken apology as TwiML."""
+        url = f"{self.base}/voice/twilio/incoming"
+        params = {"CallSid": sid, "AccountSid": TWILIO_SID, "From": "+33600000000", "To": to}
+        signature = self.validator.compute_signature(url, params)
+        status, text = post(url, urllib.parse.urlencode(params).encode(),
+                            {"content-type": "application/x-www-form-urlencoded",
+                             "x-twilio-signature": signature})
+        assert status == 404, f"{url}: {status} {text}"
+        self.answers.append({"name": f"{sid} refused", "twiml": text})
 
     @staticmethod
     def hook(root, verb=None):
@@ -400,6 +435,29 @@ def walk(gateway, server, standin, desk_stub, token, offers):
         twiml = urllib.parse.parse_qs(body)["Twiml"][0]
         g.answers.append({"name": f"{sid} originate Twiml", "twiml": twiml})
     complete_all(desk_stub, token)
+
+    # Queue, then the hold loop's callback key: the caller keeps the place, hangs up, and an
+    # agent's acceptance places the call back.
+    sid = f"{n}-holdcb"
+    answer = g.incoming(sid, "+33611111116")
+    answer = g.digits(answer, sid, "1234")
+    answer = g.digits(answer, sid, "1")
+    answer = g.follow(answer, sid)
+    answer = g.digits(answer, sid, "9")
+    assert "hangup" in g.kinds(answer), g.kinds(answer)
+    g.hang_up(sid)
+    accept_next(desk_stub, token, offers, "benefits")
+    method, path, content_type, body = standin.next_request("/Calls")
+    if n == "jambonz":
+        app = json.loads(body)["app_json"]
+        g.answers.append({"name": f"{sid} originate app_json", "verbs": json.loads(app)})
+    else:
+        twiml = urllib.parse.parse_qs(body)["Twiml"][0]
+        g.answers.append({"name": f"{sid} originate Twiml", "twiml": twiml})
+    complete_all(desk_stub, token)
+
+    # A number no tree answers: refused with a spoken apology, in the gateway's format.
+    g.refused(f"{n}-nowhere", "+33100000000")
 
     # Queue: the hold loop twice, then an agent accepts and the call is bridged.
     sid = f"{n}-queue"

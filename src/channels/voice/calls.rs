@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
@@ -72,6 +73,8 @@ pub enum CallEvent {
     DialEnded,
     /// A voicemail recording finished.
     Recording(Recording),
+    /// A final transcription of the voicemail being recorded (jambonz `transcriptionHook`).
+    Transcript(String),
     /// The call ended (final status callback, or the SIP server's hang-up event).
     Hangup,
 }
@@ -86,20 +89,51 @@ pub struct Recording {
     pub duration: Option<String>,
     /// Its transcription, when the gateway made one (`TranscriptionText`, `transcription`).
     pub transcription: Option<String>,
+    /// The audio itself, when Guichet received it (jambonz `listen`): kept in the store.
+    pub audio: Option<Box<RecordedAudio>>,
+    /// Set by the channel: the call's audio is still streaming (jambonz's `actionHook` came
+    /// first); the stream's end files the voicemail.
+    pub streaming: bool,
+}
+
+/// A voicemail's audio as Guichet received it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RecordedAudio {
+    /// The WAV file (16-bit PCM, one channel).
+    pub wav: Vec<u8>,
+    /// Samples per second.
+    pub sample_rate: u32,
+    /// Its length in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl std::fmt::Debug for RecordedAudio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordedAudio")
+            .field("bytes", &self.wav.len())
+            .field("sample_rate", &self.sample_rate)
+            .field("duration_ms", &self.duration_ms)
+            .finish()
+    }
 }
 
 impl Recording {
     /// The voicemail as the first inbound message of its interaction: the transcription (or
-    /// a line saying a voicemail was left) as text, the recording as an attachment listed
-    /// without its content, and `recording_url`, `recording_duration` and `transcription` in
-    /// the message's meta.
+    /// a line saying a voicemail was left) as text, the recording as an attachment (its
+    /// content when Guichet received the audio, else listed without content: it stays at the
+    /// gateway), and `recording_url`, `recording_duration` and `transcription` in the
+    /// message's meta.
     fn message(&self, gateway: Gateway, sid: &str, context: &CallContext) -> Message {
         let transcription = self
             .transcription
             .as_deref()
             .map(str::trim)
             .filter(|t| !t.is_empty());
-        let text = match (transcription, &self.duration) {
+        let duration = match &self.audio {
+            Some(audio) => Some(audio.duration_ms.div_ceil(1000).to_string()),
+            None => self.duration.clone(),
+        };
+        let text = match (transcription, &duration) {
             (Some(t), _) => t.to_owned(),
             (None, Some(d)) if french(&context.language) => format!("Message vocal ({d} s)"),
             (None, Some(d)) => format!("Voicemail ({d} s)"),
@@ -113,18 +147,32 @@ impl Recording {
         );
         message.from = context.caller.clone();
         message.to = context.called.clone();
-        let url = self.url.as_deref().unwrap_or_default();
-        let mp3 = url.to_ascii_lowercase().ends_with(".mp3");
-        message.attachments.push(Attachment {
-            name: format!("voicemail-{sid}.{}", if mp3 { "mp3" } else { "wav" }),
-            content_type: if mp3 { "audio/mpeg" } else { "audio/wav" }.to_owned(),
-            size: 0,
-            data_base64: String::new(),
-        });
-        if let Some(url) = &self.url {
+        if let Some(audio) = &self.audio {
+            message.attachments.push(Attachment {
+                name: format!("voicemail-{sid}.wav"),
+                content_type: "audio/wav".to_owned(),
+                size: audio.wav.len() as u64,
+                data_base64: base64::engine::general_purpose::STANDARD.encode(&audio.wav),
+            });
+            message.meta.insert(
+                "recording_sample_rate".into(),
+                audio.sample_rate.to_string(),
+            );
+            message.meta.insert(
+                "recording_duration_ms".into(),
+                audio.duration_ms.to_string(),
+            );
+        } else if let Some(url) = &self.url {
+            let mp3 = url.to_ascii_lowercase().ends_with(".mp3");
+            message.attachments.push(Attachment {
+                name: format!("voicemail-{sid}.{}", if mp3 { "mp3" } else { "wav" }),
+                content_type: if mp3 { "audio/mpeg" } else { "audio/wav" }.to_owned(),
+                size: 0,
+                data_base64: String::new(),
+            });
             message.meta.insert("recording_url".into(), url.clone());
         }
-        if let Some(d) = &self.duration {
+        if let Some(d) = &duration {
             message.meta.insert("recording_duration".into(), d.clone());
         }
         if let Some(t) = transcription {
@@ -232,6 +280,12 @@ pub enum Phase {
         /// What the IVR learnt.
         context: CallContext,
     },
+    /// The voicemail was filed (its interaction created); the gateway's next request hears
+    /// the thanks and the hang-up.
+    VoicemailLeft {
+        /// The call's language.
+        language: String,
+    },
     /// Over (hung up, transferred, refused).
     Ended,
 }
@@ -285,6 +339,40 @@ struct Inner {
     /// read them): every waiting call then reads
     /// its interaction at its next poll.
     lag_epoch: AtomicU64,
+    /// Voicemail audio streams in progress (jambonz `listen`), by call key: `true` once the
+    /// stream ended and its voicemail was filed.
+    streams: DashMap<String, tokio::sync::watch::Receiver<bool>>,
+    /// Voicemail audio received, waiting for its transcription, by call key.
+    pending_audio: DashMap<String, Box<RecordedAudio>>,
+    /// Final transcriptions of voicemails being recorded, by call key (at most
+    /// [`MAX_TRANSCRIPT_CHARS`]).
+    transcripts: DashMap<String, String>,
+}
+
+/// How long a voicemail whose audio ended waits for its transcription (jambonz posts it
+/// before the listen's `actionHook`, which files the voicemail at once) before it is filed
+/// without it.
+pub const TRANSCRIPT_WAIT: Duration = Duration::from_secs(5);
+
+/// The longest voicemail transcription kept.
+pub const MAX_TRANSCRIPT_CHARS: usize = 4_000;
+
+/// How long jambonz's `actionHook` after a `listen` waits for the audio stream to end.
+pub const STREAM_END_WAIT: Duration = Duration::from_secs(10);
+
+/// A voicemail audio stream in progress; dropping it marks the stream ended.
+#[derive(Debug)]
+pub struct StreamGuard {
+    calls: Calls,
+    key: String,
+    done: tokio::sync::watch::Sender<bool>,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let _ = self.done.send(true);
+        self.calls.inner.streams.remove(&self.key);
+    }
 }
 
 fn key(gateway: Gateway, sid: &str) -> String {
@@ -328,6 +416,9 @@ impl Calls {
                 by_interaction: DashMap::new(),
                 changed: DashMap::new(),
                 lag_epoch: AtomicU64::new(0),
+                streams: DashMap::new(),
+                pending_audio: DashMap::new(),
+                transcripts: DashMap::new(),
             }),
         }
     }
@@ -382,6 +473,11 @@ impl Calls {
         } = request;
         let sid = sid.as_str();
         let k = key(gateway, sid);
+        if let CallEvent::Transcript(text) = &event {
+            // Not a turn of the call: the listen's actionHook (same turn) follows.
+            self.add_transcript(&k, text);
+            return Ok((Arc::from([]), turn.unwrap_or(0)));
+        }
         let entry = match self.inner.calls.get(&k).map(|e| Arc::clone(e.value())) {
             Some(entry) => entry,
             None => match &event {
@@ -407,6 +503,12 @@ impl Calls {
                 },
             },
         };
+        let mut event = event;
+        if let (Gateway::Jambonz, CallEvent::Recording(recording)) = (gateway, &mut event) {
+            // jambonz calls the listen's actionHook when the listen ends: the audio stream may
+            // still be finishing. Wait for it (bounded), outside the call's lock.
+            recording.streaming = self.wait_stream(&k, STREAM_END_WAIT).await;
+        }
         let mut call = entry.lock().await;
         call.touched = Instant::now();
         let retry = match (&event, turn) {
@@ -664,6 +766,151 @@ impl Calls {
         Ok(Some(Arc::clone(entry.value())))
     }
 
+    /// The longest recording allowed to call `sid` of `gateway` if it is recording a
+    /// voicemail now (its `listen` answer's `maxLength`), `None` otherwise.
+    pub async fn listen_window(&self, gateway: Gateway, sid: &str) -> Option<u32> {
+        let entry = self
+            .inner
+            .calls
+            .get(&key(gateway, sid))
+            .map(|e| Arc::clone(e.value()))?;
+        let call = entry.lock().await;
+        if !matches!(call.phase, Phase::Recording { .. }) {
+            return None;
+        }
+        let asked = call.last.iter().find_map(|v| match v {
+            Verb::Record {
+                max_length_secs, ..
+            } => Some(*max_length_secs),
+            _ => None,
+        });
+        Some(asked.unwrap_or(crate::ivr::validate::MAX_RECORDING_SECS))
+    }
+
+    /// Marks call `sid`'s audio stream as started; `None` when one is already streaming.
+    /// Dropping the guard marks it ended (after its voicemail was filed).
+    pub fn stream_started(&self, gateway: Gateway, sid: &str) -> Option<StreamGuard> {
+        let k = key(gateway, sid);
+        match self.inner.streams.entry(k.clone()) {
+            dashmap::Entry::Occupied(_) => None,
+            dashmap::Entry::Vacant(slot) => {
+                let (done, ended) = tokio::sync::watch::channel(false);
+                slot.insert(ended);
+                Some(StreamGuard {
+                    calls: self.clone(),
+                    key: k,
+                    done,
+                })
+            }
+        }
+    }
+
+    /// Waits up to `limit` for the audio stream of call key `k` to end; whether it is still
+    /// streaming afterwards.
+    async fn wait_stream(&self, k: &str, limit: Duration) -> bool {
+        let Some(mut ended) = self.inner.streams.get(k).map(|e| e.value().clone()) else {
+            return false;
+        };
+        let finished = tokio::time::timeout(limit, ended.wait_for(|done| *done)).await;
+        !matches!(finished, Ok(Ok(_)) | Ok(Err(_)))
+    }
+
+    /// Files the voicemail of call `sid` with the audio Guichet received; `Ok(false)` when the
+    /// call is no longer recording one (unknown, or filed already). The call's turn does not
+    /// change: the gateway's `actionHook` (which may come before or after) hears the thanks.
+    pub async fn voicemail_audio(
+        &self,
+        gateway: Gateway,
+        sid: &str,
+        audio: RecordedAudio,
+    ) -> Result<bool, CallError> {
+        let Some(entry) = self
+            .inner
+            .calls
+            .get(&key(gateway, sid))
+            .map(|e| Arc::clone(e.value()))
+        else {
+            return Ok(false);
+        };
+        let mut call = entry.lock().await;
+        if !matches!(call.phase, Phase::Recording { .. }) {
+            return Ok(false);
+        }
+        call.touched = Instant::now();
+        let transcribing = gateway == Gateway::Jambonz
+            && call.last.iter().any(|v| {
+                matches!(
+                    v,
+                    Verb::Record {
+                        transcription: Some(_),
+                        ..
+                    }
+                )
+            });
+        if transcribing {
+            // The final transcription comes after the audio: the actionHook files both, or
+            // this timer files what is there.
+            self.inner
+                .pending_audio
+                .insert(key(gateway, sid), Box::new(audio));
+            let (this, sid) = (self.clone(), sid.to_owned());
+            tokio::spawn(async move {
+                tokio::time::sleep(TRANSCRIPT_WAIT).await;
+                if let Err(e) = this.file_pending(gateway, &sid).await {
+                    tracing::error!(call_sid = %sid, "voicemail not filed: {e}");
+                }
+            });
+            return Ok(true);
+        }
+        let recording = Recording {
+            audio: Some(Box::new(audio)),
+            ..Recording::default()
+        };
+        self.step(&mut call, CallEvent::Recording(recording))
+            .await?;
+        self.save(&mut call);
+        Ok(true)
+    }
+
+    /// Files the voicemail of call `sid` with the audio and transcription received so far, if
+    /// it is still recording.
+    async fn file_pending(&self, gateway: Gateway, sid: &str) -> Result<(), CallError> {
+        let Some(entry) = self
+            .inner
+            .calls
+            .get(&key(gateway, sid))
+            .map(|e| Arc::clone(e.value()))
+        else {
+            self.inner.pending_audio.remove(&key(gateway, sid));
+            return Ok(());
+        };
+        let mut call = entry.lock().await;
+        if !matches!(call.phase, Phase::Recording { .. }) {
+            return Ok(());
+        }
+        self.step(&mut call, CallEvent::Recording(Recording::default()))
+            .await?;
+        self.save(&mut call);
+        Ok(())
+    }
+
+    /// Keeps a final transcription of call key `k`'s voicemail (bounded).
+    fn add_transcript(&self, k: &str, text: &str) {
+        let text = text.trim();
+        if text.is_empty() || !self.inner.calls.contains_key(k) {
+            return;
+        }
+        let mut kept = self.inner.transcripts.entry(k.to_owned()).or_default();
+        let room = MAX_TRANSCRIPT_CHARS.saturating_sub(kept.chars().count());
+        if room == 0 {
+            return;
+        }
+        if !kept.is_empty() {
+            kept.push(' ');
+        }
+        kept.extend(text.chars().take(room));
+    }
+
     fn url(&self, call: &Call, step: &str) -> String {
         // The answer being built is for turn `call.turn + 1`: requests it leads to carry that.
         call.gateway
@@ -759,15 +1006,47 @@ impl Calls {
                 };
                 Ok(verbs)
             }
-            (Phase::Recording { queue, context }, CallEvent::Recording(recording)) => {
+            (Phase::Recording { queue, context }, CallEvent::Recording(recording))
+                if recording.streaming =>
+            {
+                // The audio is still arriving: its end files the voicemail.
+                let language = context.language.clone();
+                call.phase = Phase::Recording { queue, context };
+                Ok(vec![
+                    Verb::say(voicemail_thanks(&language), Some(&language)),
+                    Verb::Hangup,
+                ])
+            }
+            (Phase::Recording { queue, context }, CallEvent::Recording(mut recording)) => {
+                let k = key(call.gateway, &call.sid);
+                if recording.audio.is_none() {
+                    recording.audio = self.inner.pending_audio.remove(&k).map(|(_, a)| a);
+                }
+                if let Some((_, text)) = self.inner.transcripts.remove(&k) {
+                    recording.transcription.get_or_insert(text);
+                }
                 let mut attributes = vec![("voicemail".to_owned(), "true".to_owned())];
                 if let Some(url) = &recording.url {
                     attributes.push(("recording_url".to_owned(), url.clone()));
                 }
                 let language = context.language.clone();
                 let message = recording.message(call.gateway, &call.sid, &context);
-                self.create_with(call, &queue, &context, attributes, Some(message))
-                    .await?;
+                if let Err(e) = self
+                    .create_with(call, &queue, &context, attributes, Some(message))
+                    .await
+                {
+                    call.phase = Phase::Recording { queue, context };
+                    return Err(e);
+                }
+                call.phase = Phase::VoicemailLeft {
+                    language: language.clone(),
+                };
+                Ok(vec![
+                    Verb::say(voicemail_thanks(&language), Some(&language)),
+                    Verb::Hangup,
+                ])
+            }
+            (Phase::VoicemailLeft { language }, CallEvent::Recording(_) | CallEvent::Continue) => {
                 Ok(vec![
                     Verb::say(voicemail_thanks(&language), Some(&language)),
                     Verb::Hangup,
@@ -851,7 +1130,32 @@ impl Calls {
                 Ok(outcome_verbs(&outcome, ""))
             }
             Outcome::Voicemail { queue, context, .. } => {
-                let verbs = outcome_verbs(&outcome, &self.url(call, "recording"));
+                let mut verbs = outcome_verbs(&outcome, &self.url(call, "recording"));
+                if let (Gateway::Jambonz, Some(jambonz)) =
+                    (call.gateway, self.inner.config.jambonz.as_ref())
+                {
+                    for verb in &mut verbs {
+                        if let Verb::Record {
+                            stream_url,
+                            stream_auth,
+                            ..
+                        } = verb
+                        {
+                            *stream_url =
+                                Some(super::listen::stream_url(&self.inner.base, &call.sid));
+                            *stream_auth =
+                                Some(super::listen::credentials(jambonz.listen_key(), &call.sid));
+                        }
+                        if let Verb::Record { transcription, .. } = verb {
+                            if jambonz.transcribe_voicemail {
+                                *transcription = Some(crate::ivr::Transcription {
+                                    hook: self.url(call, "transcription"),
+                                    language: context.language.clone(),
+                                });
+                            }
+                        }
+                    }
+                }
                 call.phase = Phase::Recording {
                     queue: queue.clone(),
                     context: context.clone(),
@@ -1130,7 +1434,7 @@ impl Calls {
                 call.phase = Phase::Recording { queue, context };
                 return;
             }
-            Phase::Ivr(_) | Phase::Ended => {}
+            Phase::Ivr(_) | Phase::VoicemailLeft { .. } | Phase::Ended => {}
         }
         call.phase = Phase::Ended;
     }
@@ -1314,7 +1618,8 @@ impl Calls {
         self.inner.calls.retain(|_, entry| match entry.try_lock() {
             Ok(call) => {
                 let idle = call.touched.elapsed();
-                !(matches!(call.phase, Phase::Ended) && idle > ttl || idle > stale)
+                let over = matches!(call.phase, Phase::Ended | Phase::VoicemailLeft { .. });
+                !(over && idle > ttl || idle > stale)
             }
             Err(_) => true,
         });
@@ -1324,6 +1629,10 @@ impl Calls {
             .retain(|_, call_key| calls.contains_key(call_key));
         let followed = &self.inner.by_interaction;
         self.inner.changed.retain(|id, _| followed.contains_key(id));
+        self.inner.transcripts.retain(|k, _| calls.contains_key(k));
+        self.inner
+            .pending_audio
+            .retain(|k, _| calls.contains_key(k));
     }
 }
 

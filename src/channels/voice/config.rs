@@ -138,6 +138,36 @@ pub struct JambonzConfig {
     /// language (default: none, the jambonz application's defaults apply).
     #[serde(default)]
     pub speech: crate::ivr::JambonzSpeech,
+    /// The secret the voicemail WebSocket's credentials (`listen` `wsAuth`, one password per
+    /// call) are derived from: at least 16 characters; set it from the environment with
+    /// `GUICHET_VOICE__JAMBONZ__LISTEN_SECRET`. Default: the webhook secret.
+    #[serde(default)]
+    pub listen_secret: Option<String>,
+    /// The most bytes of audio kept for one voicemail (default 10 MiB, about 11 minutes of
+    /// 8 kHz telephone audio; 64 KiB to 64 MiB), on top of the node's `max_length_secs` ×
+    /// sample rate × 2.
+    #[serde(default = "default_max_recording_bytes")]
+    pub max_recording_bytes: usize,
+    /// Whether jambonz transcribes voicemails while they are recorded (a `transcribe` nested
+    /// in the `listen`, with the speech-to-text vendor of `[voice.jambonz.speech]` for the
+    /// call's language); the text becomes the voicemail message's text. Default false: speech
+    /// recognition is billed by the minute.
+    #[serde(default)]
+    pub transcribe_voicemail: bool,
+}
+
+fn default_max_recording_bytes() -> usize {
+    10 << 20
+}
+
+impl JambonzConfig {
+    /// The key the voicemail WebSocket's per-call passwords are derived from.
+    pub fn listen_key(&self) -> &[u8] {
+        self.listen_secret
+            .as_deref()
+            .unwrap_or(&self.webhook_secret)
+            .as_bytes()
+    }
 }
 
 /// `[voice.sip]`.
@@ -253,6 +283,15 @@ impl VoiceConfig {
             j.speech
                 .validate()
                 .map_err(|why| err("jambonz.speech", &why))?;
+            if j.listen_secret.as_ref().is_some_and(|s| s.len() < 16) {
+                return Err(err("jambonz.listen_secret", "use at least 16 characters"));
+            }
+            if !(64 << 10..=64 << 20).contains(&j.max_recording_bytes) {
+                return Err(err(
+                    "jambonz.max_recording_bytes",
+                    "must be 65536 (64 KiB) to 67108864 (64 MiB)",
+                ));
+            }
         }
         if let Some(s) = &self.sip {
             if s.secret.len() < 16 {

@@ -4,8 +4,10 @@
 //!
 //! Steps as for Twilio: `incoming` (the application's calling webhook), `input` (gather
 //! `actionHook`; `reason: "timeout"` or no digits and no speech is no input), `continue`,
-//! `dial`, `recording`, `status` (the call status webhook: `completed`, `failed`, `busy` and
-//! `no-answer` end the call).
+//! `dial`, `recording` (the `listen`'s actionHook), `transcription` (the voicemail's
+//! `transcriptionHook`: final results are kept as its text), `status` (the call status webhook:
+//! `completed`, `failed`, `busy` and `no-answer` end the call). The voicemail's audio arrives on
+//! the WebSocket of [`super::listen`].
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -88,7 +90,24 @@ impl Protocol for Jambonz {
                 url: json_field(&value, "recording_url"),
                 duration: json_field(&value, "recording_duration"),
                 transcription: json_field(&value, "transcription"),
+                ..Recording::default()
             }),
+            "transcription" => {
+                // jambonz's transcriptionHook: `speech` as a recognizer result.
+                let speech = value.get("speech");
+                let is_final = speech
+                    .and_then(|s| s.get("is_final"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
+                let text = speech
+                    .and_then(|s| s.pointer("/alternatives/0/transcript"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if !is_final || text.trim().is_empty() {
+                    return Ok(Parsed::Ignored);
+                }
+                CallEvent::Transcript(text.to_owned())
+            }
             "status" => {
                 let status = json_field(&value, "call_status").unwrap_or_default();
                 if !FINAL_STATUSES.contains(&status.as_str()) {
@@ -106,7 +125,7 @@ impl Protocol for Jambonz {
                 from: json_field(&value, "from"),
                 to: json_field(&value, "to"),
             },
-            status_callback: webhook.step == "status",
+            status_callback: matches!(webhook.step.as_str(), "status" | "transcription"),
         })
     }
 

@@ -10,11 +10,12 @@
 //! - [`persist`]: write-behind of the calls still in the IVR, so that they survive a restart;
 //! - [`gateway`]: which gateway a call speaks, URLs, and outbound REST requests;
 //! - [`twilio`], [`jambonz`], [`sip`]: the three protocol adapters, each a [`Protocol`] (check
-//!   the signature and parse, render); [`drive`] serves a webhook the same way for all three.
+//!   the signature and parse, render); [`drive`] serves a webhook the same way for all three;
+//! - [`listen`]: the WebSocket jambonz streams a voicemail's audio to.
 //!
 //! Routes: `/voice/twilio/{step}`, `/voice/jambonz/{step}` with `step` one of `incoming`,
-//! `input`, `continue`, `dial`, `recording`, `status`; `/voice/sip/events`. A gateway without a
-//! configuration section answers 404.
+//! `input`, `continue`, `dial`, `recording`, `status`; `GET /voice/jambonz/listen/{call_sid}`
+//! (WebSocket); `/voice/sip/events`. A gateway without a configuration section answers 404.
 //!
 //! Refusals (see [`Refusal`]): a bad signature gets 403; a missing field 400; an unknown number
 //! or call 404; a body over `[limits] webhook_body_bytes` 413; an overloaded router 503. Where the
@@ -25,6 +26,7 @@ pub mod calls;
 pub mod config;
 pub mod gateway;
 pub mod jambonz;
+pub mod listen;
 pub mod persist;
 pub mod sign;
 pub mod sip;
@@ -37,7 +39,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
@@ -114,6 +116,11 @@ impl VoiceChannel {
             .route("/voice/jambonz/{step}", post(jambonz::webhook))
             .route("/voice/sip/events", post(sip::events))
             .with_state(self.calls.clone())
+            .merge(
+                Router::new()
+                    .route("/voice/jambonz/listen/{sid}", get(listen::upgrade))
+                    .with_state(listen::ListenState::new(self.calls.clone())),
+            )
     }
 }
 

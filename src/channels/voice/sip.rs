@@ -169,6 +169,7 @@ impl Protocol for Sip {
                 url: json_field(&value, "recording_url"),
                 duration: json_field(&value, "recording_duration"),
                 transcription: json_field(&value, "transcription"),
+                ..Recording::default()
             }),
             "call.hangup" => CallEvent::Hangup,
             other => {

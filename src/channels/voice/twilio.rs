@@ -131,6 +131,7 @@ impl Protocol for Twilio {
                 url: get("RecordingUrl"),
                 duration: get("RecordingDuration"),
                 transcription: get("TranscriptionText"),
+                ..Recording::default()
             }),
             "status" => {
                 let status = get("CallStatus").unwrap_or_default();
