@@ -14,11 +14,11 @@ fn layer_of(path: &str) -> Option<u8> {
     let top = path.split("::").next()?;
     Some(match top {
         "core" => 0,
-        "ivr" => 1,
+        "ivr" | "listen" => 1,
         "store" => 2,
         "engine" | "reconcile" => 3,
         "channels" | "notify" | "survey" => 4,
-        "api" | "http" | "signin" | "console" | "listen" | "obs" => 5,
+        "api" | "http" | "signin" | "console" | "obs" => 5,
         "config" | "server" | "cli" | "sim" | "init_logging" => 6,
         _ => return None,
     })
@@ -42,7 +42,6 @@ const EXCEPTIONS: &[(&str, &str)] = &[
     ("src/channels/sms/mod.rs", "config"),
     ("src/notify/mod.rs", "config"),
     ("src/survey/mod.rs", "config"),
-    ("src/channels/chat/socket.rs", "listen"),
     ("src/channels/chat/page.rs", "http"),
     ("src/channels/voice/", "http"),
     ("src/channels/sms/mod.rs", "http"),
