@@ -170,6 +170,7 @@ pub async fn serve(
     // After the aggregates have caught up: the day's counters survive a restart.
     let now = crate::engine::Clock::now(&crate::engine::SystemClock);
     let stats = LiveStats::start_with(&engine, &config.indicators, Some(now)).await;
+    let days = crate::api::agent_day::AgentDays::start(&engine, &config.indicators, now).await;
     let history = History::start(&engine);
     let voice =
         crate::channels::voice::VoiceChannel::start(&engine, &config.voice, public_base.clone())
@@ -187,7 +188,8 @@ pub async fn serve(
             DesktopService::new(engine.clone(), hub, history.clone())
                 .with_chat(chat.clone())
                 .with_links(links.clone())
-                .with_calls(voice.calls.clone()),
+                .with_calls(voice.calls.clone())
+                .with_days(days),
         )
         .max_decoding_message_size(limit)
         .max_encoding_message_size(crate::api::limits::MAX_SEND_BYTES),

@@ -180,3 +180,146 @@ async fn an_agent_sees_its_queues_colleagues_and_only_its_own_answers() {
     assert_eq!(theirs.answers, 0);
     assert!(theirs.comments.is_empty());
 }
+
+/// The next offer on the stream: its interaction id.
+async fn next_offer(offers: &mut tonic::Streaming<pb::OfferUpdate>) -> String {
+    loop {
+        if let Some(Update::Offer(o)) = next(offers).await.update {
+            break o.interaction.expect("interaction").id;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_reads_its_own_figures_of_the_day_and_a_restart_keeps_them() {
+    let ws = Workspace::new();
+    let mut server = ws.start();
+    let (mut amelie, mut offers) = api_common::logged_in_agent(&ws, &server, "amelie").await;
+    let nothing = amelie
+        .get_my_day(pb::GetMyDayRequest::default())
+        .await
+        .expect("GetMyDay")
+        .into_inner();
+    assert_eq!((nothing.offered, nothing.handled), (0, 0));
+    assert_eq!(nothing.average_handling_secs, None, "absent, not 0");
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let today = chrono::DateTime::from_timestamp(secs as i64, 0)
+        .expect("a date")
+        .format("%Y-%m-%d")
+        .to_string();
+    assert_eq!(nothing.day, today);
+
+    // One offer declined (then withdrawn by its creator), one handled for about a second.
+    let (integrator, _) = ws.token("integrator", None);
+    let mut api = server.interactions(&integrator);
+    api.create(api_common::spec(
+        "benefits",
+        pb::Channel::Sms,
+        "+33611111111",
+        "sms:day-1",
+    ))
+    .await
+    .expect("Create");
+    let first = next_offer(&mut offers).await;
+    amelie
+        .decline(pb::InteractionAction {
+            agent_id: String::new(),
+            interaction_id: first.clone(),
+        })
+        .await
+        .expect("Decline");
+    api.cancel(pb::CancelRequest {
+        interaction_id: first,
+    })
+    .await
+    .expect("Cancel");
+    api.create(api_common::spec(
+        "benefits",
+        pb::Channel::Sms,
+        "+33622222222",
+        "sms:day-2",
+    ))
+    .await
+    .expect("Create");
+    let second = next_offer(&mut offers).await;
+    amelie
+        .accept(pb::InteractionAction {
+            agent_id: String::new(),
+            interaction_id: second.clone(),
+        })
+        .await
+        .expect("Accept");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    amelie
+        .complete(pb::CompleteRequest {
+            interaction_id: second,
+            wrap_up_code: "informed".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("Complete");
+    // Back from the wrap-up at once.
+    amelie
+        .set_state(pb::SetStateRequest {
+            state: pb::agent_state::Kind::Available as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("SetState");
+    let day = amelie
+        .get_my_day(pb::GetMyDayRequest::default())
+        .await
+        .expect("GetMyDay")
+        .into_inner();
+    assert_eq!(day.agent_id, "amelie");
+    assert_eq!(
+        (day.offered, day.accepted, day.declined, day.missed),
+        (2, 1, 1, 0),
+        "{day:?}"
+    );
+    assert_eq!((day.handled, day.transferred), (1, 0), "{day:?}");
+    let handling = day.average_handling_secs.expect("one timed completion");
+    assert!((1.0..60.0).contains(&handling), "{day:?}");
+    assert!(day.average_wrap_up_secs.is_some(), "{day:?}");
+
+    // Another agent's figures: refused; a supervisor reads them.
+    let refused = amelie
+        .get_my_day(pb::GetMyDayRequest {
+            agent_id: "chloe".into(),
+        })
+        .await;
+    api_common::assert_status(refused, tonic::Code::PermissionDenied, &["amelie"]);
+    let (sup_token, _) = ws.token("supervisor", None);
+    let read = server
+        .desktop(&sup_token)
+        .get_my_day(pb::GetMyDayRequest {
+            agent_id: "amelie".into(),
+        })
+        .await
+        .expect("GetMyDay by a supervisor")
+        .into_inner();
+    assert_eq!(read, day);
+    let unknown = server
+        .desktop(&sup_token)
+        .get_my_day(pb::GetMyDayRequest {
+            agent_id: "nobody".into(),
+        })
+        .await;
+    api_common::assert_status(unknown, tonic::Code::NotFound, &["nobody"]);
+
+    // A restart neither resets nor double-counts the day.
+    drop(offers);
+    server.kill();
+    let server = ws.start();
+    let (token, _) = ws.token("agent", Some("amelie"));
+    let after = server
+        .desktop(&token)
+        .get_my_day(pb::GetMyDayRequest::default())
+        .await
+        .expect("GetMyDay after a restart")
+        .into_inner();
+    assert_eq!(after, day);
+}

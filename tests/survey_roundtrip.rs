@@ -10,6 +10,8 @@
 //!   the opt-out box, a second answer (409), an unknown token (404); the opted-out contact is
 //!   not asked again.
 //! - STOP by SMS opts the number out of surveys.
+//! - One email at completion: the agent's reply, the completion notice and the survey link
+//!   reach the citizen as one email, also when the server is killed before it was sent.
 //!
 //! Answers are read back from the server's database and from `/indicators`.
 
@@ -406,6 +408,8 @@ async fn email_survey_round_trip_over_smtp() {
     let provider = SmsProvider::start(0).await;
     let sink = SmtpSink::start(0).await;
     let config = survey_config(&ws, provider.addr.port(), Some(sink.addr.port()), "");
+    // Each email on its own: the question is answered by replying to it.
+    unbundled(&config);
     let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
     let smtp = server.smtp_addr.expect("the demo config listens for SMTP");
     let (mut desk, mut offers) = logged_in_agent(&ws, &server, "amelie").await;
@@ -496,6 +500,204 @@ async fn email_survey_round_trip_over_smtp() {
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
     assert!(html.contains("déjà répondu"), "{html}");
+    sink.stop();
+    provider.stop();
+}
+
+/// Turns `[notify] email_bundle_ms` off in the configuration file `config`.
+fn unbundled(config: &std::path::Path) {
+    let text = std::fs::read_to_string(config).expect("read the config");
+    let text = text.replacen(
+        "retry_max_secs = 1\n",
+        "retry_max_secs = 1\nemail_bundle_ms = 0\n",
+        1,
+    );
+    assert!(text.contains("email_bundle_ms = 0"), "{text}");
+    std::fs::write(config, text).expect("write the config");
+}
+
+/// The outbox rows of `interaction`: message id, state, last error.
+fn deliveries(ws: &Workspace, interaction: &str) -> Vec<(String, String, Option<String>)> {
+    let conn = db(ws);
+    let mut select = conn
+        .prepare(
+            "SELECT message, state, last_error FROM outbox WHERE interaction = ?1 ORDER BY seq",
+        )
+        .expect("prepare");
+    let rows = select
+        .query_map([interaction], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("rows");
+    rows
+}
+
+/// The citizen's first mail, its acknowledgement received; then the offer answered with
+/// `text` and completed.
+async fn mail_answered_and_completed(
+    ws: &Workspace,
+    server: &Server,
+    sink: &SmtpSink,
+    text: &str,
+) -> String {
+    let smtp = server.smtp_addr.expect("the demo config listens for SMTP");
+    let (mut desk, mut offers) = logged_in_agent(ws, server, "amelie").await;
+    let reply = send_mail(
+        smtp,
+        "jeanne@example.org",
+        &format!(
+            "From: Jeanne <jeanne@example.org>\r\nTo: {BENEFITS}\r\nSubject: Aide au logement\r\n\
+             Message-ID: <q1@example.org>\r\nDate: Sun, 6 Dec 2026 09:00:00 +0100\r\n\r\n\
+             Bonjour, où en est mon dossier ?\r\n"
+        ),
+    )
+    .await;
+    assert!(reply.contains("created interaction"), "{reply}");
+    // The acknowledgement is never held.
+    let ack = sink.wait_for(1).await;
+    assert!(
+        ack[0].data.contains("We have received"),
+        "{:?}",
+        ack[0].data
+    );
+    handle_next(&mut desk, &mut offers, text).await
+}
+
+/// Checks that the one email after the acknowledgement carries the reply, the completion notice
+/// and the survey link, threaded under the citizen's mail, written by a person.
+fn assert_one_email(mails: &[notify_common::Mail], ws: &Workspace, id: &str) {
+    assert_eq!(
+        mails.len(),
+        2,
+        "the acknowledgement and one email: {mails:#?}"
+    );
+    let mail = &mails[1];
+    assert!(
+        mail.rcpt_to[0].contains("jeanne@example.org"),
+        "{:?}",
+        mail.rcpt_to
+    );
+    let parsed = guichet::channels::email::mime::parse(
+        mail.data.as_bytes(),
+        "jeanne@example.org",
+        None,
+        1 << 20,
+    )
+    .expect("a readable email");
+    let body = parsed.text;
+    assert!(
+        body.contains("Votre dossier est valid"),
+        "the reply: {body}"
+    );
+    assert!(
+        body.contains("a été traitée") || body.contains("est traitée"),
+        "the notice: {body}"
+    );
+    assert!(body.contains("has been dealt with"), "the notice: {body}");
+    let (token, via, _) = question(ws, id).expect("question recorded");
+    assert_eq!(via, "email");
+    assert!(
+        body.contains(&format!("/survey/{token}")),
+        "the survey link: {body}"
+    );
+    assert_eq!(
+        mail.header("In-Reply-To").as_deref(),
+        Some("<q1@example.org>"),
+        "threaded under the citizen's mail"
+    );
+    assert!(
+        mail.header("Auto-Submitted").is_none(),
+        "a person's reply, not automatic"
+    );
+    let subject = mail.header("Subject").expect("Subject");
+    assert!(
+        !subject.contains("Votre avis"),
+        "the reply's subject: {subject}"
+    );
+    // Every message of the interaction is recorded delivered; two of them within the reply.
+    let rows = deliveries(ws, id);
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert!(
+        rows.iter().all(|(_, state, _)| state == "delivered"),
+        "{rows:?}"
+    );
+    let within = rows
+        .iter()
+        .filter(|(_, _, e)| {
+            e.as_deref()
+                .is_some_and(|e| e.starts_with("sent in one email with"))
+        })
+        .count();
+    assert_eq!(within, 2, "{rows:?}");
+}
+
+/// Waits until every delivery of `interaction` left the pending state.
+async fn all_sent(ws: &Workspace, interaction: &str, rows: usize) {
+    notify_common::wait_for(LIMIT, "every delivery recorded", || {
+        let found = deliveries(ws, interaction);
+        (found.len() >= rows && found.iter().all(|(_, state, _)| state != "pending")).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_email_at_completion_carries_the_reply_the_notice_and_the_survey() {
+    let ws = Workspace::new();
+    let provider = SmsProvider::start(0).await;
+    let sink = SmtpSink::start(0).await;
+    let config = survey_config(&ws, provider.addr.port(), Some(sink.addr.port()), "");
+    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let id = mail_answered_and_completed(&ws, &server, &sink, "Votre dossier est validé.").await;
+    all_sent(&ws, &id, 4).await;
+    assert_one_email(&sink.received(), &ws, &id);
+
+    // The survey page of the link works.
+    let (token, _, _) = question(&ws, &id).expect("question recorded");
+    let page = reqwest::get(format!("http://{}/survey/{token}", server.http_addr))
+        .await
+        .expect("GET the page");
+    assert_eq!(page.status(), 200);
+    sink.stop();
+    provider.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_one_email_survives_a_crash_before_it_is_sent() {
+    let ws = Workspace::new();
+    let provider = SmsProvider::start(0).await;
+    let sink = SmtpSink::start(0).await;
+    let config = survey_config(&ws, provider.addr.port(), Some(sink.addr.port()), "");
+    // Held long enough to kill the server before it goes.
+    let text = std::fs::read_to_string(&config).expect("read the config");
+    std::fs::write(
+        &config,
+        text.replacen(
+            "retry_max_secs = 1\n",
+            "retry_max_secs = 1\nemail_bundle_ms = 8000\n",
+            1,
+        ),
+    )
+    .expect("write the config");
+    let mut server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let id = mail_answered_and_completed(&ws, &server, &sink, "Votre dossier est validé.").await;
+    // The reply, the notice and the question are committed and pending: then the server dies.
+    notify_common::wait_for(LIMIT, "three emails pending", || {
+        let rows = deliveries(&ws, &id);
+        (rows.iter().filter(|(_, s, _)| s == "pending").count() == 3).then_some(())
+    })
+    .await;
+    server.kill();
+    assert_eq!(
+        sink.received().len(),
+        1,
+        "only the acknowledgement went before the crash"
+    );
+
+    // Restarted: the pending emails go when due, as one.
+    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    all_sent(&ws, &id, 4).await;
+    assert_one_email(&sink.received(), &ws, &id);
+    drop(server);
     sink.stop();
     provider.stop();
 }

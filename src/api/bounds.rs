@@ -151,6 +151,12 @@ impl Bounded for pb::ListColleaguesRequest {
     }
 }
 
+impl Bounded for pb::GetMyDayRequest {
+    fn check_bounds(&self) -> Result<(), Status> {
+        id("agent_id", &self.agent_id)
+    }
+}
+
 impl Bounded for pb::GetMySatisfactionRequest {
     fn check_bounds(&self) -> Result<(), Status> {
         id("agent_id", &self.agent_id)

@@ -429,6 +429,7 @@ pub struct DesktopService {
     chat: Option<ChatHub>,
     links: Option<crate::http::attachments::AttachmentLinks>,
     calls: Option<crate::channels::voice::Calls>,
+    days: Option<super::agent_day::AgentDays>,
 }
 
 impl DesktopService {
@@ -441,7 +442,14 @@ impl DesktopService {
             chat: None,
             links: None,
             calls: None,
+            days: None,
         }
+    }
+
+    /// Serves the agents' own figures of the day from `days`.
+    pub fn with_days(mut self, days: super::agent_day::AgentDays) -> Self {
+        self.days = Some(days);
+        self
     }
 
     /// Links the phone channel: completing a live call hangs it up through its gateway.
@@ -1073,6 +1081,45 @@ impl AgentDesktop for DesktopService {
         Ok(Response::new(pb::ListColleaguesResponse {
             queues: queues.iter().map(ToString::to_string).collect(),
             colleagues,
+        }))
+    }
+
+    async fn get_my_day(
+        &self,
+        request: Request<pb::GetMyDayRequest>,
+    ) -> Result<Response<pb::MyDay>, Status> {
+        request.get_ref().check_bounds()?;
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let Some(days) = &self.days else {
+            return Err(Status::unavailable(
+                "this server does not keep agents' figures (started without them)",
+            ));
+        };
+        let who = agent.clone();
+        let known = self
+            .engine
+            .read(move |r| r.agent(&who).is_some())
+            .await
+            .map_err(Status::from)?;
+        if !known {
+            return Err(Status::not_found(format!("no agent {agent}")));
+        }
+        days.sync(&self.engine).await;
+        let (day, c) = days.today(
+            &agent,
+            crate::engine::Clock::now(&crate::engine::SystemClock),
+        );
+        Ok(Response::new(pb::MyDay {
+            agent_id: agent.to_string(),
+            day: day.format("%Y-%m-%d").to_string(),
+            offered: c.offered,
+            accepted: c.accepted,
+            declined: c.declined,
+            missed: c.missed,
+            handled: c.handled,
+            transferred: c.transferred,
+            average_handling_secs: c.average_handling_secs(),
+            average_wrap_up_secs: c.average_wrap_up_secs(),
         }))
     }
 

@@ -3,6 +3,7 @@
 //! send them to the engine. [`crate::server::serve`] puts them, gRPC health checking and server
 //! reflection on one listener, next to the HTTP and SMTP listeners.
 
+pub mod agent_day;
 pub mod auth;
 pub mod bounds;
 pub mod calls;

@@ -49,7 +49,9 @@ pub use model::{
     QueueConfig, QueueId, Requirement, Skill, SlaTargets, StepAction, Strategy, Timestamp,
     WorkingDayTargets, DEFAULT_REOFFER_AFTER_SECS, MAX_LEVEL, MAX_REOFFER_AFTER_SECS, MIN_LEVEL,
 };
-pub use outcome::{ratio, Counts, Outcome, OutcomeFold, Pending, Settled};
+pub use outcome::{
+    ratio, AgentCounts, AgentWork, AgentWorkFold, Counts, Outcome, OutcomeFold, Pending, Settled,
+};
 pub use reference::Reference;
 pub use router::{Router, DECLINED_OFFERS, MISSED_OFFERS};
 pub use snapshot::{AgentSnapshot, Snapshot};

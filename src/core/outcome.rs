@@ -25,6 +25,17 @@
 //!
 //! A rate over nothing (no settled interaction) is absent, never 0 or 1.
 //!
+//! An agent's own figures (what it handled today and how long it took) come from the same
+//! module: [`AgentWorkFold`] turns the same events into [`AgentWork`] items, credited to the
+//! agent and to the time the work happened (not the creation), and [`AgentCounts`] adds them up
+//! and computes the averages:
+//! - *offered*, *accepted*, *declined*, *missed* (the offer timed out): offers to the agent;
+//! - *handled*: interactions the agent completed; *transferred*: those it passed on;
+//! - *average handling time*: acceptance to completion, over the completions whose acceptance
+//!   the fold saw (an interaction accepted before the fold started counts as handled, not in the
+//!   average);
+//! - *average wrap-up time*: completion to the end of the wrap-up, over the wrap-ups that ended.
+//!
 //! The fold's state is the set of interactions created and not yet settled ([`Pending`]); it is
 //! serialisable, so that a view can store it with its counts and resume after a restart from
 //! the stored state and the journal's tail, with the same result as folding the whole journal.
@@ -33,8 +44,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{EndReason, Event, EventKind};
-use super::model::{Channel, InteractionId, QueueId, Timestamp};
+use super::event::{DeclineCause, EndReason, Event, EventKind};
+use super::model::{AgentId, Channel, InteractionId, QueueId, Timestamp};
 
 /// What the fold remembers of an interaction created and not yet answered or ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -304,6 +315,173 @@ impl Counts {
     }
 }
 
+/// What one event says about an agent's work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentWork {
+    /// An interaction was offered to it.
+    Offered,
+    /// It accepted an offer.
+    Accepted,
+    /// It declined an offer.
+    Declined,
+    /// It let an offer time out.
+    Missed,
+    /// It completed an interaction; `handled_ms` from its acceptance, when the fold saw it.
+    Handled {
+        /// Acceptance to completion, in milliseconds.
+        handled_ms: Option<u64>,
+    },
+    /// It transferred an interaction it held.
+    Transferred,
+    /// The wrap-up after one of its completions ended, `wrap_up_ms` after the completion.
+    WrapUpEnded {
+        /// Completion to the end of the wrap-up, in milliseconds.
+        wrap_up_ms: u64,
+    },
+}
+
+/// The agents' fold: events in, ([`AgentId`], [`AgentWork`]) out. Pure and deterministic; its
+/// state is the interactions accepted and not yet completed, and those in wrap-up (bounded by
+/// the open interactions).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentWorkFold {
+    held: HashMap<InteractionId, (AgentId, Timestamp)>,
+    wrapping: HashMap<InteractionId, (AgentId, Timestamp)>,
+}
+
+impl AgentWorkFold {
+    /// An empty fold.
+    pub fn new() -> Self {
+        AgentWorkFold::default()
+    }
+
+    /// Takes the next event into account; returns the agent it credits and what with.
+    pub fn apply(&mut self, event: &Event) -> Option<(AgentId, AgentWork)> {
+        match &event.kind {
+            EventKind::InteractionOffered { agent, .. } => {
+                Some((agent.clone(), AgentWork::Offered))
+            }
+            EventKind::OfferAccepted { interaction, agent } => {
+                self.held.insert(*interaction, (agent.clone(), event.at));
+                Some((agent.clone(), AgentWork::Accepted))
+            }
+            EventKind::OfferDeclined { agent, cause, .. } => match cause {
+                DeclineCause::Declined => Some((agent.clone(), AgentWork::Declined)),
+                DeclineCause::TimedOut => Some((agent.clone(), AgentWork::Missed)),
+                DeclineCause::Revoked => None,
+            },
+            EventKind::InteractionCompleted {
+                interaction,
+                agent,
+                wrap_up_until,
+                ..
+            } => {
+                let handled_ms = self
+                    .held
+                    .remove(interaction)
+                    .filter(|(a, _)| a == agent)
+                    .map(|(_, accepted)| event.at.0.saturating_sub(accepted.0));
+                if wrap_up_until.is_some() {
+                    self.wrapping
+                        .insert(*interaction, (agent.clone(), event.at));
+                }
+                Some((agent.clone(), AgentWork::Handled { handled_ms }))
+            }
+            EventKind::WrapUpEnded { interaction, .. } => {
+                let (agent, completed) = self.wrapping.remove(interaction)?;
+                Some((
+                    agent,
+                    AgentWork::WrapUpEnded {
+                        wrap_up_ms: event.at.0.saturating_sub(completed.0),
+                    },
+                ))
+            }
+            EventKind::InteractionMoved {
+                interaction,
+                by: Some(by),
+                ..
+            } => {
+                self.held.remove(interaction);
+                Some((by.clone(), AgentWork::Transferred))
+            }
+            EventKind::InteractionMoved { interaction, .. } => {
+                self.held.remove(interaction);
+                None
+            }
+            EventKind::InteractionEnded { interaction, .. } => {
+                self.held.remove(interaction);
+                self.wrapping.remove(interaction);
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One agent's counts (of a day): sums, so that counts add up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentCounts {
+    /// Offers made to it.
+    pub offered: u64,
+    /// Offers it accepted.
+    pub accepted: u64,
+    /// Offers it declined.
+    pub declined: u64,
+    /// Offers it let time out.
+    pub missed: u64,
+    /// Interactions it completed.
+    pub handled: u64,
+    /// Interactions it transferred.
+    pub transferred: u64,
+    /// Completions whose handling time is known.
+    pub timed: u64,
+    /// Their handling times' sum, in milliseconds.
+    pub handled_ms_total: u64,
+    /// Wrap-ups that ended.
+    pub wrap_ups: u64,
+    /// Their durations' sum, in milliseconds.
+    pub wrap_up_ms_total: u64,
+}
+
+impl AgentCounts {
+    /// Adds what one event said.
+    pub fn add(&mut self, work: &AgentWork) {
+        match work {
+            AgentWork::Offered => self.offered += 1,
+            AgentWork::Accepted => self.accepted += 1,
+            AgentWork::Declined => self.declined += 1,
+            AgentWork::Missed => self.missed += 1,
+            AgentWork::Handled { handled_ms } => {
+                self.handled += 1;
+                if let Some(ms) = handled_ms {
+                    self.timed += 1;
+                    self.handled_ms_total = self.handled_ms_total.saturating_add(*ms);
+                }
+            }
+            AgentWork::Transferred => self.transferred += 1,
+            AgentWork::WrapUpEnded { wrap_up_ms } => {
+                self.wrap_ups += 1;
+                self.wrap_up_ms_total = self.wrap_up_ms_total.saturating_add(*wrap_up_ms);
+            }
+        }
+    }
+
+    /// The average handling time (acceptance to completion), in seconds.
+    pub fn average_handling_secs(&self) -> Option<f64> {
+        ratio(self.handled_ms_total, self.timed).map(|ms| ms / 1000.0)
+    }
+
+    /// The average wrap-up time, in seconds.
+    pub fn average_wrap_up_secs(&self) -> Option<f64> {
+        ratio(self.wrap_up_ms_total, self.wrap_ups).map(|ms| ms / 1000.0)
+    }
+
+    /// Accepted / offered.
+    pub fn acceptance_rate(&self) -> Option<f64> {
+        ratio(self.accepted, self.offered)
+    }
+}
+
 /// `num / den`, absent when `den` is zero.
 pub fn ratio(num: u64, den: u64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
@@ -381,5 +559,87 @@ mod tests {
         assert_eq!(c.service_level_with_abandons(), Some(2.0 / 3.0));
         assert_eq!(c.abandonment_rate(), Some(1.0 / 3.0));
         assert_eq!(c.average_wait_secs(), Some(20.0));
+    }
+
+    #[test]
+    fn an_agents_work_is_credited_to_it_with_its_handling_and_wrap_up_times() {
+        let a = AgentId::new("a");
+        let ids: Vec<InteractionId> = (1..=3).map(InteractionId::from_u128).collect();
+        let at = |ms: u64, kind: EventKind| Event {
+            at: Timestamp(ms),
+            kind,
+        };
+        let offered = |id: InteractionId| EventKind::InteractionOffered {
+            interaction: id,
+            agent: a.clone(),
+            deadline: Timestamp(0),
+            decision: crate::core::Decision {
+                rule: crate::core::Rule::Targeted,
+                step: 0,
+                candidates: 1,
+                score: 0,
+                runner_up: None,
+            },
+            context: None,
+        };
+        let completed = |id: InteractionId, wrap: bool| EventKind::InteractionCompleted {
+            interaction: id,
+            agent: a.clone(),
+            wrap_up_code: None,
+            notes: None,
+            wrap_up_until: wrap.then_some(Timestamp(u64::MAX)),
+        };
+        let events = [
+            at(0, offered(ids[0])),
+            at(
+                1_000,
+                EventKind::OfferDeclined {
+                    interaction: ids[0],
+                    agent: a.clone(),
+                    cause: DeclineCause::TimedOut,
+                },
+            ),
+            at(2_000, offered(ids[0])),
+            accepted(ids[0], 3_000),
+            at(63_000, completed(ids[0], true)),
+            at(
+                73_000,
+                EventKind::WrapUpEnded {
+                    interaction: ids[0],
+                    agent: a.clone(),
+                    wrap_up_code: None,
+                    notes: None,
+                },
+            ),
+            // Accepted before the fold started: handled, not timed.
+            at(80_000, completed(ids[1], false)),
+            at(90_000, offered(ids[2])),
+            accepted(ids[2], 91_000),
+            at(
+                95_000,
+                EventKind::InteractionMoved {
+                    interaction: ids[2],
+                    queue: QueueId::new("q"),
+                    target: None,
+                    cause: crate::core::MoveCause::Transfer,
+                    restart_wait: true,
+                    by: Some(a.clone()),
+                    note: None,
+                },
+            ),
+        ];
+        let mut fold = AgentWorkFold::new();
+        let mut c = AgentCounts::default();
+        for e in &events {
+            if let Some((who, work)) = fold.apply(e) {
+                assert_eq!(who, a);
+                c.add(&work);
+            }
+        }
+        assert_eq!((c.offered, c.accepted, c.declined, c.missed), (3, 2, 0, 1));
+        assert_eq!((c.handled, c.timed, c.transferred), (2, 1, 1));
+        assert_eq!(c.average_handling_secs(), Some(60.0));
+        assert_eq!(c.average_wrap_up_secs(), Some(10.0));
+        assert_eq!(AgentCounts::default().average_handling_secs(), None);
     }
 }

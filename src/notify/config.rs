@@ -105,7 +105,21 @@ pub struct NotifyConfig {
     /// retried (default 259200, three days).
     #[serde(default = "default_give_up_after_secs")]
     pub give_up_after_secs: u64,
+    /// How long, in milliseconds, an outbound email waits before it is sent, so that the
+    /// interaction's emails committed meanwhile to the same address go with it as one email:
+    /// an agent's last reply, the completion notice and the survey link reach the citizen
+    /// together (default 3000; 0 sends each at once; at most 60000). Acknowledgements are never
+    /// held.
+    #[serde(default = "default_email_bundle_ms")]
+    pub email_bundle_ms: u64,
 }
+
+fn default_email_bundle_ms() -> u64 {
+    3_000
+}
+
+/// The longest `email_bundle_ms` accepted.
+const MAX_EMAIL_BUNDLE_MS: u64 = 60_000;
 
 fn default_retry_initial_ms() -> u64 {
     5_000
@@ -125,6 +139,7 @@ impl Default for NotifyConfig {
             retry_initial_ms: default_retry_initial_ms(),
             retry_max_secs: default_retry_max_secs(),
             give_up_after_secs: default_give_up_after_secs(),
+            email_bundle_ms: default_email_bundle_ms(),
         }
     }
 }
@@ -143,6 +158,14 @@ impl NotifyConfig {
         }
         if self.give_up_after_secs == 0 {
             return Err(("[notify] give_up_after_secs", "must be at least 1".into()));
+        }
+        if self.email_bundle_ms > MAX_EMAIL_BUNDLE_MS {
+            return Err((
+                "[notify] email_bundle_ms",
+                format!(
+                    "must be at most {MAX_EMAIL_BUNDLE_MS} (a minute): emails would wait too long"
+                ),
+            ));
         }
         Ok(())
     }

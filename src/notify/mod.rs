@@ -19,9 +19,15 @@
 //!   and logged.
 //! - SMS to a number that sent STOP are not sent (marked `suppressed`), except the opt-out
 //!   channel's own notices.
+//! - Emails are held `[notify] email_bundle_ms` (acknowledgements excepted) and an
+//!   interaction's pending emails to the same address then go as one email ([`bundle`]): the
+//!   agent's last reply with the completion notice and the survey link appended, instead of
+//!   three emails within a second. Each message keeps its own row, all recorded delivered
+//!   together; a crash before that sends the composed email again after the restart.
 //! - Delivery is at least once: a crash between the relay's acceptance and the row's update sends
 //!   that message again after the restart.
 
+pub mod bundle;
 mod config;
 mod email;
 mod sms;
@@ -180,7 +186,8 @@ impl Outbox {
     /// Reads new messages, sends what is due; returns how long to wait before the next round.
     async fn round(&self) -> Result<Duration, StoreError> {
         loop {
-            let (_, more) = self.blocking(|s| s.outbox_ingest(BATCH)).await?;
+            let hold = self.config.email_bundle_ms;
+            let (_, more) = self.blocking(move |s| s.outbox_ingest(BATCH, hold)).await?;
             if !more {
                 break;
             }
@@ -191,9 +198,14 @@ impl Outbox {
             if due.is_empty() {
                 break;
             }
+            // Messages already sent within an email composed this round.
+            let mut sent_within = std::collections::HashSet::new();
             for delivery in due {
                 if self.engine.is_stopped() {
                     return Ok(MAX_IDLE);
+                }
+                if sent_within.contains(&delivery.message) {
+                    continue;
                 }
                 let span = tracing::info_span!(
                     "deliver",
@@ -201,7 +213,7 @@ impl Outbox {
                     message = %delivery.message,
                     channel = delivery.channel.as_str()
                 );
-                self.deliver(delivery).instrument(span).await?;
+                sent_within.extend(self.deliver(delivery).instrument(span).await?);
             }
         }
         let next = self.blocking(|s| s.outbox_next_due()).await?;
@@ -219,22 +231,23 @@ impl Outbox {
         self.store.run(f).await
     }
 
-    /// One attempt at one delivery, and its outcome recorded.
-    async fn deliver(&self, d: Delivery) -> Result<(), StoreError> {
+    /// One attempt at one delivery (with the emails that go with it), and its outcome
+    /// recorded; returns the other messages it sent or tried with it.
+    async fn deliver(&self, d: Delivery) -> Result<Vec<String>, StoreError> {
         let seq = d.seq;
         let Some(message) = self.blocking(move |s| s.outbox_message(seq)).await? else {
             let reason = "the message was purged from the journal before it could be sent";
             tracing::error!(reason, "delivery failed");
-            return self
-                .record(&d, DeliveryState::Failed, d.attempts, Some(reason), None)
-                .await;
+            self.record(&d, DeliveryState::Failed, d.attempts, Some(reason), None)
+                .await?;
+            return Ok(Vec::new());
         };
         if message.id.starts_with("erased:") {
             let reason = "the contact was erased before the message could be sent";
             tracing::warn!(reason, "delivery dropped");
-            return self
-                .record(&d, DeliveryState::Failed, d.attempts, Some(reason), None)
-                .await;
+            self.record(&d, DeliveryState::Failed, d.attempts, Some(reason), None)
+                .await?;
+            return Ok(Vec::new());
         }
         if d.channel == DeliveryChannel::Sms
             && message.meta.get(META_OPT_NOTICE).map(String::as_str) != Some("true")
@@ -243,24 +256,88 @@ impl Outbox {
             if self.blocking(move |s| s.is_opted_out(&to)).await? {
                 let reason = "the contact opted out of SMS (STOP): not sent";
                 tracing::warn!(reason, "delivery suppressed");
-                return self
-                    .record(
-                        &d,
-                        DeliveryState::Suppressed,
-                        d.attempts,
-                        Some(reason),
-                        None,
-                    )
-                    .await;
+                self.record(
+                    &d,
+                    DeliveryState::Suppressed,
+                    d.attempts,
+                    Some(reason),
+                    None,
+                )
+                .await?;
+                return Ok(Vec::new());
             }
         }
+        let (message, companions) = self.bundle(&d, message).await?;
+        for c in &companions {
+            tracing::info!(with = %c.message, "sent in the same email");
+        }
+        self.attempt(&d, &message, &companions).await?;
+        Ok(companions.into_iter().map(|c| c.message).collect())
+    }
+
+    /// The email `message` of `d` goes out as, with the interaction's other pending emails to
+    /// the same address (and those deliveries); `message` alone for SMS, acknowledgements, or
+    /// with bundling off.
+    async fn bundle(
+        &self,
+        d: &Delivery,
+        message: Arc<Message>,
+    ) -> Result<(Arc<Message>, Vec<Delivery>), StoreError> {
+        if d.channel != DeliveryChannel::Email
+            || self.config.email_bundle_ms == 0
+            || !bundle::may_bundle(&message)
+        {
+            return Ok((message, Vec::new()));
+        }
+        let (interaction, own) = (d.interaction, d.message.clone());
+        let others = self
+            .blocking(move |s| {
+                let pending =
+                    s.outbox_pending_of(interaction, DeliveryChannel::Email, bundle::MAX_PARTS)?;
+                let mut found = Vec::new();
+                for p in pending.into_iter().filter(|p| p.message != own) {
+                    if let Some(m) = s.outbox_message(p.seq)? {
+                        found.push((p, m));
+                    }
+                }
+                Ok(found)
+            })
+            .await?;
+        let mut parts: Vec<(u64, Arc<Message>, Option<Delivery>)> = vec![(d.seq, message, None)];
+        for (p, m) in others {
+            if bundle::may_bundle(&m) && bundle::same_recipient(&m, &parts[0].1) {
+                parts.push((p.seq, m, Some(p)));
+            }
+        }
+        if parts.len() == 1 {
+            let (_, message, _) = parts.remove(0);
+            return Ok((message, Vec::new()));
+        }
+        parts.sort_by_key(|(seq, _, _)| *seq);
+        let messages: Vec<&Message> = parts.iter().map(|(_, m, _)| m.as_ref()).collect();
+        let Some(email) = bundle::compose(&messages) else {
+            // Not reached: `parts` holds at least `message`.
+            let (_, message, _) = parts.remove(0);
+            return Ok((message, Vec::new()));
+        };
+        let companions = parts.into_iter().filter_map(|(_, _, p)| p).collect();
+        Ok((Arc::new(email), companions))
+    }
+
+    /// Sends `message` (for `d` and its `companions`) and records the outcome on every one.
+    async fn attempt(
+        &self,
+        d: &Delivery,
+        message: &Message,
+        companions: &[Delivery],
+    ) -> Result<(), StoreError> {
         let sender = match d.channel {
             DeliveryChannel::Email => self.email.as_deref(),
             DeliveryChannel::Sms => self.sms.as_deref(),
         };
         let attempts = d.attempts.saturating_add(1);
         let outcome = match sender {
-            Some(sender) => sender.send(&message).await,
+            Some(sender) => sender.send(message).await,
             None => Err(SendError::Transient(format!(
                 "no [{}] section in the configuration: add it and restart to deliver",
                 match d.channel {
@@ -270,22 +347,19 @@ impl Outbox {
             ))),
         };
         let now = self.clock.now();
-        match outcome {
+        let (state, reason, next, delivered) = match outcome {
             Ok(sent) => {
                 tracing::info!(attempts, provider_ref = ?sent.provider_ref, "delivered");
-                self.record(
-                    &d,
+                (
                     DeliveryState::Delivered,
-                    attempts,
                     None,
+                    now,
                     Some((now, sent.provider_ref)),
                 )
-                .await
             }
             Err(SendError::Permanent(reason)) => {
                 tracing::error!(attempts, %reason, "delivery failed for good");
-                self.record(&d, DeliveryState::Failed, attempts, Some(&reason), None)
-                    .await
+                (DeliveryState::Failed, Some(reason), now, None)
             }
             Err(SendError::Transient(reason)) => {
                 let age_ms = now.0.saturating_sub(d.created_at.0);
@@ -295,20 +369,38 @@ impl Outbox {
                         age_ms / 1000
                     );
                     tracing::error!(attempts, %reason, "delivery failed for good");
-                    return self
-                        .record(&d, DeliveryState::Failed, attempts, Some(&reason), None)
-                        .await;
+                    (DeliveryState::Failed, Some(reason), now, None)
+                } else {
+                    let wait = self.config.backoff_ms(attempts);
+                    tracing::warn!(attempts, retry_in_ms = wait, %reason, "delivery failed, will retry");
+                    (
+                        DeliveryState::Pending,
+                        Some(reason),
+                        Timestamp(now.0.saturating_add(wait)),
+                        None,
+                    )
                 }
-                let wait = self.config.backoff_ms(attempts);
-                tracing::warn!(attempts, retry_in_ms = wait, %reason, "delivery failed, will retry");
-                let next = Timestamp(now.0.saturating_add(wait));
-                let (id, r) = (d.message.clone(), reason);
-                self.blocking(move |s| {
-                    s.outbox_record(&id, DeliveryState::Pending, attempts, next, Some(&r), None)
-                })
-                .await
             }
-        }
+        };
+        let within = format!("sent in one email with {}", message.id);
+        let rows: Vec<(String, u32, Option<String>)> =
+            std::iter::once((d.message.clone(), attempts, reason.clone()))
+                .chain(companions.iter().map(|c| {
+                    let why = match state {
+                        DeliveryState::Delivered => Some(within.clone()),
+                        _ => reason.clone(),
+                    };
+                    (c.message.clone(), c.attempts.saturating_add(1), why)
+                }))
+                .collect();
+        self.blocking(move |s| {
+            let delivered = delivered.as_ref().map(|(t, r)| (*t, r.as_deref()));
+            for (id, attempts, reason) in &rows {
+                s.outbox_record(id, state, *attempts, next, reason.as_deref(), delivered)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn record(

@@ -429,6 +429,37 @@ impl Store {
         let conn = self.conn();
         super::db::last_seq(&conn, self.path())
     }
+
+    /// The sequence number of the last journal row committed before `at` (0 when none is):
+    /// a view that must see every event from `at` on starts after it. Found by bisection on
+    /// the sequence numbers (events are journaled in time order), so it reads a few dozen rows
+    /// whatever the journal's length.
+    pub fn last_seq_before(&self, at: Timestamp) -> Result<u64, StoreError> {
+        use super::error::SqlContext;
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let mut first_from = conn
+            .prepare_cached("SELECT seq, at FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT 1")
+            .at(&path)?;
+        let mut row_from = |seq: i64| -> Result<Option<(i64, i64)>, StoreError> {
+            use rusqlite::OptionalExtension;
+            first_from
+                .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .at(&path)
+        };
+        let at = i64::try_from(at.0).unwrap_or(i64::MAX);
+        // The answer is in [lo, hi]: rows up to lo are before `at`, the row after hi is not.
+        let (mut lo, mut hi) = (0i64, super::db::last_seq(&conn, &path)? as i64);
+        while lo < hi {
+            let mid = lo + (hi - lo + 1) / 2;
+            match row_from(mid)? {
+                Some((seq, t)) if t < at => lo = seq.max(mid),
+                _ => hi = mid - 1,
+            }
+        }
+        Ok(lo.max(0) as u64)
+    }
 }
 
 #[cfg(test)]

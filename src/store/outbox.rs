@@ -153,9 +153,15 @@ fn delivery_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Delivery, String, S
 impl Store {
     /// Reads the `message_added` journal rows after the outbox's checkpoint (at most `limit`),
     /// records a pending delivery for each outbound message that is delivered by email or SMS,
-    /// and moves the checkpoint past them, in one transaction. Returns how many deliveries were
-    /// recorded and whether rows remain after the ones read.
-    pub fn outbox_ingest(&self, limit: usize) -> Result<(usize, bool), StoreError> {
+    /// and moves the checkpoint past them, in one transaction. An email (other than an
+    /// acknowledgement) is first due `email_hold_ms` after its commit, so that the interaction's
+    /// emails committed meanwhile go with it as one ([`Store::outbox_pending_of`]). Returns how
+    /// many deliveries were recorded and whether rows remain after the ones read.
+    pub fn outbox_ingest(
+        &self,
+        limit: usize,
+        email_hold_ms: u64,
+    ) -> Result<(usize, bool), StoreError> {
         let path = self.path().to_owned();
         let (checkpoint, end, rows) = {
             let conn = self.conn();
@@ -216,12 +222,20 @@ impl Store {
             let Some(delivery) = channel.and_then(|c| DeliveryChannel::of(c, &message)) else {
                 continue;
             };
+            let held = delivery == DeliveryChannel::Email
+                && message.meta.get("notice").map(String::as_str) != Some("acknowledgement");
+            let due = if held {
+                Timestamp(event.at.0.saturating_add(email_hold_ms))
+            } else {
+                event.at
+            };
             found.push((
                 message.id.clone(),
                 seq,
                 interaction,
                 delivery,
                 millis_to_sql(event.at),
+                millis_to_sql(due),
             ));
         }
         if new_checkpoint <= checkpoint && found.is_empty() {
@@ -229,11 +243,11 @@ impl Store {
         }
         let mut conn = self.conn();
         let tx = conn.transaction().at(&path)?;
-        for (id, seq, interaction, channel, at) in &found {
+        for (id, seq, interaction, channel, at, due) in &found {
             tx.execute(
                 "INSERT OR IGNORE INTO outbox (message, seq, interaction, channel, state, \
-                 attempts, created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5)",
-                params![id, seq, interaction.to_string(), channel.as_str(), at],
+                 attempts, created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6)",
+                params![id, seq, interaction.to_string(), channel.as_str(), at, due],
             )
             .at(&path)?;
         }
@@ -251,6 +265,20 @@ impl Store {
         self.outbox_select(
             "WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, seq LIMIT ?2",
             params![millis_to_sql(now), limit as i64],
+        )
+    }
+
+    /// The pending deliveries of `interaction` on `channel`, due or not, in commit order (at
+    /// most `limit`): the messages that may go together as one email.
+    pub fn outbox_pending_of(
+        &self,
+        interaction: InteractionId,
+        channel: DeliveryChannel,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.outbox_select(
+            "WHERE state = 'pending' AND interaction = ?1 AND channel = ?2 ORDER BY seq LIMIT ?3",
+            params![interaction.to_string(), channel.as_str(), limit as i64],
         )
     }
 

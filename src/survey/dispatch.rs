@@ -364,6 +364,12 @@ fn question_message(
     if question.via == SurveyVia::Email {
         m.meta
             .insert("auto_submitted".into(), "auto-generated".into());
+        // Its short form at the end of the agent's last reply (`crate::notify::bundle`).
+        let url = m.meta.get(SURVEY_URL).cloned().unwrap_or_default();
+        m.meta.insert(
+            crate::notify::bundle::META_APPENDIX.into(),
+            text::email_appendix(lang, &url),
+        );
         if let Some((in_reply_to, references)) = &route.thread {
             m.meta.insert("in_reply_to".into(), in_reply_to.clone());
             m.meta.insert("references".into(), references.clone());

@@ -97,6 +97,18 @@ pub fn email_question(lang: Option<Lang>, reference: &str, url: &str) -> (String
     (subject, text)
 }
 
+/// The question as a few lines at the end of another email (the agent's last reply with the
+/// completion notice): the page's link only, since a reply to that email continues the request.
+pub fn email_appendix(lang: Option<Lang>, url: &str) -> String {
+    let fr = format!("Votre avis nous aide : donnez une note {SCALE_FR} sur cette page :\n{url}");
+    let en = format!("Your opinion helps us: give a score {SCALE_EN} on this page:\n{url}");
+    match lang {
+        Some(Lang::Fr) => fr,
+        Some(Lang::En) => en,
+        None => format!("{fr}\n{en}"),
+    }
+}
+
 /// The question shown in the chat widget (the widget draws the scale itself).
 pub fn chat_question(lang: Option<Lang>) -> String {
     match lang {

@@ -147,6 +147,16 @@ pub fn completion(interaction: InteractionId, last_inbound: &Message) -> Message
     m.meta
         .insert("auto_submitted".into(), "auto-generated".into());
     m.meta.insert("notice".into(), "completed".into());
+    // Its short form at the end of the agent's last reply (`crate::notify::bundle`).
+    m.meta.insert(
+        crate::notify::bundle::META_APPENDIX.into(),
+        format!(
+            "Votre demande {r} est traitée. Si vous avez encore besoin de nous, répondez à ce \
+             message en gardant [#{r}] dans l'objet.\n\
+             Your request {r} has been dealt with. If you still need us, reply to this message \
+             keeping [#{r}] in the subject."
+        ),
+    );
     m
 }
 

@@ -2,6 +2,21 @@
 // `GUICHET_REGENERATE=1 cargo test --test console_assets` after changing a .proto).
 // Fields: [number, name, type, repeated, type name, oneof].
 export const messages = {
+  "guichet.v1.GetMyDayRequest": { fields: [
+    [1, "agent_id", "string", false, null, null],
+  ] },
+  "guichet.v1.MyDay": { fields: [
+    [1, "agent_id", "string", false, null, null],
+    [2, "day", "string", false, null, null],
+    [3, "offered", "uint64", false, null, null],
+    [4, "accepted", "uint64", false, null, null],
+    [5, "declined", "uint64", false, null, null],
+    [6, "missed", "uint64", false, null, null],
+    [7, "handled", "uint64", false, null, null],
+    [8, "transferred", "uint64", false, null, null],
+    [9, "average_handling_secs", "double", false, null, null],
+    [10, "average_wrap_up_secs", "double", false, null, null],
+  ] },
   "guichet.v1.ListColleaguesRequest": { fields: [
     [1, "agent_id", "string", false, null, null],
   ] },
