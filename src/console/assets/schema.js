@@ -14,8 +14,8 @@ export const messages = {
     [6, "missed", "uint64", false, null, null],
     [7, "handled", "uint64", false, null, null],
     [8, "transferred", "uint64", false, null, null],
-    [9, "average_handling_secs", "double", false, null, null],
-    [10, "average_wrap_up_secs", "double", false, null, null],
+    [9, "average_handling_secs", "double", false, null, "_average_handling_secs"],
+    [10, "average_wrap_up_secs", "double", false, null, "_average_wrap_up_secs"],
   ] },
   "guichet.v1.ListColleaguesRequest": { fields: [
     [1, "agent_id", "string", false, null, null],
