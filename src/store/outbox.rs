@@ -14,7 +14,7 @@ use rusqlite::{params, OptionalExtension};
 use crate::core::{Channel, EventKind, InteractionId, Message, MessageDirection, Timestamp};
 
 use super::codec::{millis_from_sql, millis_to_sql, Decoder};
-use super::db::{checkpoint_and_end, Store};
+use super::db::{checkpoint_and_end, SqliteStore};
 use super::error::{SqlContext, StoreError};
 
 /// How a message is delivered.
@@ -150,7 +150,7 @@ fn delivery_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Delivery, String, S
     ))
 }
 
-impl Store {
+impl SqliteStore {
     /// Reads the `message_added` journal rows after the outbox's checkpoint (at most `limit`),
     /// records a pending delivery for each outbound message that is delivered by email or SMS,
     /// and moves the checkpoint past them, in one transaction. Returns how many deliveries were

@@ -17,7 +17,10 @@
 mod connect;
 mod copy;
 mod journal;
+mod reads;
 mod schema;
+mod tables;
+mod unported;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -112,8 +115,52 @@ impl PgStore {
         self.found_version
     }
 
+    /// The tables' connection, reconnected first if the server closed it (a restart of
+    /// PostgreSQL costs the calls in flight, not every later one).
     pub(crate) fn conn(&self) -> MutexGuard<'_, Client> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if conn.is_closed() {
+            match self.settings.connect() {
+                Ok(fresh) => *conn = fresh,
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        conn
+    }
+
+    /// The error of a method this backend does not carry yet.
+    pub(crate) fn not_ported(&self, part: &str) -> StoreError {
+        StoreError::Invalid(format!(
+            "{}: the {part} tables are not available on PostgreSQL in this version; run on \
+             backend = \"sqlite\" for them (docs/storage.md lists what PostgreSQL covers)",
+            self.target()
+        ))
+    }
+
+    /// Opens the database beside the server that writes to it, for its tables only (`guichet
+    /// token`, `guichet user`): nothing is migrated (a schema other than this build's is
+    /// refused) and the journal cannot be started.
+    pub fn open_shared(config: &StoreConfig) -> Result<PgStore, StoreError> {
+        config.validate()?;
+        let settings = PgSettings::from_store_config(config)?;
+        let target = settings.target().clone();
+        let mut conn = settings.connect()?;
+        let found_version = schema::current(&mut conn, &target)?;
+        if found_version != super::SCHEMA_VERSION {
+            return Err(StoreError::Invalid(format!(
+                "{target} has schema version {found_version}, this guichet expects {}: let the \
+                 server create or upgrade it (start it) first",
+                super::SCHEMA_VERSION
+            )));
+        }
+        Ok(PgStore {
+            settings,
+            config: config.clone(),
+            conn: Mutex::new(conn),
+            writer: Mutex::new(None),
+            journal_started: AtomicBool::new(true),
+            found_version,
+        })
     }
 
     fn err(&self, e: postgres::Error) -> StoreError {
