@@ -85,7 +85,7 @@ impl SurveyVia {
         }
     }
 
-    fn parse(s: &str) -> SurveyVia {
+    pub(crate) fn parse(s: &str) -> SurveyVia {
         match s {
             "sms" => SurveyVia::Sms,
             "email" => SurveyVia::Email,
@@ -123,10 +123,12 @@ pub struct SurveyQuestion {
     pub answered_at: Option<Timestamp>,
 }
 
-const QUESTION_COLUMNS: &str = "token, interaction, contact, agent, queue, channel, via, \
+pub(crate) const QUESTION_COLUMNS: &str =
+    "token, interaction, contact, agent, queue, channel, via, \
      address, message, language, asked_at, answered_at";
 
-const ANSWER_COLUMNS: &str = "interaction, contact, agent, queue, channel, score, comment, at";
+pub(crate) const ANSWER_COLUMNS: &str =
+    "interaction, contact, agent, queue, channel, score, comment, at";
 
 fn answer_of(r: &Row<'_>) -> rusqlite::Result<SurveyAnswer> {
     let interaction: String = r.get(0)?;

@@ -9,18 +9,20 @@
 //! the lock goes with the connection if the process dies. The high-availability issue replaces
 //! it with a lease row and a term checked by every append (see `docs/storage.md`).
 //!
-//! What is here: the journal, snapshots, recovery, the `meta` flags, the tables' schema, and the
-//! copy of a SQLite installation (`copy.rs`).
-//! The configuration-table methods (tokens, IVR, indicators, surveys, outbox...) are SQLite's
-//! only so far; `docs/storage.md` says what is left.
+//! What is here: the journal, snapshots, recovery, the `meta` flags, the tables' schema, the
+//! copy of a SQLite installation (`copy.rs`), and every table method of the store interface
+//! ([`Store`](super::Store)): tokens, users and sessions, IVR, secrets, checkpoints and SMS
+//! opt-outs (`tables.rs`), indicators and the journal's reads (`reads.rs`), the outbox
+//! (`outbox.rs`) and surveys (`surveys.rs`).
 
 mod connect;
 mod copy;
 mod journal;
+mod outbox;
 mod reads;
 mod schema;
+mod surveys;
 mod tables;
-mod unported;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -126,15 +128,6 @@ impl PgStore {
             }
         }
         conn
-    }
-
-    /// The error of a method this backend does not carry yet.
-    pub(crate) fn not_ported(&self, part: &str) -> StoreError {
-        StoreError::Invalid(format!(
-            "{}: the {part} tables are not available on PostgreSQL in this version; run on \
-             backend = \"sqlite\" for them (docs/storage.md lists what PostgreSQL covers)",
-            self.target()
-        ))
     }
 
     /// Opens the database beside the server that writes to it, for its tables only (`guichet
