@@ -270,7 +270,13 @@ pub fn backend_config(data_dir: &Path, config: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "guichet.toml".into());
-    let path = dir.join(format!("postgres-{name}"));
+    // Beside the original (its relative paths stay right), except for the repository's own
+    // configuration: that copy goes into the workspace, which holds the demo tree too.
+    let beside = config
+        .parent()
+        .filter(|p| !p.starts_with(env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or(dir);
+    let path = beside.join(format!("postgres-{name}"));
     fs::write(&path, text).expect("write the PostgreSQL configuration");
     path
 }
