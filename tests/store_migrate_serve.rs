@@ -103,6 +103,7 @@ async fn a_demo_database_moved_to_postgres_serves_the_same() {
     // The move.
     let pg_dir = tmp.path().join("pg").join("data");
     std::fs::create_dir_all(&pg_dir).expect("pg data dir");
+    api_common::copy_demo_tree(&tmp.path().join("pg"));
     std::fs::write(tmp.path().join("pg").join("postgres.url"), &db.url).expect("url");
     let config = api_common::backend_config(&pg_dir, &api_common::demo_config());
     let out = Command::new(GUICHET)

@@ -45,7 +45,7 @@ impl Store {
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         match config.backend {
             Backend::Sqlite => SqliteStore::open(config).map(Store::Sqlite),
-            Backend::Postgres => PgStore::open(config).map(Store::Postgres),
+            Backend::Postgres => off_runtime(|| PgStore::open(config)).map(Store::Postgres),
         }
     }
 
@@ -54,7 +54,7 @@ impl Store {
     pub fn open_shared(config: &StoreConfig) -> Result<Store, StoreError> {
         match config.backend {
             Backend::Sqlite => SqliteStore::open_shared(config).map(Store::Sqlite),
-            Backend::Postgres => PgStore::open_shared(config).map(Store::Postgres),
+            Backend::Postgres => off_runtime(|| PgStore::open_shared(config)).map(Store::Postgres),
         }
     }
 

@@ -44,6 +44,20 @@ pub fn config_with(queues: Vec<QueueConfig>, agents: Vec<AgentConfig>) -> Config
 
 /// Engine settings for a data directory.
 ///
+/// True, after one line saying so, when the suites run on PostgreSQL
+/// (`GUICHET_TEST_BACKEND=postgres`) and the test needs what only SQLite has yet (`what`).
+pub fn skip_on_postgres(what: &str) -> bool {
+    if std::env::var("GUICHET_TEST_BACKEND").is_ok_and(|v| v == "postgres") {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "skipped on PostgreSQL: {what} (see docs/storage.md, what is left)"
+        );
+        return true;
+    }
+    false
+}
+
 /// With `GUICHET_TEST_BACKEND=postgres`, the store is a PostgreSQL database of `dir`'s own,
 /// created at the first call and named in `dir/postgres.url`, so that a restart on the same
 /// directory finds the same database (the throwaway cluster is dropped with its databases).

@@ -43,6 +43,45 @@ use journal::PgJournal;
 /// The key of the session advisory lock held by the connection of the database's one writer.
 pub const WRITER_LOCK: i64 = 0x6775_6963_6865_7402;
 
+/// A connection of the store's own: the driver's client, closed off the async runtime when it
+/// goes (the synchronous driver blocks while it closes, which tokio refuses on its threads).
+pub(crate) struct Conn(Option<Client>);
+
+impl std::ops::Deref for Conn {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        // `None` only inside `drop` or once handed to the journal's writer, after which the
+        // `Conn` is never used.
+        self.0.as_ref().expect("a store connection is present until it is dropped")
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0
+            .as_mut()
+            .expect("a store connection is present until it is dropped")
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let Some(client) = self.0.take() else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return drop(client);
+        }
+        let closing = std::thread::Builder::new()
+            .name("guichet-pg-close".into())
+            .spawn(move || drop(client));
+        if let Err(e) = closing {
+            tracing::warn!("cannot close a PostgreSQL connection cleanly: {e}");
+        }
+    }
+}
+
 /// Journal rows read per query during a replay.
 const REPLAY_CHUNK: i64 = 4096;
 
@@ -50,9 +89,9 @@ const REPLAY_CHUNK: i64 = 4096;
 pub struct PgStore {
     settings: PgSettings,
     config: StoreConfig,
-    conn: Mutex<Client>,
+    conn: Mutex<Conn>,
     /// The connection holding [`WRITER_LOCK`]; handed to the journal's writer when it starts.
-    writer: Mutex<Option<Client>>,
+    writer: Mutex<Option<Conn>>,
     journal_started: AtomicBool,
     found_version: u32,
 }
@@ -95,8 +134,8 @@ impl PgStore {
         Ok(PgStore {
             settings,
             config: config.clone(),
-            conn: Mutex::new(conn),
-            writer: Mutex::new(Some(writer)),
+            conn: Mutex::new(Conn(Some(conn))),
+            writer: Mutex::new(Some(Conn(Some(writer)))),
             journal_started: AtomicBool::new(false),
             found_version,
         })
@@ -119,11 +158,11 @@ impl PgStore {
 
     /// The tables' connection, reconnected first if the server closed it (a restart of
     /// PostgreSQL costs the calls in flight, not every later one).
-    pub(crate) fn conn(&self) -> MutexGuard<'_, Client> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Conn> {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         if conn.is_closed() {
             match self.settings.connect() {
-                Ok(fresh) => *conn = fresh,
+                Ok(fresh) => *conn = Conn(Some(fresh)),
                 Err(e) => tracing::warn!("{e}"),
             }
         }
@@ -149,7 +188,7 @@ impl PgStore {
         Ok(PgStore {
             settings,
             config: config.clone(),
-            conn: Mutex::new(conn),
+            conn: Mutex::new(Conn(Some(conn))),
             writer: Mutex::new(None),
             journal_started: AtomicBool::new(true),
             found_version,
@@ -282,7 +321,8 @@ impl PgStore {
                 path: self.target().as_path(),
             });
         }
-        let Some(client) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(client) = writer.and_then(|mut w| w.0.take()) else {
             return Err(StoreError::JournalStarted {
                 path: self.target().as_path(),
             });

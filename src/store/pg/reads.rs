@@ -100,7 +100,7 @@ fn journal_rows(
 impl PgStore {
     /// Like [`SqliteStore::indicators_cursor`](super::super::SqliteStore::indicators_cursor).
     pub fn indicators_cursor(&self) -> Result<u64, StoreError> {
-        read_cursor(&mut *self.conn()).map_err(|e| self.err(e))
+        read_cursor(&mut **self.conn()).map_err(|e| self.err(e))
     }
 
     /// Like [`SqliteStore::fold_indicator_events`](super::super::SqliteStore::fold_indicator_events):
@@ -243,7 +243,7 @@ impl PgStore {
 
     /// Like [`SqliteStore::indicator_days`](super::super::SqliteStore::indicator_days).
     pub fn indicator_days(&self, from: &str, to: &str) -> Result<Vec<IndicatorDay>, StoreError> {
-        read_days(&mut *self.conn(), from, to).map_err(|e| self.err(e))
+        read_days(&mut **self.conn(), from, to).map_err(|e| self.err(e))
     }
 
     /// Like [`SqliteStore::conversation`](super::super::SqliteStore::conversation).
@@ -252,7 +252,7 @@ impl PgStore {
         interaction: InteractionId,
     ) -> Result<Vec<ConversationEntry>, StoreError> {
         let rows = journal_rows(
-            &mut *self.conn(),
+            &mut **self.conn(),
             "SELECT seq, at, payload FROM journal \
              WHERE interaction = $1 AND kind = 'message_added' ORDER BY seq",
             &[&interaction.to_string()],
@@ -333,7 +333,7 @@ impl PgStore {
         interaction: InteractionId,
     ) -> Result<Option<(Timestamp, AgentId, Option<String>)>, StoreError> {
         let rows = journal_rows(
-            &mut *self.conn(),
+            &mut **self.conn(),
             "SELECT seq, at, payload FROM journal \
              WHERE interaction = $1 AND kind = 'interaction_moved' ORDER BY seq DESC LIMIT $2",
             &[&interaction.to_string(), &(MAX_MOVES_READ as i64)],
@@ -348,7 +348,7 @@ impl PgStore {
         interaction: InteractionId,
     ) -> Result<Option<(Timestamp, Arc<InteractionSpec>)>, StoreError> {
         let rows = journal_rows(
-            &mut *self.conn(),
+            &mut **self.conn(),
             "SELECT seq, at, payload FROM journal \
              WHERE interaction = $1 AND kind = 'interaction_created' LIMIT 1",
             &[&interaction.to_string()],
@@ -383,7 +383,7 @@ impl PgStore {
         let mut conn = self.conn();
         let err = |e| self.err(e);
         let rows = journal_rows(
-            &mut *conn,
+            &mut **conn,
             "SELECT seq, at, payload FROM journal \
              WHERE contact = $1 AND kind = 'interaction_created' ORDER BY seq DESC LIMIT $2",
             &[&contact.as_str(), &(limit as i64)],
