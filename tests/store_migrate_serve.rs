@@ -4,11 +4,10 @@
 //! Needs `GUICHET_TEST_POSTGRES_URL` (see `pg_common`); skipped with one line saying so without.
 
 mod api_common;
-mod pg_common;
 
 use std::process::Command;
 
-use api_common::{spec, Server, GUICHET};
+use api_common::{pg_common, spec, Server, GUICHET};
 use guichet::api::proto as pb;
 use guichet::store::{SqliteStore, Store, StoreConfig};
 
@@ -98,7 +97,10 @@ async fn a_demo_database_moved_to_postgres_serves_the_same() {
         holdings(&store)
     };
     assert_eq!(before.open.len(), 3, "{before:?}");
-    assert!(!before.tokens.is_empty() && !before.trees.is_empty(), "{before:?}");
+    assert!(
+        !before.tokens.is_empty() && !before.trees.is_empty(),
+        "{before:?}"
+    );
 
     // The move.
     let pg_dir = tmp.path().join("pg").join("data");

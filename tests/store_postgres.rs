@@ -531,7 +531,11 @@ fn an_installation_is_copied_from_sqlite_and_the_copy_checked() {
         .expect("ivr");
     store.mark_seeded().expect("seeded");
 
-    let report = guichet::store::copy_from_sqlite(&store, &db.store_config()).expect("copy");
+    let report = guichet::store::copy_from_sqlite(
+        store.as_sqlite().expect("a SQLite store"),
+        &db.store_config(),
+    )
+    .expect("copy");
     let rows = |t: &str| {
         report
             .tables
@@ -584,7 +588,11 @@ fn an_installation_is_copied_from_sqlite_and_the_copy_checked() {
     drop(pg);
 
     // A second copy into the same database is refused, and changes nothing.
-    let again = guichet::store::copy_from_sqlite(&store, &db.store_config()).expect_err("again");
+    let again = guichet::store::copy_from_sqlite(
+        store.as_sqlite().expect("a SQLite store"),
+        &db.store_config(),
+    )
+    .expect_err("again");
     assert!(
         again.to_string().contains("migrate into an empty database"),
         "{again}"

@@ -19,6 +19,8 @@ use super::{
 };
 
 /// An opened store: SQLite (the embedded default) or PostgreSQL, as `[store] backend` says.
+// One per process, behind an `Arc` (`StoreHandle`): the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Store {
     /// `<data_dir>/guichet.db`.
@@ -45,7 +47,7 @@ impl Store {
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         match config.backend {
             Backend::Sqlite => SqliteStore::open(config).map(Store::Sqlite),
-            Backend::Postgres => off_runtime(|| PgStore::open(config)).map(Store::Postgres),
+            Backend::Postgres => off_runtime(|| PgStore::open(config)).map(Store::from),
         }
     }
 
@@ -54,7 +56,7 @@ impl Store {
     pub fn open_shared(config: &StoreConfig) -> Result<Store, StoreError> {
         match config.backend {
             Backend::Sqlite => SqliteStore::open_shared(config).map(Store::Sqlite),
-            Backend::Postgres => off_runtime(|| PgStore::open_shared(config)).map(Store::Postgres),
+            Backend::Postgres => off_runtime(|| PgStore::open_shared(config)).map(Store::from),
         }
     }
 
@@ -109,6 +111,7 @@ macro_rules! dispatch {
         impl Store {
             $(
                 $(#[$meta])*
+                #[allow(clippy::too_many_arguments)]
                 pub fn $name(&self $(, $arg: $ty)*) -> $ret {
                     match self {
                         Store::Sqlite(s) => s.$name($($arg),*),

@@ -23,7 +23,7 @@ use tonic::{Code, Request, Status};
 use guichet::api::proto as pb;
 
 #[path = "../pg_common/mod.rs"]
-mod pg_common;
+pub mod pg_common;
 use pb::agent_desktop_client::AgentDesktopClient;
 use pb::interactions_client::InteractionsClient;
 use pb::supervisor_client::SupervisorClient;

@@ -53,7 +53,9 @@ impl std::ops::Deref for Conn {
     fn deref(&self) -> &Client {
         // `None` only inside `drop` or once handed to the journal's writer, after which the
         // `Conn` is never used.
-        self.0.as_ref().expect("a store connection is present until it is dropped")
+        self.0
+            .as_ref()
+            .expect("a store connection is present until it is dropped")
     }
 }
 
