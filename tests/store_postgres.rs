@@ -374,10 +374,10 @@ fn the_password_never_comes_from_the_url_and_its_sources_are_checked() {
         "{e}"
     );
 
-    // The SQLite store says plainly what the PostgreSQL backend does not serve yet.
-    config.url = Some("postgres://guichet@127.0.0.1:5432/guichet".into());
-    let e = Store::open(&config).expect_err("serve on postgres");
-    assert!(e.to_string().contains("docs/storage.md"), "{e}");
+    // `Store::open` picks the PostgreSQL backend, and says what to check when nothing answers.
+    config.url = Some("postgres://guichet@127.0.0.1:9/guichet".into());
+    let e = Store::open(&config).expect_err("no server on port 9");
+    assert!(e.to_string().contains("is PostgreSQL running there"), "{e}");
 }
 
 /// Figures for `docs/storage.md`, run by hand (`cargo test --test store_postgres -- --ignored
