@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tonic::Code;
 
-use api_common::{eventually, spec, waiting, Bearer, Workspace};
+use api_common::{eventually, skip_on_postgres, spec, waiting, Bearer, Workspace};
 use guichet::api::proto as pb;
 use pb::interactions_client::InteractionsClient;
 
@@ -366,6 +366,9 @@ async fn acknowledged_creations_survive_sigkill_and_config_survives_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_database_stops_start_up_naming_the_file() {
+    if skip_on_postgres("a damaged guichet.db") {
+        return;
+    }
     let ws = Workspace::new();
     let mut server = ws.start();
     let (int_token, _) = ws.token("integrator", None);

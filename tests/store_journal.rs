@@ -337,7 +337,7 @@ fn appends_queued_while_the_writer_is_busy_share_few_transactions() {
         .unwrap();
     let before = journal.stats().transactions;
 
-    let lock = hold_write_lock(store.path());
+    let lock = hold_write_lock(&store.path());
     let acks: Vec<Ack<u64>> = (1..=1000)
         .map(|n| journal.append(creation(&mut router, n)).unwrap())
         .collect();
@@ -378,7 +378,7 @@ fn a_full_queue_refuses_appends_at_once_and_loses_nothing_accepted() {
         .unwrap()
         .unwrap();
 
-    let lock = hold_write_lock(store.path());
+    let lock = hold_write_lock(&store.path());
     let mut accepted = Vec::new();
     let mut refused = 0;
     for n in 1..=20 {
@@ -436,7 +436,7 @@ fn a_commit_that_keeps_failing_halts_the_journal_and_keeps_it_a_prefix() {
         .unwrap()
         .unwrap();
 
-    let lock = hold_write_lock(store.path());
+    let lock = hold_write_lock(&store.path());
     let failed = journal.append(creation(&mut router, 2)).unwrap();
     let error = failed.blocking_recv().unwrap().unwrap_err();
     assert!(matches!(error, StoreError::Halted { .. }), "{error}");
@@ -554,14 +554,14 @@ fn retention_deletes_only_old_rows_covered_by_the_latest_snapshot() {
     // Cut off in the middle: rows before the cutoff go, later ones (and everything after the
     // snapshot) stay.
     let cutoff = T0.plus_secs(100);
-    let before = journal_rows(store.path());
+    let before = journal_rows(&store.path());
     let deleted = journal
         .retention(cutoff)
         .unwrap()
         .blocking_recv()
         .unwrap()
         .unwrap();
-    let after = journal_rows(store.path());
+    let after = journal_rows(&store.path());
     let expected: Vec<_> = before
         .iter()
         .filter(|(seq, at, ..)| !(*seq as u64 <= snapshot_seq && (*at as u64) < cutoff.as_millis()))
@@ -580,7 +580,7 @@ fn retention_deletes_only_old_rows_covered_by_the_latest_snapshot() {
         .blocking_recv()
         .unwrap()
         .unwrap();
-    assert!(journal_rows(store.path())
+    assert!(journal_rows(&store.path())
         .iter()
         .all(|(seq, ..)| *seq as u64 > snapshot_seq));
     journal.shutdown().unwrap();
@@ -658,7 +658,7 @@ fn erasing_a_contact_scrubs_its_ended_interactions_and_keeps_the_rest() {
     assert_eq!(erasure.snapshots, 1);
     journal.shutdown().unwrap();
 
-    let rows = journal_rows(store.path());
+    let rows = journal_rows(&store.path());
     for (_, _, kind, contact, payload) in &rows {
         assert_ne!(contact.as_deref(), Some("c1"));
         assert!(!payload.contains("\"c1\""), "{payload}");
@@ -717,7 +717,7 @@ fn a_slow_writer_does_not_block_appends() {
     let store = Store::open(&config(dir.path())).unwrap();
     let journal = store.start_journal().unwrap();
     let (mut router, setup) = queue_only_router();
-    let lock = hold_write_lock(store.path());
+    let lock = hold_write_lock(&store.path());
     let start = std::time::Instant::now();
     let mut acks = vec![journal.append(setup).unwrap()];
     for n in 1..=100 {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use guichet::store::{copy_from_sqlite, Backend, Store, StoreConfig};
+use guichet::store::{copy_from_sqlite, Backend, SqliteStore, StoreConfig};
 
 use super::serve::load_config;
 use crate::Usage;
@@ -38,7 +38,7 @@ pub(crate) fn run(args: MigrateArgs) -> anyhow::Result<()> {
     if !file.exists() {
         return Err(Usage(format!("{} does not exist", file.display())).into());
     }
-    let sqlite = Store::open(&StoreConfig::new(&args.from_sqlite)).with_context(|| {
+    let sqlite = SqliteStore::open(&StoreConfig::new(&args.from_sqlite)).with_context(|| {
         format!(
             "cannot open {} (is a server running on it?)",
             file.display()

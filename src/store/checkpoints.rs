@@ -5,7 +5,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::db::Store;
+use super::db::SqliteStore;
 use super::error::{SqlContext, StoreError};
 
 /// The SQL of schema version 8.
@@ -18,7 +18,7 @@ ALTER TABLE indicator_days ADD COLUMN abandoned_within INTEGER NOT NULL DEFAULT 
 ALTER TABLE indicator_days ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
 ";
 
-impl Store {
+impl SqliteStore {
     /// The checkpoint of view `view`, if it has one.
     pub fn view_checkpoint(&self, view: &str) -> Result<Option<u64>, StoreError> {
         let path = self.path().to_owned();

@@ -13,7 +13,7 @@ use rusqlite::{params, OptionalExtension};
 use crate::core::{EventKind, InteractionId, InteractionSpec, Message, Timestamp};
 
 use super::codec::Decoder;
-use super::db::Store;
+use super::db::SqliteStore;
 use super::error::{SqlContext, StoreError};
 
 /// One message of a conversation, with when it was committed.
@@ -27,14 +27,14 @@ pub struct ConversationEntry {
     pub message: Arc<Message>,
 }
 
-/// How many of an interaction's latest moves [`Store::last_transfer`] reads.
+/// How many of an interaction's latest moves [`SqliteStore::last_transfer`] reads.
 pub const MAX_MOVES_READ: usize = 20;
 
 /// The messages of one interaction (`?1`), in journal order.
 pub(super) const CONVERSATION_SQL: &str = "SELECT seq, at, payload FROM journal \
      WHERE interaction = ?1 AND kind = 'message_added' ORDER BY seq";
 
-impl Store {
+impl SqliteStore {
     /// Every message of the interaction, oldest first (empty for an interaction without
     /// messages, such as a call, or one whose journal rows were purged).
     pub fn conversation(
@@ -53,21 +53,7 @@ impl Store {
             .at(&path)?;
         drop(select);
         drop(conn);
-        let mut decoder = Decoder::default();
-        let mut out = Vec::with_capacity(rows.len());
-        for (seq, at, payload) in rows {
-            let event = decoder
-                .decode(at, "message_added", &payload)
-                .map_err(|detail| decode_error(&path, seq, detail))?;
-            if let EventKind::MessageAdded { message, .. } = event.kind {
-                out.push(ConversationEntry {
-                    seq: seq as u64,
-                    at: event.at,
-                    message,
-                });
-            }
-        }
-        Ok(out)
+        conversation_from_rows(&path, rows)
     }
 
     /// The interaction that holds the message with this id, if any was committed.
@@ -163,19 +149,7 @@ impl Store {
             .at(&path)?;
         drop(select);
         drop(conn);
-        let mut decoder = Decoder::default();
-        for (seq, at, payload) in rows {
-            let event = decoder
-                .decode(at, "interaction_moved", &payload)
-                .map_err(|detail| decode_error(&path, seq, detail))?;
-            if let EventKind::InteractionMoved {
-                by: Some(by), note, ..
-            } = event.kind
-            {
-                return Ok(Some((event.at, by, note)));
-            }
-        }
-        Ok(None)
+        last_transfer_from_rows(&path, rows)
     }
 
     /// The spec the interaction was created with, and when; `None` when the interaction is
@@ -198,20 +172,71 @@ impl Store {
             .optional()
             .at(&path)?;
         drop(conn);
-        let Some((seq, at, payload)) = row else {
-            return Ok(None);
-        };
-        let event = Decoder::default()
-            .decode(at, "interaction_created", &payload)
-            .map_err(|detail| decode_error(&path, seq, detail))?;
-        match event.kind {
-            EventKind::InteractionCreated { spec, .. } => Ok(Some((event.at, spec))),
-            _ => Ok(None),
-        }
+        spec_from_row(&path, row)
     }
 }
 
-fn decode_error(path: &std::path::Path, seq: i64, detail: String) -> StoreError {
+/// The conversation's entries from its journal rows (`seq, at, payload`).
+pub(crate) fn conversation_from_rows(
+    path: &std::path::Path,
+    rows: Vec<(i64, i64, String)>,
+) -> Result<Vec<ConversationEntry>, StoreError> {
+    let mut decoder = Decoder::default();
+    let mut out = Vec::with_capacity(rows.len());
+    for (seq, at, payload) in rows {
+        let event = decoder
+            .decode(at, "message_added", &payload)
+            .map_err(|detail| decode_error(path, seq, detail))?;
+        if let EventKind::MessageAdded { message, .. } = event.kind {
+            out.push(ConversationEntry {
+                seq: seq as u64,
+                at: event.at,
+                message,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The last transfer by an agent among an interaction's latest moves (`seq, at, payload`,
+/// newest first).
+pub(crate) fn last_transfer_from_rows(
+    path: &std::path::Path,
+    rows: Vec<(i64, i64, String)>,
+) -> Result<Option<(Timestamp, crate::core::AgentId, Option<String>)>, StoreError> {
+    let mut decoder = Decoder::default();
+    for (seq, at, payload) in rows {
+        let event = decoder
+            .decode(at, "interaction_moved", &payload)
+            .map_err(|detail| decode_error(path, seq, detail))?;
+        if let EventKind::InteractionMoved {
+            by: Some(by), note, ..
+        } = event.kind
+        {
+            return Ok(Some((event.at, by, note)));
+        }
+    }
+    Ok(None)
+}
+
+/// The spec of an `interaction_created` row (`seq, at, payload`), if any.
+pub(crate) fn spec_from_row(
+    path: &std::path::Path,
+    row: Option<(i64, i64, String)>,
+) -> Result<Option<(Timestamp, Arc<InteractionSpec>)>, StoreError> {
+    let Some((seq, at, payload)) = row else {
+        return Ok(None);
+    };
+    let event = Decoder::default()
+        .decode(at, "interaction_created", &payload)
+        .map_err(|detail| decode_error(path, seq, detail))?;
+    match event.kind {
+        EventKind::InteractionCreated { spec, .. } => Ok(Some((event.at, spec))),
+        _ => Ok(None),
+    }
+}
+
+pub(crate) fn decode_error(path: &std::path::Path, seq: i64, detail: String) -> StoreError {
     StoreError::Decode {
         path: path.to_owned(),
         table: "journal",

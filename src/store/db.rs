@@ -1,7 +1,7 @@
-//! [`Store`]: an opened, migrated database, its process lock, recovery, and the start of the
+//! [`SqliteStore`]: an opened, migrated database, its process lock, recovery, and the start of the
 //! journal's writer.
 //!
-//! One process at a time owns a data directory: [`Store::open`] takes an exclusive SQLite lock on
+//! One process at a time owns a data directory: [`SqliteStore::open`] takes an exclusive SQLite lock on
 //! `<data_dir>/guichet.lock` (held until the store and its journal are gone; the operating system
 //! releases it if the process dies), so a second server on the same directory is refused with
 //! [`StoreError::Locked`] instead of interleaving its journal with ours.
@@ -90,22 +90,22 @@ impl ProcessLock {
 
 /// An opened Guichet database: schema migrated, WAL on, the data directory locked.
 ///
-/// `Store` is `Sync`: share it in an `Arc` to call the configuration-table methods from several
+/// `SqliteStore` is `Sync`: share it in an `Arc` to call the configuration-table methods from several
 /// threads (they serialise on one connection; each call is short). The journal has its own
-/// connection on its own thread ([`Store::start_journal`]).
-pub struct Store {
+/// connection on its own thread ([`SqliteStore::start_journal`]).
+pub struct SqliteStore {
     path: PathBuf,
     config: StoreConfig,
     conn: Mutex<Connection>,
-    /// `None` when opened beside the server that holds the directory ([`Store::open_shared`]).
+    /// `None` when opened beside the server that holds the directory ([`SqliteStore::open_shared`]).
     lock: Option<Arc<ProcessLock>>,
     journal_started: AtomicBool,
     found_version: u32,
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
+        f.debug_struct("SqliteStore")
             .field("path", &self.path)
             .field("config", &self.config)
             .finish_non_exhaustive()
@@ -113,7 +113,7 @@ impl std::fmt::Debug for Store {
 }
 
 /// What the journal holds at startup: the latest snapshot and the last sequence number. The
-/// events after the snapshot are read with [`Store::replay`].
+/// events after the snapshot are read with [`SqliteStore::replay`].
 #[derive(Debug, Clone)]
 pub struct Recovery {
     /// The latest snapshot and the sequence number of the last event it includes.
@@ -135,7 +135,7 @@ pub struct Recovered {
     pub last_seq: u64,
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if needed) the database `<data_dir>/guichet.db`.
     ///
     /// Creates the directory, takes the directory's process lock, switches the database to WAL
@@ -146,7 +146,7 @@ impl Store {
     /// says; a page damaged further in shows when recovery reads it, as the same error),
     /// [`StoreError::TooNew`] for a database from a newer Guichet, [`StoreError::Locked`] when
     /// another process uses the directory.
-    pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
+    pub fn open(config: &StoreConfig) -> Result<SqliteStore, StoreError> {
         config.validate()?;
         refuse_postgres(config)?;
         let dir = &config.data_dir;
@@ -159,7 +159,7 @@ impl Store {
         check_not_truncated(&path)?;
         let mut conn = open_connection(&path, config)?;
         let found_version = migrate(&mut conn, &path)?;
-        Ok(Store {
+        Ok(SqliteStore {
             path,
             config: config.clone(),
             conn: Mutex::new(conn),
@@ -173,8 +173,8 @@ impl Store {
     /// taking the directory's process lock: this is how `guichet token ...` works while a server
     /// runs on the same directory (SQLite serialises the writes). Nothing is migrated: a database
     /// that does not exist yet, or whose schema is not the current one, is refused (start the
-    /// server once, or use [`Store::open`] while no server runs). The journal cannot be started.
-    pub fn open_shared(config: &StoreConfig) -> Result<Store, StoreError> {
+    /// server once, or use [`SqliteStore::open`] while no server runs). The journal cannot be started.
+    pub fn open_shared(config: &StoreConfig) -> Result<SqliteStore, StoreError> {
         config.validate()?;
         refuse_postgres(config)?;
         let path = config.data_dir.join(DATABASE_FILE);
@@ -202,7 +202,7 @@ impl Store {
                 super::SCHEMA_VERSION
             )));
         }
-        Ok(Store {
+        Ok(SqliteStore {
             path,
             config: config.clone(),
             conn: Mutex::new(conn),
@@ -424,15 +424,13 @@ impl Store {
     }
 }
 
-/// The server's tables (tokens, IVR, indicators, surveys, outbox...) are read and written
-/// through [`Store`], on SQLite only so far: a configuration asking for PostgreSQL is refused
-/// here with what is and is not available, rather than half served.
+/// A configuration asking for PostgreSQL opens [`PgStore`](super::PgStore) (through
+/// [`Store::open`](super::Store::open)), never a SQLite file.
 fn refuse_postgres(config: &StoreConfig) -> Result<(), StoreError> {
     if config.backend == super::Backend::Postgres {
         return Err(StoreError::Config(
-            "backend = \"postgres\": this version keeps the journal, snapshots and recovery on \
-             PostgreSQL (PgStore) but not yet the server's other tables, so `serve` runs on \
-             backend = \"sqlite\" only; see docs/storage.md"
+            "backend = \"postgres\": open the store with Store::open, which picks the backend \
+             (SqliteStore is SQLite's alone)"
                 .into(),
         ));
     }
@@ -666,7 +664,7 @@ mod tests {
     #[test]
     fn reads_on_partial_indexes_are_not_prepared_again_per_value() {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let store = Store::open(&StoreConfig::new(dir.path())).expect("store");
+        let store = SqliteStore::open(&StoreConfig::new(dir.path())).expect("store");
         for n in 0..5 {
             store
                 .conversation(InteractionId::generate())

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use super::{Store, StoreError};
 
-/// A cheap, cloneable handle to an opened [`Store`] that runs blocking calls on the blocking
-/// pool ([`StoreHandle::run`]).
+/// A cheap, cloneable handle to an opened [`Store`] (either backend) that runs blocking calls
+/// on the blocking pool ([`StoreHandle::run`]).
 #[derive(Clone, Debug)]
 pub struct StoreHandle {
     store: Arc<Store>,
@@ -40,7 +40,7 @@ impl StoreHandle {
         match tokio::task::spawn_blocking(move || f(&store)).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::ThreadPanicked {
-                path: self.store.path().to_owned(),
+                path: self.store.path(),
                 thread: "store call",
             }),
         }

@@ -8,7 +8,7 @@ use crate::core::{
 };
 
 use super::codec::Decoder;
-use super::db::Store;
+use super::db::SqliteStore;
 use super::error::{SqlContext, StoreError};
 
 /// How one of a contact's interactions went.
@@ -43,7 +43,7 @@ pub(super) const ENDS_SQL: &str =
     "SELECT seq, at, kind, payload FROM journal WHERE interaction = ?1 \
      AND kind IN ('interaction_completed', 'wrap_up_ended', 'interaction_ended') ORDER BY seq";
 
-impl Store {
+impl SqliteStore {
     /// Every contact with an interaction in the journal, or `None` if there are more than
     /// `limit` (reading them would cost more memory than it saves reads).
     pub fn journal_contacts(
@@ -87,86 +87,96 @@ impl Store {
             .at(&path)?
             .collect::<Result<_, _>>()
             .at(&path)?;
-        let mut decoder = Decoder::default();
-        let mut out = Vec::with_capacity(rows.len());
-        for (seq, at, payload) in rows {
-            let event = decoder
-                .decode(at, "interaction_created", &payload)
-                .map_err(|detail| StoreError::Decode {
-                    path: path.clone(),
-                    table: "journal",
-                    seq: seq as u64,
-                    detail,
-                })?;
-            let EventKind::InteractionCreated { spec, .. } = event.kind else {
-                continue;
-            };
-            let mut entry = HistoryEntry {
-                interaction: spec.id,
-                channel: spec.channel,
-                queue: spec.queue.clone(),
-                created_at: event.at,
-                outcome: "open",
-                agent: None,
-                wrap_up_code: None,
-                notes: None,
-                ended_at: None,
-            };
-            let id = spec.id.to_string();
-            let end_rows: Vec<(i64, i64, String, String)> = ends
-                .query_map(params![id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-                .at(&path)?
-                .collect::<Result<_, _>>()
-                .at(&path)?;
-            for (seq, at, kind, payload) in end_rows {
-                let event =
-                    decoder
-                        .decode(at, &kind, &payload)
-                        .map_err(|detail| StoreError::Decode {
-                            path: path.clone(),
-                            table: "journal",
-                            seq: seq as u64,
-                            detail,
-                        })?;
-                match event.kind {
-                    EventKind::InteractionCompleted {
-                        agent,
-                        wrap_up_code,
-                        notes,
-                        ..
-                    } => {
-                        entry.outcome = "completed";
-                        entry.agent = Some(agent);
-                        entry.wrap_up_code = wrap_up_code;
-                        entry.notes = notes;
-                        entry.ended_at = Some(event.at);
-                    }
-                    EventKind::WrapUpEnded {
-                        wrap_up_code,
-                        notes,
-                        ..
-                    } => {
-                        if wrap_up_code.is_some() {
-                            entry.wrap_up_code = wrap_up_code;
-                        }
-                        if notes.is_some() {
-                            entry.notes = notes;
-                        }
-                    }
-                    EventKind::InteractionEnded { reason, .. } if entry.outcome == "open" => {
-                        entry.outcome = match reason {
-                            EndReason::Abandoned => "abandoned",
-                            _ => "cancelled",
-                        };
-                        entry.ended_at = Some(event.at);
-                    }
-                    _ => {}
-                }
-            }
-            out.push(entry);
-        }
-        Ok(out)
+        history_from_rows(&path, rows, |id| {
+            ends.query_map(params![id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .at(&path)?
+            .collect::<Result<Vec<_>, _>>()
+            .at(&path)
+        })
     }
+}
+
+/// A contact's history from its `interaction_created` rows (`seq, at, payload`, newest first),
+/// with `ends` reading each interaction's end rows (`seq, at, kind, payload`, by `ENDS_SQL`).
+pub(crate) fn history_from_rows(
+    path: &std::path::Path,
+    rows: Vec<(i64, i64, String)>,
+    mut ends: impl FnMut(&str) -> Result<Vec<(i64, i64, String, String)>, StoreError>,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    let mut decoder = Decoder::default();
+    let mut out = Vec::with_capacity(rows.len());
+    for (seq, at, payload) in rows {
+        let event = decoder
+            .decode(at, "interaction_created", &payload)
+            .map_err(|detail| StoreError::Decode {
+                path: path.to_owned(),
+                table: "journal",
+                seq: seq as u64,
+                detail,
+            })?;
+        let EventKind::InteractionCreated { spec, .. } = event.kind else {
+            continue;
+        };
+        let mut entry = HistoryEntry {
+            interaction: spec.id,
+            channel: spec.channel,
+            queue: spec.queue.clone(),
+            created_at: event.at,
+            outcome: "open",
+            agent: None,
+            wrap_up_code: None,
+            notes: None,
+            ended_at: None,
+        };
+        let end_rows = ends(&spec.id.to_string())?;
+        for (seq, at, kind, payload) in end_rows {
+            let event =
+                decoder
+                    .decode(at, &kind, &payload)
+                    .map_err(|detail| StoreError::Decode {
+                        path: path.to_owned(),
+                        table: "journal",
+                        seq: seq as u64,
+                        detail,
+                    })?;
+            match event.kind {
+                EventKind::InteractionCompleted {
+                    agent,
+                    wrap_up_code,
+                    notes,
+                    ..
+                } => {
+                    entry.outcome = "completed";
+                    entry.agent = Some(agent);
+                    entry.wrap_up_code = wrap_up_code;
+                    entry.notes = notes;
+                    entry.ended_at = Some(event.at);
+                }
+                EventKind::WrapUpEnded {
+                    wrap_up_code,
+                    notes,
+                    ..
+                } => {
+                    if wrap_up_code.is_some() {
+                        entry.wrap_up_code = wrap_up_code;
+                    }
+                    if notes.is_some() {
+                        entry.notes = notes;
+                    }
+                }
+                EventKind::InteractionEnded { reason, .. } if entry.outcome == "open" => {
+                    entry.outcome = match reason {
+                        EndReason::Abandoned => "abandoned",
+                        _ => "cancelled",
+                    };
+                    entry.ended_at = Some(event.at);
+                }
+                _ => {}
+            }
+        }
+        out.push(entry);
+    }
+    Ok(out)
 }

@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 
 use crate::core::{Channel, Counts, Event, OutcomeFold, Pending, QueueId, Timestamp};
 
-use super::db::Store;
+use super::db::SqliteStore;
 use super::error::{SqlContext, StoreError};
 
 /// The SQL of schema version 5 (indicators and surveys).
@@ -68,7 +68,7 @@ CREATE TABLE survey_opt_out (
 ";
 
 /// The `meta` key of the aggregation cursor.
-const CURSOR_KEY: &str = "indicators_seq";
+pub(crate) const CURSOR_KEY: &str = "indicators_seq";
 
 /// One (day, queue, channel) row of the daily aggregates.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -127,7 +127,7 @@ impl IndicatorDay {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// The journal sequence number of the last event folded into the aggregates (0: none).
     pub fn indicators_cursor(&self) -> Result<u64, StoreError> {
         let conn = self.conn();
@@ -292,15 +292,15 @@ pub(crate) fn add_to_day(
     Ok(())
 }
 
-/// What one call of [`Store::fold_indicator_events`] adds: the counts per (day, queue,
+/// What one call of [`SqliteStore::fold_indicator_events`] adds: the counts per (day, queue,
 /// channel), from the core's [`OutcomeFold`] (whose pending set lives in `indicator_open`
 /// between calls, loaded lazily). Written once at the end (one statement per row touched,
 /// rather than several per event), with the same result as applying the events one by one.
 #[derive(Default)]
-struct Batch {
-    days: BTreeMap<(String, String, String), Counts>,
+pub(crate) struct Batch {
+    pub(crate) days: BTreeMap<(String, String, String), Counts>,
     /// Interactions created in this batch, or loaded from `indicator_open`, and still pending.
-    fold: OutcomeFold,
+    pub(crate) fold: OutcomeFold,
 }
 
 impl Batch {
@@ -310,8 +310,19 @@ impl Batch {
         event: &Event,
         day_of: &dyn Fn(crate::core::Timestamp) -> String,
     ) -> rusqlite::Result<()> {
+        self.fold_with(event, day_of, |id| take_open(tx, id))
+    }
+
+    /// Folds one event, loading a pending interaction with `take` (which removes it from
+    /// `indicator_open`): the backend-neutral part of [`Batch::fold`].
+    pub(crate) fn fold_with<E>(
+        &mut self,
+        event: &Event,
+        day_of: &dyn Fn(crate::core::Timestamp) -> String,
+        mut take: impl FnMut(&crate::core::InteractionId) -> Result<Option<Pending>, E>,
+    ) -> Result<(), E> {
         let mut failed = None;
-        let outcome = self.fold.apply_with(event, |id| match take_open(tx, id) {
+        let outcome = self.fold.apply_with(event, |id| match take(id) {
             Ok(row) => row,
             Err(e) => {
                 failed = Some(e);
@@ -422,9 +433,9 @@ fn take_open(
     }))
 }
 
-impl Store {
+impl SqliteStore {
     /// The last journal sequence number committed (0 for an empty journal): with
-    /// [`Store::indicators_cursor`], tells whether the aggregates have caught up.
+    /// [`SqliteStore::indicators_cursor`], tells whether the aggregates have caught up.
     pub fn last_committed_seq(&self) -> Result<u64, StoreError> {
         let conn = self.conn();
         super::db::last_seq(&conn, self.path())
@@ -552,7 +563,7 @@ mod tests {
 
     fn rows_after(chunks: &[&[(u64, Event)]]) -> (Vec<IndicatorDay>, i64) {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let store = Store::open(&StoreConfig::new(dir.path())).expect("store");
+        let store = SqliteStore::open(&StoreConfig::new(dir.path())).expect("store");
         for chunk in chunks {
             store.fold_indicator_events(chunk, &day_of).expect("folded");
         }

@@ -11,7 +11,7 @@ use rusqlite::{params, OptionalExtension};
 use crate::core::Timestamp;
 
 use super::codec::{millis_from_sql, millis_to_sql};
-use super::db::Store;
+use super::db::SqliteStore;
 use super::error::{SqlContext, StoreError};
 
 /// One stored version of an IVR tree.
@@ -50,7 +50,7 @@ pub struct IvrAuthor {
     pub comment: String,
 }
 
-impl Store {
+impl SqliteStore {
     /// Stores version `version` of tree `name`. Refused with [`StoreError::IvrVersionExists`] if
     /// that version is already stored.
     pub fn put_ivr_version(
@@ -248,9 +248,9 @@ impl Store {
 }
 
 /// The most previous versions kept per tree (the IVR registry remembers as many).
-const MAX_PREVIOUS: usize = 64;
+pub(crate) const MAX_PREVIOUS: usize = 64;
 
-fn previous_to_sql(previous: &[u32]) -> String {
+pub(crate) fn previous_to_sql(previous: &[u32]) -> String {
     let start = previous.len().saturating_sub(MAX_PREVIOUS);
     let list: Vec<String> = previous[start..].iter().map(u32::to_string).collect();
     list.join(",")
@@ -258,7 +258,7 @@ fn previous_to_sql(previous: &[u32]) -> String {
 
 /// Reads the stored list; an unreadable entry is skipped (it only limits how far back a
 /// rollback goes).
-fn previous_from_sql(text: &str) -> Vec<u32> {
+pub(crate) fn previous_from_sql(text: &str) -> Vec<u32> {
     text.split(',')
         .filter_map(|v| v.trim().parse().ok())
         .take(MAX_PREVIOUS)

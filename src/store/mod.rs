@@ -1,9 +1,12 @@
+//! The store, on SQLite (the embedded default) or PostgreSQL (`pg/`), behind one interface,
+//! [`Store`] (`any.rs`), an enum dispatching each call to [`SqliteStore`] or [`PgStore`].
+//!
 //! The SQLite store: the event journal with group commit, snapshots, recovery, and the
 //! configuration tables (API tokens, IVR tree versions and number bindings, meta flags), and,
 //! in a database file of its own, the phone channel's calls still inside the IVR (`voice.rs`).
 //!
 //! Layout:
-//! - [`Store`] (`db.rs`): opens `<data_dir>/guichet.db` (creating the directory, taking the data
+//! - [`SqliteStore`] (`db.rs`): opens `<data_dir>/guichet.db` (creating the directory, taking the data
 //!   directory's process lock, switching to WAL, migrating the schema), recovers the router, and
 //!   starts the journal. Its configuration-table methods (`tokens.rs`, `ivr.rs`) are synchronous:
 //!   call them at startup or from a blocking pool.
@@ -55,6 +58,7 @@
 //! journaling later ones would leave a hole that no replay can cross; restarting (recovering from
 //! the store) is the way out.
 
+mod any;
 mod checkpoints;
 mod codec;
 mod conversation;
@@ -82,8 +86,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use any::Store;
 pub use conversation::ConversationEntry;
-pub use db::{Recovered, Recovery, Store, DATABASE_FILE, LOCK_FILE};
+pub use db::{Recovered, Recovery, SqliteStore, DATABASE_FILE, LOCK_FILE};
 pub use error::StoreError;
 pub use handle::StoreHandle;
 pub use history::HistoryEntry;

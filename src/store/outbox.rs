@@ -14,7 +14,7 @@ use rusqlite::{params, OptionalExtension};
 use crate::core::{Channel, EventKind, InteractionId, Message, MessageDirection, Timestamp};
 
 use super::codec::{millis_from_sql, millis_to_sql, Decoder};
-use super::db::{checkpoint_and_end, Store};
+use super::db::{checkpoint_and_end, SqliteStore};
 use super::error::{SqlContext, StoreError};
 
 /// How a message is delivered.
@@ -123,7 +123,8 @@ pub struct Delivery {
     pub provider_ref: Option<String>,
 }
 
-const DELIVERY_COLUMNS: &str = "message, seq, interaction, channel, state, attempts, created_at, \
+pub(crate) const DELIVERY_COLUMNS: &str =
+    "message, seq, interaction, channel, state, attempts, created_at, \
      next_attempt_at, last_error, delivered_at, provider_ref";
 
 fn delivery_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Delivery, String, String, String)> {
@@ -150,7 +151,7 @@ fn delivery_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Delivery, String, S
     ))
 }
 
-impl Store {
+impl SqliteStore {
     /// Reads the `message_added` journal rows after the outbox's checkpoint (at most `limit`),
     /// records a pending delivery for each outbound message that is delivered by email or SMS,
     /// and moves the checkpoint past them, in one transaction. An email (other than an
@@ -189,55 +190,9 @@ impl Store {
             Some((seq, _, _)) if more => *seq as u64,
             _ => end,
         };
-        let mut decoder = Decoder::default();
-        let mut channels: HashMap<InteractionId, Option<Channel>> = HashMap::new();
-        let mut found = Vec::new();
-        for (seq, at, payload) in rows {
-            let event = decoder
-                .decode(at, "message_added", &payload)
-                .map_err(|detail| StoreError::Decode {
-                    path: path.clone(),
-                    table: "journal",
-                    seq: seq as u64,
-                    detail,
-                })?;
-            let EventKind::MessageAdded {
-                interaction,
-                message,
-            } = event.kind
-            else {
-                continue;
-            };
-            if message.direction != MessageDirection::Outbound {
-                continue;
-            }
-            let channel = match channels.get(&interaction) {
-                Some(c) => *c,
-                None => {
-                    let c = self.interaction_spec(interaction)?.map(|(_, s)| s.channel);
-                    channels.insert(interaction, c);
-                    c
-                }
-            };
-            let Some(delivery) = channel.and_then(|c| DeliveryChannel::of(c, &message)) else {
-                continue;
-            };
-            let held = delivery == DeliveryChannel::Email
-                && message.meta.get("notice").map(String::as_str) != Some("acknowledgement");
-            let due = if held {
-                Timestamp(event.at.0.saturating_add(email_hold_ms))
-            } else {
-                event.at
-            };
-            found.push((
-                message.id.clone(),
-                seq,
-                interaction,
-                delivery,
-                millis_to_sql(event.at),
-                millis_to_sql(due),
-            ));
-        }
+        let found = outbound_deliveries(&path, rows, email_hold_ms, |i| {
+            Ok(self.interaction_spec(i)?.map(|(_, s)| s.channel))
+        })?;
         if new_checkpoint <= checkpoint && found.is_empty() {
             return Ok((0, false));
         }
@@ -319,22 +274,7 @@ impl Store {
             .collect::<Result<_, _>>()
             .at(&path)?;
         rows.into_iter()
-            .map(|(mut d, interaction, channel, state)| {
-                let bad = |detail: String| StoreError::Decode {
-                    path: path.clone(),
-                    table: "outbox",
-                    seq: d.seq,
-                    detail,
-                };
-                d.interaction = interaction
-                    .parse()
-                    .map_err(|e| bad(format!("interaction {interaction:?}: {e}")))?;
-                d.channel = DeliveryChannel::parse(&channel)
-                    .ok_or_else(|| bad(format!("channel {channel:?}")))?;
-                d.state =
-                    DeliveryState::parse(&state).ok_or_else(|| bad(format!("state {state:?}")))?;
-                Ok(d)
-            })
+            .map(|r| delivery_from_parts(&path, r))
             .collect()
     }
 
@@ -451,4 +391,90 @@ impl Store {
         .at(&path)?;
         Ok(())
     }
+}
+
+/// A delivery found by an outbox scan: message id, seq, interaction, channel, created (ms).
+pub(crate) type Found = (String, i64, InteractionId, DeliveryChannel, i64, i64);
+
+/// The outbound messages among `message_added` rows (`seq, at, payload`) that email or SMS
+/// delivers; `channel_of` gives an interaction's channel (from its creation).
+pub(crate) fn outbound_deliveries(
+    path: &std::path::Path,
+    rows: Vec<(i64, i64, String)>,
+    email_hold_ms: u64,
+    mut channel_of: impl FnMut(InteractionId) -> Result<Option<Channel>, StoreError>,
+) -> Result<Vec<Found>, StoreError> {
+    let mut decoder = Decoder::default();
+    let mut channels: HashMap<InteractionId, Option<Channel>> = HashMap::new();
+    let mut found = Vec::new();
+    for (seq, at, payload) in rows {
+        let event = decoder
+            .decode(at, "message_added", &payload)
+            .map_err(|detail| StoreError::Decode {
+                path: path.to_owned(),
+                table: "journal",
+                seq: seq as u64,
+                detail,
+            })?;
+        let EventKind::MessageAdded {
+            interaction,
+            message,
+        } = event.kind
+        else {
+            continue;
+        };
+        if message.direction != MessageDirection::Outbound {
+            continue;
+        }
+        let channel = match channels.get(&interaction) {
+            Some(c) => *c,
+            None => {
+                let c = channel_of(interaction)?;
+                channels.insert(interaction, c);
+                c
+            }
+        };
+        let Some(delivery) = channel.and_then(|c| DeliveryChannel::of(c, &message)) else {
+            continue;
+        };
+        // An email other than an acknowledgement waits `email_hold_ms`, so that the
+        // interaction's emails committed meanwhile go with it as one.
+        let held = delivery == DeliveryChannel::Email
+            && message.meta.get("notice").map(String::as_str) != Some("acknowledgement");
+        let due = if held {
+            Timestamp(event.at.0.saturating_add(email_hold_ms))
+        } else {
+            event.at
+        };
+        found.push((
+            message.id.clone(),
+            seq,
+            interaction,
+            delivery,
+            millis_to_sql(event.at),
+            millis_to_sql(due),
+        ));
+    }
+    Ok(found)
+}
+
+/// A delivery from its row's parts (the delivery, then its interaction, channel and state as
+/// text), checked.
+pub(crate) fn delivery_from_parts(
+    path: &std::path::Path,
+    (mut d, interaction, channel, state): (Delivery, String, String, String),
+) -> Result<Delivery, StoreError> {
+    let bad = |detail: String| StoreError::Decode {
+        path: path.to_owned(),
+        table: "outbox",
+        seq: d.seq,
+        detail,
+    };
+    d.interaction = interaction
+        .parse()
+        .map_err(|e| bad(format!("interaction {interaction:?}: {e}")))?;
+    d.channel =
+        DeliveryChannel::parse(&channel).ok_or_else(|| bad(format!("channel {channel:?}")))?;
+    d.state = DeliveryState::parse(&state).ok_or_else(|| bad(format!("state {state:?}")))?;
+    Ok(d)
 }

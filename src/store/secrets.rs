@@ -3,13 +3,13 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::db::Store;
+use super::db::SqliteStore;
 use super::error::{SqlContext, StoreError};
 
 /// The name of the key that signs attachment download links.
 pub const ATTACHMENT_LINKS: &str = "attachment_links";
 
-impl Store {
+impl SqliteStore {
     /// The secret called `name`, decoded; a database without it is reported as damaged.
     pub fn signing_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
         let path = self.path().to_owned();

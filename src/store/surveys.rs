@@ -1,9 +1,9 @@
 //! Satisfaction surveys, store side: the questions sent (one per interaction, with the token
 //! that answers it and where it was sent), the answers (score 1–5 and a free comment, tied to the
 //! interaction, its agent, queue and channel), when each contact was last asked, and who opted
-//! out. The survey module ([`crate::survey`]) calls [`Store::may_survey`] before asking,
-//! [`Store::claim_survey_question`] to record the question (and that the contact was asked),
-//! [`Store::answer_survey`] when the answer comes back and [`Store::opt_out`] on "STOP".
+//! out. The survey module ([`crate::survey`]) calls [`SqliteStore::may_survey`] before asking,
+//! [`SqliteStore::claim_survey_question`] to record the question (and that the contact was asked),
+//! [`SqliteStore::answer_survey`] when the answer comes back and [`SqliteStore::opt_out`] on "STOP".
 //!
 //! Recording an answer also adds it to the day's indicator aggregates (in the same transaction),
 //! so that the published satisfaction figures survive GDPR erasure, which removes the contact
@@ -14,7 +14,7 @@ use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 
 use crate::core::{AgentId, Channel, ContactId, InteractionId, QueueId, Timestamp};
 
-use super::db::{checkpoint_and_end, Store};
+use super::db::{checkpoint_and_end, SqliteStore};
 use super::error::{SqlContext, StoreError};
 use super::indicators::add_to_day;
 
@@ -85,7 +85,7 @@ impl SurveyVia {
         }
     }
 
-    fn parse(s: &str) -> SurveyVia {
+    pub(crate) fn parse(s: &str) -> SurveyVia {
         match s {
             "sms" => SurveyVia::Sms,
             "email" => SurveyVia::Email,
@@ -123,10 +123,12 @@ pub struct SurveyQuestion {
     pub answered_at: Option<Timestamp>,
 }
 
-const QUESTION_COLUMNS: &str = "token, interaction, contact, agent, queue, channel, via, \
+pub(crate) const QUESTION_COLUMNS: &str =
+    "token, interaction, contact, agent, queue, channel, via, \
      address, message, language, asked_at, answered_at";
 
-const ANSWER_COLUMNS: &str = "interaction, contact, agent, queue, channel, score, comment, at";
+pub(crate) const ANSWER_COLUMNS: &str =
+    "interaction, contact, agent, queue, channel, score, comment, at";
 
 fn answer_of(r: &Row<'_>) -> rusqlite::Result<SurveyAnswer> {
     let interaction: String = r.get(0)?;
@@ -212,7 +214,7 @@ impl SurveySummary {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Records a satisfaction answer and adds it to the indicator aggregates of `day` (the day
     /// of `answer.at` in the indicators' time zone: pass
     /// `config.indicators.day_of(answer.at)`). Refused with [`StoreError::Invalid`] when the
@@ -398,7 +400,7 @@ impl Store {
         Ok(!recent)
     }
 
-    /// Records that `contact` was asked about `interaction` at `at` (for [`Store::may_survey`]).
+    /// Records that `contact` was asked about `interaction` at `at` (for [`SqliteStore::may_survey`]).
     pub fn record_survey_sent(
         &self,
         contact: &ContactId,
@@ -455,9 +457,9 @@ impl Store {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Records a question about to be sent, and that its contact was asked (for
-    /// [`Store::may_survey`]), in one transaction. Returns false, changing nothing, when the
+    /// [`SqliteStore::may_survey`]), in one transaction. Returns false, changing nothing, when the
     /// interaction already has a question (another path asked first).
     pub fn claim_survey_question(&self, q: &SurveyQuestion) -> Result<bool, StoreError> {
         let path = self.path().to_owned();
@@ -574,7 +576,7 @@ impl Store {
     /// nothing, with the reason when the token is unknown, already answered or expired; with
     /// [`StoreError::Invalid`] when the score is out of range. `answer_message` is the id of the
     /// SMS or email that carried the answer, so that a provider's retry of it is recognised
-    /// ([`Store::survey_answered_by`]).
+    /// ([`SqliteStore::survey_answered_by`]).
     #[allow(clippy::too_many_arguments)]
     pub fn answer_survey(
         &self,

@@ -1,4 +1,4 @@
-//! API tokens: [`Role`]s, and the token table of [`Store`].
+//! API tokens: [`Role`]s, and the token table of [`SqliteStore`].
 //!
 //! A token is `gch_` followed by 64 hex digits (32 random bytes from the operating system's
 //! CSPRNG via `rand`). Only its SHA-256 digest is stored, so a copy of the database does not give
@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::core::{AgentId, Timestamp};
 
 use super::codec::{millis_from_sql, millis_to_sql};
-use super::db::Store;
+use super::db::SqliteStore;
 use super::error::{SqlContext, StoreError};
 
 /// What every token starts with (so that leaked tokens are easy to scan for).
@@ -86,11 +86,11 @@ pub struct TokenInfo {
 }
 
 /// The hex SHA-256 digest of a token, as stored.
-fn digest(token: &str) -> String {
+pub(crate) fn digest(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -110,7 +110,7 @@ fn token_info(row: &Row<'_>) -> rusqlite::Result<(String, String, Option<String>
     ))
 }
 
-impl Store {
+impl SqliteStore {
     /// Creates a token and returns it in plaintext (the only time it is available) with its
     /// stored description. A [`Role::Agent`] token must name its agent.
     pub fn create_token(
@@ -198,20 +198,27 @@ impl Store {
 
     fn info_from_row(
         &self,
-        (id, role, agent, label, created_at): (String, String, Option<String>, String, i64),
+        row: (String, String, Option<String>, String, i64),
     ) -> Result<TokenInfo, StoreError> {
-        let role = role.parse::<Role>().map_err(|detail| StoreError::Decode {
-            path: self.path().to_owned(),
-            table: "tokens",
-            seq: 0,
-            detail: format!("token {id}: {detail}"),
-        })?;
-        Ok(TokenInfo {
-            id,
-            role,
-            agent: agent.map(AgentId::from),
-            label,
-            created_at: millis_from_sql(created_at),
-        })
+        token_from_row(self.path(), row)
     }
+}
+/// A token's description from its row (`id, role, agent, label, created_at`).
+pub(crate) fn token_from_row(
+    path: &std::path::Path,
+    (id, role, agent, label, created_at): (String, String, Option<String>, String, i64),
+) -> Result<TokenInfo, StoreError> {
+    let role = role.parse::<Role>().map_err(|detail| StoreError::Decode {
+        path: path.to_owned(),
+        table: "tokens",
+        seq: 0,
+        detail: format!("token {id}: {detail}"),
+    })?;
+    Ok(TokenInfo {
+        id,
+        role,
+        agent: agent.map(AgentId::from),
+        label,
+        created_at: millis_from_sql(created_at),
+    })
 }

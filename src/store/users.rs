@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::core::{AgentId, Timestamp};
 
 use super::codec::{millis_from_sql, millis_to_sql};
-use super::db::Store;
+use super::db::SqliteStore;
 use super::error::{SqlContext, StoreError};
 use super::tokens::Role;
 
@@ -149,7 +149,7 @@ pub fn plausible_session(token: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -159,7 +159,7 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
-type UserRow = (
+pub(crate) type UserRow = (
     String,
     String,
     String,
@@ -170,7 +170,7 @@ type UserRow = (
     i64,
 );
 
-const USER_COLUMNS: &str =
+pub(crate) const USER_COLUMNS: &str =
     "login, name, role, agent, source, password_hash, disabled, created_at FROM users";
 
 fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
@@ -186,7 +186,7 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
     ))
 }
 
-impl Store {
+impl SqliteStore {
     fn decode_error(&self, table: &'static str, detail: String) -> StoreError {
         StoreError::Decode {
             path: self.path().to_owned(),
@@ -197,25 +197,7 @@ impl Store {
     }
 
     fn user_from_row(&self, row: UserRow) -> Result<UserCredentials, StoreError> {
-        let (login, name, role, agent, source, password_hash, disabled, created_at) = row;
-        let role = role
-            .parse::<Role>()
-            .map_err(|d| self.decode_error("users", format!("user {login}: {d}")))?;
-        let source = IdentitySource::parse(&source).ok_or_else(|| {
-            self.decode_error("users", format!("user {login}: unknown source {source:?}"))
-        })?;
-        Ok(UserCredentials {
-            user: UserInfo {
-                login,
-                name,
-                role,
-                agent: agent.map(AgentId::from),
-                source,
-                disabled: disabled != 0,
-                created_at: millis_from_sql(created_at),
-            },
-            password_hash,
-        })
+        user_from_row(self.path(), row)
     }
 
     /// Adds a password user. Refused ([`StoreError::Invalid`]) for a malformed login, an agent
@@ -487,6 +469,49 @@ impl Store {
             .into_iter()
             .map(|(l, n)| (l, u64::try_from(n).unwrap_or(0)))
             .collect())
+    }
+}
+
+/// A user from its row (`USER_COLUMNS`).
+pub(crate) fn user_from_row(
+    path: &std::path::Path,
+    row: UserRow,
+) -> Result<UserCredentials, StoreError> {
+    let (login, name, role, agent, source, password_hash, disabled, created_at) = row;
+    let role = role
+        .parse::<Role>()
+        .map_err(|d| decode_error(path, "users", format!("user {login}: {d}")))?;
+    let source = IdentitySource::parse(&source).ok_or_else(|| {
+        decode_error(
+            path,
+            "users",
+            format!("user {login}: unknown source {source:?}"),
+        )
+    })?;
+    Ok(UserCredentials {
+        user: UserInfo {
+            login,
+            name,
+            role,
+            agent: agent.map(AgentId::from),
+            source,
+            disabled: disabled != 0,
+            created_at: millis_from_sql(created_at),
+        },
+        password_hash,
+    })
+}
+
+pub(crate) fn decode_error(
+    path: &std::path::Path,
+    table: &'static str,
+    detail: String,
+) -> StoreError {
+    StoreError::Decode {
+        path: path.to_owned(),
+        table,
+        seq: 0,
+        detail,
     }
 }
 

@@ -27,8 +27,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::core::Timestamp;
 
 use super::codec::millis_to_sql;
-use super::db::Store;
 use super::error::{SqlContext, StoreError};
+use super::Store;
 
 /// The file, in the data directory.
 pub const VOICE_SESSIONS_FILE: &str = "voice-sessions.db";
@@ -56,7 +56,13 @@ impl VoiceSessions {
     /// Opens (or creates) `voice-sessions.db` beside `store`'s database, with the store's
     /// durability and busy timeout settings.
     pub fn open(store: &Store) -> Result<VoiceSessions, StoreError> {
-        let dir = store.path().parent().unwrap_or_else(|| Path::new("."));
+        // On SQLite beside the database; on PostgreSQL in the node's own data directory (calls
+        // inside a phone menu are the node's own, see docs/storage.md).
+        let dir = store.config().data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
+            path: dir.clone(),
+            source,
+        })?;
         let path = dir.join(VOICE_SESSIONS_FILE);
         let conn = super::db::open_connection(&path, store.config())?;
         conn.execute_batch(SCHEMA).at(&path)?;

@@ -21,6 +21,9 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
 use guichet::api::proto as pb;
+
+#[path = "../pg_common/mod.rs"]
+pub mod pg_common;
 use pb::agent_desktop_client::AgentDesktopClient;
 use pb::interactions_client::InteractionsClient;
 use pb::supervisor_client::SupervisorClient;
@@ -59,8 +62,40 @@ pub fn copy_demo_tree(dir: &Path) {
     fs::copy(tree, trees.join("demo_tree.json")).expect("copy the demo IVR tree");
 }
 
-/// A temporary directory holding a data directory (`data/`) and the servers' logs.
+/// The environment variable that runs the API suites on PostgreSQL: with
+/// `GUICHET_TEST_BACKEND=postgres` (and `GUICHET_TEST_POSTGRES_URL`, as `.ci/run` sets), each
+/// [`Workspace`] gets a database of its own and every server and CLI call it starts uses it.
+pub const BACKEND_VAR: &str = "GUICHET_TEST_BACKEND";
+
+/// Where a workspace on PostgreSQL keeps its database's URL (read by [`serve_command`]).
+const PG_URL_FILE: &str = "postgres.url";
+
+static ON_SQLITE: std::sync::Once = std::sync::Once::new();
+
+/// Whether the suites run on PostgreSQL (`GUICHET_TEST_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var(BACKEND_VAR).is_ok_and(|v| v == "postgres")
+}
+
+/// For a test that checks something of SQLite's own (its file, its lock): true, after one line
+/// saying so, when the suites run on PostgreSQL.
+pub fn skip_on_postgres(what: &str) -> bool {
+    if on_postgres() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "skipped on PostgreSQL: {what} is SQLite's"
+        );
+        return true;
+    }
+    false
+}
+
+/// A temporary directory holding a data directory (`data/`) and the servers' logs, and with
+/// `GUICHET_TEST_BACKEND=postgres` a PostgreSQL database of its own.
 pub struct Workspace {
+    // Dropped after the servers (which the tests drop first): the database goes last.
+    pg: Option<pg_common::PgDb>,
     tmp: tempfile::TempDir,
 }
 
@@ -72,7 +107,25 @@ impl Workspace {
             .expect("temporary directory");
         // Configuration files the tests write here name the demo tree relative to themselves.
         copy_demo_tree(tmp.path());
-        Workspace { tmp }
+        let pg = if on_postgres() {
+            let db = pg_common::PgDb::create()
+                .unwrap_or_else(|| panic!("{BACKEND_VAR}=postgres needs {}", pg_common::URL_VAR));
+            fs::write(tmp.path().join(PG_URL_FILE), &db.url).expect("write the database URL");
+            Some(db)
+        } else {
+            ON_SQLITE.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "PostgreSQL runs of the API suites skipped: {BACKEND_VAR} is not postgres \
+                     (`.ci/run` runs them with {BACKEND_VAR}=postgres and {}; see \
+                     docs/storage.md)",
+                    pg_common::URL_VAR
+                );
+            });
+            None
+        };
+        Workspace { pg, tmp }
     }
 
     /// The temporary directory itself (for configuration files, stand-ins' data).
@@ -171,7 +224,7 @@ impl Workspace {
 
     fn guichet(&self, cmd: &mut Command) -> Output {
         cmd.arg("--config")
-            .arg(demo_config())
+            .arg(backend_config(&self.data_dir(), &demo_config()))
             .arg("--data-dir")
             .arg(self.data_dir())
             .stdin(Stdio::null())
@@ -194,11 +247,45 @@ impl Default for Workspace {
     }
 }
 
+/// `config` as is on SQLite; on PostgreSQL (a workspace holding [`PG_URL_FILE`] beside
+/// `data_dir`), a copy beside it whose `[store]` names the workspace's database.
+pub fn backend_config(data_dir: &Path, config: &Path) -> PathBuf {
+    let Some(dir) = data_dir.parent() else {
+        return config.to_owned();
+    };
+    let Ok(url) = fs::read_to_string(dir.join(PG_URL_FILE)) else {
+        return config.to_owned();
+    };
+    let text = fs::read_to_string(config).expect("read the configuration");
+    let store = format!(
+        "[store]\nbackend = \"postgres\"\nurl = \"{}\"\n",
+        url.trim()
+    );
+    let text = if text.lines().any(|l| l.trim() == "[store]") {
+        text.replacen("\n[store]\n", &format!("\n{store}"), 1)
+    } else {
+        format!("{text}\n{store}")
+    };
+    let name = config
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "guichet.toml".into());
+    // Beside the original (its relative paths stay right), except for the repository's own
+    // configuration: that copy goes into the workspace, which holds the demo tree too.
+    let beside = config
+        .parent()
+        .filter(|p| !p.starts_with(env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or(dir);
+    let path = beside.join(format!("postgres-{name}"));
+    fs::write(&path, text).expect("write the PostgreSQL configuration");
+    path
+}
+
 fn serve_command(data_dir: &Path, config: &Path) -> Command {
     let mut cmd = Command::new(GUICHET);
     cmd.arg("serve")
         .arg("--config")
-        .arg(config)
+        .arg(backend_config(data_dir, config))
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--grpc-addr", "127.0.0.1:0"])

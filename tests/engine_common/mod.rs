@@ -1,4 +1,6 @@
-//! Helpers shared by the engine's integration tests (real SQLite files, real tokio).
+//! Helpers shared by the engine's integration tests (real SQLite files, real tokio; with
+//! `GUICHET_TEST_BACKEND=postgres` and `GUICHET_TEST_POSTGRES_URL`, a real PostgreSQL database
+//! per data directory instead).
 #![allow(dead_code)]
 
 use std::future::Future;
@@ -9,6 +11,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
+
+#[path = "../pg_common/mod.rs"]
+mod pg_common;
 
 use guichet::config::Config;
 use guichet::core::{
@@ -38,8 +43,45 @@ pub fn config_with(queues: Vec<QueueConfig>, agents: Vec<AgentConfig>) -> Config
 }
 
 /// Engine settings for a data directory.
+///
+/// True, after one line saying so, when the suites run on PostgreSQL
+/// (`GUICHET_TEST_BACKEND=postgres`) and the test needs what only SQLite has yet (`what`).
+pub fn skip_on_postgres(what: &str) -> bool {
+    if std::env::var("GUICHET_TEST_BACKEND").is_ok_and(|v| v == "postgres") {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "skipped on PostgreSQL: {what} (see docs/storage.md, what is left)"
+        );
+        return true;
+    }
+    false
+}
+
+/// With `GUICHET_TEST_BACKEND=postgres`, the store is a PostgreSQL database of `dir`'s own,
+/// created at the first call and named in `dir/postgres.url`, so that a restart on the same
+/// directory finds the same database (the throwaway cluster is dropped with its databases).
 pub fn engine_config(dir: &Path) -> EngineConfig {
-    EngineConfig::new(dir)
+    let mut config = EngineConfig::new(dir);
+    if std::env::var("GUICHET_TEST_BACKEND").is_ok_and(|v| v == "postgres") {
+        let file = dir.join("postgres.url");
+        let url = match std::fs::read_to_string(&file) {
+            Ok(url) => url.trim().to_owned(),
+            Err(_) => {
+                let db = pg_common::PgDb::create()
+                    .expect("GUICHET_TEST_BACKEND=postgres needs GUICHET_TEST_POSTGRES_URL");
+                let url = db.url.clone();
+                // Kept for the restarts on this directory: not dropped with the handle.
+                std::mem::forget(db);
+                std::fs::create_dir_all(dir).expect("data directory");
+                std::fs::write(&file, &url).expect("write the database URL");
+                url
+            }
+        };
+        config.store.backend = guichet::store::Backend::Postgres;
+        config.store.url = Some(url);
+    }
+    config
 }
 
 /// A voice interaction in `queue` with id `n` and external reference `CA<n>`.

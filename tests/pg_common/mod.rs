@@ -28,7 +28,16 @@ pub struct PgDb {
 
 impl PgDb {
     /// A new empty database, or `None` (after one line on stderr) without a test server.
+    /// Safe to call from an async test: the synchronous driver runs on a thread of its own.
     pub fn create() -> Option<PgDb> {
+        std::thread::scope(|s| {
+            s.spawn(PgDb::create_here)
+                .join()
+                .expect("create the database")
+        })
+    }
+
+    fn create_here() -> Option<PgDb> {
         let Ok(admin) = std::env::var(URL_VAR) else {
             SKIPPED.call_once(|| {
                 // Written to the real stderr (not through eprintln!, which the test harness
@@ -69,11 +78,14 @@ impl PgDb {
 
 impl Drop for PgDb {
     fn drop(&mut self) {
-        let mut client = connect(&self.admin);
-        let _ = client.batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
+        let (admin, name) = (&self.admin, &self.name);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut client = connect(admin);
+                let _ =
+                    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            });
+        });
     }
 }
 

@@ -12,7 +12,7 @@ use std::io::Write;
 
 use rusqlite::types::ValueRef;
 
-use super::super::{Store, StoreConfig, StoreError};
+use super::super::{SqliteStore, StoreConfig, StoreError};
 use super::connect::pg_error;
 use super::PgStore;
 
@@ -32,7 +32,10 @@ pub struct CopyReport {
 ///
 /// Refused, with nothing written, when the PostgreSQL database already holds journal rows,
 /// snapshots or tokens, or lacks a table or column the SQLite one has.
-pub fn copy_from_sqlite(source: &Store, dest: &StoreConfig) -> Result<CopyReport, StoreError> {
+pub fn copy_from_sqlite(
+    source: &SqliteStore,
+    dest: &StoreConfig,
+) -> Result<CopyReport, StoreError> {
     let pg = PgStore::open(dest)?;
     let target = pg.target().clone();
     let err = |e| pg_error(&target, e);
@@ -114,7 +117,7 @@ pub fn copy_from_sqlite(source: &Store, dest: &StoreConfig) -> Result<CopyReport
 }
 
 /// Every table of the SQLite database and its columns.
-fn sqlite_tables(source: &Store) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+fn sqlite_tables(source: &SqliteStore) -> Result<Vec<(String, Vec<String>)>, StoreError> {
     let conn = source.conn();
     let path = source.path();
     let at = |e| StoreError::sqlite(path, e);
@@ -158,7 +161,7 @@ fn copy_field(out: &mut Vec<u8>, value: ValueRef<'_>) {
 
 /// Compares the copy with its source: counts, last sequence number, recovered routers.
 fn check_copy(
-    source: &Store,
+    source: &SqliteStore,
     pg: &PgStore,
     tables: &[(String, Vec<String>)],
 ) -> Result<CopyReport, StoreError> {

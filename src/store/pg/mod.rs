@@ -9,15 +9,20 @@
 //! the lock goes with the connection if the process dies. The high-availability issue replaces
 //! it with a lease row and a term checked by every append (see `docs/storage.md`).
 //!
-//! What is here: the journal, snapshots, recovery, the `meta` flags, the tables' schema, and the
-//! copy of a SQLite installation (`copy.rs`).
-//! The configuration-table methods (tokens, IVR, indicators, surveys, outbox...) are SQLite's
-//! only so far; `docs/storage.md` says what is left.
+//! What is here: the journal, snapshots, recovery, the `meta` flags, the tables' schema, the
+//! copy of a SQLite installation (`copy.rs`), and every table method of the store interface
+//! ([`Store`](super::Store)): tokens, users and sessions, IVR, secrets, checkpoints and SMS
+//! opt-outs (`tables.rs`), indicators and the journal's reads (`reads.rs`), the outbox
+//! (`outbox.rs`) and surveys (`surveys.rs`).
 
 mod connect;
 mod copy;
 mod journal;
+mod outbox;
+mod reads;
 mod schema;
+mod surveys;
+mod tables;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -38,6 +43,47 @@ use journal::PgJournal;
 /// The key of the session advisory lock held by the connection of the database's one writer.
 pub const WRITER_LOCK: i64 = 0x6775_6963_6865_7402;
 
+/// A connection of the store's own: the driver's client, closed off the async runtime when it
+/// goes (the synchronous driver blocks while it closes, which tokio refuses on its threads).
+pub(crate) struct Conn(Option<Client>);
+
+impl std::ops::Deref for Conn {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        // `None` only inside `drop` or once handed to the journal's writer, after which the
+        // `Conn` is never used.
+        self.0
+            .as_ref()
+            .expect("a store connection is present until it is dropped")
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0
+            .as_mut()
+            .expect("a store connection is present until it is dropped")
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let Some(client) = self.0.take() else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return drop(client);
+        }
+        let closing = std::thread::Builder::new()
+            .name("guichet-pg-close".into())
+            .spawn(move || drop(client));
+        if let Err(e) = closing {
+            tracing::warn!("cannot close a PostgreSQL connection cleanly: {e}");
+        }
+    }
+}
+
 /// Journal rows read per query during a replay.
 const REPLAY_CHUNK: i64 = 4096;
 
@@ -45,9 +91,9 @@ const REPLAY_CHUNK: i64 = 4096;
 pub struct PgStore {
     settings: PgSettings,
     config: StoreConfig,
-    conn: Mutex<Client>,
+    conn: Mutex<Conn>,
     /// The connection holding [`WRITER_LOCK`]; handed to the journal's writer when it starts.
-    writer: Mutex<Option<Client>>,
+    writer: Mutex<Option<Conn>>,
     journal_started: AtomicBool,
     found_version: u32,
 }
@@ -90,8 +136,8 @@ impl PgStore {
         Ok(PgStore {
             settings,
             config: config.clone(),
-            conn: Mutex::new(conn),
-            writer: Mutex::new(Some(writer)),
+            conn: Mutex::new(Conn(Some(conn))),
+            writer: Mutex::new(Some(Conn(Some(writer)))),
             journal_started: AtomicBool::new(false),
             found_version,
         })
@@ -112,8 +158,43 @@ impl PgStore {
         self.found_version
     }
 
-    pub(crate) fn conn(&self) -> MutexGuard<'_, Client> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    /// The tables' connection, reconnected first if the server closed it (a restart of
+    /// PostgreSQL costs the calls in flight, not every later one).
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Conn> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if conn.is_closed() {
+            match self.settings.connect() {
+                Ok(fresh) => *conn = Conn(Some(fresh)),
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        conn
+    }
+
+    /// Opens the database beside the server that writes to it, for its tables only (`guichet
+    /// token`, `guichet user`): nothing is migrated (a schema other than this build's is
+    /// refused) and the journal cannot be started.
+    pub fn open_shared(config: &StoreConfig) -> Result<PgStore, StoreError> {
+        config.validate()?;
+        let settings = PgSettings::from_store_config(config)?;
+        let target = settings.target().clone();
+        let mut conn = settings.connect()?;
+        let found_version = schema::current(&mut conn, &target)?;
+        if found_version != super::SCHEMA_VERSION {
+            return Err(StoreError::Invalid(format!(
+                "{target} has schema version {found_version}, this guichet expects {}: let the \
+                 server create or upgrade it (start it) first",
+                super::SCHEMA_VERSION
+            )));
+        }
+        Ok(PgStore {
+            settings,
+            config: config.clone(),
+            conn: Mutex::new(Conn(Some(conn))),
+            writer: Mutex::new(None),
+            journal_started: AtomicBool::new(true),
+            found_version,
+        })
     }
 
     fn err(&self, e: postgres::Error) -> StoreError {
@@ -242,7 +323,8 @@ impl PgStore {
                 path: self.target().as_path(),
             });
         }
-        let Some(client) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(client) = writer.and_then(|mut w| w.0.take()) else {
             return Err(StoreError::JournalStarted {
                 path: self.target().as_path(),
             });

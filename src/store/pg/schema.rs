@@ -332,3 +332,12 @@ fn current_version(tx: &mut Transaction<'_>, target: &Target) -> Result<u32, Sto
     }
     Ok(version)
 }
+
+/// The schema version of the database (0 for an empty one), read in a transaction of its own,
+/// without migrating.
+pub(crate) fn current(client: &mut Client, target: &Target) -> Result<u32, StoreError> {
+    let mut tx = client.transaction().map_err(|e| pg_error(target, e))?;
+    let found = current_version(&mut tx, target)?;
+    tx.commit().map_err(|e| pg_error(target, e))?;
+    Ok(found)
+}

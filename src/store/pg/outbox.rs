@@ -1,0 +1,223 @@
+//! The notify outbox on PostgreSQL: the scan of committed outbound messages, the deliveries and
+//! their outcomes. The decoding and the choice of deliveries are SQLite's (`outbox.rs`).
+
+use std::sync::Arc;
+
+use crate::core::{EventKind, InteractionId, Message, Timestamp};
+
+use super::super::codec::{millis_from_sql, millis_to_sql, Decoder};
+use super::super::outbox::{delivery_from_parts, outbound_deliveries, DELIVERY_COLUMNS};
+use super::super::{Delivery, DeliveryChannel, DeliveryState, StoreError};
+use super::PgStore;
+
+fn delivery_row(r: &postgres::Row) -> (Delivery, String, String, String) {
+    (
+        Delivery {
+            message: r.get(0),
+            seq: r.get::<_, i64>(1).max(0) as u64,
+            interaction: crate::core::InteractionId(ulid::Ulid::nil()),
+            channel: DeliveryChannel::Email,
+            state: DeliveryState::Pending,
+            attempts: u32::try_from(r.get::<_, i64>(5)).unwrap_or(0),
+            created_at: millis_from_sql(r.get(6)),
+            next_attempt_at: millis_from_sql(r.get(7)),
+            last_error: r.get(8),
+            delivered_at: r.get::<_, Option<i64>>(9).map(millis_from_sql),
+            provider_ref: r.get(10),
+        },
+        r.get(2),
+        r.get(3),
+        r.get(4),
+    )
+}
+
+impl PgStore {
+    /// Like [`SqliteStore::outbox_ingest`](super::super::SqliteStore::outbox_ingest).
+    pub fn outbox_ingest(
+        &self,
+        limit: usize,
+        email_hold_ms: u64,
+    ) -> Result<(usize, bool), StoreError> {
+        let path = self.target().as_path();
+        let (checkpoint, end, rows) = {
+            let mut conn = self.conn();
+            let err = |e| self.err(e);
+            // The journal's end is read after the checkpoint: a row committed later is left for
+            // the next scan (the one writer commits sequence numbers in order, without holes).
+            let checkpoint: u64 = conn
+                .query_opt(
+                    "SELECT value FROM meta WHERE key = 'notify_checkpoint'",
+                    &[],
+                )
+                .map_err(err)?
+                .and_then(|r| r.get::<_, String>(0).parse().ok())
+                .unwrap_or(0);
+            let end: i64 = conn
+                .query_one("SELECT COALESCE(MAX(seq), 0) FROM journal", &[])
+                .map_err(err)?
+                .get(0);
+            let rows: Vec<(i64, i64, String)> = conn
+                .query(
+                    "SELECT seq, at, payload FROM journal \
+                     WHERE seq > $1 AND seq <= $2 AND kind = 'message_added' ORDER BY seq LIMIT $3",
+                    &[&(checkpoint as i64), &end, &(limit as i64)],
+                )
+                .map_err(err)?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect();
+            (checkpoint, end.max(0) as u64, rows)
+        };
+        let more = rows.len() >= limit;
+        let new_checkpoint = match rows.last() {
+            Some((seq, _, _)) if more => *seq as u64,
+            _ => end,
+        };
+        let found = outbound_deliveries(&path, rows, email_hold_ms, |i| {
+            Ok(self.interaction_spec(i)?.map(|(_, s)| s.channel))
+        })?;
+        if new_checkpoint <= checkpoint && found.is_empty() {
+            return Ok((0, false));
+        }
+        let mut conn = self.conn();
+        let err = |e| self.err(e);
+        let mut tx = conn.transaction().map_err(err)?;
+        for (id, seq, interaction, channel, at, due) in &found {
+            tx.execute(
+                "INSERT INTO outbox (message, seq, interaction, channel, state, attempts, \
+                 created_at, next_attempt_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6) \
+                 ON CONFLICT (message) DO NOTHING",
+                &[
+                    id,
+                    seq,
+                    &interaction.to_string(),
+                    &channel.as_str(),
+                    at,
+                    due,
+                ],
+            )
+            .map_err(err)?;
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('notify_checkpoint', $1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&new_checkpoint.max(checkpoint).to_string()],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok((found.len(), more))
+    }
+
+    fn outbox_select(
+        &self,
+        filter: &str,
+        args: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = self
+            .conn()
+            .query(
+                &format!("SELECT {DELIVERY_COLUMNS} FROM outbox {filter}"),
+                args,
+            )
+            .map_err(|e| self.err(e))?;
+        let path = self.target().as_path();
+        rows.iter()
+            .map(|r| delivery_from_parts(&path, delivery_row(r)))
+            .collect()
+    }
+
+    /// Like [`SqliteStore::outbox_due`](super::super::SqliteStore::outbox_due).
+    pub fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        self.outbox_select(
+            "WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, seq LIMIT $2",
+            &[&millis_to_sql(now), &(limit as i64)],
+        )
+    }
+
+    /// Like [`SqliteStore::outbox_pending_of`](super::super::SqliteStore::outbox_pending_of).
+    pub fn outbox_pending_of(
+        &self,
+        interaction: InteractionId,
+        channel: DeliveryChannel,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.outbox_select(
+            "WHERE state = 'pending' AND interaction = $1 AND channel = $2 ORDER BY seq LIMIT $3",
+            &[&interaction.to_string(), &channel.as_str(), &(limit as i64)],
+        )
+    }
+
+    /// Like [`SqliteStore::outbox_delivery`](super::super::SqliteStore::outbox_delivery).
+    pub fn outbox_delivery(&self, message: &str) -> Result<Option<Delivery>, StoreError> {
+        Ok(self.outbox_select("WHERE message = $1", &[&message])?.pop())
+    }
+
+    /// Like [`SqliteStore::outbox_next_due`](super::super::SqliteStore::outbox_next_due).
+    pub fn outbox_next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let next: Option<i64> = self
+            .conn()
+            .query_one(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'",
+                &[],
+            )
+            .map_err(|e| self.err(e))?
+            .get(0);
+        Ok(next.map(millis_from_sql))
+    }
+
+    /// Like [`SqliteStore::outbox_message`](super::super::SqliteStore::outbox_message).
+    pub fn outbox_message(&self, seq: u64) -> Result<Option<Arc<Message>>, StoreError> {
+        let row = self
+            .conn()
+            .query_opt(
+                "SELECT at, payload FROM journal WHERE seq = $1 AND kind = 'message_added'",
+                &[&(seq as i64)],
+            )
+            .map_err(|e| self.err(e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let payload: String = row.get(1);
+        let event = Decoder::default()
+            .decode(row.get(0), "message_added", &payload)
+            .map_err(|detail| StoreError::Decode {
+                path: self.target().as_path(),
+                table: "journal",
+                seq,
+                detail,
+            })?;
+        match event.kind {
+            EventKind::MessageAdded { message, .. } => Ok(Some(message)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Like [`SqliteStore::outbox_record`](super::super::SqliteStore::outbox_record).
+    pub fn outbox_record(
+        &self,
+        message: &str,
+        state: DeliveryState,
+        attempts: u32,
+        next_attempt_at: Timestamp,
+        last_error: Option<&str>,
+        delivered: Option<(Timestamp, Option<&str>)>,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE outbox SET state = $2, attempts = $3, next_attempt_at = $4, \
+                 last_error = COALESCE($5, last_error), delivered_at = $6, provider_ref = $7 \
+                 WHERE message = $1",
+                &[
+                    &message,
+                    &state.as_str(),
+                    &i64::from(attempts),
+                    &millis_to_sql(next_attempt_at),
+                    &last_error,
+                    &delivered.map(|(at, _)| millis_to_sql(at)),
+                    &delivered.and_then(|(_, r)| r),
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+}

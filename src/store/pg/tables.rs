@@ -1,0 +1,634 @@
+//! The configuration tables on PostgreSQL: API tokens, console users and sessions, IVR tree
+//! versions and number bindings, the link-signing secret, view checkpoints and SMS opt-outs.
+//! The same methods, rules and results as SQLite's (`tokens.rs`, `users.rs`, `ivr.rs`,
+//! `secrets.rs`, `checkpoints.rs`, `outbox.rs`), in PostgreSQL's SQL; the row decoding is shared.
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::core::{AgentId, Timestamp};
+
+use super::super::codec::millis_to_sql;
+use super::super::ivr::{previous_from_sql, previous_to_sql};
+use super::super::tokens::{digest, hex, token_from_row};
+use super::super::users::{decode_error, user_from_row, UserRow, USER_COLUMNS};
+use super::super::{
+    valid_login, IdentitySource, IvrActive, IvrAuthor, IvrVersionInfo, Role, SessionInfo,
+    StoreError, TokenInfo, UserCredentials, UserInfo, MAX_LOGIN_LEN, SESSION_PREFIX, TOKEN_PREFIX,
+};
+use super::PgStore;
+
+type TokenRow = (String, String, Option<String>, String, i64);
+
+fn token_row(r: &postgres::Row) -> TokenRow {
+    (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
+}
+
+fn user_row(r: &postgres::Row) -> UserRow {
+    (
+        r.get(0),
+        r.get(1),
+        r.get(2),
+        r.get(3),
+        r.get(4),
+        r.get(5),
+        r.get(6),
+        r.get(7),
+    )
+}
+
+impl PgStore {
+    /// Like [`SqliteStore::create_token`](super::super::SqliteStore::create_token).
+    pub fn create_token(
+        &self,
+        role: Role,
+        agent: Option<AgentId>,
+        label: &str,
+        created_at: Timestamp,
+    ) -> Result<(String, TokenInfo), StoreError> {
+        if role == Role::Agent && agent.is_none() {
+            return Err(StoreError::Invalid(
+                "an agent token must name the agent it acts as".into(),
+            ));
+        }
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let token = format!("{TOKEN_PREFIX}{}", hex(&secret));
+        let info = TokenInfo {
+            id: ulid::Ulid::new().to_string(),
+            role,
+            agent,
+            label: label.to_owned(),
+            created_at,
+        };
+        self.conn()
+            .execute(
+                "INSERT INTO tokens (id, hash, role, agent, label, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &info.id,
+                    &digest(&token),
+                    &role.as_str(),
+                    &info.agent.as_ref().map(|a| a.as_str()),
+                    &info.label,
+                    &millis_to_sql(created_at),
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok((token, info))
+    }
+
+    /// Like [`SqliteStore::verify_token`](super::super::SqliteStore::verify_token).
+    pub fn verify_token(&self, token: &str) -> Result<Option<TokenInfo>, StoreError> {
+        if !token.starts_with(TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        self.verify_token_digest(&Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Like [`SqliteStore::verify_token_digest`](super::super::SqliteStore::verify_token_digest).
+    pub fn verify_token_digest(&self, digest: &[u8; 32]) -> Result<Option<TokenInfo>, StoreError> {
+        let row = self
+            .conn()
+            .query_opt(
+                "SELECT id, role, agent, label, created_at FROM tokens WHERE hash = $1",
+                &[&hex(digest)],
+            )
+            .map_err(|e| self.err(e))?;
+        let path = self.target().as_path();
+        row.map(|r| token_from_row(&path, token_row(&r)))
+            .transpose()
+    }
+
+    /// Like [`SqliteStore::list_tokens`](super::super::SqliteStore::list_tokens).
+    pub fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        let rows = self
+            .conn()
+            .query(
+                "SELECT id, role, agent, label, created_at FROM tokens ORDER BY created_at, id",
+                &[],
+            )
+            .map_err(|e| self.err(e))?;
+        let path = self.target().as_path();
+        rows.iter()
+            .map(|r| token_from_row(&path, token_row(r)))
+            .collect()
+    }
+
+    /// Like [`SqliteStore::revoke_token`](super::super::SqliteStore::revoke_token).
+    pub fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM tokens WHERE id = $1", &[&id])
+            .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    /// Like [`SqliteStore::add_user`](super::super::SqliteStore::add_user).
+    pub fn add_user(
+        &self,
+        login: &str,
+        name: &str,
+        role: Role,
+        agent: Option<AgentId>,
+        password_hash: &str,
+        at: Timestamp,
+    ) -> Result<UserInfo, StoreError> {
+        if !valid_login(login) {
+            return Err(StoreError::Invalid(format!(
+                "a login is 1 to {MAX_LOGIN_LEN} lower-case letters, digits, '.', '_', '@' or '-'"
+            )));
+        }
+        match (role, &agent) {
+            (Role::Agent, None) => {
+                return Err(StoreError::Invalid(
+                    "an agent user must name the agent it acts as".into(),
+                ))
+            }
+            (Role::Agent, Some(_)) => {}
+            (Role::Integrator, _) => {
+                return Err(StoreError::Invalid(
+                    "integrators are machines: give them an API token (`guichet token create`)"
+                        .into(),
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(StoreError::Invalid(
+                    "only an agent user is bound to an agent".into(),
+                ))
+            }
+            (_, None) => {}
+        }
+        let mut conn = self.conn();
+        let at_sql = millis_to_sql(at);
+        let inserted = conn
+            .execute(
+                "INSERT INTO users (login, name, role, agent, source, password_hash, subject, \
+                 disabled, created_at, changed_at) VALUES ($1, $2, $3, $4, $5, $6, NULL, 0, $7, $7) \
+                 ON CONFLICT (login) DO NOTHING",
+                &[
+                    &login,
+                    &name,
+                    &role.as_str(),
+                    &agent.as_ref().map(|a| a.as_str()),
+                    &IdentitySource::Password.as_str(),
+                    &password_hash,
+                    &at_sql,
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        if inserted == 0 {
+            return Err(StoreError::Invalid(format!(
+                "the login {login} is taken (change its password with `guichet user passwd`)"
+            )));
+        }
+        Ok(UserInfo {
+            login: login.to_owned(),
+            name: name.to_owned(),
+            role,
+            agent,
+            source: IdentitySource::Password,
+            disabled: false,
+            created_at: at,
+        })
+    }
+
+    /// Like [`SqliteStore::list_users`](super::super::SqliteStore::list_users).
+    pub fn list_users(&self) -> Result<Vec<UserInfo>, StoreError> {
+        let rows = self
+            .conn()
+            .query(&format!("SELECT {USER_COLUMNS} ORDER BY login"), &[])
+            .map_err(|e| self.err(e))?;
+        let path = self.target().as_path();
+        rows.iter()
+            .map(|r| user_from_row(&path, user_row(r)).map(|c| c.user))
+            .collect()
+    }
+
+    /// Like [`SqliteStore::user_credentials`](super::super::SqliteStore::user_credentials).
+    pub fn user_credentials(&self, login: &str) -> Result<Option<UserCredentials>, StoreError> {
+        let row = self
+            .conn()
+            .query_opt(
+                &format!("SELECT {USER_COLUMNS} WHERE login = $1"),
+                &[&login],
+            )
+            .map_err(|e| self.err(e))?;
+        let path = self.target().as_path();
+        row.map(|r| user_from_row(&path, user_row(&r))).transpose()
+    }
+
+    /// Like [`SqliteStore::set_user_password`](super::super::SqliteStore::set_user_password).
+    pub fn set_user_password(
+        &self,
+        login: &str,
+        password_hash: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let mut tx = conn.transaction().map_err(|e| self.err(e))?;
+        let n = tx
+            .execute(
+                "UPDATE users SET password_hash = $2, source = 'password', changed_at = $3 \
+                 WHERE login = $1",
+                &[&login, &password_hash, &millis_to_sql(at)],
+            )
+            .map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM sessions WHERE login = $1", &[&login])
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    /// Like [`SqliteStore::set_user_disabled`](super::super::SqliteStore::set_user_disabled).
+    pub fn set_user_disabled(
+        &self,
+        login: &str,
+        disabled: bool,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let mut tx = conn.transaction().map_err(|e| self.err(e))?;
+        let n = tx
+            .execute(
+                "UPDATE users SET disabled = $2, changed_at = $3 WHERE login = $1",
+                &[&login, &i64::from(disabled), &millis_to_sql(at)],
+            )
+            .map_err(|e| self.err(e))?;
+        if disabled {
+            tx.execute("DELETE FROM sessions WHERE login = $1", &[&login])
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    /// Like [`SqliteStore::create_session`](super::super::SqliteStore::create_session).
+    pub fn create_session(
+        &self,
+        user: &UserInfo,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(String, SessionInfo), StoreError> {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let token = format!("{SESSION_PREFIX}{}", hex(&secret));
+        let info = SessionInfo {
+            id: ulid::Ulid::new().to_string(),
+            login: user.login.clone(),
+            role: user.role,
+            agent: user.agent.clone(),
+            created_at: now,
+            expires_at,
+        };
+        let mut conn = self.conn();
+        let mut tx = conn.transaction().map_err(|e| self.err(e))?;
+        tx.execute(
+            "DELETE FROM sessions WHERE expires_at <= $1",
+            &[&millis_to_sql(now)],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute(
+            "INSERT INTO sessions (hash, id, login, role, agent, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &hex(&Sha256::digest(token.as_bytes())),
+                &info.id,
+                &info.login,
+                &info.role.as_str(),
+                &info.agent.as_ref().map(|a| a.as_str()),
+                &millis_to_sql(now),
+                &millis_to_sql(expires_at),
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok((token, info))
+    }
+
+    /// Like [`SqliteStore::verify_session_digest`](super::super::SqliteStore::verify_session_digest).
+    pub fn verify_session_digest(
+        &self,
+        digest: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        let row = self
+            .conn()
+            .query_opt(
+                "SELECT s.id, s.login, s.role, s.agent, s.created_at, s.expires_at \
+                 FROM sessions s JOIN users u ON u.login = s.login \
+                 WHERE s.hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
+                &[&hex(digest), &millis_to_sql(now)],
+            )
+            .map_err(|e| self.err(e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let id: String = row.get(0);
+        let role: String = row.get(2);
+        let role = role.parse::<Role>().map_err(|d| {
+            decode_error(
+                &self.target().as_path(),
+                "sessions",
+                format!("session {id}: {d}"),
+            )
+        })?;
+        let agent: Option<String> = row.get(3);
+        Ok(Some(SessionInfo {
+            id,
+            login: row.get(1),
+            role,
+            agent: agent.map(AgentId::from),
+            created_at: super::super::codec::millis_from_sql(row.get(4)),
+            expires_at: super::super::codec::millis_from_sql(row.get(5)),
+        }))
+    }
+
+    /// Like [`SqliteStore::end_session_digest`](super::super::SqliteStore::end_session_digest).
+    pub fn end_session_digest(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM sessions WHERE hash = $1", &[&hex(digest)])
+            .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    /// Like [`SqliteStore::open_sessions`](super::super::SqliteStore::open_sessions).
+    pub fn open_sessions(&self, now: Timestamp) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = self
+            .conn()
+            .query(
+                "SELECT login, COUNT(*) FROM sessions WHERE expires_at > $1 \
+                 GROUP BY login ORDER BY login",
+                &[&millis_to_sql(now)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let n: i64 = r.get(1);
+                (r.get(0), u64::try_from(n).unwrap_or(0))
+            })
+            .collect())
+    }
+
+    /// Like [`SqliteStore::put_ivr_version`](super::super::SqliteStore::put_ivr_version).
+    pub fn put_ivr_version(
+        &self,
+        name: &str,
+        version: u32,
+        tree_json: &str,
+        created_at: Timestamp,
+        by: &IvrAuthor,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "INSERT INTO ivr_versions (name, version, tree, created_at, author, comment) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name, version) DO NOTHING",
+                &[
+                    &name,
+                    &i64::from(version),
+                    &tree_json,
+                    &millis_to_sql(created_at),
+                    &by.author,
+                    &by.comment,
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Err(StoreError::IvrVersionExists {
+                name: name.to_owned(),
+                version,
+            });
+        }
+        Ok(())
+    }
+
+    /// Like [`SqliteStore::ivr_versions`](super::super::SqliteStore::ivr_versions).
+    pub fn ivr_versions(&self, name: &str) -> Result<Vec<IvrVersionInfo>, StoreError> {
+        let rows = self
+            .conn()
+            .query(
+                "SELECT v.version, v.created_at, a.version, v.author, v.comment \
+                 FROM ivr_versions v \
+                 LEFT JOIN ivr_active a ON a.name = v.name \
+                 WHERE v.name = $1 ORDER BY v.version",
+                &[&name],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let version = version_from_sql(r.get(0));
+                let active: Option<i64> = r.get(2);
+                IvrVersionInfo {
+                    name: name.to_owned(),
+                    version,
+                    created_at: super::super::codec::millis_from_sql(r.get(1)),
+                    active: active.map(version_from_sql) == Some(version),
+                    author: r.get(3),
+                    comment: r.get(4),
+                }
+            })
+            .collect())
+    }
+
+    /// Like [`SqliteStore::ivr_names`](super::super::SqliteStore::ivr_names).
+    pub fn ivr_names(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .conn()
+            .query("SELECT DISTINCT name FROM ivr_versions ORDER BY name", &[])
+            .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Like [`SqliteStore::ivr_version`](super::super::SqliteStore::ivr_version).
+    pub fn ivr_version(&self, name: &str, version: u32) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_opt(
+                "SELECT tree FROM ivr_versions WHERE name = $1 AND version = $2",
+                &[&name, &i64::from(version)],
+            )
+            .map(|r| r.map(|r| r.get(0)))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Like [`SqliteStore::set_active_ivr`](super::super::SqliteStore::set_active_ivr).
+    pub fn set_active_ivr(
+        &self,
+        name: &str,
+        version: u32,
+        previous: &[u32],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let mut tx = conn.transaction().map_err(|e| self.err(e))?;
+        let exists = tx
+            .query_opt(
+                "SELECT 1 FROM ivr_versions WHERE name = $1 AND version = $2",
+                &[&name, &i64::from(version)],
+            )
+            .map_err(|e| self.err(e))?;
+        if exists.is_none() {
+            return Err(StoreError::UnknownIvrVersion {
+                name: name.to_owned(),
+                version,
+            });
+        }
+        tx.execute(
+            "INSERT INTO ivr_active (name, version, previous) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET version = excluded.version, \
+             previous = excluded.previous",
+            &[&name, &i64::from(version), &previous_to_sql(previous)],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Like [`SqliteStore::ivr_active`](super::super::SqliteStore::ivr_active).
+    pub fn ivr_active(&self, name: &str) -> Result<Option<IvrActive>, StoreError> {
+        let row = self
+            .conn()
+            .query_opt(
+                "SELECT version, previous FROM ivr_active WHERE name = $1",
+                &[&name],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| {
+            let previous: String = r.get(1);
+            IvrActive {
+                version: version_from_sql(r.get(0)),
+                previous: previous_from_sql(&previous),
+            }
+        }))
+    }
+
+    /// Like [`SqliteStore::active_ivr`](super::super::SqliteStore::active_ivr).
+    pub fn active_ivr(&self, name: &str) -> Result<Option<(u32, String)>, StoreError> {
+        let row = self
+            .conn()
+            .query_opt(
+                "SELECT v.version, v.tree FROM ivr_active a \
+                 JOIN ivr_versions v ON v.name = a.name AND v.version = a.version \
+                 WHERE a.name = $1",
+                &[&name],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| (version_from_sql(r.get(0)), r.get(1))))
+    }
+
+    /// Like [`SqliteStore::bind_number`](super::super::SqliteStore::bind_number).
+    pub fn bind_number(&self, number: &str, tree: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO ivr_numbers (number, tree) VALUES ($1, $2) \
+                 ON CONFLICT (number) DO UPDATE SET tree = excluded.tree",
+                &[&number, &tree],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Like [`SqliteStore::unbind_number`](super::super::SqliteStore::unbind_number).
+    pub fn unbind_number(&self, number: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM ivr_numbers WHERE number = $1", &[&number])
+            .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    /// Like [`SqliteStore::number_bindings`](super::super::SqliteStore::number_bindings).
+    pub fn number_bindings(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self
+            .conn()
+            .query("SELECT number, tree FROM ivr_numbers ORDER BY number", &[])
+            .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Like [`SqliteStore::signing_secret`](super::super::SqliteStore::signing_secret).
+    pub fn signing_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let value: Option<String> = self
+            .conn()
+            .query_opt("SELECT value FROM secrets WHERE name = $1", &[&name])
+            .map(|r| r.map(|r| r.get(0)))
+            .map_err(|e| self.err(e))?;
+        let corrupt = |detail: String| StoreError::Corrupt {
+            path: self.target().as_path(),
+            detail,
+        };
+        let value = value.ok_or_else(|| corrupt(format!("its secret {name:?} is missing")))?;
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, value.trim())
+            .map_err(|_| corrupt(format!("its secret {name:?} is not base64")))
+    }
+
+    /// Like [`SqliteStore::view_checkpoint`](super::super::SqliteStore::view_checkpoint).
+    pub fn view_checkpoint(&self, view: &str) -> Result<Option<u64>, StoreError> {
+        let seq: Option<i64> = self
+            .conn()
+            .query_opt("SELECT seq FROM view_checkpoints WHERE view = $1", &[&view])
+            .map(|r| r.map(|r| r.get(0)))
+            .map_err(|e| self.err(e))?;
+        Ok(seq.map(|s| s.max(0) as u64))
+    }
+
+    /// Like [`SqliteStore::set_view_checkpoint`](super::super::SqliteStore::set_view_checkpoint).
+    pub fn set_view_checkpoint(&self, view: &str, seq: u64) -> Result<(), StoreError> {
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        self.conn()
+            .execute(
+                "INSERT INTO view_checkpoints (view, seq) VALUES ($1, $2) \
+                 ON CONFLICT (view) DO UPDATE \
+                 SET seq = GREATEST(view_checkpoints.seq, excluded.seq)",
+                &[&view, &seq],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Like [`SqliteStore::is_opted_out`](super::super::SqliteStore::is_opted_out).
+    pub fn is_opted_out(&self, number: &str) -> Result<bool, StoreError> {
+        Ok(matches!(self.sms_opt_out(number)?, Some((true, _))))
+    }
+
+    /// Like [`SqliteStore::sms_opt_out`](super::super::SqliteStore::sms_opt_out).
+    pub fn sms_opt_out(&self, number: &str) -> Result<Option<(bool, String)>, StoreError> {
+        let row = self
+            .conn()
+            .query_opt(
+                "SELECT opted_out, message FROM sms_opt_out WHERE number = $1",
+                &[&number],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| {
+            let opted: i64 = r.get(0);
+            (opted != 0, r.get(1))
+        }))
+    }
+
+    /// Like [`SqliteStore::set_sms_opt_out`](super::super::SqliteStore::set_sms_opt_out).
+    pub fn set_sms_opt_out(
+        &self,
+        number: &str,
+        opted_out: bool,
+        at: Timestamp,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO sms_opt_out (number, opted_out, changed_at, message) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (number) DO UPDATE SET \
+                 opted_out = excluded.opted_out, changed_at = excluded.changed_at, \
+                 message = excluded.message",
+                &[&number, &i64::from(opted_out), &millis_to_sql(at), &message],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// A version number as stored (a `BIGINT` holding a `u32`).
+fn version_from_sql(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
