@@ -113,6 +113,16 @@ fn tables(store: &Store) {
     journal_day(&journal);
     let last = store.last_committed_seq().expect("last seq");
     assert!(last >= 8, "{name}: {last}");
+    // Where a day's view starts: nothing before the first event, everything before the end of
+    // time.
+    assert_eq!(store.last_seq_before(Timestamp(0)).expect("before"), 0);
+    assert_eq!(
+        store
+            .last_seq_before(Timestamp(u64::MAX / 2))
+            .expect("before the end"),
+        last,
+        "{name}"
+    );
 
     // Conversation and history reads.
     let conversation = store.conversation(id()).expect("conversation");
@@ -170,13 +180,17 @@ fn tables(store: &Store) {
     assert_eq!(state.cursor, events.last().expect("events").0);
     assert!(state.pending.is_empty(), "{name}");
 
-    // The outbox: the agent's email reply is to deliver.
+    // The outbox: the agent's email reply is to deliver, held 3 s for what may go with it.
     assert_eq!(
-        store.outbox_ingest(100).expect("ingest"),
+        store.outbox_ingest(100, 3000).expect("ingest"),
         (1, false),
         "{name}"
     );
-    assert_eq!(store.outbox_ingest(100).expect("again"), (0, false));
+    assert_eq!(store.outbox_ingest(100, 3000).expect("again"), (0, false));
+    let pending = store
+        .outbox_pending_of(id(), DeliveryChannel::Email, 8)
+        .expect("pending of");
+    assert_eq!(pending.len(), 1, "{name}");
     let due = store.outbox_due(T0.plus_secs(3600), 10).expect("due");
     assert_eq!(due.len(), 1, "{name}");
     assert_eq!(due[0].channel, DeliveryChannel::Email);
