@@ -214,6 +214,11 @@ def main():
             code.send_keys("renseigne")
         panel.find_element(By.CSS_SELECTOR, ".complete button[type=submit]").click()
         until(agent, "document.querySelectorAll('[role=tab]').length === 0", "the tab closed")
+        # My day: the request just completed is counted among the day's figures.
+        until(agent, "(() => { const dts = [...document.querySelectorAll('#day-figures dt')];"
+              " const i = dts.findIndex((d) => d.textContent === 'Demandes traitées');"
+              " return i >= 0 && dts[i].nextElementSibling.textContent === '1'; })()", "my day's figures")
+        assert "Satisfaction sur 30 jours" in by_id(agent, "day-satisfaction").text
         got = integrator.Get(interactions.GetRequest(interaction_id=state["sms"]), metadata=bearer(integrator_token), timeout=TIMEOUT)
         assert got.phase in (common.PHASE_WRAP_UP, common.PHASE_ENDED), got.phase
 

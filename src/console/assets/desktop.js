@@ -237,8 +237,15 @@ function messageItem(m) {
     const ul = el("ul", { class: "attachments", "aria-label": t("conv.attachments") });
     for (const a of m.attachments) {
       const size = a.size ? ` (${Math.max(1, Math.round(a.size / 1024))} Ko)` : "";
-      ul.append(el("li", {}, a.url ? el("a", { href: a.url, download: a.name, text: a.name + size })
-        : el("span", { text: t("conv.attachment.unavailable", { name: a.name }) })));
+      const item = el("li", {}, a.url ? el("a", { href: a.url, download: a.name, text: a.name + size })
+        : el("span", { text: t("conv.attachment.unavailable", { name: a.name }) }));
+      // A recording (a voicemail left through jambonz, an MMS voice note) plays in place.
+      if (a.url && (a.content_type || "").startsWith("audio/")) {
+        const player = el("audio", { controls: "", preload: "none", src: a.url });
+        player.setAttribute("aria-label", `${t("conv.voicemail")} — ${a.name}`);
+        item.append(player);
+      }
+      ul.append(item);
     }
     li.append(ul);
   }
@@ -352,6 +359,7 @@ function openTab(o, focus) {
       closeTab(i.id);
       notice(t("complete.done", { code: code || "—" }));
       refreshStatus();
+      refreshMyDay();
     } catch (e) { failed(e); }
   });
 
@@ -403,6 +411,34 @@ async function refreshStatus() {
   // Login is harmless once signed in to the router: it answers the status without change.
   if (!status || status.state.kind === Kind.KIND_OFFLINE) return;
   try { showStatus(await desk("Login", "LoginRequest", "AgentStatus", {})); } catch (_) { /* shown later */ }
+}
+
+// ---------- my day: my figures today and my satisfaction ----------
+function minutesSeconds(secs) {
+  const total = Math.round(Number(secs));
+  return `${Math.floor(total / 60)} min ${String(total % 60).padStart(2, "0")} s`;
+}
+
+async function refreshMyDay() {
+  try {
+    const d = await desk("GetMyDay", "GetMyDayRequest", "MyDay", {});
+    const rows = [
+      ["day.handled", d.handled], ["day.offered", d.offered], ["day.accepted", d.accepted],
+      ["day.declined", d.declined], ["day.missed", d.missed], ["day.transferred", d.transferred],
+      ["day.handling", d.average_handling_secs == null ? t("day.none") : minutesSeconds(d.average_handling_secs)],
+      ["day.wrap_up", d.average_wrap_up_secs == null ? t("day.none") : minutesSeconds(d.average_wrap_up_secs)],
+    ];
+    const dl = $("day-figures");
+    dl.textContent = "";
+    for (const [key, value] of rows) dl.append(el("dt", { text: t(key) }), el("dd", { text: String(value == null ? 0 : value) }));
+  } catch (_) { /* the next refresh tries again */ }
+  try {
+    const s = await desk("GetMySatisfaction", "GetMySatisfactionRequest", "MySatisfaction", {});
+    const answers = Number(s.answers || 0);
+    $("day-satisfaction").textContent = answers
+      ? t("day.satisfaction", { average: Number(s.average).toFixed(1), count: answers })
+      : t("day.satisfaction.none");
+  } catch (_) { /* the next refresh tries again */ }
 }
 
 // ---------- the offer stream ----------
@@ -467,6 +503,8 @@ function startDesktop(who) {
   if (known && known.kind && known.kind !== Kind.KIND_OFFLINE) refreshStatusFromLogin();
   renderState();
   setInterval(renderState, 5000);
+  refreshMyDay();
+  setInterval(refreshMyDay, 60000);
   follow();
   $("main").focus();
 }
@@ -477,7 +515,7 @@ async function refreshStatusFromLogin() {
 
 function init() {
   apply();
-  wireSwitch($("lang"), () => { renderState(); if (offer) showOffer(offer); });
+  wireSwitch($("lang"), () => { renderState(); refreshMyDay(); if (offer) showOffer(offer); });
   $("signin-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     unlockSound(); // the click that browsers require before a page may play sound
