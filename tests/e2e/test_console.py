@@ -353,6 +353,10 @@ def main():
             # Transferred to david with a note: his desktop rings with it.
             panel = amelie.find_element(By.CSS_SELECTOR, ".tabpanel:not([hidden])")
             panel.find_element(By.CSS_SELECTOR, ".to-agent").click()
+            panel.find_element(By.CSS_SELECTOR, ".target").click()
+            # The field suggests amelie's queues and her colleagues with their state.
+            until(amelie, "[...document.querySelectorAll('#transfer-targets option')]"
+                  ".some((o) => o.value === 'david' && /Disponible|Available/.test(o.label))", "david among the colleagues")
             panel.find_element(By.CSS_SELECTOR, ".target").send_keys("david")
             panel.find_element(By.CSS_SELECTOR, ".tnote").send_keys("Pièce reçue, à vérifier.")
             panel.find_element(By.CSS_SELECTOR, ".transfer button[type=submit]").click()

@@ -363,7 +363,9 @@ function openTab(o, focus) {
     } catch (e) { failed(e); }
   });
 
-  // Transfer to a queue or an agent, with a note.
+  // Transfer to a queue or an agent, with a note; the field suggests my queues and my
+  // colleagues with their state (fresh when the field is entered).
+  panel.querySelector(".target").addEventListener("focus", refreshColleagues);
   panel.querySelector(".transfer").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const target = panel.querySelector(".target").value.trim();
@@ -441,6 +443,28 @@ async function refreshMyDay() {
   } catch (_) { /* the next refresh tries again */ }
 }
 
+// ---------- transfer targets: my queues and my colleagues' presence ----------
+function colleagueState(st) {
+  switch (st && st.kind) {
+    case Kind.KIND_AVAILABLE: return t("state.available");
+    case Kind.KIND_PAUSED: return t("state.paused");
+    case Kind.KIND_WRAP_UP: return t("colleague.wrap_up");
+    default: return t("state.offline");
+  }
+}
+
+async function refreshColleagues() {
+  try {
+    const r = await desk("ListColleagues", "ListColleaguesRequest", "ListColleaguesResponse", {});
+    const list = $("transfer-targets");
+    list.textContent = "";
+    for (const q of r.queues || []) list.append(el("option", { value: q, label: t("colleague.queue", { queue: q }) }));
+    for (const c of r.colleagues || []) {
+      list.append(el("option", { value: c.agent_id, label: `${c.name || c.agent_id} — ${colleagueState(c.state)}` }));
+    }
+  } catch (_) { /* the next refresh tries again */ }
+}
+
 // ---------- the offer stream ----------
 let streamAbort = null;
 async function follow() {
@@ -505,6 +529,8 @@ function startDesktop(who) {
   setInterval(renderState, 5000);
   refreshMyDay();
   setInterval(refreshMyDay, 60000);
+  refreshColleagues();
+  setInterval(refreshColleagues, 30000);
   follow();
   $("main").focus();
 }
