@@ -71,6 +71,16 @@ async fn an_agents_day_offer_accept_complete_history_decline_transfer() {
         status.state.expect("state").kind,
         pb::agent_state::Kind::Available as i32
     );
+    // The time of the change is the router's, so that every desktop shows the same.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    assert!(
+        (now_ms - 60_000..=now_ms + 1_000).contains(&status.state_since_unix_ms),
+        "{}",
+        status.state_since_unix_ms
+    );
     let mut offers = desk
         .offers(pb::OffersRequest::default())
         .await

@@ -1004,3 +1004,73 @@ fn a_delay_in_working_days_ends_at_midnight_of_the_last_working_day() {
     let e = c.err(Command::UpsertQueue { config: too_long });
     assert!(e.to_string().contains("sla_working_days"), "{e}");
 }
+
+/// The time an agent's state last changed: set by the event that changed it (not by one that
+/// repeats it), the same after replay and after a snapshot, unknown from an older snapshot.
+#[test]
+fn an_agents_state_since_is_the_time_of_its_last_change() {
+    use guichet::core::{AgentConfig, Command, RequestedState, Router, Snapshot, Timestamp};
+    let t0 = Timestamp::from_secs(1_700_000_000);
+    let mut router = Router::new();
+    let mut journal = Vec::new();
+    let mut run = |router: &mut Router, at: Timestamp, command: Command| {
+        journal.extend(router.handle(at, command).expect("accepted"));
+    };
+    run(
+        &mut router,
+        t0,
+        Command::UpsertAgent {
+            config: AgentConfig::new("ana"),
+        },
+    );
+    let since = |r: &Router| r.agent(&"ana".into()).expect("ana").state_since;
+    assert_eq!(since(&router), Some(t0), "created offline at t0");
+    run(
+        &mut router,
+        t0.plus_secs(5),
+        Command::Login {
+            agent: "ana".into(),
+        },
+    );
+    assert_eq!(since(&router), Some(t0.plus_secs(5)));
+    run(
+        &mut router,
+        t0.plus_secs(9),
+        Command::SetState {
+            agent: "ana".into(),
+            state: RequestedState::Available,
+        },
+    );
+    assert_eq!(
+        since(&router),
+        Some(t0.plus_secs(5)),
+        "no change, no new time"
+    );
+    run(
+        &mut router,
+        t0.plus_secs(60),
+        Command::SetState {
+            agent: "ana".into(),
+            state: RequestedState::Paused {
+                reason: "lunch".into(),
+            },
+        },
+    );
+    assert_eq!(since(&router), Some(t0.plus_secs(60)));
+
+    let mut replayed = Router::new();
+    for event in &journal {
+        replayed.apply(event).expect("replays");
+    }
+    assert_eq!(since(&replayed), Some(t0.plus_secs(60)));
+    let restored = Router::restore(&router.snapshot()).expect("restores");
+    assert_eq!(since(&restored), Some(t0.plus_secs(60)));
+
+    // A snapshot written before the field existed restores with the time unknown.
+    let mut old = serde_json::to_value(router.snapshot()).expect("json");
+    for agent in old["agents"].as_array_mut().expect("agents") {
+        agent.as_object_mut().expect("agent").remove("state_since");
+    }
+    let old: Snapshot = serde_json::from_value(old).expect("older snapshot");
+    assert_eq!(since(&Router::restore(&old).expect("restores")), None);
+}

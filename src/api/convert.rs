@@ -250,6 +250,7 @@ pub fn agent_status_pb(view: &crate::core::AgentView) -> pb::AgentStatus {
         work: view.work.iter().map(ToString::to_string).collect(),
         misses: view.misses,
         idle_since_unix_ms: ms(view.idle_since),
+        state_since_unix_ms: view.state_since.map_or(0, ms),
     }
 }
 

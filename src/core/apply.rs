@@ -56,6 +56,7 @@ impl Router {
                             config: config.clone(),
                             levels,
                             state: AgentState::Offline,
+                            state_since: Some(at),
                             load: [0; 4],
                             idle_since: [at; 4],
                             last_offer_seq: 0,
@@ -114,6 +115,9 @@ impl Router {
                 let a = self.agent_for_replay(agent)?;
                 let slot = self.agent_mut(a);
                 let previous = std::mem::replace(&mut slot.state, state.clone());
+                if previous != *state {
+                    slot.state_since = Some(at);
+                }
                 if *state == AgentState::Available && previous != AgentState::Available {
                     slot.idle_since = [at; 4];
                     slot.misses = 0;

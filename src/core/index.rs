@@ -142,6 +142,8 @@ pub(super) struct AgentSlot {
     /// Level per skill index (0 = not held).
     pub(super) levels: Vec<u8>,
     pub(super) state: AgentState,
+    /// When the state last changed (`None`: restored from a snapshot that did not keep it).
+    pub(super) state_since: Option<Timestamp>,
     /// Interactions offered, assigned or in wrap-up, per channel index.
     pub(super) load: [u16; 4],
     /// Per channel index: when the agent last finished work on the channel or became

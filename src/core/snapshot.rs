@@ -54,6 +54,9 @@ pub struct AgentSnapshot {
     /// Offers declined in a row.
     #[serde(default)]
     pub declines: u32,
+    /// When the state last changed (absent from older snapshots: unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_since: Option<Timestamp>,
 }
 
 /// The router's logical state, in a deterministic order.
@@ -88,6 +91,7 @@ impl Router {
                 last_offer_by_channel: Some(per_channel(a.last_offer_on)),
                 misses: a.misses,
                 declines: a.declines,
+                state_since: a.state_since,
             })
             .collect();
         agents.sort_by(|a, b| a.config.id.cmp(&b.config.id));
@@ -127,6 +131,7 @@ impl Router {
                 config: agent.config.clone(),
                 levels,
                 state: agent.state.clone(),
+                state_since: agent.state_since,
                 load: [0; 4],
                 idle_since: match agent.idle_since_by_channel {
                     Some(by) => Channel::ALL.map(|c| by.get(c)),

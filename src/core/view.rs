@@ -113,6 +113,10 @@ pub struct AgentView {
     pub config: AgentConfig,
     /// The state.
     pub state: AgentState,
+    /// When the state last changed (`None` when a snapshot written by an older version did
+    /// not keep it, until the next change).
+    #[serde(default)]
+    pub state_since: Option<Timestamp>,
     /// Interactions offered, assigned or in wrap-up, per channel.
     pub load: PerChannel<u16>,
     /// When the agent last became available or finished its work, on any channel.
@@ -317,6 +321,7 @@ impl Router {
         Some(AgentView {
             config: agent.config.clone(),
             state: agent.state.clone(),
+            state_since: agent.state_since,
             load,
             idle_since: agent.idle_since.iter().copied().max().unwrap_or_default(),
             idle_since_by_channel: per_channel(agent.idle_since),

@@ -84,6 +84,10 @@ function showStatus(s) {
   status = s;
   const st = s.state || {};
   remember(st.kind, st.pause_reason || "");
+  // The router's own time of the change when it has one (it survives a reload, another browser
+  // and a restart); else when this browser saw it.
+  const since = Number(s.state_since_unix_ms || 0);
+  if (since > 0) stateSince = since;
   renderState();
   if (s.agent) $("device").value = s.agent.device || "";
 }

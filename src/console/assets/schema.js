@@ -185,6 +185,7 @@ export const messages = {
     [4, "work", "string", true, null, null],
     [5, "misses", "uint32", false, null, null],
     [6, "idle_since_unix_ms", "int64", false, null, null],
+    [17, "state_since_unix_ms", "int64", false, null, null],
   ] },
   "guichet.v1.EscalationStep": { fields: [
     [1, "after_secs", "uint64", false, null, null],
