@@ -463,6 +463,21 @@ async fn supervisor_live_changes_stats_and_events() {
     assert_eq!(benefits_stats.waiting, 2);
     assert_eq!(benefits_stats.in_progress, 1);
     assert_eq!(benefits_stats.service_level_today, Some(1.0));
+    // Per channel, the same figures, adding up to the queue's.
+    let by_channel = &benefits_stats.today_by_channel;
+    assert!(!by_channel.is_empty(), "{benefits_stats:?}");
+    let sum = |f: fn(&pb::ChannelDayStats) -> u32| by_channel.iter().map(f).sum::<u32>();
+    assert_eq!(sum(|c| c.answered_today), benefits_stats.answered_today);
+    assert_eq!(sum(|c| c.abandoned_today), benefits_stats.abandoned_today);
+    let answered = by_channel
+        .iter()
+        .find(|c| c.answered_today == 1)
+        .expect("the answered channel");
+    assert_eq!(answered.service_level_today, Some(1.0), "{answered:?}");
+    assert!(
+        by_channel.windows(2).all(|w| w[0].channel < w[1].channel),
+        "in channel order"
+    );
 
     // The tax-filtered event stream sees the tax creation, and nothing of benefits.
     let benefits4 = int

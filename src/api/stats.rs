@@ -31,8 +31,8 @@ struct Counters {
     /// Where days start and end.
     config: IndicatorsConfig,
     fold: OutcomeFold,
-    /// Counts per creation day and queue: the latest two days seen.
-    days: BTreeMap<NaiveDate, HashMap<QueueId, Counts>>,
+    /// Counts per creation day, queue and channel: the latest two days seen.
+    days: BTreeMap<NaiveDate, HashMap<(QueueId, Channel), Counts>>,
 }
 
 impl Counters {
@@ -45,7 +45,7 @@ impl Counters {
         self.days
             .entry(day)
             .or_default()
-            .entry(credit.queue.clone())
+            .entry((credit.queue.clone(), credit.channel))
             .or_default()
             .add(&outcome);
         while self.days.len() > 2 {
@@ -150,8 +150,11 @@ impl LiveStats {
                     let mut c = counters.lock().unwrap_or_else(|e| e.into_inner());
                     let today = c.days.entry(config.date_of(now)).or_default();
                     for row in &state.days {
+                        let Ok(channel) = row.channel.parse::<Channel>() else {
+                            continue;
+                        };
                         today
-                            .entry(QueueId::from(row.queue.clone()))
+                            .entry((QueueId::from(row.queue.clone()), channel))
                             .or_default()
                             .merge(&row.counts());
                     }
@@ -198,14 +201,24 @@ impl LiveStats {
 
     /// Today's counts for a queue: interactions created today (zero on a new day).
     pub fn today(&self, queue: &QueueId, now: Timestamp) -> DayCounts {
+        let mut total = Counts::default();
+        for (_, counts) in self.today_by_channel(queue, now) {
+            total.merge(&counts);
+        }
+        total
+    }
+
+    /// Today's counts for a queue per channel, for the channels that had any, in channel order.
+    pub fn today_by_channel(&self, queue: &QueueId, now: Timestamp) -> Vec<(Channel, DayCounts)> {
         let counters = self.lock();
         let day = counters.config.date_of(now);
-        counters
-            .days
-            .get(&day)
-            .and_then(|d| d.get(queue))
-            .copied()
-            .unwrap_or_default()
+        let Some(days) = counters.days.get(&day) else {
+            return Vec::new();
+        };
+        Channel::ALL
+            .into_iter()
+            .filter_map(|c| days.get(&(queue.clone(), c)).map(|counts| (c, *counts)))
+            .collect()
     }
 }
 
@@ -288,9 +301,13 @@ pub fn live_queues(r: &Router, only: &[QueueId], now: Timestamp) -> Vec<LiveQueu
     out
 }
 
-/// The protobuf statistics of a queue.
-pub fn queue_stats_pb(live: &LiveQueue, today: DayCounts) -> pb::QueueStats {
+/// The protobuf statistics of a queue, from its live picture and today's counts per channel.
+pub fn queue_stats_pb(live: &LiveQueue, by_channel: &[(Channel, DayCounts)]) -> pb::QueueStats {
     let n = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    let mut today = Counts::default();
+    for (_, counts) in by_channel {
+        today.merge(counts);
+    }
     pb::QueueStats {
         queue: live.queue.to_string(),
         waiting: live.waiting.iter().sum(),
@@ -307,6 +324,19 @@ pub fn queue_stats_pb(live: &LiveQueue, today: DayCounts) -> pb::QueueStats {
         service_level_today: today.service_level(),
         abandonment_rate_today: today.abandonment_rate(),
         average_wait_secs_today: today.average_wait_secs(),
+        today_by_channel: by_channel
+            .iter()
+            .map(|(channel, c)| pb::ChannelDayStats {
+                channel: super::convert::channel_pb(*channel),
+                requests_today: n(c.requests),
+                answered_today: n(c.answered),
+                answered_within_target_today: n(c.answered_within),
+                abandoned_today: n(c.abandoned),
+                service_level_today: c.service_level(),
+                abandonment_rate_today: c.abandonment_rate(),
+                average_wait_secs_today: c.average_wait_secs(),
+            })
+            .collect(),
         waiting_by_channel: Some(pb::ChannelCounts {
             voice: live.waiting[0],
             email: live.waiting[1],

@@ -670,7 +670,7 @@ impl Supervisor for SupervisorService {
                     at_unix_ms: convert::ms(now),
                     queues: live
                         .iter()
-                        .map(|l| queue_stats_pb(l, stats.today(&l.queue, now)))
+                        .map(|l| queue_stats_pb(l, &stats.today_by_channel(&l.queue, now)))
                         .collect(),
                 };
                 if tx.send(Ok(update)).await.is_err() {

@@ -527,6 +527,17 @@ export const messages = {
     [14, "waiting_by_channel", "message", false, "guichet.v1.ChannelCounts", null],
     [25, "abandonment_rate_today", "double", false, null, "_abandonment_rate_today"],
     [26, "average_wait_secs_today", "double", false, null, "_average_wait_secs_today"],
+    [40, "today_by_channel", "message", true, "guichet.v1.ChannelDayStats", null],
+  ] },
+  "guichet.v1.ChannelDayStats": { fields: [
+    [1, "channel", "enum", false, "guichet.v1.Channel", null],
+    [2, "requests_today", "uint32", false, null, null],
+    [3, "answered_today", "uint32", false, null, null],
+    [4, "answered_within_target_today", "uint32", false, null, null],
+    [5, "abandoned_today", "uint32", false, null, null],
+    [6, "service_level_today", "double", false, null, "_service_level_today"],
+    [7, "abandonment_rate_today", "double", false, null, "_abandonment_rate_today"],
+    [8, "average_wait_secs_today", "double", false, null, "_average_wait_secs_today"],
   ] },
   "guichet.v1.PutIvrVersionRequest": { fields: [
     [1, "tree_json", "string", false, null, null],

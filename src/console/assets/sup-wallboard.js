@@ -1,8 +1,8 @@
 // The wallboard: per queue, live from Supervisor.WatchStats (waiting now, oldest wait, today's
 // service level, average wait, abandonment and answers, agents by state; the same day's figures
 // as the public indicators page, from the same fold), and per queue and channel: waiting now and
-// the oldest wait from WatchStats and Supervisor.WatchWaiting, today's figures from the public
-// page's JSON (/indicators, public queues only). Colour thresholds are the
+// the oldest wait from WatchStats and Supervisor.WatchWaiting, today's figures from WatchStats'
+// per-channel figures (the same fold, every queue). Colour thresholds are the
 // supervisor's, kept in this browser (localStorage); a level is also written in words, never
 // shown by colour alone. "Wall screen" enlarges everything for a screen across the room.
 import { $, el, field, t, sup, channelName, wait, percent, stored, store, CHANNELS, CHANNEL_NUMBER, Phase, scroller } from "./sup-util.js";
@@ -15,7 +15,7 @@ let limits = stored("thresholds", DEFAULTS);
 let stats = null;      // the last StatsUpdate
 let lines = [];        // the last ListWaitingResponse.lines
 let names = {};        // queue id -> display name
-let day = {};          // "queue|channel" -> the public page's row for today (public queues only)
+let day = {};          // "queue|channel" -> today's figures of that channel in that queue
 const abort = new AbortController();
 
 // The level of a figure: "ok", "warn" or "alert". `high` true: larger is worse.
@@ -97,18 +97,25 @@ function renderChannels() {
   $("wall-channels-none").hidden = rows > 0;
 }
 
-// Today's figures per queue and channel come from the public page's JSON (the same fold as
-// WatchStats' per-queue figures; queues not published show "—"), read every 30 seconds.
-async function readDay() {
-  try {
-    const r = await fetch("/indicators?period=day", { cache: "no-store" });
-    if (!r.ok) return;
-    const data = await r.json();
-    const next = {};
-    for (const row of data.rows || []) if (row.queue && row.channel) next[row.queue + "|" + row.channel] = row;
-    day = next;
-    renderChannels();
-  } catch (_) { /* the live columns still show */ }
+// Today's figures per queue and channel come with WatchStats (QueueStats.today_by_channel: the
+// same fold and definitions as the per-queue figures and the public page), for every queue.
+function dayOf(update) {
+  const next = {};
+  for (const q of update.queues || []) {
+    for (const d of q.today_by_channel || []) {
+      const ch = CHANNELS.find((c) => CHANNEL_NUMBER[c] === d.channel);
+      if (!ch) continue;
+      next[q.queue + "|" + ch] = {
+        requests: Number(d.requests_today || 0),
+        answered: Number(d.answered_today || 0),
+        abandoned: Number(d.abandoned_today || 0),
+        within_delay_rate: d.service_level_today,
+        abandonment_rate: d.abandonment_rate_today,
+        average_wait_secs: d.average_wait_secs_today,
+      };
+    }
+  }
+  return next;
 }
 
 async function follow(method, req, res, body, onMessage) {
@@ -199,10 +206,8 @@ export async function start(root) {
     const queues = await sup("ListQueues", "ListQueuesRequest", "ListQueuesResponse", { page_size: 500 });
     names = Object.fromEntries(queues.queues.map((q) => [q.id, q.name]));
   } catch (_) { /* ids only */ }
-  readDay();
-  const dayTimer = setInterval(readDay, 30000);
-  follow("WatchStats", "WatchStatsRequest", "StatsUpdate", { interval_ms: 1000 }, (m) => { stats = m; render(); });
+  follow("WatchStats", "WatchStatsRequest", "StatsUpdate", { interval_ms: 1000 }, (m) => { stats = m; day = dayOf(m); render(); });
   follow("WatchWaiting", "WatchWaitingRequest", "ListWaitingResponse", { min_interval_ms: 2000, max_per_queue: 100 },
     (m) => { lines = m.lines; renderChannels(); });
-  return { refresh: render, stop: () => { abort.abort(); clearInterval(dayTimer); } };
+  return { refresh: render, stop: () => { abort.abort(); } };
 }
