@@ -199,15 +199,6 @@ impl LiveStats {
         }
     }
 
-    /// Today's counts for a queue: interactions created today (zero on a new day).
-    pub fn today(&self, queue: &QueueId, now: Timestamp) -> DayCounts {
-        let mut total = Counts::default();
-        for (_, counts) in self.today_by_channel(queue, now) {
-            total.merge(&counts);
-        }
-        total
-    }
-
     /// Today's counts for a queue per channel, for the channels that had any, in channel order.
     pub fn today_by_channel(&self, queue: &QueueId, now: Timestamp) -> Vec<(Channel, DayCounts)> {
         let counters = self.lock();
