@@ -19,6 +19,9 @@
 //! the backlog (default 100k, held by a queue requiring a skill nobody has, so that every
 //! decision walks past it).
 //!
+//! `GUICHET_BENCH_COUNT=create:N` runs N router cycles only, for counting instructions under
+//! cachegrind (see [`count_only`]).
+//!
 //! Run with `cargo bench --bench routing`; the figures and the method are in docs/performance.md.
 
 #[path = "routing/floor.rs"]
@@ -559,7 +562,43 @@ criterion_group! {
     targets = create_and_match, agent_frees_capacity, skill_change
 }
 
+/// `GUICHET_BENCH_COUNT=create:N` (or `frees:N`): runs N router cycles of `create_and_match`
+/// (or `agent_frees_capacity`) at the first agent count, with no floor, timing or criterion,
+/// then exits. For counting instructions under `valgrind --tool=cachegrind`: the difference
+/// between two values of N, divided by their difference, is the cost of one steady-state cycle,
+/// whatever else the machine is doing (docs/performance.md).
+fn count_only() -> bool {
+    let Ok(spec) = std::env::var("GUICHET_BENCH_COUNT") else {
+        return false;
+    };
+    let (cycle, n) = spec
+        .split_once(':')
+        .and_then(|(c, n)| Some((c.to_owned(), n.parse::<usize>().ok()?)))
+        .expect("GUICHET_BENCH_COUNT is create:N or frees:N");
+    let agents = agent_counts().first().copied().unwrap_or(10_000);
+    match cycle.as_str() {
+        "create" => {
+            let mut b = with_backlog(agents);
+            for _ in 0..n {
+                router_cycle(&mut b);
+            }
+        }
+        "frees" => {
+            let mut b = Bench::new(agents);
+            b.saturate(waiting());
+            for _ in 0..n {
+                b.free_and_pull();
+            }
+        }
+        other => panic!("GUICHET_BENCH_COUNT: unknown cycle {other:?} (create or frees)"),
+    }
+    true
+}
+
 fn main() {
+    if count_only() {
+        return;
+    }
     summary();
     benches();
     Criterion::default().configure_from_args().final_summary();

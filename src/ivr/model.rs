@@ -715,20 +715,33 @@ impl BusinessHoursNode {
     /// Whether the service is open at `now`, read as local time in `tz`. Ranges that do not
     /// parse (rejected by validation) are ignored, that is treated as closed.
     pub fn is_open(&self, tz: Tz, now: DateTime<Utc>) -> bool {
-        let local = now.with_timezone(&tz);
-        if self.holidays.contains(&local.date_naive()) {
-            return false;
-        }
-        let Some(ranges) = self.schedule.get(&Day::from(local.weekday())) else {
-            return false;
-        };
-        // hour() < 24 and minute() < 60, so this stays below 1440 and fits in u16.
-        let minute = (local.hour() * 60 + local.minute()) as u16;
-        ranges
-            .iter()
-            .filter_map(|r| r.parse().ok())
-            .any(|r| r.contains(minute))
+        is_open_at(&self.schedule, &self.holidays, tz, now)
     }
+}
+
+/// Whether weekly opening hours are open at `now`, read as local time in `tz`: closed on
+/// `holidays` and on a weekday without an entry, open inside that day's ranges. Ranges that do
+/// not parse (rejected by validation) are ignored, that is treated as closed. The IVR's
+/// `business_hours` node and the chat and SMS queues' opening hours both answer with this.
+pub fn is_open_at(
+    schedule: &BTreeMap<Day, Vec<TimeRange>>,
+    holidays: &[NaiveDate],
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> bool {
+    let local = now.with_timezone(&tz);
+    if holidays.contains(&local.date_naive()) {
+        return false;
+    }
+    let Some(ranges) = schedule.get(&Day::from(local.weekday())) else {
+        return false;
+    };
+    // hour() < 24 and minute() < 60, so this stays below 1440 and fits in u16.
+    let minute = (local.hour() * 60 + local.minute()) as u16;
+    ranges
+        .iter()
+        .filter_map(|r| r.parse().ok())
+        .any(|r| r.contains(minute))
 }
 
 /// Sets attribute `key` to `value` on the future interaction, then goes to `next`.

@@ -357,64 +357,107 @@ fn over_cap<RB: TextBody>(grpc: bool) -> Response<RB> {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// The future of [`ClientService`]: the inner service's answer with the client's ticket held
+    /// in its body, or the refusal of a client over its cap. Not boxed: the layer is on every
+    /// gRPC and HTTP request, capped or not. (`Passed`: the inner future and the client's
+    /// place under its cap, held until the response body ends; `Refused`: the refusal.)
+    #[allow(missing_docs)]
+    #[project = ClientFutureProj]
+    pub enum ClientFuture<F, RB> {
+        /// The request was passed on.
+        Passed {
+            #[pin]
+            inner: F,
+            ticket: Option<AddressTicket>,
+        },
+        /// The client was over its cap: the answer, taken once.
+        Refused { response: Option<Response<RB>> },
+    }
+}
+
+impl<F, RB, E> Future for ClientFuture<F, RB>
+where
+    F: Future<Output = Result<Response<RB>, E>>,
+{
+    type Output = Result<Response<HeldBody<RB>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ClientFutureProj::Passed { inner, ticket } => {
+                let response = std::task::ready!(inner.poll(cx))?;
+                let ticket = ticket.take();
+                Poll::Ready(Ok(response.map(|inner| HeldBody {
+                    inner,
+                    _ticket: ticket,
+                })))
+            }
+            ClientFutureProj::Refused { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response.map(|inner| HeldBody {
+                    inner,
+                    _ticket: None,
+                }))),
+                // Polled again after it was ready: a contract breach by the caller.
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
 impl<S, B, RB> tower::Service<Request<B>> for ClientService<S>
 where
     S: tower::Service<Request<B>, Response = Response<RB>>,
-    S::Future: Send + 'static,
-    RB: hyper::body::Body + TextBody + Unpin + Send + 'static,
+    RB: hyper::body::Body + TextBody + Unpin,
 {
     type Response = Response<HeldBody<RB>>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    type Future = ClientFuture<S::Future, RB>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let info = request
-            .extensions()
-            .get::<tonic::transport::server::TcpConnectInfo>()
-            .cloned();
-        let peer = info.as_ref().and_then(|i| i.remote_addr);
         let mut ticket = None;
-        if let (Some(info), Some(peer)) = (info, peer) {
-            if self.clients.proxies.contains(peer.ip()) {
-                let client = self.clients.proxies.client(peer.ip(), request.headers());
-                if !self.clients.proxies.contains(client) && self.clients.per_address.enabled() {
-                    match self.clients.per_address.try_enter(client) {
-                        Some(t) => ticket = Some(t),
-                        None => {
-                            let grpc = request
-                                .headers()
-                                .get("content-type")
-                                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-                            let response = over_cap::<RB>(grpc);
-                            return Box::pin(async move {
-                                Ok(response.map(|inner| HeldBody {
-                                    inner,
-                                    _ticket: None,
-                                }))
-                            });
+        // Only a trusted proxy's requests are looked into: with no proxy listed, this is the
+        // whole cost of the layer.
+        if !self.clients.proxies.is_empty() {
+            let info = request
+                .extensions()
+                .get::<tonic::transport::server::TcpConnectInfo>()
+                .cloned();
+            let peer = info.as_ref().and_then(|i| i.remote_addr);
+            if let (Some(info), Some(peer)) = (info, peer) {
+                if self.clients.proxies.contains(peer.ip()) {
+                    let client = self.clients.proxies.client(peer.ip(), request.headers());
+                    if !self.clients.proxies.contains(client) && self.clients.per_address.enabled()
+                    {
+                        match self.clients.per_address.try_enter(client) {
+                            Some(t) => ticket = Some(t),
+                            None => {
+                                let grpc = request
+                                    .headers()
+                                    .get("content-type")
+                                    .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+                                return ClientFuture::Refused {
+                                    response: Some(over_cap::<RB>(grpc)),
+                                };
+                            }
                         }
                     }
+                    request
+                        .extensions_mut()
+                        .insert(tonic::transport::server::TcpConnectInfo {
+                            local_addr: info.local_addr,
+                            remote_addr: Some(SocketAddr::new(client, 0)),
+                        });
                 }
-                request
-                    .extensions_mut()
-                    .insert(tonic::transport::server::TcpConnectInfo {
-                        local_addr: info.local_addr,
-                        remote_addr: Some(SocketAddr::new(client, 0)),
-                    });
             }
         }
-        let future = self.inner.call(request);
-        Box::pin(async move {
-            let response = future.await?;
-            Ok(response.map(|inner| HeldBody {
-                inner,
-                _ticket: ticket,
-            }))
-        })
+        ClientFuture::Passed {
+            inner: self.inner.call(request),
+            ticket,
+        }
     }
 }
 

@@ -1,13 +1,14 @@
 //! A queue's opening hours for the chat and SMS channels, written like the IVR's
-//! `business_hours` node (the same weekday keys and `HH:MM-HH:MM` ranges), in a time zone.
+//! `business_hours` node (the same weekday keys and `HH:MM-HH:MM` ranges), in a time zone, and
+//! evaluated by the same function.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::ivr::model::{Day, TimeRange};
+use crate::ivr::model::{is_open_at, Day, TimeRange};
 
 /// Opening hours: open inside the ranges of the current weekday, closed on holidays and on
 /// days without an entry.
@@ -77,19 +78,7 @@ impl OpeningHours {
         let Ok(tz) = self.tz() else {
             return true;
         };
-        let local = now.with_timezone(&tz);
-        if self.holidays.contains(&local.date_naive()) {
-            return false;
-        }
-        let Some(ranges) = self.schedule.get(&Day::from(local.weekday())) else {
-            return false;
-        };
-        // hour() < 24 and minute() < 60: below 1440, fits in u16.
-        let minute = (local.hour() * 60 + local.minute()) as u16;
-        ranges
-            .iter()
-            .filter_map(|r| r.parse().ok())
-            .any(|r| r.contains(minute))
+        is_open_at(&self.schedule, &self.holidays, tz, now)
     }
 
     /// The hours as lines for people, one per open weekday (`lundi : 08:30–12:00, 13:30–17:30`),
