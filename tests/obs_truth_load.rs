@@ -1,17 +1,25 @@
 //! Every view of committed events tells the journal's truth under load, against the real
 //! binary with `[engine] event_buffer = 4` (so that every view falls behind the engine's
-//! broadcast again and again): creations from several clients at once, and email interactions
-//! answered and completed by an agent while they arrive. Afterwards `/metrics`, `/indicators`,
-//! `WatchStats`, the agent's offer stream and the completion notices all match the journal
-//! exactly.
+//! broadcast again and again): creations from several clients at once, email interactions
+//! answered and completed by an agent while they arrive, and chat lines written by an agent
+//! to several visitors at once (one of whom reconnects halfway, and any the server finds too
+//! slow to read). Afterwards `/metrics`, `/indicators`, `WatchStats`, the agent's offer
+//! stream, the completion notices and the lines each visitor got all match the journal
+//! exactly: every agent line once, in order, none twice.
 //!
-//! The default size suits `cargo test` on two cores (2,000 creations, 200 email completions);
-//! `GUICHET_TRUTH_FULL=1` runs the issue's size (20,000 creations, 2,000 email completions).
+//! The default size suits `cargo test` on two cores (2,000 creations, 200 email completions,
+//! 200 chat lines); `GUICHET_TRUTH_FULL=1` runs the issue's size (20,000 creations, 2,000
+//! email completions, 2,000 chat lines).
 
 mod api_common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use pb::offer_update::Update;
 use tonic::Code;
@@ -22,13 +30,127 @@ use pb::interactions_client::InteractionsClient;
 
 const CREATORS: usize = 4;
 const EMAILERS: usize = 2;
+/// Chat visitors at once (david takes 4 chats).
+const VISITORS: usize = 4;
 
-fn sizes() -> (usize, usize) {
+/// Creations, email completions, chat lines.
+fn sizes() -> (usize, usize, usize) {
     if std::env::var_os("GUICHET_TRUTH_FULL").is_some() {
-        (20_000, 2_000)
+        (20_000, 2_000, 2_000)
     } else {
-        (2_000, 200)
+        (2_000, 200, 200)
     }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws_send(socket: &mut Socket, frame: Value) {
+    socket
+        .send(WsMessage::Text(frame.to_string().into()))
+        .await
+        .expect("send frame");
+}
+
+/// The next JSON frame; none when the socket closed.
+async fn ws_next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(300), socket.next())
+            .await
+            .expect("a chat frame within 300 s");
+        match msg {
+            Some(Ok(WsMessage::Text(t))) => {
+                return Some(serde_json::from_str(&t).expect("JSON frame"))
+            }
+            Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+/// A line shown to visitor `n`: after the last one, in journal order.
+fn take(n: usize, l: &Value, last: &mut u64, shown: &mut Vec<String>) {
+    let seq = l["seq"].as_u64().expect("seq");
+    assert!(seq > *last, "visitor {n}: line {seq} after {last}: {l}");
+    *last = seq;
+    shown.push(l["id"].as_str().expect("id").to_owned());
+}
+
+/// One visitor: starts a chat, then reads the agent's lines until it has `lines` of them,
+/// reconnecting (with the last line it shows) when `reconnect_at` lines are in, or when the
+/// server closes it as too slow. Returns the ids of the lines shown, in order.
+async fn visitor(
+    http: SocketAddr,
+    n: usize,
+    lines: usize,
+    reconnect_at: Option<usize>,
+) -> Vec<String> {
+    let url = format!("ws://{http}/chat/ws");
+    let mut socket = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("connect")
+        .0;
+    ws_send(
+        &mut socket,
+        json!({"type": "start", "name": format!("Visiteur {n}"), "language": "fr"}),
+    )
+    .await;
+    let started = loop {
+        let f = ws_next(&mut socket).await.expect("started");
+        if f["type"] == "started" {
+            break f;
+        }
+        assert_ne!(f["type"], "error", "{f}");
+    };
+    ws_send(
+        &mut socket,
+        json!({"type": "message", "text": "Bonjour", "client_id": "first"}),
+    )
+    .await;
+    let mut shown: Vec<String> = Vec::new();
+    let mut last = 0u64;
+    let mut reconnect_at = reconnect_at;
+    let mut resumes = 0;
+    while shown.len() < lines {
+        let frame = if reconnect_at.is_some_and(|at| shown.len() >= at) {
+            reconnect_at = None;
+            None
+        } else {
+            ws_next(&mut socket).await
+        };
+        let Some(f) = frame else {
+            // Closed (too slow to read, or on purpose): resume after the last line shown.
+            resumes += 1;
+            assert!(resumes < 50, "visitor {n} resumed too often");
+            socket = tokio_tungstenite::connect_async(&url)
+                .await
+                .expect("reconnect")
+                .0;
+            ws_send(
+                &mut socket,
+                json!({"type": "resume", "session": started["session"],
+                       "token": started["resume_token"], "after": last}),
+            )
+            .await;
+            continue;
+        };
+        match f["type"].as_str() {
+            Some("message") => take(n, &f, &mut last, &mut shown),
+            Some("resumed") => {
+                for l in f["history"].as_array().expect("history") {
+                    if l["from"] == "agent" {
+                        take(n, l, &mut last, &mut shown);
+                    } else {
+                        last = last.max(l["seq"].as_u64().expect("seq"));
+                    }
+                }
+            }
+            Some("error") if f["code"] == "too_slow" || f["code"] == "unavailable" => {}
+            Some("error") | Some("ended") | Some("unavailable") => panic!("visitor {n}: {f}"),
+            _ => {}
+        }
+    }
+    shown
 }
 
 /// Retries a creation while the server is overloaded (idempotent on its reference).
@@ -98,6 +220,18 @@ struct Journal {
     offered_to_bruno: HashSet<String>,
     notices: u64,
     noticed: HashSet<String>,
+    /// The agent's chat lines (message ids), per chat interaction, in journal order.
+    chat_lines: HashMap<String, Vec<String>>,
+}
+
+/// The first object in `v` (depth first) that has `key`.
+fn object_with<'a>(v: &'a Value, key: &str) -> Option<&'a serde_json::Map<String, Value>> {
+    match v {
+        Value::Object(m) if m.contains_key(key) => Some(m),
+        Value::Object(m) => m.values().find_map(|v| object_with(v, key)),
+        Value::Array(a) => a.iter().find_map(|v| object_with(v, key)),
+        _ => None,
+    }
 }
 
 fn journal(db: &std::path::Path) -> Journal {
@@ -124,7 +258,34 @@ fn journal(db: &std::path::Path) -> Journal {
         "SELECT interaction FROM journal WHERE kind = 'message_added' \
          AND payload LIKE '%\"notice\":\"completed\"%'",
     );
+    let mut chat_lines: HashMap<String, Vec<String>> = HashMap::new();
+    let mut chats = HashSet::new();
+    let mut stmt = conn
+        .prepare(
+            "SELECT interaction, payload FROM journal WHERE kind = 'message_added' ORDER BY seq",
+        )
+        .expect("prepare");
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .expect("query");
+    for row in rows {
+        let (interaction, payload) = row.expect("row");
+        let v: Value = serde_json::from_str(&payload).expect("payload");
+        let m = object_with(&v, "direction").expect("a message");
+        let id = m["id"].as_str().expect("id");
+        if m["direction"] == "inbound" && id.starts_with("chat:") {
+            chats.insert(interaction.clone());
+        }
+        if m["direction"] == "outbound" && chats.contains(&interaction) {
+            chat_lines
+                .entry(interaction)
+                .or_default()
+                .push(id.to_owned());
+        }
+    }
+    drop(stmt);
     Journal {
+        chat_lines,
         created: count("interaction_created"),
         completed: count("interaction_completed"),
         accepted: count("offer_accepted"),
@@ -141,15 +302,32 @@ fn journal(db: &std::path::Path) -> Journal {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_view_matches_the_journal_with_a_tiny_event_buffer() {
-    let (creations, emails) = sizes();
+    let (creations, emails, chat_lines) = sizes();
     let ws = Workspace::new();
-    let config = config_with(ws.path(), "[engine]\nevent_buffer = 4\n");
+    let config = config_with(
+        ws.path(),
+        "[engine]\nevent_buffer = 4\n[citizen]\nunstaffed_chats = \"wait\"\n",
+    );
     // No wrap-up in the tax queue: the agent takes the next email at once.
     let text = std::fs::read_to_string(&config).expect("config");
     assert!(text.contains("wrap_up_secs = 20"), "the demo's tax queue");
+    // David answers the chats (general) and takes no SMS (the SMS wait in general).
+    let david = "capacity = { voice = 1, email = 8, sms = 5, chat = 4 }";
+    assert!(text.contains(david), "the demo's david");
+    // Bruno answers the emails only.
+    let bruno = "capacity = { voice = 1, email = 5, sms = 0, chat = 2 }";
+    assert!(text.contains(bruno), "the demo's bruno");
     std::fs::write(
         &config,
-        text.replace("wrap_up_secs = 20", "wrap_up_secs = 0"),
+        text.replace("wrap_up_secs = 20", "wrap_up_secs = 0")
+            .replace(
+                david,
+                "capacity = { voice = 1, email = 8, sms = 0, chat = 4 }",
+            )
+            .replace(
+                bruno,
+                "capacity = { voice = 1, email = 5, sms = 0, chat = 0 }",
+            ),
     )
     .expect("config");
     let mut server = ws.start_with_config(&config);
@@ -194,6 +372,61 @@ async fn every_view_matches_the_journal_with_a_tiny_event_buffer() {
         (offered, desk, offers)
     });
 
+    // David writes the chat lines, to every visitor at once (a client per chat).
+    let per_chat = chat_lines / VISITORS;
+    let (mut chat_desk, mut chat_offers) = logged_in_agent(&ws, &server, "david").await;
+    let chat_agent = tokio::spawn(async move {
+        let mut writers = Vec::new();
+        while writers.len() < VISITORS {
+            let update = tokio::time::timeout(Duration::from_secs(120), chat_offers.message())
+                .await
+                .expect("a chat offer within 120 s")
+                .expect("the offer stream")
+                .expect("the offer stream open");
+            let Some(Update::Offer(offer)) = update.update else {
+                continue;
+            };
+            let id = offer.interaction.expect("interaction").id;
+            chat_desk
+                .accept(pb::InteractionAction {
+                    agent_id: String::new(),
+                    interaction_id: id.clone(),
+                })
+                .await
+                .expect("Accept a chat");
+            let mut desk = chat_desk.clone();
+            writers.push(tokio::spawn(async move {
+                for i in 0..per_chat {
+                    let req = pb::SendMessageRequest {
+                        interaction_id: id.clone(),
+                        text: format!("ligne {i}"),
+                        ..Default::default()
+                    };
+                    loop {
+                        match desk.send_message(req.clone()).await {
+                            Ok(_) => break,
+                            Err(s) if s.code() == Code::Unavailable => {
+                                tokio::time::sleep(Duration::from_millis(5)).await
+                            }
+                            Err(s) => panic!("SendMessage failed: {s:?}"),
+                        }
+                    }
+                }
+            }));
+        }
+        for w in writers {
+            w.await.expect("chat writer");
+        }
+        (chat_desk, chat_offers)
+    });
+    let http = server.http_addr;
+    let visitors: Vec<_> = (0..VISITORS)
+        .map(|n| {
+            let reconnect = (n == 0).then_some(per_chat / 2);
+            tokio::spawn(visitor(http, n, per_chat, reconnect))
+        })
+        .collect();
+
     // Creations from several clients at once: SMS in `general` (nobody logged in takes SMS)
     // and emails in `tax`.
     let mut tasks = Vec::new();
@@ -225,6 +458,20 @@ async fn every_view_matches_the_journal_with_a_tiny_event_buffer() {
         .expect("every email completed in time")
         .expect("agent task");
     eprintln!("completed after {:?}", started.elapsed());
+    let _chat_agent = tokio::time::timeout(Duration::from_secs(900), chat_agent)
+        .await
+        .expect("every chat line written in time")
+        .expect("chat agent task");
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    for v in visitors {
+        seen.push(
+            tokio::time::timeout(Duration::from_secs(300), v)
+                .await
+                .expect("every chat line shown in time")
+                .expect("visitor task"),
+        );
+    }
+    eprintln!("chat lines shown after {:?}", started.elapsed());
 
     // Every notice committed (the notices are a view: they catch up).
     let total = (creations + emails) as u64;
@@ -341,4 +588,15 @@ async fn every_view_matches_the_journal_with_a_tiny_event_buffer() {
     // One notice per completed email, none twice.
     assert_eq!(truth.notices, emails as u64);
     assert_eq!(truth.noticed.len(), emails);
+    // Each visitor was shown exactly its chat's agent lines, in journal order, once each.
+    assert_eq!(truth.chat_lines.len(), VISITORS, "one chat per visitor");
+    let mut journal_lines: Vec<Vec<String>> = truth.chat_lines.into_values().collect();
+    journal_lines.sort();
+    seen.sort();
+    assert_eq!(seen, journal_lines);
+    assert_eq!(
+        seen.iter().map(Vec::len).sum::<usize>(),
+        VISITORS * per_chat,
+        "every line written, none twice"
+    );
 }
