@@ -78,7 +78,9 @@ fn take(n: usize, l: &Value, last: &mut u64, shown: &mut Vec<String>) {
 
 /// One visitor: starts a chat, then reads the agent's lines until it has `lines` of them,
 /// reconnecting (with the last line it shows) when `reconnect_at` lines are in, or when the
-/// server closes it as too slow. Returns the ids of the lines shown, in order.
+/// server closes it as too slow. Returns the ids of the lines shown, in order; the socket
+/// stays open, read (pings answered) until the server stops (closing it would end the chat
+/// after the grace period).
 async fn visitor(
     http: SocketAddr,
     n: usize,
@@ -150,6 +152,7 @@ async fn visitor(
             _ => {}
         }
     }
+    tokio::spawn(async move { while let Some(Ok(_)) = socket.next().await {} });
     shown
 }
 
@@ -381,6 +384,50 @@ async fn every_view_matches_the_journal_with_a_tiny_event_buffer() {
         (offered, desk, offers)
     });
 
+    // An integrator's event stream, read slowly enough to fall behind: every event once, in
+    // journal order, none skipped (it catches up from the journal; it is never cut off).
+    let mut watch =
+        InteractionsClient::with_interceptor(server.new_channel(), Bearer::token(&int_token))
+            .watch_events(pb::WatchEventsRequest::default())
+            .await
+            .expect("WatchEvents")
+            .into_inner();
+    // Read up to the journal's end, once the test knows it.
+    let (target_tx, mut target) = tokio::sync::watch::channel(u64::MAX);
+    let watcher = tokio::spawn(async move {
+        let mut created = 0u64;
+        let mut last = 0u64;
+        let mut received = 0u64;
+        loop {
+            if last >= *target.borrow_and_update() {
+                break;
+            }
+            let event = tokio::select! {
+                m = tokio::time::timeout(Duration::from_secs(300), watch.message()) => match m {
+                    Ok(Ok(Some(e))) => e,
+                    Ok(Ok(None)) => panic!("WatchEvents ended"),
+                    Err(_) => panic!("WatchEvents silent for 300 s at {last}"),
+                    Ok(Err(s)) => panic!("WatchEvents cut off: {s:?}"),
+                },
+                _ = target.changed() => continue,
+            };
+            assert!(
+                last == 0 || event.seq == last + 1,
+                "event {} after {last}: none skipped",
+                event.seq
+            );
+            last = event.seq;
+            received += 1;
+            if event.kind == "interaction_created" {
+                created += 1;
+            }
+            if received % 4096 == 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        (created, last)
+    });
+
     // David writes the chat lines, to every visitor at once (a client per chat).
     let per_chat = chat_lines / VISITORS;
     let (mut chat_desk, mut chat_offers) = logged_in_agent(&ws, &server, "david").await;
@@ -556,7 +603,27 @@ async fn every_view_matches_the_journal_with_a_tiny_event_buffer() {
         .await
         .expect("body");
     let truth = journal(&db);
+    let journal_end = {
+        let conn =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .expect("open the journal read-only");
+        conn.query_row("SELECT max(seq) FROM journal", [], |r| r.get::<_, i64>(0))
+            .expect("max seq") as u64
+    };
+    target_tx.send_replace(journal_end);
+    let (watched_created, watched_last) = tokio::time::timeout(Duration::from_secs(600), watcher)
+        .await
+        .expect("the event stream drained")
+        .expect("watcher task");
     assert_eq!(server.terminate().code(), Some(0));
+    assert_eq!(
+        watched_created, truth.created,
+        "WatchEvents: every creation"
+    );
+    assert!(
+        watched_last >= journal_end,
+        "WatchEvents reached the journal's end"
+    );
 
     assert_eq!(truth.created, total);
     assert_eq!(truth.completed, emails as u64);

@@ -130,7 +130,21 @@ impl ViewHandle {
         Ok(())
     }
 
-    /// Waits until the view has ended (after the engine stopped).
+    /// Waits until the view has ended, without taking its task (so that [`ViewHandle::stop`]
+    /// may still be called meanwhile).
+    pub async fn ended(&self) {
+        let mut rx = self.applied.clone();
+        while rx.changed().await.is_ok() {}
+    }
+
+    /// Stops the view now (its reader went away: a client's stream).
+    pub async fn stop(&self) {
+        if let Some(task) = self.task.lock().await.take() {
+            task.abort();
+        }
+    }
+
+    /// Waits until the view has ended (after the engine stopped, or [`ViewHandle::stop`]).
     pub async fn finished(&self) {
         if let Some(task) = self.task.lock().await.take() {
             let _ = task.await;
