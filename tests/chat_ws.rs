@@ -675,4 +675,7 @@ async fn a_resumed_visitor_gets_exactly_the_lines_it_missed() {
         texts,
         ["Bonjour", "line 1", "line 2", "line 3", "line 4", "line 5", "line 6"]
     );
+    // The visitor's line carries its client id: a widget still waiting for its ack knows it.
+    assert_eq!(resumed["history"][0]["client_id"], "a");
+    assert!(resumed["history"][1].get("client_id").is_none());
 }

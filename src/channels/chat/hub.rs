@@ -662,6 +662,11 @@ impl ChatHub {
                     },
                     text: m.text.clone(),
                     at: e.at.0,
+                    client_id: if agent {
+                        None
+                    } else {
+                        m.meta.get("client_id").cloned()
+                    },
                 }
             })
             .collect())

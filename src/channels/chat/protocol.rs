@@ -75,6 +75,10 @@ pub struct ChatLine {
     pub text: String,
     /// When it was stored (Unix milliseconds).
     pub at: u64,
+    /// A visitor line's `client_id` (from its `message` frame): a line the widget still
+    /// waits the `ack` of is recognised, not shown twice nor sent again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// A frame the server sends to the visitor.
