@@ -3,13 +3,13 @@
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::core::{Command, EventKind, InteractionId, Message, MessageDirection, QueueId};
-use crate::engine::Engine;
+use crate::engine::{run_view, Engine, View, ViewBatch, ViewFailed};
 use crate::store::Role;
 
 use super::auth::caller;
@@ -250,89 +250,108 @@ impl Interactions for InteractionsService {
             .iter()
             .map(|s| interaction_id("interaction_ids", s))
             .collect::<Result<_, _>>()?;
-        // Subscribe first, then learn where the open interactions are: nothing falls between.
-        let mut events = self.engine.subscribe();
-        let mut queue_of: HashMap<InteractionId, QueueId> = if queues.is_empty() {
+        // Where the open interactions are, as of a sequence number the stream then follows
+        // from: nothing falls between, and the view runner reads back from the journal what
+        // the broadcast dropped (a slow client is never cut off, it catches up).
+        let (queue_of, after): (HashMap<InteractionId, QueueId>, u64) = self
+            .engine
+            .read_at(move |r| {
+                r.interactions()
+                    .into_iter()
+                    .map(|v| (v.spec.id, v.queue))
+                    .collect()
+            })
+            .await
+            .map_err(Status::from)?;
+        let queue_of = if queues.is_empty() {
             HashMap::new()
         } else {
-            self.engine
-                .read(|r| {
-                    r.interactions()
-                        .into_iter()
-                        .map(|v| (v.spec.id, v.queue))
-                        .collect()
-                })
-                .await
-                .map_err(Status::from)?
+            queue_of
         };
         let (tx, rx) = mpsc::channel::<Result<pb::Event, Status>>(256);
+        let view = Watcher {
+            queues,
+            ids,
+            queue_of,
+            tx: tx.clone(),
+        };
+        let handle = run_view(&self.engine, view, after);
         tokio::spawn(async move {
-            loop {
-                let batch = tokio::select! {
-                    batch = events.recv() => batch,
-                    _ = tx.closed() => break,
-                };
-                let batch = match batch {
-                    Ok(batch) => batch,
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        let _ = tx
-                            .send(Err(Status::aborted(format!(
-                                "this stream fell {missed} batches behind and was closed: \
-                                 reconnect and re-read the interactions you follow"
-                            ))))
-                            .await;
-                        break;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => {
-                        let _ = tx
-                            .send(Err(Status::unavailable("the server is shutting down")))
-                            .await;
-                        break;
-                    }
-                };
-                let base = batch.seq + 1 - batch.events.len() as u64;
-                for (i, event) in batch.events.iter().enumerate() {
-                    let interaction = event.kind.interaction();
-                    let mut queue = event_queue(&event.kind).cloned();
-                    if let Some(id) = interaction {
-                        match (&event.kind, &queue) {
-                            (EventKind::InteractionCreated { .. }, Some(q))
-                            | (EventKind::InteractionMoved { .. }, Some(q)) => {
-                                if !queues.is_empty() {
-                                    queue_of.insert(id, q.clone());
-                                }
-                            }
-                            _ => queue = queue_of.get(&id).cloned(),
-                        }
-                        if matches!(
-                            event.kind,
-                            EventKind::InteractionEnded { .. }
-                                | EventKind::WrapUpEnded { .. }
-                                | EventKind::InteractionCompleted {
-                                    wrap_up_until: None,
-                                    ..
-                                }
-                        ) {
-                            queue_of.remove(&id);
-                        }
-                    }
-                    if !ids.is_empty() && !interaction.is_some_and(|id| ids.contains(&id)) {
-                        continue;
-                    }
-                    if !queues.is_empty() && !queue.as_ref().is_some_and(|q| queues.contains(q)) {
-                        continue;
-                    }
-                    let message = event_pb(base + i as u64, event, queue.as_ref());
-                    if tx.send(Ok(message)).await.is_err() {
-                        return;
-                    }
-                }
+            tokio::select! {
+                _ = tx.closed() => handle.stop().await,
+                _ = handle.ended() => {}
             }
         });
         Ok(Response::new(super::auth::guard(
             credential,
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
+    }
+}
+
+/// One `WatchEvents` stream, as a view of committed events.
+struct Watcher {
+    queues: HashSet<QueueId>,
+    ids: HashSet<InteractionId>,
+    queue_of: HashMap<InteractionId, QueueId>,
+    tx: mpsc::Sender<Result<pb::Event, Status>>,
+}
+
+impl View for Watcher {
+    fn name(&self) -> &'static str {
+        "watch_events"
+    }
+
+    async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
+        for (seq, event) in batch.numbered() {
+            let interaction = event.kind.interaction();
+            let mut queue = event_queue(&event.kind).cloned();
+            if let Some(id) = interaction {
+                match (&event.kind, &queue) {
+                    (EventKind::InteractionCreated { .. }, Some(q))
+                    | (EventKind::InteractionMoved { .. }, Some(q)) => {
+                        if !self.queues.is_empty() {
+                            self.queue_of.insert(id, q.clone());
+                        }
+                    }
+                    _ => queue = self.queue_of.get(&id).cloned(),
+                }
+                if matches!(
+                    event.kind,
+                    EventKind::InteractionEnded { .. }
+                        | EventKind::WrapUpEnded { .. }
+                        | EventKind::InteractionCompleted {
+                            wrap_up_until: None,
+                            ..
+                        }
+                ) {
+                    self.queue_of.remove(&id);
+                }
+            }
+            if !self.ids.is_empty() && !interaction.is_some_and(|id| self.ids.contains(&id)) {
+                continue;
+            }
+            if !self.queues.is_empty() && !queue.as_ref().is_some_and(|q| self.queues.contains(q)) {
+                continue;
+            }
+            if self
+                .tx
+                .send(Ok(event_pb(seq, event, queue.as_ref())))
+                .await
+                .is_err()
+            {
+                // The client went away: the stream's task stops this view.
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self) {
+        let _ = self
+            .tx
+            .send(Err(Status::unavailable("the server is shutting down")))
+            .await;
     }
 }
 

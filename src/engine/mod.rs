@@ -55,7 +55,8 @@ use crate::store::{Ack, Erasure, Journal, Store, StoreConfig, StoreError, StoreH
 mod views;
 
 pub use views::{
-    run_view, run_view_from_now, View, ViewBatch, ViewFailed, ViewHandle, CATCH_UP_CHUNK,
+    run_view, run_view_from_now, run_wakeups, View, ViewBatch, ViewFailed, ViewHandle, Wakeups,
+    CATCH_UP_CHUNK,
 };
 
 /// Where time comes from (the engine's only clock; tests may inject their own).
@@ -127,33 +128,6 @@ pub enum EngineError {
     /// The database could not be opened, recovered or written.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// For subscribers that rescan the store after a checkpoint (the outbox, the survey task):
-/// waits up to `limit` for a committed batch holding an event that `wanted` picks, and returns
-/// true; a subscriber that fell behind returns at once too (its rescan catches up). Returns
-/// false when the engine has stopped (the subscription closed).
-pub async fn wait_for_event(
-    events: &mut broadcast::Receiver<Committed>,
-    limit: Duration,
-    wanted: impl Fn(&crate::core::EventKind) -> bool,
-) -> bool {
-    let sleep = tokio::time::sleep(limit);
-    tokio::pin!(sleep);
-    loop {
-        tokio::select! {
-            _ = &mut sleep => return true,
-            received = events.recv() => match received {
-                Ok(batch) => {
-                    if batch.events.iter().any(|e| wanted(&e.kind)) {
-                        return true;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => return true,
-                Err(broadcast::error::RecvError::Closed) => return false,
-            },
-        }
-    }
 }
 
 /// A group of events committed together, with the sequence number of the last one.

@@ -130,7 +130,21 @@ impl ViewHandle {
         Ok(())
     }
 
-    /// Waits until the view has ended (after the engine stopped).
+    /// Waits until the view has ended, without taking its task (so that [`ViewHandle::stop`]
+    /// may still be called meanwhile).
+    pub async fn ended(&self) {
+        let mut rx = self.applied.clone();
+        while rx.changed().await.is_ok() {}
+    }
+
+    /// Stops the view now (its reader went away: a client's stream).
+    pub async fn stop(&self) {
+        if let Some(task) = self.task.lock().await.take() {
+            task.abort();
+        }
+    }
+
+    /// Waits until the view has ended (after the engine stopped, or [`ViewHandle::stop`]).
     pub async fn finished(&self) {
         if let Some(task) = self.task.lock().await.take() {
             let _ = task.await;
@@ -362,4 +376,89 @@ fn to_batch(c: &Committed) -> ViewBatch {
         events: c.events.to_vec(),
         live: true,
     }
+}
+
+/// A view for the workers that keep their own durable checkpoint in the store and re-read the
+/// journal after it (the outbox, the survey task): it tells the worker that an event it cares
+/// about was committed. The runner owns the subscription, the lag (events missed by the
+/// broadcast are read back from the journal, so no wake-up is lost) and the shutdown.
+#[derive(Debug, Clone)]
+pub struct Wakeups {
+    notify: Arc<tokio::sync::Notify>,
+    finished: Arc<std::sync::atomic::AtomicBool>,
+    handle: ViewHandle,
+}
+
+impl Wakeups {
+    /// Waits up to `limit` for a committed event the worker cares about (one committed since
+    /// the previous call counts); returns false once the engine has stopped and every event
+    /// was handed over.
+    pub async fn wait(&self, limit: Duration) -> bool {
+        if self.finished.load(std::sync::atomic::Ordering::Acquire) {
+            return false;
+        }
+        let _ = tokio::time::timeout(limit, self.notify.notified()).await;
+        !self.finished.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The runner of the view (how far it got).
+    pub fn handle(&self) -> &ViewHandle {
+        &self.handle
+    }
+}
+
+struct Waker {
+    name: &'static str,
+    wanted: fn(&crate::core::EventKind) -> bool,
+    notify: Arc<tokio::sync::Notify>,
+    finished: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl View for Waker {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
+        if batch.events.iter().any(|e| (self.wanted)(&e.kind)) {
+            // A permit is kept when the worker is busy: the wake-up is not lost.
+            self.notify.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn rebuild(&mut self, engine: &Engine, _seq: u64) -> Result<u64, ViewFailed> {
+        // The worker re-reads the store from its own checkpoint: just wake it.
+        self.notify.notify_one();
+        Ok(engine.store().run(|s| s.last_committed_seq()).await?)
+    }
+
+    async fn finish(&mut self) {
+        self.finished
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.notify.notify_one();
+    }
+}
+
+/// Starts a [`Wakeups`] view named `name` on the events committed from now on (the worker
+/// reads what came before from its own checkpoint); `wanted` picks the events that wake it.
+pub async fn run_wakeups(
+    engine: &Engine,
+    name: &'static str,
+    wanted: fn(&crate::core::EventKind) -> bool,
+) -> Result<Wakeups, StoreError> {
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let view = Waker {
+        name,
+        wanted,
+        notify: notify.clone(),
+        finished: finished.clone(),
+    };
+    let handle = run_view_from_now(engine, view).await?;
+    Ok(Wakeups {
+        notify,
+        finished,
+        handle,
+    })
 }

@@ -47,12 +47,18 @@ pub use sms::SmsSender;
 
 use crate::config::Config;
 use crate::core::{EventKind, Message, MessageDirection, Timestamp};
-use crate::engine::{wait_for_event, Clock, Engine, SystemClock};
+use crate::engine::{run_wakeups, Clock, Engine, SystemClock};
 use crate::store::{Delivery, DeliveryChannel, DeliveryState, Store, StoreError, StoreHandle};
 
 /// The meta key that marks an SMS the opt-out handling itself sends (sent even to a number that
 /// opted out).
 pub const META_OPT_NOTICE: &str = "sms_opt_notice";
+
+/// The events that wake the outbox: an outbound message committed.
+fn outbound(e: &EventKind) -> bool {
+    matches!(e, EventKind::MessageAdded { message, .. }
+        if message.direction == MessageDirection::Outbound)
+}
 
 /// What a sender reports for a delivered message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -157,8 +163,21 @@ impl Outbox {
     }
 
     async fn run(self) {
-        // Subscribed before the first scan: a message committed in between wakes the loop.
-        let mut events = self.engine.subscribe();
+        // Started before the first scan: a message committed in between wakes the loop. The
+        // view runner owns the subscription, its lag and the shutdown; the checkpoint is the
+        // outbox's own, in the store.
+        let wakeups = loop {
+            match run_wakeups(&self.engine, "outbox", outbound).await {
+                Ok(w) => break w,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox: store failure, retrying in 5 s");
+                    if self.engine.is_stopped() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        };
         tracing::info!(
             email = self.email.is_some(),
             sms = self.sms.is_some(),
@@ -172,11 +191,7 @@ impl Outbox {
                     Duration::from_secs(5)
                 }
             };
-            let outbound = |e: &EventKind| {
-                matches!(e, EventKind::MessageAdded { message, .. }
-                    if message.direction == MessageDirection::Outbound)
-            };
-            if !wait_for_event(&mut events, idle, outbound).await {
+            if !wakeups.wait(idle).await {
                 tracing::info!("outbox stopped");
                 return;
             }

@@ -14,7 +14,7 @@ use tracing::Instrument;
 use crate::channels::chat::ChatHub;
 use crate::channels::email::intake::reference;
 use crate::core::{Channel, ContactId, EventKind, InteractionSpec, Message, MessageDirection};
-use crate::engine::{wait_for_event, EngineError};
+use crate::engine::{run_wakeups, EngineError};
 use crate::obs::page::Lang;
 use crate::store::{CompletedInteraction, ConversationEntry, SurveyQuestion, SurveyVia};
 
@@ -34,7 +34,21 @@ pub(super) fn spawn(surveys: Surveys, chat: Option<ChatHub>) -> JoinHandle<()> {
 }
 
 async fn run(surveys: Surveys, chat: Option<ChatHub>) {
-    let mut events = surveys.inner.engine.subscribe();
+    // The view runner owns the subscription, its lag and the shutdown; the checkpoint is the
+    // survey task's own, in the store (a wake-up missed by the broadcast is read back).
+    let completed = |e: &EventKind| matches!(e, EventKind::InteractionCompleted { .. });
+    let wakeups = loop {
+        match run_wakeups(&surveys.inner.engine, "surveys", completed).await {
+            Ok(w) => break w,
+            Err(e) => {
+                if surveys.inner.engine.is_stopped() {
+                    return;
+                }
+                tracing::warn!(error = %e, "surveys: store failure, retrying in 5 s");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    };
     tracing::info!("surveys started");
     loop {
         if surveys.inner.engine.is_stopped() {
@@ -48,8 +62,7 @@ async fn run(surveys: Surveys, chat: Option<ChatHub>) {
                 Duration::from_secs(5)
             }
         };
-        let completed = |e: &EventKind| matches!(e, EventKind::InteractionCompleted { .. });
-        if !wait_for_event(&mut events, wait, completed).await {
+        if !wakeups.wait(wait).await {
             tracing::info!("surveys stopped");
             return;
         }

@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::core::{
-    AgentId, AgentState, Channel, Command, ContactId, EndReason, Event, EventKind, InteractionId,
+    AgentId, AgentState, Channel, Command, ContactId, EndReason, EventKind, InteractionId,
     InteractionPhase, InteractionSpec, Message, MessageDirection, QueueId, Skill,
 };
 use crate::engine::{run_view, Engine, EngineError, View, ViewBatch, ViewFailed};
@@ -40,6 +40,9 @@ pub(super) type Outbox = mpsc::Sender<Outgoing>;
 
 /// Lines acknowledged per session that a resent `client_id` is recognised against.
 const REMEMBERED_ACKS: usize = 1000;
+
+/// Reads of the conversation at most when a socket resumes while lines keep coming.
+const MAX_REPLAY_READS: usize = 8;
 
 /// How long a completed chat's socket stays open for the survey question.
 const SURVEY_WAIT: Duration = Duration::from_secs(15);
@@ -70,6 +73,16 @@ struct Session {
     acked: HashMap<String, (String, u64)>,
     /// The place in line and expected wait last sent.
     last_position: Option<(usize, Option<u64>)>,
+    /// The journal sequence number of the last line the socket was given (or that the widget
+    /// said it shows, on `resume`): lines up to it are not sent again.
+    delivered: u64,
+    /// The highest sequence number of a line for the visitor that the hub has seen committed.
+    routed: u64,
+    /// A resumed socket is being given the lines it missed: live lines wait for that.
+    replaying: bool,
+    /// A line could not be queued for the socket (the visitor does not read fast enough): no
+    /// more lines go to it; it is closed as too slow, and its `resume` gets the rest.
+    stalled: bool,
 }
 
 impl Session {
@@ -78,6 +91,25 @@ impl Session {
             if outbox.try_send(Outgoing::Frame(frame)).is_err() {
                 tracing::warn!("chat visitor too slow to read: frame dropped");
             }
+        }
+    }
+
+    /// Sends the line committed at `seq` to the socket, unless it already has it or is being
+    /// replayed the lines it missed; lines go in journal order, none skipped, none twice.
+    fn send_line(&mut self, seq: u64, frame: ServerFrame) {
+        self.routed = self.routed.max(seq);
+        if seq <= self.delivered || self.replaying || self.stalled {
+            return;
+        }
+        let Some((_, outbox)) = &self.socket else {
+            return;
+        };
+        if outbox.try_send(Outgoing::Frame(frame)).is_ok() {
+            self.delivered = seq;
+        } else {
+            // The socket leaves as too slow; its `resume` carries on from `delivered`.
+            tracing::warn!("chat visitor too slow to read: lines held until it resumes");
+            self.stalled = true;
         }
     }
 
@@ -485,6 +517,10 @@ impl ChatHub {
             awaiting_survey: false,
             acked: HashMap::new(),
             last_position: None,
+            delivered: 0,
+            routed: 0,
+            replaying: false,
+            stalled: false,
         };
         let available = self.availability(&s.queue, language).await;
         if !available.live() {
@@ -506,13 +542,16 @@ impl ChatHub {
         Ok(session)
     }
 
-    /// Attaches a socket to an existing session and replays the conversation.
+    /// Attaches a socket to an existing session and sends it the lines after `after` (the
+    /// sequence number of the last line the widget shows; 0: the whole conversation), then
+    /// the live lines: each line once, in journal order.
     pub(super) async fn resume(
         &self,
         conn: u64,
         outbox: Outbox,
         session: &str,
         token: &str,
+        after: u64,
     ) -> Result<String, ServerFrame> {
         let (interaction, agent) = {
             let mut state = self.lock();
@@ -537,42 +576,83 @@ impl ChatHub {
             }
             s.epoch += 1;
             s.last_position = None;
+            // The widget's word: it shows the lines up to `after` (never past what exists).
+            s.delivered = after;
+            s.replaying = true;
+            s.stalled = false;
             (s.interaction, s.agent_name.clone())
         };
         self.inner.positions_dirty.store(true, Ordering::Relaxed);
-        let history = match interaction {
-            Some(id) => self.history(id).await,
-            None => Vec::new(),
-        };
-        let state = self.lock();
-        if let Some(s) = state.sessions.get(session) {
+        // The lines committed after `after`, read from the store until the read holds every
+        // line the hub has seen committed meanwhile (those wait while `replaying`).
+        let mut history: Vec<ChatLine> = Vec::new();
+        let mut since = after;
+        for _ in 0..MAX_REPLAY_READS {
+            if let Some(id) = interaction {
+                match self.history(id, since).await {
+                    Ok(lines) => history.extend(lines),
+                    Err(e) => {
+                        tracing::warn!(session, "chat history not read: {e}");
+                        self.disconnected(session, conn);
+                        return Err(ServerFrame::error(
+                            "unavailable",
+                            "the conversation could not be read: reconnect in a moment",
+                        ));
+                    }
+                }
+            }
+            since = history.last().map_or(since, |l| l.seq.max(since));
+            let mut state = self.lock();
+            let Some(s) = state
+                .sessions
+                .get_mut(session)
+                .filter(|s| s.socket.as_ref().is_some_and(|(c, _)| *c == conn))
+            else {
+                // Ended or resumed elsewhere meanwhile: that socket was told.
+                return Ok(session.to_owned());
+            };
+            if s.routed > since {
+                // A line was committed after the read: read again.
+                continue;
+            }
+            s.delivered = since;
+            s.replaying = false;
             s.send(ServerFrame::Resumed {
                 session: session.to_owned(),
                 agent,
                 history,
             });
+            tracing::info!(session, after, "chat resumed");
+            return Ok(session.to_owned());
         }
-        tracing::info!(session, "chat resumed");
-        Ok(session.to_owned())
+        tracing::warn!(
+            session,
+            "chat history kept changing: the visitor is asked to resume"
+        );
+        self.disconnected(session, conn);
+        Err(ServerFrame::error(
+            "unavailable",
+            "the conversation is busy: reconnect in a moment",
+        ))
     }
 
-    /// The conversation as lines for the visitor (empty if it cannot be read).
-    async fn history(&self, interaction: InteractionId) -> Vec<ChatLine> {
-        let entries = match transcript::read(&self.inner.engine, interaction).await {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(interaction_id = %interaction, "chat history not read: {e}");
-                return Vec::new();
-            }
-        };
+    /// The conversation's lines after `after` (a sequence number) for the visitor.
+    async fn history(
+        &self,
+        interaction: InteractionId,
+        after: u64,
+    ) -> Result<Vec<ChatLine>, crate::store::StoreError> {
+        let entries = transcript::read(&self.inner.engine, interaction).await?;
+        let entries: Vec<_> = entries.into_iter().filter(|e| e.seq > after).collect();
         let names = transcript::agent_names(&self.inner.engine, &entries).await;
-        entries
+        Ok(entries
             .iter()
             .filter(|e| !transcript::is_email_copy(&e.message))
             .map(|e| {
                 let m = &e.message;
                 let agent = m.direction == MessageDirection::Outbound;
                 ChatLine {
+                    seq: e.seq,
                     id: m.id.clone(),
                     from: if agent { "agent" } else { "visitor" },
                     name: if agent {
@@ -582,9 +662,14 @@ impl ChatHub {
                     },
                     text: m.text.clone(),
                     at: e.at.0,
+                    client_id: if agent {
+                        None
+                    } else {
+                        m.meta.get("client_id").cloned()
+                    },
                 }
             })
-            .collect()
+            .collect())
     }
 
     /// Checks that `conn` still owns `session`; the error is the frame to send before closing.
@@ -839,8 +924,8 @@ impl ChatHub {
     }
 
     /// Committed events about chat interactions, forwarded to their visitors.
-    async fn route(&self, events: &[Event]) {
-        if events.iter().any(|e| {
+    async fn route(&self, batch: &ViewBatch) {
+        if batch.events.iter().any(|e| {
             matches!(
                 e.kind,
                 EventKind::InteractionCreated { .. }
@@ -856,7 +941,7 @@ impl ChatHub {
         }) {
             self.inner.positions_dirty.store(true, Ordering::Relaxed);
         }
-        for event in events {
+        for (seq, event) in batch.numbered() {
             let Some(interaction) = event.kind.interaction() else {
                 continue;
             };
@@ -911,19 +996,23 @@ impl ChatHub {
                     if message.direction == MessageDirection::Outbound
                         && !transcript::is_email_copy(message) =>
                 {
-                    let state = self.lock();
-                    if let Some(s) = state.sessions.get(&session) {
+                    let mut state = self.lock();
+                    if let Some(s) = state.sessions.get_mut(&session) {
                         let from = match &message.agent {
                             Some(_) => s.agent_name.clone().unwrap_or_else(|| "Agent".into()),
                             None => "Guichet".into(),
                         };
                         s.send(ServerFrame::AgentTyping { typing: false });
-                        s.send(ServerFrame::Message {
-                            id: message.id.clone(),
-                            from,
-                            text: message.text.clone(),
-                            at: event.at.0,
-                        });
+                        s.send_line(
+                            seq,
+                            ServerFrame::Message {
+                                seq,
+                                id: message.id.clone(),
+                                from,
+                                text: message.text.clone(),
+                                at: event.at.0,
+                            },
+                        );
                     }
                 }
                 EventKind::InteractionCompleted { .. } => {
@@ -1335,7 +1424,7 @@ impl View for Follower {
     }
 
     async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
-        self.hub.route(&batch.events).await;
+        self.hub.route(&batch).await;
         Ok(())
     }
 

@@ -30,6 +30,11 @@ pub enum ClientFrame {
         session: String,
         /// The resume token given by `started`.
         token: String,
+        /// The journal sequence number (`seq`) of the last line the widget shows: only the
+        /// lines after it are sent back (none twice). Absent or 0: the whole conversation
+        /// (a page that reloaded shows nothing yet).
+        #[serde(default)]
+        after: Option<u64>,
     },
     /// A line written by the visitor.
     Message {
@@ -57,6 +62,9 @@ pub enum ClientFrame {
 /// One line of a conversation as replayed to the visitor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChatLine {
+    /// The journal sequence number of the line (increasing within a chat): the widget
+    /// sends the last one it shows with `resume`.
+    pub seq: u64,
     /// The message id.
     pub id: String,
     /// `visitor` or `agent`.
@@ -67,6 +75,10 @@ pub struct ChatLine {
     pub text: String,
     /// When it was stored (Unix milliseconds).
     pub at: u64,
+    /// A visitor line's `client_id` (from its `message` frame): a line the widget still
+    /// waits the `ack` of is recognised, not shown twice nor sent again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// A frame the server sends to the visitor.
@@ -82,13 +94,14 @@ pub enum ServerFrame {
         /// How long a disconnected session is kept, in seconds.
         grace_secs: u64,
     },
-    /// The session was resumed: the conversation so far.
+    /// The session was resumed: the lines the widget does not show yet.
     Resumed {
         /// The session id.
         session: String,
         /// The agent answering, if one has joined.
         agent: Option<String>,
-        /// Every line so far, oldest first.
+        /// Every line after the `after` of `resume` (the whole conversation without it),
+        /// oldest first.
         history: Vec<ChatLine>,
     },
     /// The chat waits for an agent.
@@ -136,6 +149,9 @@ pub enum ServerFrame {
     },
     /// A line from the agent.
     Message {
+        /// The journal sequence number of the line: the widget sends the last one it shows
+        /// with `resume`, and gets only the lines after it.
+        seq: u64,
         /// The message id.
         id: String,
         /// The agent's display name.

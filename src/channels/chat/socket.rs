@@ -351,8 +351,18 @@ async fn handle(
                 .await
                 .map(|s| *session = Some(s))
         }
-        (None, ClientFrame::Resume { session: s, token }) => {
-            match hub.resume(conn, tx.clone(), &s, &token).await {
+        (
+            None,
+            ClientFrame::Resume {
+                session: s,
+                token,
+                after,
+            },
+        ) => {
+            match hub
+                .resume(conn, tx.clone(), &s, &token, after.unwrap_or(0))
+                .await
+            {
                 Ok(s) => {
                     *session = Some(s);
                     Ok(())
