@@ -149,11 +149,10 @@ impl VoiceSessions {
     }
 }
 
-/// Deletes the saved states of calls from `caller` (GDPR erasure of a contact): `database` is
-/// `guichet.db`'s path, the sessions file is beside it (nothing to do when there is none).
-/// Returns how many rows were deleted.
-pub(crate) fn erase_caller(database: &Path, caller: &str) -> Result<usize, StoreError> {
-    let dir = database.parent().unwrap_or_else(|| Path::new("."));
+/// Deletes the saved states of calls from `caller` (GDPR erasure of a contact): `dir` is the
+/// directory of the sessions file (nothing to do when there is none). Returns how many rows
+/// were deleted.
+pub(crate) fn erase_caller(dir: &Path, caller: &str) -> Result<usize, StoreError> {
     let path = dir.join(VOICE_SESSIONS_FILE);
     if !path.exists() {
         return Ok(0);
