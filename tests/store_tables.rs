@@ -465,6 +465,41 @@ fn tables(store: &Store) {
         Some((false, "SM2".into()))
     );
 
+    // Calls inside a phone menu: a batch replaces and deletes, a sweep forgets the old ones.
+    store
+        .put_voice_sessions(
+            &[
+                ("twilio:CA1".into(), Some("{\"turn\":1}".into())),
+                ("twilio:CA2".into(), Some("{\"turn\":1}".into())),
+            ],
+            T0,
+        )
+        .expect("put");
+    store
+        .put_voice_sessions(
+            &[
+                ("twilio:CA1".into(), Some("{\"turn\":2}".into())),
+                ("twilio:CA2".into(), None),
+            ],
+            T0.plus_secs(10),
+        )
+        .expect("put again");
+    assert_eq!(
+        store.voice_session("twilio:CA1").expect("CA1"),
+        Some("{\"turn\":2}".into()),
+        "{name}"
+    );
+    assert_eq!(store.voice_session("twilio:CA2").expect("CA2"), None);
+    assert_eq!(
+        store.sweep_voice_sessions(T0.plus_secs(5)).expect("sweep"),
+        0
+    );
+    assert_eq!(
+        store.sweep_voice_sessions(T0.plus_secs(11)).expect("sweep"),
+        1,
+        "{name}"
+    );
+
     journal.shutdown().expect("shutdown");
 }
 
@@ -582,6 +617,22 @@ fn erasure(store: &Store) {
         .record_survey_sent(&camille, &ended, now)
         .expect("survey sent");
     assert!(!store.may_survey(&camille, now, 86_400_000).expect("asked"));
+    // camille also calls and is in a phone menu; so is someone else.
+    store
+        .put_voice_sessions(
+            &[
+                (
+                    "twilio:CAc".into(),
+                    Some(r#"{"from":"camille","turn":1}"#.into()),
+                ),
+                (
+                    "twilio:CAx".into(),
+                    Some(r#"{"from":"+33699999999","turn":1}"#.into()),
+                ),
+            ],
+            now,
+        )
+        .expect("calls in a menu");
 
     // dora waits: refused, nothing changed.
     let dora = ContactId::new("dora");

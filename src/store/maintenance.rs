@@ -191,15 +191,17 @@ pub(crate) trait ErasureTx {
         contact: &str,
     ) -> Result<Vec<(i64, Option<String>, String)>, StoreError>;
     /// `(seq, kind, interaction, payload)` of the closing events after `after`.
-    fn closings(
-        &mut self,
-        after: i64,
-    ) -> Result<Vec<(i64, String, Option<String>, String)>, StoreError>;
+    fn closings(&mut self, after: i64) -> Result<Vec<ClosingRow>, StoreError>;
     /// Runs an `UPDATE ... SET payload = $1 ... WHERE seq = $2`.
     fn rewrite(&mut self, sql: &str, payload: &str, seq: i64) -> Result<(), StoreError>;
     /// Runs a statement taking the contact as `$1`.
     fn by_contact(&mut self, sql: &str, contact: &str) -> Result<(), StoreError>;
+    /// `(call, state)` of every call inside a phone menu.
+    fn voice_calls(&mut self) -> Result<Vec<(String, String)>, StoreError>;
 }
+
+/// `(seq, kind, interaction, payload)` of an event that may close an interaction.
+pub(crate) type ClosingRow = (i64, String, Option<String>, String);
 
 /// The one parameter of an [`ErasureTx::pairs`] query.
 pub(crate) enum Param<'a> {
@@ -366,6 +368,12 @@ pub(crate) fn erase_in(tx: &mut dyn ErasureTx, contact: &ContactId) -> Result<Er
     for sql in q::SURVEYS {
         tx.by_contact(sql, contact.as_str())?;
     }
+    // Calls of the contact still in a menu (their state holds the caller's number).
+    for (call, state) in tx.voice_calls()? {
+        if super::voice::is_from(&state, contact.as_str()) {
+            tx.by_contact(super::voice::sql::DELETE, &call)?;
+        }
+    }
     Ok(erasure)
 }
 
@@ -409,10 +417,7 @@ impl ErasureTx for SqliteErasure<'_> {
         rows.collect::<Result<_, _>>().at(self.path)
     }
 
-    fn closings(
-        &mut self,
-        after: i64,
-    ) -> Result<Vec<(i64, String, Option<String>, String)>, StoreError> {
+    fn closings(&mut self, after: i64) -> Result<Vec<ClosingRow>, StoreError> {
         let mut stmt = self.tx.prepare_cached(erase_sql::CLOSINGS).at(self.path)?;
         let rows = stmt
             .query_map(params![after], |r| {
@@ -432,6 +437,17 @@ impl ErasureTx for SqliteErasure<'_> {
         self.tx.execute(sql, params![contact]).at(self.path)?;
         Ok(())
     }
+
+    fn voice_calls(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(super::voice::sql::ALL)
+            .at(self.path)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .at(self.path)?;
+        rows.collect::<Result<_, _>>().at(self.path)
+    }
 }
 
 /// Erases `contact` from the journal and the snapshots, in one transaction (see
@@ -447,8 +463,5 @@ pub(crate) fn erase_contact(
     let mut erasure = SqliteErasure { tx, path };
     let erased = erase_in(&mut erasure, contact)?;
     erasure.tx.commit().at(path)?;
-    // Calls of the contact still in a menu (their own file; they hold the caller's number).
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    super::voice::erase_caller(dir, contact.as_str())?;
     Ok(erased)
 }

@@ -8,7 +8,7 @@
 //! `synchronous_commit = on`, `COMMIT` returns once the write-ahead log is flushed, so an
 //! acknowledged event survives a crash of the server too.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use postgres::types::ToSql;
 use postgres::{Client, Statement, Transaction};
@@ -16,7 +16,7 @@ use postgres::{Client, Statement, Transaction};
 use crate::core::ContactId;
 
 use super::super::codec::{seq_from_sql, seq_to_sql, Row};
-use super::super::maintenance::{erase_in, erase_sql, Erasure, ErasureTx, Param};
+use super::super::maintenance::{erase_in, erase_sql, ClosingRow, Erasure, ErasureTx, Param};
 use super::super::writer::{JournalBackend, SNAPSHOTS_KEPT};
 use super::super::StoreError;
 use super::connect::{pg_error, Target};
@@ -32,8 +32,6 @@ pub(crate) struct PgJournal {
     pub(crate) client: Client,
     pub(crate) target: Target,
     pub(crate) insert: Option<Statement>,
-    /// The node's data directory (its `voice-sessions.db`).
-    pub(crate) data_dir: PathBuf,
 }
 
 /// PostgreSQL's side of an erasure: a transaction on the writer's connection (see
@@ -80,10 +78,7 @@ impl ErasureTx for PgErasure<'_> {
             .collect())
     }
 
-    fn closings(
-        &mut self,
-        after: i64,
-    ) -> Result<Vec<(i64, String, Option<String>, String)>, StoreError> {
+    fn closings(&mut self, after: i64) -> Result<Vec<ClosingRow>, StoreError> {
         let rows = self.query(erase_sql::CLOSINGS, &[&after])?;
         Ok(rows
             .iter()
@@ -103,6 +98,11 @@ impl ErasureTx for PgErasure<'_> {
             .execute(sql, &[&contact])
             .map_err(|e| pg_error(self.target, e))?;
         Ok(())
+    }
+
+    fn voice_calls(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self.query(super::super::voice::sql::ALL, &[])?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }
 
@@ -213,8 +213,6 @@ impl JournalBackend for PgJournal {
         };
         let erased = erase_in(&mut erasure, contact)?;
         erasure.tx.commit().map_err(err)?;
-        // Calls of the contact still in a menu: the node's own file.
-        super::super::voice::erase_caller(&self.data_dir, contact.as_str())?;
         Ok(erased)
     }
 

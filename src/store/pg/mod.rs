@@ -346,7 +346,6 @@ impl PgStore {
                 client,
                 target: self.target().clone(),
                 insert: None,
-                data_dir: self.config.data_dir.clone(),
             }),
             self.target().as_path(),
             &self.config,
