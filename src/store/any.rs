@@ -50,6 +50,13 @@ impl Store {
             Backend::Postgres => off_runtime(|| PgStore::open(config)).map(Store::from),
         }
         .and_then(|store| {
+            // On PostgreSQL too the node's data directory holds the first admin token and the
+            // demo passwords (docs/storage.md): created if missing, as SQLite's is.
+            let dir = &store.config().data_dir;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.clone(),
+                source,
+            })?;
             // Calls in a phone menu from a version before 12 (a file of the node's).
             super::voice::import_legacy(&store)?;
             Ok(store)
