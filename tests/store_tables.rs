@@ -24,73 +24,96 @@ fn id() -> InteractionId {
 }
 
 /// Queue, agent, an email interaction answered, a message each way, completed.
-fn journal_day(journal: &Journal) {
-    let mut router = Router::new();
-    let mut acks: Vec<Ack<u64>> = Vec::new();
-    let mut now = T0;
-    let mut run = |now: Timestamp, command: Command, acks: &mut Vec<Ack<u64>>| {
-        let mut events = router.tick(now);
+/// A router whose events go to a journal (queue `benefits`, agent alice logged in), and the
+/// acknowledgements to wait for.
+struct Day<'a> {
+    router: Router,
+    acks: Vec<Ack<u64>>,
+    journal: &'a Journal,
+}
+
+impl<'a> Day<'a> {
+    fn open(journal: &'a Journal) -> Day<'a> {
+        let mut day = Day {
+            router: Router::new(),
+            acks: Vec::new(),
+            journal,
+        };
+        day.run(
+            T0,
+            Command::UpsertQueue {
+                config: QueueConfig::new("benefits"),
+            },
+        );
+        day.run(
+            T0,
+            Command::UpsertAgent {
+                config: AgentConfig::new("alice").with_skill("benefits", 3),
+            },
+        );
+        day.run(
+            T0,
+            Command::Login {
+                agent: AgentId::from("alice"),
+            },
+        );
+        day
+    }
+
+    fn run(&mut self, now: Timestamp, command: Command) {
+        let mut events = self.router.tick(now);
         events.extend(
-            router
+            self.router
                 .handle(now, command.clone())
                 .unwrap_or_else(|e| panic!("{command:?}: {e}")),
         );
-        acks.push(journal.append(events).expect("append"));
-    };
+        self.acks.push(self.journal.append(events).expect("append"));
+    }
+
+    /// Waits for every commit; returns the router.
+    fn wait(self) -> Router {
+        for ack in self.acks {
+            ack.blocking_recv()
+                .expect("writer alive")
+                .expect("committed");
+        }
+        self.router
+    }
+}
+
+fn journal_day(journal: &Journal) {
+    let mut day = Day::open(journal);
+    let mut now = T0;
     let agent = AgentId::from("alice");
-    run(
-        now,
-        Command::UpsertQueue {
-            config: QueueConfig::new("benefits"),
-        },
-        &mut acks,
-    );
-    run(
-        now,
-        Command::UpsertAgent {
-            config: AgentConfig::new("alice").with_skill("benefits", 3),
-        },
-        &mut acks,
-    );
-    run(
-        now,
-        Command::Login {
-            agent: agent.clone(),
-        },
-        &mut acks,
-    );
     let mut spec = InteractionSpec::new(id(), Channel::Email, "benefits");
     spec.contact = Some(ContactId::new("camille@example.org"));
-    run(now, Command::CreateInteraction { spec }, &mut acks);
+    day.run(now, Command::CreateInteraction { spec });
     now = now.plus_secs(5);
-    run(
+    day.run(
         now,
         Command::Accept {
             interaction: id(),
             agent: agent.clone(),
         },
-        &mut acks,
     );
-    run(
+    day.run(
         now,
         Command::AddMessage {
             interaction: id(),
             message: Message::new("m-in", MessageDirection::Inbound, "Bonjour"),
         },
-        &mut acks,
     );
     let mut reply = Message::new("m-out", MessageDirection::Outbound, "Voici la réponse");
     reply.agent = Some(agent.clone());
-    run(
+    day.run(
         now,
         Command::AddMessage {
             interaction: id(),
             message: reply,
         },
-        &mut acks,
     );
     now = now.plus_secs(60);
-    run(
+    day.run(
         now,
         Command::Complete {
             interaction: id(),
@@ -98,13 +121,8 @@ fn journal_day(journal: &Journal) {
             wrap_up_code: Some("resolved".into()),
             notes: None,
         },
-        &mut acks,
     );
-    for ack in acks {
-        ack.blocking_recv()
-            .expect("writer alive")
-            .expect("committed");
-    }
+    day.wait();
 }
 
 fn tables(store: &Store) {
@@ -525,40 +543,9 @@ fn every_table_on_postgres() {
 fn erasure(store: &Store) {
     let name = format!("{:?}", store.backend());
     let journal = store.start_journal().expect("journal");
-    let mut router = Router::new();
+    let mut day = Day::open(&journal);
     let mut now = T0;
-    let mut acks: Vec<Ack<u64>> = Vec::new();
-    let mut run = |now: Timestamp, command: Command, acks: &mut Vec<Ack<u64>>| {
-        let mut events = router.tick(now);
-        events.extend(
-            router
-                .handle(now, command.clone())
-                .unwrap_or_else(|e| panic!("{command:?}: {e}")),
-        );
-        acks.push(journal.append(events).expect("append"));
-    };
     let agent = AgentId::from("alice");
-    run(
-        now,
-        Command::UpsertQueue {
-            config: QueueConfig::new("benefits"),
-        },
-        &mut acks,
-    );
-    run(
-        now,
-        Command::UpsertAgent {
-            config: AgentConfig::new("alice").with_skill("benefits", 3),
-        },
-        &mut acks,
-    );
-    run(
-        now,
-        Command::Login {
-            agent: agent.clone(),
-        },
-        &mut acks,
-    );
     let ended = InteractionId::from_u128(1);
     let waiting = InteractionId::from_u128(2);
     for (interaction, contact) in [(ended, "camille"), (waiting, "dora")] {
@@ -567,18 +554,17 @@ fn erasure(store: &Store) {
         spec.attributes
             .insert("secret", format!("case-of-{contact}"));
         spec.external_ref = Some(format!("REF-{contact}").into());
-        run(now, Command::CreateInteraction { spec }, &mut acks);
+        day.run(now, Command::CreateInteraction { spec });
     }
     now = now.plus_secs(5);
-    run(
+    day.run(
         now,
         Command::Accept {
             interaction: ended,
             agent: agent.clone(),
         },
-        &mut acks,
     );
-    run(
+    day.run(
         now,
         Command::AddMessage {
             interaction: ended,
@@ -588,10 +574,9 @@ fn erasure(store: &Store) {
                 "camille's own words",
             ),
         },
-        &mut acks,
     );
     now = now.plus_secs(60);
-    run(
+    day.run(
         now,
         Command::Complete {
             interaction: ended,
@@ -599,13 +584,8 @@ fn erasure(store: &Store) {
             wrap_up_code: Some("resolved".into()),
             notes: Some("notes about camille".into()),
         },
-        &mut acks,
     );
-    for ack in acks {
-        ack.blocking_recv()
-            .expect("writer alive")
-            .expect("committed");
-    }
+    let router = day.wait();
     journal
         .snapshot(router.snapshot())
         .expect("snapshot")
