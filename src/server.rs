@@ -177,12 +177,16 @@ pub async fn serve(
             .await?;
     let limit = config.server.max_message_bytes;
 
-    let links = crate::http::attachments::AttachmentLinks::from_store(
-        engine.store(),
+    let secret = engine
+        .store()
+        .run(|s| s.signing_secret(crate::store::ATTACHMENT_LINKS))
+        .await
+        .map_err(|e| ServeError::Engine(EngineError::Store(e)))?;
+    let links = crate::http::attachments::AttachmentLinks::new(
+        secret,
         &public_base,
         config.server.attachment_link_secs,
-    )
-    .map_err(|e| ServeError::Engine(EngineError::Store(e)))?;
+    );
     let desktop = InterceptedService::new(
         proto::agent_desktop_server::AgentDesktopServer::new(
             DesktopService::new(engine.clone(), hub, history.clone())

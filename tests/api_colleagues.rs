@@ -136,14 +136,11 @@ async fn an_agent_sees_its_queues_colleagues_and_only_its_own_answers() {
         Duration::from_secs(20),
         "the survey question is recorded",
         || {
-            let conn = rusqlite::Connection::open(ws.data_dir().join("guichet.db")).expect("db");
-            let token = conn
-                .query_row(
-                    "SELECT token FROM survey_questions WHERE interaction = ?1",
-                    [&id],
-                    |r| r.get(0),
-                )
-                .ok();
+            let interaction: guichet::core::InteractionId = id.parse().expect("interaction id");
+            let token = ws
+                .with_store(|s| s.survey_question_of(interaction))
+                .expect("read the survey question")
+                .map(|q| q.token);
             async move { token }
         },
     )

@@ -10,19 +10,10 @@ use api_common::{next, Workspace};
 use guichet::api::proto as pb;
 use pb::offer_update::Update;
 
-/// The journal rows of `kind` for `interaction`, as JSON.
+/// The journal rows of `kind` for `interaction`, as JSON (read through the store, on either
+/// backend).
 fn rows(ws: &Workspace, interaction: &str, kind: &str) -> Vec<serde_json::Value> {
-    let conn = rusqlite::Connection::open(ws.data_dir().join("guichet.db")).expect("db");
-    let mut select = conn
-        .prepare("SELECT payload FROM journal WHERE interaction = ?1 AND kind = ?2 ORDER BY seq")
-        .unwrap();
-    select
-        .query_map(rusqlite::params![interaction, kind], |r| {
-            r.get::<_, String>(0)
-        })
-        .unwrap()
-        .map(|p| serde_json::from_str(&p.unwrap()).unwrap())
-        .collect()
+    ws.journal_payloads(interaction, kind)
 }
 
 async fn next_offer(offers: &mut tonic::Streaming<pb::OfferUpdate>) -> pb::Offer {

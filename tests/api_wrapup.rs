@@ -93,19 +93,10 @@ async fn answered_call(
     (desk, id)
 }
 
-/// The journal rows of `kind` for `interaction`, as JSON.
+/// The journal rows of `kind` for `interaction`, as JSON (read through the store, on either
+/// backend).
 fn rows(ws: &Workspace, interaction: &str, kind: &str) -> Vec<serde_json::Value> {
-    let conn = rusqlite::Connection::open(ws.data_dir().join("guichet.db")).expect("db");
-    let mut select = conn
-        .prepare("SELECT payload FROM journal WHERE interaction = ?1 AND kind = ?2 ORDER BY seq")
-        .unwrap();
-    select
-        .query_map(rusqlite::params![interaction, kind], |r| {
-            r.get::<_, String>(0)
-        })
-        .unwrap()
-        .map(|p| serde_json::from_str(&p.unwrap()).unwrap())
-        .collect()
+    ws.journal_payloads(interaction, kind)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

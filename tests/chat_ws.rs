@@ -552,18 +552,19 @@ async fn the_survey_is_asked_in_the_widget_and_answered_on_its_page() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("JSON");
     assert_eq!(body["status"], "recorded");
-    let conn = rusqlite::Connection::open_with_flags(
-        ws.data_dir().join("guichet.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open the database");
-    let (score, agent, channel): (u8, String, String) = conn
-        .query_row(
-            "SELECT score, agent, channel FROM survey_answers WHERE interaction = ?1",
-            [&reference],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+    let interaction: guichet::core::InteractionId = reference.parse().expect("interaction id");
+    let stored = ws
+        .with_store(|s| s.survey_answer(&interaction))
+        .expect("read the answer")
         .expect("the answer is stored");
+    let (score, agent, channel) = (
+        stored.score,
+        stored
+            .agent
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default(),
+        stored.channel.as_str().to_owned(),
+    );
     assert_eq!(
         (score, agent.as_str(), channel.as_str()),
         (5, "david", "chat")

@@ -62,7 +62,7 @@ fn user_cli(ws: &Workspace, args: &[&str], stdin: &str) -> std::process::Output 
         .arg("user")
         .args(args)
         .arg("--config")
-        .arg(demo_config())
+        .arg(api_common::backend_config(&ws.data_dir(), &demo_config()))
         .arg("--data-dir")
         .arg(ws.data_dir())
         .stdin(Stdio::piped())
@@ -318,9 +318,8 @@ async fn sessions_expire_survive_a_restart_and_end_when_the_person_is_disabled()
         .expect("david signs in");
 
     // A session about to expire, opened through the store beside the running server.
-    let store =
-        guichet::store::Store::open_shared(&guichet::store::StoreConfig::new(ws.data_dir()))
-            .expect("store opened beside the server");
+    let store = guichet::store::Store::open_shared(&ws.store_config())
+        .expect("store opened beside the server");
     let emma = store
         .user_credentials("emma")
         .expect("read")

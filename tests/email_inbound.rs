@@ -65,54 +65,25 @@ fn interaction_in(reply: &str) -> String {
         .to_owned()
 }
 
-/// Reads the journal (the server keeps running: SQLite WAL lets readers in).
-fn db(ws: &Workspace) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(
-        ws.data_dir().join("guichet.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open the database")
-}
-
-/// Every stored message of an interaction: (id, message JSON), in order.
+/// Every stored message of an interaction: (id, message JSON), in order (read through the
+/// store, on either backend).
 fn messages(ws: &Workspace, interaction: &str) -> Vec<(String, serde_json::Value)> {
-    let conn = db(ws);
-    let mut stmt = conn
-        .prepare(
-            "SELECT message, payload FROM journal WHERE interaction = ?1 \
-             AND kind = 'message_added' ORDER BY seq",
-        )
-        .expect("prepare");
-    stmt.query_map([interaction], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })
-    .expect("query")
-    .map(|r| {
-        let (id, payload) = r.expect("row");
-        let v: serde_json::Value = serde_json::from_str(&payload).expect("JSON payload");
-        (id, v["message"].clone())
-    })
-    .collect()
+    ws.journal()
+        .into_iter()
+        .filter(|r| r.kind == "message_added" && r.interaction.as_deref() == Some(interaction))
+        .map(|r| (r.message.unwrap_or_default(), r.payload["message"].clone()))
+        .collect()
 }
 
 fn count(ws: &Workspace, kind: &str) -> i64 {
-    db(ws)
-        .query_row(
-            "SELECT count(*) FROM journal WHERE kind = ?1",
-            [kind],
-            |r| r.get(0),
-        )
-        .expect("count")
+    ws.journal().iter().filter(|r| r.kind == kind).count() as i64
 }
 
 fn created_payload(ws: &Workspace, interaction: &str) -> String {
-    db(ws)
-        .query_row(
-            "SELECT payload FROM journal WHERE interaction = ?1 AND kind = 'interaction_created'",
-            [interaction],
-            |r| r.get(0),
-        )
+    ws.journal_payloads(interaction, "interaction_created")
+        .first()
         .expect("interaction_created row")
+        .to_string()
 }
 
 fn meta<'a>(m: &'a serde_json::Value, key: &str) -> &'a str {

@@ -135,19 +135,12 @@ async fn conversation(
         .messages
 }
 
-/// The outbox row of a message, read from the server's database (state, last error).
+/// The outbox row of a message, read through the server's store (state, last error), on
+/// either backend.
 fn outbox_state(ws: &Workspace, message: &str) -> Option<(String, Option<String>)> {
-    let conn = rusqlite::Connection::open_with_flags(
-        ws.data_dir().join("guichet.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .ok()?;
-    conn.query_row(
-        "SELECT state, last_error FROM outbox WHERE message = ?1",
-        [message],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .ok()
+    ws.with_store(|s| s.outbox_delivery(message))
+        .ok()?
+        .map(|d| (d.state.as_str().to_owned(), d.last_error))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

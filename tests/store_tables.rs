@@ -24,73 +24,96 @@ fn id() -> InteractionId {
 }
 
 /// Queue, agent, an email interaction answered, a message each way, completed.
-fn journal_day(journal: &Journal) {
-    let mut router = Router::new();
-    let mut acks: Vec<Ack<u64>> = Vec::new();
-    let mut now = T0;
-    let mut run = |now: Timestamp, command: Command, acks: &mut Vec<Ack<u64>>| {
-        let mut events = router.tick(now);
+/// A router whose events go to a journal (queue `benefits`, agent alice logged in), and the
+/// acknowledgements to wait for.
+struct Day<'a> {
+    router: Router,
+    acks: Vec<Ack<u64>>,
+    journal: &'a Journal,
+}
+
+impl<'a> Day<'a> {
+    fn open(journal: &'a Journal) -> Day<'a> {
+        let mut day = Day {
+            router: Router::new(),
+            acks: Vec::new(),
+            journal,
+        };
+        day.run(
+            T0,
+            Command::UpsertQueue {
+                config: QueueConfig::new("benefits"),
+            },
+        );
+        day.run(
+            T0,
+            Command::UpsertAgent {
+                config: AgentConfig::new("alice").with_skill("benefits", 3),
+            },
+        );
+        day.run(
+            T0,
+            Command::Login {
+                agent: AgentId::from("alice"),
+            },
+        );
+        day
+    }
+
+    fn run(&mut self, now: Timestamp, command: Command) {
+        let mut events = self.router.tick(now);
         events.extend(
-            router
+            self.router
                 .handle(now, command.clone())
                 .unwrap_or_else(|e| panic!("{command:?}: {e}")),
         );
-        acks.push(journal.append(events).expect("append"));
-    };
+        self.acks.push(self.journal.append(events).expect("append"));
+    }
+
+    /// Waits for every commit; returns the router.
+    fn wait(self) -> Router {
+        for ack in self.acks {
+            ack.blocking_recv()
+                .expect("writer alive")
+                .expect("committed");
+        }
+        self.router
+    }
+}
+
+fn journal_day(journal: &Journal) {
+    let mut day = Day::open(journal);
+    let mut now = T0;
     let agent = AgentId::from("alice");
-    run(
-        now,
-        Command::UpsertQueue {
-            config: QueueConfig::new("benefits"),
-        },
-        &mut acks,
-    );
-    run(
-        now,
-        Command::UpsertAgent {
-            config: AgentConfig::new("alice").with_skill("benefits", 3),
-        },
-        &mut acks,
-    );
-    run(
-        now,
-        Command::Login {
-            agent: agent.clone(),
-        },
-        &mut acks,
-    );
     let mut spec = InteractionSpec::new(id(), Channel::Email, "benefits");
     spec.contact = Some(ContactId::new("camille@example.org"));
-    run(now, Command::CreateInteraction { spec }, &mut acks);
+    day.run(now, Command::CreateInteraction { spec });
     now = now.plus_secs(5);
-    run(
+    day.run(
         now,
         Command::Accept {
             interaction: id(),
             agent: agent.clone(),
         },
-        &mut acks,
     );
-    run(
+    day.run(
         now,
         Command::AddMessage {
             interaction: id(),
             message: Message::new("m-in", MessageDirection::Inbound, "Bonjour"),
         },
-        &mut acks,
     );
     let mut reply = Message::new("m-out", MessageDirection::Outbound, "Voici la réponse");
     reply.agent = Some(agent.clone());
-    run(
+    day.run(
         now,
         Command::AddMessage {
             interaction: id(),
             message: reply,
         },
-        &mut acks,
     );
     now = now.plus_secs(60);
-    run(
+    day.run(
         now,
         Command::Complete {
             interaction: id(),
@@ -98,13 +121,8 @@ fn journal_day(journal: &Journal) {
             wrap_up_code: Some("resolved".into()),
             notes: None,
         },
-        &mut acks,
     );
-    for ack in acks {
-        ack.blocking_recv()
-            .expect("writer alive")
-            .expect("committed");
-    }
+    day.wait();
 }
 
 fn tables(store: &Store) {
@@ -465,6 +483,41 @@ fn tables(store: &Store) {
         Some((false, "SM2".into()))
     );
 
+    // Calls inside a phone menu: a batch replaces and deletes, a sweep forgets the old ones.
+    store
+        .put_voice_sessions(
+            &[
+                ("twilio:CA1".into(), Some("{\"turn\":1}".into())),
+                ("twilio:CA2".into(), Some("{\"turn\":1}".into())),
+            ],
+            T0,
+        )
+        .expect("put");
+    store
+        .put_voice_sessions(
+            &[
+                ("twilio:CA1".into(), Some("{\"turn\":2}".into())),
+                ("twilio:CA2".into(), None),
+            ],
+            T0.plus_secs(10),
+        )
+        .expect("put again");
+    assert_eq!(
+        store.voice_session("twilio:CA1").expect("CA1"),
+        Some("{\"turn\":2}".into()),
+        "{name}"
+    );
+    assert_eq!(store.voice_session("twilio:CA2").expect("CA2"), None);
+    assert_eq!(
+        store.sweep_voice_sessions(T0.plus_secs(5)).expect("sweep"),
+        0
+    );
+    assert_eq!(
+        store.sweep_voice_sessions(T0.plus_secs(11)).expect("sweep"),
+        1,
+        "{name}"
+    );
+
     journal.shutdown().expect("shutdown");
 }
 
@@ -482,4 +535,162 @@ fn every_table_on_postgres() {
     };
     let store = Store::open(&db.store_config()).expect("open PostgreSQL");
     tables(&store);
+}
+
+/// A contact's erasure (GDPR) on `store`: refused while the contact has an open interaction,
+/// then its ended interaction scrubbed from the journal, the snapshot and the survey history,
+/// in one transaction; another contact untouched.
+fn erasure(store: &Store) {
+    let name = format!("{:?}", store.backend());
+    let journal = store.start_journal().expect("journal");
+    let mut day = Day::open(&journal);
+    let mut now = T0;
+    let agent = AgentId::from("alice");
+    let ended = InteractionId::from_u128(1);
+    let waiting = InteractionId::from_u128(2);
+    for (interaction, contact) in [(ended, "camille"), (waiting, "dora")] {
+        let mut spec = InteractionSpec::new(interaction, Channel::Email, "benefits");
+        spec.contact = Some(ContactId::new(contact));
+        spec.attributes
+            .insert("secret", format!("case-of-{contact}"));
+        spec.external_ref = Some(format!("REF-{contact}").into());
+        day.run(now, Command::CreateInteraction { spec });
+    }
+    now = now.plus_secs(5);
+    day.run(
+        now,
+        Command::Accept {
+            interaction: ended,
+            agent: agent.clone(),
+        },
+    );
+    day.run(
+        now,
+        Command::AddMessage {
+            interaction: ended,
+            message: Message::new(
+                "m-camille",
+                MessageDirection::Inbound,
+                "camille's own words",
+            ),
+        },
+    );
+    now = now.plus_secs(60);
+    day.run(
+        now,
+        Command::Complete {
+            interaction: ended,
+            agent: Some(agent),
+            wrap_up_code: Some("resolved".into()),
+            notes: Some("notes about camille".into()),
+        },
+    );
+    let router = day.wait();
+    journal
+        .snapshot(router.snapshot())
+        .expect("snapshot")
+        .blocking_recv()
+        .expect("writer alive")
+        .expect("snapshot written");
+    let camille = ContactId::new("camille");
+    store
+        .record_survey_sent(&camille, &ended, now)
+        .expect("survey sent");
+    assert!(!store.may_survey(&camille, now, 86_400_000).expect("asked"));
+    // camille also calls and is in a phone menu; so is someone else.
+    store
+        .put_voice_sessions(
+            &[
+                (
+                    "twilio:CAc".into(),
+                    Some(r#"{"from":"camille","turn":1}"#.into()),
+                ),
+                (
+                    "twilio:CAx".into(),
+                    Some(r#"{"from":"+33699999999","turn":1}"#.into()),
+                ),
+            ],
+            now,
+        )
+        .expect("calls in a menu");
+
+    // dora waits: refused, nothing changed.
+    let dora = ContactId::new("dora");
+    match journal
+        .erase_contact(dora.clone())
+        .expect("queued")
+        .blocking_recv()
+        .expect("writer alive")
+    {
+        Err(StoreError::ContactHasOpenInteractions { open, .. }) => {
+            assert_eq!(open, vec![waiting], "{name}")
+        }
+        other => panic!("{name}: {other:?}"),
+    }
+    assert_eq!(
+        store.interactions_of_contact(&dora, 10).expect("dora"),
+        vec![waiting]
+    );
+
+    // camille's interaction ended: erased.
+    let erasure = journal
+        .erase_contact(camille.clone())
+        .expect("queued")
+        .blocking_recv()
+        .expect("writer alive")
+        .expect("erased");
+    assert_eq!(erasure.interactions, vec![ended], "{name}");
+    // The creation, the message, the completion's notes, and the offer (the attributes for
+    // the desktop).
+    assert!(erasure.journal_rows >= 3, "{name}: {erasure:?}");
+    assert_eq!(erasure.snapshots, 1, "{name}");
+    assert!(store
+        .interactions_of_contact(&camille, 10)
+        .expect("camille")
+        .is_empty());
+    assert!(store
+        .contact_history(&camille, 10)
+        .expect("history")
+        .is_empty());
+    let conversation = store.conversation(ended).expect("conversation");
+    assert_eq!(conversation.len(), 1, "{name}");
+    assert!(conversation[0].message.text.is_empty(), "{name}");
+    assert_eq!(store.message_interaction("m-camille").expect("m"), None);
+    assert!(store
+        .may_survey(&camille, now, 86_400_000)
+        .expect("forgotten"));
+    let mut replayed = String::new();
+    store
+        .replay(0, |_, event| {
+            replayed.push_str(&format!("{event:?}"));
+            Ok(())
+        })
+        .expect("replay");
+    for gone in ["camille", "case-of-camille", "REF-camille", "notes about"] {
+        assert!(!replayed.contains(gone), "{name}: {gone} left");
+    }
+    assert!(replayed.contains("resolved"), "{name}: the outcome stays");
+    assert!(replayed.contains("case-of-dora"), "{name}: dora untouched");
+    journal.shutdown().expect("shutdown");
+    // The snapshot too: recovery finds dora's interaction and nothing of camille.
+    let recovered = store.recover_router().expect("recover");
+    let snapshot = format!("{:?}", recovered.router.snapshot());
+    assert!(!snapshot.contains("camille"), "{name}");
+    assert_eq!(recovered.router.open_count(), 1, "{name}");
+}
+
+#[test]
+fn erasure_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = Store::open(&StoreConfig::new(dir.path())).expect("open SQLite");
+    erasure(&store);
+}
+
+#[test]
+fn erasure_on_postgres() {
+    let Some(db) = pg_common::PgDb::create() else {
+        return;
+    };
+    let store = Store::open(&db.store_config()).expect("open PostgreSQL");
+    erasure(&store);
 }

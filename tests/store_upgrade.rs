@@ -88,3 +88,54 @@ fn a_version_7_database_opens_upgraded_and_the_figures_resume_at_the_cursor() {
     let again = Store::open(&StoreConfig::new(dir.path())).expect("reopened");
     assert_eq!(again.found_schema_version(), SCHEMA_VERSION);
 }
+
+/// Version 11 to 12: `tests/fixtures/schema_v11_demo.db` was written by a version-11 server
+/// (the demo configuration seeded, then stopped). With a version-11 `voice-sessions.db` beside
+/// it (the calls inside a phone menu lived in that node-local file), the store opens at version
+/// 12 with the calls imported into its `voice_sessions` table, the file set aside so that it is
+/// imported once, and the journal unchanged.
+#[test]
+fn a_version_11_database_opens_upgraded_with_its_calls_in_a_menu_imported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema_v11_demo.db");
+    std::fs::copy(&fixture, dir.path().join(DATABASE_FILE)).expect("fixture copied");
+    let before = rusqlite::Connection::open(dir.path().join(DATABASE_FILE))
+        .expect("open the fixture")
+        .query_row("SELECT COUNT(*) FROM journal", [], |r| r.get::<_, i64>(0))
+        .expect("journal rows");
+    // The file a version-11 node kept (its own schema, version 1).
+    let legacy = rusqlite::Connection::open(dir.path().join("voice-sessions.db")).expect("file");
+    legacy
+        .execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', '1');
+             CREATE TABLE voice_sessions (call TEXT PRIMARY KEY, state TEXT NOT NULL,
+                 updated_at INTEGER NOT NULL);
+             INSERT INTO voice_sessions VALUES
+                 ('twilio:CA1', '{\"from\":\"+33612345678\",\"turn\":2}', 1700000000000);",
+        )
+        .expect("legacy rows");
+    drop(legacy);
+
+    let store = Store::open(&StoreConfig::new(dir.path())).expect("opened");
+    assert_eq!(store.found_schema_version(), 11);
+    assert_eq!(SCHEMA_VERSION, 12);
+    assert_eq!(
+        store.voice_session("twilio:CA1").expect("read"),
+        Some("{\"from\":\"+33612345678\",\"turn\":2}".into())
+    );
+    assert!(!dir.path().join("voice-sessions.db").exists());
+    assert!(dir.path().join("voice-sessions.db.imported").exists());
+    assert_eq!(store.last_committed_seq().expect("seq"), before as u64);
+    assert!(!store.list_tokens().expect("tokens").is_empty());
+    drop(store);
+
+    // Opened again: nothing to migrate, nothing imported twice; the table works.
+    let store = Store::open(&StoreConfig::new(dir.path())).expect("opened again");
+    assert_eq!(store.found_schema_version(), 12);
+    store
+        .put_voice_sessions(&[("twilio:CA1".into(), None)], guichet::core::Timestamp(1))
+        .expect("delete");
+    assert_eq!(store.voice_session("twilio:CA1").expect("read"), None);
+}

@@ -145,60 +145,43 @@ async fn handle_next(
     id
 }
 
-fn db(ws: &Workspace) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(
-        ws.data_dir().join("guichet.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open the database")
-}
-
-/// The survey question recorded for an interaction: token, via, address.
+/// The survey question recorded for an interaction: token, via, address (read through the
+/// store, on either backend).
 fn question(ws: &Workspace, interaction: &str) -> Option<(String, String, Option<String>)> {
-    use rusqlite::OptionalExtension;
-    db(ws)
-        .query_row(
-            "SELECT token, via, address FROM survey_questions WHERE interaction = ?1",
-            [interaction],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()
+    let interaction: guichet::core::InteractionId = interaction.parse().expect("interaction id");
+    ws.with_store(|s| s.survey_question_of(interaction))
         .expect("read survey_questions")
+        .map(|q| (q.token, q.via.as_str().to_owned(), q.address))
 }
 
 /// The answer recorded for an interaction: score, comment, agent, channel.
 fn answer(ws: &Workspace, interaction: &str) -> Option<(u8, Option<String>, String, String)> {
-    use rusqlite::OptionalExtension;
-    db(ws)
-        .query_row(
-            "SELECT score, comment, agent, channel FROM survey_answers WHERE interaction = ?1",
-            [interaction],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()
+    let interaction: guichet::core::InteractionId = interaction.parse().expect("interaction id");
+    ws.with_store(|s| s.survey_answer(&interaction))
         .expect("read survey_answers")
+        .map(|a| {
+            (
+                a.score,
+                a.comment,
+                a.agent.map(|g| g.as_str().to_owned()).unwrap_or_default(),
+                a.channel.as_str().to_owned(),
+            )
+        })
 }
 
 /// Waits until the survey task has dealt with the completion of `interaction` (its checkpoint
 /// passed the completion's journal row).
 async fn surveyed_or_skipped(ws: &Workspace, interaction: &str) {
+    let id: guichet::core::InteractionId = interaction.parse().expect("interaction id");
     notify_common::wait_for(LIMIT, "the survey task passes the completion", || {
-        let conn = db(ws);
-        let completed: i64 = conn
-            .query_row(
-                "SELECT seq FROM journal WHERE interaction = ?1 AND kind = 'interaction_completed'",
-                [interaction],
-                |r| r.get(0),
-            )
-            .unwrap_or(i64::MAX);
-        let checkpoint: i64 = conn
-            .query_row(
-                "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'survey_checkpoint'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap_or(0);
-        (checkpoint >= completed).then_some(())
+        let completed = !ws
+            .journal_payloads(interaction, "interaction_completed")
+            .is_empty();
+        // Completions after the survey checkpoint: the task has not dealt with them yet.
+        let (pending, _) = ws
+            .with_store(|s| s.survey_completions(10_000))
+            .expect("read the survey checkpoint");
+        (completed && pending.iter().all(|c| c.interaction != id)).then_some(())
     })
     .await;
 }
@@ -258,13 +241,11 @@ async fn sms_survey_round_trip() {
     let (status, twiml) = post_sms(&server, "SM0002", CITIZEN, "4 très bien, merci").await;
     assert_eq!(status, 200);
     assert!(!twiml.contains("<Message>"), "{twiml}");
-    let created: i64 = db(&ws)
-        .query_row(
-            "SELECT COUNT(*) FROM journal WHERE kind = 'interaction_created'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count");
+    let created = ws
+        .journal()
+        .iter()
+        .filter(|r| r.kind == "interaction_created")
+        .count();
     assert_eq!(created, 1, "the answer opened no conversation");
 
     // Supervisors see it per agent, with the comment; an agent token may not look.
@@ -484,13 +465,11 @@ async fn email_survey_round_trip_over_smtp() {
     )
     .await;
     assert!(again.contains("Already received"), "{again}");
-    let created: i64 = db(&ws)
-        .query_row(
-            "SELECT COUNT(*) FROM journal WHERE kind = 'interaction_created'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count");
+    let created = ws
+        .journal()
+        .iter()
+        .filter(|r| r.kind == "interaction_created")
+        .count();
     assert_eq!(created, 1);
 
     // The page says it was answered.
@@ -516,20 +495,21 @@ fn unbundled(config: &std::path::Path) {
     std::fs::write(config, text).expect("write the config");
 }
 
-/// The outbox rows of `interaction`: message id, state, last error.
+/// The outbox rows of `interaction`: message id, state, last error (its outbound messages'
+/// deliveries, read through the store, on either backend).
 fn deliveries(ws: &Workspace, interaction: &str) -> Vec<(String, String, Option<String>)> {
-    let conn = db(ws);
-    let mut select = conn
-        .prepare(
-            "SELECT message, state, last_error FROM outbox WHERE interaction = ?1 ORDER BY seq",
-        )
-        .expect("prepare");
-    let rows = select
-        .query_map([interaction], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .expect("query")
-        .collect::<Result<Vec<_>, _>>()
-        .expect("rows");
-    rows
+    let sent: Vec<String> = ws
+        .journal()
+        .into_iter()
+        .filter(|r| r.kind == "message_added" && r.interaction.as_deref() == Some(interaction))
+        .filter_map(|r| r.message)
+        .collect();
+    ws.with_store(|s| {
+        sent.iter()
+            .filter_map(|m| s.outbox_delivery(m).expect("read the outbox"))
+            .map(|d| (d.message, d.state.as_str().to_owned(), d.last_error))
+            .collect()
+    })
 }
 
 /// The citizen's first mail, its acknowledgement received; then the offer answered with

@@ -830,20 +830,12 @@ impl Setup {
         self.base = format!("http://{}", self.server.http_addr);
     }
 
-    /// The saved IVR state of a call, read from the database beside the running server.
+    /// The saved IVR state of a call, read through the store beside the running server (on
+    /// either backend).
     fn saved_state(&self, call: &str) -> Option<String> {
-        let db = self._ws.data_dir().join("voice-sessions.db");
-        let conn = rusqlite::Connection::open_with_flags(
-            db,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .expect("open the database read-only");
-        conn.query_row(
-            "SELECT state FROM voice_sessions WHERE call = ?1",
-            [call],
-            |r| r.get(0),
-        )
-        .ok()
+        self._ws
+            .with_store(|s| s.voice_session(call))
+            .expect("read the call's state")
     }
 }
 

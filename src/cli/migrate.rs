@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use guichet::store::{copy_from_sqlite, Backend, SqliteStore, StoreConfig};
+use guichet::store::{copy_from_sqlite, Backend, Store, StoreConfig};
 
 use super::serve::load_config;
 use crate::Usage;
@@ -38,13 +38,18 @@ pub(crate) fn run(args: MigrateArgs) -> anyhow::Result<()> {
     if !file.exists() {
         return Err(Usage(format!("{} does not exist", file.display())).into());
     }
-    let sqlite = SqliteStore::open(&StoreConfig::new(&args.from_sqlite)).with_context(|| {
+    // Opened as a server would (its calls in a menu from a version before 12 imported), so
+    // that the copy carries them.
+    let opened = Store::open(&StoreConfig::new(&args.from_sqlite)).with_context(|| {
         format!(
             "cannot open {} (is a server running on it?)",
             file.display()
         )
     })?;
-    let report = copy_from_sqlite(&sqlite, &config.store)?;
+    let sqlite = opened
+        .as_sqlite()
+        .context("the source is opened as SQLite")?;
+    let report = copy_from_sqlite(sqlite, &config.store)?;
     for (table, rows) in &report.tables {
         println!("{table}: {rows} rows");
     }

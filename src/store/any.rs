@@ -49,6 +49,18 @@ impl Store {
             Backend::Sqlite => SqliteStore::open(config).map(Store::Sqlite),
             Backend::Postgres => off_runtime(|| PgStore::open(config)).map(Store::from),
         }
+        .and_then(|store| {
+            // On PostgreSQL too the node's data directory holds the first admin token and the
+            // demo passwords (docs/storage.md): created if missing, as SQLite's is.
+            let dir = &store.config().data_dir;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            // Calls in a phone menu from a version before 12 (a file of the node's).
+            super::voice::import_legacy(&store)?;
+            Ok(store)
+        })
     }
 
     /// Opens the store beside a running server, for its tables only (`guichet token`, `guichet
@@ -293,6 +305,13 @@ dispatch! {
     fn sms_opt_out(&self, number: &str) -> Result<Option<(bool, String)>, StoreError>;
     /// Sets a number's SMS opt-out state.
     fn set_sms_opt_out(&self, number: &str, opted_out: bool, at: Timestamp, message: &str) -> Result<(), StoreError>;
+
+    /// Writes a batch of calls-in-the-IVR rows in one transaction.
+    fn put_voice_sessions(&self, batch: &[(String, Option<String>)], at: Timestamp) -> Result<(), StoreError>;
+    /// The stored state of a call in the IVR.
+    fn voice_session(&self, call: &str) -> Result<Option<String>, StoreError>;
+    /// Deletes the calls-in-the-IVR rows not written since `before`.
+    fn sweep_voice_sessions(&self, before: Timestamp) -> Result<usize, StoreError>;
 
     /// The secret called `name`, decoded.
     fn signing_secret(&self, name: &str) -> Result<Vec<u8>, StoreError>;

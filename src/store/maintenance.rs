@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, TransactionBehavior};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
@@ -143,24 +143,85 @@ fn scrub(spec: &mut InteractionSpec) {
     spec.external_ref = None;
 }
 
-/// Erases `contact` from the journal and the snapshots, in one transaction (see
-/// [`Journal::erase_contact`](super::Journal::erase_contact) for what is erased and kept).
-pub(crate) fn erase_contact(
-    conn: &mut Connection,
-    path: &Path,
-    contact: &ContactId,
-) -> Result<Erasure, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .at(path)?;
-    let latest: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT seq, payload FROM snapshots ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .at(path)?;
+/// The statements of an erasure, in the text both backends accept (`$n` parameters, numbered
+/// in order of appearance, which SQLite binds by position too).
+pub(crate) mod erase_sql {
+    /// The latest snapshot.
+    pub const LATEST_SNAPSHOT: &str =
+        "SELECT seq, payload FROM snapshots ORDER BY seq DESC LIMIT 1";
+    /// The contact's creations.
+    pub const CREATIONS: &str =
+        "SELECT seq, interaction, payload FROM journal WHERE contact = $1 ORDER BY seq";
+    /// The events that may close an interaction, after a sequence number.
+    pub const CLOSINGS: &str =
+        "SELECT seq, kind, interaction, payload FROM journal WHERE seq > $1 \
+         AND kind IN ('interaction_ended', 'wrap_up_ended', 'interaction_completed')";
+    /// Rewrites a creation and unindexes its contact.
+    pub const SET_CREATED: &str = "UPDATE journal SET payload = $1, contact = NULL WHERE seq = $2";
+    /// An interaction's events that may hold notes, messages or the offered context.
+    pub const RELATED: &str = "SELECT seq, payload FROM journal WHERE interaction = $1 \
+         AND kind IN ('interaction_completed', 'wrap_up_ended', 'interaction_moved', \
+         'message_added', 'interaction_offered')";
+    /// Rewrites one of those events and unindexes its message id.
+    pub const SET_RELATED: &str = "UPDATE journal SET payload = $1, message = NULL WHERE seq = $2";
+    /// Every snapshot.
+    pub const SNAPSHOTS: &str = "SELECT seq, payload FROM snapshots ORDER BY seq";
+    /// Rewrites a snapshot.
+    pub const SET_SNAPSHOT: &str = "UPDATE snapshots SET payload = $1 WHERE seq = $2";
+    /// Survey answers and survey history: the contact goes, the answers' figures stay, the
+    /// opt-out stays.
+    pub const SURVEYS: [&str; 3] = [
+        "UPDATE survey_answers SET contact = NULL WHERE contact = $1",
+        "DELETE FROM survey_sent WHERE contact = $1",
+        "UPDATE survey_questions SET contact = NULL, address = NULL WHERE contact = $1",
+    ];
+}
+
+/// The reads and writes of an erasure, inside one open transaction of a backend (SQLite's in
+/// `writer.rs`'s backend below, PostgreSQL's in `pg/journal.rs`), each one of [`erase_sql`]'s
+/// statements. [`erase_in`] holds the rules, the same on both.
+pub(crate) trait ErasureTx {
+    /// The database, as named in messages.
+    fn path(&self) -> &Path;
+    /// `(seq, payload)` rows of a query taking one text or integer parameter (or none).
+    fn pairs(&mut self, sql: &str, param: Param<'_>) -> Result<Vec<(i64, String)>, StoreError>;
+    /// `(seq, interaction, payload)` of the contact's creations.
+    fn creations(
+        &mut self,
+        contact: &str,
+    ) -> Result<Vec<(i64, Option<String>, String)>, StoreError>;
+    /// `(seq, kind, interaction, payload)` of the closing events after `after`.
+    fn closings(&mut self, after: i64) -> Result<Vec<ClosingRow>, StoreError>;
+    /// Runs an `UPDATE ... SET payload = $1 ... WHERE seq = $2`.
+    fn rewrite(&mut self, sql: &str, payload: &str, seq: i64) -> Result<(), StoreError>;
+    /// Runs a statement taking the contact as `$1`.
+    fn by_contact(&mut self, sql: &str, contact: &str) -> Result<(), StoreError>;
+    /// `(call, state)` of every call inside a phone menu.
+    fn voice_calls(&mut self) -> Result<Vec<(String, String)>, StoreError>;
+}
+
+/// `(seq, kind, interaction, payload)` of an event that may close an interaction.
+pub(crate) type ClosingRow = (i64, String, Option<String>, String);
+
+/// The one parameter of an [`ErasureTx::pairs`] query.
+pub(crate) enum Param<'a> {
+    /// No parameter.
+    None,
+    /// A text.
+    Text(&'a str),
+}
+
+/// Erases `contact` from the journal, the snapshots and the survey tables inside `tx` (see
+/// [`Journal::erase_contact`](super::Journal::erase_contact) for what is erased and kept); the
+/// caller commits. Refused, changing nothing, while the contact has open interactions.
+pub(crate) fn erase_in(tx: &mut dyn ErasureTx, contact: &ContactId) -> Result<Erasure, StoreError> {
+    use erase_sql as q;
+    let path = tx.path().to_owned();
+    let path = path.as_path();
+    let latest = tx
+        .pairs(q::LATEST_SNAPSHOT, Param::None)?
+        .into_iter()
+        .next();
 
     // Open interactions: open in the latest snapshot or created after it, minus those ended
     // after it.
@@ -181,51 +242,30 @@ pub(crate) fn erase_contact(
         None => 0,
     };
     let mut ours: Vec<(i64, InteractionId, String)> = Vec::new();
-    {
-        let mut stmt = tx
-            .prepare(
-                "SELECT seq, interaction, payload FROM journal WHERE contact = ?1 ORDER BY seq",
-            )
-            .at(path)?;
-        let mut rows = stmt.query(params![contact.as_str()]).at(path)?;
-        while let Some(row) = rows.next().at(path)? {
-            let seq: i64 = row.get(0).at(path)?;
-            let id: Option<String> = row.get(1).at(path)?;
-            let id = id
-                .as_deref()
-                .and_then(|s| s.parse::<InteractionId>().ok())
-                .ok_or_else(|| StoreError::Decode {
-                    path: path.to_owned(),
-                    table: "journal",
-                    seq: seq_from_sql(seq),
-                    detail: "interaction_created row without a valid interaction id".into(),
-                })?;
-            if seq > after {
-                open.insert(id);
-            }
-            ours.push((seq, id, row.get(2).at(path)?));
+    for (seq, id, payload) in tx.creations(contact.as_str())? {
+        let id = id
+            .as_deref()
+            .and_then(|s| s.parse::<InteractionId>().ok())
+            .ok_or_else(|| StoreError::Decode {
+                path: path.to_owned(),
+                table: "journal",
+                seq: seq_from_sql(seq),
+                detail: "interaction_created row without a valid interaction id".into(),
+            })?;
+        if seq > after {
+            open.insert(id);
         }
+        ours.push((seq, id, payload));
     }
     if !open.is_empty() {
-        let mut stmt = tx
-            .prepare(
-                "SELECT seq, kind, interaction, payload FROM journal WHERE seq > ?1 \
-                 AND kind IN ('interaction_ended', 'wrap_up_ended', 'interaction_completed')",
-            )
-            .at(path)?;
-        let mut rows = stmt.query(params![after]).at(path)?;
-        while let Some(row) = rows.next().at(path)? {
-            let interaction: Option<String> = row.get(2).at(path)?;
+        for (seq, kind, interaction, payload) in tx.closings(after)? {
             let Some(id) = interaction.and_then(|s| s.parse::<InteractionId>().ok()) else {
                 continue;
             };
             if !open.contains(&id) {
                 continue;
             }
-            let kind: String = row.get(1).at(path)?;
             let closes = if kind == "interaction_completed" {
-                let seq: i64 = row.get(0).at(path)?;
-                let payload: String = row.get(3).at(path)?;
                 let completed: Completed = serde_json::from_str(&payload)
                     .map_err(|e| decode_error(path, "journal", seq, e))?;
                 completed.wrap_up_until.is_none()
@@ -246,84 +286,54 @@ pub(crate) fn erase_contact(
 
     // Journal rows: the creations.
     let mut erasure = Erasure::default();
-    {
-        let mut update = tx
-            .prepare("UPDATE journal SET payload = ?1, contact = NULL WHERE seq = ?2")
-            .at(path)?;
-        for (seq, id, payload) in &ours {
-            let mut kind: EventKind = serde_json::from_str(payload)
-                .map_err(|e| decode_error(path, "journal", *seq, e))?;
-            if let EventKind::InteractionCreated { spec, .. } = &mut kind {
-                scrub(Arc::make_mut(spec));
-            }
-            let payload = serde_json::to_string(&kind).map_err(|e| StoreError::Encode {
-                what: "event",
-                detail: e.to_string(),
-            })?;
-            update.execute(params![payload, seq]).at(path)?;
-            erasure.journal_rows += 1;
-            erasure.interactions.push(*id);
+    for (seq, id, payload) in &ours {
+        let mut kind: EventKind =
+            serde_json::from_str(payload).map_err(|e| decode_error(path, "journal", *seq, e))?;
+        if let EventKind::InteractionCreated { spec, .. } = &mut kind {
+            scrub(Arc::make_mut(spec));
         }
+        tx.rewrite(q::SET_CREATED, &encode_event(&kind)?, *seq)?;
+        erasure.journal_rows += 1;
+        erasure.interactions.push(*id);
     }
 
     // Journal rows: the agents' notes at completion (free text about the contact), and the
     // conversation messages (texts, addresses, attachments; a message id can hold an address
     // too, so it is replaced and unindexed).
-    {
-        let mut select = tx
-            .prepare(
-                "SELECT seq, payload FROM journal WHERE interaction = ?1 \
-                 AND kind IN ('interaction_completed', 'wrap_up_ended', 'interaction_moved', \
-                 'message_added', 'interaction_offered')",
-            )
-            .at(path)?;
-        let mut update = tx
-            .prepare("UPDATE journal SET payload = ?1, message = NULL WHERE seq = ?2")
-            .at(path)?;
-        for (_, id, _) in &ours {
-            let rows: Vec<(i64, String)> = select
-                .query_map(params![id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .at(path)?
-                .collect::<Result<_, _>>()
-                .at(path)?;
-            for (seq, payload) in rows {
-                let mut kind: EventKind = serde_json::from_str(&payload)
-                    .map_err(|e| decode_error(path, "journal", seq, e))?;
-                match &mut kind {
-                    EventKind::InteractionCompleted { notes, .. }
-                    | EventKind::WrapUpEnded { notes, .. }
-                    | EventKind::InteractionMoved { note: notes, .. } => {
-                        if notes.take().is_none() {
-                            continue;
-                        }
+    for (_, id, _) in &ours {
+        for (seq, payload) in tx.pairs(q::RELATED, Param::Text(&id.to_string()))? {
+            let mut kind: EventKind = serde_json::from_str(&payload)
+                .map_err(|e| decode_error(path, "journal", seq, e))?;
+            match &mut kind {
+                EventKind::InteractionCompleted { notes, .. }
+                | EventKind::WrapUpEnded { notes, .. }
+                | EventKind::InteractionMoved { note: notes, .. } => {
+                    if notes.take().is_none() {
+                        continue;
                     }
-                    EventKind::MessageAdded { message, .. } => {
-                        let mut erased =
-                            Message::new(format!("erased:{seq}"), message.direction, String::new());
-                        erased.agent = message.agent.clone();
-                        *message = std::sync::Arc::new(erased);
-                    }
-                    // An offer carries the interaction's attributes and transfer note for
-                    // the agent's desktop.
-                    EventKind::InteractionOffered {
-                        context: Some(context),
-                        ..
-                    } => {
-                        let context = Arc::make_mut(context);
-                        scrub(Arc::make_mut(&mut context.spec));
-                        if let Some(transfer) = &mut context.transfer {
-                            transfer.note = None;
-                        }
-                    }
-                    _ => continue,
                 }
-                let payload = serde_json::to_string(&kind).map_err(|e| StoreError::Encode {
-                    what: "event",
-                    detail: e.to_string(),
-                })?;
-                update.execute(params![payload, seq]).at(path)?;
-                erasure.journal_rows += 1;
+                EventKind::MessageAdded { message, .. } => {
+                    let mut erased =
+                        Message::new(format!("erased:{seq}"), message.direction, String::new());
+                    erased.agent = message.agent.clone();
+                    *message = std::sync::Arc::new(erased);
+                }
+                // An offer carries the interaction's attributes and transfer note for the
+                // agent's desktop.
+                EventKind::InteractionOffered {
+                    context: Some(context),
+                    ..
+                } => {
+                    let context = Arc::make_mut(context);
+                    scrub(Arc::make_mut(&mut context.spec));
+                    if let Some(transfer) = &mut context.transfer {
+                        transfer.note = None;
+                    }
+                }
+                _ => continue,
             }
+            tx.rewrite(q::SET_RELATED, &encode_event(&kind)?, seq)?;
+            erasure.journal_rows += 1;
         }
     }
 
@@ -332,16 +342,7 @@ pub(crate) fn erase_contact(
         what: "contact",
         detail: e.to_string(),
     })?;
-    let snapshots: Vec<(i64, String)> = {
-        let mut stmt = tx
-            .prepare("SELECT seq, payload FROM snapshots ORDER BY seq")
-            .at(path)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .at(path)?;
-        rows.collect::<Result<_, _>>().at(path)?
-    };
-    for (seq, payload) in snapshots {
+    for (seq, payload) in tx.pairs(q::SNAPSHOTS, Param::None)? {
         if !payload.contains(&needle) {
             continue;
         }
@@ -360,17 +361,107 @@ pub(crate) fn erase_contact(
             what: "snapshot",
             detail: e.to_string(),
         })?;
-        tx.execute(
-            "UPDATE snapshots SET payload = ?1 WHERE seq = ?2",
-            params![payload, seq],
-        )
-        .at(path)?;
+        tx.rewrite(q::SET_SNAPSHOT, &payload, seq)?;
         erasure.snapshots += 1;
     }
-    // Survey answers and survey history (surveys.rs).
-    super::surveys::erase_contact(&tx, contact).at(path)?;
-    tx.commit().at(path)?;
-    // Calls of the contact still in a menu (their own file; they hold the caller's number).
-    super::voice::erase_caller(path, contact.as_str())?;
+    // Survey answers and survey history.
+    for sql in q::SURVEYS {
+        tx.by_contact(sql, contact.as_str())?;
+    }
+    // Calls of the contact still in a menu (their state holds the caller's number).
+    for (call, state) in tx.voice_calls()? {
+        if super::voice::is_from(&state, contact.as_str()) {
+            tx.by_contact(super::voice::sql::DELETE, &call)?;
+        }
+    }
     Ok(erasure)
+}
+
+fn encode_event(kind: &EventKind) -> Result<String, StoreError> {
+    serde_json::to_string(kind).map_err(|e| StoreError::Encode {
+        what: "event",
+        detail: e.to_string(),
+    })
+}
+
+/// SQLite's side of an erasure: a transaction on the writer's connection.
+struct SqliteErasure<'a> {
+    tx: rusqlite::Transaction<'a>,
+    path: &'a Path,
+}
+
+impl ErasureTx for SqliteErasure<'_> {
+    fn path(&self) -> &Path {
+        self.path
+    }
+
+    fn pairs(&mut self, sql: &str, param: Param<'_>) -> Result<Vec<(i64, String)>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(sql).at(self.path)?;
+        let map = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
+        let rows = match param {
+            Param::None => stmt.query_map([], map),
+            Param::Text(t) => stmt.query_map(params![t], map),
+        }
+        .at(self.path)?;
+        rows.collect::<Result<_, _>>().at(self.path)
+    }
+
+    fn creations(
+        &mut self,
+        contact: &str,
+    ) -> Result<Vec<(i64, Option<String>, String)>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(erase_sql::CREATIONS).at(self.path)?;
+        let rows = stmt
+            .query_map(params![contact], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .at(self.path)?;
+        rows.collect::<Result<_, _>>().at(self.path)
+    }
+
+    fn closings(&mut self, after: i64) -> Result<Vec<ClosingRow>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(erase_sql::CLOSINGS).at(self.path)?;
+        let rows = stmt
+            .query_map(params![after], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .at(self.path)?;
+        rows.collect::<Result<_, _>>().at(self.path)
+    }
+
+    fn rewrite(&mut self, sql: &str, payload: &str, seq: i64) -> Result<(), StoreError> {
+        let mut stmt = self.tx.prepare_cached(sql).at(self.path)?;
+        stmt.execute(params![payload, seq]).at(self.path)?;
+        Ok(())
+    }
+
+    fn by_contact(&mut self, sql: &str, contact: &str) -> Result<(), StoreError> {
+        self.tx.execute(sql, params![contact]).at(self.path)?;
+        Ok(())
+    }
+
+    fn voice_calls(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(super::voice::sql::ALL)
+            .at(self.path)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .at(self.path)?;
+        rows.collect::<Result<_, _>>().at(self.path)
+    }
+}
+
+/// Erases `contact` from the journal and the snapshots, in one transaction (see
+/// [`Journal::erase_contact`](super::Journal::erase_contact) for what is erased and kept).
+pub(crate) fn erase_contact(
+    conn: &mut Connection,
+    path: &Path,
+    contact: &ContactId,
+) -> Result<Erasure, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .at(path)?;
+    let mut erasure = SqliteErasure { tx, path };
+    let erased = erase_in(&mut erasure, contact)?;
+    erasure.tx.commit().at(path)?;
+    Ok(erased)
 }

@@ -2,8 +2,8 @@
 //! [`Store`] (`any.rs`), an enum dispatching each call to [`SqliteStore`] or [`PgStore`].
 //!
 //! The SQLite store: the event journal with group commit, snapshots, recovery, and the
-//! configuration tables (API tokens, IVR tree versions and number bindings, meta flags), and,
-//! in a database file of its own, the phone channel's calls still inside the IVR (`voice.rs`).
+//! configuration tables (API tokens, IVR tree versions and number bindings, meta flags), and
+//! the phone channel's calls still inside the IVR (`voice.rs`).
 //!
 //! Layout:
 //! - [`SqliteStore`] (`db.rs`): opens `<data_dir>/guichet.db` (creating the directory, taking the data

@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 11;
+pub const SCHEMA_VERSION: u32 = 12;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";
@@ -76,6 +76,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 11,
         apply: v11_users_and_sessions,
+    },
+    Migration {
+        version: 12,
+        apply: v12_voice_sessions,
     },
 ];
 
@@ -304,6 +308,14 @@ fn v10_signing_secrets(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreErr
 /// sessions (digests only), so that sessions survive a restart.
 fn v11_users_and_sessions(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
     tx.execute_batch(super::users::V11_SQL).at(path)?;
+    Ok(())
+}
+
+/// Version 12: calls inside a phone menu (`voice_sessions`), in the store rather than a file
+/// of the node's, so that every node sees them (a file left by an older version is imported at
+/// start, see `voice.rs`).
+fn v12_voice_sessions(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(super::voice::sql::V12).at(path)?;
     Ok(())
 }
 

@@ -672,24 +672,3 @@ impl SqliteStore {
         Ok(())
     }
 }
-
-/// Removes the contact from its survey answers and forgets when it was asked (GDPR erasure,
-/// inside the erasure's transaction). The opt-out stays.
-pub(crate) fn erase_contact(
-    tx: &rusqlite::Connection,
-    contact: &ContactId,
-) -> rusqlite::Result<()> {
-    tx.execute(
-        "UPDATE survey_answers SET contact = NULL WHERE contact = ?1",
-        params![contact.as_str()],
-    )?;
-    tx.execute(
-        "DELETE FROM survey_sent WHERE contact = ?1",
-        params![contact.as_str()],
-    )?;
-    tx.execute(
-        "UPDATE survey_questions SET contact = NULL, address = NULL WHERE contact = ?1",
-        params![contact.as_str()],
-    )?;
-    Ok(())
-}

@@ -1,97 +1,75 @@
-//! Calls still inside the IVR, kept so that they survive a restart: their own small database,
-//! `<data_dir>/voice-sessions.db`, beside the journal's.
+//! Calls still inside the IVR, kept so that they survive a restart and so that every node of a
+//! highly available installation sees them: the store's `voice_sessions` table (schema version
+//! 12, on SQLite and PostgreSQL alike).
 //!
 //! The phone channel writes these rows behind the webhook path, in batches (see
 //! `channels/voice/persist.rs`): one row per call that is in the IVR or recording a voicemail,
 //! keyed by `gateway:call id`, holding the call's state as JSON text that the store does not
 //! interpret. A row is deleted when its call leaves the IVR (queued, ended); rows that nobody
-//! touched for an hour are swept.
+//! touched for an hour are swept; a contact's erasure deletes the rows of its calls
+//! (`maintenance.rs`).
 //!
-//! Why a file of its own: SQLite has one writer per database. In `guichet.db` these writes
-//! would take turns with the journal's group commits, and a commit that finds the database
-//! busy sleeps (milliseconds) before it retries: the requests that wait for a commit (queueing
-//! a call, hanging up) would pay for it. The rows are short-lived and hold nothing the journal
-//! needs: losing the file loses only where calls stood in their menus. The data directory's
-//! process lock covers it.
+//! Before version 12 the rows lived in a node-local file, `<data_dir>/voice-sessions.db`:
+//! [`Store::open`] imports such a file once (its rows, then the file renamed
+//! `voice-sessions.db.imported`), so calls in a menu across the upgrade keep their place.
 //!
-//! Schema (`meta` holds `schema_version` = 1):
+//! Schema:
 //! ```text
 //! voice_sessions (call TEXT PRIMARY KEY, state TEXT, updated_at INTEGER)  + index on updated_at
 //! ```
 
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::core::Timestamp;
 
 use super::codec::millis_to_sql;
+use super::db::SqliteStore;
 use super::error::{SqlContext, StoreError};
-use super::Store;
+use super::{Store, StoreHandle};
 
-/// The file, in the data directory.
+/// The file the rows lived in before schema version 12, in the data directory.
 pub const VOICE_SESSIONS_FILE: &str = "voice-sessions.db";
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
-CREATE TABLE IF NOT EXISTS voice_sessions (
+/// The statements, in the text both backends accept.
+pub(crate) mod sql {
+    /// Replaces a call's row.
+    pub const PUT: &str = "INSERT INTO voice_sessions (call, state, updated_at) \
+         VALUES ($1, $2, $3) ON CONFLICT (call) DO UPDATE SET state = excluded.state, \
+         updated_at = excluded.updated_at";
+    /// Deletes a call's row.
+    pub const DELETE: &str = "DELETE FROM voice_sessions WHERE call = $1";
+    /// A call's state.
+    pub const GET: &str = "SELECT state FROM voice_sessions WHERE call = $1";
+    /// Deletes the rows not written since `$1`.
+    pub const SWEEP: &str = "DELETE FROM voice_sessions WHERE updated_at < $1";
+    /// Every row's call and state (an erasure looks for the caller in the states).
+    pub const ALL: &str = "SELECT call, state FROM voice_sessions";
+    /// The table (version 12); PostgreSQL's spells `updated_at` `BIGINT`.
+    pub const V12: &str = "
+CREATE TABLE voice_sessions (
     call TEXT PRIMARY KEY,
     state TEXT NOT NULL,
     updated_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS voice_sessions_updated ON voice_sessions (updated_at);
+CREATE INDEX voice_sessions_updated ON voice_sessions (updated_at);
 ";
+}
 
-/// The calls-in-the-IVR database. Its methods block: call them from a thread of their own or
-/// a blocking pool.
-#[derive(Debug)]
+/// The calls-in-the-IVR rows of the store. Its methods block: call them from a thread of their
+/// own or a blocking pool.
+#[derive(Debug, Clone)]
 pub struct VoiceSessions {
-    path: PathBuf,
-    conn: Mutex<Connection>,
+    store: StoreHandle,
 }
 
 impl VoiceSessions {
-    /// Opens (or creates) `voice-sessions.db` beside `store`'s database, with the store's
-    /// durability and busy timeout settings.
-    pub fn open(store: &Store) -> Result<VoiceSessions, StoreError> {
-        // On SQLite beside the database; on PostgreSQL in the node's own data directory (calls
-        // inside a phone menu are the node's own, see docs/storage.md).
-        let dir = store.config().data_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        let path = dir.join(VOICE_SESSIONS_FILE);
-        let conn = super::db::open_connection(&path, store.config())?;
-        conn.execute_batch(SCHEMA).at(&path)?;
-        let version: String = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .at(&path)?;
-        if version != "1" {
-            return Err(StoreError::Invalid(format!(
-                "{}: schema version {version}, this build reads version 1",
-                path.display()
-            )));
-        }
+    /// The calls-in-the-IVR rows of `store`.
+    pub fn open(store: &StoreHandle) -> Result<VoiceSessions, StoreError> {
         Ok(VoiceSessions {
-            path,
-            conn: Mutex::new(conn),
+            store: store.clone(),
         })
-    }
-
-    /// The file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes one batch in one transaction: each `(call, Some(state))` replaces the call's row,
@@ -101,70 +79,125 @@ impl VoiceSessions {
         batch: &[(String, Option<String>)],
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().at(&self.path)?;
-        {
-            let mut put = tx
-                .prepare_cached(
-                    "INSERT INTO voice_sessions (call, state, updated_at) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (call) DO UPDATE SET state = excluded.state, \
-                     updated_at = excluded.updated_at",
-                )
-                .at(&self.path)?;
-            let mut delete = tx
-                .prepare_cached("DELETE FROM voice_sessions WHERE call = ?1")
-                .at(&self.path)?;
-            for (call, state) in batch {
-                match state {
-                    Some(state) => put
-                        .execute(params![call, state, millis_to_sql(at)])
-                        .at(&self.path)?,
-                    None => delete.execute(params![call]).at(&self.path)?,
-                };
-            }
-        }
-        tx.commit().at(&self.path)
+        self.store.put_voice_sessions(batch, at)
     }
 
     /// The stored state of `call`, if any.
     pub fn get(&self, call: &str) -> Result<Option<String>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT state FROM voice_sessions WHERE call = ?1",
-                params![call],
-                |r| r.get(0),
-            )
-            .optional()
-            .at(&self.path)
+        self.store.voice_session(call)
     }
 
     /// Deletes the rows not written since `before`; returns how many.
     pub fn sweep(&self, before: Timestamp) -> Result<usize, StoreError> {
-        self.conn()
-            .execute(
-                "DELETE FROM voice_sessions WHERE updated_at < ?1",
-                params![millis_to_sql(before)],
-            )
-            .at(&self.path)
+        self.store.sweep_voice_sessions(before)
     }
 }
 
-/// Deletes the saved states of calls from `caller` (GDPR erasure of a contact): `database` is
-/// `guichet.db`'s path, the sessions file is beside it (nothing to do when there is none).
-/// Returns how many rows were deleted.
-pub(crate) fn erase_caller(database: &Path, caller: &str) -> Result<usize, StoreError> {
-    let dir = database.parent().unwrap_or_else(|| Path::new("."));
+impl SqliteStore {
+    /// Writes a batch of calls-in-the-IVR rows in one transaction (see [`VoiceSessions::write`]).
+    pub fn put_voice_sessions(
+        &self,
+        batch: &[(String, Option<String>)],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let path = self.path().to_owned();
+        let mut conn = self.conn();
+        let tx = conn.transaction().at(&path)?;
+        {
+            let mut put = tx.prepare_cached(sql::PUT).at(&path)?;
+            let mut delete = tx.prepare_cached(sql::DELETE).at(&path)?;
+            for (call, state) in batch {
+                match state {
+                    Some(state) => put
+                        .execute(params![call, state, millis_to_sql(at)])
+                        .at(&path)?,
+                    None => delete.execute(params![call]).at(&path)?,
+                };
+            }
+        }
+        tx.commit().at(&path)
+    }
+
+    /// The stored state of a call in the IVR.
+    pub fn voice_session(&self, call: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row(sql::GET, params![call], |r| r.get(0))
+            .optional()
+            .at(self.path())
+    }
+
+    /// Deletes the calls-in-the-IVR rows not written since `before`; returns how many.
+    pub fn sweep_voice_sessions(&self, before: Timestamp) -> Result<usize, StoreError> {
+        self.conn()
+            .execute(sql::SWEEP, params![millis_to_sql(before)])
+            .at(self.path())
+    }
+}
+
+/// Whether a stored call state is a call from `caller` (its `from`, as given or normalised).
+pub(crate) fn is_from(state: &str, caller: &str) -> bool {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(state) else {
+        return false;
+    };
+    let Some(from) = value.get("from").and_then(|f| f.as_str()) else {
+        return false;
+    };
+    from == caller || from == crate::ivr::model::normalize_number(caller)
+}
+
+/// Imports a `voice-sessions.db` left in the data directory by a version before 12 into the
+/// store (once: the file is renamed `voice-sessions.db.imported` after). Returns how many rows.
+pub(crate) fn import_legacy(store: &Store) -> Result<usize, StoreError> {
+    let dir = store.config().data_dir.clone();
     let path = dir.join(VOICE_SESSIONS_FILE);
     if !path.exists() {
         return Ok(0);
     }
-    let conn = Connection::open(&path).at(&path)?;
+    let rows = read_legacy(&path)?;
+    for (call, state, updated_at) in &rows {
+        store.put_voice_sessions(
+            &[(call.clone(), Some(state.clone()))],
+            Timestamp((*updated_at).max(0) as u64),
+        )?;
+    }
+    // The rows are in the store: the file goes aside (with SQLite's companions), so a later
+    // start does not bring back rows the store has since deleted.
+    for suffix in ["", "-wal", "-shm"] {
+        let from = dir.join(format!("{VOICE_SESSIONS_FILE}{suffix}"));
+        if !from.exists() {
+            continue;
+        }
+        let to = dir.join(format!("{VOICE_SESSIONS_FILE}.imported{suffix}"));
+        std::fs::rename(&from, &to).map_err(|source| StoreError::Io { path: from, source })?;
+    }
+    tracing::info!(
+        rows = rows.len(),
+        "calls inside a phone menu imported from {} into the store",
+        path.display()
+    );
+    Ok(rows.len())
+}
+
+fn read_legacy(path: &Path) -> Result<Vec<(String, String, i64)>, StoreError> {
+    let conn = Connection::open(path).at(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
-        .at(&path)?;
-    let normalized = crate::ivr::model::normalize_number(caller);
-    conn.execute(
-        "DELETE FROM voice_sessions WHERE json_extract(state, '$.from') IN (?1, ?2)",
-        params![caller, normalized],
-    )
-    .at(&path)
+        .at(path)?;
+    let has_table: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'voice_sessions'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .at(path)?
+        > 0;
+    if !has_table {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare("SELECT call, state, updated_at FROM voice_sessions")
+        .at(path)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .at(path)?;
+    rows.collect::<Result<_, _>>().at(path)
 }

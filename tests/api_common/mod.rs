@@ -91,6 +91,21 @@ pub fn skip_on_postgres(what: &str) -> bool {
     false
 }
 
+/// One journaled event as the tests read it (the columns of SQLite's `journal` table, on
+/// either backend): see [`Workspace::journal`].
+pub struct JournalRow {
+    /// Its sequence number.
+    pub seq: u64,
+    /// The event's name (`interaction_created`, `message_added`...).
+    pub kind: &'static str,
+    /// The interaction it is about.
+    pub interaction: Option<String>,
+    /// The message id of a `message_added`.
+    pub message: Option<String>,
+    /// The event as stored (JSON).
+    pub payload: serde_json::Value,
+}
+
 /// A temporary directory holding a data directory (`data/`) and the servers' logs, and with
 /// `GUICHET_TEST_BACKEND=postgres` a PostgreSQL database of its own.
 pub struct Workspace {
@@ -181,6 +196,67 @@ impl Workspace {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The store configuration the workspace's servers use: the data directory's SQLite
+    /// database, or with `GUICHET_TEST_BACKEND=postgres` the workspace's PostgreSQL database.
+    pub fn store_config(&self) -> guichet::store::StoreConfig {
+        match &self.pg {
+            Some(db) => guichet::store::StoreConfig {
+                data_dir: self.data_dir(),
+                ..db.store_config()
+            },
+            None => guichet::store::StoreConfig::new(self.data_dir()),
+        }
+    }
+
+    /// Runs `f` with the server's store opened beside it (tables and reads only, as `guichet
+    /// token` does), on a thread of its own: safe from an async test on either backend. This is
+    /// how the tests read what the server stored, whatever the backend.
+    pub fn with_store<T: Send>(&self, f: impl FnOnce(&guichet::store::Store) -> T + Send) -> T {
+        let config = self.store_config();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let store = guichet::store::Store::open_shared(&config).expect("open the store");
+                f(&store)
+            })
+            .join()
+            .expect("the store reader")
+        })
+    }
+
+    /// Every journaled event, in order, as the tests read it.
+    pub fn journal(&self) -> Vec<JournalRow> {
+        self.with_store(|store| {
+            let mut rows = Vec::new();
+            store
+                .replay(0, |seq, event| {
+                    rows.push(JournalRow {
+                        seq,
+                        kind: event.kind.name(),
+                        interaction: event.kind.interaction().map(|i| i.to_string()),
+                        message: match &event.kind {
+                            guichet::core::EventKind::MessageAdded { message, .. } => {
+                                Some(message.id.clone())
+                            }
+                            _ => None,
+                        },
+                        payload: serde_json::to_value(&event.kind).expect("event as JSON"),
+                    });
+                    Ok(())
+                })
+                .expect("replay the journal");
+            rows
+        })
+    }
+
+    /// The payloads of the journaled events of `kind` for `interaction`, in order.
+    pub fn journal_payloads(&self, interaction: &str, kind: &str) -> Vec<serde_json::Value> {
+        self.journal()
+            .into_iter()
+            .filter(|r| r.kind == kind && r.interaction.as_deref() == Some(interaction))
+            .map(|r| r.payload)
+            .collect()
     }
 
     /// `guichet token create --role ROLE [--agent AGENT]`: the secret and the token's id.

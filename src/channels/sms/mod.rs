@@ -68,8 +68,9 @@ pub const OPT_IN_KEYWORDS: &[&str] = &["START", "UNSTOP"];
 
 /// Whether `number` opted out of SMS (sent STOP and not START since), for whoever sends SMS on
 /// its own (surveys, notifications).
-pub fn is_opted_out(engine: &Engine, number: &str) -> Result<bool, crate::store::StoreError> {
-    engine.store().is_opted_out(number)
+pub async fn is_opted_out(engine: &Engine, number: &str) -> Result<bool, crate::store::StoreError> {
+    let number = number.to_owned();
+    engine.store().run(move |s| s.is_opted_out(&number)).await
 }
 
 /// The `X-Twilio-Signature` of a request (the same algorithm signs calls and messages).

@@ -4,7 +4,7 @@
 //! enough to answer its next request as if nothing happened). The webhook path only records
 //! the call's latest state in a map ([`SessionLog::put`], [`SessionLog::remove`]: a short lock,
 //! no I/O, no serialisation); one thread wakes every `[voice] persist_window_ms`, takes the whole map and writes it
-//! to `voice-sessions.db` (see `store/voice.rs`) in one transaction. Writes of the same call coalesce:
+//! to the store's `voice_sessions` table (see `store/voice.rs`) in one transaction. Writes of the same call coalesce:
 //! only its latest state is written. [`SessionLog::flush`] writes what is pending at once (at
 //! graceful shutdown).
 //!

@@ -8,12 +8,15 @@
 //! `synchronous_commit = on`, `COMMIT` returns once the write-ahead log is flushed, so an
 //! acknowledged event survives a crash of the server too.
 
-use postgres::{Client, Statement};
+use std::path::Path;
+
+use postgres::types::ToSql;
+use postgres::{Client, Statement, Transaction};
 
 use crate::core::ContactId;
 
 use super::super::codec::{seq_from_sql, seq_to_sql, Row};
-use super::super::maintenance::Erasure;
+use super::super::maintenance::{erase_in, erase_sql, ClosingRow, Erasure, ErasureTx, Param};
 use super::super::writer::{JournalBackend, SNAPSHOTS_KEPT};
 use super::super::StoreError;
 use super::connect::{pg_error, Target};
@@ -29,6 +32,78 @@ pub(crate) struct PgJournal {
     pub(crate) client: Client,
     pub(crate) target: Target,
     pub(crate) insert: Option<Statement>,
+}
+
+/// PostgreSQL's side of an erasure: a transaction on the writer's connection (see
+/// [`erase_in`] for the rules, shared with SQLite).
+struct PgErasure<'a> {
+    tx: Transaction<'a>,
+    target: &'a Target,
+    path: &'a Path,
+}
+
+impl PgErasure<'_> {
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, StoreError> {
+        self.tx
+            .query(sql, params)
+            .map_err(|e| pg_error(self.target, e))
+    }
+}
+
+impl ErasureTx for PgErasure<'_> {
+    fn path(&self) -> &Path {
+        self.path
+    }
+
+    fn pairs(&mut self, sql: &str, param: Param<'_>) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = match param {
+            Param::None => self.query(sql, &[])?,
+            Param::Text(t) => self.query(sql, &[&t])?,
+        };
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn creations(
+        &mut self,
+        contact: &str,
+    ) -> Result<Vec<(i64, Option<String>, String)>, StoreError> {
+        let rows = self.query(erase_sql::CREATIONS, &[&contact])?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    fn closings(&mut self, after: i64) -> Result<Vec<ClosingRow>, StoreError> {
+        let rows = self.query(erase_sql::CLOSINGS, &[&after])?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+
+    fn rewrite(&mut self, sql: &str, payload: &str, seq: i64) -> Result<(), StoreError> {
+        self.tx
+            .execute(sql, &[&payload, &seq])
+            .map_err(|e| pg_error(self.target, e))?;
+        Ok(())
+    }
+
+    fn by_contact(&mut self, sql: &str, contact: &str) -> Result<(), StoreError> {
+        self.tx
+            .execute(sql, &[&contact])
+            .map_err(|e| pg_error(self.target, e))?;
+        Ok(())
+    }
+
+    fn voice_calls(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self.query(super::super::voice::sql::ALL, &[])?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
 }
 
 impl PgJournal {
@@ -126,12 +201,19 @@ impl JournalBackend for PgJournal {
             .map_err(|e| self.err(e))
     }
 
-    fn erase_contact(&mut self, _contact: &ContactId) -> Result<Erasure, StoreError> {
-        Err(StoreError::Invalid(format!(
-            "{}: erasing a contact is not available on PostgreSQL in this version; \
-             it is on SQLite (docs/storage.md lists what the PostgreSQL backend covers)",
-            self.target
-        )))
+    fn erase_contact(&mut self, contact: &ContactId) -> Result<Erasure, StoreError> {
+        let target = self.target.clone();
+        let path = target.as_path();
+        let err = |e| pg_error(&target, e);
+        let tx = self.client.transaction().map_err(err)?;
+        let mut erasure = PgErasure {
+            tx,
+            target: &target,
+            path: &path,
+        };
+        let erased = erase_in(&mut erasure, contact)?;
+        erasure.tx.commit().map_err(err)?;
+        Ok(erased)
     }
 
     fn close(self: Box<Self>) -> Result<(), StoreError> {

@@ -40,7 +40,17 @@ const MIGRATIONS: &[Migration] = &[
         version: 11,
         apply: v11_users_and_sessions,
     },
+    Migration {
+        version: 12,
+        apply: v12_voice_sessions,
+    },
 ];
+
+/// Version 12: calls inside a phone menu (SQLite's `voice.rs`), seen by every node.
+fn v12_voice_sessions(tx: &mut Transaction<'_>, target: &Target) -> Result<(), StoreError> {
+    let sql = super::super::voice::sql::V12.replace("INTEGER", "BIGINT");
+    tx.batch_execute(&sql).map_err(|e| pg_error(target, e))
+}
 
 /// Version 11: people who sign in to the console, and their sessions (SQLite's `users.rs`).
 const V11_SQL: &str = "

@@ -12,6 +12,7 @@ use super::super::codec::millis_to_sql;
 use super::super::ivr::{previous_from_sql, previous_to_sql};
 use super::super::tokens::{digest, hex, token_from_row};
 use super::super::users::{decode_error, user_from_row, UserRow, USER_COLUMNS};
+use super::super::voice::sql as voice_sql;
 use super::super::{
     valid_login, IdentitySource, IvrActive, IvrAuthor, IvrVersionInfo, Role, SessionInfo,
     StoreError, TokenInfo, UserCredentials, UserInfo, MAX_LOGIN_LEN, SESSION_PREFIX, TOKEN_PREFIX,
@@ -631,4 +632,43 @@ impl PgStore {
 /// A version number as stored (a `BIGINT` holding a `u32`).
 fn version_from_sql(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(0)
+}
+
+impl PgStore {
+    /// Like [`SqliteStore::put_voice_sessions`](super::super::SqliteStore::put_voice_sessions).
+    pub fn put_voice_sessions(
+        &self,
+        batch: &[(String, Option<String>)],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let at = millis_to_sql(at);
+        let mut conn = self.conn();
+        let mut tx = conn.transaction().map_err(|e| self.err(e))?;
+        for (call, state) in batch {
+            match state {
+                Some(state) => tx.execute(voice_sql::PUT, &[call, state, &at]),
+                None => tx.execute(voice_sql::DELETE, &[call]),
+            }
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Like [`SqliteStore::voice_session`](super::super::SqliteStore::voice_session).
+    pub fn voice_session(&self, call: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_opt(voice_sql::GET, &[&call])
+            .map_err(|e| self.err(e))?
+            .map(|r| r.get(0)))
+    }
+
+    /// Like [`SqliteStore::sweep_voice_sessions`](super::super::SqliteStore::sweep_voice_sessions).
+    pub fn sweep_voice_sessions(&self, before: Timestamp) -> Result<usize, StoreError> {
+        let n = self
+            .conn()
+            .execute(voice_sql::SWEEP, &[&millis_to_sql(before)])
+            .map_err(|e| self.err(e))?;
+        Ok(n as usize)
+    }
 }
