@@ -110,6 +110,33 @@ pub async fn serve(
     let mut config = options.config;
     // Before the engine starts, so that its routing and journal metrics are recorded.
     crate::obs::metrics::install();
+    // The shutdown signal, seen by the standby's wait as well as by the server.
+    let (signal_tx, signal_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = signal_tx.send(true);
+    });
+    let shutdown = {
+        let mut rx = signal_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    // High availability: on PostgreSQL this node serves only once it holds the lease (a
+    // standby until then); its journal then carries the term.
+    if config.store.backend == crate::store::Backend::Postgres {
+        match crate::ha::lead(&config, signal_rx).await? {
+            Some(fence) => config.store.fence = Some(fence),
+            None => {
+                tracing::info!("stopped while standing by");
+                return Ok(());
+            }
+        }
+    } else {
+        tracing::info!(
+            "high availability: on SQLite this single node is always the leader ([ha] applies              on PostgreSQL only)"
+        );
+    }
     // Descriptors: the soft limit raised to the hard one, then shared between the listeners
     // with a reserve, so that a flood on one cannot starve the others.
     let open_files = crate::listen::raise_open_files();
