@@ -50,11 +50,7 @@ async fn blocking<T: Send + 'static>(
         (client, out)
     })
     .await
-    .map_err(|_| {
-        store_error(StoreError::Invalid(
-            "the lease thread panicked".to_owned(),
-        ))
-    })
+    .map_err(|_| store_error(StoreError::Invalid("the lease thread panicked".to_owned())))
 }
 
 /// Waits until this node holds the lease, serving as a standby meanwhile; returns the fence its
@@ -70,12 +66,11 @@ pub async fn lead(
         .clone()
         .unwrap_or_else(|| config.server.grpc_addr.clone());
     let (store, ha_c, node_c) = (config.store.clone(), ha.clone(), node.clone());
-    let mut client = tokio::task::spawn_blocking(move || {
-        LeaseClient::connect(&store, &ha_c, node_c, address)
-    })
-    .await
-    .map_err(|_| store_error(StoreError::Invalid("the lease thread panicked".into())))?
-    .map_err(store_error)?;
+    let mut client =
+        tokio::task::spawn_blocking(move || LeaseClient::connect(&store, &ha_c, node_c, address))
+            .await
+            .map_err(|_| store_error(StoreError::Invalid("the lease thread panicked".into())))?
+            .map_err(store_error)?;
     let leader = Arc::new(RwLock::new(String::new()));
     let mut standby: Option<Standby> = None;
     let keep = ha.lease() - ha.margin();
@@ -332,20 +327,15 @@ impl Standby {
 
         // HTTP: alive, not ready; the rest 503 naming the leader.
         let http_addr = &config.server.http_addr;
-        let listener = TcpListener::bind(http_addr)
-            .await
-            .map_err(|source| {
-                ServeError::Http(crate::http::HttpError::Bind {
-                    addr: http_addr.clone(),
-                    source,
-                })
-            })?;
+        let listener = TcpListener::bind(http_addr).await.map_err(|source| {
+            ServeError::Http(crate::http::HttpError::Bind {
+                addr: http_addr.clone(),
+                source,
+            })
+        })?;
         let (l1, l2) = (leader.clone(), leader.clone());
         let app = axum::Router::new()
-            .route(
-                "/healthz",
-                axum::routing::get(|| async { "standby\n" }),
-            )
+            .route("/healthz", axum::routing::get(|| async { "standby\n" }))
             .route(
                 "/readyz",
                 axum::routing::get(move || {
@@ -370,12 +360,13 @@ impl Standby {
 
         // SMTP: 421, so that relays keep the mail and retry (on the leader, or here later).
         if let Some(inbound) = &config.email.inbound {
-            let listener = TcpListener::bind(&inbound.listen).await.map_err(|source| {
-                ServeError::Bind {
-                    addr: inbound.listen.clone(),
-                    source,
-                }
-            })?;
+            let listener =
+                TcpListener::bind(&inbound.listen)
+                    .await
+                    .map_err(|source| ServeError::Bind {
+                        addr: inbound.listen.clone(),
+                        source,
+                    })?;
             let mut rx = stop_rx.clone();
             let domain = config.email.domain.clone();
             tasks.push(tokio::spawn(async move {

@@ -15,8 +15,8 @@ use crate::core::ContactId;
 use super::super::codec::{seq_from_sql, seq_to_sql, Row};
 use super::super::maintenance::Erasure;
 use super::super::writer::{JournalBackend, SNAPSHOTS_KEPT};
-use super::super::StoreError;
 use super::super::Fence;
+use super::super::StoreError;
 use super::connect::{pg_error, Target};
 use super::lease::check_fence;
 
