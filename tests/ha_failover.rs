@@ -471,3 +471,49 @@ async fn a_paused_old_leader_commits_nothing_and_steps_down() {
         .expect("the new leader still serves");
     assert_eq!(cluster.journal("ha-3").0, 1);
 }
+
+#[test]
+fn the_lease_is_taken_only_once_expired_and_renewed_only_by_its_term() {
+    let Some(db) = pg_common::PgDb::create() else {
+        return;
+    };
+    let store = db.store_config();
+    std::thread::spawn(move || {
+        use guichet::store::{HaConfig, LeaseClient};
+        let ha = HaConfig {
+            lease_secs: 1.0,
+            renew_every_secs: 0.2,
+            ..HaConfig::default()
+        };
+        let mut a = LeaseClient::connect(&store, &ha, "a".into(), "addr-a".into()).expect("a");
+        let mut b = LeaseClient::connect(&store, &ha, "b".into(), "addr-b".into()).expect("b");
+        assert_eq!(
+            a.try_acquire().expect("acquire"),
+            Some(1),
+            "never held: taken"
+        );
+        assert_eq!(b.try_acquire().expect("acquire"), None, "live: refused");
+        assert!(a.renew(1).expect("renew"), "the holder renews its term");
+        assert!(!b.renew(1).expect("renew"), "another node cannot renew it");
+        let lease = b.read().expect("read");
+        assert_eq!(
+            (lease.holder.as_str(), lease.address.as_str(), lease.term),
+            ("a", "addr-a", 1)
+        );
+        assert!(lease.live());
+        std::thread::sleep(Duration::from_millis(1200));
+        assert_eq!(
+            b.try_acquire().expect("acquire"),
+            Some(2),
+            "expired: taken, next term"
+        );
+        assert!(!a.renew(1).expect("renew"), "the old term is over");
+        b.heartbeat("leader", 2, None).expect("heartbeat");
+        a.heartbeat("standby", 2, Some(0)).expect("heartbeat");
+        let status = a.status().expect("status");
+        assert_eq!(status.lease.term, 2);
+        assert_eq!(status.nodes.len(), 2);
+    })
+    .join()
+    .expect("lease checks");
+}
