@@ -145,6 +145,28 @@ pub async fn lead(
     }
 }
 
+/// A graceful shutdown of the leader, once its journal is closed: hands the lease back so that a
+/// standby takes over at its next poll.
+pub async fn release(config: &Config, fence: &Fence) {
+    fence.retire();
+    let (store, ha, node, term) = (
+        config.store.clone(),
+        config.ha.clone(),
+        fence.node.clone(),
+        fence.term,
+    );
+    let released = tokio::task::spawn_blocking(move || {
+        LeaseClient::connect(&store, &ha, node, String::new())?.release(term)
+    })
+    .await;
+    match released {
+        Ok(Ok(true)) => tracing::info!(term, "lease handed back: a standby takes over now"),
+        Ok(Ok(false)) => {}
+        Ok(Err(e)) => tracing::warn!("the lease could not be handed back ({e}): it expires"),
+        Err(_) => tracing::warn!("the lease could not be handed back: it expires"),
+    }
+}
+
 /// The leader as standbys name it to clients.
 fn shown(lease: &LeaseInfo) -> String {
     let text: String = if lease.address.is_empty() {
@@ -181,6 +203,9 @@ fn spawn_renewals(
         .name("guichet-lease".into())
         .spawn(move || loop {
             std::thread::sleep(every);
+            if fence.is_retired() {
+                return;
+            }
             let sent = Instant::now();
             match client.renew(fence.term) {
                 Ok(true) => {
@@ -213,6 +238,9 @@ fn spawn_watchdog(fence: Fence) -> Result<(), ServeError> {
     std::thread::Builder::new()
         .name("guichet-lease-watchdog".into())
         .spawn(move || loop {
+            if fence.is_retired() {
+                return;
+            }
             let now = Instant::now();
             let deadline = fence.deadline();
             if now >= deadline {

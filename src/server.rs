@@ -448,6 +448,9 @@ pub async fn serve(
     if let Some(email) = email {
         email.shutdown(grace).await;
     }
+    if let Some(fence) = &config.store.fence {
+        crate::ha::release(&config, fence).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! and what `guichet status` reads. The SQL lives in `pg/lease.rs`: high availability exists on
 //! PostgreSQL only; on SQLite one node is always the leader.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -145,6 +146,7 @@ pub struct Fence {
     /// The leader's node id.
     pub node: String,
     deadline: Arc<Mutex<Instant>>,
+    retired: Arc<AtomicBool>,
     on_superseded: OnSuperseded,
 }
 
@@ -172,6 +174,7 @@ impl Fence {
             term,
             node,
             deadline: Arc::new(Mutex::new(deadline)),
+            retired: Arc::new(AtomicBool::new(false)),
             on_superseded,
         }
     }
@@ -194,9 +197,22 @@ impl Fence {
         }
     }
 
-    /// The term is over: tells the server (which steps down).
+    /// The term is over: tells the server (which steps down), unless the leader is leaving
+    /// on its own ([`Fence::retire`]).
     pub fn superseded(&self, why: &str) {
-        (self.on_superseded)(why)
+        if !self.is_retired() {
+            (self.on_superseded)(why)
+        }
+    }
+
+    /// The leader is shutting down and hands the lease back: renewals and the watchdog stop.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Fence::retire`] was called.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::SeqCst)
     }
 }
 

@@ -154,6 +154,22 @@ impl LeaseClient {
         Ok(n == 1)
     }
 
+    /// Hands the lease of `term` back (a graceful shutdown): it expires now, so a standby takes
+    /// over at its next poll instead of waiting for the lease to run out.
+    pub fn release(&mut self, term: u64) -> Result<bool, StoreError> {
+        let node = self.node.clone();
+        let target = self.target().clone();
+        let term = term as i64;
+        let n = self
+            .client()?
+            .execute(
+                "UPDATE leader_lease SET expires_at = now() WHERE id = 1 AND term = $1 AND holder = $2",
+                &[&term, &node],
+            )
+            .map_err(|e| pg_error(&target, e))?;
+        Ok(n == 1)
+    }
+
     /// Records this node's role and the last sequence number its router holds (for `guichet
     /// status`). The leader passes `None`: the journal's end is what it holds.
     pub fn heartbeat(
