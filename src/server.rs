@@ -357,6 +357,7 @@ pub async fn serve(
     let (force_tx, force_rx) = tokio::sync::oneshot::channel::<()>();
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let engine_for_stop = engine.clone();
+    let release_config = config.clone();
     let smtp_stop = email.as_ref().map(|e| e.stopper());
     tokio::spawn(async move {
         shutdown.await;
@@ -379,6 +380,10 @@ pub async fn serve(
         // The engine stops first: pending commits are answered, and every stream sees its
         // event source close and ends with UNAVAILABLE; then the listener stops.
         let _ = tokio::time::timeout(grace, engine_for_stop.shutdown()).await;
+        // The journal is closed: a standby may take over now.
+        if let Some(fence) = &release_config.store.fence {
+            crate::ha::release(&release_config, fence).await;
+        }
         let _ = stop_tx.send(());
         let _ = http_stop_tx.send(());
         // Streams end once the engine has stopped; a client that stops reading could still
@@ -447,9 +452,6 @@ pub async fn serve(
     voice.shutdown().await;
     if let Some(email) = email {
         email.shutdown(grace).await;
-    }
-    if let Some(fence) = &config.store.fence {
-        crate::ha::release(&config, fence).await;
     }
     tracing::info!("stopped");
     Ok(())

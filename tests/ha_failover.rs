@@ -517,3 +517,43 @@ fn the_lease_is_taken_only_once_expired_and_renewed_only_by_its_term() {
     .join()
     .expect("lease checks");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_stopped_gracefully_hands_the_lease_back() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let mut a = cluster.start("a");
+    a.wait_ready(200, Duration::from_secs(120));
+    let b = cluster.start("b");
+    b.wait_ready(503, Duration::from_secs(120));
+    a.signal(libc::SIGTERM);
+    let stopped_at = Instant::now();
+    assert_eq!(
+        a.wait_exit(Duration::from_secs(60)),
+        Some(0),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        a.log_text().contains("lease handed back"),
+        "{}",
+        a.log_text()
+    );
+    b.wait_ready(200, Duration::from_secs_f64(LEASE_SECS + 5.0));
+    println!(
+        "switchover: the standby served {:.2} s after SIGTERM to the leader",
+        stopped_at.elapsed().as_secs_f64()
+    );
+    let status = Command::new(GUICHET)
+        .args(["status", "--config"])
+        .arg(&cluster.config)
+        .output()
+        .expect("guichet status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{status:?}");
+    assert!(
+        text.contains("leader: b at") && text.contains("term 2"),
+        "{text}"
+    );
+}
