@@ -77,6 +77,9 @@ pub struct Config {
     /// `[accessibility]`: the accessibility statement page (`/accessibility`).
     #[serde(default)]
     pub accessibility: crate::http::public::AccessibilityConfig,
+    /// `[ha]`: high availability on PostgreSQL (the leadership lease); ignored on SQLite.
+    #[serde(default)]
+    pub ha: crate::store::HaConfig,
 }
 
 /// `[email]`: the email channel: the domain of Guichet's own Message-IDs and, in
@@ -586,6 +589,9 @@ impl Config {
         let mut problems: Vec<(String, String)> = Vec::new();
         if let Err(e) = self.store.validate() {
             problems.push(invalid("[store]", e.to_string()));
+        }
+        if let Err(e) = self.ha.validate() {
+            problems.push(invalid("[ha]", e.to_string()));
         }
         if self.engine.command_queue == 0 || self.engine.event_buffer == 0 {
             problems.push(invalid(

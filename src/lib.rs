@@ -34,6 +34,7 @@ pub mod config;
 pub mod console;
 pub mod core;
 pub mod engine;
+pub mod ha;
 pub mod http;
 pub mod ivr;
 pub mod listen;

@@ -56,6 +56,9 @@ enum Cmd {
     /// database of the configuration's [store] section, and check the copy: row counts, last
     /// sequence number, the same router recovered from both. Stop the server first.
     Migrate(cli::migrate::MigrateArgs),
+    /// High availability on PostgreSQL: the leader, its term, and every node with its role, lag
+    /// and last heartbeat, read from the configuration's [store] database.
+    Status(cli::status::StatusArgs),
 }
 
 /// A usage error: exit code 2.
@@ -119,5 +122,6 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         Cmd::User(args) => cli::user::run(args),
         Cmd::Apply(args) => cli::apply::run(args),
         Cmd::Migrate(args) => cli::migrate::run(args),
+        Cmd::Status(args) => cli::status::run(args),
     }
 }

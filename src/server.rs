@@ -110,6 +110,33 @@ pub async fn serve(
     let mut config = options.config;
     // Before the engine starts, so that its routing and journal metrics are recorded.
     crate::obs::metrics::install();
+    // The shutdown signal, seen by the standby's wait as well as by the server.
+    let (signal_tx, signal_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = signal_tx.send(true);
+    });
+    let shutdown = {
+        let mut rx = signal_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    // High availability: on PostgreSQL this node serves only once it holds the lease (a
+    // standby until then); its journal then carries the term.
+    if config.store.backend == crate::store::Backend::Postgres {
+        match crate::ha::lead(&config, signal_rx).await? {
+            Some(fence) => config.store.fence = Some(fence),
+            None => {
+                tracing::info!("stopped while standing by");
+                return Ok(());
+            }
+        }
+    } else {
+        tracing::info!(
+            "high availability: on SQLite this single node is always the leader ([ha] applies              on PostgreSQL only)"
+        );
+    }
     // Descriptors: the soft limit raised to the hard one, then shared between the listeners
     // with a reserve, so that a flood on one cannot starve the others.
     let open_files = crate::listen::raise_open_files();
@@ -334,6 +361,7 @@ pub async fn serve(
     let (force_tx, force_rx) = tokio::sync::oneshot::channel::<()>();
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let engine_for_stop = engine.clone();
+    let release_config = config.clone();
     let smtp_stop = email.as_ref().map(|e| e.stopper());
     tokio::spawn(async move {
         shutdown.await;
@@ -356,6 +384,10 @@ pub async fn serve(
         // The engine stops first: pending commits are answered, and every stream sees its
         // event source close and ends with UNAVAILABLE; then the listener stops.
         let _ = tokio::time::timeout(grace, engine_for_stop.shutdown()).await;
+        // The journal is closed: a standby may take over now.
+        if let Some(fence) = &release_config.store.fence {
+            crate::ha::release(&release_config, fence).await;
+        }
         let _ = stop_tx.send(());
         let _ = http_stop_tx.send(());
         // Streams end once the engine has stopped; a client that stops reading could still

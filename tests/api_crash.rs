@@ -413,6 +413,11 @@ async fn corrupt_database_stops_start_up_naming_the_file() {
 /// while the first runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_server_on_the_same_directory_is_refused() {
+    if skip_on_postgres(
+        "refusing a second server (on PostgreSQL it stands by: tests/ha_failover.rs)",
+    ) {
+        return;
+    }
     let ws = Workspace::new();
     let server = ws.start();
     let out = ws.serve_expecting_failure();

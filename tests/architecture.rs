@@ -19,7 +19,7 @@ fn layer_of(path: &str) -> Option<u8> {
         "engine" | "reconcile" => 3,
         "channels" | "notify" | "survey" => 4,
         "api" | "http" | "signin" | "console" | "obs" => 5,
-        "config" | "server" | "cli" | "sim" | "init_logging" => 6,
+        "config" | "server" | "ha" | "cli" | "sim" | "init_logging" => 6,
         _ => return None,
     })
 }

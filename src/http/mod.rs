@@ -66,6 +66,7 @@ pub async fn bind(config: &Config) -> Result<(TcpListener, SocketAddr), HttpErro
 pub fn router(engine: &Engine, config: &Config, routes: Vec<Router>) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .with_state(engine.clone())
         .merge(obs::routes(engine, &config.indicators))
         .merge(public::routes(config));
@@ -85,6 +86,16 @@ async fn healthz(State(engine): State<Engine>) -> Response {
         (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response()
     } else {
         (StatusCode::OK, "ok\n").into_response()
+    }
+}
+
+/// `GET /readyz`: 200 `ready` while this node serves traffic (it leads, or runs on SQLite), 503
+/// once it is stopping; a standby answers 503 naming the leader (`src/ha.rs`).
+async fn readyz(State(engine): State<Engine>) -> Response {
+    if engine.is_stopped() {
+        (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response()
+    } else {
+        (StatusCode::OK, "ready\n").into_response()
     }
 }
 

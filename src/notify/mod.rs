@@ -249,6 +249,11 @@ impl Outbox {
     /// One attempt at one delivery (with the emails that go with it), and its outcome
     /// recorded; returns the other messages it sent or tried with it.
     async fn deliver(&self, d: Delivery) -> Result<Vec<String>, StoreError> {
+        // A leader past its lease's deadline sends nothing (high availability): it is about to
+        // step down, and the delivery stays pending for the next leader.
+        if !self.store.acting() {
+            return Ok(Vec::new());
+        }
         let seq = d.seq;
         let Some(message) = self.blocking(move |s| s.outbox_message(seq)).await? else {
             let reason = "the message was purged from the journal before it could be sent";

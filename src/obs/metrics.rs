@@ -26,6 +26,16 @@ use crate::engine::{run_view, Engine, View, ViewBatch, ViewFailed};
 
 /// The metric names.
 pub mod names {
+    /// Counter `{outcome}`: lease renewals by the leader (`renewed`, `failed`, `superseded`),
+    /// high availability on PostgreSQL.
+    pub const HA_LEASE_RENEWALS: &str = "guichet_ha_lease_renewals_total";
+    /// Counter: takeovers of the lease by this node after it served as a standby.
+    pub const HA_TAKEOVERS: &str = "guichet_ha_takeovers_total";
+    /// Gauge: 1 while this node leads, 0 while it is a standby (PostgreSQL with `[ha]`).
+    pub const HA_LEADER: &str = "guichet_ha_leader";
+    /// Gauge: journal events a standby would have to recover at takeover (a cold standby: the
+    /// whole journal's end; the leader: 0).
+    pub const HA_STANDBY_LAG: &str = "guichet_ha_standby_lag_events";
     /// Counter `{queue, channel}`: interactions created.
     pub const INTERACTIONS_CREATED: &str = "guichet_interactions_created_total";
     /// Counter `{queue, channel}`: offers made to agents.

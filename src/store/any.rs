@@ -104,6 +104,13 @@ impl Store {
         }
     }
 
+    /// Whether this node may act on the outside world (send a message, ask a survey question):
+    /// always without high availability; a leader only until its monotonic deadline
+    /// ([`super::Fence::acting`]).
+    pub fn acting(&self) -> bool {
+        self.config().fence.as_ref().is_none_or(|f| f.acting())
+    }
+
     /// Calls `f` with every journaled event after `after_seq`, in sequence order; returns how
     /// many there were.
     pub fn replay<F>(&self, after_seq: u64, f: F) -> Result<u64, StoreError>

@@ -155,6 +155,17 @@ pub enum StoreError {
         /// The error that halted it.
         detail: String,
     },
+    /// A journal write of a leader whose term is over (high availability on PostgreSQL): another
+    /// node took the lease; this node must stop and never retry.
+    #[error("term {term} superseded: the lease now has term {current} held by {holder:?}; this node no longer leads and writes nothing more")]
+    Fenced {
+        /// The term this node led with.
+        term: u64,
+        /// The lease's term now.
+        current: u64,
+        /// The lease's holder now.
+        holder: String,
+    },
     /// A store thread (the journal's writer or the replay reader) panicked.
     #[error("{}: the {thread} thread panicked", path.display())]
     ThreadPanicked {

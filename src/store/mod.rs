@@ -70,6 +70,7 @@ mod history;
 mod indicators;
 mod ivr;
 mod journal;
+mod lease;
 mod maintenance;
 mod outbox;
 pub mod pg;
@@ -95,9 +96,10 @@ pub use history::HistoryEntry;
 pub use indicators::{IndicatorDay, IndicatorState};
 pub use ivr::{IvrActive, IvrAuthor, IvrVersionInfo};
 pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
+pub use lease::{Fence, HaConfig, HaStatus, LeaseInfo, NodeInfo, OnSuperseded};
 pub use maintenance::Erasure;
 pub use outbox::{Delivery, DeliveryChannel, DeliveryState};
-pub use pg::{copy_from_sqlite, CopyReport, PgSettings, PgStore, Target};
+pub use pg::{copy_from_sqlite, CopyReport, LeaseClient, PgSettings, PgStore, Target};
 pub use schema::SCHEMA_VERSION;
 pub use secrets::ATTACHMENT_LINKS;
 pub use surveys::{
@@ -190,6 +192,11 @@ pub struct StoreConfig {
     /// readable by Guichet's user only).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// On PostgreSQL with high availability: the leader's fence, set by the server once it holds
+    /// the lease (never from the file). With it, the journal checks the term in every append's
+    /// transaction instead of taking the database's writer lock.
+    #[serde(skip)]
+    pub fence: Option<Fence>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -226,6 +233,7 @@ impl Default for StoreConfig {
             url: None,
             password_env: None,
             password_file: None,
+            fence: None,
         }
     }
 }

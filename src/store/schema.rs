@@ -20,7 +20,9 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 12;
+/// (Version 13 adds PostgreSQL's leadership lease, `pg/schema.rs`: nothing changes on SQLite, where
+/// one node is always the leader.)
+pub const SCHEMA_VERSION: u32 = 13;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";

@@ -423,6 +423,10 @@ impl Writer {
                     self.shared
                         .failed_transactions
                         .fetch_add(1, Ordering::Relaxed);
+                    // A leader whose term is over never retries (high availability).
+                    if matches!(e, StoreError::Fenced { .. }) {
+                        return Err(e.to_string());
+                    }
                     match RETRY_BACKOFF.get(attempt) {
                         Some(pause) => std::thread::sleep(*pause),
                         None => return Err(e.to_string()),

@@ -210,8 +210,9 @@ async fn consider(
                 answered_at: None,
             };
             let q = question.clone();
+            // A leader past its lease's deadline asks nothing (high availability).
             if !surveys
-                .blocking(move |s| s.claim_survey_question(&q))
+                .blocking(move |s| Ok(s.acting() && s.claim_survey_question(&q)?))
                 .await?
             {
                 return Ok(false);

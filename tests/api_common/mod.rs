@@ -342,6 +342,12 @@ pub fn backend_config(data_dir: &Path, config: &Path) -> PathBuf {
     } else {
         format!("{text}\n{store}")
     };
+    // A restart after a SIGKILL waits for the killed server's lease: a short one.
+    let text = if text.lines().any(|l| l.trim() == "[ha]") {
+        text
+    } else {
+        format!("{text}\n[ha]\nlease_secs = 3\nrenew_every_secs = 0.5\n")
+    };
     let name = config
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -18,8 +18,10 @@ use crate::core::ContactId;
 use super::super::codec::{seq_from_sql, seq_to_sql, Row};
 use super::super::maintenance::{erase_in, erase_sql, ClosingRow, Erasure, ErasureTx, Param};
 use super::super::writer::{JournalBackend, SNAPSHOTS_KEPT};
+use super::super::Fence;
 use super::super::StoreError;
 use super::connect::{pg_error, Target};
+use super::lease::check_fence;
 
 const INSERT_SQL: &str = "INSERT INTO journal \
      (seq, at, kind, interaction, agent, contact, payload, message) \
@@ -32,6 +34,8 @@ pub(crate) struct PgJournal {
     pub(crate) client: Client,
     pub(crate) target: Target,
     pub(crate) insert: Option<Statement>,
+    /// The leader's fence under high availability: checked in every write's transaction.
+    pub(crate) fence: Option<Fence>,
 }
 
 /// PostgreSQL's side of an erasure: a transaction on the writer's connection (see
@@ -112,6 +116,21 @@ impl PgJournal {
     }
 }
 
+/// Checks the fence inside `tx` (when there is one); a refusal tells the fence's owner, which
+/// steps down, and comes back as [`StoreError::Fenced`].
+fn fenced(
+    tx: &mut postgres::Transaction<'_>,
+    fence: Option<&Fence>,
+    target: &Target,
+) -> Result<(), StoreError> {
+    let Some(fence) = fence else { return Ok(()) };
+    let checked = check_fence(tx, fence, target);
+    if let Err(e @ StoreError::Fenced { .. }) = &checked {
+        fence.superseded(&e.to_string());
+    }
+    checked
+}
+
 impl JournalBackend for PgJournal {
     fn insert_rows(&mut self, rows: &[Row], base: u64) -> Result<(), StoreError> {
         let insert = match &self.insert {
@@ -136,6 +155,7 @@ impl JournalBackend for PgJournal {
         let target = self.target.clone();
         let err = |e| pg_error(&target, e);
         let mut tx = self.client.transaction().map_err(err)?;
+        fenced(&mut tx, self.fence.as_ref(), &target)?;
         tx.execute(
             &insert,
             &[
@@ -158,6 +178,7 @@ impl JournalBackend for PgJournal {
         let err = |e| pg_error(&target, e);
         let seq = seq_to_sql(seq);
         let mut tx = self.client.transaction().map_err(err)?;
+        fenced(&mut tx, self.fence.as_ref(), &target)?;
         tx.execute("DELETE FROM snapshots WHERE seq = $1", &[&seq])
             .map_err(err)?;
         tx.execute(
@@ -193,12 +214,18 @@ impl JournalBackend for PgJournal {
     }
 
     fn delete_journal(&mut self, after: u64, upto: u64, before: i64) -> Result<u64, StoreError> {
-        self.client
+        let target = self.target.clone();
+        let err = |e| pg_error(&target, e);
+        let mut tx = self.client.transaction().map_err(err)?;
+        fenced(&mut tx, self.fence.as_ref(), &target)?;
+        let n = tx
             .execute(
                 "DELETE FROM journal WHERE seq > $1 AND seq <= $2 AND at < $3",
                 &[&seq_to_sql(after), &seq_to_sql(upto), &before],
             )
-            .map_err(|e| self.err(e))
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(n)
     }
 
     fn erase_contact(&mut self, contact: &ContactId) -> Result<Erasure, StoreError> {

@@ -18,6 +18,7 @@
 mod connect;
 mod copy;
 mod journal;
+mod lease;
 mod outbox;
 mod reads;
 mod schema;
@@ -39,6 +40,7 @@ use connect::pg_error;
 pub use connect::{PgSettings, Target};
 pub use copy::{copy_from_sqlite, CopyReport};
 use journal::PgJournal;
+pub use lease::LeaseClient;
 
 /// The key of the session advisory lock held by the connection of the database's one writer.
 pub const WRITER_LOCK: i64 = 0x6775_6963_6865_7402;
@@ -121,10 +123,13 @@ impl PgStore {
         let mut conn = settings.connect()?;
         let found_version = schema::migrate(&mut conn, &target)?;
         let mut writer = settings.connect()?;
-        let locked: bool = writer
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
-            .map_err(|e| pg_error(&target, e))?
-            .get(0);
+        // With high availability the lease's term fences every append (a paused old leader
+        // would keep a session lock forever); without it, the database's writer lock.
+        let locked: bool = config.fence.is_some()
+            || writer
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
+                .map_err(|e| pg_error(&target, e))?
+                .get(0);
         if !locked {
             return Err(StoreError::Locked {
                 path: target.as_path(),
@@ -346,6 +351,7 @@ impl PgStore {
                 client,
                 target: self.target().clone(),
                 insert: None,
+                fence: self.config.fence.clone(),
             }),
             self.target().as_path(),
             &self.config,

@@ -44,12 +44,45 @@ const MIGRATIONS: &[Migration] = &[
         version: 12,
         apply: v12_voice_sessions,
     },
+    Migration {
+        version: 13,
+        apply: v13_leader_lease,
+    },
 ];
 
 /// Version 12: calls inside a phone menu (SQLite's `voice.rs`), seen by every node.
 fn v12_voice_sessions(tx: &mut Transaction<'_>, target: &Target) -> Result<(), StoreError> {
     let sql = super::super::voice::sql::V12.replace("INTEGER", "BIGINT");
     tx.batch_execute(&sql).map_err(|e| pg_error(target, e))
+}
+
+/// Version 13: high availability's leadership lease (one row: holder, its address, the term,
+/// expiry by the database's clock) and the nodes `guichet status` shows. PostgreSQL only: on
+/// SQLite one node is always the leader, and version 13 changes nothing there.
+const V13_SQL: &str = "
+CREATE TABLE leader_lease (
+    id BIGINT PRIMARY KEY CHECK (id = 1),
+    holder TEXT NOT NULL,
+    address TEXT NOT NULL,
+    term BIGINT NOT NULL,
+    acquired_at TIMESTAMPTZ,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+INSERT INTO leader_lease (id, holder, address, term, acquired_at, expires_at)
+    VALUES (1, '', '', 0, NULL, '-infinity');
+CREATE TABLE nodes (
+    node TEXT PRIMARY KEY,
+    address TEXT NOT NULL,
+    role TEXT NOT NULL,
+    term BIGINT NOT NULL,
+    applied_seq BIGINT NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    heartbeat_at TIMESTAMPTZ NOT NULL
+);
+";
+
+fn v13_leader_lease(tx: &mut Transaction<'_>, target: &Target) -> Result<(), StoreError> {
+    tx.batch_execute(V13_SQL).map_err(|e| pg_error(target, e))
 }
 
 /// Version 11: people who sign in to the console, and their sessions (SQLite's `users.rs`).

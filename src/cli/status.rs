@@ -1,0 +1,79 @@
+//! `guichet status`: high availability at a glance, read from the database of the
+//! configuration's `[store]` section: the lease (leader, term, expiry by the database's clock),
+//! the journal's end, and every node seen with its role, lag and last heartbeat.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use guichet::store::{Backend, LeaseClient};
+
+use super::serve::load_config;
+
+/// The arguments of `guichet status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The configuration file whose [store] names the database (default as for serve).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// Runs `guichet status`.
+pub(crate) fn run(args: StatusArgs) -> anyhow::Result<()> {
+    let (config, source) = load_config(args.config.as_deref())?;
+    if config.store.backend != Backend::Postgres {
+        println!(
+            "{source}: the store is SQLite: one node, always the leader (high availability needs \
+             [store] backend = \"postgres\", see docs/high-availability.md)"
+        );
+        return Ok(());
+    }
+    let status = LeaseClient::connect_reader(&config.store)?.status()?;
+    let lease = &status.lease;
+    if lease.term == 0 {
+        println!("leader: none yet (no node has held the lease)");
+    } else if lease.live() {
+        println!(
+            "leader: {} at {} (term {}, lease expires in {:.1} s)",
+            lease.holder,
+            lease.address,
+            lease.term,
+            lease.expires_in_ms as f64 / 1000.0
+        );
+    } else {
+        println!(
+            "leader: none: the lease of {} (term {}) expired {:.1} s ago; a standby takes over",
+            lease.holder,
+            lease.term,
+            lease.expires_in_ms.saturating_neg() as f64 / 1000.0
+        );
+    }
+    println!("journal: last sequence number {}", status.last_seq);
+    println!(
+        "{:<20} {:<18} {:>6} {:>12} {:>10}  address",
+        "node", "role", "term", "lag (events)", "heartbeat"
+    );
+    for n in &status.nodes {
+        // No heartbeat for longer than a lease: stopped, or cut off from the database.
+        let role = if n.heartbeat_age_ms as f64 > config.ha.lease_secs * 1000.0 {
+            format!("{} (silent)", n.role)
+        } else {
+            n.role.clone()
+        };
+        let lag = if n.role == "leader" {
+            0
+        } else {
+            status.last_seq.saturating_sub(n.applied_seq)
+        };
+        println!(
+            "{:<20} {:<18} {:>6} {:>12} {:>9.1}s  {}",
+            n.node,
+            role,
+            n.term,
+            lag,
+            n.heartbeat_age_ms as f64 / 1000.0,
+            n.address
+        );
+    }
+    Ok(())
+}
