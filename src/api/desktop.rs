@@ -1429,6 +1429,7 @@ fn offered_view(
         decision: Some(decision.clone()),
         wrap_up_code: None,
         transfer: context.transfer.clone(),
+        consult: None,
     }
 }
 
