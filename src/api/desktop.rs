@@ -24,8 +24,8 @@ use tracing::Instrument;
 
 use crate::channels::chat::ChatHub;
 use crate::core::{
-    AgentId, Command, ConsultEndCause, DeclineCause, EndReason, EventKind, InteractionId, InteractionPhase,
-    InteractionView, OfferContext, QueueId, RequestedState, TransferTarget,
+    AgentId, Command, ConsultEndCause, DeclineCause, EndReason, EventKind, InteractionId,
+    InteractionPhase, InteractionView, OfferContext, QueueId, RequestedState, TransferTarget,
 };
 use crate::engine::{run_view, Engine, View, ViewBatch, ViewFailed};
 use crate::store::Role;
