@@ -172,9 +172,12 @@ impl Outbox {
                     Duration::from_secs(5)
                 }
             };
+            // An outbound message, or a completion (which makes its interaction's held emails
+            // due sooner).
             let outbound = |e: &EventKind| {
                 matches!(e, EventKind::MessageAdded { message, .. }
                     if message.direction == MessageDirection::Outbound)
+                    || matches!(e, EventKind::InteractionCompleted { .. })
             };
             if !wait_for_event(&mut events, idle, outbound).await {
                 tracing::info!("outbox stopped");
