@@ -347,6 +347,15 @@ impl OfferHub {
                 } => {
                     consulting.remove(interaction);
                     holders.insert(*interaction, (to.clone(), false));
+                    // The consulted agent holds it now: its desktop turns the consultation
+                    // into the interaction in hand.
+                    self.send(
+                        to,
+                        OfferNote::Withdrawn {
+                            interaction: *interaction,
+                            reason: "consult_completed",
+                        },
+                    );
                     (
                         from.clone(),
                         OfferNote::Withdrawn {
