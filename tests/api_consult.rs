@@ -245,6 +245,61 @@ async fn a_chat_is_consulted_then_handed_over_to_the_consulted_agent() {
         .expect("chloe completes it after the restart")
         .into_inner();
     assert_eq!(done.agent, "chloe");
+
+    // Erasing the contact scrubs the consultations' notes from the journal.
+    assert!(consult_rows(&ws, &id)
+        .iter()
+        .any(|r| r.contains("dossier vérifié")));
+    chloe
+        .login(pb::LoginRequest::default())
+        .await
+        .expect("Login");
+    chloe
+        .set_state(pb::SetStateRequest {
+            state: pb::agent_state::Kind::Available as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("SetState");
+    let sup = server.supervisor(&ws.admin_token());
+    api_common::eventually(
+        std::time::Duration::from_secs(30),
+        "the contact is erased once its interaction is closed",
+        || {
+            let mut sup = sup.clone();
+            async move {
+                sup.erase_contact(pb::EraseContactRequest {
+                    contact: "c-warm".into(),
+                })
+                .await
+                .ok()
+            }
+        },
+    )
+    .await;
+    let rows = consult_rows(&ws, &id);
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        assert!(
+            !row.contains("dossier vérifié")
+                && !row.contains("2e essai")
+                && !row.contains("c-warm"),
+            "{row}"
+        );
+    }
+}
+
+/// The `consult_offered` journal rows of `interaction`.
+fn consult_rows(ws: &Workspace, interaction: &str) -> Vec<String> {
+    let conn = rusqlite::Connection::open(ws.data_dir().join("guichet.db")).expect("db");
+    let mut select = conn
+        .prepare("SELECT payload FROM journal WHERE interaction = ?1 AND kind = 'consult_offered' ORDER BY seq")
+        .expect("select");
+    select
+        .query_map(rusqlite::params![interaction], |r| r.get::<_, String>(0))
+        .expect("rows")
+        .map(|p| p.expect("payload"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -274,7 +274,7 @@ pub(crate) fn erase_contact(
             .prepare(
                 "SELECT seq, payload FROM journal WHERE interaction = ?1 \
                  AND kind IN ('interaction_completed', 'wrap_up_ended', 'interaction_moved', \
-                 'message_added', 'interaction_offered')",
+                 'message_added', 'interaction_offered', 'consult_offered')",
             )
             .at(path)?;
         let mut update = tx
@@ -315,6 +315,17 @@ pub(crate) fn erase_contact(
                             transfer.note = None;
                         }
                     }
+                    // A consultation carries its note and the interaction's context.
+                    EventKind::ConsultOffered { note, context, .. } => {
+                        *note = None;
+                        if let Some(context) = context {
+                            let context = Arc::make_mut(context);
+                            scrub(Arc::make_mut(&mut context.spec));
+                            if let Some(transfer) = &mut context.transfer {
+                                transfer.note = None;
+                            }
+                        }
+                    }
                     _ => continue,
                 }
                 let payload = serde_json::to_string(&kind).map_err(|e| StoreError::Encode {
@@ -353,6 +364,9 @@ pub(crate) fn erase_contact(
                 scrub(Arc::make_mut(&mut view.spec));
                 if let Some(transfer) = &mut view.transfer {
                     transfer.note = None;
+                }
+                if let Some(consult) = &mut view.consult {
+                    consult.note = None;
                 }
             }
         }
