@@ -128,6 +128,14 @@ enum Op {
     RemoveAgent(u8),
     AddAgent(u8),
     Advance(u16),
+    /// An agent holding an interaction consults a named colleague.
+    ConsultAgent(u8, u8),
+    /// An agent holding an interaction consults a queue (its first free agent).
+    ConsultQueue(u8, u8),
+    /// The consulted agent accepts (true) or declines (false) a pending consultation.
+    AnswerConsult(u8, bool),
+    /// The holder completes (true) or cancels (false) a consultation.
+    FinishConsult(u8, bool),
 }
 
 fn op() -> impl proptest::strategy::Strategy<Value = Op> {
@@ -169,6 +177,10 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         1 => any::<u8>().prop_map(Op::RemoveAgent),
         1 => any::<u8>().prop_map(Op::AddAgent),
         4 => (1u16..30).prop_map(Op::Advance),
+        2 => (any::<u8>(), any::<u8>()).prop_map(|(i, a)| Op::ConsultAgent(i, a)),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(i, q)| Op::ConsultQueue(i, q)),
+        2 => (any::<u8>(), any::<bool>()).prop_map(|(i, yes)| Op::AnswerConsult(i, yes)),
+        2 => (any::<u8>(), any::<bool>()).prop_map(|(i, done)| Op::FinishConsult(i, done)),
     ]
 }
 
@@ -279,6 +291,22 @@ impl Harness {
         Some((v.spec.id, v.phase.agent()?.clone()))
     }
 
+    /// An interaction in consultation matching `want`, and its consulted agent.
+    fn in_consult(
+        &self,
+        i: u8,
+        want: fn(&guichet::core::ConsultView) -> bool,
+    ) -> Option<(InteractionId, AgentId)> {
+        let matching: Vec<_> = self
+            .router
+            .interactions()
+            .into_iter()
+            .filter(|v| v.consult.as_ref().is_some_and(want))
+            .collect();
+        let v = matching.get(i as usize % matching.len().max(1))?;
+        Some((v.spec.id, v.consult.as_ref()?.agent.clone()))
+    }
+
     fn command(&mut self, op: &Op) -> Option<Command> {
         Some(match op.clone() {
             Op::Login(a) => Command::Login { agent: agent(a) },
@@ -352,6 +380,54 @@ impl Harness {
                 wrap_up_code: None,
                 notes: None,
             },
+            Op::ConsultAgent(i, a) => {
+                let (interaction, by) =
+                    self.in_phase(i, |p| matches!(p, InteractionPhase::Assigned { .. }))?;
+                Command::StartConsult {
+                    interaction,
+                    by,
+                    to: TransferTarget::Agent { agent: agent(a) },
+                    note: Some("please take over".into()),
+                }
+            }
+            Op::ConsultQueue(i, q) => {
+                let (interaction, by) =
+                    self.in_phase(i, |p| matches!(p, InteractionPhase::Assigned { .. }))?;
+                Command::StartConsult {
+                    interaction,
+                    by,
+                    to: TransferTarget::Queue { queue: queue(q) },
+                    note: None,
+                }
+            }
+            Op::AnswerConsult(i, yes) => {
+                let (interaction, consulted) = self.in_consult(i, |c| c.deadline.is_some())?;
+                if yes {
+                    Command::Accept {
+                        interaction,
+                        agent: consulted,
+                    }
+                } else {
+                    Command::Decline {
+                        interaction,
+                        agent: consulted,
+                    }
+                }
+            }
+            Op::FinishConsult(i, done) => {
+                let (interaction, _) = self.in_consult(i, |_| true)?;
+                let by = self
+                    .router
+                    .interaction(&interaction)?
+                    .phase
+                    .agent()?
+                    .clone();
+                if done {
+                    Command::CompleteConsult { interaction, by }
+                } else {
+                    Command::CancelConsult { interaction, by }
+                }
+            }
             Op::TransferToQueue(i, q) => Command::Transfer {
                 interaction: self.pick(i)?,
                 to: TransferTarget::Queue { queue: queue(q) },

@@ -642,6 +642,63 @@ async fn one_email_at_completion_carries_the_reply_the_notice_and_the_survey() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_then_a_completion_10_s_later_still_make_one_email() {
+    let ws = Workspace::new();
+    let provider = SmsProvider::start(0).await;
+    let sink = SmtpSink::start(0).await;
+    let config = survey_config(&ws, provider.addr.port(), Some(sink.addr.port()), "");
+    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let smtp = server.smtp_addr.expect("the demo config listens for SMTP");
+    let (mut desk, mut offers) = logged_in_agent(&ws, &server, "amelie").await;
+    let reply = send_mail(
+        smtp,
+        "jeanne@example.org",
+        &format!(
+            "From: Jeanne <jeanne@example.org>\r\nTo: {BENEFITS}\r\nSubject: Aide au logement\r\n\
+             Message-ID: <q1@example.org>\r\nDate: Sun, 6 Dec 2026 09:00:00 +0100\r\n\r\n\
+             Bonjour, où en est mon dossier ?\r\n"
+        ),
+    )
+    .await;
+    assert!(reply.contains("created interaction"), "{reply}");
+    sink.wait_for(1).await;
+    let offer = loop {
+        if let Some(Update::Offer(offer)) = next(&mut offers).await.update {
+            break offer;
+        }
+    };
+    let id = offer.interaction.expect("interaction").id;
+    desk.accept(pb::InteractionAction {
+        interaction_id: id.clone(),
+        ..Default::default()
+    })
+    .await
+    .expect("Accept");
+    desk.send_message(pb::SendMessageRequest {
+        interaction_id: id.clone(),
+        text: "Votre dossier est validé.".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("SendMessage");
+    // Well past `email_bundle_ms` (3 s): the reply waits for the completion.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(sink.received().len(), 1, "only the acknowledgement so far");
+    desk.complete(pb::CompleteRequest {
+        interaction_id: id.clone(),
+        wrap_up_code: "answered".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("Complete");
+    all_sent(&ws, &id, 4).await;
+    assert_one_email(&sink.received(), &ws, &id);
+    drop(server);
+    sink.stop();
+    provider.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_one_email_survives_a_crash_before_it_is_sent() {
     let ws = Workspace::new();
     let provider = SmsProvider::start(0).await;

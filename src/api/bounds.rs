@@ -114,6 +114,19 @@ impl Bounded for pb::TransferRequest {
     }
 }
 
+impl Bounded for pb::StartConsultRequest {
+    fn check_bounds(&self) -> Result<(), Status> {
+        id("agent_id", &self.agent_id)?;
+        interaction("interaction_id", &self.interaction_id)?;
+        match &self.to {
+            Some(pb::start_consult_request::To::Queue(q)) => id("queue", q)?,
+            Some(pb::start_consult_request::To::Agent(a)) => id("agent", a)?,
+            None => {}
+        }
+        text("note", &self.note, MAX_TRANSFER_NOTE_BYTES)
+    }
+}
+
 impl Bounded for pb::SetDeviceRequest {
     fn check_bounds(&self) -> Result<(), Status> {
         id("agent_id", &self.agent_id)?;

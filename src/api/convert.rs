@@ -569,7 +569,16 @@ pub fn interaction_pb(v: &InteractionView) -> pb::Interaction {
         InteractionPhase::Assigned { agent } => (pb::Phase::Assigned, Some(agent), None),
         InteractionPhase::WrapUp { agent, .. } => (pb::Phase::WrapUp, Some(agent), None),
     };
+    let consult = v.consult.as_ref().map(|c| pb::Consultation {
+        agent: c.agent.to_string(),
+        from_agent: agent.map(ToString::to_string).unwrap_or_default(),
+        note: c.note.clone().unwrap_or_default(),
+        started_at_unix_ms: ms(c.started_at),
+        offer_deadline_unix_ms: opt_ms(c.deadline),
+        accepted: c.deadline.is_none(),
+    });
     pb::Interaction {
+        consult,
         id: v.spec.id.to_string(),
         channel: channel_pb(v.spec.channel),
         queue: v.queue.to_string(),

@@ -24,8 +24,8 @@ use tracing::Instrument;
 
 use crate::channels::chat::ChatHub;
 use crate::core::{
-    AgentId, Command, DeclineCause, EndReason, EventKind, InteractionId, InteractionPhase,
-    InteractionView, OfferContext, QueueId, RequestedState, TransferTarget,
+    AgentId, Command, ConsultEndCause, DeclineCause, EndReason, EventKind, InteractionId,
+    InteractionPhase, InteractionView, OfferContext, QueueId, RequestedState, TransferTarget,
 };
 use crate::engine::{run_view, Engine, View, ViewBatch, ViewFailed};
 use crate::store::Role;
@@ -63,6 +63,11 @@ enum OfferNote {
         /// What the offer event carries for the desktop (absent only from offers journaled
         /// before events carried it: those are read from the router).
         context: Option<Arc<OfferContext>>,
+    },
+    /// A consultation offer (warm transfer): the interaction, held by a colleague.
+    Consult {
+        interaction: InteractionId,
+        deadline: crate::core::Timestamp,
     },
     /// The offer no longer stands.
     Withdrawn {
@@ -119,6 +124,8 @@ struct Known {
 struct Routing {
     holders: Holders,
     fresh: Fresh,
+    /// The consulted agent of each interaction in consultation (it sees the conversation too).
+    consulting: std::collections::HashMap<InteractionId, AgentId>,
 }
 
 /// Routes committed offer events to the connected agents' streams.
@@ -186,7 +193,11 @@ impl OfferHub {
     }
 
     fn route(&self, events: &[crate::core::Event], routing: &mut Routing) {
-        let Routing { holders, fresh } = routing;
+        let Routing {
+            holders,
+            fresh,
+            consulting,
+        } = routing;
         for event in events {
             let (agent, note) = match &event.kind {
                 EventKind::InteractionCreated { spec, .. } => {
@@ -232,6 +243,16 @@ impl OfferHub {
                         } else {
                             messages.push((event.at, Arc::clone(message)));
                         }
+                    }
+                    if let Some(consulted) = consulting.get(interaction) {
+                        self.send(
+                            consulted,
+                            OfferNote::Message {
+                                interaction: *interaction,
+                                at: event.at,
+                                message: Arc::clone(message),
+                            },
+                        );
                     }
                     match holders.get(interaction) {
                         Some((agent, _)) => (
@@ -283,6 +304,66 @@ impl OfferHub {
                         _ => continue,
                     }
                 }
+                EventKind::ConsultOffered {
+                    interaction,
+                    agent,
+                    deadline,
+                    ..
+                } => {
+                    consulting.insert(*interaction, agent.clone());
+                    (
+                        agent.clone(),
+                        OfferNote::Consult {
+                            interaction: *interaction,
+                            deadline: *deadline,
+                        },
+                    )
+                }
+                EventKind::ConsultEnded {
+                    interaction,
+                    agent,
+                    cause,
+                } => {
+                    consulting.remove(interaction);
+                    (
+                        agent.clone(),
+                        OfferNote::Withdrawn {
+                            interaction: *interaction,
+                            reason: match cause {
+                                ConsultEndCause::Declined => "consult_declined",
+                                ConsultEndCause::TimedOut => "consult_timed_out",
+                                ConsultEndCause::Cancelled => "consult_cancelled",
+                                ConsultEndCause::ConsultedLeft => "consult_revoked",
+                                ConsultEndCause::HolderLeft => "consult_holder_left",
+                                ConsultEndCause::InteractionClosed => "consult_closed",
+                            },
+                        },
+                    )
+                }
+                EventKind::ConsultCompleted {
+                    interaction,
+                    from,
+                    to,
+                } => {
+                    consulting.remove(interaction);
+                    holders.insert(*interaction, (to.clone(), false));
+                    // The consulted agent holds it now: its desktop turns the consultation
+                    // into the interaction in hand.
+                    self.send(
+                        to,
+                        OfferNote::Withdrawn {
+                            interaction: *interaction,
+                            reason: "consult_completed",
+                        },
+                    );
+                    (
+                        from.clone(),
+                        OfferNote::Withdrawn {
+                            interaction: *interaction,
+                            reason: "transferred",
+                        },
+                    )
+                }
                 EventKind::InteractionMoved { interaction, .. } => {
                     match holders.remove(interaction) {
                         Some((agent, true)) => (
@@ -297,12 +378,17 @@ impl OfferHub {
                 }
                 _ => continue,
             };
-            if let Some(list) = self.sessions.get(&agent) {
-                for (_, tx) in list.iter() {
-                    if tx.try_send(note.clone()).is_err() {
-                        // A stream too slow to keep up re-reads its pending offers.
-                        let _ = tx.try_send(OfferNote::Resync);
-                    }
+            self.send(&agent, note);
+        }
+    }
+
+    /// Sends `note` to every stream of `agent`.
+    fn send(&self, agent: &AgentId, note: OfferNote) {
+        if let Some(list) = self.sessions.get(agent) {
+            for (_, tx) in list.iter() {
+                if tx.try_send(note.clone()).is_err() {
+                    // A stream too slow to keep up re-reads its pending offers.
+                    let _ = tx.try_send(OfferNote::Resync);
                 }
             }
         }
@@ -406,6 +492,7 @@ impl View for Follower {
         let mut routing = self.routing.lock().await;
         routing.holders = holders;
         routing.fresh.clear();
+        routing.consulting.clear();
         for entry in self.hub.sessions.iter() {
             for (_, tx) in entry.value() {
                 let _ = tx.try_send(OfferNote::Resync);
@@ -757,6 +844,17 @@ impl AgentDesktop for DesktopService {
                                 }
                             }
                         }
+                        Some(OfferNote::Consult {
+                            interaction,
+                            deadline,
+                        }) => match service.consult_offer(&agent, interaction, deadline).await {
+                            Ok(Some(offer)) => pb::offer_update::Update::Offer(offer),
+                            Ok(None) => continue,
+                            Err(status) => {
+                                let _ = tx.send(Err(status)).await;
+                                break;
+                            }
+                        },
                         Some(OfferNote::Message {
                             interaction,
                             at,
@@ -940,6 +1038,88 @@ impl AgentDesktop for DesktopService {
         };
         Ok(Response::new(
             calls::run_then_interaction(&self.engine, transfer, id).await?,
+        ))
+    }
+
+    async fn start_consult(
+        &self,
+        request: Request<pb::StartConsultRequest>,
+    ) -> Result<Response<pb::Interaction>, Status> {
+        request.get_ref().check_bounds()?;
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let req = request.get_ref();
+        let id = interaction_id("interaction_id", &req.interaction_id)?;
+        let to = match &req.to {
+            Some(pb::start_consult_request::To::Queue(q)) => TransferTarget::Queue {
+                queue: QueueId::new(required("queue", q)?),
+            },
+            Some(pb::start_consult_request::To::Agent(a)) => TransferTarget::Agent {
+                agent: AgentId::new(required("agent", a)?),
+            },
+            None => return Err(convert::invalid("say whom to consult: queue or agent")),
+        };
+        let read = self
+            .engine
+            .read(move |r| r.interaction(&id).map(|v| (v.spec.channel, v.phase)))
+            .await
+            .map_err(Status::from)?;
+        match read {
+            None => return Err(Status::not_found(format!("no open interaction {id}"))),
+            Some((_, InteractionPhase::Assigned { agent: ref holder })) if *holder == agent => {}
+            Some(_) => {
+                return Err(Status::failed_precondition(format!(
+                    "agent {agent} does not handle interaction {id}: accept it before \
+                     consulting a colleague"
+                )))
+            }
+        }
+        if let Some((crate::core::Channel::Voice, _)) = read {
+            return Err(Status::unimplemented(
+                "a warm transfer of a call is not supported yet (chat, email and SMS are): \
+                 transfer the call with Transfer instead",
+            ));
+        }
+        let note = req.note.trim();
+        let command = Command::StartConsult {
+            interaction: id,
+            by: agent,
+            to,
+            note: (!note.is_empty()).then(|| note.to_owned()),
+        };
+        Ok(Response::new(
+            calls::run_then_interaction(&self.engine, command, id).await?,
+        ))
+    }
+
+    async fn complete_transfer(
+        &self,
+        request: Request<pb::InteractionAction>,
+    ) -> Result<Response<pb::Interaction>, Status> {
+        request.get_ref().check_bounds()?;
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
+        let command = Command::CompleteConsult {
+            interaction: id,
+            by: agent,
+        };
+        Ok(Response::new(
+            calls::run_then_interaction(&self.engine, command, id).await?,
+        ))
+    }
+
+    async fn cancel_consult(
+        &self,
+        request: Request<pb::InteractionAction>,
+    ) -> Result<Response<pb::Interaction>, Status> {
+        request.get_ref().check_bounds()?;
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
+        let command = Command::CancelConsult {
+            interaction: id,
+            by: agent,
+        };
+        Ok(Response::new(
+            calls::run_then_interaction(&self.engine, command, id).await?,
         ))
     }
 
@@ -1208,7 +1388,7 @@ impl DesktopService {
             }
             InteractionPhase::Offered { agent: a, .. } => offered_ok && a == agent,
             InteractionPhase::Waiting => false,
-        };
+        } || (offered_ok && view.consult.as_ref().is_some_and(|c| c.agent == *agent));
         if !holds {
             return Err(Status::permission_denied(format!(
                 "agent {agent} does not handle interaction {id}{}",
@@ -1257,6 +1437,42 @@ impl DesktopService {
                 )))
             }
         }
+    }
+
+    /// The offer message for a consultation offered to `agent` (read from the router: `None` if
+    /// it no longer stands), with the conversation so far and the holder's note.
+    async fn consult_offer(
+        &self,
+        agent: &AgentId,
+        id: InteractionId,
+        deadline: crate::core::Timestamp,
+    ) -> Result<Option<pb::Offer>, Status> {
+        let read = self
+            .engine
+            .read(move |r| {
+                r.interaction(&id).map(|v| {
+                    let codes = codes_of(r, &v.queue);
+                    (v, codes)
+                })
+            })
+            .await
+            .map_err(Status::from)?;
+        let Some((view, codes)) = read else {
+            return Ok(None);
+        };
+        let pending = view
+            .consult
+            .as_ref()
+            .is_some_and(|c| c.agent == *agent && c.deadline == Some(deadline));
+        if !pending {
+            return Ok(None);
+        }
+        let conversation =
+            conversation::load_for(&self.engine, &view.spec, self.links.as_ref()).await?;
+        Ok(Some(
+            self.offer_pb(agent, &view, codes, deadline, conversation)
+                .await,
+        ))
     }
 
     /// The offers pending for `agent` now, oldest first.
@@ -1429,6 +1645,7 @@ fn offered_view(
         decision: Some(decision.clone()),
         wrap_up_code: None,
         transfer: context.transfer.clone(),
+        consult: None,
     }
 }
 

@@ -6,7 +6,7 @@
 
 use super::error::RouteError;
 use super::event::{DeclineCause, Event, EventKind, MoveCause};
-use super::index::{AgentSlot, Phase, QueueSlot, Slot, Timer, TimerKind, WaitKey};
+use super::index::{AgentSlot, Consult, Phase, QueueSlot, Slot, Timer, TimerKind, WaitKey};
 use super::message::MessageDirection;
 use super::model::{AgentId, AgentState, Channel, ContactId, InteractionId, QueueId, Timestamp};
 use super::router::Router;
@@ -65,6 +65,7 @@ impl Router {
                             declines: 0,
                             memberships: Vec::new(),
                             work: Vec::new(),
+                            consults: Vec::new(),
                         };
                         let a = self.insert_agent_slot(slot);
                         self.attach_agent(a);
@@ -73,7 +74,7 @@ impl Router {
             }
             EventKind::AgentRemoved { agent } => {
                 let a = self.agent_for_replay(agent)?;
-                if !self.agent_mut(a).work.is_empty() {
+                if !self.agent_mut(a).work.is_empty() || !self.agent_mut(a).consults.is_empty() {
                     return Err(replay(format!("agent {agent} removed while busy")));
                 }
                 self.detach_agent(a);
@@ -197,6 +198,7 @@ impl Router {
                     timer: None,
                     wrap_up_code: None,
                     transfer: None,
+                    consult: None,
                 };
                 if let Some(r) = &spec.external_ref {
                     self.external.insert(r.clone(), spec.id);
@@ -333,6 +335,7 @@ impl Router {
                 if let Phase::Assigned { agent } = phase {
                     self.work_ended(*interaction, agent, at);
                 }
+                self.drop_consult(*interaction, at);
                 if phase == Phase::Waiting {
                     self.leave_waiting(*interaction);
                 } else {
@@ -386,6 +389,7 @@ impl Router {
                     *interaction,
                     |p| matches!(p, Phase::Assigned { agent } if agent == a),
                 )?;
+                self.drop_consult(*interaction, at);
                 match wrap_up_until {
                     Some(until) => {
                         let slot = self.slot_mut(*interaction);
@@ -417,7 +421,90 @@ impl Router {
                 if let Phase::Assigned { agent } = self.expect_phase(*interaction, |_| true)? {
                     self.work_ended(*interaction, agent, at);
                 }
+                self.drop_consult(*interaction, at);
                 self.close(*interaction);
+            }
+            EventKind::ConsultOffered {
+                interaction,
+                by,
+                agent,
+                deadline,
+                note,
+                ..
+            } => {
+                let h = self.agent_for_replay(by)?;
+                let a = self.agent_for_replay(agent)?;
+                self.expect_phase(
+                    *interaction,
+                    |p| matches!(p, Phase::Assigned { agent } if agent == h && agent != a),
+                )?;
+                let slot = self.slot_mut(*interaction);
+                if slot.consult.is_some() {
+                    return Err(replay(format!(
+                        "interaction {interaction} consulted twice at once"
+                    )));
+                }
+                slot.consult = Some(Box::new(Consult {
+                    agent: a,
+                    note: note.clone(),
+                    started_at: at,
+                    deadline: Some(*deadline),
+                }));
+                let channel = slot.spec.channel;
+                let agent_slot = self.agent_mut(a);
+                agent_slot.load[channel.index()] += 1;
+                agent_slot.consults.push(*interaction);
+                self.set_timer(*interaction, Some((*deadline, TimerKind::ConsultTimeout)));
+                self.resync_agent(a);
+            }
+            EventKind::ConsultAccepted { interaction, agent } => {
+                let a = self.agent_for_replay(agent)?;
+                self.expect_consult(*interaction, a, Some(true))?;
+                self.set_timer(*interaction, None);
+                if let Some(c) = self.slot_mut(*interaction).consult.as_mut() {
+                    c.deadline = None;
+                }
+            }
+            EventKind::ConsultEnded {
+                interaction, agent, ..
+            } => {
+                let a = self.agent_for_replay(agent)?;
+                self.expect_consult(*interaction, a, None)?;
+                self.drop_consult(*interaction, at);
+            }
+            EventKind::ConsultCompleted {
+                interaction,
+                from,
+                to,
+            } => {
+                let f = self.agent_for_replay(from)?;
+                let t = self.agent_for_replay(to)?;
+                self.expect_phase(
+                    *interaction,
+                    |p| matches!(p, Phase::Assigned { agent } if agent == f),
+                )?;
+                self.expect_consult(*interaction, t, Some(false))?;
+                self.work_ended(*interaction, f, at);
+                self.release_agent(*interaction);
+                let slot = self.slot_mut(*interaction);
+                let note = slot.consult.take().and_then(|c| c.note);
+                slot.phase = Phase::Assigned { agent: t };
+                slot.transfer = Some(Box::new(crate::core::TransferNote {
+                    at,
+                    by: from.clone(),
+                    note,
+                }));
+                let contact = slot.spec.contact.clone();
+                let channel = slot.spec.channel;
+                let taker = self.agent_mut(t);
+                taker.consults.retain(|w| *w != *interaction);
+                taker.work.push(*interaction);
+                // The load stays: the consultation's unit becomes the interaction's.
+                debug_assert!(taker.load[channel.index()] > 0);
+                if let Some(contact) = contact {
+                    self.last_agent.insert(contact, to.clone());
+                }
+                self.resync_agent(t);
             }
             EventKind::MessageAdded {
                 interaction,
@@ -432,6 +519,48 @@ impl Router {
             }
         }
         Ok(())
+    }
+
+    /// Checks that `interaction` is in consultation with agent `a`; with `pending`, that the
+    /// consultation is (`Some(true)`) or is no longer (`Some(false)`) waiting for its answer.
+    fn expect_consult(
+        &self,
+        interaction: InteractionId,
+        a: u32,
+        pending: Option<bool>,
+    ) -> Result<(), RouteError> {
+        let consult = self
+            .interactions
+            .get(&interaction)
+            .and_then(|s| s.consult.as_deref());
+        match consult {
+            Some(c) if c.agent == a && pending.is_none_or(|p| p == c.deadline.is_some()) => Ok(()),
+            _ => Err(replay(format!(
+                "interaction {interaction} has no such consultation: event does not apply"
+            ))),
+        }
+    }
+
+    /// Ends the consultation on `id`, if any: frees the consulted agent's capacity (restarting
+    /// its idle time on the channel when it had accepted) and its pending offer's timer.
+    fn drop_consult(&mut self, id: InteractionId, at: Timestamp) {
+        let Some(slot) = self.interactions.get_mut(&id) else {
+            return;
+        };
+        let Some(consult) = slot.consult.take() else {
+            return;
+        };
+        let channel = slot.spec.channel;
+        if consult.deadline.is_some() {
+            self.set_timer(id, None);
+        }
+        let agent = self.agent_mut(consult.agent);
+        agent.load[channel.index()] -= 1;
+        agent.consults.retain(|w| *w != id);
+        if consult.deadline.is_none() {
+            agent.idle_since[channel.index()] = at;
+        }
+        self.resync_agent(consult.agent);
     }
 
     fn insert_agent_slot(&mut self, slot: AgentSlot) -> u32 {

@@ -193,4 +193,32 @@ pub enum Command {
         /// The new priority (higher is served first).
         priority: u32,
     },
+    /// The agent holding an interaction consults a colleague before transferring it (a warm
+    /// transfer): a named agent, or the first free agent of a queue. The colleague is offered the
+    /// consultation and accepts or declines it with `Accept` / `Decline`; the interaction stays
+    /// with `by` until `CompleteConsult`.
+    StartConsult {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The agent holding it.
+        by: AgentId,
+        /// Whom to consult.
+        to: TransferTarget,
+        /// Why, for the consulted agent.
+        note: Option<String>,
+    },
+    /// Completes a warm transfer: the consulted agent, who accepted, takes the interaction over.
+    CompleteConsult {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The agent holding it.
+        by: AgentId,
+    },
+    /// Cancels a consultation: the consulted agent is freed, the interaction stays with `by`.
+    CancelConsult {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The agent holding it.
+        by: AgentId,
+    },
 }

@@ -131,6 +131,41 @@ pub enum RouteError {
     /// A follow-up message that is not Guichet's own (inbound, or written by an agent).
     #[error("a follow-up message must be outbound and without an agent: {0}")]
     InvalidFollowUp(String),
+    /// No agent of the queue is free to take a consultation now.
+    #[error("no agent of queue {queue} is available with room for a {channel} consultation: try again later or consult a named colleague")]
+    NoConsultant {
+        /// The queue.
+        queue: QueueId,
+        /// The interaction's channel.
+        channel: Channel,
+    },
+    /// The agent to consult is not available with room on the channel.
+    #[error("agent {agent} is not available with room for a {channel} consultation: choose an available colleague")]
+    ConsultantUnavailable {
+        /// The agent.
+        agent: AgentId,
+        /// The interaction's channel.
+        channel: Channel,
+    },
+    /// The interaction has no consultation in progress.
+    #[error("interaction {0} has no consultation in progress: start one first")]
+    NoConsultation(InteractionId),
+    /// The interaction is already in consultation.
+    #[error("interaction {interaction} is already in consultation with agent {agent}: complete or cancel that one first")]
+    ConsultInProgress {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The agent consulted.
+        agent: AgentId,
+    },
+    /// The consulted agent has not accepted yet.
+    #[error("agent {agent} has not accepted the consultation on interaction {interaction} yet: wait for it or cancel the consultation")]
+    ConsultNotAccepted {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The agent consulted.
+        agent: AgentId,
+    },
     /// A journaled event that does not fit the router's state (corrupt or foreign journal).
     #[error("event does not apply: {0}")]
     Replay(String),

@@ -56,6 +56,38 @@ pub enum MoveCause {
     Overflow,
 }
 
+/// Why a consultation ended without the transfer being completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsultEndCause {
+    /// The consulted agent declined the consultation offer.
+    Declined,
+    /// The consulted agent did not answer the consultation offer in time.
+    TimedOut,
+    /// The agent holding the interaction cancelled the consultation.
+    Cancelled,
+    /// The consulted agent logged out or was removed.
+    ConsultedLeft,
+    /// The agent holding the interaction logged out.
+    HolderLeft,
+    /// The interaction was completed, transferred or ended (the contact hung up or left).
+    InteractionClosed,
+}
+
+impl ConsultEndCause {
+    /// Its name, as journaled (`declined`, `timed_out`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsultEndCause::Declined => "declined",
+            ConsultEndCause::TimedOut => "timed_out",
+            ConsultEndCause::Cancelled => "cancelled",
+            ConsultEndCause::ConsultedLeft => "consulted_left",
+            ConsultEndCause::HolderLeft => "holder_left",
+            ConsultEndCause::InteractionClosed => "interaction_closed",
+        }
+    }
+}
+
 /// The rule that chose an agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "rule", rename_all = "snake_case")]
@@ -345,6 +377,53 @@ pub enum EventKind {
         /// Why.
         reason: EndReason,
     },
+    /// The agent holding an interaction asked a colleague to consult on it (a warm transfer's
+    /// first step): the colleague is offered the consultation, which holds one unit of its
+    /// capacity on the interaction's channel until it ends; the interaction stays with `by`.
+    ConsultOffered {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The agent holding it, who asked.
+        by: AgentId,
+        /// The agent consulted.
+        agent: AgentId,
+        /// When the consultation offer times out.
+        deadline: Timestamp,
+        /// Why, for the consulted agent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        /// What the consulted agent's desktop shows (the interaction as it is held). Applying
+        /// the event does not read it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<Arc<OfferContext>>,
+    },
+    /// The consulted agent accepted the consultation: both agents are on the interaction.
+    ConsultAccepted {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The consulted agent.
+        agent: AgentId,
+    },
+    /// A consultation ended without the transfer: the consulted agent's capacity is freed and the
+    /// interaction stays with the agent holding it (if it is still open).
+    ConsultEnded {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The consulted agent.
+        agent: AgentId,
+        /// Why.
+        cause: ConsultEndCause,
+    },
+    /// The agent holding the interaction completed the warm transfer: the interaction is now
+    /// assigned to the consulted agent, who continues it (no new wait, no new offer).
+    ConsultCompleted {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The agent who held it and transferred it.
+        from: AgentId,
+        /// The consulted agent, who holds it now.
+        to: AgentId,
+    },
 }
 
 impl EventKind {
@@ -363,7 +442,11 @@ impl EventKind {
             | EventKind::InteractionCompleted { interaction, .. }
             | EventKind::WrapUpEnded { interaction, .. }
             | EventKind::MessageAdded { interaction, .. }
-            | EventKind::InteractionEnded { interaction, .. } => Some(*interaction),
+            | EventKind::InteractionEnded { interaction, .. }
+            | EventKind::ConsultOffered { interaction, .. }
+            | EventKind::ConsultAccepted { interaction, .. }
+            | EventKind::ConsultEnded { interaction, .. }
+            | EventKind::ConsultCompleted { interaction, .. } => Some(*interaction),
             _ => None,
         }
     }
@@ -382,7 +465,11 @@ impl EventKind {
             | EventKind::OfferDeclined { agent, .. }
             | EventKind::DeclineLapsed { agent, .. }
             | EventKind::InteractionCompleted { agent, .. }
-            | EventKind::WrapUpEnded { agent, .. } => Some(agent),
+            | EventKind::WrapUpEnded { agent, .. }
+            | EventKind::ConsultOffered { agent, .. }
+            | EventKind::ConsultAccepted { agent, .. }
+            | EventKind::ConsultEnded { agent, .. } => Some(agent),
+            EventKind::ConsultCompleted { to, .. } => Some(to),
             EventKind::InteractionMoved { target, .. } => target.as_ref(),
             EventKind::MessageAdded { message, .. } => message.agent.as_ref(),
             _ => None,
@@ -413,6 +500,10 @@ impl EventKind {
             EventKind::WrapUpEnded { .. } => "wrap_up_ended",
             EventKind::MessageAdded { .. } => "message_added",
             EventKind::InteractionEnded { .. } => "interaction_ended",
+            EventKind::ConsultOffered { .. } => "consult_offered",
+            EventKind::ConsultAccepted { .. } => "consult_accepted",
+            EventKind::ConsultEnded { .. } => "consult_ended",
+            EventKind::ConsultCompleted { .. } => "consult_completed",
         }
     }
 }

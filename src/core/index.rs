@@ -161,6 +161,9 @@ pub(super) struct AgentSlot {
     pub(super) memberships: Vec<Membership>,
     /// Interactions offered, assigned or in wrap-up.
     pub(super) work: Vec<InteractionId>,
+    /// Interactions held by colleagues on which this agent is consulted (offered or accepted):
+    /// each holds one unit of its capacity on the interaction's channel.
+    pub(super) consults: Vec<InteractionId>,
 }
 
 impl AgentSlot {
@@ -276,6 +279,7 @@ pub(super) enum TimerKind {
     WrapUpEnd,
     OfferTimeout,
     Wait,
+    ConsultTimeout,
 }
 
 impl TimerKind {
@@ -284,6 +288,7 @@ impl TimerKind {
             TimerKind::WrapUpEnd => Timer::WrapUpEnd(id),
             TimerKind::OfferTimeout => Timer::OfferTimeout(id),
             TimerKind::Wait => Timer::Wait(id),
+            TimerKind::ConsultTimeout => Timer::ConsultTimeout(id),
         }
     }
 }
@@ -296,6 +301,7 @@ pub(super) enum Timer {
     AgentWrapUp(AgentId),
     OfferTimeout(InteractionId),
     Wait(InteractionId),
+    ConsultTimeout(InteractionId),
 }
 
 /// The open interactions: their slots in one dense vector, and a map from id to position.
@@ -503,6 +509,21 @@ pub(super) struct Slot {
     pub(super) wrap_up_code: Option<Box<str>>,
     /// Its last transfer by an agent (boxed: most interactions are never transferred).
     pub(super) transfer: Option<Box<crate::core::TransferNote>>,
+    /// The consultation in progress, while assigned (boxed: rare).
+    pub(super) consult: Option<Box<Consult>>,
+}
+
+/// A consultation on an assigned interaction: the colleague consulted by the agent holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Consult {
+    /// The consulted agent.
+    pub(super) agent: u32,
+    /// Why, for the consulted agent.
+    pub(super) note: Option<String>,
+    /// When it started.
+    pub(super) started_at: Timestamp,
+    /// When the offer times out, while not accepted yet; `None` once accepted.
+    pub(super) deadline: Option<Timestamp>,
 }
 
 impl Slot {

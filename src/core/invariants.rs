@@ -11,6 +11,8 @@ impl Router {
     /// Checks every invariant of the router's state and indexes; returns the first broken one.
     ///
     /// - No agent is above capacity on any channel, and voice is exclusive where configured.
+    /// - A consultation holds one unit of the consulted agent's capacity, on an interaction
+    ///   assigned to another agent, with its offer's timer while not accepted.
     /// - Each open interaction is in exactly one phase; a waiting one sits in exactly its class's
     ///   waiting set; an offered, assigned or wrapping-up one is in exactly its agent's work.
     /// - An agent sits in a class's free-agent set exactly when it is eligible and can take the
@@ -111,6 +113,21 @@ impl Router {
                 load[slot.spec.channel.index()] += 1;
             }
             held += agent.work.len();
+            for id in &agent.consults {
+                let slot = self
+                    .interactions
+                    .get(id)
+                    .ok_or_else(|| format!("agent {} consulted on ended {id}", agent.config.id))?;
+                let ok = matches!(slot.phase, Phase::Assigned { agent: h } if h != a as u32)
+                    && slot.consult.as_ref().is_some_and(|c| c.agent == a as u32);
+                if !ok {
+                    return Err(format!(
+                        "agent {} consulted on {id}, which is not in consultation with it",
+                        agent.config.id
+                    ));
+                }
+                load[slot.spec.channel.index()] += 1;
+            }
             if load != agent.load {
                 return Err(format!(
                     "agent {} load {:?} != work {load:?}",
@@ -129,6 +146,28 @@ impl Router {
                     "agent {} mixes voice and other work",
                     agent.config.id
                 ));
+            }
+        }
+        for slot in self.interactions.values() {
+            if let Some(c) = &slot.consult {
+                let listed = self.agents[c.agent as usize]
+                    .as_ref()
+                    .is_some_and(|a| a.consults.contains(&slot.spec.id));
+                if !listed || !matches!(slot.phase, Phase::Assigned { .. }) {
+                    return Err(format!(
+                        "interaction {} has a consultation its agents do not know",
+                        slot.spec.id
+                    ));
+                }
+                let timer = c
+                    .deadline
+                    .map(|d| (d, super::index::TimerKind::ConsultTimeout));
+                if slot.timer != timer {
+                    return Err(format!(
+                        "interaction {} consultation timer {:?} != {timer:?}",
+                        slot.spec.id, slot.timer
+                    ));
+                }
             }
         }
         if waiting_total + held != self.interactions.len() {

@@ -38,8 +38,8 @@ pub use calendar::WorkCalendar;
 pub use command::{Command, RequestedState, TransferTarget};
 pub use error::RouteError;
 pub use event::{
-    Candidate, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause, OfferContext, Rule,
-    TransferNote,
+    Candidate, ConsultEndCause, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause,
+    OfferContext, Rule, TransferNote,
 };
 pub use message::{Attachment, Message, MessageDirection};
 pub use model::{is_id_char, is_valid_id, MAX_ID_BYTES};
@@ -55,5 +55,5 @@ pub use outcome::{
 pub use reference::Reference;
 pub use router::{Router, DECLINED_OFFERS, MISSED_OFFERS};
 pub use snapshot::{AgentSnapshot, Snapshot};
-pub use view::{AgentView, Explanation, InteractionPhase, InteractionView, QueueView};
+pub use view::{AgentView, ConsultView, Explanation, InteractionPhase, InteractionView, QueueView};
 pub use wait::Pace;

@@ -408,6 +408,15 @@ impl AgentWorkFold {
                 self.held.remove(interaction);
                 None
             }
+            // A warm transfer: the consulted agent handles it from now on.
+            EventKind::ConsultCompleted {
+                interaction,
+                from,
+                to,
+            } => {
+                self.held.insert(*interaction, (to.clone(), event.at));
+                Some((from.clone(), AgentWork::Transferred))
+            }
             EventKind::InteractionEnded { interaction, .. } => {
                 self.held.remove(interaction);
                 self.wrapping.remove(interaction);

@@ -9,7 +9,8 @@ use super::calendar::WorkCalendar;
 use super::command::{Command, RequestedState, TransferTarget};
 use super::error::RouteError;
 use super::event::{
-    Candidate, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause, OfferContext, Rule,
+    Candidate, ConsultEndCause, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause,
+    OfferContext, Rule,
 };
 use super::index::{
     rank_score, AgentKey, AgentSlot, Class, ClassKey, ExternalRefs, Interner, Phase, Profile,
@@ -356,6 +357,8 @@ impl Router {
                     });
                 }
                 let agent = slot.phase.agent();
+                let consulted =
+                    self.end_consult(now, interaction, ConsultEndCause::InteractionClosed, out);
                 self.emit(
                     out,
                     now,
@@ -366,6 +369,9 @@ impl Router {
                 );
                 if let Some(a) = agent {
                     self.match_agent(now, a, out);
+                }
+                if let Some(c) = consulted {
+                    self.match_agent(now, c, out);
                 }
             }
             Command::Abandon { interaction } => {
@@ -396,6 +402,14 @@ impl Router {
             Command::Accept { interaction, agent } => {
                 let a = self.agent_idx(&agent)?;
                 let slot = self.open_slot(interaction)?;
+                if slot
+                    .consult
+                    .as_deref()
+                    .is_some_and(|c| c.agent == a && c.deadline.is_some())
+                {
+                    self.emit(out, now, EventKind::ConsultAccepted { interaction, agent });
+                    return Ok(());
+                }
                 if !matches!(slot.phase, Phase::Offered { agent, .. } if agent == a) {
                     return Err(RouteError::NotOfferedTo { interaction, agent });
                 }
@@ -404,6 +418,15 @@ impl Router {
             Command::Decline { interaction, agent } => {
                 let a = self.agent_idx(&agent)?;
                 let slot = self.open_slot(interaction)?;
+                if slot
+                    .consult
+                    .as_deref()
+                    .is_some_and(|c| c.agent == a && c.deadline.is_some())
+                {
+                    self.end_consult(now, interaction, ConsultEndCause::Declined, out);
+                    self.match_agent(now, a, out);
+                    return Ok(());
+                }
                 if !matches!(slot.phase, Phase::Offered { agent, .. } if agent == a) {
                     return Err(RouteError::NotOfferedTo { interaction, agent });
                 }
@@ -476,6 +499,8 @@ impl Router {
                 };
                 let wrap = self.queues[slot.queue as usize].config.wrap_up_secs;
                 let agent_id = self.agent_ref(a).config.id.clone();
+                let consulted =
+                    self.end_consult(now, interaction, ConsultEndCause::InteractionClosed, out);
                 let until = (wrap > 0).then(|| now.plus_secs(wrap));
                 // Without a wrap-up, the completion is its end: the default code goes in it.
                 let wrap_up_code = match (until, wrap_up_code) {
@@ -513,6 +538,9 @@ impl Router {
                     }
                 } else {
                     self.match_agent(now, a, out);
+                }
+                if let Some(c) = consulted {
+                    self.match_agent(now, c, out);
                 }
             }
             Command::Transfer {
@@ -567,6 +595,8 @@ impl Router {
                         (queue, Some(agent))
                     }
                 };
+                let consulted =
+                    self.end_consult(now, interaction, ConsultEndCause::InteractionClosed, out);
                 self.emit(
                     out,
                     now,
@@ -585,7 +615,134 @@ impl Router {
                 if let Some(a) = holder {
                     self.match_agent(now, a, out);
                 }
+                if let Some(c) = consulted {
+                    self.match_agent(now, c, out);
+                }
                 self.match_interaction(now, interaction, out);
+            }
+            Command::StartConsult {
+                interaction,
+                by,
+                to,
+                note,
+            } => {
+                let b = self.agent_idx(&by)?;
+                let slot = self.open_slot(interaction)?;
+                if !matches!(slot.phase, Phase::Assigned { agent } if agent == b) {
+                    return Err(match slot.phase {
+                        Phase::Assigned { .. } => RouteError::NotAssignedTo {
+                            interaction,
+                            agent: by,
+                        },
+                        phase => RouteError::InvalidPhase {
+                            interaction,
+                            phase: phase.name(),
+                            action: "consult a colleague (only an accepted interaction can be)",
+                        },
+                    });
+                }
+                if let Some(c) = slot.consult.as_deref() {
+                    return Err(RouteError::ConsultInProgress {
+                        interaction,
+                        agent: self.agent_ref(c.agent).config.id.clone(),
+                    });
+                }
+                let channel = slot.spec.channel;
+                let queue = slot.queue;
+                let consulted = match to {
+                    TransferTarget::Agent { agent } => {
+                        let t = self.agent_idx(&agent)?;
+                        if t == b {
+                            return Err(RouteError::InvalidPhase {
+                                interaction,
+                                phase: "assigned",
+                                action: "consult the agent who already has it",
+                            });
+                        }
+                        if !self.agent_ref(t).can_take(channel) {
+                            return Err(RouteError::ConsultantUnavailable { agent, channel });
+                        }
+                        agent
+                    }
+                    TransferTarget::Queue {
+                        queue: target_queue,
+                    } => {
+                        let q = self.queue_idx(&target_queue)?;
+                        if !self.queues[q as usize].config.channels.contains(&channel) {
+                            return Err(RouteError::ChannelNotAccepted {
+                                queue: target_queue,
+                                channel,
+                            });
+                        }
+                        // The first free agent of that queue's class for this interaction, as
+                        // the queue's strategy ranks them.
+                        let key = ClassKey {
+                            queue: q,
+                            channel,
+                            step: 0,
+                            profile: slot.profile,
+                            target: None,
+                        };
+                        let c = self.class_for(key);
+                        let first = self.classes[c as usize]
+                            .agents
+                            .iter()
+                            .find(|k| k.3 != by)
+                            .map(|k| k.3.clone());
+                        match first {
+                            Some(agent) => agent,
+                            None => {
+                                return Err(RouteError::NoConsultant {
+                                    queue: target_queue,
+                                    channel,
+                                })
+                            }
+                        }
+                    }
+                };
+                let timeout = self.queues[queue as usize].config.offer_timeout_secs;
+                let context = self.offer_context(interaction);
+                self.emit(
+                    out,
+                    now,
+                    EventKind::ConsultOffered {
+                        interaction,
+                        by,
+                        agent: consulted,
+                        deadline: now.plus_secs(timeout),
+                        note,
+                        context,
+                    },
+                );
+            }
+            Command::CompleteConsult { interaction, by } => {
+                let (b, consulted) = self.consult_of(interaction, &by)?;
+                let Some(t) = consulted.filter(|c| c.deadline.is_none()).map(|c| c.agent) else {
+                    return Err(RouteError::ConsultNotAccepted {
+                        interaction,
+                        agent: consulted
+                            .map(|c| self.agent_ref(c.agent).config.id.clone())
+                            .unwrap_or_else(|| by.clone()),
+                    });
+                };
+                let to = self.agent_ref(t).config.id.clone();
+                self.emit(
+                    out,
+                    now,
+                    EventKind::ConsultCompleted {
+                        interaction,
+                        from: by,
+                        to,
+                    },
+                );
+                self.match_agent(now, b, out);
+            }
+            Command::CancelConsult { interaction, by } => {
+                self.consult_of(interaction, &by)?;
+                if let Some(c) = self.end_consult(now, interaction, ConsultEndCause::Cancelled, out)
+                {
+                    self.match_agent(now, c, out);
+                }
             }
             Command::ChangePriority {
                 interaction,
@@ -738,6 +895,18 @@ impl Router {
                 self.end_wrap_up(at, a, id, None, None, out);
                 self.match_agent(at, a, out);
             }
+            Timer::ConsultTimeout(id) => {
+                let pending = self
+                    .interactions
+                    .get(&id)
+                    .and_then(|s| s.consult.as_deref())
+                    .is_some_and(|c| c.deadline.is_some_and(|d| d <= at));
+                if pending {
+                    if let Some(c) = self.end_consult(at, id, ConsultEndCause::TimedOut, out) {
+                        self.match_agent(at, c, out);
+                    }
+                }
+            }
             Timer::AgentWrapUp(agent) => {
                 let Some(a) = self.agent_ix.get(&agent).copied() else {
                     return;
@@ -872,7 +1041,82 @@ impl Router {
         }
     }
 
+    /// Ends the consultation on `id`, if any, with `cause`; returns the consulted agent, whose
+    /// capacity is freed (the caller lets it take waiting work).
+    fn end_consult(
+        &mut self,
+        at: Timestamp,
+        id: InteractionId,
+        cause: ConsultEndCause,
+        out: &mut Vec<Event>,
+    ) -> Option<u32> {
+        let c = self.interactions.get(&id)?.consult.as_deref()?.agent;
+        let agent = self.agent_ref(c).config.id.clone();
+        self.emit(
+            out,
+            at,
+            EventKind::ConsultEnded {
+                interaction: id,
+                agent,
+                cause,
+            },
+        );
+        Some(c)
+    }
+
+    /// The holder `by` of `interaction` and its consultation (refused when `by` does not hold it
+    /// or there is none).
+    fn consult_of(
+        &self,
+        interaction: InteractionId,
+        by: &AgentId,
+    ) -> Result<(u32, Option<&super::index::Consult>), RouteError> {
+        let b = self.agent_idx(by)?;
+        let slot = self.open_slot(interaction)?;
+        if !matches!(slot.phase, Phase::Assigned { agent } if agent == b) {
+            return Err(RouteError::NotAssignedTo {
+                interaction,
+                agent: by.clone(),
+            });
+        }
+        match slot.consult.as_deref() {
+            Some(c) => Ok((b, Some(c))),
+            None => Err(RouteError::NoConsultation(interaction)),
+        }
+    }
+
+    /// Ends every consultation agent `a` takes part in, as the holder (`holder_left`) or as the
+    /// consulted agent (`consulted_left`), when it logs out or is removed; the other agents
+    /// freed take waiting work.
+    fn end_consults_of(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
+        let mut held: Vec<InteractionId> = self
+            .agent_ref(a)
+            .work
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.interactions
+                    .get(id)
+                    .is_some_and(|s| s.consult.is_some())
+            })
+            .collect();
+        held.sort_unstable();
+        let mut freed = Vec::new();
+        for id in held {
+            freed.extend(self.end_consult(at, id, ConsultEndCause::HolderLeft, out));
+        }
+        let mut consulted = self.agent_ref(a).consults.clone();
+        consulted.sort_unstable();
+        for id in consulted {
+            self.end_consult(at, id, ConsultEndCause::ConsultedLeft, out);
+        }
+        for c in freed {
+            self.match_agent(at, c, out);
+        }
+    }
+
     fn logout(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
+        self.end_consults_of(at, a, out);
         let agent = self.agent_ref(a).config.id.clone();
         let mut offered: Vec<WaitKey> = self
             .agent_ref(a)
@@ -1276,7 +1520,7 @@ impl Router {
             .filter(|c| c.key.target.is_some())
             .map(|c| c.waiting.len())
             .sum();
-        agent.work.len() + personal
+        agent.work.len() + agent.consults.len() + personal
     }
 
     fn check_capacity(&self, a: u32, capacity: &super::model::Capacity) -> Result<(), RouteError> {

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::index::{AgentSlot, Phase, Slot, TimerKind};
+use super::index::{AgentSlot, Consult, Phase, Slot, TimerKind};
 use super::model::{
     AgentConfig, AgentId, AgentState, Channel, ContactId, PerChannel, QueueConfig, Timestamp,
 };
@@ -146,6 +146,7 @@ impl Router {
                 declines: agent.declines,
                 memberships: Vec::new(),
                 work: Vec::new(),
+                consults: Vec::new(),
             });
         }
         for view in &snapshot.interactions {
@@ -209,6 +210,7 @@ impl Router {
             timer: None,
             wrap_up_code: view.wrap_up_code.as_deref().map(Box::from),
             transfer: view.transfer.clone().map(Box::new),
+            consult: None,
         };
         if let Some(r) = &view.spec.external_ref {
             self.external.insert(r.clone(), id);
@@ -236,6 +238,30 @@ impl Router {
                     _ => None,
                 };
                 self.set_timer(id, timer);
+            }
+        }
+        if let Some(c) = &view.consult {
+            let Phase::Assigned { agent: holder } = phase else {
+                return Err(bad(format!(
+                    "interaction {id} in consultation but not assigned"
+                )));
+            };
+            let consulted = agent_of(self, &c.agent)?;
+            if consulted == holder {
+                return Err(bad(format!("interaction {id} consults its own agent")));
+            }
+            let channel = view.spec.channel;
+            let a = self.agent_mut(consulted);
+            a.load[channel.index()] += 1;
+            a.consults.push(id);
+            self.slot_mut(id).consult = Some(Box::new(Consult {
+                agent: consulted,
+                note: c.note.clone(),
+                started_at: c.started_at,
+                deadline: c.deadline,
+            }));
+            if let Some(deadline) = c.deadline {
+                self.set_timer(id, Some((deadline, TimerKind::ConsultTimeout)));
             }
         }
         Ok(())

@@ -52,6 +52,22 @@ impl InteractionPhase {
     }
 }
 
+/// A consultation in progress on an assigned interaction (a warm transfer not completed yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsultView {
+    /// The consulted agent.
+    pub agent: AgentId,
+    /// The note for the consulted agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When the consultation offer times out, while the consulted agent has not accepted;
+    /// absent once accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Timestamp>,
+}
+
 /// An agent who declined or missed an interaction, and when: it is offered the interaction
 /// again once the queue's `reoffer_after_secs` has passed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +120,10 @@ pub struct InteractionView {
     /// transfer notes were kept by the router).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<crate::core::TransferNote>,
+    /// The consultation in progress, if any (absent from snapshots written before warm
+    /// transfers existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consult: Option<ConsultView>,
 }
 
 /// An agent as the router sees it.
@@ -208,6 +228,12 @@ impl Router {
             decision: slot.decision.as_deref().cloned(),
             wrap_up_code: slot.wrap_up_code.as_deref().map(str::to_owned),
             transfer: slot.transfer.as_deref().cloned(),
+            consult: slot.consult.as_deref().map(|c| ConsultView {
+                agent: agent_id(c.agent),
+                note: c.note.clone(),
+                started_at: c.started_at,
+                deadline: c.deadline,
+            }),
         }
     }
 
@@ -482,6 +508,23 @@ impl Router {
                 declines
             ),
             (phase, None) => format!("with {}", phase.agent().map(|a| a.as_str()).unwrap_or("?")),
+        };
+        let summary = match &view.consult {
+            Some(c) => format!(
+                "{summary}; in consultation with {} since {} ({}{})",
+                c.agent,
+                c.started_at,
+                match c.deadline {
+                    Some(d) => format!("offered, until {d}"),
+                    None => "accepted".to_owned(),
+                },
+                if c.note.is_some() {
+                    ", with a note"
+                } else {
+                    ""
+                }
+            ),
+            None => summary,
         };
         Some(Explanation {
             interaction: view,

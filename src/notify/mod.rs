@@ -54,10 +54,12 @@ use crate::store::{Delivery, DeliveryChannel, DeliveryState, Store, StoreError, 
 /// opted out).
 pub const META_OPT_NOTICE: &str = "sms_opt_notice";
 
-/// The events that wake the outbox: an outbound message committed.
+/// The events that wake the outbox: an outbound message, or a completion (which makes its
+/// interaction's held emails due sooner).
 fn outbound(e: &EventKind) -> bool {
     matches!(e, EventKind::MessageAdded { message, .. }
         if message.direction == MessageDirection::Outbound)
+        || matches!(e, EventKind::InteractionCompleted { .. })
 }
 
 /// What a sender reports for a delivered message.

@@ -136,6 +136,15 @@ fn decode_error(path: &Path, table: &'static str, seq: i64, e: serde_json::Error
     }
 }
 
+/// Scrubs an offer's context: the interaction's contact details and the transfer note.
+fn scrub_context(context: &mut Arc<crate::core::OfferContext>) {
+    let context = Arc::make_mut(context);
+    scrub(Arc::make_mut(&mut context.spec));
+    if let Some(transfer) = &mut context.transfer {
+        transfer.note = None;
+    }
+}
+
 /// Removes what identifies the contact from a spec.
 fn scrub(spec: &mut InteractionSpec) {
     spec.contact = None;
@@ -161,7 +170,7 @@ pub(crate) mod erase_sql {
     /// An interaction's events that may hold notes, messages or the offered context.
     pub const RELATED: &str = "SELECT seq, payload FROM journal WHERE interaction = $1 \
          AND kind IN ('interaction_completed', 'wrap_up_ended', 'interaction_moved', \
-         'message_added', 'interaction_offered')";
+         'message_added', 'interaction_offered', 'consult_offered')";
     /// Rewrites one of those events and unindexes its message id.
     pub const SET_RELATED: &str = "UPDATE journal SET payload = $1, message = NULL WHERE seq = $2";
     /// Every snapshot.
@@ -323,11 +332,12 @@ pub(crate) fn erase_in(tx: &mut dyn ErasureTx, contact: &ContactId) -> Result<Er
                 EventKind::InteractionOffered {
                     context: Some(context),
                     ..
-                } => {
-                    let context = Arc::make_mut(context);
-                    scrub(Arc::make_mut(&mut context.spec));
-                    if let Some(transfer) = &mut context.transfer {
-                        transfer.note = None;
+                } => scrub_context(context),
+                // A consultation carries its note and the interaction's context.
+                EventKind::ConsultOffered { note, context, .. } => {
+                    *note = None;
+                    if let Some(context) = context {
+                        scrub_context(context);
                     }
                 }
                 _ => continue,
@@ -354,6 +364,9 @@ pub(crate) fn erase_in(tx: &mut dyn ErasureTx, contact: &ContactId) -> Result<Er
                 scrub(Arc::make_mut(&mut view.spec));
                 if let Some(transfer) = &mut view.transfer {
                     transfer.note = None;
+                }
+                if let Some(consult) = &mut view.consult {
+                    consult.note = None;
                 }
             }
         }

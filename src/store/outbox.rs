@@ -196,6 +196,23 @@ impl SqliteStore {
         if new_checkpoint <= checkpoint && found.is_empty() {
             return Ok((0, false));
         }
+        let completed = {
+            let conn = self.conn();
+            let mut select = conn
+                .prepare_cached(
+                    "SELECT seq, at, payload FROM journal \
+                     WHERE seq > ?1 AND seq <= ?2 AND kind = 'interaction_completed' ORDER BY seq",
+                )
+                .at(&path)?;
+            let rows: Vec<(i64, i64, String)> = select
+                .query_map(params![checkpoint as i64, new_checkpoint as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .at(&path)?
+                .collect::<Result<_, _>>()
+                .at(&path)?;
+            completions(&path, rows, email_hold_ms)?
+        };
         let mut conn = self.conn();
         let tx = conn.transaction().at(&path)?;
         for (id, seq, interaction, channel, at, due) in &found {
@@ -203,6 +220,16 @@ impl SqliteStore {
                 "INSERT OR IGNORE INTO outbox (message, seq, interaction, channel, state, \
                  attempts, created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6)",
                 params![id, seq, interaction.to_string(), channel.as_str(), at, due],
+            )
+            .at(&path)?;
+        }
+        // A completed interaction's emails not tried yet go `email_hold_ms` after it at the
+        // latest, as one.
+        for (interaction, due) in &completed {
+            tx.execute(
+                "UPDATE outbox SET next_attempt_at = MIN(next_attempt_at, ?1) \
+                 WHERE interaction = ?2 AND channel = 'email' AND state = 'pending' AND attempts = 0",
+                params![due, interaction.to_string()],
             )
             .at(&path)?;
         }
@@ -393,6 +420,37 @@ impl SqliteStore {
     }
 }
 
+/// How long at most an agent's email reply waits for the interaction's completion (with
+/// bundling on): past it, the reply goes on its own.
+pub const REPLY_HOLD_MS: u64 = 15_000;
+
+/// The completions among `interaction_completed` rows (`seq, at, payload`): each interaction
+/// and when its pending emails are due at the latest, `email_hold_ms` after its completion (the
+/// notice and the survey question committed meanwhile go with them).
+pub(crate) fn completions(
+    path: &std::path::Path,
+    rows: Vec<(i64, i64, String)>,
+    email_hold_ms: u64,
+) -> Result<Vec<(InteractionId, i64)>, StoreError> {
+    let mut decoder = Decoder::default();
+    let mut found = Vec::new();
+    for (seq, at, payload) in rows {
+        let event = decoder
+            .decode(at, "interaction_completed", &payload)
+            .map_err(|detail| StoreError::Decode {
+                path: path.to_owned(),
+                table: "journal",
+                seq: seq as u64,
+                detail,
+            })?;
+        if let EventKind::InteractionCompleted { interaction, .. } = event.kind {
+            let due = Timestamp(event.at.0.saturating_add(email_hold_ms));
+            found.push((interaction, millis_to_sql(due)));
+        }
+    }
+    Ok(found)
+}
+
 /// A delivery found by an outbox scan: message id, seq, interaction, channel, created (ms).
 pub(crate) type Found = (String, i64, InteractionId, DeliveryChannel, i64, i64);
 
@@ -441,8 +499,16 @@ pub(crate) fn outbound_deliveries(
         // interaction's emails committed meanwhile go with it as one.
         let held = delivery == DeliveryChannel::Email
             && message.meta.get("notice").map(String::as_str) != Some("acknowledgement");
+        // An agent's reply waits longer, for the completion that usually follows (which makes
+        // it due `email_hold_ms` after the completion, see `completions`): the reply, the
+        // completion notice and the survey question then go as one email.
+        let hold = if message.agent.is_some() && email_hold_ms > 0 {
+            email_hold_ms.max(REPLY_HOLD_MS)
+        } else {
+            email_hold_ms
+        };
         let due = if held {
-            Timestamp(event.at.0.saturating_add(email_hold_ms))
+            Timestamp(event.at.0.saturating_add(hold))
         } else {
             event.at
         };

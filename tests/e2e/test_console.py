@@ -376,6 +376,66 @@ def main():
             amelie.quit()
             shutil.rmtree(other_profile, ignore_errors=True)
 
+    def warm_transfer_of_an_sms_to_david():
+        other_profile = tempfile.mkdtemp(prefix="guichet-amelie-warm-")
+        amelie = browser(other_profile)
+        try:
+            # David ends his wrap-up: a consultation goes to an available colleague.
+            by_id(agent, "go-available").click()
+            until(agent, "document.getElementById('state').dataset.kind === '2'", "david available")
+            amelie.get(base + "/console/")
+            WebDriverWait(amelie, WAIT).until(lambda d: d.execute_script("return !document.getElementById('signin').hidden"))
+            amelie.find_element(By.ID, "login").send_keys("amelie")
+            amelie.find_element(By.ID, "password").send_keys(passwords["amelie"], Keys.ENTER)
+            until(amelie, "!document.getElementById('desktop').hidden", "amelie's desktop")
+            amelie.find_element(By.ID, "go-available").click()
+            until(amelie, "document.getElementById('state').dataset.kind === '2'", "amelie available")
+            integrator.Create(
+                interactions.CreateRequest(
+                    spec=common.InteractionSpec(channel=common.CHANNEL_SMS, queue="benefits", contact="+33698765432",
+                                                external_ref="console-e2e-warm-1"),
+                    message=interactions.InboundMessage(text="Bonjour, mon APL a baissé."),
+                ),
+                metadata=bearer(integrator_token), timeout=TIMEOUT,
+            )
+            until(amelie, "!document.getElementById('offer').hidden", "the SMS at amelie's")
+            assert by_id(amelie, "offer-consult").get_attribute("hidden") is not None, "an ordinary offer"
+            by_id(amelie, "accept").click()
+            until(amelie, "document.querySelectorAll('[role=tab]').length === 1", "amelie's tab")
+            panel = amelie.find_element(By.CSS_SELECTOR, ".tabpanel:not([hidden])")
+            panel.find_element(By.CSS_SELECTOR, ".to-agent").click()
+            panel.find_element(By.CSS_SELECTOR, ".target").send_keys("david")
+            panel.find_element(By.CSS_SELECTOR, ".tnote").send_keys("APL en baisse, à reprendre.")
+            panel.find_element(By.CSS_SELECTOR, ".consult").click()
+            until(amelie, "!document.querySelector('.tabpanel:not([hidden]) .consult-complete').hidden", "complete transfer offered")
+            # David's offer is a consultation, shown apart, with the conversation so far.
+            until(agent, "!document.getElementById('offer').hidden", "the consultation at david's")
+            consult = by_id(agent, "offer-consult").text
+            assert "amelie" in consult and "à reprendre" in consult, consult
+            assert "APL a baissé" in by_id(agent, "offer-preview").text
+            axe(agent, axe_source, "consultation offer")
+            shot(agent, "consult-offer")
+            by_id(agent, "accept").click()
+            until(agent, "document.querySelectorAll('[role=tab]').length === 1", "david's consultation tab")
+            until(agent, "!document.querySelector('.tabpanel:not([hidden]) .p-consult').hidden", "the consultation note")
+            assert agent.execute_script("return document.querySelector('.tabpanel:not([hidden]) .reply').hidden"), "read only"
+            # Amelie completes the transfer: her tab closes, david's becomes work in hand.
+            amelie.find_element(By.CSS_SELECTOR, ".tabpanel:not([hidden]) .consult-complete").click()
+            until(amelie, "document.querySelectorAll('[role=tab]').length === 0", "amelie's tab closed")
+            until(agent, "!document.querySelector('.tabpanel:not([hidden]) .reply').hidden", "david may reply")
+            panel = agent.find_element(By.CSS_SELECTOR, ".tabpanel:not([hidden])")
+            panel.find_element(By.CSS_SELECTOR, ".reply-text").send_keys("Bonjour, je reprends votre demande.")
+            panel.find_element(By.CSS_SELECTOR, ".reply button[type=submit]").click()
+            until(agent, "document.querySelector('.tabpanel:not([hidden]) .conversation').innerText.includes('je reprends')", "david's reply")
+            shot(agent, "consult-completed")
+            if panel.find_element(By.CSS_SELECTOR, ".code-select-field").get_attribute("hidden"):
+                panel.find_element(By.CSS_SELECTOR, ".code-text").send_keys("answered")
+            panel.find_element(By.CSS_SELECTOR, ".complete button[type=submit]").click()
+            until(agent, "document.querySelectorAll('[role=tab]').length === 0", "david's tab closed")
+        finally:
+            amelie.quit()
+            shutil.rmtree(other_profile, ignore_errors=True)
+
     def supervisor_sees_the_agents():
         sign_in("supervisor", passwords["supervisor"])
         until(agent, "location.pathname === '/console/supervisor'", "the supervision page")
@@ -392,6 +452,7 @@ def main():
         ("a widget chat: typing both ways, lines both ways, completed with a code", chat_with_a_visitor),
         ("Lighthouse: sign-in and desktop at least 95 for accessibility", lighthouse_scores),
         ("a second agent opens an email's attachment and transfers it to david with a note", second_agent_opens_an_email_attachment),
+        ("a warm transfer: amelie consults david on an SMS, he accepts, she completes the transfer", warm_transfer_of_an_sms_to_david),
         ("an agent opening the supervision page is refused clearly", agent_refused_on_supervision),
         ("an expired session goes back to sign-in with a message", expired_session_goes_back_to_sign_in),
         ("the supervisor signs in and sees the agents", supervisor_sees_the_agents),

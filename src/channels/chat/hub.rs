@@ -953,7 +953,9 @@ impl ChatHub {
                 }
             };
             match &event.kind {
-                EventKind::OfferAccepted { agent, .. } => {
+                // A warm transfer completed: the consulted agent takes the visitor over.
+                EventKind::OfferAccepted { agent, .. }
+                | EventKind::ConsultCompleted { to: agent, .. } => {
                     let name = agent_name(&self.inner.engine, agent).await;
                     let mut state = self.lock();
                     if let Some(s) = state.sessions.get_mut(&session) {

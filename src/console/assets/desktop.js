@@ -165,9 +165,22 @@ function transferText(tr) {
   return tr && tr.from_agent ? t("offer.transfer", { agent: tr.from_agent, note: tr.note || "—" }) : "";
 }
 
+// A consultation offer (warm transfer): the interaction is still held by a colleague.
+function isConsult(o) {
+  const c = o.interaction.consult;
+  return !!(c && c.agent && c.agent !== o.interaction.agent);
+}
+
+function consultText(o) {
+  const c = o.interaction.consult;
+  return t("offer.consult", { agent: c.from_agent || o.interaction.agent, note: c.note || "—" });
+}
+
 function showOffer(o) {
   offer = o;
   const i = o.interaction;
+  $("offer-consult").hidden = !isConsult(o);
+  $("offer-consult").textContent = isConsult(o) ? consultText(o) : "";
   $("offer-channel").textContent = channelName(i.channel);
   $("offer-contact").textContent = i.contact || "—";
   $("offer-queue").textContent = i.queue;
@@ -209,7 +222,7 @@ async function accept() {
   try {
     await desk("Accept", "InteractionAction", "Interaction", { interaction_id: o.interaction.id });
     hideOffer();
-    openTab(o, true);
+    openTab(o, true, isConsult(o));
   } catch (e) { hideOffer(); failed(e); }
 }
 
@@ -281,7 +294,7 @@ function selectTab(id) {
   }
 }
 
-function openTab(o, focus) {
+function openTab(o, focus, consulting) {
   const i = o.interaction;
   if (tabs.has(i.id)) { selectTab(i.id); return; }
   const n = ++tabCounter;
@@ -384,6 +397,40 @@ function openTab(o, focus) {
     } catch (e) { failed(e); }
   });
 
+  // Warm transfer, holder's side: consult the target first, then complete or cancel.
+  const consultButtons = (on) => {
+    panel.querySelector(".consult-complete").hidden = !on;
+    panel.querySelector(".consult-cancel").hidden = !on;
+  };
+  panel.querySelector(".consult").addEventListener("click", async () => {
+    const target = panel.querySelector(".target").value.trim();
+    if (!target) { panel.querySelector(".target").focus(); return; }
+    const req = { interaction_id: i.id, note: panel.querySelector(".tnote").value };
+    if (panel.querySelector(".to-agent").checked) req.agent = target; else req.queue = target;
+    try {
+      await desk("StartConsult", "StartConsultRequest", "Interaction", req);
+      consultButtons(true);
+      notice(t("consult.started"));
+    } catch (e) { failed(e); }
+  });
+  panel.querySelector(".consult-complete").addEventListener("click", async () => {
+    try {
+      await desk("CompleteTransfer", "InteractionAction", "Interaction", { interaction_id: i.id });
+      closeTab(i.id);
+      notice(t("consult.done"));
+    } catch (e) { failed(e); }
+  });
+  panel.querySelector(".consult-cancel").addEventListener("click", async () => {
+    try {
+      await desk("CancelConsult", "InteractionAction", "Interaction", { interaction_id: i.id });
+      consultButtons(false);
+      notice(t("consult.cancelled"));
+    } catch (e) { failed(e); }
+  });
+  // Consulted agent's side: read only until the transfer is completed.
+  entry.consulting = !!consulting;
+  setConsulting(entry, entry.consulting, o);
+
   tab.addEventListener("click", () => selectTab(i.id));
   tab.addEventListener("keydown", (ev) => {
     const keys = [...tabs.keys()];
@@ -400,6 +447,18 @@ function openTab(o, focus) {
   $("work-none").hidden = true;
   selectTab(i.id);
   if (focus) (isVoice ? panel : text).focus();
+}
+
+// Shows a tab as a consultation (read only, with the colleague's note) or as work in hand.
+function setConsulting(entry, on, o) {
+  const p = entry.panel;
+  const voice = entry.offer.interaction.channel === Channel.CHANNEL_VOICE;
+  p.querySelector(".p-consult").hidden = !on;
+  if (on && o) p.querySelector(".p-consult").textContent = consultText(o);
+  p.querySelector(".reply").hidden = on || voice;
+  p.querySelector(".complete").hidden = on;
+  p.querySelector(".transfer").hidden = on;
+  entry.consulting = on;
 }
 
 function closeTab(id) {
@@ -482,7 +541,21 @@ async function follow() {
         switch (u.update) {
           case "offer": showOffer(u.offer); break;
           case "held": openTab(u.held, false); break;
-          case "withdrawn":
+          case "withdrawn": {
+            const w = u.withdrawn;
+            const entry = tabs.get(w.interaction_id);
+            if (entry && w.reason === "consult_completed") {
+              setConsulting(entry, false);
+              notice(t("consult.yours"));
+              break;
+            }
+            if (entry && w.reason === "transferred") { closeTab(w.interaction_id); break; }
+            if (entry && entry.consulting && w.reason.startsWith("consult_")) {
+              closeTab(w.interaction_id);
+              notice(t("consult.ended", { reason: w.reason }));
+              break;
+            }
+          }
             if (offer && offer.interaction.id === u.withdrawn.interaction_id) {
               hideOffer();
               notice(t("offer.withdrawn", { reason: u.withdrawn.reason }));

@@ -111,6 +111,13 @@ export const messages = {
     [4, "agent", "string", false, null, "to"],
     [15, "note", "string", false, null, null],
   ] },
+  "guichet.v1.StartConsultRequest": { fields: [
+    [1, "agent_id", "string", false, null, null],
+    [2, "interaction_id", "string", false, null, null],
+    [3, "queue", "string", false, null, "to"],
+    [4, "agent", "string", false, null, "to"],
+    [15, "note", "string", false, null, null],
+  ] },
   "guichet.v1.SetDeviceRequest": { fields: [
     [1, "agent_id", "string", false, null, null],
     [2, "device", "string", false, null, null],
@@ -284,6 +291,15 @@ export const messages = {
     [17, "escalation_step", "uint32", false, null, null],
     [18, "decision", "message", false, "guichet.v1.Decision", null],
     [28, "reference", "string", false, null, null],
+    [38, "consult", "message", false, "guichet.v1.Consultation", null],
+  ] },
+  "guichet.v1.Consultation": { fields: [
+    [1, "agent", "string", false, null, null],
+    [2, "from_agent", "string", false, null, null],
+    [3, "note", "string", false, null, null],
+    [4, "started_at_unix_ms", "int64", false, null, null],
+    [5, "offer_deadline_unix_ms", "int64", false, null, null],
+    [6, "accepted", "bool", false, null, null],
   ] },
   "guichet.v1.HistoryEntry": { fields: [
     [1, "interaction_id", "string", false, null, null],

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use crate::core::{EventKind, InteractionId, Message, Timestamp};
 
 use super::super::codec::{millis_from_sql, millis_to_sql, Decoder};
-use super::super::outbox::{delivery_from_parts, outbound_deliveries, DELIVERY_COLUMNS};
+use super::super::outbox::{
+    completions, delivery_from_parts, outbound_deliveries, DELIVERY_COLUMNS,
+};
 use super::super::{Delivery, DeliveryChannel, DeliveryState, StoreError};
 use super::PgStore;
 
@@ -81,6 +83,17 @@ impl PgStore {
         }
         let mut conn = self.conn();
         let err = |e| self.err(e);
+        let completed: Vec<(i64, i64, String)> = conn
+            .query(
+                "SELECT seq, at, payload FROM journal \
+                 WHERE seq > $1 AND seq <= $2 AND kind = 'interaction_completed' ORDER BY seq",
+                &[&(checkpoint as i64), &(new_checkpoint as i64)],
+            )
+            .map_err(err)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let completed = completions(&path, completed, email_hold_ms)?;
         let mut tx = conn.transaction().map_err(err)?;
         for (id, seq, interaction, channel, at, due) in &found {
             tx.execute(
@@ -95,6 +108,16 @@ impl PgStore {
                     at,
                     due,
                 ],
+            )
+            .map_err(err)?;
+        }
+        // A completed interaction's emails not tried yet go `email_hold_ms` after it at the
+        // latest, as one.
+        for (interaction, due) in &completed {
+            tx.execute(
+                "UPDATE outbox SET next_attempt_at = LEAST(next_attempt_at, $1) \
+                 WHERE interaction = $2 AND channel = 'email' AND state = 'pending' AND attempts = 0",
+                &[due, &interaction.to_string()],
             )
             .map_err(err)?;
         }
