@@ -909,23 +909,10 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::InteractionAction>,
     ) -> Result<Response<pb::Interaction>, Status> {
-        request.get_ref().check_bounds()?;
-        let agent = agent_for(&request, &request.get_ref().agent_id)?;
-        let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
-        let span = tracing::info_span!("accept", agent_id = %agent, interaction_id = %id);
-        async {
-            let view = calls::run_then_interaction(
-                &self.engine,
-                Command::Accept {
-                    interaction: id,
-                    agent,
-                },
-                id,
-            )
-            .await?;
-            Ok(Response::new(view))
-        }
-        .instrument(span)
+        self.on_interaction(request, |interaction, agent| Command::Accept {
+            interaction,
+            agent,
+        })
         .await
     }
 
@@ -933,19 +920,11 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::InteractionAction>,
     ) -> Result<Response<pb::Interaction>, Status> {
-        request.get_ref().check_bounds()?;
-        let agent = agent_for(&request, &request.get_ref().agent_id)?;
-        let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
-        let view = calls::run_then_interaction(
-            &self.engine,
-            Command::Decline {
-                interaction: id,
-                agent,
-            },
-            id,
-        )
-        .await?;
-        Ok(Response::new(view))
+        self.on_interaction(request, |interaction, agent| Command::Decline {
+            interaction,
+            agent,
+        })
+        .await
     }
 
     async fn complete(
@@ -1095,32 +1074,22 @@ impl AgentDesktop for DesktopService {
         &self,
         request: Request<pb::InteractionAction>,
     ) -> Result<Response<pb::Interaction>, Status> {
-        request.get_ref().check_bounds()?;
-        let agent = agent_for(&request, &request.get_ref().agent_id)?;
-        let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
-        let command = Command::CompleteConsult {
-            interaction: id,
-            by: agent,
-        };
-        Ok(Response::new(
-            calls::run_then_interaction(&self.engine, command, id).await?,
-        ))
+        self.on_interaction(request, |interaction, by| Command::CompleteConsult {
+            interaction,
+            by,
+        })
+        .await
     }
 
     async fn cancel_consult(
         &self,
         request: Request<pb::InteractionAction>,
     ) -> Result<Response<pb::Interaction>, Status> {
-        request.get_ref().check_bounds()?;
-        let agent = agent_for(&request, &request.get_ref().agent_id)?;
-        let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
-        let command = Command::CancelConsult {
-            interaction: id,
-            by: agent,
-        };
-        Ok(Response::new(
-            calls::run_then_interaction(&self.engine, command, id).await?,
-        ))
+        self.on_interaction(request, |interaction, by| Command::CancelConsult {
+            interaction,
+            by,
+        })
+        .await
     }
 
     async fn set_device(
@@ -1368,6 +1337,25 @@ impl AgentDesktop for DesktopService {
 }
 
 impl DesktopService {
+    /// The calls that name one interaction and act as one agent (`InteractionAction`): checks
+    /// the request, runs the command `make` builds, and answers the interaction as it is after
+    /// it, in a span naming the agent and the interaction.
+    async fn on_interaction(
+        &self,
+        request: Request<pb::InteractionAction>,
+        make: impl FnOnce(InteractionId, AgentId) -> Command,
+    ) -> Result<Response<pb::Interaction>, Status> {
+        request.get_ref().check_bounds()?;
+        let agent = agent_for(&request, &request.get_ref().agent_id)?;
+        let id = interaction_id("interaction_id", &request.get_ref().interaction_id)?;
+        let span = tracing::info_span!("interaction", agent_id = %agent, interaction_id = %id);
+        let command = make(id, agent);
+        let view = calls::run_then_interaction(&self.engine, command, id)
+            .instrument(span)
+            .await?;
+        Ok(Response::new(view))
+    }
+
     /// The channel of interaction `id` if `agent` holds it (accepted or in wrap-up, or also
     /// offered when `offered_ok`); a clear refusal otherwise.
     async fn held_by(
