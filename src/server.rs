@@ -188,7 +188,8 @@ pub async fn serve(
     crate::channels::citizen::notices::spawn(
         engine.clone(),
         Duration::from_secs(config.citizen.late_check_secs),
-    );
+    )
+    .await;
     let hub = OfferHub::start_with_typing(&engine, Some(chat.visitor_typing()));
     crate::obs::metrics::Observer::start(&engine).await;
     crate::obs::indicators::Aggregator::start(&engine, &config.indicators)

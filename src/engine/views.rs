@@ -104,6 +104,87 @@ pub trait View: Send + 'static {
     }
 }
 
+/// How often, at most, a sending view's checkpoint is written when it sent nothing.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// The durable checkpoint of a view that sends something (notices): the sequence number it
+/// has handled, kept in the store under the view's name, so that a restart resumes after it
+/// and neither loses nor repeats. Written after every batch that sent something, else at most
+/// every second, and at the end.
+#[derive(Debug)]
+pub struct Checkpoint {
+    name: &'static str,
+    saved: std::time::Instant,
+    done: u64,
+}
+
+impl Checkpoint {
+    /// The checkpoint of view `name`; a view that has none yet (or whose checkpoint cannot be
+    /// read, which is logged) starts from the current end of the journal.
+    pub async fn load(engine: &Engine, name: &'static str) -> Checkpoint {
+        let read = engine
+            .store()
+            .run(move |s| {
+                Ok(match s.view_checkpoint(name)? {
+                    Some(seq) => seq,
+                    None => s.last_committed_seq()?,
+                })
+            })
+            .await;
+        let done = match read {
+            Ok(seq) => seq,
+            Err(e) => {
+                tracing::warn!(
+                    view = name,
+                    "no checkpoint ({e}): following new events only"
+                );
+                let store = engine.store().clone();
+                store.run(|s| s.last_committed_seq()).await.unwrap_or(0)
+            }
+        };
+        Checkpoint {
+            name,
+            saved: std::time::Instant::now(),
+            done,
+        }
+    }
+
+    /// The sequence number the view resumes after.
+    pub fn after(&self) -> u64 {
+        self.done
+    }
+
+    /// Records that the view handled every event up to `seq`; writes it when the batch `sent`
+    /// something, or when the last write is a second old.
+    pub async fn handled(
+        &mut self,
+        engine: &Engine,
+        seq: u64,
+        sent: bool,
+    ) -> Result<(), ViewFailed> {
+        if sent || self.saved.elapsed() >= CHECKPOINT_EVERY {
+            let name = self.name;
+            engine
+                .store()
+                .run(move |s| s.set_view_checkpoint(name, seq))
+                .await?;
+            self.saved = std::time::Instant::now();
+        }
+        self.done = seq;
+        Ok(())
+    }
+
+    /// Writes the last event handled, so that a restart does not read the tail again (what
+    /// could not be sent is before it, and comes again).
+    pub async fn finish(&self, engine: &Engine) {
+        let (name, done) = (self.name, self.done);
+        let _ = engine
+            .store()
+            .run(move |s| s.set_view_checkpoint(name, done))
+            .await;
+    }
+}
+
 /// A running view: how far it got, and its end.
 #[derive(Debug, Clone)]
 pub struct ViewHandle {

@@ -24,7 +24,7 @@ use crate::core::{
     Timestamp,
 };
 use crate::engine::{
-    run_view, Clock, Engine, EngineError, SystemClock, View, ViewBatch, ViewFailed,
+    run_view, Checkpoint, Clock, Engine, EngineError, SystemClock, View, ViewBatch, ViewFailed,
 };
 use crate::store::ConversationEntry;
 
@@ -32,9 +32,6 @@ use super::reference;
 
 /// The name of the move notices' durable checkpoint.
 pub const NOTICES_VIEW: &str = "citizen_notices";
-
-/// How often, at most, the checkpoint is written when no notice was sent.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// The most requests followed for the late notice (beyond, the newest are not followed and a
 /// warning says so).
@@ -114,31 +111,22 @@ pub fn notice_text(
 
 /// Starts the move notices (a view resuming after its checkpoint) and the late notices' timer.
 /// Both end when the engine stops.
-pub fn spawn(engine: Engine, late_check: Duration) -> tokio::task::JoinHandle<()> {
-    let store = engine.store();
-    let after = match store.view_checkpoint(NOTICES_VIEW) {
-        Ok(Some(seq)) => seq,
-        Ok(None) => store.last_committed_seq().unwrap_or(0),
-        Err(e) => {
-            warn!("citizen notices: no checkpoint ({e}): following new moves only");
-            store.last_committed_seq().unwrap_or(0)
-        }
-    };
+pub async fn spawn(engine: Engine, late_check: Duration) -> tokio::task::JoinHandle<()> {
+    let checkpoint = Checkpoint::load(&engine, NOTICES_VIEW).await;
+    let after = checkpoint.after();
     let waiting: Arc<Mutex<HashMap<InteractionId, Timestamp>>> = Arc::default();
     let view = run_view(
         &engine,
         Notices {
             engine: engine.clone(),
-            saved: std::time::Instant::now(),
-            done: after,
+            checkpoint,
             waiting: Arc::clone(&waiting),
         },
         after,
     );
-    let timer_engine = engine.clone();
     tokio::spawn(async move {
-        seed(&timer_engine, &waiting).await;
-        let late = tokio::spawn(late_loop(timer_engine, waiting, late_check));
+        seed(&engine, &waiting).await;
+        let late = tokio::spawn(late_loop(engine, waiting, late_check));
         view.finished().await;
         late.abort();
     })
@@ -212,8 +200,8 @@ async fn late_loop(
 /// The move notices, as a view of committed events; also follows which requests wait.
 struct Notices {
     engine: Engine,
-    saved: std::time::Instant,
-    done: u64,
+    /// Where a restart resumes.
+    checkpoint: Checkpoint,
     waiting: Arc<Mutex<HashMap<InteractionId, Timestamp>>>,
 }
 
@@ -252,25 +240,13 @@ impl View for Notices {
                 _ => {}
             }
         }
-        if sent || self.saved.elapsed() >= CHECKPOINT_EVERY {
-            let seq = batch.last_seq();
-            self.engine
-                .store()
-                .run(move |s| s.set_view_checkpoint(NOTICES_VIEW, seq))
-                .await?;
-            self.saved = std::time::Instant::now();
-        }
-        self.done = batch.last_seq();
-        Ok(())
+        self.checkpoint
+            .handled(&self.engine, batch.last_seq(), sent)
+            .await
     }
 
     async fn finish(&mut self) {
-        let done = self.done;
-        let _ = self
-            .engine
-            .store()
-            .run(move |s| s.set_view_checkpoint(NOTICES_VIEW, done))
-            .await;
+        self.checkpoint.finish(&self.engine).await;
     }
 }
 

@@ -80,7 +80,7 @@ impl EmailChannel {
         let (stop, stop_rx) = watch::channel(false);
         let grace = Duration::from_secs(config.server.shutdown_grace_secs);
         let smtp = tokio::spawn(smtp::run(listener, intake.clone(), stop_rx, grace));
-        let notices = notice::spawn_completion_notices(engine.clone());
+        let notices = notice::spawn_completion_notices(engine.clone()).await;
         Ok(Some(EmailChannel {
             intake,
             smtp_addr,

@@ -9,7 +9,7 @@
 use tracing::{info, warn};
 
 use crate::core::{AnnouncedDelay, Channel, EventKind, InteractionId, Message, MessageDirection};
-use crate::engine::{run_view, Engine, EngineError, View, ViewBatch, ViewFailed};
+use crate::engine::{run_view, Checkpoint, Engine, EngineError, View, ViewBatch, ViewFailed};
 
 use super::intake::reference;
 use super::mime::InboundEmail;
@@ -163,29 +163,18 @@ pub fn completion(interaction: InteractionId, last_inbound: &Message) -> Message
 /// The name of the completion notices' durable checkpoint.
 pub const NOTICES_VIEW: &str = "completion_notices";
 
-/// How often, at most, the notices' checkpoint is written when no notice was sent.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// Commits a completion notice for each completed email interaction, as a view of committed
 /// events resuming after its durable checkpoint: nothing is skipped when it falls behind or
 /// across a restart, and a completion handed over again (handled but not yet checkpointed
 /// when the server stopped) is not noticed twice. Ends when the engine stops.
-pub fn spawn_completion_notices(engine: Engine) -> tokio::task::JoinHandle<()> {
-    let store = engine.store();
-    let after = match store.view_checkpoint(NOTICES_VIEW) {
-        Ok(Some(seq)) => seq,
-        Ok(None) => store.last_committed_seq().unwrap_or(0),
-        Err(e) => {
-            warn!("completion notices: no checkpoint ({e}): following new completions only");
-            store.last_committed_seq().unwrap_or(0)
-        }
-    };
+pub async fn spawn_completion_notices(engine: Engine) -> tokio::task::JoinHandle<()> {
+    let checkpoint = Checkpoint::load(&engine, NOTICES_VIEW).await;
+    let after = checkpoint.after();
     let view = run_view(
         &engine,
         Notices {
             engine: engine.clone(),
-            saved: std::time::Instant::now(),
-            done: after,
+            checkpoint,
         },
         after,
     );
@@ -195,10 +184,8 @@ pub fn spawn_completion_notices(engine: Engine) -> tokio::task::JoinHandle<()> {
 /// The completion notices, as a view of committed events.
 struct Notices {
     engine: Engine,
-    /// When the checkpoint was last written.
-    saved: std::time::Instant,
-    /// The last event handled.
-    done: u64,
+    /// Where a restart resumes.
+    checkpoint: Checkpoint,
 }
 
 impl View for Notices {
@@ -213,27 +200,13 @@ impl View for Notices {
                 sent |= notify_completed(&self.engine, *interaction).await?;
             }
         }
-        if sent || self.saved.elapsed() >= CHECKPOINT_EVERY {
-            let seq = batch.last_seq();
-            self.engine
-                .store()
-                .run(move |s| s.set_view_checkpoint(NOTICES_VIEW, seq))
-                .await?;
-            self.saved = std::time::Instant::now();
-        }
-        self.done = batch.last_seq();
-        Ok(())
+        self.checkpoint
+            .handled(&self.engine, batch.last_seq(), sent)
+            .await
     }
 
     async fn finish(&mut self) {
-        // The last event handled, so that a restart does not read the tail again (a notice
-        // that could not be committed is before it, and comes again).
-        let done = self.done;
-        let _ = self
-            .engine
-            .store()
-            .run(move |s| s.set_view_checkpoint(NOTICES_VIEW, done))
-            .await;
+        self.checkpoint.finish(&self.engine).await;
     }
 }
 
