@@ -183,7 +183,9 @@ pub async fn serve(
         crate::channels::email::EmailChannel::start(&engine, &config, surveys.clone()).await?;
 
     let auth = Auth::new(engine.store().clone());
-    let chat = crate::channels::chat::ChatHub::start(&engine, &config);
+    let chat = crate::channels::chat::ChatHub::start(&engine, &config)
+        .await
+        .map_err(|e| ServeError::Engine(EngineError::Store(e)))?;
     // Moves and passed delays told to the citizen (queues with inform_moved / inform_late).
     crate::channels::citizen::notices::spawn(
         engine.clone(),

@@ -19,7 +19,7 @@ use crate::core::{
     AgentId, AgentState, Channel, Command, ContactId, EndReason, EventKind, InteractionId,
     InteractionPhase, InteractionSpec, Message, MessageDirection, QueueId, Skill,
 };
-use crate::engine::{run_view, Engine, EngineError, View, ViewBatch, ViewFailed};
+use crate::engine::{run_view_from_now, Engine, EngineError, View, ViewBatch, ViewFailed};
 
 use super::protocol::{ChatLine, ServerFrame};
 use super::transcript::{self, TranscriptJob};
@@ -275,8 +275,12 @@ pub(super) struct StartRequest {
 
 impl ChatHub {
     /// Starts the hub on the engine's committed events; open chat interactions left by a
-    /// previous run (whose sessions are gone) are ended after the grace period.
-    pub fn start(engine: &Engine, config: &Config) -> ChatHub {
+    /// previous run (whose sessions are gone) are ended after the grace period. Fails only when
+    /// the store cannot say where the journal ends.
+    pub async fn start(
+        engine: &Engine,
+        config: &Config,
+    ) -> Result<ChatHub, crate::store::StoreError> {
         let (visitor_typing, _) = broadcast::channel(1024);
         let hub = ChatHub {
             inner: Arc::new(Inner {
@@ -302,10 +306,9 @@ impl ChatHub {
         tokio::spawn(async move { positions.tell_positions().await });
         let orphans = hub.clone();
         tokio::spawn(async move { orphans.end_orphans().await });
-        // Follows the events committed from now on, none skipped (a quick read at start).
-        let after = engine.store().last_committed_seq().unwrap_or(0);
-        run_view(engine, Follower { hub: hub.clone() }, after);
-        hub
+        // Follows the events committed from now on, none skipped.
+        run_view_from_now(engine, Follower { hub: hub.clone() }).await?;
+        Ok(hub)
     }
 
     /// Whether the visitor of `interaction` is connected (or its completed chat is waiting for
