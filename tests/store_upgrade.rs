@@ -120,7 +120,10 @@ fn a_version_11_database_opens_upgraded_with_its_calls_in_a_menu_imported() {
 
     let store = Store::open(&StoreConfig::new(dir.path())).expect("opened");
     assert_eq!(store.found_schema_version(), 11);
-    assert_eq!(SCHEMA_VERSION, 12);
+    assert!(
+        SCHEMA_VERSION >= 12,
+        "version 12 brought the calls in a menu"
+    );
     assert_eq!(
         store.voice_session("twilio:CA1").expect("read"),
         Some("{\"from\":\"+33612345678\",\"turn\":2}".into())
@@ -133,7 +136,7 @@ fn a_version_11_database_opens_upgraded_with_its_calls_in_a_menu_imported() {
 
     // Opened again: nothing to migrate, nothing imported twice; the table works.
     let store = Store::open(&StoreConfig::new(dir.path())).expect("opened again");
-    assert_eq!(store.found_schema_version(), 12);
+    assert_eq!(store.found_schema_version(), SCHEMA_VERSION);
     store
         .put_voice_sessions(&[("twilio:CA1".into(), None)], guichet::core::Timestamp(1))
         .expect("delete");
