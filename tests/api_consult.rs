@@ -289,16 +289,11 @@ async fn a_chat_is_consulted_then_handed_over_to_the_consulted_agent() {
     }
 }
 
-/// The `consult_offered` journal rows of `interaction`.
+/// The `consult_offered` journal rows of `interaction`, as stored (on either backend).
 fn consult_rows(ws: &Workspace, interaction: &str) -> Vec<String> {
-    let conn = rusqlite::Connection::open(ws.data_dir().join("guichet.db")).expect("db");
-    let mut select = conn
-        .prepare("SELECT payload FROM journal WHERE interaction = ?1 AND kind = 'consult_offered' ORDER BY seq")
-        .expect("select");
-    select
-        .query_map(rusqlite::params![interaction], |r| r.get::<_, String>(0))
-        .expect("rows")
-        .map(|p| p.expect("payload"))
+    ws.journal_payloads(interaction, "consult_offered")
+        .iter()
+        .map(|payload| payload.to_string())
         .collect()
 }
 
