@@ -133,9 +133,9 @@ def main():
     def by_id(driver, element_id):
         return driver.find_element(By.ID, element_id)
 
-    def until(driver, script, what):
+    def until(driver, script, what, wait=WAIT):
         try:
-            WebDriverWait(driver, WAIT).until(lambda d: d.execute_script("return " + script))
+            WebDriverWait(driver, wait).until(lambda d: d.execute_script("return " + script))
         except Exception as e:  # noqa: BLE001 - reported with the page's text
             text = driver.execute_script("return document.body.innerText")
             raise AssertionError(f"never saw {what}; page text: {text[:1500]!r}") from e
@@ -380,9 +380,10 @@ def main():
         other_profile = tempfile.mkdtemp(prefix="guichet-amelie-warm-")
         amelie = browser(other_profile)
         try:
-            # David ends his wrap-up: a consultation goes to an available colleague.
+            # David's wrap-up of the previous request runs out (up to its full length, extensions
+            # included): a consultation goes to an available colleague.
             by_id(agent, "go-available").click()
-            until(agent, "document.getElementById('state').dataset.kind === '2'", "david available")
+            until(agent, "document.getElementById('state').dataset.kind === '2'", "david available", wait=3 * WAIT)
             amelie.get(base + "/console/")
             WebDriverWait(amelie, WAIT).until(lambda d: d.execute_script("return !document.getElementById('signin').hidden"))
             amelie.find_element(By.ID, "login").send_keys("amelie")
