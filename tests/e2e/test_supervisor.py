@@ -38,6 +38,7 @@ import urllib.parse
 import urllib.request
 
 import grpc
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -148,6 +149,18 @@ def main():
 
     def explain(interaction_id):
         return sup.Explain(supervisor.ExplainRequest(interaction_id=interaction_id), metadata=bearer(supervisor_token), timeout=TIMEOUT).text
+
+    def click_row(interaction_id):
+        """Clicks the Manage button of an interaction's row in the line. The line re-renders as
+        events arrive, so a row found just before a re-render is found again."""
+        for attempt in range(10):
+            try:
+                driver.find_element(By.CSS_SELECTOR, f"tr[data-interaction='{interaction_id}'] .manage").click()
+                return
+            except StaleElementReferenceException:
+                if attempt == 9:
+                    raise
+                time.sleep(0.2)
 
     def eventually(check, what, limit=WAIT, interaction_id=None):
         end = time.time() + limit
@@ -338,7 +351,7 @@ def main():
         driver.get(base + "/console/supervisor/line")
         order = "[...document.querySelectorAll(\"section[data-queue='tax'] tbody tr\")].map(r => r.dataset.interaction)"
         until(f"JSON.stringify({order}) === JSON.stringify([arguments_a, arguments_b])".replace("arguments_a", json.dumps(a)).replace("arguments_b", json.dumps(b)), "A then B")
-        driver.find_element(By.CSS_SELECTOR, f"tr[data-interaction='{b}'] .manage").click()
+        click_row(b)
         until("document.getElementById('explain').textContent.length > 10", "the explanation")
         explanation = driver.find_element(By.ID, "explain").text
         axe(driver, axe_source, "waiting line")
@@ -359,7 +372,7 @@ def main():
         until("document.getElementById('notice').textContent.includes('emma') && !document.getElementById('notice').classList.contains('error')", "given to emma")
         assert get(b).target_agent == "emma", get(b)
         # A moved to the general queue.
-        driver.find_element(By.CSS_SELECTOR, f"tr[data-interaction='{a}'] .manage").click()
+        click_row(a)
         driver.execute_script("const s = document.getElementById('move-to'); s.value = 'general';")
         driver.find_element(By.CSS_SELECTOR, "#move-form button[type=submit]").click()
         eventually(lambda: get(a).queue == "general", "A moved to general")
