@@ -15,7 +15,7 @@ use guichet::core::{
     AgentId, Channel, Command, EventKind, InteractionId, InteractionSpec, RequestedState,
     Requirement,
 };
-use guichet::engine::{Engine, EngineConfig, EngineError};
+use guichet::engine::{Engine, EngineError};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -30,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| temp.path().to_owned());
 
-    let mut engine_config = EngineConfig::from_config(&config);
+    let mut engine_config = config.engine_config();
     engine_config.store.data_dir = data_dir.clone();
     let (engine, report) = Engine::start(engine_config, &config).await?;
     println!(

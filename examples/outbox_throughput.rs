@@ -12,7 +12,7 @@ use guichet::config::Config;
 use guichet::core::{
     Channel, Command, ContactId, InteractionId, InteractionSpec, Message, MessageDirection,
 };
-use guichet::engine::{Engine, EngineConfig};
+use guichet::engine::Engine;
 use guichet::notify::{NotifyConfig, Outbox};
 
 #[tokio::main]
@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
         timeout_secs: 10,
     });
     config.notify = NotifyConfig::default();
-    let (engine, _) = Engine::start(EngineConfig::from_config(&config), &config).await?;
+    let (engine, _) = Engine::start(config.engine_config(), config.seed()).await?;
 
     // The conversations exist before the clock starts.
     let mut ids = Vec::with_capacity(n);
@@ -78,7 +78,14 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         ids.push((id, from));
     }
-    Outbox::new(&engine, &config)?.start();
+    Outbox::new(
+        &engine,
+        config.notify.clone(),
+        config.email.outbound.as_ref(),
+        &config.email.domain,
+        config.sms.as_ref(),
+    )?
+    .start();
 
     let started = Instant::now();
     for (i, (id, from)) in ids.into_iter().enumerate() {

@@ -17,6 +17,9 @@ use thiserror::Error;
 use crate::core::{AgentConfig, Command, QueueConfig, Router, Timestamp};
 use crate::store::StoreConfig;
 
+pub use crate::channels::email::EmailConfig;
+pub use crate::engine::{EngineLimits, Seed};
+
 pub mod env;
 
 /// A configuration file's contents.
@@ -46,7 +49,7 @@ pub struct Config {
     pub indicators: crate::obs::IndicatorsConfig,
     /// `[surveys]`: satisfaction surveys.
     #[serde(default)]
-    pub surveys: crate::obs::SurveysConfig,
+    pub surveys: crate::survey::SurveysConfig,
     /// `[calendar]`: the working days (time zone, weekdays, holidays) that delays announced in
     /// working days (`sla_working_days` of a queue) are counted in.
     #[serde(default)]
@@ -80,38 +83,6 @@ pub struct Config {
     /// `[ha]`: high availability on PostgreSQL (the leadership lease); ignored on SQLite.
     #[serde(default)]
     pub ha: crate::store::HaConfig,
-}
-
-/// `[email]`: the email channel: the domain of Guichet's own Message-IDs and, in
-/// `[email.inbound]`, the SMTP listener and inbound-parse webhook.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmailConfig {
-    /// The domain of the Message-IDs Guichet gives its outbound mail (`<ULID@domain>`); the
-    /// inbound side recognises replies to them by it.
-    #[serde(default = "default_email_domain")]
-    pub domain: String,
-    /// The inbound channel; no SMTP listener and no webhook when absent.
-    #[serde(default)]
-    pub inbound: Option<crate::channels::email::InboundConfig>,
-    /// `[email.outbound]`: the SMTP relay outbound email is handed to; email is not sent
-    /// without it (the outbox keeps it pending).
-    #[serde(default)]
-    pub outbound: Option<crate::notify::EmailRelayConfig>,
-}
-
-fn default_email_domain() -> String {
-    "localhost".into()
-}
-
-impl Default for EmailConfig {
-    fn default() -> Self {
-        EmailConfig {
-            domain: default_email_domain(),
-            inbound: None,
-            outbound: None,
-        }
-    }
 }
 
 /// `[server]`: where the server listens.
@@ -218,36 +189,6 @@ pub struct TlsConfig {
     pub cert: PathBuf,
     /// The private key (PEM).
     pub key: PathBuf,
-}
-
-/// `[engine]`: bounds between the APIs and the router.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EngineLimits {
-    /// Commands waiting for the router at most; beyond, callers are told to retry (gRPC
-    /// UNAVAILABLE, HTTP 503).
-    #[serde(default = "default_command_queue")]
-    pub command_queue: usize,
-    /// Committed event batches buffered for each subscriber (offer streams, statistics).
-    #[serde(default = "default_event_buffer")]
-    pub event_buffer: usize,
-}
-
-fn default_command_queue() -> usize {
-    10_000
-}
-
-fn default_event_buffer() -> usize {
-    4_096
-}
-
-impl Default for EngineLimits {
-    fn default() -> Self {
-        EngineLimits {
-            command_queue: default_command_queue(),
-            event_buffer: default_event_buffer(),
-        }
-    }
 }
 
 /// Why a configuration was refused.
@@ -436,24 +377,40 @@ impl Config {
     /// The commands that create this configuration in an empty router: queues first (in two
     /// passes, so that queues may refer to each other in any order), then agents.
     pub fn seed_commands(&self) -> Vec<Command> {
-        let mut commands = Vec::with_capacity(self.queues.len() * 2 + self.agents.len());
-        for queue in &self.queues {
-            let mut bare = queue.clone();
-            bare.escalation.clear();
-            bare.overflow = None;
-            commands.push(Command::UpsertQueue { config: bare });
+        self.seed().commands()
+    }
+
+    /// The contact center this file describes, for [`crate::engine::Engine::start`]: its
+    /// queues, agents and working calendar.
+    pub fn seed(&self) -> Seed {
+        Seed {
+            queues: self.queues.clone(),
+            agents: self.agents.clone(),
+            calendar: self.calendar.clone(),
         }
-        for queue in &self.queues {
-            commands.push(Command::UpsertQueue {
-                config: queue.clone(),
-            });
+    }
+
+    /// How survey questions can leave by SMS and email: `[surveys] sms_from`, else the first
+    /// of `[sms] numbers` (none without `[sms]`), and whether `[email.outbound]` is set.
+    pub fn survey_outlets(&self) -> crate::survey::Outlets {
+        crate::survey::Outlets {
+            sms_from: self.sms.as_ref().and_then(|sms| {
+                self.surveys
+                    .sms_from
+                    .clone()
+                    .or_else(|| sms.numbers.first().map(|n| n.number.clone()))
+            }),
+            email: self.email.outbound.is_some(),
         }
-        for agent in &self.agents {
-            commands.push(Command::UpsertAgent {
-                config: agent.clone(),
-            });
+    }
+
+    /// The engine's settings from the `[store]` and `[engine]` sections.
+    pub fn engine_config(&self) -> crate::engine::EngineConfig {
+        crate::engine::EngineConfig {
+            store: self.store.clone(),
+            command_queue: self.engine.command_queue,
+            event_buffer: self.engine.event_buffer,
         }
-        commands
     }
 
     /// Checks the configuration: its settings, then its queues and agents by applying them to
@@ -806,4 +763,10 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+impl From<&Config> for Seed {
+    fn from(config: &Config) -> Seed {
+        config.seed()
+    }
 }

@@ -12,8 +12,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::config::Config;
 use crate::core::{AgentConfig, AgentId, QueueConfig, QueueId};
+use crate::engine::Seed;
 use crate::ivr::IvrTree;
 
 /// One field that differs, with both values as short JSON text.
@@ -110,14 +110,15 @@ pub struct Plan {
 
 impl Plan {
     /// Compares `file` with the running `queues`, `agents` and active `trees` (by name).
-    /// Trees are compared only when `trees` is given (the file's `[[voice.trees]]` files that
-    /// cannot be read are left out: `check-config` reports them). With `prune`, what runs but
-    /// is not in the file is removed (queues and agents; trees are never removed).
+    /// Trees are compared only when `trees` is given, as the file's trees (those whose files
+    /// cannot be read left out: `check-config` reports them) and the active ones. With
+    /// `prune`, what runs but is not in the file is removed (queues and agents; trees are never
+    /// removed).
     pub fn new(
-        file: &Config,
+        file: &Seed,
         queues: &[QueueConfig],
         agents: &[AgentConfig],
-        trees: Option<&BTreeMap<String, IvrTree>>,
+        trees: Option<(Vec<IvrTree>, &BTreeMap<String, IvrTree>)>,
         prune: bool,
     ) -> Plan {
         let mut changes = Vec::new();
@@ -158,9 +159,8 @@ impl Plan {
                 }
             }
         }
-        if let Some(trees) = trees {
-            for (_, tree) in file.voice_trees() {
-                let Ok(mut tree) = tree else { continue };
+        if let Some((file_trees, trees)) = trees {
+            for mut tree in file_trees {
                 match trees.get(&tree.name) {
                     None => changes.push(Change::AddTree(tree)),
                     Some(active) => {
@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn a_plan_lists_added_and_changed_entries_and_removes_only_when_pruning() {
-        let mut file = Config::default();
+        let mut file = Seed::default();
         let mut tax = QueueConfig::new("tax");
         tax.offer_timeout_secs = 30;
         file.queues.push(tax);

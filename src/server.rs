@@ -16,7 +16,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::config::Config;
-use crate::engine::{Engine, EngineConfig, EngineError, StartReport};
+use crate::engine::{Engine, EngineError, StartContext, StartReport};
 
 use crate::api::auth::Auth;
 use crate::api::desktop::{DesktopService, OfferHub};
@@ -104,7 +104,7 @@ pub struct Started {
 /// answered, the journal closes.
 pub async fn serve(
     options: ServeOptions,
-    on_start: impl FnOnce(&Started),
+    on_start: impl AsyncFnOnce(&Started),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let mut config = options.config;
@@ -116,6 +116,7 @@ pub async fn serve(
         shutdown.await;
         let _ = signal_tx.send(true);
     });
+    let components_signal = signal_rx.clone();
     let shutdown = {
         let mut rx = signal_rx.clone();
         async move {
@@ -157,7 +158,7 @@ pub async fn serve(
         smtp = budget.smtp,
         "connection limits"
     );
-    let (engine, report) = Engine::start(EngineConfig::from_config(&config), &config).await?;
+    let (engine, report) = Engine::start(config.engine_config(), config.seed()).await?;
     let listener = TcpListener::bind(&config.server.grpc_addr)
         .await
         .map_err(|source| ServeError::Bind {
@@ -178,14 +179,36 @@ pub async fn serve(
     };
     // Satisfaction surveys: asked after completion (when enabled), answered on their page, by
     // SMS or by email reply.
-    let surveys = crate::survey::Surveys::new(&engine, &config, public_base.clone());
+    // What every component is started with, besides its own section.
+    let cx = StartContext::new(
+        engine.clone(),
+        public_base.clone(),
+        components_signal,
+        Duration::from_secs(config.server.shutdown_grace_secs),
+    );
+    let surveys = crate::survey::Surveys::new(
+        &cx,
+        config.surveys.clone(),
+        config.indicators.clone(),
+        config.survey_outlets(),
+    );
     let email =
-        crate::channels::email::EmailChannel::start(&engine, &config, surveys.clone()).await?;
+        crate::channels::email::EmailChannel::start(&cx, &config.email, surveys.clone()).await?;
 
     let auth = Auth::new(engine.store().clone());
-    let chat = crate::channels::chat::ChatHub::start(&engine, &config)
-        .await
-        .map_err(|e| ServeError::Engine(EngineError::Store(e)))?;
+    let chat = crate::channels::chat::ChatHub::start(
+        &cx,
+        config.chat.clone(),
+        config.citizen.clone(),
+        config.surveys.clone(),
+        config
+            .email
+            .outbound
+            .as_ref()
+            .map(|o| o.from_address.clone()),
+    )
+    .await
+    .map_err(|e| ServeError::Engine(EngineError::Store(e)))?;
     // Moves and passed delays told to the citizen (queues with inform_moved / inform_late).
     crate::channels::citizen::notices::spawn(
         engine.clone(),
@@ -332,20 +355,28 @@ pub async fn serve(
     if let Some(email) = &email {
         http_routes.push(email.routes());
     }
-    http_routes.extend(crate::channels::sms::routes(
-        &engine,
-        &config,
-        &public_base,
-        surveys.clone(),
-    ));
-    surveys.start(Some(chat.clone()));
+    if let Some(sms) = &config.sms {
+        http_routes.push(crate::channels::sms::routes(
+            &cx,
+            sms,
+            config.citizen.clone(),
+            surveys.clone(),
+        ));
+    }
+    surveys.start(Some(std::sync::Arc::new(chat.clone())));
     http_routes.push(crate::http::survey::routes(surveys));
     http_routes.push(crate::http::attachments::routes(&engine, &config, links));
     http_routes.push(grpc_web);
     http_routes.push(crate::console::routes());
     // The outbox delivers outbound email and SMS; it ends when the engine stops.
-    let outbox = crate::notify::Outbox::new(&engine, &config)
-        .map_err(|e| ServeError::Channel(e.to_string()))?;
+    let outbox = crate::notify::Outbox::new(
+        &engine,
+        config.notify.clone(),
+        config.email.outbound.as_ref(),
+        &config.email.domain,
+        config.sms.as_ref(),
+    )
+    .map_err(|e| ServeError::Channel(e.to_string()))?;
     outbox.start();
     let http_app = crate::http::router(&engine, &config, http_routes);
 
@@ -356,7 +387,7 @@ pub async fn serve(
         report,
         engine: engine.clone(),
     };
-    on_start(&started);
+    on_start(&started).await;
     tracing::info!(%grpc_addr, %http_addr, "listening");
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -365,13 +396,10 @@ pub async fn serve(
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let engine_for_stop = engine.clone();
     let release_config = config.clone();
-    let smtp_stop = email.as_ref().map(|e| e.stopper());
     tokio::spawn(async move {
         shutdown.await;
+        // (The SMTP listener stops on the same signal, through its start context.)
         tracing::info!("shutting down: intake stops, commits finish");
-        if let Some(stop) = smtp_stop {
-            let _ = stop.send(true);
-        }
         let reporter = health_reporter;
         for name in [
             "guichet.v1.AgentDesktop",

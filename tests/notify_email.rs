@@ -13,7 +13,7 @@ use guichet::core::{
     Attachment, Channel, Command, ContactId, InteractionId, InteractionSpec, Message,
     MessageDirection,
 };
-use guichet::engine::{Engine, EngineConfig};
+use guichet::engine::Engine;
 use guichet::notify::{EmailRelayConfig, NotifyConfig, Outbox, SmtpTls};
 use guichet::store::DeliveryState;
 use notify_common::{free_port, wait_for, SmtpSink};
@@ -48,10 +48,18 @@ fn config(dir: &std::path::Path, smtp_port: u16) -> Config {
 }
 
 async fn start(config: &Config) -> Engine {
-    let (engine, _) = Engine::start(EngineConfig::from_config(config), config)
+    let (engine, _) = Engine::start(config.engine_config(), config)
         .await
         .expect("engine");
-    Outbox::new(&engine, config).expect("outbox").start();
+    Outbox::new(
+        &engine,
+        config.notify.clone(),
+        config.email.outbound.as_ref(),
+        &config.email.domain,
+        config.sms.as_ref(),
+    )
+    .expect("outbox")
+    .start();
     engine
 }
 

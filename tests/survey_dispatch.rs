@@ -12,7 +12,7 @@ use guichet::core::{
     AgentId, Channel, Command, ContactId, InteractionId, InteractionSpec, Message,
     MessageDirection, RequestedState,
 };
-use guichet::engine::{Clock, Engine, EngineConfig, SystemClock};
+use guichet::engine::{Clock, Engine, EngineConfig, StartContext, SystemClock};
 use guichet::store::{SurveyQuestion, SurveyVia};
 use guichet::survey::{Surveys, SURVEY_TOKEN};
 
@@ -117,7 +117,12 @@ async fn the_survey_task_catches_up_and_never_asks_twice() {
         .claim_survey_question(&recorded)
         .expect("claim"));
 
-    let surveys = Surveys::new(&engine, &config, "http://guichet.example".into());
+    let surveys = Surveys::new(
+        &StartContext::standalone(engine.clone(), "http://guichet.example"),
+        config.surveys.clone(),
+        config.indicators.clone(),
+        config.survey_outlets(),
+    );
     let task = surveys.start(None).expect("surveys are enabled");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while questions_in(&engine, plain).is_empty() || questions_in(&engine, crashed).is_empty() {
@@ -149,7 +154,12 @@ async fn the_survey_task_catches_up_and_never_asks_twice() {
     // server: two at once could both commit a question recorded by one of them.
     task.abort();
     let _ = task.await;
-    let again = Surveys::new(&engine, &config, "http://guichet.example".into());
+    let again = Surveys::new(
+        &StartContext::standalone(engine.clone(), "http://guichet.example"),
+        config.surveys.clone(),
+        config.indicators.clone(),
+        config.survey_outlets(),
+    );
     let second = again.start(None).expect("enabled");
     let later = completed_sms(&engine, 4, "benefits").await;
     while questions_in(&engine, later).is_empty() {

@@ -258,7 +258,18 @@ async fn apply(args: ApplyArgs, config: Config, addr: String, token: String) -> 
         .map(|a| convert::agent_config(&convert::agent_pb(a)))
         .collect::<Result<_, _>>()
         .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
-    let mut plan = Plan::new(&file, &queues, &agents, Some(&trees), args.prune);
+    let file_trees = file
+        .voice_trees()
+        .into_iter()
+        .filter_map(|(_, tree)| tree.ok())
+        .collect();
+    let mut plan = Plan::new(
+        &file.seed(),
+        &queues,
+        &agents,
+        Some((file_trees, &trees)),
+        args.prune,
+    );
     // A stored tree without an active version counts as changed, not new.
     for change in &mut plan.changes {
         if let Change::AddTree(tree) = change {

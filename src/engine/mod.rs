@@ -45,14 +45,18 @@ use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, EngineLimits};
 use crate::core::{
     AgentState, Command, ContactId, Event, EventKind, InteractionId, QueueId, RouteError, Router,
     Timestamp,
 };
 use crate::store::{Ack, Erasure, Journal, Store, StoreConfig, StoreError, StoreHandle};
 
+mod context;
+mod seed;
 mod views;
+
+pub use context::StartContext;
+pub use seed::{EngineLimits, Seed};
 
 pub use views::{
     run_view, run_view_from_now, run_wakeups, Checkpoint, View, ViewBatch, ViewFailed, ViewHandle,
@@ -99,15 +103,6 @@ impl EngineConfig {
             store: StoreConfig::new(data_dir),
             command_queue: limits.command_queue,
             event_buffer: limits.event_buffer,
-        }
-    }
-
-    /// The `[store]` and `[engine]` settings of a configuration file.
-    pub fn from_config(config: &Config) -> Self {
-        EngineConfig {
-            store: config.store.clone(),
-            command_queue: config.engine.command_queue,
-            event_buffer: config.engine.event_buffer,
         }
     }
 }
@@ -236,11 +231,12 @@ pub struct StartReport {
 }
 
 impl Engine {
-    /// Opens the store, recovers the router, seeds an empty database from `seed`, logs every
-    /// agent out, and starts the engine with the system clock.
+    /// Opens the store, recovers the router, seeds an empty database from `seed` (a seeded one
+    /// is compared with it, and the differences logged), logs every agent out, and starts the
+    /// engine with the system clock.
     pub async fn start(
         config: EngineConfig,
-        seed: &Config,
+        seed: impl Into<Seed>,
     ) -> Result<(Engine, StartReport), EngineError> {
         Engine::start_with_clock(config, seed, Arc::new(SystemClock)).await
     }
@@ -248,11 +244,11 @@ impl Engine {
     /// Like [`Engine::start`], with the given clock.
     pub async fn start_with_clock(
         config: EngineConfig,
-        seed: &Config,
+        seed: impl Into<Seed>,
         clock: Arc<dyn Clock>,
     ) -> Result<(Engine, StartReport), EngineError> {
         let store_config = config.store.clone();
-        let seed = seed.clone();
+        let seed: Seed = seed.into();
         let opened = tokio::task::spawn_blocking(move || -> Result<_, EngineError> {
             let store = Store::open(&store_config)?;
             let recovered = store.recover_router()?;
@@ -271,7 +267,7 @@ impl Engine {
         let mut startup: Vec<Event> = Vec::new();
         let mut config_differences = 0;
         if !already_seeded {
-            for command in seed.seed_commands() {
+            for command in seed.commands() {
                 startup.extend(router.handle(now, command)?);
             }
         } else {

@@ -45,7 +45,7 @@ pub use config::{EmailRelayConfig, NotifyConfig, SmtpTls};
 pub use email::{message_id_header, EmailSender};
 pub use sms::SmsSender;
 
-use crate::config::Config;
+use crate::channels::sms::SmsConfig;
 use crate::core::{EventKind, Message, MessageDirection, Timestamp};
 use crate::engine::{run_wakeups, Clock, Engine, SystemClock};
 use crate::store::{Delivery, DeliveryChannel, DeliveryState, Store, StoreError, StoreHandle};
@@ -121,25 +121,25 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl Outbox {
-    /// The outbox of a server: senders from the `[email.outbound]` and `[sms]` sections (a channel whose
-    /// section is absent keeps its messages pending, and logs why).
-    pub fn new(engine: &Engine, config: &Config) -> Result<Self, SetupError> {
-        let email = match &config.email.outbound {
-            Some(c) => {
-                Some(Box::new(EmailSender::new(c, &config.email.domain)?) as Box<dyn Sender>)
-            }
+    /// The outbox of a server (`[notify]`): senders through `email` (the `[email.outbound]`
+    /// relay, Message-IDs in `email_domain`) and `sms` (the `[sms]` provider); a channel
+    /// without one keeps its messages pending, and logs why.
+    pub fn new(
+        engine: &Engine,
+        config: NotifyConfig,
+        email: Option<&EmailRelayConfig>,
+        email_domain: &str,
+        sms: Option<&SmsConfig>,
+    ) -> Result<Self, SetupError> {
+        let email = match email {
+            Some(c) => Some(Box::new(EmailSender::new(c, email_domain)?) as Box<dyn Sender>),
             None => None,
         };
-        let sms = match &config.sms {
+        let sms = match sms {
             Some(c) => Some(Box::new(SmsSender::new(c)?) as Box<dyn Sender>),
             None => None,
         };
-        Ok(Outbox::with_senders(
-            engine,
-            config.notify.clone(),
-            email,
-            sms,
-        ))
+        Ok(Outbox::with_senders(engine, config, email, sms))
     }
 
     /// An outbox with the given senders (tests, embedding).

@@ -6,12 +6,12 @@
 //! committed; after a crash in between, the next pass finds the recorded question and commits
 //! its message then, with the same token and message id, so a question is never sent twice.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::channels::chat::ChatHub;
 use crate::channels::email::intake::reference;
 use crate::core::{Channel, ContactId, EventKind, InteractionSpec, Message, MessageDirection};
 use crate::engine::{run_wakeups, EngineError};
@@ -19,7 +19,7 @@ use crate::obs::page::Lang;
 use crate::store::{CompletedInteraction, ConversationEntry, SurveyQuestion, SurveyVia};
 
 use super::text;
-use super::{new_token, Surveys};
+use super::{new_token, ChatVisitors, Surveys};
 
 /// Completions read from the journal at a time.
 const BATCH: usize = 128;
@@ -29,11 +29,11 @@ const IDLE: Duration = Duration::from_secs(30);
 
 use super::{SURVEY_TOKEN, SURVEY_URL};
 
-pub(super) fn spawn(surveys: Surveys, chat: Option<ChatHub>) -> JoinHandle<()> {
+pub(super) fn spawn(surveys: Surveys, chat: Option<Arc<dyn ChatVisitors>>) -> JoinHandle<()> {
     tokio::spawn(run(surveys, chat).instrument(tracing::info_span!("surveys")))
 }
 
-async fn run(surveys: Surveys, chat: Option<ChatHub>) {
+async fn run(surveys: Surveys, chat: Option<Arc<dyn ChatVisitors>>) {
     // The view runner owns the subscription, its lag and the shutdown; the checkpoint is the
     // survey task's own, in the store (a wake-up missed by the broadcast is read back).
     let completed = |e: &EventKind| matches!(e, EventKind::InteractionCompleted { .. });
@@ -54,7 +54,7 @@ async fn run(surveys: Surveys, chat: Option<ChatHub>) {
         if surveys.inner.engine.is_stopped() {
             break;
         }
-        let wait = match pass(&surveys, chat.as_ref()).await {
+        let wait = match pass(&surveys, chat.as_deref()).await {
             Ok(true) => continue,
             Ok(false) => IDLE,
             Err(e) => {
@@ -70,7 +70,7 @@ async fn run(surveys: Surveys, chat: Option<ChatHub>) {
 }
 
 /// One pass over the completions after the checkpoint; true when more are waiting.
-async fn pass(surveys: &Surveys, chat: Option<&ChatHub>) -> Result<bool, EngineError> {
+async fn pass(surveys: &Surveys, chat: Option<&dyn ChatVisitors>) -> Result<bool, EngineError> {
     let (found, next) = surveys.blocking(|s| s.survey_completions(BATCH)).await?;
     let more = found.len() >= BATCH;
     for completed in &found {
@@ -119,7 +119,7 @@ struct Route {
 /// failing); everything else is logged and skipped.
 async fn consider(
     surveys: &Surveys,
-    chat: Option<&ChatHub>,
+    chat: Option<&dyn ChatVisitors>,
     completed: &CompletedInteraction,
 ) -> Result<bool, EngineError> {
     let inner = &surveys.inner;
@@ -260,7 +260,7 @@ fn last_inbound(conversation: &[ConversationEntry]) -> Option<&Message> {
 
 fn route(
     surveys: &Surveys,
-    chat: Option<&ChatHub>,
+    chat: Option<&dyn ChatVisitors>,
     spec: &InteractionSpec,
     conversation: &[ConversationEntry],
 ) -> Option<Route> {

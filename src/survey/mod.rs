@@ -18,6 +18,7 @@
 //! - **Opting out**: STOP by SMS (the SMS channel records it for surveys too) and the page's
 //!   "do not ask me again" box ([`Surveys::opt_out`]).
 
+mod config;
 mod dispatch;
 pub mod text;
 
@@ -26,13 +27,12 @@ use std::sync::Arc;
 use thiserror::Error;
 use tokio::task::JoinHandle;
 
-use crate::channels::chat::ChatHub;
-use crate::config::Config;
-use crate::core::ContactId;
-use crate::engine::{Clock, Engine, SystemClock};
-use crate::obs::{IndicatorsConfig, SurveysConfig};
+use crate::core::{ContactId, InteractionId};
+use crate::engine::{Clock, Engine, StartContext, SystemClock};
+use crate::obs::IndicatorsConfig;
 use crate::store::{AnswerRefusal, Store, StoreError, SurveyQuestion, SurveyVia};
 
+pub use config::SurveysConfig;
 pub use text::{parse_answer, ParsedAnswer};
 
 /// The meta key of a survey question's message that holds its token.
@@ -76,6 +76,26 @@ pub struct RatedRequest {
     pub reference: String,
 }
 
+/// How survey questions can leave besides the chat widget (from the `[sms]`, `[surveys]` and
+/// `[email.outbound]` sections).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outlets {
+    /// The number calls' surveys are sent from (`[surveys] sms_from`, else the first of `[sms]
+    /// numbers`); none without `[sms]`: calls are not surveyed.
+    pub sms_from: Option<String>,
+    /// Whether `[email.outbound]` is configured (chats fall back to email only then).
+    pub email: bool,
+}
+
+/// The web chat as the survey task sees it. The chat hub implements it; a trait, so that the
+/// survey task does not depend on the chat channel.
+pub trait ChatVisitors: Send + Sync + 'static {
+    /// Whether the visitor of `interaction` is still in the widget (asked there, then).
+    fn visitor_present(&self, interaction: InteractionId) -> bool;
+    /// No question will come for `interaction`: a chat held open for it may end.
+    fn no_survey(&self, interaction: InteractionId);
+}
+
 struct Inner {
     engine: Engine,
     config: SurveysConfig,
@@ -105,34 +125,34 @@ impl std::fmt::Debug for Surveys {
 }
 
 impl Surveys {
-    /// Surveys for `config`; `public_base` is the HTTP listener's URL as contacts see it (the
-    /// survey page's links start with it).
-    pub fn new(engine: &Engine, config: &Config, public_base: String) -> Surveys {
-        Surveys::with_clock(engine, config, public_base, Arc::new(SystemClock))
+    /// Surveys for `config` (`[surveys]`); the survey page's links start with the context's
+    /// public URL, dates are local to `indicators`' time zone, and `outlets` says how questions
+    /// can leave by SMS and email.
+    pub fn new(
+        cx: &StartContext,
+        config: SurveysConfig,
+        indicators: IndicatorsConfig,
+        outlets: Outlets,
+    ) -> Surveys {
+        Surveys::with_clock(cx, config, indicators, outlets, Arc::new(SystemClock))
     }
 
     /// [`Surveys::new`] on another clock (simulations, tests).
     pub fn with_clock(
-        engine: &Engine,
-        config: &Config,
-        public_base: String,
+        cx: &StartContext,
+        config: SurveysConfig,
+        indicators: IndicatorsConfig,
+        outlets: Outlets,
         clock: Arc<dyn Clock>,
     ) -> Surveys {
-        let sms_from = config.sms.as_ref().and_then(|sms| {
-            config
-                .surveys
-                .sms_from
-                .clone()
-                .or_else(|| sms.numbers.first().map(|n| n.number.clone()))
-        });
         Surveys {
             inner: Arc::new(Inner {
-                engine: engine.clone(),
-                config: config.surveys.clone(),
-                indicators: config.indicators.clone(),
-                public_base: public_base.trim_end_matches('/').to_owned(),
-                sms_from,
-                email_out: config.email.outbound.is_some(),
+                engine: cx.engine.clone(),
+                config,
+                indicators,
+                public_base: cx.public_base.trim_end_matches('/').to_owned(),
+                sms_from: outlets.sms_from,
+                email_out: outlets.email,
                 clock,
             }),
         }
@@ -150,7 +170,7 @@ impl Surveys {
 
     /// Starts asking after completions, when `[surveys] enabled`; `chat` lets chats be asked
     /// in the widget. Ends when the engine stops.
-    pub fn start(&self, chat: Option<ChatHub>) -> Option<JoinHandle<()>> {
+    pub fn start(&self, chat: Option<Arc<dyn ChatVisitors>>) -> Option<JoinHandle<()>> {
         if !self.inner.config.enabled {
             return None;
         }

@@ -14,12 +14,14 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tracing::Instrument;
 
-use crate::config::Config;
+use crate::channels::citizen::CitizenConfig;
 use crate::core::{
     AgentId, AgentState, Channel, Command, ContactId, EndReason, EventKind, InteractionId,
     InteractionPhase, InteractionSpec, Message, MessageDirection, QueueId, Skill,
 };
+use crate::engine::StartContext;
 use crate::engine::{run_view_from_now, Engine, EngineError, View, ViewBatch, ViewFailed};
+use crate::survey::SurveysConfig;
 
 use super::protocol::{ChatLine, ServerFrame};
 use super::transcript::{self, TranscriptJob};
@@ -187,14 +189,14 @@ struct Inner {
     engine: Engine,
     config: ChatConfig,
     /// `[surveys]`: which completed chats wait for a survey question.
-    surveys: crate::obs::SurveysConfig,
+    surveys: SurveysConfig,
     /// The widget's own origin (`[server] public_url`).
     own_origin: String,
     state: Mutex<State>,
     visitor_typing: broadcast::Sender<(InteractionId, bool)>,
     next_conn: AtomicU64,
     /// `[citizen]`: opening hours.
-    citizen: crate::channels::citizen::CitizenConfig,
+    citizen: CitizenConfig,
     /// The address messages left in the widget are answered from (`[email.outbound]
     /// from_address`); none: no message can be left.
     reply_address: Option<String>,
@@ -274,31 +276,33 @@ pub(super) struct StartRequest {
 }
 
 impl ChatHub {
-    /// Starts the hub on the engine's committed events; open chat interactions left by a
-    /// previous run (whose sessions are gone) are ended after the grace period. Fails only when
-    /// the store cannot say where the journal ends.
+    /// Starts the hub (`[chat]`) on the engine's committed events; open chat interactions left
+    /// by a previous run (whose sessions are gone) are ended after the grace period. `citizen`
+    /// gives the opening hours, `surveys` which completed chats wait for the survey question,
+    /// `reply_address` the address messages left in the widget are answered from (`[email.
+    /// outbound] from_address`; none or empty: no message can be left). Fails only when the
+    /// store cannot say where the journal ends.
     pub async fn start(
-        engine: &Engine,
-        config: &Config,
+        cx: &StartContext,
+        config: ChatConfig,
+        citizen: CitizenConfig,
+        surveys: SurveysConfig,
+        reply_address: Option<String>,
     ) -> Result<ChatHub, crate::store::StoreError> {
+        let engine = &cx.engine;
         let (visitor_typing, _) = broadcast::channel(1024);
         let hub = ChatHub {
             inner: Arc::new(Inner {
                 counts: Counts::default(),
                 engine: engine.clone(),
-                config: config.chat.clone(),
-                surveys: config.surveys.clone(),
-                own_origin: config.server.public_base_url(),
+                config,
+                surveys,
+                own_origin: cx.public_base.clone(),
                 state: Mutex::new(State::default()),
                 visitor_typing,
                 next_conn: AtomicU64::new(1),
-                citizen: config.citizen.clone(),
-                reply_address: config
-                    .email
-                    .outbound
-                    .as_ref()
-                    .map(|o| o.from_address.clone())
-                    .filter(|a| !a.trim().is_empty()),
+                citizen,
+                reply_address: reply_address.filter(|a| !a.trim().is_empty()),
                 positions_dirty: AtomicBool::new(false),
             }),
         };

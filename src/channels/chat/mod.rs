@@ -166,3 +166,14 @@ impl Language {
 pub fn routes(hub: &ChatHub, limits: SocketLimits) -> axum::Router {
     socket::routes(hub.clone(), limits)
 }
+
+/// The survey task asks chat visitors in the widget through the hub.
+impl crate::survey::ChatVisitors for ChatHub {
+    fn visitor_present(&self, interaction: crate::core::InteractionId) -> bool {
+        ChatHub::visitor_present(self, interaction)
+    }
+
+    fn no_survey(&self, interaction: crate::core::InteractionId) {
+        ChatHub::no_survey(self, interaction)
+    }
+}

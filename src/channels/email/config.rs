@@ -1,4 +1,5 @@
-//! `[email.inbound]`: where the SMTP listener binds, which recipients it accepts and in which
+//! `[email]`: the domain of Guichet's own Message-IDs, and in `[email.inbound]` where the
+//! SMTP listener binds, which recipients it accepts and in which
 //! queue each lands, the size limits, what a reply to a closed interaction does, and the
 //! inbound-parse webhook's secret.
 
@@ -140,5 +141,37 @@ impl InboundConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// `[email]`: the email channel: the domain of Guichet's own Message-IDs and, in
+/// `[email.inbound]`, the SMTP listener and inbound-parse webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// The domain of the Message-IDs Guichet gives its outbound mail (`<ULID@domain>`); the
+    /// inbound side recognises replies to them by it.
+    #[serde(default = "default_email_domain")]
+    pub domain: String,
+    /// The inbound channel; no SMTP listener and no webhook when absent.
+    #[serde(default)]
+    pub inbound: Option<InboundConfig>,
+    /// `[email.outbound]`: the SMTP relay outbound email is handed to; email is not sent
+    /// without it (the outbox keeps it pending).
+    #[serde(default)]
+    pub outbound: Option<crate::notify::EmailRelayConfig>,
+}
+
+fn default_email_domain() -> String {
+    "localhost".into()
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            domain: default_email_domain(),
+            inbound: None,
+            outbound: None,
+        }
     }
 }

@@ -22,12 +22,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{ClosedReplyPolicy, InboundConfig};
+pub use config::{ClosedReplyPolicy, EmailConfig, InboundConfig};
 pub use intake::{Intake, Outcome, Refusal};
 pub use mime::InboundEmail;
 
-use crate::config::Config;
-use crate::engine::Engine;
+use crate::engine::StartContext;
 
 /// Why the email channel could not start.
 #[derive(Debug, thiserror::Error)]
@@ -57,15 +56,17 @@ pub struct EmailChannel {
 
 impl EmailChannel {
     /// Binds the SMTP listener and starts it and the completion notices, when `[email.inbound]`
-    /// is configured; `None` otherwise. Replies to survey questions go to `surveys`.
+    /// is configured; `None` otherwise. Replies to survey questions go to `surveys`. The
+    /// listener stops taking sessions when the context's shutdown is signalled.
     pub async fn start(
-        engine: &Engine,
-        config: &Config,
+        cx: &StartContext,
+        config: &EmailConfig,
         surveys: crate::survey::Surveys,
     ) -> Result<Option<Self>, EmailError> {
-        let Some(inbound) = config.email.inbound.clone() else {
+        let Some(inbound) = config.inbound.clone() else {
             return Ok(None);
         };
+        let engine = &cx.engine;
         let bind_error = |source| EmailError::Bind {
             addr: inbound.listen.clone(),
             source,
@@ -75,11 +76,18 @@ impl EmailChannel {
             .map_err(bind_error)?;
         let smtp_addr = listener.local_addr().map_err(bind_error)?;
         let intake = Arc::new(
-            Intake::new(engine.clone(), inbound, config.email.domain.clone()).with_surveys(surveys),
+            Intake::new(engine.clone(), inbound, config.domain.clone()).with_surveys(surveys),
         );
         let (stop, stop_rx) = watch::channel(false);
-        let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-        let smtp = tokio::spawn(smtp::run(listener, intake.clone(), stop_rx, grace));
+        let mut shutdown = cx.shutdown();
+        let stop_on_shutdown = stop.clone();
+        tokio::spawn(async move {
+            // A signal whose sender is gone without stopping (a standalone context) never fires.
+            if shutdown.wait_for(|stopping| *stopping).await.is_ok() {
+                let _ = stop_on_shutdown.send(true);
+            }
+        });
+        let smtp = tokio::spawn(smtp::run(listener, intake.clone(), stop_rx, cx.grace));
         let notices = notice::spawn_completion_notices(engine.clone()).await;
         Ok(Some(EmailChannel {
             intake,
@@ -98,11 +106,6 @@ impl EmailChannel {
     /// The HTTP routes (`POST /email/inbound`).
     pub fn routes(&self) -> axum::Router {
         webhook::routes(self.intake.clone())
-    }
-
-    /// A handle that stops the SMTP listener (new sessions refused, idle ones closed with `421`).
-    pub fn stopper(&self) -> watch::Sender<bool> {
-        self.stop.clone()
     }
 
     /// Stops the SMTP listener and waits (at most `grace`) for sessions in flight and the

@@ -38,11 +38,12 @@ use tracing::Instrument;
 
 pub use config::{SmsConfig, SmsNumber};
 
-use crate::config::Config;
+use crate::channels::citizen::CitizenConfig;
 use crate::core::{
     Attachment, Channel, Command, ContactId, InteractionId, InteractionSpec, Message,
     MessageDirection,
 };
+use crate::engine::StartContext;
 use crate::engine::{Clock, Engine, EngineError, SystemClock};
 use crate::notify::META_OPT_NOTICE;
 use crate::survey::text::{sms_thanks, stored_language};
@@ -87,32 +88,30 @@ struct SmsState {
     clock: Arc<dyn Clock>,
     surveys: Surveys,
     /// `[citizen]`: opening hours and the acknowledgement.
-    citizen: Arc<crate::channels::citizen::CitizenConfig>,
+    citizen: Arc<CitizenConfig>,
 }
 
-/// The webhook route, when `[sms]` is configured; `public_base` is the HTTP listener's URL as
-/// the provider sees it (signatures are computed over it); survey answers go to `surveys`.
+/// The webhook route of the SMS channel (`[sms]`); signatures are computed over the context's
+/// public URL (the HTTP listener as the provider sees it); `citizen` gives the opening hours and
+/// the acknowledgement; survey answers go to `surveys`.
 pub fn routes(
-    engine: &Engine,
-    config: &Config,
-    public_base: &str,
+    cx: &StartContext,
+    config: &SmsConfig,
+    citizen: CitizenConfig,
     surveys: Surveys,
-) -> Option<Router> {
-    let sms = config.sms.as_ref()?;
+) -> Router {
     let state = SmsState {
-        engine: engine.clone(),
-        config: Arc::new(sms.clone()),
+        engine: cx.engine.clone(),
+        config: Arc::new(config.clone()),
         surveys,
-        public_base: public_base.trim_end_matches('/').into(),
+        public_base: cx.public_base.trim_end_matches('/').into(),
         intake: Arc::new(tokio::sync::Mutex::new(())),
         clock: Arc::new(SystemClock),
-        citizen: Arc::new(config.citizen.clone()),
+        citizen: Arc::new(citizen),
     };
-    Some(
-        Router::new()
-            .route(WEBHOOK_PATH, post(webhook))
-            .with_state(state),
-    )
+    Router::new()
+        .route(WEBHOOK_PATH, post(webhook))
+        .with_state(state)
 }
 
 /// The longest `From` or `To` accepted (a phone number, an alphanumeric sender, `whatsapp:+33...`).
