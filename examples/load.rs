@@ -803,7 +803,7 @@ impl LocalServer {
                 .build()?;
             runtime.block_on(guichet::server::serve(
                 guichet::server::ServeOptions { config },
-                |started| {
+                async |started: &guichet::server::Started| {
                     let _ = started_tx.send((started.grpc_addr, started.engine.store().clone()));
                 },
                 async move {

@@ -108,7 +108,7 @@ fn main() -> anyhow::Result<()> {
             .build()?;
         runtime.block_on(guichet::server::serve(
             guichet::server::ServeOptions { config },
-            |started| {
+            async |started: &guichet::server::Started| {
                 let _ = started_tx.send(started.http_addr);
             },
             async move {

@@ -10,7 +10,7 @@ use guichet::config::Config;
 use guichet::core::Timestamp;
 use guichet::engine::{Clock, SystemClock};
 use guichet::server::{serve, ServeOptions};
-use guichet::store::{Role, Store};
+use guichet::store::{Role, StoreHandle};
 
 /// The demo configuration compiled into the binary, used when no `--config` is given and
 /// `config/guichet.toml` is not there.
@@ -99,7 +99,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         let agent_ids: Vec<String> = config.agents.iter().map(|a| a.id.to_string()).collect();
         serve(
             ServeOptions { config },
-            |started| {
+            async |started: &guichet::server::Started| {
                 let report = &started.report;
                 let smtp = started
                     .smtp_addr
@@ -127,7 +127,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
                         ""
                     }
                 );
-                match first_admin_token(started.engine.store(), &data_dir) {
+                match first_admin_token(started.engine.store(), &data_dir).await {
                     Ok(Some(file)) => println!(
                         "no API token existed: created an admin token in {} (create more with \
                          `guichet token create`)",
@@ -137,7 +137,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
                     Err(e) => eprintln!("warning: {e:#}"),
                 }
                 if report.seeded {
-                    match first_console_users(started.engine.store(), &data_dir, &agent_ids) {
+                    match first_console_users(started.engine.store(), &data_dir, &agent_ids).await {
                         Ok(Some(file)) => println!(
                             "console: people can sign in at http://{}/console/ with the \
                              passwords in {} (add people with `guichet user add`)",
@@ -168,11 +168,22 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 /// On a database without any token, creates an admin token and writes it to
 /// `<data_dir>/admin.token` (readable by the owner only), so that a newcomer can call the API.
-fn first_admin_token(store: &Store, data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
-    if !store.list_tokens()?.is_empty() {
+async fn first_admin_token(
+    store: &StoreHandle,
+    data_dir: &Path,
+) -> anyhow::Result<Option<PathBuf>> {
+    let created = store
+        .run(|s| {
+            if !s.list_tokens()?.is_empty() {
+                return Ok(None);
+            }
+            let (token, _) = s.create_token(Role::Admin, None, "first admin token", now())?;
+            Ok(Some(token))
+        })
+        .await?;
+    let Some(token) = created else {
         return Ok(None);
-    }
-    let (token, _) = store.create_token(Role::Admin, None, "first admin token", now())?;
+    };
     let file = data_dir.join("admin.token");
     write_private(&file, &format!("{token}\n"))
         .with_context(|| format!("cannot write {}", file.display()))?;
@@ -185,12 +196,12 @@ pub(crate) const CONSOLE_PASSWORDS_FILE: &str = "console-passwords.txt";
 /// On a freshly seeded database without any user, adds a console user for each configured
 /// agent (login = agent id) and a `supervisor`, with random passwords written to
 /// `<data_dir>/console-passwords.txt` (readable by the owner only): the demo can be used at once.
-fn first_console_users(
-    store: &Store,
+async fn first_console_users(
+    store: &StoreHandle,
     data_dir: &Path,
     agents: &[String],
 ) -> anyhow::Result<Option<PathBuf>> {
-    if !store.list_users()?.is_empty() {
+    if !store.run(|s| s.list_users()).await?.is_empty() {
         return Ok(None);
     }
     let mut lines =
@@ -203,15 +214,23 @@ fn first_console_users(
     people.push(("supervisor".to_owned(), Role::Supervisor, None));
     for (login, role, agent) in people {
         let password = random_password();
-        let hash = guichet::signin::password::hash_blocking(&password)?;
-        store.add_user(
-            &login,
-            &login,
-            role,
-            agent.clone().map(guichet::core::AgentId::new),
-            &hash,
-            now(),
-        )?;
+        let hashed = password.clone();
+        let hash =
+            tokio::task::spawn_blocking(move || guichet::signin::password::hash_blocking(&hashed))
+                .await??;
+        let (user, agent_id) = (login.clone(), agent.clone());
+        store
+            .run(move |s| {
+                s.add_user(
+                    &user,
+                    &user,
+                    role,
+                    agent_id.map(guichet::core::AgentId::new),
+                    &hash,
+                    now(),
+                )
+            })
+            .await?;
         lines.push_str(&format!(
             "{login} {password} {role} {}\n",
             agent.as_deref().unwrap_or("-")
