@@ -97,6 +97,24 @@ impl Decoder {
             kind,
         })
     }
+
+    /// Decodes the journal row `seq` of the database at `path`; an error names the row.
+    pub(crate) fn decode_row(
+        &mut self,
+        path: &std::path::Path,
+        seq: i64,
+        at: i64,
+        kind: &str,
+        payload: &str,
+    ) -> Result<Event, super::StoreError> {
+        self.decode(at, kind, payload)
+            .map_err(|detail| super::StoreError::Decode {
+                path: path.to_owned(),
+                table: "journal",
+                seq: seq as u64,
+                detail,
+            })
+    }
 }
 
 /// Decodes the variant named `kind` from its payload straight into a struct of the variant's

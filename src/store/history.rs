@@ -108,14 +108,7 @@ pub(crate) fn history_from_rows(
     let mut decoder = Decoder::default();
     let mut out = Vec::with_capacity(rows.len());
     for (seq, at, payload) in rows {
-        let event = decoder
-            .decode(at, "interaction_created", &payload)
-            .map_err(|detail| StoreError::Decode {
-                path: path.to_owned(),
-                table: "journal",
-                seq: seq as u64,
-                detail,
-            })?;
+        let event = decoder.decode_row(path, seq, at, "interaction_created", &payload)?;
         let EventKind::InteractionCreated { spec, .. } = event.kind else {
             continue;
         };
@@ -132,15 +125,7 @@ pub(crate) fn history_from_rows(
         };
         let end_rows = ends(&spec.id.to_string())?;
         for (seq, at, kind, payload) in end_rows {
-            let event =
-                decoder
-                    .decode(at, &kind, &payload)
-                    .map_err(|detail| StoreError::Decode {
-                        path: path.to_owned(),
-                        table: "journal",
-                        seq: seq as u64,
-                        detail,
-                    })?;
+            let event = decoder.decode_row(path, seq, at, &kind, &payload)?;
             match event.kind {
                 EventKind::InteractionCompleted {
                     agent,

@@ -435,14 +435,7 @@ pub(crate) fn completions(
     let mut decoder = Decoder::default();
     let mut found = Vec::new();
     for (seq, at, payload) in rows {
-        let event = decoder
-            .decode(at, "interaction_completed", &payload)
-            .map_err(|detail| StoreError::Decode {
-                path: path.to_owned(),
-                table: "journal",
-                seq: seq as u64,
-                detail,
-            })?;
+        let event = decoder.decode_row(path, seq, at, "interaction_completed", &payload)?;
         if let EventKind::InteractionCompleted { interaction, .. } = event.kind {
             let due = Timestamp(event.at.0.saturating_add(email_hold_ms));
             found.push((interaction, millis_to_sql(due)));
@@ -466,14 +459,7 @@ pub(crate) fn outbound_deliveries(
     let mut channels: HashMap<InteractionId, Option<Channel>> = HashMap::new();
     let mut found = Vec::new();
     for (seq, at, payload) in rows {
-        let event = decoder
-            .decode(at, "message_added", &payload)
-            .map_err(|detail| StoreError::Decode {
-                path: path.to_owned(),
-                table: "journal",
-                seq: seq as u64,
-                detail,
-            })?;
+        let event = decoder.decode_row(path, seq, at, "message_added", &payload)?;
         let EventKind::MessageAdded {
             interaction,
             message,
