@@ -5,33 +5,12 @@
 
 mod api_common;
 
-use api_common::{assert_status, next, Workspace};
+use api_common::{
+    action, assert_status, erase_contact_once_closed, next_offer, next_withdrawn, set_available,
+    Workspace,
+};
 use guichet::api::proto as pb;
-use pb::offer_update::Update;
 use tonic::Code;
-
-async fn next_offer(offers: &mut tonic::Streaming<pb::OfferUpdate>) -> pb::Offer {
-    loop {
-        if let Some(Update::Offer(o)) = next(offers).await.update {
-            return o;
-        }
-    }
-}
-
-async fn next_withdrawn(offers: &mut tonic::Streaming<pb::OfferUpdate>) -> pb::OfferWithdrawn {
-    loop {
-        if let Some(Update::Withdrawn(w)) = next(offers).await.update {
-            return w;
-        }
-    }
-}
-
-fn action(id: &str) -> pb::InteractionAction {
-    pb::InteractionAction {
-        agent_id: String::new(),
-        interaction_id: id.to_owned(),
-    }
-}
 
 fn consult(id: &str, to: pb::start_consult_request::To, note: &str) -> pb::StartConsultRequest {
     pb::StartConsultRequest {
@@ -254,29 +233,8 @@ async fn a_chat_is_consulted_then_handed_over_to_the_consulted_agent() {
         .login(pb::LoginRequest::default())
         .await
         .expect("Login");
-    chloe
-        .set_state(pb::SetStateRequest {
-            state: pb::agent_state::Kind::Available as i32,
-            ..Default::default()
-        })
-        .await
-        .expect("SetState");
-    let sup = server.supervisor(&ws.admin_token());
-    api_common::eventually(
-        std::time::Duration::from_secs(30),
-        "the contact is erased once its interaction is closed",
-        || {
-            let mut sup = sup.clone();
-            async move {
-                sup.erase_contact(pb::EraseContactRequest {
-                    contact: "c-warm".into(),
-                })
-                .await
-                .ok()
-            }
-        },
-    )
-    .await;
+    set_available(&mut chloe).await;
+    erase_contact_once_closed(&ws, &server, "c-warm").await;
     let rows = consult_rows(&ws, &id);
     assert_eq!(rows.len(), 2);
     for row in rows {

@@ -6,22 +6,13 @@
 
 mod api_common;
 
-use api_common::{next, Workspace};
+use api_common::{action, erase_contact_once_closed, next_offer, set_available, Workspace};
 use guichet::api::proto as pb;
-use pb::offer_update::Update;
 
 /// The journal rows of `kind` for `interaction`, as JSON (read through the store, on either
 /// backend).
 fn rows(ws: &Workspace, interaction: &str, kind: &str) -> Vec<serde_json::Value> {
     ws.journal_payloads(interaction, kind)
-}
-
-async fn next_offer(offers: &mut tonic::Streaming<pb::OfferUpdate>) -> pb::Offer {
-    loop {
-        if let Some(Update::Offer(o)) = next(offers).await.update {
-            return o;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,13 +85,7 @@ async fn the_offer_event_carries_the_desktop_s_context_and_erasure_scrubs_it() {
     assert!(!raw.contains("question sur mon APL"), "{raw}");
 
     // Transferred with a note: the next offer's event carries the note.
-    amelie
-        .accept(pb::InteractionAction {
-            agent_id: String::new(),
-            interaction_id: id.clone(),
-        })
-        .await
-        .expect("Accept");
+    amelie.accept(action(&id)).await.expect("Accept");
     let (_chloe, mut chloe_offers) = api_common::logged_in_agent(&ws, &server, "chloe").await;
     amelie
         .transfer(pb::TransferRequest {
@@ -147,10 +132,7 @@ async fn the_offer_event_carries_the_desktop_s_context_and_erasure_scrubs_it() {
         "Trop-perçu APL déjà vérifié"
     );
     chloe
-        .accept(pb::InteractionAction {
-            agent_id: String::new(),
-            interaction_id: id.clone(),
-        })
+        .accept(action(&id))
         .await
         .expect("Accept after the restart");
     chloe
@@ -162,31 +144,10 @@ async fn the_offer_event_carries_the_desktop_s_context_and_erasure_scrubs_it() {
         .await
         .expect("Complete");
     // Available again: the wrap-up ends and the interaction is closed.
-    chloe
-        .set_state(pb::SetStateRequest {
-            state: pb::agent_state::Kind::Available as i32,
-            ..Default::default()
-        })
-        .await
-        .expect("SetState");
+    set_available(&mut chloe).await;
 
     // Erasing the contact scrubs the offers' context too.
-    let sup = server.supervisor(&ws.admin_token());
-    api_common::eventually(
-        std::time::Duration::from_secs(30),
-        "the contact is erased once its interaction is closed",
-        || {
-            let mut sup = sup.clone();
-            async move {
-                sup.erase_contact(pb::EraseContactRequest {
-                    contact: "c-ctx".into(),
-                })
-                .await
-                .ok()
-            }
-        },
-    )
-    .await;
+    erase_contact_once_closed(&ws, &server, "c-ctx").await;
     for row in rows(&ws, &id, "interaction_offered") {
         let raw = row.to_string();
         assert!(!raw.contains("c-ctx"), "{raw}");

@@ -725,3 +725,75 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The next offer on an agent's stream, skipping the other updates (withdrawals, typing...).
+pub async fn next_offer(offers: &mut tonic::Streaming<pb::OfferUpdate>) -> pb::Offer {
+    loop {
+        if let Some(pb::offer_update::Update::Offer(o)) = next(offers).await.update {
+            return o;
+        }
+    }
+}
+
+/// The next withdrawal on an agent's stream, skipping the other updates.
+pub async fn next_withdrawn(offers: &mut tonic::Streaming<pb::OfferUpdate>) -> pb::OfferWithdrawn {
+    loop {
+        if let Some(pb::offer_update::Update::Withdrawn(w)) = next(offers).await.update {
+            return w;
+        }
+    }
+}
+
+/// An action on interaction `id` by the agent the token names.
+pub fn action(id: &str) -> pb::InteractionAction {
+    pb::InteractionAction {
+        agent_id: String::new(),
+        interaction_id: id.to_owned(),
+    }
+}
+
+/// Makes the agent available (after login, or to end a wrap-up at once).
+pub async fn set_available(desk: &mut AgentDesktopClient<Authed>) {
+    desk.set_state(pb::SetStateRequest {
+        state: pb::agent_state::Kind::Available as i32,
+        ..Default::default()
+    })
+    .await
+    .expect("SetState available");
+}
+
+/// Completes interaction `id` with `wrap_up_code` (may be empty).
+pub async fn complete(
+    desk: &mut AgentDesktopClient<Authed>,
+    id: &str,
+    wrap_up_code: &str,
+) -> pb::Interaction {
+    desk.complete(pb::CompleteRequest {
+        interaction_id: id.to_owned(),
+        wrap_up_code: wrap_up_code.to_owned(),
+        ..Default::default()
+    })
+    .await
+    .expect("Complete")
+    .into_inner()
+}
+
+/// Erases `contact` with an admin token, retrying until the server accepts (it refuses while
+/// one of the contact's interactions is still open: a wrap-up runs out, a close commits).
+pub async fn erase_contact_once_closed(ws: &Workspace, server: &Server, contact: &str) {
+    let sup = server.supervisor(&ws.admin_token());
+    eventually(
+        Duration::from_secs(30),
+        "the contact is erased once its interaction is closed",
+        || {
+            let mut sup = sup.clone();
+            let contact = contact.to_owned();
+            async move {
+                sup.erase_contact(pb::EraseContactRequest { contact })
+                    .await
+                    .ok()
+            }
+        },
+    )
+    .await;
+}

@@ -23,6 +23,7 @@ Screenshots in target/e2e-artifacts/console-*.png. Prints `console e2e: N passed
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -143,13 +144,29 @@ def main():
     def shot(driver, name):
         driver.save_screenshot(os.path.join(ARTIFACTS, f"console-{name}.png"))
 
-    def sign_in(login, password):
-        agent.get(base + "/console/")
-        until(agent, "!document.getElementById('signin').hidden", "the sign-in form")
-        by_id(agent, "login").clear()
-        by_id(agent, "login").send_keys(login)
-        by_id(agent, "password").clear()
-        by_id(agent, "password").send_keys(password, Keys.ENTER)
+    def sign_in(login, password, driver=None):
+        driver = driver or agent
+        driver.get(base + "/console/")
+        until(driver, "!document.getElementById('signin').hidden", "the sign-in form")
+        by_id(driver, "login").clear()
+        by_id(driver, "login").send_keys(login)
+        by_id(driver, "password").clear()
+        by_id(driver, "password").send_keys(password, Keys.ENTER)
+
+    @contextlib.contextmanager
+    def colleague_available(login, prefix):
+        """A second browser (its own profile) where `login` signs in and goes available."""
+        profile = tempfile.mkdtemp(prefix=prefix)
+        driver = browser(profile)
+        try:
+            sign_in(login, passwords[login], driver)
+            until(driver, "!document.getElementById('desktop').hidden", f"{login}'s desktop")
+            by_id(driver, "go-available").click()
+            until(driver, "document.getElementById('state').dataset.kind === '2'", f"{login} available")
+            yield driver
+        finally:
+            driver.quit()
+            shutil.rmtree(profile, ignore_errors=True)
 
     def wrong_password_refused():
         agent.get(base + "/console/")
@@ -316,16 +333,7 @@ def main():
     def second_agent_opens_an_email_attachment():
         import smtplib
         from email.message import EmailMessage
-        other_profile = tempfile.mkdtemp(prefix="guichet-amelie-")
-        amelie = browser(other_profile)
-        try:
-            amelie.get(base + "/console/")
-            WebDriverWait(amelie, WAIT).until(lambda d: d.execute_script("return !document.getElementById('signin').hidden"))
-            amelie.find_element(By.ID, "login").send_keys("amelie")
-            amelie.find_element(By.ID, "password").send_keys(passwords["amelie"], Keys.ENTER)
-            until(amelie, "!document.getElementById('desktop').hidden", "amelie's desktop")
-            amelie.find_element(By.ID, "go-available").click()
-            until(amelie, "document.getElementById('state').dataset.kind === '2'", "amelie available")
+        with colleague_available("amelie", "guichet-amelie-") as amelie:
             msg = EmailMessage()
             msg["From"] = "Zoé Martin <zoe@example.org>"
             msg["To"] = "logement@service-public.example"
@@ -372,25 +380,13 @@ def main():
                 panel.find_element(By.CSS_SELECTOR, ".code-text").send_keys("answered")
             panel.find_element(By.CSS_SELECTOR, ".complete button[type=submit]").click()
             until(agent, "document.querySelectorAll('[role=tab]').length === 0", "david's tab closed")
-        finally:
-            amelie.quit()
-            shutil.rmtree(other_profile, ignore_errors=True)
 
     def warm_transfer_of_an_sms_to_david():
-        other_profile = tempfile.mkdtemp(prefix="guichet-amelie-warm-")
-        amelie = browser(other_profile)
-        try:
-            # David's wrap-up of the previous request runs out (up to its full length, extensions
-            # included): a consultation goes to an available colleague.
-            by_id(agent, "go-available").click()
-            until(agent, "document.getElementById('state').dataset.kind === '2'", "david available", wait=3 * WAIT)
-            amelie.get(base + "/console/")
-            WebDriverWait(amelie, WAIT).until(lambda d: d.execute_script("return !document.getElementById('signin').hidden"))
-            amelie.find_element(By.ID, "login").send_keys("amelie")
-            amelie.find_element(By.ID, "password").send_keys(passwords["amelie"], Keys.ENTER)
-            until(amelie, "!document.getElementById('desktop').hidden", "amelie's desktop")
-            amelie.find_element(By.ID, "go-available").click()
-            until(amelie, "document.getElementById('state').dataset.kind === '2'", "amelie available")
+        # David's wrap-up of the previous request runs out (up to its full length, extensions
+        # included): a consultation goes to an available colleague.
+        by_id(agent, "go-available").click()
+        until(agent, "document.getElementById('state').dataset.kind === '2'", "david available", wait=3 * WAIT)
+        with colleague_available("amelie", "guichet-amelie-warm-") as amelie:
             integrator.Create(
                 interactions.CreateRequest(
                     spec=common.InteractionSpec(channel=common.CHANNEL_SMS, queue="benefits", contact="+33698765432",
@@ -433,9 +429,6 @@ def main():
                 panel.find_element(By.CSS_SELECTOR, ".code-text").send_keys("answered")
             panel.find_element(By.CSS_SELECTOR, ".complete button[type=submit]").click()
             until(agent, "document.querySelectorAll('[role=tab]').length === 0", "david's tab closed")
-        finally:
-            amelie.quit()
-            shutil.rmtree(other_profile, ignore_errors=True)
 
     def supervisor_sees_the_agents():
         sign_in("supervisor", passwords["supervisor"])
