@@ -6,9 +6,8 @@ mod api_common;
 
 use std::time::Duration;
 
-use api_common::{next, Workspace};
+use api_common::Workspace;
 use guichet::api::proto as pb;
-use pb::offer_update::Update;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_sees_its_queues_colleagues_and_only_its_own_answers() {
@@ -112,16 +111,9 @@ async fn an_agent_sees_its_queues_colleagues_and_only_its_own_answers() {
         .into_inner()
         .interaction
         .expect("interaction");
-    let id = loop {
-        if let Some(Update::Offer(o)) = next(&mut offers).await.update {
-            break o.interaction.expect("interaction").id;
-        }
-    };
+    let id = offered_id(&mut offers).await;
     amelie
-        .accept(pb::InteractionAction {
-            agent_id: String::new(),
-            interaction_id: id.clone(),
-        })
+        .accept(api_common::action(&id))
         .await
         .expect("Accept");
     amelie
@@ -178,15 +170,6 @@ async fn an_agent_sees_its_queues_colleagues_and_only_its_own_answers() {
     assert!(theirs.comments.is_empty());
 }
 
-/// The next offer on the stream: its interaction id.
-async fn next_offer(offers: &mut tonic::Streaming<pb::OfferUpdate>) -> String {
-    loop {
-        if let Some(Update::Offer(o)) = next(offers).await.update {
-            break o.interaction.expect("interaction").id;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_reads_its_own_figures_of_the_day_and_a_restart_keeps_them() {
     let ws = Workspace::new();
@@ -220,7 +203,7 @@ async fn an_agent_reads_its_own_figures_of_the_day_and_a_restart_keeps_them() {
     ))
     .await
     .expect("Create");
-    let first = next_offer(&mut offers).await;
+    let first = offered_id(&mut offers).await;
     amelie
         .decline(pb::InteractionAction {
             agent_id: String::new(),
@@ -241,7 +224,7 @@ async fn an_agent_reads_its_own_figures_of_the_day_and_a_restart_keeps_them() {
     ))
     .await
     .expect("Create");
-    let second = next_offer(&mut offers).await;
+    let second = offered_id(&mut offers).await;
     amelie
         .accept(pb::InteractionAction {
             agent_id: String::new(),
@@ -319,4 +302,10 @@ async fn an_agent_reads_its_own_figures_of_the_day_and_a_restart_keeps_them() {
         .expect("GetMyDay after a restart")
         .into_inner();
     assert_eq!(after, day);
+}
+
+/// The next offer on the stream: its interaction id.
+async fn offered_id(offers: &mut tonic::Streaming<pb::OfferUpdate>) -> String {
+    let offer = api_common::next_offer(offers).await;
+    offer.interaction.expect("interaction").id
 }

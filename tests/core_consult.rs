@@ -2,105 +2,56 @@
 //! cancellation, and the ways a consultation ends when its agents or its contact leave.
 
 use guichet::core::{
-    AgentConfig, AgentId, Capacity, Channel, Command, ConsultEndCause, Event, EventKind,
-    InteractionId, InteractionPhase, InteractionSpec, QueueConfig, RouteError, Router, Timestamp,
-    TransferTarget,
+    AgentConfig, Capacity, Channel, Command, ConsultEndCause, Event, EventKind, InteractionPhase,
+    InteractionSpec, QueueConfig, RouteError, TransferTarget,
 };
 
-const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
+mod core_common;
 
-fn id(n: u128) -> InteractionId {
-    InteractionId::from_u128(n)
-}
+use core_common::{a, id, Center};
 
-fn a(name: &str) -> AgentId {
-    AgentId::new(name)
-}
-
-struct Center {
-    router: Router,
-    now: Timestamp,
-    events: Vec<Event>,
+/// Queues `chat` (offer timeout 20 s) and `experts`; alice in `chat`, bob and carol in both,
+/// one chat each; chat 1 offered to alice and accepted.
+fn consulting() -> Center {
+    let mut c = Center::new();
+    let mut chat = QueueConfig::new("chat");
+    chat.channels = vec![Channel::Chat];
+    chat.offer_timeout_secs = 20;
+    chat.requirements = vec![guichet::core::Requirement::new("chat", 1)];
+    c.ok(Command::UpsertQueue { config: chat });
+    let mut experts = QueueConfig::new("experts");
+    experts.channels = vec![Channel::Chat];
+    experts.requirements = vec![guichet::core::Requirement::new("tax", 3)];
+    c.ok(Command::UpsertQueue { config: experts });
+    for (name, tax) in [("alice", 1), ("bob", 4), ("carol", 5)] {
+        let mut config = AgentConfig::new(name)
+            .with_skill("chat", 3)
+            .with_skill("tax", tax);
+        config.capacity = Capacity {
+            voice: 0,
+            email: 0,
+            sms: 0,
+            chat: 1,
+        };
+        c.ok(Command::UpsertAgent { config });
+        if name == "alice" {
+            c.ok(Command::Login { agent: a(name) });
+        }
+    }
+    c.ok(Command::CreateInteraction {
+        spec: InteractionSpec::new(id(1), Channel::Chat, "chat"),
+    });
+    c.ok(Command::Accept {
+        interaction: id(1),
+        agent: a("alice"),
+    });
+    for name in ["bob", "carol"] {
+        c.ok(Command::Login { agent: a(name) });
+    }
+    c
 }
 
 impl Center {
-    /// Queues `chat` (offer timeout 20 s) and `experts`; alice in `chat`, bob and carol in both,
-    /// one chat each; chat 1 offered to alice and accepted.
-    fn new() -> Self {
-        let mut c = Center {
-            router: Router::new(),
-            now: T0,
-            events: Vec::new(),
-        };
-        let mut chat = QueueConfig::new("chat");
-        chat.channels = vec![Channel::Chat];
-        chat.offer_timeout_secs = 20;
-        chat.requirements = vec![guichet::core::Requirement::new("chat", 1)];
-        c.ok(Command::UpsertQueue { config: chat });
-        let mut experts = QueueConfig::new("experts");
-        experts.channels = vec![Channel::Chat];
-        experts.requirements = vec![guichet::core::Requirement::new("tax", 3)];
-        c.ok(Command::UpsertQueue { config: experts });
-        for (name, tax) in [("alice", 1), ("bob", 4), ("carol", 5)] {
-            let mut config = AgentConfig::new(name)
-                .with_skill("chat", 3)
-                .with_skill("tax", tax);
-            config.capacity = Capacity {
-                voice: 0,
-                email: 0,
-                sms: 0,
-                chat: 1,
-            };
-            c.ok(Command::UpsertAgent { config });
-            if name == "alice" {
-                c.ok(Command::Login { agent: a(name) });
-            }
-        }
-        c.ok(Command::CreateInteraction {
-            spec: InteractionSpec::new(id(1), Channel::Chat, "chat"),
-        });
-        c.ok(Command::Accept {
-            interaction: id(1),
-            agent: a("alice"),
-        });
-        for name in ["bob", "carol"] {
-            c.ok(Command::Login { agent: a(name) });
-        }
-        c
-    }
-
-    fn ok(&mut self, command: Command) -> Vec<Event> {
-        let mut events = self.router.tick(self.now);
-        events.extend(
-            self.router
-                .handle(self.now, command.clone())
-                .unwrap_or_else(|e| panic!("{command:?} refused: {e}")),
-        );
-        self.events.extend(events.iter().cloned());
-        events
-    }
-
-    fn err(&mut self, command: Command) -> RouteError {
-        let before = self.router.snapshot();
-        let e = self
-            .router
-            .handle(self.now, command)
-            .expect_err("command should be refused");
-        assert_eq!(
-            before,
-            self.router.snapshot(),
-            "a refused command changed state"
-        );
-        e
-    }
-
-    fn advance(&mut self, secs: u64) -> Vec<Event> {
-        self.now = self.now.plus_secs(secs);
-        let events = self.router.tick(self.now);
-        self.events.extend(events.iter().cloned());
-        events
-    }
-
     fn consult(&mut self, to: TransferTarget) -> Vec<Event> {
         self.ok(Command::StartConsult {
             interaction: id(1),
@@ -112,24 +63,6 @@ impl Center {
 
     fn chat_load(&self, agent: &str) -> u16 {
         self.router.agent(&a(agent)).expect("agent").load.chat
-    }
-
-    /// Replaying every event into an empty router, and restoring a snapshot, give this router.
-    fn check_replay(&self) {
-        let mut replayed = Router::new();
-        for e in &self.events {
-            replayed.apply(e).expect("replay");
-        }
-        replayed
-            .check_invariants()
-            .expect("invariants after replay");
-        assert_eq!(replayed.snapshot(), self.router.snapshot());
-        let restored = Router::restore(&self.router.snapshot()).expect("restore");
-        restored
-            .check_invariants()
-            .expect("invariants after restore");
-        assert_eq!(restored.snapshot(), self.router.snapshot());
-        assert_eq!(restored.next_deadline(), self.router.next_deadline());
     }
 }
 
@@ -145,7 +78,7 @@ fn ended(events: &[Event]) -> Vec<(String, ConsultEndCause)> {
 
 #[test]
 fn a_completed_consultation_hands_the_interaction_to_the_consulted_agent_without_a_new_wait() {
-    let mut c = Center::new();
+    let mut c = consulting();
     let events = c.consult(TransferTarget::Agent { agent: a("bob") });
     assert!(
         matches!(&events[..], [Event { kind: EventKind::ConsultOffered { agent, by, note, context, .. }, .. }]
@@ -208,7 +141,7 @@ fn a_completed_consultation_hands_the_interaction_to_the_consulted_agent_without
 
 #[test]
 fn a_consultation_of_a_queue_goes_to_its_first_free_agent_and_is_refused_when_none_is_free() {
-    let mut c = Center::new();
+    let mut c = consulting();
     // Carol is the most competent of `experts`.
     let events = c.consult(TransferTarget::Queue {
         queue: "experts".into(),
@@ -249,7 +182,7 @@ fn a_consultation_of_a_queue_goes_to_its_first_free_agent_and_is_refused_when_no
 
 #[test]
 fn consultation_commands_out_of_turn_are_refused_and_change_nothing() {
-    let mut c = Center::new();
+    let mut c = consulting();
     let complete = Command::CompleteConsult {
         interaction: id(1),
         by: a("alice"),
@@ -301,7 +234,7 @@ fn consultation_commands_out_of_turn_are_refused_and_change_nothing() {
 
 #[test]
 fn a_declined_or_missed_consultation_frees_the_consulted_agent_and_the_interaction_stays() {
-    let mut c = Center::new();
+    let mut c = consulting();
     c.consult(TransferTarget::Agent { agent: a("bob") });
     let events = c.ok(Command::Decline {
         interaction: id(1),
@@ -327,7 +260,7 @@ fn a_declined_or_missed_consultation_frees_the_consulted_agent_and_the_interacti
 
 #[test]
 fn the_holder_leaving_the_consulted_agent_leaving_or_the_contact_leaving_ends_the_consultation() {
-    let mut c = Center::new();
+    let mut c = consulting();
     c.consult(TransferTarget::Agent { agent: a("bob") });
     c.ok(Command::Accept {
         interaction: id(1),

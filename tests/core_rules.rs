@@ -3,65 +3,15 @@
 use guichet::core::{
     AgentConfig, AgentId, AgentState, Capacity, Channel, Command, ContactId, DeclineCause,
     EscalationStep, Event, EventKind, InteractionId, InteractionPhase, InteractionSpec, Overflow,
-    OverflowAction, QueueConfig, RequestedState, Requirement, RouteError, Router, Rule, Skill,
-    StepAction, Strategy, Timestamp, TransferTarget, MISSED_OFFERS,
+    OverflowAction, QueueConfig, RequestedState, Requirement, RouteError, Rule, Skill, StepAction,
+    Strategy, Timestamp, TransferTarget, MISSED_OFFERS,
 };
 
-const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
+mod core_common;
 
-fn at(secs: u64) -> Timestamp {
-    T0.plus_secs(secs)
-}
-
-fn id(n: u128) -> InteractionId {
-    InteractionId::from_u128(n)
-}
-
-fn a(name: &str) -> AgentId {
-    AgentId::new(name)
-}
-
-struct Center {
-    router: Router,
-    now: Timestamp,
-}
+use core_common::{a, at, id, Center, T0};
 
 impl Center {
-    fn new() -> Self {
-        Center {
-            router: Router::new(),
-            now: T0,
-        }
-    }
-
-    fn ok(&mut self, command: Command) -> Vec<Event> {
-        let ticked = self.router.tick(self.now);
-        let events = self
-            .router
-            .handle(self.now, command.clone())
-            .unwrap_or_else(|e| panic!("{command:?} refused: {e}"));
-        [ticked, events].concat()
-    }
-
-    fn err(&mut self, command: Command) -> RouteError {
-        let before = self.router.snapshot();
-        let e = self
-            .router
-            .handle(self.now, command)
-            .expect_err("command should be refused");
-        assert_eq!(
-            before,
-            self.router.snapshot(),
-            "a refused command changed state"
-        );
-        e
-    }
-
-    fn advance(&mut self, secs: u64) -> Vec<Event> {
-        self.now = self.now.plus_secs(secs);
-        self.router.tick(self.now)
-    }
-
     fn queue(&mut self, config: QueueConfig) {
         self.ok(Command::UpsertQueue { config });
     }
