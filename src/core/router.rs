@@ -54,6 +54,8 @@ pub struct Router {
     pub(super) queue_ix: FxHashMap<QueueId, u32>,
     pub(super) agents: Vec<Option<AgentSlot>>,
     pub(super) agent_ix: FxHashMap<AgentId, u32>,
+    /// The agents' indexes in id order, to give each agent its [`AgentSlot::order`].
+    pub(super) agent_order: BTreeMap<AgentId, u32>,
     pub(super) free_agent_slots: Vec<u32>,
     pub(super) classes: Vec<Class>,
     pub(super) class_ix: FxHashMap<ClassKey, u32>,
@@ -687,8 +689,8 @@ impl Router {
                         let first = self.classes[c as usize]
                             .agents
                             .iter()
-                            .find(|k| k.3 != by)
-                            .map(|k| k.3.clone());
+                            .find(|k| k.agent != b)
+                            .map(|k| self.agent_ref(k.agent).config.id.clone());
                         match first {
                             Some(agent) => agent,
                             None => {
@@ -1196,7 +1198,7 @@ impl Router {
         let mut best: Option<&AgentKey> = None;
         let mut runner: Option<&AgentKey> = None;
         for key in class.agents.iter() {
-            if !slot.declined_by.is_empty() && slot.declined(&key.3) {
+            if !slot.declined_by.is_empty() && slot.declined(&self.agent_ref(key.agent).config.id) {
                 continue;
             }
             if best.is_none() {
@@ -1212,10 +1214,11 @@ impl Router {
         } else {
             Rule::Strategy { strategy }
         };
-        let mut winner = best.map(|k| (k.3.clone(), rank_score(strategy, (k.0, k.1, k.2), at)));
+        let id_of = |k: &AgentKey| self.agent_ref(k.agent).config.id.clone();
+        let mut winner = best.map(|k| (id_of(k), rank_score(strategy, k.rank, at)));
         let mut runner_up = runner.map(|k| Candidate {
-            agent: k.3.clone(),
-            score: rank_score(strategy, (k.0, k.1, k.2), at),
+            agent: id_of(k),
+            score: rank_score(strategy, k.rank, at),
         });
         // The contact's last agent: a bonus under most_competent, preferred outright otherwise.
         if let (Some(contact), None) = (&slot.spec.contact, &slot.target) {
@@ -1224,28 +1227,28 @@ impl Router {
                     .agent_ix
                     .get(last)
                     .and_then(|&la| self.agents[la as usize].as_ref())
-                    .and_then(|agent| agent.membership(slot.class))
-                    .and_then(|m| m.key)
+                    .and_then(|agent| agent.membership(slot.class).map(|m| (agent, m)))
+                    .and_then(|(agent, m)| m.key.map(|rank| (agent.order, rank)))
                     .filter(|_| !slot.declined(last));
-                if let Some(rank) = free {
-                    let is_best = best.is_some_and(|k| k.3 == *last);
+                if let Some((last_order, rank)) = free {
+                    let is_best = best.is_some_and(|k| k.order == last_order);
                     let last_score = rank_score(strategy, rank, at);
                     let take = match strategy {
                         Strategy::MostCompetent => {
                             let with_bonus = last_score + i64::from(queue.last_agent_bonus);
                             match best {
                                 Some(k) if !is_best => {
-                                    let best_score = rank_score(strategy, (k.0, k.1, k.2), at);
+                                    let best_score = rank_score(strategy, k.rank, at);
                                     // Same order as the set: score desc, then the tie-breaks
                                     // (idle asc, last offer asc), then id asc.
                                     (
                                         with_bonus,
                                         std::cmp::Reverse((rank.1, rank.2)),
-                                        std::cmp::Reverse(last),
+                                        std::cmp::Reverse(last_order),
                                     ) > (
                                         best_score,
-                                        std::cmp::Reverse((k.1, k.2)),
-                                        std::cmp::Reverse(&k.3),
+                                        std::cmp::Reverse((k.rank.1, k.rank.2)),
+                                        std::cmp::Reverse(k.order),
                                     )
                                 }
                                 _ => true,
@@ -1421,16 +1424,17 @@ impl Router {
                 self.lapse_declines(at, id, out);
             }
         }
-        let mut agents: Vec<AgentId> = classes
+        // In id order (an agent's order is its id's).
+        let mut agents: Vec<(u64, u32)> = classes
             .iter()
             .map(|&c| &self.classes[c as usize])
             .filter(|c| !c.waiting.is_empty())
-            .flat_map(|c| c.agents.iter().map(|k| k.3.clone()))
+            .flat_map(|c| c.agents.iter().map(|k| (k.order, k.agent)))
             .collect();
-        agents.sort();
+        agents.sort_unstable();
         agents.dedup();
-        for agent in agents {
-            self.match_agent_id(at, &agent, out);
+        for (_, a) in agents {
+            self.match_agent(at, a, out);
         }
     }
 
