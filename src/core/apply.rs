@@ -54,6 +54,7 @@ impl Router {
                     None => {
                         let slot = AgentSlot {
                             config: config.clone(),
+                            order: 0,
                             levels,
                             state: AgentState::Offline,
                             state_since: Some(at),
@@ -86,6 +87,7 @@ impl Router {
                 }
                 self.agents[a as usize] = None;
                 self.agent_ix.remove(agent);
+                self.agent_order.remove(agent);
                 self.free_agent_slots.push(a);
             }
             EventKind::AgentSkillsChanged { agent, skills } => {
@@ -575,7 +577,9 @@ impl Router {
                 (self.agents.len() - 1) as u32
             }
         };
-        self.agent_ix.insert(id, a);
+        self.agent_ix.insert(id.clone(), a);
+        self.agent_order.insert(id, a);
+        self.assign_order(a);
         a
     }
 

@@ -91,9 +91,30 @@ impl WaitKey {
 /// An agent's rank in a class under the class's strategy, smaller first (see [`agent_rank`]).
 pub(super) type Rank = (i64, u64, u64);
 
-/// Position of a free agent in a class: smaller is preferred. The first three fields are its
-/// [`Rank`]; the id breaks ties.
-pub(super) type AgentKey = (i64, u64, u64, AgentId);
+/// Position of a free agent in a class: smaller is preferred. Its [`Rank`], then its id order
+/// ([`AgentSlot::order`], the same order as the ids') breaks ties; `agent` is its index (the
+/// order is unique, so the index never decides). Plain integers: at 100,000 agents most ranks
+/// tie, and comparing two numbers is much cheaper than comparing two ids' texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct AgentKey {
+    pub(super) rank: Rank,
+    pub(super) order: u64,
+    pub(super) agent: u32,
+}
+
+impl AgentKey {
+    pub(super) fn of(a: u32, agent: &AgentSlot, rank: Rank) -> Self {
+        AgentKey {
+            rank,
+            order: agent.order,
+            agent: a,
+        }
+    }
+}
+
+/// Spacing of agents' id orders when they are renumbered: 2^32 agents fit in a `u64`, and about
+/// 32 agents can be added between two neighbours before the next renumbering.
+const ORDER_GAP: u64 = 1 << 32;
 
 /// Requirements an interaction adds to its queue's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -139,6 +160,10 @@ pub(super) struct Membership {
 #[derive(Debug, Clone)]
 pub(super) struct AgentSlot {
     pub(super) config: AgentConfig,
+    /// The agent's id order: comparing two agents' orders gives the same result as comparing
+    /// their ids (kept by [`Router::assign_order`]; the values themselves depend on history,
+    /// only their order is used).
+    pub(super) order: u64,
     /// Level per skill index (0 = not held).
     pub(super) levels: Vec<u8>,
     pub(super) state: AgentState,
@@ -724,7 +749,8 @@ impl Router {
             agents, classes, ..
         } = self;
         let class = &mut classes[c as usize];
-        for agent in agents.iter_mut().flatten() {
+        for (a, agent) in agents.iter_mut().enumerate() {
+            let Some(agent) = agent else { continue };
             if let Some(competence) = Self::competence(class, agent) {
                 class.eligible += 1;
                 // `c` is the largest class index, so pushing keeps memberships sorted.
@@ -732,9 +758,7 @@ impl Router {
                     .can_take(class.key.channel)
                     .then(|| agent_rank(class.strategy, agent, competence, class.key.channel));
                 if let Some(k) = key {
-                    class
-                        .agents
-                        .insert((k.0, k.1, k.2, agent.config.id.clone()));
+                    class.agents.insert(AgentKey::of(a as u32, agent, k));
                 }
                 agent.memberships.push(Membership {
                     class: c,
@@ -775,7 +799,8 @@ impl Router {
         class.alternatives = alternatives;
         class.agents.clear();
         class.eligible = 0;
-        for agent in agents.iter_mut().flatten() {
+        for (a, agent) in agents.iter_mut().enumerate() {
+            let Some(agent) = agent else { continue };
             let competence = Self::competence(class, agent);
             let pos = agent.memberships.binary_search_by_key(&c, |m| m.class);
             match (competence, pos) {
@@ -806,9 +831,7 @@ impl Router {
                             agent.memberships[i].competence,
                             class.key.channel,
                         );
-                        class
-                            .agents
-                            .insert((k.0, k.1, k.2, agent.config.id.clone()));
+                        class.agents.insert(AgentKey::of(a as u32, agent, k));
                         agent.memberships[i].key = Some(k);
                     }
                 }
@@ -824,13 +847,16 @@ impl Router {
         let Some(agent) = agents[a as usize].as_mut() else {
             return;
         };
+        let order = agent.order;
         for m in agent.memberships.drain(..) {
             let class = &mut classes[m.class as usize];
             class.eligible -= 1;
-            if let Some(k) = m.key {
-                class
-                    .agents
-                    .remove(&(k.0, k.1, k.2, agent.config.id.clone()));
+            if let Some(rank) = m.key {
+                class.agents.remove(&AgentKey {
+                    rank,
+                    order,
+                    agent: a,
+                });
             }
         }
     }
@@ -857,6 +883,61 @@ impl Router {
         self.resync_agent(a);
     }
 
+    /// Gives agent `a` (already in `agent_order`, not yet in any class's agent set) an order
+    /// between its neighbours' in id order; when there is no room, renumbers every agent and
+    /// rebuilds the classes' agent sets under the new orders.
+    pub(super) fn assign_order(&mut self, a: u32) {
+        let id = self.agent_ref(a).config.id.clone();
+        let order_of = |router: &Router, b: Option<(&AgentId, &u32)>| {
+            b.map(|(_, &b)| router.agent_ref(b).order)
+        };
+        let below = order_of(self, self.agent_order.range(..&id).next_back()).unwrap_or(0);
+        let above = {
+            use std::ops::Bound::{Excluded, Unbounded};
+            order_of(
+                self,
+                self.agent_order.range((Excluded(&id), Unbounded)).next(),
+            )
+        };
+        let order = match above {
+            None => below.checked_add(ORDER_GAP),
+            Some(above) => (above - below >= 2).then(|| below + (above - below) / 2),
+        };
+        match order {
+            Some(order) => self.agent_mut(a).order = order,
+            None => self.renumber_orders(),
+        }
+    }
+
+    /// Spreads every agent's order `ORDER_GAP` apart, in id order, and rebuilds the classes'
+    /// agent sets with them.
+    fn renumber_orders(&mut self) {
+        let Router {
+            agents,
+            classes,
+            agent_order,
+            ..
+        } = self;
+        for (i, &a) in agent_order.values().enumerate() {
+            if let Some(agent) = agents[a as usize].as_mut() {
+                agent.order = (i as u64 + 1) * ORDER_GAP;
+            }
+        }
+        for class in classes.iter_mut() {
+            class.agents.clear();
+        }
+        for (a, agent) in agents.iter().enumerate() {
+            let Some(agent) = agent else { continue };
+            for m in &agent.memberships {
+                if let Some(k) = m.key {
+                    classes[m.class as usize]
+                        .agents
+                        .insert(AgentKey::of(a as u32, agent, k));
+                }
+            }
+        }
+    }
+
     /// Puts the agent in (or takes it out of) each of its classes' agent sets, under its current
     /// key, after a change of state, load, idle time or offer sequence.
     pub(super) fn resync_agent(&mut self, a: u32) {
@@ -874,14 +955,10 @@ impl Router {
                 .then(|| agent_rank(class.strategy, agent, m.competence, class.key.channel));
             if want != m.key {
                 if let Some(old) = m.key {
-                    class
-                        .agents
-                        .remove(&(old.0, old.1, old.2, agent.config.id.clone()));
+                    class.agents.remove(&AgentKey::of(a, agent, old));
                 }
                 if let Some(new) = want {
-                    class
-                        .agents
-                        .insert((new.0, new.1, new.2, agent.config.id.clone()));
+                    class.agents.insert(AgentKey::of(a, agent, new));
                 }
                 m.key = want;
             }
@@ -948,6 +1025,56 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agents_keep_their_ids_order_whatever_order_they_come_in() {
+        use crate::core::{Command, EventKind};
+        let t = Timestamp::from_secs(1);
+        let mut router = Router::new();
+        let queue = QueueConfig::new("q");
+        router
+            .handle(t, Command::UpsertQueue { config: queue })
+            .unwrap();
+        // "a", "b", then ids squeezed ever closer above "a" ("a01" > "a001" > ...): each new
+        // order halves the room below the last one, until the orders are renumbered.
+        let mut ids = vec!["b".to_string(), "a".to_string()];
+        ids.extend((1..60).map(|k| format!("a{}1", "0".repeat(k))));
+        for id in &ids {
+            let config = AgentConfig::new(id.as_str());
+            router.handle(t, Command::UpsertAgent { config }).unwrap();
+            router
+                .handle(
+                    t,
+                    Command::Login {
+                        agent: id.as_str().into(),
+                    },
+                )
+                .unwrap();
+            router.check_invariants().unwrap();
+        }
+        let orders: Vec<u64> = router
+            .agent_order
+            .values()
+            .map(|&a| router.agent_ref(a).order)
+            .collect();
+        assert!(orders.windows(2).all(|w| w[0] < w[1]));
+        // Every agent ties on every number: the offers go in id order.
+        let mut offered = Vec::new();
+        for n in 0..ids.len() as u128 {
+            let spec = InteractionSpec::new(InteractionId::from_u128(n + 1), Channel::Voice, "q");
+            for e in router
+                .handle(t, Command::CreateInteraction { spec })
+                .unwrap()
+            {
+                if let EventKind::InteractionOffered { agent, .. } = e.kind {
+                    offered.push(agent.as_str().to_string());
+                }
+            }
+        }
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(offered, sorted);
+    }
 
     #[test]
     fn external_refs_keep_texts_with_the_same_hash_apart() {

@@ -3,7 +3,7 @@
 //! Debug builds check them after each `handle` and `tick` (for routers of moderate size); the
 //! property tests check them after every step of random command sequences.
 
-use super::index::{agent_rank, Phase, WaitKey};
+use super::index::{agent_rank, AgentKey, Phase, WaitKey};
 use super::model::Channel;
 use super::router::Router;
 
@@ -39,7 +39,8 @@ impl Router {
                 }
             }
             let mut eligible = 0;
-            for agent in self.agents.iter().flatten() {
+            for (a, agent) in self.agents.iter().enumerate() {
+                let Some(agent) = agent else { continue };
                 let competence = Self::competence(class, agent);
                 let m = agent.membership(c as u32);
                 match (competence, m) {
@@ -62,11 +63,8 @@ impl Router {
                             agent.config.id
                         ));
                     }
-                    let present = want.is_some_and(|k| {
-                        class
-                            .agents
-                            .contains(&(k.0, k.1, k.2, agent.config.id.clone()))
-                    });
+                    let present = want
+                        .is_some_and(|k| class.agents.contains(&AgentKey::of(a as u32, agent, k)));
                     if want.is_some() != present {
                         return Err(format!(
                             "agent {} missing from class {c}'s free set",
@@ -94,6 +92,21 @@ impl Router {
                     class.eligible
                 ));
             }
+        }
+        // Agents' orders follow their ids' order (the last tie-break of every free set).
+        if self.agent_order.len() != self.agent_ix.len() {
+            return Err("the agents' id order does not list every agent".into());
+        }
+        let mut previous: Option<u64> = None;
+        for (id, &a) in &self.agent_order {
+            let agent = self.agents.get(a as usize).and_then(|s| s.as_ref());
+            let Some(agent) = agent.filter(|s| s.config.id == *id) else {
+                return Err(format!("agent {id} is out of the agents' id order"));
+            };
+            if previous.is_some_and(|p| p >= agent.order) {
+                return Err(format!("agent {id}'s order does not follow its id's"));
+            }
+            previous = Some(agent.order);
         }
         let mut held = 0usize;
         for (a, agent) in self.agents.iter().enumerate() {

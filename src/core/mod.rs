@@ -23,6 +23,7 @@ mod calendar;
 mod command;
 mod error;
 mod event;
+mod handle;
 mod index;
 mod invariants;
 mod message;

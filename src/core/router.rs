@@ -1,4 +1,5 @@
-//! The router: validates commands, takes routing decisions, and emits the events that record them.
+//! The router: its state, validation helpers, routing decisions, and the dispatch of each
+//! command to its function in `handle/`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -6,17 +7,16 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::calendar::WorkCalendar;
-use super::command::{Command, RequestedState, TransferTarget};
+use super::command::Command;
 use super::error::RouteError;
 use super::event::{
-    Candidate, ConsultEndCause, Decision, DeclineCause, EndReason, Event, EventKind, MoveCause,
-    OfferContext, Rule,
+    Candidate, ConsultEndCause, Decision, DeclineCause, Event, EventKind, MoveCause, OfferContext,
+    Rule,
 };
 use super::index::{
     rank_score, AgentKey, AgentSlot, Class, ClassKey, ExternalRefs, Interner, Phase, Profile,
     QueueSlot, Slot, Slots, Timer, TimerKind, WaitKey,
 };
-use super::message::MessageDirection;
 use super::model::{
     AgentId, AgentState, Channel, ContactId, InteractionId, InteractionSpec, OverflowAction,
     QueueConfig, QueueId, Requirement, Skill, StepAction, Strategy, Timestamp, MAX_LEVEL,
@@ -54,6 +54,8 @@ pub struct Router {
     pub(super) queue_ix: FxHashMap<QueueId, u32>,
     pub(super) agents: Vec<Option<AgentSlot>>,
     pub(super) agent_ix: FxHashMap<AgentId, u32>,
+    /// The agents' indexes in id order, to give each agent its [`AgentSlot::order`].
+    pub(super) agent_order: BTreeMap<AgentId, u32>,
     pub(super) free_agent_slots: Vec<u32>,
     pub(super) classes: Vec<Class>,
     pub(super) class_ix: FxHashMap<ClassKey, u32>,
@@ -70,10 +72,10 @@ pub struct Router {
 }
 
 /// The longest delay announced in working days.
-const MAX_WORKING_DAYS: u32 = 260;
+pub(super) const MAX_WORKING_DAYS: u32 = 260;
 
 /// The most objects for which debug builds check every invariant after each command.
-const DEBUG_CHECK_LIMIT: usize = 2_000;
+pub(super) const DEBUG_CHECK_LIMIT: usize = 2_000;
 
 impl Router {
     /// An empty router: no agent, no queue, no interaction.
@@ -127,7 +129,7 @@ impl Router {
         self.timers.first().map(|(at, _)| *at)
     }
 
-    fn debug_check(&self) {
+    pub(super) fn debug_check(&self) {
         if cfg!(debug_assertions)
             && self.interactions.len() + self.agent_ix.len() <= DEBUG_CHECK_LIMIT
         {
@@ -137,7 +139,7 @@ impl Router {
         }
     }
 
-    fn emit(&mut self, out: &mut Vec<Event>, at: Timestamp, kind: EventKind) {
+    pub(super) fn emit(&mut self, out: &mut Vec<Event>, at: Timestamp, kind: EventKind) {
         let event = Event { at, kind };
         let applied = self.apply(&event);
         debug_assert!(
@@ -147,624 +149,79 @@ impl Router {
         out.push(event);
     }
 
-    fn dispatch(
+    pub(super) fn dispatch(
         &mut self,
         now: Timestamp,
         command: Command,
         out: &mut Vec<Event>,
     ) -> Result<(), RouteError> {
         match command {
-            Command::UpsertAgent { config } => {
-                validate_levels(&config.skills)?;
-                if let Some(a) = self.agent_ix.get(&config.id).copied() {
-                    self.check_capacity(a, &config.capacity)?;
-                }
-                let a_id = config.id.clone();
-                self.emit(out, now, EventKind::AgentUpserted { config });
-                self.match_agent_id(now, &a_id, out);
-            }
-            Command::RemoveAgent { agent } => {
-                let a = self.agent_idx(&agent)?;
-                let open = self.agent_open_count(a);
-                if open > 0 {
-                    return Err(RouteError::AgentBusy { agent, open });
-                }
-                if self.agent_ref(a).state != AgentState::Offline {
-                    self.emit(
-                        out,
-                        now,
-                        EventKind::AgentStateChanged {
-                            agent: agent.clone(),
-                            state: AgentState::Offline,
-                        },
-                    );
-                }
-                self.emit(out, now, EventKind::AgentRemoved { agent });
-            }
+            Command::UpsertAgent { config } => self.handle_upsert_agent(now, config, out),
+            Command::RemoveAgent { agent } => self.handle_remove_agent(now, agent, out),
             Command::SetAgentSkills { agent, skills } => {
-                self.agent_idx(&agent)?;
-                validate_levels(&skills)?;
-                self.emit(
-                    out,
-                    now,
-                    EventKind::AgentSkillsChanged {
-                        agent: agent.clone(),
-                        skills,
-                    },
-                );
-                self.match_agent_id(now, &agent, out);
+                self.handle_set_agent_skills(now, agent, skills, out)
             }
             Command::SetCapacity { agent, capacity } => {
-                let a = self.agent_idx(&agent)?;
-                self.check_capacity(a, &capacity)?;
-                self.emit(
-                    out,
-                    now,
-                    EventKind::AgentCapacityChanged {
-                        agent: agent.clone(),
-                        capacity,
-                    },
-                );
-                self.match_agent_id(now, &agent, out);
+                self.handle_set_capacity(now, agent, capacity, out)
             }
-            Command::SetDevice { agent, device } => {
-                self.agent_idx(&agent)?;
-                self.emit(out, now, EventKind::AgentDeviceChanged { agent, device });
-            }
-            Command::Login { agent } => {
-                let a = self.agent_idx(&agent)?;
-                if self.agent_ref(a).state == AgentState::Offline {
-                    self.emit(
-                        out,
-                        now,
-                        EventKind::AgentStateChanged {
-                            agent,
-                            state: AgentState::Available,
-                        },
-                    );
-                    self.match_agent(now, a, out);
-                }
-            }
-            Command::Logout { agent } => {
-                let a = self.agent_idx(&agent)?;
-                if self.agent_ref(a).state != AgentState::Offline {
-                    self.logout(now, a, out);
-                }
-            }
-            Command::SetState { agent, state } => {
-                let a = self.agent_idx(&agent)?;
-                let current = self.agent_ref(a).state.clone();
-                if current == AgentState::Offline {
-                    return Err(RouteError::AgentOffline(agent));
-                }
-                match state {
-                    RequestedState::Available => {
-                        if matches!(current, AgentState::WrapUp { .. }) {
-                            self.end_wrap_ups(now, a, out);
-                        }
-                        if current != AgentState::Available {
-                            self.emit(
-                                out,
-                                now,
-                                EventKind::AgentStateChanged {
-                                    agent,
-                                    state: AgentState::Available,
-                                },
-                            );
-                        }
-                        self.match_agent(now, a, out);
-                    }
-                    RequestedState::Paused { reason } => {
-                        let paused = AgentState::Paused { reason };
-                        if current != paused {
-                            self.emit(
-                                out,
-                                now,
-                                EventKind::AgentStateChanged {
-                                    agent,
-                                    state: paused,
-                                },
-                            );
-                        }
-                    }
-                }
-            }
-            Command::UpsertQueue { config } => {
-                self.validate_queue(&config)?;
-                let q_id = config.id.clone();
-                self.emit(out, now, EventKind::QueueUpserted { config });
-                self.rematch_queue(now, &q_id, out);
-            }
-            Command::RemoveQueue { queue } => {
-                let q = self.queue_idx(&queue)?;
-                let open = self.queues[q as usize].open;
-                if open > 0 {
-                    return Err(RouteError::QueueNotEmpty { queue, open });
-                }
-                if let Some(by) = self.queue_referrer(&queue) {
-                    return Err(RouteError::QueueInUse { queue, by });
-                }
-                self.emit(out, now, EventKind::QueueRemoved { queue });
-            }
+            Command::SetDevice { agent, device } => self.handle_set_device(now, agent, device, out),
+            Command::Login { agent } => self.handle_login(now, agent, out),
+            Command::Logout { agent } => self.handle_logout(now, agent, out),
+            Command::SetState { agent, state } => self.handle_set_state(now, agent, state, out),
+            Command::UpsertQueue { config } => self.handle_upsert_queue(now, config, out),
+            Command::RemoveQueue { queue } => self.handle_remove_queue(now, queue, out),
             Command::AddMessage {
                 interaction,
                 message,
-            } => {
-                self.open_slot(interaction)?;
-                self.emit(
-                    out,
-                    now,
-                    EventKind::MessageAdded {
-                        interaction,
-                        message: Arc::new(message),
-                    },
-                );
-            }
+            } => self.handle_add_message(now, interaction, message, out),
             Command::FollowUp {
                 interaction,
                 message,
-            } => {
-                if message.direction != MessageDirection::Outbound || message.agent.is_some() {
-                    return Err(RouteError::InvalidFollowUp(message.id));
-                }
-                self.emit(
-                    out,
-                    now,
-                    EventKind::MessageAdded {
-                        interaction,
-                        message: Arc::new(message),
-                    },
-                );
-            }
+            } => self.handle_follow_up(now, interaction, message, out),
             Command::OpenConversation { spec, message } => {
-                let open = spec
-                    .external_ref
-                    .as_deref()
-                    .and_then(|r| self.external.get(r));
-                let spec_id = spec.id;
-                let (interaction, created) = match open {
-                    Some(id) => (id, false),
-                    // `create` returns `None` only for an open external reference, excluded above.
-                    None => match self.create(now, spec, out)? {
-                        Some(id) => (id, true),
-                        None => return Err(RouteError::DuplicateInteraction(spec_id)),
-                    },
-                };
-                self.emit(
-                    out,
-                    now,
-                    EventKind::MessageAdded {
-                        interaction,
-                        message: Arc::new(message),
-                    },
-                );
-                if created {
-                    self.match_interaction(now, interaction, out);
-                }
+                self.handle_open_conversation(now, spec, message, out)
             }
-            Command::CreateInteraction { spec } => {
-                if let Some(id) = self.create(now, spec, out)? {
-                    self.match_interaction(now, id, out);
-                }
-            }
-            Command::Cancel { interaction } => {
-                let slot = self.open_slot(interaction)?;
-                if let Phase::WrapUp { .. } = slot.phase {
-                    return Err(RouteError::InvalidPhase {
-                        interaction,
-                        phase: slot.phase.name(),
-                        action: "cancel (it is already completed)",
-                    });
-                }
-                let agent = slot.phase.agent();
-                let consulted =
-                    self.end_consult(now, interaction, ConsultEndCause::InteractionClosed, out);
-                self.emit(
-                    out,
-                    now,
-                    EventKind::InteractionEnded {
-                        interaction,
-                        reason: EndReason::Cancelled,
-                    },
-                );
-                if let Some(a) = agent {
-                    self.match_agent(now, a, out);
-                }
-                if let Some(c) = consulted {
-                    self.match_agent(now, c, out);
-                }
-            }
-            Command::Abandon { interaction } => {
-                let slot = self.open_slot(interaction)?;
-                let agent = match slot.phase {
-                    Phase::Waiting => None,
-                    Phase::Offered { agent, .. } => Some(agent),
-                    phase => {
-                        return Err(RouteError::InvalidPhase {
-                            interaction,
-                            phase: phase.name(),
-                            action: "abandon (an agent answered: complete it instead)",
-                        })
-                    }
-                };
-                self.emit(
-                    out,
-                    now,
-                    EventKind::InteractionEnded {
-                        interaction,
-                        reason: EndReason::Abandoned,
-                    },
-                );
-                if let Some(a) = agent {
-                    self.match_agent(now, a, out);
-                }
-            }
+            Command::CreateInteraction { spec } => self.handle_create_interaction(now, spec, out),
+            Command::Cancel { interaction } => self.handle_cancel(now, interaction, out),
+            Command::Abandon { interaction } => self.handle_abandon(now, interaction, out),
             Command::Accept { interaction, agent } => {
-                let a = self.agent_idx(&agent)?;
-                let slot = self.open_slot(interaction)?;
-                if slot
-                    .consult
-                    .as_deref()
-                    .is_some_and(|c| c.agent == a && c.deadline.is_some())
-                {
-                    self.emit(out, now, EventKind::ConsultAccepted { interaction, agent });
-                    return Ok(());
-                }
-                if !matches!(slot.phase, Phase::Offered { agent, .. } if agent == a) {
-                    return Err(RouteError::NotOfferedTo { interaction, agent });
-                }
-                self.emit(out, now, EventKind::OfferAccepted { interaction, agent });
+                self.handle_accept(now, interaction, agent, out)
             }
             Command::Decline { interaction, agent } => {
-                let a = self.agent_idx(&agent)?;
-                let slot = self.open_slot(interaction)?;
-                if slot
-                    .consult
-                    .as_deref()
-                    .is_some_and(|c| c.agent == a && c.deadline.is_some())
-                {
-                    self.end_consult(now, interaction, ConsultEndCause::Declined, out);
-                    self.match_agent(now, a, out);
-                    return Ok(());
-                }
-                if !matches!(slot.phase, Phase::Offered { agent, .. } if agent == a) {
-                    return Err(RouteError::NotOfferedTo { interaction, agent });
-                }
-                let max_declines = self.queues[slot.queue as usize].config.max_declines;
-                self.emit(
-                    out,
-                    now,
-                    EventKind::OfferDeclined {
-                        interaction,
-                        agent: agent.clone(),
-                        cause: DeclineCause::Declined,
-                    },
-                );
-                let slot = self.agent_ref(a);
-                if max_declines > 0
-                    && slot.declines >= max_declines
-                    && slot.state == AgentState::Available
-                {
-                    self.emit(
-                        out,
-                        now,
-                        EventKind::AgentStateChanged {
-                            agent,
-                            state: AgentState::Paused {
-                                reason: DECLINED_OFFERS.to_owned(),
-                            },
-                        },
-                    );
-                }
-                self.match_interaction(now, interaction, out);
-                self.match_agent(now, a, out);
+                self.handle_decline(now, interaction, agent, out)
             }
             Command::Complete {
                 interaction,
                 agent,
                 wrap_up_code,
                 notes,
-            } => {
-                let slot = self.open_slot(interaction)?;
-                self.check_wrap_up_code(interaction, slot.queue, wrap_up_code.as_deref())?;
-                if let (Phase::WrapUp { agent: holder, .. }, Some(id)) = (slot.phase, &agent) {
-                    if self.agent_ix.get(id) == Some(&holder) {
-                        self.finish_wrap_up(now, interaction, holder, wrap_up_code, notes, out);
-                        return Ok(());
-                    }
-                }
-                let a = match (slot.phase, &agent) {
-                    (Phase::Assigned { agent: holder }, None) => holder,
-                    (Phase::Assigned { agent: holder }, Some(id))
-                        if self.agent_ix.get(id) == Some(&holder) =>
-                    {
-                        holder
-                    }
-                    (_, Some(id)) if !self.agent_ix.contains_key(id) => {
-                        return Err(RouteError::UnknownAgent(id.clone()))
-                    }
-                    (Phase::Assigned { .. }, Some(id)) => {
-                        return Err(RouteError::NotAssignedTo {
-                            interaction,
-                            agent: id.clone(),
-                        })
-                    }
-                    (phase, _) => {
-                        return Err(RouteError::InvalidPhase {
-                            interaction,
-                            phase: phase.name(),
-                            action: "complete (only an accepted interaction can be completed)",
-                        })
-                    }
-                };
-                let wrap = self.queues[slot.queue as usize].config.wrap_up_secs;
-                let agent_id = self.agent_ref(a).config.id.clone();
-                let consulted =
-                    self.end_consult(now, interaction, ConsultEndCause::InteractionClosed, out);
-                let until = (wrap > 0).then(|| now.plus_secs(wrap));
-                // Without a wrap-up, the completion is its end: the default code goes in it.
-                let wrap_up_code = match (until, wrap_up_code) {
-                    (None, None) => self.default_code_for(interaction),
-                    (_, code) => code,
-                };
-                self.emit(
-                    out,
-                    now,
-                    EventKind::InteractionCompleted {
-                        interaction,
-                        agent: agent_id.clone(),
-                        wrap_up_code,
-                        notes,
-                        wrap_up_until: until,
-                    },
-                );
-                if let Some(until) = until {
-                    let new_state = match self.agent_ref(a).state {
-                        AgentState::Available => Some(AgentState::WrapUp { until }),
-                        AgentState::WrapUp { until: current } if current < until => {
-                            Some(AgentState::WrapUp { until })
-                        }
-                        _ => None,
-                    };
-                    if let Some(state) = new_state {
-                        self.emit(
-                            out,
-                            now,
-                            EventKind::AgentStateChanged {
-                                agent: agent_id,
-                                state,
-                            },
-                        );
-                    }
-                } else {
-                    self.match_agent(now, a, out);
-                }
-                if let Some(c) = consulted {
-                    self.match_agent(now, c, out);
-                }
-            }
+            } => self.handle_complete(now, interaction, agent, wrap_up_code, notes, out),
             Command::Transfer {
                 interaction,
                 to,
                 by,
                 note,
-            } => {
-                let by_agent = by.clone();
-                let slot = self.open_slot(interaction)?;
-                let holder = slot.phase.agent();
-                let channel = slot.spec.channel;
-                let current_queue = slot.queue;
-                if let Phase::WrapUp { .. } = slot.phase {
-                    return Err(RouteError::InvalidPhase {
-                        interaction,
-                        phase: slot.phase.name(),
-                        action: "transfer (it is already completed)",
-                    });
-                }
-                let restart_wait = matches!(slot.phase, Phase::Assigned { .. });
-                if let Some(by) = &by {
-                    let b = self.agent_idx(by)?;
-                    if holder != Some(b) {
-                        return Err(RouteError::NotAssignedTo {
-                            interaction,
-                            agent: by.clone(),
-                        });
-                    }
-                }
-                let (queue, target) = match to {
-                    TransferTarget::Queue { queue } => {
-                        let q = self.queue_idx(&queue)?;
-                        if !self.queues[q as usize].config.channels.contains(&channel) {
-                            return Err(RouteError::ChannelNotAccepted { queue, channel });
-                        }
-                        (queue, None)
-                    }
-                    TransferTarget::Agent { agent } => {
-                        let t = self.agent_idx(&agent)?;
-                        if self.agent_ref(t).state == AgentState::Offline {
-                            return Err(RouteError::TargetOffline(agent));
-                        }
-                        if holder == Some(t) {
-                            return Err(RouteError::InvalidPhase {
-                                interaction,
-                                phase: slot.phase.name(),
-                                action: "transfer to the agent who already has it",
-                            });
-                        }
-                        let queue = self.queues[current_queue as usize].config.id.clone();
-                        (queue, Some(agent))
-                    }
-                };
-                let consulted =
-                    self.end_consult(now, interaction, ConsultEndCause::InteractionClosed, out);
-                self.emit(
-                    out,
-                    now,
-                    EventKind::InteractionMoved {
-                        interaction,
-                        queue,
-                        target,
-                        cause: MoveCause::Transfer,
-                        restart_wait,
-                        by: by_agent,
-                        note,
-                    },
-                );
-                // The agent it freed takes waiting work in line order first; then the moved
-                // interaction goes to the best free agent of its new class.
-                if let Some(a) = holder {
-                    self.match_agent(now, a, out);
-                }
-                if let Some(c) = consulted {
-                    self.match_agent(now, c, out);
-                }
-                self.match_interaction(now, interaction, out);
-            }
+            } => self.handle_transfer(now, interaction, to, by, note, out),
             Command::StartConsult {
                 interaction,
                 by,
                 to,
                 note,
-            } => {
-                let b = self.agent_idx(&by)?;
-                let slot = self.open_slot(interaction)?;
-                if !matches!(slot.phase, Phase::Assigned { agent } if agent == b) {
-                    return Err(match slot.phase {
-                        Phase::Assigned { .. } => RouteError::NotAssignedTo {
-                            interaction,
-                            agent: by,
-                        },
-                        phase => RouteError::InvalidPhase {
-                            interaction,
-                            phase: phase.name(),
-                            action: "consult a colleague (only an accepted interaction can be)",
-                        },
-                    });
-                }
-                if let Some(c) = slot.consult.as_deref() {
-                    return Err(RouteError::ConsultInProgress {
-                        interaction,
-                        agent: self.agent_ref(c.agent).config.id.clone(),
-                    });
-                }
-                let channel = slot.spec.channel;
-                let queue = slot.queue;
-                let consulted = match to {
-                    TransferTarget::Agent { agent } => {
-                        let t = self.agent_idx(&agent)?;
-                        if t == b {
-                            return Err(RouteError::InvalidPhase {
-                                interaction,
-                                phase: "assigned",
-                                action: "consult the agent who already has it",
-                            });
-                        }
-                        if !self.agent_ref(t).can_take(channel) {
-                            return Err(RouteError::ConsultantUnavailable { agent, channel });
-                        }
-                        agent
-                    }
-                    TransferTarget::Queue {
-                        queue: target_queue,
-                    } => {
-                        let q = self.queue_idx(&target_queue)?;
-                        if !self.queues[q as usize].config.channels.contains(&channel) {
-                            return Err(RouteError::ChannelNotAccepted {
-                                queue: target_queue,
-                                channel,
-                            });
-                        }
-                        // The first free agent of that queue's class for this interaction, as
-                        // the queue's strategy ranks them.
-                        let key = ClassKey {
-                            queue: q,
-                            channel,
-                            step: 0,
-                            profile: slot.profile,
-                            target: None,
-                        };
-                        let c = self.class_for(key);
-                        let first = self.classes[c as usize]
-                            .agents
-                            .iter()
-                            .find(|k| k.3 != by)
-                            .map(|k| k.3.clone());
-                        match first {
-                            Some(agent) => agent,
-                            None => {
-                                return Err(RouteError::NoConsultant {
-                                    queue: target_queue,
-                                    channel,
-                                })
-                            }
-                        }
-                    }
-                };
-                let timeout = self.queues[queue as usize].config.offer_timeout_secs;
-                let context = self.offer_context(interaction);
-                self.emit(
-                    out,
-                    now,
-                    EventKind::ConsultOffered {
-                        interaction,
-                        by,
-                        agent: consulted,
-                        deadline: now.plus_secs(timeout),
-                        note,
-                        context,
-                    },
-                );
-            }
+            } => self.handle_start_consult(now, interaction, by, to, note, out),
             Command::CompleteConsult { interaction, by } => {
-                let (b, consulted) = self.consult_of(interaction, &by)?;
-                let Some(t) = consulted.filter(|c| c.deadline.is_none()).map(|c| c.agent) else {
-                    return Err(RouteError::ConsultNotAccepted {
-                        interaction,
-                        agent: consulted
-                            .map(|c| self.agent_ref(c.agent).config.id.clone())
-                            .unwrap_or_else(|| by.clone()),
-                    });
-                };
-                let to = self.agent_ref(t).config.id.clone();
-                self.emit(
-                    out,
-                    now,
-                    EventKind::ConsultCompleted {
-                        interaction,
-                        from: by,
-                        to,
-                    },
-                );
-                self.match_agent(now, b, out);
+                self.handle_complete_consult(now, interaction, by, out)
             }
             Command::CancelConsult { interaction, by } => {
-                self.consult_of(interaction, &by)?;
-                if let Some(c) = self.end_consult(now, interaction, ConsultEndCause::Cancelled, out)
-                {
-                    self.match_agent(now, c, out);
-                }
+                self.handle_cancel_consult(now, interaction, by, out)
             }
             Command::ChangePriority {
                 interaction,
                 priority,
-            } => {
-                let slot = self.open_slot(interaction)?;
-                if slot.priority != priority {
-                    self.emit(
-                        out,
-                        now,
-                        EventKind::PriorityChanged {
-                            interaction,
-                            priority,
-                        },
-                    );
-                }
-            }
+            } => self.handle_change_priority(now, interaction, priority, out),
         }
-        Ok(())
     }
 
-    fn fire(&mut self, at: Timestamp, timer: Timer, out: &mut Vec<Event>) {
+    pub(super) fn fire(&mut self, at: Timestamp, timer: Timer, out: &mut Vec<Event>) {
         match timer {
             Timer::OfferTimeout(id) => {
                 let Some(slot) = self.interactions.get(&id) else {
@@ -921,7 +378,7 @@ impl Router {
     }
 
     /// A code given at completion must be one of the queue's, when it lists some.
-    fn check_wrap_up_code(
+    pub(super) fn check_wrap_up_code(
         &self,
         interaction: InteractionId,
         queue: u32,
@@ -946,7 +403,7 @@ impl Router {
 
     /// The code a wrap-up of `interaction` ends with when the agent gave none: its queue's
     /// default, `None` when it has a code already or the queue has no default.
-    fn default_code_for(&self, interaction: InteractionId) -> Option<String> {
+    pub(super) fn default_code_for(&self, interaction: InteractionId) -> Option<String> {
         let slot = self.interactions.get(&interaction)?;
         if slot.wrap_up_code.is_some() {
             return None;
@@ -960,7 +417,7 @@ impl Router {
     /// The holder completes an interaction in wrap-up (a call the caller hung up, or a code
     /// corrected): its wrap-up ends now with the code and notes; an agent left with no other
     /// wrap-up is available again.
-    fn finish_wrap_up(
+    pub(super) fn finish_wrap_up(
         &mut self,
         at: Timestamp,
         interaction: InteractionId,
@@ -975,7 +432,7 @@ impl Router {
 
     /// Ends the wrap-up of `interaction` held by agent `a`, with the agent's code and notes;
     /// without a code, the queue's default is recorded (the one place a wrap-up ends).
-    fn end_wrap_up(
+    pub(super) fn end_wrap_up(
         &mut self,
         at: Timestamp,
         a: u32,
@@ -1000,7 +457,7 @@ impl Router {
 
     /// After wrap-ups of agent `a` ended: an agent in wrap-up with none left is available
     /// again, and takes waiting work (the one place wrap-up turns into availability).
-    fn wrap_up_done(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
+    pub(super) fn wrap_up_done(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
         let other_wrap_up = self.agent_ref(a).work.iter().any(|id| {
             matches!(
                 self.interactions.get(id).map(|s| s.phase),
@@ -1022,7 +479,7 @@ impl Router {
     }
 
     /// Ends every wrap-up the agent has in progress, each with its queue's default code.
-    fn end_wrap_ups(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
+    pub(super) fn end_wrap_ups(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
         let mut wrapping: Vec<InteractionId> = self
             .agent_ref(a)
             .work
@@ -1043,7 +500,7 @@ impl Router {
 
     /// Ends the consultation on `id`, if any, with `cause`; returns the consulted agent, whose
     /// capacity is freed (the caller lets it take waiting work).
-    fn end_consult(
+    pub(super) fn end_consult(
         &mut self,
         at: Timestamp,
         id: InteractionId,
@@ -1066,7 +523,7 @@ impl Router {
 
     /// The holder `by` of `interaction` and its consultation (refused when `by` does not hold it
     /// or there is none).
-    fn consult_of(
+    pub(super) fn consult_of(
         &self,
         interaction: InteractionId,
         by: &AgentId,
@@ -1088,7 +545,7 @@ impl Router {
     /// Ends every consultation agent `a` takes part in, as the holder (`holder_left`) or as the
     /// consulted agent (`consulted_left`), when it logs out or is removed; the other agents
     /// freed take waiting work.
-    fn end_consults_of(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
+    pub(super) fn end_consults_of(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
         let mut held: Vec<InteractionId> = self
             .agent_ref(a)
             .work
@@ -1115,7 +572,7 @@ impl Router {
         }
     }
 
-    fn logout(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
+    pub(super) fn logout(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
         self.end_consults_of(at, a, out);
         let agent = self.agent_ref(a).config.id.clone();
         let mut offered: Vec<WaitKey> = self
@@ -1155,7 +612,12 @@ impl Router {
 
     /// Lets the agents whose decline of a waiting interaction is `reoffer_after_secs` old by
     /// `at` be offered it again (one `decline_lapsed` event each).
-    fn lapse_declines(&mut self, at: Timestamp, id: InteractionId, out: &mut Vec<Event>) {
+    pub(super) fn lapse_declines(
+        &mut self,
+        at: Timestamp,
+        id: InteractionId,
+        out: &mut Vec<Event>,
+    ) {
         let Some(slot) = self.interactions.get(&id) else {
             return;
         };
@@ -1183,7 +645,12 @@ impl Router {
 
     /// Offers a waiting interaction to the best free eligible agent of its class, if any (after
     /// lapsing the declines that are `reoffer_after_secs` old by `at`).
-    fn match_interaction(&mut self, at: Timestamp, id: InteractionId, out: &mut Vec<Event>) {
+    pub(super) fn match_interaction(
+        &mut self,
+        at: Timestamp,
+        id: InteractionId,
+        out: &mut Vec<Event>,
+    ) {
         self.lapse_declines(at, id, out);
         let Some(slot) = self.interactions.get(&id) else {
             return;
@@ -1196,7 +663,7 @@ impl Router {
         let mut best: Option<&AgentKey> = None;
         let mut runner: Option<&AgentKey> = None;
         for key in class.agents.iter() {
-            if !slot.declined_by.is_empty() && slot.declined(&key.3) {
+            if !slot.declined_by.is_empty() && slot.declined(&self.agent_ref(key.agent).config.id) {
                 continue;
             }
             if best.is_none() {
@@ -1212,10 +679,11 @@ impl Router {
         } else {
             Rule::Strategy { strategy }
         };
-        let mut winner = best.map(|k| (k.3.clone(), rank_score(strategy, (k.0, k.1, k.2), at)));
+        let id_of = |k: &AgentKey| self.agent_ref(k.agent).config.id.clone();
+        let mut winner = best.map(|k| (id_of(k), rank_score(strategy, k.rank, at)));
         let mut runner_up = runner.map(|k| Candidate {
-            agent: k.3.clone(),
-            score: rank_score(strategy, (k.0, k.1, k.2), at),
+            agent: id_of(k),
+            score: rank_score(strategy, k.rank, at),
         });
         // The contact's last agent: a bonus under most_competent, preferred outright otherwise.
         if let (Some(contact), None) = (&slot.spec.contact, &slot.target) {
@@ -1224,28 +692,28 @@ impl Router {
                     .agent_ix
                     .get(last)
                     .and_then(|&la| self.agents[la as usize].as_ref())
-                    .and_then(|agent| agent.membership(slot.class))
-                    .and_then(|m| m.key)
+                    .and_then(|agent| agent.membership(slot.class).map(|m| (agent, m)))
+                    .and_then(|(agent, m)| m.key.map(|rank| (agent.order, rank)))
                     .filter(|_| !slot.declined(last));
-                if let Some(rank) = free {
-                    let is_best = best.is_some_and(|k| k.3 == *last);
+                if let Some((last_order, rank)) = free {
+                    let is_best = best.is_some_and(|k| k.order == last_order);
                     let last_score = rank_score(strategy, rank, at);
                     let take = match strategy {
                         Strategy::MostCompetent => {
                             let with_bonus = last_score + i64::from(queue.last_agent_bonus);
                             match best {
                                 Some(k) if !is_best => {
-                                    let best_score = rank_score(strategy, (k.0, k.1, k.2), at);
+                                    let best_score = rank_score(strategy, k.rank, at);
                                     // Same order as the set: score desc, then the tie-breaks
                                     // (idle asc, last offer asc), then id asc.
                                     (
                                         with_bonus,
                                         std::cmp::Reverse((rank.1, rank.2)),
-                                        std::cmp::Reverse(last),
+                                        std::cmp::Reverse(last_order),
                                     ) > (
                                         best_score,
-                                        std::cmp::Reverse((k.1, k.2)),
-                                        std::cmp::Reverse(&k.3),
+                                        std::cmp::Reverse((k.rank.1, k.rank.2)),
+                                        std::cmp::Reverse(k.order),
                                     )
                                 }
                                 _ => true,
@@ -1297,7 +765,7 @@ impl Router {
 
     /// What the offer of waiting interaction `id` carries for the agent's desktop: the
     /// interaction as it waits, its queue's wrap-up codes and its last transfer's note.
-    fn offer_context(&self, id: InteractionId) -> Option<Arc<OfferContext>> {
+    pub(super) fn offer_context(&self, id: InteractionId) -> Option<Arc<OfferContext>> {
         let slot = self.interactions.get(&id)?;
         let queue = &self.queues[slot.queue as usize].config;
         Some(Arc::new(OfferContext {
@@ -1317,7 +785,7 @@ impl Router {
 
     /// Lets an agent with free capacity take the first waiting interactions it is eligible for,
     /// across its classes, until it has no room left or nothing is waiting for it.
-    fn match_agent(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
+    pub(super) fn match_agent(&mut self, at: Timestamp, a: u32, out: &mut Vec<Event>) {
         loop {
             let Some(agent) = self.agents[a as usize].as_ref() else {
                 return;
@@ -1380,7 +848,7 @@ impl Router {
         }
     }
 
-    fn match_agent_id(&mut self, at: Timestamp, agent: &AgentId, out: &mut Vec<Event>) {
+    pub(super) fn match_agent_id(&mut self, at: Timestamp, agent: &AgentId, out: &mut Vec<Event>) {
         if let Some(a) = self.agent_ix.get(agent).copied() {
             self.match_agent(at, a, out);
         }
@@ -1388,7 +856,7 @@ impl Router {
 
     /// After a queue changed: the free agents of every class of it (and of the queues widening to
     /// it) that has waiting interactions take what they can, in agent-id order.
-    fn rematch_queue(&mut self, at: Timestamp, queue: &QueueId, out: &mut Vec<Event>) {
+    pub(super) fn rematch_queue(&mut self, at: Timestamp, queue: &QueueId, out: &mut Vec<Event>) {
         let Some(&q) = self.queue_ix.get(queue) else {
             return;
         };
@@ -1421,16 +889,17 @@ impl Router {
                 self.lapse_declines(at, id, out);
             }
         }
-        let mut agents: Vec<AgentId> = classes
+        // In id order (an agent's order is its id's).
+        let mut agents: Vec<(u64, u32)> = classes
             .iter()
             .map(|&c| &self.classes[c as usize])
             .filter(|c| !c.waiting.is_empty())
-            .flat_map(|c| c.agents.iter().map(|k| k.3.clone()))
+            .flat_map(|c| c.agents.iter().map(|k| (k.order, k.agent)))
             .collect();
-        agents.sort();
+        agents.sort_unstable();
         agents.dedup();
-        for agent in agents {
-            self.match_agent_id(at, &agent, out);
+        for (_, a) in agents {
+            self.match_agent(at, a, out);
         }
     }
 
@@ -1443,7 +912,7 @@ impl Router {
             .ok_or_else(|| RouteError::UnknownAgent(id.clone()))
     }
 
-    fn queue_idx(&self, id: &QueueId) -> Result<u32, RouteError> {
+    pub(super) fn queue_idx(&self, id: &QueueId) -> Result<u32, RouteError> {
         match self.queue_ix.get(id) {
             Some(&q) if !self.queues[q as usize].removed => Ok(q),
             _ => Err(RouteError::UnknownQueue(id.clone())),
@@ -1460,7 +929,7 @@ impl Router {
 
     /// Validates `spec` and emits its creation; `None` when an open interaction already has its
     /// external reference (nothing emitted). The caller matches the new interaction.
-    fn create(
+    pub(super) fn create(
         &mut self,
         now: Timestamp,
         spec: InteractionSpec,
@@ -1505,13 +974,13 @@ impl Router {
         Ok(Some(id))
     }
 
-    fn open_slot(&self, id: InteractionId) -> Result<&Slot, RouteError> {
+    pub(super) fn open_slot(&self, id: InteractionId) -> Result<&Slot, RouteError> {
         self.interactions
             .get(&id)
             .ok_or(RouteError::UnknownInteraction(id))
     }
 
-    fn agent_open_count(&self, a: u32) -> usize {
+    pub(super) fn agent_open_count(&self, a: u32) -> usize {
         let agent = self.agent_ref(a);
         let personal: usize = agent
             .memberships
@@ -1523,7 +992,11 @@ impl Router {
         agent.work.len() + agent.consults.len() + personal
     }
 
-    fn check_capacity(&self, a: u32, capacity: &super::model::Capacity) -> Result<(), RouteError> {
+    pub(super) fn check_capacity(
+        &self,
+        a: u32,
+        capacity: &super::model::Capacity,
+    ) -> Result<(), RouteError> {
         let agent = self.agent_ref(a);
         for ch in Channel::ALL {
             let load = agent.load[ch.index()];
@@ -1540,7 +1013,7 @@ impl Router {
     }
 
     /// Another live queue whose escalation or overflow refers to `queue`.
-    fn queue_referrer(&self, queue: &QueueId) -> Option<QueueId> {
+    pub(super) fn queue_referrer(&self, queue: &QueueId) -> Option<QueueId> {
         self.queues
             .iter()
             .filter(|q| !q.removed && q.config.id != *queue)
@@ -1548,7 +1021,7 @@ impl Router {
             .map(|q| q.config.id.clone())
     }
 
-    fn validate_queue(&self, config: &QueueConfig) -> Result<(), RouteError> {
+    pub(super) fn validate_queue(&self, config: &QueueConfig) -> Result<(), RouteError> {
         let invalid = |reason: String| RouteError::InvalidQueue {
             queue: config.id.clone(),
             reason,
@@ -1661,7 +1134,7 @@ pub const MISSED_OFFERS: &str = "missed_offers";
 /// The pause reason the router sets after too many declined offers in a row (`max_declines`).
 pub const DECLINED_OFFERS: &str = "declined_offers";
 
-fn queue_refers_to(config: &QueueConfig, queue: &QueueId) -> bool {
+pub(super) fn queue_refers_to(config: &QueueConfig, queue: &QueueId) -> bool {
     config
         .escalation
         .iter()
@@ -1669,7 +1142,7 @@ fn queue_refers_to(config: &QueueConfig, queue: &QueueId) -> bool {
         || matches!(&config.overflow, Some(o) if matches!(&o.action, OverflowAction::Queue { queue: w } if w == queue))
 }
 
-fn check_level(skill: &Skill, level: u8) -> Result<(), RouteError> {
+pub(super) fn check_level(skill: &Skill, level: u8) -> Result<(), RouteError> {
     if (MIN_LEVEL..=MAX_LEVEL).contains(&level) {
         Ok(())
     } else {
@@ -1681,10 +1154,10 @@ fn check_level(skill: &Skill, level: u8) -> Result<(), RouteError> {
 }
 
 /// The most wrap-up codes a queue may have, and the longest code.
-const MAX_WRAP_UP_CODES: usize = 50;
-const MAX_WRAP_UP_CODE_BYTES: usize = 64;
+pub(super) const MAX_WRAP_UP_CODES: usize = 50;
+pub(super) const MAX_WRAP_UP_CODE_BYTES: usize = 64;
 
-fn validate_wrap_up_codes(config: &QueueConfig) -> Result<(), String> {
+pub(super) fn validate_wrap_up_codes(config: &QueueConfig) -> Result<(), String> {
     if config.wrap_up_codes.len() > MAX_WRAP_UP_CODES {
         return Err(format!(
             "it has {} wrap_up_codes: at most {MAX_WRAP_UP_CODES}",
@@ -1717,11 +1190,11 @@ fn validate_wrap_up_codes(config: &QueueConfig) -> Result<(), String> {
     Ok(())
 }
 
-fn validate_levels(skills: &BTreeMap<Skill, u8>) -> Result<(), RouteError> {
+pub(super) fn validate_levels(skills: &BTreeMap<Skill, u8>) -> Result<(), RouteError> {
     skills.iter().try_for_each(|(s, &l)| check_level(s, l))
 }
 
-fn validate_requirements(reqs: &[Requirement]) -> Result<(), RouteError> {
+pub(super) fn validate_requirements(reqs: &[Requirement]) -> Result<(), RouteError> {
     reqs.iter()
         .try_for_each(|r| check_level(&r.skill, r.min_level))
 }

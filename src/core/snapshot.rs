@@ -129,6 +129,7 @@ impl Router {
             let levels = router.intern_levels(&agent.config.skills);
             router.restore_agent(AgentSlot {
                 config: agent.config.clone(),
+                order: 0,
                 levels,
                 state: agent.state.clone(),
                 state_since: agent.state_since,
