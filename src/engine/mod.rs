@@ -55,8 +55,8 @@ use crate::store::{Ack, Erasure, Journal, Store, StoreConfig, StoreError, StoreH
 mod views;
 
 pub use views::{
-    run_view, run_view_from_now, run_wakeups, Checkpoint, View, ViewBatch, ViewFailed, ViewHandle,
-    Wakeups, CATCH_UP_CHUNK,
+    router_pending, run_view, run_view_from_now, run_wakeups, Checkpoint, View, ViewBatch,
+    ViewFailed, ViewHandle, Wakeups, CATCH_UP_CHUNK,
 };
 
 /// Where time comes from (the engine's only clock; tests may inject their own).
