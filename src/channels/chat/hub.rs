@@ -126,7 +126,25 @@ impl Session {
 struct State {
     sessions: HashMap<String, Session>,
     by_interaction: HashMap<InteractionId, String>,
+    /// Chats ended with a survey question not answered yet: a visitor who reconnects (a page
+    /// reload) is asked it again. Kept [`SURVEY_RESUMABLE`], at most [`MAX_SURVEYED`].
+    surveyed: HashMap<String, Surveyed>,
 }
+
+/// A chat ended with its survey question: what a reconnecting visitor gets again.
+struct Surveyed {
+    token: String,
+    interaction: InteractionId,
+    question: ServerFrame,
+    reason: &'static str,
+}
+
+/// How long a visitor whose chat ended with a survey question may reconnect to get it again.
+const SURVEY_RESUMABLE: Duration = Duration::from_secs(600);
+
+/// Chats ended with a survey question kept for a reconnection, at most (beyond, the oldest
+/// visitors reconnecting are told the chat ended, as before).
+const MAX_SURVEYED: usize = 10_000;
 
 impl State {
     /// Removes a session; its socket is told why and closed.
@@ -556,6 +574,11 @@ impl ChatHub {
         token: &str,
         after: u64,
     ) -> Result<String, ServerFrame> {
+        if !self.lock().sessions.contains_key(session) {
+            if let Some(done) = self.resume_surveyed(&outbox, session, token, after).await {
+                return done;
+            }
+        }
         let (interaction, agent) = {
             let mut state = self.lock();
             let Some(s) = state.sessions.get_mut(session) else {
@@ -926,6 +949,63 @@ impl ChatHub {
         true
     }
 
+    /// Keeps an ended chat's survey question for a visitor who reconnects, for
+    /// [`SURVEY_RESUMABLE`].
+    fn keep_surveyed(&self, state: &mut State, session: &str, asked: Surveyed) {
+        if state.surveyed.len() >= MAX_SURVEYED {
+            return;
+        }
+        state.surveyed.insert(session.to_owned(), asked);
+        let hub = self.clone();
+        let session = session.to_owned();
+        tokio::spawn(async move {
+            tokio::time::sleep(SURVEY_RESUMABLE).await;
+            hub.lock().surveyed.remove(&session);
+        });
+    }
+
+    /// A visitor reconnecting to a chat that ended with a survey question: it is given the
+    /// conversation after `after`, the question again and the end. `None`: no such chat.
+    async fn resume_surveyed(
+        &self,
+        outbox: &Outbox,
+        session: &str,
+        token: &str,
+        after: u64,
+    ) -> Option<Result<String, ServerFrame>> {
+        let (interaction, question, reason) = {
+            let state = self.lock();
+            let s = state.surveyed.get(session)?;
+            if !crate::channels::same_secret(s.token.as_bytes(), token.as_bytes()) {
+                return None;
+            }
+            (s.interaction, s.question.clone(), s.reason)
+        };
+        let history = match self.history(interaction, after).await {
+            Ok(history) => history,
+            Err(e) => {
+                tracing::warn!(session, "chat history not read: {e}");
+                Vec::new()
+            }
+        };
+        for frame in [
+            ServerFrame::Resumed {
+                session: session.to_owned(),
+                agent: None,
+                history,
+            },
+            question,
+            ServerFrame::Ended {
+                reason: reason.to_owned(),
+            },
+        ] {
+            let _ = outbox.try_send(Outgoing::Frame(frame));
+        }
+        let _ = outbox.try_send(Outgoing::Close(1000, "chat ended"));
+        tracing::info!(session, "chat resumed for its survey question");
+        Some(Ok(session.to_owned()))
+    }
+
     /// Committed events about chat interactions, forwarded to their visitors.
     async fn route(&self, batch: &ViewBatch) {
         if batch.events.iter().any(|e| {
@@ -985,16 +1065,27 @@ impl ChatHub {
                     let Some(s) = state.sessions.get(&session) else {
                         continue;
                     };
+                    let mut asked = None;
                     if !message.meta.contains_key("deliver_via") {
-                        s.send(ServerFrame::Survey {
+                        let question = ServerFrame::Survey {
                             token: message.meta.get(SURVEY_TOKEN).cloned().unwrap_or_default(),
                             question: message.text.clone(),
                             url: message.meta.get(SURVEY_URL).cloned().unwrap_or_default(),
+                        };
+                        s.send(question.clone());
+                        asked = Some(Surveyed {
+                            token: s.token.clone(),
+                            interaction,
+                            question,
+                            reason: s.ending.unwrap_or("agent"),
                         });
                     }
                     if s.awaiting_survey {
                         let reason = s.ending.unwrap_or("agent");
                         state.finish(&session, reason);
+                        if let Some(asked) = asked {
+                            self.keep_surveyed(&mut state, &session, asked);
+                        }
                     }
                 }
                 EventKind::MessageAdded { message, .. }
