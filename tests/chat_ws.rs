@@ -508,7 +508,7 @@ async fn the_survey_is_asked_in_the_widget_and_answered_on_its_page() {
     let (mut desk, mut offers) = logged_in_agent(&ws, &server, "david").await;
 
     let mut socket = connect(&server).await;
-    start_chat(&mut socket, "Ana").await;
+    let started = start_chat(&mut socket, "Ana").await;
     send(&mut socket, json!({"type": "message", "text": "Hello"})).await;
     until(&mut socket, "queued").await;
     let reference = update(&mut offers, |u| match u {
@@ -540,6 +540,29 @@ async fn the_survey_is_asked_in_the_widget_and_answered_on_its_page() {
     assert!(url.ends_with(&format!("/survey/{token}")), "{survey}");
     let ended = until(&mut socket, "ended").await;
     assert_eq!(ended["reason"], "agent");
+
+    // The page reloads before the answer: the visitor reconnecting is asked the question again.
+    drop(socket);
+    let mut again = connect(&server).await;
+    send(
+        &mut again,
+        json!({"type": "resume", "session": started["session"], "token": started["resume_token"]}),
+    )
+    .await;
+    let resumed = until(&mut again, "resumed").await;
+    assert_eq!(resumed["history"][0]["text"], "Hello", "{resumed}");
+    let asked_again = until(&mut again, "survey").await;
+    assert_eq!(asked_again, survey);
+    assert_eq!(until(&mut again, "ended").await["reason"], "agent");
+    // A wrong token is not.
+    let mut stranger = connect(&server).await;
+    send(
+        &mut stranger,
+        json!({"type": "resume", "session": started["session"], "token": "not-the-token"}),
+    )
+    .await;
+    let (error, _) = closed_with(&mut stranger).await;
+    assert_eq!(error["code"], "unknown_session", "{error}");
 
     // The widget posts the answer to the page and reads JSON.
     let response = reqwest::Client::new()

@@ -371,3 +371,120 @@ fn log_indicators_and_surveys_keys_are_read_and_checked() {
         "s.toml: [surveys] queues: queue nope is not among the [[queues]] of this file"
     );
 }
+
+/// Views started behind a purge point of the journal (the aggregates' cursor, the start of the
+/// day) rebuild from the router and the stored aggregates instead of skipping: the request
+/// created in the purged events and still waiting counts, its answer counts with its true wait,
+/// and the figures of the views forced behind are those of views started fresh afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_behind_a_purge_point_rebuild_to_the_figures_of_fresh_ones() {
+    use guichet::api::agent_day::AgentDays;
+    use guichet::api::stats::LiveStats;
+    let s = Duration::from_secs;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+    let config = config();
+    let cfg = config.indicators.clone();
+    let mut ec = engine_config(dir.path());
+    ec.store.snapshot_every = 1;
+    let (engine, _) = Engine::start_with_clock(ec, &config, clock.clone())
+        .await
+        .expect("start");
+    // No view runs yet: #1 answered after 20 s, #2 waiting (the agent's voice slot is taken).
+    create(&engine, 1, Channel::Voice, "c1").await;
+    create(&engine, 2, Channel::Voice, "c2").await;
+    clock.advance(s(10));
+    engine
+        .send(Command::Login { agent: a1() })
+        .await
+        .expect("login");
+    clock.advance(s(10));
+    accept(&engine, 1).await;
+    clock.advance(s(10));
+    // Every row so far is covered by a snapshot and older than now: purged.
+    let purged = engine.purge_before(clock.now_ts()).await.expect("purge");
+    assert!(purged > 0, "nothing purged");
+    let first = engine
+        .store()
+        .run(|st| {
+            let mut first = None;
+            st.replay(0, |seq, _| {
+                first.get_or_insert(seq);
+                Ok(())
+            })?;
+            Ok(first)
+        })
+        .await
+        .expect("replay");
+    assert!(
+        first.is_none_or(|seq| seq > 1),
+        "the journal still starts at 1"
+    );
+
+    // Started now, each of these is behind the purge point.
+    let now = clock.now_ts();
+    let stats = LiveStats::start_with(&engine, &cfg, Some(now)).await;
+    let days = AgentDays::start(&engine, &cfg, now).await;
+    let aggregator = Aggregator::start(&engine, &cfg).await.expect("aggregator");
+
+    // #1 completed, #2 accepted 50 s after its creation (within 60), #3 abandoned.
+    clock.advance(s(10));
+    complete(&engine, 1).await;
+    clock.advance(s(10));
+    accept(&engine, 2).await;
+    create(&engine, 3, Channel::Voice, "c3").await;
+    engine
+        .send(Command::Abandon { interaction: id(3) })
+        .await
+        .expect("abandon");
+    let store = engine.store().clone();
+    aggregator.sync(&store).await.expect("sync");
+    stats.sync(&engine).await;
+    days.sync(&engine).await;
+
+    // The aggregates: #1 (created and answered in the purged events) is lost to them; #2, created
+    // there but still waiting, counts as a request and as answered within the delay; #3 counts.
+    let day = NaiveDate::from_ymd_opt(2026, 3, 10).expect("date");
+    let voice = report(&store, &cfg, Period::Day, day);
+    let voice = row(&voice, "voice");
+    assert_eq!(
+        (
+            voice.requests,
+            voice.answered,
+            voice.answered_within_delay,
+            voice.abandoned
+        ),
+        (2, 1, 1, 1),
+        "{voice:#?}"
+    );
+    close(voice.average_wait_secs, 50.0);
+
+    // Views started fresh now tell the same as those forced behind.
+    let fresh_stats = LiveStats::start_with(&engine, &cfg, Some(clock.now_ts())).await;
+    let fresh_days = AgentDays::start(&engine, &cfg, clock.now_ts()).await;
+    fresh_stats.sync(&engine).await;
+    fresh_days.sync(&engine).await;
+    let q = guichet::core::QueueId::from("q");
+    let shown = |st: &LiveStats| {
+        st.today_by_channel(&q, clock.now_ts())
+            .into_iter()
+            .map(|(c, n)| {
+                (
+                    c,
+                    n.answered,
+                    n.answered_within,
+                    n.abandoned,
+                    n.wait_ms_total,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shown(&stats), vec![(Channel::Voice, 1, 1, 1, 50_000)]);
+    assert_eq!(shown(&stats), shown(&fresh_stats));
+    let (_, behind) = days.today(&a1(), clock.now_ts());
+    let (_, fresh) = fresh_days.today(&a1(), clock.now_ts());
+    assert_eq!(behind, fresh);
+    assert_eq!(behind.accepted, 1, "{behind:?}");
+    assert_eq!(behind.handled, 1, "{behind:?}");
+    engine.shutdown().await;
+}

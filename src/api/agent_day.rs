@@ -65,6 +65,16 @@ impl View for Follower {
         }
         Ok(())
     }
+
+    async fn rebuild(&mut self, _engine: &Engine, seq: u64) -> Result<u64, ViewFailed> {
+        // The journal lost events of the day this view missed: the work they held is not
+        // counted; the view goes on with the events it still holds, the work in progress
+        // starting again (an interaction accepted in the lost events counts as handled when
+        // completed, without a handling time), as a view started now does.
+        self.days.lock().unwrap_or_else(|e| e.into_inner()).fold = AgentWorkFold::default();
+        tracing::warn!("events purged from the journal before the agents' figures took them");
+        Ok(seq)
+    }
 }
 
 /// The first instant of the day of `now`, in the indicators' time zone.

@@ -306,6 +306,25 @@ impl View for Follower {
         }
         Ok(())
     }
+
+    async fn rebuild(&mut self, _engine: &Engine, seq: u64) -> Result<u64, ViewFailed> {
+        // The journal lost events this view missed: the histories kept may lack them, so they
+        // are forgotten (read again from the journal when next needed), the contacts the
+        // journal knows are read again, as at start, and the events it still holds follow.
+        let known = self
+            .history
+            .store
+            .run(move |store| store.journal_contacts(MAX_JOURNAL_CONTACTS))
+            .await?;
+        let mut recent = self.history.lock();
+        recent.contacts.clear();
+        recent.open.clear();
+        for stale in recent.loading.values_mut() {
+            *stale = true;
+        }
+        recent.in_journal = known;
+        Ok(seq)
+    }
 }
 
 #[cfg(test)]

@@ -15,10 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 
-use crate::core::{
-    AgentState, Channel, Counts, InteractionPhase, OutcomeFold, Pending, QueueId, Router, Timestamp,
-};
-use crate::engine::{run_view, Engine, View, ViewBatch, ViewFailed, ViewHandle};
+use crate::core::{AgentState, Channel, Counts, OutcomeFold, QueueId, Router, Timestamp};
+use crate::engine::{router_pending, run_view, Engine, View, ViewBatch, ViewFailed, ViewHandle};
 use crate::obs::IndicatorsConfig;
 
 use super::proto as pb;
@@ -33,10 +31,15 @@ struct Counters {
     fold: OutcomeFold,
     /// Counts per creation day, queue and channel: the latest two days seen.
     days: BTreeMap<NaiveDate, HashMap<(QueueId, Channel), Counts>>,
+    /// Whether the day's counts come from the durable indicator aggregates (so does a rebuild).
+    from_aggregates: bool,
+    /// The time of the latest event taken (or of the start): the day a rebuild loads.
+    latest: Timestamp,
 }
 
 impl Counters {
     fn apply(&mut self, event: &crate::core::Event) {
+        self.latest = self.latest.max(event.at);
         let Some(outcome) = self.fold.apply(event) else {
             return;
         };
@@ -79,9 +82,24 @@ impl View for Follower {
         Ok(())
     }
 
-    async fn rebuild(&mut self, engine: &Engine, _seq: u64) -> Result<u64, ViewFailed> {
-        // The journal lost events this view needed: start again from the router's open
-        // interactions (the day's counts so far are kept).
+    async fn rebuild(&mut self, engine: &Engine, seq: u64) -> Result<u64, ViewFailed> {
+        // The journal lost events this view needed (up to `seq`): start again as a fresh view
+        // does, from the durable aggregates when the journal holds every event after them,
+        // else from the router's pending interactions (the day's counts so far are kept).
+        let (from_aggregates, config, latest) = {
+            let c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+            (c.from_aggregates, c.config.clone(), c.latest)
+        };
+        if from_aggregates {
+            let day = config.day_of(latest);
+            let state = engine.store().run(move |s| s.indicator_state(&day)).await?;
+            if state.cursor >= seq {
+                let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+                c.days.clear();
+                c.load_today(&state, latest);
+                return Ok(state.cursor);
+            }
+        }
         let (pending, seq) = router_pending(engine)
             .await
             .map_err(|e| ViewFailed(e.to_string()))?;
@@ -91,35 +109,24 @@ impl View for Follower {
     }
 }
 
-/// The interactions the router has not yet seen answered, and the journal sequence number of
-/// that picture.
-async fn router_pending(
-    engine: &Engine,
-) -> Result<(Vec<(crate::core::InteractionId, Pending)>, u64), crate::engine::EngineError> {
-    engine
-        .read_at(|r| {
-            r.interactions()
-                .into_iter()
-                .filter(|v| {
-                    matches!(
-                        v.phase,
-                        InteractionPhase::Waiting | InteractionPhase::Offered { .. }
-                    )
-                })
-                .map(|v| {
-                    (
-                        v.spec.id,
-                        Pending {
-                            queue: v.spec.queue.clone(),
-                            channel: v.spec.channel,
-                            created: v.created_at,
-                            sla_deadline: v.sla_deadline,
-                        },
-                    )
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
+impl Counters {
+    /// Takes the day of `now`'s counts and the pending interactions from the aggregates.
+    fn load_today(&mut self, state: &crate::store::IndicatorState, now: Timestamp) {
+        let date = self.config.date_of(now);
+        let today = self.days.entry(date).or_default();
+        for row in &state.days {
+            let Ok(channel) = row.channel.parse::<Channel>() else {
+                continue;
+            };
+            today
+                .entry((QueueId::from(row.queue.clone()), channel))
+                .or_default()
+                .merge(&row.counts());
+        }
+        self.fold = OutcomeFold::resume(state.pending.clone());
+        self.from_aggregates = true;
+        self.latest = self.latest.max(now);
+    }
 }
 
 impl LiveStats {
@@ -147,18 +154,10 @@ impl LiveStats {
             let state = engine.store().run(move |s| s.indicator_state(&day)).await;
             match state {
                 Ok(state) => {
-                    let mut c = counters.lock().unwrap_or_else(|e| e.into_inner());
-                    let today = c.days.entry(config.date_of(now)).or_default();
-                    for row in &state.days {
-                        let Ok(channel) = row.channel.parse::<Channel>() else {
-                            continue;
-                        };
-                        today
-                            .entry((QueueId::from(row.queue.clone()), channel))
-                            .or_default()
-                            .merge(&row.counts());
-                    }
-                    c.fold = OutcomeFold::resume(state.pending);
+                    counters
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .load_today(&state, now);
                     after = Some(state.cursor);
                 }
                 Err(e) => tracing::warn!(error = %e, "statistics start from zero today"),

@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 use crate::core::{
     AgentId, Command, ContactId, InteractionPhase, QueueId, Router, Timestamp, TransferTarget,
 };
-use crate::engine::{Clock, Engine, SystemClock};
+use crate::engine::{run_wakeups, Clock, Engine, SystemClock};
 use crate::store::Role;
 
 use super::auth::caller;
@@ -24,6 +24,9 @@ use super::proto::supervisor_server::Supervisor;
 use super::stats::{live_queues, queue_stats_pb, LiveStats};
 
 const SUPERVISOR_ROLES: &[Role] = &[Role::Supervisor, Role::Admin];
+
+/// How long the waiting line's stream waits for a change before sending the line again anyway.
+const LINE_REFRESH: Duration = Duration::from_secs(3600);
 
 /// The `Supervisor` service.
 #[derive(Debug, Clone)]
@@ -388,7 +391,11 @@ impl Supervisor for SupervisorService {
             req.min_interval_ms.max(50)
         }));
         let engine = self.engine.clone();
-        let mut events = engine.subscribe();
+        // A view of committed events that wakes the stream (the runner owns the subscription,
+        // the lag and the shutdown: a change is never missed).
+        let changes = run_wakeups(&engine, "watch_waiting", |_| true)
+            .await
+            .map_err(Status::from)?;
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(async move {
             // Send the line, wait at least `interval`, then wait for the next committed change.
@@ -404,16 +411,14 @@ impl Supervisor for SupervisorService {
                 }
                 tokio::time::sleep(interval).await;
                 tokio::select! {
-                    batch = events.recv() => match batch {
-                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                            let _ = tx.send(Err(Status::unavailable("the server is shutting down"))).await;
-                            break;
-                        }
+                    going_on = changes.wait(LINE_REFRESH) => if !going_on {
+                        let _ = tx.send(Err(Status::unavailable("the server is shutting down"))).await;
+                        break;
                     },
                     _ = tx.closed() => break,
                 }
             }
+            changes.handle().stop().await;
         });
         Ok(Response::new(super::auth::guard(
             credential,

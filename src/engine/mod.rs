@@ -59,8 +59,8 @@ pub use context::StartContext;
 pub use seed::{EngineLimits, Seed};
 
 pub use views::{
-    run_view, run_view_from_now, run_wakeups, Checkpoint, View, ViewBatch, ViewFailed, ViewHandle,
-    Wakeups, CATCH_UP_CHUNK,
+    router_pending, run_view, run_view_from_now, run_wakeups, Checkpoint, View, ViewBatch,
+    ViewFailed, ViewHandle, Wakeups, CATCH_UP_CHUNK,
 };
 
 /// Where time comes from (the engine's only clock; tests may inject their own).

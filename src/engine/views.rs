@@ -76,10 +76,12 @@ pub trait View: Send + 'static {
     /// events come again (from the journal).
     fn apply(&mut self, batch: ViewBatch) -> impl Future<Output = Result<(), ViewFailed>> + Send;
 
-    /// The journal no longer holds the events after `seq` that the view missed: it rebuilds
-    /// itself (typically from the router, with [`Engine::read_at`]) and returns the sequence
-    /// number it is now up to date with. By default it goes on from the current end of the
-    /// journal (the missed events are lost to it, and a warning says how many).
+    /// The journal no longer holds the events the view missed up to `seq` (retention purged
+    /// them; it holds every event after `seq`): the view rebuilds itself (from the router, with
+    /// [`Engine::read_at`], or from stored aggregates) and returns the sequence number it is
+    /// now up to date with, from which it is handed the journal's events (`seq` itself when it
+    /// only needs the events the journal still holds). By default it goes on from the current
+    /// end of the journal (the missed events are lost to it, and a warning says how many).
     fn rebuild(
         &mut self,
         engine: &Engine,
@@ -392,6 +394,9 @@ impl Runner {
             let store = self.engine.store().clone();
             let after = self.cursor;
             let reader = tokio::task::spawn_blocking(move || {
+                // Every event up to `last` is committed: the read must hand each one over,
+                // unless retention purged it.
+                let last = store.last_committed_seq()?;
                 let mut chunk = Vec::with_capacity(CATCH_UP_CHUNK);
                 let result = store.replay(after, |seq, event| {
                     chunk.push((seq, event));
@@ -408,16 +413,16 @@ impl Runner {
                 if !chunk.is_empty() {
                     let _ = tx.blocking_send(chunk);
                 }
-                result
+                result.map(|_| last)
             });
-            let mut gap = false;
+            let mut gap = None;
             let mut failed = None;
             while let Some(chunk) = rx.recv().await {
                 let Some(&(first_seq, _)) = chunk.first() else {
                     continue;
                 };
                 if first_seq != self.cursor + 1 {
-                    gap = true;
+                    gap = Some(first_seq - 1);
                     break;
                 }
                 let batch = ViewBatch {
@@ -439,12 +444,19 @@ impl Runner {
             if let Some(e) = failed {
                 return Err(e);
             }
-            if gap {
-                let seq = view.rebuild(&self.engine, self.cursor).await?;
+            if let Some(held_after) = gap {
+                let seq = view.rebuild(&self.engine, held_after).await?;
                 self.advance(seq.max(self.cursor));
                 continue;
             }
-            read?;
+            let last = read?;
+            if self.cursor < last {
+                // The journal held none of the events up to `last` past the cursor (the last
+                // ones were purged too).
+                let seq = view.rebuild(&self.engine, last).await?;
+                self.advance(seq.max(self.cursor));
+                continue;
+            }
             return Ok(());
         }
     }
@@ -457,6 +469,41 @@ fn to_batch(c: &Committed) -> ViewBatch {
         events: c.events.to_vec(),
         live: true,
     }
+}
+
+/// The interactions the router holds that no agent has answered yet (waiting or offered, and
+/// never transferred by an agent), as the core's outcome fold follows them, with the journal
+/// sequence number of that picture: where a view of the figures starts, or rebuilds from when
+/// the journal lost the events it missed.
+pub async fn router_pending(
+    engine: &Engine,
+) -> Result<(Vec<(crate::core::InteractionId, crate::core::Pending)>, u64), super::EngineError> {
+    use crate::core::{InteractionPhase, Pending};
+    engine
+        .read_at(|r| {
+            r.interactions()
+                .into_iter()
+                .filter(|v| {
+                    v.transfer.is_none()
+                        && matches!(
+                            v.phase,
+                            InteractionPhase::Waiting | InteractionPhase::Offered { .. }
+                        )
+                })
+                .map(|v| {
+                    (
+                        v.spec.id,
+                        Pending {
+                            queue: v.spec.queue.clone(),
+                            channel: v.spec.channel,
+                            created: v.created_at,
+                            sla_deadline: v.sla_deadline,
+                        },
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
 }
 
 /// A view for the workers that keep their own durable checkpoint in the store and re-read the

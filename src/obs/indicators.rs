@@ -339,6 +339,26 @@ impl View for Folder {
             .await?;
         Ok(())
     }
+
+    async fn rebuild(&mut self, engine: &Engine, _seq: u64) -> Result<u64, ViewFailed> {
+        // The journal lost events not folded in yet (retention purged them): the router tells
+        // which interactions still wait for an answer; the aggregates follow those from here.
+        let (pending, seq) = crate::engine::router_pending(engine)
+            .await
+            .map_err(|e| ViewFailed(e.to_string()))?;
+        let config = self.config.clone();
+        let done = self
+            .store
+            .run(move |s| s.reseed_indicators(&pending, seq, &|at| config.day_of(at)))
+            .await?;
+        tracing::warn!(
+            requests_added = done.requests_added,
+            outcomes_lost = done.dropped,
+            "events purged from the journal before the indicators folded them in: \
+             rebuilt from the router"
+        );
+        Ok(seq)
+    }
 }
 
 impl Aggregator {

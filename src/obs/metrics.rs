@@ -391,19 +391,30 @@ impl Observer {
     pub async fn start(engine: &Engine) {
         install();
         let mut observer = Observer::default();
+        let after = observer.load(engine, 0).await;
+        run_view(engine, observer, after);
+    }
+
+    /// Takes the fold's pending interactions from the indicator aggregates when the journal
+    /// holds every event after them, that is after `floor` (else from the router), and the labels of open interactions from the router, as
+    /// a fresh view does; returns the sequence number to follow the journal after. The
+    /// counters are kept: they count since the process started.
+    async fn load(&mut self, engine: &Engine, floor: u64) -> u64 {
         let state = engine.store().run(|s| s.indicator_state("")).await;
         let after = match state {
-            Ok(state) => {
-                observer.fold = OutcomeFold::resume(state.pending);
+            Ok(state) if state.cursor >= floor => {
+                self.fold = OutcomeFold::resume(state.pending);
                 Some(state.cursor)
             }
             _ => None,
         };
+        self.open.clear();
         if let Ok((open, seq)) = engine
             .read_at(|r| {
                 r.interactions()
                     .into_iter()
                     .map(|v| {
+                        let answered = v.transfer.is_some();
                         (
                             v.spec.id,
                             Track {
@@ -415,6 +426,7 @@ impl Observer {
                             v.phase.clone(),
                             v.created_at,
                             v.sla_deadline,
+                            answered,
                         )
                     })
                     .collect::<Vec<_>>()
@@ -422,11 +434,12 @@ impl Observer {
             .await
         {
             let mut pending = Vec::new();
-            for (id, track, channel, phase, created, deadline) in open {
-                let waiting = matches!(
-                    phase,
-                    InteractionPhase::Waiting | InteractionPhase::Offered { .. }
-                );
+            for (id, track, channel, phase, created, deadline, answered) in open {
+                let waiting = !answered
+                    && matches!(
+                        phase,
+                        InteractionPhase::Waiting | InteractionPhase::Offered { .. }
+                    );
                 if after.is_none() && waiting {
                     pending.push((
                         id,
@@ -438,14 +451,14 @@ impl Observer {
                         },
                     ));
                 }
-                observer.open.insert(id, track);
+                self.open.insert(id, track);
             }
             if after.is_none() {
-                observer.fold = OutcomeFold::resume(pending);
+                self.fold = OutcomeFold::resume(pending);
             }
-            run_view(engine, observer, after.unwrap_or(seq));
+            after.unwrap_or(seq)
         } else {
-            run_view(engine, observer, after.unwrap_or(0));
+            after.unwrap_or(floor)
         }
     }
 
@@ -542,5 +555,19 @@ impl View for Observer {
             self.observe(event);
         }
         Ok(())
+    }
+
+    async fn rebuild(&mut self, engine: &Engine, seq: u64) -> Result<u64, ViewFailed> {
+        // The journal lost events this view missed: start again as a fresh view does (the
+        // events lost are not counted; every interaction open is settled right from here).
+        let after = self.load(engine, seq).await;
+        if after < seq {
+            return Err(ViewFailed("the router could not be read".into()));
+        }
+        tracing::warn!(
+            missed_before = after,
+            "events purged from the journal before the metrics counted them: rebuilt"
+        );
+        Ok(after)
     }
 }

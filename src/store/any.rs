@@ -348,4 +348,7 @@ dispatch! {
 dispatch_local! {
     /// Folds committed events into the daily aggregates.
     fn fold_indicator_events(&self, events: &[(u64, Event)], day_of: &dyn Fn(Timestamp) -> String) -> Result<u64, StoreError>;
+    /// Puts the aggregates back on their feet after purged events (see
+    /// [`SqliteStore::reseed_indicators`](super::SqliteStore::reseed_indicators)).
+    fn reseed_indicators(&self, pending: &[(InteractionId, crate::core::Pending)], seq: u64, day_of: &dyn Fn(Timestamp) -> String) -> Result<super::Reseeded, StoreError>;
 }

@@ -127,6 +127,37 @@ impl IndicatorDay {
     }
 }
 
+/// What [`SqliteStore::reseed_indicators`] changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reseeded {
+    /// Pending interactions created in the purged events, counted as requests now.
+    pub requests_added: u64,
+    /// Interactions followed that were settled in the purged events (outcome unknown).
+    pub dropped: u64,
+}
+
+/// Which pending interactions of the router the aggregates do not follow yet, and which
+/// followed interactions (ids) the router no longer has pending: the backend-neutral part of
+/// a reseed.
+#[allow(clippy::type_complexity)]
+pub(crate) fn reseed_plan<'a>(
+    pending: &'a [(crate::core::InteractionId, Pending)],
+    followed: &std::collections::HashSet<String>,
+) -> (Vec<&'a (crate::core::InteractionId, Pending)>, Vec<String>) {
+    let now: std::collections::HashSet<String> =
+        pending.iter().map(|(id, _)| id.to_string()).collect();
+    let added = pending
+        .iter()
+        .filter(|(id, _)| !followed.contains(&id.to_string()))
+        .collect();
+    let dropped = followed
+        .iter()
+        .filter(|id| !now.contains(*id))
+        .cloned()
+        .collect();
+    (added, dropped)
+}
+
 impl SqliteStore {
     /// The journal sequence number of the last event folded into the aggregates (0: none).
     pub fn indicators_cursor(&self) -> Result<u64, StoreError> {
@@ -171,6 +202,80 @@ impl SqliteStore {
         }
         tx.commit().at(&path)?;
         Ok(cursor)
+    }
+
+    /// Puts the aggregates back on their feet after the journal events following their cursor
+    /// were purged before being folded in (retention ran while the aggregation was behind):
+    /// `pending` are the interactions not yet answered nor ended in the router as of journal
+    /// sequence number `seq`. A pending interaction the aggregates did not know (created in the
+    /// purged events) is counted as a request on its creation day and followed from now on;
+    /// one they followed that is no longer pending was settled in the purged events, with an
+    /// outcome nobody can know any more: it is dropped. The cursor moves to `seq`, in the same
+    /// transaction. Nothing changes when the cursor is already at or past `seq`.
+    pub fn reseed_indicators(
+        &self,
+        pending: &[(crate::core::InteractionId, Pending)],
+        seq: u64,
+        day_of: &dyn Fn(crate::core::Timestamp) -> String,
+    ) -> Result<Reseeded, StoreError> {
+        let path = self.path().to_owned();
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&path)?;
+        if read_cursor(&tx, &path)? >= seq {
+            tx.commit().at(&path)?;
+            return Ok(Reseeded::default());
+        }
+        let followed: std::collections::HashSet<String> = tx
+            .prepare_cached("SELECT interaction FROM indicator_open")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<_, _>>()
+            })
+            .at(&path)?;
+        let (added, dropped) = reseed_plan(pending, &followed);
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        for id in &dropped {
+            tx.prepare_cached("DELETE FROM indicator_open WHERE interaction = ?1")
+                .and_then(|mut delete| delete.execute(params![id]))
+                .at(&path)?;
+        }
+        for (id, p) in &added {
+            let day = day_of(p.created);
+            add_to_day(
+                &tx,
+                (&day, p.queue.as_str(), p.channel.as_str()),
+                &[("requests", 1)],
+            )
+            .and_then(|()| {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO indicator_open \
+                     (interaction, day, queue, channel, created_at, sla_deadline) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    id.to_string(),
+                    day,
+                    p.queue.as_str(),
+                    p.channel.as_str(),
+                    n(p.created.0),
+                    n(p.sla_deadline.0)
+                ])
+            })
+            .at(&path)?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .and_then(|mut insert| insert.execute(params![CURSOR_KEY, seq.to_string()]))
+        .at(&path)?;
+        tx.commit().at(&path)?;
+        Ok(Reseeded {
+            requests_added: added.len() as u64,
+            dropped: dropped.len() as u64,
+        })
     }
 
     /// The cursor, the rows of `day` (`YYYY-MM-DD`) and the pending interactions, read in one

@@ -93,7 +93,7 @@ pub use db::{Recovered, Recovery, SqliteStore, DATABASE_FILE, LOCK_FILE};
 pub use error::StoreError;
 pub use handle::StoreHandle;
 pub use history::HistoryEntry;
-pub use indicators::{IndicatorDay, IndicatorState};
+pub use indicators::{IndicatorDay, IndicatorState, Reseeded};
 pub use ivr::{IvrActive, IvrAuthor, IvrVersionInfo};
 pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
 pub use lease::{Fence, HaConfig, HaStatus, LeaseInfo, NodeInfo, OnSuperseded};

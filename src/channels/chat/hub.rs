@@ -5,6 +5,9 @@
 //! visitor's first line (external reference `chat:<session>`). When the socket goes away
 //! without `end`, the session waits [`ChatConfig::grace_secs`] for a `resume`; then the chat is
 //! abandoned (no agent answered yet) or completed without an agent (the agent answered).
+//!
+//! The committed events forwarded to visitors are in `hub/routing.rs`, the survey question's
+//! hold and its asking again in `hub/survey.rs`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,17 +19,20 @@ use tracing::Instrument;
 
 use crate::channels::citizen::CitizenConfig;
 use crate::core::{
-    AgentId, AgentState, Channel, Command, ContactId, EndReason, EventKind, InteractionId,
-    InteractionPhase, InteractionSpec, Message, MessageDirection, QueueId, Skill,
+    AgentId, AgentState, Channel, Command, ContactId, EventKind, InteractionId, InteractionPhase,
+    InteractionSpec, Message, MessageDirection, QueueId, Skill,
 };
 use crate::engine::StartContext;
-use crate::engine::{run_view_from_now, Engine, EngineError, View, ViewBatch, ViewFailed};
+use crate::engine::{run_view_from_now, Engine, EngineError};
 use crate::survey::SurveysConfig;
 
 use super::protocol::{ChatLine, ServerFrame};
 use super::transcript::{self, TranscriptJob};
 use super::{ChatConfig, Language};
-use crate::survey::{SURVEY_TOKEN, SURVEY_URL};
+
+mod routing;
+mod survey;
+use routing::Follower;
 
 /// What a socket's writer is told to do.
 #[derive(Debug)]
@@ -128,7 +134,25 @@ impl Session {
 struct State {
     sessions: HashMap<String, Session>,
     by_interaction: HashMap<InteractionId, String>,
+    /// Chats ended with a survey question not answered yet: a visitor who reconnects (a page
+    /// reload) is asked it again. Kept [`SURVEY_RESUMABLE`], at most [`MAX_SURVEYED`].
+    surveyed: HashMap<String, Surveyed>,
 }
+
+/// A chat ended with its survey question: what a reconnecting visitor gets again.
+struct Surveyed {
+    token: String,
+    interaction: InteractionId,
+    question: ServerFrame,
+    reason: &'static str,
+}
+
+/// How long a visitor whose chat ended with a survey question may reconnect to get it again.
+const SURVEY_RESUMABLE: Duration = Duration::from_secs(600);
+
+/// Chats ended with a survey question kept for a reconnection, at most (beyond, the oldest
+/// visitors reconnecting are told the chat ended, as before).
+const MAX_SURVEYED: usize = 10_000;
 
 impl State {
     /// Removes a session; its socket is told why and closed.
@@ -313,34 +337,6 @@ impl ChatHub {
         // Follows the events committed from now on, none skipped.
         run_view_from_now(engine, Follower { hub: hub.clone() }).await?;
         Ok(hub)
-    }
-
-    /// Whether the visitor of `interaction` is connected (or its completed chat is waiting for
-    /// the survey question): the survey is then asked in the widget.
-    pub fn visitor_present(&self, interaction: InteractionId) -> bool {
-        let state = self.lock();
-        state
-            .by_interaction
-            .get(&interaction)
-            .and_then(|session| state.sessions.get(session))
-            .is_some_and(|s| s.socket.is_some())
-    }
-
-    /// No survey question will come for `interaction` (the contact was asked recently, opted
-    /// out, or the question failed): a chat held open for it ends now.
-    pub fn no_survey(&self, interaction: InteractionId) {
-        let mut state = self.lock();
-        let Some(session) = state.by_interaction.get(&interaction).cloned() else {
-            return;
-        };
-        if let Some(reason) = state
-            .sessions
-            .get(&session)
-            .filter(|s| s.awaiting_survey)
-            .map(|s| s.ending.unwrap_or("agent"))
-        {
-            state.finish(&session, reason);
-        }
     }
 
     /// What the chat did since the server started.
@@ -560,6 +556,11 @@ impl ChatHub {
         token: &str,
         after: u64,
     ) -> Result<String, ServerFrame> {
+        if !self.lock().sessions.contains_key(session) {
+            if let Some(done) = self.resume_surveyed(&outbox, session, token, after).await {
+                return done;
+            }
+        }
         let (interaction, agent) = {
             let mut state = self.lock();
             let Some(s) = state.sessions.get_mut(session) else {
@@ -900,180 +901,6 @@ impl ChatHub {
         }
     }
 
-    /// Keeps a completed chat's socket open for the survey question when surveys are on for
-    /// its queue and the visitor is connected; the session is finished when the question comes
-    /// or after [`SURVEY_WAIT`]. Whether it holds.
-    fn hold_for_survey(&self, state: &mut State, session: &str, reason: &'static str) -> bool {
-        let Some(s) = state.sessions.get_mut(session) else {
-            return false;
-        };
-        if s.awaiting_survey {
-            return true;
-        }
-        if !self.inner.surveys.enabled_for(&s.queue) || s.socket.is_none() {
-            return false;
-        }
-        s.awaiting_survey = true;
-        let hub = self.clone();
-        let session = session.to_owned();
-        tokio::spawn(async move {
-            tokio::time::sleep(SURVEY_WAIT).await;
-            let mut state = hub.lock();
-            if state
-                .sessions
-                .get(&session)
-                .is_some_and(|s| s.awaiting_survey)
-            {
-                state.finish(&session, reason);
-            }
-        });
-        true
-    }
-
-    /// Committed events about chat interactions, forwarded to their visitors.
-    async fn route(&self, batch: &ViewBatch) {
-        if batch.events.iter().any(|e| {
-            matches!(
-                e.kind,
-                EventKind::InteractionCreated { .. }
-                    | EventKind::InteractionOffered { .. }
-                    | EventKind::OfferAccepted { .. }
-                    | EventKind::OfferDeclined { .. }
-                    | EventKind::InteractionMoved { .. }
-                    | EventKind::InteractionEnded { .. }
-                    | EventKind::InteractionCompleted { .. }
-                    | EventKind::InteractionEscalated { .. }
-                    | EventKind::PriorityChanged { .. }
-            )
-        }) {
-            self.inner.positions_dirty.store(true, Ordering::Relaxed);
-        }
-        for (seq, event) in batch.numbered() {
-            let Some(interaction) = event.kind.interaction() else {
-                continue;
-            };
-            let session = {
-                let state = self.lock();
-                match state.by_interaction.get(&interaction) {
-                    Some(s) => s.clone(),
-                    None => continue,
-                }
-            };
-            match &event.kind {
-                // A warm transfer completed: the consulted agent takes the visitor over.
-                EventKind::OfferAccepted { agent, .. }
-                | EventKind::ConsultCompleted { to: agent, .. } => {
-                    let name = agent_name(&self.inner.engine, agent).await;
-                    let mut state = self.lock();
-                    if let Some(s) = state.sessions.get_mut(&session) {
-                        s.agent_name = Some(name.clone());
-                        s.send(ServerFrame::AgentJoined { agent: name });
-                    }
-                }
-                EventKind::InteractionMoved { .. } => {
-                    let mut state = self.lock();
-                    if let Some(s) = state.sessions.get_mut(&session) {
-                        s.agent_name = None;
-                        s.last_position = None;
-                        s.send(ServerFrame::Queued {
-                            reference: interaction.reference().to_string(),
-                            display_reference: crate::channels::citizen::reference(interaction),
-                        });
-                    }
-                }
-                EventKind::MessageAdded { message, .. }
-                    if message.direction == MessageDirection::Outbound
-                        && message.meta.contains_key(SURVEY_TOKEN) =>
-                {
-                    let mut state = self.lock();
-                    let Some(s) = state.sessions.get(&session) else {
-                        continue;
-                    };
-                    if !message.meta.contains_key("deliver_via") {
-                        s.send(ServerFrame::Survey {
-                            token: message.meta.get(SURVEY_TOKEN).cloned().unwrap_or_default(),
-                            question: message.text.clone(),
-                            url: message.meta.get(SURVEY_URL).cloned().unwrap_or_default(),
-                        });
-                    }
-                    if s.awaiting_survey {
-                        let reason = s.ending.unwrap_or("agent");
-                        state.finish(&session, reason);
-                    }
-                }
-                EventKind::MessageAdded { message, .. }
-                    if message.direction == MessageDirection::Outbound
-                        && !transcript::is_email_copy(message) =>
-                {
-                    let mut state = self.lock();
-                    if let Some(s) = state.sessions.get_mut(&session) {
-                        let from = match &message.agent {
-                            Some(_) => s.agent_name.clone().unwrap_or_else(|| "Agent".into()),
-                            None => "Guichet".into(),
-                        };
-                        s.send(ServerFrame::AgentTyping { typing: false });
-                        s.send_line(
-                            seq,
-                            ServerFrame::Message {
-                                seq,
-                                id: message.id.clone(),
-                                from,
-                                text: message.text.clone(),
-                                at: event.at.0,
-                            },
-                        );
-                    }
-                }
-                EventKind::InteractionCompleted { .. } => {
-                    let job = {
-                        let mut state = self.lock();
-                        let job = state
-                            .sessions
-                            .get_mut(&session)
-                            .and_then(|s| match s.ending {
-                                Some(_) => None,
-                                None => s.transcript_job(),
-                            });
-                        let reason = state
-                            .sessions
-                            .get(&session)
-                            .and_then(|s| s.ending)
-                            .unwrap_or("agent");
-                        // The visitor still there is asked the survey question next.
-                        if !self.hold_for_survey(&mut state, &session, reason) {
-                            state.finish(&session, reason);
-                        }
-                        job
-                    };
-                    // Completed by the agent by another way than the desktop's Complete (which
-                    // commits the transcript first): still possible during wrap-up.
-                    if let Some(job) = job {
-                        let engine = self.inner.engine.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = transcript::commit(&engine, interaction, job).await {
-                                tracing::warn!(interaction_id = %interaction, "chat transcript not stored: {e}");
-                            }
-                        });
-                    }
-                }
-                EventKind::InteractionEnded { reason, .. } => {
-                    let mut state = self.lock();
-                    let default = match reason {
-                        EndReason::Abandoned => "abandoned",
-                        EndReason::Cancelled => "cancelled",
-                    };
-                    let reason = state
-                        .sessions
-                        .get(&session)
-                        .and_then(|s| s.ending)
-                        .unwrap_or(default);
-                    state.finish(&session, reason);
-                }
-                _ => {}
-            }
-        }
-    }
-
     /// Whether `queue` takes live chats now: inside its `[citizen.hours]` (if any) and with an
     /// agent signed in (not offline) who meets its requirements and takes chats.
     pub async fn availability(&self, queue: &QueueId, language: Language) -> Availability {
@@ -1380,18 +1207,6 @@ fn spec_for(session: &str, s: &Session) -> InteractionSpec {
     spec
 }
 
-/// An agent's display name (its id when it has none).
-async fn agent_name(engine: &Engine, agent: &AgentId) -> String {
-    let who = agent.clone();
-    match engine
-        .read(move |r| r.agent(&who).map(|a| a.config.name.clone()))
-        .await
-    {
-        Ok(Some(name)) if !name.trim().is_empty() => name,
-        _ => agent.to_string(),
-    }
-}
-
 /// A plausible email address (one `@`, a dot in the domain, no spaces, at most 254 bytes).
 fn checked_email(email: &str) -> Result<String, String> {
     let email = email.trim();
@@ -1420,36 +1235,6 @@ pub(super) fn agents_of(entries: &[crate::store::ConversationEntry]) -> BTreeSet
         .iter()
         .filter_map(|e| e.message.agent.clone())
         .collect()
-}
-
-/// The hub, as a view of committed events.
-struct Follower {
-    hub: ChatHub,
-}
-
-impl View for Follower {
-    fn name(&self) -> &'static str {
-        "chat"
-    }
-
-    async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
-        self.hub.route(&batch).await;
-        Ok(())
-    }
-
-    async fn finish(&mut self) {
-        // The engine stopped: every visitor is told to come back later.
-        let mut state = self.hub.lock();
-        for (_, s) in state.sessions.drain() {
-            if let Some((_, outbox)) = &s.socket {
-                let _ = outbox.try_send(Outgoing::Frame(ServerFrame::error(
-                    "unavailable",
-                    "the service is restarting: please come back in a moment",
-                )));
-                let _ = outbox.try_send(Outgoing::Close(1001, "server stopping"));
-            }
-        }
-    }
 }
 
 #[cfg(test)]

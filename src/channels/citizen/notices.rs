@@ -245,6 +245,21 @@ impl View for Notices {
             .await
     }
 
+    async fn rebuild(&mut self, engine: &Engine, seq: u64) -> Result<u64, ViewFailed> {
+        // The journal lost events this view had not handled (retention purged them past its
+        // checkpoint, up to `seq`): the requests waiting are read again from the router, as at
+        // start, and the events the journal still holds follow; a move among the lost events
+        // gets no notice (the request's new queue answers it).
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        seed(engine, &self.waiting).await;
+        warn!("events purged from the journal before the move notices took them: rebuilt from the router");
+        self.checkpoint.handled(engine, seq, true).await?;
+        Ok(seq)
+    }
+
     async fn finish(&mut self) {
         self.checkpoint.finish(&self.engine).await;
     }

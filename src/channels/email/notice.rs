@@ -205,6 +205,31 @@ impl View for Notices {
             .await
     }
 
+    async fn rebuild(&mut self, engine: &Engine, seq: u64) -> Result<u64, ViewFailed> {
+        // The journal lost completions this view had not handled (retention purged them past
+        // its checkpoint, up to `seq`). Those whose agent is still in wrap-up are in the
+        // router: they get their notice (one already sent is not sent again); the others are
+        // lost, and said so. The completions the journal still holds follow.
+        let (completed, _) = engine
+            .read_at(|r| {
+                r.interactions()
+                    .into_iter()
+                    .filter(|v| v.spec.channel == Channel::Email)
+                    .filter(|v| matches!(v.phase, crate::core::InteractionPhase::WrapUp { .. }))
+                    .map(|v| v.spec.id)
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| ViewFailed(e.to_string()))?;
+        let mut sent = false;
+        for interaction in completed {
+            sent |= notify_completed(engine, interaction).await?;
+        }
+        warn!("completions purged from the journal before their notice: those still in wrap-up were noticed, earlier ones are lost");
+        self.checkpoint.handled(engine, seq, sent).await?;
+        Ok(seq)
+    }
+
     async fn finish(&mut self) {
         self.checkpoint.finish(&self.engine).await;
     }

@@ -15,8 +15,10 @@ use super::super::conversation::{
     conversation_from_rows, last_transfer_from_rows, spec_from_row, MAX_MOVES_READ,
 };
 use super::super::history::history_from_rows;
-use super::super::indicators::{Batch, CURSOR_KEY};
-use super::super::{ConversationEntry, HistoryEntry, IndicatorDay, IndicatorState, StoreError};
+use super::super::indicators::{reseed_plan, Batch, CURSOR_KEY};
+use super::super::{
+    ConversationEntry, HistoryEntry, IndicatorDay, IndicatorState, Reseeded, StoreError,
+};
 use super::PgStore;
 
 /// The key of the transaction advisory lock that serialises folds into the aggregates.
@@ -223,6 +225,72 @@ impl PgStore {
         }
         tx.commit().map_err(err)?;
         Ok(cursor)
+    }
+
+    /// Like [`SqliteStore::reseed_indicators`](super::super::SqliteStore::reseed_indicators),
+    /// serialised with the folds by their advisory lock.
+    pub fn reseed_indicators(
+        &self,
+        pending: &[(InteractionId, Pending)],
+        seq: u64,
+        day_of: &dyn Fn(Timestamp) -> String,
+    ) -> Result<Reseeded, StoreError> {
+        let mut conn = self.conn();
+        let err = |e| self.err(e);
+        let mut tx = conn.transaction().map_err(err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INDICATORS_LOCK])
+            .map_err(err)?;
+        if read_cursor(&mut tx).map_err(err)? >= seq {
+            tx.commit().map_err(err)?;
+            return Ok(Reseeded::default());
+        }
+        let followed: HashSet<String> = tx
+            .query("SELECT interaction FROM indicator_open", &[])
+            .map_err(err)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let (added, dropped) = reseed_plan(pending, &followed);
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        for id in &dropped {
+            tx.execute("DELETE FROM indicator_open WHERE interaction = $1", &[id])
+                .map_err(err)?;
+        }
+        for (id, p) in &added {
+            let day = day_of(p.created);
+            tx.execute(
+                "INSERT INTO indicator_days (day, queue, channel, requests) \
+                 VALUES ($1, $2, $3, 1) ON CONFLICT (day, queue, channel) DO UPDATE SET \
+                 requests = indicator_days.requests + 1",
+                &[&day, &p.queue.as_str(), &p.channel.as_str()],
+            )
+            .map_err(err)?;
+            tx.execute(
+                "INSERT INTO indicator_open \
+                 (interaction, day, queue, channel, created_at, sla_deadline) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (interaction) DO NOTHING",
+                &[
+                    &id.to_string(),
+                    &day,
+                    &p.queue.as_str(),
+                    &p.channel.as_str(),
+                    &n(p.created.0),
+                    &n(p.sla_deadline.0),
+                ],
+            )
+            .map_err(err)?;
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&CURSOR_KEY, &seq.to_string()],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(Reseeded {
+            requests_added: added.len() as u64,
+            dropped: dropped.len() as u64,
+        })
     }
 
     /// Like [`SqliteStore::indicator_state`](super::super::SqliteStore::indicator_state): one
