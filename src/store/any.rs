@@ -111,6 +111,30 @@ impl Store {
         self.config().fence.as_ref().is_none_or(|f| f.acting())
     }
 
+    /// A router followed up to [`Recovered::last_seq`] (a warm standby's), brought to the
+    /// journal's end: only the events after it are replayed (`replayed` counts those).
+    pub fn catch_up(&self, warm: Recovered) -> Result<Recovered, StoreError> {
+        let Recovered {
+            mut router,
+            snapshot_seq,
+            last_seq,
+            ..
+        } = warm;
+        let mut last = last_seq;
+        let tail = self.replay(last_seq, |seq, event| {
+            last = seq;
+            router
+                .apply(&event)
+                .map_err(|source| StoreError::Replay { seq, source })
+        })?;
+        Ok(Recovered {
+            router,
+            snapshot_seq,
+            replayed: tail,
+            last_seq: last.max(self.last_committed_seq()?),
+        })
+    }
+
     /// Calls `f` with every journaled event after `after_seq`, in sequence order; returns how
     /// many there were.
     pub fn replay<F>(&self, after_seq: u64, f: F) -> Result<u64, StoreError>

@@ -211,8 +211,10 @@ impl LeaseClient {
         let rows = client
             .query(
                 "SELECT node, address, role, term, applied_seq, \
-                 (EXTRACT(EPOCH FROM (now() - heartbeat_at)) * 1000)::bigint \
-                 FROM nodes ORDER BY heartbeat_at DESC LIMIT 100",
+                 (EXTRACT(EPOCH FROM (now() - heartbeat_at)) * 1000)::bigint, \
+                 COALESCE((SELECT GREATEST(0, (EXTRACT(EPOCH FROM n.heartbeat_at) * 1000)::bigint \
+                 - j.at) FROM journal j WHERE j.seq > n.applied_seq ORDER BY j.seq LIMIT 1), 0) \
+                 FROM nodes n ORDER BY heartbeat_at DESC LIMIT 100",
                 &[],
             )
             .map_err(|e| pg_error(&target, e))?;
@@ -225,6 +227,7 @@ impl LeaseClient {
                 term: seq_from_sql(r.get(3)),
                 applied_seq: seq_from_sql(r.get(4)),
                 heartbeat_age_ms: r.get(5),
+                lag_ms: r.get(6),
             })
             .collect();
         Ok(HaStatus {
