@@ -30,8 +30,10 @@ impl std::fmt::Debug for LeaseClient {
     }
 }
 
+/// A never-held lease expires at `-infinity`, which PostgreSQL cannot subtract: NULL then.
 const READ_SQL: &str = "SELECT holder, address, term, \
-     (EXTRACT(EPOCH FROM (expires_at - now())) * 1000)::bigint FROM leader_lease WHERE id = 1";
+     CASE WHEN isfinite(expires_at) THEN (EXTRACT(EPOCH FROM (expires_at - now())) * 1000)::bigint \
+     END FROM leader_lease WHERE id = 1";
 
 impl LeaseClient {
     /// Connects (migrating the schema, as a start would) for node `node`, advertised as
