@@ -661,3 +661,128 @@ async fn a_leader_stopped_gracefully_hands_the_lease_back() {
         "{text}"
     );
 }
+
+/// Outbox deliveries and survey questions are claimed with the term, in a transaction fenced by
+/// the lease: after a takeover the old leader claims nothing (it steps down), and the new one
+/// does not send again what the old one claimed without recording the outcome (in doubt);
+/// a delivery left pending for a retry is claimable by the next term.
+#[test]
+fn deliveries_and_survey_questions_are_claimed_with_the_term() {
+    let Some(db) = pg_common::PgDb::create() else {
+        return;
+    };
+    let config = db.store_config();
+    let url = db.url.clone();
+    std::thread::spawn(move || {
+        use guichet::core::{Channel, InteractionId, Timestamp};
+        use guichet::store::{
+            DeliveryState, Fence, HaConfig, LeaseClient, OutboxClaim, Store, StoreError,
+            SurveyQuestion, SurveyVia,
+        };
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let ha = HaConfig {
+            lease_secs: 1.0,
+            renew_every_secs: 0.2,
+            ..HaConfig::default()
+        };
+        let mut lease_a = LeaseClient::connect(&config, &ha, "a".into(), "a".into()).expect("a");
+        let mut lease_b = LeaseClient::connect(&config, &ha, "b".into(), "b".into()).expect("b");
+        let stepped_down = Arc::new(AtomicUsize::new(0));
+        let open = |term: u64, node: &str| {
+            let count = stepped_down.clone();
+            let mut c = config.clone();
+            c.fence = Some(Fence::new(
+                term,
+                node.into(),
+                Instant::now() + Duration::from_secs(60),
+                Arc::new(move |_: &str| {
+                    count.fetch_add(1, Ordering::SeqCst);
+                }),
+            ));
+            Store::open(&c).expect("store")
+        };
+        assert_eq!(lease_a.try_acquire().expect("acquire"), Some(1));
+        let a = open(1, "a");
+        let mut sql = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        for (m, seq) in [("m1", 1i64), ("m2", 2), ("m3", 3)] {
+            sql.execute(
+                "INSERT INTO outbox (message, seq, interaction, channel, state, attempts, \
+                 created_at, next_attempt_at) VALUES ($1, $2, 'i', 'email', 'pending', 0, 0, 0)",
+                &[&m, &seq],
+            )
+            .expect("a delivery");
+        }
+        let question = |n: u128| SurveyQuestion {
+            token: format!("token-{n}"),
+            interaction: InteractionId::from_u128(n),
+            contact: None,
+            agent: None,
+            queue: "general".into(),
+            channel: Channel::Sms,
+            via: SurveyVia::Sms,
+            address: Some("+33600000000".into()),
+            message: format!("question-{n}"),
+            language: "fr".into(),
+            asked_at: Timestamp(0),
+            answered_at: None,
+        };
+        assert_eq!(a.outbox_claim("m1").expect("claim"), OutboxClaim::Claimed);
+        assert_eq!(
+            a.outbox_claim("m1").expect("again"),
+            OutboxClaim::Claimed,
+            "its own term's claim"
+        );
+        assert!(a.claim_survey_question(&question(1)).expect("survey claim"));
+
+        // The lease runs out; b takes over with term 2.
+        std::thread::sleep(Duration::from_millis(1200));
+        assert_eq!(lease_b.try_acquire().expect("acquire"), Some(2));
+        let b = open(2, "b");
+        assert!(matches!(
+            a.outbox_claim("m2"),
+            Err(StoreError::Fenced {
+                term: 1,
+                current: 2,
+                ..
+            })
+        ));
+        assert!(matches!(
+            a.claim_survey_question(&question(2)),
+            Err(StoreError::Fenced { .. })
+        ));
+        assert_eq!(stepped_down.load(Ordering::SeqCst), 2, "told each time");
+
+        // m1 was claimed by term 1, which never recorded an outcome: not sent again.
+        assert_eq!(
+            b.outbox_claim("m1").expect("claim"),
+            OutboxClaim::InDoubt { term: 1 }
+        );
+        assert_eq!(b.outbox_claim("m2").expect("claim"), OutboxClaim::Claimed);
+        // A transient failure leaves m2 pending and unclaimed: a later term may send it.
+        b.outbox_record(
+            "m2",
+            DeliveryState::Pending,
+            1,
+            Timestamp(0),
+            Some("busy"),
+            None,
+        )
+        .expect("record");
+        let claimed: Option<i64> = sql
+            .query_one("SELECT claimed_term FROM outbox WHERE message = 'm2'", &[])
+            .expect("row")
+            .get(0);
+        assert_eq!(claimed, None);
+        b.outbox_record("m3", DeliveryState::Delivered, 1, Timestamp(0), None, None)
+            .expect("record");
+        assert_eq!(b.outbox_claim("m3").expect("claim"), OutboxClaim::Gone);
+        // The question term 1 claimed is asked by nobody else; a new one is b's.
+        assert!(!b
+            .claim_survey_question(&question(1))
+            .expect("claimed before"));
+        assert!(b.claim_survey_question(&question(2)).expect("b's claim"));
+        drop(lease_a);
+    })
+    .join()
+    .expect("claim checks");
+}

@@ -656,13 +656,20 @@ fn copy_rows(from: &std::path::Path, to: &mut postgres::Client) {
     }
 }
 
-/// An upgrade on PostgreSQL: a database at version 11 (the migrations up to 11, holding what a
-/// version-11 server wrote: `tests/fixtures/schema_v11_demo.db`'s rows, the demo seeded, tokens,
+/// An upgrade on PostgreSQL: a database at version 11 or 13 (the migrations up to it, holding
+/// what a version-11 server wrote: `tests/fixtures/schema_v11_demo.db`'s rows, the demo seeded, tokens,
 /// console users, an IVR tree) opened by this build is upgraded to the current version with its
 /// data kept: the same router as SQLite recovers from the same fixture, the same tokens and
 /// users, and the later versions' tables (calls in a menu, the leadership lease) usable.
 #[test]
-fn a_version_11_database_is_upgraded_with_its_data_kept() {
+fn a_version_11_or_13_database_is_upgraded_with_its_data_kept() {
+    // 11: the fixture's own version; 13: the previous version (its later tables empty).
+    for from in [11, 13] {
+        upgrade_from(from);
+    }
+}
+
+fn upgrade_from(from: u32) {
     let Some(db) = PgDb::create() else {
         return;
     };
@@ -670,19 +677,25 @@ fn a_version_11_database_is_upgraded_with_its_data_kept() {
         let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/schema_v11_demo.db");
         let config = db.store_config();
-        assert_eq!(PgStore::migrate_schema_to(&config, 11).expect("v11"), 0);
+        assert_eq!(PgStore::migrate_schema_to(&config, from).expect("older"), 0);
         let mut client = db.client();
         copy_rows(&fixture, &mut client);
         let version: String = client
             .query_one("SELECT value FROM meta WHERE key = 'schema_version'", &[])
             .expect("version")
             .get(0);
-        assert_eq!(version, "11");
+        assert_eq!(version, "11", "the fixture's rows, meta included");
+        client
+            .execute(
+                "UPDATE meta SET value = $1 WHERE key = 'schema_version'",
+                &[&from.to_string()],
+            )
+            .expect("the version the schema is at");
         drop(client);
 
         let pg = Store::open(&config).expect("opened and upgraded");
-        assert_eq!(pg.found_schema_version(), 11);
-        const { assert!(SCHEMA_VERSION >= 13) };
+        assert_eq!(pg.found_schema_version(), from);
+        const { assert!(SCHEMA_VERSION >= 14) };
         // The same fixture on SQLite (upgraded there too): the same data.
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::copy(&fixture, dir.path().join(guichet::store::DATABASE_FILE)).expect("copy");
@@ -723,6 +736,12 @@ fn a_version_11_database_is_upgraded_with_its_data_kept() {
             .status()
             .expect("status");
         assert_eq!(status.lease.term, 0, "never held");
+        // Version 14: the outbox's claims with a term.
+        let mut client = db.client();
+        client
+            .query_one("SELECT COUNT(claimed_term) FROM outbox", &[])
+            .expect("version 14's column");
+        drop(client);
         // Opened again: nothing left to migrate.
         let again = Store::open(&config).expect("opened again");
         assert_eq!(again.found_schema_version(), SCHEMA_VERSION);

@@ -14,7 +14,7 @@ use super::pg::PgStore;
 use super::{
     AnswerRefusal, Backend, CompletedInteraction, ConversationEntry, Delivery, DeliveryChannel,
     DeliveryState, HistoryEntry, IndicatorDay, IndicatorState, IvrActive, IvrAuthor,
-    IvrVersionInfo, Journal, Role, SessionInfo, StoreConfig, StoreError, SurveyAnswer,
+    IvrVersionInfo, Journal, OutboxClaim, Role, SessionInfo, StoreConfig, StoreError, SurveyAnswer,
     SurveyQuestion, SurveySummary, SurveyVia, TokenInfo, UserCredentials, UserInfo,
 };
 
@@ -328,6 +328,8 @@ dispatch! {
     fn outbox_next_due(&self) -> Result<Option<Timestamp>, StoreError>;
     /// The journaled message at `seq`.
     fn outbox_message(&self, seq: u64) -> Result<Option<Arc<Message>>, StoreError>;
+    /// Claims a delivery before sending it (with the leader's term on PostgreSQL).
+    fn outbox_claim(&self, message: &str) -> Result<OutboxClaim, StoreError>;
     /// Records a delivery attempt.
     fn outbox_record(&self, message: &str, state: DeliveryState, attempts: u32, next_attempt_at: Timestamp, last_error: Option<&str>, delivered: Option<(Timestamp, Option<&str>)>) -> Result<(), StoreError>;
     /// Whether a number opted out of SMS.

@@ -98,7 +98,7 @@ pub use ivr::{IvrActive, IvrAuthor, IvrVersionInfo};
 pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
 pub use lease::{Fence, HaConfig, HaStatus, LeaseInfo, NodeInfo, OnSuperseded};
 pub use maintenance::Erasure;
-pub use outbox::{Delivery, DeliveryChannel, DeliveryState};
+pub use outbox::{Delivery, DeliveryChannel, DeliveryState, OutboxClaim};
 pub use pg::{
     copy_from_sqlite, CopyReport, FollowProgress, Follower, LeaseClient, PgSettings, PgStore,
     Target,

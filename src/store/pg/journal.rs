@@ -117,8 +117,9 @@ impl PgJournal {
 }
 
 /// Checks the fence inside `tx` (when there is one); a refusal tells the fence's owner, which
-/// steps down, and comes back as [`StoreError::Fenced`].
-fn fenced(
+/// steps down, and comes back as [`StoreError::Fenced`]. Also the outbox's and the surveys'
+/// claims (`outbox.rs`, `surveys.rs`).
+pub(super) fn fenced(
     tx: &mut postgres::Transaction<'_>,
     fence: Option<&Fence>,
     target: &Target,

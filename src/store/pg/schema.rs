@@ -48,7 +48,19 @@ const MIGRATIONS: &[Migration] = &[
         version: 13,
         apply: v13_leader_lease,
     },
+    Migration {
+        version: 14,
+        apply: v14_outbox_claims,
+    },
 ];
+
+/// Version 14: each outbox delivery records the term of the leader that claimed it before
+/// sending (`pg/outbox.rs`), so that nothing is sent twice across a takeover. PostgreSQL only:
+/// on SQLite one node is always the leader, and version 14 changes nothing there.
+fn v14_outbox_claims(tx: &mut Transaction<'_>, target: &Target) -> Result<(), StoreError> {
+    tx.batch_execute("ALTER TABLE outbox ADD COLUMN claimed_term BIGINT")
+        .map_err(|e| pg_error(target, e))
+}
 
 /// Version 12: calls inside a phone menu (SQLite's `voice.rs`), seen by every node.
 fn v12_voice_sessions(tx: &mut Transaction<'_>, target: &Target) -> Result<(), StoreError> {
