@@ -98,9 +98,9 @@ pub struct Started {
     pub engine: Engine,
 }
 
-/// Why [`serve`] returned.
+/// Why [`serve`] returned. A program running a PostgreSQL node should look at it: after
+/// [`Stopped::SteppedDown`] the process must not serve again from its memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
 pub enum Stopped {
     /// The `shutdown` future resolved (or the node stopped while standing by).
     Shutdown,
