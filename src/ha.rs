@@ -1,13 +1,17 @@
 //! High availability on PostgreSQL (docs/high-availability.md): this node's side of the
 //! leadership lease. [`lead`] returns once this node holds the lease, serving as a standby until
 //! then (`/healthz` 200, `/readyz` 503 naming the leader, gRPC health NOT_SERVING and every other
-//! gRPC call UNAVAILABLE with the leader's address in `guichet-leader`, SMTP `421`, HTTP 503);
-//! once leading, a thread renews the lease and a watchdog stops the node at its own monotonic
-//! deadline. A leader whose term is over (a refused append or renewal, a missed deadline) logs
-//! that it steps down and exits with [`EXIT_STEPPED_DOWN`]: a service manager restarts it, and it
-//! comes back as a standby. The lease's SQL is the store's (`store/pg/lease.rs`).
+//! gRPC call UNAVAILABLE with the leader's address in `guichet-leader`, SMTP `421`, HTTP 503)
+//! while a thread follows the journal into a warm router ([`Follower`]) that the new leader's
+//! recovery takes over; once leading, a thread renews the lease and a watchdog stops the node at
+//! its own monotonic deadline. A leader whose term is over (a refused append or renewal, a
+//! missed deadline) stops acting at once, logs that it steps down and tells [`Leading::stepped_down`]:
+//! the server stops, and the binary decides what follows (`guichet serve` exits with
+//! [`EXIT_STEPPED_DOWN`]; a service manager restarts it as a standby). The lease's SQL is the
+//! store's (`store/pg/lease.rs`), the following's `store/pg/follow.rs`.
 
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -17,13 +21,34 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::obs::metrics::names::{HA_LEADER, HA_LEASE_RENEWALS, HA_STANDBY_LAG, HA_TAKEOVERS};
+use crate::obs::metrics::names::{
+    HA_LEADER, HA_LEASE_RENEWALS, HA_STANDBY_LAG, HA_STANDBY_LAG_SECONDS, HA_TAKEOVERS,
+};
 use crate::server::ServeError;
-use crate::store::{Fence, LeaseClient, LeaseInfo, OnSuperseded, StoreError};
+use crate::store::{
+    Fence, Follower, LeaseClient, LeaseInfo, OnSuperseded, StoreConfig, StoreError,
+};
 
-/// The exit code of a leader that stepped down (its term superseded or its lease not renewed in
-/// time): restart it, it comes back as a standby (`RestartForceExitStatus=75` with systemd).
+/// The exit code `guichet serve` uses for a leader that stepped down (its term superseded or its
+/// lease not renewed in time): restart it, it comes back as a standby
+/// (`RestartForceExitStatus=75` with systemd).
 pub const EXIT_STEPPED_DOWN: i32 = 75;
+
+/// This node leads: the fence its journal carries, and how it learns that its term is over.
+#[derive(Debug)]
+pub struct Leading {
+    /// The fence (term, node, monotonic deadline), for `[store] fence`.
+    pub fence: Fence,
+    /// Turns `Some(why)` once the term is over (a refused append or renewal, a missed
+    /// deadline): the node has already stopped acting (the journal refuses, nothing is sent);
+    /// the server stops, and the program decides what follows (exit, restart as a standby, or
+    /// for one tenant among several, stand by for that tenant only).
+    pub stepped_down: watch::Receiver<Option<String>>,
+}
+
+/// How often a standby's follower looks at the journal when no notification woke it (and how
+/// long a takeover waits for it to stop, at most).
+const FOLLOW_POLL: Duration = Duration::from_millis(250);
 
 /// The gRPC services a standby reports as not serving.
 const SERVICES: [&str; 5] = [
@@ -53,12 +78,13 @@ async fn blocking<T: Send + 'static>(
     .map_err(|_| store_error(StoreError::Invalid("the lease thread panicked".to_owned())))
 }
 
-/// Waits until this node holds the lease, serving as a standby meanwhile; returns the fence its
-/// journal must carry, or `None` when `stop` turned true first.
+/// Waits until this node holds the lease, serving as a standby meanwhile (following the
+/// journal); returns the fence its journal must carry (with the followed router), or `None`
+/// when `stop` turned true first.
 pub async fn lead(
     config: &Config,
     mut stop: watch::Receiver<bool>,
-) -> Result<Option<Fence>, ServeError> {
+) -> Result<Option<Leading>, ServeError> {
     let ha = config.ha.clone();
     let node = ha.node();
     let address = ha
@@ -73,6 +99,7 @@ pub async fn lead(
             .map_err(store_error)?;
     let leader = Arc::new(RwLock::new(String::new()));
     let mut standby: Option<Standby> = None;
+    let mut following: Option<Following> = None;
     let keep = ha.lease() - ha.margin();
     loop {
         let sent = Instant::now();
@@ -87,7 +114,13 @@ pub async fn lead(
         client = c;
         match acquired {
             Ok(Some(term)) => {
-                let fence = Fence::new(term, node.clone(), sent + keep, step_down_hook(node));
+                let (down_tx, stepped_down) = watch::channel(None);
+                let mut fence = Fence::new(
+                    term,
+                    node.clone(),
+                    sent + keep,
+                    step_down_hook(node, down_tx),
+                );
                 if let Some(s) = standby.take() {
                     metrics::counter!(HA_TAKEOVERS).increment(1);
                     tracing::warn!(
@@ -96,20 +129,37 @@ pub async fn lead(
                          recovering from the journal"
                     );
                     s.stop().await;
-                } else {
-                    tracing::info!(term, "leading: this node holds the lease, term {term}");
                 }
+                if let Some(f) = following.take() {
+                    // The old leader can commit nothing more: the follower reads the journal's
+                    // end once more and hands its router over.
+                    if let Some(warm) = f.finish().await {
+                        fence = fence.with_warm(warm);
+                    }
+                }
+                tracing::info!(term, "leading: this node holds the lease, term {term}");
                 metrics::gauge!(HA_LEADER).set(1.0);
                 metrics::gauge!(HA_STANDBY_LAG).set(0.0);
+                metrics::gauge!(HA_STANDBY_LAG_SECONDS).set(0.0);
                 spawn_renewals(client, fence.clone(), ha.renew_every(), keep)?;
                 spawn_watchdog(fence.clone())?;
-                return Ok(Some(fence));
+                return Ok(Some(Leading {
+                    fence,
+                    stepped_down,
+                }));
             }
             Ok(None) => {
                 metrics::gauge!(HA_LEADER).set(0.0);
                 if let Some(Ok(status)) = status {
-                    // A cold standby holds nothing of the journal: its lag is the journal's end.
-                    metrics::gauge!(HA_STANDBY_LAG).set(status.last_seq as f64);
+                    let following = following.get_or_insert_with(|| {
+                        Following::start(config.store.clone(), node.clone())
+                    });
+                    // Until the followed router is built, it lacks the whole journal (then
+                    // the follower sets the lag).
+                    let applied = following.cursor();
+                    if applied.is_none() {
+                        metrics::gauge!(HA_STANDBY_LAG).set(status.last_seq as f64);
+                    }
                     let lease = status.lease;
                     *leader.write().unwrap_or_else(|e| e.into_inner()) = shown(&lease);
                     if standby.is_none() {
@@ -123,8 +173,10 @@ pub async fn lead(
                         standby = Some(Standby::start(config, leader.clone()).await?);
                     }
                     let term = lease.term;
-                    let (c, beat) =
-                        blocking(client, move |c| c.heartbeat("standby", term, Some(0))).await?;
+                    let (c, beat) = blocking(client, move |c| {
+                        c.heartbeat("standby", term, Some(applied.unwrap_or(0)))
+                    })
+                    .await?;
                     client = c;
                     if let Err(e) = beat {
                         tracing::warn!("standby heartbeat: {e}");
@@ -138,6 +190,9 @@ pub async fn lead(
             _ = stop.wait_for(|s| *s) => {
                 if let Some(s) = standby.take() {
                     s.stop().await;
+                }
+                if let Some(f) = following.take() {
+                    drop(f.finish().await);
                 }
                 return Ok(None);
             }
@@ -180,15 +235,148 @@ fn shown(lease: &LeaseInfo) -> String {
         .collect()
 }
 
-/// What a leader does once its term is over: says so, once, and exits.
-fn step_down_hook(node: String) -> OnSuperseded {
+/// What a leader does once its term is over: says so, once, and tells the server (through
+/// [`Leading::stepped_down`]); the fence has already stopped acting.
+fn step_down_hook(node: String, tell: watch::Sender<Option<String>>) -> OnSuperseded {
+    let said = AtomicBool::new(false);
     Arc::new(move |why: &str| {
+        if said.swap(true, Ordering::SeqCst) {
+            return;
+        }
         tracing::error!(
-            "node {node} steps down: {why}; it stops routing and writing now and exits with code \
-             {EXIT_STEPPED_DOWN} (restart it: it comes back as a standby)"
+            "node {node} steps down: {why}; it stops routing and writing now (restart it: it \
+             comes back as a standby)"
         );
-        std::process::exit(EXIT_STEPPED_DOWN);
+        tell.send_replace(Some(why.to_owned()));
     })
+}
+
+/// A standby's follower thread: keeps a warm router ([`Follower`]) and the lag figures.
+struct Following {
+    stop: Arc<AtomicBool>,
+    cursor: Arc<Mutex<Option<u64>>>,
+    thread: std::thread::JoinHandle<Option<Follower>>,
+}
+
+impl Following {
+    fn start(store: StoreConfig, node: String) -> Following {
+        let stop = Arc::new(AtomicBool::new(false));
+        let cursor = Arc::new(Mutex::new(None));
+        let (stop_t, cursor_t) = (stop.clone(), cursor.clone());
+        let thread = std::thread::Builder::new()
+            .name("guichet-follow".into())
+            .spawn(move || follow(&store, &node, &stop_t, &cursor_t));
+        let thread = match thread {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("standby: cannot start the follower thread ({e}): cold standby");
+                std::thread::spawn(|| None)
+            }
+        };
+        Following {
+            stop,
+            cursor,
+            thread,
+        }
+    }
+
+    /// The last sequence number the followed router holds (`None` until it is built).
+    fn cursor(&self) -> Option<u64> {
+        *self.cursor.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops following after one last poll; the router, if the follower was sound.
+    async fn finish(self) -> Option<crate::store::Recovered> {
+        self.stop.store(true, Ordering::SeqCst);
+        let thread = self.thread;
+        let follower = tokio::task::spawn_blocking(move || thread.join().ok().flatten())
+            .await
+            .ok()
+            .flatten()?;
+        tokio::task::spawn_blocking(move || {
+            let mut follower = follower;
+            match follower.poll() {
+                Ok(_) => Some(follower.into_recovered()),
+                Err(e) => {
+                    tracing::warn!("standby: the followed router is dropped ({e}): cold recovery");
+                    None
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
+/// The follower thread's loop: builds the router, then polls the journal after each
+/// notification (or every [`FOLLOW_POLL`]); a failure drops the router and builds it again.
+fn follow(
+    store: &StoreConfig,
+    node: &str,
+    stop: &AtomicBool,
+    cursor: &Mutex<Option<u64>>,
+) -> Option<Follower> {
+    let mut follower: Option<Follower> = None;
+    let mut warned = false;
+    let mut recorded = Instant::now();
+    while !stop.load(Ordering::SeqCst) {
+        let f = match follower.as_mut() {
+            Some(f) => f,
+            None => match Follower::start(store) {
+                Ok(f) => {
+                    tracing::info!(
+                        seq = f.cursor(),
+                        "standby: following the journal from {}",
+                        f.cursor()
+                    );
+                    warned = false;
+                    follower.insert(f)
+                }
+                Err(e) => {
+                    if !warned {
+                        tracing::warn!("standby: cannot follow the journal ({e}); retrying");
+                        warned = true;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            },
+        };
+        match f.poll() {
+            Ok(progress) => {
+                *cursor.lock().unwrap_or_else(|e| e.into_inner()) = Some(progress.cursor);
+                metrics::gauge!(HA_STANDBY_LAG).set(progress.behind as f64);
+                metrics::gauge!(HA_STANDBY_LAG_SECONDS).set(progress.behind_ms as f64 / 1000.0);
+                // At most four times a second (the leader may commit far more often).
+                if recorded.elapsed() >= FOLLOW_POLL {
+                    recorded = Instant::now();
+                    if let Err(e) = f.record(node) {
+                        tracing::debug!("standby: recording its position: {e}");
+                    }
+                }
+                if progress.rebuilt {
+                    tracing::info!(
+                        "standby: the followed router was rebuilt (an erasure or a purge)"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::warn!("standby: following the journal failed ({e}); rebuilding");
+                follower = None;
+                *cursor.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                continue;
+            }
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        if let Err(e) = f.wait(FOLLOW_POLL) {
+            tracing::debug!("standby: waiting for a notification: {e}");
+            std::thread::sleep(FOLLOW_POLL);
+        }
+    }
+    follower
 }
 
 /// The renewal thread: renews every `every`; each success moves the monotonic deadline to

@@ -1,7 +1,8 @@
 //! The `guichet` command line.
 //!
 //! Exit codes are decided in one place, [`main`]: 0 on success, 1 when the work failed (a file
-//! refused, a simulation error), 2 for a usage error (as clap does for bad arguments).
+//! refused, a simulation error), 2 for a usage error (as clap does for bad arguments), 75 for a
+//! high-availability leader that stepped down (restart it: it comes back as a standby).
 
 mod cli;
 
@@ -61,6 +62,12 @@ enum Cmd {
     Status(cli::status::StatusArgs),
 }
 
+/// A high-availability leader whose term is over: exit code
+/// [`guichet::ha::EXIT_STEPPED_DOWN`] (75), so that a service manager restarts it as a standby.
+#[derive(Debug, thiserror::Error)]
+#[error("stepped down ({0}): exiting with code 75; restarted, this node comes back as a standby")]
+pub(crate) struct SteppedDown(pub(crate) String);
+
 /// A usage error: exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -97,6 +104,8 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             if e.downcast_ref::<Usage>().is_some() {
                 ExitCode::from(2)
+            } else if e.downcast_ref::<SteppedDown>().is_some() {
+                ExitCode::from(guichet::ha::EXIT_STEPPED_DOWN as u8)
             } else {
                 ExitCode::FAILURE
             }

@@ -98,6 +98,18 @@ pub struct Started {
     pub engine: Engine,
 }
 
+/// Why [`serve`] returned. A program running a PostgreSQL node should look at it: after
+/// [`Stopped::SteppedDown`] the process must not serve again from its memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// The `shutdown` future resolved (or the node stopped while standing by).
+    Shutdown,
+    /// High availability: this leader's term is over (the reason given); it stopped routing
+    /// and writing at once and the server stopped. `guichet serve` exits with
+    /// [`crate::ha::EXIT_STEPPED_DOWN`] so that a service manager restarts it as a standby.
+    SteppedDown(String),
+}
+
 /// Starts the engine, the gRPC listener and the HTTP listener; `on_start` is called once all
 /// are ready, then the server runs until `shutdown` resolves. On shutdown: the listeners stop
 /// taking calls, open streams end with `UNAVAILABLE`, every pending commit finishes and is
@@ -106,15 +118,16 @@ pub async fn serve(
     options: ServeOptions,
     on_start: impl AsyncFnOnce(&Started),
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
+) -> Result<Stopped, ServeError> {
     let mut config = options.config;
     // Before the engine starts, so that its routing and journal metrics are recorded.
     crate::obs::metrics::install();
     // The shutdown signal, seen by the standby's wait as well as by the server.
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(false);
+    let signal = signal_tx.clone();
     tokio::spawn(async move {
         shutdown.await;
-        let _ = signal_tx.send(true);
+        let _ = signal.send(true);
     });
     let components_signal = signal_rx.clone();
     let shutdown = {
@@ -124,13 +137,25 @@ pub async fn serve(
         }
     };
     // High availability: on PostgreSQL this node serves only once it holds the lease (a
-    // standby until then); its journal then carries the term.
+    // standby until then); its journal then carries the term, and the end of the term stops
+    // the server (the caller decides what follows, see [`Stopped::SteppedDown`]).
+    let stepped_down = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
     if config.store.backend == crate::store::Backend::Postgres {
-        match crate::ha::lead(&config, signal_rx).await? {
-            Some(fence) => config.store.fence = Some(fence),
+        match crate::ha::lead(&config, signal_rx.clone()).await? {
+            Some(leading) => {
+                config.store.fence = Some(leading.fence);
+                let (tx, mut down) = (signal_tx.clone(), leading.stepped_down);
+                let why = stepped_down.clone();
+                tokio::spawn(async move {
+                    if let Ok(reason) = down.wait_for(|d| d.is_some()).await {
+                        *why.lock().unwrap_or_else(|e| e.into_inner()) = reason.clone();
+                        let _ = tx.send(true);
+                    }
+                });
+            }
             None => {
                 tracing::info!("stopped while standing by");
-                return Ok(());
+                return Ok(Stopped::Shutdown);
             }
         }
     } else {
@@ -396,9 +421,16 @@ pub async fn serve(
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let engine_for_stop = engine.clone();
     let release_config = config.clone();
+    let down = stepped_down.clone();
     tokio::spawn(async move {
         shutdown.await;
         // (The SMTP listener stops on the same signal, through its start context.)
+        // A leader that stepped down can commit nothing more: nothing is worth waiting for.
+        let grace = if down.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+            grace.min(Duration::from_secs(1))
+        } else {
+            grace
+        };
         tracing::info!("shutting down: intake stops, commits finish");
         let reporter = health_reporter;
         for name in [
@@ -488,6 +520,13 @@ pub async fn serve(
     if let Some(email) = email {
         email.shutdown(grace).await;
     }
+    let why = stepped_down
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     tracing::info!("stopped");
-    Ok(())
+    Ok(match why {
+        Some(why) => Stopped::SteppedDown(why),
+        None => Stopped::Shutdown,
+    })
 }

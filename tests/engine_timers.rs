@@ -336,3 +336,90 @@ fn clock_now(clock: &ManualClock) -> Timestamp {
     use guichet::engine::Clock;
     clock.now()
 }
+
+/// A takeover (or a restart) after an offer's deadline passed while nobody led: the agents are
+/// logged out first, so the offer is withdrawn (`revoked`), never counted as a miss, and the
+/// interaction waits in its place; then the timers resume (a new offer times out as usual).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_whose_deadline_passed_while_down_is_withdrawn_without_a_miss() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = config_with(vec![fast_queue()], agents());
+    let clock = Arc::new(ManualClock::new(Timestamp::from_secs(1_767_254_400)));
+    let (engine, _) = Engine::start_with_clock(EngineConfig::new(dir.path()), &seed, clock.clone())
+        .await
+        .expect("start");
+    engine
+        .send(Command::CreateInteraction {
+            spec: spec(1, "fast"),
+        })
+        .await
+        .expect("create");
+    let login = engine
+        .send(Command::Login {
+            agent: "ana".into(),
+        })
+        .await
+        .expect("login");
+    assert!(login
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::InteractionOffered { interaction, .. } if *interaction == id(1))));
+    engine.shutdown().await;
+    drop(engine);
+
+    // Down (or no leader) for ten offer timeouts.
+    clock.advance(Duration::from_secs(10));
+    let (engine, _) = Engine::start_with_clock(EngineConfig::new(dir.path()), &seed, clock.clone())
+        .await
+        .expect("restart");
+    let events = engine
+        .store()
+        .run(|s| {
+            let mut all = Vec::new();
+            s.replay(0, |_, e| {
+                all.push(e.kind);
+                Ok(())
+            })?;
+            Ok(all)
+        })
+        .await
+        .expect("journal");
+    let declines: Vec<_> = events
+        .iter()
+        .filter_map(|k| match k {
+            EventKind::OfferDeclined { cause, .. } => Some(*cause),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(declines, vec![DeclineCause::Revoked], "{events:#?}");
+    let (phase, misses, state) = engine
+        .read(|r| {
+            let ana = r.agent(&"ana".into()).expect("ana");
+            (
+                r.interaction(&id(1)).map(|v| v.phase),
+                ana.misses,
+                ana.state,
+            )
+        })
+        .await
+        .expect("read");
+    assert_eq!(phase, Some(InteractionPhase::Waiting));
+    assert_eq!(misses, 0, "a withdrawn offer is not a miss");
+    assert_eq!(state, AgentState::Offline);
+
+    // The timers run again: offered anew on login, and missed if not answered in time.
+    let mut watch = Watcher::new(engine.subscribe());
+    engine
+        .send(Command::Login {
+            agent: "ana".into(),
+        })
+        .await
+        .expect("login again");
+    clock.advance(Duration::from_secs(2));
+    watch
+        .until("the new offer times out", |k| {
+            matches!(k, EventKind::OfferDeclined { interaction, cause: DeclineCause::TimedOut, .. }
+            if *interaction == id(1))
+        })
+        .await;
+    engine.shutdown().await;
+}

@@ -1,7 +1,10 @@
 //! High availability on PostgreSQL (issue 24) against the real binary: two `guichet serve` on
 //! one database, short leases (3 s, renewed every 0.5 s). Failover: a steady gRPC load of
 //! creations, SIGKILL the leader, the standby serves within the lease plus 5 s with every
-//! acknowledged interaction exactly once and in order, and routes (an agent accepts). Fencing:
+//! acknowledged interaction exactly once and in order, and routes (an agent accepts). The standby
+//! follows the journal under the load (its lag, sampled, stays small; it replays only the tail
+//! at takeover), and an agent's desktop, reconnected to the new leader, gets the offer that was
+//! pending at the failover again. Fencing:
 //! SIGSTOP the leader beyond its lease, the standby takes over and accepts work, SIGCONT the old
 //! leader: it commits nothing more, steps down with exit code 75 and says so in its log.
 //! Skipped (one line) without `GUICHET_TEST_POSTGRES_URL`.
@@ -267,6 +270,22 @@ async fn the_standby_takes_over_after_sigkill_with_every_acknowledged_interactio
         Some(a.grpc.to_string().as_str())
     );
 
+    // An agent on the leader, whose offer will be pending at the failover.
+    let agent_token = cluster.token("agent", Some("chloe"));
+    let mut desk_a = pb::agent_desktop_client::AgentDesktopClient::with_interceptor(
+        a.channel(),
+        Bearer::token(&agent_token),
+    );
+    desk_a
+        .login(pb::LoginRequest::default())
+        .await
+        .expect("Login on the leader");
+    let mut offers_a = desk_a
+        .offers(pb::OffersRequest::default())
+        .await
+        .expect("Offers on the leader")
+        .into_inner();
+
     // A steady load: one creation after another, on the leader, then on whichever answers.
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let times: Arc<Mutex<(Option<Instant>, Option<Instant>)>> = Arc::default();
@@ -304,14 +323,93 @@ async fn the_standby_takes_over_after_sigkill_with_every_acknowledged_interactio
             }
         })
     };
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The standby follows the journal under this load: its lag, sampled from its metrics.
+    let mut lags: Vec<(f64, f64)> = Vec::new();
+    let sampling = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < sampling {
+        if let Some((200, text)) = http_get(b.http, "/metrics") {
+            let value = |name: &str| {
+                text.lines()
+                    .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            };
+            if let (Some(events), Some(secs)) = (
+                value("guichet_ha_standby_lag_events"),
+                value("guichet_ha_standby_lag_seconds"),
+            ) {
+                lags.push((events, secs));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = Command::new(GUICHET)
+        .args(["status", "--config"])
+        .arg(&cluster.config)
+        .output()
+        .expect("guichet status");
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
     let before_kill = acked.lock().unwrap().len();
+    let (_, rows_at_kill, _) = cluster.journal("ha-");
+    assert!(!lags.is_empty(), "the standby exports its lag");
+    let max_events = lags.iter().map(|l| l.0).fold(0.0, f64::max);
+    let max_secs = lags.iter().map(|l| l.1).fold(0.0, f64::max);
+    let mean_events = lags.iter().map(|l| l.0).sum::<f64>() / lags.len() as f64;
+    println!(
+        "standby lag under load ({before_kill} creations in 2 s, {} samples): mean {mean_events:.1} \
+         events, max {max_events} events, max {max_secs:.3} s; guichet status:\n{status}",
+        lags.len()
+    );
+    assert!(
+        max_events < rows_at_kill as f64 / 2.0,
+        "a warm standby stays close to the journal's end ({max_events} behind of {rows_at_kill})"
+    );
+    let b_row = status
+        .lines()
+        .find(|l| l.starts_with("b "))
+        .unwrap_or_else(|| panic!("the standby in guichet status:\n{status}"));
+    assert!(b_row.contains("standby"), "{status}");
+
+    // The pending offer on the old leader.
+    let pending = loop {
+        let update = tokio::time::timeout(Duration::from_secs(20), offers_a.message())
+            .await
+            .expect("an offer in time")
+            .expect("stream")
+            .expect("a message");
+        if let Some(pb::offer_update::Update::Offer(o)) = update.update {
+            break o.interaction.expect("offered interaction");
+        }
+    };
     assert!(before_kill > 10, "only {before_kill} creations in 2 s");
     a.signal(libc::SIGKILL);
     let killed_at = Instant::now();
     let _ = a.wait_exit(Duration::from_secs(10));
     b.wait_ready(200, Duration::from_secs_f64(LEASE_SECS + 5.0));
     let served_in = killed_at.elapsed();
+    // The desktop's stream on the dead leader ends.
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match offers_a.message().await {
+                Ok(Some(_)) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+    })
+    .await
+    .expect("the old leader's stream ends");
+    assert!(ended.is_err(), "the stream ends with an error");
+    // The new leader started from the followed router: only the tail was replayed.
+    let log_b = b.log_text();
+    let tail: u64 = log_b
+        .lines()
+        .find(|l| l.contains("warm takeover"))
+        .and_then(|l| l.split("needed ").nth(1)?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("a warm takeover in the new leader's log:\n{log_b}"));
+    println!("warm takeover: {tail} event(s) of the tail replayed (journal: {rows_at_kill} rows)");
+    assert!(
+        tail < rows_at_kill as u64 / 2,
+        "the tail ({tail}) is short beside the journal ({rows_at_kill})"
+    );
     // Some creations on the new leader, then stop the load.
     let deadline = Instant::now() + Duration::from_secs(30);
     while times.lock().unwrap().1.is_none() || acked.lock().unwrap().len() < before_kill + 20 {
@@ -371,8 +469,8 @@ async fn the_standby_takes_over_after_sigkill_with_every_acknowledged_interactio
         );
     }
 
-    // The new leader routes: an agent logs in and accepts the head of the line.
-    let agent_token = cluster.token("agent", Some("chloe"));
+    // The new leader routes: the agent's desktop reconnects to it, logs in again, gets the
+    // offer that was pending at the failover (the head of the line) and accepts it.
     let mut desk = pb::agent_desktop_client::AgentDesktopClient::with_interceptor(
         b.channel(),
         Bearer::token(&agent_token),
@@ -399,6 +497,12 @@ async fn the_standby_takes_over_after_sigkill_with_every_acknowledged_interactio
         offered.id, acked[0].0,
         "the head of the line is offered first"
     );
+    assert_eq!(
+        offered.id, pending.id,
+        "the offer pending at the failover is offered again"
+    );
+    let (timed_out, _, _) = cluster.journal("timed_out");
+    assert_eq!(timed_out, 0, "the failover counted no missed offer");
     let accepted = desk
         .accept(pb::InteractionAction {
             agent_id: String::new(),
@@ -556,4 +660,129 @@ async fn a_leader_stopped_gracefully_hands_the_lease_back() {
         text.contains("leader: b at") && text.contains("term 2"),
         "{text}"
     );
+}
+
+/// Outbox deliveries and survey questions are claimed with the term, in a transaction fenced by
+/// the lease: after a takeover the old leader claims nothing (it steps down), and the new one
+/// does not send again what the old one claimed without recording the outcome (in doubt);
+/// a delivery left pending for a retry is claimable by the next term.
+#[test]
+fn deliveries_and_survey_questions_are_claimed_with_the_term() {
+    let Some(db) = pg_common::PgDb::create() else {
+        return;
+    };
+    let config = db.store_config();
+    let url = db.url.clone();
+    std::thread::spawn(move || {
+        use guichet::core::{Channel, InteractionId, Timestamp};
+        use guichet::store::{
+            DeliveryState, Fence, HaConfig, LeaseClient, OutboxClaim, Store, StoreError,
+            SurveyQuestion, SurveyVia,
+        };
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let ha = HaConfig {
+            lease_secs: 1.0,
+            renew_every_secs: 0.2,
+            ..HaConfig::default()
+        };
+        let mut lease_a = LeaseClient::connect(&config, &ha, "a".into(), "a".into()).expect("a");
+        let mut lease_b = LeaseClient::connect(&config, &ha, "b".into(), "b".into()).expect("b");
+        let stepped_down = Arc::new(AtomicUsize::new(0));
+        let open = |term: u64, node: &str| {
+            let count = stepped_down.clone();
+            let mut c = config.clone();
+            c.fence = Some(Fence::new(
+                term,
+                node.into(),
+                Instant::now() + Duration::from_secs(60),
+                Arc::new(move |_: &str| {
+                    count.fetch_add(1, Ordering::SeqCst);
+                }),
+            ));
+            Store::open(&c).expect("store")
+        };
+        assert_eq!(lease_a.try_acquire().expect("acquire"), Some(1));
+        let a = open(1, "a");
+        let mut sql = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        for (m, seq) in [("m1", 1i64), ("m2", 2), ("m3", 3)] {
+            sql.execute(
+                "INSERT INTO outbox (message, seq, interaction, channel, state, attempts, \
+                 created_at, next_attempt_at) VALUES ($1, $2, 'i', 'email', 'pending', 0, 0, 0)",
+                &[&m, &seq],
+            )
+            .expect("a delivery");
+        }
+        let question = |n: u128| SurveyQuestion {
+            token: format!("token-{n}"),
+            interaction: InteractionId::from_u128(n),
+            contact: None,
+            agent: None,
+            queue: "general".into(),
+            channel: Channel::Sms,
+            via: SurveyVia::Sms,
+            address: Some("+33600000000".into()),
+            message: format!("question-{n}"),
+            language: "fr".into(),
+            asked_at: Timestamp(0),
+            answered_at: None,
+        };
+        assert_eq!(a.outbox_claim("m1").expect("claim"), OutboxClaim::Claimed);
+        assert_eq!(
+            a.outbox_claim("m1").expect("again"),
+            OutboxClaim::Claimed,
+            "its own term's claim"
+        );
+        assert!(a.claim_survey_question(&question(1)).expect("survey claim"));
+
+        // The lease runs out; b takes over with term 2.
+        std::thread::sleep(Duration::from_millis(1200));
+        assert_eq!(lease_b.try_acquire().expect("acquire"), Some(2));
+        let b = open(2, "b");
+        assert!(matches!(
+            a.outbox_claim("m2"),
+            Err(StoreError::Fenced {
+                term: 1,
+                current: 2,
+                ..
+            })
+        ));
+        assert!(matches!(
+            a.claim_survey_question(&question(2)),
+            Err(StoreError::Fenced { .. })
+        ));
+        assert_eq!(stepped_down.load(Ordering::SeqCst), 2, "told each time");
+
+        // m1 was claimed by term 1, which never recorded an outcome: not sent again.
+        assert_eq!(
+            b.outbox_claim("m1").expect("claim"),
+            OutboxClaim::InDoubt { term: 1 }
+        );
+        assert_eq!(b.outbox_claim("m2").expect("claim"), OutboxClaim::Claimed);
+        // A transient failure leaves m2 pending and unclaimed: a later term may send it.
+        b.outbox_record(
+            "m2",
+            DeliveryState::Pending,
+            1,
+            Timestamp(0),
+            Some("busy"),
+            None,
+        )
+        .expect("record");
+        let claimed: Option<i64> = sql
+            .query_one("SELECT claimed_term FROM outbox WHERE message = 'm2'", &[])
+            .expect("row")
+            .get(0);
+        assert_eq!(claimed, None);
+        b.outbox_record("m3", DeliveryState::Delivered, 1, Timestamp(0), None, None)
+            .expect("record");
+        assert_eq!(b.outbox_claim("m3").expect("claim"), OutboxClaim::Gone);
+        // The question term 1 claimed is asked by nobody else; a new one is b's.
+        assert!(!b
+            .claim_survey_question(&question(1))
+            .expect("claimed before"));
+        assert!(b.claim_survey_question(&question(2)).expect("b's claim"));
+        drop(lease_a);
+    })
+    .join()
+    .expect("claim checks");
 }

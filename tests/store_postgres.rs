@@ -598,3 +598,154 @@ fn an_installation_is_copied_from_sqlite_and_the_copy_checked() {
         "{again}"
     );
 }
+
+/// Copies every row of the SQLite database `from` into the PostgreSQL tables of the same names
+/// (integers as `BIGINT`, text as `TEXT`), replacing the rows there.
+fn copy_rows(from: &std::path::Path, to: &mut postgres::Client) {
+    use postgres::types::ToSql;
+    let src = rusqlite::Connection::open(from).expect("open the fixture");
+    let tables: Vec<String> = src
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .expect("tables")
+        .query_map([], |r| r.get(0))
+        .expect("tables")
+        .collect::<Result<_, _>>()
+        .expect("tables");
+    for table in tables {
+        // What the migrations put in (the meta keys, first checkpoints) is the fixture's.
+        to.batch_execute(&format!("DELETE FROM {table}"))
+            .expect("table emptied");
+        let mut stmt = src
+            .prepare(&format!("SELECT * FROM \"{table}\""))
+            .expect("select");
+        let columns: Vec<String> = stmt.column_names().map(|c| c.to_string()).collect();
+        let insert = format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            columns.join(", "),
+            (1..=columns.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let rows: Vec<Vec<rusqlite::types::Value>> = stmt
+            .query_map([], |r| {
+                (0..columns.len())
+                    .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                    .collect()
+            })
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        for row in rows {
+            let values: Vec<Box<dyn ToSql + Sync>> = row
+                .into_iter()
+                .map(|v| -> Box<dyn ToSql + Sync> {
+                    match v {
+                        rusqlite::types::Value::Integer(i) => Box::new(i),
+                        rusqlite::types::Value::Text(t) => Box::new(t),
+                        rusqlite::types::Value::Null => Box::new(None::<String>),
+                        rusqlite::types::Value::Real(f) => Box::new(f),
+                        rusqlite::types::Value::Blob(b) => Box::new(b),
+                    }
+                })
+                .collect();
+            let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
+            to.execute(&insert, &params)
+                .unwrap_or_else(|e| panic!("{table}: {e:?}"));
+        }
+    }
+}
+
+/// An upgrade on PostgreSQL: a database at version 11 or 13 (the migrations up to it, holding
+/// what a version-11 server wrote: `tests/fixtures/schema_v11_demo.db`'s rows, the demo seeded, tokens,
+/// console users, an IVR tree) opened by this build is upgraded to the current version with its
+/// data kept: the same router as SQLite recovers from the same fixture, the same tokens and
+/// users, and the later versions' tables (calls in a menu, the leadership lease) usable.
+#[test]
+fn a_version_11_or_13_database_is_upgraded_with_its_data_kept() {
+    // 11: the fixture's own version; 13: the previous version (its later tables empty).
+    for from in [11, 13] {
+        upgrade_from(from);
+    }
+}
+
+fn upgrade_from(from: u32) {
+    let Some(db) = PgDb::create() else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/schema_v11_demo.db");
+        let config = db.store_config();
+        assert_eq!(PgStore::migrate_schema_to(&config, from).expect("older"), 0);
+        let mut client = db.client();
+        copy_rows(&fixture, &mut client);
+        let version: String = client
+            .query_one("SELECT value FROM meta WHERE key = 'schema_version'", &[])
+            .expect("version")
+            .get(0);
+        assert_eq!(version, "11", "the fixture's rows, meta included");
+        client
+            .execute(
+                "UPDATE meta SET value = $1 WHERE key = 'schema_version'",
+                &[&from.to_string()],
+            )
+            .expect("the version the schema is at");
+        drop(client);
+
+        let pg = Store::open(&config).expect("opened and upgraded");
+        assert_eq!(pg.found_schema_version(), from);
+        const { assert!(SCHEMA_VERSION >= 14) };
+        // The same fixture on SQLite (upgraded there too): the same data.
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(&fixture, dir.path().join(guichet::store::DATABASE_FILE)).expect("copy");
+        let lite = Store::open(&StoreConfig::new(dir.path())).expect("SQLite opened");
+        assert_eq!(
+            pg.last_committed_seq().expect("seq"),
+            lite.last_committed_seq().expect("seq")
+        );
+        let snapshot = |s: &Store| {
+            serde_json::to_value(s.recover_router().expect("recovered").router.snapshot())
+                .expect("json")
+        };
+        assert_eq!(snapshot(&pg), snapshot(&lite), "the same router");
+        let ids = |s: &Store| -> Vec<String> {
+            s.list_tokens()
+                .expect("tokens")
+                .into_iter()
+                .map(|t| t.id)
+                .collect()
+        };
+        assert!(!ids(&pg).is_empty());
+        assert_eq!(ids(&pg), ids(&lite), "the same tokens");
+        assert_eq!(
+            pg.list_users().expect("users").len(),
+            lite.list_users().expect("users").len()
+        );
+        assert!(pg.is_seeded().expect("seeded"), "seeded stays seeded");
+        // Version 12's table and version 13's lease work.
+        pg.put_voice_sessions(&[("twilio:CA9".into(), Some("{}".into()))], T0)
+            .expect("a call in a menu");
+        assert_eq!(
+            pg.voice_session("twilio:CA9").expect("read"),
+            Some("{}".into())
+        );
+        drop(pg);
+        let status = guichet::store::LeaseClient::connect_reader(&config)
+            .expect("lease reader")
+            .status()
+            .expect("status");
+        assert_eq!(status.lease.term, 0, "never held");
+        // Version 14: the outbox's claims with a term.
+        let mut client = db.client();
+        client
+            .query_one("SELECT COUNT(claimed_term) FROM outbox", &[])
+            .expect("version 14's column");
+        drop(client);
+        // Opened again: nothing left to migrate.
+        let again = Store::open(&config).expect("opened again");
+        assert_eq!(again.found_schema_version(), SCHEMA_VERSION);
+    })
+    .join()
+    .expect("upgrade checks");
+}

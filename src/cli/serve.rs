@@ -9,7 +9,7 @@ use clap::Args;
 use guichet::config::Config;
 use guichet::core::Timestamp;
 use guichet::engine::{Clock, SystemClock};
-use guichet::server::{serve, ServeOptions};
+use guichet::server::{serve, ServeOptions, Stopped};
 use guichet::store::{Role, StoreHandle};
 
 /// The demo configuration compiled into the binary, used when no `--config` is given and
@@ -94,7 +94,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let stopped = runtime.block_on(async move {
         let data_dir = config.store.data_dir.clone();
         let agent_ids: Vec<String> = config.agents.iter().map(|a| a.id.to_string()).collect();
         serve(
@@ -162,8 +162,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             shutdown_signal(),
         )
         .await
-        .map_err(anyhow::Error::from)
-    })
+    })?;
+    match stopped {
+        Stopped::Shutdown => Ok(()),
+        // The binary's decision: exit, and let the service manager restart this node as a
+        // standby (its router in memory may be ahead of the journal: never reused).
+        Stopped::SteppedDown(why) => Err(crate::SteppedDown(why).into()),
+    }
 }
 
 /// On a database without any token, creates an admin token and writes it to

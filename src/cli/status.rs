@@ -1,6 +1,7 @@
 //! `guichet status`: high availability at a glance, read from the database of the
 //! configuration's `[store]` section: the lease (leader, term, expiry by the database's clock),
-//! the journal's end, and every node seen with its role, lag and last heartbeat.
+//! the journal's end, and every node seen with its role, lag (in events and seconds, as of its
+//! last heartbeat) and last heartbeat.
 
 use std::path::PathBuf;
 
@@ -50,8 +51,8 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<()> {
     }
     println!("journal: last sequence number {}", status.last_seq);
     println!(
-        "{:<20} {:<18} {:>6} {:>12} {:>10}  address",
-        "node", "role", "term", "lag (events)", "heartbeat"
+        "{:<20} {:<18} {:>6} {:>12} {:>9} {:>10}  address",
+        "node", "role", "term", "lag (events)", "lag (s)", "heartbeat"
     );
     for n in &status.nodes {
         // No heartbeat for longer than a lease: stopped, or cut off from the database.
@@ -60,17 +61,22 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<()> {
         } else {
             n.role.clone()
         };
-        let lag = if n.role == "leader" {
-            0
+        // As of its last heartbeat: the events it lacked then, and how old the oldest was.
+        let (lag, lag_s) = if n.role == "leader" {
+            (0, 0.0)
         } else {
-            status.last_seq.saturating_sub(n.applied_seq)
+            (
+                status.last_seq.saturating_sub(n.applied_seq),
+                n.lag_ms as f64 / 1000.0,
+            )
         };
         println!(
-            "{:<20} {:<18} {:>6} {:>12} {:>9.1}s  {}",
+            "{:<20} {:<18} {:>6} {:>12} {:>8.1}s {:>9.1}s  {}",
             n.node,
             role,
             n.term,
             lag,
+            lag_s,
             n.heartbeat_age_ms as f64 / 1000.0,
             n.address
         );

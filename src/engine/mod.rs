@@ -251,7 +251,22 @@ impl Engine {
         let seed: Seed = seed.into();
         let opened = tokio::task::spawn_blocking(move || -> Result<_, EngineError> {
             let store = Store::open(&store_config)?;
-            let recovered = store.recover_router()?;
+            // A warm standby taking over hands its router over: only the tail is replayed.
+            let warm = store_config.fence.as_ref().and_then(|f| f.take_warm());
+            let recovered = match warm {
+                Some(warm) => {
+                    let from = warm.last_seq;
+                    let recovered = store.catch_up(warm)?;
+                    tracing::info!(
+                        from,
+                        tail = recovered.replayed,
+                        "warm takeover: the followed router needed {} event(s) of the tail",
+                        recovered.replayed
+                    );
+                    recovered
+                }
+                None => store.recover_router()?,
+            };
             let seeded = store.is_seeded()?;
             Ok((store, recovered, seeded))
         })

@@ -48,7 +48,9 @@ pub use sms::SmsSender;
 use crate::channels::sms::SmsConfig;
 use crate::core::{EventKind, Message, MessageDirection, Timestamp};
 use crate::engine::{run_wakeups, Clock, Engine, SystemClock};
-use crate::store::{Delivery, DeliveryChannel, DeliveryState, Store, StoreError, StoreHandle};
+use crate::store::{
+    Delivery, DeliveryChannel, DeliveryState, OutboxClaim, Store, StoreError, StoreHandle,
+};
 
 /// The meta key that marks an SMS the opt-out handling itself sends (sent even to a number that
 /// opted out).
@@ -256,6 +258,22 @@ impl Outbox {
         if !self.store.acting() {
             return Ok(Vec::new());
         }
+        // Claimed with the leader's term (PostgreSQL with high availability): nothing is sent
+        // twice across a takeover.
+        let id = d.message.clone();
+        match self.blocking(move |s| s.outbox_claim(&id)).await? {
+            OutboxClaim::Claimed => {}
+            OutboxClaim::Gone => return Ok(Vec::new()),
+            OutboxClaim::InDoubt { term } => {
+                let reason = format!(
+                    "in doubt: the leader of term {term} claimed it and stopped before recording                      whether it was sent; not sent again, so that it is never sent twice"
+                );
+                tracing::error!(%reason, "delivery not attempted");
+                self.record(&d, DeliveryState::Failed, d.attempts, Some(&reason), None)
+                    .await?;
+                return Ok(Vec::new());
+            }
+        }
         let seq = d.seq;
         let Some(message) = self.blocking(move |s| s.outbox_message(seq)).await? else {
             let reason = "the message was purged from the journal before it could be sent";
@@ -311,14 +329,22 @@ impl Outbox {
         {
             return Ok((message, Vec::new()));
         }
-        let (interaction, own) = (d.interaction, d.message.clone());
+        let (interaction, own, first) = (d.interaction, d.message.clone(), message.clone());
         let others = self
             .blocking(move |s| {
                 let pending =
                     s.outbox_pending_of(interaction, DeliveryChannel::Email, bundle::MAX_PARTS)?;
                 let mut found = Vec::new();
                 for p in pending.into_iter().filter(|p| p.message != own) {
-                    if let Some(m) = s.outbox_message(p.seq)? {
+                    let Some(m) = s.outbox_message(p.seq)? else {
+                        continue;
+                    };
+                    // Sent within this email: claimed too (one in doubt waits for its own turn,
+                    // where it is recorded as such).
+                    if bundle::may_bundle(&m)
+                        && bundle::same_recipient(&m, &first)
+                        && s.outbox_claim(&p.message)? == OutboxClaim::Claimed
+                    {
                         found.push((p, m));
                     }
                 }

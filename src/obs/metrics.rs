@@ -33,9 +33,12 @@ pub mod names {
     pub const HA_TAKEOVERS: &str = "guichet_ha_takeovers_total";
     /// Gauge: 1 while this node leads, 0 while it is a standby (PostgreSQL with `[ha]`).
     pub const HA_LEADER: &str = "guichet_ha_leader";
-    /// Gauge: journal events a standby would have to recover at takeover (a cold standby: the
-    /// whole journal's end; the leader: 0).
+    /// Gauge: journal events a standby's followed router was behind the journal's end at its
+    /// last poll (the whole journal's end until the router is built; the leader: 0).
     pub const HA_STANDBY_LAG: &str = "guichet_ha_standby_lag_events";
+    /// Gauge: seconds between the oldest event a standby's last poll applied and that poll's
+    /// end (0 when it was current; the leader: 0).
+    pub const HA_STANDBY_LAG_SECONDS: &str = "guichet_ha_standby_lag_seconds";
     /// Counter `{queue, channel}`: interactions created.
     pub const INTERACTIONS_CREATED: &str = "guichet_interactions_created_total";
     /// Counter `{queue, channel}`: offers made to agents.

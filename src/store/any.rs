@@ -14,7 +14,7 @@ use super::pg::PgStore;
 use super::{
     AnswerRefusal, Backend, CompletedInteraction, ConversationEntry, Delivery, DeliveryChannel,
     DeliveryState, HistoryEntry, IndicatorDay, IndicatorState, IvrActive, IvrAuthor,
-    IvrVersionInfo, Journal, Role, SessionInfo, StoreConfig, StoreError, SurveyAnswer,
+    IvrVersionInfo, Journal, OutboxClaim, Role, SessionInfo, StoreConfig, StoreError, SurveyAnswer,
     SurveyQuestion, SurveySummary, SurveyVia, TokenInfo, UserCredentials, UserInfo,
 };
 
@@ -109,6 +109,30 @@ impl Store {
     /// ([`super::Fence::acting`]).
     pub fn acting(&self) -> bool {
         self.config().fence.as_ref().is_none_or(|f| f.acting())
+    }
+
+    /// A router followed up to [`Recovered::last_seq`] (a warm standby's), brought to the
+    /// journal's end: only the events after it are replayed (`replayed` counts those).
+    pub fn catch_up(&self, warm: Recovered) -> Result<Recovered, StoreError> {
+        let Recovered {
+            mut router,
+            snapshot_seq,
+            last_seq,
+            ..
+        } = warm;
+        let mut last = last_seq;
+        let tail = self.replay(last_seq, |seq, event| {
+            last = seq;
+            router
+                .apply(&event)
+                .map_err(|source| StoreError::Replay { seq, source })
+        })?;
+        Ok(Recovered {
+            router,
+            snapshot_seq,
+            replayed: tail,
+            last_seq: last.max(self.last_committed_seq()?),
+        })
     }
 
     /// Calls `f` with every journaled event after `after_seq`, in sequence order; returns how
@@ -304,6 +328,8 @@ dispatch! {
     fn outbox_next_due(&self) -> Result<Option<Timestamp>, StoreError>;
     /// The journaled message at `seq`.
     fn outbox_message(&self, seq: u64) -> Result<Option<Arc<Message>>, StoreError>;
+    /// Claims a delivery before sending it (with the leader's term on PostgreSQL).
+    fn outbox_claim(&self, message: &str) -> Result<OutboxClaim, StoreError>;
     /// Records a delivery attempt.
     fn outbox_record(&self, message: &str, state: DeliveryState, attempts: u32, next_attempt_at: Timestamp, last_error: Option<&str>, delivered: Option<(Timestamp, Option<&str>)>) -> Result<(), StoreError>;
     /// Whether a number opted out of SMS.

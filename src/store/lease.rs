@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::db::Recovered;
 use super::StoreError;
 
 /// The `[ha]` section: the leadership lease on PostgreSQL (ignored on SQLite).
@@ -134,7 +135,7 @@ impl HaConfig {
 }
 
 /// What a leader does when it learns that its term is over (a refused append, a renewal refused,
-/// its deadline passed): the server logs that it steps down and exits.
+/// its deadline passed): the server logs that it steps down and stops (see `ha::Leading`).
 pub type OnSuperseded = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A leader's fence: its term and node, checked against the lease row in the transaction of
@@ -147,7 +148,11 @@ pub struct Fence {
     pub node: String,
     deadline: Arc<Mutex<Instant>>,
     retired: Arc<AtomicBool>,
+    /// Set once the term is known to be over.
+    over: Arc<AtomicBool>,
     on_superseded: OnSuperseded,
+    /// A warm standby's router, handed to the new leader's recovery (taken once).
+    warm: Arc<Mutex<Option<Recovered>>>,
 }
 
 impl std::fmt::Debug for Fence {
@@ -175,13 +180,28 @@ impl Fence {
             node,
             deadline: Arc::new(Mutex::new(deadline)),
             retired: Arc::new(AtomicBool::new(false)),
+            over: Arc::new(AtomicBool::new(false)),
             on_superseded,
+            warm: Arc::new(Mutex::new(None)),
         }
     }
 
-    /// Whether the leader may still act: its monotonic deadline has not passed.
+    /// Hands a warm standby's router to the recovery of the engine this fence starts: it then
+    /// replays only the journal after [`Recovered::last_seq`].
+    pub fn with_warm(self, warm: Recovered) -> Fence {
+        *self.warm.lock().unwrap_or_else(|e| e.into_inner()) = Some(warm);
+        self
+    }
+
+    /// The warm router, once (the engine's start takes it).
+    pub fn take_warm(&self) -> Option<Recovered> {
+        self.warm.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Whether the leader may still act: its term is not known to be over and its monotonic
+    /// deadline has not passed.
     pub fn acting(&self) -> bool {
-        Instant::now() < self.deadline()
+        !self.over.load(Ordering::SeqCst) && Instant::now() < self.deadline()
     }
 
     /// The monotonic deadline.
@@ -197,9 +217,11 @@ impl Fence {
         }
     }
 
-    /// The term is over: tells the server (which steps down), unless the leader is leaving
-    /// on its own ([`Fence::retire`]).
+    /// The term is over: the fence stops acting at once ([`Fence::acting`] is false from now
+    /// on) and tells the server (which steps down), unless the leader is leaving on its own
+    /// ([`Fence::retire`]).
     pub fn superseded(&self, why: &str) {
+        self.over.store(true, Ordering::SeqCst);
         if !self.is_retired() {
             (self.on_superseded)(why)
         }
@@ -251,6 +273,9 @@ pub struct NodeInfo {
     pub applied_seq: u64,
     /// Milliseconds since its last heartbeat, by the database's clock.
     pub heartbeat_age_ms: i64,
+    /// Its lag in time at its last heartbeat: how long before that heartbeat the oldest
+    /// journal event its router lacked was committed (0: it held everything).
+    pub lag_ms: i64,
 }
 
 /// What `guichet status` shows.

@@ -98,8 +98,11 @@ pub use ivr::{IvrActive, IvrAuthor, IvrVersionInfo};
 pub use journal::{Ack, Journal, JournalStats, BATCH_BUCKETS};
 pub use lease::{Fence, HaConfig, HaStatus, LeaseInfo, NodeInfo, OnSuperseded};
 pub use maintenance::Erasure;
-pub use outbox::{Delivery, DeliveryChannel, DeliveryState};
-pub use pg::{copy_from_sqlite, CopyReport, LeaseClient, PgSettings, PgStore, Target};
+pub use outbox::{Delivery, DeliveryChannel, DeliveryState, OutboxClaim};
+pub use pg::{
+    copy_from_sqlite, CopyReport, FollowProgress, Follower, LeaseClient, PgSettings, PgStore,
+    Target,
+};
 pub use schema::SCHEMA_VERSION;
 pub use secrets::ATTACHMENT_LINKS;
 pub use surveys::{

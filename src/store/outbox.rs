@@ -61,6 +61,23 @@ impl DeliveryChannel {
     }
 }
 
+/// What claiming a delivery before sending it found (high availability: a leader claims each
+/// delivery with its term, in a transaction fenced by the lease, so that nothing is sent twice
+/// across a takeover).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxClaim {
+    /// This node may send it now (always, without high availability).
+    Claimed,
+    /// No longer pending: nothing to send.
+    Gone,
+    /// An earlier term claimed it and ended before recording whether it was sent: sending it
+    /// again could send it twice, so it is not sent (recorded as failed, in doubt).
+    InDoubt {
+        /// The term that claimed it.
+        term: u64,
+    },
+}
+
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {
@@ -338,6 +355,15 @@ impl SqliteStore {
             EventKind::MessageAdded { message, .. } => Ok(Some(message)),
             _ => Ok(None),
         }
+    }
+
+    /// Claims a delivery before sending it: on SQLite one node is always the leader, so it is
+    /// [`OutboxClaim::Claimed`] while pending (the claims with a term are PostgreSQL's).
+    pub fn outbox_claim(&self, message: &str) -> Result<OutboxClaim, StoreError> {
+        Ok(match self.outbox_delivery(message)? {
+            Some(d) if d.state == DeliveryState::Pending => OutboxClaim::Claimed,
+            _ => OutboxClaim::Gone,
+        })
     }
 
     /// Records a delivery's outcome: the new state, the attempt count, when it is next due

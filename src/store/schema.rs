@@ -20,9 +20,9 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::error::{SqlContext, StoreError};
 
 /// The schema version this build writes and reads.
-/// (Version 13 adds PostgreSQL's leadership lease, `pg/schema.rs`: nothing changes on SQLite, where
-/// one node is always the leader.)
-pub const SCHEMA_VERSION: u32 = 13;
+/// (Versions 13 and 14 add PostgreSQL's leadership lease and the outbox's claims with a term,
+/// `pg/schema.rs`: nothing changes on SQLite, where one node is always the leader.)
+pub const SCHEMA_VERSION: u32 = 14;
 
 /// The value of the `application` meta key that marks a Guichet database.
 const APPLICATION: &str = "guichet";

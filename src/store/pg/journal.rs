@@ -117,8 +117,9 @@ impl PgJournal {
 }
 
 /// Checks the fence inside `tx` (when there is one); a refusal tells the fence's owner, which
-/// steps down, and comes back as [`StoreError::Fenced`].
-fn fenced(
+/// steps down, and comes back as [`StoreError::Fenced`]. Also the outbox's and the surveys'
+/// claims (`outbox.rs`, `surveys.rs`).
+pub(super) fn fenced(
     tx: &mut postgres::Transaction<'_>,
     fence: Option<&Fence>,
     target: &Target,
@@ -170,6 +171,11 @@ impl JournalBackend for PgJournal {
             ],
         )
         .map_err(err)?;
+        if self.fence.is_some() {
+            // Wakes the standbys following the journal (delivered at commit; they poll by
+            // sequence number anyway, this only shortens their lag).
+            tx.batch_execute(super::follow::NOTIFY_SQL).map_err(err)?;
+        }
         tx.commit().map_err(err)
     }
 
@@ -232,7 +238,12 @@ impl JournalBackend for PgJournal {
         let target = self.target.clone();
         let path = target.as_path();
         let err = |e| pg_error(&target, e);
-        let tx = self.client.transaction().map_err(err)?;
+        let mut tx = self.client.transaction().map_err(err)?;
+        fenced(&mut tx, self.fence.as_ref(), &target)?;
+        // Counted, so that a standby following the journal rebuilds its router (the erasure
+        // changes the router in memory without an event: see `follow.rs`).
+        tx.execute(super::follow::COUNT_ERASURE_SQL, &[])
+            .map_err(err)?;
         let mut erasure = PgErasure {
             tx,
             target: &target,

@@ -30,8 +30,10 @@ impl std::fmt::Debug for LeaseClient {
     }
 }
 
+/// A never-held lease expires at `-infinity`, which PostgreSQL cannot subtract: NULL then.
 const READ_SQL: &str = "SELECT holder, address, term, \
-     (EXTRACT(EPOCH FROM (expires_at - now())) * 1000)::bigint FROM leader_lease WHERE id = 1";
+     CASE WHEN isfinite(expires_at) THEN (EXTRACT(EPOCH FROM (expires_at - now())) * 1000)::bigint \
+     END FROM leader_lease WHERE id = 1";
 
 impl LeaseClient {
     /// Connects (migrating the schema, as a start would) for node `node`, advertised as
@@ -211,8 +213,10 @@ impl LeaseClient {
         let rows = client
             .query(
                 "SELECT node, address, role, term, applied_seq, \
-                 (EXTRACT(EPOCH FROM (now() - heartbeat_at)) * 1000)::bigint \
-                 FROM nodes ORDER BY heartbeat_at DESC LIMIT 100",
+                 (EXTRACT(EPOCH FROM (now() - heartbeat_at)) * 1000)::bigint, \
+                 COALESCE((SELECT GREATEST(0, (EXTRACT(EPOCH FROM n.heartbeat_at) * 1000)::bigint \
+                 - j.at) FROM journal j WHERE j.seq > n.applied_seq ORDER BY j.seq LIMIT 1), 0) \
+                 FROM nodes n ORDER BY heartbeat_at DESC LIMIT 100",
                 &[],
             )
             .map_err(|e| pg_error(&target, e))?;
@@ -225,6 +229,7 @@ impl LeaseClient {
                 term: seq_from_sql(r.get(3)),
                 applied_seq: seq_from_sql(r.get(4)),
                 heartbeat_age_ms: r.get(5),
+                lag_ms: r.get(6),
             })
             .collect();
         Ok(HaStatus {

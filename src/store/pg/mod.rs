@@ -17,6 +17,7 @@
 
 mod connect;
 mod copy;
+mod follow;
 mod journal;
 mod lease;
 mod outbox;
@@ -39,6 +40,7 @@ use super::{Journal, StoreConfig, StoreError};
 use connect::pg_error;
 pub use connect::{PgSettings, Target};
 pub use copy::{copy_from_sqlite, CopyReport};
+pub use follow::{FollowProgress, Follower};
 use journal::PgJournal;
 pub use lease::LeaseClient;
 
@@ -146,6 +148,16 @@ impl PgStore {
             journal_started: AtomicBool::new(false),
             found_version,
         })
+    }
+
+    /// Creates or upgrades the schema of `[store] url`'s database up to `version` only (10 to
+    /// this build's), as the Guichet of that version left it; returns the version found. For
+    /// upgrade tests (`tests/store_postgres.rs`): a server always migrates to the current one.
+    #[doc(hidden)]
+    pub fn migrate_schema_to(config: &StoreConfig, version: u32) -> Result<u32, StoreError> {
+        let settings = PgSettings::from_store_config(config)?;
+        let mut conn = settings.connect()?;
+        schema::migrate_upto(&mut conn, settings.target(), version)
     }
 
     /// The database, as shown in messages.

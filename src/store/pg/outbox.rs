@@ -9,7 +9,7 @@ use super::super::codec::{millis_from_sql, millis_to_sql, Decoder};
 use super::super::outbox::{
     completions, delivery_from_parts, outbound_deliveries, DELIVERY_COLUMNS,
 };
-use super::super::{Delivery, DeliveryChannel, DeliveryState, StoreError};
+use super::super::{Delivery, DeliveryChannel, DeliveryState, OutboxClaim, StoreError};
 use super::PgStore;
 
 fn delivery_row(r: &postgres::Row) -> (Delivery, String, String, String) {
@@ -215,7 +215,54 @@ impl PgStore {
         }
     }
 
-    /// Like [`SqliteStore::outbox_record`](super::super::SqliteStore::outbox_record).
+    /// Claims a delivery with the leader's term before it is sent (schema version 14's
+    /// `claimed_term`), in a transaction that first checks the fence (the lease row `FOR
+    /// SHARE`, as a journal append does): a node whose term is over claims nothing
+    /// ([`StoreError::Fenced`], and it steps down). A pending delivery claimed by an earlier
+    /// term was perhaps sent by that leader just before it went: [`OutboxClaim::InDoubt`].
+    /// Without high availability (no fence): [`OutboxClaim::Claimed`] while pending.
+    pub fn outbox_claim(&self, message: &str) -> Result<OutboxClaim, StoreError> {
+        let fence = self.config.fence.clone();
+        let mut conn = self.conn();
+        let err = |e| self.err(e);
+        let mut tx = conn.transaction().map_err(err)?;
+        if let Some(fence) = &fence {
+            super::journal::fenced(&mut tx, Some(fence), self.target())?;
+        }
+        let row = tx
+            .query_opt(
+                "SELECT state, claimed_term FROM outbox WHERE message = $1 FOR UPDATE",
+                &[&message],
+            )
+            .map_err(err)?;
+        let Some(row) = row else {
+            return Ok(OutboxClaim::Gone);
+        };
+        let state: String = row.get(0);
+        let claimed: Option<i64> = row.get(1);
+        if state != DeliveryState::Pending.as_str() {
+            return Ok(OutboxClaim::Gone);
+        }
+        let Some(fence) = fence else {
+            return Ok(OutboxClaim::Claimed);
+        };
+        let term = fence.term as i64;
+        if let Some(earlier) = claimed.filter(|t| *t != term) {
+            return Ok(OutboxClaim::InDoubt {
+                term: earlier.max(0) as u64,
+            });
+        }
+        tx.execute(
+            "UPDATE outbox SET claimed_term = $2 WHERE message = $1",
+            &[&message, &term],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(OutboxClaim::Claimed)
+    }
+
+    /// Like [`SqliteStore::outbox_record`](super::super::SqliteStore::outbox_record); a
+    /// delivery left pending (to be retried) is no longer claimed, so a later term may send it.
     pub fn outbox_record(
         &self,
         message: &str,
@@ -228,8 +275,8 @@ impl PgStore {
         self.conn()
             .execute(
                 "UPDATE outbox SET state = $2, attempts = $3, next_attempt_at = $4, \
-                 last_error = COALESCE($5, last_error), delivered_at = $6, provider_ref = $7 \
-                 WHERE message = $1",
+                 last_error = COALESCE($5, last_error), delivered_at = $6, provider_ref = $7, \
+                 claimed_term = NULL WHERE message = $1",
                 &[
                     &message,
                     &state.as_str(),

@@ -48,7 +48,19 @@ const MIGRATIONS: &[Migration] = &[
         version: 13,
         apply: v13_leader_lease,
     },
+    Migration {
+        version: 14,
+        apply: v14_outbox_claims,
+    },
 ];
+
+/// Version 14: each outbox delivery records the term of the leader that claimed it before
+/// sending (`pg/outbox.rs`), so that nothing is sent twice across a takeover. PostgreSQL only:
+/// on SQLite one node is always the leader, and version 14 changes nothing there.
+fn v14_outbox_claims(tx: &mut Transaction<'_>, target: &Target) -> Result<(), StoreError> {
+    tx.batch_execute("ALTER TABLE outbox ADD COLUMN claimed_term BIGINT")
+        .map_err(|e| pg_error(target, e))
+}
 
 /// Version 12: calls inside a phone menu (SQLite's `voice.rs`), seen by every node.
 fn v12_voice_sessions(tx: &mut Transaction<'_>, target: &Target) -> Result<(), StoreError> {
@@ -297,6 +309,17 @@ fn v10_initial(tx: &mut Transaction<'_>, target: &Target) -> Result<(), StoreErr
 /// Brings the database to [`SCHEMA_VERSION`], or refuses it. Returns the version found before
 /// (0 for an empty database).
 pub(crate) fn migrate(client: &mut Client, target: &Target) -> Result<u32, StoreError> {
+    migrate_upto(client, target, SCHEMA_VERSION)
+}
+
+/// Like [`migrate`], stopping at version `upto` (at least 10, at most this build's): the schema
+/// an older Guichet left, for upgrade tests.
+pub(crate) fn migrate_upto(
+    client: &mut Client,
+    target: &Target,
+    upto: u32,
+) -> Result<u32, StoreError> {
+    let upto = upto.clamp(MIGRATIONS[0].version, SCHEMA_VERSION);
     let mut tx = client.transaction().map_err(|e| pg_error(target, e))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(|e| pg_error(target, e))?;
@@ -308,17 +331,20 @@ pub(crate) fn migrate(client: &mut Client, target: &Target) -> Result<u32, Store
             supported: SCHEMA_VERSION,
         });
     }
-    if found == SCHEMA_VERSION {
+    if found >= upto {
         return Ok(found);
     }
-    for migration in MIGRATIONS.iter().filter(|m| m.version > found) {
+    for migration in MIGRATIONS
+        .iter()
+        .filter(|m| m.version > found && m.version <= upto)
+    {
         (migration.apply)(&mut tx, target)?;
     }
     tx.execute("DELETE FROM meta WHERE key = 'schema_version'", &[])
         .map_err(|e| pg_error(target, e))?;
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('schema_version', $1)",
-        &[&SCHEMA_VERSION.to_string()],
+        &[&upto.to_string()],
     )
     .map_err(|e| pg_error(target, e))?;
     tx.commit().map_err(|e| pg_error(target, e))?;

@@ -293,9 +293,14 @@ impl PgStore {
 
     /// Like [`SqliteStore::claim_survey_question`](super::super::SqliteStore::claim_survey_question).
     pub fn claim_survey_question(&self, q: &SurveyQuestion) -> Result<bool, StoreError> {
+        let fence = self.config.fence.clone();
         let mut conn = self.conn();
         let err = |e| self.err(e);
         let mut tx = conn.transaction().map_err(err)?;
+        // With high availability the claim is the leader's term's: a node whose term is over
+        // claims nothing (and steps down); the question's row is then the one claim, whichever
+        // leader asks.
+        super::journal::fenced(&mut tx, fence.as_ref(), self.target())?;
         let inserted = tx
             .execute(
                 "INSERT INTO survey_questions (token, interaction, contact, agent, queue, \
