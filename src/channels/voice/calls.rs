@@ -49,6 +49,7 @@ use crate::ivr::{
     outcome_verbs, CallContext, CallSession, DialTarget, Input, Outcome, SessionState, Step, Verb,
 };
 
+use super::conference::ConsultStep;
 use super::config::{HoldConfig, VoiceConfig};
 use super::gateway::{Gateway, Outbound, OutboundError};
 use super::persist::{SavedPhase, SessionLog, Snapshot};
@@ -268,6 +269,19 @@ pub enum Phase {
         /// The agent's device (a racing request gets the same dial again).
         device: String,
     },
+    /// The call is in a conference room for a warm transfer (Twilio, see `conference.rs`):
+    /// the caller, the agent holding it and, once it accepted, the consulted agent.
+    Conferenced {
+        /// The interaction.
+        interaction: InteractionId,
+        /// The call leg of the agent holding the interaction.
+        holder_leg: String,
+        /// The call leg of the consulted agent, once dialled.
+        consulted_leg: Option<String>,
+        /// Whether the caller's leg was answered with the room (its dial to the first agent
+        /// ended when that agent's leg moved to the room).
+        joined: bool,
+    },
     /// The caller asked to be called back and hung up; the interaction keeps its place.
     CallbackRequested {
         /// The interaction.
@@ -347,7 +361,14 @@ struct Inner {
     /// Final transcriptions of voicemails being recorded, by call key (at most
     /// [`MAX_TRANSCRIPT_CHARS`]).
     transcripts: DashMap<String, String>,
+    /// Consultation events for the warm-transfer worker ([`super::conference`]), in order.
+    consult_steps: tokio::sync::mpsc::Sender<ConsultStep>,
+    /// The worker's end of `consult_steps`, until `follow_events` starts it.
+    consult_inbox: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<ConsultStep>>>,
 }
+
+/// Consultation events waiting for the warm-transfer worker, at most.
+const CONSULT_BACKLOG: usize = 1024;
 
 /// How long a voicemail whose audio ended waits for its transcription (jambonz posts it
 /// before the listen's `actionHook`, which files the voicemail at once) before it is filed
@@ -399,6 +420,7 @@ impl Calls {
         sessions: SessionLog,
     ) -> Calls {
         let outbound = Outbound::new(&config);
+        let (consult_steps, consult_inbox) = tokio::sync::mpsc::channel(CONSULT_BACKLOG);
         let twilio_signer = config
             .twilio
             .as_ref()
@@ -419,6 +441,8 @@ impl Calls {
                 streams: DashMap::new(),
                 pending_audio: DashMap::new(),
                 transcripts: DashMap::new(),
+                consult_steps,
+                consult_inbox: std::sync::Mutex::new(Some(consult_inbox)),
             }),
         }
     }
@@ -1056,6 +1080,41 @@ impl Calls {
                 self.complete(call, interaction).await;
                 Ok(vec![Verb::Hangup])
             }
+            (
+                Phase::Conferenced {
+                    interaction,
+                    joined: true,
+                    ..
+                },
+                CallEvent::DialEnded,
+            ) => {
+                // The room closed: the agent holding the call (or the caller) left it.
+                self.complete(call, interaction).await;
+                Ok(vec![Verb::Hangup])
+            }
+            (
+                Phase::Conferenced {
+                    interaction,
+                    holder_leg,
+                    consulted_leg,
+                    ..
+                },
+                CallEvent::DialEnded
+                | CallEvent::Continue
+                | CallEvent::Input(_)
+                | CallEvent::Incoming { .. },
+            ) => {
+                // The first agent's leg moved to the room (or a request raced with that): the
+                // caller joins it.
+                let verbs = self.room_verbs(call, interaction);
+                call.phase = Phase::Conferenced {
+                    interaction,
+                    holder_leg,
+                    consulted_leg,
+                    joined: true,
+                };
+                Ok(verbs)
+            }
             (phase, CallEvent::Hangup) => {
                 self.hung_up(call, phase).await;
                 Ok(vec![Verb::Hangup])
@@ -1359,6 +1418,16 @@ impl Calls {
         verbs
     }
 
+    /// The caller's way into the warm transfer's room: the room closes when the caller
+    /// leaves it, and its end is posted to `dial` (the call then ends).
+    fn room_verbs(&self, call: &Call, interaction: InteractionId) -> Vec<Verb> {
+        vec![Verb::Conference {
+            room: super::conference::room(interaction),
+            end_on_exit: true,
+            action_url: Some(self.url(call, "dial")),
+        }]
+    }
+
     fn dial_verbs(&self, call: &Call, device: &str) -> Vec<Verb> {
         vec![Verb::Dial {
             targets: vec![DialTarget::from_address(device)],
@@ -1389,7 +1458,7 @@ impl Calls {
         let (gateway, sid) = {
             let call = entry.lock().await;
             match call.phase {
-                Phase::Connecting { .. } | Phase::Bridged { .. } => {
+                Phase::Connecting { .. } | Phase::Bridged { .. } | Phase::Conferenced { .. } => {
                     (call.gateway, call.sid.clone())
                 }
                 _ => return Ok(false),
@@ -1421,7 +1490,9 @@ impl Calls {
                     }
                 }
             }
-            Phase::Connecting { interaction, .. } | Phase::Bridged { interaction, .. } => {
+            Phase::Connecting { interaction, .. }
+            | Phase::Bridged { interaction, .. }
+            | Phase::Conferenced { interaction, .. } => {
                 self.complete(call, interaction).await;
             }
             Phase::CallbackRequested { interaction } => {
@@ -1467,6 +1538,25 @@ impl Calls {
         call.phase = Phase::Ended;
     }
 
+    /// The call followed for `interaction`, if any.
+    pub(super) fn call_of(
+        &self,
+        interaction: InteractionId,
+    ) -> Option<Arc<tokio::sync::Mutex<Call>>> {
+        let k = self.inner.by_interaction.get(&interaction)?.clone();
+        self.inner.calls.get(&k).map(|e| Arc::clone(e.value()))
+    }
+
+    /// The outbound side of the gateways.
+    pub(super) fn outbound(&self) -> &Outbound {
+        &self.inner.outbound
+    }
+
+    /// The engine.
+    pub(super) fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
     fn forget(&self, call: &Call) {
         let k = key(call.gateway, &call.sid);
         self.inner.calls.remove(&k);
@@ -1477,6 +1567,15 @@ impl Calls {
     /// stops.
     pub async fn follow_events(self) {
         let engine = self.inner.engine.clone();
+        let inbox = self
+            .inner
+            .consult_inbox
+            .lock()
+            .ok()
+            .and_then(|mut inbox| inbox.take());
+        if let Some(inbox) = inbox {
+            tokio::spawn(self.clone().run_consult_worker(inbox));
+        }
         let after = engine.store().last_committed_seq().unwrap_or(0);
         run_view(&engine, Follower { calls: self }, after)
             .finished()
@@ -1505,6 +1604,15 @@ impl Calls {
                 let this = self.clone();
                 let (interaction, agent, at) = (*interaction, agent.clone(), event.at);
                 tokio::spawn(async move { this.accepted(k, interaction, agent, at).await });
+            }
+            if let Some(step) = ConsultStep::from_event(&event.kind) {
+                if self.inner.by_interaction.contains_key(&step.interaction())
+                    && self.inner.consult_steps.try_send(step).is_err()
+                {
+                    tracing::error!(
+                        "warm-transfer worker is {CONSULT_BACKLOG} events behind: a consultation's call was not updated"
+                    );
+                }
             }
         }
     }
