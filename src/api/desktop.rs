@@ -1744,6 +1744,31 @@ fn transfer_pb(t: &crate::core::TransferNote) -> pb::TransferNote {
     }
 }
 
+/// The status telling an agent why the call of interaction `id` cannot be warm-transferred.
+fn consult_refused(
+    id: InteractionId,
+    e: crate::channels::voice::conference::ConsultError,
+) -> Status {
+    use crate::channels::voice::conference::ConsultError;
+    match e {
+        ConsultError::Unsupported(gateway) => Status::unimplemented(format!(
+            "a warm transfer of a call is not supported on the {gateway} gateway (it is on \
+             Twilio, and for chat, email and SMS): transfer the call with Transfer instead"
+        )),
+        ConsultError::NotConnected(_) => Status::failed_precondition(format!(
+            "call {id} is not connected to your phone through a gateway: a warm transfer \
+             needs the call in progress; transfer it with Transfer instead"
+        )),
+        ConsultError::Unavailable(_) | ConsultError::Gateway(_) => {
+            tracing::warn!(interaction_id = %id, "warm transfer of the call: {e}");
+            Status::unavailable(format!(
+                "the gateway did not move call {id} into a conference: try again, or \
+                 transfer it with Transfer"
+            ))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1843,30 +1868,5 @@ mod tests {
             })
         ));
         assert!(routing.fresh.is_empty());
-    }
-}
-
-/// The status telling an agent why the call of interaction `id` cannot be warm-transferred.
-fn consult_refused(
-    id: InteractionId,
-    e: crate::channels::voice::conference::ConsultError,
-) -> Status {
-    use crate::channels::voice::conference::ConsultError;
-    match e {
-        ConsultError::Unsupported(gateway) => Status::unimplemented(format!(
-            "a warm transfer of a call is not supported on the {gateway} gateway (it is on \
-             Twilio, and for chat, email and SMS): transfer the call with Transfer instead"
-        )),
-        ConsultError::NotConnected(_) => Status::failed_precondition(format!(
-            "call {id} is not connected to your phone through a gateway: a warm transfer \
-             needs the call in progress; transfer it with Transfer instead"
-        )),
-        ConsultError::Unavailable(_) | ConsultError::Gateway(_) => {
-            tracing::warn!(interaction_id = %id, "warm transfer of the call: {e}");
-            Status::unavailable(format!(
-                "the gateway did not move call {id} into a conference: try again, or \
-                 transfer it with Transfer"
-            ))
-        }
     }
 }
