@@ -25,6 +25,9 @@
 //! touched the interaction since the last poll (`follow_events` marks it), or when event
 //! batches were missed; otherwise the poll is answered from memory.
 //!
+//! Files: this one holds the table and the neutral requests; [`hold`] the hold loop;
+//! [`prompts`] what Guichet itself says to callers.
+//!
 //! Concurrency: each call sits behind its own `tokio::sync::Mutex`, held while one request of
 //! that call is handled (including the engine round trip), so that two requests of the same
 //! call are handled one after the other; requests of different calls never wait for each
@@ -47,6 +50,15 @@ use crate::engine::{
 };
 use crate::ivr::{
     outcome_verbs, CallContext, CallSession, DialTarget, Input, Outcome, SessionState, Step, Verb,
+};
+
+mod hold;
+mod prompts;
+
+pub use prompts::fallback_verbs;
+use prompts::{
+    announcement, apology, callback_confirmation, ended_message, french, lost_apology,
+    voicemail_thanks,
 };
 
 use super::conference::ConsultStep;
@@ -1296,128 +1308,6 @@ impl Calls {
         Ok(id)
     }
 
-    /// One round of the hold loop: announcement when due, music or silence while listening
-    /// for the callback key, then back here.
-    async fn hold(
-        &self,
-        call: &mut Call,
-        interaction: InteractionId,
-        queue: String,
-        language: String,
-        announced_at: Option<Instant>,
-    ) -> Result<Vec<Verb>, CallError> {
-        let hold = self.inner.config.hold_for(&queue);
-        let due = hold.announce_every_secs > 0
-            && announced_at.is_none_or(|t| {
-                t.elapsed() >= Duration::from_secs(u64::from(hold.announce_every_secs))
-            });
-        // No trip to the router when nothing can have changed: no announcement due, no
-        // committed event about the interaction since the last look (`follow_events` marks
-        // them; an accept is pushed by `accepted`), and no event batch missed meanwhile.
-        let epoch = self.inner.lag_epoch.load(Ordering::Acquire);
-        let changed = self.inner.changed.remove(&interaction).is_some();
-        if !due && !changed && call.checked == epoch {
-            let verbs = self.hold_verbs(call, hold, None);
-            call.phase = Phase::Waiting {
-                interaction,
-                queue,
-                language,
-                announced_at,
-            };
-            return Ok(verbs);
-        }
-        call.checked = epoch;
-        let looked = self
-            .inner
-            .engine
-            .read(move |r| {
-                let view = r.interaction(&interaction)?;
-                let device = view
-                    .phase
-                    .agent()
-                    .and_then(|a| r.agent(a))
-                    .and_then(|a| a.config.device);
-                let position = if due && matches!(view.phase, InteractionPhase::Waiting) {
-                    r.waiting_in_queue(&view.queue)
-                        .iter()
-                        .position(|i| *i == interaction)
-                        .map(|p| p + 1)
-                } else {
-                    None
-                };
-                Some((view.phase, view.queue, device, position))
-            })
-            .await
-            .map_err(unavailable)?;
-        let Some((phase, current_queue, device, position)) = looked else {
-            // Cancelled by a supervisor, or ended otherwise.
-            call.phase = Phase::Ended;
-            return Ok(vec![
-                Verb::say(ended_message(&language), Some(&language)),
-                Verb::Hangup,
-            ]);
-        };
-        if let (InteractionPhase::Assigned { .. }, Some(device)) = (&phase, device.clone()) {
-            log_bridge(call, interaction, now_ts(), "poll");
-            let verbs = self.dial_verbs(call, &device);
-            call.phase = Phase::Bridged {
-                interaction,
-                device,
-            };
-            return Ok(verbs);
-        }
-        let mut announced = announced_at;
-        let said = position.map(|position| {
-            let wait_ms = self.expected_wait_ms(current_queue.as_str(), position);
-            announced = Some(Instant::now());
-            Verb::say(
-                announcement(&language, position, wait_ms, &hold.callback_key),
-                Some(&language),
-            )
-        });
-        let verbs = self.hold_verbs(call, hold, said);
-        call.phase = Phase::Waiting {
-            interaction,
-            queue,
-            language,
-            announced_at: announced,
-        };
-        Ok(verbs)
-    }
-
-    /// The hold loop's answer: the announcement if any, music or silence while listening for
-    /// the callback key, then back to `continue`.
-    fn hold_verbs(&self, call: &Call, hold: &HoldConfig, announcement: Option<Verb>) -> Vec<Verb> {
-        let mut verbs = Vec::with_capacity(3);
-        verbs.extend(announcement);
-        let segment = match &hold.music_url {
-            Some(url) => Verb::Play {
-                url: url.clone(),
-                loop_count: 1,
-            },
-            None => Verb::Pause {
-                secs: hold.poll_secs,
-            },
-        };
-        if hold.callback_key.is_empty() {
-            verbs.push(segment);
-        } else {
-            verbs.push(Verb::Gather {
-                action_url: self.url(call, "input"),
-                num_digits: Some(1),
-                finish_on_key: String::new(),
-                timeout_secs: 1,
-                speech: false,
-                language: None,
-                prompts: vec![segment],
-            });
-        }
-        verbs.push(Verb::Redirect {
-            url: self.url(call, "continue"),
-        });
-        verbs
-    }
-
     /// The caller's way into the warm transfer's room: the room closes when the caller
     /// leaves it, and its end is posted to `dial` (the call then ends).
     fn room_verbs(&self, call: &Call, interaction: InteractionId) -> Vec<Verb> {
@@ -1711,14 +1601,6 @@ impl Calls {
         }
     }
 
-    /// The expected wait at `position` in `queue`, as every channel defines it
-    /// ([`crate::core::Pace`]); `None` until two accepts were seen.
-    fn expected_wait_ms(&self, queue: &str, position: usize) -> Option<u64> {
-        self.inner
-            .engine
-            .expected_wait_ms(&crate::core::QueueId::new(queue), position)
-    }
-
     /// Forgets ended calls older than `[voice] ended_ttl_secs` and calls silent for a day.
     pub fn sweep(&self) {
         let ttl = Duration::from_secs(self.inner.config.ended_ttl_secs);
@@ -1754,115 +1636,6 @@ fn log_bridge(call: &Call, interaction: InteractionId, accepted_at: Timestamp, v
         call_sid = %call.sid, interaction_id = %interaction, accept_to_bridge_ms = ms, via,
         "bridge instruction handed to the gateway"
     );
-}
-
-fn french(language: &str) -> bool {
-    language.to_ascii_lowercase().starts_with("fr")
-}
-
-fn apology() -> Vec<Verb> {
-    vec![
-        Verb::say(
-            "Nous ne pouvons pas traiter votre appel pour le moment. Veuillez rappeler plus tard. \
-             We cannot take your call right now. Please call again later.",
-            Some("fr-FR"),
-        ),
-        Verb::Hangup,
-    ]
-}
-
-/// The spoken fallback for requests that cannot be served.
-pub fn fallback_verbs() -> Vec<Verb> {
-    apology()
-}
-
-fn announcement(
-    language: &str,
-    position: usize,
-    wait_ms: Option<u64>,
-    callback_key: &str,
-) -> String {
-    let minutes = wait_ms.map(|ms| ms.div_ceil(60_000).max(1));
-    let mut text = if french(language) {
-        let rank = if position == 1 {
-            "premier".to_owned()
-        } else {
-            format!("{position}e")
-        };
-        let mut t = format!("Vous êtes {rank} dans la file d'attente.");
-        if let Some(m) = minutes {
-            t.push_str(&format!(
-                " Temps d'attente estimé : environ {m} minute{}.",
-                if m > 1 { "s" } else { "" }
-            ));
-        }
-        t
-    } else {
-        let mut t = format!("You are number {position} in line.");
-        if let Some(m) = minutes {
-            t.push_str(&format!(
-                " The expected wait is about {m} minute{}.",
-                if m > 1 { "s" } else { "" }
-            ));
-        }
-        t
-    };
-    if !callback_key.is_empty() {
-        if french(language) {
-            text.push_str(&format!(
-                " Pour être rappelé sans perdre votre place, tapez {}.",
-                spoken_key(callback_key, true)
-            ));
-        } else {
-            text.push_str(&format!(
-                " To be called back without losing your place, press {}.",
-                spoken_key(callback_key, false)
-            ));
-        }
-    }
-    text
-}
-
-fn spoken_key(key: &str, fr: bool) -> &str {
-    match (key, fr) {
-        ("*", true) => "étoile",
-        ("*", false) => "star",
-        ("#", true) => "dièse",
-        ("#", false) => "hash",
-        (k, _) => k,
-    }
-}
-
-fn callback_confirmation(language: &str) -> &'static str {
-    if french(language) {
-        "C'est noté : un conseiller vous rappellera à ce numéro dès que ce sera votre tour. Au revoir."
-    } else {
-        "Noted: an adviser will call you back on this number when it is your turn. Goodbye."
-    }
-}
-
-fn lost_apology(language: &str) -> &'static str {
-    if french(language) {
-        "Veuillez nous excuser : nous avons perdu le fil de votre appel. Reprenons depuis le début."
-    } else {
-        "We are sorry: we lost track of your call. Let us start again from the beginning."
-    }
-}
-
-fn voicemail_thanks(language: &str) -> &'static str {
-    if french(language) {
-        "Votre message est enregistré. Au revoir."
-    } else {
-        "Your message has been recorded. Goodbye."
-    }
-}
-
-fn ended_message(language: &str) -> &'static str {
-    if french(language) {
-        "Votre demande a été clôturée. Au revoir."
-    } else {
-        "Your request has been closed. Goodbye."
-    }
 }
 
 /// The calls, as a view of committed events.
