@@ -287,6 +287,12 @@ fn show_update(update: pb::OfferUpdate, desk: &Shared) {
                 .pending
                 .retain(|id| *id != w.interaction_id);
         }
+        Some(Update::Consult(c)) => {
+            println!(
+                "== your consultation on {}: {} ({})",
+                c.interaction_id, c.kind, c.agent_id
+            );
+        }
         Some(Update::Typing(t)) if t.typing => {
             println!("   ({}: the contact is typing...)", t.interaction_id);
         }

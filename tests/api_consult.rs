@@ -1,7 +1,9 @@
 //! The warm (consultative) transfer through the agent desktop API, on the real server over
 //! loopback: a chat consulted, declined, consulted again, accepted and handed over; the
 //! consulted agent sees the conversation but cannot write to the visitor until it holds the
-//! chat; the handover survives a restart; calls and bad requests are refused with clear statuses.
+//! chat; the handover survives a restart; a consulted agent's reconnecting desktop gets the
+//! consultation back, and the holder hears of the colleague's answers; calls not connected
+//! through a gateway and bad requests are refused with clear statuses.
 
 mod api_common;
 
@@ -335,7 +337,8 @@ async fn a_consultation_is_cancelled_ends_when_the_holder_completes_and_calls_ar
         "consult_closed"
     );
 
-    // A call: not supported, said so.
+    // A call not connected through a gateway (created through the API): said so; calls on
+    // Twilio are warm-transferred through a conference (tests/voice_warm_transfer.rs).
     let call = server
         .interactions(&integrator)
         .create(api_common::spec(
@@ -379,7 +382,135 @@ async fn a_consultation_is_cancelled_ends_when_the_holder_completes_and_calls_ar
             "",
         ))
         .await,
-        Code::Unimplemented,
-        &["call", "chat, email and SMS"],
+        Code::FailedPrecondition,
+        &["not connected", "Transfer"],
     );
+}
+
+/// The next update that is an offer or a held interaction, and which.
+async fn next_work(offers: &mut tonic::Streaming<pb::OfferUpdate>) -> (&'static str, pb::Offer) {
+    loop {
+        match next(offers).await.update {
+            Some(Update::Offer(o)) => return ("offer", o),
+            Some(Update::Held(o)) => return ("held", o),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consulted_agent_s_reconnecting_desktop_gets_the_consultation_back_and_the_holder_hears_of_answers(
+) {
+    let ws = Workspace::new();
+    let server = ws.start();
+    let (mut amelie, mut amelie_offers) = api_common::logged_in_agent(&ws, &server, "amelie").await;
+    let (integrator, _) = ws.token("integrator", None);
+    let mut create = api_common::spec("benefits", pb::Channel::Chat, "c-warm-r", "chat:warm-r");
+    create.message = Some(pb::InboundMessage {
+        text: "Bonjour, question sur mon APL".into(),
+        from: "visitor".into(),
+        ..Default::default()
+    });
+    let id = server
+        .interactions(&integrator)
+        .create(create)
+        .await
+        .expect("Create")
+        .into_inner()
+        .interaction
+        .expect("interaction")
+        .id;
+    next_offer(&mut amelie_offers).await;
+    amelie.accept(action(&id)).await.expect("Accept");
+    let (mut chloe, chloe_offers) = api_common::logged_in_agent(&ws, &server, "chloe").await;
+    amelie
+        .start_consult(consult(
+            &id,
+            pb::start_consult_request::To::Agent("chloe".into()),
+            "APL: à vérifier",
+        ))
+        .await
+        .expect("StartConsult");
+
+    // chloe's desktop drops and reconnects: the consultation offer comes back, with its
+    // deadline, the note and the conversation.
+    drop(chloe_offers);
+    let mut chloe_offers = chloe
+        .offers(pb::OffersRequest::default())
+        .await
+        .expect("Offers again")
+        .into_inner();
+    let (kind, offer) = next_work(&mut chloe_offers).await;
+    assert_eq!(kind, "offer");
+    let seen = offer.interaction.as_ref().expect("interaction");
+    assert_eq!(seen.id, id);
+    assert!(offer.deadline_unix_ms > 0);
+    let c = seen.consult.as_ref().expect("the consultation");
+    assert_eq!(
+        (c.agent.as_str(), c.note.as_str()),
+        ("chloe", "APL: à vérifier")
+    );
+    assert!(
+        offer
+            .conversation
+            .iter()
+            .any(|m| m.text.contains("question sur mon APL")),
+        "{offer:?}"
+    );
+
+    // Accepted, then reconnected again: held, and amelie heard of the accept.
+    chloe
+        .accept(action(&id))
+        .await
+        .expect("Accept the consultation");
+    let notice = loop {
+        if let Some(Update::Consult(n)) = next(&mut amelie_offers).await.update {
+            break n;
+        }
+    };
+    assert_eq!(
+        (
+            notice.kind.as_str(),
+            notice.agent_id.as_str(),
+            notice.interaction_id.as_str()
+        ),
+        ("consult_accepted", "chloe", id.as_str())
+    );
+    drop(chloe_offers);
+    let mut chloe_offers = chloe
+        .offers(pb::OffersRequest::default())
+        .await
+        .expect("Offers again")
+        .into_inner();
+    let (kind, held) = next_work(&mut chloe_offers).await;
+    assert_eq!(kind, "held");
+    let seen = held.interaction.as_ref().expect("interaction");
+    assert_eq!(seen.id, id);
+    assert!(seen.consult.as_ref().expect("consultation").accepted);
+    assert_eq!(seen.agent, "amelie", "amelie still holds it");
+
+    // Cancelled, then a second consultation that chloe declines: amelie hears of it.
+    amelie
+        .cancel_consult(action(&id))
+        .await
+        .expect("CancelConsult");
+    amelie
+        .start_consult(consult(
+            &id,
+            pb::start_consult_request::To::Agent("chloe".into()),
+            "",
+        ))
+        .await
+        .expect("StartConsult again");
+    next_work(&mut chloe_offers).await;
+    chloe
+        .decline(action(&id))
+        .await
+        .expect("Decline the consultation");
+    let notice = loop {
+        if let Some(Update::Consult(n)) = next(&mut amelie_offers).await.update {
+            break n;
+        }
+    };
+    assert_eq!(notice.kind, "consult_declined");
 }

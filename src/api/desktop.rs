@@ -69,6 +69,13 @@ enum OfferNote {
         interaction: InteractionId,
         deadline: crate::core::Timestamp,
     },
+    /// To the agent holding an interaction: what its consulted colleague did.
+    ConsultNews {
+        interaction: InteractionId,
+        consulted: AgentId,
+        kind: &'static str,
+        at: crate::core::Timestamp,
+    },
     /// The offer no longer stands.
     Withdrawn {
         interaction: InteractionId,
@@ -319,12 +326,44 @@ impl OfferHub {
                         },
                     )
                 }
+                EventKind::ConsultAccepted { interaction, agent } => {
+                    match holders.get(interaction) {
+                        Some((holder, false)) => (
+                            holder.clone(),
+                            OfferNote::ConsultNews {
+                                interaction: *interaction,
+                                consulted: agent.clone(),
+                                kind: "consult_accepted",
+                                at: event.at,
+                            },
+                        ),
+                        _ => continue,
+                    }
+                }
                 EventKind::ConsultEnded {
                     interaction,
                     agent,
                     cause,
                 } => {
                     consulting.remove(interaction);
+                    // The holder hears of its colleague's answer (not of its own cancel).
+                    let news = match cause {
+                        ConsultEndCause::Declined => Some("consult_declined"),
+                        ConsultEndCause::TimedOut => Some("consult_timed_out"),
+                        ConsultEndCause::ConsultedLeft => Some("consult_revoked"),
+                        _ => None,
+                    };
+                    if let (Some(kind), Some((holder, false))) = (news, holders.get(interaction)) {
+                        self.send(
+                            holder,
+                            OfferNote::ConsultNews {
+                                interaction: *interaction,
+                                consulted: agent.clone(),
+                                kind,
+                                at: event.at,
+                            },
+                        );
+                    }
                     (
                         agent.clone(),
                         OfferNote::Withdrawn {
@@ -847,14 +886,21 @@ impl AgentDesktop for DesktopService {
                         Some(OfferNote::Consult {
                             interaction,
                             deadline,
-                        }) => match service.consult_offer(&agent, interaction, deadline).await {
-                            Ok(Some(offer)) => pb::offer_update::Update::Offer(offer),
-                            Ok(None) => continue,
-                            Err(status) => {
-                                let _ = tx.send(Err(status)).await;
-                                break;
+                        }) if sent.insert(interaction) => {
+                            match service.consult_offer(&agent, interaction, deadline).await {
+                                Ok(Some(offer)) => pb::offer_update::Update::Offer(offer),
+                                Ok(None) => {
+                                    sent.remove(&interaction);
+                                    continue;
+                                }
+                                Err(status) => {
+                                    let _ = tx.send(Err(status)).await;
+                                    break;
+                                }
                             }
-                        },
+                        }
+                        // Sent already (the stream's first read of what is pending).
+                        Some(OfferNote::Consult { .. }) => continue,
                         Some(OfferNote::Message {
                             interaction,
                             at,
@@ -871,6 +917,17 @@ impl AgentDesktop for DesktopService {
                         }) => pb::offer_update::Update::Typing(pb::TypingNotice {
                             interaction_id: interaction.to_string(),
                             typing,
+                        }),
+                        Some(OfferNote::ConsultNews {
+                            interaction,
+                            consulted,
+                            kind,
+                            at,
+                        }) => pb::offer_update::Update::Consult(pb::ConsultNotice {
+                            interaction_id: interaction.to_string(),
+                            agent_id: consulted.to_string(),
+                            kind: kind.to_owned(),
+                            at_unix_ms: at.0 as i64,
                         }),
                         Some(OfferNote::Withdrawn {
                             interaction,
@@ -1052,22 +1109,45 @@ impl AgentDesktop for DesktopService {
                 )))
             }
         }
-        if let Some((crate::core::Channel::Voice, _)) = read {
-            return Err(Status::unimplemented(
-                "a warm transfer of a call is not supported yet (chat, email and SMS are): \
-                 transfer the call with Transfer instead",
-            ));
-        }
+        let call = match read {
+            Some((crate::core::Channel::Voice, _)) => {
+                let Some(calls) = &self.calls else {
+                    return Err(consult_refused(
+                        id,
+                        crate::channels::voice::conference::ConsultError::NotConnected(id),
+                    ));
+                };
+                calls
+                    .can_consult(id)
+                    .await
+                    .map_err(|e| consult_refused(id, e))?;
+                Some(calls)
+            }
+            _ => None,
+        };
         let note = req.note.trim();
         let command = Command::StartConsult {
             interaction: id,
-            by: agent,
+            by: agent.clone(),
             to,
             note: (!note.is_empty()).then(|| note.to_owned()),
         };
-        Ok(Response::new(
-            calls::run_then_interaction(&self.engine, command, id).await?,
-        ))
+        let answer = calls::run_then_interaction(&self.engine, command, id).await?;
+        if let Some(calls) = call {
+            // The call moves into its conference room; if it cannot, the consultation is
+            // withdrawn and the call stays as it was.
+            if let Err(e) = calls.start_room(id).await {
+                let cancel = Command::CancelConsult {
+                    interaction: id,
+                    by: agent,
+                };
+                if let Err(c) = self.engine.send(cancel).await {
+                    tracing::error!(interaction_id = %id, "cancelling the consultation failed: {c}");
+                }
+                return Err(consult_refused(id, e));
+            }
+        }
+        Ok(Response::new(answer))
     }
 
     async fn complete_transfer(
@@ -1469,6 +1549,7 @@ impl DesktopService {
     }
 
     /// What `agent` is offered (`held` false) or holds, accepted or in wrap-up (`held` true),
+    /// consultations included (offered with their deadline, or accepted),
     /// each with its full context: the interaction (contact, attributes, SLA deadline), the
     /// contact's history, the conversation with attachment links, the queue's wrap-up codes,
     /// the last transfer's note, and the offer's deadline or the end of the wrap-up. One read
@@ -1481,6 +1562,16 @@ impl DesktopService {
                 let Some(a) = r.agent(&who) else {
                     return Vec::new();
                 };
+                // Consultations count too: offered (with a deadline) or accepted.
+                let consulted = a
+                    .consults
+                    .iter()
+                    .filter_map(|id| r.interaction(id))
+                    .filter(|v| {
+                        v.consult
+                            .as_ref()
+                            .is_some_and(|c| c.agent == who && c.deadline.is_none() == held)
+                    });
                 a.work
                     .iter()
                     .filter_map(|id| r.interaction(id))
@@ -1490,6 +1581,7 @@ impl DesktopService {
                         | InteractionPhase::WrapUp { agent, .. } => held && *agent == who,
                         InteractionPhase::Waiting => false,
                     })
+                    .chain(consulted)
                     .map(|v| {
                         let codes = codes_of(r, &v.queue);
                         (v, codes)
@@ -1500,9 +1592,15 @@ impl DesktopService {
             .map_err(Status::from)?;
         let mut offers = Vec::with_capacity(work.len());
         for (v, codes) in work {
-            let deadline = match &v.phase {
-                InteractionPhase::Offered { deadline, .. } => *deadline,
-                InteractionPhase::WrapUp { until, .. } => *until,
+            let consult_deadline = v
+                .consult
+                .as_ref()
+                .filter(|c| c.agent == *agent)
+                .and_then(|c| c.deadline);
+            let deadline = match (&v.phase, consult_deadline) {
+                (_, Some(deadline)) => deadline,
+                (InteractionPhase::Offered { deadline, .. }, _) => *deadline,
+                (InteractionPhase::WrapUp { until, .. }, _) => *until,
                 _ => crate::core::Timestamp(0),
             };
             let conversation =
@@ -1643,6 +1741,31 @@ fn transfer_pb(t: &crate::core::TransferNote) -> pb::TransferNote {
         from_agent: t.by.to_string(),
         note: t.note.clone().unwrap_or_default(),
         at_unix_ms: convert::ms(t.at),
+    }
+}
+
+/// The status telling an agent why the call of interaction `id` cannot be warm-transferred.
+fn consult_refused(
+    id: InteractionId,
+    e: crate::channels::voice::conference::ConsultError,
+) -> Status {
+    use crate::channels::voice::conference::ConsultError;
+    match e {
+        ConsultError::Unsupported(gateway) => Status::unimplemented(format!(
+            "a warm transfer of a call is not supported on the {gateway} gateway (it is on \
+             Twilio, and for chat, email and SMS): transfer the call with Transfer instead"
+        )),
+        ConsultError::NotConnected(_) => Status::failed_precondition(format!(
+            "call {id} is not connected to your phone through a gateway: a warm transfer \
+             needs the call in progress; transfer it with Transfer instead"
+        )),
+        ConsultError::Unavailable(_) | ConsultError::Gateway(_) => {
+            tracing::warn!(interaction_id = %id, "warm transfer of the call: {e}");
+            Status::unavailable(format!(
+                "the gateway did not move call {id} into a conference: try again, or \
+                 transfer it with Transfer"
+            ))
+        }
     }
 }
 

@@ -150,6 +150,9 @@ pub struct AgentView {
     pub declines: u32,
     /// Interactions offered to, assigned to or wrapping up with the agent.
     pub work: Vec<InteractionId>,
+    /// Interactions held by colleagues that the agent is consulted on (offered or accepted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consults: Vec<InteractionId>,
 }
 
 /// Why an interaction is where it is: the answer to a supervisor's `Explain`.
@@ -354,6 +357,7 @@ impl Router {
             misses: agent.misses,
             declines: agent.declines,
             work: agent.work.clone(),
+            consults: agent.consults.clone(),
         })
     }
 

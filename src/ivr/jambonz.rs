@@ -272,6 +272,22 @@ fn render(verb: &Verb, settings: &JambonzSpeech, out: &mut Vec<Value>) {
             }
             out.push(Value::Object(listen));
         }
+        Verb::Conference {
+            room,
+            end_on_exit,
+            action_url,
+        } => {
+            let mut conference = Map::new();
+            conference.insert("verb".into(), json!("conference"));
+            conference.insert("name".into(), json!(room));
+            conference.insert("beep".into(), json!(false));
+            conference.insert("startConferenceOnEnter".into(), json!(true));
+            conference.insert("endConferenceOnExit".into(), json!(end_on_exit));
+            if let Some(action) = action_url {
+                conference.insert("actionHook".into(), json!(action));
+            }
+            out.push(Value::Object(conference));
+        }
         Verb::Hangup => out.push(json!({ "verb": "hangup" })),
         Verb::Reject { reason } => {
             let (status, text) = match reason {

@@ -146,6 +146,26 @@ fn write_verb(out: &mut String, verb: &Verb, nested: bool) {
             attr(out, "finishOnKey", finish_on_key);
             out.push_str("/>");
         }
+        Verb::Conference {
+            room,
+            end_on_exit,
+            action_url,
+        } => {
+            out.push_str("<Dial");
+            if let Some(action) = action_url {
+                attr(out, "action", action);
+                attr(out, "method", "POST");
+            }
+            out.push_str("><Conference beep=\"false\" startConferenceOnEnter=\"true\"");
+            attr(
+                out,
+                "endConferenceOnExit",
+                if *end_on_exit { "true" } else { "false" },
+            );
+            out.push('>');
+            text_content(out, room);
+            out.push_str("</Conference></Dial>");
+        }
         Verb::Hangup => out.push_str("<Hangup/>"),
         Verb::Reject { reason } => {
             out.push_str("<Reject");

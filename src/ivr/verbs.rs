@@ -105,6 +105,17 @@ pub enum Verb {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         transcription: Option<Transcription>,
     },
+    /// Join the conference room `room` (Twilio `<Dial><Conference>`, jambonz `conference`): the
+    /// caller and the agents of a call in warm transfer. Only Twilio calls are sent there (see
+    /// `docs/voice.md`); the SIP API has no conference action and skips it.
+    Conference {
+        /// The room's name (Guichet's: `guichet-<interaction id>`).
+        room: String,
+        /// Whether the room closes (every other participant is dropped) when this call leaves it.
+        end_on_exit: bool,
+        /// Where the end of the conference is posted (the caller's leg).
+        action_url: Option<String>,
+    },
     /// End the call.
     Hangup,
     /// Refuse an incoming call without answering it.

@@ -90,17 +90,27 @@ control_url = "{standin}/sip-control"
     file
 }
 
+/// The agent's leg of a bridged call, as the stand-in lists it (`GET .../Calls.json`).
+pub const STANDIN_AGENT_LEG: &str = "CAagentleg0001";
+/// The sid the stand-in gives a call placed through `POST .../Calls.json`.
+pub const STANDIN_NEW_CALL: &str = "CAplaced0001";
+/// The conference the stand-in lists (`GET .../Conferences.json`).
+pub const STANDIN_CONFERENCE: &str = "CFroom0001";
+
 /// One request the stand-in received.
 #[derive(Debug, Clone)]
 pub struct Received {
     pub method: String,
     pub path: String,
+    pub query: String,
     pub authorization: String,
     pub body: String,
 }
 
 /// A local HTTP server standing in for the gateways' REST APIs: records every request and
-/// answers 200 `{}` (Twilio and jambonz answer JSON).
+/// answers 200 with JSON: Twilio's call list (one leg, [`STANDIN_AGENT_LEG`]), conference list
+/// ([`STANDIN_CONFERENCE`]) and placed call ([`STANDIN_NEW_CALL`]) as Twilio shapes them, `{}`
+/// otherwise.
 pub struct StandIn {
     pub url: String,
     pub received: Arc<Mutex<Vec<Received>>>,
@@ -116,9 +126,23 @@ impl StandIn {
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let log = Arc::clone(&log);
                 async move {
+                    let twilio = uri.path().starts_with("/2010-04-01/");
+                    let answer = match (method.as_str(), twilio) {
+                        ("GET", true) if uri.path().ends_with("/Calls.json") => {
+                            format!(r#"{{"calls": [{{"sid": "{STANDIN_AGENT_LEG}", "status": "in-progress"}}]}}"#)
+                        }
+                        ("GET", true) if uri.path().ends_with("/Conferences.json") => {
+                            format!(r#"{{"conferences": [{{"sid": "{STANDIN_CONFERENCE}", "status": "in-progress"}}]}}"#)
+                        }
+                        ("POST", true) if uri.path().ends_with("/Calls.json") => {
+                            format!(r#"{{"sid": "{STANDIN_NEW_CALL}", "status": "queued"}}"#)
+                        }
+                        _ => "{}".to_owned(),
+                    };
                     log.lock().unwrap().push(Received {
                         method: method.to_string(),
                         path: uri.path().to_owned(),
+                        query: uri.query().unwrap_or("").to_owned(),
                         authorization: headers
                             .get("authorization")
                             .and_then(|v| v.to_str().ok())
@@ -126,7 +150,7 @@ impl StandIn {
                             .to_owned(),
                         body: String::from_utf8_lossy(&body).into_owned(),
                     });
-                    ([("content-type", "application/json")], "{}")
+                    ([("content-type", "application/json")], answer)
                 }
             },
         );

@@ -9,6 +9,11 @@
 //! - jambonz: `PUT {api_base}/v1/Accounts/{sid}/Calls/{call_sid}` with
 //!   `{"call_hook": {"url": ..., "method": "POST"}}` (live update), `POST .../Calls` with
 //!   `from`, `to`, `call_hook` (callback); bearer API key;
+//! - Twilio conferences (warm transfer of a call, see `conference.rs`): `GET .../Calls.json?
+//!   ParentCallSid=..&Status=in-progress` (the agent's leg of a bridged call), `GET
+//!   .../Conferences.json?FriendlyName=..&Status=in-progress` (the room's sid), `POST
+//!   .../Conferences/{sid}/Participants/{CallSid}.json` with `EndConferenceOnExit`, `DELETE` of
+//!   the same (the first agent leaves);
 //! - generic SIP: `POST {control_url}` with `{"event": "call.actions", "call_id", "actions"}`
 //!   (or `"event": "call.originate"`, `"to"`, `"from"`), signed like the webhooks.
 
@@ -62,6 +67,9 @@ pub enum OutboundError {
     /// The request did not complete.
     #[error("request to the gateway failed: {0}")]
     Http(#[from] reqwest::Error),
+    /// The gateway answered, but without what Guichet asked for (a call or conference sid).
+    #[error("the gateway's answer has no {0}")]
+    Unexpected(&'static str),
     /// The gateway answered with an error status.
     #[error("the gateway answered HTTP {status}: {body}")]
     Status {
@@ -159,6 +167,92 @@ impl Outbound {
     ) -> Result<(), OutboundError> {
         let request =
             self.gateway_request(gateway, Action::Originate { to, from }, verbs, hook_url)?;
+        check(request.send().await?).await
+    }
+
+    /// Twilio's account base URL (`{api_base}/2010-04-01/Accounts/{sid}`) and a request
+    /// builder for `method` on `path` under it, authenticated.
+    fn twilio_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> Result<reqwest::RequestBuilder, OutboundError> {
+        let t = self
+            .config
+            .twilio
+            .as_ref()
+            .ok_or(OutboundError::NotConfigured("twilio"))?;
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/{path}",
+            t.api_base.trim_end_matches('/'),
+            t.account_sid
+        );
+        Ok(self
+            .http
+            .request(method, url)
+            .basic_auth(&t.account_sid, Some(&t.auth_token)))
+    }
+
+    /// Twilio: the sid of the first call in progress whose parent is `parent` (the agent's
+    /// leg of a `<Dial>`), if any.
+    pub async fn twilio_child_leg(&self, parent: &str) -> Result<Option<String>, OutboundError> {
+        let request = self
+            .twilio_request(reqwest::Method::GET, "Calls.json")?
+            .query(&[("ParentCallSid", parent), ("Status", "in-progress")]);
+        let body = json_body(request.send().await?).await?;
+        Ok(first_sid(&body, "calls"))
+    }
+
+    /// Twilio: places a call to `to` from `from` running `verbs`; returns its sid.
+    pub async fn twilio_call_out(
+        &self,
+        to: &str,
+        from: &str,
+        verbs: &[Verb],
+    ) -> Result<String, OutboundError> {
+        let twiml = render_twiml(verbs);
+        let request = self
+            .twilio_request(reqwest::Method::POST, "Calls.json")?
+            .form(&[("To", to), ("From", from), ("Twiml", twiml.as_str())]);
+        let body = json_body(request.send().await?).await?;
+        body.get("sid")
+            .and_then(|s| s.as_str())
+            .filter(|s| !s.is_empty() && s.len() <= 64)
+            .map(str::to_owned)
+            .ok_or(OutboundError::Unexpected("call sid"))
+    }
+
+    /// Twilio: the sid of the conference in progress named `room`, if any.
+    pub async fn twilio_conference(&self, room: &str) -> Result<Option<String>, OutboundError> {
+        let request = self
+            .twilio_request(reqwest::Method::GET, "Conferences.json")?
+            .query(&[("FriendlyName", room), ("Status", "in-progress")]);
+        let body = json_body(request.send().await?).await?;
+        Ok(first_sid(&body, "conferences"))
+    }
+
+    /// Twilio: whether the conference `conference` closes when participant `leg` leaves it.
+    pub async fn twilio_end_on_exit(
+        &self,
+        conference: &str,
+        leg: &str,
+        end: bool,
+    ) -> Result<(), OutboundError> {
+        let request = self
+            .twilio_request(
+                reqwest::Method::POST,
+                &format!("Conferences/{conference}/Participants/{leg}.json"),
+            )?
+            .form(&[("EndConferenceOnExit", if end { "true" } else { "false" })]);
+        check(request.send().await?).await
+    }
+
+    /// Twilio: removes participant `leg` from the conference `conference` (its call ends).
+    pub async fn twilio_kick(&self, conference: &str, leg: &str) -> Result<(), OutboundError> {
+        let request = self.twilio_request(
+            reqwest::Method::DELETE,
+            &format!("Conferences/{conference}/Participants/{leg}.json"),
+        )?;
         check(request.send().await?).await
     }
 
@@ -278,6 +372,39 @@ async fn check(response: reqwest::Response) -> Result<(), OutboundError> {
         status: status.as_u16(),
         body: body.chars().take(200).collect(),
     })
+}
+
+/// The largest JSON answer read from a gateway.
+const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// The JSON body of a successful answer (at most [`MAX_ANSWER_BYTES`]).
+async fn json_body(response: reqwest::Response) -> Result<serde_json::Value, OutboundError> {
+    let status = response.status();
+    if !status.is_success() {
+        return check(response).await.map(|()| serde_json::Value::Null);
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(OutboundError::Unexpected("answer of a bounded size"));
+    }
+    let bytes = response.bytes().await?;
+    if bytes.len() > MAX_ANSWER_BYTES {
+        return Err(OutboundError::Unexpected("answer of a bounded size"));
+    }
+    serde_json::from_slice(&bytes).map_err(|_| OutboundError::Unexpected("JSON answer"))
+}
+
+/// The `sid` of the first element of the list `key` in a Twilio list answer.
+fn first_sid(body: &serde_json::Value, key: &str) -> Option<String> {
+    body.get(key)?
+        .as_array()?
+        .first()?
+        .get("sid")?
+        .as_str()
+        .filter(|s| !s.is_empty() && s.len() <= 64)
+        .map(str::to_owned)
 }
 
 /// Seconds since the Unix epoch.

@@ -7,6 +7,7 @@
 //! - [`sign`]: webhook signatures (Twilio, and the `t=...,v1=...` HMAC-SHA256 scheme);
 //! - [`trees`]: the live IVR trees, kept in step with the store ([`IvrTrees`]);
 //! - [`calls`]: calls in progress and what each request means for them ([`Calls`]);
+//! - [`conference`]: warm transfer of a call through a Twilio conference room;
 //! - [`persist`]: write-behind of the calls still in the IVR, so that they survive a restart;
 //! - [`gateway`]: which gateway a call speaks, URLs, and outbound REST requests;
 //! - [`twilio`], [`jambonz`], [`sip`]: the three protocol adapters, each a [`Protocol`] (check
@@ -23,6 +24,7 @@
 //! logged, and none creates anything.
 
 pub mod calls;
+pub mod conference;
 pub mod config;
 pub mod gateway;
 pub mod jambonz;

@@ -9,7 +9,7 @@
 //! graceful shutdown).
 //!
 //! What a crash loses: the changes of the last window at most. A call whose state was lost is
-//! restarted at its tree's entry with an apology (`calls.rs`); a call whose stale state was kept
+//! restarted at its tree's entry with an apology (`calls/recovery.rs`); a call whose stale state was kept
 //! (it left the IVR within the window) is found by its open interaction first.
 
 use std::collections::HashMap;

@@ -94,6 +94,8 @@ fn action(verb: &Verb) -> Option<Value> {
             "beep": play_beep,
             "finish_on_key": finish_on_key,
         }),
+        // No conference action in the SIP API: calls on SIP servers are not warm-transferred.
+        Verb::Conference { .. } => return None,
         Verb::Hangup => json!({"action": "hangup"}),
         Verb::Reject { reason } => json!({
             "action": "reject",

@@ -540,7 +540,12 @@ async function follow() {
         $("stream-state").textContent = t("stream.connected");
         switch (u.update) {
           case "offer": showOffer(u.offer); break;
-          case "held": openTab(u.held, false); break;
+          // A consultation accepted before a reconnect comes back held: a consultation tab.
+          case "held": openTab(u.held, false, isConsult(u.held)); break;
+          // What the colleague consulted on one of my interactions answered.
+          case "consult":
+            notice(t("consult.news." + u.consult.kind, { agent: u.consult.agent_id }));
+            break;
           case "withdrawn": {
             const w = u.withdrawn;
             const entry = tabs.get(w.interaction_id);

@@ -71,6 +71,13 @@ export const messages = {
     [4, "typing", "message", false, "guichet.v1.TypingNotice", "update"],
     [14, "held", "message", false, "guichet.v1.Offer", "update"],
     [31, "heartbeat", "message", false, "guichet.v1.Heartbeat", "update"],
+    [41, "consult", "message", false, "guichet.v1.ConsultNotice", "update"],
+  ] },
+  "guichet.v1.ConsultNotice": { fields: [
+    [1, "interaction_id", "string", false, null, null],
+    [2, "agent_id", "string", false, null, null],
+    [3, "kind", "string", false, null, null],
+    [4, "at_unix_ms", "int64", false, null, null],
   ] },
   "guichet.v1.Heartbeat": { fields: [
     [1, "at_unix_ms", "int64", false, null, null],
