@@ -8,10 +8,11 @@
 mod api_common;
 
 use api_common::{
-    action, assert_status, erase_contact_once_closed, next_offer, next_withdrawn, set_available,
-    Workspace,
+    action, assert_status, erase_contact_once_closed, next, next_offer, next_withdrawn,
+    set_available, Workspace,
 };
 use guichet::api::proto as pb;
+use pb::offer_update::Update;
 use tonic::Code;
 
 fn consult(id: &str, to: pb::start_consult_request::To, note: &str) -> pb::StartConsultRequest {
