@@ -29,22 +29,14 @@ async fn a_chat_is_consulted_then_handed_over_to_the_consulted_agent() {
     let ws = Workspace::new();
     let mut server = ws.start();
     let (mut amelie, mut amelie_offers) = api_common::logged_in_agent(&ws, &server, "amelie").await;
-    let (integrator, _) = ws.token("integrator", None);
-    let mut create = api_common::spec("benefits", pb::Channel::Chat, "c-warm", "chat:warm-1");
-    create.message = Some(pb::InboundMessage {
-        text: "Bonjour, mon APL a baissé".into(),
-        from: "visitor".into(),
-        ..Default::default()
-    });
-    let id = server
-        .interactions(&integrator)
-        .create(create)
-        .await
-        .expect("Create")
-        .into_inner()
-        .interaction
-        .expect("interaction")
-        .id;
+    let id = api_common::create_chat(
+        &ws,
+        &server,
+        "c-warm",
+        "chat:warm-1",
+        "Bonjour, mon APL a baissé",
+    )
+    .await;
     let offer = next_offer(&mut amelie_offers).await;
     assert_eq!(offer.interaction.as_ref().unwrap().id, id);
     amelie.accept(action(&id)).await.expect("Accept");
@@ -405,22 +397,14 @@ async fn a_consulted_agent_s_reconnecting_desktop_gets_the_consultation_back_and
     let ws = Workspace::new();
     let server = ws.start();
     let (mut amelie, mut amelie_offers) = api_common::logged_in_agent(&ws, &server, "amelie").await;
-    let (integrator, _) = ws.token("integrator", None);
-    let mut create = api_common::spec("benefits", pb::Channel::Chat, "c-warm-r", "chat:warm-r");
-    create.message = Some(pb::InboundMessage {
-        text: "Bonjour, question sur mon APL".into(),
-        from: "visitor".into(),
-        ..Default::default()
-    });
-    let id = server
-        .interactions(&integrator)
-        .create(create)
-        .await
-        .expect("Create")
-        .into_inner()
-        .interaction
-        .expect("interaction")
-        .id;
+    let id = api_common::create_chat(
+        &ws,
+        &server,
+        "c-warm-r",
+        "chat:warm-r",
+        "Bonjour, question sur mon APL",
+    )
+    .await;
     next_offer(&mut amelie_offers).await;
     amelie.accept(action(&id)).await.expect("Accept");
     let (mut chloe, chloe_offers) = api_common::logged_in_agent(&ws, &server, "chloe").await;

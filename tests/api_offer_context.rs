@@ -37,7 +37,6 @@ async fn the_offer_event_carries_the_desktop_s_context_and_erasure_scrubs_it() {
         .expect("UpsertQueue");
 
     let (mut amelie, mut amelie_offers) = api_common::logged_in_agent(&ws, &server, "amelie").await;
-    let (integrator, _) = ws.token("integrator", None);
     let mut create = api_common::spec("benefits", pb::Channel::Chat, "c-ctx", "chat:ctx-1");
     let spec = create.spec.as_mut().unwrap();
     spec.attributes = vec![pb::Attribute {
@@ -49,15 +48,7 @@ async fn the_offer_event_carries_the_desktop_s_context_and_erasure_scrubs_it() {
         from: "visitor".into(),
         ..Default::default()
     });
-    let id = server
-        .interactions(&integrator)
-        .create(create)
-        .await
-        .expect("Create")
-        .into_inner()
-        .interaction
-        .expect("interaction")
-        .id;
+    let id = api_common::create_id(&ws, &server, create).await;
     let offer = next_offer(&mut amelie_offers).await;
     let shown = offer.interaction.as_ref().expect("interaction");
     assert_eq!(shown.id, id);

@@ -12,38 +12,6 @@ use guichet::api::proto as pb;
 use pb::offer_update::Update;
 use voice_common::*;
 
-struct Setup {
-    ws: Workspace,
-    server: Server,
-    standin: StandIn,
-    base: String,
-    client: reqwest::Client,
-}
-
-async fn setup() -> Setup {
-    let ws = Workspace::new();
-    let standin = StandIn::start().await;
-    let config = write_config(&ws.log().with_file_name("conf"), &standin.url);
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
-    let base = format!("http://{}", server.http_addr);
-    Setup {
-        ws,
-        server,
-        standin,
-        base,
-        client: reqwest::Client::new(),
-    }
-}
-
-fn first_attr(verbs: &[Twiml], name: &str, attr: &str) -> String {
-    verbs
-        .iter()
-        .find(|v| v.name == name)
-        .and_then(|v| v.attr(attr))
-        .unwrap_or_else(|| panic!("no {name} {attr} in {verbs:?}"))
-        .to_owned()
-}
-
 /// Calls the test number as `sid`, takes the menus to the benefits queue, lets amelie accept
 /// the offer (Guichet bridges the call); returns amelie's desktop and the interaction id.
 async fn answered_call(

@@ -708,6 +708,38 @@ pub fn spec(
     }
 }
 
+/// Creates, as an integrator, a chat in `benefits` from `contact` whose visitor wrote `text`
+/// first; the new interaction's id.
+pub async fn create_chat(
+    ws: &Workspace,
+    server: &Server,
+    contact: &str,
+    external_ref: &str,
+    text: &str,
+) -> String {
+    let mut create = spec("benefits", pb::Channel::Chat, contact, external_ref);
+    create.message = Some(pb::InboundMessage {
+        text: text.to_owned(),
+        from: "visitor".into(),
+        ..Default::default()
+    });
+    create_id(ws, server, create).await
+}
+
+/// Creates `create` as an integrator; the new interaction's id.
+pub async fn create_id(ws: &Workspace, server: &Server, create: pb::CreateRequest) -> String {
+    let (integrator, _) = ws.token("integrator", None);
+    server
+        .interactions(&integrator)
+        .create(create)
+        .await
+        .expect("Create")
+        .into_inner()
+        .interaction
+        .expect("interaction")
+        .id
+}
+
 /// Polls `f` every 100 ms until it returns `Some`, for at most `limit`.
 pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
 where

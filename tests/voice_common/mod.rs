@@ -309,3 +309,39 @@ pub fn parse_twiml(xml: &str) -> Vec<Twiml> {
 pub fn names(verbs: &[Twiml]) -> Vec<&str> {
     verbs.iter().map(|v| v.name.as_str()).collect()
 }
+
+/// A server on the test configuration with the gateways' REST stand-in beside it.
+pub struct Setup {
+    pub ws: crate::api_common::Workspace,
+    pub server: crate::api_common::Server,
+    pub standin: StandIn,
+    /// The HTTP listener's base URL.
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+/// Starts the stand-in and a server whose configuration points the gateways at it.
+pub async fn setup() -> Setup {
+    let ws = crate::api_common::Workspace::new();
+    let standin = StandIn::start().await;
+    let config = write_config(&ws.log().with_file_name("conf"), &standin.url);
+    let server = crate::api_common::Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let base = format!("http://{}", server.http_addr);
+    Setup {
+        ws,
+        server,
+        standin,
+        base,
+        client: reqwest::Client::new(),
+    }
+}
+
+/// The attribute `attr` of the first verb named `name`, failing the test when there is none.
+pub fn first_attr(verbs: &[Twiml], name: &str, attr: &str) -> String {
+    verbs
+        .iter()
+        .find(|v| v.name == name)
+        .and_then(|v| v.attr(attr))
+        .unwrap_or_else(|| panic!("no {name} {attr} in {verbs:?}"))
+        .to_owned()
+}
