@@ -63,6 +63,15 @@ fn read_cursor(c: &mut impl GenericClient) -> Result<u64, postgres::Error> {
     Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
+/// Stores the indicators' position in the journal.
+fn write_cursor(c: &mut impl GenericClient, seq: u64) -> Result<u64, postgres::Error> {
+    c.execute(
+        "INSERT INTO meta (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[&CURSOR_KEY, &seq.to_string()],
+    )
+}
+
 fn take_open(
     c: &mut impl GenericClient,
     interaction: &InteractionId,
@@ -216,12 +225,7 @@ impl PgStore {
                 )
                 .map_err(err)?;
             }
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES ($1, $2) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                &[&CURSOR_KEY, &cursor.to_string()],
-            )
-            .map_err(err)?;
+            write_cursor(&mut tx, cursor).map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(cursor)
@@ -280,12 +284,7 @@ impl PgStore {
             )
             .map_err(err)?;
         }
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ($1, $2) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            &[&CURSOR_KEY, &seq.to_string()],
-        )
-        .map_err(err)?;
+        write_cursor(&mut tx, seq).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(Reseeded {
             requests_added: added.len() as u64,
