@@ -51,15 +51,21 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<()> {
     }
     println!("journal: last sequence number {}", status.last_seq);
     println!(
-        "{:<20} {:<18} {:>6} {:>12} {:>9} {:>10}  address",
+        "{:<20} {:<32} {:>6} {:>12} {:>9} {:>10}  address",
         "node", "role", "term", "lag (events)", "lag (s)", "heartbeat"
     );
     for n in &status.nodes {
         // No heartbeat for longer than a lease: stopped, or cut off from the database.
-        let role = if n.heartbeat_age_ms as f64 > config.ha.lease_secs * 1000.0 {
-            format!("{} (silent)", n.role)
+        // A leader of an earlier term was replaced: it leads nothing now.
+        let role = if n.role == "leader" && n.term < lease.term {
+            format!("replaced (led term {})", n.term)
         } else {
             n.role.clone()
+        };
+        let role = if n.heartbeat_age_ms as f64 > config.ha.lease_secs * 1000.0 {
+            format!("{role} (silent)")
+        } else {
+            role
         };
         // As of its last heartbeat: the events it lacked then, and how old the oldest was.
         let (lag, lag_s) = if n.role == "leader" {
@@ -71,7 +77,7 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<()> {
             )
         };
         println!(
-            "{:<20} {:<18} {:>6} {:>12} {:>8.1}s {:>9.1}s  {}",
+            "{:<20} {:<32} {:>6} {:>12} {:>8.1}s {:>9.1}s  {}",
             n.node,
             role,
             n.term,
