@@ -2,7 +2,7 @@
 
 mod engine_common;
 
-use engine_common::{config_with, engine_config, spec};
+use engine_common::{config_with, engine_config, first_seq, spec};
 use guichet::core::{AgentConfig, Command, ContactId, InteractionId, QueueConfig, Timestamp};
 use guichet::engine::{Engine, EngineError};
 use guichet::store::StoreError;
@@ -136,6 +136,66 @@ async fn erasure_reaches_calls_saved_in_a_menu() {
     assert!(
         sessions.get("twilio:CA2").expect("read").is_some(),
         "another caller's call stays"
+    );
+    engine.shutdown().await;
+}
+
+/// A running view that sends something (its durable checkpoint loaded) holds retention at its
+/// checkpoint: the events after it stay until the view has written a later one, whatever the
+/// snapshots cover; once it has, they go.
+#[tokio::test]
+async fn retention_stops_at_the_checkpoint_of_a_running_view() {
+    use guichet::engine::Checkpoint;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = engine_config(dir.path());
+    config.store.snapshot_every = 1;
+    let (engine, _) = Engine::start(config, &setup()).await.expect("start");
+    let create = |n: u128| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .send(Command::CreateInteraction {
+                    spec: spec(n, "benefits"),
+                })
+                .await
+                .expect("create");
+        }
+    };
+    for n in 1..=3 {
+        create(n).await;
+    }
+    let last = |engine: &Engine| {
+        let store = engine.store().clone();
+        async move { store.run(|s| s.last_committed_seq()).await.expect("seq") }
+    };
+    let held = last(&engine).await;
+    engine
+        .store()
+        .run(move |s| s.set_view_checkpoint("test_view", held))
+        .await
+        .expect("checkpoint");
+    let mut checkpoint = Checkpoint::load(&engine, "test_view").await;
+    assert_eq!(checkpoint.after(), held);
+    for n in 4..=6 {
+        create(n).await;
+    }
+    let end = last(&engine).await;
+    // Every row is older than this and covered by a snapshot: only the hold keeps some.
+    let far = Timestamp::from_secs(4_000_000_000);
+    engine.purge_before(far).await.expect("purge");
+    assert_eq!(first_seq(&engine).await, Some(held + 1));
+
+    // The view handled everything (and wrote its checkpoint): retention goes on past it.
+    checkpoint
+        .handled(&engine, end, true)
+        .await
+        .expect("handled");
+    engine.purge_before(far).await.expect("purge");
+    assert!(
+        first_seq(&engine)
+            .await
+            .is_none_or(|first| first > held + 1),
+        "the rows the view was done with were kept"
     );
     engine.shutdown().await;
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 
-use engine_common::{config_with, engine_config, spec_on, ManualClock};
+use engine_common::{config_with, engine_config, first_seq, spec_on, ManualClock};
 use guichet::config::Config;
 use guichet::core::{
     AgentConfig, AgentId, Capacity, Channel, Command, ContactId, InteractionId, QueueConfig,
@@ -404,18 +404,7 @@ async fn views_behind_a_purge_point_rebuild_to_the_figures_of_fresh_ones() {
     // Every row so far is covered by a snapshot and older than now: purged.
     let purged = engine.purge_before(clock.now_ts()).await.expect("purge");
     assert!(purged > 0, "nothing purged");
-    let first = engine
-        .store()
-        .run(|st| {
-            let mut first = None;
-            st.replay(0, |seq, _| {
-                first.get_or_insert(seq);
-                Ok(())
-            })?;
-            Ok(first)
-        })
-        .await
-        .expect("replay");
+    let first = first_seq(&engine).await;
     assert!(
         first.is_none_or(|seq| seq > 1),
         "the journal still starts at 1"

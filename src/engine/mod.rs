@@ -52,6 +52,7 @@ use crate::core::{
 use crate::store::{Ack, Erasure, Journal, Store, StoreConfig, StoreError, StoreHandle};
 
 mod context;
+mod holds;
 mod seed;
 mod views;
 
@@ -167,6 +168,7 @@ enum Request {
     },
     Retention {
         purge_before: Timestamp,
+        held_at: Option<u64>,
         reply: oneshot::Sender<Result<u64, EngineError>>,
     },
     Shutdown(oneshot::Sender<()>),
@@ -205,6 +207,8 @@ pub struct Engine {
     task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
     /// The pace of each queue's acceptances, for the expected wait every channel states.
     pace: Arc<Mutex<crate::core::Pace>>,
+    /// The journal positions running views still need: retention stops before them.
+    holds: holds::Holds,
 }
 
 impl std::fmt::Debug for Engine {
@@ -370,6 +374,7 @@ impl Engine {
             stopped,
             task: Arc::new(tokio::sync::Mutex::new(Some(handle))),
             pace,
+            holds: holds::Holds::default(),
         };
         if let Some(keep_ms) = retention {
             tokio::spawn(retention_loop(engine.clone(), retention_clock, keep_ms));
@@ -479,17 +484,36 @@ impl Engine {
     }
 
     /// Deletes journal rows older than `purge_before` that recovery no longer needs (see
-    /// [`Journal::retention`]); returns how many. The engine also runs this every hour when
-    /// `[store] retention_days` is set.
+    /// [`Journal::retention`]) and that no running view holds ([`Engine::hold_retention`]);
+    /// returns how many. The engine also runs this every hour when `[store] retention_days`
+    /// is set.
     pub async fn purge_before(&self, purge_before: Timestamp) -> Result<u64, EngineError> {
+        let held_at = self.holds.lowest().map(|(view, seq)| {
+            tracing::debug!(view, seq, "retention held at a view's position");
+            seq
+        });
         let (reply, rx) = oneshot::channel();
         self.requests
             .try_send(Request::Retention {
                 purge_before,
+                held_at,
                 reply,
             })
             .map_err(refused)?;
         rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Holds retention at `seq` for `view`: no journal row after it is purged until the view
+    /// moves its hold on or releases it. The views that send something to citizens or keep
+    /// durable figures hold at their checkpoint, so that they never find the events they still
+    /// have to act on purged. Replaces `view`'s previous hold.
+    pub fn hold_retention(&self, view: &'static str, seq: u64) {
+        self.holds.set(view, seq);
+    }
+
+    /// Releases `view`'s retention hold.
+    pub fn release_retention(&self, view: &'static str) {
+        self.holds.release(view);
     }
 
     /// Committed events from now on, in journal order. The subscription ends (`Closed`, after
@@ -542,9 +566,15 @@ impl Engine {
     }
 }
 
+/// How long after the engine starts the hourly retention first runs.
+const RETENTION_FIRST_AFTER: Duration = Duration::from_secs(60);
+
 /// Purges the journal of events older than `keep_ms` every hour, until the engine stops.
 async fn retention_loop(engine: Engine, clock: Arc<dyn Clock>, keep_ms: u64) {
-    let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+    // The first run waits for the views started with the server to have taken their
+    // positions (and held retention there).
+    let first = tokio::time::Instant::now() + RETENTION_FIRST_AFTER;
+    let mut hourly = tokio::time::interval_at(first, Duration::from_secs(3600));
     hourly.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         hourly.tick().await;
@@ -679,8 +709,9 @@ impl RouterTask {
                 Request::Erase { contact, reply } => self.erase(contact, reply),
                 Request::Retention {
                     purge_before,
+                    held_at,
                     reply,
-                } => forward(self.journal.retention(purge_before), reply),
+                } => forward(self.journal.retention_held(purge_before, held_at), reply),
                 Request::CommandThenRead {
                     command,
                     reply,

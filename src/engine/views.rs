@@ -112,7 +112,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// The durable checkpoint of a view that sends something (notices): the sequence number it
 /// has handled, kept in the store under the view's name, so that a restart resumes after it
 /// and neither loses nor repeats. Written after every batch that sent something, else at most
-/// every second, and at the end.
+/// every second, and at the end. Retention keeps the events after the stored checkpoint
+/// ([`Engine::hold_retention`]).
 #[derive(Debug)]
 pub struct Checkpoint {
     name: &'static str,
@@ -144,6 +145,9 @@ impl Checkpoint {
                 store.run(|s| s.last_committed_seq()).await.unwrap_or(0)
             }
         };
+        // Retention keeps every event after the checkpoint until the view has acted on it
+        // (see `Engine::hold_retention`).
+        engine.hold_retention(name, done);
         Checkpoint {
             name,
             saved: std::time::Instant::now(),
@@ -171,6 +175,9 @@ impl Checkpoint {
                 .run(move |s| s.set_view_checkpoint(name, seq))
                 .await?;
             self.saved = std::time::Instant::now();
+            // Held at the stored checkpoint, not at the last event handled: a restart reads
+            // the events after it again, which must still be there.
+            engine.hold_retention(name, seq);
         }
         self.done = seq;
         Ok(())

@@ -99,6 +99,9 @@ pub trait Sender: Send + Sync {
 /// The most rows read from the journal, or sent, per round.
 const BATCH: usize = 256;
 
+/// The outbox's name as a view of committed events, and for its retention hold.
+const OUTBOX_VIEW: &str = "outbox";
+
 /// The longest the worker sleeps without looking at the outbox again.
 const MAX_IDLE: Duration = Duration::from_secs(30);
 
@@ -170,8 +173,11 @@ impl Outbox {
         // Started before the first scan: a message committed in between wakes the loop. The
         // view runner owns the subscription, its lag and the shutdown; the checkpoint is the
         // outbox's own, in the store.
+        // Nothing is purged before the first round has read the messages after the
+        // outbox's checkpoint.
+        self.engine.hold_retention(OUTBOX_VIEW, 0);
         let wakeups = loop {
-            match run_wakeups(&self.engine, "outbox", outbound).await {
+            match run_wakeups(&self.engine, OUTBOX_VIEW, outbound).await {
                 Ok(w) => break w,
                 Err(e) => {
                     tracing::error!(error = %e, "outbox: store failure, retrying in 5 s");
@@ -204,6 +210,9 @@ impl Outbox {
 
     /// Reads new messages, sends what is due; returns how long to wait before the next round.
     async fn round(&self) -> Result<Duration, StoreError> {
+        // Every message committed up to here is recorded once the ingestion below is done:
+        // retention may then purge up to here, never what the outbox has not read.
+        let read_up_to = self.blocking(|s| s.last_committed_seq()).await?;
         loop {
             let hold = self.config.email_bundle_ms;
             let (_, more) = self.blocking(move |s| s.outbox_ingest(BATCH, hold)).await?;
@@ -211,6 +220,7 @@ impl Outbox {
                 break;
             }
         }
+        self.engine.hold_retention(OUTBOX_VIEW, read_up_to);
         loop {
             let now = self.clock.now();
             let due = self.blocking(move |s| s.outbox_due(now, BATCH)).await?;

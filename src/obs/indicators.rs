@@ -315,13 +315,17 @@ pub struct Aggregator {
 
 /// The aggregation, as a view of committed events.
 struct Folder {
+    engine: Engine,
     store: StoreHandle,
     config: IndicatorsConfig,
 }
 
+/// The aggregates' name as a view, and the retention hold it keeps at its cursor.
+const VIEW: &str = "indicators";
+
 impl View for Folder {
     fn name(&self) -> &'static str {
-        "indicators"
+        VIEW
     }
 
     fn gather(&self) -> std::time::Duration {
@@ -330,6 +334,7 @@ impl View for Folder {
 
     async fn apply(&mut self, batch: ViewBatch) -> Result<(), ViewFailed> {
         let config = self.config.clone();
+        let last = batch.last_seq();
         self.store
             .run(move |store| {
                 let events: Vec<(u64, Event)> =
@@ -337,6 +342,8 @@ impl View for Folder {
                 store.fold_indicator_events(&events, &|at| config.day_of(at))
             })
             .await?;
+        // Retention keeps what the aggregates have not folded in (the cursor just written).
+        self.engine.hold_retention(VIEW, last);
         Ok(())
     }
 
@@ -357,6 +364,7 @@ impl View for Folder {
             "events purged from the journal before the indicators folded them in: \
              rebuilt from the router"
         );
+        self.engine.hold_retention(VIEW, seq);
         Ok(seq)
     }
 }
@@ -370,9 +378,11 @@ impl Aggregator {
     ) -> Result<Aggregator, StoreError> {
         let store = engine.store().clone();
         let cursor = store.run(|s| s.indicators_cursor()).await?;
+        engine.hold_retention(VIEW, cursor);
         let view = run_view(
             engine,
             Folder {
+                engine: engine.clone(),
                 store: store.clone(),
                 config: config.clone(),
             },

@@ -49,6 +49,8 @@ pub(crate) enum Msg {
     /// Delete old journal rows that recovery no longer needs.
     Retention {
         purge_before: Timestamp,
+        /// The last sequence number that may be deleted, whatever the snapshots cover.
+        held_at: Option<u64>,
         ack: oneshot::Sender<Result<u64, StoreError>>,
     },
     /// Erase a contact's personal data from ended interactions.
@@ -266,10 +268,28 @@ impl Journal {
     /// later rows are never touched. Freed pages are reused by later rows; the file does not
     /// shrink.
     pub fn retention(&self, purge_before: Timestamp) -> Result<Ack<u64>, StoreError> {
+        self.retention_held(purge_before, None)
+    }
+
+    /// [`Journal::retention`], deleting no row after `held_at` either (when given): the
+    /// position of the slowest view of committed events that still needs the rows after it
+    /// (see `engine::Engine::hold_retention`).
+    pub fn retention_held(
+        &self,
+        purge_before: Timestamp,
+        held_at: Option<u64>,
+    ) -> Result<Ack<u64>, StoreError> {
         self.check_closed()?;
         self.reserve(1)?;
         let (ack, rx) = oneshot::channel();
-        self.send(Msg::Retention { purge_before, ack }, 1)?;
+        self.send(
+            Msg::Retention {
+                purge_before,
+                held_at,
+                ack,
+            },
+            1,
+        )?;
         Ok(rx)
     }
 

@@ -26,7 +26,8 @@ const RETENTION_CHUNK: u64 = 20_000;
 /// A retention request being carried out chunk by chunk.
 pub(crate) struct RetentionJob {
     purge_before: i64,
-    /// The last sequence number that may be deleted (the latest snapshot's).
+    /// The last sequence number that may be deleted (the latest snapshot's, or the position
+    /// of the slowest view that holds retention when lower).
     upto: u64,
     /// Rows at or before this sequence number are done.
     cursor: u64,
@@ -43,15 +44,20 @@ pub(crate) enum RetentionStep {
 }
 
 impl RetentionJob {
-    /// Plans a retention job: `None` (and the request acknowledged with 0) when there is nothing
-    /// to do. On error the acknowledgement is handed back with the error.
+    /// Plans a retention job, deleting nothing after the latest snapshot nor after `held_at`:
+    /// `None` (and the request acknowledged with 0) when there is nothing to do. On error the
+    /// acknowledgement is handed back with the error.
     #[allow(clippy::type_complexity)]
     pub(crate) fn start(
         backend: &mut dyn JournalBackend,
         purge_before: Timestamp,
+        held_at: Option<u64>,
         ack: oneshot::Sender<Result<u64, StoreError>>,
     ) -> Result<Option<RetentionJob>, (oneshot::Sender<Result<u64, StoreError>>, StoreError)> {
-        match backend.retention_bounds() {
+        let bounds = backend
+            .retention_bounds()
+            .map(|(upto, first)| (upto.map(|u| held_at.map_or(u, |h| u.min(h))), first));
+        match bounds {
             Err(e) => Err((ack, e)),
             Ok((Some(upto), Some(first))) if first <= upto => Ok(Some(RetentionJob {
                 purge_before: millis_to_sql(purge_before),

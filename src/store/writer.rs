@@ -240,16 +240,18 @@ impl Writer {
                     carry = rest;
                     self.write_batch(batch);
                 }
-                Msg::Retention { purge_before, ack } => {
-                    match RetentionJob::start(self.backend.as_mut(), purge_before, ack) {
-                        Ok(Some(job)) => self.jobs.push_back(job),
-                        Ok(None) => self.shared.release(1),
-                        Err((ack, e)) => {
-                            self.shared.release(1);
-                            let _ = ack.send(Err(e));
-                        }
+                Msg::Retention {
+                    purge_before,
+                    held_at,
+                    ack,
+                } => match RetentionJob::start(self.backend.as_mut(), purge_before, held_at, ack) {
+                    Ok(Some(job)) => self.jobs.push_back(job),
+                    Ok(None) => self.shared.release(1),
+                    Err((ack, e)) => {
+                        self.shared.release(1);
+                        let _ = ack.send(Err(e));
                     }
-                }
+                },
                 Msg::Erase { contact, ack } => {
                     let result = self.backend.erase_contact(&contact);
                     self.shared.release(1);

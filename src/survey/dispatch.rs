@@ -24,6 +24,9 @@ use super::{new_token, ChatVisitors, Surveys};
 /// Completions read from the journal at a time.
 const BATCH: usize = 128;
 
+/// The survey task's name as a view of committed events, and for its retention hold.
+const SURVEYS_VIEW: &str = "surveys";
+
 /// The longest wait between two passes when no completion wakes the task.
 const IDLE: Duration = Duration::from_secs(30);
 
@@ -37,8 +40,10 @@ async fn run(surveys: Surveys, chat: Option<Arc<dyn ChatVisitors>>) {
     // The view runner owns the subscription, its lag and the shutdown; the checkpoint is the
     // survey task's own, in the store (a wake-up missed by the broadcast is read back).
     let completed = |e: &EventKind| matches!(e, EventKind::InteractionCompleted { .. });
+    // Nothing is purged before the first pass has read the completions after the checkpoint.
+    surveys.inner.engine.hold_retention(SURVEYS_VIEW, 0);
     let wakeups = loop {
-        match run_wakeups(&surveys.inner.engine, "surveys", completed).await {
+        match run_wakeups(&surveys.inner.engine, SURVEYS_VIEW, completed).await {
             Ok(w) => break w,
             Err(e) => {
                 if surveys.inner.engine.is_stopped() {
@@ -89,6 +94,7 @@ async fn pass(surveys: &Surveys, chat: Option<&dyn ChatVisitors>) -> Result<bool
                 surveys
                     .blocking(move |s| s.set_survey_checkpoint(before))
                     .await?;
+                surveys.inner.engine.hold_retention(SURVEYS_VIEW, before);
                 return Err(e);
             }
         }
@@ -96,6 +102,8 @@ async fn pass(surveys: &Surveys, chat: Option<&dyn ChatVisitors>) -> Result<bool
     surveys
         .blocking(move |s| s.set_survey_checkpoint(next))
         .await?;
+    // Retention may purge up to the checkpoint, never a completion not considered yet.
+    surveys.inner.engine.hold_retention(SURVEYS_VIEW, next);
     Ok(more)
 }
 

@@ -165,3 +165,19 @@ impl Clock for ManualClock {
         Timestamp(self.0.load(Ordering::SeqCst))
     }
 }
+
+/// The journal's first sequence number still held (none when it is empty).
+pub async fn first_seq(engine: &guichet::engine::Engine) -> Option<u64> {
+    engine
+        .store()
+        .run(|st| {
+            let mut first = None;
+            st.replay(0, |seq, _| {
+                first.get_or_insert(seq);
+                Ok(())
+            })?;
+            Ok(first)
+        })
+        .await
+        .expect("replay")
+}
