@@ -375,7 +375,8 @@ fn log_indicators_and_surveys_keys_are_read_and_checked() {
 /// Views started behind a purge point of the journal (the aggregates' cursor, the start of the
 /// day) rebuild from the router and the stored aggregates instead of skipping: the request
 /// created in the purged events and still waiting counts, its answer counts with its true wait,
-/// and the figures of the views forced behind are those of views started fresh afterwards.
+/// and the figures of the views forced behind are those of views started fresh afterwards; the
+/// Prometheus counters count the events after the rebuild exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn views_behind_a_purge_point_rebuild_to_the_figures_of_fresh_ones() {
     use guichet::api::agent_day::AgentDays;
@@ -414,6 +415,9 @@ async fn views_behind_a_purge_point_rebuild_to_the_figures_of_fresh_ones() {
     let now = clock.now_ts();
     let stats = LiveStats::start_with(&engine, &cfg, Some(now)).await;
     let days = AgentDays::start(&engine, &cfg, now).await;
+    // The metrics start on the aggregates' cursor (0, none folded yet), so before the
+    // aggregator, which reseeds it.
+    guichet::obs::metrics::Observer::start(&engine).await;
     let aggregator = Aggregator::start(&engine, &cfg).await.expect("aggregator");
 
     // #1 completed, #2 accepted 50 s after its creation (within 60), #3 abandoned.
@@ -475,5 +479,38 @@ async fn views_behind_a_purge_point_rebuild_to_the_figures_of_fresh_ones() {
     assert_eq!(behind, fresh);
     assert_eq!(behind.accepted, 1, "{behind:?}");
     assert_eq!(behind.handled, 1, "{behind:?}");
+
+    // The metrics, rebuilt from the router: #2 (created in the purged events) answered within
+    // its delay, #3 abandoned; #1's completion counts, its creation and answer do not.
+    let expected = [
+        ("guichet_interactions_created_total", 1.0),
+        ("guichet_offers_accepted_total", 1.0),
+        ("guichet_interactions_completed_total", 1.0),
+        ("guichet_interactions_abandoned_total", 1.0),
+        ("guichet_service_level_met_total", 1.0),
+        ("guichet_service_level_missed_total", 1.0),
+    ];
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = guichet::obs::metrics::render(&engine).await;
+        if expected
+            .iter()
+            .all(|(name, n)| voice_metric(&text, name) == Some(*n))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (name, n) in expected {
+        assert_eq!(voice_metric(&text, name), Some(n), "{name} in\n{text}");
+    }
     engine.shutdown().await;
+}
+
+/// The value of the counter `name` for queue `q` and the voice channel in a Prometheus text.
+fn voice_metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter(|l| l.contains("queue=\"q\"") && l.contains("channel=\"voice\""))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
 }
