@@ -122,6 +122,43 @@ async fn start_chat(socket: &mut Socket, name: &str) -> Value {
     until(socket, "started").await
 }
 
+/// A server on the demo configuration with satisfaction surveys on (chats wait for an agent).
+fn with_surveys(ws: &Workspace) -> Server {
+    let config = api_common::config_with(
+        ws.path(),
+        "[surveys]\nenabled = true\n\n[citizen]\nunstaffed_chats = \"wait\"\n",
+    );
+    ws.start_with_config(&config)
+}
+
+/// A visitor (`name`) who sends the `line` frame, offered to the agent and accepted by it: the
+/// visitor's socket (once the agent joined), its `started` frame and the interaction's id.
+async fn accepted_chat(
+    server: &Server,
+    desk: &mut pb::agent_desktop_client::AgentDesktopClient<api_common::Authed>,
+    offers: &mut tonic::Streaming<pb::OfferUpdate>,
+    name: &str,
+    line: Value,
+) -> (Socket, Value, String) {
+    let mut socket = connect(server).await;
+    let started = start_chat(&mut socket, name).await;
+    send(&mut socket, line).await;
+    until(&mut socket, "queued").await;
+    let reference = update(offers, |u| match u {
+        Update::Offer(o) => o.interaction.as_ref().map(|i| i.id.clone()),
+        _ => None,
+    })
+    .await;
+    desk.accept(pb::InteractionAction {
+        interaction_id: reference.clone(),
+        ..Default::default()
+    })
+    .await
+    .expect("Accept");
+    until(&mut socket, "agent_joined").await;
+    (socket, started, reference)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn visitor_and_agent_chat_with_typing_and_transcript() {
     let ws = Workspace::new();
@@ -421,22 +458,14 @@ async fn visitor_leaving_after_the_answer_completes_the_chat() {
     let server = ws.start_with_config(&config_with_short_grace(&ws));
     let (mut desk, mut offers) = logged_in_agent(&ws, &server, "david").await;
 
-    let mut socket = connect(&server).await;
-    start_chat(&mut socket, "Dan").await;
-    send(&mut socket, json!({"type": "message", "text": "Hi"})).await;
-    until(&mut socket, "queued").await;
-    let reference = update(&mut offers, |u| match u {
-        Update::Offer(o) => o.interaction.as_ref().map(|i| i.id.clone()),
-        _ => None,
-    })
+    let (socket, _, _) = accepted_chat(
+        &server,
+        &mut desk,
+        &mut offers,
+        "Dan",
+        json!({"type": "message", "text": "Hi"}),
+    )
     .await;
-    desk.accept(pb::InteractionAction {
-        interaction_id: reference.clone(),
-        ..Default::default()
-    })
-    .await
-    .expect("Accept");
-    until(&mut socket, "agent_joined").await;
     drop(socket);
 
     // After the grace period the chat is completed without the agent: it is in wrap-up.
@@ -500,29 +529,17 @@ async fn chats_left_open_by_a_crash_end_after_the_grace_period() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_survey_is_asked_in_the_widget_and_answered_on_its_page() {
     let ws = Workspace::new();
-    let config = api_common::config_with(
-        ws.path(),
-        "[surveys]\nenabled = true\n\n[citizen]\nunstaffed_chats = \"wait\"\n",
-    );
-    let server = ws.start_with_config(&config);
+    let server = with_surveys(&ws);
     let (mut desk, mut offers) = logged_in_agent(&ws, &server, "david").await;
 
-    let mut socket = connect(&server).await;
-    let started = start_chat(&mut socket, "Ana").await;
-    send(&mut socket, json!({"type": "message", "text": "Hello"})).await;
-    until(&mut socket, "queued").await;
-    let reference = update(&mut offers, |u| match u {
-        Update::Offer(o) => o.interaction.as_ref().map(|i| i.id.clone()),
-        _ => None,
-    })
+    let (mut socket, started, reference) = accepted_chat(
+        &server,
+        &mut desk,
+        &mut offers,
+        "Ana",
+        json!({"type": "message", "text": "Hello"}),
+    )
     .await;
-    desk.accept(pb::InteractionAction {
-        interaction_id: reference.clone(),
-        ..Default::default()
-    })
-    .await
-    .expect("Accept");
-    until(&mut socket, "agent_joined").await;
     desk.complete(pb::CompleteRequest {
         interaction_id: reference.clone(),
         wrap_up_code: "answered".into(),
@@ -594,6 +611,50 @@ async fn the_survey_is_asked_in_the_widget_and_answered_on_its_page() {
     );
 }
 
+/// A visitor away when the chat is completed (the page reloading, no email address given) is
+/// asked the survey question in the widget when it resumes, then told the chat ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_away_at_the_completion_is_asked_the_survey_on_resume() {
+    let ws = Workspace::new();
+    let server = with_surveys(&ws);
+    let (mut desk, mut offers) = logged_in_agent(&ws, &server, "david").await;
+
+    let (socket, started, reference) = accepted_chat(
+        &server,
+        &mut desk,
+        &mut offers,
+        "Ana",
+        json!({"type": "message", "text": "Hello"}),
+    )
+    .await;
+
+    // The page reloads: the socket goes away without ending the chat, and the agent completes
+    // it meanwhile.
+    drop(socket);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    desk.complete(pb::CompleteRequest {
+        interaction_id: reference.clone(),
+        wrap_up_code: "answered".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("Complete");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut again = connect(&server).await;
+    send(
+        &mut again,
+        json!({"type": "resume", "session": started["session"], "token": started["resume_token"]}),
+    )
+    .await;
+    let resumed = until(&mut again, "resumed").await;
+    assert_eq!(resumed["history"][0]["text"], "Hello", "{resumed}");
+    let survey = until(&mut again, "survey").await;
+    let question = survey["question"].as_str().expect("question");
+    assert!(question.starts_with("Are you satisfied"), "{survey}");
+    assert_eq!(until(&mut again, "ended").await["reason"], "agent");
+}
+
 /// The agent's lines, each once: a visitor who reconnects says which line it shows last
 /// (`after`) and gets exactly the lines it has not had, none twice, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -602,25 +663,14 @@ async fn a_resumed_visitor_gets_exactly_the_lines_it_missed() {
     let server = ws.start_with_config(&config_with_short_grace(&ws));
     let (mut desk, mut offers) = logged_in_agent(&ws, &server, "david").await;
 
-    let mut socket = connect(&server).await;
-    let started = start_chat(&mut socket, "Inès").await;
-    send(
-        &mut socket,
+    let (mut socket, started, reference) = accepted_chat(
+        &server,
+        &mut desk,
+        &mut offers,
+        "Inès",
         json!({"type": "message", "text": "Bonjour", "client_id": "a"}),
     )
     .await;
-    until(&mut socket, "queued").await;
-    let reference = update(&mut offers, |u| match u {
-        Update::Offer(o) => o.interaction.as_ref().map(|i| i.id.clone()),
-        _ => None,
-    })
-    .await;
-    desk.accept(pb::InteractionAction {
-        interaction_id: reference.clone(),
-        ..Default::default()
-    })
-    .await
-    .expect("Accept");
     let say = |text: String| {
         let mut desk = desk.clone();
         let interaction_id = reference.clone();

@@ -333,25 +333,31 @@ fn route(
             })
         }
         Channel::Chat => {
+            let in_widget = Route {
+                via: SurveyVia::Chat,
+                address: None,
+                from: String::new(),
+                lang,
+                deliver_via: None,
+                thread: None,
+            };
             if chat.is_some_and(|hub| hub.visitor_present(spec.id)) {
+                return Some(in_widget);
+            }
+            if let Some(email) = attribute("email").filter(|_| inner.email_out) {
                 return Some(Route {
-                    via: SurveyVia::Chat,
-                    address: None,
+                    via: SurveyVia::Email,
+                    address: Some(email),
                     from: String::new(),
                     lang,
-                    deliver_via: None,
+                    deliver_via: Some("email"),
                     thread: None,
                 });
             }
-            let email = attribute("email").filter(|_| inner.email_out)?;
-            Some(Route {
-                via: SurveyVia::Email,
-                address: Some(email),
-                from: String::new(),
-                lang,
-                deliver_via: Some("email"),
-                thread: None,
-            })
+            // Disconnected for a moment (a page reload, a network change) and no address:
+            // asked in the widget when it resumes.
+            chat.is_some_and(|hub| hub.visitor_may_resume(spec.id))
+                .then_some(in_widget)
         }
     }
 }

@@ -92,6 +92,9 @@ pub struct Outlets {
 pub trait ChatVisitors: Send + Sync + 'static {
     /// Whether the visitor of `interaction` is still in the widget (asked there, then).
     fn visitor_present(&self, interaction: InteractionId) -> bool;
+    /// Whether the visitor of `interaction` left the widget a moment ago and may resume the
+    /// chat (a question asked there is then given on resume).
+    fn visitor_may_resume(&self, interaction: InteractionId) -> bool;
     /// No question will come for `interaction`: a chat held open for it may end.
     fn no_survey(&self, interaction: InteractionId);
 }

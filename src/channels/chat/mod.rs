@@ -173,6 +173,10 @@ impl crate::survey::ChatVisitors for ChatHub {
         ChatHub::visitor_present(self, interaction)
     }
 
+    fn visitor_may_resume(&self, interaction: crate::core::InteractionId) -> bool {
+        ChatHub::visitor_may_resume(self, interaction)
+    }
+
     fn no_survey(&self, interaction: crate::core::InteractionId) {
         ChatHub::no_survey(self, interaction)
     }

@@ -1,6 +1,6 @@
 //! The chat hub's satisfaction survey: a completed chat held open for the survey question,
 //! whether the survey is asked in the widget, and the question asked again to a visitor who
-//! reconnects after it.
+//! reconnects after it (or given to one who was away when it came).
 
 use crate::core::InteractionId;
 
@@ -21,6 +21,18 @@ impl ChatHub {
             .is_some_and(|s| s.socket.is_some())
     }
 
+    /// Whether the visitor of `interaction` left the widget without ending the chat (a page
+    /// reload, a network change) and may still resume it, within the grace period: a survey
+    /// question asked in the widget is then given on resume.
+    pub fn visitor_may_resume(&self, interaction: InteractionId) -> bool {
+        let state = self.lock();
+        state
+            .by_interaction
+            .get(&interaction)
+            .and_then(|session| state.sessions.get(session))
+            .is_some_and(|s| s.socket.is_none())
+    }
+
     /// No survey question will come for `interaction` (the contact was asked recently, opted
     /// out, or the question failed): a chat held open for it ends now.
     pub fn no_survey(&self, interaction: InteractionId) {
@@ -38,9 +50,10 @@ impl ChatHub {
         }
     }
 
-    /// Keeps a completed chat's socket open for the survey question when surveys are on for
-    /// its queue and the visitor is connected; the session is finished when the question comes
-    /// or after [`SURVEY_WAIT`]. Whether it holds.
+    /// Keeps a completed chat's session open for the survey question when surveys are on for
+    /// its queue, the visitor connected or within the grace period of a resume (then given the
+    /// question when it resumes, even after the session ended); the session is finished when
+    /// the question comes or after [`SURVEY_WAIT`]. Whether it holds.
     pub(super) fn hold_for_survey(
         &self,
         state: &mut State,
@@ -53,7 +66,7 @@ impl ChatHub {
         if s.awaiting_survey {
             return true;
         }
-        if !self.inner.surveys.enabled_for(&s.queue) || s.socket.is_none() {
+        if !self.inner.surveys.enabled_for(&s.queue) {
             return false;
         }
         s.awaiting_survey = true;
