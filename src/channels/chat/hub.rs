@@ -7,7 +7,9 @@
 //! abandoned (no agent answered yet) or completed without an agent (the agent answered).
 //!
 //! The committed events forwarded to visitors are in `hub/routing.rs`, the survey question's
-//! hold and its asking again in `hub/survey.rs`.
+//! hold and its asking again in `hub/survey.rs`, whether the chat takes visitors now and the
+//! messages left when it does not in `hub/availability.rs`, the place-in-line updates and the
+//! ending of chats a previous run left open in `hub/background.rs`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,7 +21,7 @@ use tracing::Instrument;
 
 use crate::channels::citizen::CitizenConfig;
 use crate::core::{
-    AgentId, AgentState, Channel, Command, ContactId, EventKind, InteractionId, InteractionPhase,
+    AgentId, Channel, Command, ContactId, EventKind, InteractionId, InteractionPhase,
     InteractionSpec, Message, MessageDirection, QueueId, Skill,
 };
 use crate::engine::StartContext;
@@ -30,8 +32,11 @@ use super::protocol::{ChatLine, ServerFrame};
 use super::transcript::{self, TranscriptJob};
 use super::{ChatConfig, Language};
 
+mod availability;
+mod background;
 mod routing;
 mod survey;
+pub use availability::{Availability, LeaveRefused, LeftMessage};
 use routing::Follower;
 
 /// What a socket's writer is told to do.
@@ -226,54 +231,6 @@ struct Inner {
     reply_address: Option<String>,
     /// Some waiting line may have moved since the positions were last sent.
     positions_dirty: AtomicBool,
-}
-
-/// How often, at most, waiting visitors are told their place in line.
-const POSITION_EVERY: Duration = Duration::from_secs(2);
-
-/// Whether a queue takes live chats now.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Availability {
-    /// Inside its opening hours (or it has none).
-    pub open: bool,
-    /// At least one agent able to take its chats is signed in.
-    pub staffed: bool,
-    /// Its opening hours, one line per open weekday (empty: none configured).
-    pub hours: Vec<String>,
-    /// Whether a live chat can start: open, and staffed unless `[citizen] unstaffed_chats =
-    /// "wait"`.
-    pub live: bool,
-}
-
-impl Availability {
-    /// Whether a live chat can start.
-    pub fn live(&self) -> bool {
-        self.live
-    }
-}
-
-/// A message left in the widget while nobody can chat, answered by email.
-#[derive(Debug, Clone)]
-pub struct LeftMessage {
-    /// The visitor's name.
-    pub name: String,
-    /// The address to answer.
-    pub email: String,
-    /// A topic of `[chat.topics]`, or none for `[chat] default_queue`.
-    pub topic: Option<String>,
-    /// The message.
-    pub text: String,
-    /// The page's language.
-    pub language: Language,
-}
-
-/// Why a left message was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeaveRefused {
-    /// The form is wrong: the text says what to fix (in English).
-    Invalid(String),
-    /// Messages cannot be left (no email relay), or the service is not available now.
-    Unavailable,
 }
 
 /// The live chat sessions and their link to the engine. Cheap to clone.
@@ -899,253 +856,6 @@ impl ChatHub {
         if !(completed && self.hold_for_survey(&mut state, session, reason)) {
             state.finish(session, reason);
         }
-    }
-
-    /// Whether `queue` takes live chats now: inside its `[citizen.hours]` (if any) and with an
-    /// agent signed in (not offline) who meets its requirements and takes chats.
-    pub async fn availability(&self, queue: &QueueId, language: Language) -> Availability {
-        let hours = self.inner.citizen.hours_of(queue.as_str());
-        let open = hours
-            .is_none_or(|h| h.is_open_at(crate::engine::Clock::now(&crate::engine::SystemClock)));
-        let lines = hours
-            .map(|h| h.lines(language.as_str()))
-            .unwrap_or_default();
-        let q = queue.clone();
-        let staffed = self
-            .inner
-            .engine
-            .read(move |r| {
-                let Some(queue) = r.queue(&q) else {
-                    return false;
-                };
-                r.agents().iter().any(|a| {
-                    a.state != AgentState::Offline
-                        && a.config.capacity.chat > 0
-                        && queue.config.requirements.iter().all(|req| {
-                            a.config
-                                .skills
-                                .get(&req.skill)
-                                .is_some_and(|l| *l >= req.min_level)
-                        })
-                })
-            })
-            .await
-            .unwrap_or(false);
-        let waits =
-            self.inner.citizen.unstaffed_chats == crate::channels::citizen::UnstaffedChats::Wait;
-        Availability {
-            open,
-            staffed,
-            hours: lines,
-            live: open && (staffed || waits),
-        }
-    }
-
-    /// The queue a topic (or none: `[chat] default_queue`) goes to.
-    pub fn queue_of_topic(&self, topic: Option<&str>) -> Option<QueueId> {
-        let config = &self.inner.config;
-        match topic {
-            None | Some("") => Some(QueueId::new(config.default_queue.clone())),
-            Some(t) => config.topics.get(t).map(|q| QueueId::new(q.clone())),
-        }
-    }
-
-    /// Whether messages can be left to be answered by email.
-    pub fn takes_messages(&self) -> bool {
-        self.inner.reply_address.is_some()
-    }
-
-    /// Stores a message left while nobody can chat as an email request in the topic's queue,
-    /// answered by email from `[email.outbound] from_address`; returns its interaction and the
-    /// queue's announced delay for email.
-    pub async fn leave_message(
-        &self,
-        m: LeftMessage,
-    ) -> Result<(InteractionId, Option<crate::core::AnnouncedDelay>), LeaveRefused> {
-        let Some(reply_address) = self.inner.reply_address.clone() else {
-            return Err(LeaveRefused::Unavailable);
-        };
-        let bad = LeaveRefused::Invalid;
-        let name = m.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-            return Err(bad(format!(
-                "name must be 1 to {MAX_NAME_CHARS} characters"
-            )));
-        }
-        let email = checked_email(m.email.trim()).map_err(bad)?;
-        let text = m.text.trim().to_owned();
-        if text.is_empty() {
-            return Err(bad("write your message".into()));
-        }
-        if text.len() > self.inner.config.max_frame_bytes {
-            return Err(bad(format!(
-                "the message may have at most {} bytes",
-                self.inner.config.max_frame_bytes
-            )));
-        }
-        let topic = m.topic.filter(|t| !t.is_empty());
-        let queue = self
-            .queue_of_topic(topic.as_deref())
-            .ok_or_else(|| bad("unknown topic: choose one of the list".into()))?;
-        let mut spec =
-            InteractionSpec::new(InteractionId::generate(), Channel::Email, queue.clone());
-        spec.external_ref = Some(Arc::from(format!("chat-message:{}", ulid::Ulid::new())));
-        spec.contact = Some(ContactId::new(email.to_lowercase()));
-        spec.attributes.insert("name", name.clone());
-        spec.attributes.insert("language", m.language.as_str());
-        spec.attributes.insert("source", "chat_widget");
-        if let Some(t) = &topic {
-            spec.attributes.insert("topic", t.clone());
-        }
-        let id = spec.id;
-        let mut message = Message::new(
-            format!("email:{}", ulid::Ulid::new()),
-            MessageDirection::Inbound,
-            text,
-        );
-        message.from = email;
-        message.to = reply_address;
-        message.subject = Some(match m.language {
-            Language::Fr => format!("Message laissé sur le site par {name}"),
-            Language::En => format!("Message left on the website by {name}"),
-        });
-        let q = queue.clone();
-        let delay = self
-            .inner
-            .engine
-            .read(move |r| {
-                r.queue(&q)
-                    .map(|q| q.config.announced_delay(Channel::Email))
-            })
-            .await
-            .ok()
-            .flatten();
-        match self
-            .inner
-            .engine
-            .send(Command::OpenConversation { spec, message })
-            .await
-        {
-            Ok(_) => {
-                tracing::info!(interaction_id = %id, %queue, "message left in the chat widget");
-                Ok((id, delay))
-            }
-            Err(e) => {
-                tracing::warn!(%queue, "message left in the chat widget refused: {e}");
-                Err(LeaveRefused::Unavailable)
-            }
-        }
-    }
-
-    /// Tells waiting visitors their place in line and expected wait when either changed,
-    /// at most every [`POSITION_EVERY`]. Runs until the engine stops.
-    async fn tell_positions(&self) {
-        let mut ticks = tokio::time::interval(POSITION_EVERY);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            if self.inner.engine.is_stopped() {
-                return;
-            }
-            if !self.inner.positions_dirty.swap(false, Ordering::Relaxed) {
-                continue;
-            }
-            let waiting: Vec<(String, InteractionId)> = {
-                let state = self.lock();
-                state
-                    .sessions
-                    .iter()
-                    .filter(|(_, s)| s.socket.is_some() && s.agent_name.is_none())
-                    .filter_map(|(k, s)| s.interaction.map(|i| (k.clone(), i)))
-                    .collect()
-            };
-            if waiting.is_empty() {
-                continue;
-            }
-            let ids: Vec<InteractionId> = waiting.iter().map(|(_, i)| *i).collect();
-            let places = self
-                .inner
-                .engine
-                .read(move |r| {
-                    let mut lines: HashMap<QueueId, Vec<InteractionId>> = HashMap::new();
-                    ids.iter()
-                        .map(|id| {
-                            let v = r.interaction(id)?;
-                            if !matches!(v.phase, InteractionPhase::Waiting) {
-                                return None;
-                            }
-                            let line = lines
-                                .entry(v.queue.clone())
-                                .or_insert_with(|| r.waiting_in_queue(&v.queue));
-                            let position = line.iter().position(|i| i == id)? + 1;
-                            Some((v.queue, position))
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .await;
-            let Ok(places) = places else {
-                continue;
-            };
-            let mut state = self.lock();
-            for ((session, _), place) in waiting.into_iter().zip(places) {
-                let Some((queue, position)) = place else {
-                    continue;
-                };
-                let wait = self
-                    .inner
-                    .engine
-                    .expected_wait_ms(&queue, position)
-                    .map(|ms| ms.div_ceil(1000));
-                if let Some(s) = state.sessions.get_mut(&session) {
-                    if s.last_position != Some((position, wait)) {
-                        s.last_position = Some((position, wait));
-                        s.send(ServerFrame::Position {
-                            position,
-                            expected_wait_secs: wait,
-                        });
-                    }
-                }
-            }
-        }
-    }
-
-    /// Open chat interactions without a session (left by a previous run): ended after the
-    /// grace period, as if their visitors had just disconnected.
-    async fn end_orphans(&self) {
-        let orphans = self
-            .inner
-            .engine
-            .read(|r| {
-                r.interactions()
-                    .into_iter()
-                    .filter(|v| v.spec.channel == Channel::Chat)
-                    .filter(|v| {
-                        v.spec
-                            .external_ref
-                            .as_deref()
-                            .is_some_and(|r| r.starts_with("chat:"))
-                    })
-                    .filter(|v| !matches!(v.phase, InteractionPhase::WrapUp { .. }))
-                    .map(|v| v.spec.id)
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .unwrap_or_default();
-        if orphans.is_empty() {
-            return;
-        }
-        tracing::info!(
-            count = orphans.len(),
-            "open chats from before the restart end after the grace period"
-        );
-        let engine = self.inner.engine.clone();
-        let grace = Duration::from_secs(self.inner.config.grace_secs);
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            for id in orphans {
-                end_interaction(&engine, id).await;
-            }
-        });
     }
 }
 
