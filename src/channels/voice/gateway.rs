@@ -196,11 +196,27 @@ impl Outbound {
     /// Twilio: the sid of the first call in progress whose parent is `parent` (the agent's
     /// leg of a `<Dial>`), if any.
     pub async fn twilio_child_leg(&self, parent: &str) -> Result<Option<String>, OutboundError> {
+        self.twilio_first(
+            "Calls.json",
+            &[("ParentCallSid", parent), ("Status", "in-progress")],
+            "calls",
+        )
+        .await
+    }
+
+    /// Twilio: the sid of the first item of the list `key` that a `GET` of `path` with `query`
+    /// answers, if any.
+    async fn twilio_first(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        key: &str,
+    ) -> Result<Option<String>, OutboundError> {
         let request = self
-            .twilio_request(reqwest::Method::GET, "Calls.json")?
-            .query(&[("ParentCallSid", parent), ("Status", "in-progress")]);
+            .twilio_request(reqwest::Method::GET, path)?
+            .query(query);
         let body = json_body(request.send().await?).await?;
-        Ok(first_sid(&body, "calls"))
+        Ok(first_sid(&body, key))
     }
 
     /// Twilio: places a call to `to` from `from` running `verbs`; returns its sid.
@@ -210,10 +226,8 @@ impl Outbound {
         from: &str,
         verbs: &[Verb],
     ) -> Result<String, OutboundError> {
-        let twiml = render_twiml(verbs);
-        let request = self
-            .twilio_request(reqwest::Method::POST, "Calls.json")?
-            .form(&[("To", to), ("From", from), ("Twiml", twiml.as_str())]);
+        let request =
+            self.gateway_request(Gateway::Twilio, Action::Originate { to, from }, verbs, "")?;
         let body = json_body(request.send().await?).await?;
         body.get("sid")
             .and_then(|s| s.as_str())
@@ -224,11 +238,12 @@ impl Outbound {
 
     /// Twilio: the sid of the conference in progress named `room`, if any.
     pub async fn twilio_conference(&self, room: &str) -> Result<Option<String>, OutboundError> {
-        let request = self
-            .twilio_request(reqwest::Method::GET, "Conferences.json")?
-            .query(&[("FriendlyName", room), ("Status", "in-progress")]);
-        let body = json_body(request.send().await?).await?;
-        Ok(first_sid(&body, "conferences"))
+        self.twilio_first(
+            "Conferences.json",
+            &[("FriendlyName", room), ("Status", "in-progress")],
+            "conferences",
+        )
+        .await
     }
 
     /// Twilio: whether the conference `conference` closes when participant `leg` leaves it.
@@ -267,28 +282,15 @@ impl Outbound {
     ) -> Result<reqwest::RequestBuilder, OutboundError> {
         match gateway {
             Gateway::Twilio => {
-                let t = self
-                    .config
-                    .twilio
-                    .as_ref()
-                    .ok_or(OutboundError::NotConfigured("twilio"))?;
-                let calls = format!(
-                    "{}/2010-04-01/Accounts/{}/Calls",
-                    t.api_base.trim_end_matches('/'),
-                    t.account_sid
-                );
                 let twiml = render_twiml(verbs);
-                let request = match action {
+                Ok(match action {
                     Action::Update { call_sid } => self
-                        .http
-                        .post(format!("{calls}/{call_sid}.json"))
+                        .twilio_request(reqwest::Method::POST, &format!("Calls/{call_sid}.json"))?
                         .form(&[("Twiml", twiml.as_str())]),
                     Action::Originate { to, from } => self
-                        .http
-                        .post(format!("{calls}.json"))
+                        .twilio_request(reqwest::Method::POST, "Calls.json")?
                         .form(&[("To", to), ("From", from), ("Twiml", twiml.as_str())]),
-                };
-                Ok(request.basic_auth(&t.account_sid, Some(&t.auth_token)))
+                })
             }
             Gateway::Jambonz => {
                 let j = self
