@@ -9,10 +9,7 @@
 //! `completed`, `failed`, `busy` and `no-answer` end the call). The voicemail's audio arrives on
 //! the WebSocket of [`super::listen`].
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
@@ -21,23 +18,10 @@ use crate::ivr::{render_jambonz, render_jambonz_with, Input, Verb};
 use super::calls::{CallEvent, CallRequest, Calls, Recording};
 use super::gateway::{unix_now, Gateway};
 use super::sign::timestamped_valid;
-use super::{drive, json_field, json_response, Parsed, Protocol, Refusal, Webhook};
+use super::{json_field, json_response, Parsed, Protocol, Refusal, Webhook};
 
 /// Final call statuses: the call is over.
 pub const FINAL_STATUSES: &[&str] = &["completed", "failed", "busy", "no-answer"];
-
-/// `POST /voice/jambonz/{step}`.
-pub async fn webhook(
-    State(calls): State<Calls>,
-    Path(step): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    too_large: Option<axum::Extension<crate::http::body::BodyTooLarge>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = super::oversize(too_large, body);
-    drive::<Jambonz>(calls, step, uri, headers, body).await
-}
 
 /// The jambonz-style protocol.
 #[derive(Debug)]

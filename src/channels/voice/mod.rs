@@ -39,6 +39,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -114,8 +115,8 @@ impl VoiceChannel {
     /// The webhook routes of every gateway.
     pub fn routes(&self) -> Router {
         Router::new()
-            .route("/voice/twilio/{step}", post(twilio::webhook))
-            .route("/voice/jambonz/{step}", post(jambonz::webhook))
+            .route("/voice/twilio/{step}", post(webhook::<twilio::Twilio>))
+            .route("/voice/jambonz/{step}", post(webhook::<jambonz::Jambonz>))
             .route("/voice/sip/events", post(sip::events))
             .with_state(self.calls.clone())
             .merge(
@@ -173,6 +174,20 @@ pub trait Protocol {
 
     /// The empty answer to a status callback.
     fn acknowledge() -> Response;
+}
+
+/// `POST /voice/twilio/{step}` and `POST /voice/jambonz/{step}`: a webhook of protocol `P`
+/// whose URL names the step.
+pub async fn webhook<P: Protocol>(
+    State(calls): State<Calls>,
+    Path(step): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    too_large: Option<axum::Extension<crate::http::body::BodyTooLarge>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = oversize(too_large, body);
+    drive::<P>(calls, step, uri, headers, body).await
 }
 
 /// Serves one webhook of protocol `P`: configuration, body, signature and parsing, the call

@@ -8,33 +8,17 @@
 //! `dial` (the dial's action), `recording` (voicemail), `status` (the status callback URL:
 //! `completed`, `busy`, `failed`, `no-answer` and `canceled` end the call).
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::ivr::{Input, Verb};
 
 use super::calls::{CallEvent, CallRequest, Calls, Recording};
 use super::gateway::Gateway;
-use super::{drive, twiml_response, Parsed, Protocol, Refusal, Webhook};
+use super::{twiml_response, Parsed, Protocol, Refusal, Webhook};
 
 /// Final call statuses: the call is over.
 pub const FINAL_STATUSES: &[&str] = &["completed", "busy", "failed", "no-answer", "canceled"];
-
-/// `POST /voice/twilio/{step}`.
-pub async fn webhook(
-    State(calls): State<Calls>,
-    Path(step): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    too_large: Option<axum::Extension<crate::http::body::BodyTooLarge>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = super::oversize(too_large, body);
-    drive::<Twilio>(calls, step, uri, headers, body).await
-}
 
 /// The Twilio-style protocol.
 #[derive(Debug)]
