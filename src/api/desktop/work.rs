@@ -114,6 +114,23 @@ impl DesktopService {
         }
     }
 
+    /// Interaction `id` as the router holds it, with its queue's wrap-up codes; `None` once it
+    /// is over.
+    async fn with_codes(
+        &self,
+        id: InteractionId,
+    ) -> Result<Option<(InteractionView, (Vec<String>, Option<String>))>, Status> {
+        self.engine
+            .read(move |r| {
+                r.interaction(&id).map(|v| {
+                    let codes = codes_of(r, &v.queue);
+                    (v, codes)
+                })
+            })
+            .await
+            .map_err(Status::from)
+    }
+
     /// The offer message for a consultation offered to `agent` (read from the router: `None` if
     /// it no longer stands), with the conversation so far and the holder's note.
     pub(super) async fn consult_offer(
@@ -122,17 +139,7 @@ impl DesktopService {
         id: InteractionId,
         deadline: crate::core::Timestamp,
     ) -> Result<Option<pb::Offer>, Status> {
-        let read = self
-            .engine
-            .read(move |r| {
-                r.interaction(&id).map(|v| {
-                    let codes = codes_of(r, &v.queue);
-                    (v, codes)
-                })
-            })
-            .await
-            .map_err(Status::from)?;
-        let Some((view, codes)) = read else {
+        let Some((view, codes)) = self.with_codes(id).await? else {
             return Ok(None);
         };
         let pending = view
@@ -271,17 +278,7 @@ impl DesktopService {
                 (offered_view(&context, agent, deadline, decision), codes)
             }
             None => {
-                let read = self
-                    .engine
-                    .read(move |r| {
-                        r.interaction(&id).map(|v| {
-                            let codes = codes_of(r, &v.queue);
-                            (v, codes)
-                        })
-                    })
-                    .await
-                    .map_err(Status::from)?;
-                let Some((view, codes)) = read else {
+                let Some((view, codes)) = self.with_codes(id).await? else {
                     return Ok(None);
                 };
                 if !matches!(&view.phase, InteractionPhase::Offered { agent: a, deadline: d } if a == agent && *d == deadline)
