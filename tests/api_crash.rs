@@ -433,7 +433,8 @@ async fn second_server_on_the_same_directory_is_refused() {
     .await;
 }
 
-/// SIGTERM with streams open: the server exits 0 and each stream ends with a status.
+/// SIGTERM with streams open: the server exits 0 without waiting out its grace period, and
+/// each stream ends with a status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_open_streams_with_a_status() {
     let ws = Workspace::new();
@@ -484,6 +485,9 @@ async fn sigterm_closes_open_streams_with_a_status() {
         "SIGTERM: exit {status:?}\n{}",
         ws.log_text()
     );
+    // The listeners stop without waiting out the grace period: nothing was left running.
+    let log = ws.log_text();
+    assert!(!log.contains("after the grace period"), "{log}");
 
     /// Reads until the stream ends; returns the status it ended with, if any.
     async fn end<T: std::fmt::Debug>(stream: &mut tonic::Streaming<T>) -> Option<tonic::Status> {

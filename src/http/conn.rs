@@ -249,6 +249,8 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop_tx.send(true);
-    // Every connection task holds a receiver: all have ended when none is left.
+    // Every connection task holds a receiver: all have ended when none is left (this one
+    // included: kept, it made every stop wait for the whole grace period).
+    drop(stop_rx);
     stop_tx.closed().await;
 }
