@@ -7,9 +7,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use guichet::core::AgentId;
-use guichet::store::{Role, Store, StoreError};
+use guichet::store::{Role, Store};
 
-use super::serve::{load_config, now};
+use super::serve::now;
 use crate::Usage;
 
 /// The arguments of `guichet token`.
@@ -87,16 +87,8 @@ pub(crate) fn check_agent_exists(
 
 /// Runs `guichet token ...`.
 pub(crate) fn run(args: TokenArgs) -> anyhow::Result<()> {
-    let (mut config, _) = load_config(args.config.as_deref())?;
-    if let Some(dir) = args.data_dir {
-        config.store.data_dir = dir;
-    }
     // Beside a running server, or alone (then creating or upgrading the database).
-    let store = match Store::open(&config.store) {
-        Ok(store) => store,
-        Err(StoreError::Locked { .. }) => Store::open_shared(&config.store)?,
-        Err(e) => return Err(e.into()),
-    };
+    let (store, config) = super::open_store(args.config.as_deref(), args.data_dir)?;
     match args.action {
         TokenAction::Create { role, agent, label } => {
             if role == Role::Agent && agent.is_none() {

@@ -11,9 +11,9 @@ use clap::{Args, Subcommand};
 
 use guichet::core::AgentId;
 use guichet::signin::password;
-use guichet::store::{Role, Store, StoreError};
+use guichet::store::{Role, StoreError};
 
-use super::serve::{load_config, now};
+use super::serve::now;
 use super::token::check_agent_exists;
 use crate::Usage;
 
@@ -80,15 +80,8 @@ fn read_password() -> anyhow::Result<String> {
 
 /// Runs `guichet user ...`.
 pub(crate) fn run(args: UserArgs) -> anyhow::Result<()> {
-    let (mut config, _) = load_config(args.config.as_deref())?;
-    if let Some(dir) = args.data_dir {
-        config.store.data_dir = dir;
-    }
-    let store = match Store::open(&config.store) {
-        Ok(store) => store,
-        Err(StoreError::Locked { .. }) => Store::open_shared(&config.store)?,
-        Err(e) => return Err(e.into()),
-    };
+    // Beside a running server, or alone (then creating or upgrading the database).
+    let (store, config) = super::open_store(args.config.as_deref(), args.data_dir)?;
     match args.action {
         UserAction::Add {
             login,
