@@ -100,6 +100,37 @@ pub fn reference(interaction: InteractionId) -> String {
     interaction.reference().to_string()
 }
 
+/// What an acknowledgement tells about delays: the delay announced for `channel` in `queue`,
+/// and the expected one when known and worth saying ([`expected_delay`], from the place of
+/// `interaction` in line; never without an announced delay). Both none when the router cannot
+/// be read.
+pub async fn acknowledged_delays(
+    engine: &crate::engine::Engine,
+    queue: &crate::core::QueueId,
+    channel: crate::core::Channel,
+    interaction: InteractionId,
+) -> (Option<AnnouncedDelay>, Option<u64>) {
+    let q = queue.clone();
+    let (announced, position) = engine
+        .read(move |r| {
+            let delay = r.queue(&q).map(|q| q.config.announced_delay(channel));
+            let position = r
+                .waiting_in_queue(&q)
+                .iter()
+                .position(|i| *i == interaction)
+                .map(|p| p + 1);
+            (delay, position)
+        })
+        .await
+        .unwrap_or((None, None));
+    let expected = expected_delay(
+        announced,
+        position.and_then(|p| engine.expected_wait_ms(queue, p)),
+    )
+    .filter(|_| announced.is_some());
+    (announced, expected)
+}
+
 /// The expected delay, in seconds, when it differs enough from the announced one to be worth
 /// saying: known, and at least a quarter longer or shorter than the announced delay (a delay
 /// announced in working days counts as that many days of 24 hours).

@@ -497,30 +497,15 @@ impl Intake {
     /// Commits the acknowledgement of a new interaction (delivered by the notify module). A
     /// failure is logged: the citizen's message is stored either way.
     async fn acknowledge(&self, interaction: InteractionId, queue: QueueId, email: &InboundEmail) {
-        let q = queue.clone();
-        let read = self
-            .engine
-            .read(move |r| {
-                let delay = r
-                    .queue(&q)
-                    .map(|q| q.config.announced_delay(Channel::Email));
-                let position = r
-                    .waiting_in_queue(&q)
-                    .iter()
-                    .position(|i| *i == interaction)
-                    .map(|p| p + 1);
-                (delay, position)
-            })
-            .await
-            .ok();
-        let (target, position) = read.unwrap_or((None, None));
         // The load's delay, said when it differs from the announced one (one definition of
         // the expected wait for every channel).
-        let expected = crate::channels::citizen::expected_delay(
-            target,
-            position.and_then(|p| self.engine.expected_wait_ms(&queue, p)),
+        let (target, expected) = crate::channels::citizen::acknowledged_delays(
+            &self.engine,
+            &queue,
+            Channel::Email,
+            interaction,
         )
-        .filter(|_| target.is_some());
+        .await;
         let ack = notice::acknowledgement(interaction, email, target, expected);
         if let Err(e) = self
             .engine

@@ -398,26 +398,14 @@ async fn acknowledge(
     if !state.citizen.sms_acknowledgement && !closed {
         return;
     }
-    let q = queue.clone();
-    let read = state
-        .engine
-        .read(move |r| {
-            let delay = r.queue(&q).map(|q| q.config.announced_delay(Channel::Sms));
-            let position = r
-                .waiting_in_queue(&q)
-                .iter()
-                .position(|i| *i == interaction)
-                .map(|p| p + 1);
-            (delay, position)
-        })
-        .await
-        .unwrap_or((None, None));
-    let (announced, position) = read;
-    let expected = crate::channels::citizen::expected_delay(
-        announced,
-        position.and_then(|p| state.engine.expected_wait_ms(queue, p)),
+    let (announced, expected) = crate::channels::citizen::acknowledged_delays(
+        &state.engine,
+        queue,
+        Channel::Sms,
+        interaction,
     )
-    .filter(|_| announced.is_some() && !closed);
+    .await;
+    let expected = expected.filter(|_| !closed);
     let text = sms_acknowledgement(
         &crate::channels::citizen::reference(interaction),
         announced,
