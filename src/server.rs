@@ -26,6 +26,15 @@ use crate::api::proto;
 use crate::api::stats::LiveStats;
 use crate::api::supervisor::SupervisorService;
 
+/// The names gRPC health answers for (`""`: the whole server), serving or not together.
+const HEALTH_SERVICES: [&str; 5] = [
+    "guichet.v1.AgentDesktop",
+    "guichet.v1.Supervisor",
+    "guichet.v1.Interactions",
+    "guichet.v1.Sessions",
+    "",
+];
+
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -327,13 +336,7 @@ pub async fn serve(
     }
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    for name in [
-        "guichet.v1.AgentDesktop",
-        "guichet.v1.Supervisor",
-        "guichet.v1.Interactions",
-        "guichet.v1.Sessions",
-        "",
-    ] {
+    for name in HEALTH_SERVICES {
         health_reporter
             .set_service_status(name, tonic_health::ServingStatus::Serving)
             .await;
@@ -433,13 +436,7 @@ pub async fn serve(
         };
         tracing::info!("shutting down: intake stops, commits finish");
         let reporter = health_reporter;
-        for name in [
-            "guichet.v1.AgentDesktop",
-            "guichet.v1.Supervisor",
-            "guichet.v1.Interactions",
-            "guichet.v1.Sessions",
-            "",
-        ] {
+        for name in HEALTH_SERVICES {
             reporter
                 .set_service_status(name, tonic_health::ServingStatus::NotServing)
                 .await;
