@@ -50,15 +50,6 @@ pub struct Leading {
 /// long a takeover waits for it to stop, at most).
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
 
-/// The gRPC services a standby reports as not serving.
-const SERVICES: [&str; 5] = [
-    "guichet.v1.AgentDesktop",
-    "guichet.v1.Supervisor",
-    "guichet.v1.Interactions",
-    "guichet.v1.Sessions",
-    "",
-];
-
 fn store_error(e: StoreError) -> ServeError {
     ServeError::Engine(crate::engine::EngineError::Store(e))
 }
@@ -518,7 +509,7 @@ impl Standby {
                 source,
             })?;
         let (reporter, health) = tonic_health::server::health_reporter();
-        for name in SERVICES {
+        for name in crate::api::health_names() {
             reporter
                 .set_service_status(name, tonic_health::ServingStatus::NotServing)
                 .await;

@@ -26,15 +26,6 @@ use crate::api::proto;
 use crate::api::stats::LiveStats;
 use crate::api::supervisor::SupervisorService;
 
-/// The names gRPC health answers for (`""`: the whole server), serving or not together.
-const HEALTH_SERVICES: [&str; 5] = [
-    "guichet.v1.AgentDesktop",
-    "guichet.v1.Supervisor",
-    "guichet.v1.Interactions",
-    "guichet.v1.Sessions",
-    "",
-];
-
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -322,12 +313,7 @@ pub async fn serve(
         .layer(tower::layer::layer_fn(crate::api::decode::layer))
         .layer(tonic_web::GrpcWebLayer::new());
     let mut grpc_web = axum::Router::new();
-    for name in [
-        "guichet.v1.AgentDesktop",
-        "guichet.v1.Supervisor",
-        "guichet.v1.Interactions",
-        "guichet.v1.Sessions",
-    ] {
+    for name in crate::api::SERVICES {
         // (Wrapped: axum refuses a bare `Router` as a route's service.)
         grpc_web = grpc_web.route_service(
             &format!("/{name}/{{method}}"),
@@ -336,7 +322,7 @@ pub async fn serve(
     }
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    for name in HEALTH_SERVICES {
+    for name in crate::api::health_names() {
         health_reporter
             .set_service_status(name, tonic_health::ServingStatus::Serving)
             .await;
@@ -436,7 +422,7 @@ pub async fn serve(
         };
         tracing::info!("shutting down: intake stops, commits finish");
         let reporter = health_reporter;
-        for name in HEALTH_SERVICES {
+        for name in crate::api::health_names() {
             reporter
                 .set_service_status(name, tonic_health::ServingStatus::NotServing)
                 .await;

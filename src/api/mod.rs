@@ -20,3 +20,16 @@ pub mod sessions;
 pub mod stats;
 pub mod status;
 pub mod supervisor;
+
+/// The gRPC services Guichet serves, by their full names.
+pub const SERVICES: [&str; 4] = [
+    "guichet.v1.AgentDesktop",
+    "guichet.v1.Supervisor",
+    "guichet.v1.Interactions",
+    "guichet.v1.Sessions",
+];
+
+/// The names gRPC health answers for: every service, and `""` for the whole server.
+pub fn health_names() -> impl Iterator<Item = &'static str> {
+    SERVICES.into_iter().chain([""])
+}
