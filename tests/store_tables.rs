@@ -214,6 +214,12 @@ fn tables(store: &Store) {
     assert_eq!(due[0].channel, DeliveryChannel::Email);
     assert_eq!(due[0].interaction, id());
     assert!(store.outbox_next_due().expect("next").is_some());
+    // Its journal row must outlive retention until it is delivered.
+    assert_eq!(
+        store.outbox_oldest_pending().expect("oldest"),
+        Some(due[0].seq),
+        "{name}"
+    );
     let message = store
         .outbox_message(due[0].seq)
         .expect("message")
@@ -236,6 +242,7 @@ fn tables(store: &Store) {
     assert_eq!(delivered.state, DeliveryState::Delivered, "{name}");
     assert_eq!(delivered.provider_ref.as_deref(), Some("provider-1"));
     assert_eq!(store.outbox_next_due().expect("next"), None);
+    assert_eq!(store.outbox_oldest_pending().expect("oldest"), None);
 
     // Surveys: the completion found once, a question claimed once, answered once.
     let (found, next) = store.survey_completions(100).expect("completions");

@@ -211,7 +211,8 @@ impl Outbox {
     /// Reads new messages, sends what is due; returns how long to wait before the next round.
     async fn round(&self) -> Result<Duration, StoreError> {
         // Every message committed up to here is recorded once the ingestion below is done:
-        // retention may then purge up to here, never what the outbox has not read.
+        // retention may then purge up to here, never what the outbox has not read, nor the
+        // message of a delivery still pending (it is read from the journal when sent).
         let read_up_to = self.blocking(|s| s.last_committed_seq()).await?;
         loop {
             let hold = self.config.email_bundle_ms;
@@ -220,7 +221,9 @@ impl Outbox {
                 break;
             }
         }
-        self.engine.hold_retention(OUTBOX_VIEW, read_up_to);
+        let oldest = self.blocking(|s| s.outbox_oldest_pending()).await?;
+        let held = oldest.map_or(read_up_to, |seq| read_up_to.min(seq.saturating_sub(1)));
+        self.engine.hold_retention(OUTBOX_VIEW, held);
         loop {
             let now = self.clock.now();
             let due = self.blocking(move |s| s.outbox_due(now, BATCH)).await?;

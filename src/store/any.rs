@@ -326,6 +326,8 @@ dispatch! {
     fn outbox_delivery(&self, message: &str) -> Result<Option<Delivery>, StoreError>;
     /// When the next delivery is due.
     fn outbox_next_due(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// The journal sequence number of the oldest message still to deliver.
+    fn outbox_oldest_pending(&self) -> Result<Option<u64>, StoreError>;
     /// The journaled message at `seq`.
     fn outbox_message(&self, seq: u64) -> Result<Option<Arc<Message>>, StoreError>;
     /// Claims a delivery before sending it (with the leader's term on PostgreSQL).

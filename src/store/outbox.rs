@@ -302,6 +302,21 @@ impl SqliteStore {
         Ok(next.map(millis_from_sql))
     }
 
+    /// The journal sequence number of the oldest message still to deliver (its row must stay
+    /// in the journal: the delivery reads the message there).
+    pub fn outbox_oldest_pending(&self) -> Result<Option<u64>, StoreError> {
+        let path = self.path().to_owned();
+        let conn = self.conn();
+        let seq: Option<i64> = conn
+            .query_row(
+                "SELECT MIN(seq) FROM outbox WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .at(&path)?;
+        Ok(seq.map(|s| s.max(0) as u64))
+    }
+
     fn outbox_select(
         &self,
         filter: &str,

@@ -188,6 +188,16 @@ impl PgStore {
         Ok(next.map(millis_from_sql))
     }
 
+    /// Like [`SqliteStore::outbox_oldest_pending`](super::super::SqliteStore::outbox_oldest_pending).
+    pub fn outbox_oldest_pending(&self) -> Result<Option<u64>, StoreError> {
+        let seq: Option<i64> = self
+            .conn()
+            .query_one("SELECT MIN(seq) FROM outbox WHERE state = 'pending'", &[])
+            .map_err(|e| self.err(e))?
+            .get(0);
+        Ok(seq.map(|s| s.max(0) as u64))
+    }
+
     /// Like [`SqliteStore::outbox_message`](super::super::SqliteStore::outbox_message).
     pub fn outbox_message(&self, seq: u64) -> Result<Option<Arc<Message>>, StoreError> {
         let row = self
