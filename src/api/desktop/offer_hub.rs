@@ -74,7 +74,7 @@ type Holders = std::collections::HashMap<InteractionId, (AgentId, bool)>;
 type Session = (u64, mpsc::Sender<OfferNote>);
 
 /// An interaction's messages with when each was committed, oldest first.
-pub(super) type Conversation = Vec<(crate::core::Timestamp, Arc<crate::core::Message>)>;
+type Conversation = Vec<(crate::core::Timestamp, Arc<crate::core::Message>)>;
 
 /// Interactions not offered yet at most whose messages the hub keeps; beyond, offers read them
 /// from the journal.
@@ -392,7 +392,7 @@ impl OfferHub {
     }
 
     /// Sends `note` to every stream of `agent`.
-    pub(super) fn send(&self, agent: &AgentId, note: OfferNote) {
+    fn send(&self, agent: &AgentId, note: OfferNote) {
         if let Some(list) = self.sessions.get(agent) {
             for (_, tx) in list.iter() {
                 if tx.try_send(note.clone()).is_err() {
@@ -404,7 +404,7 @@ impl OfferHub {
     }
 
     /// Tells the agent offered or holding `interaction` that its contact is (or stopped) typing.
-    pub(super) fn typing(&self, holders: &Holders, interaction: InteractionId, typing: bool) {
+    fn typing(&self, holders: &Holders, interaction: InteractionId, typing: bool) {
         if let Some((agent, _)) = holders.get(&interaction) {
             if let Some(list) = self.sessions.get(agent) {
                 for (_, tx) in list.iter() {
