@@ -122,17 +122,22 @@ impl Router {
     ) -> Result<(), RouteError> {
         let a = self.agent_idx(&agent)?;
         if self.agent_ref(a).state == AgentState::Offline {
-            self.emit(
-                out,
-                now,
-                EventKind::AgentStateChanged {
-                    agent,
-                    state: AgentState::Available,
-                },
-            );
-            self.match_agent(now, a, out);
+            self.become_available(now, a, agent, out);
         }
         Ok(())
+    }
+
+    /// Makes agent `a` (`agent`) available and offers it what it can take.
+    fn become_available(&mut self, now: Timestamp, a: u32, agent: AgentId, out: &mut Vec<Event>) {
+        self.emit(
+            out,
+            now,
+            EventKind::AgentStateChanged {
+                agent,
+                state: AgentState::Available,
+            },
+        );
+        self.match_agent(now, a, out);
     }
 
     /// Handles the `Logout` command.
@@ -167,17 +172,11 @@ impl Router {
                 if matches!(current, AgentState::WrapUp { .. }) {
                     self.end_wrap_ups(now, a, out);
                 }
-                if current != AgentState::Available {
-                    self.emit(
-                        out,
-                        now,
-                        EventKind::AgentStateChanged {
-                            agent,
-                            state: AgentState::Available,
-                        },
-                    );
+                if current == AgentState::Available {
+                    self.match_agent(now, a, out);
+                } else {
+                    self.become_available(now, a, agent, out);
                 }
-                self.match_agent(now, a, out);
             }
             RequestedState::Paused { reason } => {
                 let paused = AgentState::Paused { reason };

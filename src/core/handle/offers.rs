@@ -10,7 +10,40 @@ use super::super::model::{AgentId, AgentState, InteractionId, Timestamp};
 use super::super::router::Router;
 use super::super::router::DECLINED_OFFERS;
 
+/// What an agent's accept or decline of an interaction answers.
+enum Answered {
+    /// A consultation the interaction's holder asked of this agent.
+    Consultation,
+    /// The interaction's own offer, in queue `queue`.
+    Offer { queue: u32 },
+}
+
 impl Router {
+    /// The agent's index and what its answer to `interaction` answers: a consultation offered to
+    /// it, else the interaction's offer to it; refused when neither stands.
+    fn answered(
+        &self,
+        interaction: InteractionId,
+        agent: &AgentId,
+    ) -> Result<(u32, Answered), RouteError> {
+        let a = self.agent_idx(agent)?;
+        let slot = self.open_slot(interaction)?;
+        if slot
+            .consult
+            .as_deref()
+            .is_some_and(|c| c.agent == a && c.deadline.is_some())
+        {
+            return Ok((a, Answered::Consultation));
+        }
+        if !matches!(slot.phase, Phase::Offered { agent, .. } if agent == a) {
+            return Err(RouteError::NotOfferedTo {
+                interaction,
+                agent: agent.clone(),
+            });
+        }
+        Ok((a, Answered::Offer { queue: slot.queue }))
+    }
+
     /// Handles the `Accept` command.
     pub(in crate::core) fn handle_accept(
         &mut self,
@@ -19,20 +52,12 @@ impl Router {
         agent: AgentId,
         out: &mut Vec<Event>,
     ) -> Result<(), RouteError> {
-        let a = self.agent_idx(&agent)?;
-        let slot = self.open_slot(interaction)?;
-        if slot
-            .consult
-            .as_deref()
-            .is_some_and(|c| c.agent == a && c.deadline.is_some())
-        {
-            self.emit(out, now, EventKind::ConsultAccepted { interaction, agent });
-            return Ok(());
-        }
-        if !matches!(slot.phase, Phase::Offered { agent, .. } if agent == a) {
-            return Err(RouteError::NotOfferedTo { interaction, agent });
-        }
-        self.emit(out, now, EventKind::OfferAccepted { interaction, agent });
+        let (_, answered) = self.answered(interaction, &agent)?;
+        let kind = match answered {
+            Answered::Consultation => EventKind::ConsultAccepted { interaction, agent },
+            Answered::Offer { .. } => EventKind::OfferAccepted { interaction, agent },
+        };
+        self.emit(out, now, kind);
         Ok(())
     }
 
@@ -44,21 +69,15 @@ impl Router {
         agent: AgentId,
         out: &mut Vec<Event>,
     ) -> Result<(), RouteError> {
-        let a = self.agent_idx(&agent)?;
-        let slot = self.open_slot(interaction)?;
-        if slot
-            .consult
-            .as_deref()
-            .is_some_and(|c| c.agent == a && c.deadline.is_some())
-        {
-            self.end_consult(now, interaction, ConsultEndCause::Declined, out);
-            self.match_agent(now, a, out);
-            return Ok(());
-        }
-        if !matches!(slot.phase, Phase::Offered { agent, .. } if agent == a) {
-            return Err(RouteError::NotOfferedTo { interaction, agent });
-        }
-        let max_declines = self.queues[slot.queue as usize].config.max_declines;
+        let (a, queue) = match self.answered(interaction, &agent)? {
+            (a, Answered::Consultation) => {
+                self.end_consult(now, interaction, ConsultEndCause::Declined, out);
+                self.match_agent(now, a, out);
+                return Ok(());
+            }
+            (a, Answered::Offer { queue }) => (a, queue),
+        };
+        let max_declines = self.queues[queue as usize].config.max_declines;
         self.emit(
             out,
             now,
