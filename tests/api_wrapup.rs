@@ -476,28 +476,7 @@ async fn a_transfer_s_note_is_shown_to_the_receiving_agent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completing_a_live_jambonz_call_hangs_it_up_through_its_rest_api() {
     let s = setup().await;
-    let post = |path: &str, body: serde_json::Value| {
-        let url = if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            format!("{}{path}", s.base)
-        };
-        let client = s.client.clone();
-        async move { json_post(&client, &url, "jambonz-signature", JAMBONZ_SECRET, &body).await }
-    };
-    let first = serde_json::json!({"call_sid": "jb-wrap", "call_id": "x@y",
-        "account_sid": JAMBONZ_SID, "direction": "inbound", "from": "+33644444444",
-        "to": NUMBER, "call_status": "trying", "sip": {"headers": {}, "method": "INVITE"}});
-    let (_, mut verbs) = post("/voice/jambonz/incoming", first).await;
-    for _ in 0..2 {
-        let hook = verbs[0]["actionHook"].as_str().expect("gather").to_owned();
-        verbs = post(
-            &hook,
-            serde_json::json!({"call_sid": "jb-wrap", "digits": "1", "reason": "dtmfDetected"}),
-        )
-        .await
-        .1;
-    }
+    jambonz_call_through_menu(&s, "jb-wrap").await;
     let (token, _) = s.ws.token("agent", Some("amelie"));
     let mut desk = s.server.desktop(&token);
     desk.login(pb::LoginRequest::default())

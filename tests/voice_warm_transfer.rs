@@ -350,28 +350,7 @@ async fn a_cancelled_or_declined_consultation_leaves_the_call_with_the_first_age
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jambonz_call_is_not_warm_transferred_and_the_gateway_is_named() {
     let s = setup().await;
-    let post = |path: &str, body: serde_json::Value| {
-        let url = if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            format!("{}{path}", s.base)
-        };
-        let client = s.client.clone();
-        async move { json_post(&client, &url, "jambonz-signature", JAMBONZ_SECRET, &body).await }
-    };
-    let first = serde_json::json!({"call_sid": "jb-warm", "call_id": "x@y",
-        "account_sid": JAMBONZ_SID, "direction": "inbound", "from": "+33644444444",
-        "to": NUMBER, "call_status": "trying", "sip": {"headers": {}, "method": "INVITE"}});
-    let (_, mut verbs) = post("/voice/jambonz/incoming", first).await;
-    for _ in 0..2 {
-        let hook = verbs[0]["actionHook"].as_str().expect("gather").to_owned();
-        verbs = post(
-            &hook,
-            serde_json::json!({"call_sid": "jb-warm", "digits": "1", "reason": "dtmfDetected"}),
-        )
-        .await
-        .1;
-    }
+    jambonz_call_through_menu(&s, "jb-warm").await;
     let (mut desk, mut offers) = desk_of(&s, "amelie").await;
     let id = loop {
         if let Some(Update::Offer(o)) = next(&mut offers).await.update {

@@ -336,6 +336,33 @@ pub async fn setup() -> Setup {
     }
 }
 
+/// A jambonz call `call_sid` from +33644444444 to the demo number, led through the phone menu
+/// (digit 1, twice) to its queue, where it waits for an agent.
+pub async fn jambonz_call_through_menu(s: &Setup, call_sid: &str) {
+    let post = |path: &str, body: serde_json::Value| {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", s.base)
+        };
+        let client = s.client.clone();
+        async move { json_post(&client, &url, "jambonz-signature", JAMBONZ_SECRET, &body).await }
+    };
+    let first = serde_json::json!({"call_sid": call_sid, "call_id": "x@y",
+        "account_sid": JAMBONZ_SID, "direction": "inbound", "from": "+33644444444",
+        "to": NUMBER, "call_status": "trying", "sip": {"headers": {}, "method": "INVITE"}});
+    let (_, mut verbs) = post("/voice/jambonz/incoming", first).await;
+    for _ in 0..2 {
+        let hook = verbs[0]["actionHook"].as_str().expect("gather").to_owned();
+        verbs = post(
+            &hook,
+            serde_json::json!({"call_sid": call_sid, "digits": "1", "reason": "dtmfDetected"}),
+        )
+        .await
+        .1;
+    }
+}
+
 /// The attribute `attr` of the first verb named `name`, failing the test when there is none.
 pub fn first_attr(verbs: &[Twiml], name: &str, attr: &str) -> String {
     verbs
