@@ -182,12 +182,15 @@ async fn an_agent_reads_its_own_figures_of_the_day_and_a_restart_keeps_them() {
         .into_inner();
     assert_eq!((nothing.offered, nothing.handled), (0, 0));
     assert_eq!(nothing.average_handling_secs, None, "absent, not 0");
+    // The day is the service's (the demo's `[indicators] time_zone`), not UTC's: between
+    // midnight in Paris and midnight UTC they differ.
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs();
     let today = chrono::DateTime::from_timestamp(secs as i64, 0)
         .expect("a date")
+        .with_timezone(&chrono_tz::Europe::Paris)
         .format("%Y-%m-%d")
         .to_string();
     assert_eq!(nothing.day, today);
