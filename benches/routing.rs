@@ -19,8 +19,8 @@
 //! the backlog (default 100k, held by a queue requiring a skill nobody has, so that every
 //! decision walks past it).
 //!
-//! `GUICHET_BENCH_COUNT=create:N` runs N router cycles only, for counting instructions under
-//! cachegrind (see [`count_only`]).
+//! `GUICHET_BENCH_COUNT=create:N` runs N router cycles only (`floor-create:N` the floor's), for
+//! counting instructions under cachegrind (see [`count_only`]).
 //!
 //! Run with `cargo bench --bench routing`; the figures and the method are in docs/performance.md.
 
@@ -31,6 +31,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The system allocator, counting allocations and live bytes.
@@ -65,7 +66,7 @@ static ALLOCATOR: Counting = Counting;
 use criterion::{criterion_group, BenchmarkId, Criterion};
 use guichet::core::{
     AgentConfig, AgentId, Capacity, Channel, Command, EventKind, InteractionId, InteractionSpec,
-    QueueConfig, Router, Skill, Timestamp,
+    QueueConfig, QueueId, Router, Skill, Timestamp,
 };
 
 const SKILLS: usize = 50;
@@ -136,6 +137,8 @@ struct Bench {
     /// The floor's view of the same data: `(skill, level)` per queue, then per agent.
     floor_queues: Vec<(usize, u8)>,
     floor_agents: Vec<Vec<(usize, u8)>>,
+    /// The queues' ids, built once.
+    queue_ids: Vec<QueueId>,
 }
 
 /// The index of `skill:NN` (the backlog's `skill:none`: none).
@@ -158,10 +161,13 @@ impl Bench {
             cursor: 0,
             floor_queues: Vec::new(),
             floor_agents: Vec::new(),
+            queue_ids: Vec::new(),
         };
         for i in 0..QUEUES {
             b.floor_queues.push((i % SKILLS, 1 + (i / SKILLS) as u8));
-            b.run(Command::UpsertQueue { config: queue(i) });
+            let config = queue(i);
+            b.queue_ids.push(config.id.clone());
+            b.run(Command::UpsertQueue { config });
         }
         for i in 0..agents {
             let config = agent(i, &mut b.rng);
@@ -185,12 +191,16 @@ impl Bench {
             .expect("bench command")
     }
 
+    /// A new interaction's spec, as a channel hands it to the router: its queue's id (shared,
+    /// as a decoded request's would be after the first) and a 34-character external reference
+    /// like a Twilio CallSid, in one allocation.
     fn spec(&mut self, queue_ix: usize) -> InteractionSpec {
         let id = InteractionId::from_u128(self.next_id);
         self.next_id += 1;
-        let mut spec = InteractionSpec::new(id, Channel::Voice, format!("queue-{queue_ix:03}"));
+        let queue = self.queue_ids[queue_ix].clone();
+        let mut spec = InteractionSpec::new(id, Channel::Voice, queue);
         spec.priority = Some(self.rng.below(3) as u32);
-        spec.external_ref = Some(format!("CA{:032x}", self.next_id).into());
+        spec.external_ref = Some(call_sid(self.next_id));
         spec
     }
 
@@ -275,6 +285,19 @@ impl Bench {
         let q = self.rng.below(QUEUES);
         black_box(self.arrive(q));
     }
+}
+
+/// `CA` and 32 hexadecimal digits of `n`, as one `Arc<str>` (the formatter's `{:032x}` costs
+/// several thousand instructions, more than a routing decision).
+fn call_sid(n: u128) -> Arc<str> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [0u8; 34];
+    text[0] = b'C';
+    text[1] = b'A';
+    for (i, byte) in text[2..].iter_mut().enumerate() {
+        *byte = HEX[((n >> (4 * (31 - i))) & 0xf) as usize];
+    }
+    Arc::from(std::str::from_utf8(&text).unwrap_or_default())
 }
 
 fn offered(events: &[guichet::core::Event]) -> Option<(AgentId, InteractionId)> {
@@ -564,7 +587,7 @@ criterion_group! {
 
 /// `GUICHET_BENCH_COUNT=create:N` (or `frees:N`): runs N router cycles of `create_and_match`
 /// (or `agent_frees_capacity`) at the first agent count, with no floor, timing or criterion,
-/// then exits. For counting instructions under `valgrind --tool=cachegrind`: the difference
+/// then exits; `floor-create:N` and `floor-frees:N` run the floor's same cycles instead. For counting instructions under `valgrind --tool=cachegrind`: the difference
 /// between two values of N, divided by their difference, is the cost of one steady-state cycle,
 /// whatever else the machine is doing (docs/performance.md).
 fn count_only() -> bool {
@@ -574,23 +597,34 @@ fn count_only() -> bool {
     let (cycle, n) = spec
         .split_once(':')
         .and_then(|(c, n)| Some((c.to_owned(), n.parse::<usize>().ok()?)))
-        .expect("GUICHET_BENCH_COUNT is create:N or frees:N");
+        .expect("GUICHET_BENCH_COUNT is create:N, frees:N, floor-create:N or floor-frees:N");
     let agents = agent_counts().first().copied().unwrap_or(10_000);
     match cycle.as_str() {
         "create" => {
             let mut b = with_backlog(agents);
-            for _ in 0..n {
-                router_cycle(&mut b);
-            }
+            (0..n).for_each(|_| router_cycle(&mut b));
         }
         "frees" => {
             let mut b = Bench::new(agents);
             b.saturate(waiting());
-            for _ in 0..n {
-                b.free_and_pull();
-            }
+            (0..n).for_each(|_| b.free_and_pull());
         }
-        other => panic!("GUICHET_BENCH_COUNT: unknown cycle {other:?} (create or frees)"),
+        "floor-create" => {
+            let b = Bench::new(agents);
+            let mut f = FloorBench::new(&b);
+            drop(b);
+            (0..n).for_each(|_| f.cycle());
+        }
+        "floor-frees" => {
+            let b = Bench::new(agents);
+            let mut f = FloorBench::new_empty(&b);
+            drop(b);
+            f.saturate(agents, waiting());
+            (0..n).for_each(|_| f.free_and_pull());
+        }
+        other => panic!(
+            "GUICHET_BENCH_COUNT: unknown cycle {other:?} (create, frees, floor-create or floor-frees)"
+        ),
     }
     true
 }

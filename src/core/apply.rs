@@ -6,7 +6,9 @@
 
 use super::error::RouteError;
 use super::event::{DeclineCause, Event, EventKind, MoveCause};
-use super::index::{AgentSlot, Consult, Phase, QueueSlot, Slot, Timer, TimerKind, WaitKey};
+use super::index::{
+    AgentSlot, Consult, Declines, Phase, QueueSlot, Slot, Timer, TimerKind, WaitKey,
+};
 use super::message::MessageDirection;
 use super::model::{AgentId, AgentState, Channel, ContactId, InteractionId, QueueId, Timestamp};
 use super::router::Router;
@@ -32,6 +34,14 @@ impl Router {
     /// An event that does not fit the state (unknown agent, interaction in another phase) is
     /// refused with [`RouteError::Replay`] and changes nothing.
     pub fn apply(&mut self, event: &Event) -> Result<(), RouteError> {
+        let applied = self.apply_event(event);
+        self.flush_resyncs();
+        applied
+    }
+
+    /// [`Router::apply`] without bringing the classes' agent sets up to date: the router's own
+    /// commands apply their events through this, and flush once at their end.
+    pub(super) fn apply_event(&mut self, event: &Event) -> Result<(), RouteError> {
         let at = event.at;
         match &event.kind {
             EventKind::AgentUpserted { config } => {
@@ -47,13 +57,13 @@ impl Router {
                                 )));
                             }
                         }
-                        agent.config = config.clone();
+                        agent.config = (**config).clone();
                         agent.levels = levels;
                         self.attach_agent(a);
                     }
                     None => {
                         let slot = AgentSlot {
-                            config: config.clone(),
+                            config: (**config).clone(),
                             order: 0,
                             levels,
                             state: AgentState::Offline,
@@ -145,7 +155,7 @@ impl Router {
                 match self.queue_ix.get(&config.id).copied() {
                     Some(q) => {
                         let slot = &mut self.queues[q as usize];
-                        slot.config = config.clone();
+                        slot.config = (**config).clone();
                         slot.reqs = reqs;
                         slot.removed = false;
                         self.refresh_queue(q);
@@ -153,7 +163,7 @@ impl Router {
                     None => {
                         let q = self.queues.len() as u32;
                         self.queues.push(QueueSlot {
-                            config: config.clone(),
+                            config: (**config).clone(),
                             reqs,
                             classes: Vec::new(),
                             open: 0,
@@ -194,7 +204,7 @@ impl Router {
                     target: None,
                     class: 0,
                     phase: Phase::Waiting,
-                    declined_by: Vec::new(),
+                    declined_by: Declines::default(),
                     overflowed: false,
                     decision: None,
                     timer: None,
@@ -349,7 +359,9 @@ impl Router {
                 slot.target = target.clone();
                 slot.step = 0;
                 slot.declined_by.clear();
-                slot.declined_by.extend(holder);
+                if let Some(holder) = holder {
+                    slot.declined_by.push(holder);
+                }
                 if let Some(by) = by {
                     slot.transfer = Some(Box::new(crate::core::TransferNote {
                         at,
@@ -752,7 +764,7 @@ impl Router {
         let waiting: Vec<InteractionId> = self.queues[q as usize]
             .classes
             .iter()
-            .flat_map(|&c| self.classes[c as usize].waiting.iter().map(|k| k.id))
+            .flat_map(|&c| self.classes[c as usize].waiting.iter().map(|k| k.id()))
             .collect();
         for id in waiting {
             self.leave_waiting(id);

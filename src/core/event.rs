@@ -200,8 +200,9 @@ pub struct OfferContext {
 pub enum EventKind {
     /// An agent was created or its configuration replaced.
     AgentUpserted {
-        /// The configuration.
-        config: AgentConfig,
+        /// The configuration (boxed, as the queue's: the largest variants set every event's
+        /// size, and events are moved at every step from the router to the journal and views).
+        config: Box<AgentConfig>,
     },
     /// An agent was removed.
     AgentRemoved {
@@ -238,8 +239,8 @@ pub enum EventKind {
     },
     /// A queue was created or its configuration replaced.
     QueueUpserted {
-        /// The configuration.
-        config: QueueConfig,
+        /// The configuration (boxed, see `AgentUpserted`).
+        config: Box<QueueConfig>,
     },
     /// A queue was removed.
     QueueRemoved {

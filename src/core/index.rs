@@ -68,13 +68,17 @@ impl<T: Hash + Eq + Clone> Interner<T> {
 }
 
 /// Position of a waiting interaction in its class: smaller is served first.
+///
+/// The id is kept as two words (high, low), which sort as the `u128` does: a `u128` field would
+/// align the key to 16 bytes and make it 48 bytes instead of 40, and the classes' ordered sets
+/// hold one key per waiting interaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) struct WaitKey {
     /// `u32::MAX - priority`, so that higher priorities sort first.
     pub(super) inv_priority: u32,
     pub(super) deadline: Timestamp,
     pub(super) enqueued: Timestamp,
-    pub(super) id: InteractionId,
+    id: [u64; 2],
 }
 
 impl WaitKey {
@@ -83,9 +87,20 @@ impl WaitKey {
             inv_priority: u32::MAX - slot.priority,
             deadline: slot.sla_deadline,
             enqueued: slot.enqueued_at,
-            id: slot.spec.id,
+            id: id_words(slot.spec.id),
         }
     }
+
+    /// The interaction.
+    pub(super) fn id(&self) -> InteractionId {
+        InteractionId::from_u128((u128::from(self.id[0]) << 64) | u128::from(self.id[1]))
+    }
+}
+
+/// An interaction id as two words, high first: they sort as the id does.
+fn id_words(id: InteractionId) -> [u64; 2] {
+    let n = id.0 .0;
+    [(n >> 64) as u64, n as u64]
 }
 
 /// An agent's rank in a class under the class's strategy, smaller first (see [`agent_rank`]).
@@ -338,7 +353,9 @@ pub(super) enum Timer {
 /// is not creation order; nothing depends on it (listings sort by id).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Slots {
-    position: FxHashMap<InteractionId, u32>,
+    /// Keyed by the id's two words: a `u128` key would align each entry to 16 bytes (32 instead
+    /// of 24).
+    position: FxHashMap<[u64; 2], u32>,
     slots: Vec<Slot>,
 }
 
@@ -348,28 +365,28 @@ impl Slots {
     }
 
     pub(super) fn contains_key(&self, id: &InteractionId) -> bool {
-        self.position.contains_key(id)
+        self.position.contains_key(&id_words(*id))
     }
 
     pub(super) fn get(&self, id: &InteractionId) -> Option<&Slot> {
-        let &i = self.position.get(id)?;
+        let &i = self.position.get(&id_words(*id))?;
         self.slots.get(i as usize)
     }
 
     pub(super) fn get_mut(&mut self, id: &InteractionId) -> Option<&mut Slot> {
-        let &i = self.position.get(id)?;
+        let &i = self.position.get(&id_words(*id))?;
         self.slots.get_mut(i as usize)
     }
 
     /// Inserts or replaces the slot of `id` (which must be `slot.spec.id`).
     pub(super) fn insert(&mut self, id: InteractionId, slot: Slot) -> Option<Slot> {
         debug_assert_eq!(id, slot.spec.id);
-        match self.position.get(&id) {
+        match self.position.get(&id_words(id)) {
             Some(&i) => Some(std::mem::replace(&mut self.slots[i as usize], slot)),
             None => {
                 let i = u32::try_from(self.slots.len())
                     .unwrap_or_else(|_| unreachable!("more than 2^32 open interactions"));
-                self.position.insert(id, i);
+                self.position.insert(id_words(id), i);
                 self.slots.push(slot);
                 None
             }
@@ -377,10 +394,10 @@ impl Slots {
     }
 
     pub(super) fn remove(&mut self, id: &InteractionId) -> Option<Slot> {
-        let i = self.position.remove(id)? as usize;
+        let i = self.position.remove(&id_words(*id))? as usize;
         let slot = self.slots.swap_remove(i);
         if let Some(moved) = self.slots.get(i) {
-            self.position.insert(moved.spec.id, i as u32);
+            self.position.insert(id_words(moved.spec.id), i as u32);
         }
         Some(slot)
     }
@@ -412,10 +429,9 @@ struct ExternalEntry {
 
 impl ExternalEntry {
     fn new(text: Arc<str>, id: InteractionId) -> Self {
-        let n = id.0 .0;
         ExternalEntry {
             text,
-            id: [(n >> 64) as u64, n as u64],
+            id: id_words(id),
         }
     }
 
@@ -526,7 +542,7 @@ pub(super) struct Slot {
     /// Agents who declined or missed it since it last escalated or moved, and when: not offered
     /// it again until the queue's `reoffer_after_secs` has passed (a `decline_lapsed` event then
     /// takes them off the list).
-    pub(super) declined_by: Vec<Decline>,
+    pub(super) declined_by: Declines,
     pub(super) overflowed: bool,
     /// Boxed: only offered and assigned interactions have one, and waiting ones should be small.
     pub(super) decision: Option<Box<Decision>>,
@@ -536,6 +552,55 @@ pub(super) struct Slot {
     pub(super) transfer: Option<Box<crate::core::TransferNote>>,
     /// The consultation in progress, while assigned (boxed: rare).
     pub(super) consult: Option<Box<Consult>>,
+}
+
+/// The agents who declined or missed a waiting interaction ([`Slot::declined_by`]): boxed, since
+/// most interactions have none and a waiting slot should be small (8 bytes, not a `Vec`'s 24).
+/// Reads as a slice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Declines(Option<Box<Vec<Decline>>>);
+
+impl std::ops::Deref for Declines {
+    type Target = [Decline];
+
+    fn deref(&self) -> &[Decline] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+impl std::ops::DerefMut for Declines {
+    fn deref_mut(&mut self) -> &mut [Decline] {
+        match &mut self.0 {
+            Some(list) => list.as_mut_slice(),
+            None => &mut [],
+        }
+    }
+}
+
+impl From<Vec<Decline>> for Declines {
+    fn from(list: Vec<Decline>) -> Self {
+        Declines((!list.is_empty()).then(|| Box::new(list)))
+    }
+}
+
+impl Declines {
+    pub(super) fn push(&mut self, decline: Decline) {
+        self.0.get_or_insert_with(Box::default).push(decline);
+    }
+
+    /// Keeps the declines for which `keep` is true.
+    pub(super) fn retain(&mut self, keep: impl FnMut(&Decline) -> bool) {
+        if let Some(list) = &mut self.0 {
+            list.retain(keep);
+            if list.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.0 = None;
+    }
 }
 
 /// A consultation on an assigned interaction: the colleague consulted by the agent holding it.
@@ -938,9 +1003,31 @@ impl Router {
         }
     }
 
-    /// Puts the agent in (or takes it out of) each of its classes' agent sets, under its current
-    /// key, after a change of state, load, idle time or offer sequence.
+    /// After a change of agent `a`'s state, load, idle time or offer sequence: it is put in (or
+    /// taken out of) each of its classes' agent sets, under its current key, before the next read
+    /// of those sets ([`Router::flush_resyncs`]).
+    ///
+    /// Deferred rather than done here: an agent who completes and at once takes the next waiting
+    /// interaction would otherwise enter the agent set of each of its classes and leave them again
+    /// within the same command, for nothing.
     pub(super) fn resync_agent(&mut self, a: u32) {
+        if !self.pending_resyncs.contains(&a) {
+            self.pending_resyncs.push(a);
+        }
+    }
+
+    /// Brings the classes' agent sets up to date with every agent changed since the last flush.
+    /// Called before any read of a class's agent set, and at the end of every command, tick and
+    /// applied event, so that nothing outside the router ever sees a pending change.
+    pub(super) fn flush_resyncs(&mut self) {
+        while let Some(a) = self.pending_resyncs.pop() {
+            self.resync_now(a);
+        }
+    }
+
+    /// Puts the agent in (or takes it out of) each of its classes' agent sets, under its current
+    /// key.
+    fn resync_now(&mut self, a: u32) {
         let Router {
             agents, classes, ..
         } = self;

@@ -26,16 +26,16 @@ impl Router {
             for key in &class.waiting {
                 let slot = self
                     .interactions
-                    .get(&key.id)
-                    .ok_or_else(|| format!("class {c} holds ended interaction {}", key.id))?;
+                    .get(&key.id())
+                    .ok_or_else(|| format!("class {c} holds ended interaction {}", key.id()))?;
                 if slot.phase != Phase::Waiting || slot.class as usize != c {
                     return Err(format!(
                         "interaction {} in class {c} but not waiting there",
-                        key.id
+                        key.id()
                     ));
                 }
                 if WaitKey::of(slot) != *key {
-                    return Err(format!("interaction {} sits under a stale key", key.id));
+                    return Err(format!("interaction {} sits under a stale key", key.id()));
                 }
             }
             let mut eligible = 0;
@@ -74,13 +74,14 @@ impl Router {
                     if want.is_some() {
                         let idle_work = class.waiting.iter().find(|k| {
                             self.interactions
-                                .get(&k.id)
+                                .get(&k.id())
                                 .is_some_and(|s| !s.declined(&agent.config.id))
                         });
                         if let Some(k) = idle_work {
                             return Err(format!(
                                 "agent {} is free and eligible while {} waits in its class {c}",
-                                agent.config.id, k.id
+                                agent.config.id,
+                                k.id()
                             ));
                         }
                     }
@@ -254,13 +255,13 @@ impl Router {
             for key in class.waiting.range(..own) {
                 let declined = self
                     .interactions
-                    .get(&key.id)
+                    .get(&key.id())
                     .is_some_and(|other| other.declined(agent));
                 if !declined {
                     return Err(format!(
                         "{interaction} offered to {agent} while {} (ahead in the same queue) waits \
                          in a class where {agent} is free",
-                        key.id
+                        key.id()
                     ));
                 }
             }

@@ -69,6 +69,8 @@ pub struct Router {
     /// The working calendar for delays announced in working days (configuration, not state:
     /// the deadlines it gives are journaled with each creation).
     pub(super) calendar: WorkCalendar,
+    /// Agents whose class memberships await [`Router::flush_resyncs`] (empty between commands).
+    pub(super) pending_resyncs: Vec<u32>,
 }
 
 /// The longest delay announced in working days.
@@ -103,7 +105,9 @@ impl Router {
     /// processed before the command.
     pub fn handle(&mut self, now: Timestamp, command: Command) -> Result<Vec<Event>, RouteError> {
         let mut out = Vec::new();
-        self.dispatch(now, command, &mut out)?;
+        let result = self.dispatch(now, command, &mut out);
+        self.flush_resyncs();
+        result?;
         self.debug_check();
         Ok(out)
     }
@@ -120,6 +124,7 @@ impl Router {
             self.timers.remove(&(at, timer.clone()));
             self.fire(at, timer, &mut out);
         }
+        self.flush_resyncs();
         self.debug_check();
         out
     }
@@ -141,7 +146,7 @@ impl Router {
 
     pub(super) fn emit(&mut self, out: &mut Vec<Event>, at: Timestamp, kind: EventKind) {
         let event = Event { at, kind };
-        let applied = self.apply(&event);
+        let applied = self.apply_event(&event);
         debug_assert!(
             applied.is_ok(),
             "router emitted an event it cannot apply: {applied:?} {event:?}"
@@ -590,7 +595,7 @@ impl Router {
                 out,
                 at,
                 EventKind::OfferDeclined {
-                    interaction: key.id,
+                    interaction: key.id(),
                     agent: agent.clone(),
                     cause: DeclineCause::Revoked,
                 },
@@ -606,7 +611,7 @@ impl Router {
             },
         );
         for key in offered {
-            self.match_interaction(at, key.id, out);
+            self.match_interaction(at, key.id(), out);
         }
     }
 
@@ -652,6 +657,7 @@ impl Router {
         out: &mut Vec<Event>,
     ) {
         self.lapse_declines(at, id, out);
+        self.flush_resyncs();
         let Some(slot) = self.interactions.get(&id) else {
             return;
         };
@@ -805,7 +811,7 @@ impl Router {
                 } else {
                     class.waiting.iter().copied().find(|k| {
                         self.interactions
-                            .get(&k.id)
+                            .get(&k.id())
                             .is_none_or(|s| !s.declined(&agent.config.id))
                     })
                 };
@@ -820,7 +826,7 @@ impl Router {
             let Some((head, competence)) = best else {
                 return;
             };
-            let Some(slot) = self.interactions.get(&head.id) else {
+            let Some(slot) = self.interactions.get(&head.id()) else {
                 return;
             };
             let queue = &self.queues[slot.queue as usize].config;
@@ -833,12 +839,12 @@ impl Router {
             };
             let deadline = at.plus_secs(queue.offer_timeout_secs);
             let agent_id = agent.config.id.clone();
-            let context = self.offer_context(head.id);
+            let context = self.offer_context(head.id());
             self.emit(
                 out,
                 at,
                 EventKind::InteractionOffered {
-                    interaction: head.id,
+                    interaction: head.id(),
                     agent: agent_id,
                     deadline,
                     decision,
@@ -875,7 +881,7 @@ impl Router {
             // A shorter `reoffer_after_secs` may have lapsed declines already.
             let mut declined: Vec<InteractionId> = classes
                 .iter()
-                .flat_map(|&c| self.classes[c as usize].waiting.iter().map(|k| k.id))
+                .flat_map(|&c| self.classes[c as usize].waiting.iter().map(|k| k.id()))
                 .filter(|id| {
                     self.interactions
                         .get(id)
@@ -890,6 +896,7 @@ impl Router {
             }
         }
         // In id order (an agent's order is its id's).
+        self.flush_resyncs();
         let mut agents: Vec<(u64, u32)> = classes
             .iter()
             .map(|&c| &self.classes[c as usize])

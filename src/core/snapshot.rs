@@ -121,7 +121,7 @@ impl Router {
             router.apply(&Event {
                 at: Timestamp(0),
                 kind: EventKind::QueueUpserted {
-                    config: config.clone(),
+                    config: Box::new(config.clone()),
                 },
             })?;
         }
@@ -158,6 +158,7 @@ impl Router {
         for a in live {
             router.resync_agent(a);
         }
+        router.flush_resyncs();
         Ok(router)
     }
 
@@ -205,7 +206,7 @@ impl Router {
             target: view.target.clone(),
             class: 0,
             phase,
-            declined_by: declines_of(view),
+            declined_by: declines_of(view).into(),
             overflowed: view.overflowed,
             decision: view.decision.clone().map(Box::new),
             timer: None,

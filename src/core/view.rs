@@ -227,7 +227,7 @@ impl Router {
                 },
             },
             declined_by: slot.declined_by.iter().map(|d| d.agent.clone()).collect(),
-            declines: slot.declined_by.clone(),
+            declines: slot.declined_by.to_vec(),
             decision: slot.decision.as_deref().cloned(),
             wrap_up_code: slot.wrap_up_code.as_deref().map(str::to_owned),
             transfer: slot.transfer.as_deref().cloned(),
@@ -336,7 +336,7 @@ impl Router {
             .flat_map(|&c| self.classes[c as usize].waiting.iter().copied())
             .collect();
         keys.sort_unstable();
-        keys.into_iter().map(|k| k.id).collect()
+        keys.into_iter().map(|k| k.id()).collect()
     }
 
     /// An agent, or `None` if unknown.

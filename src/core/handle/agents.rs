@@ -25,7 +25,13 @@ impl Router {
             self.check_capacity(a, &config.capacity)?;
         }
         let a_id = config.id.clone();
-        self.emit(out, now, EventKind::AgentUpserted { config });
+        self.emit(
+            out,
+            now,
+            EventKind::AgentUpserted {
+                config: Box::new(config),
+            },
+        );
         self.match_agent_id(now, &a_id, out);
         Ok(())
     }

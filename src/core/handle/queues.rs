@@ -18,7 +18,13 @@ impl Router {
     ) -> Result<(), RouteError> {
         self.validate_queue(&config)?;
         let q_id = config.id.clone();
-        self.emit(out, now, EventKind::QueueUpserted { config });
+        self.emit(
+            out,
+            now,
+            EventKind::QueueUpserted {
+                config: Box::new(config),
+            },
+        );
         self.rematch_queue(now, &q_id, out);
         Ok(())
     }
