@@ -25,7 +25,7 @@ use super::error::{SqlContext, StoreError};
 pub const SCHEMA_VERSION: u32 = 14;
 
 /// The value of the `application` meta key that marks a Guichet database.
-const APPLICATION: &str = "guichet";
+pub(crate) const APPLICATION: &str = "guichet";
 
 /// One migration: brings a database from `version - 1` to `version`.
 struct Migration {
@@ -225,10 +225,20 @@ fn v6_notify_outbox(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError>
         );",
     )
     .at(path)?;
+    checkpoint_at_journal_end(tx, "notify_checkpoint", path)
+}
+
+/// Starts the journal reader's checkpoint `key` (a `meta` value) after the journal's last row:
+/// what was journaled before the migration is not for that reader.
+fn checkpoint_at_journal_end(
+    tx: &Transaction<'_>,
+    key: &str,
+    path: &Path,
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO meta (key, value) \
-         SELECT 'notify_checkpoint', CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM journal",
-        params![],
+         SELECT ?1, CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM journal",
+        params![key],
     )
     .at(path)?;
     Ok(())
@@ -239,13 +249,7 @@ fn v6_notify_outbox(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError>
 /// completed before this version are not surveyed: the checkpoint starts after them.
 fn v7_survey_questions(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
     tx.execute_batch(super::surveys::V7_SQL).at(path)?;
-    tx.execute(
-        "INSERT INTO meta (key, value) \
-         SELECT 'survey_checkpoint', CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM journal",
-        params![],
-    )
-    .at(path)?;
-    Ok(())
+    checkpoint_at_journal_end(tx, "survey_checkpoint", path)
 }
 
 /// Version 8: IVR history. Each version records who stored it and why (versions stored before
@@ -398,11 +402,23 @@ fn current_version(tx: &Transaction<'_>, path: &Path) -> Result<u32, StoreError>
             .optional()
             .at(path)
     };
-    if read("application")?.as_deref() != Some(APPLICATION) {
-        return Err(not_ours("its meta table does not name Guichet"));
+    meta_version(read("application")?, || read("schema_version"))?.map_err(|d| not_ours(&d))
+}
+
+/// The schema version that a database's `meta` table gives, on either backend: its
+/// `application` value must name Guichet, and its `schema_version` (read by `version` only
+/// then) be a number; otherwise (the inner error) why the database is not Guichet's.
+pub(crate) fn meta_version(
+    application: Option<String>,
+    version: impl FnOnce() -> Result<Option<String>, StoreError>,
+) -> Result<Result<u32, String>, StoreError> {
+    if application.as_deref() != Some(APPLICATION) {
+        return Ok(Err("its meta table does not name Guichet".into()));
     }
-    let version = read("schema_version")?.ok_or_else(|| not_ours("it has no schema version"))?;
-    version
+    let Some(version) = version()? else {
+        return Ok(Err("it has no schema version".into()));
+    };
+    Ok(version
         .parse::<u32>()
-        .map_err(|_| not_ours(&format!("its schema version {version:?} is not a number")))
+        .map_err(|_| format!("its schema version {version:?} is not a number")))
 }
