@@ -373,52 +373,55 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<u32, StoreEr
 
 /// The schema version of an open database: 0 for an empty one.
 fn current_version(tx: &Transaction<'_>, path: &Path) -> Result<u32, StoreError> {
-    let tables: i64 = tx
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-            [],
-            |r| r.get(0),
-        )
-        .at(path)?;
-    if tables == 0 {
-        return Ok(0);
-    }
-    let not_ours = |detail: &str| StoreError::Corrupt {
-        path: path.to_owned(),
-        detail: detail.to_owned(),
-    };
-    let has_meta: i64 = tx
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
-            [],
-            |r| r.get(0),
-        )
-        .at(path)?;
-    if has_meta == 0 {
-        return Err(not_ours("it holds other tables and no Guichet metadata"));
-    }
-    let read = |key: &str| -> Result<Option<String>, StoreError> {
-        tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-            .at(path)
-    };
-    meta_version(read("application")?, || read("schema_version"))?.map_err(|d| not_ours(&d))
+    found_version(
+        &mut &*tx,
+        path.to_owned(),
+        |tx, meta_only| {
+            let sql = if meta_only {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            } else {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            };
+            tx.query_row(sql, [], |r| r.get(0)).at(path)
+        },
+        |tx, key| {
+            tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .at(path)
+        },
+        "it holds other tables and no Guichet metadata",
+    )
+    .map(|v| v.unwrap_or(0))
 }
 
-/// The schema version that a database's `meta` table gives, on either backend: its
-/// `application` value must name Guichet, and its `schema_version` (read by `version` only
-/// then) be a number; otherwise (the inner error) why the database is not Guichet's.
-pub(crate) fn meta_version(
-    application: Option<String>,
-    version: impl FnOnce() -> Result<Option<String>, StoreError>,
-) -> Result<Result<u32, String>, StoreError> {
-    if application.as_deref() != Some(APPLICATION) {
-        return Ok(Err("its meta table does not name Guichet".into()));
+/// The schema version of a database, on either backend: none without tables (`count_tables(db,
+/// false)`), else what its `meta` table says (`read_meta(db, key)`), refused as not Guichet's
+/// ([`StoreError::Corrupt`] at `path`) without a `meta` table (`count_tables(db, true)`: then
+/// `foreign` says why), without Guichet's `application` or without a numeric `schema_version`.
+pub(crate) fn found_version<D>(
+    db: &mut D,
+    path: std::path::PathBuf,
+    count_tables: impl Fn(&mut D, bool) -> Result<i64, StoreError>,
+    read_meta: impl Fn(&mut D, &str) -> Result<Option<String>, StoreError>,
+    foreign: &str,
+) -> Result<Option<u32>, StoreError> {
+    if count_tables(db, false)? == 0 {
+        return Ok(None);
     }
-    let Some(version) = version()? else {
-        return Ok(Err("it has no schema version".into()));
+    let not_ours = |detail: &str| StoreError::Corrupt {
+        path: path.clone(),
+        detail: detail.to_owned(),
     };
-    Ok(version
+    if count_tables(db, true)? == 0 {
+        return Err(not_ours(foreign));
+    }
+    if read_meta(db, "application")?.as_deref() != Some(APPLICATION) {
+        return Err(not_ours("its meta table does not name Guichet"));
+    }
+    let version =
+        read_meta(db, "schema_version")?.ok_or_else(|| not_ours("it has no schema version"))?;
+    version
         .parse::<u32>()
-        .map_err(|_| format!("its schema version {version:?} is not a number")))
+        .map(Some)
+        .map_err(|_| not_ours(&format!("its schema version {version:?} is not a number")))
 }

@@ -124,6 +124,44 @@ pub struct SurveyQuestion {
     pub answered_at: Option<Timestamp>,
 }
 
+/// The statements whose text both backends share (`$n` parameters, in the order they first
+/// appear, which SQLite binds by position too).
+pub(crate) mod sql {
+    /// Records an answer, unless the interaction has one.
+    pub const INSERT_ANSWER: &str = "INSERT INTO survey_answers \
+         (interaction, contact, agent, queue, channel, score, comment, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (interaction) DO NOTHING";
+    /// Records a question, unless the interaction has one.
+    pub const INSERT_QUESTION: &str = "INSERT INTO survey_questions (token, interaction, \
+         contact, agent, queue, channel, via, address, message, language, asked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (interaction) DO NOTHING";
+    /// Records when a contact was asked about an interaction.
+    pub const PUT_SENT: &str = "INSERT INTO survey_sent (contact, interaction, at) \
+         VALUES ($1, $2, $3) ON CONFLICT (contact, interaction) DO UPDATE SET at = excluded.at";
+    /// Records a contact's opt-out (the first one stays).
+    pub const OPT_OUT: &str = "INSERT INTO survey_opt_out (contact, at) VALUES ($1, $2) \
+         ON CONFLICT (contact) DO NOTHING";
+    /// Removes a contact's opt-out.
+    pub const OPT_IN: &str = "DELETE FROM survey_opt_out WHERE contact = $1";
+    /// Whether a contact opted out.
+    pub const OPTED_OUT: &str = "SELECT EXISTS (SELECT 1 FROM survey_opt_out WHERE contact = $1)";
+    /// The completed interactions journaled in `($1, $2]`, at most `$3`.
+    pub const COMPLETIONS: &str = "SELECT seq, at, interaction, agent FROM journal \
+         WHERE seq > $1 AND seq <= $2 AND kind = 'interaction_completed' ORDER BY seq LIMIT $3";
+    /// A question by its token (a `WHERE` clause).
+    pub const BY_TOKEN: &str = "token = $1";
+    /// A question by its interaction (a `WHERE` clause).
+    pub const BY_INTERACTION: &str = "interaction = $1";
+    /// A question by the message that carried it (a `WHERE` clause).
+    pub const BY_MESSAGE: &str = "message = $1 LIMIT 1";
+    /// A question by the message that answered it (a `WHERE` clause).
+    pub const BY_ANSWER_MESSAGE: &str = "answer_message = $1 LIMIT 1";
+    /// The newest unanswered question sent `$1` to `$2` since `$3` (a `WHERE` clause).
+    pub const PENDING_TO: &str = "via = $1 AND address = $2 AND asked_at >= $3 \
+         AND answered_at IS NULL ORDER BY asked_at DESC LIMIT 1";
+}
+
 pub(crate) const QUESTION_COLUMNS: &str =
     "token, interaction, contact, agent, queue, channel, via, \
      address, message, language, asked_at, answered_at";
@@ -361,9 +399,7 @@ impl SqliteStore {
             .at(&path)?;
         let inserted = tx
             .execute(
-                "INSERT INTO survey_answers \
-                 (interaction, contact, agent, queue, channel, score, comment, at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (interaction) DO NOTHING",
+                sql::INSERT_ANSWER,
                 params![
                     answer.interaction.to_string(),
                     answer.contact.as_ref().map(|c| c.as_str()),
@@ -481,11 +517,7 @@ impl SqliteStore {
         let path = self.path().to_owned();
         let conn = self.conn();
         let opted_out: bool = conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM survey_opt_out WHERE contact = ?1)",
-                params![contact.as_str()],
-                |r| r.get(0),
-            )
+            .query_row(sql::OPTED_OUT, params![contact.as_str()], |r| r.get(0))
             .at(&path)?;
         if opted_out {
             return Ok(false);
@@ -511,8 +543,7 @@ impl SqliteStore {
         let path = self.path().to_owned();
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO survey_sent (contact, interaction, at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (contact, interaction) DO UPDATE SET at = excluded.at",
+            sql::PUT_SENT,
             params![contact.as_str(), interaction.to_string(), at.0 as i64],
         )
         .at(&path)?;
@@ -523,12 +554,8 @@ impl SqliteStore {
     pub fn opt_out(&self, contact: &ContactId, at: Timestamp) -> Result<(), StoreError> {
         let path = self.path().to_owned();
         let conn = self.conn();
-        conn.execute(
-            "INSERT INTO survey_opt_out (contact, at) VALUES (?1, ?2) \
-             ON CONFLICT (contact) DO NOTHING",
-            params![contact.as_str(), at.0 as i64],
-        )
-        .at(&path)?;
+        conn.execute(sql::OPT_OUT, params![contact.as_str(), at.0 as i64])
+            .at(&path)?;
         Ok(())
     }
 
@@ -537,10 +564,7 @@ impl SqliteStore {
         let path = self.path().to_owned();
         let conn = self.conn();
         let n = conn
-            .execute(
-                "DELETE FROM survey_opt_out WHERE contact = ?1",
-                params![contact.as_str()],
-            )
+            .execute(sql::OPT_IN, params![contact.as_str()])
             .at(&path)?;
         Ok(n > 0)
     }
@@ -549,12 +573,8 @@ impl SqliteStore {
     pub fn has_opted_out(&self, contact: &ContactId) -> Result<bool, StoreError> {
         let path = self.path().to_owned();
         let conn = self.conn();
-        conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM survey_opt_out WHERE contact = ?1)",
-            params![contact.as_str()],
-            |r| r.get(0),
-        )
-        .at(&path)
+        conn.query_row(sql::OPTED_OUT, params![contact.as_str()], |r| r.get(0))
+            .at(&path)
     }
 }
 
@@ -570,10 +590,7 @@ impl SqliteStore {
             .at(&path)?;
         let inserted = tx
             .execute(
-                "INSERT INTO survey_questions (token, interaction, contact, agent, queue, \
-                 channel, via, address, message, language, asked_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                 ON CONFLICT (interaction) DO NOTHING",
+                sql::INSERT_QUESTION,
                 params![
                     q.token,
                     q.interaction.to_string(),
@@ -594,8 +611,7 @@ impl SqliteStore {
         }
         if let Some(contact) = &q.contact {
             tx.execute(
-                "INSERT INTO survey_sent (contact, interaction, at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (contact, interaction) DO UPDATE SET at = excluded.at",
+                sql::PUT_SENT,
                 params![
                     contact.as_str(),
                     q.interaction.to_string(),
@@ -624,7 +640,7 @@ impl SqliteStore {
 
     /// The question answered by `token`.
     pub fn survey_question(&self, token: &str) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("token = ?1", params![token])
+        self.survey_question_where(sql::BY_TOKEN, params![token])
     }
 
     /// The question sent about `interaction`, if any.
@@ -632,7 +648,7 @@ impl SqliteStore {
         &self,
         interaction: InteractionId,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("interaction = ?1", params![interaction.to_string()])
+        self.survey_question_where(sql::BY_INTERACTION, params![interaction.to_string()])
     }
 
     /// The question carried by the journaled message `message` (an email reply names it).
@@ -640,7 +656,7 @@ impl SqliteStore {
         &self,
         message: &str,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("message = ?1", params![message])
+        self.survey_question_where(sql::BY_MESSAGE, params![message])
     }
 
     /// Whether the SMS or email `message` (its channel-prefixed id) was recorded as a survey
@@ -654,7 +670,7 @@ impl SqliteStore {
         &self,
         message: &str,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("answer_message = ?1", params![message])
+        self.survey_question_where(sql::BY_ANSWER_MESSAGE, params![message])
     }
 
     /// The newest unanswered question sent `via` to `address` at or after `since` (an SMS
@@ -666,8 +682,7 @@ impl SqliteStore {
         since: Timestamp,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
         self.survey_question_where(
-            "via = ?1 AND address = ?2 AND asked_at >= ?3 AND answered_at IS NULL \
-             ORDER BY asked_at DESC LIMIT 1",
+            sql::PENDING_TO,
             params![via.as_str(), address, since.0 as i64],
         )
     }
@@ -707,12 +722,7 @@ impl SqliteStore {
         let conn = self.conn();
         let (checkpoint, end) = checkpoint_and_end(&conn, "survey_checkpoint", &path)?;
         let end = end as i64;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq, at, interaction, agent FROM journal WHERE seq > ?1 AND seq <= ?2 \
-                 AND kind = 'interaction_completed' ORDER BY seq LIMIT ?3",
-            )
-            .at(&path)?;
+        let mut stmt = conn.prepare_cached(sql::COMPLETIONS).at(&path)?;
         let rows: Vec<(i64, i64, Option<String>, Option<String>)> = stmt
             .query_map(params![checkpoint as i64, end, limit as i64], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))

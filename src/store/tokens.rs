@@ -138,6 +138,22 @@ pub(crate) fn new_token(
     Ok((token, info))
 }
 
+/// The statements whose text both backends share (`$n` parameters, in the order they first
+/// appear, which SQLite binds by position too).
+pub(crate) mod sql {
+    /// Stores a token's digest and description.
+    pub const INSERT: &str = "INSERT INTO tokens (id, hash, role, agent, label, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)";
+    /// The token of a digest (its row, `token_row`'s columns).
+    pub const BY_HASH: &str =
+        "SELECT id, role, agent, label, created_at FROM tokens WHERE hash = $1";
+    /// Every token, oldest first.
+    pub const LIST: &str =
+        "SELECT id, role, agent, label, created_at FROM tokens ORDER BY created_at, id";
+    /// Revokes a token.
+    pub const DELETE: &str = "DELETE FROM tokens WHERE id = $1";
+}
+
 impl SqliteStore {
     /// Creates a token and returns it in plaintext (the only time it is available) with its
     /// stored description. A [`Role::Agent`] token must name its agent.
@@ -151,8 +167,7 @@ impl SqliteStore {
         let (token, info) = new_token(role, agent, label, created_at)?;
         self.conn()
             .execute(
-                "INSERT INTO tokens (id, hash, role, agent, label, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                sql::INSERT,
                 params![
                     info.id,
                     digest(&token),
@@ -178,11 +193,9 @@ impl SqliteStore {
     pub fn verify_token_digest(&self, digest: &[u8; 32]) -> Result<Option<TokenInfo>, StoreError> {
         let row = self
             .conn()
-            .query_row(
-                "SELECT id, role, agent, label, created_at FROM tokens WHERE hash = ?1",
-                params![hex(digest)],
-                |r| r.cells::<TokenRow>(),
-            )
+            .query_row(sql::BY_HASH, params![hex(digest)], |r| {
+                r.cells::<TokenRow>()
+            })
             .optional()
             .at(self.path())?;
         row.map(|r| self.info_from_row(r)).transpose()
@@ -191,11 +204,7 @@ impl SqliteStore {
     /// Every token, oldest first.
     pub fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, role, agent, label, created_at FROM tokens ORDER BY created_at, id",
-            )
-            .at(self.path())?;
+        let mut stmt = conn.prepare(sql::LIST).at(self.path())?;
         let rows = stmt
             .query_map([], |r| r.cells::<TokenRow>())
             .at(self.path())?;
@@ -207,7 +216,7 @@ impl SqliteStore {
     pub fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
         let n = self
             .conn()
-            .execute("DELETE FROM tokens WHERE id = ?1", params![id])
+            .execute(sql::DELETE, params![id])
             .at(self.path())?;
         Ok(n > 0)
     }

@@ -161,6 +161,29 @@ pub(crate) type UserRow = (
     i64,
 );
 
+/// The statements whose text both backends share (`$n` parameters, in the order they first
+/// appear, which SQLite binds by position too).
+pub(crate) mod sql {
+    /// Deletes the sessions expired at `$1`.
+    pub const PURGE_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
+    /// Stores a session's digest and grant.
+    pub const INSERT_SESSION: &str = "INSERT INTO sessions \
+         (hash, id, login, role, agent, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    /// The session of a digest, unexpired at `$2`, of an enabled user (`SessionRow`).
+    pub const VALID_SESSION: &str =
+        "SELECT s.id, s.login, s.role, s.agent, s.created_at, s.expires_at \
+         FROM sessions s JOIN users u ON u.login = s.login \
+         WHERE s.hash = $1 AND s.expires_at > $2 AND u.disabled = 0";
+    /// Ends the session of a digest.
+    pub const END_SESSION: &str = "DELETE FROM sessions WHERE hash = $1";
+    /// Ends every session of a login.
+    pub const END_SESSIONS_OF: &str = "DELETE FROM sessions WHERE login = $1";
+    /// The sessions open at `$1`, per login.
+    pub const OPEN_SESSIONS: &str = "SELECT login, COUNT(*) FROM sessions \
+         WHERE expires_at > $1 GROUP BY login ORDER BY login";
+}
+
 pub(crate) const USER_COLUMNS: &str =
     "login, name, role, agent, source, password_hash, disabled, created_at FROM users";
 
@@ -354,7 +377,7 @@ impl SqliteStore {
                     params![login, password_hash, millis_to_sql(at)],
                 )
                 .at(self.path())?;
-            tx.execute("DELETE FROM sessions WHERE login = ?1", params![login])
+            tx.execute(sql::END_SESSIONS_OF, params![login])
                 .at(self.path())?;
             Ok(n > 0)
         })
@@ -376,7 +399,7 @@ impl SqliteStore {
                 )
                 .at(self.path())?;
             if disabled {
-                tx.execute("DELETE FROM sessions WHERE login = ?1", params![login])
+                tx.execute(sql::END_SESSIONS_OF, params![login])
                     .at(self.path())?;
             }
             Ok(n > 0)
@@ -393,14 +416,10 @@ impl SqliteStore {
     ) -> Result<(String, SessionInfo), StoreError> {
         let (token, digest, info) = new_session(user, now, expires_at);
         let conn = self.conn();
+        conn.execute(sql::PURGE_SESSIONS, params![millis_to_sql(now)])
+            .at(self.path())?;
         conn.execute(
-            "DELETE FROM sessions WHERE expires_at <= ?1",
-            params![millis_to_sql(now)],
-        )
-        .at(self.path())?;
-        conn.execute(
-            "INSERT INTO sessions (hash, id, login, role, agent, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            sql::INSERT_SESSION,
             params![
                 digest,
                 info.id,
@@ -425,9 +444,7 @@ impl SqliteStore {
         let row: Option<SessionRow> = self
             .conn()
             .query_row(
-                "SELECT s.id, s.login, s.role, s.agent, s.created_at, s.expires_at \
-                 FROM sessions s JOIN users u ON u.login = s.login \
-                 WHERE s.hash = ?1 AND s.expires_at > ?2 AND u.disabled = 0",
+                sql::VALID_SESSION,
                 params![hex(digest), millis_to_sql(now)],
                 |r| r.cells::<SessionRow>(),
             )
@@ -440,7 +457,7 @@ impl SqliteStore {
     pub fn end_session_digest(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
         let n = self
             .conn()
-            .execute("DELETE FROM sessions WHERE hash = ?1", params![hex(digest)])
+            .execute(sql::END_SESSION, params![hex(digest)])
             .at(self.path())?;
         Ok(n > 0)
     }
@@ -448,12 +465,7 @@ impl SqliteStore {
     /// Sessions open now per login (expired ones not counted).
     pub fn open_sessions(&self, now: Timestamp) -> Result<Vec<(String, u64)>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT login, COUNT(*) FROM sessions WHERE expires_at > ?1 \
-                 GROUP BY login ORDER BY login",
-            )
-            .at(self.path())?;
+        let mut stmt = conn.prepare(sql::OPEN_SESSIONS).at(self.path())?;
         let rows = stmt
             .query_map(params![millis_to_sql(now)], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))

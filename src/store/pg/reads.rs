@@ -15,7 +15,7 @@ use super::super::conversation::{
     conversation_from_rows, interaction_of_message, last_transfer_from_rows, spec_from_row,
     MAX_MOVES_READ,
 };
-use super::super::history::history_from_rows;
+use super::super::history::{history_from_rows, CONTACTS_SQL};
 use super::super::indicators::{pending_of, reseed_plan, Batch, CURSOR_KEY, PENDING_SQL};
 use super::super::{
     ConversationEntry, HistoryEntry, IndicatorDay, IndicatorState, Reseeded, StoreError,
@@ -430,11 +430,7 @@ impl PgStore {
     pub fn journal_contacts(&self, limit: usize) -> Result<Option<HashSet<ContactId>>, StoreError> {
         let rows = self
             .conn()
-            .query(
-                "SELECT DISTINCT contact FROM journal WHERE contact IS NOT NULL \
-                 ORDER BY contact LIMIT $1",
-                &[&(limit.saturating_add(1) as i64)],
-            )
+            .query(CONTACTS_SQL, &[&(limit.saturating_add(1) as i64)])
             .map_err(|e| self.err(e))?;
         let contacts: HashSet<ContactId> = rows
             .iter()

@@ -12,7 +12,7 @@
 
 use postgres::{Client, Transaction};
 
-use super::super::schema::{meta_version, APPLICATION, SCHEMA_VERSION};
+use super::super::schema::{found_version, APPLICATION, SCHEMA_VERSION};
 use super::super::StoreError;
 use super::connect::{pg_error, Target};
 
@@ -322,47 +322,39 @@ pub(crate) fn migrate_upto(
 
 /// The schema version of the database: 0 for one without tables in the current schema.
 fn current_version(tx: &mut Transaction<'_>, target: &Target) -> Result<u32, StoreError> {
-    let tables: i64 = tx
-        .query_one(
-            "SELECT COUNT(*) FROM information_schema.tables \
-             WHERE table_schema = current_schema()",
-            &[],
-        )
-        .map_err(|e| pg_error(target, e))?
-        .get(0);
-    if tables == 0 {
+    let version = found_version(
+        tx,
+        target.as_path(),
+        |tx, meta_only| {
+            let sql = if meta_only {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'meta'"
+            } else {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema()"
+            };
+            tx.query_one(sql, &[])
+                .map(|r| r.get(0))
+                .map_err(|e| pg_error(target, e))
+        },
+        |tx, key| {
+            tx.query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+                .map(|row| row.map(|r| r.get(0)))
+                .map_err(|e| pg_error(target, e))
+        },
+        "its schema holds other tables and no Guichet metadata",
+    )?;
+    let Some(version) = version else {
         return Ok(0);
-    }
-    let not_ours = |detail: &str| StoreError::Corrupt {
-        path: target.as_path(),
-        detail: detail.to_owned(),
     };
-    let has_meta: i64 = tx
-        .query_one(
-            "SELECT COUNT(*) FROM information_schema.tables \
-             WHERE table_schema = current_schema() AND table_name = 'meta'",
-            &[],
-        )
-        .map_err(|e| pg_error(target, e))?
-        .get(0);
-    if has_meta == 0 {
-        return Err(not_ours(
-            "its schema holds other tables and no Guichet metadata",
-        ));
-    }
-    let mut read = |key: &str| -> Result<Option<String>, StoreError> {
-        tx.query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
-            .map(|row| row.map(|r| r.get(0)))
-            .map_err(|e| pg_error(target, e))
-    };
-    let application = read("application")?;
-    let version =
-        meta_version(application, || read("schema_version"))?.map_err(|d| not_ours(&d))?;
     if version < MIGRATIONS[0].version {
-        return Err(not_ours(&format!(
-            "its schema version {version} predates PostgreSQL support (version {})",
-            MIGRATIONS[0].version
-        )));
+        return Err(StoreError::Corrupt {
+            path: target.as_path(),
+            detail: format!(
+                "its schema version {version} predates PostgreSQL support (version {})",
+                MIGRATIONS[0].version
+            ),
+        });
     }
     Ok(version)
 }

@@ -7,7 +7,7 @@ use postgres::types::ToSql;
 use crate::core::{AgentId, ContactId, InteractionId, Timestamp};
 
 use super::super::surveys::{
-    answer_of, answer_question, checked_comment, completions, first_answer, question_of,
+    answer_of, answer_question, checked_comment, completions, first_answer, question_of, sql,
     ANSWER_COLUMNS, QUESTION_COLUMNS,
 };
 use super::super::{
@@ -33,9 +33,7 @@ impl PgStore {
         self.with_tx(|tx| {
             let inserted = tx
                 .execute(
-                    "INSERT INTO survey_answers \
-                     (interaction, contact, agent, queue, channel, score, comment, at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (interaction) DO NOTHING",
+                    sql::INSERT_ANSWER,
                     &[
                         &answer.interaction.to_string(),
                         &answer.contact.as_ref().map(|c| c.as_str()),
@@ -178,8 +176,7 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         self.conn()
             .execute(
-                "INSERT INTO survey_sent (contact, interaction, at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (contact, interaction) DO UPDATE SET at = excluded.at",
+                sql::PUT_SENT,
                 &[&contact.as_str(), &interaction.to_string(), &(at.0 as i64)],
             )
             .map(|_| ())
@@ -189,11 +186,7 @@ impl PgStore {
     /// Like [`SqliteStore::opt_out`](super::super::SqliteStore::opt_out).
     pub fn opt_out(&self, contact: &ContactId, at: Timestamp) -> Result<(), StoreError> {
         self.conn()
-            .execute(
-                "INSERT INTO survey_opt_out (contact, at) VALUES ($1, $2) \
-                 ON CONFLICT (contact) DO NOTHING",
-                &[&contact.as_str(), &(at.0 as i64)],
-            )
+            .execute(sql::OPT_OUT, &[&contact.as_str(), &(at.0 as i64)])
             .map(|_| ())
             .map_err(|e| self.err(e))
     }
@@ -202,10 +195,7 @@ impl PgStore {
     pub fn opt_in(&self, contact: &ContactId) -> Result<bool, StoreError> {
         let n = self
             .conn()
-            .execute(
-                "DELETE FROM survey_opt_out WHERE contact = $1",
-                &[&contact.as_str()],
-            )
+            .execute(sql::OPT_IN, &[&contact.as_str()])
             .map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
@@ -213,10 +203,7 @@ impl PgStore {
     /// Like [`SqliteStore::has_opted_out`](super::super::SqliteStore::has_opted_out).
     pub fn has_opted_out(&self, contact: &ContactId) -> Result<bool, StoreError> {
         self.conn()
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM survey_opt_out WHERE contact = $1)",
-                &[&contact.as_str()],
-            )
+            .query_one(sql::OPTED_OUT, &[&contact.as_str()])
             .map(|r| r.get(0))
             .map_err(|e| self.err(e))
     }
@@ -232,10 +219,7 @@ impl PgStore {
             super::journal::fenced(tx, fence.as_ref(), self.target())?;
             let inserted = tx
                 .execute(
-                    "INSERT INTO survey_questions (token, interaction, contact, agent, queue, \
-                     channel, via, address, message, language, asked_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                     ON CONFLICT (interaction) DO NOTHING",
+                    sql::INSERT_QUESTION,
                     &[
                         &q.token,
                         &q.interaction.to_string(),
@@ -256,8 +240,7 @@ impl PgStore {
             }
             if let Some(contact) = &q.contact {
                 tx.execute(
-                    "INSERT INTO survey_sent (contact, interaction, at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (contact, interaction) DO UPDATE SET at = excluded.at",
+                    sql::PUT_SENT,
                     &[
                         &contact.as_str(),
                         &q.interaction.to_string(),
@@ -288,7 +271,7 @@ impl PgStore {
 
     /// Like [`SqliteStore::survey_question`](super::super::SqliteStore::survey_question).
     pub fn survey_question(&self, token: &str) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("token = $1", &[&token])
+        self.survey_question_where(sql::BY_TOKEN, &[&token])
     }
 
     /// Like [`SqliteStore::survey_question_of`](super::super::SqliteStore::survey_question_of).
@@ -296,7 +279,7 @@ impl PgStore {
         &self,
         interaction: InteractionId,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("interaction = $1", &[&interaction.to_string()])
+        self.survey_question_where(sql::BY_INTERACTION, &[&interaction.to_string()])
     }
 
     /// Like [`SqliteStore::survey_question_by_message`](super::super::SqliteStore::survey_question_by_message).
@@ -304,7 +287,7 @@ impl PgStore {
         &self,
         message: &str,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("message = $1 LIMIT 1", &[&message])
+        self.survey_question_where(sql::BY_MESSAGE, &[&message])
     }
 
     /// Like [`SqliteStore::survey_answered_by`](super::super::SqliteStore::survey_answered_by).
@@ -317,7 +300,7 @@ impl PgStore {
         &self,
         message: &str,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("answer_message = $1 LIMIT 1", &[&message])
+        self.survey_question_where(sql::BY_ANSWER_MESSAGE, &[&message])
     }
 
     /// Like [`SqliteStore::pending_survey_to`](super::super::SqliteStore::pending_survey_to).
@@ -328,8 +311,7 @@ impl PgStore {
         since: Timestamp,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
         self.survey_question_where(
-            "via = $1 AND address = $2 AND asked_at >= $3 AND answered_at IS NULL \
-             ORDER BY asked_at DESC LIMIT 1",
+            sql::PENDING_TO,
             &[&via.as_str(), &address, &(since.0 as i64)],
         )
     }
@@ -361,8 +343,7 @@ impl PgStore {
         let (checkpoint, end) = self.checkpoint_and_end(&mut conn, "survey_checkpoint")?;
         let rows = conn
             .query(
-                "SELECT seq, at, interaction, agent FROM journal WHERE seq > $1 AND seq <= $2 \
-                 AND kind = 'interaction_completed' ORDER BY seq LIMIT $3",
+                sql::COMPLETIONS,
                 &[&(checkpoint as i64), &(end as i64), &(limit as i64)],
             )
             .map_err(|e| self.err(e))?;

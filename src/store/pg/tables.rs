@@ -8,10 +8,12 @@ use crate::core::{AgentId, Timestamp};
 use super::super::codec::millis_to_sql;
 use super::super::ivr::{previous_from_sql, previous_to_sql};
 use super::super::row::RowRead;
-use super::super::tokens::{digest, hex, new_token, token_digest, token_from_row, TokenRow};
+use super::super::tokens::{
+    digest, hex, new_token, sql as token_sql, token_digest, token_from_row, TokenRow,
+};
 use super::super::users::{
-    check_new_user, login_taken, new_password_user, new_session, session_from_row, user_from_row,
-    SessionRow, UserRow, USER_COLUMNS,
+    check_new_user, login_taken, new_password_user, new_session, session_from_row, sql as user_sql,
+    user_from_row, SessionRow, UserRow, USER_COLUMNS,
 };
 use super::super::voice::sql as voice_sql;
 use super::super::{
@@ -48,8 +50,7 @@ impl PgStore {
         let (token, info) = new_token(role, agent, label, created_at)?;
         self.conn()
             .execute(
-                "INSERT INTO tokens (id, hash, role, agent, label, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                token_sql::INSERT,
                 &[
                     &info.id,
                     &digest(&token),
@@ -75,10 +76,7 @@ impl PgStore {
     pub fn verify_token_digest(&self, digest: &[u8; 32]) -> Result<Option<TokenInfo>, StoreError> {
         let row = self
             .conn()
-            .query_opt(
-                "SELECT id, role, agent, label, created_at FROM tokens WHERE hash = $1",
-                &[&hex(digest)],
-            )
+            .query_opt(token_sql::BY_HASH, &[&hex(digest)])
             .map_err(|e| self.err(e))?;
         row.map(|r| self.token_of(&r)).transpose()
     }
@@ -87,10 +85,7 @@ impl PgStore {
     pub fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
         let rows = self
             .conn()
-            .query(
-                "SELECT id, role, agent, label, created_at FROM tokens ORDER BY created_at, id",
-                &[],
-            )
+            .query(token_sql::LIST, &[])
             .map_err(|e| self.err(e))?;
         rows.iter().map(|r| self.token_of(r)).collect()
     }
@@ -99,7 +94,7 @@ impl PgStore {
     pub fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
         let n = self
             .conn()
-            .execute("DELETE FROM tokens WHERE id = $1", &[&id])
+            .execute(token_sql::DELETE, &[&id])
             .map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
@@ -177,7 +172,7 @@ impl PgStore {
                     &[&login, &password_hash, &millis_to_sql(at)],
                 )
                 .map_err(|e| self.err(e))?;
-            tx.execute("DELETE FROM sessions WHERE login = $1", &[&login])
+            tx.execute(user_sql::END_SESSIONS_OF, &[&login])
                 .map_err(|e| self.err(e))?;
             Ok(n > 0)
         })
@@ -198,7 +193,7 @@ impl PgStore {
                 )
                 .map_err(|e| self.err(e))?;
             if disabled {
-                tx.execute("DELETE FROM sessions WHERE login = $1", &[&login])
+                tx.execute(user_sql::END_SESSIONS_OF, &[&login])
                     .map_err(|e| self.err(e))?;
             }
             Ok(n > 0)
@@ -214,14 +209,10 @@ impl PgStore {
     ) -> Result<(String, SessionInfo), StoreError> {
         let (token, digest, info) = new_session(user, now, expires_at);
         self.with_tx(|tx| {
+            tx.execute(user_sql::PURGE_SESSIONS, &[&millis_to_sql(now)])
+                .map_err(|e| self.err(e))?;
             tx.execute(
-                "DELETE FROM sessions WHERE expires_at <= $1",
-                &[&millis_to_sql(now)],
-            )
-            .map_err(|e| self.err(e))?;
-            tx.execute(
-                "INSERT INTO sessions (hash, id, login, role, agent, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                user_sql::INSERT_SESSION,
                 &[
                     &digest,
                     &info.id,
@@ -246,9 +237,7 @@ impl PgStore {
         let row = self
             .conn()
             .query_opt(
-                "SELECT s.id, s.login, s.role, s.agent, s.created_at, s.expires_at \
-                 FROM sessions s JOIN users u ON u.login = s.login \
-                 WHERE s.hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
+                user_sql::VALID_SESSION,
                 &[&hex(digest), &millis_to_sql(now)],
             )
             .map_err(|e| self.err(e))?;
@@ -266,7 +255,7 @@ impl PgStore {
     pub fn end_session_digest(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
         let n = self
             .conn()
-            .execute("DELETE FROM sessions WHERE hash = $1", &[&hex(digest)])
+            .execute(user_sql::END_SESSION, &[&hex(digest)])
             .map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
@@ -275,11 +264,7 @@ impl PgStore {
     pub fn open_sessions(&self, now: Timestamp) -> Result<Vec<(String, u64)>, StoreError> {
         let rows = self
             .conn()
-            .query(
-                "SELECT login, COUNT(*) FROM sessions WHERE expires_at > $1 \
-                 GROUP BY login ORDER BY login",
-                &[&millis_to_sql(now)],
-            )
+            .query(user_sql::OPEN_SESSIONS, &[&millis_to_sql(now)])
             .map_err(|e| self.err(e))?;
         Ok(rows
             .iter()
