@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use crate::core::{AgentId, ContactId, Event, InteractionId, InteractionSpec, Message, Timestamp};
 
-use super::db::{Recovered, Recovery, SqliteStore};
+use super::db::SqliteStore;
 use super::pg::PgStore;
+use super::recovery::{apply, Recovered, Recovery};
 use super::{
     AnswerRefusal, Backend, CompletedInteraction, ConversationEntry, Delivery, DeliveryChannel,
     DeliveryState, HistoryEntry, IndicatorDay, IndicatorState, IvrActive, IvrAuthor,
@@ -123,9 +124,7 @@ impl Store {
         let mut last = last_seq;
         let tail = self.replay(last_seq, |seq, event| {
             last = seq;
-            router
-                .apply(&event)
-                .map_err(|source| StoreError::Replay { seq, source })
+            apply(&mut router, seq, &event)
         })?;
         Ok(Recovered {
             router,

@@ -6,6 +6,7 @@
 //! Messages are `message_added` journal events (see [`crate::core::Message`]); the journal's
 //! `interaction` and `message` columns are indexed, so none of these reads scans the journal.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension};
@@ -66,19 +67,7 @@ impl SqliteStore {
             .query_row(params![id], |r| r.get(0))
             .optional()
             .at(&path)?;
-        match found.flatten() {
-            Some(text) => {
-                text.parse()
-                    .map(Some)
-                    .map_err(|e: ulid::DecodeError| StoreError::Decode {
-                        path,
-                        table: "journal",
-                        seq: 0,
-                        detail: format!("interaction id {text:?} of message {id:?}: {e}"),
-                    })
-            }
-            None => Ok(None),
-        }
+        interaction_of_message(path, id, found.flatten())
     }
 
     /// The interactions whose id starts with `prefix` (an email subject's `[#REFERENCE]`),
@@ -242,5 +231,26 @@ pub(crate) fn decode_error(path: &std::path::Path, seq: i64, detail: String) -> 
         table: "journal",
         seq: seq as u64,
         detail,
+    }
+}
+
+/// The interaction of the message `id`, from the journal's `interaction` column (`text`; none
+/// when the message is not journaled).
+pub(crate) fn interaction_of_message(
+    path: PathBuf,
+    id: &str,
+    text: Option<String>,
+) -> Result<Option<InteractionId>, StoreError> {
+    match text {
+        Some(text) => text
+            .parse()
+            .map(Some)
+            .map_err(|e: ulid::DecodeError| StoreError::Decode {
+                path,
+                table: "journal",
+                seq: 0,
+                detail: format!("interaction id {text:?} of message {id:?}: {e}"),
+            }),
+        None => Ok(None),
     }
 }

@@ -12,11 +12,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use crate::core::{Event, Router, Snapshot};
+use crate::core::Event;
 
 use super::codec::{seq_from_sql, seq_to_sql, Decoder};
 use super::error::{SqlContext, StoreError};
 use super::journal::Journal;
+use super::recovery::{rebuild, replay_on_thread, snapshot_of, Chunk, Recovered, Recovery};
 use super::schema::migrate;
 use super::writer::SqliteJournal;
 use super::{StoreConfig, Synchronous};
@@ -110,29 +111,6 @@ impl std::fmt::Debug for SqliteStore {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
-}
-
-/// What the journal holds at startup: the latest snapshot and the last sequence number. The
-/// events after the snapshot are read with [`SqliteStore::replay`].
-#[derive(Debug, Clone)]
-pub struct Recovery {
-    /// The latest snapshot and the sequence number of the last event it includes.
-    pub snapshot: Option<(u64, Snapshot)>,
-    /// The last sequence number used (0 for an empty journal).
-    pub last_seq: u64,
-}
-
-/// A router rebuilt from the journal.
-#[derive(Debug)]
-pub struct Recovered {
-    /// The router, as it was after the last journaled event.
-    pub router: Router,
-    /// The sequence number of the snapshot it started from, if any.
-    pub snapshot_seq: Option<u64>,
-    /// Events applied after the snapshot.
-    pub replayed: u64,
-    /// The last sequence number used (0 for an empty journal).
-    pub last_seq: u64,
 }
 
 impl SqliteStore {
@@ -234,6 +212,19 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs `f` inside one transaction on the configuration connection: committed when `f`
+    /// returns `Ok`, rolled back (nothing changed) when it fails.
+    pub(crate) fn with_tx<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().at(&self.path)?;
+        let out = f(&tx)?;
+        tx.commit().at(&self.path)?;
+        Ok(out)
+    }
+
     /// Reads the latest snapshot and the last sequence number.
     pub fn recover(&self) -> Result<Recovery, StoreError> {
         let conn = self.conn();
@@ -246,20 +237,9 @@ impl SqliteStore {
             )
             .optional()
             .at(path)?;
-        let snapshot = match snapshot {
-            None => None,
-            Some((seq, payload)) => {
-                let seq = seq_from_sql(seq);
-                let snap: Snapshot =
-                    serde_json::from_str(&payload).map_err(|e| StoreError::Decode {
-                        path: path.clone(),
-                        table: "snapshots",
-                        seq,
-                        detail: e.to_string(),
-                    })?;
-                Some((seq, snap))
-            }
-        };
+        let snapshot = snapshot
+            .map(|(seq, payload)| snapshot_of(path.clone(), seq, &payload))
+            .transpose()?;
         let last_seq = last_seq(&conn, path)?;
         Ok(Recovery { snapshot, last_seq })
     }
@@ -270,76 +250,24 @@ impl SqliteStore {
     /// chunks of decoded events).
     ///
     /// Stops at the first error of `f`, or of decoding ([`StoreError::Decode`]).
-    pub fn replay<F>(&self, after_seq: u64, mut f: F) -> Result<u64, StoreError>
+    pub fn replay<F>(&self, after_seq: u64, f: F) -> Result<u64, StoreError>
     where
         F: FnMut(u64, Event) -> Result<(), StoreError>,
     {
         let reader = open_reader(&self.path, &self.config)?;
         let path = self.path.clone();
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(u64, Event)>, StoreError>>(16);
-        let decoder = std::thread::Builder::new()
-            .name("guichet-replay".into())
-            .spawn(move || {
-                if let Err(e) = read_chunks(&reader, &path, after_seq, &tx) {
-                    // The receiver may be gone (the caller stopped early): nothing to do then.
-                    let _ = tx.send(Err(e));
-                }
-            })
-            .map_err(|source| StoreError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-        let mut count = 0u64;
-        let mut outcome = Ok(());
-        'chunks: for chunk in rx.iter() {
-            match chunk {
-                Ok(events) => {
-                    for (seq, event) in events {
-                        if let Err(e) = f(seq, event) {
-                            outcome = Err(e);
-                            break 'chunks;
-                        }
-                        count += 1;
-                    }
-                }
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
-            }
-        }
-        drop(rx);
-        if decoder.join().is_err() {
-            return Err(StoreError::ThreadPanicked {
-                path: self.path.clone(),
-                thread: "replay",
-            });
-        }
-        outcome.map(|()| count)
+        replay_on_thread(
+            &self.path,
+            16,
+            move |tx| read_chunks(&reader, &path, after_seq, tx),
+            f,
+        )
     }
 
     /// Rebuilds the router: the latest snapshot restored, then every later event applied with
     /// [`Router::apply`].
     pub fn recover_router(&self) -> Result<Recovered, StoreError> {
-        let Recovery { snapshot, last_seq } = self.recover()?;
-        let (mut router, snapshot_seq) = match snapshot {
-            Some((seq, snap)) => (
-                Router::restore(&snap).map_err(|source| StoreError::Restore { seq, source })?,
-                Some(seq),
-            ),
-            None => (Router::new(), None),
-        };
-        let replayed = self.replay(snapshot_seq.unwrap_or(0), |seq, event| {
-            router
-                .apply(&event)
-                .map_err(|source| StoreError::Replay { seq, source })
-        })?;
-        Ok(Recovered {
-            router,
-            snapshot_seq,
-            replayed,
-            last_seq,
-        })
+        rebuild(self.recover()?, |after, f| self.replay(after, f))
     }
 
     /// Starts the journal's writer thread, with its own connection, and returns its handle.
@@ -607,7 +535,7 @@ fn read_chunks(
     conn: &Connection,
     path: &Path,
     after_seq: u64,
-    tx: &std::sync::mpsc::SyncSender<Result<Vec<(u64, Event)>, StoreError>>,
+    tx: &std::sync::mpsc::SyncSender<Chunk>,
 ) -> Result<(), StoreError> {
     let mut stmt = conn
         .prepare("SELECT seq, at, kind, payload FROM journal WHERE seq > ?1 ORDER BY seq")

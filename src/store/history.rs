@@ -38,6 +38,11 @@ pub struct HistoryEntry {
 pub(super) const CREATED_SQL: &str = "SELECT seq, at, payload FROM journal \
      WHERE contact = ?1 AND kind = 'interaction_created' ORDER BY seq DESC LIMIT ?2";
 
+/// The contacts with an interaction in the journal, at most `$1` (the same text on both
+/// backends: SQLite binds `$1` by position too).
+pub(crate) const CONTACTS_SQL: &str = "SELECT DISTINCT contact FROM journal \
+     WHERE contact IS NOT NULL ORDER BY contact LIMIT $1";
+
 /// How one interaction (`?1`) ended, in journal order.
 pub(super) const ENDS_SQL: &str =
     "SELECT seq, at, kind, payload FROM journal WHERE interaction = ?1 \
@@ -52,12 +57,7 @@ impl SqliteStore {
     ) -> Result<Option<std::collections::HashSet<ContactId>>, StoreError> {
         let path = self.path().to_owned();
         let conn = self.conn();
-        let mut select = conn
-            .prepare(
-                "SELECT DISTINCT contact FROM journal WHERE contact IS NOT NULL \
-                 ORDER BY contact LIMIT ?1",
-            )
-            .at(&path)?;
+        let mut select = conn.prepare(CONTACTS_SQL).at(&path)?;
         let contacts = select
             .query_map(params![limit.saturating_add(1) as i64], |r| {
                 r.get::<_, String>(0)

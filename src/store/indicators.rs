@@ -20,6 +20,35 @@ use crate::core::{Channel, Counts, Event, OutcomeFold, Pending, QueueId, Timesta
 
 use super::db::SqliteStore;
 use super::error::{SqlContext, StoreError};
+use super::row::RowRead;
+
+/// The interactions pending in the aggregates, each read by [`pending_of`].
+pub(crate) const PENDING_SQL: &str =
+    "SELECT interaction, queue, channel, created_at, sla_deadline FROM indicator_open";
+
+/// A pending interaction from its row ([`PENDING_SQL`]), on either backend; `None` for a row
+/// whose id or channel this build does not know.
+pub(crate) fn pending_of<R: RowRead>(
+    r: &R,
+) -> Result<Option<(crate::core::InteractionId, Pending)>, R::Error> {
+    let id: String = r.cell(0)?;
+    let queue: String = r.cell(1)?;
+    let channel: String = r.cell(2)?;
+    let created: i64 = r.cell(3)?;
+    let deadline: i64 = r.cell(4)?;
+    let (Ok(id), Ok(channel)) = (id.parse(), channel.parse()) else {
+        return Ok(None);
+    };
+    Ok(Some((
+        id,
+        Pending {
+            queue: QueueId::from(queue),
+            channel,
+            created: Timestamp(created.max(0) as u64),
+            sla_deadline: Timestamp(deadline.max(0) as u64),
+        },
+    )))
+}
 
 /// The SQL of schema version 5 (indicators and surveys).
 pub(crate) const V5_SQL: &str = "
@@ -286,40 +315,15 @@ impl SqliteStore {
         let tx = conn.transaction().at(&path)?;
         let cursor = read_cursor(&tx, &path)?;
         let days = read_days(&tx, day, day).at(&path)?;
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT interaction, queue, channel, created_at, sla_deadline FROM indicator_open",
-            )
-            .at(&path)?;
+        let mut stmt = tx.prepare_cached(PENDING_SQL).at(&path)?;
         let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            })
+            .query_map([], |r| pending_of(r))
             .at(&path)?
             .collect::<Result<Vec<_>, _>>()
             .at(&path)?;
         drop(stmt);
         tx.finish().at(&path)?;
-        let pending = rows
-            .into_iter()
-            .filter_map(|(id, queue, channel, created, deadline)| {
-                Some((
-                    id.parse().ok()?,
-                    Pending {
-                        queue: QueueId::from(queue),
-                        channel: channel.parse().ok()?,
-                        created: Timestamp(created.max(0) as u64),
-                        sla_deadline: Timestamp(deadline.max(0) as u64),
-                    },
-                ))
-            })
-            .collect();
+        let pending = rows.into_iter().flatten().collect();
         Ok(IndicatorState {
             cursor,
             days,

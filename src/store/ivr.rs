@@ -61,8 +61,37 @@ impl SqliteStore {
         created_at: Timestamp,
         by: &IvrAuthor,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().at(self.path())?;
+        self.with_tx(|tx| {
+            if self.version_stored(tx, name, version)? {
+                return Err(StoreError::IvrVersionExists {
+                    name: name.to_owned(),
+                    version,
+                });
+            }
+            tx.execute(
+                "INSERT INTO ivr_versions (name, version, tree, created_at, author, comment) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    name,
+                    version,
+                    tree_json,
+                    millis_to_sql(created_at),
+                    by.author,
+                    by.comment
+                ],
+            )
+            .at(self.path())?;
+            Ok(())
+        })
+    }
+
+    /// Whether version `version` of tree `name` is stored.
+    fn version_stored(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        name: &str,
+        version: u32,
+    ) -> Result<bool, StoreError> {
         let exists: Option<i64> = tx
             .query_row(
                 "SELECT 1 FROM ivr_versions WHERE name = ?1 AND version = ?2",
@@ -71,26 +100,7 @@ impl SqliteStore {
             )
             .optional()
             .at(self.path())?;
-        if exists.is_some() {
-            return Err(StoreError::IvrVersionExists {
-                name: name.to_owned(),
-                version,
-            });
-        }
-        tx.execute(
-            "INSERT INTO ivr_versions (name, version, tree, created_at, author, comment) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                name,
-                version,
-                tree_json,
-                millis_to_sql(created_at),
-                by.author,
-                by.comment
-            ],
-        )
-        .at(self.path())?;
-        tx.commit().at(self.path())
+        Ok(exists.is_some())
     }
 
     /// The versions of tree `name`, oldest first (empty for an unknown tree).
@@ -153,30 +163,22 @@ impl SqliteStore {
         version: u32,
         previous: &[u32],
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().at(self.path())?;
-        let exists: Option<i64> = tx
-            .query_row(
-                "SELECT 1 FROM ivr_versions WHERE name = ?1 AND version = ?2",
-                params![name, version],
-                |r| r.get(0),
+        self.with_tx(|tx| {
+            if !self.version_stored(tx, name, version)? {
+                return Err(StoreError::UnknownIvrVersion {
+                    name: name.to_owned(),
+                    version,
+                });
+            }
+            tx.execute("DELETE FROM ivr_active WHERE name = ?1", params![name])
+                .at(self.path())?;
+            tx.execute(
+                "INSERT INTO ivr_active (name, version, previous) VALUES (?1, ?2, ?3)",
+                params![name, version, previous_to_sql(previous)],
             )
-            .optional()
             .at(self.path())?;
-        if exists.is_none() {
-            return Err(StoreError::UnknownIvrVersion {
-                name: name.to_owned(),
-                version,
-            });
-        }
-        tx.execute("DELETE FROM ivr_active WHERE name = ?1", params![name])
-            .at(self.path())?;
-        tx.execute(
-            "INSERT INTO ivr_active (name, version, previous) VALUES (?1, ?2, ?3)",
-            params![name, version, previous_to_sql(previous)],
-        )
-        .at(self.path())?;
-        tx.commit().at(self.path())
+            Ok(())
+        })
     }
 
     /// The active version of tree `name` and the versions active before it, if one is active.
@@ -213,16 +215,16 @@ impl SqliteStore {
     /// Binds a dialled number (already normalised by the caller) to tree `tree`, replacing any
     /// previous binding of the number.
     pub fn bind_number(&self, number: &str, tree: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().at(self.path())?;
-        tx.execute("DELETE FROM ivr_numbers WHERE number = ?1", params![number])
+        self.with_tx(|tx| {
+            tx.execute("DELETE FROM ivr_numbers WHERE number = ?1", params![number])
+                .at(self.path())?;
+            tx.execute(
+                "INSERT INTO ivr_numbers (number, tree) VALUES (?1, ?2)",
+                params![number, tree],
+            )
             .at(self.path())?;
-        tx.execute(
-            "INSERT INTO ivr_numbers (number, tree) VALUES (?1, ?2)",
-            params![number, tree],
-        )
-        .at(self.path())?;
-        tx.commit().at(self.path())
+            Ok(())
+        })
     }
 
     /// Removes a number's binding; returns whether it existed.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::db::Recovered;
+use super::recovery::Recovered;
 use super::StoreError;
 
 /// The `[ha]` section: the leadership lease on PostgreSQL (ignored on SQLite).

@@ -74,6 +74,8 @@ mod lease;
 mod maintenance;
 mod outbox;
 pub mod pg;
+mod recovery;
+mod row;
 mod schema;
 mod secrets;
 mod surveys;
@@ -89,7 +91,7 @@ use serde::{Deserialize, Serialize};
 
 pub use any::Store;
 pub use conversation::ConversationEntry;
-pub use db::{Recovered, Recovery, SqliteStore, DATABASE_FILE, LOCK_FILE};
+pub use db::{SqliteStore, DATABASE_FILE, LOCK_FILE};
 pub use error::StoreError;
 pub use handle::StoreHandle;
 pub use history::HistoryEntry;
@@ -103,6 +105,7 @@ pub use pg::{
     copy_from_sqlite, CopyReport, FollowProgress, Follower, LeaseClient, PgSettings, PgStore,
     Target,
 };
+pub use recovery::{Recovered, Recovery};
 pub use schema::SCHEMA_VERSION;
 pub use secrets::ATTACHMENT_LINKS;
 pub use surveys::{

@@ -7,6 +7,7 @@
 //! work on the journal) also reach messages still waiting to be delivered.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension};
@@ -16,6 +17,7 @@ use crate::core::{Channel, EventKind, InteractionId, Message, MessageDirection, 
 use super::codec::{millis_from_sql, millis_to_sql, Decoder};
 use super::db::{checkpoint_and_end, SqliteStore};
 use super::error::{SqlContext, StoreError};
+use super::row::RowRead;
 
 /// How a message is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -144,28 +146,65 @@ pub(crate) const DELIVERY_COLUMNS: &str =
     "message, seq, interaction, channel, state, attempts, created_at, \
      next_attempt_at, last_error, delivered_at, provider_ref";
 
-fn delivery_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Delivery, String, String, String)> {
-    let interaction: String = row.get(2)?;
-    let channel: String = row.get(3)?;
-    let state: String = row.get(4)?;
+/// A delivery's row ([`DELIVERY_COLUMNS`]), on either backend: the delivery with its
+/// interaction, channel and state still as text (see [`delivery_from_parts`]).
+pub(crate) fn delivery_of<R: RowRead>(
+    row: &R,
+) -> Result<(Delivery, String, String, String), R::Error> {
+    let interaction: String = row.cell(2)?;
+    let channel: String = row.cell(3)?;
+    let state: String = row.cell(4)?;
     Ok((
         Delivery {
-            message: row.get(0)?,
-            seq: row.get::<_, i64>(1)? as u64,
+            message: row.cell(0)?,
+            seq: row.cell::<i64>(1)?.max(0) as u64,
             interaction: InteractionId(ulid::Ulid::nil()),
             channel: DeliveryChannel::Email,
             state: DeliveryState::Pending,
-            attempts: row.get::<_, i64>(5)? as u32,
-            created_at: millis_from_sql(row.get(6)?),
-            next_attempt_at: millis_from_sql(row.get(7)?),
-            last_error: row.get(8)?,
-            delivered_at: row.get::<_, Option<i64>>(9)?.map(millis_from_sql),
-            provider_ref: row.get(10)?,
+            attempts: u32::try_from(row.cell::<i64>(5)?).unwrap_or(0),
+            created_at: millis_from_sql(row.cell(6)?),
+            next_attempt_at: millis_from_sql(row.cell(7)?),
+            last_error: row.cell(8)?,
+            delivered_at: row.cell::<Option<i64>>(9)?.map(millis_from_sql),
+            provider_ref: row.cell(10)?,
         },
         interaction,
         channel,
         state,
     ))
+}
+
+/// Where the outbox's checkpoint goes after a scan that read `rows` (at most `limit`) up to the
+/// journal's `end`, and whether rows remain after them.
+pub(crate) fn scan_end(rows: &[(i64, i64, String)], limit: usize, end: u64) -> (u64, bool) {
+    let more = rows.len() >= limit;
+    let next = match rows.last() {
+        Some((seq, _, _)) if more => *seq as u64,
+        _ => end,
+    };
+    (next, more)
+}
+
+/// The message of the journal's `message_added` row `seq` (`at`, `payload`); `None` when the
+/// row holds another event.
+pub(crate) fn message_of(
+    path: PathBuf,
+    seq: u64,
+    at: i64,
+    payload: &str,
+) -> Result<Option<Arc<Message>>, StoreError> {
+    let event = Decoder::default()
+        .decode(at, "message_added", payload)
+        .map_err(|detail| StoreError::Decode {
+            path,
+            table: "journal",
+            seq,
+            detail,
+        })?;
+    match event.kind {
+        EventKind::MessageAdded { message, .. } => Ok(Some(message)),
+        _ => Ok(None),
+    }
 }
 
 impl SqliteStore {
@@ -202,11 +241,7 @@ impl SqliteStore {
                 .at(&path)?;
             (checkpoint, end as u64, rows)
         };
-        let more = rows.len() >= limit;
-        let new_checkpoint = match rows.last() {
-            Some((seq, _, _)) if more => *seq as u64,
-            _ => end,
-        };
+        let (new_checkpoint, more) = scan_end(&rows, limit, end);
         let found = outbound_deliveries(&path, rows, email_hold_ms, |i| {
             Ok(self.interaction_spec(i)?.map(|(_, s)| s.channel))
         })?;
@@ -328,7 +363,7 @@ impl SqliteStore {
             .prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM outbox {filter}"))
             .at(&path)?;
         let rows: Vec<(Delivery, String, String, String)> = select
-            .query_map(args, delivery_of)
+            .query_map(args, |r| delivery_of(r))
             .at(&path)?
             .collect::<Result<_, _>>()
             .at(&path)?;
@@ -358,18 +393,7 @@ impl SqliteStore {
         let Some((at, payload)) = row else {
             return Ok(None);
         };
-        let event = Decoder::default()
-            .decode(at, "message_added", &payload)
-            .map_err(|detail| StoreError::Decode {
-                path,
-                table: "journal",
-                seq,
-                detail,
-            })?;
-        match event.kind {
-            EventKind::MessageAdded { message, .. } => Ok(Some(message)),
-            _ => Ok(None),
-        }
+        message_of(path, seq, at, &payload)
     }
 
     /// Claims a delivery before sending it: on SQLite one node is always the leader, so it is

@@ -25,7 +25,7 @@ use super::error::{SqlContext, StoreError};
 pub const SCHEMA_VERSION: u32 = 14;
 
 /// The value of the `application` meta key that marks a Guichet database.
-const APPLICATION: &str = "guichet";
+pub(crate) const APPLICATION: &str = "guichet";
 
 /// One migration: brings a database from `version - 1` to `version`.
 struct Migration {
@@ -225,10 +225,20 @@ fn v6_notify_outbox(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError>
         );",
     )
     .at(path)?;
+    checkpoint_at_journal_end(tx, "notify_checkpoint", path)
+}
+
+/// Starts the journal reader's checkpoint `key` (a `meta` value) after the journal's last row:
+/// what was journaled before the migration is not for that reader.
+fn checkpoint_at_journal_end(
+    tx: &Transaction<'_>,
+    key: &str,
+    path: &Path,
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO meta (key, value) \
-         SELECT 'notify_checkpoint', CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM journal",
-        params![],
+         SELECT ?1, CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM journal",
+        params![key],
     )
     .at(path)?;
     Ok(())
@@ -239,13 +249,7 @@ fn v6_notify_outbox(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError>
 /// completed before this version are not surveyed: the checkpoint starts after them.
 fn v7_survey_questions(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
     tx.execute_batch(super::surveys::V7_SQL).at(path)?;
-    tx.execute(
-        "INSERT INTO meta (key, value) \
-         SELECT 'survey_checkpoint', CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM journal",
-        params![],
-    )
-    .at(path)?;
-    Ok(())
+    checkpoint_at_journal_end(tx, "survey_checkpoint", path)
 }
 
 /// Version 8: IVR history. Each version records who stored it and why (versions stored before
@@ -369,40 +373,55 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<u32, StoreEr
 
 /// The schema version of an open database: 0 for an empty one.
 fn current_version(tx: &Transaction<'_>, path: &Path) -> Result<u32, StoreError> {
-    let tables: i64 = tx
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-            [],
-            |r| r.get(0),
-        )
-        .at(path)?;
-    if tables == 0 {
-        return Ok(0);
+    found_version(
+        &mut &*tx,
+        path.to_owned(),
+        |tx, meta_only| {
+            let sql = if meta_only {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            } else {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            };
+            tx.query_row(sql, [], |r| r.get(0)).at(path)
+        },
+        |tx, key| {
+            tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .at(path)
+        },
+        "it holds other tables and no Guichet metadata",
+    )
+    .map(|v| v.unwrap_or(0))
+}
+
+/// The schema version of a database, on either backend: none without tables (`count_tables(db,
+/// false)`), else what its `meta` table says (`read_meta(db, key)`), refused as not Guichet's
+/// ([`StoreError::Corrupt`] at `path`) without a `meta` table (`count_tables(db, true)`: then
+/// `foreign` says why), without Guichet's `application` or without a numeric `schema_version`.
+pub(crate) fn found_version<D>(
+    db: &mut D,
+    path: std::path::PathBuf,
+    count_tables: impl Fn(&mut D, bool) -> Result<i64, StoreError>,
+    read_meta: impl Fn(&mut D, &str) -> Result<Option<String>, StoreError>,
+    foreign: &str,
+) -> Result<Option<u32>, StoreError> {
+    if count_tables(db, false)? == 0 {
+        return Ok(None);
     }
     let not_ours = |detail: &str| StoreError::Corrupt {
-        path: path.to_owned(),
+        path: path.clone(),
         detail: detail.to_owned(),
     };
-    let has_meta: i64 = tx
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
-            [],
-            |r| r.get(0),
-        )
-        .at(path)?;
-    if has_meta == 0 {
-        return Err(not_ours("it holds other tables and no Guichet metadata"));
+    if count_tables(db, true)? == 0 {
+        return Err(not_ours(foreign));
     }
-    let read = |key: &str| -> Result<Option<String>, StoreError> {
-        tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-            .at(path)
-    };
-    if read("application")?.as_deref() != Some(APPLICATION) {
+    if read_meta(db, "application")?.as_deref() != Some(APPLICATION) {
         return Err(not_ours("its meta table does not name Guichet"));
     }
-    let version = read("schema_version")?.ok_or_else(|| not_ours("it has no schema version"))?;
+    let version =
+        read_meta(db, "schema_version")?.ok_or_else(|| not_ours("it has no schema version"))?;
     version
         .parse::<u32>()
+        .map(Some)
         .map_err(|_| not_ours(&format!("its schema version {version:?} is not a number")))
 }

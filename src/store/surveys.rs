@@ -10,13 +10,14 @@
 //! from the answers (the score and comment stay, anonymous) and forgets when it was asked; the
 //! opt-out is kept, so that erasure never makes the service ask again someone who said STOP.
 
-use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use crate::core::{AgentId, Channel, ContactId, InteractionId, QueueId, Timestamp};
 
 use super::db::{checkpoint_and_end, SqliteStore};
 use super::error::{SqlContext, StoreError};
 use super::indicators::add_to_day;
+use super::row::RowRead;
 
 /// A satisfaction answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +124,44 @@ pub struct SurveyQuestion {
     pub answered_at: Option<Timestamp>,
 }
 
+/// The statements whose text both backends share (`$n` parameters, in the order they first
+/// appear, which SQLite binds by position too).
+pub(crate) mod sql {
+    /// Records an answer, unless the interaction has one.
+    pub const INSERT_ANSWER: &str = "INSERT INTO survey_answers \
+         (interaction, contact, agent, queue, channel, score, comment, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (interaction) DO NOTHING";
+    /// Records a question, unless the interaction has one.
+    pub const INSERT_QUESTION: &str = "INSERT INTO survey_questions (token, interaction, \
+         contact, agent, queue, channel, via, address, message, language, asked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (interaction) DO NOTHING";
+    /// Records when a contact was asked about an interaction.
+    pub const PUT_SENT: &str = "INSERT INTO survey_sent (contact, interaction, at) \
+         VALUES ($1, $2, $3) ON CONFLICT (contact, interaction) DO UPDATE SET at = excluded.at";
+    /// Records a contact's opt-out (the first one stays).
+    pub const OPT_OUT: &str = "INSERT INTO survey_opt_out (contact, at) VALUES ($1, $2) \
+         ON CONFLICT (contact) DO NOTHING";
+    /// Removes a contact's opt-out.
+    pub const OPT_IN: &str = "DELETE FROM survey_opt_out WHERE contact = $1";
+    /// Whether a contact opted out.
+    pub const OPTED_OUT: &str = "SELECT EXISTS (SELECT 1 FROM survey_opt_out WHERE contact = $1)";
+    /// The completed interactions journaled in `($1, $2]`, at most `$3`.
+    pub const COMPLETIONS: &str = "SELECT seq, at, interaction, agent FROM journal \
+         WHERE seq > $1 AND seq <= $2 AND kind = 'interaction_completed' ORDER BY seq LIMIT $3";
+    /// A question by its token (a `WHERE` clause).
+    pub const BY_TOKEN: &str = "token = $1";
+    /// A question by its interaction (a `WHERE` clause).
+    pub const BY_INTERACTION: &str = "interaction = $1";
+    /// A question by the message that carried it (a `WHERE` clause).
+    pub const BY_MESSAGE: &str = "message = $1 LIMIT 1";
+    /// A question by the message that answered it (a `WHERE` clause).
+    pub const BY_ANSWER_MESSAGE: &str = "answer_message = $1 LIMIT 1";
+    /// The newest unanswered question sent `$1` to `$2` since `$3` (a `WHERE` clause).
+    pub const PENDING_TO: &str = "via = $1 AND address = $2 AND asked_at >= $3 \
+         AND answered_at IS NULL ORDER BY asked_at DESC LIMIT 1";
+}
+
 pub(crate) const QUESTION_COLUMNS: &str =
     "token, interaction, contact, agent, queue, channel, via, \
      address, message, language, asked_at, answered_at";
@@ -130,45 +169,163 @@ pub(crate) const QUESTION_COLUMNS: &str =
 pub(crate) const ANSWER_COLUMNS: &str =
     "interaction, contact, agent, queue, channel, score, comment, at";
 
-fn answer_of(r: &Row<'_>) -> rusqlite::Result<SurveyAnswer> {
-    let interaction: String = r.get(0)?;
-    let channel: String = r.get(4)?;
+/// The interaction a survey row is about, with its contact, agent, queue and channel: the five
+/// columns from `first` on (in this order in both tables).
+type About = (
+    InteractionId,
+    Option<ContactId>,
+    Option<AgentId>,
+    QueueId,
+    Channel,
+);
+
+fn about_of<R: RowRead>(r: &R, first: usize) -> Result<About, R::Error> {
+    let interaction: String = r.cell(first)?;
+    let interaction = interaction
+        .parse()
+        .map_err(|e| R::invalid(first, format!("interaction id {interaction:?}"), e))?;
+    let channel: String = r.cell(first + 4)?;
+    Ok((
+        interaction,
+        r.cell::<Option<String>>(first + 1)?.map(ContactId::from),
+        r.cell::<Option<String>>(first + 2)?.map(AgentId::from),
+        QueueId::from(r.cell::<String>(first + 3)?),
+        channel.parse().unwrap_or(Channel::Chat),
+    ))
+}
+
+/// A [`SurveyAnswer`] from its row ([`ANSWER_COLUMNS`]), on either backend.
+pub(crate) fn answer_of<R: RowRead>(r: &R) -> Result<SurveyAnswer, R::Error> {
+    let (interaction, contact, agent, queue, channel) = about_of(r, 0)?;
+    let score: i64 = r.cell(5)?;
     Ok(SurveyAnswer {
-        interaction: interaction.parse().map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-        })?,
-        contact: r.get::<_, Option<String>>(1)?.map(ContactId::from),
-        agent: r.get::<_, Option<String>>(2)?.map(AgentId::from),
-        queue: QueueId::from(r.get::<_, String>(3)?),
-        channel: channel.parse().unwrap_or(Channel::Chat),
-        score: r.get(5)?,
-        comment: r.get(6)?,
-        at: Timestamp(r.get::<_, i64>(7)?.max(0) as u64),
+        interaction,
+        contact,
+        agent,
+        queue,
+        channel,
+        score: u8::try_from(score).map_err(|e| R::invalid(5, format!("score {score}"), e))?,
+        comment: r.cell(6)?,
+        at: Timestamp(r.cell::<i64>(7)?.max(0) as u64),
     })
 }
 
-fn question_of(r: &Row<'_>) -> rusqlite::Result<SurveyQuestion> {
-    let interaction: String = r.get(1)?;
-    let channel: String = r.get(5)?;
-    let via: String = r.get(6)?;
+/// A [`SurveyQuestion`] from its row ([`QUESTION_COLUMNS`]), on either backend.
+pub(crate) fn question_of<R: RowRead>(r: &R) -> Result<SurveyQuestion, R::Error> {
+    let (interaction, contact, agent, queue, channel) = about_of(r, 1)?;
+    let via: String = r.cell(6)?;
     Ok(SurveyQuestion {
-        token: r.get(0)?,
-        interaction: interaction.parse().map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
-        })?,
-        contact: r.get::<_, Option<String>>(2)?.map(ContactId::from),
-        agent: r.get::<_, Option<String>>(3)?.map(AgentId::from),
-        queue: QueueId::from(r.get::<_, String>(4)?),
-        channel: channel.parse().unwrap_or(Channel::Chat),
+        token: r.cell(0)?,
+        interaction,
+        contact,
+        agent,
+        queue,
+        channel,
         via: SurveyVia::parse(&via),
-        address: r.get(7)?,
-        message: r.get(8)?,
-        language: r.get(9)?,
-        asked_at: Timestamp(r.get::<_, i64>(10)?.max(0) as u64),
+        address: r.cell(7)?,
+        message: r.cell(8)?,
+        language: r.cell(9)?,
+        asked_at: Timestamp(r.cell::<i64>(10)?.max(0) as u64),
         answered_at: r
-            .get::<_, Option<i64>>(11)?
+            .cell::<Option<i64>>(11)?
             .map(|t| Timestamp(t.max(0) as u64)),
     })
+}
+
+/// The comment to store with `answer` (trimmed, cut to [`MAX_SURVEY_COMMENT_CHARS`], none
+/// when empty); refused with [`StoreError::Invalid`] when the score is not 1 to 5.
+pub(crate) fn checked_comment(answer: &SurveyAnswer) -> Result<Option<String>, StoreError> {
+    if !(1..=5).contains(&answer.score) {
+        return Err(StoreError::Invalid(format!(
+            "survey score {} is out of range: give 1 (very dissatisfied) to 5 (very satisfied)",
+            answer.score
+        )));
+    }
+    Ok(answer
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| c.chars().take(MAX_SURVEY_COMMENT_CHARS).collect::<String>()))
+}
+
+/// What `record_survey_answer` returns once the answer was `recorded` or not (the interaction
+/// already had one).
+pub(crate) fn first_answer(recorded: bool, answer: &SurveyAnswer) -> Result<(), StoreError> {
+    if recorded {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "interaction {} already has a survey answer: only the first one counts",
+            answer.interaction
+        )))
+    }
+}
+
+/// Answers `question` (the one of the token, if any) with `score` and `comment`, received at
+/// `at`: refused (unknown token, already answered, asked before `not_before`) or recorded by
+/// `record` (false: another answer came first), and then the question as answered.
+pub(crate) fn answer_question(
+    question: Option<SurveyQuestion>,
+    score: u8,
+    comment: Option<&str>,
+    at: Timestamp,
+    not_before: Timestamp,
+    record: impl FnOnce(&SurveyAnswer) -> Result<bool, StoreError>,
+) -> Result<Result<SurveyQuestion, AnswerRefusal>, StoreError> {
+    let Some(question) = question else {
+        return Ok(Err(AnswerRefusal::UnknownToken));
+    };
+    if question.answered_at.is_some() {
+        return Ok(Err(AnswerRefusal::AlreadyAnswered));
+    }
+    if question.asked_at < not_before {
+        return Ok(Err(AnswerRefusal::Expired));
+    }
+    let answer = SurveyAnswer {
+        interaction: question.interaction,
+        contact: question.contact.clone(),
+        agent: question.agent.clone(),
+        queue: question.queue.clone(),
+        channel: question.channel,
+        score,
+        comment: comment.map(str::to_owned),
+        at,
+    };
+    if !record(&answer)? {
+        return Ok(Err(AnswerRefusal::AlreadyAnswered));
+    }
+    Ok(Ok(SurveyQuestion {
+        answered_at: Some(at),
+        ..question
+    }))
+}
+
+/// The completed interactions among the journal rows `(seq, at, interaction, agent)` read
+/// after `checkpoint` up to `end` (at most `limit` of them), with the checkpoint to store once
+/// they are dealt with.
+pub(crate) fn completions(
+    rows: Vec<(i64, i64, Option<String>, Option<String>)>,
+    limit: usize,
+    checkpoint: u64,
+    end: u64,
+) -> (Vec<CompletedInteraction>, u64) {
+    let next = match rows.last() {
+        Some((seq, ..)) if rows.len() >= limit => (*seq).max(0) as u64,
+        _ => end.max(checkpoint),
+    };
+    let found = rows
+        .into_iter()
+        .filter_map(|(seq, at, interaction, agent)| {
+            Some(CompletedInteraction {
+                seq: seq.max(0) as u64,
+                at: Timestamp(at.max(0) as u64),
+                interaction: interaction?.parse().ok()?,
+                agent: AgentId::from(agent?),
+            })
+        })
+        .collect();
+    (found, next)
 }
 
 /// Why an answer was not recorded.
@@ -220,14 +377,7 @@ impl SqliteStore {
     /// `config.indicators.day_of(answer.at)`). Refused with [`StoreError::Invalid`] when the
     /// score is not 1 to 5 or the interaction already has an answer (nothing is changed then).
     pub fn record_survey_answer(&self, answer: &SurveyAnswer, day: &str) -> Result<(), StoreError> {
-        if self.record_answer(answer, day, None)? {
-            Ok(())
-        } else {
-            Err(StoreError::Invalid(format!(
-                "interaction {} already has a survey answer: only the first one counts",
-                answer.interaction
-            )))
-        }
+        first_answer(self.record_answer(answer, day, None)?, answer)
     }
 
     /// Inserts `answer`, adds it to the aggregates of `day` and marks the question of `token`
@@ -239,18 +389,7 @@ impl SqliteStore {
         day: &str,
         question: Option<(&str, Option<&str>)>,
     ) -> Result<bool, StoreError> {
-        if !(1..=5).contains(&answer.score) {
-            return Err(StoreError::Invalid(format!(
-                "survey score {} is out of range: give 1 (very dissatisfied) to 5 (very satisfied)",
-                answer.score
-            )));
-        }
-        let comment = answer
-            .comment
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(|c| c.chars().take(MAX_SURVEY_COMMENT_CHARS).collect::<String>());
+        let comment = checked_comment(answer)?;
         let path = self.path().to_owned();
         let mut conn = self.conn();
         // Immediate: the write lock is taken first, so that a commit of the journal in between
@@ -260,9 +399,7 @@ impl SqliteStore {
             .at(&path)?;
         let inserted = tx
             .execute(
-                "INSERT INTO survey_answers \
-                 (interaction, contact, agent, queue, channel, score, comment, at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (interaction) DO NOTHING",
+                sql::INSERT_ANSWER,
                 params![
                     answer.interaction.to_string(),
                     answer.contact.as_ref().map(|c| c.as_str()),
@@ -306,7 +443,7 @@ impl SqliteStore {
         let path = self.path().to_owned();
         let conn = self.conn();
         let sql = format!("SELECT {ANSWER_COLUMNS} FROM survey_answers WHERE interaction = ?1");
-        conn.query_row(&sql, params![interaction.to_string()], answer_of)
+        conn.query_row(&sql, params![interaction.to_string()], |r| answer_of(r))
             .optional()
             .at(&path)
     }
@@ -363,7 +500,7 @@ impl SqliteStore {
                     agent.map(|a| a.as_str()),
                     limit as i64
                 ],
-                answer_of,
+                |r| answer_of(r),
             )
             .at(&path)?;
         rows.collect::<Result<Vec<_>, _>>().at(&path)
@@ -380,11 +517,7 @@ impl SqliteStore {
         let path = self.path().to_owned();
         let conn = self.conn();
         let opted_out: bool = conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM survey_opt_out WHERE contact = ?1)",
-                params![contact.as_str()],
-                |r| r.get(0),
-            )
+            .query_row(sql::OPTED_OUT, params![contact.as_str()], |r| r.get(0))
             .at(&path)?;
         if opted_out {
             return Ok(false);
@@ -410,8 +543,7 @@ impl SqliteStore {
         let path = self.path().to_owned();
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO survey_sent (contact, interaction, at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (contact, interaction) DO UPDATE SET at = excluded.at",
+            sql::PUT_SENT,
             params![contact.as_str(), interaction.to_string(), at.0 as i64],
         )
         .at(&path)?;
@@ -422,12 +554,8 @@ impl SqliteStore {
     pub fn opt_out(&self, contact: &ContactId, at: Timestamp) -> Result<(), StoreError> {
         let path = self.path().to_owned();
         let conn = self.conn();
-        conn.execute(
-            "INSERT INTO survey_opt_out (contact, at) VALUES (?1, ?2) \
-             ON CONFLICT (contact) DO NOTHING",
-            params![contact.as_str(), at.0 as i64],
-        )
-        .at(&path)?;
+        conn.execute(sql::OPT_OUT, params![contact.as_str(), at.0 as i64])
+            .at(&path)?;
         Ok(())
     }
 
@@ -436,10 +564,7 @@ impl SqliteStore {
         let path = self.path().to_owned();
         let conn = self.conn();
         let n = conn
-            .execute(
-                "DELETE FROM survey_opt_out WHERE contact = ?1",
-                params![contact.as_str()],
-            )
+            .execute(sql::OPT_IN, params![contact.as_str()])
             .at(&path)?;
         Ok(n > 0)
     }
@@ -448,12 +573,8 @@ impl SqliteStore {
     pub fn has_opted_out(&self, contact: &ContactId) -> Result<bool, StoreError> {
         let path = self.path().to_owned();
         let conn = self.conn();
-        conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM survey_opt_out WHERE contact = ?1)",
-            params![contact.as_str()],
-            |r| r.get(0),
-        )
-        .at(&path)
+        conn.query_row(sql::OPTED_OUT, params![contact.as_str()], |r| r.get(0))
+            .at(&path)
     }
 }
 
@@ -469,10 +590,7 @@ impl SqliteStore {
             .at(&path)?;
         let inserted = tx
             .execute(
-                "INSERT INTO survey_questions (token, interaction, contact, agent, queue, \
-                 channel, via, address, message, language, asked_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                 ON CONFLICT (interaction) DO NOTHING",
+                sql::INSERT_QUESTION,
                 params![
                     q.token,
                     q.interaction.to_string(),
@@ -493,8 +611,7 @@ impl SqliteStore {
         }
         if let Some(contact) = &q.contact {
             tx.execute(
-                "INSERT INTO survey_sent (contact, interaction, at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (contact, interaction) DO UPDATE SET at = excluded.at",
+                sql::PUT_SENT,
                 params![
                     contact.as_str(),
                     q.interaction.to_string(),
@@ -516,12 +633,14 @@ impl SqliteStore {
         let conn = self.conn();
         let sql = format!("SELECT {QUESTION_COLUMNS} FROM survey_questions WHERE {clause}");
         let mut stmt = conn.prepare_cached(&sql).at(&path)?;
-        stmt.query_row(args, question_of).optional().at(&path)
+        stmt.query_row(args, |r| question_of(r))
+            .optional()
+            .at(&path)
     }
 
     /// The question answered by `token`.
     pub fn survey_question(&self, token: &str) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("token = ?1", params![token])
+        self.survey_question_where(sql::BY_TOKEN, params![token])
     }
 
     /// The question sent about `interaction`, if any.
@@ -529,7 +648,7 @@ impl SqliteStore {
         &self,
         interaction: InteractionId,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("interaction = ?1", params![interaction.to_string()])
+        self.survey_question_where(sql::BY_INTERACTION, params![interaction.to_string()])
     }
 
     /// The question carried by the journaled message `message` (an email reply names it).
@@ -537,7 +656,7 @@ impl SqliteStore {
         &self,
         message: &str,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("message = ?1", params![message])
+        self.survey_question_where(sql::BY_MESSAGE, params![message])
     }
 
     /// Whether the SMS or email `message` (its channel-prefixed id) was recorded as a survey
@@ -551,7 +670,7 @@ impl SqliteStore {
         &self,
         message: &str,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("answer_message = ?1", params![message])
+        self.survey_question_where(sql::BY_ANSWER_MESSAGE, params![message])
     }
 
     /// The newest unanswered question sent `via` to `address` at or after `since` (an SMS
@@ -563,8 +682,7 @@ impl SqliteStore {
         since: Timestamp,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
         self.survey_question_where(
-            "via = ?1 AND address = ?2 AND asked_at >= ?3 AND answered_at IS NULL \
-             ORDER BY asked_at DESC LIMIT 1",
+            sql::PENDING_TO,
             params![via.as_str(), address, since.0 as i64],
         )
     }
@@ -588,33 +706,10 @@ impl SqliteStore {
         not_before: Timestamp,
         day: &str,
     ) -> Result<Result<SurveyQuestion, AnswerRefusal>, StoreError> {
-        let Some(question) = self.survey_question(token)? else {
-            return Ok(Err(AnswerRefusal::UnknownToken));
-        };
-        if question.answered_at.is_some() {
-            return Ok(Err(AnswerRefusal::AlreadyAnswered));
-        }
-        if question.asked_at < not_before {
-            return Ok(Err(AnswerRefusal::Expired));
-        }
-        let answer = SurveyAnswer {
-            interaction: question.interaction,
-            contact: question.contact.clone(),
-            agent: question.agent.clone(),
-            queue: question.queue.clone(),
-            channel: question.channel,
-            score,
-            comment: comment.map(str::to_owned),
-            at,
-        };
-        let marked = self.record_answer(&answer, day, Some((token, answer_message)))?;
-        if !marked {
-            return Ok(Err(AnswerRefusal::AlreadyAnswered));
-        }
-        Ok(Ok(SurveyQuestion {
-            answered_at: Some(at),
-            ..question
-        }))
+        let question = self.survey_question(token)?;
+        answer_question(question, score, comment, at, not_before, |answer| {
+            self.record_answer(answer, day, Some((token, answer_message)))
+        })
     }
 
     /// The completed interactions journaled after the survey checkpoint (at most `limit`,
@@ -627,12 +722,7 @@ impl SqliteStore {
         let conn = self.conn();
         let (checkpoint, end) = checkpoint_and_end(&conn, "survey_checkpoint", &path)?;
         let end = end as i64;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq, at, interaction, agent FROM journal WHERE seq > ?1 AND seq <= ?2 \
-                 AND kind = 'interaction_completed' ORDER BY seq LIMIT ?3",
-            )
-            .at(&path)?;
+        let mut stmt = conn.prepare_cached(sql::COMPLETIONS).at(&path)?;
         let rows: Vec<(i64, i64, Option<String>, Option<String>)> = stmt
             .query_map(params![checkpoint as i64, end, limit as i64], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
@@ -640,22 +730,7 @@ impl SqliteStore {
             .at(&path)?
             .collect::<Result<_, _>>()
             .at(&path)?;
-        let next = match rows.last() {
-            Some((seq, ..)) if rows.len() >= limit => *seq as u64,
-            _ => (end as u64).max(checkpoint),
-        };
-        let found = rows
-            .into_iter()
-            .filter_map(|(seq, at, interaction, agent)| {
-                Some(CompletedInteraction {
-                    seq: seq as u64,
-                    at: Timestamp(at.max(0) as u64),
-                    interaction: interaction?.parse().ok()?,
-                    agent: AgentId::from(agent?),
-                })
-            })
-            .collect();
-        Ok((found, next))
+        Ok(completions(rows, limit, checkpoint, end as u64))
     }
 
     /// Stores the survey dispatcher's checkpoint (never moves it back).

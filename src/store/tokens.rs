@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use rand::RngCore;
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -18,6 +18,7 @@ use crate::core::{AgentId, Timestamp};
 use super::codec::{millis_from_sql, millis_to_sql};
 use super::db::SqliteStore;
 use super::error::{SqlContext, StoreError};
+use super::row::RowRead;
 
 /// What every token starts with (so that leaked tokens are easy to scan for).
 pub const TOKEN_PREFIX: &str = "gch_";
@@ -85,6 +86,14 @@ pub struct TokenInfo {
     pub created_at: Timestamp,
 }
 
+/// The SHA-256 digest of `token`, to look it up by; `None` when it is not a token (no
+/// [`TOKEN_PREFIX`]).
+pub(crate) fn token_digest(token: &str) -> Option<[u8; 32]> {
+    token
+        .starts_with(TOKEN_PREFIX)
+        .then(|| Sha256::digest(token.as_bytes()).into())
+}
+
 /// The hex SHA-256 digest of a token, as stored.
 pub(crate) fn digest(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
@@ -100,14 +109,49 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     out
 }
 
-fn token_info(row: &Row<'_>) -> rusqlite::Result<(String, String, Option<String>, String, i64)> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-    ))
+/// A token's row as read (`id, role, agent, label, created_at`).
+pub(crate) type TokenRow = (String, String, Option<String>, String, i64);
+
+/// A new token for `role` (and `agent`, which a [`Role::Agent`] token must name): the token in
+/// plaintext and its description, to store with the token's [`digest`].
+pub(crate) fn new_token(
+    role: Role,
+    agent: Option<AgentId>,
+    label: &str,
+    created_at: Timestamp,
+) -> Result<(String, TokenInfo), StoreError> {
+    if role == Role::Agent && agent.is_none() {
+        return Err(StoreError::Invalid(
+            "an agent token must name the agent it acts as".into(),
+        ));
+    }
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let token = format!("{TOKEN_PREFIX}{}", hex(&secret));
+    let info = TokenInfo {
+        id: ulid::Ulid::new().to_string(),
+        role,
+        agent,
+        label: label.to_owned(),
+        created_at,
+    };
+    Ok((token, info))
+}
+
+/// The statements whose text both backends share (`$n` parameters, in the order they first
+/// appear, which SQLite binds by position too).
+pub(crate) mod sql {
+    /// Stores a token's digest and description.
+    pub const INSERT: &str = "INSERT INTO tokens (id, hash, role, agent, label, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)";
+    /// The token of a digest (its row, `token_row`'s columns).
+    pub const BY_HASH: &str =
+        "SELECT id, role, agent, label, created_at FROM tokens WHERE hash = $1";
+    /// Every token, oldest first.
+    pub const LIST: &str =
+        "SELECT id, role, agent, label, created_at FROM tokens ORDER BY created_at, id";
+    /// Revokes a token.
+    pub const DELETE: &str = "DELETE FROM tokens WHERE id = $1";
 }
 
 impl SqliteStore {
@@ -120,25 +164,10 @@ impl SqliteStore {
         label: &str,
         created_at: Timestamp,
     ) -> Result<(String, TokenInfo), StoreError> {
-        if role == Role::Agent && agent.is_none() {
-            return Err(StoreError::Invalid(
-                "an agent token must name the agent it acts as".into(),
-            ));
-        }
-        let mut secret = [0u8; 32];
-        rand::rng().fill_bytes(&mut secret);
-        let token = format!("{TOKEN_PREFIX}{}", hex(&secret));
-        let info = TokenInfo {
-            id: ulid::Ulid::new().to_string(),
-            role,
-            agent,
-            label: label.to_owned(),
-            created_at,
-        };
+        let (token, info) = new_token(role, agent, label, created_at)?;
         self.conn()
             .execute(
-                "INSERT INTO tokens (id, hash, role, agent, label, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                sql::INSERT,
                 params![
                     info.id,
                     digest(&token),
@@ -154,21 +183,19 @@ impl SqliteStore {
 
     /// The token's description if it exists (and was not revoked).
     pub fn verify_token(&self, token: &str) -> Result<Option<TokenInfo>, StoreError> {
-        if !token.starts_with(TOKEN_PREFIX) {
-            return Ok(None);
+        match token_digest(token) {
+            Some(digest) => self.verify_token_digest(&digest),
+            None => Ok(None),
         }
-        self.verify_token_digest(&Sha256::digest(token.as_bytes()).into())
     }
 
     /// The token whose SHA-256 digest is `digest`, if any (the raw token need not be kept).
     pub fn verify_token_digest(&self, digest: &[u8; 32]) -> Result<Option<TokenInfo>, StoreError> {
         let row = self
             .conn()
-            .query_row(
-                "SELECT id, role, agent, label, created_at FROM tokens WHERE hash = ?1",
-                params![hex(digest)],
-                token_info,
-            )
+            .query_row(sql::BY_HASH, params![hex(digest)], |r| {
+                r.cells::<TokenRow>()
+            })
             .optional()
             .at(self.path())?;
         row.map(|r| self.info_from_row(r)).transpose()
@@ -177,12 +204,10 @@ impl SqliteStore {
     /// Every token, oldest first.
     pub fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, role, agent, label, created_at FROM tokens ORDER BY created_at, id",
-            )
+        let mut stmt = conn.prepare(sql::LIST).at(self.path())?;
+        let rows = stmt
+            .query_map([], |r| r.cells::<TokenRow>())
             .at(self.path())?;
-        let rows = stmt.query_map([], token_info).at(self.path())?;
         let rows: Vec<_> = rows.collect::<Result<_, _>>().at(self.path())?;
         rows.into_iter().map(|r| self.info_from_row(r)).collect()
     }
@@ -191,22 +216,19 @@ impl SqliteStore {
     pub fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
         let n = self
             .conn()
-            .execute("DELETE FROM tokens WHERE id = ?1", params![id])
+            .execute(sql::DELETE, params![id])
             .at(self.path())?;
         Ok(n > 0)
     }
 
-    fn info_from_row(
-        &self,
-        row: (String, String, Option<String>, String, i64),
-    ) -> Result<TokenInfo, StoreError> {
+    fn info_from_row(&self, row: TokenRow) -> Result<TokenInfo, StoreError> {
         token_from_row(self.path(), row)
     }
 }
 /// A token's description from its row (`id, role, agent, label, created_at`).
 pub(crate) fn token_from_row(
     path: &std::path::Path,
-    (id, role, agent, label, created_at): (String, String, Option<String>, String, i64),
+    (id, role, agent, label, created_at): TokenRow,
 ) -> Result<TokenInfo, StoreError> {
     let role = role.parse::<Role>().map_err(|detail| StoreError::Decode {
         path: path.to_owned(),

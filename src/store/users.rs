@@ -12,7 +12,7 @@
 //! password deletes its sessions.
 
 use rand::RngCore;
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use crate::core::{AgentId, Timestamp};
@@ -20,7 +20,8 @@ use crate::core::{AgentId, Timestamp};
 use super::codec::{millis_from_sql, millis_to_sql};
 use super::db::SqliteStore;
 use super::error::{SqlContext, StoreError};
-use super::tokens::Role;
+use super::row::RowRead;
+use super::tokens::{hex, Role};
 
 /// What every session token starts with.
 pub const SESSION_PREFIX: &str = "gcs_";
@@ -149,16 +150,6 @@ pub fn plausible_session(token: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    out
-}
-
 pub(crate) type UserRow = (
     String,
     String,
@@ -170,32 +161,129 @@ pub(crate) type UserRow = (
     i64,
 );
 
+/// The statements whose text both backends share (`$n` parameters, in the order they first
+/// appear, which SQLite binds by position too).
+pub(crate) mod sql {
+    /// Deletes the sessions expired at `$1`.
+    pub const PURGE_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
+    /// Stores a session's digest and grant.
+    pub const INSERT_SESSION: &str = "INSERT INTO sessions \
+         (hash, id, login, role, agent, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    /// The session of a digest, unexpired at `$2`, of an enabled user (`SessionRow`).
+    pub const VALID_SESSION: &str =
+        "SELECT s.id, s.login, s.role, s.agent, s.created_at, s.expires_at \
+         FROM sessions s JOIN users u ON u.login = s.login \
+         WHERE s.hash = $1 AND s.expires_at > $2 AND u.disabled = 0";
+    /// Ends the session of a digest.
+    pub const END_SESSION: &str = "DELETE FROM sessions WHERE hash = $1";
+    /// Ends every session of a login.
+    pub const END_SESSIONS_OF: &str = "DELETE FROM sessions WHERE login = $1";
+    /// The sessions open at `$1`, per login.
+    pub const OPEN_SESSIONS: &str = "SELECT login, COUNT(*) FROM sessions \
+         WHERE expires_at > $1 GROUP BY login ORDER BY login";
+}
+
 pub(crate) const USER_COLUMNS: &str =
     "login, name, role, agent, source, password_hash, disabled, created_at FROM users";
 
-fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
+/// A session's row as read (`id, login, role, agent, created_at, expires_at`).
+pub(crate) type SessionRow = (String, String, String, Option<String>, i64, i64);
+
+/// Refuses ([`StoreError::Invalid`]) a new password user with a malformed login, an agent user
+/// without an agent (or another role with one), or an integrator (machines use tokens).
+pub(crate) fn check_new_user(
+    login: &str,
+    role: Role,
+    agent: &Option<AgentId>,
+) -> Result<(), StoreError> {
+    if !valid_login(login) {
+        return Err(StoreError::Invalid(format!(
+            "a login is 1 to {MAX_LOGIN_LEN} lower-case letters, digits, '.', '_', '@' or '-'"
+        )));
+    }
+    match (role, agent) {
+        (Role::Agent, None) => Err(StoreError::Invalid(
+            "an agent user must name the agent it acts as".into(),
+        )),
+        (Role::Agent, Some(_)) => Ok(()),
+        (Role::Integrator, _) => Err(StoreError::Invalid(
+            "integrators are machines: give them an API token (`guichet token create`)".into(),
+        )),
+        (_, Some(_)) => Err(StoreError::Invalid(
+            "only an agent user is bound to an agent".into(),
+        )),
+        (_, None) => Ok(()),
+    }
+}
+
+/// The refusal of a new user whose login is taken.
+pub(crate) fn login_taken(login: &str) -> StoreError {
+    StoreError::Invalid(format!(
+        "the login {login} is taken (change its password with `guichet user passwd`)"
     ))
 }
 
-impl SqliteStore {
-    fn decode_error(&self, table: &'static str, detail: String) -> StoreError {
-        StoreError::Decode {
-            path: self.path().to_owned(),
-            table,
-            seq: 0,
-            detail,
-        }
+/// A password user as added at `at`.
+pub(crate) fn new_password_user(
+    login: &str,
+    name: &str,
+    role: Role,
+    agent: Option<AgentId>,
+    at: Timestamp,
+) -> UserInfo {
+    UserInfo {
+        login: login.to_owned(),
+        name: name.to_owned(),
+        role,
+        agent,
+        source: IdentitySource::Password,
+        disabled: false,
+        created_at: at,
     }
+}
 
+/// A new session for `user` from `now` until `expires_at`: the token in plaintext, its stored
+/// digest (hex SHA-256) and the session.
+pub(crate) fn new_session(
+    user: &UserInfo,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> (String, String, SessionInfo) {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let token = format!("{SESSION_PREFIX}{}", hex(&secret));
+    let digest = hex(&Sha256::digest(token.as_bytes()));
+    let info = SessionInfo {
+        id: ulid::Ulid::new().to_string(),
+        login: user.login.clone(),
+        role: user.role,
+        agent: user.agent.clone(),
+        created_at: now,
+        expires_at,
+    };
+    (token, digest, info)
+}
+
+/// A session from its row.
+pub(crate) fn session_from_row(
+    path: &std::path::Path,
+    (id, login, role, agent, created_at, expires_at): SessionRow,
+) -> Result<SessionInfo, StoreError> {
+    let role = role
+        .parse::<Role>()
+        .map_err(|d| decode_error(path, "sessions", format!("session {id}: {d}")))?;
+    Ok(SessionInfo {
+        id,
+        login,
+        role,
+        agent: agent.map(AgentId::from),
+        created_at: millis_from_sql(created_at),
+        expires_at: millis_from_sql(expires_at),
+    })
+}
+
+impl SqliteStore {
     fn user_from_row(&self, row: UserRow) -> Result<UserCredentials, StoreError> {
         user_from_row(self.path(), row)
     }
@@ -212,31 +300,7 @@ impl SqliteStore {
         password_hash: &str,
         at: Timestamp,
     ) -> Result<UserInfo, StoreError> {
-        if !valid_login(login) {
-            return Err(StoreError::Invalid(format!(
-                "a login is 1 to {MAX_LOGIN_LEN} lower-case letters, digits, '.', '_', '@' or '-'"
-            )));
-        }
-        match (role, &agent) {
-            (Role::Agent, None) => {
-                return Err(StoreError::Invalid(
-                    "an agent user must name the agent it acts as".into(),
-                ))
-            }
-            (Role::Agent, Some(_)) => {}
-            (Role::Integrator, _) => {
-                return Err(StoreError::Invalid(
-                    "integrators are machines: give them an API token (`guichet token create`)"
-                        .into(),
-                ))
-            }
-            (_, Some(_)) => {
-                return Err(StoreError::Invalid(
-                    "only an agent user is bound to an agent".into(),
-                ))
-            }
-            (_, None) => {}
-        }
+        check_new_user(login, role, &agent)?;
         let conn = self.conn();
         let taken: Option<String> = conn
             .query_row(
@@ -247,9 +311,7 @@ impl SqliteStore {
             .optional()
             .at(self.path())?;
         if taken.is_some() {
-            return Err(StoreError::Invalid(format!(
-                "the login {login} is taken (change its password with `guichet user passwd`)"
-            )));
+            return Err(login_taken(login));
         }
         conn.execute(
             "INSERT INTO users (login, name, role, agent, source, password_hash, subject, \
@@ -265,15 +327,7 @@ impl SqliteStore {
             ],
         )
         .at(self.path())?;
-        Ok(UserInfo {
-            login: login.to_owned(),
-            name: name.to_owned(),
-            role,
-            agent,
-            source: IdentitySource::Password,
-            disabled: false,
-            created_at: at,
-        })
+        Ok(new_password_user(login, name, role, agent, at))
     }
 
     /// Every user, by login.
@@ -283,7 +337,7 @@ impl SqliteStore {
             .prepare(&format!("SELECT {USER_COLUMNS} ORDER BY login"))
             .at(self.path())?;
         let rows: Vec<UserRow> = stmt
-            .query_map([], user_row)
+            .query_map([], |r| r.cells::<UserRow>())
             .at(self.path())?
             .collect::<Result<_, _>>()
             .at(self.path())?;
@@ -301,7 +355,7 @@ impl SqliteStore {
             .query_row(
                 &format!("SELECT {USER_COLUMNS} WHERE login = ?1"),
                 params![login],
-                user_row,
+                |r| r.cells::<UserRow>(),
             )
             .optional()
             .at(self.path())?;
@@ -315,19 +369,18 @@ impl SqliteStore {
         password_hash: &str,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().at(self.path())?;
-        let n = tx
-            .execute(
-                "UPDATE users SET password_hash = ?2, source = 'password', changed_at = ?3 \
-                 WHERE login = ?1",
-                params![login, password_hash, millis_to_sql(at)],
-            )
-            .at(self.path())?;
-        tx.execute("DELETE FROM sessions WHERE login = ?1", params![login])
-            .at(self.path())?;
-        tx.commit().at(self.path())?;
-        Ok(n > 0)
+        self.with_tx(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE users SET password_hash = ?2, source = 'password', changed_at = ?3 \
+                     WHERE login = ?1",
+                    params![login, password_hash, millis_to_sql(at)],
+                )
+                .at(self.path())?;
+            tx.execute(sql::END_SESSIONS_OF, params![login])
+                .at(self.path())?;
+            Ok(n > 0)
+        })
     }
 
     /// Disables (or enables again) a user; disabling ends its sessions. Returns whether the
@@ -338,20 +391,19 @@ impl SqliteStore {
         disabled: bool,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().at(self.path())?;
-        let n = tx
-            .execute(
-                "UPDATE users SET disabled = ?2, changed_at = ?3 WHERE login = ?1",
-                params![login, i64::from(disabled), millis_to_sql(at)],
-            )
-            .at(self.path())?;
-        if disabled {
-            tx.execute("DELETE FROM sessions WHERE login = ?1", params![login])
+        self.with_tx(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE users SET disabled = ?2, changed_at = ?3 WHERE login = ?1",
+                    params![login, i64::from(disabled), millis_to_sql(at)],
+                )
                 .at(self.path())?;
-        }
-        tx.commit().at(self.path())?;
-        Ok(n > 0)
+            if disabled {
+                tx.execute(sql::END_SESSIONS_OF, params![login])
+                    .at(self.path())?;
+            }
+            Ok(n > 0)
+        })
     }
 
     /// Opens a session for `user` until `expires_at`; returns the token (the only time it is
@@ -362,28 +414,14 @@ impl SqliteStore {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<(String, SessionInfo), StoreError> {
-        let mut secret = [0u8; 32];
-        rand::rng().fill_bytes(&mut secret);
-        let token = format!("{SESSION_PREFIX}{}", hex(&secret));
-        let info = SessionInfo {
-            id: ulid::Ulid::new().to_string(),
-            login: user.login.clone(),
-            role: user.role,
-            agent: user.agent.clone(),
-            created_at: now,
-            expires_at,
-        };
+        let (token, digest, info) = new_session(user, now, expires_at);
         let conn = self.conn();
+        conn.execute(sql::PURGE_SESSIONS, params![millis_to_sql(now)])
+            .at(self.path())?;
         conn.execute(
-            "DELETE FROM sessions WHERE expires_at <= ?1",
-            params![millis_to_sql(now)],
-        )
-        .at(self.path())?;
-        conn.execute(
-            "INSERT INTO sessions (hash, id, login, role, agent, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            sql::INSERT_SESSION,
             params![
-                hex(&Sha256::digest(token.as_bytes())),
+                digest,
                 info.id,
                 info.login,
                 info.role.as_str(),
@@ -403,48 +441,23 @@ impl SqliteStore {
         digest: &[u8; 32],
         now: Timestamp,
     ) -> Result<Option<SessionInfo>, StoreError> {
-        type Row = (String, String, String, Option<String>, i64, i64);
-        let row: Option<Row> = self
+        let row: Option<SessionRow> = self
             .conn()
             .query_row(
-                "SELECT s.id, s.login, s.role, s.agent, s.created_at, s.expires_at \
-                 FROM sessions s JOIN users u ON u.login = s.login \
-                 WHERE s.hash = ?1 AND s.expires_at > ?2 AND u.disabled = 0",
+                sql::VALID_SESSION,
                 params![hex(digest), millis_to_sql(now)],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                },
+                |r| r.cells::<SessionRow>(),
             )
             .optional()
             .at(self.path())?;
-        let Some((id, login, role, agent, created_at, expires_at)) = row else {
-            return Ok(None);
-        };
-        let role = role
-            .parse::<Role>()
-            .map_err(|d| self.decode_error("sessions", format!("session {id}: {d}")))?;
-        Ok(Some(SessionInfo {
-            id,
-            login,
-            role,
-            agent: agent.map(AgentId::from),
-            created_at: millis_from_sql(created_at),
-            expires_at: millis_from_sql(expires_at),
-        }))
+        row.map(|r| session_from_row(self.path(), r)).transpose()
     }
 
     /// Ends the session whose token has digest `digest`; returns whether it existed.
     pub fn end_session_digest(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
         let n = self
             .conn()
-            .execute("DELETE FROM sessions WHERE hash = ?1", params![hex(digest)])
+            .execute(sql::END_SESSION, params![hex(digest)])
             .at(self.path())?;
         Ok(n > 0)
     }
@@ -452,12 +465,7 @@ impl SqliteStore {
     /// Sessions open now per login (expired ones not counted).
     pub fn open_sessions(&self, now: Timestamp) -> Result<Vec<(String, u64)>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT login, COUNT(*) FROM sessions WHERE expires_at > ?1 \
-                 GROUP BY login ORDER BY login",
-            )
-            .at(self.path())?;
+        let mut stmt = conn.prepare(sql::OPEN_SESSIONS).at(self.path())?;
         let rows = stmt
             .query_map(params![millis_to_sql(now)], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))

@@ -17,7 +17,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use crate::core::Router;
 
 use super::super::codec::{seq_from_sql, seq_to_sql, Decoder};
-use super::super::db::{Recovered, Recovery};
+use super::super::recovery::{apply, restore, Recovered, Recovery};
 use super::super::{StoreConfig, StoreError};
 use super::{PgStore, REPLAY_CHUNK};
 
@@ -108,13 +108,7 @@ impl Follower {
         // Read first: an erasure committed during the rebuild is seen at the next poll.
         let erasures = self.state()?.0;
         let Recovery { snapshot, .. } = self.store.recover()?;
-        let (router, snapshot_seq) = match snapshot {
-            Some((seq, snap)) => (
-                Router::restore(&snap).map_err(|source| StoreError::Restore { seq, source })?,
-                Some(seq),
-            ),
-            None => (Router::new(), None),
-        };
+        let (router, snapshot_seq) = restore(snapshot)?;
         self.router = router;
         self.snapshot_seq = snapshot_seq;
         self.cursor = snapshot_seq.unwrap_or(0);
@@ -170,9 +164,7 @@ impl Follower {
                         seq,
                         detail,
                     })?;
-                self.router
-                    .apply(&event)
-                    .map_err(|source| StoreError::Replay { seq, source })?;
+                apply(&mut self.router, seq, &event)?;
                 self.oldest_applied.get_or_insert(event.at.0);
                 self.cursor = seq;
                 self.replayed += 1;

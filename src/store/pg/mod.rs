@@ -31,10 +31,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use postgres::Client;
 
-use crate::core::{Event, Router, Snapshot};
+use crate::core::Event;
 
 use super::codec::{seq_from_sql, seq_to_sql, Decoder};
-use super::db::{Recovered, Recovery};
+use super::recovery::{rebuild, replay_on_thread, snapshot_of, Chunk, Recovered, Recovery};
 use super::{Journal, StoreConfig, StoreError};
 
 use connect::pg_error;
@@ -218,6 +218,46 @@ impl PgStore {
         pg_error(self.settings.target(), e)
     }
 
+    /// A row of `table` that does not decode (`detail` says why).
+    fn decode_err(&self, table: &'static str, detail: String) -> StoreError {
+        StoreError::Decode {
+            path: self.target().as_path(),
+            table,
+            seq: 0,
+            detail,
+        }
+    }
+
+    /// Runs `f` inside one transaction on the tables' connection: committed when `f` returns
+    /// `Ok`, rolled back (nothing changed) when it fails.
+    fn with_tx<T>(
+        &self,
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let mut tx = conn.transaction().map_err(|e| self.err(e))?;
+        let out = f(&mut tx)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+
+    /// A journal reader's checkpoint (the `meta` value of `key`, 0 when unset) and the
+    /// journal's end, read in that order, as SQLite's `checkpoint_and_end`: a reader that scans
+    /// up to the end read here never moves its checkpoint past a row committed after it and not
+    /// yet seen (the one writer commits sequence numbers in order, without holes).
+    fn checkpoint_and_end(&self, conn: &mut Client, key: &str) -> Result<(u64, u64), StoreError> {
+        let checkpoint: u64 = conn
+            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+            .map_err(|e| self.err(e))?
+            .and_then(|r| r.get::<_, String>(0).parse().ok())
+            .unwrap_or(0);
+        let end: i64 = conn
+            .query_one("SELECT COALESCE(MAX(seq), 0) FROM journal", &[])
+            .map_err(|e| self.err(e))?
+            .get(0);
+        Ok((checkpoint, end.max(0) as u64))
+    }
+
     /// Reads the latest snapshot and the last sequence number.
     pub fn recover(&self) -> Result<Recovery, StoreError> {
         let row = self
@@ -227,21 +267,9 @@ impl PgStore {
                 &[],
             )
             .map_err(|e| self.err(e))?;
-        let snapshot = match row {
-            None => None,
-            Some(row) => {
-                let seq = seq_from_sql(row.get(0));
-                let payload: &str = row.get(1);
-                let snap: Snapshot =
-                    serde_json::from_str(payload).map_err(|e| StoreError::Decode {
-                        path: self.target().as_path(),
-                        table: "snapshots",
-                        seq,
-                        detail: e.to_string(),
-                    })?;
-                Some((seq, snap))
-            }
-        };
+        let snapshot = row
+            .map(|row| snapshot_of(self.target().as_path(), row.get(0), row.get(1)))
+            .transpose()?;
         let last_seq = self.last_committed_seq()?;
         Ok(Recovery { snapshot, last_seq })
     }
@@ -262,74 +290,23 @@ impl PgStore {
     /// Calls `f` with every journaled event after `after_seq`, in sequence order, and returns
     /// how many there were. Rows are read (in chunks of a few thousand, each its own query) and
     /// decoded on a helper thread with its own connection while `f` runs; memory stays bounded.
-    pub fn replay<F>(&self, after_seq: u64, mut f: F) -> Result<u64, StoreError>
+    pub fn replay<F>(&self, after_seq: u64, f: F) -> Result<u64, StoreError>
     where
         F: FnMut(u64, Event) -> Result<(), StoreError>,
     {
         let mut reader = self.settings.connect()?;
         let target = self.target().clone();
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(u64, Event)>, StoreError>>(8);
-        let decoder = std::thread::Builder::new()
-            .name("guichet-replay".into())
-            .spawn(move || {
-                if let Err(e) = read_chunks(&mut reader, &target, after_seq, &tx) {
-                    let _ = tx.send(Err(e));
-                }
-            })
-            .map_err(|source| StoreError::Io {
-                path: self.target().as_path(),
-                source,
-            })?;
-        let mut count = 0u64;
-        let mut outcome = Ok(());
-        'chunks: for chunk in rx.iter() {
-            match chunk {
-                Ok(events) => {
-                    for (seq, event) in events {
-                        if let Err(e) = f(seq, event) {
-                            outcome = Err(e);
-                            break 'chunks;
-                        }
-                        count += 1;
-                    }
-                }
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
-            }
-        }
-        drop(rx);
-        if decoder.join().is_err() {
-            return Err(StoreError::ThreadPanicked {
-                path: self.target().as_path(),
-                thread: "replay",
-            });
-        }
-        outcome.map(|()| count)
+        replay_on_thread(
+            &self.target().as_path(),
+            8,
+            move |tx| read_chunks(&mut reader, &target, after_seq, tx),
+            f,
+        )
     }
 
     /// Rebuilds the router: the latest snapshot restored, then every later event applied.
     pub fn recover_router(&self) -> Result<Recovered, StoreError> {
-        let Recovery { snapshot, last_seq } = self.recover()?;
-        let (mut router, snapshot_seq) = match snapshot {
-            Some((seq, snap)) => (
-                Router::restore(&snap).map_err(|source| StoreError::Restore { seq, source })?,
-                Some(seq),
-            ),
-            None => (Router::new(), None),
-        };
-        let replayed = self.replay(snapshot_seq.unwrap_or(0), |seq, event| {
-            router
-                .apply(&event)
-                .map_err(|source| StoreError::Replay { seq, source })
-        })?;
-        Ok(Recovered {
-            router,
-            snapshot_seq,
-            replayed,
-            last_seq,
-        })
+        rebuild(self.recover()?, |after, f| self.replay(after, f))
     }
 
     /// Starts the journal's writer thread on the connection holding the writer lock. Call it
@@ -407,7 +384,7 @@ fn read_chunks(
     client: &mut Client,
     target: &Target,
     after_seq: u64,
-    tx: &std::sync::mpsc::SyncSender<Result<Vec<(u64, Event)>, StoreError>>,
+    tx: &std::sync::mpsc::SyncSender<Chunk>,
 ) -> Result<(), StoreError> {
     let select = client
         .prepare("SELECT seq, at, kind, payload FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2")

@@ -3,35 +3,15 @@
 
 use std::sync::Arc;
 
-use crate::core::{EventKind, InteractionId, Message, Timestamp};
+use crate::core::{InteractionId, Message, Timestamp};
 
-use super::super::codec::{millis_from_sql, millis_to_sql, Decoder};
+use super::super::codec::{millis_from_sql, millis_to_sql};
 use super::super::outbox::{
-    completions, delivery_from_parts, outbound_deliveries, DELIVERY_COLUMNS,
+    completions, delivery_from_parts, delivery_of, message_of, outbound_deliveries, scan_end,
+    DELIVERY_COLUMNS,
 };
 use super::super::{Delivery, DeliveryChannel, DeliveryState, OutboxClaim, StoreError};
 use super::PgStore;
-
-fn delivery_row(r: &postgres::Row) -> (Delivery, String, String, String) {
-    (
-        Delivery {
-            message: r.get(0),
-            seq: r.get::<_, i64>(1).max(0) as u64,
-            interaction: crate::core::InteractionId(ulid::Ulid::nil()),
-            channel: DeliveryChannel::Email,
-            state: DeliveryState::Pending,
-            attempts: u32::try_from(r.get::<_, i64>(5)).unwrap_or(0),
-            created_at: millis_from_sql(r.get(6)),
-            next_attempt_at: millis_from_sql(r.get(7)),
-            last_error: r.get(8),
-            delivered_at: r.get::<_, Option<i64>>(9).map(millis_from_sql),
-            provider_ref: r.get(10),
-        },
-        r.get(2),
-        r.get(3),
-        r.get(4),
-    )
-}
 
 impl PgStore {
     /// Like [`SqliteStore::outbox_ingest`](super::super::SqliteStore::outbox_ingest).
@@ -43,47 +23,31 @@ impl PgStore {
         let path = self.target().as_path();
         let (checkpoint, end, rows) = {
             let mut conn = self.conn();
-            let err = |e| self.err(e);
             // The journal's end is read after the checkpoint: a row committed later is left for
-            // the next scan (the one writer commits sequence numbers in order, without holes).
-            let checkpoint: u64 = conn
-                .query_opt(
-                    "SELECT value FROM meta WHERE key = 'notify_checkpoint'",
-                    &[],
-                )
-                .map_err(err)?
-                .and_then(|r| r.get::<_, String>(0).parse().ok())
-                .unwrap_or(0);
-            let end: i64 = conn
-                .query_one("SELECT COALESCE(MAX(seq), 0) FROM journal", &[])
-                .map_err(err)?
-                .get(0);
+            // the next scan.
+            let (checkpoint, end) = self.checkpoint_and_end(&mut conn, "notify_checkpoint")?;
             let rows: Vec<(i64, i64, String)> = conn
                 .query(
                     "SELECT seq, at, payload FROM journal \
                      WHERE seq > $1 AND seq <= $2 AND kind = 'message_added' ORDER BY seq LIMIT $3",
-                    &[&(checkpoint as i64), &end, &(limit as i64)],
+                    &[&(checkpoint as i64), &(end as i64), &(limit as i64)],
                 )
-                .map_err(err)?
+                .map_err(|e| self.err(e))?
                 .iter()
                 .map(|r| (r.get(0), r.get(1), r.get(2)))
                 .collect();
-            (checkpoint, end.max(0) as u64, rows)
+            (checkpoint, end, rows)
         };
-        let more = rows.len() >= limit;
-        let new_checkpoint = match rows.last() {
-            Some((seq, _, _)) if more => *seq as u64,
-            _ => end,
-        };
+        let (new_checkpoint, more) = scan_end(&rows, limit, end);
         let found = outbound_deliveries(&path, rows, email_hold_ms, |i| {
             Ok(self.interaction_spec(i)?.map(|(_, s)| s.channel))
         })?;
         if new_checkpoint <= checkpoint && found.is_empty() {
             return Ok((0, false));
         }
-        let mut conn = self.conn();
         let err = |e| self.err(e);
-        let completed: Vec<(i64, i64, String)> = conn
+        let completed: Vec<(i64, i64, String)> = self
+            .conn()
             .query(
                 "SELECT seq, at, payload FROM journal \
                  WHERE seq > $1 AND seq <= $2 AND kind = 'interaction_completed' ORDER BY seq",
@@ -94,40 +58,42 @@ impl PgStore {
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect();
         let completed = completions(&path, completed, email_hold_ms)?;
-        let mut tx = conn.transaction().map_err(err)?;
-        for (id, seq, interaction, channel, at, due) in &found {
+        self.with_tx(|tx| {
+            for (id, seq, interaction, channel, at, due) in &found {
+                tx.execute(
+                    "INSERT INTO outbox (message, seq, interaction, channel, state, attempts, \
+                     created_at, next_attempt_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6) \
+                     ON CONFLICT (message) DO NOTHING",
+                    &[
+                        id,
+                        seq,
+                        &interaction.to_string(),
+                        &channel.as_str(),
+                        at,
+                        due,
+                    ],
+                )
+                .map_err(err)?;
+            }
+            // A completed interaction's emails not tried yet go `email_hold_ms` after it at the
+            // latest, as one.
+            for (interaction, due) in &completed {
+                tx.execute(
+                    "UPDATE outbox SET next_attempt_at = LEAST(next_attempt_at, $1) \
+                     WHERE interaction = $2 AND channel = 'email' AND state = 'pending' \
+                     AND attempts = 0",
+                    &[due, &interaction.to_string()],
+                )
+                .map_err(err)?;
+            }
             tx.execute(
-                "INSERT INTO outbox (message, seq, interaction, channel, state, attempts, \
-                 created_at, next_attempt_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6) \
-                 ON CONFLICT (message) DO NOTHING",
-                &[
-                    id,
-                    seq,
-                    &interaction.to_string(),
-                    &channel.as_str(),
-                    at,
-                    due,
-                ],
+                "INSERT INTO meta (key, value) VALUES ('notify_checkpoint', $1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&new_checkpoint.max(checkpoint).to_string()],
             )
             .map_err(err)?;
-        }
-        // A completed interaction's emails not tried yet go `email_hold_ms` after it at the
-        // latest, as one.
-        for (interaction, due) in &completed {
-            tx.execute(
-                "UPDATE outbox SET next_attempt_at = LEAST(next_attempt_at, $1) \
-                 WHERE interaction = $2 AND channel = 'email' AND state = 'pending' AND attempts = 0",
-                &[due, &interaction.to_string()],
-            )
-            .map_err(err)?;
-        }
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('notify_checkpoint', $1) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            &[&new_checkpoint.max(checkpoint).to_string()],
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)?;
+            Ok(())
+        })?;
         Ok((found.len(), more))
     }
 
@@ -145,7 +111,10 @@ impl PgStore {
             .map_err(|e| self.err(e))?;
         let path = self.target().as_path();
         rows.iter()
-            .map(|r| delivery_from_parts(&path, delivery_row(r)))
+            .map(|r| {
+                let parts = delivery_of(r).map_err(|d| self.decode_err("outbox", d))?;
+                delivery_from_parts(&path, parts)
+            })
             .collect()
     }
 
@@ -210,19 +179,7 @@ impl PgStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        let payload: String = row.get(1);
-        let event = Decoder::default()
-            .decode(row.get(0), "message_added", &payload)
-            .map_err(|detail| StoreError::Decode {
-                path: self.target().as_path(),
-                table: "journal",
-                seq,
-                detail,
-            })?;
-        match event.kind {
-            EventKind::MessageAdded { message, .. } => Ok(Some(message)),
-            _ => Ok(None),
-        }
+        message_of(self.target().as_path(), seq, row.get(0), row.get(1))
     }
 
     /// Claims a delivery with the leader's term before it is sent (schema version 14's

@@ -12,10 +12,11 @@ use crate::core::{
 };
 
 use super::super::conversation::{
-    conversation_from_rows, last_transfer_from_rows, spec_from_row, MAX_MOVES_READ,
+    conversation_from_rows, interaction_of_message, last_transfer_from_rows, spec_from_row,
+    MAX_MOVES_READ,
 };
-use super::super::history::history_from_rows;
-use super::super::indicators::{reseed_plan, Batch, CURSOR_KEY};
+use super::super::history::{history_from_rows, CONTACTS_SQL};
+use super::super::indicators::{pending_of, reseed_plan, Batch, CURSOR_KEY, PENDING_SQL};
 use super::super::{
     ConversationEntry, HistoryEntry, IndicatorDay, IndicatorState, Reseeded, StoreError,
 };
@@ -305,29 +306,14 @@ impl PgStore {
             .map_err(err)?;
         let cursor = read_cursor(&mut tx).map_err(err)?;
         let days = read_days(&mut tx, day, day).map_err(err)?;
-        let rows = tx
-            .query(
-                "SELECT interaction, queue, channel, created_at, sla_deadline FROM indicator_open",
-                &[],
-            )
-            .map_err(err)?;
+        let rows = tx.query(PENDING_SQL, &[]).map_err(err)?;
         tx.commit().map_err(err)?;
         let pending = rows
             .iter()
-            .filter_map(|r| {
-                let id: String = r.get(0);
-                let queue: String = r.get(1);
-                let channel: String = r.get(2);
-                Some((
-                    id.parse().ok()?,
-                    Pending {
-                        queue: QueueId::from(queue),
-                        channel: channel.parse().ok()?,
-                        created: Timestamp(r.get::<_, i64>(3).max(0) as u64),
-                        sla_deadline: Timestamp(r.get::<_, i64>(4).max(0) as u64),
-                    },
-                ))
-            })
+            .map(|r| pending_of(r).map_err(|d| self.decode_err("indicator_open", d)))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
             .collect();
         Ok(IndicatorState {
             cursor,
@@ -366,19 +352,7 @@ impl PgStore {
             )
             .map(|r| r.map(|r| r.get(0)))
             .map_err(|e| self.err(e))?;
-        match found.flatten() {
-            Some(text) => {
-                text.parse()
-                    .map(Some)
-                    .map_err(|e: ulid::DecodeError| StoreError::Decode {
-                        path: self.target().as_path(),
-                        table: "journal",
-                        seq: 0,
-                        detail: format!("interaction id {text:?} of message {id:?}: {e}"),
-                    })
-            }
-            None => Ok(None),
-        }
+        interaction_of_message(self.target().as_path(), id, found.flatten())
     }
 
     /// Like [`SqliteStore::interactions_with_id_prefix`](super::super::SqliteStore::interactions_with_id_prefix).
@@ -456,11 +430,7 @@ impl PgStore {
     pub fn journal_contacts(&self, limit: usize) -> Result<Option<HashSet<ContactId>>, StoreError> {
         let rows = self
             .conn()
-            .query(
-                "SELECT DISTINCT contact FROM journal WHERE contact IS NOT NULL \
-                 ORDER BY contact LIMIT $1",
-                &[&(limit.saturating_add(1) as i64)],
-            )
+            .query(CONTACTS_SQL, &[&(limit.saturating_add(1) as i64)])
             .map_err(|e| self.err(e))?;
         let contacts: HashSet<ContactId> = rows
             .iter()

@@ -12,12 +12,14 @@
 
 use postgres::{Client, Transaction};
 
-use super::super::schema::SCHEMA_VERSION;
+use super::super::schema::{found_version, APPLICATION, SCHEMA_VERSION};
 use super::super::StoreError;
 use super::connect::{pg_error, Target};
 
-/// The value of the `application` meta key that marks a Guichet database.
-const APPLICATION: &str = "guichet";
+/// SQLite's DDL `sql` in PostgreSQL's types (`BIGINT` for `INTEGER`).
+fn pg_types(sql: &str) -> String {
+    sql.replace("INTEGER", "BIGINT")
+}
 
 /// Serialises concurrent migrations of one database (two nodes starting at once): a
 /// transaction-level advisory lock with this key.
@@ -64,8 +66,8 @@ fn v14_outbox_claims(tx: &mut Transaction<'_>, target: &Target) -> Result<(), St
 
 /// Version 12: calls inside a phone menu (SQLite's `voice.rs`), seen by every node.
 fn v12_voice_sessions(tx: &mut Transaction<'_>, target: &Target) -> Result<(), StoreError> {
-    let sql = super::super::voice::sql::V12.replace("INTEGER", "BIGINT");
-    tx.batch_execute(&sql).map_err(|e| pg_error(target, e))
+    tx.batch_execute(&pg_types(super::super::voice::sql::V12))
+        .map_err(|e| pg_error(target, e))
 }
 
 /// Version 13: high availability's leadership lease (one row: holder, its address, the term,
@@ -97,38 +99,16 @@ fn v13_leader_lease(tx: &mut Transaction<'_>, target: &Target) -> Result<(), Sto
     tx.batch_execute(V13_SQL).map_err(|e| pg_error(target, e))
 }
 
-/// Version 11: people who sign in to the console, and their sessions (SQLite's `users.rs`).
-const V11_SQL: &str = "
-CREATE TABLE users (
-    login TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    role TEXT NOT NULL,
-    agent TEXT,
-    source TEXT NOT NULL,
-    password_hash TEXT,
-    subject TEXT,
-    disabled BIGINT NOT NULL,
-    created_at BIGINT NOT NULL,
-    changed_at BIGINT NOT NULL
-);
-CREATE TABLE sessions (
-    hash TEXT PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    login TEXT NOT NULL,
-    role TEXT NOT NULL,
-    agent TEXT,
-    created_at BIGINT NOT NULL,
-    expires_at BIGINT NOT NULL
-);
-CREATE INDEX sessions_login ON sessions (login);
-CREATE INDEX sessions_expires ON sessions (expires_at);
-";
-
+/// Version 11: people who sign in to the console, and their sessions (SQLite's `users.rs`,
+/// in PostgreSQL's types).
 fn v11_users_and_sessions(tx: &mut Transaction<'_>, target: &Target) -> Result<(), StoreError> {
-    tx.batch_execute(V11_SQL).map_err(|e| pg_error(target, e))
+    tx.batch_execute(&pg_types(super::super::users::V11_SQL))
+        .map_err(|e| pg_error(target, e))
 }
 
-/// Version 10, the first on PostgreSQL: every table of SQLite's version 10.
+/// Version 10, the first on PostgreSQL: every table of SQLite's version 10, up to the survey
+/// questions (SQLite's `surveys.rs`, whose version 7 is used as is in PostgreSQL's types), then
+/// [`V10_SQL_REST`].
 const V10_SQL: &str = "
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
@@ -242,27 +222,10 @@ CREATE TABLE sms_opt_out (
     changed_at BIGINT NOT NULL,
     message TEXT NOT NULL
 );
-CREATE TABLE survey_questions (
-    token TEXT PRIMARY KEY,
-    interaction TEXT NOT NULL UNIQUE,
-    contact TEXT,
-    agent TEXT,
-    queue TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    via TEXT NOT NULL,
-    address TEXT,
-    message TEXT NOT NULL,
-    language TEXT NOT NULL,
-    asked_at BIGINT NOT NULL,
-    answered_at BIGINT,
-    answer_message TEXT
-);
-CREATE INDEX survey_questions_address ON survey_questions (via, address, asked_at)
-    WHERE address IS NOT NULL;
-CREATE INDEX survey_questions_message ON survey_questions (message);
-CREATE INDEX survey_questions_contact ON survey_questions (contact) WHERE contact IS NOT NULL;
-CREATE INDEX survey_questions_answer ON survey_questions (answer_message)
-    WHERE answer_message IS NOT NULL;
+";
+
+/// Version 10, after the survey questions.
+const V10_SQL_REST: &str = "
 CREATE TABLE view_checkpoints (
     view TEXT PRIMARY KEY,
     seq BIGINT NOT NULL
@@ -275,7 +238,13 @@ CREATE TABLE secrets (
 ";
 
 fn v10_initial(tx: &mut Transaction<'_>, target: &Target) -> Result<(), StoreError> {
-    tx.batch_execute(V10_SQL).map_err(|e| pg_error(target, e))?;
+    let sql = [
+        V10_SQL,
+        &pg_types(super::super::surveys::V7_SQL),
+        V10_SQL_REST,
+    ]
+    .concat();
+    tx.batch_execute(&sql).map_err(|e| pg_error(target, e))?;
     let mut key = [0u8; 32];
     rand::Rng::fill(&mut rand::rng(), &mut key[..]);
     let created_at = std::time::SystemTime::now()
@@ -353,51 +322,39 @@ pub(crate) fn migrate_upto(
 
 /// The schema version of the database: 0 for one without tables in the current schema.
 fn current_version(tx: &mut Transaction<'_>, target: &Target) -> Result<u32, StoreError> {
-    let tables: i64 = tx
-        .query_one(
-            "SELECT COUNT(*) FROM information_schema.tables \
-             WHERE table_schema = current_schema()",
-            &[],
-        )
-        .map_err(|e| pg_error(target, e))?
-        .get(0);
-    if tables == 0 {
+    let version = found_version(
+        tx,
+        target.as_path(),
+        |tx, meta_only| {
+            let sql = if meta_only {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'meta'"
+            } else {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema()"
+            };
+            tx.query_one(sql, &[])
+                .map(|r| r.get(0))
+                .map_err(|e| pg_error(target, e))
+        },
+        |tx, key| {
+            tx.query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+                .map(|row| row.map(|r| r.get(0)))
+                .map_err(|e| pg_error(target, e))
+        },
+        "its schema holds other tables and no Guichet metadata",
+    )?;
+    let Some(version) = version else {
         return Ok(0);
-    }
-    let not_ours = |detail: &str| StoreError::Corrupt {
-        path: target.as_path(),
-        detail: detail.to_owned(),
     };
-    let has_meta: i64 = tx
-        .query_one(
-            "SELECT COUNT(*) FROM information_schema.tables \
-             WHERE table_schema = current_schema() AND table_name = 'meta'",
-            &[],
-        )
-        .map_err(|e| pg_error(target, e))?
-        .get(0);
-    if has_meta == 0 {
-        return Err(not_ours(
-            "its schema holds other tables and no Guichet metadata",
-        ));
-    }
-    let mut read = |key: &str| -> Result<Option<String>, StoreError> {
-        tx.query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
-            .map(|row| row.map(|r| r.get(0)))
-            .map_err(|e| pg_error(target, e))
-    };
-    if read("application")?.as_deref() != Some(APPLICATION) {
-        return Err(not_ours("its meta table does not name Guichet"));
-    }
-    let version = read("schema_version")?.ok_or_else(|| not_ours("it has no schema version"))?;
-    let version = version
-        .parse::<u32>()
-        .map_err(|_| not_ours(&format!("its schema version {version:?} is not a number")))?;
     if version < MIGRATIONS[0].version {
-        return Err(not_ours(&format!(
-            "its schema version {version} predates PostgreSQL support (version {})",
-            MIGRATIONS[0].version
-        )));
+        return Err(StoreError::Corrupt {
+            path: target.as_path(),
+            detail: format!(
+                "its schema version {version} predates PostgreSQL support (version {})",
+                MIGRATIONS[0].version
+            ),
+        });
     }
     Ok(version)
 }

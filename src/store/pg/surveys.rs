@@ -4,80 +4,22 @@
 
 use postgres::types::ToSql;
 
-use crate::core::{AgentId, Channel, ContactId, InteractionId, QueueId, Timestamp};
+use crate::core::{AgentId, ContactId, InteractionId, Timestamp};
 
-use super::super::surveys::{ANSWER_COLUMNS, QUESTION_COLUMNS};
+use super::super::surveys::{
+    answer_of, answer_question, checked_comment, completions, first_answer, question_of, sql,
+    ANSWER_COLUMNS, QUESTION_COLUMNS,
+};
 use super::super::{
     AnswerRefusal, CompletedInteraction, StoreError, SurveyAnswer, SurveyQuestion, SurveySummary,
-    SurveyVia, MAX_SURVEY_COMMENT_CHARS,
+    SurveyVia,
 };
 use super::PgStore;
 
-fn bad_id(table: &'static str, text: &str, e: ulid::DecodeError) -> String {
-    format!("{table}: interaction id {text:?}: {e}")
-}
-
-fn answer_of(r: &postgres::Row) -> Result<SurveyAnswer, String> {
-    let interaction: String = r.get(0);
-    let channel: String = r.get(4);
-    Ok(SurveyAnswer {
-        interaction: interaction
-            .parse()
-            .map_err(|e| bad_id("survey_answers", &interaction, e))?,
-        contact: r.get::<_, Option<String>>(1).map(ContactId::from),
-        agent: r.get::<_, Option<String>>(2).map(AgentId::from),
-        queue: QueueId::from(r.get::<_, String>(3)),
-        channel: channel.parse().unwrap_or(Channel::Chat),
-        score: u8::try_from(r.get::<_, i64>(5)).unwrap_or(0),
-        comment: r.get(6),
-        at: Timestamp(r.get::<_, i64>(7).max(0) as u64),
-    })
-}
-
-fn question_of(r: &postgres::Row) -> Result<SurveyQuestion, String> {
-    let interaction: String = r.get(1);
-    let channel: String = r.get(5);
-    let via: String = r.get(6);
-    Ok(SurveyQuestion {
-        token: r.get(0),
-        interaction: interaction
-            .parse()
-            .map_err(|e| bad_id("survey_questions", &interaction, e))?,
-        contact: r.get::<_, Option<String>>(2).map(ContactId::from),
-        agent: r.get::<_, Option<String>>(3).map(AgentId::from),
-        queue: QueueId::from(r.get::<_, String>(4)),
-        channel: channel.parse().unwrap_or(Channel::Chat),
-        via: SurveyVia::parse(&via),
-        address: r.get(7),
-        message: r.get(8),
-        language: r.get(9),
-        asked_at: Timestamp(r.get::<_, i64>(10).max(0) as u64),
-        answered_at: r
-            .get::<_, Option<i64>>(11)
-            .map(|t| Timestamp(t.max(0) as u64)),
-    })
-}
-
 impl PgStore {
-    fn decode(&self, table: &'static str, detail: String) -> StoreError {
-        StoreError::Decode {
-            path: self.target().as_path(),
-            table,
-            seq: 0,
-            detail,
-        }
-    }
-
     /// Like [`SqliteStore::record_survey_answer`](super::super::SqliteStore::record_survey_answer).
     pub fn record_survey_answer(&self, answer: &SurveyAnswer, day: &str) -> Result<(), StoreError> {
-        if self.record_answer(answer, day, None)? {
-            Ok(())
-        } else {
-            Err(StoreError::Invalid(format!(
-                "interaction {} already has a survey answer: only the first one counts",
-                answer.interaction
-            )))
-        }
+        first_answer(self.record_answer(answer, day, None)?, answer)
     }
 
     fn record_answer(
@@ -86,63 +28,49 @@ impl PgStore {
         day: &str,
         question: Option<(&str, Option<&str>)>,
     ) -> Result<bool, StoreError> {
-        if !(1..=5).contains(&answer.score) {
-            return Err(StoreError::Invalid(format!(
-                "survey score {} is out of range: give 1 (very dissatisfied) to 5 (very satisfied)",
-                answer.score
-            )));
-        }
-        let comment = answer
-            .comment
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(|c| c.chars().take(MAX_SURVEY_COMMENT_CHARS).collect::<String>());
-        let mut conn = self.conn();
+        let comment = checked_comment(answer)?;
         let err = |e| self.err(e);
-        let mut tx = conn.transaction().map_err(err)?;
-        let inserted = tx
-            .execute(
-                "INSERT INTO survey_answers \
-                 (interaction, contact, agent, queue, channel, score, comment, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (interaction) DO NOTHING",
+        self.with_tx(|tx| {
+            let inserted = tx
+                .execute(
+                    sql::INSERT_ANSWER,
+                    &[
+                        &answer.interaction.to_string(),
+                        &answer.contact.as_ref().map(|c| c.as_str()),
+                        &answer.agent.as_ref().map(|a| a.as_str()),
+                        &answer.queue.as_str(),
+                        &answer.channel.as_str(),
+                        &i64::from(answer.score),
+                        &comment,
+                        &(answer.at.0 as i64),
+                    ],
+                )
+                .map_err(err)?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO indicator_days (day, queue, channel, survey_answers, survey_score_total) \
+                 VALUES ($1, $2, $3, 1, $4) ON CONFLICT (day, queue, channel) DO UPDATE SET \
+                 survey_answers = indicator_days.survey_answers + 1, \
+                 survey_score_total = indicator_days.survey_score_total + excluded.survey_score_total",
                 &[
-                    &answer.interaction.to_string(),
-                    &answer.contact.as_ref().map(|c| c.as_str()),
-                    &answer.agent.as_ref().map(|a| a.as_str()),
+                    &day,
                     &answer.queue.as_str(),
                     &answer.channel.as_str(),
                     &i64::from(answer.score),
-                    &comment,
-                    &(answer.at.0 as i64),
                 ],
             )
             .map_err(err)?;
-        if inserted == 0 {
-            return Ok(false);
-        }
-        tx.execute(
-            "INSERT INTO indicator_days (day, queue, channel, survey_answers, survey_score_total) \
-             VALUES ($1, $2, $3, 1, $4) ON CONFLICT (day, queue, channel) DO UPDATE SET \
-             survey_answers = indicator_days.survey_answers + 1, \
-             survey_score_total = indicator_days.survey_score_total + excluded.survey_score_total",
-            &[
-                &day,
-                &answer.queue.as_str(),
-                &answer.channel.as_str(),
-                &i64::from(answer.score),
-            ],
-        )
-        .map_err(err)?;
-        if let Some((token, answer_message)) = question {
-            tx.execute(
-                "UPDATE survey_questions SET answered_at = $2, answer_message = $3 WHERE token = $1",
-                &[&token, &(answer.at.0 as i64), &answer_message],
-            )
-            .map_err(err)?;
-        }
-        tx.commit().map_err(err)?;
-        Ok(true)
+            if let Some((token, answer_message)) = question {
+                tx.execute(
+                    "UPDATE survey_questions SET answered_at = $2, answer_message = $3 WHERE token = $1",
+                    &[&token, &(answer.at.0 as i64), &answer_message],
+                )
+                .map_err(err)?;
+            }
+            Ok(true)
+        })
     }
 
     /// Like [`SqliteStore::survey_answer`](super::super::SqliteStore::survey_answer).
@@ -157,7 +85,7 @@ impl PgStore {
                 &[&interaction.to_string()],
             )
             .map_err(|e| self.err(e))?;
-        row.map(|r| answer_of(&r).map_err(|d| self.decode("survey_answers", d)))
+        row.map(|r| answer_of(&r).map_err(|d| self.decode_err("survey_answers", d)))
             .transpose()
     }
 
@@ -214,7 +142,7 @@ impl PgStore {
             )
             .map_err(|e| self.err(e))?;
         rows.iter()
-            .map(|r| answer_of(r).map_err(|d| self.decode("survey_answers", d)))
+            .map(|r| answer_of(r).map_err(|d| self.decode_err("survey_answers", d)))
             .collect()
     }
 
@@ -248,8 +176,7 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         self.conn()
             .execute(
-                "INSERT INTO survey_sent (contact, interaction, at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (contact, interaction) DO UPDATE SET at = excluded.at",
+                sql::PUT_SENT,
                 &[&contact.as_str(), &interaction.to_string(), &(at.0 as i64)],
             )
             .map(|_| ())
@@ -259,11 +186,7 @@ impl PgStore {
     /// Like [`SqliteStore::opt_out`](super::super::SqliteStore::opt_out).
     pub fn opt_out(&self, contact: &ContactId, at: Timestamp) -> Result<(), StoreError> {
         self.conn()
-            .execute(
-                "INSERT INTO survey_opt_out (contact, at) VALUES ($1, $2) \
-                 ON CONFLICT (contact) DO NOTHING",
-                &[&contact.as_str(), &(at.0 as i64)],
-            )
+            .execute(sql::OPT_OUT, &[&contact.as_str(), &(at.0 as i64)])
             .map(|_| ())
             .map_err(|e| self.err(e))
     }
@@ -272,10 +195,7 @@ impl PgStore {
     pub fn opt_in(&self, contact: &ContactId) -> Result<bool, StoreError> {
         let n = self
             .conn()
-            .execute(
-                "DELETE FROM survey_opt_out WHERE contact = $1",
-                &[&contact.as_str()],
-            )
+            .execute(sql::OPT_IN, &[&contact.as_str()])
             .map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
@@ -283,10 +203,7 @@ impl PgStore {
     /// Like [`SqliteStore::has_opted_out`](super::super::SqliteStore::has_opted_out).
     pub fn has_opted_out(&self, contact: &ContactId) -> Result<bool, StoreError> {
         self.conn()
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM survey_opt_out WHERE contact = $1)",
-                &[&contact.as_str()],
-            )
+            .query_one(sql::OPTED_OUT, &[&contact.as_str()])
             .map(|r| r.get(0))
             .map_err(|e| self.err(e))
     }
@@ -294,51 +211,46 @@ impl PgStore {
     /// Like [`SqliteStore::claim_survey_question`](super::super::SqliteStore::claim_survey_question).
     pub fn claim_survey_question(&self, q: &SurveyQuestion) -> Result<bool, StoreError> {
         let fence = self.config.fence.clone();
-        let mut conn = self.conn();
         let err = |e| self.err(e);
-        let mut tx = conn.transaction().map_err(err)?;
-        // With high availability the claim is the leader's term's: a node whose term is over
-        // claims nothing (and steps down); the question's row is then the one claim, whichever
-        // leader asks.
-        super::journal::fenced(&mut tx, fence.as_ref(), self.target())?;
-        let inserted = tx
-            .execute(
-                "INSERT INTO survey_questions (token, interaction, contact, agent, queue, \
-                 channel, via, address, message, language, asked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (interaction) DO NOTHING",
-                &[
-                    &q.token,
-                    &q.interaction.to_string(),
-                    &q.contact.as_ref().map(|c| c.as_str()),
-                    &q.agent.as_ref().map(|a| a.as_str()),
-                    &q.queue.as_str(),
-                    &q.channel.as_str(),
-                    &q.via.as_str(),
-                    &q.address,
-                    &q.message,
-                    &q.language,
-                    &(q.asked_at.0 as i64),
-                ],
-            )
-            .map_err(err)?;
-        if inserted == 0 {
-            return Ok(false);
-        }
-        if let Some(contact) = &q.contact {
-            tx.execute(
-                "INSERT INTO survey_sent (contact, interaction, at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (contact, interaction) DO UPDATE SET at = excluded.at",
-                &[
-                    &contact.as_str(),
-                    &q.interaction.to_string(),
-                    &(q.asked_at.0 as i64),
-                ],
-            )
-            .map_err(err)?;
-        }
-        tx.commit().map_err(err)?;
-        Ok(true)
+        self.with_tx(|tx| {
+            // With high availability the claim is the leader's term's: a node whose term is over
+            // claims nothing (and steps down); the question's row is then the one claim,
+            // whichever leader asks.
+            super::journal::fenced(tx, fence.as_ref(), self.target())?;
+            let inserted = tx
+                .execute(
+                    sql::INSERT_QUESTION,
+                    &[
+                        &q.token,
+                        &q.interaction.to_string(),
+                        &q.contact.as_ref().map(|c| c.as_str()),
+                        &q.agent.as_ref().map(|a| a.as_str()),
+                        &q.queue.as_str(),
+                        &q.channel.as_str(),
+                        &q.via.as_str(),
+                        &q.address,
+                        &q.message,
+                        &q.language,
+                        &(q.asked_at.0 as i64),
+                    ],
+                )
+                .map_err(err)?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+            if let Some(contact) = &q.contact {
+                tx.execute(
+                    sql::PUT_SENT,
+                    &[
+                        &contact.as_str(),
+                        &q.interaction.to_string(),
+                        &(q.asked_at.0 as i64),
+                    ],
+                )
+                .map_err(err)?;
+            }
+            Ok(true)
+        })
     }
 
     fn survey_question_where(
@@ -353,13 +265,13 @@ impl PgStore {
                 args,
             )
             .map_err(|e| self.err(e))?;
-        row.map(|r| question_of(&r).map_err(|d| self.decode("survey_questions", d)))
+        row.map(|r| question_of(&r).map_err(|d| self.decode_err("survey_questions", d)))
             .transpose()
     }
 
     /// Like [`SqliteStore::survey_question`](super::super::SqliteStore::survey_question).
     pub fn survey_question(&self, token: &str) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("token = $1", &[&token])
+        self.survey_question_where(sql::BY_TOKEN, &[&token])
     }
 
     /// Like [`SqliteStore::survey_question_of`](super::super::SqliteStore::survey_question_of).
@@ -367,7 +279,7 @@ impl PgStore {
         &self,
         interaction: InteractionId,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("interaction = $1", &[&interaction.to_string()])
+        self.survey_question_where(sql::BY_INTERACTION, &[&interaction.to_string()])
     }
 
     /// Like [`SqliteStore::survey_question_by_message`](super::super::SqliteStore::survey_question_by_message).
@@ -375,7 +287,7 @@ impl PgStore {
         &self,
         message: &str,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("message = $1 LIMIT 1", &[&message])
+        self.survey_question_where(sql::BY_MESSAGE, &[&message])
     }
 
     /// Like [`SqliteStore::survey_answered_by`](super::super::SqliteStore::survey_answered_by).
@@ -388,7 +300,7 @@ impl PgStore {
         &self,
         message: &str,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
-        self.survey_question_where("answer_message = $1 LIMIT 1", &[&message])
+        self.survey_question_where(sql::BY_ANSWER_MESSAGE, &[&message])
     }
 
     /// Like [`SqliteStore::pending_survey_to`](super::super::SqliteStore::pending_survey_to).
@@ -399,8 +311,7 @@ impl PgStore {
         since: Timestamp,
     ) -> Result<Option<SurveyQuestion>, StoreError> {
         self.survey_question_where(
-            "via = $1 AND address = $2 AND asked_at >= $3 AND answered_at IS NULL \
-             ORDER BY asked_at DESC LIMIT 1",
+            sql::PENDING_TO,
             &[&via.as_str(), &address, &(since.0 as i64)],
         )
     }
@@ -417,32 +328,10 @@ impl PgStore {
         not_before: Timestamp,
         day: &str,
     ) -> Result<Result<SurveyQuestion, AnswerRefusal>, StoreError> {
-        let Some(question) = self.survey_question(token)? else {
-            return Ok(Err(AnswerRefusal::UnknownToken));
-        };
-        if question.answered_at.is_some() {
-            return Ok(Err(AnswerRefusal::AlreadyAnswered));
-        }
-        if question.asked_at < not_before {
-            return Ok(Err(AnswerRefusal::Expired));
-        }
-        let answer = SurveyAnswer {
-            interaction: question.interaction,
-            contact: question.contact.clone(),
-            agent: question.agent.clone(),
-            queue: question.queue.clone(),
-            channel: question.channel,
-            score,
-            comment: comment.map(str::to_owned),
-            at,
-        };
-        if !self.record_answer(&answer, day, Some((token, answer_message)))? {
-            return Ok(Err(AnswerRefusal::AlreadyAnswered));
-        }
-        Ok(Ok(SurveyQuestion {
-            answered_at: Some(at),
-            ..question
-        }))
+        let question = self.survey_question(token)?;
+        answer_question(question, score, comment, at, not_before, |answer| {
+            self.record_answer(answer, day, Some((token, answer_message)))
+        })
     }
 
     /// Like [`SqliteStore::survey_completions`](super::super::SqliteStore::survey_completions).
@@ -451,45 +340,18 @@ impl PgStore {
         limit: usize,
     ) -> Result<(Vec<CompletedInteraction>, u64), StoreError> {
         let mut conn = self.conn();
-        let err = |e| self.err(e);
-        // The checkpoint first, then the journal's end (see `outbox_ingest`).
-        let checkpoint: u64 = conn
-            .query_opt(
-                "SELECT value FROM meta WHERE key = 'survey_checkpoint'",
-                &[],
-            )
-            .map_err(err)?
-            .and_then(|r| r.get::<_, String>(0).parse().ok())
-            .unwrap_or(0);
-        let end: i64 = conn
-            .query_one("SELECT COALESCE(MAX(seq), 0) FROM journal", &[])
-            .map_err(err)?
-            .get(0);
+        let (checkpoint, end) = self.checkpoint_and_end(&mut conn, "survey_checkpoint")?;
         let rows = conn
             .query(
-                "SELECT seq, at, interaction, agent FROM journal WHERE seq > $1 AND seq <= $2 \
-                 AND kind = 'interaction_completed' ORDER BY seq LIMIT $3",
-                &[&(checkpoint as i64), &end, &(limit as i64)],
+                sql::COMPLETIONS,
+                &[&(checkpoint as i64), &(end as i64), &(limit as i64)],
             )
-            .map_err(err)?;
-        let next = match rows.last() {
-            Some(r) if rows.len() >= limit => r.get::<_, i64>(0).max(0) as u64,
-            _ => (end.max(0) as u64).max(checkpoint),
-        };
-        let found = rows
+            .map_err(|e| self.err(e))?;
+        let rows = rows
             .iter()
-            .filter_map(|r| {
-                let interaction: Option<String> = r.get(2);
-                let agent: Option<String> = r.get(3);
-                Some(CompletedInteraction {
-                    seq: r.get::<_, i64>(0).max(0) as u64,
-                    at: Timestamp(r.get::<_, i64>(1).max(0) as u64),
-                    interaction: interaction?.parse().ok()?,
-                    agent: AgentId::from(agent?),
-                })
-            })
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect();
-        Ok((found, next))
+        Ok(completions(rows, limit, checkpoint, end))
     }
 
     /// Like [`SqliteStore::set_survey_checkpoint`](super::super::SqliteStore::set_survey_checkpoint)

@@ -3,42 +3,42 @@
 //! The same methods, rules and results as SQLite's (`tokens.rs`, `users.rs`, `ivr.rs`,
 //! `secrets.rs`, `checkpoints.rs`, `outbox.rs`), in PostgreSQL's SQL; the row decoding is shared.
 
-use rand::RngCore;
-use sha2::{Digest, Sha256};
-
 use crate::core::{AgentId, Timestamp};
 
 use super::super::codec::millis_to_sql;
 use super::super::ivr::{previous_from_sql, previous_to_sql};
-use super::super::tokens::{digest, hex, token_from_row};
-use super::super::users::{decode_error, user_from_row, UserRow, USER_COLUMNS};
+use super::super::row::RowRead;
+use super::super::tokens::{
+    digest, hex, new_token, sql as token_sql, token_digest, token_from_row, TokenRow,
+};
+use super::super::users::{
+    check_new_user, login_taken, new_password_user, new_session, session_from_row, sql as user_sql,
+    user_from_row, SessionRow, UserRow, USER_COLUMNS,
+};
 use super::super::voice::sql as voice_sql;
 use super::super::{
-    valid_login, IdentitySource, IvrActive, IvrAuthor, IvrVersionInfo, Role, SessionInfo,
-    StoreError, TokenInfo, UserCredentials, UserInfo, MAX_LOGIN_LEN, SESSION_PREFIX, TOKEN_PREFIX,
+    IdentitySource, IvrActive, IvrAuthor, IvrVersionInfo, Role, SessionInfo, StoreError, TokenInfo,
+    UserCredentials, UserInfo,
 };
 use super::PgStore;
 
-type TokenRow = (String, String, Option<String>, String, i64);
-
-fn token_row(r: &postgres::Row) -> TokenRow {
-    (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
-}
-
-fn user_row(r: &postgres::Row) -> UserRow {
-    (
-        r.get(0),
-        r.get(1),
-        r.get(2),
-        r.get(3),
-        r.get(4),
-        r.get(5),
-        r.get(6),
-        r.get(7),
-    )
-}
-
 impl PgStore {
+    /// A token from its row.
+    fn token_of(&self, r: &postgres::Row) -> Result<TokenInfo, StoreError> {
+        let row = r
+            .cells::<TokenRow>()
+            .map_err(|d| self.decode_err("tokens", d))?;
+        token_from_row(&self.target().as_path(), row)
+    }
+
+    /// A user from its row.
+    fn user_of(&self, r: &postgres::Row) -> Result<UserCredentials, StoreError> {
+        let row = r
+            .cells::<UserRow>()
+            .map_err(|d| self.decode_err("users", d))?;
+        user_from_row(&self.target().as_path(), row)
+    }
+
     /// Like [`SqliteStore::create_token`](super::super::SqliteStore::create_token).
     pub fn create_token(
         &self,
@@ -47,25 +47,10 @@ impl PgStore {
         label: &str,
         created_at: Timestamp,
     ) -> Result<(String, TokenInfo), StoreError> {
-        if role == Role::Agent && agent.is_none() {
-            return Err(StoreError::Invalid(
-                "an agent token must name the agent it acts as".into(),
-            ));
-        }
-        let mut secret = [0u8; 32];
-        rand::rng().fill_bytes(&mut secret);
-        let token = format!("{TOKEN_PREFIX}{}", hex(&secret));
-        let info = TokenInfo {
-            id: ulid::Ulid::new().to_string(),
-            role,
-            agent,
-            label: label.to_owned(),
-            created_at,
-        };
+        let (token, info) = new_token(role, agent, label, created_at)?;
         self.conn()
             .execute(
-                "INSERT INTO tokens (id, hash, role, agent, label, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                token_sql::INSERT,
                 &[
                     &info.id,
                     &digest(&token),
@@ -81,46 +66,35 @@ impl PgStore {
 
     /// Like [`SqliteStore::verify_token`](super::super::SqliteStore::verify_token).
     pub fn verify_token(&self, token: &str) -> Result<Option<TokenInfo>, StoreError> {
-        if !token.starts_with(TOKEN_PREFIX) {
-            return Ok(None);
+        match token_digest(token) {
+            Some(digest) => self.verify_token_digest(&digest),
+            None => Ok(None),
         }
-        self.verify_token_digest(&Sha256::digest(token.as_bytes()).into())
     }
 
     /// Like [`SqliteStore::verify_token_digest`](super::super::SqliteStore::verify_token_digest).
     pub fn verify_token_digest(&self, digest: &[u8; 32]) -> Result<Option<TokenInfo>, StoreError> {
         let row = self
             .conn()
-            .query_opt(
-                "SELECT id, role, agent, label, created_at FROM tokens WHERE hash = $1",
-                &[&hex(digest)],
-            )
+            .query_opt(token_sql::BY_HASH, &[&hex(digest)])
             .map_err(|e| self.err(e))?;
-        let path = self.target().as_path();
-        row.map(|r| token_from_row(&path, token_row(&r)))
-            .transpose()
+        row.map(|r| self.token_of(&r)).transpose()
     }
 
     /// Like [`SqliteStore::list_tokens`](super::super::SqliteStore::list_tokens).
     pub fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
         let rows = self
             .conn()
-            .query(
-                "SELECT id, role, agent, label, created_at FROM tokens ORDER BY created_at, id",
-                &[],
-            )
+            .query(token_sql::LIST, &[])
             .map_err(|e| self.err(e))?;
-        let path = self.target().as_path();
-        rows.iter()
-            .map(|r| token_from_row(&path, token_row(r)))
-            .collect()
+        rows.iter().map(|r| self.token_of(r)).collect()
     }
 
     /// Like [`SqliteStore::revoke_token`](super::super::SqliteStore::revoke_token).
     pub fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
         let n = self
             .conn()
-            .execute("DELETE FROM tokens WHERE id = $1", &[&id])
+            .execute(token_sql::DELETE, &[&id])
             .map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
@@ -135,31 +109,7 @@ impl PgStore {
         password_hash: &str,
         at: Timestamp,
     ) -> Result<UserInfo, StoreError> {
-        if !valid_login(login) {
-            return Err(StoreError::Invalid(format!(
-                "a login is 1 to {MAX_LOGIN_LEN} lower-case letters, digits, '.', '_', '@' or '-'"
-            )));
-        }
-        match (role, &agent) {
-            (Role::Agent, None) => {
-                return Err(StoreError::Invalid(
-                    "an agent user must name the agent it acts as".into(),
-                ))
-            }
-            (Role::Agent, Some(_)) => {}
-            (Role::Integrator, _) => {
-                return Err(StoreError::Invalid(
-                    "integrators are machines: give them an API token (`guichet token create`)"
-                        .into(),
-                ))
-            }
-            (_, Some(_)) => {
-                return Err(StoreError::Invalid(
-                    "only an agent user is bound to an agent".into(),
-                ))
-            }
-            (_, None) => {}
-        }
+        check_new_user(login, role, &agent)?;
         let mut conn = self.conn();
         let at_sql = millis_to_sql(at);
         let inserted = conn
@@ -179,19 +129,9 @@ impl PgStore {
             )
             .map_err(|e| self.err(e))?;
         if inserted == 0 {
-            return Err(StoreError::Invalid(format!(
-                "the login {login} is taken (change its password with `guichet user passwd`)"
-            )));
+            return Err(login_taken(login));
         }
-        Ok(UserInfo {
-            login: login.to_owned(),
-            name: name.to_owned(),
-            role,
-            agent,
-            source: IdentitySource::Password,
-            disabled: false,
-            created_at: at,
-        })
+        Ok(new_password_user(login, name, role, agent, at))
     }
 
     /// Like [`SqliteStore::list_users`](super::super::SqliteStore::list_users).
@@ -200,9 +140,8 @@ impl PgStore {
             .conn()
             .query(&format!("SELECT {USER_COLUMNS} ORDER BY login"), &[])
             .map_err(|e| self.err(e))?;
-        let path = self.target().as_path();
         rows.iter()
-            .map(|r| user_from_row(&path, user_row(r)).map(|c| c.user))
+            .map(|r| self.user_of(r).map(|c| c.user))
             .collect()
     }
 
@@ -215,8 +154,7 @@ impl PgStore {
                 &[&login],
             )
             .map_err(|e| self.err(e))?;
-        let path = self.target().as_path();
-        row.map(|r| user_from_row(&path, user_row(&r))).transpose()
+        row.map(|r| self.user_of(&r)).transpose()
     }
 
     /// Like [`SqliteStore::set_user_password`](super::super::SqliteStore::set_user_password).
@@ -226,19 +164,18 @@ impl PgStore {
         password_hash: &str,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn();
-        let mut tx = conn.transaction().map_err(|e| self.err(e))?;
-        let n = tx
-            .execute(
-                "UPDATE users SET password_hash = $2, source = 'password', changed_at = $3 \
-                 WHERE login = $1",
-                &[&login, &password_hash, &millis_to_sql(at)],
-            )
-            .map_err(|e| self.err(e))?;
-        tx.execute("DELETE FROM sessions WHERE login = $1", &[&login])
-            .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(n > 0)
+        self.with_tx(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE users SET password_hash = $2, source = 'password', changed_at = $3 \
+                     WHERE login = $1",
+                    &[&login, &password_hash, &millis_to_sql(at)],
+                )
+                .map_err(|e| self.err(e))?;
+            tx.execute(user_sql::END_SESSIONS_OF, &[&login])
+                .map_err(|e| self.err(e))?;
+            Ok(n > 0)
+        })
     }
 
     /// Like [`SqliteStore::set_user_disabled`](super::super::SqliteStore::set_user_disabled).
@@ -248,20 +185,19 @@ impl PgStore {
         disabled: bool,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn();
-        let mut tx = conn.transaction().map_err(|e| self.err(e))?;
-        let n = tx
-            .execute(
-                "UPDATE users SET disabled = $2, changed_at = $3 WHERE login = $1",
-                &[&login, &i64::from(disabled), &millis_to_sql(at)],
-            )
-            .map_err(|e| self.err(e))?;
-        if disabled {
-            tx.execute("DELETE FROM sessions WHERE login = $1", &[&login])
+        self.with_tx(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE users SET disabled = $2, changed_at = $3 WHERE login = $1",
+                    &[&login, &i64::from(disabled), &millis_to_sql(at)],
+                )
                 .map_err(|e| self.err(e))?;
-        }
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(n > 0)
+            if disabled {
+                tx.execute(user_sql::END_SESSIONS_OF, &[&login])
+                    .map_err(|e| self.err(e))?;
+            }
+            Ok(n > 0)
+        })
     }
 
     /// Like [`SqliteStore::create_session`](super::super::SqliteStore::create_session).
@@ -271,39 +207,24 @@ impl PgStore {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<(String, SessionInfo), StoreError> {
-        let mut secret = [0u8; 32];
-        rand::rng().fill_bytes(&mut secret);
-        let token = format!("{SESSION_PREFIX}{}", hex(&secret));
-        let info = SessionInfo {
-            id: ulid::Ulid::new().to_string(),
-            login: user.login.clone(),
-            role: user.role,
-            agent: user.agent.clone(),
-            created_at: now,
-            expires_at,
-        };
-        let mut conn = self.conn();
-        let mut tx = conn.transaction().map_err(|e| self.err(e))?;
-        tx.execute(
-            "DELETE FROM sessions WHERE expires_at <= $1",
-            &[&millis_to_sql(now)],
-        )
-        .map_err(|e| self.err(e))?;
-        tx.execute(
-            "INSERT INTO sessions (hash, id, login, role, agent, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                &hex(&Sha256::digest(token.as_bytes())),
-                &info.id,
-                &info.login,
-                &info.role.as_str(),
-                &info.agent.as_ref().map(|a| a.as_str()),
-                &millis_to_sql(now),
-                &millis_to_sql(expires_at),
-            ],
-        )
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
+        let (token, digest, info) = new_session(user, now, expires_at);
+        self.with_tx(|tx| {
+            tx.execute(user_sql::PURGE_SESSIONS, &[&millis_to_sql(now)])
+                .map_err(|e| self.err(e))?;
+            tx.execute(
+                user_sql::INSERT_SESSION,
+                &[
+                    &digest,
+                    &info.id,
+                    &info.login,
+                    &info.role.as_str(),
+                    &info.agent.as_ref().map(|a| a.as_str()),
+                    &millis_to_sql(now),
+                    &millis_to_sql(expires_at),
+                ],
+            )
+            .map_err(|e| self.err(e))
+        })?;
         Ok((token, info))
     }
 
@@ -316,40 +237,25 @@ impl PgStore {
         let row = self
             .conn()
             .query_opt(
-                "SELECT s.id, s.login, s.role, s.agent, s.created_at, s.expires_at \
-                 FROM sessions s JOIN users u ON u.login = s.login \
-                 WHERE s.hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
+                user_sql::VALID_SESSION,
                 &[&hex(digest), &millis_to_sql(now)],
             )
             .map_err(|e| self.err(e))?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let id: String = row.get(0);
-        let role: String = row.get(2);
-        let role = role.parse::<Role>().map_err(|d| {
-            decode_error(
-                &self.target().as_path(),
-                "sessions",
-                format!("session {id}: {d}"),
-            )
-        })?;
-        let agent: Option<String> = row.get(3);
-        Ok(Some(SessionInfo {
-            id,
-            login: row.get(1),
-            role,
-            agent: agent.map(AgentId::from),
-            created_at: super::super::codec::millis_from_sql(row.get(4)),
-            expires_at: super::super::codec::millis_from_sql(row.get(5)),
-        }))
+        let path = self.target().as_path();
+        row.map(|r| {
+            let row = r
+                .cells::<SessionRow>()
+                .map_err(|d| self.decode_err("sessions", d))?;
+            session_from_row(&path, row)
+        })
+        .transpose()
     }
 
     /// Like [`SqliteStore::end_session_digest`](super::super::SqliteStore::end_session_digest).
     pub fn end_session_digest(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
         let n = self
             .conn()
-            .execute("DELETE FROM sessions WHERE hash = $1", &[&hex(digest)])
+            .execute(user_sql::END_SESSION, &[&hex(digest)])
             .map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
@@ -358,11 +264,7 @@ impl PgStore {
     pub fn open_sessions(&self, now: Timestamp) -> Result<Vec<(String, u64)>, StoreError> {
         let rows = self
             .conn()
-            .query(
-                "SELECT login, COUNT(*) FROM sessions WHERE expires_at > $1 \
-                 GROUP BY login ORDER BY login",
-                &[&millis_to_sql(now)],
-            )
+            .query(user_sql::OPEN_SESSIONS, &[&millis_to_sql(now)])
             .map_err(|e| self.err(e))?;
         Ok(rows
             .iter()
@@ -462,28 +364,28 @@ impl PgStore {
         version: u32,
         previous: &[u32],
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let mut tx = conn.transaction().map_err(|e| self.err(e))?;
-        let exists = tx
-            .query_opt(
-                "SELECT 1 FROM ivr_versions WHERE name = $1 AND version = $2",
-                &[&name, &i64::from(version)],
+        self.with_tx(|tx| {
+            let exists = tx
+                .query_opt(
+                    "SELECT 1 FROM ivr_versions WHERE name = $1 AND version = $2",
+                    &[&name, &i64::from(version)],
+                )
+                .map_err(|e| self.err(e))?;
+            if exists.is_none() {
+                return Err(StoreError::UnknownIvrVersion {
+                    name: name.to_owned(),
+                    version,
+                });
+            }
+            tx.execute(
+                "INSERT INTO ivr_active (name, version, previous) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET version = excluded.version, \
+                 previous = excluded.previous",
+                &[&name, &i64::from(version), &previous_to_sql(previous)],
             )
             .map_err(|e| self.err(e))?;
-        if exists.is_none() {
-            return Err(StoreError::UnknownIvrVersion {
-                name: name.to_owned(),
-                version,
-            });
-        }
-        tx.execute(
-            "INSERT INTO ivr_active (name, version, previous) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET version = excluded.version, \
-             previous = excluded.previous",
-            &[&name, &i64::from(version), &previous_to_sql(previous)],
-        )
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
+            Ok(())
+        })
     }
 
     /// Like [`SqliteStore::ivr_active`](super::super::SqliteStore::ivr_active).
@@ -642,16 +544,16 @@ impl PgStore {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         let at = millis_to_sql(at);
-        let mut conn = self.conn();
-        let mut tx = conn.transaction().map_err(|e| self.err(e))?;
-        for (call, state) in batch {
-            match state {
-                Some(state) => tx.execute(voice_sql::PUT, &[call, state, &at]),
-                None => tx.execute(voice_sql::DELETE, &[call]),
+        self.with_tx(|tx| {
+            for (call, state) in batch {
+                match state {
+                    Some(state) => tx.execute(voice_sql::PUT, &[call, state, &at]),
+                    None => tx.execute(voice_sql::DELETE, &[call]),
+                }
+                .map_err(|e| self.err(e))?;
             }
-            .map_err(|e| self.err(e))?;
-        }
-        tx.commit().map_err(|e| self.err(e))
+            Ok(())
+        })
     }
 
     /// Like [`SqliteStore::voice_session`](super::super::SqliteStore::voice_session).
