@@ -510,6 +510,10 @@ fn summary() {
         "routing summary ({backlog} waiting in the backlog; medians of 7 interleaved rounds)"
     );
     eprintln!(
+        "an event is {} bytes",
+        std::mem::size_of::<guichet::core::Event>()
+    );
+    eprintln!(
         "{:>8} {:>22} {:>10} {:>10} {:>6} {:>8}",
         "agents", "cycle", "router ns", "floor ns", "ratio", "allocs"
     );
