@@ -268,22 +268,29 @@ impl<'m> World<'m> {
         self.model.agents[a as usize].id.clone()
     }
 
+    /// Sends the command `end` makes for request `ix` if the request still waits (waiting or
+    /// offered): the caller's patience ran out, or the creator withdrew it.
+    fn while_waiting(
+        &mut self,
+        t: u64,
+        ix: u32,
+        end: impl FnOnce(InteractionId) -> Command,
+    ) -> Result<(), SimError> {
+        if matches!(
+            self.recs[ix as usize].phase,
+            Phase::Waiting | Phase::Offered { .. }
+        ) {
+            self.command(t, end(interaction_id(ix)))?;
+        }
+        Ok(())
+    }
+
     fn world_event(&mut self, t: u64, ev: Ev) -> Result<(), SimError> {
         match ev {
             Ev::Arrival(s) => self.arrive(t, s as usize)?,
             Ev::Replayed(i) => self.arrive_replayed(t, i as usize)?,
             Ev::Patience(ix) => {
-                if matches!(
-                    self.recs[ix as usize].phase,
-                    Phase::Waiting | Phase::Offered { .. }
-                ) {
-                    self.command(
-                        t,
-                        Command::Abandon {
-                            interaction: interaction_id(ix),
-                        },
-                    )?;
-                }
+                self.while_waiting(t, ix, |interaction| Command::Abandon { interaction })?
             }
             Ev::Accept { ix, agent, offer } => {
                 if self.recs[ix as usize].phase == (Phase::Offered { agent, offer }) {
@@ -322,17 +329,7 @@ impl<'m> World<'m> {
                 }
             }
             Ev::Withdraw(ix) => {
-                if matches!(
-                    self.recs[ix as usize].phase,
-                    Phase::Waiting | Phase::Offered { .. }
-                ) {
-                    self.command(
-                        t,
-                        Command::Cancel {
-                            interaction: interaction_id(ix),
-                        },
-                    )?;
-                }
+                self.while_waiting(t, ix, |interaction| Command::Cancel { interaction })?
             }
             Ev::Step { agent: a, step } => self.step(t, a, step as usize)?,
             Ev::Logout(a) => {
