@@ -235,14 +235,14 @@ pub async fn serve(
     .await
     .map_err(|e| ServeError::Engine(EngineError::Store(e)))?;
     // Moves and passed delays told to the citizen (queues with inform_moved / inform_late).
-    let move_notices = crate::channels::citizen::notices::spawn(
+    crate::channels::citizen::notices::spawn(
         engine.clone(),
         Duration::from_secs(config.citizen.late_check_secs),
     )
     .await;
     let hub = OfferHub::start_with_typing(&engine, Some(chat.visitor_typing()));
     crate::obs::metrics::Observer::start(&engine).await;
-    let aggregator = crate::obs::indicators::Aggregator::start(&engine, &config.indicators)
+    crate::obs::indicators::Aggregator::start(&engine, &config.indicators)
         .await
         .map_err(|e| ServeError::Engine(EngineError::Store(e)))?;
     // After the aggregates have caught up: the day's counters survive a restart.
@@ -492,15 +492,9 @@ pub async fn serve(
         }
     }
     engine.shutdown().await;
-    // The views with a durable position finish what the engine committed (the aggregates'
-    // last fold, the move notices' checkpoint) before the process ends.
-    let views = async {
-        aggregator.finished().await;
-        let _ = move_notices.await;
-    };
-    if tokio::time::timeout(grace, views).await.is_err() {
-        tracing::warn!("views still running after the grace period: they resume at the restart");
-    }
+    // Every view finishes what the engine committed (the aggregates' last fold, the move
+    // notices' checkpoint) before the process ends.
+    engine.views_ended(grace).await;
     // Requests in flight on the HTTP listener finish (they can no longer reach the engine).
     match tokio::time::timeout(grace, http).await {
         Ok(Ok(result)) => result?,

@@ -16,6 +16,10 @@ use guichet::store::{Role, StoreHandle};
 /// `config/guichet.toml` is not there.
 const EMBEDDED_CONFIG: &str = include_str!("../../config/guichet.toml");
 
+/// How long the process waits, after the server stopped, for work still running on the
+/// runtime's blocking pool before it exits anyway.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The arguments of `guichet serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -162,8 +166,19 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             shutdown_signal(),
         )
         .await
-    })?;
-    match stopped {
+    });
+    // Everything durable was written before `stopped` was logged: the process ends without
+    // waiting for what may still run on the blocking pool (a store call of a request the stop
+    // cut short), which dropping the runtime would wait for.
+    let exiting = std::time::Instant::now();
+    runtime.shutdown_timeout(EXIT_WAIT);
+    if exiting.elapsed() >= EXIT_WAIT {
+        tracing::warn!(
+            "blocking work still running {} ms after the stop: the process exits without it",
+            EXIT_WAIT.as_millis()
+        );
+    }
+    match stopped? {
         Stopped::Shutdown => Ok(()),
         // The binary's decision: exit, and let the service manager restart this node as a
         // standby (its router in memory may be ahead of the journal: never reused).

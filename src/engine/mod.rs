@@ -209,6 +209,8 @@ pub struct Engine {
     pace: Arc<Mutex<crate::core::Pace>>,
     /// The journal positions running views still need: retention stops before them.
     holds: holds::Holds,
+    /// The views started on this engine, awaited at the server's stop.
+    views: views::Running,
 }
 
 impl std::fmt::Debug for Engine {
@@ -375,6 +377,7 @@ impl Engine {
             task: Arc::new(tokio::sync::Mutex::new(Some(handle))),
             pace,
             holds: holds::Holds::default(),
+            views: views::Running::default(),
         };
         if let Some(keep_ms) = retention {
             tokio::spawn(retention_loop(engine.clone(), retention_clock, keep_ms));

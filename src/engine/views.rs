@@ -10,7 +10,9 @@
 //! [`View::apply`] fails is handed the same events again from the journal after a pause.
 //!
 //! The runner ends once the engine has stopped and the view has been handed every event
-//! committed (then [`View::finish`]).
+//! committed (then [`View::finish`]). The engine keeps a list of the views it runs, so that
+//! the server awaits every one of them at its stop ([`Engine::views_ended`]): their last fold
+//! and checkpoint are written before the process ends.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -261,6 +263,7 @@ pub fn run_view<V: View>(engine: &Engine, view: V, after: u64) -> ViewHandle {
         applied: tx,
     };
     let name = view.name();
+    engine.views.add(name, rx.clone());
     let task = tokio::spawn(tracing::Instrument::instrument(
         runner.run(view),
         tracing::info_span!("view", view = name),
@@ -268,6 +271,47 @@ pub fn run_view<V: View>(engine: &Engine, view: V, after: u64) -> ViewHandle {
     ViewHandle {
         applied: rx,
         task: Arc::new(tokio::sync::Mutex::new(Some(task))),
+    }
+}
+
+/// The views started on an engine ([`run_view`]), by name, each with the end of its progress
+/// channel (closed once the view has finished, or was stopped).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Running(Arc<std::sync::Mutex<Vec<Started>>>);
+
+/// A view's name and the receiving end of its progress.
+type Started = (&'static str, watch::Receiver<u64>);
+
+impl Running {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Started>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a view, and forgets those that have ended (a client's stream is a view).
+    fn add(&self, name: &'static str, applied: watch::Receiver<u64>) {
+        let mut views = self.lock();
+        views.retain(|(_, rx)| rx.has_changed().is_ok());
+        views.push((name, applied));
+    }
+}
+
+impl Engine {
+    /// Waits, at most `limit` in all, for every view started on this engine to end (they end
+    /// once the engine has stopped and they have been handed every committed event: call it
+    /// after [`Engine::shutdown`]). A view still running at the limit is logged and left: it
+    /// resumes from its durable position at the restart.
+    pub async fn views_ended(&self, limit: Duration) {
+        let running = std::mem::take(&mut *self.views.lock());
+        let deadline = tokio::time::Instant::now() + limit;
+        for (name, mut applied) in running {
+            let ended = async { while applied.changed().await.is_ok() {} };
+            if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                tracing::warn!(
+                    view = name,
+                    "view still running after the grace period: it resumes at the restart"
+                );
+            }
+        }
     }
 }
 

@@ -268,22 +268,29 @@ impl<'m> World<'m> {
         self.model.agents[a as usize].id.clone()
     }
 
+    /// Sends the command `end` makes for request `ix` if the request still waits (waiting or
+    /// offered): the caller's patience ran out, or the creator withdrew it.
+    fn while_waiting(
+        &mut self,
+        t: u64,
+        ix: u32,
+        end: impl FnOnce(InteractionId) -> Command,
+    ) -> Result<(), SimError> {
+        if matches!(
+            self.recs[ix as usize].phase,
+            Phase::Waiting | Phase::Offered { .. }
+        ) {
+            self.command(t, end(interaction_id(ix)))?;
+        }
+        Ok(())
+    }
+
     fn world_event(&mut self, t: u64, ev: Ev) -> Result<(), SimError> {
         match ev {
             Ev::Arrival(s) => self.arrive(t, s as usize)?,
             Ev::Replayed(i) => self.arrive_replayed(t, i as usize)?,
             Ev::Patience(ix) => {
-                if matches!(
-                    self.recs[ix as usize].phase,
-                    Phase::Waiting | Phase::Offered { .. }
-                ) {
-                    self.command(
-                        t,
-                        Command::Abandon {
-                            interaction: interaction_id(ix),
-                        },
-                    )?;
-                }
+                self.while_waiting(t, ix, |interaction| Command::Abandon { interaction })?
             }
             Ev::Accept { ix, agent, offer } => {
                 if self.recs[ix as usize].phase == (Phase::Offered { agent, offer }) {
@@ -322,17 +329,7 @@ impl<'m> World<'m> {
                 }
             }
             Ev::Withdraw(ix) => {
-                if matches!(
-                    self.recs[ix as usize].phase,
-                    Phase::Waiting | Phase::Offered { .. }
-                ) {
-                    self.command(
-                        t,
-                        Command::Cancel {
-                            interaction: interaction_id(ix),
-                        },
-                    )?;
-                }
+                self.while_waiting(t, ix, |interaction| Command::Cancel { interaction })?
             }
             Ev::Step { agent: a, step } => self.step(t, a, step as usize)?,
             Ev::Logout(a) => {
@@ -450,20 +447,7 @@ impl<'m> World<'m> {
         let rng = &mut self.stream_rng[s];
         let handle_ms = plan.handle.sample_millis(rng);
         let patience = plan.patience.as_ref().map(|p| p.sample_millis(rng));
-        let ix = self.recs.len() as u32;
-        let counted = t >= self.model.measure_from_ms;
-        self.recs.push(Rec {
-            row: plan.row,
-            created: t,
-            handle_ms,
-            answer_ms: NONE,
-            first_offer: NONE,
-            offers: 0,
-            phase: Phase::Waiting,
-            counted,
-        });
-        self.open += 1;
-        self.counts.interactions += 1;
+        let ix = self.open_rec(t, plan.row, handle_ms, NONE);
         let mut spec = InteractionSpec::new(interaction_id(ix), plan.channel, plan.queue.clone());
         spec.requirements.clone_from(&plan.requirements);
         spec.priority = plan.priority;
@@ -474,24 +458,30 @@ impl<'m> World<'m> {
         self.command(t, Command::CreateInteraction { spec })
     }
 
+    /// Records a new request created at `t`, waiting (counted in the figures when the measure
+    /// has started by then); returns its index.
+    fn open_rec(&mut self, t: u64, row: u32, handle_ms: u64, answer_ms: u64) -> u32 {
+        let ix = self.recs.len() as u32;
+        self.recs.push(Rec {
+            row,
+            created: t,
+            handle_ms,
+            answer_ms,
+            first_offer: NONE,
+            offers: 0,
+            phase: Phase::Waiting,
+            counted: t >= self.model.measure_from_ms,
+        });
+        self.open += 1;
+        self.counts.interactions += 1;
+        ix
+    }
+
     /// Creates recorded interaction `i` of a replay and schedules the next one.
     fn arrive_replayed(&mut self, t: u64, i: usize) -> Result<(), SimError> {
         let model = self.model;
         let r = &model.replayed[i];
-        let ix = self.recs.len() as u32;
-        let counted = t >= model.measure_from_ms;
-        self.recs.push(Rec {
-            row: r.row,
-            created: t,
-            handle_ms: r.handle_ms,
-            answer_ms: r.answer_ms,
-            first_offer: NONE,
-            offers: 0,
-            phase: Phase::Waiting,
-            counted,
-        });
-        self.open += 1;
-        self.counts.interactions += 1;
+        let ix = self.open_rec(t, r.row, r.handle_ms, r.answer_ms);
         if let Some(next) = model.replayed.get(i + 1) {
             self.schedule(next.at_ms.max(t), Ev::Replayed(i as u32 + 1));
         }

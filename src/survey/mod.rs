@@ -235,6 +235,23 @@ impl Surveys {
         self.answer_with(token, score, comment, None).await
     }
 
+    /// Records `parsed`, received as the SMS or email `message_id`, as the answer to
+    /// `question`.
+    async fn answer_by_message(
+        &self,
+        question: &SurveyQuestion,
+        parsed: ParsedAnswer,
+        message_id: &str,
+    ) -> Result<SurveyQuestion, AnswerError> {
+        self.answer_with(
+            &question.token,
+            parsed.score,
+            parsed.comment,
+            Some(message_id.to_owned()),
+        )
+        .await
+    }
+
     async fn answer_with(
         &self,
         token: &str,
@@ -310,14 +327,9 @@ impl Surveys {
         else {
             return Ok(None);
         };
-        self.answer_with(
-            &question.token,
-            parsed.score,
-            parsed.comment,
-            Some(message_id.to_owned()),
-        )
-        .await
-        .map(Some)
+        self.answer_by_message(&question, parsed, message_id)
+            .await
+            .map(Some)
     }
 
     /// The email `message_id` (`email:<Message-ID>`) whose In-Reply-To or References name
@@ -362,14 +374,9 @@ impl Surveys {
         if question.via != SurveyVia::Email {
             return Ok(None);
         }
-        self.answer_with(
-            &question.token,
-            parsed.score,
-            parsed.comment,
-            Some(message_id.to_owned()),
-        )
-        .await
-        .map(Some)
+        self.answer_by_message(&question, parsed, message_id)
+            .await
+            .map(Some)
     }
 
     /// Whether the SMS or email `message_id` was already recorded as a survey answer.

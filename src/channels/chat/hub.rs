@@ -160,6 +160,13 @@ const SURVEY_RESUMABLE: Duration = Duration::from_secs(600);
 const MAX_SURVEYED: usize = 10_000;
 
 impl State {
+    /// The session of `interaction`'s visitor, if it is still there.
+    fn session_of(&self, interaction: InteractionId) -> Option<&Session> {
+        self.by_interaction
+            .get(&interaction)
+            .and_then(|s| self.sessions.get(s))
+    }
+
     /// Removes a session; its socket is told why and closed.
     fn finish(&mut self, session: &str, reason: &str) {
         if let Some(s) = self.sessions.remove(session) {
@@ -336,11 +343,7 @@ impl ChatHub {
     /// visitor is connected to it.
     pub fn agent_typing(&self, interaction: InteractionId, typing: bool) -> bool {
         let state = self.lock();
-        match state
-            .by_interaction
-            .get(&interaction)
-            .and_then(|s| state.sessions.get(s))
-        {
+        match state.session_of(interaction) {
             Some(session) if session.socket.is_some() => {
                 session.send(ServerFrame::AgentTyping { typing });
                 true
@@ -353,9 +356,7 @@ impl ChatHub {
     pub fn transcript_pending(&self, interaction: InteractionId) -> bool {
         let state = self.lock();
         state
-            .by_interaction
-            .get(&interaction)
-            .and_then(|s| state.sessions.get(s))
+            .session_of(interaction)
             .is_some_and(|s| s.transcript_to.is_some())
     }
 

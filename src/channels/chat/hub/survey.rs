@@ -15,9 +15,7 @@ impl ChatHub {
     pub fn visitor_present(&self, interaction: InteractionId) -> bool {
         let state = self.lock();
         state
-            .by_interaction
-            .get(&interaction)
-            .and_then(|session| state.sessions.get(session))
+            .session_of(interaction)
             .is_some_and(|s| s.socket.is_some())
     }
 
@@ -27,9 +25,7 @@ impl ChatHub {
     pub fn visitor_may_resume(&self, interaction: InteractionId) -> bool {
         let state = self.lock();
         state
-            .by_interaction
-            .get(&interaction)
-            .and_then(|session| state.sessions.get(session))
+            .session_of(interaction)
             .is_some_and(|s| s.socket.is_none())
     }
 

@@ -40,7 +40,7 @@ impl Calls {
         else {
             return Ok(false);
         };
-        let Some(entry) = self.inner.calls.get(&k).map(|e| Arc::clone(e.value())) else {
+        let Some(entry) = self.call(&k) else {
             return Ok(false);
         };
         let (gateway, sid) = {
@@ -119,7 +119,7 @@ impl Calls {
         agent: crate::core::AgentId,
         at: Timestamp,
     ) {
-        let Some(entry) = self.inner.calls.get(&k).map(|e| Arc::clone(e.value())) else {
+        let Some(entry) = self.call(&k) else {
             return;
         };
         let looked = {

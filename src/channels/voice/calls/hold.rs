@@ -41,11 +41,7 @@ impl Calls {
             .engine
             .read(move |r| {
                 let view = r.interaction(&interaction)?;
-                let device = view
-                    .phase
-                    .agent()
-                    .and_then(|a| r.agent(a))
-                    .and_then(|a| a.config.device);
+                let device = agent_device(r, &view.phase);
                 let position = if due && matches!(view.phase, InteractionPhase::Waiting) {
                     r.waiting_in_queue(&view.queue)
                         .iter()

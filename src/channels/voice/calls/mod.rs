@@ -416,6 +416,14 @@ impl Drop for StreamGuard {
     }
 }
 
+/// The device of the agent an interaction in `phase` is offered to or held by, if any.
+fn agent_device(r: &crate::core::Router, phase: &InteractionPhase) -> Option<String> {
+    phase
+        .agent()
+        .and_then(|a| r.agent(a))
+        .and_then(|a| a.config.device)
+}
+
 fn key(gateway: Gateway, sid: &str) -> String {
     format!("{}:{sid}", gateway.name())
 }
@@ -522,7 +530,7 @@ impl Calls {
             self.add_transcript(&k, text);
             return Ok((Arc::from([]), turn.unwrap_or(0)));
         }
-        let entry = match self.inner.calls.get(&k).map(|e| Arc::clone(e.value())) {
+        let entry = match self.call(&k) {
             Some(entry) => entry,
             None => match &event {
                 CallEvent::Incoming { from, to } => self.admit(gateway, sid, from, to)?,
@@ -569,11 +577,17 @@ impl Calls {
             );
             return Ok((call.last.clone(), call.turn));
         }
-        let verbs: Answer = self.step(&mut call, event).await?.into();
+        let verbs = self.step(&mut call, event).await?;
+        Ok(self.next_turn(&mut call, verbs.into()))
+    }
+
+    /// Makes `verbs` the call's answer in a new turn, saved for a restart; returns them with
+    /// the turn's number.
+    pub(super) fn next_turn(&self, call: &mut Call, verbs: Answer) -> (Answer, u32) {
         call.turn = call.turn.saturating_add(1);
         call.last = Arc::clone(&verbs);
-        self.save(&mut call);
-        Ok((verbs, call.turn))
+        self.save(call);
+        (verbs, call.turn)
     }
 
     /// The call followed for `interaction`, if any.
@@ -582,7 +596,12 @@ impl Calls {
         interaction: InteractionId,
     ) -> Option<Arc<tokio::sync::Mutex<Call>>> {
         let k = self.inner.by_interaction.get(&interaction)?.clone();
-        self.inner.calls.get(&k).map(|e| Arc::clone(e.value()))
+        self.call(&k)
+    }
+
+    /// The call under key `k` (see [`key`]), if it is in the table.
+    pub(super) fn call(&self, k: &str) -> Option<Arc<tokio::sync::Mutex<Call>>> {
+        self.inner.calls.get(k).map(|e| Arc::clone(e.value()))
     }
 
     /// The outbound side of the gateways.

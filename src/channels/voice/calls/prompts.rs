@@ -9,6 +9,15 @@ pub(super) fn french(language: &str) -> bool {
     language.to_ascii_lowercase().starts_with("fr")
 }
 
+/// `fr` when `language` is French, else `en`.
+fn in_language(language: &str, fr: &'static str, en: &'static str) -> &'static str {
+    if french(language) {
+        fr
+    } else {
+        en
+    }
+}
+
 pub(super) fn apology() -> Vec<Verb> {
     vec![
         Verb::say(
@@ -83,33 +92,33 @@ pub(super) fn spoken_key(key: &str, fr: bool) -> &str {
 }
 
 pub(super) fn callback_confirmation(language: &str) -> &'static str {
-    if french(language) {
-        "C'est noté : un conseiller vous rappellera à ce numéro dès que ce sera votre tour. Au revoir."
-    } else {
-        "Noted: an adviser will call you back on this number when it is your turn. Goodbye."
-    }
+    in_language(
+        language,
+        "C'est noté : un conseiller vous rappellera à ce numéro dès que ce sera votre tour. Au revoir.",
+        "Noted: an adviser will call you back on this number when it is your turn. Goodbye.",
+    )
 }
 
 pub(super) fn lost_apology(language: &str) -> &'static str {
-    if french(language) {
-        "Veuillez nous excuser : nous avons perdu le fil de votre appel. Reprenons depuis le début."
-    } else {
-        "We are sorry: we lost track of your call. Let us start again from the beginning."
-    }
+    in_language(
+        language,
+        "Veuillez nous excuser : nous avons perdu le fil de votre appel. Reprenons depuis le début.",
+        "We are sorry: we lost track of your call. Let us start again from the beginning.",
+    )
 }
 
 pub(super) fn voicemail_thanks(language: &str) -> &'static str {
-    if french(language) {
-        "Votre message est enregistré. Au revoir."
-    } else {
-        "Your message has been recorded. Goodbye."
-    }
+    in_language(
+        language,
+        "Votre message est enregistré. Au revoir.",
+        "Your message has been recorded. Goodbye.",
+    )
 }
 
 pub(super) fn ended_message(language: &str) -> &'static str {
-    if french(language) {
-        "Votre demande a été clôturée. Au revoir."
-    } else {
-        "Your request has been closed. Goodbye."
-    }
+    in_language(
+        language,
+        "Votre demande a été clôturée. Au revoir.",
+        "Your request has been closed. Goodbye.",
+    )
 }

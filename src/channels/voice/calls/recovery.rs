@@ -122,11 +122,7 @@ impl Calls {
             _ => String::from("fr-FR"),
         };
         verbs.insert(0, Verb::say(lost_apology(&language), Some(&language)));
-        let verbs: Answer = verbs.into();
-        call.turn = call.turn.saturating_add(1);
-        call.last = Arc::clone(&verbs);
-        self.save(&mut call);
-        Ok((verbs, call.turn))
+        Ok(self.next_turn(&mut call, verbs.into()))
     }
 
     /// Registers a new call (not yet answered).
@@ -173,11 +169,7 @@ impl Calls {
             .read(move |r| {
                 let id = r.find_by_external_ref(&external)?;
                 let view = r.interaction(&id)?;
-                let device = view
-                    .phase
-                    .agent()
-                    .and_then(|a| r.agent(a))
-                    .and_then(|a| a.config.device);
+                let device = agent_device(r, &view.phase);
                 Some((id, view, device))
             })
             .await

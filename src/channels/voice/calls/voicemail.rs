@@ -8,11 +8,7 @@ impl Calls {
     /// The longest recording allowed to call `sid` of `gateway` if it is recording a
     /// voicemail now (its `listen` answer's `maxLength`), `None` otherwise.
     pub async fn listen_window(&self, gateway: Gateway, sid: &str) -> Option<u32> {
-        let entry = self
-            .inner
-            .calls
-            .get(&key(gateway, sid))
-            .map(|e| Arc::clone(e.value()))?;
+        let entry = self.call(&key(gateway, sid))?;
         let call = entry.lock().await;
         if !matches!(call.phase, Phase::Recording { .. }) {
             return None;
@@ -63,12 +59,7 @@ impl Calls {
         sid: &str,
         audio: RecordedAudio,
     ) -> Result<bool, CallError> {
-        let Some(entry) = self
-            .inner
-            .calls
-            .get(&key(gateway, sid))
-            .map(|e| Arc::clone(e.value()))
-        else {
+        let Some(entry) = self.call(&key(gateway, sid)) else {
             return Ok(false);
         };
         let mut call = entry.lock().await;
@@ -114,12 +105,7 @@ impl Calls {
     /// Files the voicemail of call `sid` with the audio and transcription received so far, if
     /// it is still recording.
     pub(super) async fn file_pending(&self, gateway: Gateway, sid: &str) -> Result<(), CallError> {
-        let Some(entry) = self
-            .inner
-            .calls
-            .get(&key(gateway, sid))
-            .map(|e| Arc::clone(e.value()))
-        else {
+        let Some(entry) = self.call(&key(gateway, sid)) else {
             self.inner.pending_audio.remove(&key(gateway, sid));
             return Ok(());
         };
