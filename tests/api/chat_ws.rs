@@ -124,11 +124,9 @@ async fn start_chat(socket: &mut Socket, name: &str) -> Value {
 
 /// A server on the demo configuration with satisfaction surveys on (chats wait for an agent).
 fn with_surveys(ws: &Workspace) -> Server {
-    let config = api_common::config_with(
-        ws.path(),
-        "[surveys]\nenabled = true\n\n[citizen]\nunstaffed_chats = \"wait\"\n",
-    );
-    ws.start_with_config(&config)
+    ws.server()
+        .with("[surveys]\nenabled = true\n\n[citizen]\nunstaffed_chats = \"wait\"\n")
+        .start()
 }
 
 /// A visitor (`name`) who sends the `line` frame, offered to the agent and accepted by it: the

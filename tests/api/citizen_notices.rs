@@ -43,22 +43,7 @@ async fn post_sms(server: &Server, sid: &str, body: &str) -> u16 {
 
 /// Changes queue `id` with `change`, through the supervisor API (the proto fields 21 and 22).
 async fn change_queue(server: &Server, token: &str, id: &str, change: impl FnOnce(&mut pb::Queue)) {
-    let mut sup = server.supervisor(token);
-    let mut queue = sup
-        .list_queues(pb::ListQueuesRequest::default())
-        .await
-        .expect("ListQueues")
-        .into_inner()
-        .queues
-        .into_iter()
-        .find(|q| q.id == id)
-        .expect("the queue");
-    change(&mut queue);
-    let back = sup
-        .upsert_queue(pb::UpsertQueueRequest { queue: Some(queue) })
-        .await
-        .expect("UpsertQueue")
-        .into_inner();
+    let back = api_common::change_queue(&mut server.supervisor(token), id, change).await;
     assert_eq!(back.id, id);
 }
 
@@ -96,7 +81,7 @@ late_check_secs = 1
             provider.addr.port()
         ),
     );
-    let mut server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let mut server = ws.start_with_config(&config);
     let admin = ws.admin_token();
     change_queue(&server, &admin, "benefits", |q| q.inform_moved = true).await;
     let listed = server
@@ -164,7 +149,7 @@ late_check_secs = 1
         .await
         .expect("Move back");
     server.terminate();
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(provider.received().len(), 2, "{:?}", provider.received());
     drop(server);
@@ -182,7 +167,7 @@ async fn an_email_past_its_announced_delay_gets_one_message() {
             sink.addr.port()
         ),
     );
-    let mut server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let mut server = ws.start_with_config(&config);
     let admin = ws.admin_token();
     // Benefits answers emails within 2 seconds, and says so when it does not.
     change_queue(&server, &admin, "benefits", |q| {
@@ -233,7 +218,7 @@ async fn an_email_past_its_announced_delay_gets_one_message() {
     // Once: not again at the next checks, nor after a restart (the request is still waiting).
     tokio::time::sleep(Duration::from_secs(3)).await;
     server.terminate();
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(sink.received().len(), 2, "{:?}", sink.received());
     drop(server);
@@ -285,7 +270,7 @@ async fn the_widget_page_speaks_the_asked_language_and_takes_messages() {
             sink.addr.port()
         ),
     );
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let base = format!("http://{}", server.http_addr);
     let http = reqwest::Client::new();
     let page = http

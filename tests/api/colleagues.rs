@@ -12,8 +12,7 @@ use guichet::api::proto as pb;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_sees_its_queues_colleagues_and_only_its_own_answers() {
     let ws = Workspace::new();
-    let config = api_common::config_with(ws.path(), "[surveys]\nenabled = true\n");
-    let server = ws.start_with_config(&config);
+    let server = ws.server().with("[surveys]\nenabled = true\n").start();
     let (sup_token, _) = ws.token("supervisor", None);
     let mut sup = server.supervisor(&sup_token);
     // Felix serves no queue of amelie's: not a colleague.

@@ -23,21 +23,7 @@ async fn logout_reconnect_and_erasure() {
     let mut desk = server.desktop(&amelie_token);
 
     // No after-contact work, so that a completed interaction ends at once.
-    let mut benefits = sup
-        .list_queues(pb::ListQueuesRequest::default())
-        .await
-        .expect("queues")
-        .into_inner()
-        .queues
-        .into_iter()
-        .find(|q| q.id == "benefits")
-        .expect("benefits");
-    benefits.wrap_up_secs = 0;
-    sup.upsert_queue(pb::UpsertQueueRequest {
-        queue: Some(benefits),
-    })
-    .await
-    .expect("upsert");
+    api_common::no_wrap_up(&mut sup, "benefits").await;
     desk.login(pb::LoginRequest::default())
         .await
         .expect("login");

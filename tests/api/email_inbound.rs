@@ -19,7 +19,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use api_common::{eventually, next, Server, Workspace};
+use api_common::{eventually, next, Workspace};
 use guichet::api::proto as pb;
 use pb::offer_update::Update;
 
@@ -157,7 +157,7 @@ async fn emails_become_threaded_acknowledged_conversations() {
             sink.addr.port()
         ),
     );
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let smtp = server.smtp_addr.expect("the demo config listens for SMTP");
     let (token, _) = ws.token("agent", Some("amelie"));
     let mut desk = server.desktop(&token);
@@ -564,7 +564,7 @@ Content-Type: text/plain\r\n\r\n"
 async fn inbound_parse_webhook_feeds_the_same_pipeline() {
     let ws = Workspace::new();
     let config = config_with_webhook(ws.log().parent().expect("workspace"));
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let url = format!("http://{}/email/inbound", server.http_addr);
     let http = reqwest::Client::new();
 

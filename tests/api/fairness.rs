@@ -8,7 +8,7 @@ use crate::api_common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use api_common::{config_with, eventually, spec, Authed, Workspace};
+use api_common::{eventually, spec, Authed, Workspace};
 use guichet::api::proto as pb;
 use pb::agent_desktop_client::AgentDesktopClient;
 use pb::interactions_client::InteractionsClient;
@@ -146,8 +146,7 @@ fn assert_even(handled: &BTreeMap<String, usize>, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_agents_share_forty_sequential_calls_and_chats_evenly() {
     let ws = Workspace::new();
-    let config = config_with(ws.path(), EXTRA);
-    let server = ws.start_with_config(&config);
+    let server = ws.server().with(EXTRA).start();
     let (int_token, _) = ws.token("integrator", None);
     let mut int = server.interactions(&int_token);
     let mut desks = log_in(&ws, &server).await;
@@ -170,8 +169,7 @@ async fn identical_agents_share_forty_sequential_calls_and_chats_evenly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_call_is_offered_again_to_the_only_agent_after_the_delay() {
     let ws = Workspace::new();
-    let config = config_with(ws.path(), EXTRA);
-    let server = ws.start_with_config(&config);
+    let server = ws.server().with(EXTRA).start();
     let (int_token, _) = ws.token("integrator", None);
     let (sup_token, _) = ws.token("supervisor", None);
     let mut int = server.interactions(&int_token);

@@ -40,23 +40,13 @@ async fn an_agents_day_offer_accept_complete_history_decline_transfer() {
     let mut desk = server.desktop(&amelie_token);
 
     // No after-contact work in benefits, so that amelie takes the next offer at once.
-    let mut benefits = sup
-        .list_queues(pb::ListQueuesRequest::default())
-        .await
-        .expect("ListQueues")
-        .into_inner()
-        .queues
-        .into_iter()
-        .find(|q| q.id == "benefits")
-        .expect("benefits queue in the demo config");
-    benefits.wrap_up_secs = 0;
-    let upserted = sup
-        .upsert_queue(pb::UpsertQueueRequest {
-            queue: Some(benefits.clone()),
-        })
-        .await
-        .expect("UpsertQueue")
-        .into_inner();
+    let mut sent = None;
+    let upserted = api_common::change_queue(&mut sup, "benefits", |q| {
+        q.wrap_up_secs = 0;
+        sent = Some(q.clone());
+    })
+    .await;
+    let benefits = sent.expect("the queue sent");
     assert_eq!(
         upserted, benefits,
         "a queue round-trips through UpsertQueue"

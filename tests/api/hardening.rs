@@ -63,7 +63,7 @@ const HMACS: &str = "guichet_webhook_hmac_total{scheme=\"timestamped\"}";
 async fn signature_floods_cost_one_hmac_at_most_and_oversize_bodies_get_413() {
     let ws = Workspace::new();
     let config = voice_config(&ws, "");
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let base = format!("http://{}", server.http_addr);
     let client = reqwest::Client::new();
     let url = format!("{base}/voice/jambonz/incoming");
@@ -213,7 +213,7 @@ async fn half_sent_requests_and_silent_websockets_are_closed_by_their_timeouts()
         "[limits]\nheader_read_timeout_secs = 2\nbody_read_timeout_secs = 2\n\
          idle_timeout_secs = 3\nws_start_timeout_secs = 2\n",
     );
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let started = Instant::now();
 
     // Half a request head.
@@ -264,7 +264,7 @@ async fn half_sent_requests_and_silent_websockets_are_closed_by_their_timeouts()
 async fn idle_websockets_under_a_low_descriptor_limit_leave_grpc_and_smtp_working() {
     let ws = Workspace::new();
     let config = demo_with(&ws, "[limits]\nws_start_timeout_secs = 120\n");
-    let server = Server::start_limited(&ws.data_dir(), &ws.log(), &config, &[], Some(320));
+    let server = ws.server().config(&config).nofile(320).start();
     let url = format!("ws://{}/chat/ws", server.http_addr);
     let mut sockets = Vec::new();
     let mut refused = 0;
@@ -960,7 +960,7 @@ async fn a_websocket_that_misses_pongs_is_closed_but_a_silent_visitor_is_not() {
 
     let ws = Workspace::new();
     let config = demo_with(&ws, "[limits]\nws_ping_secs = 1\n");
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let url = format!("ws://{}/chat/ws", server.http_addr);
     let start = serde_json::json!({"type": "start", "name": "Ana", "language": "en"});
     let (mut silent, _) = tokio_tungstenite::connect_async(url.as_str())
@@ -1033,7 +1033,7 @@ async fn one_address_holds_at_most_its_share_and_clients_behind_a_trusted_proxy_
     // Direct clients: at most 3 connections per address, on each listener.
     let ws = Workspace::new();
     let config = demo_with(&ws, "[limits]\nmax_per_address = 3\n");
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(TcpStream::connect(server.http_addr).await.expect("connect"));
@@ -1121,7 +1121,7 @@ async fn one_address_holds_at_most_its_share_and_clients_behind_a_trusted_proxy_
         &ws,
         "[limits]\nmax_per_address = 2\ntrusted_proxies = [\"127.0.0.0/8\", \"::1\"]\n",
     );
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let mut proxy_connections = Vec::new();
     for _ in 0..6 {
         proxy_connections.push(TcpStream::connect(server.http_addr).await.expect("connect"));

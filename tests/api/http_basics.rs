@@ -24,12 +24,11 @@ async fn healthz_answers_and_unknown_paths_get_404() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_applies_environment_overrides() {
     let ws = Workspace::new();
-    let server = Server::start_with(
-        &ws.data_dir(),
-        &ws.log(),
-        &api_common::demo_config(),
-        &[("GUICHET_LOG__FORMAT", "json"), ("RUST_LOG", "info")],
-    );
+    let server = ws
+        .server()
+        .env("GUICHET_LOG__FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .start();
     let health = reqwest::get(format!("http://{}/healthz", server.http_addr))
         .await
         .unwrap();

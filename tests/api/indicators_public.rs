@@ -6,17 +6,16 @@ use crate::api_common;
 
 use std::time::Duration;
 
-use api_common::{config_with, eventually, spec, Workspace};
+use api_common::{eventually, spec, Workspace};
 use guichet::api::proto as pb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_shows_public_queues_by_name_in_good_french() {
     let ws = Workspace::new();
-    let file = config_with(
-        ws.path(),
-        "[[queues]]\nid = \"internal\"\nname = \"Back office\"\npublic = false\n",
-    );
-    let server = ws.start_with_config(&file);
+    let server = ws
+        .server()
+        .with("[[queues]]\nid = \"internal\"\nname = \"Back office\"\npublic = false\n")
+        .start();
     let (token, _) = ws.token("integrator", None);
     let mut int = server.interactions(&token);
     for (queue, reference) in [("benefits", "pub-1"), ("internal", "int-1")] {

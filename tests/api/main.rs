@@ -4,7 +4,7 @@
 //! temporary data directory, ports chosen by the system, its own PostgreSQL database with
 //! `GUICHET_TEST_BACKEND=postgres`), so they run in parallel like the tests of one file did.
 //!
-//! Support: `api_common` (workspaces, servers, tokens, clients),
+//! Support: `api_common` (workspaces, servers, tokens, clients, [`api_common::TestServer`]),
 //! `notify_common` (SMTP and SMS stand-ins), `voice_common` (jambonz and Twilio calls).
 //! One subject alone: `cargo test --test api -- consult::`; `.ci/run` runs the PostgreSQL
 //! subsets that way.

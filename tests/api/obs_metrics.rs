@@ -74,21 +74,7 @@ async fn metrics_follow_a_scripted_scenario() {
     );
 
     // No after-contact work, so that amelie takes the next offer at once.
-    let mut benefits = sup
-        .list_queues(pb::ListQueuesRequest::default())
-        .await
-        .expect("ListQueues")
-        .into_inner()
-        .queues
-        .into_iter()
-        .find(|q| q.id == "benefits")
-        .expect("benefits");
-    benefits.wrap_up_secs = 0;
-    sup.upsert_queue(pb::UpsertQueueRequest {
-        queue: Some(benefits),
-    })
-    .await
-    .expect("UpsertQueue");
+    api_common::no_wrap_up(&mut sup, "benefits").await;
     desk.login(pb::LoginRequest::default())
         .await
         .expect("Login");
@@ -261,12 +247,11 @@ async fn json_logs_carry_the_interaction_span() {
     std::fs::create_dir_all(config.parent().expect("parent")).expect("dir");
     let demo = std::fs::read_to_string(api_common::demo_config()).expect("demo config");
     std::fs::write(&config, format!("[log]\nformat = \"json\"\n\n{demo}")).expect("write");
-    let server = Server::start_with(
-        &ws.data_dir(),
-        &ws.log(),
-        &config,
-        &[("RUST_LOG", "info,guichet::obs=debug")],
-    );
+    let server = ws
+        .server()
+        .config(&config)
+        .env("RUST_LOG", "info,guichet::obs=debug")
+        .start();
     let (int_token, _) = ws.token("integrator", None);
     let mut int = server.interactions(&int_token);
     let created = int

@@ -21,20 +21,11 @@ async fn the_offer_event_carries_the_desktop_s_context_and_erasure_scrubs_it() {
     let mut server = ws.start();
     let (sup_token, _) = ws.token("supervisor", None);
     let mut sup = server.supervisor(&sup_token);
-    let mut queue = sup
-        .list_queues(pb::ListQueuesRequest::default())
-        .await
-        .expect("ListQueues")
-        .into_inner()
-        .queues
-        .into_iter()
-        .find(|q| q.id == "benefits")
-        .expect("benefits");
-    queue.wrap_up_codes = vec!["informed".into(), "redirected".into()];
-    queue.default_wrap_up_code = "informed".into();
-    sup.upsert_queue(pb::UpsertQueueRequest { queue: Some(queue) })
-        .await
-        .expect("UpsertQueue");
+    api_common::change_queue(&mut sup, "benefits", |queue| {
+        queue.wrap_up_codes = vec!["informed".into(), "redirected".into()];
+        queue.default_wrap_up_code = "informed".into();
+    })
+    .await;
 
     let (mut amelie, mut amelie_offers) = api_common::logged_in_agent(&ws, &server, "amelie").await;
     let mut create = api_common::spec("benefits", pb::Channel::Chat, "c-ctx", "chat:ctx-1");

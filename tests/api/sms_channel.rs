@@ -148,7 +148,7 @@ async fn webhooks_build_a_conversation_and_the_reply_reaches_the_provider() {
     let ws = Workspace::new();
     let provider = SmsProvider::start(0).await;
     let config = sms_config(&ws, provider.addr.port());
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let (agent, _) = ws.token("agent", Some("amelie"));
 
     // A signed message opens the conversation; the answer is empty TwiML.
@@ -262,7 +262,7 @@ async fn a_reply_waits_for_the_provider_across_a_restart() {
     // The provider is down: nothing listens on its port yet.
     let port = free_port();
     let config = sms_config(&ws, port);
-    let mut server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let mut server = ws.start_with_config(&config);
     let (agent, _) = ws.token("agent", Some("amelie"));
     assert_eq!(
         post_sms(&server, TOKEN, "SM1001", CITIZEN, "Allô ?")
@@ -283,7 +283,7 @@ async fn a_reply_waits_for_the_provider_across_a_restart() {
     // The server dies; the provider comes back; the restarted server delivers the reply once.
     server.kill();
     let provider = SmsProvider::start(port).await;
-    let _server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let _server = ws.start_with_config(&config);
     let received = provider.wait_for(1).await;
     assert_eq!(
         received[0].field("Body"),
@@ -303,7 +303,7 @@ async fn stop_is_confirmed_once_and_silences_the_number() {
     let ws = Workspace::new();
     let provider = SmsProvider::start(0).await;
     let config = sms_config(&ws, provider.addr.port());
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let (agent, _) = ws.token("agent", Some("amelie"));
 
     // STOP outside a conversation: confirmed in the webhook's answer, no interaction created.

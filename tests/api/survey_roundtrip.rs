@@ -200,7 +200,7 @@ async fn sms_survey_round_trip() {
     let ws = Workspace::new();
     let provider = SmsProvider::start(0).await;
     let config = survey_config(&ws, provider.addr.port(), None, "");
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let (mut desk, mut offers) = logged_in_agent(&ws, &server, "amelie").await;
 
     let (status, _) = post_sms(&server, "SM0001", CITIZEN, "Où en est mon dossier ?").await;
@@ -298,7 +298,7 @@ async fn stop_by_sms_opts_out_of_surveys_and_calls_are_asked_by_sms_on_mobiles()
     let ws = Workspace::new();
     let provider = SmsProvider::start(0).await;
     let config = survey_config(&ws, provider.addr.port(), None, "period_days = 0");
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let (mut desk, mut offers) = logged_in_agent(&ws, &server, "amelie").await;
     let (integrator, _) = ws.token("integrator", None);
     let mut api = server.interactions(&integrator);
@@ -391,7 +391,7 @@ async fn email_survey_round_trip_over_smtp() {
     let config = survey_config(&ws, provider.addr.port(), Some(sink.addr.port()), "");
     // Each email on its own: the question is answered by replying to it.
     unbundled(&config);
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let smtp = server.smtp_addr.expect("the demo config listens for SMTP");
     let (mut desk, mut offers) = logged_in_agent(&ws, &server, "amelie").await;
 
@@ -626,7 +626,7 @@ async fn one_email_at_completion_carries_the_reply_the_notice_and_the_survey() {
     let provider = SmsProvider::start(0).await;
     let sink = SmtpSink::start(0).await;
     let config = survey_config(&ws, provider.addr.port(), Some(sink.addr.port()), "");
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let id = mail_answered_and_completed(&ws, &server, &sink, "Votre dossier est validé.").await;
     all_sent(&ws, &id, 4).await;
     assert_one_email(&sink.received(), &ws, &id);
@@ -647,7 +647,7 @@ async fn a_reply_then_a_completion_10_s_later_still_make_one_email() {
     let provider = SmsProvider::start(0).await;
     let sink = SmtpSink::start(0).await;
     let config = survey_config(&ws, provider.addr.port(), Some(sink.addr.port()), "");
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let smtp = server.smtp_addr.expect("the demo config listens for SMTP");
     let (mut desk, mut offers) = logged_in_agent(&ws, &server, "amelie").await;
     let reply = send_mail(
@@ -715,7 +715,7 @@ async fn the_one_email_survives_a_crash_before_it_is_sent() {
         ),
     )
     .expect("write the config");
-    let mut server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let mut server = ws.start_with_config(&config);
     let id = mail_answered_and_completed(&ws, &server, &sink, "Votre dossier est validé.").await;
     // The reply, the notice and the question are committed and pending: then the server dies.
     notify_common::wait_for(LIMIT, "three emails pending", || {
@@ -731,7 +731,7 @@ async fn the_one_email_survives_a_crash_before_it_is_sent() {
     );
 
     // Restarted: the pending emails go when due, as one.
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     all_sent(&ws, &id, 4).await;
     assert_one_email(&sink.received(), &ws, &id);
     drop(server);
@@ -744,7 +744,7 @@ async fn the_survey_page_takes_one_answer_and_the_opt_out() {
     let ws = Workspace::new();
     let provider = SmsProvider::start(0).await;
     let config = survey_config(&ws, provider.addr.port(), None, "period_days = 0");
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let (mut desk, mut offers) = logged_in_agent(&ws, &server, "amelie").await;
     let http = reqwest::Client::new();
     let base = format!("http://{}", server.http_addr);

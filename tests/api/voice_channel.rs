@@ -43,7 +43,7 @@ async fn setup_with_window(window_ms: Option<u64>) -> Setup {
         );
         std::fs::write(&config, text).expect("config");
     }
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let (sup_token, _) = ws.token("supervisor", None);
     let (amelie_token, _) = ws.token("agent", Some("amelie"));
     let base = format!("http://{}", server.http_addr);
@@ -776,7 +776,7 @@ async fn a_queued_call_survives_a_server_restart() {
     // Killed mid-call, restarted on the same data: the call is picked up from its interaction.
     s.server.kill();
     let config = s._ws.log().with_file_name("conf").join("guichet.toml");
-    s.server = Server::start_with_config(&s._ws.data_dir(), &s._ws.log(), &config);
+    s.server = s._ws.start_with_config(&config);
     s.base = format!("http://{}", s.server.http_addr);
     let hold_url = hold_url.replace(&hold_url[..hold_url.find("/voice").unwrap()], &s.base);
     let (status, xml) = twilio_post(&s.client, &hold_url, &[("CallSid", "CA0300")]).await;
@@ -826,7 +826,7 @@ impl Setup {
             self.server.kill();
         }
         let config = self._ws.log().with_file_name("conf").join("guichet.toml");
-        self.server = Server::start_with_config(&self._ws.data_dir(), &self._ws.log(), &config);
+        self.server = self._ws.start_with_config(&config);
         self.base = format!("http://{}", self.server.http_addr);
     }
 

@@ -79,7 +79,7 @@ async fn setup_with(max_secs: u32, transcribe: bool) -> Setup {
             ),
         );
     std::fs::write(config.with_file_name("tree.json"), tree).expect("tree");
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let (amelie_token, _) = ws.token("agent", Some("amelie"));
     let (admin_token, _) = ws.token("admin", None);
     let base = format!("http://{}", server.http_addr);

@@ -7,7 +7,7 @@
 use crate::api_common;
 use crate::voice_common;
 
-use api_common::{next, Server, Workspace};
+use api_common::{next, Workspace};
 use guichet::api::proto as pb;
 use pb::offer_update::Update;
 use voice_common::*;
@@ -590,7 +590,7 @@ async fn without_the_gateway_s_rest_api_a_live_call_is_refused_hang_up_first() {
         "",
     );
     std::fs::write(&config, text).expect("config");
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let client = reqwest::Client::new();
     let url = format!("http://{}/voice/sip/events", server.http_addr);
     let post = |body: serde_json::Value| {
@@ -670,7 +670,7 @@ async fn the_survey_sms_goes_out_only_after_the_call_has_ended() {
         standin.url
     ));
     std::fs::write(&config, text).expect("config");
-    let server = Server::start_with_config(&ws.data_dir(), &ws.log(), &config);
+    let server = ws.start_with_config(&config);
     let s = Setup {
         base: format!("http://{}", server.http_addr),
         ws,
