@@ -165,12 +165,22 @@ impl Workspace {
 
     /// Starts `guichet serve` on this workspace's data directory, any free loopback port.
     pub fn start(&self) -> Server {
-        Server::start(&self.data_dir(), &self.log())
+        self.server().start()
     }
 
     /// Like [`Workspace::start`] with another configuration file than the demo one.
     pub fn start_with_config(&self, config: &Path) -> Server {
-        Server::start_with_config(&self.data_dir(), &self.log(), config)
+        self.server().config(config).start()
+    }
+
+    /// A server to start on this workspace, with the tweaks a test needs ([`TestServer`]).
+    pub fn server(&self) -> TestServer<'_> {
+        TestServer {
+            ws: self,
+            config: None,
+            env: Vec::new(),
+            nofile: None,
+        }
     }
 
     /// Runs `guichet serve` expecting it to fail at start: its output once it exits.
@@ -321,6 +331,92 @@ impl Default for Workspace {
     fn default() -> Self {
         Workspace::new()
     }
+}
+
+/// A `guichet serve` to start on a [`Workspace`] (its data directory, its log, its backend from
+/// `GUICHET_TEST_BACKEND`, ports chosen by the system), with the tweaks the tests share: the demo
+/// configuration or another file, TOML tables appended to the demo's, environment variables, a
+/// lower open-file limit. Made by [`Workspace::server`]:
+/// `ws.server().with("[sms]\n...").env("RUST_LOG", "info").start()`.
+#[must_use = "a TestServer does nothing until started"]
+pub struct TestServer<'w> {
+    ws: &'w Workspace,
+    config: Option<PathBuf>,
+    env: Vec<(String, String)>,
+    nofile: Option<u64>,
+}
+
+impl TestServer<'_> {
+    /// Serves this configuration file instead of the demo one.
+    pub fn config(mut self, config: &Path) -> Self {
+        self.config = Some(config.to_owned());
+        self
+    }
+
+    /// Serves the demo configuration followed by `extra` (more TOML tables), written by
+    /// [`config_with`] to the workspace's `guichet.toml`.
+    pub fn with(mut self, extra: &str) -> Self {
+        self.config = Some(config_with(self.ws.path(), extra));
+        self
+    }
+
+    /// Sets an environment variable of the server (`RUST_LOG`, `GUICHET_<SECTION>__<KEY>`...).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Lowers the server's open-file limit (soft and hard) to `nofile`.
+    pub fn nofile(mut self, nofile: u64) -> Self {
+        self.nofile = Some(nofile);
+        self
+    }
+
+    /// Starts the server and waits for its `ready` line.
+    pub fn start(self) -> Server {
+        let config = self.config.unwrap_or_else(demo_config);
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Server::start_limited(
+            &self.ws.data_dir(),
+            &self.ws.log(),
+            &config,
+            &env,
+            self.nofile,
+        )
+    }
+}
+
+/// Changes queue `id` through the supervisor API (ListQueues, then UpsertQueue with `change`
+/// applied) and returns the queue as upserted: how the tests tweak a demo queue at run time.
+pub async fn change_queue(
+    sup: &mut SupervisorClient<Authed>,
+    id: &str,
+    change: impl FnOnce(&mut pb::Queue),
+) -> pb::Queue {
+    let mut queue = sup
+        .list_queues(pb::ListQueuesRequest::default())
+        .await
+        .expect("ListQueues")
+        .into_inner()
+        .queues
+        .into_iter()
+        .find(|q| q.id == id)
+        .unwrap_or_else(|| panic!("queue {id} in the configuration"));
+    change(&mut queue);
+    sup.upsert_queue(pb::UpsertQueueRequest { queue: Some(queue) })
+        .await
+        .expect("UpsertQueue")
+        .into_inner()
+}
+
+/// No after-contact work in queue `id` (`wrap_up_secs = 0`), so that an agent takes the next
+/// offer as soon as it completes one.
+pub async fn no_wrap_up(sup: &mut SupervisorClient<Authed>, id: &str) {
+    change_queue(sup, id, |q| q.wrap_up_secs = 0).await;
 }
 
 /// `config` as is on SQLite; on PostgreSQL (a workspace holding [`PG_URL_FILE`] beside
