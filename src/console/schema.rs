@@ -2,7 +2,7 @@
 //! descriptors compiled from `proto/` (the same ones gRPC reflection serves).
 //!
 //! The browser's protobuf runtime (`assets/grpcweb.js`) encodes and decodes messages with it.
-//! The output is committed; `tests/console_assets.rs` regenerates it and fails when the committed
+//! The output is committed; `tests/api/console_assets.rs` regenerates it and fails when the committed
 //! file differs (run it with `GUICHET_REGENERATE=1` to rewrite the file after a `.proto` change).
 //!
 //! Format: an ES module exporting `messages` (full name → list of fields

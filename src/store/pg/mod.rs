@@ -152,7 +152,7 @@ impl PgStore {
 
     /// Creates or upgrades the schema of `[store] url`'s database up to `version` only (10 to
     /// this build's), as the Guichet of that version left it; returns the version found. For
-    /// upgrade tests (`tests/store_postgres.rs`): a server always migrates to the current one.
+    /// upgrade tests (`tests/store/postgres.rs`): a server always migrates to the current one.
     #[doc(hidden)]
     pub fn migrate_schema_to(config: &StoreConfig, version: u32) -> Result<u32, StoreError> {
         let settings = PgSettings::from_store_config(config)?;
