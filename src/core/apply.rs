@@ -201,16 +201,13 @@ impl Router {
                     queue_entered_at: at,
                     step: 0,
                     profile,
-                    target: None,
                     class: 0,
                     phase: Phase::Waiting,
                     declined_by: Declines::default(),
                     overflowed: false,
                     decision: None,
                     timer: None,
-                    wrap_up_code: None,
-                    transfer: None,
-                    consult: None,
+                    extra: None,
                 };
                 if let Some(r) = &spec.external_ref {
                     self.external.insert(r.clone(), spec.id);
@@ -356,18 +353,20 @@ impl Router {
                 let slot = self.slot_mut(*interaction);
                 let old = slot.queue;
                 slot.queue = q;
-                slot.target = target.clone();
+                if target.is_some() || slot.target().is_some() {
+                    slot.extra_mut().target = target.clone();
+                }
                 slot.step = 0;
                 slot.declined_by.clear();
                 if let Some(holder) = holder {
                     slot.declined_by.push(holder);
                 }
                 if let Some(by) = by {
-                    slot.transfer = Some(Box::new(crate::core::TransferNote {
+                    slot.extra_mut().transfer = Some(crate::core::TransferNote {
                         at,
                         by: by.clone(),
                         note: note.clone(),
-                    }));
+                    });
                 }
                 slot.overflowed = false;
                 slot.queue_entered_at = at;
@@ -411,7 +410,10 @@ impl Router {
                             agent: a,
                             until: *until,
                         };
-                        slot.wrap_up_code = wrap_up_code.as_deref().map(Box::from);
+                        let code: Option<Box<str>> = wrap_up_code.as_deref().map(Box::from);
+                        if code.is_some() || slot.wrap_up_code().is_some() {
+                            slot.extra_mut().wrap_up_code = code;
+                        }
                         self.set_timer(*interaction, Some((*until, TimerKind::WrapUpEnd)));
                     }
                     None => {
@@ -453,17 +455,17 @@ impl Router {
                     |p| matches!(p, Phase::Assigned { agent } if agent == h && agent != a),
                 )?;
                 let slot = self.slot_mut(*interaction);
-                if slot.consult.is_some() {
+                if slot.consult().is_some() {
                     return Err(replay(format!(
                         "interaction {interaction} consulted twice at once"
                     )));
                 }
-                slot.consult = Some(Box::new(Consult {
+                slot.extra_mut().consult = Some(Consult {
                     agent: a,
                     note: note.clone(),
                     started_at: at,
                     deadline: Some(*deadline),
-                }));
+                });
                 let channel = slot.spec.channel;
                 let agent_slot = self.agent_mut(a);
                 agent_slot.load[channel.index()] += 1;
@@ -475,7 +477,7 @@ impl Router {
                 let a = self.agent_for_replay(agent)?;
                 self.expect_consult(*interaction, a, Some(true))?;
                 self.set_timer(*interaction, None);
-                if let Some(c) = self.slot_mut(*interaction).consult.as_mut() {
+                if let Some(c) = self.slot_mut(*interaction).consult_mut() {
                     c.deadline = None;
                 }
             }
@@ -501,13 +503,13 @@ impl Router {
                 self.work_ended(*interaction, f, at);
                 self.release_agent(*interaction);
                 let slot = self.slot_mut(*interaction);
-                let note = slot.consult.take().and_then(|c| c.note);
+                let note = slot.take_consult().and_then(|c| c.note);
                 slot.phase = Phase::Assigned { agent: t };
-                slot.transfer = Some(Box::new(crate::core::TransferNote {
+                slot.extra_mut().transfer = Some(crate::core::TransferNote {
                     at,
                     by: from.clone(),
                     note,
-                }));
+                });
                 let contact = slot.spec.contact.clone();
                 let channel = slot.spec.channel;
                 let taker = self.agent_mut(t);
@@ -546,7 +548,7 @@ impl Router {
         let consult = self
             .interactions
             .get(&interaction)
-            .and_then(|s| s.consult.as_deref());
+            .and_then(|s| s.consult());
         match consult {
             Some(c) if c.agent == a && pending.is_none_or(|p| p == c.deadline.is_some()) => Ok(()),
             _ => Err(replay(format!(
@@ -561,7 +563,7 @@ impl Router {
         let Some(slot) = self.interactions.get_mut(&id) else {
             return;
         };
-        let Some(consult) = slot.consult.take() else {
+        let Some(consult) = slot.take_consult() else {
             return;
         };
         let channel = slot.spec.channel;

@@ -535,7 +535,6 @@ pub(super) struct Slot {
     pub(super) queue_entered_at: Timestamp,
     pub(super) step: u8,
     pub(super) profile: u32,
-    pub(super) target: Option<AgentId>,
     /// Its class while waiting (and the class it came from while offered).
     pub(super) class: u32,
     pub(super) phase: Phase,
@@ -547,11 +546,22 @@ pub(super) struct Slot {
     /// Boxed: only offered and assigned interactions have one, and waiting ones should be small.
     pub(super) decision: Option<Box<Decision>>,
     pub(super) timer: Option<(Timestamp, TimerKind)>,
+    /// What few interactions have (a target agent, a wrap-up code, a transfer, a consultation),
+    /// boxed together: every waiting interaction has a slot, and it should be small.
+    pub(super) extra: Option<Box<SlotExtra>>,
+}
+
+/// The fields of a [`Slot`] that most interactions never set.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SlotExtra {
+    /// The one agent it waits for, after a transfer to an agent.
+    pub(super) target: Option<AgentId>,
+    /// The code given at completion, while in wrap-up.
     pub(super) wrap_up_code: Option<Box<str>>,
-    /// Its last transfer by an agent (boxed: most interactions are never transferred).
-    pub(super) transfer: Option<Box<crate::core::TransferNote>>,
-    /// The consultation in progress, while assigned (boxed: rare).
-    pub(super) consult: Option<Box<Consult>>,
+    /// Its last transfer by an agent.
+    pub(super) transfer: Option<crate::core::TransferNote>,
+    /// The consultation in progress, while assigned.
+    pub(super) consult: Option<Consult>,
 }
 
 /// The agents who declined or missed a waiting interaction ([`Slot::declined_by`]): boxed, since
@@ -617,6 +627,41 @@ pub(super) struct Consult {
 }
 
 impl Slot {
+    /// The one agent it waits for, after a transfer to an agent.
+    pub(super) fn target(&self) -> Option<&AgentId> {
+        self.extra.as_ref()?.target.as_ref()
+    }
+
+    /// The code given at completion, while in wrap-up.
+    pub(super) fn wrap_up_code(&self) -> Option<&str> {
+        self.extra.as_ref()?.wrap_up_code.as_deref()
+    }
+
+    /// Its last transfer by an agent.
+    pub(super) fn transfer(&self) -> Option<&crate::core::TransferNote> {
+        self.extra.as_ref()?.transfer.as_ref()
+    }
+
+    /// The consultation in progress.
+    pub(super) fn consult(&self) -> Option<&Consult> {
+        self.extra.as_ref()?.consult.as_ref()
+    }
+
+    /// The consultation in progress, to change it.
+    pub(super) fn consult_mut(&mut self) -> Option<&mut Consult> {
+        self.extra.as_mut()?.consult.as_mut()
+    }
+
+    /// Ends the consultation in progress, returning it.
+    pub(super) fn take_consult(&mut self) -> Option<Consult> {
+        self.extra.as_mut()?.consult.take()
+    }
+
+    /// The rarely set fields, to set one (boxed on first use).
+    pub(super) fn extra_mut(&mut self) -> &mut SlotExtra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
     /// Whether `agent` declined or missed it and may not be offered it again yet.
     pub(super) fn declined(&self, agent: &AgentId) -> bool {
         self.declined_by.iter().any(|d| d.agent == *agent)
@@ -1059,13 +1104,13 @@ impl Router {
         ClassKey {
             queue: slot.queue,
             channel: slot.spec.channel,
-            step: if slot.target.is_some() {
+            step: if slot.target().is_some() {
                 0
             } else {
                 slot.step.min(steps as u8)
             },
             profile: slot.profile,
-            target: slot.target.clone(),
+            target: slot.target().cloned(),
         }
     }
 
@@ -1074,7 +1119,7 @@ impl Router {
     pub(super) fn wait_deadline(&self, slot: &Slot) -> Option<Timestamp> {
         let q = &self.queues[slot.queue as usize].config;
         let lapse = slot.next_lapse(q.reoffer_after_secs);
-        if slot.target.is_some() {
+        if slot.target().is_some() {
             return lapse;
         }
         let step_at = q

@@ -133,7 +133,7 @@ impl Router {
                     .get(id)
                     .ok_or_else(|| format!("agent {} consulted on ended {id}", agent.config.id))?;
                 let ok = matches!(slot.phase, Phase::Assigned { agent: h } if h != a as u32)
-                    && slot.consult.as_ref().is_some_and(|c| c.agent == a as u32);
+                    && slot.consult().is_some_and(|c| c.agent == a as u32);
                 if !ok {
                     return Err(format!(
                         "agent {} consulted on {id}, which is not in consultation with it",
@@ -163,7 +163,7 @@ impl Router {
             }
         }
         for slot in self.interactions.values() {
-            if let Some(c) = &slot.consult {
+            if let Some(c) = slot.consult() {
                 let listed = self.agents[c.agent as usize]
                     .as_ref()
                     .is_some_and(|a| a.consults.contains(&slot.spec.id));

@@ -282,7 +282,7 @@ impl Router {
                     return;
                 };
                 let queue = &self.queues[slot.queue as usize].config;
-                if slot.target.is_none() {
+                if slot.target().is_none() {
                     let step_due = queue
                         .escalation
                         .get(slot.step as usize)
@@ -361,7 +361,7 @@ impl Router {
                 let pending = self
                     .interactions
                     .get(&id)
-                    .and_then(|s| s.consult.as_deref())
+                    .and_then(|s| s.consult())
                     .is_some_and(|c| c.deadline.is_some_and(|d| d <= at));
                 if pending {
                     if let Some(c) = self.end_consult(at, id, ConsultEndCause::TimedOut, out) {
@@ -410,7 +410,7 @@ impl Router {
     /// default, `None` when it has a code already or the queue has no default.
     pub(super) fn default_code_for(&self, interaction: InteractionId) -> Option<String> {
         let slot = self.interactions.get(&interaction)?;
-        if slot.wrap_up_code.is_some() {
+        if slot.wrap_up_code().is_some() {
             return None;
         }
         self.queues[slot.queue as usize]
@@ -512,7 +512,7 @@ impl Router {
         cause: ConsultEndCause,
         out: &mut Vec<Event>,
     ) -> Option<u32> {
-        let c = self.interactions.get(&id)?.consult.as_deref()?.agent;
+        let c = self.interactions.get(&id)?.consult()?.agent;
         let agent = self.agent_ref(c).config.id.clone();
         self.emit(
             out,
@@ -541,7 +541,7 @@ impl Router {
                 agent: by.clone(),
             });
         }
-        match slot.consult.as_deref() {
+        match slot.consult() {
             Some(c) => Ok((b, Some(c))),
             None => Err(RouteError::NoConsultation(interaction)),
         }
@@ -559,7 +559,7 @@ impl Router {
             .filter(|id| {
                 self.interactions
                     .get(id)
-                    .is_some_and(|s| s.consult.is_some())
+                    .is_some_and(|s| s.consult().is_some())
             })
             .collect();
         held.sort_unstable();
@@ -680,7 +680,7 @@ impl Router {
             }
         }
         let queue = &self.queues[slot.queue as usize].config;
-        let mut rule = if slot.target.is_some() {
+        let mut rule = if slot.target().is_some() {
             Rule::Targeted
         } else {
             Rule::Strategy { strategy }
@@ -692,7 +692,7 @@ impl Router {
             score: rank_score(strategy, k.rank, at),
         });
         // The contact's last agent: a bonus under most_competent, preferred outright otherwise.
-        if let (Some(contact), None) = (&slot.spec.contact, &slot.target) {
+        if let (Some(contact), None) = (&slot.spec.contact, slot.target()) {
             if let Some(last) = self.last_agent.get(contact) {
                 let free = self
                     .agent_ix
@@ -777,7 +777,7 @@ impl Router {
         Some(Arc::new(OfferContext {
             spec: Arc::clone(&slot.spec),
             queue: queue.id.clone(),
-            target: slot.target.clone(),
+            target: slot.target().cloned(),
             priority: slot.priority,
             sla_deadline: slot.sla_deadline,
             created_at: slot.created_at,
@@ -785,7 +785,7 @@ impl Router {
             step: slot.step,
             wrap_up_codes: queue.wrap_up_codes.clone(),
             default_wrap_up_code: queue.default_wrap_up_code.clone(),
-            transfer: slot.transfer.as_deref().cloned(),
+            transfer: slot.transfer().cloned(),
         }))
     }
 

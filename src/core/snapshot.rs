@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::index::{AgentSlot, Consult, Phase, Slot, TimerKind};
+use super::index::{AgentSlot, Consult, Phase, Slot, SlotExtra, TimerKind};
 use super::model::{
     AgentConfig, AgentId, AgentState, Channel, ContactId, PerChannel, QueueConfig, Timestamp,
 };
@@ -193,7 +193,7 @@ impl Router {
             agent_of(self, t)?;
         }
         let profile = self.intern_profile(&view.spec);
-        let slot = Slot {
+        let mut slot = Slot {
             spec: view.spec.clone(),
             queue: q,
             priority: view.priority,
@@ -203,17 +203,23 @@ impl Router {
             queue_entered_at: view.queue_entered_at,
             step: view.step,
             profile,
-            target: view.target.clone(),
             class: 0,
             phase,
             declined_by: declines_of(view).into(),
             overflowed: view.overflowed,
             decision: view.decision.clone().map(Box::new),
             timer: None,
+            extra: None,
+        };
+        let extra = SlotExtra {
+            target: view.target.clone(),
             wrap_up_code: view.wrap_up_code.as_deref().map(Box::from),
-            transfer: view.transfer.clone().map(Box::new),
+            transfer: view.transfer.clone(),
             consult: None,
         };
+        if extra.target.is_some() || extra.wrap_up_code.is_some() || extra.transfer.is_some() {
+            slot.extra = Some(Box::new(extra));
+        }
         if let Some(r) = &view.spec.external_ref {
             self.external.insert(r.clone(), id);
         }
@@ -256,12 +262,12 @@ impl Router {
             let a = self.agent_mut(consulted);
             a.load[channel.index()] += 1;
             a.consults.push(id);
-            self.slot_mut(id).consult = Some(Box::new(Consult {
+            self.slot_mut(id).extra_mut().consult = Some(Consult {
                 agent: consulted,
                 note: c.note.clone(),
                 started_at: c.started_at,
                 deadline: c.deadline,
-            }));
+            });
             if let Some(deadline) = c.deadline {
                 self.set_timer(id, Some((deadline, TimerKind::ConsultTimeout)));
             }

@@ -204,7 +204,7 @@ impl Router {
         InteractionView {
             spec: slot.spec.clone(),
             queue: self.queues[slot.queue as usize].config.id.clone(),
-            target: slot.target.clone(),
+            target: slot.target().cloned(),
             priority: slot.priority,
             sla_deadline: slot.sla_deadline,
             created_at: slot.created_at,
@@ -229,9 +229,9 @@ impl Router {
             declined_by: slot.declined_by.iter().map(|d| d.agent.clone()).collect(),
             declines: slot.declined_by.to_vec(),
             decision: slot.decision.as_deref().cloned(),
-            wrap_up_code: slot.wrap_up_code.as_deref().map(str::to_owned),
-            transfer: slot.transfer.as_deref().cloned(),
-            consult: slot.consult.as_deref().map(|c| ConsultView {
+            wrap_up_code: slot.wrap_up_code().map(str::to_owned),
+            transfer: slot.transfer().cloned(),
+            consult: slot.consult().map(|c| ConsultView {
                 agent: agent_id(c.agent),
                 note: c.note.clone(),
                 started_at: c.started_at,
@@ -454,14 +454,9 @@ impl Router {
             })
             .collect();
         let summary = match (&view.phase, &view.decision) {
-            (InteractionPhase::Waiting, _) if slot.target.is_some() => {
-                let target = slot.target.as_ref().map(|t| t.as_str()).unwrap_or("?");
-                let why = match slot
-                    .target
-                    .as_ref()
-                    .and_then(|t| self.agent(t))
-                    .map(|a| a.state)
-                {
+            (InteractionPhase::Waiting, _) if slot.target().is_some() => {
+                let target = slot.target().map(|t| t.as_str()).unwrap_or("?");
+                let why = match slot.target().and_then(|t| self.agent(t)).map(|a| a.state) {
                     Some(AgentState::Paused { reason }) => format!("who is paused ({reason})"),
                     Some(AgentState::WrapUp { .. }) => "who is in wrap-up".to_owned(),
                     Some(AgentState::Offline) => "who is offline".to_owned(),

@@ -37,7 +37,7 @@ impl Router {
                 },
             });
         }
-        if let Some(c) = slot.consult.as_deref() {
+        if let Some(c) = slot.consult() {
             return Err(RouteError::ConsultInProgress {
                 interaction,
                 agent: self.agent_ref(c.agent).config.id.clone(),

@@ -29,8 +29,7 @@ impl Router {
         let a = self.agent_idx(agent)?;
         let slot = self.open_slot(interaction)?;
         if slot
-            .consult
-            .as_deref()
+            .consult()
             .is_some_and(|c| c.agent == a && c.deadline.is_some())
         {
             return Ok((a, Answered::Consultation));
