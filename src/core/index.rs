@@ -567,7 +567,9 @@ pub(super) struct SlotExtra {
 /// The agents who declined or missed a waiting interaction ([`Slot::declined_by`]): boxed, since
 /// most interactions have none and a waiting slot should be small (8 bytes, not a `Vec`'s 24).
 /// Reads as a slice.
+/// (A boxed `Vec` on purpose: its pointer is 8 bytes, a boxed slice's 16.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(clippy::box_collection)]
 pub(super) struct Declines(Option<Box<Vec<Decline>>>);
 
 impl std::ops::Deref for Declines {
