@@ -353,9 +353,7 @@ impl Router {
                 let slot = self.slot_mut(*interaction);
                 let old = slot.queue;
                 slot.queue = q;
-                if target.is_some() || slot.target().is_some() {
-                    slot.extra_mut().target = target.clone();
-                }
+                slot.set_target(target.clone());
                 slot.step = 0;
                 slot.declined_by.clear();
                 if let Some(holder) = holder {
@@ -410,10 +408,7 @@ impl Router {
                             agent: a,
                             until: *until,
                         };
-                        let code: Option<Box<str>> = wrap_up_code.as_deref().map(Box::from);
-                        if code.is_some() || slot.wrap_up_code().is_some() {
-                            slot.extra_mut().wrap_up_code = code;
-                        }
+                        slot.set_wrap_up_code(wrap_up_code.as_deref());
                         self.set_timer(*interaction, Some((*until, TimerKind::WrapUpEnd)));
                     }
                     None => {

@@ -664,6 +664,20 @@ impl Slot {
         self.extra.get_or_insert_with(Box::default)
     }
 
+    /// Sets the agent it waits for (no box is made to hold `None`).
+    pub(super) fn set_target(&mut self, target: Option<AgentId>) {
+        if target.is_some() || self.target().is_some() {
+            self.extra_mut().target = target;
+        }
+    }
+
+    /// Sets the code given at completion (no box is made to hold `None`).
+    pub(super) fn set_wrap_up_code(&mut self, code: Option<&str>) {
+        if code.is_some() || self.wrap_up_code().is_some() {
+            self.extra_mut().wrap_up_code = code.map(Box::from);
+        }
+    }
+
     /// Whether `agent` declined or missed it and may not be offered it again yet.
     pub(super) fn declined(&self, agent: &AgentId) -> bool {
         self.declined_by.iter().any(|d| d.agent == *agent)

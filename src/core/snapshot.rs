@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::index::{AgentSlot, Consult, Phase, Slot, SlotExtra, TimerKind};
+use super::index::{AgentSlot, Consult, Phase, Slot, TimerKind};
 use super::model::{
     AgentConfig, AgentId, AgentState, Channel, ContactId, PerChannel, QueueConfig, Timestamp,
 };
@@ -211,14 +211,10 @@ impl Router {
             timer: None,
             extra: None,
         };
-        let extra = SlotExtra {
-            target: view.target.clone(),
-            wrap_up_code: view.wrap_up_code.as_deref().map(Box::from),
-            transfer: view.transfer.clone(),
-            consult: None,
-        };
-        if extra.target.is_some() || extra.wrap_up_code.is_some() || extra.transfer.is_some() {
-            slot.extra = Some(Box::new(extra));
+        slot.set_target(view.target.clone());
+        slot.set_wrap_up_code(view.wrap_up_code.as_deref());
+        if let Some(transfer) = &view.transfer {
+            slot.extra_mut().transfer = Some(transfer.clone());
         }
         if let Some(r) = &view.spec.external_ref {
             self.external.insert(r.clone(), id);
